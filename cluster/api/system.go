@@ -1,0 +1,49 @@
+package api
+
+import (
+	"bufio"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+)
+
+// AddSystemMetrics adds the Mesos system/* gauges read from /proc.
+func AddSystemMetrics(m *Metrics) {
+	m.GaugeFunc("system/cpus_total", "CPUs of the host", func() float64 { return float64(goruntime.NumCPU()) })
+	for i, name := range []string{"system/load_1min", "system/load_5min", "system/load_15min"} {
+		m.GaugeFunc(name, "host load average", func() float64 { return loadAvg(i) })
+	}
+	m.GaugeFunc("system/mem_total_bytes", "host memory", func() float64 { return memInfo("MemTotal:") })
+	m.GaugeFunc("system/mem_free_bytes", "host free memory", func() float64 { return memInfo("MemAvailable:") })
+}
+
+func loadAvg(i int) float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) <= i {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[i], 64)
+	return v
+}
+
+// memInfo returns a /proc/meminfo field in bytes (0 if unknown).
+func memInfo(field string) float64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), field); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}

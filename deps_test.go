@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The dependency rules of STYLE.md: imports flow main → node → {cluster,
+// embed, runtime, storage, ui}, and runtime → storage. Each banned edge has
+// its reason beside it.
+var rules = []struct {
+	from, to string // package path prefixes ("to" may be a module prefix)
+	why      string
+}{
+	{"nodectl/cluster", "nodectl/embed", "masters reach etcd only through the client; embed is node's to wire"},
+	{"nodectl/cluster", "nodectl/runtime", "the master must not depend on agent execution"},
+	{"nodectl/cluster", "nodectl/storage", "the master keeps its state in etcd, not in agent checkpoints"},
+	{"nodectl/cluster", "nodectl/ui", "the UI depends on the master's API, not the other way"},
+	{"nodectl/cluster", "nodectl/node", "node is the composition root; nothing imports it"},
+	{"nodectl/embed", "nodectl/", "embed is a leaf wrapper around etcd's server"},
+	{"nodectl/storage", "nodectl/", "storage is a leaf: sqlite checkpoints only"},
+	{"nodectl/ui", "nodectl/", "ui declares the small interface it needs instead of importing the master"},
+	{"nodectl/runtime", "nodectl/cluster", "agents talk to masters over HTTPS; only the wire types in cluster/api are shared"},
+	{"nodectl/runtime", "nodectl/embed", "agents never talk to etcd directly"},
+	{"nodectl/runtime", "nodectl/ui", "the agent does not serve the UI"},
+	{"nodectl/runtime", "nodectl/node", "node is the composition root; nothing imports it"},
+	{"nodectl/", "go.etcd.io/etcd/server", "only embed may import etcd's server module"},
+	{"nodectl/", "github.com/opencontainers/runc", "only runtime may import runc"},
+}
+
+// allowed are exceptions to the rules above, by exact package path.
+var allowed = map[string][]string{
+	"nodectl/runtime": {"nodectl/cluster/api"},
+}
+
+func TestDependencyRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-test", "-json=ImportPath,Deps,ForTest", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p struct {
+			ImportPath string
+			ForTest    string
+			Deps       []string
+		}
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkg := p.ImportPath
+		if p.ForTest != "" {
+			pkg = p.ForTest
+		}
+		pkg, _, _ = strings.Cut(pkg, " ")
+		pkg = strings.TrimSuffix(pkg, ".test")
+		pkg = strings.TrimSuffix(pkg, "_test")
+		if !strings.HasPrefix(pkg, "nodectl/") || strings.HasPrefix(pkg, "nodectl/node") {
+			continue
+		}
+		for _, dep := range p.Deps {
+			if err := check(pkg, dep); err != "" {
+				t.Errorf("%s imports %s: %s", pkg, dep, err)
+			}
+		}
+	}
+}
+
+func within(pkg, prefix string) bool {
+	return pkg == prefix || strings.HasPrefix(pkg, strings.TrimSuffix(prefix, "/")+"/")
+}
+
+func check(pkg, dep string) string {
+	if within(pkg, dep) || within(dep, pkg) {
+		return "" // a package and its own subpackages
+	}
+	for _, ok := range allowed[topOf(pkg)] {
+		if within(dep, ok) {
+			return ""
+		}
+	}
+	for _, r := range rules {
+		if !within(pkg, r.from) || !within(dep, r.to) {
+			continue
+		}
+		if r.to == "go.etcd.io/etcd/server" && within(pkg, "nodectl/embed") {
+			continue
+		}
+		if r.to == "github.com/opencontainers/runc" && within(pkg, "nodectl/runtime") {
+			continue
+		}
+		return r.why
+	}
+	return ""
+}
+
+// topOf maps nodectl/runtime/internal/x to nodectl/runtime.
+func topOf(pkg string) string {
+	parts := strings.SplitN(pkg, "/", 3)
+	if len(parts) < 2 {
+		return pkg
+	}
+	return parts[0] + "/" + parts[1]
+}
+
+func TestDependencyRuleCheck(t *testing.T) {
+	// The checker itself must catch what it is for.
+	for _, c := range []struct {
+		pkg, dep string
+		bad      bool
+	}{
+		{"nodectl/cluster", "nodectl/embed", true},
+		{"nodectl/cluster/internal/alloc", "nodectl/runtime", true},
+		{"nodectl/runtime", "nodectl/cluster/api", false},
+		{"nodectl/runtime", "nodectl/cluster", true},
+		{"nodectl/runtime/internal/container", "github.com/opencontainers/runc/libcontainer", false},
+		{"nodectl/cluster", "github.com/opencontainers/runc/libcontainer", true},
+		{"nodectl/embed", "go.etcd.io/etcd/server/v3/embed", false},
+		{"nodectl/cluster", "go.etcd.io/etcd/server/v3/etcdserver", true},
+		{"nodectl/cluster", "go.etcd.io/etcd/client/v3", false},
+		{"nodectl/storage", "nodectl/cluster/api", true},
+		{"nodectl/cluster", "nodectl/cluster/api", false},
+	} {
+		if got := check(c.pkg, c.dep) != ""; got != c.bad {
+			t.Errorf("check(%s, %s) bad=%v, want %v", c.pkg, c.dep, got, c.bad)
+		}
+	}
+}

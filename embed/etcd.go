@@ -1,0 +1,160 @@
+package embed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	etcdembed "go.etcd.io/etcd/server/v3/embed"
+)
+
+// ErrNotReady is returned when etcd does not become ready in time.
+var ErrNotReady = errors.New("etcd not ready")
+
+// Config says how to run the member. Zero values are documented defaults.
+type Config struct {
+	// Name is the member name; default "default".
+	Name string
+	// Dir holds etcd's data (wal and snapshots); required.
+	Dir string
+	// ClientURL is where clients reach this member, e.g. http://127.0.0.1:2379; required.
+	ClientURL string
+	// PeerURL is where other members reach this one, e.g. http://127.0.0.1:2380; required.
+	PeerURL string
+	// ListenClientURL and ListenPeerURL are the bound addresses; default
+	// ClientURL and PeerURL (e.g. http://0.0.0.0:2379 to bind everywhere).
+	ListenClientURL, ListenPeerURL string
+	// InitialCluster is "name=peerURL,..."; default: this member alone.
+	InitialCluster string
+	// Existing joins an existing cluster instead of creating a new one.
+	Existing bool
+	// ReadyTimeout bounds Start; default 30s.
+	ReadyTimeout time.Duration
+	// Logger receives etcd's logs (component=etcd); default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is a running etcd member.
+type Server struct {
+	cfg  Config
+	etcd *etcdembed.Etcd
+}
+
+// New validates and copies cfg; it starts nothing.
+func New(cfg Config) (*Server, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("etcd config: Dir is required")
+	}
+	for _, u := range []struct{ name, v string }{{"ClientURL", cfg.ClientURL}, {"PeerURL", cfg.PeerURL}} {
+		if _, err := url.Parse(u.v); err != nil || u.v == "" {
+			return nil, fmt.Errorf("etcd config: %s %q is not a URL", u.name, u.v)
+		}
+	}
+	if cfg.ListenClientURL == "" {
+		cfg.ListenClientURL = cfg.ClientURL
+	}
+	if cfg.ListenPeerURL == "" {
+		cfg.ListenPeerURL = cfg.PeerURL
+	}
+	if cfg.Name == "" {
+		cfg.Name = "default"
+	}
+	if cfg.InitialCluster == "" {
+		cfg.InitialCluster = cfg.Name + "=" + cfg.PeerURL
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Logger = cfg.Logger.With("component", "etcd")
+	return &Server{cfg: cfg}, nil
+}
+
+// Start launches the member and returns once it serves clients, or with
+// ErrNotReady after ReadyTimeout or when ctx ends first.
+func (s *Server) Start(ctx context.Context) error {
+	ec := etcdembed.NewConfig()
+	ec.Name = s.cfg.Name
+	ec.Dir = s.cfg.Dir
+	cu, _ := url.Parse(s.cfg.ClientURL)
+	pu, _ := url.Parse(s.cfg.PeerURL)
+	lcu, err := url.Parse(s.cfg.ListenClientURL)
+	if err != nil {
+		return fmt.Errorf("etcd listen client URL: %w", err)
+	}
+	lpu, err := url.Parse(s.cfg.ListenPeerURL)
+	if err != nil {
+		return fmt.Errorf("etcd listen peer URL: %w", err)
+	}
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{*lcu}, []url.URL{*cu}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{*lpu}, []url.URL{*pu}
+	ec.InitialCluster = s.cfg.InitialCluster
+	ec.InitialClusterToken = "nodectl"
+	ec.ClusterState = etcdembed.ClusterStateFlagNew
+	if s.cfg.Existing {
+		ec.ClusterState = etcdembed.ClusterStateFlagExisting
+	}
+	// Keep history bounded: the registry is small and rewritten often.
+	ec.AutoCompactionMode = "periodic"
+	ec.AutoCompactionRetention = "1h"
+	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(zapLogger(s.cfg.Logger))
+	if err := os.MkdirAll(filepath.Dir(s.cfg.Dir), 0o700); err != nil {
+		return fmt.Errorf("create etcd dir: %w", err)
+	}
+	e, err := etcdembed.StartEtcd(ec)
+	if err != nil {
+		return fmt.Errorf("start etcd: %w", err)
+	}
+	timer := time.NewTimer(s.cfg.ReadyTimeout)
+	defer timer.Stop()
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return fmt.Errorf("start etcd: %w", err)
+	case <-timer.C:
+		e.Close()
+		return fmt.Errorf("%w after %s", ErrNotReady, s.cfg.ReadyTimeout)
+	case <-ctx.Done():
+		e.Close()
+		return fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+	}
+	s.etcd = e
+	s.cfg.Logger.Info("etcd ready", "name", s.cfg.Name, "client_url", s.cfg.ClientURL, "peer_url", s.cfg.PeerURL)
+	return nil
+}
+
+// Endpoints are the client URLs of this member.
+func (s *Server) Endpoints() []string { return []string{s.cfg.ClientURL} }
+
+// Err reports a fatal error of the running member (nil channel before Start).
+func (s *Server) Err() <-chan error {
+	if s.etcd == nil {
+		return nil
+	}
+	return s.etcd.Err()
+}
+
+// Close stops the member; it is safe on a server that never started.
+func (s *Server) Close() {
+	if s.etcd != nil {
+		s.etcd.Close()
+		s.etcd = nil
+	}
+}
+
+// ErrChan is Err that tolerates a nil Server, so callers can select on it
+// whether or not this node runs etcd.
+func (s *Server) ErrChan() <-chan error {
+	if s == nil {
+		return nil
+	}
+	return s.Err()
+}

@@ -1,0 +1,177 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	goruntime "runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"nodectl/cluster/api"
+)
+
+// exitError carries an exit code with a one-line message.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// Main runs the nodectl command line and returns the process exit code.
+func Main(args []string) int {
+	app := newApp(os.Stdout, os.Stderr, Run)
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	code := 1
+	var ee *exitError
+	var ce cli.ExitCoder
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+	case errors.As(err, &ce):
+		code = ce.ExitCode()
+	case errors.Is(err, ErrConfig):
+		code = 2
+	}
+	if msg := oneLine(err.Error()); msg != "" {
+		fmt.Fprintln(os.Stderr, "nodectl: "+msg)
+	}
+	return code
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// usageError turns urfave/flag parse errors into one line naming the flag.
+func usageError(_ *cli.Context, err error, _ bool) error {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return &exitError{2, "unknown flag " + dashes(rest) + " (see --help)"}
+	}
+	// "invalid value "x" for flag -port: parse error"
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		if val, tail, ok := strings.Cut(rest, " for flag "); ok {
+			flag, why, _ := strings.Cut(tail, ": ")
+			return &exitError{2, fmt.Sprintf("%s: invalid value %s: %s", dashes(flag), val, why)}
+		}
+	}
+	if rest, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return &exitError{2, dashes(rest) + ": missing value"}
+	}
+	return &exitError{2, msg}
+}
+
+// dashes renders a flag name as --name whatever the parser printed.
+func dashes(s string) string { return "--" + strings.TrimLeft(s, "-") }
+
+// runFunc runs a node; tests substitute it to capture the Config.
+type runFunc func(ctx context.Context, cfg Config, stderr io.Writer) error
+
+func newApp(stdout, stderr io.Writer, run runFunc) *cli.App {
+	app := &cli.App{
+		Name:            "nodectl",
+		Usage:           "a single-binary cluster appliance: Mesos + Marathon without ZooKeeper or a JVM",
+		Version:         api.Version,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		OnUsageError:    usageError,
+		ExitErrHandler:  func(*cli.Context, error) {}, // Main prints and exits
+		Commands: []*cli.Command{
+			upCommand(stderr, run),
+			healthCommand(stdout),
+			versionCommand(stdout),
+		},
+	}
+	app.Commands = append(app.Commands, extraCommands()...)
+	return app
+}
+
+func upCommand(stderr io.Writer, run runFunc) *cli.Command {
+	return &cli.Command{
+		Name:         "up",
+		Usage:        "run a master, an agent, or both (--role)",
+		Flags:        upFlags(),
+		OnUsageError: usageError,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return &exitError{2, fmt.Sprintf("up takes no arguments, got %q", c.Args().First())}
+			}
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return run(ctx, cfg, stderr)
+		},
+	}
+}
+
+func healthCommand(stdout io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:         "health",
+		Usage:        "probe a node: prints imok and exits 0 when it answers healthy",
+		OnUsageError: usageError,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:5050", Usage: "host:port of a master or agent API", EnvVars: []string{"NODECTL_ADDR"}},
+			&cli.GenericFlag{Name: "timeout", Value: &durationFlag{5 * time.Second}, Usage: "how long to wait for the answer"},
+		},
+		Action: func(c *cli.Context) error {
+			timeout := c.Generic("timeout").(*durationFlag).d
+			if err := probeHealth(c.Context, c.String("addr"), timeout); err != nil {
+				return &exitError{1, err.Error()}
+			}
+			fmt.Fprintln(stdout, "imok")
+			return nil
+		},
+	}
+}
+
+// probeHealth GETs /health over http, then https, and wants 200.
+func probeHealth(ctx context.Context, addr string, timeout time.Duration) error {
+	client := &http.Client{Timeout: timeout}
+	var last error
+	for _, scheme := range []string{"http", "https"} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+"/health", nil)
+		if err != nil {
+			return fmt.Errorf("health %s: %w", addr, err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			if last == nil {
+				last = err // the plain-HTTP error says more than the TLS retry's
+			}
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		return fmt.Errorf("health %s: answered %s", addr, resp.Status)
+	}
+	return fmt.Errorf("health %s: %w", addr, last)
+}
+
+func versionCommand(stdout io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version",
+		Action: func(c *cli.Context) error {
+			fmt.Fprintf(stdout, "nodectl %s (%s %s/%s)\n", api.Version, goruntime.Version(), goruntime.GOOS, goruntime.GOARCH)
+			return nil
+		},
+	}
+}

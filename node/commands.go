@@ -1,0 +1,8 @@
+package node
+
+import "github.com/urfave/cli/v2"
+
+// extraCommands are the subcommands beyond up/health/version.
+func extraCommands() []*cli.Command {
+	return nil
+}

@@ -1,0 +1,220 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"nodectl/cluster/api"
+)
+
+// ErrConfig wraps every configuration error.
+var ErrConfig = errors.New("config")
+
+// Config is everything `nodectl up` needs, after flags, environment, config
+// file and defaults have been merged and validated.
+type Config struct {
+	Role         string // master, agent or all
+	WorkDir      string
+	IP           string // bind address
+	AdvertiseIP  string // address others use to reach this node
+	Port         int    // master API
+	AgentPort    int
+	EtcdPort     int
+	EtcdPeerPort int
+	Masters      []string // agent: master addresses (host:port)
+	Resources    api.Resources
+	Attributes   api.Attributes
+	Hostname     string
+
+	AgentPingTimeout          time.Duration
+	MaxAgentPingTimeouts      int
+	RegistrationBackoffFactor time.Duration
+
+	LogDir          string
+	LoggingLevel    string
+	Quiet           bool
+	LogBufSecs      int
+	ExternalLogFile string
+	LogFormat       string
+
+	// Flags is every flag's effective value, shown in /state and /flags.
+	Flags map[string]string
+}
+
+func (c Config) runsMaster() bool { return c.Role == "master" || c.Role == "all" }
+func (c Config) runsAgent() bool  { return c.Role == "agent" || c.Role == "all" }
+
+// envName is the environment variable of a flag: NODECTL_<UPPER_SNAKE>.
+func envName(flag string) string {
+	return "NODECTL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// upFlags are the flags of `nodectl up`. Mesos spellings are aliases.
+func upFlags() []cli.Flag {
+	str := func(name, def, usage string, aliases ...string) cli.Flag {
+		return &cli.StringFlag{Name: name, Value: def, Usage: usage, Aliases: aliases, EnvVars: []string{envName(name)}}
+	}
+	num := func(name string, def int, usage string, aliases ...string) cli.Flag {
+		return &cli.IntFlag{Name: name, Value: def, Usage: usage, Aliases: aliases, EnvVars: []string{envName(name)}}
+	}
+	dur := func(name string, def time.Duration, usage string, aliases ...string) cli.Flag {
+		return &cli.GenericFlag{Name: name, Value: &durationFlag{def}, Usage: usage, Aliases: aliases, EnvVars: []string{envName(name)}}
+	}
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "YAML file of flag values (keys are flag names)", EnvVars: []string{envName("config")}},
+		str("role", "all", "what this node runs: master, agent or all"),
+		str("work-dir", "/var/lib/nodectl", "directory for etcd data, checkpoints and sandboxes", "work_dir"),
+		str("ip", "", "address to bind (default: all addresses, advertising the primary one)"),
+		str("advertise-ip", "", "address other nodes use to reach this one", "advertise_ip"),
+		num("port", 5050, "master API port"),
+		num("agent-port", 5051, "agent API port", "agent_port"),
+		num("etcd-port", 2379, "embedded etcd client port", "etcd_port"),
+		num("etcd-peer-port", 2380, "embedded etcd peer port", "etcd_peer_port"),
+		str("master", "", "agent: comma-separated master addresses host:port"),
+		str("resources", "", "agent resources, Mesos syntax 'cpus:2;mem:1024;disk:4096;ports:[31000-32000]' (default: detected)"),
+		str("attributes", "", "agent attributes 'rack:a;zone:1'"),
+		str("hostname", "", "hostname to advertise (default: the host's)"),
+		dur("agent-ping-timeout", 15*time.Second, "master: how long an agent may stay silent per missed ping", "agent_ping_timeout", "slave_ping_timeout"),
+		num("max-agent-ping-timeouts", 5, "master: missed pings before an agent is marked inactive", "max_agent_ping_timeouts", "max_slave_ping_timeouts"),
+		dur("registration-backoff-factor", time.Second, "agent: registration retry backoff factor", "registration_backoff_factor"),
+		str("log-dir", "", "directory for log files, one per role, rotated by size (default: stderr only)", "log_dir"),
+		str("logging-level", "INFO", "INFO, WARNING or ERROR (DEBUG for more)", "logging_level"),
+		&cli.BoolFlag{Name: "quiet", Usage: "do not log to stderr", EnvVars: []string{envName("quiet")}},
+		num("logbufsecs", 0, "seconds log file writes may be buffered"),
+		str("external-log-file", "", "log file written by something else, shown instead of --log-dir's", "external_log_file"),
+		str("log-format", "text", "text or json", "log_format"),
+	}
+}
+
+// loadConfig merges the config file into c (flags and env win), then builds
+// and validates the Config.
+func loadConfig(c *cli.Context) (Config, error) {
+	if path := c.String("config"); path != "" {
+		if err := applyConfigFile(c, path); err != nil {
+			return Config{}, err
+		}
+	}
+	cfg := Config{
+		Role: c.String("role"), WorkDir: c.String("work-dir"), IP: c.String("ip"), AdvertiseIP: c.String("advertise-ip"),
+		Port: c.Int("port"), AgentPort: c.Int("agent-port"), EtcdPort: c.Int("etcd-port"), EtcdPeerPort: c.Int("etcd-peer-port"),
+		Hostname: c.String("hostname"), MaxAgentPingTimeouts: c.Int("max-agent-ping-timeouts"),
+		AgentPingTimeout:          c.Generic("agent-ping-timeout").(*durationFlag).d,
+		RegistrationBackoffFactor: c.Generic("registration-backoff-factor").(*durationFlag).d,
+		LogDir:                    c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
+		LogBufSecs: c.Int("logbufsecs"), ExternalLogFile: c.String("external-log-file"), LogFormat: c.String("log-format"),
+		Flags: map[string]string{},
+	}
+	for _, f := range upFlags() {
+		name := f.Names()[0]
+		cfg.Flags[name] = fmt.Sprint(c.Value(name))
+		if g, ok := c.Generic(name).(*durationFlag); ok {
+			cfg.Flags[name] = g.String()
+		}
+	}
+	if m := c.String("master"); m != "" {
+		for _, a := range strings.Split(m, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				cfg.Masters = append(cfg.Masters, a)
+			}
+		}
+	}
+	var err error
+	if cfg.Resources, err = api.ParseResources(c.String("resources")); err != nil {
+		return Config{}, fmt.Errorf("%w: --resources: %w", ErrConfig, err)
+	}
+	if cfg.Attributes, err = api.ParseAttributes(c.String("attributes")); err != nil {
+		return Config{}, fmt.Errorf("%w: --attributes: %w", ErrConfig, err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks cfg and fills in derived defaults (hostname, advertised
+// address, detected resources).
+func (cfg *Config) Validate() error {
+	bad := func(flag, format string, args ...any) error {
+		return fmt.Errorf("%w: --%s: %s", ErrConfig, flag, fmt.Sprintf(format, args...))
+	}
+	if !slices.Contains([]string{"master", "agent", "all"}, cfg.Role) {
+		return bad("role", "%q is not one of master, agent, all", cfg.Role)
+	}
+	if cfg.WorkDir == "" {
+		return bad("work-dir", "must not be empty")
+	}
+	for _, p := range []struct {
+		flag string
+		v    int
+	}{{"port", cfg.Port}, {"agent-port", cfg.AgentPort}, {"etcd-port", cfg.EtcdPort}, {"etcd-peer-port", cfg.EtcdPeerPort}} {
+		if p.v <= 0 || p.v > 65535 {
+			return bad(p.flag, "%d is not a port (1-65535)", p.v)
+		}
+	}
+	for _, a := range []struct{ flag, v string }{{"ip", cfg.IP}, {"advertise-ip", cfg.AdvertiseIP}} {
+		if a.v != "" && net.ParseIP(a.v) == nil {
+			return bad(a.flag, "%q is not an IP address", a.v)
+		}
+	}
+	if cfg.Role == "agent" && len(cfg.Masters) == 0 {
+		return bad("master", "required with --role=agent (comma-separated host:port)")
+	}
+	for _, m := range cfg.Masters {
+		if _, _, err := net.SplitHostPort(m); err != nil {
+			return bad("master", "%q is not host:port", m)
+		}
+	}
+	if cfg.AgentPingTimeout <= 0 {
+		return bad("agent-ping-timeout", "must be positive")
+	}
+	if cfg.MaxAgentPingTimeouts < 1 {
+		return bad("max-agent-ping-timeouts", "must be at least 1")
+	}
+	switch cfg.LoggingLevel {
+	case "DEBUG", "INFO", "WARNING", "WARN", "ERROR":
+	default:
+		return bad("logging-level", "%q is not one of INFO, WARNING, ERROR, DEBUG", cfg.LoggingLevel)
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		return bad("log-format", "%q is not text or json", cfg.LogFormat)
+	}
+	if cfg.LogBufSecs < 0 {
+		return bad("logbufsecs", "must not be negative")
+	}
+	if cfg.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return bad("hostname", "not given and the host's is unknown: %v", err)
+		}
+		cfg.Hostname = h
+	}
+	if cfg.AdvertiseIP == "" {
+		cfg.AdvertiseIP = cfg.IP
+		if cfg.AdvertiseIP == "" || net.ParseIP(cfg.AdvertiseIP).IsUnspecified() {
+			cfg.AdvertiseIP = primaryIP()
+		}
+	}
+	if cfg.runsAgent() && cfg.Resources == nil {
+		cfg.Resources = detectResources(cfg.WorkDir)
+	}
+	return nil
+}
+
+// primaryIP is the address of the interface holding the default route,
+// or 127.0.0.1 on a host without one.
+func primaryIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+			return ipn.IP.String()
+		}
+	}
+	return "127.0.0.1"
+}

@@ -1,0 +1,156 @@
+// Package e2e runs the real nodectl binary as separate processes. The
+// binary is built once per run (or taken from $NODECTL_BIN, which `make
+// test` sets).
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	bin = os.Getenv("NODECTL_BIN")
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "nodectl-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		bin = filepath.Join(dir, "nodectl")
+		build := exec.Command("go", "build", "-o", bin, "nodectl")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build nodectl:", err)
+			os.Exit(1)
+		}
+		defer os.RemoveAll(dir)
+	}
+	code := m.Run()
+	os.Exit(code)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a nodectl process the test started.
+type proc struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	args []string
+	done chan struct{}
+}
+
+func start(t testing.TB, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, out: &bytes.Buffer{}, args: args, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start nodectl: %v", err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.kill(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("output of nodectl %s:\n%s", strings.Join(args, " "), p.out.String())
+		}
+	})
+	return p
+}
+
+func (p *proc) kill(sig syscall.Signal) {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Signal(sig)
+		<-p.done
+	}
+}
+
+// node is the flag set of one node on fresh loopback ports.
+type node struct {
+	dir                           string
+	port, agentPort, etcd, etcdPr int
+}
+
+func newNode(t testing.TB) node {
+	return node{dir: t.TempDir(), port: freePort(t), agentPort: freePort(t), etcd: freePort(t), etcdPr: freePort(t)}
+}
+
+func (n node) args(role string, extra ...string) []string {
+	return append([]string{"up", "--role=" + role, "--work-dir", n.dir, "--ip", "127.0.0.1",
+		"--port", strconv.Itoa(n.port), "--agent-port", strconv.Itoa(n.agentPort),
+		"--etcd-port", strconv.Itoa(n.etcd), "--etcd-peer-port", strconv.Itoa(n.etcdPr)}, extra...)
+}
+
+func (n node) url() string { return "http://127.0.0.1:" + strconv.Itoa(n.port) }
+
+func getJSON(url string, v any) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func healthy(url string) bool {
+	c := &http.Client{Timeout: time.Second}
+	resp, err := c.Get(url + "/health")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+type slave struct {
+	ID     string `json:"id"`
+	Active bool   `json:"active"`
+}
+
+func slaves(t testing.TB, url string) []slave {
+	var st struct {
+		Slaves []slave `json:"slaves"`
+	}
+	if err := getJSON(url+"/state", &st); err != nil {
+		return nil
+	}
+	return st.Slaves
+}

@@ -1,0 +1,111 @@
+package nodetest
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func slaves(c *Cluster) []map[string]any {
+	st := c.State()
+	if st == nil {
+		return nil
+	}
+	var out []map[string]any
+	for _, s := range st["slaves"].([]any) {
+		out = append(out, s.(map[string]any))
+	}
+	return out
+}
+
+func TestAllInOne(t *testing.T) {
+	c := Start(t, Options{All: true})
+	WaitFor(t, 10*time.Second, "one active agent", func() bool {
+		st := c.State()
+		return st != nil && st["activated_slaves"] == 1.0
+	})
+	s := slaves(c)[0]
+	res := s["resources"].(map[string]any)
+	if res["cpus"].(float64) <= 0 || res["mem"].(float64) <= 0 {
+		t.Errorf("agent resources %v", res)
+	}
+	for _, path := range []string{"/health", "/master/health", "/state-summary", "/metrics", "/version", "/"} {
+		resp, err := http.Get(c.Master.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %s", path, resp.Status)
+		}
+	}
+	var agentState map[string]any
+	if err := GetJSON(c.Master.AgentURL()+"/state", &agentState); err != nil {
+		t.Fatal(err)
+	}
+	if agentState["id"] != s["id"] {
+		t.Errorf("agent /state id %v, master says %v", agentState["id"], s["id"])
+	}
+	var am map[string]float64
+	if err := GetJSON(c.Master.AgentURL()+"/metrics/snapshot", &am); err != nil {
+		t.Fatal(err)
+	}
+	if am["slave/registered"] != 1 {
+		t.Errorf("slave/registered = %v", am["slave/registered"])
+	}
+}
+
+// An agent that stops pinging is marked inactive after the ping window and
+// active again when it comes back with the same id.
+func TestAgentInactiveAndBack(t *testing.T) {
+	c := Start(t, Options{Agents: 1, AgentPingTimeout: 100 * time.Millisecond, MaxAgentPingTimeouts: 3})
+	WaitFor(t, 10*time.Second, "agent active", func() bool { return c.Metric("master/slaves_active") == 1 })
+	id := slaves(c)[0]["id"]
+
+	if err := c.Agents[0].Stop(); err != nil {
+		t.Fatalf("stop agent: %v", err)
+	}
+	WaitFor(t, 5*time.Second, "agent inactive", func() bool {
+		s := slaves(c)
+		return len(s) == 1 && s[0]["active"] == false
+	})
+	if got := c.Metric("master/slaves_inactive"); got != 1 {
+		t.Errorf("master/slaves_inactive = %v", got)
+	}
+
+	c.Agents[0].Start()
+	WaitFor(t, 10*time.Second, "agent active again", func() bool {
+		s := slaves(c)
+		return len(s) == 1 && s[0]["active"] == true && s[0]["reregistered_time"] != nil
+	})
+	if got := slaves(c)[0]["id"]; got != id {
+		t.Errorf("agent came back as %v, want %v", got, id)
+	}
+}
+
+// A master restart keeps the registry: the agent is known and re-registers.
+func TestMasterRestartKeepsRegistry(t *testing.T) {
+	c := Start(t, Options{Agents: 1})
+	WaitFor(t, 10*time.Second, "agent active", func() bool { return c.Metric("master/slaves_active") == 1 })
+	id := slaves(c)[0]["id"]
+	if err := c.Master.Stop(); err != nil {
+		t.Fatalf("stop master: %v", err)
+	}
+	c.Master.Start()
+	WaitFor(t, 10*time.Second, "re-elected with the agent", func() bool {
+		s := slaves(c)
+		return len(s) == 1 && s[0]["id"] == id && s[0]["active"] == true && c.Metric("master/slave_reregistrations") >= 1
+	})
+}
+
+func TestStopIsPrompt(t *testing.T) {
+	c := Start(t, Options{All: true})
+	WaitFor(t, 10*time.Second, "agent active", func() bool { return c.Metric("master/slaves_active") == 1 })
+	start := time.Now()
+	if err := c.Master.Stop(); err != nil {
+		t.Fatalf("Run returned %v on a clean stop", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stop took %s, budget 10s", d)
+	}
+}

@@ -1,0 +1,229 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"nodectl/cluster"
+	"nodectl/embed"
+	"nodectl/runtime"
+	"nodectl/ui"
+)
+
+// shutdownBudget bounds the whole staged shutdown.
+const shutdownBudget = 10 * time.Second
+
+// bindAddr is host:port for a listener ("" host binds every address).
+func (cfg Config) bindAddr(port int) string { return net.JoinHostPort(cfg.IP, strconv.Itoa(port)) }
+
+// advertised is host:port others use to reach a port of this node.
+func (cfg Config) advertised(port int) string {
+	return net.JoinHostPort(cfg.AdvertiseIP, strconv.Itoa(port))
+}
+
+// Run runs a node until ctx ends, then stops it in stages:
+// HTTP → cluster loops → agent → etcd. Logs go to stderr (unless cfg.Quiet)
+// and to cfg.LogDir. cfg must have been validated (Validate).
+func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
+	logs, err := newLogging(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	mainRole := cfg.Role
+	if mainRole == "all" {
+		mainRole = "master"
+	}
+	log := logs.logger(mainRole).With("component", "node")
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return fmt.Errorf("create work dir: %w", err)
+	}
+	start := time.Now()
+
+	var (
+		etcdSrv   *embed.Server
+		etcdCli   *clientv3.Client
+		master    *cluster.Master
+		agent     *runtime.Agent
+		servers   []*http.Server
+		listeners []net.Listener
+	)
+	defer func() {
+		if etcdCli != nil {
+			_ = etcdCli.Close()
+		}
+		if etcdSrv != nil {
+			etcdSrv.Close()
+		}
+	}()
+
+	if cfg.runsMaster() {
+		mlog := logs.logger("master")
+		listenHost := cfg.IP
+		if listenHost == "" {
+			listenHost = "0.0.0.0"
+		}
+		etcdSrv, err = embed.New(embed.Config{
+			Name:            fmt.Sprintf("%s-%d", cfg.Hostname, cfg.Port),
+			Dir:             filepath.Join(cfg.WorkDir, "etcd"),
+			ClientURL:       "http://" + cfg.advertised(cfg.EtcdPort),
+			PeerURL:         "http://" + cfg.advertised(cfg.EtcdPeerPort),
+			ListenClientURL: "http://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPort)),
+			ListenPeerURL:   "http://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPeerPort)),
+			Logger:          mlog,
+		})
+		if err != nil {
+			return err
+		}
+		if err := etcdSrv.Start(ctx); err != nil {
+			return err
+		}
+		etcdCli, err = clientv3.New(clientv3.Config{Endpoints: etcdSrv.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return fmt.Errorf("connect to etcd: %w", err)
+		}
+		master, err = cluster.New(cluster.Config{
+			Etcd: etcdCli, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.Port,
+			AgentPingTimeout: cfg.AgentPingTimeout, MaxAgentPingTimeouts: cfg.MaxAgentPingTimeouts,
+			Flags: cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: mlog,
+		})
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		uiHandler := ui.Handler()
+		mux.Handle("GET /{$}", uiHandler)
+		mux.Handle("GET /ui/", uiHandler)
+		mux.Handle("/", master.Handler())
+		srv, ln, err := listen(cfg.bindAddr(cfg.Port), mux, mlog)
+		if err != nil {
+			return fmt.Errorf("master API: %w", err)
+		}
+		servers, listeners = append(servers, srv), append(listeners, ln)
+	}
+	if cfg.runsAgent() {
+		masters := cfg.Masters
+		if len(masters) == 0 {
+			masters = []string{cfg.advertised(cfg.Port)}
+		}
+		agent, err = runtime.New(runtime.Config{
+			WorkDir: cfg.WorkDir, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.AgentPort,
+			Masters: masters, Resources: cfg.Resources, Attributes: cfg.Attributes,
+			RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, Flags: cfg.Flags,
+			Logger: logs.logger("agent"),
+		})
+		if err != nil {
+			return err
+		}
+		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agent.Handler(), logs.logger("agent"))
+		if err != nil {
+			closeAll(listeners)
+			return fmt.Errorf("agent API: %w", err)
+		}
+		servers, listeners = append(servers, srv), append(listeners, ln)
+	}
+
+	// Stage contexts are cancelled one after another on shutdown.
+	masterCtx, stopMaster := context.WithCancel(context.Background())
+	defer stopMaster()
+	agentCtx, stopAgent := context.WithCancel(context.Background())
+	defer stopAgent()
+	failed := make(chan error, 8)
+	var httpG, masterG, agentG errgroup.Group
+	for i, srv := range servers {
+		httpG.Go(func() error {
+			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				failed <- fmt.Errorf("serve %s: %w", listeners[i].Addr(), err)
+			}
+			return nil
+		})
+	}
+	if master != nil {
+		masterG.Go(func() error {
+			if err := master.Run(masterCtx); err != nil {
+				failed <- err
+			}
+			return nil
+		})
+	}
+	if agent != nil {
+		agentG.Go(func() error {
+			if err := agent.Run(agentCtx); err != nil {
+				failed <- err
+			}
+			return nil
+		})
+	}
+	if cfg.runsMaster() {
+		log.Info("nodectl up", "role", cfg.Role, "api", "http://"+cfg.advertised(cfg.Port)+"/", "ui", "http://"+cfg.advertised(cfg.Port)+"/", "startup", time.Since(start).Round(time.Millisecond))
+	} else {
+		log.Info("nodectl up", "role", cfg.Role, "agent_api", "http://"+cfg.advertised(cfg.AgentPort)+"/", "masters", cfg.Masters)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", context.Cause(ctx))
+	case runErr = <-failed:
+		log.Error("node failed; shutting down", "err", runErr)
+	case runErr = <-etcdSrv.ErrChan():
+		log.Error("etcd failed; shutting down", "err", runErr)
+	}
+	deadline, cancel := context.WithTimeout(context.Background(), shutdownBudget)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(deadline); err != nil {
+			_ = srv.Close()
+		}
+	}
+	_ = httpG.Wait()
+	stopMaster()
+	_ = masterG.Wait()
+	stopAgent()
+	_ = agentG.Wait()
+	if etcdCli != nil {
+		_ = etcdCli.Close()
+		etcdCli = nil
+	}
+	if etcdSrv != nil {
+		etcdSrv.Close()
+		etcdSrv = nil
+	}
+	if deadline.Err() != nil {
+		log.Warn("shutdown exceeded its budget", "budget", shutdownBudget)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+func listen(addr string, h http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return srv, ln, nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+}

@@ -1,0 +1,65 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"nodectl/cluster/api"
+)
+
+// ErrMasterRefused wraps a 4xx/5xx answer from a master.
+var ErrMasterRefused = errors.New("master refused")
+
+// masterClient speaks the agent protocol to masters over HTTP(S).
+type masterClient struct {
+	http   *http.Client
+	scheme string
+}
+
+// post sends v to addr+path and decodes the answer into out (if non-nil).
+// Redirects from standbys are followed; the returned string is the host:port
+// that finally answered.
+func (c *masterClient) post(ctx context.Context, addr, path string, v, out any) (string, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("encode %s: %w", path, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.scheme+"://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("build %s request: %w", path, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("post %s to %s: %w", path, addr, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		var e api.Error
+		_ = json.Unmarshal(data, &e)
+		return "", fmt.Errorf("%w: %s %s: %d %s", ErrMasterRefused, addr, path, resp.StatusCode, e.Message)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return "", fmt.Errorf("decode %s answer: %w", path, err)
+		}
+	}
+	return resp.Request.URL.Host, nil
+}
+
+func (c *masterClient) register(ctx context.Context, addr string, req api.RegisterRequest) (api.RegisterResponse, string, error) {
+	var resp api.RegisterResponse
+	leader, err := c.post(ctx, addr, api.PathRegister, req, &resp)
+	return resp, leader, err
+}
+
+func (c *masterClient) ping(ctx context.Context, addr, id string) error {
+	_, err := c.post(ctx, addr, api.PathPing, api.PingRequest{AgentID: id}, nil)
+	return err
+}

@@ -1,0 +1,84 @@
+package runtime
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"nodectl/cluster/api"
+)
+
+// Handler serves the agent's HTTP endpoints (Mesos agent routes, with and
+// without the /slave(1) prefix).
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	both := func(path string, h http.HandlerFunc) {
+		mux.HandleFunc("GET "+path, h)
+		mux.HandleFunc("GET /slave(1)"+path, h)
+	}
+	both("/health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	both("/state", a.handleState)
+	both("/flags", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"flags": joinFlags(a.cfg.Flags)})
+	})
+	both("/metrics/snapshot", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.metrics.Snapshot()) })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (a *Agent) handleState(w http.ResponseWriter, r *http.Request) {
+	info := a.info()
+	writeJSON(w, map[string]any{
+		"version":              api.Version,
+		"id":                   info.ID,
+		"pid":                  "slave(1)@" + info.IP + ":" + strconv.Itoa(info.Port),
+		"hostname":             info.Hostname,
+		"start_time":           float64(a.started.UnixNano()) / 1e9,
+		"resources":            info.Resources.Summary(),
+		"unreserved_resources": info.Resources.Summary(),
+		"reserved_resources":   map[string]any{},
+		"attributes":           nonNil(info.Attributes),
+		"master_hostname":      a.masterHostname(),
+		"flags":                joinFlags(a.cfg.Flags),
+		"frameworks":           []any{},
+		"completed_frameworks": []any{},
+	})
+}
+
+func nonNil(a api.Attributes) api.Attributes {
+	if a == nil {
+		return api.Attributes{}
+	}
+	return a
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (a *Agent) registerMetrics() {
+	m := a.metrics
+	m.GaugeFunc("slave/uptime_secs", "seconds since the agent started", func() float64 { return time.Since(a.started).Seconds() })
+	m.GaugeFunc("slave/registered", "1 if registered with a master", func() float64 {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.registered {
+			return 1
+		}
+		return 0
+	})
+	m.GaugeFunc("slave/recovery_errors", "checkpoint records skipped during recovery", func() float64 { return 0 })
+	for _, r := range []string{"cpus", "mem", "disk", "gpus"} {
+		m.GaugeFunc("slave/"+r+"_total", "total "+r, func() float64 { return a.cfg.Resources.Scalar(r) })
+		m.GaugeFunc("slave/"+r+"_used", "used "+r, func() float64 { return 0 })
+	}
+	for _, s := range []string{"staging", "starting", "running", "killing"} {
+		m.GaugeFunc("slave/tasks_"+s, "tasks "+s, func() float64 { return 0 })
+	}
+	m.GaugeFunc("slave/frameworks_active", "frameworks with tasks here", func() float64 { return 0 })
+	api.AddSystemMetrics(m)
+}
