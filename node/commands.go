@@ -4,5 +4,7 @@ import "github.com/urfave/cli/v2"
 
 // extraCommands are the subcommands beyond up/health/version.
 func extraCommands() []*cli.Command {
-	return nil
+	return []*cli.Command{
+		imageCommand(),
+	}
 }

@@ -20,7 +20,7 @@ func slaves(c *Cluster) []map[string]any {
 
 func TestAllInOne(t *testing.T) {
 	c := Start(t, Options{All: true})
-	WaitFor(t, 10*time.Second, "one active agent", func() bool {
+	WaitFor(t, 30*time.Second, "one active agent", func() bool {
 		st := c.State()
 		return st != nil && st["activated_slaves"] == 1.0
 	})
@@ -59,8 +59,9 @@ func TestAllInOne(t *testing.T) {
 // active again when it comes back with the same id.
 func TestAgentInactiveAndBack(t *testing.T) {
 	c := Start(t, Options{Agents: 1, AgentPingTimeout: 100 * time.Millisecond, MaxAgentPingTimeouts: 3})
-	WaitFor(t, 10*time.Second, "agent active", func() bool { return c.Metric("master/slaves_active") == 1 })
+	WaitFor(t, 30*time.Second, "agent active", func() bool { return c.Metric("master/slaves_active") == 1 })
 	id := slaves(c)[0]["id"]
+	waitAgentID(t, c.Agents[0], id)
 
 	if err := c.Agents[0].Stop(); err != nil {
 		t.Fatalf("stop agent: %v", err)
@@ -74,7 +75,7 @@ func TestAgentInactiveAndBack(t *testing.T) {
 	}
 
 	c.Agents[0].Start()
-	WaitFor(t, 10*time.Second, "agent active again", func() bool {
+	WaitFor(t, 30*time.Second, "agent active again", func() bool {
 		s := slaves(c)
 		return len(s) == 1 && s[0]["active"] == true && s[0]["reregistered_time"] != nil
 	})
@@ -86,13 +87,14 @@ func TestAgentInactiveAndBack(t *testing.T) {
 // A master restart keeps the registry: the agent is known and re-registers.
 func TestMasterRestartKeepsRegistry(t *testing.T) {
 	c := Start(t, Options{Agents: 1})
-	WaitFor(t, 10*time.Second, "agent active", func() bool { return c.Metric("master/slaves_active") == 1 })
+	WaitFor(t, 30*time.Second, "agent active", func() bool { return c.Metric("master/slaves_active") == 1 })
 	id := slaves(c)[0]["id"]
+	waitAgentID(t, c.Agents[0], id)
 	if err := c.Master.Stop(); err != nil {
 		t.Fatalf("stop master: %v", err)
 	}
 	c.Master.Start()
-	WaitFor(t, 10*time.Second, "re-elected with the agent", func() bool {
+	WaitFor(t, 30*time.Second, "re-elected with the agent", func() bool {
 		s := slaves(c)
 		return len(s) == 1 && s[0]["id"] == id && s[0]["active"] == true && c.Metric("master/slave_reregistrations") >= 1
 	})
@@ -100,7 +102,7 @@ func TestMasterRestartKeepsRegistry(t *testing.T) {
 
 func TestStopIsPrompt(t *testing.T) {
 	c := Start(t, Options{All: true})
-	WaitFor(t, 10*time.Second, "agent active", func() bool { return c.Metric("master/slaves_active") == 1 })
+	WaitFor(t, 30*time.Second, "agent active", func() bool { return c.Metric("master/slaves_active") == 1 })
 	start := time.Now()
 	if err := c.Master.Stop(); err != nil {
 		t.Fatalf("Run returned %v on a clean stop", err)
@@ -108,4 +110,14 @@ func TestStopIsPrompt(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("stop took %s, budget 10s", d)
 	}
+}
+
+// waitAgentID waits until the agent itself reports id, i.e. has
+// checkpointed it (a stop before that makes it a new agent, as in Mesos).
+func waitAgentID(t *testing.T, n *Node, id any) {
+	t.Helper()
+	WaitFor(t, 30*time.Second, "agent id checkpointed", func() bool {
+		var st map[string]any
+		return GetJSON(n.AgentURL()+"/state", &st) == nil && st["id"] == id
+	})
 }

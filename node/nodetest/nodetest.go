@@ -77,7 +77,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c.Master = c.NewNode("master", role, t.TempDir())
 	c.Master.Start()
-	WaitFor(t, 10*time.Second, "master elected", func() bool {
+	WaitFor(t, 30*time.Second, "master elected", func() bool {
 		return c.Metric("master/elected") == 1
 	})
 	for i := range opts.Agents {
