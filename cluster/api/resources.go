@@ -68,6 +68,9 @@ type (
 // a normalised bag: one entry per (name, type, role), no empty entries,
 // scalars in thousandths, ranges sorted and merged, set items unique, in the
 // order each entry first appeared.
+//
+// Bags are values: no operation changes its operands, so a bag can be
+// shared freely as long as nobody writes into one in place.
 type Resources []Resource
 
 // toMillis and fromMillis are the fixed-point representation Mesos uses for
@@ -296,16 +299,17 @@ func coalesce(rs []Range) []Range {
 	if len(rs) == 0 {
 		return nil
 	}
-	s := slices.Clone(rs)
-	slices.SortFunc(s, func(a, b Range) int {
-		switch {
-		case a.Begin < b.Begin:
-			return -1
-		case a.Begin > b.Begin:
-			return 1
-		}
-		return 0
-	})
+	return coalesceInPlace(slices.Clone(rs))
+}
+
+// coalesceInPlace is coalesce reusing s, which the caller owns.
+func coalesceInPlace(s []Range) []Range {
+	if len(s) == 0 {
+		return nil
+	}
+	if !slices.IsSortedFunc(s, cmpBegin) {
+		slices.SortFunc(s, cmpBegin)
+	}
 	out := s[:1]
 	for _, r := range s[1:] {
 		last := &out[len(out)-1]
@@ -317,6 +321,31 @@ func coalesce(rs []Range) []Range {
 		out = append(out, r)
 	}
 	return out
+}
+
+func cmpBegin(a, b Range) int {
+	switch {
+	case a.Begin < b.Begin:
+		return -1
+	case a.Begin > b.Begin:
+		return 1
+	}
+	return 0
+}
+
+// coalesced reports whether s is already in coalesce's form.
+func coalesced(s []Range) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i-1].End == math.MaxUint64 || s[i].Begin <= s[i-1].End+1 {
+			return false
+		}
+	}
+	for _, r := range s {
+		if r.Begin > r.End {
+			return false
+		}
+	}
+	return true
 }
 
 func subtractRanges(a, b []Range) []Range {
@@ -337,29 +366,29 @@ func subtractRanges(a, b []Range) []Range {
 		}
 		out = next
 	}
-	return coalesce(out)
+	return coalesceInPlace(out)
 }
 
-// clone deep-copies r into normal form.
-func (r Resource) clone() Resource {
-	c := r
-	c.Role = normRole(r.Role)
-	c.Scalar, c.Ranges, c.Set = nil, nil, nil
-	switch r.Type {
-	case Scalar:
-		c.Scalar = &ScalarVal{Value: fromMillis(max(0, r.millis()))}
-	case Ranges:
-		c.Ranges = &RangesVal{}
-		if r.Ranges != nil {
-			c.Ranges.Range = coalesce(r.Ranges.Range)
+// rangesCover reports whether the coalesced ranges have cover every range
+// of need (in any form).
+func rangesCover(have, need []Range) bool {
+	for _, x := range need {
+		if x.Begin > x.End {
+			continue
 		}
-	case Set:
-		c.Set = &SetVal{}
-		if r.Set != nil {
-			c.Set.Item = unionItems(nil, r.Set.Item)
+		// The first range of have ending at or after x.Begin must hold x:
+		// have is coalesced, so x cannot span two of its ranges.
+		i, _ := slices.BinarySearchFunc(have, x.Begin, func(r Range, b uint64) int {
+			if r.End < b {
+				return -1
+			}
+			return 1
+		})
+		if i == len(have) || have[i].Begin > x.Begin || have[i].End < x.End {
+			return false
 		}
 	}
-	return c
+	return true
 }
 
 func unionItems(a, b []string) []string {
@@ -383,38 +412,83 @@ func (r Resource) empty() bool {
 	return true // unknown types never survive an operation
 }
 
-// merge adds r (already in normal form) into the bag out, which must be
-// normalised and owned by the caller.
-func merge(out Resources, r Resource) Resources {
-	for i := range out {
-		if !sameKey(out[i], r) {
+// builder makes a normalised bag. Values of one bag share a backing array,
+// so a bag of n scalars costs two allocations, not n+1.
+type builder struct {
+	out     Resources
+	scalars []ScalarVal
+	ranges  []RangesVal
+}
+
+func newBuilder(n int) *builder {
+	return &builder{out: make(Resources, 0, n)}
+}
+
+// add merges r, in any form, into the bag.
+func (b *builder) add(r Resource) {
+	for i := range b.out {
+		if !sameKey(b.out[i], r) {
 			continue
 		}
-		cur := &out[i]
+		cur := &b.out[i]
 		switch r.Type {
 		case Scalar:
-			cur.Scalar.Value = fromMillis(cur.millis() + r.millis())
+			cur.Scalar.Value = fromMillis(cur.millis() + max(0, r.millis()))
 		case Ranges:
-			cur.Ranges.Range = coalesce(append(cur.Ranges.Range, r.Ranges.Range...))
+			if r.Ranges != nil {
+				cur.Ranges.Range = coalesceInPlace(append(cur.Ranges.Range, r.Ranges.Range...))
+			}
 		case Set:
-			cur.Set.Item = unionItems(cur.Set.Item, r.Set.Item)
+			if r.Set != nil {
+				cur.Set.Item = unionItems(cur.Set.Item, r.Set.Item)
+			}
 		}
-		return out
+		return
 	}
-	return append(out, r.clone())
+	c := r
+	c.Role = normRole(r.Role)
+	c.Scalar, c.Ranges, c.Set = nil, nil, nil
+	switch r.Type {
+	case Scalar:
+		if b.scalars == nil {
+			b.scalars = make([]ScalarVal, 0, cap(b.out)-len(b.out))
+		}
+		b.scalars = append(b.scalars, ScalarVal{Value: fromMillis(max(0, r.millis()))})
+		c.Scalar = &b.scalars[len(b.scalars)-1]
+	case Ranges:
+		if b.ranges == nil {
+			b.ranges = make([]RangesVal, 0, 1)
+		}
+		var rg []Range
+		if r.Ranges != nil {
+			if coalesced(r.Ranges.Range) {
+				rg = slices.Clone(r.Ranges.Range)
+			} else {
+				rg = coalesce(r.Ranges.Range)
+			}
+		}
+		b.ranges = append(b.ranges, RangesVal{Range: rg})
+		c.Ranges = &b.ranges[len(b.ranges)-1]
+	case Set:
+		c.Set = &SetVal{}
+		if r.Set != nil {
+			c.Set.Item = unionItems(nil, r.Set.Item)
+		}
+	}
+	b.out = append(b.out, c)
 }
 
 // Add returns rs + other; rs is not modified. Scalars add up; ranges and sets
 // are united.
 func (rs Resources) Add(other Resources) Resources {
-	out := make(Resources, 0, len(rs)+len(other))
+	b := newBuilder(len(rs) + len(other))
 	for _, r := range rs {
-		out = merge(out, r.clone())
+		b.add(r)
 	}
 	for _, r := range other {
-		out = merge(out, r.clone())
+		b.add(r)
 	}
-	return out.compact()
+	return b.out.compact()
 }
 
 // Subtract returns rs - other, dropping what becomes empty. Subtracting more
@@ -448,8 +522,62 @@ func (rs Resources) Subtract(other Resources) Resources {
 
 // Contains reports whether other fits entirely inside rs.
 func (rs Resources) Contains(other Resources) bool {
-	// other ⊆ rs exactly when nothing of other is left once rs is taken away.
-	return len(other.Subtract(rs)) == 0
+	for i, o := range other {
+		if o.empty() || slices.ContainsFunc(other[:i], func(p Resource) bool { return sameKey(p, o) }) {
+			continue // an earlier entry of the same key has checked them all
+		}
+		switch o.Type {
+		case Scalar:
+			var need, have int64
+			for _, x := range other {
+				if sameKey(x, o) {
+					need += max(0, x.millis())
+				}
+			}
+			for _, x := range rs {
+				if sameKey(x, o) {
+					have += max(0, x.millis())
+				}
+			}
+			if have < need {
+				return false
+			}
+		case Ranges:
+			var have []Range
+			n := 0
+			for _, x := range rs {
+				if sameKey(x, o) && x.Ranges != nil {
+					if n++; n == 1 {
+						have = x.Ranges.Range // usually the only one: no copy
+					} else {
+						have = append(slices.Clip(have), x.Ranges.Range...)
+					}
+				}
+			}
+			if !coalesced(have) {
+				have = coalesce(have)
+			}
+			for _, x := range other {
+				if sameKey(x, o) && x.Ranges != nil && !rangesCover(have, x.Ranges.Range) {
+					return false
+				}
+			}
+		case Set:
+			for _, x := range other {
+				if !sameKey(x, o) || x.Set == nil {
+					continue
+				}
+				for _, it := range x.Set.Item {
+					if !slices.ContainsFunc(rs, func(h Resource) bool {
+						return sameKey(h, o) && h.Set != nil && slices.Contains(h.Set.Item, it)
+					}) {
+						return false
+					}
+				}
+			}
+		}
+	}
+	return true
 }
 
 // Equal reports whether rs and other hold the same resources, whatever the
@@ -470,8 +598,15 @@ func (rs Resources) Filter(keep func(Resource) bool) Resources {
 }
 
 func (rs Resources) compact() Resources {
-	out := rs[:0]
-	for _, r := range rs {
+	i := slices.IndexFunc(rs, Resource.empty)
+	if i < 0 {
+		if len(rs) == 0 {
+			return nil
+		}
+		return rs
+	}
+	out := rs[:i]
+	for _, r := range rs[i+1:] {
 		if !r.empty() {
 			out = append(out, r)
 		}

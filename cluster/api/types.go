@@ -80,6 +80,9 @@ type AgentInfo struct {
 // AgentInfo.ID asks for a new id; a set one re-registers.
 type RegisterRequest struct {
 	Agent AgentInfo `json:"agent"`
+	// Frameworks and Tasks are what a re-registering agent still runs.
+	Frameworks []FrameworkInfo `json:"frameworks,omitempty"`
+	Tasks      []AgentTask     `json:"tasks,omitempty"`
 }
 
 // RegisterResponse tells the agent its id and how often to ping.

@@ -1,0 +1,75 @@
+package api
+
+// Agent protocol, beyond registration and pings:
+//
+//   - the agent keeps one long-lived GET PathStream open to the leader; the
+//     master writes AgentMessage values to it as newline-delimited JSON
+//     (LAUNCH, KILL, ACKNOWLEDGE, SHUTDOWN_FRAMEWORK, HEARTBEAT);
+//   - the agent POSTs each status update to PathStatus; the master
+//     deduplicates by UUID, forwards to the framework, and relays the
+//     framework's acknowledgement back down the stream as ACKNOWLEDGE.
+const (
+	PathStream = "/api/agent/v1/stream"
+	PathStatus = "/api/agent/v1/status"
+)
+
+// Types of AgentMessage.
+const (
+	MsgLaunch            = "LAUNCH"
+	MsgKill              = "KILL"
+	MsgAcknowledge       = "ACKNOWLEDGE"
+	MsgShutdownFramework = "SHUTDOWN_FRAMEWORK"
+	MsgHeartbeat         = "HEARTBEAT"
+)
+
+// AgentMessage is one master→agent message on the stream.
+type AgentMessage struct {
+	Type              string             `json:"type"`
+	Launch            *LaunchMessage     `json:"launch,omitempty"`
+	Kill              *KillMessage       `json:"kill,omitempty"`
+	Acknowledge       *AckMessage        `json:"acknowledge,omitempty"`
+	ShutdownFramework *ShutdownFramework `json:"shutdown_framework,omitempty"`
+}
+
+// LaunchMessage asks the agent to run a task for a framework.
+type LaunchMessage struct {
+	Framework FrameworkInfo `json:"framework"`
+	Task      TaskInfo      `json:"task"`
+}
+
+// KillMessage asks the agent to kill a task; GracePeriod overrides the
+// task's kill policy.
+type KillMessage struct {
+	FrameworkID ID            `json:"framework_id"`
+	TaskID      ID            `json:"task_id"`
+	GracePeriod *DurationInfo `json:"grace_period,omitempty"`
+}
+
+// AckMessage relays a framework's acknowledgement of the update with UUID.
+type AckMessage struct {
+	FrameworkID ID     `json:"framework_id"`
+	TaskID      ID     `json:"task_id"`
+	UUID        []byte `json:"uuid"`
+}
+
+// ShutdownFramework tells the agent to kill every task of a framework.
+type ShutdownFramework struct {
+	FrameworkID ID `json:"framework_id"`
+}
+
+// StatusUpdate is an agent→master status update. LatestState is the newest
+// state the agent knows, which may be ahead of Status while older updates
+// are still being delivered in order.
+type StatusUpdate struct {
+	AgentID     ID         `json:"agent_id"`
+	FrameworkID ID         `json:"framework_id"`
+	Status      TaskStatus `json:"status"`
+	LatestState TaskState  `json:"latest_state,omitempty"`
+}
+
+// AgentTask is a task an agent reports when it re-registers.
+type AgentTask struct {
+	FrameworkID ID        `json:"framework_id"`
+	Task        TaskInfo  `json:"task"`
+	State       TaskState `json:"state"`
+}
