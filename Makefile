@@ -4,7 +4,7 @@ BIN     := bin/nodectl
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X nodectl/cluster/api.Version=$(VERSION)
 # Debian packages the tests use (installed by `make deps` when missing).
-DEB_PKGS := busybox-static docker-registry jq curl iproute2
+DEB_PKGS := busybox-static docker-registry jq curl iproute2 gcc libc6-dev
 RUN_DIR  := $(CURDIR)/.run
 
 .DEFAULT_GOAL := help
@@ -13,8 +13,14 @@ RUN_DIR  := $(CURDIR)/.run
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## build bin/nodectl
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+# The container shim (static, cgo: it links libcontainer) and the monitor it
+# turns into are embedded in nodectl, so they are built first.
+SHIM_DIR := runtime/internal/container/shimbin
+
+build: ## build bin/nodectl (with its embedded container shim and monitor)
+	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo -trimpath -ldflags '-s -w -linkmode external -extldflags -static' -o $(SHIM_DIR)/nodectl-shim ./runtime/internal/container/shim
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(SHIM_DIR)/nodectl-monitor ./runtime/internal/container/monitor
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 run: build ## start a single-node master+agent (work dir .run/); API and UI on http://127.0.0.1:5050/
 	@echo "nodectl: API and UI at http://127.0.0.1:5050/ (work dir $(RUN_DIR)); Ctrl-C stops it"
@@ -52,4 +58,4 @@ fuzz: ## run each fuzz target for 30s
 check: lint test ## lint and test
 
 clean: ## remove build output and the make-run work dir
-	rm -rf bin out $(RUN_DIR)
+	rm -rf bin out $(RUN_DIR) $(SHIM_DIR)/nodectl-shim $(SHIM_DIR)/nodectl-monitor

@@ -1,0 +1,463 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+
+	"nodectl/runtime/internal/container/internal/shimapi"
+)
+
+// DefaultCgroupParent is where container cgroups go when Config leaves it
+// empty: /nodectl/<id> in every hierarchy (like Mesos' /mesos).
+const DefaultCgroupParent = "/nodectl"
+
+// Config configures a Driver.
+type Config struct {
+	// Root is the driver's state directory (required, absolute). It holds
+	// libcontainer's state (Root/runc/<id>) and the run directories
+	// (Root/containers/<id>). Put it on tmpfs (/run/nodectl): after a
+	// reboot every container is gone, and so should their records be.
+	Root string
+	// ShimPath is the nodectl-shim binary (required): InstallShim's result,
+	// or a test build (containertest.BuildShim).
+	ShimPath string
+	// MonitorPath is the nodectl-monitor binary the shim turns into once
+	// its container runs. Default: MonitorName next to ShimPath.
+	MonitorPath string
+	// CgroupParent is the absolute cgroup path under which each container
+	// gets <CgroupParent>/<id>. Default DefaultCgroupParent.
+	CgroupParent string
+	// Logger defaults to a discarding logger.
+	Logger *slog.Logger
+}
+
+// Driver creates and finds containers. It keeps no per-container state in
+// memory: everything lives under Config.Root, so a new Driver (after an
+// agent restart) sees the same containers. Safe for concurrent use.
+type Driver struct {
+	cfg Config
+	log *slog.Logger
+
+	mu sync.Mutex
+	// children are the shims (later monitors) this process forked and has
+	// not reaped yet; any handle on their containers reaps them. An
+	// unreaped child's pid cannot be reused, so the pid is enough. Guarded
+	// by mu.
+	children map[int]bool
+}
+
+// reap collects pid's exit status if it is an exited child of this process.
+func (d *Driver) reap(pid int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.children[pid] {
+		return
+	}
+	var ws unix.WaitStatus
+	got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	if got == pid || errors.Is(err, unix.ECHILD) {
+		delete(d.children, pid)
+	}
+}
+
+// New validates cfg and returns a Driver. It creates Root if needed.
+func New(cfg Config) (*Driver, error) {
+	if cfg.Root == "" || !filepath.IsAbs(cfg.Root) {
+		return nil, fmt.Errorf("new container driver: Root must be an absolute path, got %q", cfg.Root)
+	}
+	if cfg.ShimPath == "" {
+		return nil, fmt.Errorf("new container driver: ShimPath is required")
+	}
+	if st, err := os.Stat(cfg.ShimPath); err != nil {
+		return nil, fmt.Errorf("new container driver: stat shim: %w", err)
+	} else if st.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("new container driver: shim %s is not executable", cfg.ShimPath)
+	}
+	if cfg.MonitorPath == "" {
+		cfg.MonitorPath = filepath.Join(filepath.Dir(cfg.ShimPath), MonitorName)
+	}
+	if st, err := os.Stat(cfg.MonitorPath); err != nil {
+		return nil, fmt.Errorf("new container driver: stat monitor: %w", err)
+	} else if st.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("new container driver: monitor %s is not executable", cfg.MonitorPath)
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = DefaultCgroupParent
+	}
+	if !filepath.IsAbs(cfg.CgroupParent) {
+		return nil, fmt.Errorf("new container driver: CgroupParent must be absolute, got %q", cfg.CgroupParent)
+	}
+	cfg.Root = filepath.Clean(cfg.Root)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Driver{cfg: cfg, log: log.With("component", "container"), children: map[int]bool{}}
+	for _, dir := range []string{d.stateRoot(), d.runRoot()} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("new container driver: %w", err)
+		}
+	}
+	return d, nil
+}
+
+func (d *Driver) stateRoot() string           { return filepath.Join(d.cfg.Root, "runc") }
+func (d *Driver) runRoot() string             { return filepath.Join(d.cfg.Root, "containers") }
+func (d *Driver) runDir(id string) string     { return filepath.Join(d.runRoot(), id) }
+func (d *Driver) cgroupPath(id string) string { return filepath.Join(d.cfg.CgroupParent, id) }
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+
+// normalize validates s and fills its defaults.
+func (d *Driver) normalize(s Spec) (Spec, error) {
+	bad := func(format string, a ...any) (Spec, error) {
+		return Spec{}, fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, a...))
+	}
+	if !validID.MatchString(s.ID) || s.ID == "." || s.ID == ".." {
+		return bad("id %q: want 1-128 of [A-Za-z0-9_.-]", s.ID)
+	}
+	if len(s.Args) == 0 || s.Args[0] == "" {
+		return bad("args: empty")
+	}
+	if s.Rootfs != "" && !filepath.IsAbs(s.Rootfs) {
+		return bad("rootfs %q: not absolute", s.Rootfs)
+	}
+	if s.SandboxDir == "" || !filepath.IsAbs(s.SandboxDir) {
+		return bad("sandbox dir %q: not absolute", s.SandboxDir)
+	}
+	s.SandboxDir = filepath.Clean(s.SandboxDir)
+	if s.SandboxDir == d.cfg.Root || strings.HasPrefix(s.SandboxDir, d.cfg.Root+"/") {
+		return bad("sandbox dir %q: inside the driver root", s.SandboxDir)
+	}
+	if st, err := os.Stat(s.SandboxDir); err != nil || !st.IsDir() {
+		return bad("sandbox dir %q: not a directory", s.SandboxDir)
+	}
+	if s.SandboxTarget == "" {
+		s.SandboxTarget = s.SandboxDir
+		if s.Rootfs != "" {
+			s.SandboxTarget = DefaultSandboxTarget
+		}
+	}
+	if s.Cwd == "" {
+		s.Cwd = s.SandboxTarget
+	}
+	for _, p := range []string{s.SandboxTarget, s.Cwd} {
+		if !filepath.IsAbs(p) {
+			return bad("path %q: not absolute", p)
+		}
+	}
+	for _, m := range s.Mounts {
+		if !filepath.IsAbs(m.Source) || !filepath.IsAbs(m.Destination) {
+			return bad("mount %s:%s: paths must be absolute", m.Source, m.Destination)
+		}
+	}
+	if s.Rootfs == "" {
+		// A command task's root is the read-only host: mount points must
+		// already exist there (as in Mesos), except in its private /tmp.
+		for _, m := range s.Mounts {
+			if _, err := os.Stat(m.Destination); err != nil && !underTmp(m.Destination) {
+				return bad("mount destination %q: must exist on the host for a command task", m.Destination)
+			}
+		}
+	}
+	if s.CPUs < 0 || s.MemBytes < 0 || s.PidsLimit < 0 {
+		return bad("negative resource limit")
+	}
+	if s.MemBytes > 0 && s.MemBytes < 4<<20 {
+		return bad("memory limit %d: below 4 MiB", s.MemBytes)
+	}
+	if !slices.ContainsFunc(s.Env, func(e string) bool { return strings.HasPrefix(e, "PATH=") }) {
+		s.Env = append(slices.Clip(s.Env), defaultPath)
+	}
+	return s, nil
+}
+
+func underTmp(p string) bool {
+	p = filepath.Clean(p)
+	return p == "/tmp" || strings.HasPrefix(p, "/tmp/")
+}
+
+// Start creates and starts a container and returns once its process runs.
+// The container is monitored by its own nodectl-shim process, so it keeps
+// running when this process exits; Load finds it again. Stdout and stderr go
+// to the files "stdout" and "stderr" in SandboxDir (appended).
+//
+// If ctx ends before the container runs, the half-started container is
+// destroyed and ctx's error returned.
+func (d *Driver) Start(ctx context.Context, s Spec) (*Container, error) {
+	s, err := d.normalize(s)
+	if err != nil {
+		return nil, fmt.Errorf("start container %s: %w", s.ID, err)
+	}
+	c, err := d.start(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("start container %s: %w", s.ID, err)
+	}
+	d.log.Info("container started", "container_id", s.ID, "pid", c.initPid, "monitor_pid", c.monitorPid)
+	return c, nil
+}
+
+func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
+	dir := d.runDir(s.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, ErrExist
+		}
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			if cerr := d.cleanup(s.ID); cerr != nil {
+				d.log.Warn("clean up failed start", "container_id", s.ID, "err", cerr)
+			}
+		}
+	}()
+	req := shimapi.Request{
+		Spec:        s,
+		StateRoot:   d.stateRoot(),
+		CgroupPath:  d.cgroupPath(s.ID),
+		MonitorPath: d.cfg.MonitorPath,
+		HostRootDir: filepath.Join(dir, "rootfs"),
+		MaskPaths:   []string{d.cfg.Root},
+	}
+	// No fsync: only the shim we are about to start reads it.
+	if err := shimapi.WriteJSONAtomic(filepath.Join(dir, shimapi.RequestFile), &req, false); err != nil {
+		return nil, err
+	}
+
+	pid, pidfd, replyR, err := d.execShim(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer replyR.Close()
+	c := &Container{d: d, id: s.ID, dir: dir, spec: s, monitorPid: pid, monitor: pidfd}
+	defer func() {
+		if err != nil {
+			// Kill the shim (it destroys nothing half-made if killed, so
+			// cleanup does) and reap it.
+			_ = unix.PidfdSendSignal(int(pidfd.Fd()), unix.SIGKILL, nil, 0)
+			_ = waitFD(context.Background(), pidfd)
+			c.reap()
+			pidfd.Close()
+		}
+	}()
+
+	stop := context.AfterFunc(ctx, func() { _ = replyR.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var reply shimapi.Reply
+	rerr := json.NewDecoder(replyR).Decode(&reply)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if rerr != nil || (reply.Error == "" && reply.InitPid == 0) {
+		return nil, fmt.Errorf("shim exited without a reply (%v): %s", rerr, d.shimLogTail(dir))
+	}
+	if reply.Error != "" {
+		return nil, errors.New(reply.Error)
+	}
+	c.initPid = reply.InitPid
+	return c, nil
+}
+
+// execShim starts `nodectl-shim run <dir>` in a new session, with the write
+// end of a pipe as fd 3 for its Reply.
+func (d *Driver) execShim(dir string) (pid int, pidfd *os.File, reply *os.File, err error) {
+	log, err := os.OpenFile(filepath.Join(dir, shimapi.ShimLogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("open shim log: %w", err)
+	}
+	defer log.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer null.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer w.Close()
+
+	env := []string{defaultPath}
+	if v, ok := os.LookupEnv("GOMAXPROCS"); ok {
+		env = append(env, "GOMAXPROCS="+v)
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   env,
+		Files: []uintptr{null.Fd(), log.Fd(), log.Fd(), w.Fd()},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	}
+	pid, err = syscall.ForkExec(d.cfg.ShimPath, []string{"nodectl-shim", "run", dir}, attr)
+	if err != nil {
+		r.Close()
+		return 0, nil, nil, fmt.Errorf("exec shim: %w", err)
+	}
+	d.mu.Lock()
+	d.children[pid] = true
+	d.mu.Unlock()
+	// We are its parent and have not reaped it, so pid cannot be reused yet.
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+		d.mu.Lock()
+		delete(d.children, pid)
+		d.mu.Unlock()
+		r.Close()
+		return 0, nil, nil, fmt.Errorf("pidfd_open shim: %w", err)
+	}
+	return pid, os.NewFile(uintptr(fd), "pidfd"), r, nil
+}
+
+// shimLogTail returns the end of the shim's log for error messages.
+func (d *Driver) shimLogTail(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, shimapi.ShimLogFile))
+	b = bytes.TrimSpace(b)
+	if len(b) > 2048 {
+		b = b[len(b)-2048:]
+	}
+	if len(b) == 0 {
+		return "(no shim output)"
+	}
+	return string(b)
+}
+
+// cleanup removes what a failed Start or a Destroy leaves: libcontainer's
+// state and cgroups, and the run directory.
+func (d *Driver) cleanup(id string) error {
+	var errs []error
+	if lc, err := loadLibcontainer(d.stateRoot(), id); err == nil {
+		// A start cancelled after the init began leaves it running with
+		// its shim killed: kill it, or libcontainer refuses to destroy.
+		if st, err := lc.Status(); err == nil && st == libcontainer.Running {
+			_ = lc.Signal(unix.SIGKILL)
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				if st, err := lc.Status(); err != nil || st == libcontainer.Stopped {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		if err := lc.Destroy(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if errors.Is(err, ErrNotFound) {
+		// Killed before libcontainer saved its state, the shim may have
+		// left the cgroups (and a stage of runc init) behind.
+		if err := destroyCgroup(d.cgroupPath(id)); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(d.runDir(id)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// destroyCgroup kills whatever runs in the cgroup path and removes it from
+// every hierarchy. A missing cgroup is fine.
+func destroyCgroup(path string) error {
+	m, err := manager.New(&cgroups.Cgroup{Path: path, Resources: &cgroups.Resources{}})
+	if err != nil {
+		return fmt.Errorf("destroy cgroup %s: %w", path, err)
+	}
+	if pids, err := m.GetAllPids(); err == nil {
+		for _, pid := range pids {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+	if err := m.Destroy(); err != nil {
+		return fmt.Errorf("destroy cgroup %s: %w", path, err)
+	}
+	return nil
+}
+
+// Load returns a handle on an existing container, for instance one started
+// before an agent restart. It verifies that the recorded monitor is still the
+// same process (pid, start time and boot id) before trusting it.
+func (d *Driver) Load(id string) (*Container, error) {
+	if !validID.MatchString(id) {
+		return nil, fmt.Errorf("load container %s: %w", id, ErrNotFound)
+	}
+	dir := d.runDir(id)
+	var req shimapi.Request
+	if err := shimapi.ReadJSON(filepath.Join(dir, shimapi.RequestFile), &req); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("load container %s: %w", id, ErrNotFound)
+		}
+		return nil, fmt.Errorf("load container %s: %w", id, err)
+	}
+	c := &Container{d: d, id: id, dir: dir, spec: req.Spec}
+	var m shimapi.Monitor
+	switch err := shimapi.ReadJSON(filepath.Join(dir, shimapi.MonitorFile), &m); {
+	case err == nil:
+		c.initPid = m.InitPid
+		c.monitorPid = m.Pid
+		c.monitor = openMonitor(m)
+	case errors.Is(err, os.ErrNotExist):
+		// Start never finished: no monitor was ever recorded.
+	default:
+		return nil, fmt.Errorf("load container %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// openMonitor returns a pidfd for the recorded monitor if that process still
+// exists, or nil. A pid alone could have been reused: the process start time
+// and the boot id must match too. Once the pidfd is open it refers to that
+// process even if the pid is later reused.
+func openMonitor(m shimapi.Monitor) *os.File {
+	if m.Pid <= 0 {
+		return nil
+	}
+	if boot, err := shimapi.BootID(); err != nil || boot != m.BootID {
+		return nil
+	}
+	fd, err := unix.PidfdOpen(m.Pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return nil
+	}
+	if st, err := shimapi.ProcStartTime(m.Pid); err != nil || st != m.StartTime {
+		unix.Close(fd)
+		return nil
+	}
+	return os.NewFile(uintptr(fd), "pidfd")
+}
+
+// List returns the ids of all containers under the driver's root, running or
+// not, in lexical order.
+func (d *Driver) List() ([]string, error) {
+	ents, err := os.ReadDir(d.runRoot())
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() && validID.MatchString(e.Name()) {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}

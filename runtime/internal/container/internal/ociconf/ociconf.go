@@ -1,0 +1,259 @@
+// Package ociconf turns a shimapi.Request into a libcontainer configuration
+// and starts it. It is the one piece of code that both the nodectl-shim and
+// the driver's in-process benchmark run, so the two measure the same work.
+//
+// It imports libcontainer's specconv, which needs cgo; nodectl itself must
+// therefore never import this package (only the shim and tests do). It must
+// not import any nodectl package other than shimapi.
+//
+// The configuration follows runc's default spec (`runc spec`): its
+// capabilities, NoNewPrivileges, masked and read-only paths, /proc, /dev,
+// /dev/pts, /dev/shm, /dev/mqueue, read-only /sys and the default device
+// allow-list; plus pid, ipc, uts and mount namespaces (and cgroup on v2), host
+// networking, and no seccomp filter: libcontainer's seccomp needs the
+// `seccomp` build tag and libseccomp via cgo, which this build does not
+// enable.
+package ociconf
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"nodectl/runtime/internal/container/internal/shimapi"
+)
+
+// cfsPeriod is the CFS period in microseconds (Mesos uses 100ms too).
+const cfsPeriod = 100_000
+
+// hostFiles are bind-mounted read-only into image containers so that host
+// networking resolves names like on the host (Mesos' network/cni isolator
+// does the same for host-network containers).
+var hostFiles = []string{"/etc/resolv.conf", "/etc/hosts", "/etc/hostname"}
+
+// Config builds the libcontainer configuration for req.
+func Config(req *shimapi.Request) (*configs.Config, error) {
+	s := &req.Spec
+	spec := specconv.Example()
+	spec.Process.Terminal = false
+	spec.Process.Args = s.Args
+	spec.Process.Env = s.Env
+	spec.Process.Cwd = s.Cwd
+	spec.Process.User = specs.User{UID: s.UID, GID: s.GID}
+	// Inherit the agent's rlimits rather than runc's NOFILE=1024, as Mesos does.
+	spec.Process.Rlimits = nil
+	// Don't let the container inherit a monitor's OOM score adjustment.
+	zero := 0
+	spec.Process.OOMScoreAdj = &zero
+	spec.Hostname = s.Hostname
+
+	// Host networking: drop the network namespace from runc's default set.
+	spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+		return ns.Type == specs.NetworkNamespace
+	})
+	spec.Linux.CgroupsPath = req.CgroupPath
+	spec.Linux.Resources = resources(s, spec.Linux.Resources)
+
+	var mounts []specs.Mount
+	if s.Rootfs == "" {
+		// Command task: the host's root, read-only. libcontainer can
+		// neither pivot_root into "/" itself nor mount onto the container's
+		// "/", so the root is a skeleton directory mirroring the host's
+		// top level, with each top-level directory rbound read-only
+		// (recursively: host submounts too).
+		if req.HostRootDir == "" {
+			return nil, fmt.Errorf("command task: no host root skeleton directory")
+		}
+		binds, err := hostRootSkeleton(req.HostRootDir)
+		if err != nil {
+			return nil, err
+		}
+		spec.Root = &specs.Root{Path: req.HostRootDir, Readonly: true}
+		mounts = append(mounts, binds...)
+		mounts = append(mounts, spec.Mounts...)
+		mounts = append(mounts, specs.Mount{
+			Destination: "/tmp", Type: "tmpfs", Source: "tmpfs",
+			Options: []string{"nosuid", "nodev", "mode=1777"},
+		})
+		spec.Linux.MaskedPaths = append(spec.Linux.MaskedPaths, req.MaskPaths...)
+	} else {
+		spec.Root = &specs.Root{Path: s.Rootfs}
+		mounts = append(mounts, spec.Mounts...)
+		for _, f := range hostFiles {
+			if _, err := os.Stat(f); err == nil {
+				mounts = append(mounts, specs.Mount{
+					Destination: f, Source: f, Type: "bind",
+					Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"},
+				})
+			}
+		}
+	}
+	mounts = append(mounts, specs.Mount{
+		Destination: s.SandboxTarget, Source: s.SandboxDir, Type: "bind",
+		Options: []string{"rbind", "rw"},
+	})
+	for _, m := range s.Mounts {
+		opts := []string{"rbind", "rw"}
+		if m.ReadOnly {
+			opts = []string{"rbind", "ro", "rro"}
+		}
+		mounts = append(mounts, specs.Mount{Destination: m.Destination, Source: m.Source, Type: "bind", Options: opts})
+	}
+	spec.Mounts = mounts
+
+	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
+		CgroupName: s.ID,
+		Spec:       spec,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("convert spec: %w", err)
+	}
+	dropUnsupportedDevices(cfg)
+	return cfg, nil
+}
+
+func resources(s *shimapi.Spec, r *specs.LinuxResources) *specs.LinuxResources {
+	if s.CPUs > 0 {
+		shares := uint64(s.CPUs * 1024)
+		shares = max(shares, 2) // the kernel's minimum
+		quota := int64(s.CPUs * cfsPeriod)
+		quota = max(quota, 1000) // the kernel's minimum is 1ms
+		period := uint64(cfsPeriod)
+		r.CPU = &specs.LinuxCPU{Shares: &shares, Quota: &quota, Period: &period}
+	}
+	if s.MemBytes > 0 {
+		limit, swap := s.MemBytes, s.MemBytes
+		r.Memory = &specs.LinuxMemory{Limit: &limit}
+		// memory+swap == memory: no swap. Only where swap accounting exists.
+		if swapAccounting() {
+			r.Memory.Swap = &swap
+		}
+	}
+	if s.PidsLimit > 0 {
+		limit := s.PidsLimit
+		r.Pids = &specs.LinuxPids{Limit: &limit}
+	}
+	return r
+}
+
+func swapAccounting() bool {
+	if cgroups.IsCgroup2UnifiedMode() {
+		return true // libcontainer converts memsw semantics and checks memory.swap.max itself
+	}
+	_, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+	return err == nil
+}
+
+// replaced lists host top-level directories the container gets its own
+// instances of.
+var replaced = map[string]bool{"/proc": true, "/sys": true, "/dev": true, "/tmp": true}
+
+// hostRootSkeleton fills the empty directory root with the host's top-level
+// entries: directories become mount points (returned as read-only recursive
+// binds, except the replaced ones), symlinks (/bin -> usr/bin) are copied,
+// and regular files become read-only file binds.
+func hostRootSkeleton(root string) ([]specs.Mount, error) {
+	ents, err := os.ReadDir("/")
+	if err != nil {
+		return nil, fmt.Errorf("read host root: %w", err)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("host root skeleton: %w", err)
+	}
+	var binds []specs.Mount
+	for _, e := range ents {
+		host, dst := "/"+e.Name(), filepath.Join(root, e.Name())
+		switch t := e.Type(); {
+		case t&os.ModeSymlink != 0:
+			target, err := os.Readlink(host)
+			if err != nil {
+				return nil, fmt.Errorf("host root skeleton: %w", err)
+			}
+			if err := os.Symlink(target, dst); err != nil {
+				return nil, fmt.Errorf("host root skeleton: %w", err)
+			}
+		case t.IsDir():
+			if err := os.Mkdir(dst, 0o755); err != nil {
+				return nil, fmt.Errorf("host root skeleton: %w", err)
+			}
+			if !replaced[host] {
+				binds = append(binds, specs.Mount{Destination: host, Source: host, Type: "bind",
+					Options: []string{"rbind", "ro", "rro"}})
+			}
+		case t.IsRegular():
+			binds = append(binds, specs.Mount{Destination: host, Source: host, Type: "bind",
+				Options: []string{"bind", "ro"}})
+		}
+	}
+	return binds, nil
+}
+
+// Started is a container whose init process has been started.
+type Started struct {
+	Container *libcontainer.Container
+	Process   *libcontainer.Process
+	InitPid   int
+}
+
+// Start creates the container described by req and starts its init process
+// with the sandbox's stdout and stderr files (O_APPEND, so they keep growing
+// whoever else writes or rotates them). On error nothing is left behind.
+func Start(req *shimapi.Request) (_ *Started, err error) {
+	cfg, err := Config(req)
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := openLog(filepath.Join(req.Spec.SandboxDir, shimapi.StdoutFile))
+	if err != nil {
+		return nil, err
+	}
+	defer stdout.Close()
+	stderr, err := openLog(filepath.Join(req.Spec.SandboxDir, shimapi.StderrFile))
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+
+	c, err := libcontainer.Create(req.StateRoot, req.Spec.ID, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = c.Destroy()
+		}
+	}()
+	p := &libcontainer.Process{
+		Args:   req.Spec.Args,
+		Env:    req.Spec.Env,
+		Cwd:    req.Spec.Cwd,
+		UID:    int(req.Spec.UID),
+		GID:    int(req.Spec.GID),
+		Stdout: stdout,
+		Stderr: stderr,
+		Init:   true,
+	}
+	if err := c.Run(p); err != nil {
+		return nil, fmt.Errorf("start container: %w", err)
+	}
+	pid, err := p.Pid()
+	if err != nil {
+		return nil, fmt.Errorf("start container: %w", err)
+	}
+	return &Started{Container: c, Process: p, InitPid: pid}, nil
+}
+
+func openLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open sandbox log: %w", err)
+	}
+	return f, nil
+}

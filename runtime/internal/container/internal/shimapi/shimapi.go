@@ -1,0 +1,292 @@
+// Package shimapi is the contract between the container driver (package
+// container, linked into nodectl) and the nodectl-shim monitor program: the
+// container Spec, the files in a container's run directory, and the helpers
+// both sides use to read and write them.
+//
+// It must stay small and import only the standard library and x/sys: the shim
+// links it, and the shim's memory budget (≤ 3 MB PSS per running task) leaves
+// no room for more. It must not import libcontainer, specconv or any nodectl
+// package.
+package shimapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// File names inside a container's run directory (<driver root>/containers/<id>/).
+const (
+	// RequestFile is written by the driver before it starts the shim.
+	RequestFile = "request.json"
+	// MonitorFile is written by the shim once the container runs: who the
+	// monitor is, so a restarted agent can find and verify it.
+	MonitorFile = "monitor.json"
+	// ExitFile is written atomically by the shim when the container exits.
+	ExitFile = "exit.json"
+	// ShimLogFile receives the shim's own stdout and stderr.
+	ShimLogFile = "shim.log"
+)
+
+// Names of the task's output files inside the sandbox, as in Mesos.
+const (
+	StdoutFile = "stdout"
+	StderrFile = "stderr"
+)
+
+// ReplyFD is the descriptor on which the shim writes its Reply.
+const ReplyFD = 3
+
+// Mount is an extra bind mount into the container.
+type Mount struct {
+	// Source is an absolute host path.
+	Source string `json:"source"`
+	// Destination is an absolute path inside the container.
+	Destination string `json:"destination"`
+	// ReadOnly makes the mount (recursively) read-only.
+	ReadOnly bool `json:"read_only,omitempty"`
+}
+
+// Spec describes one container. The driver validates it and fills defaults
+// before the shim sees it.
+type Spec struct {
+	// ID names the container; [A-Za-z0-9_.-], at most 128 characters.
+	ID string `json:"id"`
+	// Rootfs is the prepared (already mounted) image root filesystem. Empty
+	// means a Mesos "command task": the host filesystem, read-only, is the
+	// container's root.
+	Rootfs string `json:"rootfs,omitempty"`
+	// SandboxDir is the host path of the sandbox; always writable.
+	SandboxDir string `json:"sandbox_dir"`
+	// SandboxTarget is where the sandbox appears inside the container.
+	// Default: /mnt/mesos/sandbox with a Rootfs, SandboxDir without one.
+	SandboxTarget string `json:"sandbox_target,omitempty"`
+	// Cwd is the working directory inside the container. Default: SandboxTarget.
+	Cwd string `json:"cwd,omitempty"`
+	// Args is the command line; Args[0] is resolved against PATH by the
+	// container's init when it has no slash.
+	Args []string `json:"args"`
+	// Env is KEY=VALUE pairs. PATH gets a default when missing.
+	Env []string `json:"env,omitempty"`
+	// Mounts are extra bind mounts (persistent volumes, host paths).
+	Mounts []Mount `json:"mounts,omitempty"`
+	// CPUs becomes cpu shares (1024*CPUs) and a CFS quota of CPUs*100ms per
+	// 100ms period. 0 means unlimited.
+	CPUs float64 `json:"cpus,omitempty"`
+	// MemBytes is the memory limit; swap is limited to the same value (no
+	// swap). 0 means unlimited.
+	MemBytes int64 `json:"mem_bytes,omitempty"`
+	// PidsLimit caps the number of tasks (threads). 0 means unlimited.
+	PidsLimit int64 `json:"pids_limit,omitempty"`
+	// Hostname for the container's UTS namespace. Empty keeps the host's.
+	Hostname string `json:"hostname,omitempty"`
+	// UID and GID the process runs as. Default root.
+	UID uint32 `json:"uid,omitempty"`
+	GID uint32 `json:"gid,omitempty"`
+}
+
+// Request is everything the shim needs to create and start one container.
+type Request struct {
+	Spec Spec `json:"spec"`
+	// StateRoot is libcontainer's root directory (state.json per container).
+	StateRoot string `json:"state_root"`
+	// CgroupPath is the container's cgroup path, e.g. /nodectl/<id>.
+	CgroupPath string `json:"cgroup_path"`
+	// MonitorPath is the nodectl-monitor binary the shim execs once the
+	// container runs; empty means the shim monitors in-process (bigger).
+	MonitorPath string `json:"monitor_path,omitempty"`
+	// HostRootDir is an empty directory (in the run directory) that the
+	// shim turns into the root of a command task.
+	HostRootDir string `json:"host_root_dir,omitempty"`
+	// MaskPaths are extra host paths hidden from command tasks (the driver's
+	// own state), on top of runc's default masked paths.
+	MaskPaths []string `json:"mask_paths,omitempty"`
+}
+
+// Reply is what the shim writes on ReplyFD once, then closes it.
+type Reply struct {
+	InitPid int    `json:"init_pid,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Monitor identifies a live shim. Pid alone is not enough after a restart
+// (pids are reused), so the start time and boot id pin it down.
+type Monitor struct {
+	Pid       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"` // /proc/<pid>/stat field 22, clock ticks since boot
+	BootID    string `json:"boot_id"`
+	InitPid   int    `json:"init_pid"`
+	// CgroupPaths are the container's cgroup directories (libcontainer's
+	// State.CgroupPaths): controller → path, "" for cgroup v2.
+	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
+}
+
+// Exit is the recorded end of a container's init process.
+type Exit struct {
+	// Code is the exit status, or 128+Signal when killed by a signal.
+	Code int `json:"code"`
+	// Signal is the terminating signal, 0 if the process exited.
+	Signal int `json:"signal,omitempty"`
+	// OOMKilled is true when the kernel OOM killer killed a process in the
+	// container's memory cgroup.
+	OOMKilled  bool      `json:"oom_killed,omitempty"`
+	FinishedAt time.Time `json:"finished_at"`
+}
+
+// WriteJSONAtomic writes v to path through a temp file in the same directory
+// and rename(2), so readers see the old content or the new, never a torn
+// file. With sync, the data and the directory entry are fsynced too.
+func WriteJSONAtomic(path string, v any, sync bool) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+	}
+	return WriteFileAtomic(path, b, 0o644, sync)
+}
+
+// WriteFileAtomic is WriteJSONAtomic for raw bytes.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode, sync bool) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create temp file: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmp, err)
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", tmp, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	ok = true
+	if sync {
+		d, err := os.Open(dir)
+		if err != nil {
+			return fmt.Errorf("open dir %s: %w", dir, err)
+		}
+		defer d.Close()
+		if err := d.Sync(); err != nil {
+			return fmt.Errorf("sync dir %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// ReadJSON decodes path into v. A missing file returns an error satisfying
+// errors.Is(err, os.ErrNotExist).
+func ReadJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
+	}
+	return nil
+}
+
+// ProcStartTime returns field 22 (starttime) of /proc/<pid>/stat.
+func ProcStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// comm (field 2) may contain spaces and parentheses: split after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: no comm", pid)
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	// fields[0] is field 3 (state); starttime is field 22.
+	const idx = 22 - 3
+	if len(fields) <= idx {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
+	}
+	v, err := strconv.ParseUint(fields[idx], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat starttime: %w", pid, err)
+	}
+	return v, nil
+}
+
+// BootID returns the kernel's boot id, which changes on every boot.
+func BootID() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// ErrNoOOMCounter means the kernel exposes no oom_kill counter for the cgroup.
+var ErrNoOOMCounter = errors.New("no oom_kill counter")
+
+// OOMCounterFile returns the file holding the "oom_kill" counter of the
+// memory cgroup in paths (libcontainer's State.CgroupPaths), or "". On a
+// hybrid v1 host paths has both "memory" and "" (the v2 hierarchy without
+// the memory controller): v1 memory wins.
+func OOMCounterFile(paths map[string]string) string {
+	if p, ok := paths["memory"]; ok {
+		return filepath.Join(p, "memory.oom_control")
+	}
+	if p, ok := paths[""]; ok {
+		return filepath.Join(p, "memory.events")
+	}
+	return ""
+}
+
+// OOMKillCount returns how many processes the OOM killer killed in the memory
+// cgroup described by paths (libcontainer's State.CgroupPaths): cgroup v2
+// memory.events "oom_kill", or cgroup v1 memory.oom_control "oom_kill"
+// (Linux ≥ 4.13).
+func OOMKillCount(paths map[string]string) (uint64, error) {
+	file := OOMCounterFile(paths)
+	if file == "" {
+		return 0, ErrNoOOMCounter
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if ok && k == "oom_kill" {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse %s: %w", file, err)
+			}
+			return n, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read %s: %w", file, err)
+	}
+	return 0, ErrNoOOMCounter
+}
