@@ -54,6 +54,7 @@ bench: deps build ## benchmarks: cold start, idle RSS, and the rest (figures go 
 
 fuzz: ## run each fuzz target for 30s
 	$(GO) test -run '^$$' -fuzz FuzzParseResources -fuzztime 30s ./cluster/api/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./storage/
 
 check: lint test ## lint and test
 
