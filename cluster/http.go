@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,6 +28,9 @@ func (m *Master) routes() http.Handler {
 	both("GET /state", m.leaderOnly(m.handleState))
 	both("GET /state-summary", m.leaderOnly(m.handleStateSummary))
 	both("GET /slaves", m.leaderOnly(m.handleSlaves))
+	both("GET /tasks", m.leaderOnly(m.handleTasks))
+	both("GET /frameworks", m.leaderOnly(m.handleFrameworks))
+	both("POST /teardown", m.leaderOnly(m.handleTeardown))
 	both("GET /metrics/snapshot", m.handleSnapshot)
 	both("GET /version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, buildInfo()) })
 	mux.HandleFunc("GET /master/redirect", m.handleRedirect)
@@ -38,6 +40,9 @@ func (m *Master) routes() http.Handler {
 
 	mux.HandleFunc("POST "+api.PathRegister, m.leaderOnly(m.handleRegister))
 	mux.HandleFunc("POST "+api.PathPing, m.leaderOnly(m.handlePing))
+	mux.HandleFunc("GET "+api.PathStream, m.leaderOnly(m.handleStream))
+	mux.HandleFunc("POST "+api.PathStatus, m.leaderOnly(m.handleStatus))
+	mux.HandleFunc("POST "+api.PathScheduler, m.leaderOnly(m.handleScheduler))
 	return mux
 }
 
@@ -45,6 +50,12 @@ func (m *Master) routes() http.Handler {
 // Location, as Mesos does) or 503 when no leader is known.
 func (m *Master) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-m.closing:
+			writeError(w, http.StatusServiceUnavailable, "master shutting down")
+			return
+		default:
+		}
 		if m.IsLeader() {
 			h(w, r)
 			return
@@ -78,7 +89,7 @@ func (m *Master) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "agent hostname and port are required")
 		return
 	}
-	resp, err := m.register(r.Context(), req.Agent)
+	resp, err := m.register(r.Context(), req)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -116,14 +127,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func writeErr(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, ErrUnknownAgent):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, ErrNotLeader):
-		writeError(w, http.StatusServiceUnavailable, err.Error())
-	default:
-		writeError(w, http.StatusInternalServerError, err.Error())
-	}
+	writeError(w, errStatus(err), err.Error())
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

@@ -16,12 +16,15 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/internal/alloc"
 )
 
 // etcd key layout. Everything nodectl keeps in etcd lives under /nodectl/.
 const (
-	keyElection     = "/nodectl/election"
-	keyAgentsPrefix = "/nodectl/registry/agents/"
+	keyElection         = "/nodectl/election"
+	keyAgentsPrefix     = "/nodectl/registry/agents/"
+	keyFrameworksPrefix = "/nodectl/frameworks/"
+	keyTasksPrefix      = "/nodectl/tasks/"
 )
 
 // Config configures a master. Zero values are the documented defaults.
@@ -38,6 +41,27 @@ type Config struct {
 	MaxAgentPingTimeouts int
 	// LeaseTTL is the etcd session TTL backing leadership; default 5s.
 	LeaseTTL time.Duration
+	// AllocationInterval is the longest time between two allocation rounds
+	// (Mesos --allocation_interval); default 1s. Changes (an agent
+	// registering, a task ending, a decline, a new framework, a revive)
+	// trigger a round at once.
+	AllocationInterval time.Duration
+	// OfferTimeout rescinds offers outstanding for longer (Mesos
+	// --offer_timeout); zero, the default, never rescinds.
+	OfferTimeout time.Duration
+	// HeartbeatInterval is how often subscribed schedulers get HEARTBEAT;
+	// default 15s.
+	HeartbeatInterval time.Duration
+	// AgentHeartbeatInterval is how often an idle agent message stream
+	// carries a HEARTBEAT; default 5s.
+	AgentHeartbeatInterval time.Duration
+	// MaxCompletedFrameworks (default 50) and MaxCompletedTasksPerFramework
+	// (default 1000) bound what /state keeps of the past.
+	MaxCompletedFrameworks        int
+	MaxCompletedTasksPerFramework int
+	// StoreTimeout is how long etcd writes may keep failing before the
+	// master gives up leadership (Mesos --registry_store_timeout); default 20s.
+	StoreTimeout time.Duration
 	// Flags are shown under "flags" in /state.
 	Flags map[string]string
 	// LogDir and ExternalLogFile are shown in /state.
@@ -58,12 +82,30 @@ type Master struct {
 	metrics *api.Metrics
 	m       masterMetrics
 
+	// allocWake asks the allocation loop for a round now.
+	allocWake chan struct{}
+	// closing ends every long-lived stream (CloseStreams).
+	closing     chan struct{}
+	closingOnce sync.Once
+	// servers are the http.Servers whose shutdown already ends the streams.
+	servers sync.Map
+
 	mu          sync.Mutex // guards the fields below
 	leader      *api.MasterInfo
 	elected     bool
 	electedTime time.Time
+	termCtx     context.Context // ends with this master's leadership
+	termCancel  context.CancelFunc
+	wb          *writeBehind // nil unless elected
 	agents      map[string]*agent
 	nextAgent   int
+	alloc       *alloc.Allocator
+	frameworks  map[string]*framework
+	completedFw []*framework // torn down, newest last
+	nextFw      int
+	offers      map[string]*offer
+	nextOffer   int
+	live        map[api.TaskState]int // tasks by state, over frameworks' live tasks
 }
 
 // New validates cfg; it starts nothing.
@@ -71,20 +113,43 @@ func New(cfg Config) (*Master, error) {
 	if cfg.Etcd == nil {
 		return nil, errors.New("master config: Etcd client is required")
 	}
+	return newMaster(cfg)
+}
+
+// newMaster is New without the etcd requirement, for tests that hand the
+// master a store through becomeLeader.
+func newMaster(cfg Config) (*Master, error) {
 	if cfg.Port <= 0 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("master config: port %d out of range", cfg.Port)
 	}
-	if cfg.AgentPingTimeout <= 0 {
-		cfg.AgentPingTimeout = 15 * time.Second
+	if cfg.OfferTimeout < 0 {
+		return nil, fmt.Errorf("master config: offer timeout %s is negative", cfg.OfferTimeout)
 	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.AgentPingTimeout, 15*time.Second)
+	def(&cfg.LeaseTTL, 5*time.Second)
+	def(&cfg.AllocationInterval, time.Second)
+	def(&cfg.HeartbeatInterval, 15*time.Second)
+	def(&cfg.AgentHeartbeatInterval, 5*time.Second)
+	def(&cfg.StoreTimeout, 20*time.Second)
 	if cfg.MaxAgentPingTimeouts <= 0 {
 		cfg.MaxAgentPingTimeouts = 5
 	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = 5 * time.Second
+	if cfg.MaxCompletedFrameworks <= 0 {
+		cfg.MaxCompletedFrameworks = 50
+	}
+	if cfg.MaxCompletedTasksPerFramework <= 0 {
+		cfg.MaxCompletedTasksPerFramework = 1000
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Flags == nil {
+		cfg.Flags = map[string]string{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -96,9 +161,12 @@ func New(cfg Config) (*Master, error) {
 			ID: id, PID: fmt.Sprintf("master@%s:%d", cfg.IP, cfg.Port),
 			Hostname: cfg.Hostname, IP: cfg.IP, Port: cfg.Port, Version: api.Version,
 		},
-		log:     cfg.Logger.With("component", "master", "node_id", id),
-		started: cfg.Now(),
-		agents:  map[string]*agent{},
+		log:       cfg.Logger.With("component", "master", "node_id", id),
+		started:   cfg.Now(),
+		allocWake: make(chan struct{}, 1),
+		closing:   make(chan struct{}),
+		agents:    map[string]*agent{},
+		live:      map[api.TaskState]int{},
 	}
 	m.metrics = api.NewMetrics()
 	m.m = m.registerMetrics()
@@ -160,15 +228,19 @@ func (m *Master) term(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(tctx)
 	g.Go(func() error { m.observe(gctx, el); return nil })
 	g.Go(func() error {
+		m.revokeOwnStaleCampaign(gctx)
 		val, _ := json.Marshal(m.info)
 		if err := el.Campaign(gctx, string(val)); err != nil {
 			return fmt.Errorf("campaign: %w", err)
 		}
 		defer m.stepDown()
-		if err := m.becomeLeader(gctx); err != nil {
+		// Every write of this term is fenced by our election key: once
+		// another master leads, they fail instead of clobbering its state.
+		st := &etcdStore{cli: m.cfg.Etcd, fenceKey: el.Key(), fenceRev: el.Rev()}
+		if err := m.becomeLeader(gctx, st); err != nil {
 			return err
 		}
-		lerr := m.lead(gctx, sess)
+		lerr := m.lead(gctx)
 		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
 		defer rcancel()
 		_ = el.Resign(rctx)
@@ -183,6 +255,29 @@ func (m *Master) term(ctx context.Context) error {
 		}
 	})
 	return g.Wait()
+}
+
+// revokeOwnStaleCampaign ends the election entry of a previous incarnation
+// of this master (same address; it cannot be alive, since this process now
+// serves that address), e.g. after kill -9. Without it the new process
+// waits for the old session's lease to expire before it can lead.
+func (m *Master) revokeOwnStaleCampaign(ctx context.Context) {
+	if m.info.IP == "" || m.info.Port == 0 {
+		return
+	}
+	resp, err := m.cfg.Etcd.Get(ctx, keyElection+"/", clientv3.WithPrefix())
+	if err != nil {
+		return
+	}
+	for _, kv := range resp.Kvs {
+		var info api.MasterInfo
+		if json.Unmarshal(kv.Value, &info) != nil || info.ID == m.info.ID || info.IP != m.info.IP || info.Port != m.info.Port || kv.Lease == 0 {
+			continue
+		}
+		if _, err := m.cfg.Etcd.Revoke(ctx, clientv3.LeaseID(kv.Lease)); err == nil {
+			m.log.Info("revoked the election entry of this master's previous run", "previous_id", info.ID)
+		}
+	}
 }
 
 func (m *Master) observe(ctx context.Context, el *concurrency.Election) {
@@ -205,54 +300,155 @@ func (m *Master) observe(ctx context.Context, el *concurrency.Election) {
 	}
 }
 
-func (m *Master) becomeLeader(ctx context.Context) error {
-	agents, err := m.loadRegistry(ctx)
+// becomeLeader recovers the registry, frameworks and tasks from st and
+// takes over. Recovered agents get a full ping window to re-register;
+// recovered frameworks their failover_timeout to re-subscribe.
+func (m *Master) becomeLeader(ctx context.Context, st store) error {
+	rec, err := loadState(ctx, st)
 	if err != nil {
-		return fmt.Errorf("recover registry: %w", err)
+		return fmt.Errorf("recover state: %w", err)
+	}
+	a, err := alloc.New(alloc.Config{})
+	if err != nil {
+		return err
 	}
 	now := m.cfg.Now()
+	tctx, cancel := context.WithCancel(ctx)
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.elected = true
 	m.electedTime = now
+	m.termCtx, m.termCancel = tctx, cancel
 	info := m.info
 	m.leader = &info
+	m.wb = newWriteBehind(st)
+	m.alloc = a
 	m.agents = map[string]*agent{}
-	for _, a := range agents {
-		// Recovered agents get a full ping window to come back.
-		a.lastPing = now
-		a.active = true
-		m.agents[a.Info.ID] = a
-	}
-	m.mu.Unlock()
-	m.log.Info("elected leader", "recovered_agents", len(agents))
+	m.frameworks = map[string]*framework{}
+	m.completedFw = nil
+	m.offers = map[string]*offer{}
+	clear(m.live)
+	m.restoreLocked(rec, now)
+	m.log.Info("elected leader", "recovered_agents", len(rec.agents), "recovered_frameworks", len(rec.frameworks), "recovered_tasks", len(rec.tasks))
 	return nil
 }
 
+// stepDown drops the leader's state: subscriptions and agent streams end
+// so their clients find the new leader.
 func (m *Master) stepDown() {
 	m.mu.Lock()
 	was := m.elected
 	m.elected = false
+	if m.termCancel != nil {
+		m.termCancel()
+	}
+	for _, fw := range m.frameworks {
+		if fw.sink != nil {
+			fw.sink.Close()
+			fw.sink = nil
+		}
+	}
+	for _, a := range m.agents {
+		a.outbox.close()
+	}
+	m.frameworks = map[string]*framework{}
+	m.offers = map[string]*offer{}
+	m.alloc = nil
+	m.wb = nil
+	clear(m.live)
 	m.mu.Unlock()
 	if was {
 		m.log.Info("no longer leader")
 	}
 }
 
-// lead runs the leader-only loops until ctx ends.
-func (m *Master) lead(ctx context.Context, _ *concurrency.Session) error {
-	tick := m.cfg.AgentPingTimeout / 4
-	if tick > time.Second {
-		tick = time.Second
-	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			m.checkLiveness()
+// lead runs the leader-only loops until ctx ends: the state writer, the
+// allocation rounds and the timers (agent liveness, offer and failover
+// timeouts).
+func (m *Master) lead(ctx context.Context) error {
+	m.mu.Lock()
+	wb := m.wb
+	m.mu.Unlock()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return wb.run(gctx, m.cfg.StoreTimeout) })
+	g.Go(func() error {
+		t := time.NewTicker(m.cfg.AllocationInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+			case <-m.allocWake:
+			}
+			m.allocate()
 		}
+	})
+	g.Go(func() error {
+		t := time.NewTicker(m.tickInterval())
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+				m.tick()
+			}
+		}
+	})
+	m.kick()
+	return g.Wait()
+}
+
+// tickInterval is how often timers are checked: often enough for the
+// shortest of the ping window and the offer timeout.
+func (m *Master) tickInterval() time.Duration {
+	d := min(m.cfg.AgentPingTimeout/4, time.Second)
+	if m.cfg.OfferTimeout > 0 {
+		d = min(d, m.cfg.OfferTimeout/4)
+	}
+	return max(d, 10*time.Millisecond)
+}
+
+// tick runs the time-driven checks once.
+func (m *Master) tick() {
+	m.checkLiveness()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.elected {
+		return
+	}
+	now := m.cfg.Now()
+	m.expireOffersLocked(now)
+	m.expireFrameworksLocked(now)
+}
+
+// kick asks for an allocation round as soon as possible.
+func (m *Master) kick() {
+	select {
+	case m.allocWake <- struct{}{}:
+	default:
+	}
+}
+
+// CloseStreams ends the long-lived streams (agents' message streams and
+// scheduler subscriptions) and refuses new ones, so an http.Server's
+// Shutdown does not wait for them: register it with RegisterOnShutdown.
+// Agents and schedulers reconnect, to whichever master leads then.
+func (m *Master) CloseStreams() {
+	m.closingOnce.Do(func() { close(m.closing) })
+}
+
+// closeStreamsOnShutdown makes the shutdown of the http.Server serving r
+// end the long-lived streams: otherwise Shutdown would wait for them until
+// its deadline.
+func (m *Master) closeStreamsOnShutdown(r *http.Request) {
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if !ok {
+		return
+	}
+	if _, loaded := m.servers.LoadOrStore(srv, true); !loaded {
+		srv.RegisterOnShutdown(m.CloseStreams)
 	}
 }
 

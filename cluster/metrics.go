@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"math"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"nodectl/cluster/api"
@@ -8,6 +10,17 @@ import (
 
 type masterMetrics struct {
 	registrations, reregistrations, unhealthy prometheus.Counter
+	validUpdates, invalidUpdates              prometheus.Counter
+	validAcks, invalidAcks                    prometheus.Counter
+	launches, kills                           prometheus.Counter
+	terminal                                  map[api.TaskState]prometheus.Counter
+}
+
+// countState counts a task entering a state that has a counter.
+func (mm masterMetrics) countState(s api.TaskState) {
+	if c, ok := mm.terminal[s]; ok {
+		c.Inc()
+	}
 }
 
 func (m *Master) registerMetrics() masterMetrics {
@@ -18,10 +31,19 @@ func (m *Master) registerMetrics() masterMetrics {
 		}
 		return 0
 	}
-	count := func(active bool) func() float64 {
+	// locked reads leader state under the lock; a standby reports 0.
+	locked := func(f func() float64) func() float64 {
 		return func() float64 {
 			m.mu.Lock()
 			defer m.mu.Unlock()
+			if !m.elected {
+				return 0
+			}
+			return f()
+		}
+	}
+	countAgents := func(active bool) func() float64 {
+		return locked(func() float64 {
 			n := 0
 			for _, a := range m.agents {
 				if a.active == active {
@@ -29,36 +51,93 @@ func (m *Master) registerMetrics() masterMetrics {
 				}
 			}
 			return float64(n)
-		}
+		})
 	}
 	mt.GaugeFunc("master/elected", "1 if this master is the leader", func() float64 { return b(m.IsLeader()) })
 	mt.GaugeFunc("master/uptime_secs", "seconds since this master started", func() float64 { return m.cfg.Now().Sub(m.started).Seconds() })
-	mt.GaugeFunc("master/slaves_active", "active agents", count(true))
-	mt.GaugeFunc("master/slaves_inactive", "inactive agents", count(false))
-	mt.GaugeFunc("master/slaves_connected", "agents pinging in time", count(true))
-	mt.GaugeFunc("master/slaves_disconnected", "agents not pinging in time", count(false))
-	mt.GaugeFunc("master/slaves_unreachable", "unreachable agents", func() float64 { return 0 })
-	scalar := func(name string) func() float64 {
-		return func() float64 {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			var v float64
-			for _, a := range m.agents {
-				if a.active {
-					v += a.Info.Resources.Scalar(name)
+	mt.GaugeFunc("master/slaves_active", "active agents", countAgents(true))
+	mt.GaugeFunc("master/slaves_inactive", "inactive agents", countAgents(false))
+	mt.GaugeFunc("master/slaves_connected", "agents pinging in time", countAgents(true))
+	mt.GaugeFunc("master/slaves_disconnected", "agents not pinging in time", countAgents(false))
+	mt.GaugeFunc("master/slaves_unreachable", "agents removed for missed pings", countAgents(false))
+
+	total := func(name string) float64 {
+		var v float64
+		for _, a := range m.agents {
+			if a.active {
+				v += a.Info.Resources.Scalar(name)
+			}
+		}
+		return math.Round(v*1000) / 1000
+	}
+	used := func(name string) float64 {
+		var v float64
+		for _, fw := range m.frameworks {
+			for _, t := range fw.tasks {
+				if !t.state.Terminal() && t.inAlloc {
+					v += t.info.Resources.Scalar(name)
 				}
 			}
-			return v
 		}
+		return math.Round(v*1000) / 1000 // resources are in thousandths
 	}
 	for _, r := range []string{"cpus", "mem", "disk", "gpus"} {
-		mt.GaugeFunc("master/"+r+"_total", "total "+r+" of active agents", scalar(r))
-		mt.GaugeFunc("master/"+r+"_used", "used "+r, func() float64 { return 0 })
+		mt.GaugeFunc("master/"+r+"_total", "total "+r+" of active agents", locked(func() float64 { return total(r) }))
+		mt.GaugeFunc("master/"+r+"_used", "allocated "+r+" used by tasks", locked(func() float64 { return used(r) }))
+		mt.GaugeFunc("master/"+r+"_percent", "share of "+r+" used", locked(func() float64 {
+			if t := total(r); t > 0 {
+				return used(r) / t
+			}
+			return 0
+		}))
 	}
+	for _, s := range []api.TaskState{api.TaskStaging, api.TaskStarting, api.TaskRunning, api.TaskKilling, api.TaskUnreachable} {
+		mt.GaugeFunc("master/tasks_"+stateSuffix(s), "tasks in "+string(s), locked(func() float64 { return float64(m.live[s]) }))
+	}
+	countFw := func(f func(*framework) bool) func() float64 {
+		return locked(func() float64 {
+			n := 0
+			for _, fw := range m.frameworks {
+				if f(fw) {
+					n++
+				}
+			}
+			return float64(n)
+		})
+	}
+	mt.GaugeFunc("master/frameworks_active", "subscribed frameworks", countFw(func(fw *framework) bool { return fw.connected() }))
+	mt.GaugeFunc("master/frameworks_inactive", "frameworks waiting to re-subscribe", countFw(func(fw *framework) bool { return !fw.connected() }))
+	mt.GaugeFunc("master/frameworks_connected", "frameworks with an open subscription", countFw(func(fw *framework) bool { return fw.connected() }))
+	mt.GaugeFunc("master/frameworks_disconnected", "frameworks without a subscription", countFw(func(fw *framework) bool { return !fw.connected() }))
+	mt.GaugeFunc("master/outstanding_offers", "offers not yet accepted, declined or rescinded", locked(func() float64 { return float64(len(m.offers)) }))
 	api.AddSystemMetrics(mt)
-	return masterMetrics{
+
+	mm := masterMetrics{
 		registrations:   mt.Counter("master/slave_registrations", "agent registrations"),
 		reregistrations: mt.Counter("master/slave_reregistrations", "agent re-registrations"),
 		unhealthy:       mt.Counter("master/slave_removals/reason_unhealthy", "agents marked inactive for missed pings"),
+		validUpdates:    mt.Counter("master/valid_status_updates", "agent status updates applied"),
+		invalidUpdates:  mt.Counter("master/invalid_status_updates", "agent status updates refused or for unknown tasks"),
+		validAcks:       mt.Counter("master/valid_status_update_acknowledgements", "acknowledgements relayed to agents"),
+		invalidAcks:     mt.Counter("master/invalid_status_update_acknowledgements", "acknowledgements naming unknown agents"),
+		launches:        mt.Counter("master/messages_launch_tasks", "tasks sent to agents to launch"),
+		kills:           mt.Counter("master/messages_kill_task", "KILL calls"),
+		terminal:        map[api.TaskState]prometheus.Counter{},
 	}
+	for _, s := range []api.TaskState{api.TaskFinished, api.TaskFailed, api.TaskKilled, api.TaskLost, api.TaskError, api.TaskDropped, api.TaskGone, api.TaskGoneByOperator} {
+		mm.terminal[s] = mt.Counter("master/tasks_"+stateSuffix(s), "tasks that reached "+string(s))
+	}
+	return mm
+}
+
+// stateSuffix is a state's metric name part: TASK_GONE_BY_OPERATOR →
+// gone_by_operator.
+func stateSuffix(s api.TaskState) string {
+	out := []byte(string(s)[len("TASK_"):])
+	for i, c := range out {
+		if c >= 'A' && c <= 'Z' {
+			out[i] = c + 'a' - 'A'
+		}
+	}
+	return string(out)
 }

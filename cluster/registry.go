@@ -2,14 +2,13 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"nodectl/cluster/api"
+	"nodectl/cluster/internal/alloc"
 )
 
 // ErrUnknownAgent is returned for pings and calls naming an agent the
@@ -19,53 +18,58 @@ var ErrUnknownAgent = errors.New("unknown agent")
 // ErrNotLeader is returned by leader-only operations on a standby.
 var ErrNotLeader = errors.New("not the leading master")
 
+// ErrBadRequest is wrapped by errors in an agent's message.
+var ErrBadRequest = errors.New("bad request")
+
 // agent is the master's view of one admitted agent. The persisted part
-// (Info, times) lives in etcd; liveness is the leader's memory only.
+// (Info, times) lives in etcd; liveness, tasks and offers are the leader's
+// memory.
+//
+//	recovered ──(re-)register──▶ active ──no pings for the window──▶ inactive
+//	    │                          ▲                                    │
+//	    └──────no pings────────────┼──────────▶ inactive ──register─────┘
+//
+// Only active agents are in the allocator and get offered.
 type agent struct {
 	Info             api.AgentInfo `json:"info"`
 	RegisteredTime   time.Time     `json:"registered_time"`
 	ReregisteredTime *time.Time    `json:"reregistered_time,omitempty"`
 
-	lastPing time.Time
-	active   bool
+	lastPing  time.Time
+	active    bool // within its ping window
+	recovered bool // loaded by a new leader; has not re-registered yet
+	inAlloc   bool
+	outbox    *outbox
+	tasks     map[taskKey]*task // live tasks on this agent
+	offers    map[string]*offer
 }
 
-func (m *Master) loadRegistry(ctx context.Context) ([]*agent, error) {
-	resp, err := m.cfg.Etcd.Get(ctx, keyAgentsPrefix, clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("read agents: %w", err)
-	}
-	out := make([]*agent, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var a agent
-		if err := json.Unmarshal(kv.Value, &a); err != nil {
-			return nil, fmt.Errorf("decode agent %s: %w", kv.Key, err)
+func newAgentRecord(info api.AgentInfo) *agent {
+	return &agent{Info: info, outbox: newOutbox(), tasks: map[taskKey]*task{}, offers: map[string]*offer{}}
+}
+
+func (a *agent) allocAgent() alloc.Agent {
+	return alloc.Agent{ID: a.Info.ID, Hostname: a.Info.Hostname, Resources: a.Info.Resources, Attributes: a.Info.Attributes}
+}
+
+// register admits a new agent or re-admits a known one and reconciles the
+// tasks it reports with the master's. The registry write commits before
+// the agent hears its id, as the Mesos registrar does.
+func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.RegisterResponse, error) {
+	info := req.Agent
+	if info.ID != "" {
+		if err := validateID(info.ID); err != nil {
+			return api.RegisterResponse{}, fmt.Errorf("%w: agent id: %w", ErrBadRequest, err)
 		}
-		out = append(out, &a)
 	}
-	return out, nil
-}
-
-func (m *Master) storeAgent(ctx context.Context, a *agent) error {
-	b, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("encode agent %s: %w", a.Info.ID, err)
-	}
-	if _, err := m.cfg.Etcd.Put(ctx, keyAgentsPrefix+a.Info.ID, string(b)); err != nil {
-		return fmt.Errorf("store agent %s: %w", a.Info.ID, err)
-	}
-	return nil
-}
-
-// register admits a new agent or re-admits a known one. The registry write
-// commits before the agent hears its id, as the Mesos registrar does.
-func (m *Master) register(ctx context.Context, info api.AgentInfo) (api.RegisterResponse, error) {
+	info.Resources = info.Resources.Add(nil)
 	now := m.cfg.Now()
 	m.mu.Lock()
 	if !m.elected {
 		m.mu.Unlock()
 		return api.RegisterResponse{}, ErrNotLeader
 	}
+	wb := m.wb
 	rec := &agent{Info: info, RegisteredTime: now}
 	re := false
 	if info.ID == "" {
@@ -78,28 +82,169 @@ func (m *Master) register(ctx context.Context, info api.AgentInfo) (api.Register
 	}
 	m.mu.Unlock()
 
-	if err := m.storeAgent(ctx, rec); err != nil {
-		return api.RegisterResponse{}, err
+	if err := wb.st.commit(ctx, []op{{kind: opPut, key: keyAgentsPrefix + rec.Info.ID, val: rec}}); err != nil {
+		return api.RegisterResponse{}, fmt.Errorf("store agent %s: %w", rec.Info.ID, err)
 	}
-	rec.lastPing, rec.active = now, true
 	m.mu.Lock()
-	m.agents[rec.Info.ID] = rec
+	if !m.elected || m.wb != wb {
+		m.mu.Unlock()
+		return api.RegisterResponse{}, ErrNotLeader
+	}
+	if info.ID == "" {
+		// An agent that lost its id comes back as a new one: whatever ran
+		// under the old id at the same address is gone.
+		for _, old := range m.sortedAgentsLocked() {
+			if old.Info.Hostname == info.Hostname && old.Info.Port == info.Port && old.Info.IP == info.IP {
+				m.removeAgentLocked(old, "Agent "+old.Info.Hostname+" re-registered as a new agent")
+			}
+		}
+	}
+	a := m.admitLocked(rec, req, now)
 	m.mu.Unlock()
+	m.kick()
 	if re {
 		m.m.reregistrations.Inc()
-		m.log.Info("agent re-registered", "agent_id", rec.Info.ID, "hostname", info.Hostname)
+		m.log.Info("agent re-registered", "agent_id", a.Info.ID, "hostname", info.Hostname, "tasks", len(req.Tasks))
 	} else {
 		m.m.registrations.Inc()
-		m.log.Info("agent registered", "agent_id", rec.Info.ID, "hostname", info.Hostname, "resources", info.Resources.String())
+		m.log.Info("agent registered", "agent_id", a.Info.ID, "hostname", info.Hostname, "resources", info.Resources.String())
 	}
 	return api.RegisterResponse{
-		AgentID:             rec.Info.ID,
+		AgentID:             a.Info.ID,
 		MasterID:            m.info.ID,
 		PingIntervalSeconds: m.cfg.AgentPingTimeout.Seconds(),
 	}, nil
 }
 
-// ping records an agent's liveness and reactivates it if it was inactive.
+// admitLocked installs rec as the live record of its agent, reconciles the
+// tasks req reports (spec 1.7) and puts the agent in the allocator with
+// what its tasks use. The agent's message queue starts afresh with the
+// messages reconciliation calls for: kills requested while it was away,
+// kills of tasks the master has finished with, and shutdowns of
+// frameworks that are gone.
+func (m *Master) admitLocked(rec *agent, req api.RegisterRequest, now time.Time) *agent {
+	id := rec.Info.ID
+	a := m.agents[id]
+	if a == nil {
+		a = newAgentRecord(rec.Info)
+		m.agents[id] = a
+	}
+	a.Info, a.RegisteredTime, a.ReregisteredTime = rec.Info, rec.RegisteredTime, rec.ReregisteredTime
+	a.lastPing, a.active, a.recovered = now, true, false
+	m.rescindAgentOffersLocked(a)
+	if a.inAlloc {
+		_ = m.alloc.RemoveAgent(id)
+		a.inAlloc = false
+		for _, t := range a.tasks {
+			t.inAlloc = false
+		}
+	}
+	a.outbox.close()
+	a.outbox = newOutbox()
+
+	reported := map[taskKey]api.AgentTask{}
+	for _, rt := range req.Tasks {
+		if rt.FrameworkID.Value == "" || rt.Task.TaskID.Value == "" {
+			continue
+		}
+		reported[taskKey{rt.FrameworkID.Value, rt.Task.TaskID.Value}] = rt
+	}
+	// Tasks the master knows on this agent that the agent does not.
+	for _, k := range sortedTaskKeys(a.tasks) {
+		t := a.tasks[k]
+		if _, ok := reported[k]; ok || t.state.Terminal() {
+			continue
+		}
+		fw := m.frameworks[t.frameworkID]
+		if fw == nil {
+			continue
+		}
+		m.updateLocked(fw, t, m.masterStatus(t, fw.lostState(api.TaskDropped), api.ReasonReconciliation, "Task is unknown to the agent"))
+		m.completeLocked(fw, t)
+	}
+	shutdown := map[string]bool{}
+	var used []alloc.Allocation
+	keys := make([]taskKey, 0, len(reported))
+	for k := range reported {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
+	for _, k := range keys {
+		rt := reported[k]
+		fw := m.frameworks[k.framework]
+		if fw == nil {
+			// Torn down (or never known): the agent must stop its tasks.
+			if !shutdown[k.framework] && !rt.State.Terminal() {
+				shutdown[k.framework] = true
+				a.outbox.push(api.AgentMessage{Type: api.MsgShutdownFramework, ShutdownFramework: &api.ShutdownFramework{FrameworkID: rt.FrameworkID}})
+			}
+			continue
+		}
+		t := fw.tasks[k.task]
+		switch {
+		case t == nil && fw.completedTask(k.task) != nil:
+			if !rt.State.Terminal() {
+				m.sendKillLocked(a, fw, k.task, nil)
+			}
+			continue
+		case t == nil:
+			// The master lost its record (a write that did not land
+			// before a failover): adopt the task, as Mesos rebuilds its
+			// view from re-registering agents.
+			t = m.adoptTaskLocked(fw, a, rt, now)
+		case t.agentID != id:
+			m.sendKillLocked(a, fw, k.task, nil)
+			continue
+		}
+		if rt.State.Terminal() {
+			continue // its terminal update is on its way
+		}
+		switch {
+		case t.state.Terminal():
+			m.sendKillLocked(a, fw, t.id(), nil)
+		case t.unreachable && !fw.partitionAware():
+			// The framework was told TASK_LOST and has moved on.
+			m.sendKillLocked(a, fw, t.id(), nil)
+		case t.killRequested:
+			m.sendKillLocked(a, fw, t.id(), t.killGrace)
+		}
+		switch {
+		case t.unreachable && !fw.partitionAware():
+			// Stays TASK_LOST until the agent reports the kill.
+		case t.unreachable && rt.State != t.state:
+			if _, err := api.Next(t.state, rt.State); err == nil {
+				st := m.masterStatus(t, rt.State, api.ReasonReconciliation, "Agent re-registered")
+				m.updateLocked(fw, t, st)
+			}
+		case rt.State != t.state && !t.state.Terminal():
+			// The agent's view is newer; its own updates follow in order.
+			if _, err := api.Next(t.state, rt.State); err == nil {
+				m.setStateLocked(t, rt.State)
+			}
+		}
+		if fw.partitionAware() {
+			t.unreachable = false
+		}
+		if !t.state.Terminal() {
+			t.inAlloc = true
+			used = append(used, alloc.Allocation{FrameworkID: fw.id, Role: t.role, Resources: t.info.Resources})
+		}
+	}
+	if err := m.alloc.AddAgent(a.allocAgent(), used); err != nil {
+		// Only a programming error gets here (roles are validated).
+		m.log.Error("add agent to allocator", "agent_id", id, "err", err)
+		for _, t := range a.tasks {
+			t.inAlloc = false
+		}
+		return a
+	}
+	a.inAlloc = true
+	return a
+}
+
+// ping records an agent's liveness. An agent the master does not count as
+// registered (unknown, recovered after a failover, or removed for missing
+// pings) is told to register again, which reconciles its tasks.
 func (m *Master) ping(id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -107,29 +252,98 @@ func (m *Master) ping(id string) error {
 		return ErrNotLeader
 	}
 	a, ok := m.agents[id]
-	if !ok {
+	if !ok || a.recovered || !a.active {
 		return ErrUnknownAgent
 	}
 	a.lastPing = m.cfg.Now()
-	if !a.active {
-		a.active = true
-		m.log.Info("agent active again", "agent_id", id)
-	}
 	return nil
 }
 
 // checkLiveness marks agents inactive whose pings stopped for longer than
-// AgentPingTimeout × MaxAgentPingTimeouts.
+// AgentPingTimeout × MaxAgentPingTimeouts: their offers are rescinded,
+// they leave the allocator, and their tasks become TASK_UNREACHABLE
+// (TASK_LOST for frameworks that are not partition-aware).
 func (m *Master) checkLiveness() {
 	window := m.cfg.AgentPingTimeout * time.Duration(m.cfg.MaxAgentPingTimeouts)
 	now := m.cfg.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, a := range m.agents {
+	if !m.elected {
+		return
+	}
+	var silent []*agent
+	for _, a := range m.agents {
 		if a.active && now.Sub(a.lastPing) > window {
-			a.active = false
-			m.m.unhealthy.Inc()
-			m.log.Warn("agent inactive: no ping", "agent_id", id, "silent_for", now.Sub(a.lastPing).Round(time.Millisecond))
+			silent = append(silent, a)
 		}
 	}
+	sort.Slice(silent, func(i, j int) bool { return silent[i].Info.ID < silent[j].Info.ID })
+	for _, a := range silent {
+		a.active = false
+		m.m.unhealthy.Inc()
+		m.log.Warn("agent inactive: no ping", "agent_id", a.Info.ID, "silent_for", now.Sub(a.lastPing).Round(time.Millisecond))
+		m.deactivateAgentLocked(a, "Agent "+a.Info.Hostname+" removed: health check timed out")
+	}
+}
+
+// deactivateAgentLocked takes an agent out of the allocator and tells the
+// frameworks its tasks are unreachable.
+func (m *Master) deactivateAgentLocked(a *agent, why string) {
+	m.rescindAgentOffersLocked(a)
+	if a.inAlloc {
+		if err := m.alloc.RemoveAgent(a.Info.ID); err != nil {
+			m.log.Warn("remove agent from allocator", "agent_id", a.Info.ID, "err", err)
+		}
+		a.inAlloc = false
+	}
+	for _, k := range sortedTaskKeys(a.tasks) {
+		t := a.tasks[k]
+		t.inAlloc = false
+		if t.state.Terminal() || t.unreachable {
+			continue
+		}
+		t.unreachable = true
+		fw := m.frameworks[t.frameworkID]
+		m.updateLocked(fw, t, m.masterStatus(t, fw.lostState(api.TaskUnreachable), api.ReasonAgentRemoved, why))
+	}
+	m.kick()
+}
+
+// removeAgentLocked forgets an agent for good (it came back under a new
+// id): its tasks are gone with it.
+func (m *Master) removeAgentLocked(a *agent, why string) {
+	m.rescindAgentOffersLocked(a)
+	if a.inAlloc {
+		if err := m.alloc.RemoveAgent(a.Info.ID); err != nil {
+			m.log.Warn("remove agent from allocator", "agent_id", a.Info.ID, "err", err)
+		}
+		a.inAlloc = false
+	}
+	for _, k := range sortedTaskKeys(a.tasks) {
+		t := a.tasks[k]
+		t.inAlloc = false
+		fw := m.frameworks[t.frameworkID]
+		if fw == nil {
+			continue
+		}
+		if !t.state.Terminal() {
+			m.updateLocked(fw, t, m.masterStatus(t, fw.lostState(api.TaskGone), api.ReasonAgentRemoved, why))
+		}
+		m.completeLocked(fw, t)
+	}
+	a.outbox.close()
+	delete(m.agents, a.Info.ID)
+	m.wb.del(keyAgentsPrefix + a.Info.ID)
+	m.log.Info("agent removed", "agent_id", a.Info.ID, "reason", why)
+	m.kick()
+}
+
+// sortedAgentsLocked returns the agents ordered by id.
+func (m *Master) sortedAgentsLocked() []*agent {
+	out := make([]*agent, 0, len(m.agents))
+	for _, a := range m.agents {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Info.ID < out[j].Info.ID })
+	return out
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"net/http"
 	"runtime/debug"
 	"sort"
@@ -27,6 +28,25 @@ func buildInfo() map[string]any {
 	return out
 }
 
+// agentUsedLocked is what live tasks hold on an agent.
+func agentUsedLocked(a *agent) api.Resources {
+	var used api.Resources
+	for _, t := range a.tasks {
+		if !t.state.Terminal() {
+			used = used.Add(t.info.Resources)
+		}
+	}
+	return used
+}
+
+func offeredOf(offers map[string]*offer) api.Resources {
+	var rs api.Resources
+	for _, o := range offers {
+		rs = rs.Add(o.resources)
+	}
+	return rs
+}
+
 // slaveJSON is one entry of /state "slaves" in the Mesos shape.
 func (m *Master) slaveJSON(a *agent) map[string]any {
 	s := map[string]any{
@@ -37,8 +57,8 @@ func (m *Master) slaveJSON(a *agent) map[string]any {
 		"attributes":           nonNilAttrs(a.Info.Attributes),
 		"registered_time":      epoch(a.RegisteredTime),
 		"resources":            a.Info.Resources.Summary(),
-		"used_resources":       api.Resources(nil).Summary(),
-		"offered_resources":    api.Resources(nil).Summary(),
+		"used_resources":       agentUsedLocked(a).Summary(),
+		"offered_resources":    offeredOf(a.offers).Summary(),
 		"reserved_resources":   map[string]any{},
 		"unreserved_resources": a.Info.Resources.Summary(),
 		"active":               a.active,
@@ -60,14 +80,110 @@ func nonNilAttrs(a api.Attributes) api.Attributes {
 	return a
 }
 
-// sortedAgentsLocked returns the agents ordered by id; the caller holds m.mu.
-func (m *Master) sortedAgentsLocked() []*agent {
-	out := make([]*agent, 0, len(m.agents))
-	for _, a := range m.agents {
-		out = append(out, a)
+// taskJSON is a task in the Mesos /state shape.
+func taskJSON(t *task) map[string]any {
+	statuses := make([]map[string]any, 0, len(t.statuses))
+	for _, s := range t.statuses {
+		e := map[string]any{"state": s.State, "timestamp": s.Timestamp}
+		if s.ContainerStatus != nil {
+			e["container_status"] = s.ContainerStatus
+		}
+		statuses = append(statuses, e)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Info.ID < out[j].Info.ID })
+	out := map[string]any{
+		"id": t.id(), "name": t.info.Name, "framework_id": t.frameworkID, "executor_id": "",
+		"slave_id": t.agentID, "state": t.state, "resources": t.info.Resources.Summary(), "role": t.role,
+		"statuses": statuses,
+	}
+	if t.info.Container != nil {
+		out["container"] = t.info.Container
+	}
+	if t.info.Labels != nil {
+		out["labels"] = t.info.Labels.Labels
+	}
 	return out
+}
+
+func tasksJSON(ts []*task) []map[string]any {
+	out := make([]map[string]any, len(ts))
+	for i, t := range ts {
+		out[i] = taskJSON(t)
+	}
+	return out
+}
+
+func (fw *framework) sortedTasks() []*task {
+	out := make([]*task, 0, len(fw.tasks))
+	for _, t := range fw.tasks {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id() < out[j].id() })
+	return out
+}
+
+// frameworkJSON is a framework in the Mesos /state shape.
+func frameworkJSON(fw *framework, withTasks bool) map[string]any {
+	caps := make([]string, len(fw.info.Capabilities))
+	for i, c := range fw.info.Capabilities {
+		caps[i] = c.Type
+	}
+	var used api.Resources
+	live := fw.sortedTasks()
+	for _, t := range live {
+		if !t.state.Terminal() {
+			used = used.Add(t.info.Resources)
+		}
+	}
+	offered := offeredOf(fw.offers)
+	offers := []map[string]any{}
+	for _, o := range sortedOffers(fw.offers) {
+		offers = append(offers, map[string]any{
+			"id": o.id, "framework_id": fw.id, "slave_id": o.agent.Info.ID,
+			"resources": o.resources.Summary(), "allocation_info": map[string]any{"role": o.role},
+		})
+	}
+	out := map[string]any{
+		"id": fw.id, "name": fw.info.Name, "pid": "", "user": fw.info.User, "hostname": fw.info.Hostname,
+		"webui_url": fw.info.WebuiURL, "principal": fw.info.Principal,
+		"role": fw.info.AllRoles()[0], "roles": fw.info.AllRoles(), "capabilities": caps,
+		"failover_timeout": fw.info.FailoverTimeout, "checkpoint": fw.info.Checkpoint,
+		"active": fw.connected(), "connected": fw.connected(), "recovered": fw.recovered,
+		"registered_time": epoch(fw.registeredTime), "unregistered_time": 0.0,
+		"used_resources": used.Summary(), "offered_resources": offered.Summary(),
+		"resources": used.Add(offered).Summary(), "allocated_resources": used.Add(offered).Summary(),
+		"offers": offers, "executors": []any{}, "unreachable_tasks": []any{},
+	}
+	labels := []api.Label{}
+	if fw.info.Labels != nil {
+		labels = append(labels, fw.info.Labels.Labels...)
+	}
+	out["labels"] = labels
+	if fw.reregisteredTime != nil {
+		out["reregistered_time"] = epoch(*fw.reregisteredTime)
+	}
+	if fw.unregisteredTime != nil {
+		out["unregistered_time"] = epoch(*fw.unregisteredTime)
+	}
+	if withTasks {
+		out["tasks"] = tasksJSON(live)
+		out["completed_tasks"] = tasksJSON(fw.completed)
+	}
+	return out
+}
+
+func (m *Master) frameworksJSONLocked(filter string) (active, completed []map[string]any) {
+	active, completed = []map[string]any{}, []map[string]any{}
+	for _, fw := range m.sortedFrameworksLocked() {
+		if filter == "" || fw.id == filter {
+			active = append(active, frameworkJSON(fw, true))
+		}
+	}
+	for _, fw := range m.completedFw {
+		if filter == "" || fw.id == filter {
+			completed = append(completed, frameworkJSON(fw, true))
+		}
+	}
+	return active, completed
 }
 
 func (m *Master) handleState(w http.ResponseWriter, r *http.Request) {
@@ -82,16 +198,17 @@ func (m *Master) handleState(w http.ResponseWriter, r *http.Request) {
 			inactive++
 		}
 	}
+	fws, done := m.frameworksJSONLocked("")
 	elected := m.electedTime
 	m.mu.Unlock()
 	st := buildInfo()
 	for k, v := range map[string]any{
 		"id": m.info.ID, "pid": m.info.PID, "hostname": m.info.Hostname,
 		"start_time": epoch(m.started), "elected_time": epoch(elected),
-		"activated_slaves": active, "deactivated_slaves": inactive, "unreachable_slaves": 0,
+		"activated_slaves": active, "deactivated_slaves": inactive, "unreachable_slaves": inactive,
 		"leader": m.info.PID, "leader_info": m.info, "cluster": "nodectl",
 		"log_dir": m.cfg.LogDir, "external_log_file": m.cfg.ExternalLogFile, "flags": m.cfg.Flags,
-		"slaves": slaves, "frameworks": []any{}, "completed_frameworks": []any{},
+		"slaves": slaves, "frameworks": fws, "completed_frameworks": done,
 		"orphan_tasks": []any{}, "unregistered_frameworks": []any{},
 	} {
 		st[k] = v
@@ -99,30 +216,166 @@ func (m *Master) handleState(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
+// stateCounts counts tasks by state, live and completed.
+func stateCounts(ts []*task, into map[string]any) {
+	for _, s := range api.AllTaskStates {
+		if _, ok := into[string(s)]; !ok {
+			into[string(s)] = 0
+		}
+	}
+	for _, t := range ts {
+		into[string(t.state)] = into[string(t.state)].(int) + 1
+	}
+}
+
 func (m *Master) handleStateSummary(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
+	byAgent := map[string][]*task{}
+	fwsOn := map[string]map[string]bool{}
+	fws := []map[string]any{}
+	for _, fw := range m.sortedFrameworksLocked() {
+		all := append(fw.sortedTasks(), fw.completed...)
+		agents := map[string]bool{}
+		for _, t := range all {
+			byAgent[t.agentID] = append(byAgent[t.agentID], t)
+			if fwsOn[t.agentID] == nil {
+				fwsOn[t.agentID] = map[string]bool{}
+			}
+			fwsOn[t.agentID][fw.id] = true
+			if !t.state.Terminal() {
+				agents[t.agentID] = true
+			}
+		}
+		f := frameworkJSON(fw, false)
+		s := map[string]any{}
+		for _, k := range []string{"id", "name", "hostname", "active", "connected", "capabilities", "used_resources", "offered_resources"} {
+			s[k] = f[k]
+		}
+		s["slave_ids"] = sortedKeys(agents)
+		stateCounts(all, s)
+		fws = append(fws, s)
+	}
 	slaves := []map[string]any{}
 	for _, a := range m.sortedAgentsLocked() {
 		s := m.slaveJSON(a)
-		for _, st := range []string{"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED", "TASK_KILLED", "TASK_FAILED", "TASK_LOST", "TASK_ERROR", "TASK_UNREACHABLE"} {
-			s[st] = 0
-		}
-		s["framework_ids"] = []string{}
+		stateCounts(byAgent[a.Info.ID], s)
+		s["framework_ids"] = sortedKeys(fwsOn[a.Info.ID])
 		slaves = append(slaves, s)
 	}
 	m.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"hostname": m.info.Hostname, "cluster": "nodectl", "slaves": slaves, "frameworks": []any{}})
+	writeJSON(w, http.StatusOK, map[string]any{"hostname": m.info.Hostname, "cluster": "nodectl", "slaves": slaves, "frameworks": fws})
+}
+
+func sortedKeys(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (m *Master) handleSlaves(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("slave_id")
 	m.mu.Lock()
 	slaves := []map[string]any{}
+	recovered := []map[string]any{}
 	for _, a := range m.sortedAgentsLocked() {
-		if id == "" || a.Info.ID == id {
-			slaves = append(slaves, m.slaveJSON(a))
+		if id != "" && a.Info.ID != id {
+			continue
+		}
+		slaves = append(slaves, m.slaveJSON(a))
+		if a.recovered {
+			recovered = append(recovered, map[string]any{"id": a.Info.ID, "hostname": a.Info.Hostname, "port": a.Info.Port})
 		}
 	}
 	m.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"slaves": slaves, "recovered_slaves": []any{}})
+	writeJSON(w, http.StatusOK, map[string]any{"slaves": slaves, "recovered_slaves": recovered})
+}
+
+// handleFrameworks serves /frameworks[?framework_id=].
+func (m *Master) handleFrameworks(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	fws, done := m.frameworksJSONLocked(r.URL.Query().Get("framework_id"))
+	m.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"frameworks": fws, "completed_frameworks": done, "unregistered_frameworks": []any{}})
+}
+
+// handleTasks serves /tasks?framework_id=&task_id=&limit=100&offset=0&order=desc:
+// live and completed tasks, of live and completed frameworks, newest
+// (launched) first by default.
+func (m *Master) handleTasks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	num := func(name string, def int) (int, error) {
+		v := q.Get(name)
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("Failed to parse '%s': %q is not a non-negative integer", name, v)
+		}
+		return n, nil
+	}
+	limit, err := num("limit", 100)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	offset, err := num("offset", 0)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	order := q.Get("order")
+	if order == "" {
+		order = "desc"
+	}
+	if order != "asc" && order != "desc" {
+		writeError(w, http.StatusBadRequest, "'order' must be asc or desc")
+		return
+	}
+	fwID, taskID := q.Get("framework_id"), q.Get("task_id")
+	m.mu.Lock()
+	var ts []*task
+	for _, fw := range append(m.sortedFrameworksLocked(), m.completedFw...) {
+		if fwID != "" && fw.id != fwID {
+			continue
+		}
+		for _, t := range append(fw.sortedTasks(), fw.completed...) {
+			if taskID == "" || t.id() == taskID {
+				ts = append(ts, t)
+			}
+		}
+	}
+	sort.SliceStable(ts, func(i, j int) bool {
+		if !ts[i].launchedAt.Equal(ts[j].launchedAt) {
+			return ts[i].launchedAt.Before(ts[j].launchedAt) == (order == "asc")
+		}
+		return ts[i].key().less(ts[j].key()) == (order == "asc")
+	})
+	ts = ts[min(offset, len(ts)):]
+	ts = ts[:min(limit, len(ts))]
+	out := tasksJSON(ts)
+	m.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"tasks": out})
+}
+
+// handleTeardown serves POST /master/teardown (form frameworkId).
+func (m *Master) handleTeardown(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed form: "+err.Error())
+		return
+	}
+	id := r.PostForm.Get("frameworkId")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, "Missing 'frameworkId' query parameter in the request body")
+		return
+	}
+	if err := m.TeardownFramework(id); err != nil {
+		writeError(w, errStatus(err), err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusOK)
 }

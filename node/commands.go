@@ -6,5 +6,7 @@ import "github.com/urfave/cli/v2"
 func extraCommands() []*cli.Command {
 	return []*cli.Command{
 		imageCommand(),
+		executeCommand(),
+		taskCommand(),
 	}
 }

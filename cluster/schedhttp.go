@@ -1,0 +1,221 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"nodectl/cluster/api"
+)
+
+// handleScheduler serves POST /api/v1/scheduler, the Mesos v1 scheduler
+// HTTP API (JSON only). SUBSCRIBE answers 200 with a RecordIO stream of
+// events; every other call answers 202 once accepted for processing.
+func (m *Master) handleScheduler(w http.ResponseWriter, r *http.Request) {
+	if !jsonContent(r.Header.Get("Content-Type")) {
+		schedError(w, http.StatusUnsupportedMediaType, "Expecting 'Content-Type' of application/json (nodectl speaks JSON only)")
+		return
+	}
+	if !acceptsJSON(r.Header.Get("Accept")) {
+		schedError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow application/json")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		schedError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("read body: %v", err))
+		return
+	}
+	var call api.Call
+	if err := json.Unmarshal(body, &call); err != nil {
+		schedError(w, http.StatusBadRequest, fmt.Sprintf("Failed to parse body into Call: %v", err))
+		return
+	}
+	if call.Type == api.CallSubscribe {
+		m.serveSubscription(w, r, call)
+		return
+	}
+	sid := r.Header.Get(api.StreamIDHeader)
+	if sid == "" {
+		schedError(w, http.StatusBadRequest, "All non-subscribe calls should include the 'Mesos-Stream-Id' header")
+		return
+	}
+	if call.FrameworkID == nil || call.FrameworkID.Value == "" {
+		schedError(w, http.StatusBadRequest, "Expecting 'framework_id' to be present")
+		return
+	}
+	s := Subscription{FrameworkID: call.FrameworkID.Value, StreamID: sid}
+	if err := m.dispatch(s, call); err != nil {
+		schedError(w, errStatus(err), err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// dispatch runs one non-SUBSCRIBE call through the Scheduler interface.
+func (m *Master) dispatch(s Subscription, call api.Call) error {
+	missing := func(field string) error {
+		return fmt.Errorf("%w: expecting '%s' to be present", ErrBadCall, field)
+	}
+	switch call.Type {
+	case api.CallTeardown:
+		return m.Teardown(s)
+	case api.CallAccept:
+		if call.Accept == nil {
+			return missing("accept")
+		}
+		return m.Accept(s, *call.Accept)
+	case api.CallDecline:
+		if call.Decline == nil {
+			return missing("decline")
+		}
+		return m.Decline(s, *call.Decline)
+	case api.CallRevive:
+		var roles []string
+		if call.Revive != nil {
+			roles = call.Revive.Roles
+		}
+		return m.Revive(s, roles)
+	case api.CallSuppress:
+		var roles []string
+		if call.Suppress != nil {
+			roles = call.Suppress.Roles
+		}
+		return m.Suppress(s, roles)
+	case api.CallKill:
+		if call.Kill == nil {
+			return missing("kill")
+		}
+		return m.Kill(s, *call.Kill)
+	case api.CallAcknowledge:
+		if call.Acknowledge == nil {
+			return missing("acknowledge")
+		}
+		return m.Acknowledge(s, *call.Acknowledge)
+	case api.CallReconcile:
+		var rc api.ReconcileCall
+		if call.Reconcile != nil {
+			rc = *call.Reconcile
+		}
+		return m.Reconcile(s, rc)
+	case api.CallMessage, api.CallRequest:
+		// Best effort in Mesos, and ignored by its allocator: accepted,
+		// after the usual subscription check.
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		_, err := m.callerLocked(s)
+		return err
+	case "":
+		return missing("type")
+	}
+	return fmt.Errorf("%w: call type %q is not supported by nodectl", ErrBadCall, call.Type)
+}
+
+// serveSubscription answers SUBSCRIBE: 200, Mesos-Stream-Id, then the
+// RecordIO-framed events (SUBSCRIBED first), with a HEARTBEAT every
+// HeartbeatInterval. The framework disconnects when the stream ends.
+func (m *Master) serveSubscription(w http.ResponseWriter, r *http.Request, call api.Call) {
+	if r.Header.Get(api.StreamIDHeader) != "" {
+		schedError(w, http.StatusBadRequest, "Expecting no 'Mesos-Stream-Id' header on SUBSCRIBE")
+		return
+	}
+	if call.Subscribe == nil {
+		schedError(w, http.StatusBadRequest, "Expecting 'subscribe' to be present")
+		return
+	}
+	info := call.Subscribe.FrameworkInfo
+	if call.FrameworkID != nil && call.FrameworkID.Value != "" && (info.ID == nil || info.ID.Value != call.FrameworkID.Value) {
+		schedError(w, http.StatusBadRequest, "'framework_id' differs from 'subscribe.framework_info.id'")
+		return
+	}
+	m.closeStreamsOnShutdown(r)
+	q := NewEventQueue()
+	sub, err := m.Subscribe(SubscribeRequest{Info: info, SuppressedRoles: call.Subscribe.SuppressedRoles, Sink: q})
+	if err != nil {
+		schedError(w, errStatus(err), err.Error())
+		return
+	}
+	defer m.Unsubscribe(sub)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(api.StreamIDHeader, sub.StreamID)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	hb := time.NewTicker(m.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	heartbeat := api.Event{Type: api.EventHeartbeat}
+	for {
+		var evs []api.Event
+		var qerr error
+		select {
+		case <-r.Context().Done():
+			return
+		case <-m.closing:
+			return
+		case <-hb.C:
+			evs = []api.Event{heartbeat}
+		case <-q.Ready():
+			evs, qerr = q.poll()
+		}
+		for i := range evs {
+			if err := writeRecord(w, &evs[i]); err != nil {
+				return
+			}
+		}
+		if err := rc.Flush(); err != nil || qerr != nil {
+			return
+		}
+	}
+}
+
+// writeRecord writes one event as a RecordIO record.
+func writeRecord(w io.Writer, ev *api.Event) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return api.WriteRecord(w, b)
+}
+
+// schedError answers a scheduler call with a text body, as Mesos does.
+func schedError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg)
+}
+
+func jsonContent(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// acceptsJSON reports whether an Accept header allows application/json
+// (no header allows anything).
+func acceptsJSON(accept string) bool {
+	if strings.TrimSpace(accept) == "" {
+		return true
+	}
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		if q, ok := params["q"]; ok {
+			if v, err := strconv.ParseFloat(q, 64); err == nil && v == 0 {
+				continue
+			}
+		}
+		switch mt {
+		case "application/json", "application/*", "*/*":
+			return true
+		}
+	}
+	return false
+}
