@@ -35,7 +35,16 @@ type Config struct {
 
 	AgentPingTimeout          time.Duration
 	MaxAgentPingTimeouts      int
+	AllocationInterval        time.Duration
+	OfferTimeout              time.Duration
 	RegistrationBackoffFactor time.Duration
+	ExecutorShutdownGrace     time.Duration
+	InsecureRegistries        []string
+	Recover                   string
+	Strict                    bool
+	RecoveryTimeout           time.Duration
+	ReconfigurationPolicy     string
+	BootID                    string
 
 	LogDir          string
 	LoggingLevel    string
@@ -83,7 +92,17 @@ func upFlags() []cli.Flag {
 		str("hostname", "", "hostname to advertise (default: the host's)"),
 		dur("agent-ping-timeout", 15*time.Second, "master: how long an agent may stay silent per missed ping", "agent_ping_timeout", "slave_ping_timeout"),
 		num("max-agent-ping-timeouts", 5, "master: missed pings before an agent is marked inactive", "max_agent_ping_timeouts", "max_slave_ping_timeouts"),
+		dur("allocation-interval", time.Second, "master: longest time between allocation rounds (rounds also run on every change)", "allocation_interval"),
+		dur("offer-timeout", 0, "master: rescind offers not answered in this time (0: never)", "offer_timeout"),
 		dur("registration-backoff-factor", time.Second, "agent: registration retry backoff factor", "registration_backoff_factor"),
+		dur("executor-shutdown-grace-period", 5*time.Second, "agent: time between SIGTERM and SIGKILL when a task is killed", "executor_shutdown_grace_period"),
+		str("insecure-registries", "", "agent: comma-separated registry hosts that may be pulled from over plain HTTP", "insecure_registries"),
+		str("recover", "reconnect", "agent: reconnect (reattach to running tasks) or cleanup (kill them and exit)"),
+		&cli.BoolFlag{Name: "strict", Value: true, Usage: "agent: any recovery error is fatal (--no-strict: skip bad records)", EnvVars: []string{envName("strict")}},
+		&cli.BoolFlag{Name: "no-strict", Usage: "agent: skip bad checkpoint records, count them in slave/recovery_errors", Hidden: true},
+		dur("recovery-timeout", 15*time.Minute, "agent: bound on recovery after a restart", "recovery_timeout"),
+		str("reconfiguration-policy", "equal", "agent: equal or additive: how the config may change across restarts", "reconfiguration_policy"),
+		&cli.StringFlag{Name: "boot-id", Usage: "override the kernel boot id (tests simulate reboots)", Hidden: true, EnvVars: []string{envName("boot-id")}},
 		str("log-dir", "", "directory for log files, one per role, rotated by size (default: stderr only)", "log_dir"),
 		str("logging-level", "INFO", "INFO, WARNING or ERROR (DEBUG for more)", "logging_level"),
 		&cli.BoolFlag{Name: "quiet", Usage: "do not log to stderr", EnvVars: []string{envName("quiet")}},
@@ -106,8 +125,15 @@ func loadConfig(c *cli.Context) (Config, error) {
 		Port: c.Int("port"), AgentPort: c.Int("agent-port"), EtcdPort: c.Int("etcd-port"), EtcdPeerPort: c.Int("etcd-peer-port"),
 		Hostname: c.String("hostname"), MaxAgentPingTimeouts: c.Int("max-agent-ping-timeouts"),
 		AgentPingTimeout:          c.Generic("agent-ping-timeout").(*durationFlag).d,
+		AllocationInterval:        c.Generic("allocation-interval").(*durationFlag).d,
+		OfferTimeout:              c.Generic("offer-timeout").(*durationFlag).d,
 		RegistrationBackoffFactor: c.Generic("registration-backoff-factor").(*durationFlag).d,
-		LogDir:                    c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
+		ExecutorShutdownGrace:     c.Generic("executor-shutdown-grace-period").(*durationFlag).d,
+		InsecureRegistries:        splitList(c.String("insecure-registries")),
+		Recover:                   c.String("recover"), Strict: c.Bool("strict") && !c.Bool("no-strict"),
+		RecoveryTimeout:       c.Generic("recovery-timeout").(*durationFlag).d,
+		ReconfigurationPolicy: c.String("reconfiguration-policy"), BootID: c.String("boot-id"),
+		LogDir: c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
 		LogBufSecs: c.Int("logbufsecs"), ExternalLogFile: c.String("external-log-file"), LogFormat: c.String("log-format"),
 		Flags: map[string]string{},
 	}
@@ -118,13 +144,7 @@ func loadConfig(c *cli.Context) (Config, error) {
 			cfg.Flags[name] = g.String()
 		}
 	}
-	if m := c.String("master"); m != "" {
-		for _, a := range strings.Split(m, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				cfg.Masters = append(cfg.Masters, a)
-			}
-		}
-	}
+	cfg.Masters = splitList(c.String("master"))
 	var err error
 	if cfg.Resources, err = api.ParseResources(c.String("resources")); err != nil {
 		return Config{}, fmt.Errorf("%w: --resources: %w", ErrConfig, err)
@@ -182,6 +202,12 @@ func (cfg *Config) Validate() error {
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return bad("log-format", "%q is not text or json", cfg.LogFormat)
 	}
+	if cfg.Recover != "" && cfg.Recover != "reconnect" && cfg.Recover != "cleanup" {
+		return bad("recover", "%q is not reconnect or cleanup", cfg.Recover)
+	}
+	if cfg.ReconfigurationPolicy != "" && cfg.ReconfigurationPolicy != "equal" && cfg.ReconfigurationPolicy != "additive" {
+		return bad("reconfiguration-policy", "%q is not equal or additive", cfg.ReconfigurationPolicy)
+	}
 	if cfg.LogBufSecs < 0 {
 		return bad("logbufsecs", "must not be negative")
 	}
@@ -202,6 +228,17 @@ func (cfg *Config) Validate() error {
 		cfg.Resources = detectResources(cfg.WorkDir)
 	}
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // primaryIP is the address of the interface holding the default route,

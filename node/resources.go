@@ -22,7 +22,10 @@ func detectResources(workDir string) api.Resources {
 	disk := 10240.0
 	var st unix.Statfs_t
 	if err := unix.Statfs(existingParent(workDir), &st); err == nil {
-		d := float64(st.Bavail) * float64(st.Bsize) / mb
+		// The filesystem's size, not its free space: detected resources
+		// must not change between restarts, or the agent's checkpointed
+		// config stops matching (Mesos sizes disk the same way).
+		d := float64(st.Blocks) * float64(st.Bsize) / mb
 		disk = d - min(5120, d/2)
 	}
 	return api.Resources{

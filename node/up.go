@@ -98,6 +98,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		master, err = cluster.New(cluster.Config{
 			Etcd: etcdCli, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.Port,
 			AgentPingTimeout: cfg.AgentPingTimeout, MaxAgentPingTimeouts: cfg.MaxAgentPingTimeouts,
+			AllocationInterval: cfg.AllocationInterval, OfferTimeout: cfg.OfferTimeout,
 			Flags: cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: mlog,
 		})
 		if err != nil {
@@ -123,11 +124,14 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			WorkDir: cfg.WorkDir, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.AgentPort,
 			Masters: masters, Resources: cfg.Resources, Attributes: cfg.Attributes,
 			RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, Flags: cfg.Flags,
+			ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries,
+			Recover: cfg.Recover, Strict: cfg.Strict, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
 			Logger: logs.logger("agent"),
 		})
 		if err != nil {
 			return err
 		}
+		defer agent.Close() // the storage stage: after everything else has stopped
 		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agent.Handler(), logs.logger("agent"))
 		if err != nil {
 			closeAll(listeners)
@@ -178,6 +182,11 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	case <-ctx.Done():
 		log.Info("shutting down", "reason", context.Cause(ctx))
 	case runErr = <-failed:
+		if errors.Is(runErr, runtime.ErrCleanupDone) {
+			log.Info("recover=cleanup finished: old containers killed; exiting")
+			runErr = nil
+			break
+		}
 		log.Error("node failed; shutting down", "err", runErr)
 	case runErr = <-etcdSrv.ErrChan():
 		log.Error("etcd failed; shutting down", "err", runErr)

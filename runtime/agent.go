@@ -2,16 +2,21 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"nodectl/cluster/api"
+	"nodectl/runtime/image"
+	"nodectl/runtime/internal/container"
+	"nodectl/storage"
 )
 
 // Config configures an agent. Zero values are the documented defaults.
@@ -38,6 +43,25 @@ type Config struct {
 	HTTPClient *http.Client
 	// Scheme is "http" or "https"; default "http".
 	Scheme string
+	// ExecutorShutdownGracePeriod is the default time between SIGTERM and
+	// SIGKILL when a task is killed; default 5s.
+	ExecutorShutdownGracePeriod time.Duration
+	// ShimPath is the container shim binary; default: the shim embedded in
+	// nodectl, installed under WorkDir. Without one the agent registers but
+	// cannot run tasks.
+	ShimPath string
+	// InsecureRegistries may be reached over plain HTTP when pulling images.
+	InsecureRegistries []string
+	// Recover is "reconnect" (default: reattach to live containers) or
+	// "cleanup" (kill them all, then Run returns ErrCleanupDone).
+	Recover string
+	// Strict makes any recovery error fatal; otherwise bad records are
+	// skipped and counted in slave/recovery_errors.
+	Strict bool
+	// ReconfigurationPolicy is "equal" (default) or "additive".
+	ReconfigurationPolicy string
+	// BootID overrides the kernel boot id (tests simulate reboots with it).
+	BootID string
 	Logger *slog.Logger
 }
 
@@ -50,7 +74,20 @@ type Agent struct {
 	log     *slog.Logger
 	started time.Time
 	metrics *api.Metrics
+	m       agentMetrics
 	client  *masterClient
+
+	driver    *container.Driver // nil when containers cannot run here
+	driverErr error             // why driver is nil
+	images    *image.Store
+	status    *statusManager
+	tasks     taskTable
+	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines
+
+	store    *storage.Store
+	state    storage.State // what the checkpoint held at start, until recovered
+	bootID   string
+	rebooted bool
 
 	mu           sync.Mutex // guards the fields below
 	id           string
@@ -58,6 +95,10 @@ type Agent struct {
 	leader       string // host:port of the master that accepted us
 	masterID     string
 	pingInterval time.Duration
+
+	recoveryErrors int           // records skipped under --no-strict
+	recoveryTime   time.Duration // how long the last recovery took
+	recovered      bool          // recovery finished
 }
 
 // New validates cfg and loads the agent id checkpointed in WorkDir, if any.
@@ -80,19 +121,60 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Scheme == "" {
 		cfg.Scheme = "http"
 	}
+	if cfg.Recover == "" {
+		cfg.Recover = "reconnect"
+	}
+	if cfg.Recover != "reconnect" && cfg.Recover != "cleanup" {
+		return nil, fmt.Errorf("agent config: recover %q is not reconnect or cleanup", cfg.Recover)
+	}
+	if cfg.ReconfigurationPolicy == "" {
+		cfg.ReconfigurationPolicy = "equal"
+	}
+	if cfg.ReconfigurationPolicy != "equal" && cfg.ReconfigurationPolicy != "additive" {
+		return nil, fmt.Errorf("agent config: reconfiguration policy %q is not equal or additive", cfg.ReconfigurationPolicy)
+	}
+	if cfg.BootID == "" {
+		cfg.BootID = currentBootID()
+	}
+	if cfg.ExecutorShutdownGracePeriod <= 0 {
+		cfg.ExecutorShutdownGracePeriod = 5 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), started: time.Now()}
-	id, err := loadAgentID(cfg.WorkDir)
-	if err != nil {
+	a.tasks.live = map[streamKey]*task{}
+	a.bootID = cfg.BootID
+	a.status = newStatusManager(a.sendStatus, a.tasks.complete, a.log)
+	if err := a.openCheckpoint(context.Background()); err != nil {
+		_ = a.Close()
 		return nil, err
 	}
-	a.id = id
+	var err error
 	a.client = &masterClient{http: cfg.HTTPClient, scheme: cfg.Scheme}
 	a.metrics = api.NewMetrics()
-	a.registerMetrics()
+	a.m = a.registerMetrics()
+	if a.images, err = image.New(image.Config{Dir: filepath.Join(cfg.WorkDir, "images"), InsecureRegistries: cfg.InsecureRegistries, Logger: a.log}); err != nil {
+		_ = a.Close()
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	a.driver, a.driverErr = newDriver(cfg, a.log)
+	if a.driverErr != nil {
+		a.log.Warn("containers disabled on this agent", "err", a.driverErr)
+	}
 	return a, nil
+}
+
+// newDriver sets up the container driver with the embedded (or given) shim.
+func newDriver(cfg Config, log *slog.Logger) (*container.Driver, error) {
+	shim := cfg.ShimPath
+	if shim == "" {
+		var err error
+		if shim, err = container.InstallShim(filepath.Join(cfg.WorkDir, "bin")); err != nil {
+			return nil, err
+		}
+	}
+	return container.New(container.Config{Root: filepath.Join(cfg.WorkDir, "runtime"), ShimPath: shim, Logger: log})
 }
 
 // ID is the agent id, empty until the first registration.
@@ -104,12 +186,26 @@ func (a *Agent) ID() string {
 
 // Run registers with the leading master and keeps pinging it until ctx
 // ends. Lost contact sends the agent back to (re-)registration.
+//
+// Leaving (ctx cancelled) detaches from running tasks: their containers
+// keep running.
 func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer a.wg.Wait() // runs after cancel: every goroutine Run started has ended
+	defer cancel()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.status.run(ctx)
+	}()
+	if err := a.recoverTasks(ctx); err != nil {
+		return err
+	}
 	for ctx.Err() == nil {
 		if err := a.registerLoop(ctx); err != nil {
 			return nil // only ctx ends the loop
 		}
-		err := a.pingLoop(ctx)
+		err := a.connected(ctx)
 		a.mu.Lock()
 		a.registered = false
 		a.mu.Unlock()
@@ -119,6 +215,28 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Warn("lost contact with master; registering again", "err", err)
 	}
 	return nil
+}
+
+// connected runs the message stream and the pings of one registration;
+// it returns when either fails.
+func (a *Agent) connected(ctx context.Context) error {
+	a.mu.Lock()
+	leader, id := a.leader, a.id
+	a.mu.Unlock()
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		cancel(a.streamLoop(cctx, leader, id))
+	}()
+	go func() {
+		defer wg.Done()
+		cancel(a.pingLoop(cctx))
+	}()
+	wg.Wait()
+	return context.Cause(cctx)
 }
 
 func (a *Agent) info() api.AgentInfo {
@@ -145,9 +263,13 @@ func (a *Agent) registerLoop(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 		info := a.info()
+		req := api.RegisterRequest{Agent: info}
+		if info.ID != "" {
+			req.Frameworks, req.Tasks = a.liveTasks()
+		}
 		var errs []error
 		for _, m := range a.cfg.Masters {
-			resp, leader, err := a.client.register(ctx, m, api.RegisterRequest{Agent: info})
+			resp, leader, err := a.client.register(ctx, m, req)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -162,7 +284,10 @@ func (a *Agent) registerLoop(ctx context.Context) error {
 }
 
 func (a *Agent) admitted(resp api.RegisterResponse, leader string, re bool) error {
-	if err := saveAgentID(a.cfg.WorkDir, resp.AgentID); err != nil {
+	info := a.info()
+	info.ID = resp.AgentID
+	body, _ := json.Marshal(info)
+	if err := a.store.PutAgent(context.Background(), storage.Agent{ID: resp.AgentID, Info: body, BootID: a.bootID, ConfigFingerprint: fingerprint(info)}); err != nil {
 		// The id is what lets tasks survive a restart: not persisting it is
 		// worth an operator's attention, but the agent can still serve.
 		a.log.Error("checkpoint agent id", "agent_id", resp.AgentID, "err", err)
@@ -213,4 +338,31 @@ func (a *Agent) masterHostname() string {
 	defer a.mu.Unlock()
 	host, _, _ := strings.Cut(a.leader, ":")
 	return host
+}
+
+// liveTasks lists the frameworks and non-terminal tasks this agent runs,
+// for re-registration.
+func (a *Agent) liveTasks() ([]api.FrameworkInfo, []api.AgentTask) {
+	a.tasks.mu.Lock()
+	defer a.tasks.mu.Unlock()
+	seen := map[string]bool{}
+	var fws []api.FrameworkInfo
+	var ts []api.AgentTask
+	for _, t := range a.tasks.live {
+		if !seen[t.frameworkID] {
+			seen[t.frameworkID] = true
+			fws = append(fws, t.framework)
+		}
+		ts = append(ts, api.AgentTask{FrameworkID: api.ID{Value: t.frameworkID}, Task: t.info, State: t.state})
+	}
+	return fws, ts
+}
+
+// Close releases what New opened (the checkpoint store). Call it after Run
+// has returned; it is safe on a half-built agent.
+func (a *Agent) Close() error {
+	if a == nil || a.store == nil {
+		return nil
+	}
+	return a.store.Close()
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"nodectl/cluster/api"
@@ -25,6 +27,8 @@ func (a *Agent) Handler() http.Handler {
 		writeJSON(w, map[string]any{"flags": joinFlags(a.cfg.Flags)})
 	})
 	both("/metrics/snapshot", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.metrics.Snapshot()) })
+	both("/monitor/statistics", a.handleStatistics)
+	both("/monitor/statistics.json", a.handleStatistics)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
 	return mux
 }
@@ -43,7 +47,7 @@ func (a *Agent) handleState(w http.ResponseWriter, r *http.Request) {
 		"attributes":           nonNil(info.Attributes),
 		"master_hostname":      a.masterHostname(),
 		"flags":                joinFlags(a.cfg.Flags),
-		"frameworks":           []any{},
+		"frameworks":           a.frameworksJSON(),
 		"completed_frameworks": []any{},
 	})
 }
@@ -60,7 +64,12 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (a *Agent) registerMetrics() {
+// agentMetrics are the counters the agent bumps.
+type agentMetrics struct {
+	invalidAcks prometheus.Counter
+}
+
+func (a *Agent) registerMetrics() agentMetrics {
 	m := a.metrics
 	m.GaugeFunc("slave/uptime_secs", "seconds since the agent started", func() float64 { return time.Since(a.started).Seconds() })
 	m.GaugeFunc("slave/registered", "1 if registered with a master", func() float64 {
@@ -71,14 +80,60 @@ func (a *Agent) registerMetrics() {
 		}
 		return 0
 	})
-	m.GaugeFunc("slave/recovery_errors", "checkpoint records skipped during recovery", func() float64 { return 0 })
+	m.GaugeFunc("slave/recovery_errors", "checkpoint records skipped during recovery", func() float64 {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return float64(a.recoveryErrors)
+	})
+	m.GaugeFunc("slave/recovery_time_secs", "how long the last recovery took", func() float64 {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.recoveryTime.Seconds()
+	})
+	m.GaugeFunc("slave/recovered", "1 once recovery has finished", func() float64 {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.recovered {
+			return 1
+		}
+		return 0
+	})
 	for _, r := range []string{"cpus", "mem", "disk", "gpus"} {
 		m.GaugeFunc("slave/"+r+"_total", "total "+r, func() float64 { return a.cfg.Resources.Scalar(r) })
-		m.GaugeFunc("slave/"+r+"_used", "used "+r, func() float64 { return 0 })
+		m.GaugeFunc("slave/"+r+"_used", "used "+r, func() float64 { return a.usedResources().Scalar(r) })
 	}
-	for _, s := range []string{"staging", "starting", "running", "killing"} {
-		m.GaugeFunc("slave/tasks_"+s, "tasks "+s, func() float64 { return 0 })
+	for _, st := range []api.TaskState{api.TaskStaging, api.TaskStarting, api.TaskRunning, api.TaskKilling} {
+		name := "slave/tasks_" + strings.ToLower(strings.TrimPrefix(string(st), "TASK_"))
+		m.GaugeFunc(name, "tasks in "+string(st), func() float64 { return float64(a.countTasks(st)) })
 	}
-	m.GaugeFunc("slave/frameworks_active", "frameworks with tasks here", func() float64 { return 0 })
+	m.GaugeFunc("slave/frameworks_active", "frameworks with tasks here", func() float64 { return float64(len(a.frameworksJSON())) })
+	m.GaugeFunc("slave/status_updates_unacknowledged", "status updates waiting for acknowledgement", func() float64 { return float64(a.status.unacked()) })
 	api.AddSystemMetrics(m)
+	return agentMetrics{
+		invalidAcks: m.Counter("slave/invalid_status_updates", "acknowledgements that matched no pending update"),
+	}
+}
+
+func (a *Agent) countTasks(st api.TaskState) int {
+	a.tasks.mu.Lock()
+	defer a.tasks.mu.Unlock()
+	n := 0
+	for _, t := range a.tasks.live {
+		if t.state == st {
+			n++
+		}
+	}
+	return n
+}
+
+func (a *Agent) usedResources() api.Resources {
+	a.tasks.mu.Lock()
+	defer a.tasks.mu.Unlock()
+	var used api.Resources
+	for _, t := range a.tasks.live {
+		if !t.state.Terminal() {
+			used = used.Add(t.info.Resources)
+		}
+	}
+	return used
 }

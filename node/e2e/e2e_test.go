@@ -95,7 +95,11 @@ type node struct {
 }
 
 func newNode(t testing.TB) node {
-	return node{dir: t.TempDir(), port: freePort(t), agentPort: freePort(t), etcd: freePort(t), etcdPr: freePort(t)}
+	dir := t.TempDir()
+	// Registered after TempDir, so it runs before the directory is removed
+	// and after the test's nodectl processes were killed.
+	t.Cleanup(func() { endContainers(t, dir) })
+	return node{dir: dir, port: freePort(t), agentPort: freePort(t), etcd: freePort(t), etcdPr: freePort(t)}
 }
 
 func (n node) args(role string, extra ...string) []string {
@@ -153,4 +157,54 @@ func slaves(t testing.TB, url string) []slave {
 		return nil
 	}
 	return st.Slaves
+}
+
+// endContainers kills every container whose run dir is under dir, waits
+// for their monitors to finish, and removes their cgroups, so a test leaves
+// nothing running and its temp dir can go. Monitors are found through
+// /proc: "nodectl-monitor <run dir> <init pid> <oom file>".
+func endContainers(t testing.TB, dir string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var monitors []int
+	var ids []string
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) < 3 || filepath.Base(args[0]) != "nodectl-monitor" || !strings.HasPrefix(args[1], dir+"/") {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSuffix(p, "/cmdline"), "/proc/"))
+		if initPid, err := strconv.Atoi(args[2]); err == nil {
+			_ = syscall.Kill(initPid, syscall.SIGKILL)
+		}
+		monitors = append(monitors, pid)
+		ids = append(ids, filepath.Base(args[1]))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range monitors {
+		for running(pid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // polling for the monitor's exit
+		}
+	}
+	for _, id := range ids {
+		cgs, _ := filepath.Glob("/sys/fs/cgroup/*/nodectl/" + id)
+		cg2, _ := filepath.Glob("/sys/fs/cgroup/nodectl/" + id)
+		for _, cg := range append(cgs, cg2...) {
+			_ = os.Remove(cg)
+		}
+	}
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }

@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// pidsOf lists processes whose command line is exactly cmdline.
+func pidsOf(cmdline string) []int {
+	out, _ := exec.Command("pgrep", "-x", "-f", cmdline).Output()
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		if p, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, p)
+		}
+	}
+	return pids
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// taskState is the state the master reports for the task named name.
+func taskState(url, name string) string {
+	var st struct {
+		Frameworks []struct {
+			Tasks          []struct{ Name, State string } `json:"tasks"`
+			CompletedTasks []struct{ Name, State string } `json:"completed_tasks"`
+		} `json:"frameworks"`
+	}
+	if getJSON(url+"/state", &st) != nil {
+		return ""
+	}
+	for _, f := range st.Frameworks {
+		for _, t := range append(f.Tasks, f.CompletedTasks...) {
+			if t.Name == name {
+				return t.State
+			}
+		}
+	}
+	return ""
+}
+
+func metric(url, name string) float64 {
+	var m map[string]float64
+	if getJSON(url+"/metrics/snapshot", &m) != nil {
+		return -1
+	}
+	return m[name]
+}
+
+// sleeper launches a detached checkpointed `sleep N` task with a unique N
+// and returns N's command line and the task's container pid.
+func sleeper(t *testing.T, master int, name string, extra ...string) (string, int) {
+	t.Helper()
+	secs := 5000 + rand.IntN(4000)
+	cmdline := fmt.Sprintf("sleep %d", secs)
+	args := append([]string{"--name", name, "--checkpoint", "--detach"}, extra...)
+	out, code := execute(t, master, append(args, "--", "sleep", strconv.Itoa(secs))...)
+	if code != 0 {
+		t.Fatalf("execute %s: exit %d\n%s", name, code, out)
+	}
+	var pids []int
+	waitFor(t, 30*time.Second, "task process", func() bool { pids = pidsOf(cmdline); return len(pids) == 1 })
+	t.Cleanup(func() {
+		for _, p := range pidsOf(cmdline) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+	return cmdline, pids[0]
+}
+
+// kill -9 of a whole --role=all node: the task keeps running, and after the
+// restart it is RUNNING under the same id and container, not relaunched.
+func TestKill9ReattachesRunningTask(t *testing.T) {
+	n := newNode(t)
+	args := n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")
+	p := start(t, args...)
+	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
+	cmdline, pid := sleeper(t, n.port, "survivor")
+
+	p.kill(syscall.SIGKILL)
+	if !alive(pid) {
+		t.Fatal("the task died with the agent")
+	}
+	restarted := time.Now()
+	start(t, args...)
+	waitFor(t, 30*time.Second, "task RUNNING after restart", func() bool { return taskState(n.url(), "survivor") == "TASK_RUNNING" })
+	t.Logf("restart to RUNNING: %s", time.Since(restarted).Round(time.Millisecond))
+	waitFor(t, 30*time.Second, "agent recovered", func() bool {
+		return metric("http://127.0.0.1:"+strconv.Itoa(n.agentPort), "slave/recovered") == 1
+	})
+	if pids := pidsOf(cmdline); len(pids) != 1 || pids[0] != pid {
+		t.Errorf("task processes after restart %v, want the original %d only", pids, pid)
+	}
+}
+
+// A separate agent: a task that finishes while the agent is down is
+// reported FINISHED after the restart; a simulated reboot ends tasks as
+// lost; --recover=cleanup kills old containers and exits.
+func TestAgentRestartCases(t *testing.T) {
+	m := newNode(t)
+	start(t, m.args("master")...)
+	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
+	a := newNode(t)
+	agentArgs := a.args("agent", "--master", "127.0.0.1:"+strconv.Itoa(m.port), "--registration_backoff_factor", "50ms",
+		"--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")
+	ag := start(t, agentArgs...)
+	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, m.url()); return len(s) == 1 && s[0].Active })
+
+	// Finishes while the agent is down. (Command tasks have a private /tmp,
+	// so the task ends by itself rather than on a marker file.)
+	nap := fmt.Sprintf("1.%03d", rand.IntN(1000))
+	out, code := execute(t, m.port, "--name", "finisher", "--checkpoint", "--detach", "--", "sh", "-c", "sleep "+nap+"; exit 0")
+	if code != 0 {
+		t.Fatalf("execute finisher: %d\n%s", code, out)
+	}
+	waitFor(t, 30*time.Second, "finisher running", func() bool { return taskState(m.url(), "finisher") == "TASK_RUNNING" })
+	ag.kill(syscall.SIGKILL)
+	waitFor(t, 30*time.Second, "finisher exited while the agent is down", func() bool { return len(pidsOf("sleep "+nap)) == 0 })
+	ag = start(t, agentArgs...)
+	waitFor(t, 30*time.Second, "finisher FINISHED after restart", func() bool { return taskState(m.url(), "finisher") == "TASK_FINISHED" })
+
+	// A reboot (another boot id): the old task ends, the agent comes back.
+	_, pid := sleeper(t, m.port, "rebooted")
+	ag.kill(syscall.SIGKILL)
+	_ = syscall.Kill(pid, syscall.SIGKILL) // a reboot takes the containers with it
+	ag = start(t, append(agentArgs, "--boot-id", "simulated-reboot")...)
+	waitFor(t, 30*time.Second, "task ended after the reboot", func() bool {
+		s := taskState(m.url(), "rebooted")
+		return s == "TASK_LOST" || s == "TASK_GONE" || s == "TASK_FAILED"
+	})
+	waitFor(t, 30*time.Second, "agent active after the reboot", func() bool { s := slaves(t, m.url()); return len(s) == 1 && s[0].Active })
+
+	// --recover=cleanup kills the old containers and exits 0.
+	cmdline, pid := sleeper(t, m.port, "cleaned")
+	ag.kill(syscall.SIGKILL)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cleanup := exec.CommandContext(ctx, bin, append(agentArgs, "--boot-id", "simulated-reboot", "--recover=cleanup")...)
+	done := make(chan error, 1)
+	go func() { _, err := cleanup.CombinedOutput(); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("--recover=cleanup: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		_ = cleanup.Process.Kill()
+		t.Fatal("--recover=cleanup did not exit")
+	}
+	waitFor(t, 10*time.Second, "cleaned task process gone", func() bool { return !alive(pid) || len(pidsOf(cmdline)) == 0 })
+}
+
+// A corrupted checkpoint is fatal with a clear message under --strict and
+// skipped under --no-strict.
+func TestCorruptCheckpoint(t *testing.T) {
+	n := newNode(t)
+	args := n.args("all")
+	p := start(t, args...)
+	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
+	waitFor(t, 30*time.Second, "agent id checkpointed", func() bool {
+		var st struct{ ID string }
+		return getJSON("http://127.0.0.1:"+strconv.Itoa(n.agentPort)+"/state", &st) == nil && st.ID != ""
+	})
+	p.kill(syscall.SIGTERM) // a clean stop folds the WAL into the database file
+	db := filepath.Join(n.dir, "meta", "agent.db")
+	st, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.Truncate(db, st.Size()/2))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+		t.Fatalf("strict start on a corrupt checkpoint: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "agent.db") {
+		t.Errorf("the error does not name the checkpoint file:\n%s", out)
+	}
+	start(t, append(args, "--no-strict")...)
+	waitFor(t, 30*time.Second, "agent active under --no-strict", func() bool { s := slaves(t, n.url()); return len(s) >= 1 && s[0].Active })
+}

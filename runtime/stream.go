@@ -1,0 +1,118 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"nodectl/cluster/api"
+	"nodectl/runtime/image"
+	"nodectl/storage"
+)
+
+// streamLoop holds the master→agent message stream open and dispatches
+// its messages until the stream breaks or ctx ends.
+func (a *Agent) streamLoop(ctx context.Context, leader, id string) error {
+	u := a.cfg.Scheme + "://" + leader + api.PathStream + "?agent_id=" + url.QueryEscape(id)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("open message stream: %w", err)
+	}
+	// The stream lives as long as the agent's registration: no client timeout.
+	client := *a.cfg.HTTPClient
+	client.Timeout = 0
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("open message stream: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: open message stream: %s", ErrMasterRefused, resp.Status)
+	}
+	a.status.setOnline(true)
+	defer a.status.setOnline(false)
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var m api.AgentMessage
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			a.log.Warn("undecodable message from master", "err", err)
+			continue
+		}
+		a.dispatch(ctx, &m)
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("message stream: %w", err)
+	}
+	return errors.New("message stream closed by master")
+}
+
+func (a *Agent) dispatch(ctx context.Context, m *api.AgentMessage) {
+	switch {
+	case m.Type == api.MsgLaunch && m.Launch != nil:
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.launch(ctx, m.Launch)
+		}()
+	case m.Type == api.MsgKill && m.Kill != nil:
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.kill(ctx, m.Kill)
+		}()
+	case m.Type == api.MsgAcknowledge && m.Acknowledge != nil:
+		ack := m.Acknowledge
+		// The ack is checkpointed before it releases the next update.
+		if _, err := a.store.Ack(ctx, storage.TaskKey{FrameworkID: ack.FrameworkID.Value, TaskID: ack.TaskID.Value}, ack.UUID); err != nil {
+			a.log.Debug("acknowledgement not checkpointed", "task_id", ack.TaskID.Value, "err", err)
+		}
+		if !a.status.ack(ack.FrameworkID.Value, ack.TaskID.Value, ack.UUID) {
+			a.m.invalidAcks.Inc()
+		}
+	case m.Type == api.MsgShutdownFramework && m.ShutdownFramework != nil:
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.shutdownFramework(ctx, m.ShutdownFramework.FrameworkID.Value)
+		}()
+	case m.Type == api.MsgHeartbeat:
+	default:
+		a.log.Warn("unknown message from master", "type", m.Type)
+	}
+}
+
+// sendStatus posts one update to the leader.
+func (a *Agent) sendStatus(ctx context.Context, u api.StatusUpdate) error {
+	a.mu.Lock()
+	leader := a.leader
+	a.mu.Unlock()
+	if leader == "" {
+		return errors.New("no master")
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := a.client.post(sctx, leader, api.PathStatus, u, nil)
+	return err
+}
+
+// prepareRootfs gives a container its image root filesystem, pulling the
+// image first when the store does not have it.
+func (a *Agent) prepareRootfs(ctx context.Context, ref, dir string) (string, image.ImageConfig, error) {
+	if a.images == nil {
+		return "", image.ImageConfig{}, errors.New("no image store")
+	}
+	rootfs, ic, err := a.images.PrepareRootfs(ctx, ref, dir)
+	if errors.Is(err, image.ErrNotFound) {
+		if _, perr := a.images.Pull(ctx, ref, nil); perr != nil {
+			return "", image.ImageConfig{}, fmt.Errorf("image %s is not in the store and could not be pulled: %w", ref, perr)
+		}
+		rootfs, ic, err = a.images.PrepareRootfs(ctx, ref, dir)
+	}
+	return rootfs, ic, err
+}

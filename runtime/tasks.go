@@ -1,0 +1,374 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
+
+	"nodectl/cluster/api"
+	"nodectl/runtime/internal/container"
+	"nodectl/storage"
+)
+
+// defaultPidsLimit caps the processes/threads of one task.
+const defaultPidsLimit = 4096
+
+// task is the agent's record of one task (Mesos command tasks: one
+// executor, one container, per task).
+type task struct {
+	id, frameworkID, executorID, containerID string
+	framework                                api.FrameworkInfo
+	info                                     api.TaskInfo
+	sandbox                                  string // host path
+	runDir                                   string // container dir for the image rootfs
+	launchedAt                               time.Time
+
+	// Guarded by taskTable.mu.
+	state    api.TaskState
+	statuses []api.TaskStatus
+	killing  bool
+	ctr      *container.Container
+}
+
+// taskTable holds live and recently completed tasks.
+type taskTable struct {
+	mu        sync.Mutex // guards every field below and task fields marked so
+	live      map[streamKey]*task
+	completed []*task // bounded, newest last
+}
+
+const maxCompletedTasks = 200
+
+func (tt *taskTable) get(fw, id string) *task {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	return tt.live[streamKey{fw, id}]
+}
+
+// complete moves a task whose terminal update was acknowledged out of the
+// live set.
+func (tt *taskTable) complete(fw, id string) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	k := streamKey{fw, id}
+	t, ok := tt.live[k]
+	if !ok || !t.state.Terminal() {
+		return
+	}
+	delete(tt.live, k)
+	tt.completed = append(tt.completed, t)
+	if n := len(tt.completed) - maxCompletedTasks; n > 0 {
+		tt.completed = append([]*task(nil), tt.completed[n:]...)
+	}
+}
+
+// setState moves t to state through the one transition table and queues
+// the status update. It reports false for an illegal transition.
+func (a *Agent) setState(t *task, state api.TaskState, reason, message string, exitCode *int) bool {
+	a.tasks.mu.Lock()
+	next, err := api.Next(t.state, state)
+	if err != nil {
+		a.tasks.mu.Unlock()
+		a.log.Warn("task state change refused", "task_id", t.id, "err", err)
+		return false
+	}
+	t.state = next
+	st := api.TaskStatus{
+		TaskID: api.ID{Value: t.id}, State: state, Message: message, Source: api.SourceExecutor, Reason: reason,
+		AgentID: &api.ID{Value: a.ID()}, ExecutorID: &api.ID{Value: t.executorID},
+		Timestamp: float64(time.Now().UnixNano()) / 1e9, UUID: uuidBytes(), ExitCode: exitCode,
+		ContainerStatus: &api.ContainerStatus{ContainerID: &api.ID{Value: t.containerID}},
+	}
+	if t.ctr != nil {
+		st.ContainerStatus.ExecutorPID = t.ctr.Pid()
+	}
+	switch reason {
+	case api.ReasonContainerLaunchFailed, api.ReasonContainerLimitationMem, api.ReasonContainerLimitationDisk,
+		api.ReasonExecutorTerminated, api.ReasonTaskInvalid:
+		st.Source = api.SourceAgent // the agent, not the task, decided this
+	}
+	t.statuses = append(t.statuses, st)
+	a.tasks.mu.Unlock()
+	a.log.Info("task "+string(state), "task_id", t.id, "framework_id", t.frameworkID, "reason", reason, "message", message)
+	u := api.StatusUpdate{AgentID: api.ID{Value: a.ID()}, FrameworkID: api.ID{Value: t.frameworkID}, Status: st, LatestState: next}
+	a.checkpointUpdate(u)
+	a.status.enqueue(u)
+	return true
+}
+
+// checkpointUpdate records an update (and the task's new state) before it
+// is sent, so a restarted agent re-sends what was never acknowledged.
+func (a *Agent) checkpointUpdate(u api.StatusUpdate) {
+	body, err := json.Marshal(u)
+	if err == nil {
+		_, err = a.store.AppendUpdate(context.Background(), storage.Update{
+			FrameworkID: u.FrameworkID.Value, TaskID: u.Status.TaskID.Value, UUID: u.Status.UUID,
+			State: string(u.Status.State), Terminal: u.Status.State.Terminal(), Body: body,
+		})
+	}
+	if err != nil {
+		a.log.Error("checkpoint status update; it is delivered but would not survive a restart",
+			"task_id", u.Status.TaskID.Value, "state", u.Status.State, "err", err)
+	}
+}
+
+func uuidBytes() []byte {
+	u := uuid.New()
+	return u[:]
+}
+
+// launch handles a LAUNCH message: sandbox, container, STARTING, RUNNING,
+// and a waiter for the exit. It returns once the container runs or failed.
+func (a *Agent) launch(ctx context.Context, m *api.LaunchMessage) {
+	fw := ""
+	if m.Framework.ID != nil {
+		fw = m.Framework.ID.Value
+	}
+	t := &task{
+		id: m.Task.TaskID.Value, frameworkID: fw, executorID: m.Task.TaskID.Value,
+		containerID: uuid.NewString(), framework: m.Framework, info: m.Task, launchedAt: time.Now(),
+	}
+	k := streamKey{fw, t.id}
+	a.tasks.mu.Lock()
+	if _, dup := a.tasks.live[k]; dup {
+		a.tasks.mu.Unlock()
+		// A re-sent launch of a task we already run: nothing to do.
+		a.log.Warn("duplicate launch ignored", "task_id", t.id, "framework_id", fw)
+		return
+	}
+	t.state = api.TaskStaging
+	a.tasks.live[k] = t
+	a.tasks.mu.Unlock()
+
+	if fw == "" || t.id == "" {
+		a.setState(t, api.TaskError, api.ReasonTaskInvalid, "task and framework ids are required", nil)
+		return
+	}
+	if err := a.checkpointLaunch(t); err != nil {
+		a.log.Error("checkpoint launch", "task_id", t.id, "err", err)
+		a.setState(t, api.TaskDropped, api.ReasonContainerLaunchFailed, "could not checkpoint the task: "+err.Error(), nil)
+		return
+	}
+	a.setState(t, api.TaskStarting, "", "", nil)
+	if err := a.startContainer(ctx, t); err != nil {
+		a.setState(t, api.TaskFailed, api.ReasonContainerLaunchFailed, err.Error(), nil)
+		a.releaseRootfs(t)
+		return
+	}
+	a.tasks.mu.Lock()
+	killed := t.killing
+	a.tasks.mu.Unlock()
+	if !killed {
+		a.setState(t, api.TaskRunning, "", "", nil)
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.awaitExit(ctx, t)
+	}()
+}
+
+// checkpointLaunch records framework, executor run and task before anything
+// runs, so a restart knows what may be running.
+func (a *Agent) checkpointLaunch(t *task) error {
+	fwInfo, err := json.Marshal(t.framework)
+	if err != nil {
+		return err
+	}
+	taskInfo, err := json.Marshal(t.info)
+	if err != nil {
+		return err
+	}
+	t.sandbox = sandboxDir(a.cfg.WorkDir, a.ID(), t.frameworkID, t.executorID, t.containerID)
+	return a.store.LaunchTask(context.Background(), storage.Launch{
+		Framework: storage.Framework{ID: t.frameworkID, Info: fwInfo, Checkpoint: t.framework.Checkpoint},
+		Executor: storage.Executor{FrameworkID: t.frameworkID, ExecutorID: t.executorID, ContainerID: t.containerID,
+			Sandbox: t.sandbox, Info: taskInfo, LaunchedAt: t.launchedAt},
+		Task: storage.Task{FrameworkID: t.frameworkID, TaskID: t.id, ExecutorID: t.executorID, ContainerID: t.containerID,
+			Info: taskInfo, State: string(api.TaskStaging)},
+	})
+}
+
+func (a *Agent) startContainer(ctx context.Context, t *task) error {
+	if a.driver == nil {
+		return fmt.Errorf("this agent cannot run containers: %w", a.driverErr)
+	}
+	sandbox, err := makeSandbox(a.cfg.WorkDir, a.ID(), t.frameworkID, t.executorID, t.containerID)
+	if err != nil {
+		return err
+	}
+	t.sandbox = sandbox
+	spec := container.Spec{
+		ID: t.containerID, SandboxDir: sandbox, SandboxTarget: sandbox,
+		CPUs: t.info.Resources.Scalar("cpus"), MemBytes: int64(t.info.Resources.Scalar("mem") * (1 << 20)),
+		PidsLimit: defaultPidsLimit,
+	}
+	var imgEnv, entrypoint, cmd []string
+	if img := taskImage(t.info); img != "" {
+		t.runDir = filepath.Join(a.cfg.WorkDir, "provisioner", "containers", t.containerID)
+		rootfs, ic, err := a.prepareRootfs(ctx, img, t.runDir)
+		if err != nil {
+			return err
+		}
+		spec.Rootfs, spec.SandboxTarget = rootfs, container.DefaultSandboxTarget
+		// The sandbox stays the working directory, as Mesos has it.
+		imgEnv, entrypoint, cmd = ic.Env, ic.Entrypoint, ic.Cmd
+	}
+	for _, v := range volumes(t.info) {
+		spec.Mounts = append(spec.Mounts, container.Mount{Source: v.HostPath, Destination: v.ContainerPath, ReadOnly: v.Mode == "RO"})
+	}
+	if spec.Args, err = taskArgs(t.info.Command, entrypoint, cmd); err != nil {
+		return err
+	}
+	spec.Env = taskEnv(t, a.ID(), a.cfg.Hostname, spec.SandboxTarget, imgEnv)
+	ctr, err := a.driver.Start(ctx, spec)
+	if err != nil {
+		return err
+	}
+	a.tasks.mu.Lock()
+	t.ctr = ctr
+	a.tasks.mu.Unlock()
+	return nil
+}
+
+func taskImage(ti api.TaskInfo) string {
+	if c := ti.Container; c != nil && c.Mesos != nil && c.Mesos.Image != nil && c.Mesos.Image.Docker != nil {
+		return c.Mesos.Image.Docker.Name
+	}
+	return ""
+}
+
+func volumes(ti api.TaskInfo) []api.Volume {
+	if ti.Container == nil {
+		return nil
+	}
+	var out []api.Volume
+	for _, v := range ti.Container.Volumes {
+		if v.HostPath != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// awaitExit waits for the container to end and reports the terminal state.
+// When ctx ends first the agent is detaching: the container keeps running.
+func (a *Agent) awaitExit(ctx context.Context, t *task) {
+	exit, err := t.ctr.Wait(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	a.tasks.mu.Lock()
+	killing := t.killing
+	a.tasks.mu.Unlock()
+	code := exit.Code
+	switch {
+	case err != nil && errors.Is(err, container.ErrLost):
+		a.setState(t, api.TaskFailed, api.ReasonExecutorTerminated, "container lost: "+err.Error(), nil)
+	case err != nil:
+		a.setState(t, api.TaskFailed, api.ReasonExecutorTerminated, err.Error(), nil)
+	case exit.OOMKilled:
+		a.setState(t, api.TaskFailed, api.ReasonContainerLimitationMem, "Memory limit exceeded: "+exitMessage(exit), &code)
+	case killing:
+		a.setState(t, api.TaskKilled, "", exitMessage(exit), &code)
+	case exit.Success():
+		a.setState(t, api.TaskFinished, "", exitMessage(exit), &code)
+	default:
+		a.setState(t, api.TaskFailed, api.ReasonCommandExecutorFailed, exitMessage(exit), &code)
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.store.CompleteExecutor(dctx, t.containerID, time.Now()); err != nil {
+		a.log.Warn("checkpoint executor end", "task_id", t.id, "err", err)
+	}
+	if err := t.ctr.Destroy(dctx); err != nil {
+		a.log.Warn("destroy container", "task_id", t.id, "container_id", t.containerID, "err", err)
+	}
+	a.releaseRootfs(t)
+}
+
+// exitMessage words an exit as the Mesos command executor does.
+func exitMessage(e container.Exit) string {
+	if e.Signal != 0 {
+		return fmt.Sprintf("Command terminated with signal %s", unix.SignalName(unix.Signal(e.Signal)))
+	}
+	return fmt.Sprintf("Command exited with status %d", e.Code)
+}
+
+func (a *Agent) releaseRootfs(t *task) {
+	if t.runDir == "" || a.images == nil {
+		return
+	}
+	if err := a.images.ReleaseRootfs(t.runDir); err != nil {
+		a.log.Warn("release rootfs", "task_id", t.id, "err", err)
+	}
+	_ = os.RemoveAll(t.runDir)
+}
+
+// kill handles a KILL message: SIGTERM, then SIGKILL after the grace period
+// (the message's, else the task's kill policy, else the agent default).
+func (a *Agent) kill(ctx context.Context, m *api.KillMessage) {
+	t := a.tasks.get(m.FrameworkID.Value, m.TaskID.Value)
+	if t == nil {
+		// Unknown here: tell the framework so it does not wait forever.
+		a.status.enqueue(api.StatusUpdate{AgentID: api.ID{Value: a.ID()}, FrameworkID: m.FrameworkID, Status: api.TaskStatus{
+			TaskID: m.TaskID, State: api.TaskLost, Source: api.SourceAgent, Reason: api.ReasonTaskUnknown,
+			Message: "task unknown to the agent", AgentID: &api.ID{Value: a.ID()},
+			Timestamp: float64(time.Now().UnixNano()) / 1e9, UUID: uuidBytes(),
+		}, LatestState: api.TaskLost})
+		return
+	}
+	grace := a.cfg.ExecutorShutdownGracePeriod
+	if kp := t.info.KillPolicy; kp != nil && kp.GracePeriod != nil {
+		grace = time.Duration(kp.GracePeriod.Nanoseconds)
+	}
+	if m.GracePeriod != nil {
+		grace = time.Duration(m.GracePeriod.Nanoseconds)
+	}
+	a.tasks.mu.Lock()
+	if t.killing || t.state.Terminal() {
+		a.tasks.mu.Unlock()
+		return
+	}
+	t.killing = true
+	ctr := t.ctr
+	a.tasks.mu.Unlock()
+	if t.framework.HasCapability("TASK_KILLING_STATE") {
+		a.setState(t, api.TaskKilling, "", "", nil)
+	}
+	if ctr == nil {
+		return // still launching: launch sees killing and the waiter reports KILLED
+	}
+	if err := ctr.Kill(ctx, grace); err != nil && ctx.Err() == nil {
+		a.log.Warn("kill task", "task_id", t.id, "err", err)
+	}
+}
+
+// shutdownFramework kills every task of a framework.
+func (a *Agent) shutdownFramework(ctx context.Context, fw string) {
+	a.tasks.mu.Lock()
+	var ids []string
+	for k := range a.tasks.live {
+		if k.framework == fw {
+			ids = append(ids, k.task)
+		}
+	}
+	a.tasks.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.kill(ctx, &api.KillMessage{FrameworkID: api.ID{Value: fw}, TaskID: api.ID{Value: id}})
+		}()
+	}
+	wg.Wait()
+}
