@@ -270,6 +270,11 @@ func (a *Agent) registerLoop(ctx context.Context) error {
 		var errs []error
 		for _, m := range a.cfg.Masters {
 			resp, leader, err := a.client.register(ctx, m, req)
+			if removedByMaster(err) {
+				a.fenced(ctx, err)
+				attempt = -1 // register anew at once
+				break
+			}
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -365,4 +370,40 @@ func (a *Agent) Close() error {
 		return nil
 	}
 	return a.store.Close()
+}
+
+// fenced handles the master's word that it removed this agent: whatever
+// still runs here was already ended by the master, so it must not run on.
+// The agent kills every container, forgets its id and tasks, and then
+// registers as a new agent. Nothing runs twice.
+func (a *Agent) fenced(ctx context.Context, why error) {
+	a.log.Warn("removed by the master: killing all tasks and registering as a new agent", "agent_id", a.ID(), "err", why)
+	a.tasks.mu.Lock()
+	var ctrs []*container.Container
+	for k, t := range a.tasks.live {
+		t.killing, t.fenced = true, true
+		if t.ctr != nil {
+			ctrs = append(ctrs, t.ctr)
+		}
+		delete(a.tasks.live, k)
+	}
+	a.tasks.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range ctrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Kill(ctx, a.cfg.ExecutorShutdownGracePeriod); err != nil && ctx.Err() == nil {
+				a.log.Warn("kill fenced task", "container_id", c.ID(), "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	a.status.reset()
+	if err := a.store.ResetAgent(ctx); err != nil {
+		a.log.Error("forget the removed agent's checkpoint", "err", err)
+	}
+	a.mu.Lock()
+	a.id = ""
+	a.mu.Unlock()
 }

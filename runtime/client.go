@@ -15,6 +15,26 @@ import (
 // ErrMasterRefused wraps a 4xx/5xx answer from a master.
 var ErrMasterRefused = errors.New("master refused")
 
+// refusal is a master's 4xx/5xx answer; it wraps ErrMasterRefused.
+type refusal struct {
+	addr, path string
+	code       int
+	msg        string
+}
+
+func (r *refusal) Error() string {
+	return fmt.Sprintf("%v: %s %s: %d %s", ErrMasterRefused, r.addr, r.path, r.code, r.msg)
+}
+
+func (r *refusal) Unwrap() error { return ErrMasterRefused }
+
+// removedByMaster reports whether err says the master removed this agent
+// (410 Gone): the agent must end its tasks and register anew.
+func removedByMaster(err error) bool {
+	var r *refusal
+	return errors.As(err, &r) && r.code == http.StatusGone
+}
+
 // masterClient speaks the agent protocol to masters over HTTP(S).
 type masterClient struct {
 	http   *http.Client
@@ -43,7 +63,7 @@ func (c *masterClient) post(ctx context.Context, addr, path string, v, out any) 
 	if resp.StatusCode >= 300 {
 		var e api.Error
 		_ = json.Unmarshal(data, &e)
-		return "", fmt.Errorf("%w: %s %s: %d %s", ErrMasterRefused, addr, path, resp.StatusCode, e.Message)
+		return "", &refusal{addr: addr, path: path, code: resp.StatusCode, msg: e.Message}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {

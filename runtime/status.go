@@ -178,3 +178,10 @@ func (m *statusManager) run(ctx context.Context) {
 		}
 	}
 }
+
+// reset drops every stream (the agent was removed; its updates are moot).
+func (m *statusManager) reset() {
+	m.mu.Lock()
+	m.streams = map[streamKey]*updateStream{}
+	m.mu.Unlock()
+}

@@ -35,6 +35,7 @@ type task struct {
 	state    api.TaskState
 	statuses []api.TaskStatus
 	killing  bool
+	fenced   bool // the master removed the agent: end quietly
 	ctr      *container.Container
 }
 
@@ -267,10 +268,12 @@ func (a *Agent) awaitExit(ctx context.Context, t *task) {
 		return
 	}
 	a.tasks.mu.Lock()
-	killing := t.killing
+	killing, fenced := t.killing, t.fenced
 	a.tasks.mu.Unlock()
 	code := exit.Code
 	switch {
+	case fenced:
+		// Already ended by the master; nothing to report.
 	case err != nil && errors.Is(err, container.ErrLost):
 		a.setState(t, api.TaskFailed, api.ReasonExecutorTerminated, "container lost: "+err.Error(), nil)
 	case err != nil:
@@ -286,8 +289,10 @@ func (a *Agent) awaitExit(ctx context.Context, t *task) {
 	}
 	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.store.CompleteExecutor(dctx, t.containerID, time.Now()); err != nil {
-		a.log.Warn("checkpoint executor end", "task_id", t.id, "err", err)
+	if !fenced {
+		if err := a.store.CompleteExecutor(dctx, t.containerID, time.Now()); err != nil {
+			a.log.Warn("checkpoint executor end", "task_id", t.id, "err", err)
+		}
 	}
 	if err := t.ctr.Destroy(dctx); err != nil {
 		a.log.Warn("destroy container", "task_id", t.id, "container_id", t.containerID, "err", err)
