@@ -27,9 +27,12 @@ type exitError struct {
 func (e *exitError) Error() string { return e.msg }
 
 // Main runs the nodectl command line and returns the process exit code.
-func Main(args []string) int {
-	app := newApp(os.Stdout, os.Stderr, Run)
-	err := app.Run(args)
+func Main(args []string) int { return runCLI(args, os.Stdout, os.Stderr) }
+
+// runCLI runs the command line with the given outputs: the exit code, and
+// errors as one line on stderr.
+func runCLI(args []string, stdout, stderr io.Writer) int {
+	err := newApp(stdout, stderr, Run).Run(args)
 	if err == nil {
 		return 0
 	}
@@ -45,7 +48,7 @@ func Main(args []string) int {
 		code = 2
 	}
 	if msg := oneLine(err.Error()); msg != "" {
-		fmt.Fprintln(os.Stderr, "nodectl: "+msg)
+		fmt.Fprintln(stderr, "nodectl: "+msg)
 	}
 	return code
 }

@@ -50,12 +50,12 @@ func imageCommand() *cli.Command {
 		Usage: "manage the node's container images (pull, load, import, ls, rm, gc)",
 		Flags: imageStoreFlags(),
 		Subcommands: []*cli.Command{
-			sub(&cli.Command{Name: "pull", Usage: "pull an image from a registry", ArgsUsage: "REF", Action: imagePull}),
-			sub(&cli.Command{Name: "load", Usage: "load the images of a docker-save or OCI layout archive (.tar or .tar.gz)", ArgsUsage: "FILE", Action: imageLoad}),
-			sub(&cli.Command{Name: "import", Usage: "make a single-layer image of a rootfs tarball", ArgsUsage: "ROOTFS.tar[.gz] NAME[:TAG]", Action: imageImport}),
-			sub(&cli.Command{Name: "ls", Aliases: []string{"list"}, Usage: "list stored images", Action: imageList}),
-			sub(&cli.Command{Name: "rm", Aliases: []string{"remove"}, Usage: "remove an image name (blobs go at the next gc)", ArgsUsage: "REF|DIGEST", Action: imageRemove}),
-			sub(&cli.Command{Name: "gc", Usage: "delete blobs and layers no image name or container uses", Action: imageGC}),
+			sub(&cli.Command{Name: "pull", Usage: "pull an image from a registry", ArgsUsage: "REF", Action: imageAction(1, imagePull)}),
+			sub(&cli.Command{Name: "load", Usage: "load the images of a docker-save or OCI layout archive (.tar or .tar.gz)", ArgsUsage: "FILE", Action: imageAction(1, imageLoad)}),
+			sub(&cli.Command{Name: "import", Usage: "make a single-layer image of a rootfs tarball", ArgsUsage: "ROOTFS.tar[.gz] NAME[:TAG]", Action: imageAction(2, imageImport)}),
+			sub(&cli.Command{Name: "ls", Aliases: []string{"list"}, Usage: "list stored images", Action: imageAction(0, imageList)}),
+			sub(&cli.Command{Name: "rm", Aliases: []string{"remove"}, Usage: "remove an image name (blobs go at the next gc)", ArgsUsage: "REF|DIGEST", Action: imageAction(1, imageRemove)}),
+			sub(&cli.Command{Name: "gc", Usage: "delete blobs and layers no image name or container uses", Action: imageAction(0, imageGC)}),
 		},
 	}
 }
@@ -99,6 +99,24 @@ func imageArgs(c *cli.Context, n int) ([]string, error) {
 	return c.Args().Slice(), nil
 }
 
+// imageAction wraps a subcommand taking n arguments: it checks them, opens
+// the store and gives the body a context that SIGINT/SIGTERM cancel.
+func imageAction(n int, body func(ctx context.Context, c *cli.Context, s *image.Store, args []string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		args, err := imageArgs(c, n)
+		if err != nil {
+			return err
+		}
+		s, err := openImageStore(c)
+		if err != nil {
+			return err
+		}
+		ctx, stop := imageContext(c)
+		defer stop()
+		return body(ctx, c, s, args)
+	}
+}
+
 // imageContext is the command's context, cancelled by SIGINT/SIGTERM so an
 // interrupted pull cleans up after itself.
 func imageContext(c *cli.Context) (context.Context, context.CancelFunc) {
@@ -109,17 +127,7 @@ func imageContext(c *cli.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }
 
-func imagePull(c *cli.Context) error {
-	args, err := imageArgs(c, 1)
-	if err != nil {
-		return err
-	}
-	s, err := openImageStore(c)
-	if err != nil {
-		return err
-	}
-	ctx, stop := imageContext(c)
-	defer stop()
+func imagePull(ctx context.Context, c *cli.Context, s *image.Store, args []string) error {
 	var progress image.ProgressFunc
 	var bar *pullProgress
 	if w, ok := c.App.Writer.(*os.File); ok && imageIsTerminal(w) {
@@ -137,17 +145,7 @@ func imagePull(c *cli.Context) error {
 	return nil
 }
 
-func imageLoad(c *cli.Context) error {
-	args, err := imageArgs(c, 1)
-	if err != nil {
-		return err
-	}
-	s, err := openImageStore(c)
-	if err != nil {
-		return err
-	}
-	ctx, stop := imageContext(c)
-	defer stop()
+func imageLoad(ctx context.Context, c *cli.Context, s *image.Store, args []string) error {
 	imgs, err := s.Load(ctx, args[0])
 	if err != nil {
 		return err
@@ -158,17 +156,7 @@ func imageLoad(c *cli.Context) error {
 	return nil
 }
 
-func imageImport(c *cli.Context) error {
-	args, err := imageArgs(c, 2)
-	if err != nil {
-		return err
-	}
-	s, err := openImageStore(c)
-	if err != nil {
-		return err
-	}
-	ctx, stop := imageContext(c)
-	defer stop()
+func imageImport(ctx context.Context, c *cli.Context, s *image.Store, args []string) error {
 	img, err := s.Import(ctx, args[0], args[1])
 	if err != nil {
 		return err
@@ -177,15 +165,8 @@ func imageImport(c *cli.Context) error {
 	return nil
 }
 
-func imageList(c *cli.Context) error {
-	if _, err := imageArgs(c, 0); err != nil {
-		return err
-	}
-	s, err := openImageStore(c)
-	if err != nil {
-		return err
-	}
-	imgs, err := s.List(c.Context)
+func imageList(ctx context.Context, c *cli.Context, s *image.Store, args []string) error {
+	imgs, err := s.List(ctx)
 	if err != nil {
 		return err
 	}
@@ -206,16 +187,8 @@ func writeImageTable(w io.Writer, imgs []image.Image, now time.Time) error {
 	return tw.Flush()
 }
 
-func imageRemove(c *cli.Context) error {
-	args, err := imageArgs(c, 1)
-	if err != nil {
-		return err
-	}
-	s, err := openImageStore(c)
-	if err != nil {
-		return err
-	}
-	removed, err := s.Remove(c.Context, args[0])
+func imageRemove(ctx context.Context, c *cli.Context, s *image.Store, args []string) error {
+	removed, err := s.Remove(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -225,16 +198,7 @@ func imageRemove(c *cli.Context) error {
 	return nil
 }
 
-func imageGC(c *cli.Context) error {
-	if _, err := imageArgs(c, 0); err != nil {
-		return err
-	}
-	s, err := openImageStore(c)
-	if err != nil {
-		return err
-	}
-	ctx, stop := imageContext(c)
-	defer stop()
+func imageGC(ctx context.Context, c *cli.Context, s *image.Store, args []string) error {
 	st, err := s.GC(ctx)
 	if err != nil {
 		return err
