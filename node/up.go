@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"nodectl/cluster"
+	"nodectl/cluster/apps"
 	"nodectl/embed"
 	"nodectl/runtime"
 	"nodectl/ui"
@@ -57,6 +58,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		etcdSrv   *embed.Server
 		etcdCli   *clientv3.Client
 		master    *cluster.Master
+		appsFw    *apps.Apps
 		agent     *runtime.Agent
 		servers   []*http.Server
 		listeners []net.Listener
@@ -104,7 +106,13 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
+		// The built-in Marathon-compatible apps framework (leader only).
+		if appsFw, err = appsFramework(master, etcdCli, mlog); err != nil {
+			return err
+		}
 		mux := http.NewServeMux()
+		mux.Handle("/v2/", appsFw.Handler())
+		mux.Handle("GET /ping", appsFw.Handler())
 		uiHandler := ui.Handler()
 		mux.Handle("GET /{$}", uiHandler)
 		mux.Handle("GET /ui/", uiHandler)
@@ -158,6 +166,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	if master != nil {
 		masterG.Go(func() error {
 			if err := master.Run(masterCtx); err != nil {
+				failed <- err
+			}
+			return nil
+		})
+		masterG.Go(func() error {
+			if err := appsFw.Run(masterCtx); err != nil {
 				failed <- err
 			}
 			return nil

@@ -1,0 +1,445 @@
+package apps
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// App is a Marathon app definition (request and stored form). Fields with
+// a Marathon default are pointers while decoding so that normalize can
+// tell "absent" from zero; a normalized App has them all set.
+type App struct {
+	ID                         string            `json:"id"`
+	Cmd                        string            `json:"cmd,omitempty"`
+	Args                       []string          `json:"args,omitempty"`
+	User                       string            `json:"user,omitempty"`
+	Env                        map[string]any    `json:"env"`
+	Instances                  *int              `json:"instances"`
+	Cpus                       *float64          `json:"cpus"`
+	Mem                        *float64          `json:"mem"`
+	Disk                       *float64          `json:"disk"`
+	Gpus                       int               `json:"gpus"`
+	Constraints                [][]string        `json:"constraints"`
+	PortDefinitions            []PortDefinition  `json:"portDefinitions"`
+	Ports                      []int             `json:"ports,omitempty"`
+	RequirePorts               bool              `json:"requirePorts"`
+	Container                  *Container        `json:"container,omitempty"`
+	HealthChecks               []HealthCheck     `json:"healthChecks"`
+	Labels                     map[string]string `json:"labels"`
+	UpgradeStrategy            *UpgradeStrategy  `json:"upgradeStrategy"`
+	BackoffSeconds             *float64          `json:"backoffSeconds"`
+	BackoffFactor              *float64          `json:"backoffFactor"`
+	MaxLaunchDelaySeconds      *float64          `json:"maxLaunchDelaySeconds"`
+	TaskKillGracePeriodSeconds *float64          `json:"taskKillGracePeriodSeconds,omitempty"`
+	KillSelection              string            `json:"killSelection"`
+	AcceptedResourceRoles      []string          `json:"acceptedResourceRoles,omitempty"`
+	Dependencies               []string          `json:"dependencies"`
+	Fetch                      []Fetch           `json:"fetch"`
+	Executor                   string            `json:"executor"`
+	Version                    string            `json:"version,omitempty"`
+	VersionInfo                *VersionInfo      `json:"versionInfo,omitempty"`
+}
+
+// PortDefinition is one host port the app asks for (0: any).
+type PortDefinition struct {
+	Port     int               `json:"port"`
+	Protocol string            `json:"protocol,omitempty"`
+	Name     string            `json:"name,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// Container is the app's container: MESOS (UCR) or DOCKER, both run by
+// the Mesos containerizer with the docker image.
+type Container struct {
+	Type    string   `json:"type"`
+	Docker  *Docker  `json:"docker,omitempty"`
+	Volumes []Volume `json:"volumes,omitempty"`
+}
+
+// Docker names the image.
+type Docker struct {
+	Image          string `json:"image"`
+	ForcePullImage bool   `json:"forcePullImage,omitempty"`
+}
+
+// Volume is a host-path volume.
+type Volume struct {
+	ContainerPath string `json:"containerPath"`
+	HostPath      string `json:"hostPath,omitempty"`
+	Mode          string `json:"mode"`
+}
+
+// HealthCheck is accepted and validated; nodectl does not run it yet.
+type HealthCheck struct {
+	Protocol  string `json:"protocol"`
+	Path      string `json:"path,omitempty"`
+	PortIndex *int   `json:"portIndex,omitempty"`
+	Port      *int   `json:"port,omitempty"`
+	Command   *struct {
+		Value string `json:"value"`
+	} `json:"command,omitempty"`
+	GracePeriodSeconds     int `json:"gracePeriodSeconds"`
+	IntervalSeconds        int `json:"intervalSeconds"`
+	TimeoutSeconds         int `json:"timeoutSeconds"`
+	MaxConsecutiveFailures int `json:"maxConsecutiveFailures"`
+	DelaySeconds           int `json:"delaySeconds"`
+}
+
+// UpgradeStrategy bounds a rolling restart.
+type UpgradeStrategy struct {
+	MinimumHealthCapacity float64 `json:"minimumHealthCapacity"`
+	MaximumOverCapacity   float64 `json:"maximumOverCapacity"`
+}
+
+// Fetch is a URI fetched into the sandbox.
+type Fetch struct {
+	URI        string `json:"uri"`
+	Executable bool   `json:"executable,omitempty"`
+	Extract    *bool  `json:"extract,omitempty"`
+	Cache      bool   `json:"cache,omitempty"`
+}
+
+// VersionInfo says when the app last scaled and last changed config.
+type VersionInfo struct {
+	LastScalingAt      string `json:"lastScalingAt"`
+	LastConfigChangeAt string `json:"lastConfigChangeAt"`
+}
+
+// Kill selections.
+const (
+	YoungestFirst = "YOUNGEST_FIRST"
+	OldestFirst   = "OLDEST_FIRST"
+)
+
+// timeFormat is Marathon's ISO-8601 UTC with milliseconds.
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+// Detail is one offending path of a 422.
+type Detail struct {
+	Path   string   `json:"path"`
+	Errors []string `json:"errors"`
+}
+
+var segmentRE = regexp.MustCompile(`^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$`)
+
+// canonicalID makes id absolute and cleans "." / ".." / empty segments.
+func canonicalID(id string) string {
+	id = strings.TrimSpace(id)
+	var out []string
+	for _, s := range strings.Split(id, "/") {
+		switch s {
+		case "", ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, s)
+		}
+	}
+	return "/" + strings.Join(out, "/")
+}
+
+func validID(id string) []string {
+	if id == "/" {
+		return []string{"Path must contain at least one path element"}
+	}
+	for _, s := range strings.Split(strings.TrimPrefix(id, "/"), "/") {
+		if !segmentRE.MatchString(s) {
+			return []string{"must fully match regular expression '" + segmentRE.String() + "'"}
+		}
+	}
+	return nil
+}
+
+var constraintOps = map[string]bool{"UNIQUE": true, "CLUSTER": true, "GROUP_BY": true, "LIKE": true, "UNLIKE": true, "MAX_PER": true, "IS": true}
+
+func ptr[T any](v T) *T { return &v }
+
+// normalize fills Marathon's defaults in.
+func (a *App) normalize() {
+	a.ID = canonicalID(a.ID)
+	if a.Instances == nil {
+		a.Instances = ptr(1)
+	}
+	if a.Cpus == nil {
+		a.Cpus = ptr(1.0)
+	}
+	if a.Mem == nil {
+		a.Mem = ptr(128.0)
+	}
+	if a.Disk == nil {
+		a.Disk = ptr(0.0)
+	}
+	if a.Env == nil {
+		a.Env = map[string]any{}
+	}
+	if a.Labels == nil {
+		a.Labels = map[string]string{}
+	}
+	if a.Constraints == nil {
+		a.Constraints = [][]string{}
+	}
+	if a.HealthChecks == nil {
+		a.HealthChecks = []HealthCheck{}
+	}
+	for i := range a.HealthChecks {
+		h := &a.HealthChecks[i]
+		if h.Protocol == "" {
+			h.Protocol = "HTTP"
+		}
+		for _, d := range []struct {
+			f *int
+			v int
+		}{{&h.GracePeriodSeconds, 300}, {&h.IntervalSeconds, 60}, {&h.TimeoutSeconds, 20}, {&h.MaxConsecutiveFailures, 3}, {&h.DelaySeconds, 15}} {
+			if *d.f == 0 {
+				*d.f = d.v
+			}
+		}
+	}
+	if a.Dependencies == nil {
+		a.Dependencies = []string{}
+	}
+	for i, d := range a.Dependencies {
+		a.Dependencies[i] = canonicalID(d)
+	}
+	if a.Fetch == nil {
+		a.Fetch = []Fetch{}
+	}
+	if a.PortDefinitions == nil {
+		if a.Ports != nil {
+			a.PortDefinitions = []PortDefinition{}
+			for _, p := range a.Ports {
+				a.PortDefinitions = append(a.PortDefinitions, PortDefinition{Port: p, Protocol: "tcp"})
+			}
+		} else {
+			a.PortDefinitions = []PortDefinition{{Port: 0, Protocol: "tcp", Name: "default"}}
+		}
+	}
+	for i := range a.PortDefinitions {
+		if a.PortDefinitions[i].Protocol == "" {
+			a.PortDefinitions[i].Protocol = "tcp"
+		}
+	}
+	if a.UpgradeStrategy == nil {
+		a.UpgradeStrategy = &UpgradeStrategy{MinimumHealthCapacity: 1, MaximumOverCapacity: 1}
+	}
+	if a.BackoffSeconds == nil {
+		a.BackoffSeconds = ptr(1.0)
+	}
+	if a.BackoffFactor == nil {
+		a.BackoffFactor = ptr(1.15)
+	}
+	if a.MaxLaunchDelaySeconds == nil {
+		a.MaxLaunchDelaySeconds = ptr(300.0)
+	}
+	if a.KillSelection == "" {
+		a.KillSelection = YoungestFirst
+	}
+	if a.Container != nil && a.Container.Type == "" {
+		a.Container.Type = "MESOS"
+	}
+}
+
+// validate returns the 422 details of a normalized app; none when valid.
+func (a *App) validate() []Detail {
+	var ds []Detail
+	add := func(path string, msg ...string) { ds = append(ds, Detail{Path: path, Errors: msg}) }
+	if errs := validID(a.ID); errs != nil {
+		add("/id", errs...)
+	}
+	hasImage := a.Container != nil && a.Container.Docker != nil && a.Container.Docker.Image != ""
+	switch {
+	case a.Cmd != "" && len(a.Args) > 0:
+		add("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.")
+		add("/cmd", "must be empty when args are set")
+		add("/args", "must be empty when cmd is set")
+	case a.Cmd == "" && len(a.Args) == 0 && !hasImage:
+		add("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.")
+	}
+	if *a.Instances < 0 {
+		add("/instances", "must be greater than or equal to 0")
+	}
+	if *a.Cpus < 0 || math.IsNaN(*a.Cpus) {
+		add("/cpus", "must be greater than or equal to 0")
+	}
+	if *a.Mem < 0 {
+		add("/mem", "must be greater than or equal to 0")
+	}
+	if *a.Disk < 0 {
+		add("/disk", "must be greater than or equal to 0")
+	}
+	if a.Gpus < 0 {
+		add("/gpus", "must be greater than or equal to 0")
+	}
+	for i, c := range a.Constraints {
+		p := fmt.Sprintf("/constraints/%d", i)
+		if len(c) < 2 || len(c) > 3 {
+			add(p, "Each constraint must have either 2 or 3 fields")
+			continue
+		}
+		op := c[1]
+		if !constraintOps[op] {
+			add(p, fmt.Sprintf("Constraint operator must be one of the following: [%s]", strings.Join(sortedKeys(constraintOps), ", ")))
+			continue
+		}
+		val := ""
+		if len(c) == 3 {
+			val = c[2]
+		}
+		switch op {
+		case "UNIQUE":
+			if val != "" {
+				add(p, "Value specified but not used")
+			}
+		case "LIKE", "UNLIKE":
+			if _, err := regexp.Compile("^(?:" + val + ")$"); err != nil || val == "" {
+				add(p, "'"+val+"' is not a valid regular expression")
+			}
+		case "MAX_PER", "GROUP_BY":
+			if val != "" {
+				var n int
+				if _, err := fmt.Sscanf(val, "%d", &n); err != nil || n < 0 {
+					add(p, "Value was not a number")
+				}
+			} else if op == "MAX_PER" {
+				add(p, "Missing value")
+			}
+		case "IS":
+			if val == "" {
+				add(p, "Missing value")
+			}
+		}
+	}
+	if a.Ports != nil && len(a.PortDefinitions) > 0 && len(a.Ports) != len(a.PortDefinitions) {
+		add("/ports", "cannot specify both ports and port definitions")
+	}
+	names := map[string]bool{}
+	for i, pd := range a.PortDefinitions {
+		p := fmt.Sprintf("/portDefinitions/%d", i)
+		if pd.Port < 0 || pd.Port > 65535 {
+			add(p+"/port", "must be between 0 and 65535")
+		}
+		switch pd.Protocol {
+		case "tcp", "udp", "tcp,udp", "udp,tcp":
+		default:
+			add(p+"/protocol", "must be one of tcp, udp, tcp,udp")
+		}
+		if pd.Name != "" {
+			if names[pd.Name] {
+				add(p+"/name", "Port names must be unique.")
+			}
+			names[pd.Name] = true
+		}
+	}
+	if c := a.Container; c != nil {
+		switch c.Type {
+		case "MESOS", "DOCKER":
+		default:
+			add("/container/type", "must be one of MESOS, DOCKER")
+		}
+		if c.Type == "DOCKER" && (c.Docker == nil || c.Docker.Image == "") {
+			add("/container/docker/image", "must not be empty")
+		}
+		for i, v := range c.Volumes {
+			if v.ContainerPath == "" {
+				add(fmt.Sprintf("/container/volumes/%d/containerPath", i), "must not be empty")
+			}
+			if v.Mode != "RO" && v.Mode != "RW" {
+				add(fmt.Sprintf("/container/volumes/%d/mode", i), "must be one of RO, RW")
+			}
+		}
+	}
+	for i, h := range a.HealthChecks {
+		switch h.Protocol {
+		case "HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP":
+		default:
+			add(fmt.Sprintf("/healthChecks/%d/protocol", i), "unknown protocol "+h.Protocol)
+		}
+		if h.Protocol == "COMMAND" && (h.Command == nil || h.Command.Value == "") {
+			add(fmt.Sprintf("/healthChecks/%d/command", i), "must not be empty")
+		}
+	}
+	if u := a.UpgradeStrategy; u != nil {
+		if u.MinimumHealthCapacity < 0 || u.MinimumHealthCapacity > 1 {
+			add("/upgradeStrategy/minimumHealthCapacity", "is not between 0 and 1")
+		}
+		if u.MaximumOverCapacity < 0 || u.MaximumOverCapacity > 1 {
+			add("/upgradeStrategy/maximumOverCapacity", "is not between 0 and 1")
+		}
+	}
+	if *a.BackoffSeconds < 0 {
+		add("/backoffSeconds", "must be greater than or equal to 0")
+	}
+	if *a.BackoffFactor < 1 {
+		add("/backoffFactor", "must be greater than or equal to 1")
+	}
+	if *a.MaxLaunchDelaySeconds < 0 {
+		add("/maxLaunchDelaySeconds", "must be greater than or equal to 0")
+	}
+	if g := a.TaskKillGracePeriodSeconds; g != nil && *g < 0 {
+		add("/taskKillGracePeriodSeconds", "must be greater than or equal to 0")
+	}
+	if a.KillSelection != YoungestFirst && a.KillSelection != OldestFirst {
+		add("/killSelection", "must be one of YOUNGEST_FIRST, OLDEST_FIRST")
+	}
+	for k, v := range a.Env {
+		switch v := v.(type) {
+		case string:
+		case map[string]any:
+			if _, ok := v["secret"]; !ok {
+				add("/env/"+k, "must be a string or a secret reference")
+			}
+		default:
+			add("/env/"+k, "must be a string")
+		}
+	}
+	for i, d := range a.Dependencies {
+		if errs := validID(d); errs != nil {
+			add(fmt.Sprintf("/dependencies/%d", i), errs...)
+		}
+	}
+	return ds
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// onlyScaleDiffers reports whether a and b differ in instances only (a
+// scale, which restarts nothing).
+func onlyScaleDiffers(a, b *App) bool {
+	x, y := *a, *b
+	x.Instances, y.Instances = nil, nil
+	x.Version, y.Version = "", ""
+	x.VersionInfo, y.VersionInfo = nil, nil
+	jx, _ := json.Marshal(x)
+	jy, _ := json.Marshal(y)
+	return string(jx) == string(jy)
+}
+
+// clone deep-copies an app through JSON (definitions are small).
+func (a *App) clone() *App {
+	b, _ := json.Marshal(a)
+	var c App
+	_ = json.Unmarshal(b, &c)
+	return &c
+}
+
+// taskPrefix is the app id as Marathon puts it in task ids: "/bar/simple"
+// → "bar_simple".
+func taskPrefix(appID string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(appID, "/"), "/", "_")
+}

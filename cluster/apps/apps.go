@@ -1,0 +1,408 @@
+// Package apps is nodectl's built-in Marathon: the /v2 REST API (apps,
+// tasks, deployments, queue) and a framework that keeps each app's
+// instances running. It drives the master only through cluster.Scheduler,
+// like any other framework, so every launch goes through the allocator.
+//
+// State lives in etcd under /nodectl/apps/ (see store.go); a new leader
+// loads it, re-subscribes with the same framework id and reconciles its
+// tasks before it launches or kills anything.
+//
+// It imports nodectl/cluster and nodectl/cluster/api only; never node/.
+package apps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/sync/errgroup"
+
+	"nodectl/cluster"
+	"nodectl/cluster/api"
+)
+
+// FrameworkName is the name the apps framework subscribes with.
+const FrameworkName = "marathon"
+
+// Timings. Variables so that tests can shorten them.
+var (
+	// failoverTimeout is how long the master keeps our tasks while no
+	// leader's apps framework is subscribed (Marathon: a week).
+	failoverTimeout = 7 * 24 * time.Hour
+	// reconcileGrace bounds the wait for answers to the reconciliation a
+	// new subscription starts with; launching waits for it.
+	reconcileGrace = 5 * time.Second
+	// tick drives backoff expiry, deployment checks and kill retries.
+	tick = 250 * time.Millisecond
+	// killRetry re-sends a kill that got no terminal update.
+	killRetry = 10 * time.Second
+	// declineIdle is refuse_seconds for offers when nothing is queued
+	// (Marathon's --decline_offer_duration).
+	declineIdle = 120.0
+	// declineBusy is refuse_seconds for offers that did not fit what is queued.
+	declineBusy = 2.0
+)
+
+// Config configures the apps framework.
+type Config struct {
+	// Scheduler is the master's framework interface (required).
+	Scheduler cluster.Scheduler
+	// Etcd holds the state; nil keeps it in memory (tests only).
+	Etcd *clientv3.Client
+	// IsLeader reports whether this master leads (required).
+	IsLeader func() bool
+	// Leader is the current leader, for redirects and /v2/leader (required).
+	Leader func() (api.MasterInfo, bool)
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// NewID makes task and deployment uuids; default random (tests may
+	// make them predictable).
+	NewID func() string
+}
+
+// Apps is the apps framework and its HTTP API.
+type Apps struct {
+	cfg   Config
+	log   *slog.Logger
+	store store
+	wake  chan struct{}
+
+	mu          sync.Mutex // guards the fields below
+	ready       bool       // state loaded while leading: the API may answer
+	frameworkID string
+	sub         cluster.Subscription
+	subscribed  bool
+	suppressed  bool
+	revive      bool // something new is queued: revive before the next offer
+	reconciling map[string]bool
+	reconcileBy time.Time
+	apps        map[string]*appState
+	tasks       map[string]*task
+	deployments map[string]*Deployment
+	lastVersion time.Time
+}
+
+// appState is an app with what the scheduler keeps about it.
+type appState struct {
+	def         *App
+	versions    []string
+	backoff     time.Duration
+	launchAfter time.Time
+	queuedSince time.Time
+	lastFailure *TaskFailure
+}
+
+// task is one launched task (persisted until terminal).
+type task struct {
+	ID            string            `json:"id"`
+	AppID         string            `json:"appId"`
+	Version       string            `json:"version"`
+	ConfigVersion string            `json:"configVersion"`
+	AgentID       string            `json:"agentId"`
+	Host          string            `json:"host"`
+	Ports         []int             `json:"ports"`
+	Attrs         map[string]string `json:"attrs,omitempty"`
+	State         api.TaskState     `json:"state"`
+	StagedAt      time.Time         `json:"stagedAt"`
+	StartedAt     time.Time         `json:"startedAt"`
+	Killing       bool              `json:"killing,omitempty"`
+	KillSentAt    time.Time         `json:"-"`
+}
+
+func (t *task) alive() bool   { return !t.Killing && !t.State.Terminal() }
+func (t *task) running() bool { return t.State == api.TaskRunning }
+
+// TaskFailure is an app's lastTaskFailure.
+type TaskFailure struct {
+	AppID     string `json:"appId"`
+	Host      string `json:"host"`
+	Message   string `json:"message"`
+	State     string `json:"state"`
+	TaskID    string `json:"taskId"`
+	Timestamp string `json:"timestamp"`
+	Version   string `json:"version"`
+	SlaveID   string `json:"slaveId"`
+}
+
+// New validates cfg; it starts nothing.
+func New(cfg Config) (*Apps, error) {
+	if cfg.Scheduler == nil || cfg.IsLeader == nil || cfg.Leader == nil {
+		return nil, errors.New("apps: Scheduler, IsLeader and Leader are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = newUUID
+	}
+	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: store{cli: cfg.Etcd}, wake: make(chan struct{}, 1)}
+	a.resetLocked()
+	return a, nil
+}
+
+func (a *Apps) resetLocked() {
+	a.ready, a.subscribed, a.suppressed = false, false, false
+	a.apps = map[string]*appState{}
+	a.tasks = map[string]*task{}
+	a.deployments = map[string]*Deployment{}
+	a.reconciling = map[string]bool{}
+}
+
+// poke wakes the scheduling loop.
+func (a *Apps) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run drives the framework while this master leads, until ctx ends.
+func (a *Apps) Run(ctx context.Context) error {
+	for {
+		if a.cfg.IsLeader() {
+			if err := a.lead(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("apps framework interrupted; resubscribing", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// errLostLeadership ends lead when this master stops leading.
+var errLostLeadership = errors.New("lost leadership")
+
+// lead loads the state, subscribes and handles events until leadership or
+// the subscription ends.
+func (a *Apps) lead(ctx context.Context) error {
+	snap, err := a.store.load(ctx)
+	if err != nil {
+		return err
+	}
+	q := cluster.NewEventQueue()
+	a.mu.Lock()
+	a.resetLocked()
+	a.restoreLocked(snap)
+	info := api.FrameworkInfo{
+		User: "root", Name: FrameworkName, Role: "*", Checkpoint: true,
+		FailoverTimeout: failoverTimeout.Seconds(),
+		Capabilities:    []api.Capability{{Type: api.CapabilityTaskKillingState}},
+	}
+	if a.frameworkID != "" {
+		info.ID = &api.ID{Value: a.frameworkID}
+	}
+	sub, err := a.cfg.Scheduler.Subscribe(cluster.SubscribeRequest{Info: info, Sink: q})
+	if errors.Is(err, cluster.ErrFrameworkRemoved) {
+		a.log.Warn("apps framework was torn down; registering anew", "framework_id", a.frameworkID)
+		info.ID = nil
+		sub, err = a.cfg.Scheduler.Subscribe(cluster.SubscribeRequest{Info: info, Sink: q})
+	}
+	if err != nil {
+		a.mu.Unlock()
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	a.sub, a.subscribed, a.ready = sub, true, true
+	a.mu.Unlock()
+	a.log.Info("apps framework subscribed", "framework_id", sub.FrameworkID, "apps", len(snap.apps), "tasks", len(snap.tasks))
+	defer func() {
+		a.cfg.Scheduler.Unsubscribe(sub)
+		a.mu.Lock()
+		a.resetLocked()
+		a.mu.Unlock()
+	}()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan []api.Event)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(events)
+		for {
+			evs, err := q.Next(gctx)
+			if err != nil {
+				return err
+			}
+			select {
+			case events <- evs:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+	})
+	g.Go(func() error {
+		defer cancel()
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case evs, ok := <-events:
+				if !ok {
+					return nil
+				}
+				for _, ev := range evs {
+					if err := a.handle(ev); err != nil {
+						return err
+					}
+				}
+			case <-t.C:
+				if !a.cfg.IsLeader() {
+					return errLostLeadership
+				}
+			case <-a.wake:
+			}
+			a.step()
+		}
+	})
+	err = g.Wait()
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// restoreLocked installs a snapshot from etcd.
+func (a *Apps) restoreLocked(s snapshot) {
+	if s.frameworkID != "" {
+		a.frameworkID = s.frameworkID
+	}
+	for _, d := range s.apps {
+		st := &appState{def: d, versions: s.versions[d.ID]}
+		a.apps[d.ID] = st
+		if v, err := time.Parse(timeFormat, d.Version); err == nil && v.After(a.lastVersion) {
+			a.lastVersion = v
+		}
+	}
+	for _, d := range s.deployments {
+		a.deployments[d.ID] = d
+	}
+	for _, t := range s.tasks {
+		a.tasks[t.ID] = t
+		a.reconciling[t.ID] = true
+	}
+	a.reconcileBy = a.cfg.Now().Add(reconcileGrace)
+}
+
+// handle processes one event.
+func (a *Apps) handle(ev api.Event) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch ev.Type {
+	case api.EventSubscribed:
+		id := ev.Subscribed.FrameworkID.Value
+		if id != a.frameworkID {
+			if err := a.store.putRaw(keyFrameworkID, id); err != nil {
+				return err
+			}
+			a.frameworkID = id
+		}
+		// Explicit reconciliation of what we launched, then implicit for
+		// what the master knows that we do not.
+		var rts []api.ReconcileTask
+		for _, t := range a.tasks {
+			rt := api.ReconcileTask{TaskID: api.ID{Value: t.ID}}
+			if t.AgentID != "" {
+				rt.AgentID = &api.ID{Value: t.AgentID}
+			}
+			rts = append(rts, rt)
+		}
+		if len(rts) > 0 {
+			_ = a.cfg.Scheduler.Reconcile(a.sub, api.ReconcileCall{Tasks: rts})
+		}
+		_ = a.cfg.Scheduler.Reconcile(a.sub, api.ReconcileCall{})
+		a.reconcileBy = a.cfg.Now().Add(reconcileGrace)
+		a.revive = true
+	case api.EventOffers:
+		a.offersLocked(ev.Offers.Offers)
+	case api.EventUpdate:
+		a.updateLocked(ev.Update.Status)
+	case api.EventError:
+		return fmt.Errorf("master: %s", ev.Error.Message)
+	}
+	return nil
+}
+
+// updateLocked applies a status update.
+func (a *Apps) updateLocked(st api.TaskStatus) {
+	if len(st.UUID) > 0 && st.AgentID != nil {
+		_ = a.cfg.Scheduler.Acknowledge(a.sub, api.AcknowledgeCall{AgentID: *st.AgentID, TaskID: st.TaskID, UUID: st.UUID})
+	}
+	id := st.TaskID.Value
+	delete(a.reconciling, id)
+	t := a.tasks[id]
+	if t == nil {
+		if !st.State.Terminal() && st.State != api.TaskLost && st.State != api.TaskUnknown {
+			a.log.Info("killing a task the apps framework does not know", "task_id", id)
+			kc := api.KillCall{TaskID: st.TaskID, AgentID: st.AgentID}
+			_ = a.cfg.Scheduler.Kill(a.sub, kc)
+		}
+		return
+	}
+	now := a.cfg.Now()
+	prev := t.State
+	t.State = st.State
+	if st.State == api.TaskRunning && t.StartedAt.IsZero() {
+		t.StartedAt = now
+	}
+	if gone(st.State) {
+		delete(a.tasks, id)
+		if err := a.store.del(prefixTasks + id); err != nil {
+			a.log.Warn("forget task", "task_id", id, "err", err)
+		}
+		app := a.apps[t.AppID]
+		if app != nil && !t.Killing && st.State != api.TaskKilled {
+			app.lastFailure = &TaskFailure{
+				AppID: t.AppID, Host: t.Host, Message: st.Message, State: string(st.State), TaskID: id,
+				Timestamp: formatTime(now), Version: t.Version, SlaveID: t.AgentID,
+			}
+			if app.def != nil && t.ConfigVersion == app.def.VersionInfo.LastConfigChangeAt {
+				app.bumpBackoff(now)
+			}
+			a.log.Info("app task ended", "app_id", t.AppID, "task_id", id, "state", st.State, "message", st.Message)
+		}
+		a.revive = true
+		return
+	}
+	if prev != st.State {
+		if err := a.store.put(prefixTasks+id, t); err != nil {
+			a.log.Warn("checkpoint task", "task_id", id, "err", err)
+		}
+	}
+}
+
+// gone: the task no longer counts as an instance. TASK_UNREACHABLE stays
+// counted (nodectl has no unreachableStrategy yet); TASK_LOST and
+// TASK_UNKNOWN mean the master lost it and a replacement is launched.
+func gone(s api.TaskState) bool {
+	return s.Terminal() || s == api.TaskLost || s == api.TaskUnknown
+}
+
+// bumpBackoff delays the next launch: backoffSeconds, then × backoffFactor
+// per failure, up to maxLaunchDelaySeconds.
+func (s *appState) bumpBackoff(now time.Time) {
+	d := s.def
+	if s.backoff == 0 {
+		s.backoff = seconds(*d.BackoffSeconds)
+	} else {
+		s.backoff = time.Duration(float64(s.backoff) * *d.BackoffFactor)
+	}
+	if max := seconds(*d.MaxLaunchDelaySeconds); s.backoff > max {
+		s.backoff = max
+	}
+	s.launchAfter = now.Add(s.backoff)
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }

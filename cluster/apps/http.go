@@ -1,0 +1,641 @@
+package apps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Handler serves /v2/... and /ping. On a master that does not lead it
+// redirects (307) to the leader, or answers 503 when there is none.
+func (a *Apps) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "pong")
+	})
+	mux.HandleFunc("GET /v2/leader", a.handleLeader)
+	mux.HandleFunc("GET /v2/info", a.leaderOnly(a.handleInfo))
+	mux.HandleFunc("GET /v2/apps", a.leaderOnly(a.handleListApps))
+	mux.HandleFunc("POST /v2/apps", a.leaderOnly(a.handleCreate))
+	mux.HandleFunc("/v2/apps/{rest...}", a.leaderOnly(a.handleAppPath))
+	mux.HandleFunc("GET /v2/tasks", a.leaderOnly(a.handleAllTasks))
+	mux.HandleFunc("GET /v2/deployments", a.leaderOnly(a.handleListDeployments))
+	mux.HandleFunc("GET /v2/deployments/{id}", a.leaderOnly(a.handleGetDeployment))
+	mux.HandleFunc("DELETE /v2/deployments/{id}", a.leaderOnly(a.handleDeleteDeployment))
+	mux.HandleFunc("GET /v2/queue", a.leaderOnly(a.handleQueue))
+	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
+		writeMessage(w, http.StatusNotFound, "Not found: "+r.URL.Path)
+	})
+	return mux
+}
+
+func (a *Apps) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.cfg.IsLeader() {
+			if !a.waitReady(r.Context(), readyWait) {
+				writeMessage(w, http.StatusServiceUnavailable, "Leader is starting up: apps state not loaded yet")
+				return
+			}
+			h(w, r)
+			return
+		}
+		l, ok := a.cfg.Leader()
+		if !ok || l.IP == "" {
+			writeMessage(w, http.StatusServiceUnavailable, "Could not determine the current leader")
+			return
+		}
+		w.Header().Set("Location", "//"+l.Address()+r.URL.RequestURI())
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}
+}
+
+// readyWait is how long a request to a new leader waits for the apps
+// state to load before it gets a 503.
+const readyWait = 5 * time.Second
+
+// waitReady polls until the state is loaded, ctx ends or d passes.
+func (a *Apps) waitReady(ctx context.Context, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		a.mu.Lock()
+		ready := a.ready
+		a.mu.Unlock()
+		if ready || time.Now().After(deadline) || ctx.Err() != nil {
+			return ready
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeMessage(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]any{"message": msg})
+}
+
+func notFound(w http.ResponseWriter, id string) {
+	writeMessage(w, http.StatusNotFound, fmt.Sprintf("App '%s' does not exist", id))
+}
+
+func writeInvalid(w http.ResponseWriter, ds []Detail) {
+	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Object is not valid", "details": ds})
+}
+
+func locked(w http.ResponseWriter, d *Deployment) {
+	writeJSON(w, http.StatusConflict, map[string]any{
+		"message":     fmt.Sprintf("App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/%s'.", d.ID),
+		"deployments": []map[string]string{{"id": d.ID}},
+	})
+}
+
+func deployed(w http.ResponseWriter, code int, d *Deployment) {
+	w.Header().Set("Marathon-Deployment-Id", d.ID)
+	writeJSON(w, code, map[string]string{"deploymentId": d.ID, "version": d.Version})
+}
+
+func isTrue(r *http.Request, k string) bool {
+	v, err := strconv.ParseBool(r.URL.Query().Get(k))
+	return err == nil && v
+}
+
+// readObject reads a JSON object body; a syntax or type error is a 400.
+func readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeMessage(w, http.StatusBadRequest, "Invalid JSON")
+		return nil, false
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		msg := "Invalid JSON"
+		if err != nil {
+			msg = "Invalid JSON: " + err.Error()
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid JSON", "details": msg})
+		return nil, false
+	}
+	return m, true
+}
+
+// decodeApp turns a JSON object into a normalized App; false: a 400 was written.
+func decodeApp(w http.ResponseWriter, m map[string]json.RawMessage) (*App, bool) {
+	delete(m, "version")
+	delete(m, "versionInfo")
+	b, _ := json.Marshal(m)
+	var app App
+	if err := json.Unmarshal(b, &app); err != nil {
+		var te *json.UnmarshalTypeError
+		path := "/"
+		if errors.As(err, &te) {
+			path = "/" + strings.ReplaceAll(te.Field, ".", "/")
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid JSON", "details": []Detail{{Path: path, Errors: []string{err.Error()}}}})
+		return nil, false
+	}
+	app.normalize()
+	return &app, true
+}
+
+func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
+	m, ok := readObject(w, r)
+	if !ok {
+		return
+	}
+	app, ok := decodeApp(w, m)
+	if !ok {
+		return
+	}
+	if ds := app.validate(); len(ds) > 0 {
+		writeInvalid(w, ds)
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if st := a.apps[app.ID]; st != nil {
+		writeMessage(w, http.StatusConflict, fmt.Sprintf("An app with id [%s] already exists.", app.ID))
+		return
+	}
+	if d := a.deploymentOfLocked(app.ID); d != nil && !isTrue(r, "force") {
+		locked(w, d) // its old tasks are still being stopped
+		return
+	}
+	d, err := a.putAppLocked(nil, app, ActionStart)
+	if err != nil {
+		writeMessage(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	w.Header().Set("Location", app.ID)
+	w.Header().Set("Marathon-Deployment-Id", d.ID)
+	writeJSON(w, http.StatusCreated, a.appInfoLocked(app.ID, embedAll))
+}
+
+// putAppLocked stores a new version of an app and starts its deployment.
+func (a *Apps) putAppLocked(old, app *App, action string) (*Deployment, error) {
+	v := a.nextVersionLocked()
+	app.Version = v
+	switch {
+	case old != nil && action == ActionScale:
+		app.VersionInfo = &VersionInfo{LastScalingAt: v, LastConfigChangeAt: old.VersionInfo.LastConfigChangeAt}
+	default:
+		app.VersionInfo = &VersionInfo{LastScalingAt: v, LastConfigChangeAt: v}
+	}
+	if err := a.store.put(appKey(app.ID), app); err != nil {
+		return nil, err
+	}
+	if err := a.store.put(versionKey(app.ID, v), app); err != nil {
+		return nil, err
+	}
+	st := a.apps[app.ID]
+	if st == nil {
+		st = &appState{}
+		a.apps[app.ID] = st
+	}
+	if old == nil || app.VersionInfo.LastConfigChangeAt != old.VersionInfo.LastConfigChangeAt {
+		st.backoff, st.launchAfter = 0, time.Time{} // a new config starts afresh
+	}
+	st.def = app
+	st.versions = append(st.versions, v)
+	if d := a.deploymentOfLocked(app.ID); d != nil {
+		a.dropDeploymentLocked(d) // forced, or done with its tasks
+	}
+	return a.startDeploymentLocked(action, app.ID, v, old), nil
+}
+
+// handleAppPath serves /v2/apps/{id}[/tasks[/{task}]|/restart|/versions[/{v}]].
+func (a *Apps) handleAppPath(w http.ResponseWriter, r *http.Request) {
+	rest := "/" + strings.Trim(r.PathValue("rest"), "/")
+	segs := strings.Split(rest, "/")
+	n := len(segs)
+	switch {
+	case n >= 3 && segs[n-2] == "tasks":
+		id := canonicalID(strings.Join(segs[:n-2], "/"))
+		if r.Method == http.MethodDelete {
+			a.handleKillTask(w, r, id, segs[n-1])
+			return
+		}
+	case n >= 3 && segs[n-2] == "versions":
+		if r.Method == http.MethodGet {
+			a.handleVersion(w, canonicalID(strings.Join(segs[:n-2], "/")), segs[n-1])
+			return
+		}
+	case n >= 2 && segs[n-1] == "tasks":
+		id := canonicalID(strings.Join(segs[:n-1], "/"))
+		switch r.Method {
+		case http.MethodGet:
+			a.handleAppTasks(w, r, id)
+			return
+		case http.MethodDelete:
+			a.handleKillTasks(w, r, id)
+			return
+		}
+	case n >= 2 && segs[n-1] == "versions":
+		if r.Method == http.MethodGet {
+			a.handleVersions(w, canonicalID(strings.Join(segs[:n-1], "/")))
+			return
+		}
+	case n >= 2 && segs[n-1] == "restart":
+		if r.Method == http.MethodPost {
+			a.handleRestart(w, r, canonicalID(strings.Join(segs[:n-1], "/")))
+			return
+		}
+	default:
+		id := canonicalID(rest)
+		switch r.Method {
+		case http.MethodGet:
+			a.handleGetApp(w, r, id)
+			return
+		case http.MethodPut, http.MethodPatch:
+			a.handleUpdate(w, r, id)
+			return
+		case http.MethodDelete:
+			a.handleDeleteApp(w, r, id)
+			return
+		}
+	}
+	writeMessage(w, http.StatusMethodNotAllowed, "method not allowed")
+}
+
+func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
+	m, ok := readObject(w, r)
+	if !ok {
+		return
+	}
+	partial := r.Method == http.MethodPatch || r.URL.Query().Get("partialUpdate") != "false"
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.apps[id]
+	var old *App
+	if st != nil && st.def != nil {
+		old = st.def
+	}
+	if old == nil && r.Method == http.MethodPatch {
+		notFound(w, id)
+		return
+	}
+	merged := m
+	if old != nil && partial {
+		merged = map[string]json.RawMessage{}
+		b, _ := json.Marshal(old)
+		_ = json.Unmarshal(b, &merged)
+		for k, v := range m {
+			merged[k] = v
+		}
+	}
+	merged["id"], _ = json.Marshal(id)
+	app, ok := decodeApp(w, merged)
+	if !ok {
+		return
+	}
+	if ds := app.validate(); len(ds) > 0 {
+		writeInvalid(w, ds)
+		return
+	}
+	if d := a.deploymentOfLocked(id); d != nil && !isTrue(r, "force") {
+		locked(w, d)
+		return
+	}
+	action, code := ActionStart, http.StatusCreated
+	if old != nil {
+		action, code = ActionRestart, http.StatusOK
+		if onlyScaleDiffers(old, app) {
+			action = ActionScale
+		}
+	}
+	d, err := a.putAppLocked(old, app, action)
+	if err != nil {
+		writeMessage(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if code == http.StatusCreated {
+		w.Header().Set("Location", id)
+	}
+	deployed(w, code, d)
+}
+
+func (a *Apps) handleRestart(w http.ResponseWriter, r *http.Request, id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.apps[id]
+	if st == nil || st.def == nil {
+		notFound(w, id)
+		return
+	}
+	if d := a.deploymentOfLocked(id); d != nil && !isTrue(r, "force") {
+		locked(w, d)
+		return
+	}
+	old := st.def
+	d, err := a.putAppLocked(old, old.clone(), ActionRestart)
+	if err != nil {
+		writeMessage(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	deployed(w, http.StatusOK, d)
+}
+
+func (a *Apps) handleDeleteApp(w http.ResponseWriter, r *http.Request, id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.apps[id]
+	if st == nil || st.def == nil {
+		notFound(w, id)
+		return
+	}
+	if d := a.deploymentOfLocked(id); d != nil {
+		if !isTrue(r, "force") {
+			locked(w, d)
+			return
+		}
+		a.dropDeploymentLocked(d)
+	}
+	if err := a.store.del(appKey(id)); err != nil {
+		writeMessage(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if err := a.store.del(prefixVersions+escapeID(id)+"/", clientv3.WithPrefix()); err != nil {
+		a.log.Warn("delete app versions", "app_id", id, "err", err)
+	}
+	old := st.def
+	delete(a.apps, id)
+	a.log.Info("app deleted", "app_id", id)
+	d := a.startDeploymentLocked(ActionStop, id, a.nextVersionLocked(), old)
+	deployed(w, http.StatusOK, d)
+}
+
+func (a *Apps) handleKillTask(w http.ResponseWriter, r *http.Request, id, taskID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.apps[id]
+	if st == nil || st.def == nil {
+		notFound(w, id)
+		return
+	}
+	t := a.tasks[taskID]
+	if t == nil || t.AppID != id {
+		writeMessage(w, http.StatusNotFound, fmt.Sprintf("Task '%s' does not exist", taskID))
+		return
+	}
+	d, ok := a.killTasksLocked(w, r, st, []*task{t})
+	if !ok {
+		return
+	}
+	if d != nil {
+		deployed(w, http.StatusOK, d)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"task": a.taskJSONLocked(t)})
+}
+
+func (a *Apps) handleKillTasks(w http.ResponseWriter, r *http.Request, id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.apps[id]
+	if st == nil || st.def == nil {
+		notFound(w, id)
+		return
+	}
+	host := r.URL.Query().Get("host")
+	var ts []*task
+	for _, t := range a.tasksOfLocked(id) {
+		if t.alive() && (host == "" || t.Host == host) {
+			ts = append(ts, t)
+		}
+	}
+	d, ok := a.killTasksLocked(w, r, st, ts)
+	if !ok {
+		return
+	}
+	if d != nil {
+		deployed(w, http.StatusOK, d)
+		return
+	}
+	out := []map[string]any{}
+	for _, t := range ts {
+		out = append(out, a.taskJSONLocked(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tasks": out})
+}
+
+// killTasksLocked kills ts; with ?scale=true it also lowers instances by
+// as many, in a scale deployment.
+func (a *Apps) killTasksLocked(w http.ResponseWriter, r *http.Request, st *appState, ts []*task) (*Deployment, bool) {
+	now := a.cfg.Now()
+	if !isTrue(r, "scale") {
+		for _, t := range ts {
+			a.killLocked(t, now)
+		}
+		return nil, true
+	}
+	if d := a.deploymentOfLocked(st.def.ID); d != nil && !isTrue(r, "force") {
+		locked(w, d)
+		return nil, false
+	}
+	alive := 0
+	for _, t := range ts {
+		if t.alive() {
+			alive++
+		}
+		a.killLocked(t, now)
+	}
+	app := st.def.clone()
+	app.Instances = ptr(max(0, *app.Instances-alive))
+	d, err := a.putAppLocked(st.def, app, ActionScale)
+	if err != nil {
+		writeMessage(w, http.StatusServiceUnavailable, err.Error())
+		return nil, false
+	}
+	return d, true
+}
+
+func (a *Apps) handleVersions(w http.ResponseWriter, id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.apps[id]
+	if st == nil || st.def == nil {
+		notFound(w, id)
+		return
+	}
+	vs := append([]string(nil), st.versions...)
+	sort.Sort(sort.Reverse(sort.StringSlice(vs)))
+	writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
+}
+
+func (a *Apps) handleVersion(w http.ResponseWriter, id, v string) {
+	a.mu.Lock()
+	var cur *App
+	if st := a.apps[id]; st != nil {
+		cur = st.def
+	}
+	a.mu.Unlock()
+	if cur == nil {
+		notFound(w, id)
+		return
+	}
+	if cur.Version == v || a.store.cli == nil {
+		if cur.Version != v {
+			writeMessage(w, http.StatusNotFound, fmt.Sprintf("App '%s' does not exist in version %s", id, v))
+			return
+		}
+		writeJSON(w, http.StatusOK, cur)
+		return
+	}
+	m, err := a.store.list(context.Background(), versionKey(id, v))
+	if err != nil {
+		writeMessage(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	b, ok := m[versionKey(id, v)]
+	if !ok {
+		writeMessage(w, http.StatusNotFound, fmt.Sprintf("App '%s' does not exist in version %s", id, v))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+func (a *Apps) handleListDeployments(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := []*Deployment{}
+	for _, id := range sortedKeys(a.deployments) {
+		out = append(out, a.deployments[id])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *Apps) handleGetDeployment(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := a.deployments[r.PathValue("id")]
+	if d == nil {
+		writeMessage(w, http.StatusNotFound, fmt.Sprintf("DeploymentPlan %s does not exist", r.PathValue("id")))
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// handleDeleteDeployment cancels a deployment: with force it just stops
+// tracking it (202); otherwise it rolls the app back to the version
+// before it, in a new deployment.
+func (a *Apps) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id := r.PathValue("id")
+	d := a.deployments[id]
+	if d == nil {
+		writeMessage(w, http.StatusNotFound, fmt.Sprintf("DeploymentPlan %s does not exist", id))
+		return
+	}
+	a.dropDeploymentLocked(d)
+	if isTrue(r, "force") {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	appID := d.AffectedApps[0]
+	st := a.apps[appID]
+	var cur *App
+	if st != nil {
+		cur = st.def
+	}
+	var nd *Deployment
+	var err error
+	switch {
+	case d.Original == nil && cur != nil: // undo a create
+		_ = a.store.del(appKey(appID))
+		delete(a.apps, appID)
+		nd = a.startDeploymentLocked(ActionStop, appID, a.nextVersionLocked(), cur)
+	case d.Original != nil:
+		action := ActionRestart
+		if cur == nil {
+			action = ActionStart
+		} else if onlyScaleDiffers(cur, d.Original) {
+			action = ActionScale
+		}
+		nd, err = a.putAppLocked(cur, d.Original.clone(), action)
+	default:
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if err != nil {
+		writeMessage(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	deployed(w, http.StatusOK, nd)
+}
+
+func (a *Apps) handleQueue(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.cfg.Now()
+	out := []map[string]any{}
+	for _, id := range a.appIDsLocked() {
+		st := a.apps[id]
+		if st.def == nil {
+			continue
+		}
+		p := planFor(st.def, a.tasksOfLocked(id))
+		if p.launch == 0 {
+			continue
+		}
+		left := st.launchAfter.Sub(now)
+		since := st.queuedSince
+		if since.IsZero() {
+			since = now
+		}
+		out = append(out, map[string]any{
+			"app":   a.appInfoLocked(id, 0),
+			"count": p.launch,
+			"delay": map[string]any{"timeLeftSeconds": max(0, int(left.Seconds()+0.999)), "overdue": left <= 0},
+			"since": formatTime(since),
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queue": out})
+}
+
+func (a *Apps) handleLeader(w http.ResponseWriter, r *http.Request) {
+	l, ok := a.cfg.Leader()
+	if !ok || l.IP == "" {
+		writeMessage(w, http.StatusNotFound, "There is no leader")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"leader": l.Address()})
+}
+
+func (a *Apps) handleInfo(w http.ResponseWriter, r *http.Request) {
+	l, _ := a.cfg.Leader()
+	a.mu.Lock()
+	fwID := a.frameworkID
+	a.mu.Unlock()
+	_, port, _ := net.SplitHostPort(l.Address())
+	p, _ := strconv.Atoi(port)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name": "marathon", "version": "1.11.0-nodectl", "buildref": "nodectl",
+		"elected": a.cfg.IsLeader(), "leader": l.Address(), "frameworkId": fwID,
+		"marathon_config": map[string]any{
+			"master": l.Address(), "framework_name": FrameworkName, "failover_timeout": int(failoverTimeout.Seconds()),
+			"checkpoint": true, "mesos_role": "*", "decline_offer_duration": int(declineIdle * 1000),
+			"local_port_min": 10000, "local_port_max": 20000, "max_running_deployments": 100,
+			"task_launch_timeout": 300000, "reconciliation_initial_delay": 15000, "reconciliation_interval": 600000,
+		},
+		"zookeeper_config": map[string]any{"zk": "etcd:///nodectl/apps"},
+		"http_config":      map[string]any{"http_port": p},
+	})
+}

@@ -1,0 +1,544 @@
+package apps
+
+import (
+	"crypto/rand"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"nodectl/cluster/api"
+)
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// plan is what an app needs now: how many tasks to launch and which to kill.
+type plan struct {
+	launch int
+	kill   []*task
+}
+
+// tasksOfLocked is the app's tasks, oldest first.
+func (a *Apps) tasksOfLocked(appID string) []*task {
+	var out []*task
+	for _, t := range a.tasks {
+		if t.AppID == appID {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].StagedAt.Equal(out[j].StagedAt) {
+			return out[i].StagedAt.Before(out[j].StagedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// planFor decides an app's next actions from its definition and tasks
+// (def nil: the app was deleted, its tasks all go).
+//
+// With no task of an older config it is a scale: launch up to instances,
+// kill the surplus by killSelection. Otherwise it is a rolling restart:
+// at most instances+⌊maximumOverCapacity×instances⌋ tasks live at once and
+// at least ⌈minimumHealthCapacity×instances⌉ running ones are kept.
+func planFor(def *App, tasks []*task) plan {
+	var alive, fresh, old []*task
+	for _, t := range tasks {
+		if !t.alive() {
+			continue
+		}
+		alive = append(alive, t)
+		if def != nil && t.ConfigVersion == def.VersionInfo.LastConfigChangeAt {
+			fresh = append(fresh, t)
+		} else {
+			old = append(old, t)
+		}
+	}
+	if def == nil {
+		return plan{kill: alive}
+	}
+	n := *def.Instances
+	if len(old) == 0 {
+		if len(fresh) < n {
+			return plan{launch: n - len(fresh)}
+		}
+		extra := len(fresh) - n
+		if extra == 0 {
+			return plan{}
+		}
+		victims := killOrder(fresh, def.KillSelection)
+		return plan{kill: victims[:extra]}
+	}
+	var p plan
+	minHealthy := int(math.Ceil(def.UpgradeStrategy.MinimumHealthCapacity * float64(n)))
+	over := int(math.Floor(def.UpgradeStrategy.MaximumOverCapacity * float64(n)))
+	if minHealthy >= n && over == 0 {
+		over = 1 // else nothing could ever move
+	}
+	if n == 0 {
+		minHealthy = 0
+	}
+	launch := min(n-len(fresh), n+over-len(alive))
+	if launch > 0 {
+		p.launch = launch
+	}
+	healthy := 0
+	for _, t := range alive {
+		if t.running() {
+			healthy++
+		}
+	}
+	// Old tasks that are not running cost no health: they go first.
+	for _, t := range killOrder(old, def.KillSelection) {
+		switch {
+		case !t.running():
+			p.kill = append(p.kill, t)
+		case healthy-1 >= minHealthy:
+			p.kill = append(p.kill, t)
+			healthy--
+		}
+	}
+	// Never more than instances fresh tasks.
+	if len(fresh) > n {
+		p.kill = append(p.kill, killOrder(fresh, def.KillSelection)[:len(fresh)-n]...)
+	}
+	return p
+}
+
+// killOrder sorts tasks (given oldest first) in the order killSelection
+// takes them; tasks not running yet go first either way: they serve nobody.
+func killOrder(ts []*task, sel string) []*task {
+	out := append([]*task(nil), ts...)
+	if sel != OldestFirst {
+		slices.Reverse(out)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return !out[i].running() && out[j].running() })
+	return out
+}
+
+// step kills what plans say, finishes deployments, and revives or
+// suppresses offers.
+func (a *Apps) step() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.subscribed {
+		return
+	}
+	now := a.cfg.Now()
+	reconciled := a.reconciledLocked(now)
+	queued := false
+	for _, id := range a.appIDsLocked() {
+		st := a.apps[id]
+		p := planFor(st.def, a.tasksOfLocked(id))
+		if reconciled {
+			for _, t := range p.kill {
+				a.killLocked(t, now)
+			}
+		}
+		if p.launch > 0 {
+			queued = true
+			if st.queuedSince.IsZero() {
+				st.queuedSince = now
+			}
+		} else {
+			st.queuedSince = time.Time{}
+		}
+	}
+	// Orphans: tasks of apps that no longer exist.
+	for _, t := range a.tasks {
+		if a.apps[t.AppID] == nil && reconciled {
+			a.killLocked(t, now)
+		}
+		if t.Killing && !t.KillSentAt.IsZero() && now.Sub(t.KillSentAt) > killRetry {
+			a.sendKillLocked(t, now)
+		}
+	}
+	a.finishDeploymentsLocked()
+	switch {
+	case queued && (a.suppressed || a.revive):
+		if err := a.cfg.Scheduler.Revive(a.sub, nil); err == nil {
+			a.suppressed, a.revive = false, false
+		}
+	case !queued && !a.suppressed && reconciled:
+		if err := a.cfg.Scheduler.Suppress(a.sub, nil); err == nil {
+			a.suppressed = true
+		}
+	}
+}
+
+// reconciledLocked: every task we launched has been heard of since we
+// subscribed, or the grace period is over. Until then nothing is launched
+// or killed, so a leader change restarts nothing.
+func (a *Apps) reconciledLocked(now time.Time) bool {
+	if len(a.reconciling) == 0 {
+		return true
+	}
+	if now.After(a.reconcileBy) {
+		a.log.Warn("reconciliation incomplete; acting on what is known", "unanswered", len(a.reconciling))
+		a.reconciling = map[string]bool{}
+		return true
+	}
+	return false
+}
+
+func (a *Apps) appIDsLocked() []string { return sortedKeys(a.apps) }
+
+func (a *Apps) killLocked(t *task, now time.Time) {
+	if t.Killing {
+		return
+	}
+	t.Killing = true
+	if err := a.store.put(prefixTasks+t.ID, t); err != nil {
+		a.log.Warn("checkpoint task", "task_id", t.ID, "err", err)
+	}
+	a.log.Info("killing app task", "app_id", t.AppID, "task_id", t.ID)
+	a.sendKillLocked(t, now)
+}
+
+func (a *Apps) sendKillLocked(t *task, now time.Time) {
+	t.KillSentAt = now
+	kc := api.KillCall{TaskID: api.ID{Value: t.ID}}
+	if t.AgentID != "" {
+		kc.AgentID = &api.ID{Value: t.AgentID}
+	}
+	if st := a.apps[t.AppID]; st != nil && st.def != nil && st.def.TaskKillGracePeriodSeconds != nil {
+		kc.KillPolicy = &api.KillPolicy{GracePeriod: &api.DurationInfo{Nanoseconds: int64(seconds(*st.def.TaskKillGracePeriodSeconds))}}
+	}
+	if err := a.cfg.Scheduler.Kill(a.sub, kc); err != nil {
+		a.log.Warn("kill task", "task_id", t.ID, "err", err)
+	}
+}
+
+// offersLocked launches what fits and declines the rest.
+func (a *Apps) offersLocked(offers []api.Offer) {
+	now := a.cfg.Now()
+	reconciled := a.reconciledLocked(now)
+	for _, o := range offers {
+		var infos []api.TaskInfo
+		if reconciled {
+			infos = a.placeLocked(o, now)
+		}
+		if len(infos) == 0 {
+			refuse := declineIdle
+			if a.anyQueuedLocked() {
+				refuse = declineBusy
+			}
+			_ = a.cfg.Scheduler.Decline(a.sub, api.DeclineCall{OfferIDs: []api.ID{o.ID}, Filters: &api.Filters{RefuseSeconds: &refuse}})
+			continue
+		}
+		refuse := 1.0
+		err := a.cfg.Scheduler.Accept(a.sub, api.AcceptCall{
+			OfferIDs:   []api.ID{o.ID},
+			Operations: []api.Operation{{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: infos}}},
+			Filters:    &api.Filters{RefuseSeconds: &refuse},
+		})
+		if err != nil {
+			a.log.Warn("accept offer", "err", err)
+			for _, ti := range infos {
+				delete(a.tasks, ti.TaskID.Value)
+				_ = a.store.del(prefixTasks + ti.TaskID.Value)
+			}
+		}
+	}
+}
+
+func (a *Apps) anyQueuedLocked() bool {
+	for id, st := range a.apps {
+		if planFor(st.def, a.tasksOfLocked(id)).launch > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// placeLocked fills one offer with queued instances, app by app.
+func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
+	left := o.Resources
+	attrs := offerAttrs(o)
+	var infos []api.TaskInfo
+	for _, id := range a.appIDsLocked() {
+		st := a.apps[id]
+		if st.def == nil || now.Before(st.launchAfter) {
+			continue
+		}
+		p := planFor(st.def, a.tasksOfLocked(id))
+		for range p.launch {
+			if !meetsConstraints(st.def, attrs, a.tasksOfLocked(id)) {
+				break
+			}
+			need, ports, ok := fit(st.def, left)
+			if !ok {
+				break
+			}
+			left = left.Subtract(need)
+			t := &task{
+				ID: taskPrefix(id) + "." + a.cfg.NewID(), AppID: id, Version: st.def.Version,
+				ConfigVersion: st.def.VersionInfo.LastConfigChangeAt, AgentID: o.AgentID.Value, Host: o.Hostname,
+				Ports: ports, Attrs: attrs, State: api.TaskStaging, StagedAt: now,
+			}
+			if err := a.store.put(prefixTasks+t.ID, t); err != nil {
+				a.log.Warn("checkpoint task before launch", "task_id", t.ID, "err", err)
+				return infos
+			}
+			a.tasks[t.ID] = t
+			infos = append(infos, taskInfo(st.def, t, need))
+			a.log.Info("launching app task", "app_id", id, "task_id", t.ID, "agent_id", t.AgentID)
+		}
+	}
+	return infos
+}
+
+// offerAttrs is the offer's hostname and attributes as text.
+func offerAttrs(o api.Offer) map[string]string {
+	m := map[string]string{"hostname": o.Hostname}
+	for _, at := range o.Attributes {
+		switch {
+		case at.Text != nil:
+			m[at.Name] = at.Text.Value
+		case at.Scalar != nil:
+			m[at.Name] = strconv.FormatFloat(at.Scalar.Value, 'f', -1, 64)
+		}
+	}
+	return m
+}
+
+// fit picks the app's resources out of an offer's: cpus, mem, disk and
+// one host port per port definition.
+func fit(def *App, left api.Resources) (api.Resources, []int, bool) {
+	roleOf := func(name string) string {
+		for _, r := range left {
+			if r.Name == name {
+				return r.Role
+			}
+		}
+		return ""
+	}
+	var need api.Resources
+	for _, s := range []struct {
+		name string
+		v    float64
+	}{{"cpus", *def.Cpus}, {"mem", *def.Mem}, {"disk", *def.Disk}} {
+		if s.v > 0 {
+			r := api.ScalarResource(s.name, s.v)
+			r.Role = roleOf(s.name)
+			need = append(need, r)
+		}
+	}
+	var ports []int
+	if n := len(def.PortDefinitions); n > 0 {
+		avail := left.RangesOf("ports")
+		taken := map[uint64]bool{}
+		var rs []api.Range
+		for _, pd := range def.PortDefinitions {
+			p, ok := pickPort(avail, taken, pd.Port, def.RequirePorts)
+			if !ok {
+				return nil, nil, false
+			}
+			taken[p] = true
+			ports = append(ports, int(p))
+			rs = append(rs, api.Range{Begin: p, End: p})
+		}
+		r := api.RangesResource("ports", rs...)
+		r.Role = roleOf("ports")
+		need = append(need, r)
+	}
+	if !left.Contains(need) {
+		return nil, nil, false
+	}
+	return need, ports, true
+}
+
+func pickPort(avail []api.Range, taken map[uint64]bool, want int, require bool) (uint64, bool) {
+	if want != 0 && require {
+		p := uint64(want)
+		for _, r := range avail {
+			if p >= r.Begin && p <= r.End && !taken[p] {
+				return p, true
+			}
+		}
+		return 0, false
+	}
+	for _, r := range avail {
+		for p := r.Begin; p <= r.End; p++ {
+			if !taken[p] {
+				return p, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// meetsConstraints checks an agent (its attributes) against the app's
+// constraints, given where the app's tasks already are. GROUP_BY is
+// accepted but not balanced.
+func meetsConstraints(def *App, attrs map[string]string, tasks []*task) bool {
+	var placed []*task
+	for _, t := range tasks {
+		if t.alive() {
+			placed = append(placed, t)
+		}
+	}
+	for _, c := range def.Constraints {
+		field, op, val := c[0], c[1], ""
+		if len(c) > 2 {
+			val = c[2]
+		}
+		field = strings.TrimPrefix(field, "@")
+		have, ok := attrs[field]
+		count := func(v string) int {
+			n := 0
+			for _, t := range placed {
+				if x, ok := t.Attrs[field]; ok && x == v {
+					n++
+				}
+			}
+			return n
+		}
+		switch op {
+		case "UNIQUE":
+			if !ok || count(have) > 0 {
+				return false
+			}
+		case "CLUSTER":
+			if !ok {
+				return false
+			}
+			if val != "" {
+				if have != val {
+					return false
+				}
+			} else {
+				for _, t := range placed {
+					if x := t.Attrs[field]; x != have {
+						return false
+					}
+				}
+			}
+		case "IS":
+			if !ok || have != val {
+				return false
+			}
+		case "LIKE", "UNLIKE":
+			re, err := regexp.Compile("^(?:" + val + ")$")
+			if err != nil {
+				return false
+			}
+			match := ok && re.MatchString(have)
+			if match != (op == "LIKE") {
+				return false
+			}
+		case "MAX_PER":
+			n, _ := strconv.Atoi(val)
+			if !ok || count(have) >= n {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// taskInfo builds the Mesos TaskInfo of an app task, with Marathon's
+// task environment (spec 3.7).
+func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
+	env := map[string]string{}
+	for k, v := range def.Env {
+		if s, ok := v.(string); ok {
+			env[k] = s
+		}
+	}
+	env["MARATHON_APP_ID"] = def.ID
+	env["MARATHON_APP_VERSION"] = def.Version
+	env["MESOS_TASK_ID"] = t.ID
+	env["HOST"] = t.Host
+	env["MARATHON_APP_RESOURCE_CPUS"] = strconv.FormatFloat(*def.Cpus, 'f', -1, 64)
+	env["MARATHON_APP_RESOURCE_MEM"] = strconv.FormatFloat(*def.Mem, 'f', -1, 64)
+	env["MARATHON_APP_RESOURCE_DISK"] = strconv.FormatFloat(*def.Disk, 'f', -1, 64)
+	env["MARATHON_APP_RESOURCE_GPUS"] = strconv.Itoa(def.Gpus)
+	var labelNames []string
+	for _, k := range sortedKeys(def.Labels) {
+		n := envName(k)
+		labelNames = append(labelNames, n)
+		env["MARATHON_APP_LABEL_"+n] = def.Labels[k]
+	}
+	env["MARATHON_APP_LABELS"] = strings.Join(labelNames, " ")
+	if def.Container != nil && def.Container.Docker != nil {
+		env["MARATHON_APP_DOCKER_IMAGE"] = def.Container.Docker.Image
+	}
+	var ports []string
+	for i, p := range t.Ports {
+		ps := strconv.Itoa(p)
+		ports = append(ports, ps)
+		env["PORT"+strconv.Itoa(i)] = ps
+		if name := def.PortDefinitions[i].Name; name != "" {
+			env["PORT_"+envName(name)] = ps
+		}
+	}
+	if len(t.Ports) > 0 {
+		env["PORT"] = ports[0]
+		env["PORTS"] = strings.Join(ports, ",")
+	}
+	var vars []api.EnvVar
+	for _, k := range sortedKeys(env) {
+		vars = append(vars, api.EnvVar{Name: k, Value: env[k]})
+	}
+	cmd := &api.CommandInfo{Environment: &api.Environment{Variables: vars}, User: def.User}
+	switch {
+	case def.Cmd != "":
+		cmd.Value = def.Cmd
+	case len(def.Args) > 0:
+		cmd.Shell = new(bool)
+		cmd.Value = def.Args[0]
+		cmd.Arguments = def.Args
+	default:
+		cmd.Shell = new(bool) // the image's entrypoint
+	}
+	for _, f := range def.Fetch {
+		cmd.URIs = append(cmd.URIs, api.CommandURI{Value: f.URI, Executable: f.Executable, Extract: f.Extract, Cache: f.Cache})
+	}
+	ti := api.TaskInfo{
+		Name: strings.ReplaceAll(strings.TrimPrefix(def.ID, "/"), "/", "."), TaskID: api.ID{Value: t.ID},
+		AgentID: api.ID{Value: t.AgentID}, Resources: res, Command: cmd,
+	}
+	if c := def.Container; c != nil {
+		ci := &api.ContainerInfo{Type: "MESOS"}
+		if c.Docker != nil && c.Docker.Image != "" {
+			ci.Mesos = &api.MesosContainer{Image: &api.Image{Type: "DOCKER", Docker: &api.DockerImage{Name: c.Docker.Image}}}
+		}
+		for _, v := range c.Volumes {
+			ci.Volumes = append(ci.Volumes, api.Volume{ContainerPath: v.ContainerPath, HostPath: v.HostPath, Mode: v.Mode})
+		}
+		ti.Container = ci
+	}
+	if g := def.TaskKillGracePeriodSeconds; g != nil {
+		ti.KillPolicy = &api.KillPolicy{GracePeriod: &api.DurationInfo{Nanoseconds: int64(seconds(*g))}}
+	}
+	if len(def.Labels) > 0 {
+		ti.Labels = &api.Labels{}
+		for _, k := range sortedKeys(def.Labels) {
+			ti.Labels.Labels = append(ti.Labels.Labels, api.Label{Key: k, Value: def.Labels[k]})
+		}
+	}
+	return ti
+}
+
+// envName upper-cases a name and maps what a shell variable cannot hold to "_".
+func envName(s string) string {
+	b := []byte(strings.ToUpper(s))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,20 @@
+package node
+
+import (
+	"log/slog"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"nodectl/cluster"
+	"nodectl/cluster/apps"
+)
+
+// appsFramework builds the built-in Marathon (cluster/apps) on top of the
+// master: it schedules through the master's framework interface and keeps
+// its state in the master's etcd. Run it in the master stage and mount its
+// Handler at /v2/ and /ping.
+func appsFramework(master *cluster.Master, etcd *clientv3.Client, log *slog.Logger) (*apps.Apps, error) {
+	return apps.New(apps.Config{
+		Scheduler: master, Etcd: etcd, IsLeader: master.IsLeader, Leader: master.Leader, Logger: log,
+	})
+}
