@@ -259,11 +259,7 @@ func (a *Agent) settleTask(ctx context.Context, t *task) bool {
 		return false
 	}
 	st, _ := ctr.Status()
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		a.awaitExit(ctx, t)
-	}()
+	a.watch(ctx, t)
 	return st == container.Running
 }
 

@@ -36,7 +36,10 @@ type task struct {
 	statuses []api.TaskStatus
 	killing  bool
 	fenced   bool // the master removed the agent: end quietly
-	ctr      *container.Container
+	// killReason and killMessage say why the agent itself killed the task
+	// (a failing health check); empty for kills the framework asked for.
+	killReason, killMessage string
+	ctr                     *container.Container
 }
 
 // taskTable holds live and recently completed tasks.
@@ -74,6 +77,11 @@ func (tt *taskTable) complete(fw, id string) {
 // setState moves t to state through the one transition table and queues
 // the status update. It reports false for an illegal transition.
 func (a *Agent) setState(t *task, state api.TaskState, reason, message string, exitCode *int) bool {
+	return a.updateTask(t, state, reason, message, exitCode, nil)
+}
+
+// updateTask is setState with the task's health, for health check updates.
+func (a *Agent) updateTask(t *task, state api.TaskState, reason, message string, exitCode *int, healthy *bool) bool {
 	a.tasks.mu.Lock()
 	next, err := api.Next(t.state, state)
 	if err != nil {
@@ -85,7 +93,7 @@ func (a *Agent) setState(t *task, state api.TaskState, reason, message string, e
 	st := api.TaskStatus{
 		TaskID: api.ID{Value: t.id}, State: state, Message: message, Source: api.SourceExecutor, Reason: reason,
 		AgentID: &api.ID{Value: a.ID()}, ExecutorID: &api.ID{Value: t.executorID},
-		Timestamp: float64(time.Now().UnixNano()) / 1e9, UUID: uuidBytes(), ExitCode: exitCode,
+		Timestamp: float64(time.Now().UnixNano()) / 1e9, UUID: uuidBytes(), ExitCode: exitCode, Healthy: healthy,
 		ContainerStatus: &api.ContainerStatus{ContainerID: &api.ID{Value: t.containerID}},
 	}
 	if t.ctr != nil {
@@ -170,11 +178,24 @@ func (a *Agent) launch(ctx context.Context, m *api.LaunchMessage) {
 	if !killed {
 		a.setState(t, api.TaskRunning, "", "", nil)
 	}
+	a.watch(ctx, t)
+}
+
+// watch starts the goroutines that follow a running task: the exit waiter
+// and, when the task has one, its health check.
+func (a *Agent) watch(ctx context.Context, t *task) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		a.awaitExit(ctx, t)
 	}()
+	if t.info.HealthCheck != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.runHealthCheck(ctx, t)
+		}()
+	}
 }
 
 // checkpointLaunch records framework, executor run and task before anything
@@ -281,7 +302,13 @@ func (a *Agent) awaitExit(ctx context.Context, t *task) {
 	case exit.OOMKilled:
 		a.setState(t, api.TaskFailed, api.ReasonContainerLimitationMem, "Memory limit exceeded: "+exitMessage(exit), &code)
 	case killing:
-		a.setState(t, api.TaskKilled, "", exitMessage(exit), &code)
+		a.tasks.mu.Lock()
+		reason, msg := t.killReason, t.killMessage
+		a.tasks.mu.Unlock()
+		if msg == "" {
+			msg = exitMessage(exit)
+		}
+		a.setState(t, api.TaskKilled, reason, msg, &code)
 	case exit.Success():
 		a.setState(t, api.TaskFinished, "", exitMessage(exit), &code)
 	default:

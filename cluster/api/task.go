@@ -210,7 +210,7 @@ type TaskInfo struct {
 	Container   *ContainerInfo `json:"container,omitempty"`
 	KillPolicy  *KillPolicy    `json:"kill_policy,omitempty"`
 	Labels      *Labels        `json:"labels,omitempty"`
-	HealthCheck map[string]any `json:"health_check,omitempty"`
+	HealthCheck *HealthCheck   `json:"health_check,omitempty"`
 }
 
 // ContainerStatus tells where a task runs.
@@ -279,4 +279,34 @@ func (f FrameworkInfo) AllRoles() []string {
 		return []string{f.Role}
 	}
 	return []string{"*"}
+}
+
+// HealthCheck is a Mesos-native health check, run by the agent next to the
+// task. After GracePeriodSeconds, a failed check counts; after
+// ConsecutiveFailures failures in a row the agent kills the task
+// (TASK_KILLED, REASON_TASK_HEALTH_CHECK_STATUS_UPDATED). Every change of
+// health is reported as a TASK_RUNNING update with Healthy set.
+type HealthCheck struct {
+	Type                string       `json:"type"` // HTTP, HTTPS (nodectl), TCP or COMMAND
+	HTTP                *HTTPCheck   `json:"http,omitempty"`
+	TCP                 *TCPCheck    `json:"tcp,omitempty"`
+	Command             *CommandInfo `json:"command,omitempty"`
+	DelaySeconds        float64      `json:"delay_seconds,omitempty"`
+	IntervalSeconds     float64      `json:"interval_seconds,omitempty"`
+	TimeoutSeconds      float64      `json:"timeout_seconds,omitempty"`
+	ConsecutiveFailures int          `json:"consecutive_failures,omitempty"`
+	GracePeriodSeconds  float64      `json:"grace_period_seconds,omitempty"`
+}
+
+// HTTPCheck probes http(s)://<agent host>:Port/Path; 200–399 is healthy.
+type HTTPCheck struct {
+	Port     uint32   `json:"port"`
+	Path     string   `json:"path,omitempty"`
+	Scheme   string   `json:"scheme,omitempty"` // http (default) or https
+	Statuses []uint32 `json:"statuses,omitempty"`
+}
+
+// TCPCheck is healthy when a connection to Port opens.
+type TCPCheck struct {
+	Port uint32 `json:"port"`
 }

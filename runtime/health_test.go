@@ -1,0 +1,63 @@
+package runtime
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"nodectl/cluster/api"
+)
+
+func TestProbe(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	port := uint32(srv.Listener.Addr().(*net.TCPAddr).Port)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpPort := uint32(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close() // now a closed port
+
+	a := &Agent{}
+	tk := &task{id: "t", sandbox: t.TempDir(), info: api.TaskInfo{}}
+	for _, tc := range []struct {
+		name string
+		hc   api.HealthCheck
+		ok   bool
+	}{
+		{"http 200", api.HealthCheck{Type: "HTTP", HTTP: &api.HTTPCheck{Port: port, Path: "/"}}, true},
+		{"http 503", api.HealthCheck{Type: "HTTP", HTTP: &api.HTTPCheck{Port: port, Path: "/bad"}}, false},
+		{"http 503 accepted", api.HealthCheck{Type: "HTTP", HTTP: &api.HTTPCheck{Port: port, Path: "/bad", Statuses: []uint32{503}}}, true},
+		{"tcp open", api.HealthCheck{Type: "TCP", TCP: &api.TCPCheck{Port: port}}, true},
+		{"tcp closed", api.HealthCheck{Type: "TCP", TCP: &api.TCPCheck{Port: tcpPort}}, false},
+		{"command ok", api.HealthCheck{Type: "COMMAND", Command: &api.CommandInfo{Value: "test \"$MESOS_TASK_ID\" = t"}}, true},
+		{"command fails", api.HealthCheck{Type: "COMMAND", Command: &api.CommandInfo{Value: "exit 1"}}, false},
+		{"no port", api.HealthCheck{Type: "HTTP", HTTP: &api.HTTPCheck{}}, false},
+		{"unknown type", api.HealthCheck{Type: "PING"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := a.probe(context.Background(), tk, &tc.hc, 2*time.Second)
+			if (err == nil) != tc.ok {
+				t.Errorf("probe: %v, want healthy=%v", err, tc.ok)
+			}
+		})
+	}
+	// A probe that outlives its timeout fails.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer slow.Close()
+	sp := uint32(slow.Listener.Addr().(*net.TCPAddr).Port)
+	err = a.probe(context.Background(), tk, &api.HealthCheck{Type: "HTTP", HTTP: &api.HTTPCheck{Port: sp}}, 100*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), strconv.Itoa(int(sp))) {
+		t.Errorf("slow probe: %v", err)
+	}
+}
