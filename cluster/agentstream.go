@@ -107,8 +107,14 @@ func (m *Master) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, ErrNotLeader.Error())
 		return
 	}
+	if _, gone := m.removals.gone[id]; gone {
+		m.mu.Unlock()
+		m.m.fenced.Inc()
+		writeErr(w, agentGoneError(id))
+		return
+	}
 	a := m.agents[id]
-	if a == nil || a.recovered {
+	if a == nil || a.recovered || a.UnreachableTime != nil {
 		m.mu.Unlock()
 		writeError(w, http.StatusNotFound, "unknown agent "+id+": register first")
 		return
@@ -176,6 +182,8 @@ func (m *Master) handleStatus(w http.ResponseWriter, r *http.Request) {
 // errStatus maps master errors to HTTP status codes.
 func errStatus(err error) int {
 	switch {
+	case errors.Is(err, ErrAgentGone):
+		return api.StatusAgentRemoved
 	case errors.Is(err, ErrUnknownAgent):
 		return http.StatusNotFound
 	case errors.Is(err, ErrNotLeader):

@@ -124,10 +124,15 @@ func (m *Master) Reconcile(s Subscription, call api.ReconcileCall) error {
 		}
 		st := api.TaskStatus{TaskID: rt.TaskID, Source: api.SourceMaster, Reason: api.ReasonReconciliation, AgentID: rt.AgentID, Timestamp: now}
 		var a *agent
+		gone := false
 		if rt.AgentID != nil {
 			a = m.agents[rt.AgentID.Value]
+			_, gone = m.removals.gone[rt.AgentID.Value]
 		}
 		switch {
+		case gone:
+			st.State = fw.lostState(api.TaskGoneByOperator)
+			st.Message = "Reconciliation: task is on an agent marked gone"
 		case a != nil && a.recovered:
 			continue // case 2: the agent may still report it
 		case a != nil && a.active:

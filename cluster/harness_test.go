@@ -81,8 +81,11 @@ func (h *harness) flush() {
 }
 
 func (h *harness) advance(d time.Duration) {
+	h.t.Helper()
 	h.now = h.now.Add(d)
-	h.m.tick()
+	if err := h.m.tick(context.Background()); err != nil {
+		h.t.Fatalf("tick: %v", err)
+	}
 }
 
 // agent registers an agent with resources and returns its id.

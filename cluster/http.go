@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +32,7 @@ func (m *Master) routes() http.Handler {
 	both("GET /tasks", m.leaderOnly(m.handleTasks))
 	both("GET /frameworks", m.leaderOnly(m.handleFrameworks))
 	both("POST /teardown", m.leaderOnly(m.handleTeardown))
+	both("POST /agents/{id}/gone", m.leaderOnly(m.handleGone))
 	both("GET /metrics/snapshot", m.handleSnapshot)
 	both("GET /version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, buildInfo()) })
 	mux.HandleFunc("GET /master/redirect", m.handleRedirect)
@@ -127,6 +129,11 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func writeErr(w http.ResponseWriter, err error) {
+	var gone goneError
+	if errors.As(err, &gone) {
+		writeJSON(w, api.StatusAgentRemoved, api.NewAgentRemoved(string(gone)))
+		return
+	}
 	writeError(w, errStatus(err), err.Error())
 }
 

@@ -23,6 +23,7 @@ import (
 const (
 	keyElection         = "/nodectl/election"
 	keyAgentsPrefix     = "/nodectl/registry/agents/"
+	keyGonePrefix       = "/nodectl/registry/gone/"
 	keyFrameworksPrefix = "/nodectl/frameworks/"
 	keyTasksPrefix      = "/nodectl/tasks/"
 )
@@ -59,6 +60,21 @@ type Config struct {
 	// (default 1000) bound what /state keeps of the past.
 	MaxCompletedFrameworks        int
 	MaxCompletedTasksPerFramework int
+	// AgentRemovalRateLimit spaces the markings of agents as unreachable
+	// (Mesos --agent_removal_rate_limit, e.g. "1/10mins"; see
+	// ParseRateLimit). Empty, the default, marks them at once.
+	AgentRemovalRateLimit string
+	// AgentReregisterTimeout is how long a new leader waits for the agents
+	// it recovered from the registry to re-register before it marks them
+	// unreachable (Mesos --agent_reregister_timeout); default 10m. Mesos
+	// requires at least 10mins; nodectl accepts shorter ones (tests).
+	AgentReregisterTimeout time.Duration
+	// RecoveryAgentRemovalLimit is the largest share of recovered agents
+	// that may be marked unreachable when AgentReregisterTimeout ends
+	// (Mesos --recovery_agent_removal_limit, e.g. "50%"; see
+	// ParsePercentage); default "100%". Above it the leader marks none:
+	// it logs an Error and Run returns ErrRecoveryRemovalLimit.
+	RecoveryAgentRemovalLimit string
 	// StoreTimeout is how long etcd writes may keep failing before the
 	// master gives up leadership (Mesos --registry_store_timeout); default 20s.
 	StoreTimeout time.Duration
@@ -75,12 +91,14 @@ type Config struct {
 // Master is one master process. Create it with New, serve Handler, and call
 // Run to take part in the election.
 type Master struct {
-	cfg     Config
-	info    api.MasterInfo
-	log     *slog.Logger
-	started time.Time
-	metrics *api.Metrics
-	m       masterMetrics
+	cfg          Config
+	removalRate  RateLimit // parsed cfg.AgentRemovalRateLimit
+	removalLimit float64   // parsed cfg.RecoveryAgentRemovalLimit, a fraction
+	info         api.MasterInfo
+	log          *slog.Logger
+	started      time.Time
+	metrics      *api.Metrics
+	m            masterMetrics
 
 	// allocWake asks the allocation loop for a round now.
 	allocWake chan struct{}
@@ -89,6 +107,10 @@ type Master struct {
 	closingOnce sync.Once
 	// servers are the http.Servers whose shutdown already ends the streams.
 	servers sync.Map
+	// registrar serializes the writes of agent registry entries (admit,
+	// mark unreachable, mark gone) with the checks that decide them, as
+	// the Mesos registrar applies one operation at a time. Taken before mu.
+	registrar sync.Mutex
 
 	mu          sync.Mutex // guards the fields below
 	leader      *api.MasterInfo
@@ -106,6 +128,7 @@ type Master struct {
 	offers      map[string]*offer
 	nextOffer   int
 	live        map[api.TaskState]int // tasks by state, over frameworks' live tasks
+	removals    removals
 }
 
 // New validates cfg; it starts nothing.
@@ -125,6 +148,19 @@ func newMaster(cfg Config) (*Master, error) {
 	if cfg.OfferTimeout < 0 {
 		return nil, fmt.Errorf("master config: offer timeout %s is negative", cfg.OfferTimeout)
 	}
+	if cfg.AgentReregisterTimeout < 0 {
+		return nil, fmt.Errorf("master config: agent reregister timeout %s is negative", cfg.AgentReregisterTimeout)
+	}
+	rate, err := ParseRateLimit(cfg.AgentRemovalRateLimit)
+	if err != nil {
+		return nil, fmt.Errorf("master config: agent removal rate limit: %w", err)
+	}
+	limit := 1.0
+	if cfg.RecoveryAgentRemovalLimit != "" {
+		if limit, err = ParsePercentage(cfg.RecoveryAgentRemovalLimit); err != nil {
+			return nil, fmt.Errorf("master config: recovery agent removal limit: %w", err)
+		}
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -136,6 +172,7 @@ func newMaster(cfg Config) (*Master, error) {
 	def(&cfg.HeartbeatInterval, 15*time.Second)
 	def(&cfg.AgentHeartbeatInterval, 5*time.Second)
 	def(&cfg.StoreTimeout, 20*time.Second)
+	def(&cfg.AgentReregisterTimeout, 10*time.Minute)
 	if cfg.MaxAgentPingTimeouts <= 0 {
 		cfg.MaxAgentPingTimeouts = 5
 	}
@@ -156,7 +193,7 @@ func newMaster(cfg Config) (*Master, error) {
 	}
 	id := uuid.NewString()
 	m := &Master{
-		cfg: cfg,
+		cfg: cfg, removalRate: rate, removalLimit: limit,
 		info: api.MasterInfo{
 			ID: id, PID: fmt.Sprintf("master@%s:%d", cfg.IP, cfg.Port),
 			Hostname: cfg.Hostname, IP: cfg.IP, Port: cfg.Port, Version: api.Version,
@@ -204,6 +241,11 @@ func (m *Master) Run(ctx context.Context) error {
 		err := m.term(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, ErrRecoveryRemovalLimit) {
+			// Mesos exits here; a supervisor restarts it once an
+			// operator has looked. The term already resigned.
+			return err
 		}
 		m.log.Warn("election session ended; campaigning again", "err", err)
 		select {
@@ -329,7 +371,8 @@ func (m *Master) becomeLeader(ctx context.Context, st store) error {
 	m.offers = map[string]*offer{}
 	clear(m.live)
 	m.restoreLocked(rec, now)
-	m.log.Info("elected leader", "recovered_agents", len(rec.agents), "recovered_frameworks", len(rec.frameworks), "recovered_tasks", len(rec.tasks))
+	m.restoreRemovalsLocked(rec, now)
+	m.log.Info("elected leader", "recovered_agents", m.removals.recoveredAgents, "unreachable_agents", len(rec.agents)-m.removals.recoveredAgents, "gone_agents", len(rec.gone), "recovered_frameworks", len(rec.frameworks), "recovered_tasks", len(rec.tasks))
 	return nil
 }
 
@@ -355,6 +398,7 @@ func (m *Master) stepDown() {
 	m.offers = map[string]*offer{}
 	m.alloc = nil
 	m.wb = nil
+	m.removals = removals{}
 	clear(m.live)
 	m.mu.Unlock()
 	if was {
@@ -392,7 +436,9 @@ func (m *Master) lead(ctx context.Context) error {
 			case <-gctx.Done():
 				return nil
 			case <-t.C:
-				m.tick()
+				if err := m.tick(gctx); err != nil {
+					return err
+				}
 			}
 		}
 	})
@@ -407,20 +453,32 @@ func (m *Master) tickInterval() time.Duration {
 	if m.cfg.OfferTimeout > 0 {
 		d = min(d, m.cfg.OfferTimeout/4)
 	}
+	d = min(d, m.cfg.AgentReregisterTimeout/4)
+	if m.removalRate.Limited() {
+		d = min(d, m.removalRate.Interval()/4)
+	}
 	return max(d, 10*time.Millisecond)
 }
 
-// tick runs the time-driven checks once.
-func (m *Master) tick() {
+// tick runs the time-driven checks once. Its errors end the term: a
+// registry write lost to another leader, or the recovery removal limit.
+func (m *Master) tick(ctx context.Context) error {
+	if err := m.checkRecovery(); err != nil {
+		return err
+	}
 	m.checkLiveness()
+	if err := m.markScheduled(ctx); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.elected {
-		return
+		return nil
 	}
 	now := m.cfg.Now()
 	m.expireOffersLocked(now)
 	m.expireFrameworksLocked(now)
+	return nil
 }
 
 // kick asks for an allocation round as soon as possible.

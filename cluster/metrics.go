@@ -10,6 +10,9 @@ import (
 
 type masterMetrics struct {
 	registrations, reregistrations, unhealthy prometheus.Counter
+	removals, fenced                          prometheus.Counter
+	unreachableScheduled                      prometheus.Counter
+	unreachableCompleted, unreachableCanceled prometheus.Counter
 	validUpdates, invalidUpdates              prometheus.Counter
 	validAcks, invalidAcks                    prometheus.Counter
 	launches, kills                           prometheus.Counter
@@ -59,7 +62,7 @@ func (m *Master) registerMetrics() masterMetrics {
 	mt.GaugeFunc("master/slaves_inactive", "inactive agents", countAgents(false))
 	mt.GaugeFunc("master/slaves_connected", "agents pinging in time", countAgents(true))
 	mt.GaugeFunc("master/slaves_disconnected", "agents not pinging in time", countAgents(false))
-	mt.GaugeFunc("master/slaves_unreachable", "agents removed for missed pings", countAgents(false))
+	mt.GaugeFunc("master/slaves_unreachable", "agents marked unreachable in the registry", locked(func() float64 { return float64(m.unreachableCountLocked()) }))
 
 	total := func(name string) float64 {
 		var v float64
@@ -113,16 +116,21 @@ func (m *Master) registerMetrics() masterMetrics {
 	api.AddSystemMetrics(mt)
 
 	mm := masterMetrics{
-		registrations:   mt.Counter("master/slave_registrations", "agent registrations"),
-		reregistrations: mt.Counter("master/slave_reregistrations", "agent re-registrations"),
-		unhealthy:       mt.Counter("master/slave_removals/reason_unhealthy", "agents marked inactive for missed pings"),
-		validUpdates:    mt.Counter("master/valid_status_updates", "agent status updates applied"),
-		invalidUpdates:  mt.Counter("master/invalid_status_updates", "agent status updates refused or for unknown tasks"),
-		validAcks:       mt.Counter("master/valid_status_update_acknowledgements", "acknowledgements relayed to agents"),
-		invalidAcks:     mt.Counter("master/invalid_status_update_acknowledgements", "acknowledgements naming unknown agents"),
-		launches:        mt.Counter("master/messages_launch_tasks", "tasks sent to agents to launch"),
-		kills:           mt.Counter("master/messages_kill_task", "KILL calls"),
-		terminal:        map[api.TaskState]prometheus.Counter{},
+		registrations:        mt.Counter("master/slave_registrations", "agent registrations"),
+		reregistrations:      mt.Counter("master/slave_reregistrations", "agent re-registrations"),
+		unhealthy:            mt.Counter("master/slave_removals/reason_unhealthy", "agents marked unreachable for missed pings"),
+		removals:             mt.Counter("master/slave_removals", "agents removed: marked unreachable or gone, or replaced by a new id"),
+		fenced:               mt.Counter("master/slave_gone_refusals", "requests refused because their agent was marked gone"),
+		unreachableScheduled: mt.Counter("master/slave_unreachable_scheduled", "agents scheduled to be marked unreachable"),
+		unreachableCompleted: mt.Counter("master/slave_unreachable_completed", "agents marked unreachable in the registry"),
+		unreachableCanceled:  mt.Counter("master/slave_unreachable_canceled", "scheduled markings dropped: the agent re-registered first"),
+		validUpdates:         mt.Counter("master/valid_status_updates", "agent status updates applied"),
+		invalidUpdates:       mt.Counter("master/invalid_status_updates", "agent status updates refused or for unknown tasks"),
+		validAcks:            mt.Counter("master/valid_status_update_acknowledgements", "acknowledgements relayed to agents"),
+		invalidAcks:          mt.Counter("master/invalid_status_update_acknowledgements", "acknowledgements naming unknown agents"),
+		launches:             mt.Counter("master/messages_launch_tasks", "tasks sent to agents to launch"),
+		kills:                mt.Counter("master/messages_kill_task", "KILL calls"),
+		terminal:             map[api.TaskState]prometheus.Counter{},
 	}
 	for _, s := range []api.TaskState{api.TaskFinished, api.TaskFailed, api.TaskKilled, api.TaskLost, api.TaskError, api.TaskDropped, api.TaskGone, api.TaskGoneByOperator} {
 		mm.terminal[s] = mt.Counter("master/tasks_"+stateSuffix(s), "tasks that reached "+string(s))
@@ -140,4 +148,15 @@ func stateSuffix(s api.TaskState) string {
 		}
 	}
 	return string(out)
+}
+
+// unreachableCountLocked counts the agents the registry holds as unreachable.
+func (m *Master) unreachableCountLocked() int {
+	n := 0
+	for _, a := range m.agents {
+		if a.UnreachableTime != nil {
+			n++
+		}
+	}
+	return n
 }

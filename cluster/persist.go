@@ -12,7 +12,8 @@ import (
 // beyond Mesos' registry: frameworks and tasks, so a leader change does
 // not forget them):
 //
-//	/nodectl/registry/agents/<agent id>    agent (AgentInfo, times)
+//	/nodectl/registry/agents/<agent id>    agent (AgentInfo, times; unreachable_time once marked)
+//	/nodectl/registry/gone/<agent id>      goneRecord (agents an operator removed; fenced)
 //	/nodectl/frameworks/<framework id>     frameworkRecord
 //	/nodectl/tasks/<framework id>/<task>   taskRecord (latest state, recent statuses)
 //
@@ -21,6 +22,7 @@ import (
 
 type recoveredState struct {
 	agents     []*agent
+	gone       []goneRecord
 	frameworks []frameworkRecord
 	tasks      []taskRecord
 	skipped    []string // keys of records that could not be decoded
@@ -53,6 +55,17 @@ func loadState(ctx context.Context, st store) (recoveredState, error) {
 	if err != nil {
 		return rec, err
 	}
+	err = load(keyGonePrefix, func(b []byte) error {
+		var g goneRecord
+		if err := json.Unmarshal(b, &g); err != nil || g.ID == "" {
+			return errUndecodable
+		}
+		rec.gone = append(rec.gone, g)
+		return nil
+	})
+	if err != nil {
+		return rec, err
+	}
 	err = load(keyFrameworksPrefix, func(b []byte) error {
 		var f frameworkRecord
 		if err := json.Unmarshal(b, &f); err != nil || f.Info.ID == nil || validateID(f.Info.ID.Value) != nil {
@@ -78,8 +91,9 @@ func loadState(ctx context.Context, st store) (recoveredState, error) {
 var errUndecodable = errors.New("undecodable record")
 
 // restoreLocked installs recovered state. Agents are "recovered": they
-// count as active for their ping window but get no offers until they
-// re-register. Frameworks are disconnected with their failover timeout
+// count as active until AgentReregisterTimeout but get no offers until
+// they re-register (restoreRemovalsLocked handles unreachable and gone
+// agents). Frameworks are disconnected with their failover timeout
 // running from now. Tasks keep their last state.
 func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 	for _, k := range rec.skipped {
@@ -87,7 +101,7 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 	}
 	for _, r := range rec.agents {
 		a := newAgentRecord(r.Info)
-		a.RegisteredTime, a.ReregisteredTime = r.RegisteredTime, r.ReregisteredTime
+		a.RegisteredTime, a.ReregisteredTime, a.UnreachableTime = r.RegisteredTime, r.ReregisteredTime, r.UnreachableTime
 		a.lastPing, a.active, a.recovered = now, true, true
 		m.agents[a.Info.ID] = a
 	}

@@ -26,22 +26,33 @@ var ErrBadRequest = errors.New("bad request")
 // memory.
 //
 //	recovered ──(re-)register──▶ active ──no pings for the window──▶ inactive
-//	    │                          ▲                                    │
-//	    └──────no pings────────────┼──────────▶ inactive ──register─────┘
+//	    │                          ▲  ▲                                 │
+//	    │                          │  └──────────register───────────────┤ (marking cancelled)
+//	    │                          │                          rate limiter, registry write
+//	    │                          └──────register──── unreachable ◀────┘
+//	    └──agent_reregister_timeout──▶ inactive ──▶ …
 //
-// Only active agents are in the allocator and get offered.
+//	any ──operator POST /master/agents/{id}/gone──▶ gone (forgotten; its id is fenced)
+//
+// Only active agents are in the allocator and get offered. The frameworks
+// hear of an agent's tasks only once its unreachable marking is in the
+// registry.
 type agent struct {
 	Info             api.AgentInfo `json:"info"`
 	RegisteredTime   time.Time     `json:"registered_time"`
 	ReregisteredTime *time.Time    `json:"reregistered_time,omitempty"`
+	// UnreachableTime is set while the registry holds the agent as
+	// unreachable (Mesos registry "unreachable" list).
+	UnreachableTime *time.Time `json:"unreachable_time,omitempty"`
 
-	lastPing  time.Time
-	active    bool // within its ping window
-	recovered bool // loaded by a new leader; has not re-registered yet
-	inAlloc   bool
-	outbox    *outbox
-	tasks     map[taskKey]*task // live tasks on this agent
-	offers    map[string]*offer
+	lastPing    time.Time
+	active      bool // within its ping window
+	recovered   bool // loaded by a new leader; has not re-registered yet
+	pendingMark bool // waiting in the removal rate limiter to be marked unreachable
+	inAlloc     bool
+	outbox      *outbox
+	tasks       map[taskKey]*task // live tasks on this agent
+	offers      map[string]*offer
 }
 
 func newAgentRecord(info api.AgentInfo) *agent {
@@ -63,11 +74,19 @@ func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.Reg
 		}
 	}
 	info.Resources = info.Resources.Add(nil)
+	m.registrar.Lock()
+	defer m.registrar.Unlock()
 	now := m.cfg.Now()
 	m.mu.Lock()
 	if !m.elected {
 		m.mu.Unlock()
 		return api.RegisterResponse{}, ErrNotLeader
+	}
+	if _, gone := m.removals.gone[info.ID]; gone && info.ID != "" {
+		m.mu.Unlock()
+		m.m.fenced.Inc()
+		m.log.Warn("refused registration of a removed agent", "agent_id", info.ID, "hostname", info.Hostname)
+		return api.RegisterResponse{}, agentGoneError(info.ID)
 	}
 	wb := m.wb
 	rec := &agent{Info: info, RegisteredTime: now}
@@ -95,7 +114,7 @@ func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.Reg
 		// under the old id at the same address is gone.
 		for _, old := range m.sortedAgentsLocked() {
 			if old.Info.Hostname == info.Hostname && old.Info.Port == info.Port && old.Info.IP == info.IP {
-				m.removeAgentLocked(old, "Agent "+old.Info.Hostname+" re-registered as a new agent")
+				m.removeAgentLocked(old, api.TaskGone, "Agent "+old.Info.Hostname+" re-registered as a new agent")
 			}
 		}
 	}
@@ -130,7 +149,10 @@ func (m *Master) admitLocked(rec *agent, req api.RegisterRequest, now time.Time)
 		m.agents[id] = a
 	}
 	a.Info, a.RegisteredTime, a.ReregisteredTime = rec.Info, rec.RegisteredTime, rec.ReregisteredTime
-	a.lastPing, a.active, a.recovered = now, true, false
+	if a.UnreachableTime != nil {
+		m.log.Info("unreachable agent is back", "agent_id", id, "unreachable_for", now.Sub(*a.UnreachableTime).Round(time.Millisecond))
+	}
+	a.lastPing, a.active, a.recovered, a.pendingMark, a.UnreachableTime = now, true, false, false, nil
 	m.rescindAgentOffersLocked(a)
 	if a.inAlloc {
 		_ = m.alloc.RemoveAgent(id)
@@ -183,6 +205,13 @@ func (m *Master) admitLocked(rec *agent, req api.RegisterRequest, now time.Time)
 		t := fw.tasks[k.task]
 		switch {
 		case t == nil && fw.completedTask(k.task) != nil:
+			if !rt.State.Terminal() {
+				m.sendKillLocked(a, fw, k.task, nil)
+			}
+			continue
+		case t == nil && req.Agent.ID == "":
+			// A new agent runs nothing the master may adopt: it would
+			// be a task of a removed (fenced) agent coming back.
 			if !rt.State.Terminal() {
 				m.sendKillLocked(a, fw, k.task, nil)
 			}
@@ -251,6 +280,10 @@ func (m *Master) ping(id string) error {
 	if !m.elected {
 		return ErrNotLeader
 	}
+	if _, gone := m.removals.gone[id]; gone {
+		m.m.fenced.Inc()
+		return agentGoneError(id)
+	}
 	a, ok := m.agents[id]
 	if !ok || a.recovered || !a.active {
 		return ErrUnknownAgent
@@ -261,8 +294,9 @@ func (m *Master) ping(id string) error {
 
 // checkLiveness marks agents inactive whose pings stopped for longer than
 // AgentPingTimeout × MaxAgentPingTimeouts: their offers are rescinded,
-// they leave the allocator, and their tasks become TASK_UNREACHABLE
-// (TASK_LOST for frameworks that are not partition-aware).
+// they leave the allocator, and they are scheduled to be marked
+// unreachable (markScheduled). Recovered agents are left to the
+// re-register timeout (checkRecovery), as Mesos does.
 func (m *Master) checkLiveness() {
 	window := m.cfg.AgentPingTimeout * time.Duration(m.cfg.MaxAgentPingTimeouts)
 	now := m.cfg.Now()
@@ -273,22 +307,22 @@ func (m *Master) checkLiveness() {
 	}
 	var silent []*agent
 	for _, a := range m.agents {
-		if a.active && now.Sub(a.lastPing) > window {
+		if a.active && !a.recovered && now.Sub(a.lastPing) > window {
 			silent = append(silent, a)
 		}
 	}
 	sort.Slice(silent, func(i, j int) bool { return silent[i].Info.ID < silent[j].Info.ID })
 	for _, a := range silent {
 		a.active = false
-		m.m.unhealthy.Inc()
 		m.log.Warn("agent inactive: no ping", "agent_id", a.Info.ID, "silent_for", now.Sub(a.lastPing).Round(time.Millisecond))
-		m.deactivateAgentLocked(a, "Agent "+a.Info.Hostname+" removed: health check timed out")
+		m.disconnectAgentLocked(a)
+		m.scheduleMarkLocked(a, true, "Agent "+a.Info.Hostname+" removed: health check timed out")
 	}
 }
 
-// deactivateAgentLocked takes an agent out of the allocator and tells the
-// frameworks its tasks are unreachable.
-func (m *Master) deactivateAgentLocked(a *agent, why string) {
+// disconnectAgentLocked rescinds an agent's offers and takes it out of
+// the allocator.
+func (m *Master) disconnectAgentLocked(a *agent) {
 	m.rescindAgentOffersLocked(a)
 	if a.inAlloc {
 		if err := m.alloc.RemoveAgent(a.Info.ID); err != nil {
@@ -296,6 +330,17 @@ func (m *Master) deactivateAgentLocked(a *agent, why string) {
 		}
 		a.inAlloc = false
 	}
+	for _, t := range a.tasks {
+		t.inAlloc = false
+	}
+	m.kick()
+}
+
+// unreachableTasksLocked tells the frameworks an agent's tasks are
+// unreachable (TASK_LOST if not partition-aware): the agent's unreachable
+// marking is in the registry.
+func (m *Master) unreachableTasksLocked(a *agent, why string) {
+	m.disconnectAgentLocked(a)
 	for _, k := range sortedTaskKeys(a.tasks) {
 		t := a.tasks[k]
 		t.inAlloc = false
@@ -310,8 +355,9 @@ func (m *Master) deactivateAgentLocked(a *agent, why string) {
 }
 
 // removeAgentLocked forgets an agent for good (it came back under a new
-// id): its tasks are gone with it.
-func (m *Master) removeAgentLocked(a *agent, why string) {
+// id, or an operator marked it gone): its tasks end in state `precise`
+// (TASK_LOST for frameworks that are not partition-aware).
+func (m *Master) removeAgentLocked(a *agent, precise api.TaskState, why string) {
 	m.rescindAgentOffersLocked(a)
 	if a.inAlloc {
 		if err := m.alloc.RemoveAgent(a.Info.ID); err != nil {
@@ -327,13 +373,14 @@ func (m *Master) removeAgentLocked(a *agent, why string) {
 			continue
 		}
 		if !t.state.Terminal() {
-			m.updateLocked(fw, t, m.masterStatus(t, fw.lostState(api.TaskGone), api.ReasonAgentRemoved, why))
+			m.updateLocked(fw, t, m.masterStatus(t, fw.lostState(precise), api.ReasonAgentRemoved, why))
 		}
 		m.completeLocked(fw, t)
 	}
 	a.outbox.close()
 	delete(m.agents, a.Info.ID)
 	m.wb.del(keyAgentsPrefix + a.Info.ID)
+	m.m.removals.Inc()
 	m.log.Info("agent removed", "agent_id", a.Info.ID, "reason", why)
 	m.kick()
 }

@@ -70,6 +70,9 @@ func (m *Master) slaveJSON(a *agent) map[string]any {
 	if a.ReregisteredTime != nil {
 		s["reregistered_time"] = epoch(*a.ReregisteredTime)
 	}
+	if a.UnreachableTime != nil {
+		s["unreachable_time"] = epoch(*a.UnreachableTime)
+	}
 	return s
 }
 
@@ -200,12 +203,13 @@ func (m *Master) handleState(w http.ResponseWriter, r *http.Request) {
 	}
 	fws, done := m.frameworksJSONLocked("")
 	elected := m.electedTime
+	unreachable := m.unreachableCountLocked()
 	m.mu.Unlock()
 	st := buildInfo()
 	for k, v := range map[string]any{
 		"id": m.info.ID, "pid": m.info.PID, "hostname": m.info.Hostname,
 		"start_time": epoch(m.started), "elected_time": epoch(elected),
-		"activated_slaves": active, "deactivated_slaves": inactive, "unreachable_slaves": inactive,
+		"activated_slaves": active, "deactivated_slaves": inactive, "unreachable_slaves": unreachable,
 		"leader": m.info.PID, "leader_info": m.info, "cluster": "nodectl",
 		"log_dir": m.cfg.LogDir, "external_log_file": m.cfg.ExternalLogFile, "flags": m.cfg.Flags,
 		"slaves": slaves, "frameworks": fws, "completed_frameworks": done,

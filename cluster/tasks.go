@@ -267,6 +267,10 @@ func (m *Master) statusUpdate(u api.StatusUpdate) error {
 	if !m.elected {
 		return ErrNotLeader
 	}
+	if _, gone := m.removals.gone[u.AgentID.Value]; gone {
+		m.m.fenced.Inc()
+		return agentGoneError(u.AgentID.Value)
+	}
 	a := m.agents[u.AgentID.Value]
 	if a == nil {
 		m.m.invalidUpdates.Inc()

@@ -37,6 +37,9 @@ type Config struct {
 	MaxAgentPingTimeouts      int
 	AllocationInterval        time.Duration
 	OfferTimeout              time.Duration
+	AgentRemovalRateLimit     string
+	AgentReregisterTimeout    time.Duration
+	RecoveryAgentRemovalLimit string
 	RegistrationBackoffFactor time.Duration
 	ExecutorShutdownGrace     time.Duration
 	InsecureRegistries        []string
@@ -94,6 +97,9 @@ func upFlags() []cli.Flag {
 		num("max-agent-ping-timeouts", 5, "master: missed pings before an agent is marked inactive", "max_agent_ping_timeouts", "max_slave_ping_timeouts"),
 		dur("allocation-interval", time.Second, "master: longest time between allocation rounds (rounds also run on every change)", "allocation_interval"),
 		dur("offer-timeout", 0, "master: rescind offers not answered in this time (0: never)", "offer_timeout"),
+		str("agent-removal-rate-limit", "", "master: at most this many silent agents marked unreachable per period, e.g. 1/10mins (default: no limit)", "agent_removal_rate_limit", "slave_removal_rate_limit"),
+		dur("agent-reregister-timeout", 10*time.Minute, "master: after a failover, agents not back in this time are marked unreachable", "agent_reregister_timeout", "slave_reregister_timeout"),
+		str("recovery-agent-removal-limit", "100%", "master: if more of the recovered agents than this stay away, the leader steps down instead of marking them", "recovery_agent_removal_limit", "recovery_slave_removal_limit"),
 		dur("registration-backoff-factor", time.Second, "agent: registration retry backoff factor", "registration_backoff_factor"),
 		dur("executor-shutdown-grace-period", 5*time.Second, "agent: time between SIGTERM and SIGKILL when a task is killed", "executor_shutdown_grace_period"),
 		str("insecure-registries", "", "agent: comma-separated registry hosts that may be pulled from over plain HTTP", "insecure_registries"),
@@ -127,6 +133,9 @@ func loadConfig(c *cli.Context) (Config, error) {
 		AgentPingTimeout:          c.Generic("agent-ping-timeout").(*durationFlag).d,
 		AllocationInterval:        c.Generic("allocation-interval").(*durationFlag).d,
 		OfferTimeout:              c.Generic("offer-timeout").(*durationFlag).d,
+		AgentRemovalRateLimit:     c.String("agent-removal-rate-limit"),
+		AgentReregisterTimeout:    c.Generic("agent-reregister-timeout").(*durationFlag).d,
+		RecoveryAgentRemovalLimit: c.String("recovery-agent-removal-limit"),
 		RegistrationBackoffFactor: c.Generic("registration-backoff-factor").(*durationFlag).d,
 		ExecutorShutdownGrace:     c.Generic("executor-shutdown-grace-period").(*durationFlag).d,
 		InsecureRegistries:        splitList(c.String("insecure-registries")),

@@ -101,7 +101,9 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			Etcd: etcdCli, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.Port,
 			AgentPingTimeout: cfg.AgentPingTimeout, MaxAgentPingTimeouts: cfg.MaxAgentPingTimeouts,
 			AllocationInterval: cfg.AllocationInterval, OfferTimeout: cfg.OfferTimeout,
-			Flags: cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: mlog,
+			AgentRemovalRateLimit: cfg.AgentRemovalRateLimit, AgentReregisterTimeout: cfg.AgentReregisterTimeout,
+			RecoveryAgentRemovalLimit: cfg.RecoveryAgentRemovalLimit,
+			Flags:                     cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: mlog,
 		})
 		if err != nil {
 			return err

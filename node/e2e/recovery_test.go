@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,4 +191,42 @@ func TestCorruptCheckpoint(t *testing.T) {
 	}
 	start(t, append(args, "--no-strict")...)
 	waitFor(t, 30*time.Second, "agent active under --no-strict", func() bool { s := slaves(t, n.url()); return len(s) >= 1 && s[0].Active })
+}
+
+// An agent the operator marks gone is fenced: its running task is killed,
+// never re-adopted, and the agent registers again under a new id.
+func TestGoneAgentIsFenced(t *testing.T) {
+	m := newNode(t)
+	start(t, m.args("master")...)
+	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
+	a := newNode(t)
+	start(t, a.args("agent", "--master", "127.0.0.1:"+strconv.Itoa(m.port), "--registration_backoff_factor", "50ms",
+		"--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")...)
+	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, m.url()); return len(s) == 1 && s[0].Active })
+	old := slaves(t, m.url())[0].ID
+	cmdline, pid := sleeper(t, m.port, "fenced")
+
+	resp, err := http.Post(m.url()+"/master/agents/"+old+"/gone", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("mark gone: %s", resp.Status)
+	}
+	waitFor(t, 30*time.Second, "the fenced task's process killed", func() bool { return !running(pid) })
+	waitFor(t, 30*time.Second, "the agent back under a new id", func() bool {
+		for _, s := range slaves(t, m.url()) {
+			if s.ID != old && s.Active {
+				return true
+			}
+		}
+		return false
+	})
+	if st := taskState(m.url(), "fenced"); st == "TASK_RUNNING" {
+		t.Errorf("the fenced task is still RUNNING in the master")
+	}
+	if n := len(pidsOf(cmdline)); n != 0 {
+		t.Errorf("%d copies of the fenced task still run", n)
+	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/tar"
 	"compress/gzip"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,11 +59,9 @@ func must(t *testing.T, err error) {
 func execute(t *testing.T, master int, args ...string) (string, int) {
 	t.Helper()
 	full := append([]string{"execute", "--master", "127.0.0.1:" + strconv.Itoa(master)}, args...)
-	cmd := exec.Command(bin, full...)
-
-	timer := time.AfterFunc(60*time.Second, func() { _ = cmd.Process.Kill() })
-	defer timer.Stop()
-	out, err := cmd.CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, full...).CombinedOutput()
 
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -1,0 +1,101 @@
+package node_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"nodectl/cluster/api"
+	"nodectl/node/nodetest"
+)
+
+// The fencing contract against a real master on etcd: an agent marked
+// gone is refused with 410 and {"message":..., "shutdown":true} on
+// register, ping and stream, also after the master restarts; registering
+// anew (no id) gives it a new id.
+func TestGoneAgentFenced(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{AgentPingTimeout: time.Second})
+	base := c.Master.URL()
+	post := func(path string, v any) (int, []byte) {
+		t.Helper()
+		b, _ := json.Marshal(v)
+		resp, err := http.Post(base+path, "application/json", bytes.NewReader(b))
+		if err != nil {
+			return 0, []byte(err.Error()) // the master may be restarting
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	info := api.AgentInfo{Hostname: "fenced", IP: "127.0.0.1", Port: 6100, Resources: mustParse(t, "cpus:1;mem:128"), Version: api.Version}
+	register := func(id string) (int, []byte) {
+		t.Helper()
+		in := info
+		in.ID = id
+		return post(api.PathRegister, api.RegisterRequest{Agent: in})
+	}
+	var code int
+	var body []byte
+	nodetest.WaitFor(t, 30*time.Second, "registered", func() bool { code, body = register(""); return code == 200 })
+	var reg api.RegisterResponse
+	if err := json.Unmarshal(body, &reg); err != nil || reg.AgentID == "" {
+		t.Fatalf("register: %s %v", body, err)
+	}
+	id := reg.AgentID
+	if code, body := post(api.PathPing, api.PingRequest{AgentID: id}); code != http.StatusNoContent {
+		t.Fatalf("ping: %d %s", code, body)
+	}
+	if code, body := post("/master/agents/"+id+"/gone", nil); code != http.StatusOK {
+		t.Fatalf("mark gone: %d %s", code, body)
+	}
+
+	want := `{"message":"agent ` + id + ` has been removed: register anew","shutdown":true}` + "\n"
+	fenced := func(what string, code int, body []byte) {
+		t.Helper()
+		var r api.AgentRemoved
+		_ = json.Unmarshal(body, &r)
+		if code != api.StatusAgentRemoved || string(body) != want || !r.Shutdown {
+			t.Errorf("%s: %d %s, want 410 %s", what, code, body, want)
+		}
+	}
+	code, body = register(id)
+	fenced("re-register", code, body)
+	code, body = post(api.PathPing, api.PingRequest{AgentID: id})
+	fenced("ping", code, body)
+	resp, err := http.Get(base + api.PathStream + "?agent_id=" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fenced("stream", resp.StatusCode, body)
+
+	// The gone list is in etcd: a restarted master still refuses the id.
+	if err := c.Master.Stop(); err != nil {
+		t.Fatalf("stop master: %v", err)
+	}
+	c.Master.Start()
+	nodetest.WaitFor(t, 30*time.Second, "fenced after the restart", func() bool {
+		code, body = register(id)
+		return code == api.StatusAgentRemoved && string(body) == want
+	})
+	code, body = register("")
+	if err := json.Unmarshal(body, &reg); code != 200 || err != nil || reg.AgentID == id || reg.AgentID == "" {
+		t.Fatalf("register anew: %d %s", code, body)
+	}
+	if got := c.Metric("master/slaves_active"); got != 1 {
+		t.Errorf("master/slaves_active = %v, want the new agent only", got)
+	}
+}
+
+func mustParse(t *testing.T, s string) api.Resources {
+	t.Helper()
+	rs, err := api.ParseResources(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
