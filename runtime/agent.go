@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"time"
@@ -84,6 +85,13 @@ type Agent struct {
 	tasks     taskTable
 	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines
 
+	// starts bounds concurrent container starts, so a burst of launches
+	// cannot starve the node (and a master's etcd lease) of CPU.
+	starts chan struct{}
+	// runCtx is Run's context (guarded by mu): task work outlives a broken
+	// master connection.
+	runCtx context.Context
+
 	store    *storage.Store
 	state    storage.State // what the checkpoint held at start, until recovered
 	bootID   string
@@ -144,6 +152,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), started: time.Now()}
 	a.tasks.live = map[streamKey]*task{}
+	a.starts = make(chan struct{}, max(2, goruntime.NumCPU()))
 	a.bootID = cfg.BootID
 	a.status = newStatusManager(a.sendStatus, a.tasks.complete, a.log)
 	if err := a.openCheckpoint(context.Background()); err != nil {
@@ -193,6 +202,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer a.wg.Wait() // runs after cancel: every goroutine Run started has ended
 	defer cancel()
+	a.mu.Lock()
+	a.runCtx = ctx
+	a.mu.Unlock()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

@@ -259,6 +259,10 @@ func (a *Agent) settleTask(ctx context.Context, t *task) bool {
 		return false
 	}
 	st, _ := ctr.Status()
+	if st == container.Running && (t.state == api.TaskStaging || t.state == api.TaskStarting) {
+		// The agent died between starting the container and reporting it.
+		a.setState(t, api.TaskRunning, "", "", nil)
+	}
 	a.watch(ctx, t)
 	return st == container.Running
 }

@@ -52,7 +52,15 @@ func (a *Agent) streamLoop(ctx context.Context, leader, id string) error {
 	return errors.New("message stream closed by master")
 }
 
-func (a *Agent) dispatch(ctx context.Context, m *api.AgentMessage) {
+func (a *Agent) dispatch(connCtx context.Context, m *api.AgentMessage) {
+	// Task work belongs to the agent, not to this connection: a stream that
+	// breaks must not cancel launches and kills in flight.
+	a.mu.Lock()
+	ctx := a.runCtx
+	a.mu.Unlock()
+	if ctx == nil {
+		ctx = connCtx
+	}
 	switch {
 	case m.Type == api.MsgLaunch && m.Launch != nil:
 		a.wg.Add(1)

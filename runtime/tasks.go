@@ -167,7 +167,14 @@ func (a *Agent) launch(ctx context.Context, m *api.LaunchMessage) {
 		return
 	}
 	a.setState(t, api.TaskStarting, "", "", nil)
-	if err := a.startContainer(ctx, t); err != nil {
+	select {
+	case a.starts <- struct{}{}:
+	case <-ctx.Done():
+		return // detaching; the checkpoint says STARTING and recovery settles it
+	}
+	err := a.startContainer(ctx, t)
+	<-a.starts
+	if err != nil {
 		a.setState(t, api.TaskFailed, api.ReasonContainerLaunchFailed, err.Error(), nil)
 		a.releaseRootfs(t)
 		return
