@@ -8,5 +8,6 @@ func extraCommands() []*cli.Command {
 		imageCommand(),
 		executeCommand(),
 		taskCommand(),
+		appCommand(),
 	}
 }

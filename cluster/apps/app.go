@@ -74,7 +74,8 @@ type Volume struct {
 	Mode          string `json:"mode"`
 }
 
-// HealthCheck is accepted and validated; nodectl does not run it yet.
+// HealthCheck is a Marathon health check. The first one is run by the
+// agent next to the task (see healthCheck in sched.go).
 type HealthCheck struct {
 	Protocol  string `json:"protocol"`
 	Path      string `json:"path,omitempty"`
@@ -365,6 +366,15 @@ func (a *App) validate() []Detail {
 		}
 		if h.Protocol == "COMMAND" && (h.Command == nil || h.Command.Value == "") {
 			add(fmt.Sprintf("/healthChecks/%d/command", i), "must not be empty")
+		}
+		if h.Protocol != "COMMAND" && (h.Port == nil || *h.Port <= 0) {
+			pi := 0
+			if h.PortIndex != nil {
+				pi = *h.PortIndex
+			}
+			if pi < 0 || pi >= len(a.PortDefinitions) {
+				add(fmt.Sprintf("/healthChecks/%d/portIndex", i), "Health check port indices must address an element of the ports array or container port mappings.")
+			}
 		}
 	}
 	if u := a.UpgradeStrategy; u != nil {

@@ -48,18 +48,25 @@ func (a *Apps) appInfoLocked(id string, embed int) map[string]any {
 	m := map[string]any{}
 	b, _ := json.Marshal(st.def)
 	_ = json.Unmarshal(b, &m)
-	var staged, running int
+	var staged, running, healthy, unhealthy int
 	ts := a.tasksOfLocked(id)
 	for _, t := range ts {
 		switch t.State {
 		case api.TaskRunning:
 			running++
+			if t.Health != nil {
+				if t.Health.Alive {
+					healthy++
+				} else {
+					unhealthy++
+				}
+			}
 		case api.TaskStaging, api.TaskStarting:
 			staged++
 		}
 	}
 	m["tasksStaged"], m["tasksRunning"] = staged, running
-	m["tasksHealthy"], m["tasksUnhealthy"] = 0, 0
+	m["tasksHealthy"], m["tasksUnhealthy"] = healthy, unhealthy
 	deps := []map[string]string{}
 	if d := a.deploymentOfLocked(id); d != nil {
 		deps = append(deps, map[string]string{"id": d.ID})
@@ -90,19 +97,38 @@ func (a *Apps) taskJSONLocked(t *task) map[string]any {
 	if t.Killing && !state.Terminal() {
 		state = api.TaskKilling
 	}
-	ips := []map[string]string{}
-	if ip := net.ParseIP(t.Host); ip != nil {
-		ips = append(ips, map[string]string{"ipAddress": t.Host, "protocol": "IPv4"})
-	}
-	ports := t.Ports
-	if ports == nil {
-		ports = []int{}
+	ports := portsOf(t)
+	results := []any{}
+	if h := t.Health; h != nil {
+		r := map[string]any{
+			"alive": h.Alive, "consecutiveFailures": h.ConsecutiveFailures, "firstSuccess": ts(h.FirstSuccess),
+			"lastSuccess": ts(h.LastSuccess), "lastFailure": ts(h.LastFailure), "taskId": t.ID, "instanceId": t.ID,
+		}
+		if h.LastFailureCause != "" {
+			r["lastFailureCause"] = h.LastFailureCause
+		}
+		results = append(results, r)
 	}
 	return map[string]any{
 		"id": t.ID, "appId": t.AppID, "host": t.Host, "ports": ports, "servicePorts": ports,
 		"slaveId": t.AgentID, "state": state, "stagedAt": ts(t.StagedAt), "startedAt": ts(t.StartedAt),
-		"version": t.Version, "healthCheckResults": []any{}, "ipAddresses": ips, "role": "*",
+		"version": t.Version, "healthCheckResults": results, "ipAddresses": ipsOf(t.Host), "role": "*",
 	}
+}
+
+func ipsOf(host string) []map[string]string {
+	ips := []map[string]string{}
+	if ip := net.ParseIP(host); ip != nil {
+		ips = append(ips, map[string]string{"ipAddress": host, "protocol": "IPv4"})
+	}
+	return ips
+}
+
+func portsOf(t *task) []int {
+	if t.Ports == nil {
+		return []int{}
+	}
+	return t.Ports
 }
 
 func (a *Apps) handleListApps(w http.ResponseWriter, r *http.Request) {

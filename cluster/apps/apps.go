@@ -86,6 +86,8 @@ type Apps struct {
 	tasks       map[string]*task
 	deployments map[string]*Deployment
 	lastVersion time.Time
+
+	bus *eventBus // /v2/events subscribers (own lock)
 }
 
 // appState is an app with what the scheduler keeps about it.
@@ -113,10 +115,29 @@ type task struct {
 	StartedAt     time.Time         `json:"startedAt"`
 	Killing       bool              `json:"killing,omitempty"`
 	KillSentAt    time.Time         `json:"-"`
+	// HealthChecked: launched with a health check, so it serves only once
+	// the agent reports it healthy.
+	HealthChecked bool    `json:"healthChecked,omitempty"`
+	Health        *health `json:"health,omitempty"`
+}
+
+// health is what the agent's health reports said about a task.
+type health struct {
+	Alive               bool      `json:"alive"`
+	ConsecutiveFailures int       `json:"consecutiveFailures"`
+	FirstSuccess        time.Time `json:"firstSuccess"`
+	LastSuccess         time.Time `json:"lastSuccess"`
+	LastFailure         time.Time `json:"lastFailure"`
+	LastFailureCause    string    `json:"lastFailureCause,omitempty"`
 }
 
 func (t *task) alive() bool   { return !t.Killing && !t.State.Terminal() }
 func (t *task) running() bool { return t.State == api.TaskRunning }
+
+// healthy: running, and reported healthy when it has a health check.
+func (t *task) healthy() bool {
+	return t.running() && (!t.HealthChecked || t.Health != nil && t.Health.Alive)
+}
 
 // TaskFailure is an app's lastTaskFailure.
 type TaskFailure struct {
@@ -144,7 +165,7 @@ func New(cfg Config) (*Apps, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = newUUID
 	}
-	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: store{cli: cfg.Etcd}, wake: make(chan struct{}, 1)}
+	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: store{cli: cfg.Etcd}, wake: make(chan struct{}, 1), bus: newEventBus()}
 	a.resetLocked()
 	return a, nil
 }
@@ -357,15 +378,27 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 	if st.State == api.TaskRunning && t.StartedAt.IsZero() {
 		t.StartedAt = now
 	}
+	if prev != st.State {
+		a.publishLocked("status_update_event", map[string]any{
+			"slaveId": t.AgentID, "taskId": id, "taskStatus": string(st.State), "message": st.Message,
+			"appId": t.AppID, "host": t.Host, "ipAddresses": ipsOf(t.Host), "ports": portsOf(t), "version": t.Version,
+		})
+	}
+	healthChanged := st.State == api.TaskRunning && st.Healthy != nil && a.healthLocked(t, *st.Healthy, st.Message, now)
 	if gone(st.State) {
 		delete(a.tasks, id)
 		if err := a.store.del(prefixTasks + id); err != nil {
 			a.log.Warn("forget task", "task_id", id, "err", err)
 		}
 		app := a.apps[t.AppID]
-		if app != nil && !t.Killing && st.State != api.TaskKilled {
+		healthKill := st.Reason == api.ReasonHealthCheckFailed
+		if app != nil && (!t.Killing && st.State != api.TaskKilled || healthKill) {
+			msg := st.Message
+			if healthKill && msg == "" {
+				msg = "Task was killed since health check failed"
+			}
 			app.lastFailure = &TaskFailure{
-				AppID: t.AppID, Host: t.Host, Message: st.Message, State: string(st.State), TaskID: id,
+				AppID: t.AppID, Host: t.Host, Message: msg, State: string(st.State), TaskID: id,
 				Timestamp: formatTime(now), Version: t.Version, SlaveID: t.AgentID,
 			}
 			if app.def != nil && t.ConfigVersion == app.def.VersionInfo.LastConfigChangeAt {
@@ -376,11 +409,40 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 		a.revive = true
 		return
 	}
-	if prev != st.State {
+	if prev != st.State || healthChanged {
 		if err := a.store.put(prefixTasks+id, t); err != nil {
 			a.log.Warn("checkpoint task", "task_id", id, "err", err)
 		}
 	}
+}
+
+// healthLocked records a health report; true when the task's health changed.
+func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time) bool {
+	h := t.Health
+	changed := h == nil || h.Alive != alive
+	if h == nil {
+		h = &health{}
+		t.Health = h
+	}
+	h.Alive = alive
+	if alive {
+		h.ConsecutiveFailures = 0
+		h.LastSuccess = now
+		if h.FirstSuccess.IsZero() {
+			h.FirstSuccess = now
+		}
+	} else {
+		h.ConsecutiveFailures++
+		h.LastFailure = now
+		h.LastFailureCause = cause
+	}
+	if changed {
+		a.log.Info("app task health changed", "app_id", t.AppID, "task_id", t.ID, "alive", alive)
+		a.publishLocked("health_status_changed_event", map[string]any{
+			"appId": t.AppID, "taskId": t.ID, "instanceId": t.ID, "version": t.Version, "alive": alive,
+		})
+	}
+	return true // counters moved: checkpoint
 }
 
 // gone: the task no longer counts as an instance. TASK_UNREACHABLE stays

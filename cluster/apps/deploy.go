@@ -13,7 +13,8 @@ const (
 // Deployment is one versioned change of an app, done in steps (nodectl's
 // plans have one step of one action). It is done when the app's tasks
 // match its definition (planFor has nothing left to do and every task
-// runs); a cancelled one simply stops being tracked.
+// runs, and is healthy when it has a health check); a cancelled one
+// simply stops being tracked (deployment_failed on /v2/events).
 type Deployment struct {
 	ID             string   `json:"id"`
 	Version        string   `json:"version"`
@@ -53,6 +54,7 @@ func (a *Apps) startDeploymentLocked(action, id, version string, original *App) 
 		a.log.Warn("persist deployment", "deployment_id", d.ID, "err", err)
 	}
 	a.log.Info("deployment started", "deployment_id", d.ID, "app_id", id, "action", action)
+	a.publishLocked("deployment_info", map[string]any{"plan": planJSON(d), "currentStep": d.Steps[0]})
 	a.revive = true
 	a.poke()
 	return d
@@ -70,7 +72,14 @@ func (a *Apps) deploymentOfLocked(id string) *Deployment {
 	return nil
 }
 
+// dropDeploymentLocked stops tracking a deployment that did not finish
+// (cancelled, rolled back or overridden).
 func (a *Apps) dropDeploymentLocked(d *Deployment) {
+	a.publishLocked("deployment_failed", map[string]any{"id": d.ID, "plan": planJSON(d)})
+	a.forgetDeploymentLocked(d)
+}
+
+func (a *Apps) forgetDeploymentLocked(d *Deployment) {
 	delete(a.deployments, d.ID)
 	if err := a.store.del(prefixDeployments + d.ID); err != nil {
 		a.log.Warn("forget deployment", "deployment_id", d.ID, "err", err)
@@ -89,7 +98,7 @@ func (a *Apps) convergedLocked(id string) bool {
 		return false
 	}
 	for _, t := range ts {
-		if t.Killing || !t.running() {
+		if t.Killing || !t.healthy() {
 			return false
 		}
 	}
@@ -106,9 +115,17 @@ func (a *Apps) finishDeploymentsLocked() {
 		}
 		if done {
 			a.log.Info("deployment finished", "deployment_id", d.ID)
-			a.dropDeploymentLocked(d)
+			a.publishLocked("deployment_step_success", map[string]any{"plan": planJSON(d), "currentStep": d.Steps[0]})
+			a.publishLocked("deployment_success", map[string]any{"id": d.ID, "plan": planJSON(d)})
+			a.forgetDeploymentLocked(d)
 		}
 	}
+}
+
+// planJSON is a deployment plan as events show it (Marathon's
+// DeploymentPlan: id, version, steps; original/target apps left out).
+func planJSON(d *Deployment) map[string]any {
+	return map[string]any{"id": d.ID, "version": d.Version, "steps": d.Steps, "affectedApps": d.AffectedApps}
 }
 
 // nextVersionLocked is a fresh version timestamp, later than any before.

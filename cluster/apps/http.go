@@ -34,6 +34,7 @@ func (a *Apps) Handler() http.Handler {
 	mux.HandleFunc("GET /v2/deployments/{id}", a.leaderOnly(a.handleGetDeployment))
 	mux.HandleFunc("DELETE /v2/deployments/{id}", a.leaderOnly(a.handleDeleteDeployment))
 	mux.HandleFunc("GET /v2/queue", a.leaderOnly(a.handleQueue))
+	mux.HandleFunc("GET /v2/events", a.leaderOnly(a.handleEvents))
 	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusNotFound, "Not found: "+r.URL.Path)
 	})
@@ -182,9 +183,15 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
+	a.apiPostLocked(r, app)
 	w.Header().Set("Location", app.ID)
 	w.Header().Set("Marathon-Deployment-Id", d.ID)
 	writeJSON(w, http.StatusCreated, a.appInfoLocked(app.ID, embedAll))
+}
+
+// apiPostLocked publishes api_post_event for a created or updated app.
+func (a *Apps) apiPostLocked(r *http.Request, app *App) {
+	a.publishLocked("api_post_event", map[string]any{"clientIp": r.RemoteAddr, "uri": r.URL.RequestURI(), "appDefinition": app})
 }
 
 // putAppLocked stores a new version of an app and starts its deployment.
@@ -324,6 +331,7 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 		writeMessage(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
+	a.apiPostLocked(r, app)
 	if code == http.StatusCreated {
 		w.Header().Set("Location", id)
 	}
@@ -376,6 +384,7 @@ func (a *Apps) handleDeleteApp(w http.ResponseWriter, r *http.Request, id string
 	old := st.def
 	delete(a.apps, id)
 	a.log.Info("app deleted", "app_id", id)
+	a.publishLocked("app_terminated_event", map[string]any{"appId": id})
 	d := a.startDeploymentLocked(ActionStop, id, a.nextVersionLocked(), old)
 	deployed(w, http.StatusOK, d)
 }

@@ -51,7 +51,8 @@ func (a *Apps) tasksOfLocked(appID string) []*task {
 // With no task of an older config it is a scale: launch up to instances,
 // kill the surplus by killSelection. Otherwise it is a rolling restart:
 // at most instances+⌊maximumOverCapacity×instances⌋ tasks live at once and
-// at least ⌈minimumHealthCapacity×instances⌉ running ones are kept.
+// at least ⌈minimumHealthCapacity×instances⌉ healthy ones are kept (running,
+// and reported healthy when the task has a health check).
 func planFor(def *App, tasks []*task) plan {
 	var alive, fresh, old []*task
 	for _, t := range tasks {
@@ -95,14 +96,14 @@ func planFor(def *App, tasks []*task) plan {
 	}
 	healthy := 0
 	for _, t := range alive {
-		if t.running() {
+		if t.healthy() {
 			healthy++
 		}
 	}
-	// Old tasks that are not running cost no health: they go first.
+	// Old tasks that are not healthy cost no health: they go first.
 	for _, t := range killOrder(old, def.KillSelection) {
 		switch {
-		case !t.running():
+		case !t.healthy():
 			p.kill = append(p.kill, t)
 		case healthy-1 >= minHealthy:
 			p.kill = append(p.kill, t)
@@ -117,13 +118,14 @@ func planFor(def *App, tasks []*task) plan {
 }
 
 // killOrder sorts tasks (given oldest first) in the order killSelection
-// takes them; tasks not running yet go first either way: they serve nobody.
+// takes them; tasks not healthy (or not running) yet go first either way:
+// they serve nobody.
 func killOrder(ts []*task, sel string) []*task {
 	out := append([]*task(nil), ts...)
 	if sel != OldestFirst {
 		slices.Reverse(out)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return !out[i].running() && out[j].running() })
+	sort.SliceStable(out, func(i, j int) bool { return !out[i].healthy() && out[j].healthy() })
 	return out
 }
 
@@ -287,12 +289,16 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 				ConfigVersion: st.def.VersionInfo.LastConfigChangeAt, AgentID: o.AgentID.Value, Host: o.Hostname,
 				Ports: ports, Attrs: attrs, State: api.TaskStaging, StagedAt: now,
 			}
+			hc := healthCheck(st.def, ports)
+			t.HealthChecked = hc != nil
 			if err := a.store.put(prefixTasks+t.ID, t); err != nil {
 				a.log.Warn("checkpoint task before launch", "task_id", t.ID, "err", err)
 				return infos
 			}
 			a.tasks[t.ID] = t
-			infos = append(infos, taskInfo(st.def, t, need))
+			ti := taskInfo(st.def, t, need)
+			ti.HealthCheck = hc
+			infos = append(infos, ti)
 			a.log.Info("launching app task", "app_id", id, "task_id", t.ID, "agent_id", t.AgentID)
 		}
 	}
@@ -530,6 +536,66 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 		}
 	}
 	return ti
+}
+
+// healthCheck translates the app's first health check into the Mesos one
+// the agent runs next to the task (nil: none, or its port cannot be
+// resolved). Marathon-run (HTTP, HTTPS, TCP) and MESOS_* protocols both
+// become agent-run checks; portIndex picks from the task's host ports.
+func healthCheck(def *App, ports []int) *api.HealthCheck {
+	if len(def.HealthChecks) == 0 {
+		return nil
+	}
+	h := def.HealthChecks[0]
+	out := &api.HealthCheck{
+		DelaySeconds: float64(h.DelaySeconds), IntervalSeconds: float64(h.IntervalSeconds),
+		TimeoutSeconds: float64(h.TimeoutSeconds), ConsecutiveFailures: h.MaxConsecutiveFailures,
+		GracePeriodSeconds: float64(h.GracePeriodSeconds),
+	}
+	port := func() (uint32, bool) {
+		if h.Port != nil && *h.Port > 0 {
+			return uint32(*h.Port), true
+		}
+		i := 0
+		if h.PortIndex != nil {
+			i = *h.PortIndex
+		}
+		if i < 0 || i >= len(ports) {
+			return 0, false
+		}
+		return uint32(ports[i]), true
+	}
+	switch h.Protocol {
+	case "COMMAND":
+		if h.Command == nil {
+			return nil
+		}
+		out.Type = "COMMAND"
+		out.Command = &api.CommandInfo{Value: h.Command.Value}
+	case "TCP", "MESOS_TCP":
+		p, ok := port()
+		if !ok {
+			return nil
+		}
+		out.Type = "TCP"
+		out.TCP = &api.TCPCheck{Port: p}
+	default: // HTTP, HTTPS, MESOS_HTTP, MESOS_HTTPS
+		p, ok := port()
+		if !ok {
+			return nil
+		}
+		scheme := "http"
+		out.Type = "HTTP"
+		if strings.HasSuffix(h.Protocol, "HTTPS") {
+			out.Type, scheme = "HTTPS", "https"
+		}
+		path := h.Path
+		if path == "" {
+			path = "/"
+		}
+		out.HTTP = &api.HTTPCheck{Port: p, Path: path, Scheme: scheme}
+	}
+	return out
 }
 
 // envName upper-cases a name and maps what a shell variable cannot hold to "_".
