@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"nodectl/cluster/api"
 )
 
 // ErrBadFlag is wrapped by errors parsing the Mesos-syntax settings of
@@ -71,30 +73,11 @@ func ParsePercentage(s string) (float64, error) {
 	return f / 100, nil
 }
 
-// mesosUnits are the duration suffixes of Mesos flags ("10mins").
-var mesosUnits = []struct {
-	suffix string
-	unit   time.Duration
-}{
-	{"weeks", 7 * 24 * time.Hour}, {"days", 24 * time.Hour}, {"hrs", time.Hour},
-	{"mins", time.Minute}, {"secs", time.Second}, {"ms", time.Millisecond},
-	{"us", time.Microsecond}, {"ns", time.Nanosecond},
-}
-
 // parseMesosDuration accepts Go ("10m") and Mesos ("10mins") durations.
 func parseMesosDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if d, err := time.ParseDuration(s); err == nil {
-		return d, nil
+	d, err := api.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrBadFlag, err)
 	}
-	for _, u := range mesosUnits {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			f, err := strconv.ParseFloat(num, 64)
-			if err != nil || f < 0 {
-				break
-			}
-			return time.Duration(f * float64(u.unit)), nil
-		}
-	}
-	return 0, fmt.Errorf("%w: %q is not a duration", ErrBadFlag, s)
+	return d, nil
 }
