@@ -150,7 +150,9 @@ func (a *Agent) recoverTasks(ctx context.Context) error {
 			continue
 		}
 		known[t.containerID] = true
+		a.tasks.mu.Lock() // the HTTP server (metrics, /state) already reads the table
 		a.tasks.live[streamKey{t.frameworkID, t.id}] = t
+		a.tasks.mu.Unlock()
 		for _, u := range pending {
 			a.status.enqueue(u)
 		}
