@@ -50,6 +50,7 @@ test-e2e: deps build ## only the real-process end-to-end tests
 
 bench: deps build ## benchmarks: cold start, idle RSS, and the rest (figures go in issue notes)
 	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 10x -timeout 30m ./node/e2e/
+	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_KILL_LOOP=100 $(GO) test -count=1 -run '^TestKill9Loop$$' -timeout 30m -v ./node/e2e/ | grep -E '^(---|ok|FAIL)|kill -9s'
 	$(GO) test -run '^$$' -bench . -timeout 30m $$($(GO) list ./... | grep -v /node/e2e)
 
 fuzz: ## run each fuzz target for 30s
