@@ -189,6 +189,7 @@ func endContainers(t testing.TB, dir string) {
 			time.Sleep(10 * time.Millisecond) // polling for the monitor's exit
 		}
 	}
+	unmountUnder(dir)
 	for _, id := range ids {
 		cgs, _ := filepath.Glob("/sys/fs/cgroup/*/nodectl/" + id)
 		cg2, _ := filepath.Glob("/sys/fs/cgroup/nodectl/" + id)
