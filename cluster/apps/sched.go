@@ -36,13 +36,18 @@ func (a *Apps) tasksOfLocked(appID string) []*task {
 			out = append(out, t)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].StagedAt.Equal(out[j].StagedAt) {
-			return out[i].StagedAt.Before(out[j].StagedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	sortTasks(out)
 	return out
+}
+
+// sortTasks orders tasks oldest first (then by id).
+func sortTasks(ts []*task) {
+	sort.Slice(ts, func(i, j int) bool {
+		if !ts[i].StagedAt.Equal(ts[j].StagedAt) {
+			return ts[i].StagedAt.Before(ts[j].StagedAt)
+		}
+		return ts[i].ID < ts[j].ID
+	})
 }
 
 // planFor decides an app's next actions from its definition and tasks
