@@ -37,6 +37,7 @@ type App struct {
 	MaxLaunchDelaySeconds      *float64          `json:"maxLaunchDelaySeconds"`
 	TaskKillGracePeriodSeconds *float64          `json:"taskKillGracePeriodSeconds,omitempty"`
 	KillSelection              string            `json:"killSelection"`
+	UnreachableStrategy        *Unreachable      `json:"unreachableStrategy"`
 	AcceptedResourceRoles      []string          `json:"acceptedResourceRoles,omitempty"`
 	Dependencies               []string          `json:"dependencies"`
 	Fetch                      []Fetch           `json:"fetch"`
@@ -120,6 +121,49 @@ func (h *HealthCheck) UnmarshalJSON(b []byte) error {
 type UpgradeStrategy struct {
 	MinimumHealthCapacity float64 `json:"minimumHealthCapacity"`
 	MaximumOverCapacity   float64 `json:"maximumOverCapacity"`
+}
+
+// Unreachable is the app's unreachableStrategy: what to do with a task
+// whose agent the master lost (TASK_UNREACHABLE). After
+// InactiveAfterSeconds it stops counting as an instance and a replacement
+// is launched; after ExpungeAfterSeconds it is forgotten (and killed if it
+// ever comes back). Disabled ("disabled" in JSON) waits for it forever.
+type Unreachable struct {
+	Disabled             bool
+	InactiveAfterSeconds float64
+	ExpungeAfterSeconds  float64
+}
+
+// MarshalJSON writes "disabled" or {inactiveAfterSeconds, expungeAfterSeconds}.
+func (u Unreachable) MarshalJSON() ([]byte, error) {
+	if u.Disabled {
+		return []byte(`"disabled"`), nil
+	}
+	return json.Marshal(map[string]float64{"inactiveAfterSeconds": u.InactiveAfterSeconds, "expungeAfterSeconds": u.ExpungeAfterSeconds})
+}
+
+// errUnreachableString is a string unreachableStrategy other than "disabled".
+var errUnreachableString = fmt.Errorf(`unreachableStrategy must be "disabled" or an object`)
+
+// UnmarshalJSON reads "disabled" or the object form (absent fields 0).
+func (u *Unreachable) UnmarshalJSON(b []byte) error {
+	var str string
+	if json.Unmarshal(b, &str) == nil {
+		if str != "disabled" {
+			return errUnreachableString
+		}
+		*u = Unreachable{Disabled: true}
+		return nil
+	}
+	var o struct {
+		InactiveAfterSeconds float64 `json:"inactiveAfterSeconds"`
+		ExpungeAfterSeconds  float64 `json:"expungeAfterSeconds"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	*u = Unreachable{InactiveAfterSeconds: o.InactiveAfterSeconds, ExpungeAfterSeconds: o.ExpungeAfterSeconds}
+	return nil
 }
 
 // Fetch is a URI fetched into the sandbox.
@@ -259,6 +303,9 @@ func (a *App) normalize() {
 	}
 	if a.KillSelection == "" {
 		a.KillSelection = YoungestFirst
+	}
+	if a.UnreachableStrategy == nil {
+		a.UnreachableStrategy = &Unreachable{} // Marathon's default: 0 / 0
 	}
 	if a.Container != nil && a.Container.Type == "" {
 		a.Container.Type = "MESOS"
@@ -422,6 +469,23 @@ func (a *App) validate() []Detail {
 	if g := a.TaskKillGracePeriodSeconds; g != nil && *g < 0 {
 		add("/taskKillGracePeriodSeconds", "must be greater than or equal to 0")
 	}
+	if u := a.UnreachableStrategy; u != nil && !u.Disabled {
+		if u.InactiveAfterSeconds < 0 {
+			add("/unreachableStrategy/inactiveAfterSeconds", "must be greater than or equal to 0")
+		}
+		if u.ExpungeAfterSeconds < u.InactiveAfterSeconds {
+			add("/unreachableStrategy/expungeAfterSeconds", "must be greater than or equal to inactiveAfterSeconds")
+		}
+	}
+	mesosChecks := 0
+	for _, h := range a.HealthChecks {
+		if strings.HasPrefix(h.Protocol, "MESOS_") {
+			mesosChecks++
+		}
+	}
+	if mesosChecks > 1 {
+		add("/healthChecks", "AppDefinition can only have one Mesos health check")
+	}
 	if a.KillSelection != YoungestFirst && a.KillSelection != OldestFirst {
 		add("/killSelection", "must be one of YOUNGEST_FIRST, OLDEST_FIRST")
 	}
@@ -439,6 +503,9 @@ func (a *App) validate() []Detail {
 	for i, d := range a.Dependencies {
 		if errs := validID(d); errs != nil {
 			add(fmt.Sprintf("/dependencies/%d", i), errs...)
+		}
+		if d == a.ID {
+			add(fmt.Sprintf("/dependencies/%d", i), "an app cannot depend on itself")
 		}
 	}
 	return ds

@@ -45,6 +45,11 @@ var (
 	declineIdle = 120.0
 	// declineBusy is refuse_seconds for offers that did not fit what is queued.
 	declineBusy = 2.0
+	// hostMemory is how long a host that offered counts for spreading.
+	hostMemory = 10 * time.Minute
+	// spreadPatience is how long an app's instances keep to their even
+	// share per host before they take whatever host offers.
+	spreadPatience = 5 * time.Second
 )
 
 // Config configures the apps framework.
@@ -86,6 +91,7 @@ type Apps struct {
 	tasks       map[string]*task
 	deployments map[string]*Deployment
 	lastVersion time.Time
+	hosts       map[string]time.Time // hostname → last offer from it, for spreading
 
 	bus *eventBus // /v2/events subscribers (own lock)
 }
@@ -114,6 +120,13 @@ type task struct {
 	StagedAt      time.Time         `json:"stagedAt"`
 	StartedAt     time.Time         `json:"startedAt"`
 	Killing       bool              `json:"killing,omitempty"`
+	// UnreachableSince is when the master reported the task
+	// TASK_UNREACHABLE (zero while reachable).
+	UnreachableSince time.Time `json:"unreachableSince,omitzero"`
+	// Inactive: unreachable past the app's inactiveAfterSeconds, so it no
+	// longer counts as an instance (a replacement is launched). Derived
+	// from UnreachableSince by step.
+	Inactive bool `json:"-"`
 	KillSentAt    time.Time         `json:"-"`
 	// HealthChecked: launched with a health check, so it serves only once
 	// the agent reports it healthy.
@@ -131,7 +144,7 @@ type health struct {
 	LastFailureCause    string    `json:"lastFailureCause,omitempty"`
 }
 
-func (t *task) alive() bool   { return !t.Killing && !t.State.Terminal() }
+func (t *task) alive() bool   { return !t.Killing && !t.Inactive && !t.State.Terminal() }
 func (t *task) running() bool { return t.State == api.TaskRunning }
 
 // healthy: running, and reported healthy when it has a health check.
@@ -176,6 +189,7 @@ func (a *Apps) resetLocked() {
 	a.tasks = map[string]*task{}
 	a.deployments = map[string]*Deployment{}
 	a.reconciling = map[string]bool{}
+	a.hosts = map[string]time.Time{}
 }
 
 // poke wakes the scheduling loop.
@@ -219,7 +233,9 @@ func (a *Apps) lead(ctx context.Context) error {
 	info := api.FrameworkInfo{
 		User: "root", Name: FrameworkName, Role: "*", Checkpoint: true,
 		FailoverTimeout: failoverTimeout.Seconds(),
-		Capabilities:    []api.Capability{{Type: api.CapabilityTaskKillingState}},
+		// Partition aware: tasks of a lost agent are TASK_UNREACHABLE (not
+		// LOST) and survive its return, so unreachableStrategy decides.
+		Capabilities: []api.Capability{{Type: api.CapabilityTaskKillingState}, {Type: api.CapabilityPartitionAware}},
 	}
 	if a.frameworkID != "" {
 		info.ID = &api.ID{Value: a.frameworkID}
@@ -378,6 +394,14 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 	if st.State == api.TaskRunning && t.StartedAt.IsZero() {
 		t.StartedAt = now
 	}
+	switch {
+	case st.State == api.TaskUnreachable && t.UnreachableSince.IsZero():
+		t.UnreachableSince = now
+		a.log.Warn("app task unreachable", "app_id", t.AppID, "task_id", id, "agent_id", t.AgentID)
+	case st.State != api.TaskUnreachable && !t.UnreachableSince.IsZero():
+		t.UnreachableSince, t.Inactive = time.Time{}, false
+		a.log.Info("app task reachable again", "app_id", t.AppID, "task_id", id, "state", st.State)
+	}
 	if prev != st.State {
 		a.publishLocked("status_update_event", map[string]any{
 			"slaveId": t.AgentID, "taskId": id, "taskStatus": string(st.State), "message": st.Message,
@@ -445,9 +469,10 @@ func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time) bo
 	return true // counters moved: checkpoint
 }
 
-// gone: the task no longer counts as an instance. TASK_UNREACHABLE stays
-// counted (nodectl has no unreachableStrategy yet); TASK_LOST and
-// TASK_UNKNOWN mean the master lost it and a replacement is launched.
+// gone: the task no longer counts as an instance and is forgotten.
+// TASK_UNREACHABLE is not gone: the app's unreachableStrategy decides (see
+// unreachableLocked); TASK_LOST and TASK_UNKNOWN mean the master lost it
+// and a replacement is launched.
 func gone(s api.TaskState) bool {
 	return s.Terminal() || s == api.TaskLost || s == api.TaskUnknown
 }

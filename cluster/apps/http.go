@@ -143,6 +143,10 @@ func decodeApp(w http.ResponseWriter, m map[string]json.RawMessage) (*App, bool)
 	b, _ := json.Marshal(m)
 	var app App
 	if err := json.Unmarshal(b, &app); err != nil {
+		if errors.Is(err, errUnreachableString) {
+			writeInvalid(w, []Detail{{Path: "/unreachableStrategy", Errors: []string{err.Error()}}})
+			return nil, false
+		}
 		var te *json.UnmarshalTypeError
 		path := "/"
 		if errors.As(err, &te) {
