@@ -126,8 +126,8 @@ type task struct {
 	// Inactive: unreachable past the app's inactiveAfterSeconds, so it no
 	// longer counts as an instance (a replacement is launched). Derived
 	// from UnreachableSince by step.
-	Inactive bool `json:"-"`
-	KillSentAt    time.Time         `json:"-"`
+	Inactive   bool      `json:"-"`
+	KillSentAt time.Time `json:"-"`
 	// HealthChecked: launched with a health check, so it serves only once
 	// the agent reports it healthy.
 	HealthChecked bool    `json:"healthChecked,omitempty"`
