@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ type App struct {
 	RequirePorts               bool              `json:"requirePorts"`
 	Container                  *Container        `json:"container,omitempty"`
 	HealthChecks               []HealthCheck     `json:"healthChecks"`
+	ReadinessChecks            []ReadinessCheck  `json:"readinessChecks"`
 	Labels                     map[string]string `json:"labels"`
 	UpgradeStrategy            *UpgradeStrategy  `json:"upgradeStrategy"`
 	BackoffSeconds             *float64          `json:"backoffSeconds"`
@@ -90,6 +92,35 @@ type HealthCheck struct {
 	TimeoutSeconds         int `json:"timeoutSeconds"`
 	MaxConsecutiveFailures int `json:"maxConsecutiveFailures"`
 	DelaySeconds           int `json:"delaySeconds"`
+}
+
+// ReadinessCheck is a Marathon readiness check: during a deployment a new
+// task counts only once an HTTP(S) GET of Path on its port PortName
+// answers one of HTTPStatusCodesForReady. The leader runs it (as Marathon
+// does), every IntervalSeconds until the task is ready.
+type ReadinessCheck struct {
+	Name                    string `json:"name"`
+	Protocol                string `json:"protocol"`
+	Path                    string `json:"path"`
+	PortName                string `json:"portName"`
+	IntervalSeconds         int    `json:"intervalSeconds"`
+	TimeoutSeconds          int    `json:"timeoutSeconds"`
+	HTTPStatusCodesForReady []int  `json:"httpStatusCodesForReady"`
+	PreserveLastResponse    bool   `json:"preserveLastResponse"`
+}
+
+// UnmarshalJSON fills Marathon's readiness defaults in before decoding.
+func (c *ReadinessCheck) UnmarshalJSON(b []byte) error {
+	type plain ReadinessCheck
+	p := plain{Name: "readinessCheck", Protocol: "HTTP", Path: "/", PortName: "http-api", IntervalSeconds: 30, TimeoutSeconds: 10}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if p.HTTPStatusCodesForReady == nil {
+		p.HTTPStatusCodesForReady = []int{200}
+	}
+	*c = ReadinessCheck(p)
+	return nil
 }
 
 // Marathon's health check defaults.
@@ -259,6 +290,9 @@ func (a *App) normalize() {
 	}
 	if a.HealthChecks == nil {
 		a.HealthChecks = []HealthCheck{}
+	}
+	if a.ReadinessChecks == nil {
+		a.ReadinessChecks = []ReadinessCheck{}
 	}
 	for i := range a.HealthChecks {
 		if a.HealthChecks[i].Protocol == "" {
@@ -475,6 +509,24 @@ func (a *App) validate() []Detail {
 		}
 		if u.ExpungeAfterSeconds < u.InactiveAfterSeconds {
 			add("/unreachableStrategy/expungeAfterSeconds", "must be greater than or equal to inactiveAfterSeconds")
+		}
+	}
+	if len(a.ReadinessChecks) > 1 {
+		add("/readinessChecks", "Only one readinessCheck is supported at the moment")
+	}
+	for i, c := range a.ReadinessChecks {
+		p := fmt.Sprintf("/readinessChecks/%d", i)
+		if c.Protocol != "HTTP" && c.Protocol != "HTTPS" {
+			add(p+"/protocol", "must be one of HTTP, HTTPS")
+		}
+		if !slices.ContainsFunc(a.PortDefinitions, func(pd PortDefinition) bool { return pd.Name == c.PortName }) {
+			add(p+"/portName", "Readiness check portName must reference an existing port definition name")
+		}
+		if c.IntervalSeconds <= 0 || c.TimeoutSeconds <= 0 || c.TimeoutSeconds >= c.IntervalSeconds {
+			add(p, "intervalSeconds must be positive and greater than timeoutSeconds")
+		}
+		if len(c.HTTPStatusCodesForReady) == 0 {
+			add(p+"/httpStatusCodesForReady", "must not be empty")
 		}
 	}
 	mesosChecks := 0

@@ -132,6 +132,11 @@ type task struct {
 	// the agent reports it healthy.
 	HealthChecked bool    `json:"healthChecked,omitempty"`
 	Health        *health `json:"health,omitempty"`
+	// ReadinessChecked: launched with a readiness check, so it counts in
+	// deployments only once Ready (see readiness.go).
+	ReadinessChecked bool      `json:"readinessChecked,omitempty"`
+	Ready            bool      `json:"ready,omitempty"`
+	readyProbeAt     time.Time // last readiness probe started (leader memory only)
 }
 
 // health is what the agent's health reports said about a task.
@@ -149,7 +154,7 @@ func (t *task) running() bool { return t.State == api.TaskRunning }
 
 // healthy: running, and reported healthy when it has a health check.
 func (t *task) healthy() bool {
-	return t.running() && (!t.HealthChecked || t.Health != nil && t.Health.Alive)
+	return t.running() && (!t.HealthChecked || t.Health != nil && t.Health.Alive) && (!t.ReadinessChecked || t.Ready)
 }
 
 // TaskFailure is an app's lastTaskFailure.
@@ -277,6 +282,10 @@ func (a *Apps) lead(ctx context.Context) error {
 				return nil
 			}
 		}
+	})
+	g.Go(func() error {
+		a.runReadiness(gctx)
+		return nil
 	})
 	g.Go(func() error {
 		defer cancel()

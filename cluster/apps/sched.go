@@ -352,6 +352,7 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 			}
 			hcs := healthChecks(st.def, ports)
 			t.HealthChecked = len(hcs) > 0
+			t.ReadinessChecked = len(st.def.ReadinessChecks) > 0
 			if err := a.store.put(prefixTasks+t.ID, t); err != nil {
 				a.log.Warn("checkpoint task before launch", "task_id", t.ID, "err", err)
 				return infos

@@ -1,6 +1,10 @@
 package apps
 
 import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,5 +140,57 @@ func TestUnreachableStrategy(t *testing.T) {
 		if code := h.do("POST", "/v2/apps", body, &bad); code != 422 || len(bad.Details) != 1 || bad.Details[0].Path != path {
 			t.Errorf("%s: %d %+v, want 422 at %s", body, code, bad.Details, path)
 		}
+	}
+}
+
+// A deployment of an app with a readiness check finishes only once the
+// leader's probe of the new task answers a ready status.
+func TestReadinessCheckGatesDeployment(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ready" || !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+
+	h := newHarness(t)
+	var bad struct{ Details []Detail }
+	if code := h.do("POST", "/v2/apps", `{"id":"/r","cmd":"x","readinessChecks":[{"portName":"nope"}]}`, &bad); code != 422 || len(bad.Details) != 1 || bad.Details[0].Path != "/readinessChecks/0/portName" {
+		t.Errorf("unknown portName: %d %+v", code, bad.Details)
+	}
+	h.do("POST", "/v2/apps", `{"id":"/r","cmd":"x","cpus":0.1,"mem":16,"portDefinitions":[{"port":0,"name":"http-api"}],
+		"readinessChecks":[{"path":"/ready","intervalSeconds":2,"timeoutSeconds":1}]}`, nil)
+	h.offerFrom("h1", res)
+	h.runAll()
+	id := h.fake.launched()[0].TaskID.Value
+	h.a.mu.Lock()
+	h.a.tasks[id].Host, h.a.tasks[id].Ports = "127.0.0.1", []int{port}
+	h.a.mu.Unlock()
+	deployments := func() int {
+		var ds []any
+		h.do("GET", "/v2/deployments", "", &ds)
+		return len(ds)
+	}
+	h.a.readinessRound(t.Context())
+	h.a.step()
+	if n := deployments(); n != 1 {
+		t.Fatalf("%d deployments while the task is not ready, want 1", n)
+	}
+	ready.Store(true)
+	h.a.readinessRound(t.Context()) // within intervalSeconds: not probed again
+	h.a.step()
+	if n := deployments(); n != 1 {
+		t.Fatalf("probed again before intervalSeconds: %d deployments", n)
+	}
+	h.now = h.now.Add(3 * time.Second)
+	h.a.readinessRound(t.Context())
+	h.a.step()
+	if n := deployments(); n != 0 {
+		t.Errorf("%d deployments once the task is ready, want 0", n)
+	}
+	if a := h.app("/r"); len(a["readinessChecks"].([]any)) != 1 {
+		t.Errorf("readinessChecks not shown: %v", a["readinessChecks"])
 	}
 }
