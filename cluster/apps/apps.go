@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -416,6 +417,10 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 			"slaveId": t.AgentID, "taskId": id, "taskStatus": string(st.State), "message": st.Message,
 			"appId": t.AppID, "host": t.Host, "ipAddresses": ipsOf(t.Host), "ports": portsOf(t), "version": t.Version,
 		})
+		a.publishLocked("instance_changed_event", map[string]any{
+			"instanceId": id, "condition": condition(st.State), "runSpecId": t.AppID, "agentId": t.AgentID,
+			"host": t.Host, "runSpecVersion": t.Version, "goal": goal(t),
+		})
 	}
 	healthChanged := st.State == api.TaskRunning && st.Healthy != nil && a.healthLocked(t, *st.Healthy, st.Message, now)
 	if gone(st.State) {
@@ -425,6 +430,12 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 		}
 		app := a.apps[t.AppID]
 		healthKill := st.Reason == api.ReasonHealthCheckFailed
+		if healthKill {
+			a.publishLocked("unhealthy_task_kill_event", map[string]any{
+				"appId": t.AppID, "taskId": id, "instanceId": id, "version": t.Version, "reason": st.Message,
+				"host": t.Host, "slaveId": t.AgentID,
+			})
+		}
 		if app != nil && (!t.Killing && st.State != api.TaskKilled || healthKill) {
 			msg := st.Message
 			if healthKill && msg == "" {
@@ -469,6 +480,11 @@ func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time) bo
 		h.LastFailure = now
 		h.LastFailureCause = cause
 	}
+	if !alive {
+		a.publishLocked("failed_health_check_event", map[string]any{
+			"appId": t.AppID, "taskId": t.ID, "instanceId": t.ID, "version": t.Version, "cause": cause,
+		})
+	}
 	if changed {
 		a.log.Info("app task health changed", "app_id", t.AppID, "task_id", t.ID, "alive", alive)
 		a.publishLocked("health_status_changed_event", map[string]any{
@@ -476,6 +492,27 @@ func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time) bo
 		})
 	}
 	return true // counters moved: checkpoint
+}
+
+// condition is Marathon's instance condition for a Mesos task state
+// ("Running", "Killed", "Unreachable", ...).
+func condition(s api.TaskState) string {
+	c := strings.ToLower(strings.TrimPrefix(string(s), "TASK_"))
+	parts := strings.Split(c, "_")
+	for i, p := range parts {
+		if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// goal is Marathon's instance goal: what the scheduler wants of it.
+func goal(t *task) string {
+	if t.Killing {
+		return "Decommissioned"
+	}
+	return "Running"
 }
 
 // gone: the task no longer counts as an instance and is forgotten.

@@ -533,7 +533,7 @@ func (a *Apps) handleListDeployments(w http.ResponseWriter, r *http.Request) {
 	defer a.mu.Unlock()
 	out := []*Deployment{}
 	for _, id := range sortedKeys(a.deployments) {
-		out = append(out, a.deployments[id])
+		out = append(out, a.withReadinessLocked(a.deployments[id]))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -546,7 +546,7 @@ func (a *Apps) handleGetDeployment(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusNotFound, fmt.Sprintf("DeploymentPlan %s does not exist", r.PathValue("id")))
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, a.withReadinessLocked(d))
 }
 
 // handleDeleteDeployment cancels a deployment: with force it just stops

@@ -123,3 +123,32 @@ func probeReady(ctx context.Context, p readinessProbe) error {
 	}
 	return nil
 }
+
+// readinessResult is one entry of a deployment action's
+// readinessCheckResults.
+type readinessResult struct {
+	Name         string `json:"name"`
+	TaskID       string `json:"taskId"`
+	Ready        bool   `json:"ready"`
+	LastResponse any    `json:"lastResponse"`
+}
+
+// withReadinessLocked is a copy of d whose current actions show the
+// readiness of their app's readiness-checked tasks.
+func (a *Apps) withReadinessLocked(d *Deployment) *Deployment {
+	c := *d
+	c.CurrentActions = make([]Action, len(d.CurrentActions))
+	for i, act := range d.CurrentActions {
+		act.ReadinessCheckResults = []any{}
+		if st := a.apps[act.App]; st != nil && st.def != nil && len(st.def.ReadinessChecks) > 0 {
+			for _, t := range a.tasksOfLocked(act.App) {
+				if t.ReadinessChecked && t.alive() {
+					act.ReadinessCheckResults = append(act.ReadinessCheckResults,
+						readinessResult{Name: st.def.ReadinessChecks[0].Name, TaskID: t.ID, Ready: t.Ready})
+				}
+			}
+		}
+		c.CurrentActions[i] = act
+	}
+	return &c
+}

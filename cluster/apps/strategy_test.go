@@ -178,6 +178,15 @@ func TestReadinessCheckGatesDeployment(t *testing.T) {
 	if n := deployments(); n != 1 {
 		t.Fatalf("%d deployments while the task is not ready, want 1", n)
 	}
+	var ds []struct {
+		CurrentActions []struct {
+			ReadinessCheckResults []readinessResult `json:"readinessCheckResults"`
+		} `json:"currentActions"`
+	}
+	h.do("GET", "/v2/deployments", "", &ds)
+	if rs := ds[0].CurrentActions[0].ReadinessCheckResults; len(rs) != 1 || rs[0].TaskID != id || rs[0].Ready || rs[0].Name != "readinessCheck" {
+		t.Errorf("readinessCheckResults %+v, want task %s not ready", rs, id)
+	}
 	ready.Store(true)
 	h.a.readinessRound(t.Context()) // within intervalSeconds: not probed again
 	h.a.step()

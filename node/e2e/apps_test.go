@@ -290,6 +290,22 @@ func TestAppsFailingHealthCheckReplaced(t *testing.T) {
 	if !unhealthy {
 		t.Errorf("no health_status_changed_event alive=false for %s", first)
 	}
+	for _, typ := range []string{"failed_health_check_event", "unhealthy_task_kill_event"} {
+		seen := false
+		for _, e := range ev.of(typ) {
+			seen = seen || e.str("taskId") == first && e.str("appId") == "/e2e/sick"
+		}
+		if !seen {
+			t.Errorf("no %s for %s", typ, first)
+		}
+	}
+	changed := false
+	for _, e := range ev.of("instance_changed_event") {
+		changed = changed || e.str("instanceId") == first && e.str("condition") == "Killed"
+	}
+	if !changed {
+		t.Errorf("no instance_changed_event with condition Killed for %s", first)
+	}
 	a, _ := appGet(n, "/e2e/sick")
 	if f := a.LastTaskFailure; f == nil || f.TaskID != first || !strings.Contains(strings.ToLower(f.Message), "health") {
 		t.Errorf("lastTaskFailure %+v, want the health check kill of %s", f, first)
