@@ -23,7 +23,7 @@ func appAgent(t *testing.T, m node, hostname string) (*proc, node) {
 // the other host, and an app with unreachableStrategy "disabled" waits.
 func TestAppsSpreadAndUnreachable(t *testing.T) {
 	m := newNode(t)
-	start(t, m.args("master", "--agent-ping-timeout", "250ms", "--max-agent-ping-timeouts", "4")...)
+	start(t, m.args("master", "--agent-ping-timeout", "500ms", "--max-agent-ping-timeouts", "4")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
 	agents := map[string]*proc{}
 	agents["host-a"], _ = appAgent(t, m, "host-a")
@@ -57,7 +57,7 @@ func TestAppsSpreadAndUnreachable(t *testing.T) {
 	stay := appTaskIDs(m, "/e2e/stay")
 
 	// The agent freezes (its containers keep running): the master marks
-	// it unreachable after 4 missed 250 ms pings.
+	// it unreachable after 4 missed 500 ms pings.
 	frozen := agents[lost]
 	if err := frozen.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
