@@ -92,7 +92,7 @@ type Apps struct {
 	tasks       map[string]*task
 	deployments map[string]*Deployment
 	lastVersion time.Time
-	hosts       map[string]time.Time // hostname → last offer from it, for spreading
+	seen        map[string]map[string]time.Time // offer field (hostname, attribute) → value → last offer with it, for spreading
 
 	bus *eventBus // /v2/events subscribers (own lock)
 }
@@ -195,7 +195,7 @@ func (a *Apps) resetLocked() {
 	a.tasks = map[string]*task{}
 	a.deployments = map[string]*Deployment{}
 	a.reconciling = map[string]bool{}
-	a.hosts = map[string]time.Time{}
+	a.seen = map[string]map[string]time.Time{}
 }
 
 // poke wakes the scheduling loop.
