@@ -386,6 +386,8 @@ func (a *Apps) knownValuesLocked(field string, now time.Time) map[string]bool {
 	for v, seen := range a.seen[field] {
 		if now.Sub(seen) <= hostMemory {
 			vals[v] = true
+		} else {
+			delete(a.seen[field], v) // an agent long gone
 		}
 	}
 	for _, t := range a.tasks {
