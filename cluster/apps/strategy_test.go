@@ -208,7 +208,9 @@ func TestReadinessCheckGatesDeployment(t *testing.T) {
 // ⌈instances / groups⌉ per value, groups being the constraint's count or
 // the values seen, whichever is more.
 func TestGroupByBalances(t *testing.T) {
-	rack := func(v string) api.Attribute { return api.Attribute{Name: "rack", Type: "TEXT", Text: &api.TextVal{Value: v}} }
+	rack := func(v string) api.Attribute {
+		return api.Attribute{Name: "rack", Type: "TEXT", Text: &api.TextVal{Value: v}}
+	}
 	h := newHarness(t)
 	h.do("POST", "/v2/apps", `{"id":"/g","cmd":"x","instances":4,"cpus":0.1,"mem":16,"constraints":[["rack","GROUP_BY","2"]]}`, nil)
 	h.offerFrom("h1", res, rack("a"))
