@@ -126,7 +126,11 @@ function swap(main, node) {
     if (old) { ph.replaceWith(old); kept.delete(ph.dataset.keep); }
   }
   for (const el of kept.values()) el._destroy?.();
+  // Moving an element resets its scroll position: note and restore it.
+  const scrolls = [];
+  for (const el of node.querySelectorAll ? node.querySelectorAll('[data-keep], [data-keep] *') : []) if (el.scrollTop) scrolls.push([el, el.scrollTop]);
   main.replaceChildren(node);
+  for (const [el, top] of scrolls) el.scrollTop = top;
   if (key) {
     const el = main.querySelector(`[data-key="${CSS.escape(key)}"]`);
     if (el) {

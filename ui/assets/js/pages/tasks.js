@@ -117,6 +117,8 @@ function tailView(t, file) {
       h('a', { href: filesURL(t.slave_id, 'download', { path: file }) }, 'download')),
     pre);
   let stopped = false, offset = -1, timer = null, seen = false;
+  let follow = true; // stick to the end until the user scrolls up
+  pre.addEventListener('scroll', () => { follow = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8; });
   box._destroy = () => { stopped = true; clearTimeout(timer); };
   const url = (o, l) => filesURL(t.slave_id, 'read', { path: file, offset: o, length: l });
   const tick = async () => {
@@ -131,11 +133,10 @@ function tailView(t, file) {
       for (let i = 0; i < 16; i++) { // bounded catch-up per tick
         const chunk = await api(url(offset, 65536));
         if (!chunk.data) break;
-        const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
         pre.append(chunk.data);
         offset += new TextEncoder().encode(chunk.data).length;
         if (pre.textContent.length > 1 << 20) pre.textContent = pre.textContent.slice(-(1 << 19));
-        if (atBottom) pre.scrollTop = pre.scrollHeight;
+        if (follow) pre.scrollTop = pre.scrollHeight;
         if (chunk.data.length < 65536) break;
       }
       status.textContent = `following · ${fmtBytes(offset)}`;
