@@ -115,13 +115,23 @@ function cleanDef(app) {
 
 function deploymentCard(d, app) {
   const step = d.currentStep || 0, total = d.totalSteps || (d.steps || []).length || 1;
-  const actions = (d.currentActions || []).map((a) => `${a.action} ${a.app}`).join(', ') || ((d.steps || [])[Math.max(0, step - 1)]?.actions || []).map((a) => `${a.action} ${a.app}`).join(', ');
-  const pct = app.instances > 0 ? Math.min(100, (app.tasksRunning / app.instances) * 100) : 100;
+  const acts = (d.currentActions || []).map((a) => `${a.action} ${a.app}`).join(', ');
+  // Progress: instances of the deployment's version that run.
+  const done = (app.tasks || []).filter((t) => t.version === app.version && t.state === 'TASK_RUNNING').length;
+  const pct = app.instances > 0 ? Math.min(100, (done / app.instances) * 100) : 100;
+  const cancel = async (force) => {
+    const what = force ? 'Stop' : 'Roll back';
+    if (!await ask({ title: `${what} deployment ${d.id.slice(0, 8)}?`, text: force ? 'The deployment stops where it is; the app keeps its new definition.' : 'A new deployment restores the app as it was before.', ok: what, danger: true })) return;
+    await act(app.id, 'cancel', () => api('/v2/deployments/' + encodeURIComponent(d.id) + (force ? '?force=true' : ''), { method: 'DELETE' }));
+  };
   return h('div', { class: 'card deployment', style: 'margin-top:.75rem', 'data-deployment': d.id },
-    h('h3', null, 'Deployment ', h('span', { class: 'mono' }, d.id.slice(0, 8)), ' · step ', `${step}/${total}`),
-    h('div', null, actions || 'in progress', ' · started ', time(d.version)),
+    h('h3', null, 'Deployment ', h('span', { class: 'mono' }, d.id.slice(0, 8)), ` · step ${step}/${total}`),
+    h('div', null, acts || 'in progress', ' · started ', time(d.version)),
     h('div', { class: 'bar' }, h('span', { style: `width:${pct}%` })),
-    h('div', { class: 'muted' }, `${app.tasksRunning} of ${app.instances} instances running`));
+    h('div', { class: 'toolbar', style: 'margin:.25rem 0 0' },
+      h('span', { class: 'muted grow' }, `${done} of ${app.instances} instances of this version running`),
+      h('button', { onclick: () => cancel(false) }, 'Roll back'),
+      h('button', { class: 'danger', onclick: () => cancel(true) }, 'Stop')));
 }
 
 function versionsTab(app, versions, diff, query) {

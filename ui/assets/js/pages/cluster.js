@@ -30,6 +30,14 @@ const sections = {
     empty('etcd snapshots (take, list) arrive with HA cluster administration.', 'nodectl up --role=master --join <leader>')),
 };
 
+// mastersCard is the overview's masters summary. Until HA lands there is
+// one master, the leader; the HA work replaces this with the member list.
+export function mastersCard(leader) {
+  return h('div', { class: 'card', id: 'masters' }, h('h3', null, 'Masters'),
+    h('div', { class: 'big' }, leader.leader ? '1' : '0'),
+    h('div', { class: 'muted' }, 'single master; HA arrives with ', h('code', null, 'nodectl up --role=master --join'), ' ', h('a', { href: '#/cluster' }, 'details')));
+}
+
 export const cluster = {
   title: 'Cluster',
   refresh: 5000,

@@ -3,6 +3,7 @@
 import { h, api, usage, fmtMem, fmtNum, empty, time, agentLink, appLink, badge, stateBadge } from '../lib.js';
 import * as live from '../live.js';
 import { appStatus, statusBadge } from './apps.js';
+import { mastersCard } from './cluster.js';
 
 const liveStates = ['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_UNREACHABLE'];
 const doneStates = ['TASK_FINISHED', 'TASK_KILLED', 'TASK_FAILED', 'TASK_LOST', 'TASK_ERROR', 'TASK_DROPPED', 'TASK_GONE'];
@@ -35,9 +36,7 @@ export const overview = {
         h('div', { class: 'card' }, h('h3', null, 'Leader'),
           h('div', { class: 'mono' }, leader.leader || '–'),
           h('div', { class: 'muted' }, summary.hostname || '')),
-        h('div', { class: 'card' }, h('h3', null, 'Masters'),
-          h('div', { class: 'big' }, '1'),
-          h('div', { class: 'muted' }, 'single master; HA arrives with ', h('code', null, 'nodectl up --role=master --join'), ' ', h('a', { href: '#/cluster' }, 'details'))),
+        mastersCard(leader),
         h('div', { class: 'card' }, h('h3', null, 'Agents'),
           h('div', { class: 'big' }, h('a', { href: '#/agents' }, `${active} active`)),
           h('div', { class: 'muted' }, `${agents.length - active} inactive · ${m('slaves_unreachable')} unreachable`))),
