@@ -25,7 +25,8 @@ export const appsList = {
     ]);
     return { apps: apps.apps || [], queue: queue.queue || [] };
   },
-  render({ apps }, params, query) {
+  render({ apps, queue }, params, query) {
+    const queued = Object.fromEntries(queue.map((q) => [q.app?.id, q]));
     const f = (query.q || '').toLowerCase();
     const want = query.status || '';
     const rows = apps.map((a) => ({ ...a, status: appStatus(a) }))
@@ -52,6 +53,7 @@ export const appsList = {
             ['ID', (a) => h('a', { href: appLink(a.id), class: 'app-link' }, a.id)],
             ['Status', (a) => statusBadge(a.status)],
             ['Running', (a) => h('span', null, `${a.tasksRunning}/${a.instances}`, miniBar(a.tasksRunning, a.instances)), 'num'],
+            ['Queue', (a) => queueNote(queued[a.id]), 'hide-sm'],
             ['Healthy', (a) => String(a.tasksHealthy), 'num hide-sm'],
             ['Staged', (a) => String(a.tasksStaged), 'num hide-sm'],
             ['Unhealthy', (a) => String(a.tasksUnhealthy), 'num hide-sm'],
@@ -61,6 +63,13 @@ export const appsList = {
           ], rows, { rowAttrs: (a) => ({ 'data-app': a.id }) }));
   },
 };
+
+// queueNote says how many launches wait and whether the backoff delays them.
+function queueNote(q) {
+  if (!q) return '';
+  const d = q.delay || {};
+  return h('span', { class: 'muted', title: 'waiting since ' + q.since }, `${q.count} to launch`, d.timeLeftSeconds > 0 ? ` · delayed ${d.timeLeftSeconds}s` : '');
+}
 
 const template = {
   id: '/my-app',
