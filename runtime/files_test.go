@@ -6,7 +6,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -35,6 +37,10 @@ func TestFilesAPI(t *testing.T) {
 	logFile := filepath.Join(wd, "agent.log")
 	must(os.WriteFile(logFile, []byte("log line\n"), 0o644))
 
+	owner := strconv.Itoa(os.Getuid())
+	if u, err := user.Current(); err == nil {
+		owner = u.Username
+	}
 	h, err := FilesHandler(FilesConfig{WorkDir: wd, AgentID: func() string { return "A-S0" }, LogFile: logFile})
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +69,8 @@ func TestFilesAPI(t *testing.T) {
 		{"browse real dir", "/files/browse", real, nil, 200, `"path":"` + real + `/sub","nlink":2`},
 		{"browse file", "/files/browse", virt + "/stdout", nil, 200, `"size":12`},
 		{"browse mode", "/files/browse", virt, nil, 200, `"mode":"-rw-r--r--"`},
+		{"browse symlink listed", "/files/browse", virt, nil, 200, `"path":"` + virt + `/escape","nlink":1,"size":` + strconv.Itoa(len(secret)) + `,`},
+		{"browse owner", "/files/browse", virt + "/stdout", nil, 200, `"uid":"` + owner + `","gid":"`},
 		{"browse with agent prefix", "/slave(1)/files/browse", virt, nil, 200, `stdout`},
 		{"read size", "/files/read", virt + "/stdout", []string{"offset", "-1"}, 200, `{"data":"","offset":12}`},
 		{"read no offset", "/files/read", virt + "/stdout", nil, 200, `{"data":"","offset":12}`},

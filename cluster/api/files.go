@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 )
 
@@ -146,12 +145,13 @@ func browse(w http.ResponseWriter, r *http.Request, resolve FileResolver) {
 		return
 	}
 	out := make([]FileInfo, 0, len(entries))
+	names := newIDNames()
 	for _, e := range entries {
 		info, err := e.Info() // lstat: a symlink is listed, not followed
 		if err != nil {
 			continue // removed while listing
 		}
-		out = append(out, NewFileInfo(path.Join(virtual, e.Name()), info))
+		out = append(out, names.fileInfo(path.Join(virtual, e.Name()), info))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	filesJSON(w, http.StatusOK, out)
@@ -249,11 +249,15 @@ func download(w http.ResponseWriter, r *http.Request, resolve FileResolver) {
 // NewFileInfo describes fi under its virtual path, as Mesos does (an
 // ls-style mode, owner and group names).
 func NewFileInfo(virtual string, fi fs.FileInfo) FileInfo {
+	return newIDNames().fileInfo(virtual, fi)
+}
+
+func (c *idNames) fileInfo(virtual string, fi fs.FileInfo) FileInfo {
 	out := FileInfo{Path: virtual, Size: fi.Size(), Mtime: fi.ModTime().Unix(), Mode: modeString(fi.Mode()), Nlink: 1}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		out.Nlink = uint64(st.Nlink)
-		out.UID = names.user(st.Uid)
-		out.GID = names.group(st.Gid)
+		out.UID = c.user(st.Uid)
+		out.GID = c.group(st.Gid)
 	}
 	return out
 }
@@ -278,15 +282,16 @@ func modeString(m fs.FileMode) string {
 	return string(t) + m.Perm().String()[1:]
 }
 
-// idNames caches uid/gid → name lookups (a browse lists many files with
-// the same owner).
+// idNames caches uid/gid → name lookups for one listing (a directory's
+// files mostly share an owner).
 type idNames struct {
-	mu     sync.Mutex
-	users  map[uint32]string // guarded by mu
-	groups map[uint32]string // guarded by mu
+	users  map[uint32]string
+	groups map[uint32]string
 }
 
-var names = &idNames{users: map[uint32]string{}, groups: map[uint32]string{}}
+func newIDNames() *idNames {
+	return &idNames{users: map[uint32]string{}, groups: map[uint32]string{}}
+}
 
 func (c *idNames) user(id uint32) string {
 	return c.lookup(c.users, id, func(s string) (string, error) {
@@ -309,8 +314,6 @@ func (c *idNames) group(id uint32) string {
 }
 
 func (c *idNames) lookup(m map[uint32]string, id uint32, f func(string) (string, error)) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if n, ok := m[id]; ok {
 		return n
 	}
