@@ -4,7 +4,7 @@ BIN     := bin/nodectl
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X nodectl/cluster/api.Version=$(VERSION)
 # Debian packages the tests use (installed by `make deps` when missing).
-DEB_PKGS := busybox-static docker-registry jq curl iproute2 gcc libc6-dev
+DEB_PKGS := busybox-static docker-registry jq curl iproute2 gcc libc6-dev chromium
 RUN_DIR  := $(CURDIR)/.run
 
 .DEFAULT_GOAL := help
@@ -47,6 +47,9 @@ test: deps build ## every test, race detector on (what CI runs)
 
 test-e2e: deps build ## only the real-process end-to-end tests
 	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 20m ./node/e2e/...
+
+test-ui: deps build ## only the browser tests of the web UI (chromium headless; screenshots in out/ui-screenshots)
+	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 5m -run '^TestUI' -v ./node/e2e/
 
 bench: deps build ## benchmarks: cold start, idle RSS, and the rest (figures go in issue notes)
 	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 10x -timeout 30m ./node/e2e/

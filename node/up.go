@@ -118,6 +118,15 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		uiHandler := ui.Handler()
 		mux.Handle("GET /{$}", uiHandler)
 		mux.Handle("GET /ui/", uiHandler)
+		// Files API: the master's log, and agents' sandboxes proxied (docs/ui.md).
+		masterLog := cfg.ExternalLogFile
+		if masterLog == "" {
+			masterLog = logs.logFile("master")
+		}
+		filesHandler := master.FilesHandler(masterLog)
+		for _, p := range []string{"GET /files/", "GET /master/files/", "GET /agents/{agentId}/files/", "GET /master/agents/{agentId}/files/"} {
+			mux.Handle(p, filesHandler)
+		}
 		mux.Handle("/", master.Handler())
 		srv, ln, err := listen(cfg.bindAddr(cfg.Port), mux, mlog)
 		if err != nil {
@@ -142,7 +151,15 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			return err
 		}
 		defer agent.Close() // the storage stage: after everything else has stopped
-		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agent.Handler(), logs.logger("agent"))
+		agentMux := http.NewServeMux()
+		files, err := runtime.FilesHandler(runtime.FilesConfig{WorkDir: cfg.WorkDir, AgentID: agent.ID, LogFile: logs.logFile("agent")})
+		if err != nil {
+			return err
+		}
+		agentMux.Handle("GET /files/", files)
+		agentMux.Handle("GET /slave(1)/files/", files)
+		agentMux.Handle("/", agent.Handler())
+		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agentMux, logs.logger("agent"))
 		if err != nil {
 			closeAll(listeners)
 			return fmt.Errorf("agent API: %w", err)
