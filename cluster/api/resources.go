@@ -144,6 +144,13 @@ func ParseResources(s string) (Resources, error) {
 			in = append(in, r)
 		}
 	}
+	return Validated(in)
+}
+
+// Validated checks resources decoded from JSON (both reservation shapes)
+// and returns them normalised.
+func Validated(in Resources) (Resources, error) {
+	in = slices.Clone(in)
 	types := map[string]ValueType{}
 	for i := range in {
 		in[i].normReservation()
