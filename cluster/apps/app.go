@@ -41,6 +41,8 @@ type App struct {
 	Dependencies               []string          `json:"dependencies"`
 	Fetch                      []Fetch           `json:"fetch"`
 	Executor                   string            `json:"executor"`
+	UnreachableStrategy        json.RawMessage   `json:"unreachableStrategy,omitempty"`
+	Residency                  *Residency        `json:"residency,omitempty"`
 	Version                    string            `json:"version,omitempty"`
 	VersionInfo                *VersionInfo      `json:"versionInfo,omitempty"`
 }
@@ -72,6 +74,8 @@ type Volume struct {
 	ContainerPath string `json:"containerPath"`
 	HostPath      string `json:"hostPath,omitempty"`
 	Mode          string `json:"mode"`
+	// Persistent makes it a local persistent volume (resident.go).
+	Persistent *PersistentVolume `json:"persistent,omitempty"`
 }
 
 // HealthCheck is a Marathon health check. The first one is run by the
@@ -229,6 +233,7 @@ func (a *App) normalize() {
 			a.PortDefinitions[i].Protocol = "tcp"
 		}
 	}
+	a.normalizeResident()
 	if a.UpgradeStrategy == nil {
 		a.UpgradeStrategy = &UpgradeStrategy{MinimumHealthCapacity: 1, MaximumOverCapacity: 1}
 	}
@@ -416,6 +421,7 @@ func (a *App) validate() []Detail {
 			add(fmt.Sprintf("/dependencies/%d", i), errs...)
 		}
 	}
+	ds = append(ds, a.validateResident()...)
 	return ds
 }
 

@@ -64,6 +64,14 @@ type Config struct {
 	// NewID makes task and deployment uuids; default random (tests may
 	// make them predictable).
 	NewID func() string
+	// Role is the framework's role, in which resident apps reserve;
+	// default DefaultRole.
+	Role string
+	// Principal is the reservations' principal; default none.
+	Principal string
+	// TaskReservationTimeout drops a resident reservation whose task was
+	// not heard of in this time; default DefaultTaskReservationTimeout.
+	TaskReservationTimeout time.Duration
 }
 
 // Apps is the apps framework and its HTTP API.
@@ -86,6 +94,10 @@ type Apps struct {
 	tasks       map[string]*task
 	deployments map[string]*Deployment
 	lastVersion time.Time
+	// reservations are the resident instances (resident.go); gcUntil:
+	// offers are revived until then to release dropped ones.
+	reservations map[string]*reservation
+	gcUntil      time.Time
 
 	bus *eventBus // /v2/events subscribers (own lock)
 }
@@ -165,6 +177,12 @@ func New(cfg Config) (*Apps, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = newUUID
 	}
+	if cfg.Role == "" {
+		cfg.Role = DefaultRole
+	}
+	if cfg.TaskReservationTimeout <= 0 {
+		cfg.TaskReservationTimeout = DefaultTaskReservationTimeout
+	}
 	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: store{cli: cfg.Etcd}, wake: make(chan struct{}, 1), bus: newEventBus()}
 	a.resetLocked()
 	return a, nil
@@ -176,6 +194,7 @@ func (a *Apps) resetLocked() {
 	a.tasks = map[string]*task{}
 	a.deployments = map[string]*Deployment{}
 	a.reconciling = map[string]bool{}
+	a.reservations = map[string]*reservation{}
 }
 
 // poke wakes the scheduling loop.
@@ -212,12 +231,17 @@ func (a *Apps) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	resv, err := a.loadReservations(ctx)
+	if err != nil {
+		return err
+	}
 	q := cluster.NewEventQueue()
 	a.mu.Lock()
 	a.resetLocked()
 	a.restoreLocked(snap)
+	a.reservations = resv
 	info := api.FrameworkInfo{
-		User: "root", Name: FrameworkName, Role: "*", Checkpoint: true,
+		User: "root", Name: FrameworkName, Role: a.cfg.Role, Checkpoint: true,
 		FailoverTimeout: failoverTimeout.Seconds(),
 		Capabilities:    []api.Capability{{Type: api.CapabilityTaskKillingState}},
 	}
@@ -363,6 +387,7 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 	}
 	id := st.TaskID.Value
 	delete(a.reconciling, id)
+	a.residentStatusLocked(st)
 	t := a.tasks[id]
 	if t == nil {
 		if !st.State.Terminal() && st.State != api.TaskLost && st.State != api.TaskUnknown {
