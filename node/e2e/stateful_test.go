@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -198,7 +199,20 @@ func TestStatefulResident(t *testing.T) {
 	// Wipe: the instance starts afresh in a new, empty volume.
 	before := stVolumeFiles(ag.n.dir, "foo")
 	cur := stRunning(m, "/st/pv")[0]
-	appMust(t, m, "DELETE", "/v2/apps/st/pv/tasks/"+cur.ID+"?wipe=true", "", 200)
+	// nodectl volume ls shows it with its usage; nodectl app wipe wipes it.
+	master := "127.0.0.1:" + strconv.Itoa(m.port)
+	out, err := exec.Command(bin, "volume", "ls", "--master", master, "-o", "json").CombinedOutput()
+	var rows []struct {
+		PersistenceID string `json:"persistence_id"`
+		UsedBytes     *int64 `json:"used_bytes"`
+		Instance      string `json:"instance"`
+	}
+	if err != nil || json.Unmarshal(out, &rows) != nil || len(rows) != 1 || rows[0].UsedBytes == nil || *rows[0].UsedBytes == 0 || !strings.HasPrefix(rows[0].Instance, "st_pv.") {
+		t.Fatalf("volume ls: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "app", "wipe", "--master", master, "/st/pv", cur.ID).CombinedOutput(); err != nil {
+		t.Fatalf("app wipe: %v\n%s", err, out)
+	}
 	waitFor(t, 60*time.Second, "fresh instance after wipe", func() bool {
 		files := stVolumeFiles(ag.n.dir, "foo")
 		for v, lines := range files {
