@@ -194,3 +194,47 @@ func TestResidentValidation(t *testing.T) {
 		}
 	}
 }
+
+// A reservation whose task is never heard of from the agent is dropped
+// after the reservation timeout (and reserved anew); a lost task's
+// instance waits for its agent instead of moving.
+func TestResidentTimeoutAndLostAgent(t *testing.T) {
+	h := newHarness(t)
+	if code := h.do("POST", "/v2/apps", residentApp, nil); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	h.offerFrom("a", "cpus:4;mem:1024;disk:1000;ports:[31000-31010]")
+	first := h.lastAccept().Operations[2].Launch.TaskInfos[0]
+	// The master dropped the launch: TASK_ERROR from the master, nothing from the agent.
+	st := api.TaskStatus{TaskID: first.TaskID, State: api.TaskError, Source: api.SourceMaster}
+	if err := h.a.handle(api.Event{Type: api.EventUpdate, Update: &api.UpdateEvent{Status: st}}); err != nil {
+		t.Fatal(err)
+	}
+	h.now = h.now.Add(DefaultTaskReservationTimeout + time.Second)
+	h.a.step()
+	h.a.mu.Lock()
+	n := len(h.a.reservations)
+	h.a.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d reservations after the timeout, want 0", n)
+	}
+	h.offerFrom("b", "cpus:4;mem:1024;disk:1000;ports:[31000-31010]")
+	acc := h.lastAccept()
+	if got := opTypes(acc); !slices.Equal(got, []string{api.OperationReserve, api.OperationCreate, api.OperationLaunch}) {
+		t.Fatalf("after timeout: %v", got)
+	}
+	ti := acc.Operations[2].Launch.TaskInfos[0]
+	h.status(ti.TaskID.Value, api.TaskRunning)
+	h.status(ti.TaskID.Value, api.TaskLost) // agent b is gone
+	h.now = h.now.Add(time.Hour)
+	n0 := h.acceptCount()
+	h.offerFrom("c", "cpus:4;mem:1024;disk:1000;ports:[31000-31010]")
+	if h.acceptCount() != n0 {
+		t.Fatalf("lost instance moved: %v", opTypes(h.lastAccept()))
+	}
+	var tasks struct{ Tasks []map[string]any }
+	h.do("GET", "/v2/apps/pv/tasks", "", &tasks)
+	if len(tasks.Tasks) != 1 || tasks.Tasks[0]["state"] != "TASK_RESERVED" || tasks.Tasks[0]["host"] != "b" {
+		t.Fatalf("waiting instance: %v", tasks.Tasks)
+	}
+}
