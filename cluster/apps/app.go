@@ -95,6 +95,31 @@ type HealthCheck struct {
 	DelaySeconds           int `json:"delaySeconds"`
 }
 
+// Marathon's health check defaults.
+const (
+	defaultGracePeriodSeconds     = 300
+	defaultIntervalSeconds        = 60
+	defaultTimeoutSeconds         = 20
+	defaultMaxConsecutiveFailures = 3
+	defaultDelaySeconds           = 15
+)
+
+// UnmarshalJSON fills Marathon's defaults in before decoding, so that an
+// explicit 0 (no grace period, no delay) stays 0.
+func (h *HealthCheck) UnmarshalJSON(b []byte) error {
+	type plain HealthCheck
+	p := plain{
+		GracePeriodSeconds: defaultGracePeriodSeconds, IntervalSeconds: defaultIntervalSeconds,
+		TimeoutSeconds: defaultTimeoutSeconds, MaxConsecutiveFailures: defaultMaxConsecutiveFailures,
+		DelaySeconds: defaultDelaySeconds,
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*h = HealthCheck(p)
+	return nil
+}
+
 // UpgradeStrategy bounds a rolling restart.
 type UpgradeStrategy struct {
 	MinimumHealthCapacity float64 `json:"minimumHealthCapacity"`
@@ -196,17 +221,8 @@ func (a *App) normalize() {
 		a.HealthChecks = []HealthCheck{}
 	}
 	for i := range a.HealthChecks {
-		h := &a.HealthChecks[i]
-		if h.Protocol == "" {
-			h.Protocol = "HTTP"
-		}
-		for _, d := range []struct {
-			f *int
-			v int
-		}{{&h.GracePeriodSeconds, 300}, {&h.IntervalSeconds, 60}, {&h.TimeoutSeconds, 20}, {&h.MaxConsecutiveFailures, 3}, {&h.DelaySeconds, 15}} {
-			if *d.f == 0 {
-				*d.f = d.v
-			}
+		if a.HealthChecks[i].Protocol == "" {
+			a.HealthChecks[i].Protocol = "HTTP"
 		}
 	}
 	if a.Dependencies == nil {
@@ -368,6 +384,15 @@ func (a *App) validate() []Detail {
 		case "HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP":
 		default:
 			add(fmt.Sprintf("/healthChecks/%d/protocol", i), "unknown protocol "+h.Protocol)
+		}
+		if h.IntervalSeconds <= 0 {
+			add(fmt.Sprintf("/healthChecks/%d/intervalSeconds", i), "must be greater than 0")
+		}
+		if h.TimeoutSeconds <= 0 {
+			add(fmt.Sprintf("/healthChecks/%d/timeoutSeconds", i), "must be greater than 0")
+		}
+		if h.GracePeriodSeconds < 0 || h.DelaySeconds < 0 || h.MaxConsecutiveFailures < 0 {
+			add(fmt.Sprintf("/healthChecks/%d", i), "gracePeriodSeconds, delaySeconds and maxConsecutiveFailures must not be negative")
 		}
 		if h.Protocol == "COMMAND" && (h.Command == nil || h.Command.Value == "") {
 			add(fmt.Sprintf("/healthChecks/%d/command", i), "must not be empty")

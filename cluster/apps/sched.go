@@ -36,13 +36,18 @@ func (a *Apps) tasksOfLocked(appID string) []*task {
 			out = append(out, t)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].StagedAt.Equal(out[j].StagedAt) {
-			return out[i].StagedAt.Before(out[j].StagedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	sortTasks(out)
 	return out
+}
+
+// sortTasks orders tasks oldest first (then by id).
+func sortTasks(ts []*task) {
+	sort.Slice(ts, func(i, j int) bool {
+		if !ts[i].StagedAt.Equal(ts[j].StagedAt) {
+			return ts[i].StagedAt.Before(ts[j].StagedAt)
+		}
+		return ts[i].ID < ts[j].ID
+	})
 }
 
 // planFor decides an app's next actions from its definition and tasks
@@ -155,6 +160,13 @@ func (a *Apps) step() {
 			queued = true
 			if st.queuedSince.IsZero() {
 				st.queuedSince = now
+			}
+			if !st.launchAfter.IsZero() && !now.Before(st.launchAfter) {
+				// The backoff is over: revive, which drops the filters of
+				// the offers declined meanwhile, so the launch is not left
+				// waiting for their refuse_seconds.
+				st.launchAfter = time.Time{}
+				a.revive = true
 			}
 		} else {
 			st.queuedSince = time.Time{}
@@ -305,15 +317,18 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 				ConfigVersion: st.def.VersionInfo.LastConfigChangeAt, AgentID: o.AgentID.Value, Host: o.Hostname,
 				Ports: ports, Attrs: attrs, State: api.TaskStaging, StagedAt: now,
 			}
-			hc := healthCheck(st.def, ports)
-			t.HealthChecked = hc != nil
+			hcs := healthChecks(st.def, ports)
+			t.HealthChecked = len(hcs) > 0
 			if err := a.store.put(prefixTasks+t.ID, t); err != nil {
 				a.log.Warn("checkpoint task before launch", "task_id", t.ID, "err", err)
 				return infos
 			}
 			a.tasks[t.ID] = t
 			ti := taskInfo(st.def, t, need)
-			ti.HealthCheck = hc
+			if len(hcs) > 0 {
+				ti.HealthCheck = &hcs[0]
+				ti.MoreHealthChecks = hcs[1:]
+			}
 			infos = append(infos, ti)
 			a.log.Info("launching app task", "app_id", id, "task_id", t.ID, "agent_id", t.AgentID)
 		}
@@ -554,19 +569,46 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 	return ti
 }
 
-// healthCheck translates the app's first health check into the Mesos one
-// the agent runs next to the task (nil: none, or its port cannot be
-// resolved). Marathon-run (HTTP, HTTPS, TCP) and MESOS_* protocols both
-// become agent-run checks; portIndex picks from the task's host ports.
-func healthCheck(def *App, ports []int) *api.HealthCheck {
-	if len(def.HealthChecks) == 0 {
-		return nil
+// healthChecks translates the app's health checks into the Mesos ones
+// the agent runs next to the task, in order (a check whose port cannot be
+// resolved is left out). Marathon-run (HTTP, HTTPS, TCP, COMMAND) and
+// MESOS_* protocols both become agent-run checks; portIndex picks from the
+// task's host ports. The Mesos protocol reads 0 as "default", so an
+// explicit zero delay or grace period goes as a millisecond.
+func healthChecks(def *App, ports []int) []api.HealthCheck {
+	var out []api.HealthCheck
+	for _, h := range def.HealthChecks {
+		if hc := healthCheck(h, ports); hc != nil {
+			out = append(out, *hc)
+		}
 	}
-	h := def.HealthChecks[0]
+	return out
+}
+
+// zeroAsTiny keeps an explicit 0 from reading as "default" on the wire.
+func zeroAsTiny(v int) float64 {
+	if v <= 0 {
+		return 0.001
+	}
+	return float64(v)
+}
+
+// neverKill is consecutive_failures for maxConsecutiveFailures 0: Marathon
+// then never kills the task for its health.
+const neverKill = 1 << 30
+
+func healthCheck(h HealthCheck, ports []int) *api.HealthCheck {
 	out := &api.HealthCheck{
-		DelaySeconds: float64(h.DelaySeconds), IntervalSeconds: float64(h.IntervalSeconds),
-		TimeoutSeconds: float64(h.TimeoutSeconds), ConsecutiveFailures: h.MaxConsecutiveFailures,
-		GracePeriodSeconds: float64(h.GracePeriodSeconds),
+		IntervalSeconds: float64(h.IntervalSeconds), TimeoutSeconds: float64(h.TimeoutSeconds),
+		ConsecutiveFailures: h.MaxConsecutiveFailures, GracePeriodSeconds: zeroAsTiny(h.GracePeriodSeconds),
+		// Marathon starts its own checks at once; delaySeconds is for MESOS_* ones.
+		DelaySeconds: zeroAsTiny(0),
+	}
+	if strings.HasPrefix(h.Protocol, "MESOS_") {
+		out.DelaySeconds = zeroAsTiny(h.DelaySeconds)
+	}
+	if h.MaxConsecutiveFailures == 0 {
+		out.ConsecutiveFailures = neverKill
 	}
 	port := func() (uint32, bool) {
 		if h.Port != nil && *h.Port > 0 {
