@@ -437,8 +437,8 @@ func (a *Apps) residentTaskLocked(st *appState, r *reservation, o *api.Offer, po
 		}
 		res = res.Add(api.Resources{api.RangesResource("ports", rg...)})
 	}
-	hc := healthCheck(def, ports)
-	t.HealthChecked = hc != nil
+	hcs := healthChecks(def, ports)
+	t.HealthChecked = len(hcs) > 0
 	if err := a.store.put(prefixTasks+t.ID, t); err != nil {
 		a.log.Warn("checkpoint task before launch", "task_id", t.ID, "err", err)
 	}
@@ -448,7 +448,10 @@ func (a *Apps) residentTaskLocked(st *appState, r *reservation, o *api.Offer, po
 		a.log.Warn("checkpoint reservation", "instance_id", r.ID, "err", err)
 	}
 	ti := taskInfo(def, t, res)
-	ti.HealthCheck = hc
+	if len(hcs) > 0 {
+		ti.HealthCheck = &hcs[0]
+		ti.MoreHealthChecks = hcs[1:]
+	}
 	a.log.Info("launching resident task", "app_id", def.ID, "task_id", t.ID, "instance_id", r.ID, "agent_id", t.AgentID)
 	return ti
 }
