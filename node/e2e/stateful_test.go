@@ -24,10 +24,10 @@ type stAgent struct {
 
 // stCluster starts a master and one agent per attribute value (rack:<v>),
 // with a fast disk watch.
-func stCluster(t *testing.T, racks ...string) (node, []*stAgent) {
+func stCluster(t *testing.T, racks ...string) (node, *proc, []*stAgent) {
 	t.Helper()
 	m := newNode(t)
-	start(t, m.args("master", "--task-reservation-timeout", "20s")...)
+	mp := start(t, m.args("master", "--task-reservation-timeout", "20s")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
 	var ags []*stAgent
 	for _, r := range racks {
@@ -47,7 +47,7 @@ func stCluster(t *testing.T, racks ...string) (node, []*stAgent) {
 		}
 		return n == len(racks)
 	})
-	return m, ags
+	return m, mp, ags
 }
 
 // stVolumeFiles maps each volume directory under dir holding file name to
@@ -114,7 +114,7 @@ const stApp = `{"id":"/st/pv","instances":1,"cpus":0.1,"mem":32,"disk":0,"env":{
 // reason; wipe starts afresh; DELETE releases everything; bad
 // definitions get 422.
 func TestStatefulResident(t *testing.T) {
-	m, ags := stCluster(t, "a")
+	m, mp, ags := stCluster(t, "a")
 	ag := ags[0]
 	appMust(t, m, "POST", "/v2/apps", stApp, 201)
 	appWaitRunning(t, m, "/st/pv", 1, false, 30*time.Second)
@@ -153,6 +153,22 @@ func TestStatefulResident(t *testing.T) {
 	appWaitRunning(t, m, "/st/pv", 1, false, 30*time.Second)
 	if rs := stRunning(m, "/st/pv"); len(rs) != 1 || rs[0].ID != second.ID {
 		t.Fatalf("after agent restart: %+v, want task %s still running", rs, second.ID)
+	}
+
+	// Master kill -9 and restart: the reservation records come back from
+	// etcd (the upgrade below relaunches on the same volume), nothing restarts.
+	mp.kill(syscall.SIGKILL)
+	start(t, m.args("master", "--task-reservation-timeout", "20s")...)
+	waitFor(t, 30*time.Second, "agent re-registered with the new master", func() bool {
+		s := slaves(t, m.url())
+		return len(s) == 1 && s[0].Active
+	})
+	appWaitRunning(t, m, "/st/pv", 1, false, 30*time.Second)
+	if rs := stRunning(m, "/st/pv"); len(rs) != 1 || rs[0].ID != second.ID {
+		t.Fatalf("after master restart: %+v, want task %s still running", rs, second.ID)
+	}
+	if _, v := stReserved(t, m); v != 1 {
+		t.Fatalf("after master restart: %d volumes in /state, want 1", v)
 	}
 
 	// Upgrade: never two tasks at once; the new one appends to the same file.
@@ -250,7 +266,7 @@ func TestStatefulResident(t *testing.T) {
 // Scale 3 → 1 → 3 on three agents: the scaled-down instances keep their
 // volumes and come back on their own agents with their data.
 func TestStatefulScale(t *testing.T) {
-	m, ags := stCluster(t, "a", "b", "c")
+	m, _, ags := stCluster(t, "a", "b", "c")
 	app := strings.Replace(strings.Replace(stApp, `"instances":1`, `"instances":3,"constraints":[["rack","UNIQUE"]]`, 1), "/st/pv", "/st/scale", 1)
 	appMust(t, m, "POST", "/v2/apps", app, 201)
 	appWaitRunning(t, m, "/st/scale", 3, false, 60*time.Second)
