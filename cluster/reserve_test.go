@@ -83,6 +83,7 @@ func postForm(t *testing.T, h http.Handler, path string, form url.Values) (int, 
 func TestOperatorReserveEndpoints(t *testing.T) {
 	h := newHarness(t)
 	ag := h.agent("a1", "cpus:2;mem:1024;disk:1000")
+	static := h.agent("a2", "cpus(ops):1;mem:64")
 	srv := h.m.routes()
 	js := func(rs api.Resources) string { b, _ := json.Marshal(rs); return string(b) }
 	res := mustRes(t, "cpus:1;disk:100").Reserve("ops", "alice", nil)
@@ -105,6 +106,7 @@ func TestOperatorReserveEndpoints(t *testing.T) {
 		{"/master/create-volumes", url.Values{"slaveId": {ag}, "volumes": {js(vol)}}, 409}, // id taken
 		{"/master/unreserve", url.Values{"slaveId": {ag}, "resources": {js(res)}}, 409},    // volume on the disk
 		{"/master/destroy-volumes", url.Values{"slaveId": {ag}, "volumes": {js(volumeOf(t, res, "other"))}}, 409},
+		{"/master/unreserve", url.Values{"slaveId": {static}, "resources": {js(mustRes(t, "cpus(ops):1"))}}, 400}, // static
 	} {
 		if code, body := postForm(t, srv, c.path, c.form); code != c.code {
 			t.Errorf("%s %v: %d %s, want %d", c.path, c.form, code, body, c.code)
@@ -116,7 +118,13 @@ func TestOperatorReserveEndpoints(t *testing.T) {
 		srv.ServeHTTP(w, req)
 		var s struct{ Slaves []map[string]any }
 		must(t, json.Unmarshal(w.Body.Bytes(), &s))
-		return s.Slaves[0]
+		for _, sl := range s.Slaves {
+			if sl["id"] == ag {
+				return sl
+			}
+		}
+		t.Fatal("agent not in /state")
+		return nil
 	}
 	full, _ := json.Marshal(state()["reserved_resources_full"])
 	var byRole map[string]api.Resources
