@@ -69,7 +69,8 @@ type Config struct {
 	// ContainerDiskWatchInterval is how often volumes are measured;
 	// default DefaultContainerDiskWatchInterval.
 	ContainerDiskWatchInterval time.Duration
-	Logger                     *slog.Logger
+
+	Logger *slog.Logger
 }
 
 // maxRegistrationBackoff caps the registration backoff as Mesos does.

@@ -35,23 +35,24 @@ func (a *Agent) Handler() http.Handler {
 
 func (a *Agent) handleState(w http.ResponseWriter, r *http.Request) {
 	info := a.info()
-	writeJSON(w, map[string]any{
-		"version":                 api.Version,
-		"id":                      info.ID,
-		"pid":                     "slave(1)@" + info.IP + ":" + strconv.Itoa(info.Port),
-		"hostname":                info.Hostname,
-		"start_time":              float64(a.started.UnixNano()) / 1e9,
-		"resources":               info.Resources.Summary(),
-		"unreserved_resources":    info.Resources.Summary(),
-		"reserved_resources":      map[string]any{},
-		"reserved_resources_full": reservedFull(a.checkpointedResources()),
-		"persistent_volumes":      a.volumesJSON(),
-		"attributes":              nonNil(info.Attributes),
-		"master_hostname":         a.masterHostname(),
-		"flags":                   joinFlags(a.cfg.Flags),
-		"frameworks":              a.frameworksJSON(),
-		"completed_frameworks":    []any{},
-	})
+	st := map[string]any{
+		"version":              api.Version,
+		"id":                   info.ID,
+		"pid":                  "slave(1)@" + info.IP + ":" + strconv.Itoa(info.Port),
+		"hostname":             info.Hostname,
+		"start_time":           float64(a.started.UnixNano()) / 1e9,
+		"resources":            info.Resources.Summary(),
+		"unreserved_resources": info.Resources.Summary(),
+		"reserved_resources":   map[string]any{},
+		"attributes":           nonNil(info.Attributes),
+		"master_hostname":      a.masterHostname(),
+		"flags":                joinFlags(a.cfg.Flags),
+		"frameworks":           a.frameworksJSON(),
+		"completed_frameworks": []any{},
+	}
+	st["reserved_resources_full"] = reservedFull(a.checkpointedResources())
+	st["persistent_volumes"] = a.volumesJSON()
+	writeJSON(w, st)
 }
 
 func nonNil(a api.Attributes) api.Attributes {
