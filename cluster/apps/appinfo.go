@@ -182,9 +182,7 @@ func (a *Apps) handleListApps(w http.ResponseWriter, r *http.Request) {
 func (a *Apps) handleGetApp(w http.ResponseWriter, r *http.Request, id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := a.apps[id]
-	if st == nil || st.def == nil {
-		notFound(w, id)
+	if _, ok := a.appLocked(w, id); !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"app": a.appInfoLocked(id, embedsOf(r, true))})
@@ -193,9 +191,7 @@ func (a *Apps) handleGetApp(w http.ResponseWriter, r *http.Request, id string) {
 func (a *Apps) handleAppTasks(w http.ResponseWriter, r *http.Request, id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := a.apps[id]
-	if st == nil || st.def == nil {
-		notFound(w, id)
+	if _, ok := a.appLocked(w, id); !ok {
 		return
 	}
 	out := []map[string]any{}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,11 @@ var (
 	declineIdle = 120.0
 	// declineBusy is refuse_seconds for offers that did not fit what is queued.
 	declineBusy = 2.0
+	// hostMemory is how long a host that offered counts for spreading.
+	hostMemory = 10 * time.Minute
+	// spreadPatience is how long an app's instances keep to their even
+	// share per host before they take whatever host offers.
+	spreadPatience = 5 * time.Second
 )
 
 // Config configures the apps framework.
@@ -94,6 +100,7 @@ type Apps struct {
 	tasks       map[string]*task
 	deployments map[string]*Deployment
 	lastVersion time.Time
+	hosts       map[string]time.Time // hostname → last offer from it, for spreading
 	// reservations are the resident instances (resident.go); gcUntil:
 	// offers are revived until then to release dropped ones.
 	reservations map[string]*reservation
@@ -126,11 +133,23 @@ type task struct {
 	StagedAt      time.Time         `json:"stagedAt"`
 	StartedAt     time.Time         `json:"startedAt"`
 	Killing       bool              `json:"killing,omitempty"`
-	KillSentAt    time.Time         `json:"-"`
+	// UnreachableSince is when the master reported the task
+	// TASK_UNREACHABLE (zero while reachable).
+	UnreachableSince time.Time `json:"unreachableSince,omitzero"`
+	// Inactive: unreachable past the app's inactiveAfterSeconds, so it no
+	// longer counts as an instance (a replacement is launched). Derived
+	// from UnreachableSince by step.
+	Inactive   bool      `json:"-"`
+	KillSentAt time.Time `json:"-"`
 	// HealthChecked: launched with a health check, so it serves only once
 	// the agent reports it healthy.
 	HealthChecked bool    `json:"healthChecked,omitempty"`
 	Health        *health `json:"health,omitempty"`
+	// ReadinessChecked: launched with a readiness check, so it counts in
+	// deployments only once Ready (see readiness.go).
+	ReadinessChecked bool      `json:"readinessChecked,omitempty"`
+	Ready            bool      `json:"ready,omitempty"`
+	readyProbeAt     time.Time // last readiness probe started (leader memory only)
 }
 
 // health is what the agent's health reports said about a task.
@@ -143,12 +162,12 @@ type health struct {
 	LastFailureCause    string    `json:"lastFailureCause,omitempty"`
 }
 
-func (t *task) alive() bool   { return !t.Killing && !t.State.Terminal() }
+func (t *task) alive() bool   { return !t.Killing && !t.Inactive && !t.State.Terminal() }
 func (t *task) running() bool { return t.State == api.TaskRunning }
 
 // healthy: running, and reported healthy when it has a health check.
 func (t *task) healthy() bool {
-	return t.running() && (!t.HealthChecked || t.Health != nil && t.Health.Alive)
+	return t.running() && (!t.HealthChecked || t.Health != nil && t.Health.Alive) && (!t.ReadinessChecked || t.Ready)
 }
 
 // TaskFailure is an app's lastTaskFailure.
@@ -194,6 +213,7 @@ func (a *Apps) resetLocked() {
 	a.tasks = map[string]*task{}
 	a.deployments = map[string]*Deployment{}
 	a.reconciling = map[string]bool{}
+	a.hosts = map[string]time.Time{}
 	a.reservations = map[string]*reservation{}
 }
 
@@ -243,7 +263,9 @@ func (a *Apps) lead(ctx context.Context) error {
 	info := api.FrameworkInfo{
 		User: "root", Name: FrameworkName, Role: a.cfg.Role, Checkpoint: true,
 		FailoverTimeout: failoverTimeout.Seconds(),
-		Capabilities:    []api.Capability{{Type: api.CapabilityTaskKillingState}},
+		// Partition aware: tasks of a lost agent are TASK_UNREACHABLE (not
+		// LOST) and survive its return, so unreachableStrategy decides.
+		Capabilities: []api.Capability{{Type: api.CapabilityTaskKillingState}, {Type: api.CapabilityPartitionAware}},
 	}
 	if a.frameworkID != "" {
 		info.ID = &api.ID{Value: a.frameworkID}
@@ -285,6 +307,10 @@ func (a *Apps) lead(ctx context.Context) error {
 				return nil
 			}
 		}
+	})
+	g.Go(func() error {
+		a.runReadiness(gctx)
+		return nil
 	})
 	g.Go(func() error {
 		defer cancel()
@@ -403,10 +429,22 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 	if st.State == api.TaskRunning && t.StartedAt.IsZero() {
 		t.StartedAt = now
 	}
+	switch {
+	case st.State == api.TaskUnreachable && t.UnreachableSince.IsZero():
+		t.UnreachableSince = now
+		a.log.Warn("app task unreachable", "app_id", t.AppID, "task_id", id, "agent_id", t.AgentID)
+	case st.State != api.TaskUnreachable && !t.UnreachableSince.IsZero():
+		t.UnreachableSince, t.Inactive = time.Time{}, false
+		a.log.Info("app task reachable again", "app_id", t.AppID, "task_id", id, "state", st.State)
+	}
 	if prev != st.State {
 		a.publishLocked("status_update_event", map[string]any{
 			"slaveId": t.AgentID, "taskId": id, "taskStatus": string(st.State), "message": st.Message,
 			"appId": t.AppID, "host": t.Host, "ipAddresses": ipsOf(t.Host), "ports": portsOf(t), "version": t.Version,
+		})
+		a.publishLocked("instance_changed_event", map[string]any{
+			"instanceId": id, "condition": condition(st.State), "runSpecId": t.AppID, "agentId": t.AgentID,
+			"host": t.Host, "runSpecVersion": t.Version, "goal": goal(t),
 		})
 	}
 	healthChanged := st.State == api.TaskRunning && st.Healthy != nil && a.healthLocked(t, *st.Healthy, st.Message, now)
@@ -417,6 +455,12 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 		}
 		app := a.apps[t.AppID]
 		healthKill := st.Reason == api.ReasonHealthCheckFailed
+		if healthKill {
+			a.publishLocked("unhealthy_task_kill_event", map[string]any{
+				"appId": t.AppID, "taskId": id, "instanceId": id, "version": t.Version, "reason": st.Message,
+				"host": t.Host, "slaveId": t.AgentID,
+			})
+		}
 		if app != nil && (!t.Killing && st.State != api.TaskKilled || healthKill) {
 			msg := st.Message
 			if healthKill && msg == "" {
@@ -461,6 +505,11 @@ func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time) bo
 		h.LastFailure = now
 		h.LastFailureCause = cause
 	}
+	if !alive {
+		a.publishLocked("failed_health_check_event", map[string]any{
+			"appId": t.AppID, "taskId": t.ID, "instanceId": t.ID, "version": t.Version, "cause": cause,
+		})
+	}
 	if changed {
 		a.log.Info("app task health changed", "app_id", t.AppID, "task_id", t.ID, "alive", alive)
 		a.publishLocked("health_status_changed_event", map[string]any{
@@ -470,9 +519,31 @@ func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time) bo
 	return true // counters moved: checkpoint
 }
 
-// gone: the task no longer counts as an instance. TASK_UNREACHABLE stays
-// counted (nodectl has no unreachableStrategy yet); TASK_LOST and
-// TASK_UNKNOWN mean the master lost it and a replacement is launched.
+// condition is Marathon's instance condition for a Mesos task state
+// ("Running", "Killed", "Unreachable", ...).
+func condition(s api.TaskState) string {
+	c := strings.ToLower(strings.TrimPrefix(string(s), "TASK_"))
+	parts := strings.Split(c, "_")
+	for i, p := range parts {
+		if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// goal is Marathon's instance goal: what the scheduler wants of it.
+func goal(t *task) string {
+	if t.Killing {
+		return "Decommissioned"
+	}
+	return "Running"
+}
+
+// gone: the task no longer counts as an instance and is forgotten.
+// TASK_UNREACHABLE is not gone: the app's unreachableStrategy decides (see
+// unreachableLocked); TASK_LOST and TASK_UNKNOWN mean the master lost it
+// and a replacement is launched.
 func gone(s api.TaskState) bool {
 	return s.Terminal() || s == api.TaskLost || s == api.TaskUnknown
 }

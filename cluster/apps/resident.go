@@ -112,8 +112,8 @@ func (a *App) normalizeResident() {
 	if a.UpgradeStrategy == nil {
 		a.UpgradeStrategy = &UpgradeStrategy{MinimumHealthCapacity: 0.5, MaximumOverCapacity: 0}
 	}
-	if len(a.UnreachableStrategy) == 0 {
-		a.UnreachableStrategy = json.RawMessage(`"disabled"`)
+	if a.UnreachableStrategy == nil {
+		a.UnreachableStrategy = &Unreachable{Disabled: true}
 	}
 	if a.Residency == nil {
 		a.Residency = &Residency{RelaunchEscalationTimeoutSeconds: 3600, TaskLostBehavior: "WAIT_FOREVER"}
@@ -182,7 +182,7 @@ func (a *App) validateResident() []Detail {
 			add("/upgradeStrategy/minimumHealthCapacity", fmt.Sprintf("got %g, expected at most 0.5 for resident apps", us.MinimumHealthCapacity))
 		}
 	}
-	if s := strings.TrimSpace(string(a.UnreachableStrategy)); s != `"disabled"` {
+	if u := a.UnreachableStrategy; u == nil || !u.Disabled {
 		add("/unreachableStrategy", "unreachableStrategy must be disabled for resident tasks")
 	}
 	return ds

@@ -147,6 +147,7 @@ func (a *Apps) step() {
 	}
 	now := a.cfg.Now()
 	reconciled := a.reconciledLocked(now)
+	a.unreachableLocked(now)
 	queued := false
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
@@ -193,6 +194,36 @@ func (a *Apps) step() {
 	case !queued && !a.suppressed && reconciled:
 		if err := a.cfg.Scheduler.Suppress(a.sub, nil); err == nil {
 			a.suppressed = true
+		}
+	}
+}
+
+// unreachableLocked applies each app's unreachableStrategy: a task
+// unreachable for inactiveAfterSeconds stops counting (it is replaced);
+// after expungeAfterSeconds it is forgotten, so that if it comes back it
+// is killed as a task nobody knows. A disabled strategy waits forever.
+func (a *Apps) unreachableLocked(now time.Time) {
+	for id, t := range a.tasks {
+		if t.UnreachableSince.IsZero() {
+			continue
+		}
+		st := a.apps[t.AppID]
+		if st == nil || st.def == nil || st.def.UnreachableStrategy == nil || st.def.UnreachableStrategy.Disabled {
+			continue
+		}
+		u := st.def.UnreachableStrategy
+		away := now.Sub(t.UnreachableSince)
+		if !t.Inactive && away >= seconds(u.InactiveAfterSeconds) {
+			t.Inactive = true
+			a.revive = true
+			a.log.Info("unreachable app task inactive; replacing it", "app_id", t.AppID, "task_id", id)
+		}
+		if away >= seconds(u.ExpungeAfterSeconds) {
+			delete(a.tasks, id)
+			if err := a.store.del(prefixTasks + id); err != nil {
+				a.log.Warn("expunge task", "task_id", id, "err", err)
+			}
+			a.log.Info("unreachable app task expunged", "app_id", t.AppID, "task_id", id)
 		}
 	}
 }
@@ -245,6 +276,9 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 	now := a.cfg.Now()
 	reconciled := a.reconciledLocked(now)
 	for _, o := range offers {
+		a.hosts[o.Hostname] = now
+	}
+	for _, o := range offers {
 		var infos []api.TaskInfo
 		var ops []api.Operation
 		if reconciled {
@@ -296,15 +330,30 @@ func (a *Apps) anyQueuedLocked() bool {
 func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 	left := o.Resources
 	attrs := offerAttrs(o)
+	hosts := a.knownHostsLocked(now)
 	var infos []api.TaskInfo
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
-		if st.def == nil || st.def.resident() || now.Before(st.launchAfter) {
+		if st.def == nil || st.def.resident() || now.Before(st.launchAfter) || !a.dependenciesReadyLocked(st.def) {
 			continue // resident apps launch in residentOfferLocked
 		}
 		p := planFor(st.def, a.tasksOfLocked(id))
+		// Spread: with no constraints, at most ⌈tasks / hosts⌉ per host
+		// while other hosts may still offer; relaxed once the app has
+		// waited spreadPatience, so one full host cannot stall it.
+		spread := len(st.def.Constraints) == 0 && len(hosts) > 1 && (st.queuedSince.IsZero() || now.Sub(st.queuedSince) < spreadPatience)
+		target := p.launch
+		for _, t := range a.tasksOfLocked(id) {
+			if t.alive() {
+				target++
+			}
+		}
 		for range p.launch {
-			if !meetsConstraints(st.def, attrs, a.tasksOfLocked(id)) {
+			ts := a.tasksOfLocked(id)
+			if !meetsConstraints(st.def, attrs, ts) {
+				break
+			}
+			if spread && !underSpreadLimit(ts, o.Hostname, target, len(hosts)) {
 				break
 			}
 			need, ports, ok := fit(st.def, left)
@@ -319,6 +368,7 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 			}
 			hcs := healthChecks(st.def, ports)
 			t.HealthChecked = len(hcs) > 0
+			t.ReadinessChecked = len(st.def.ReadinessChecks) > 0
 			if err := a.store.put(prefixTasks+t.ID, t); err != nil {
 				a.log.Warn("checkpoint task before launch", "task_id", t.ID, "err", err)
 				return infos
@@ -334,6 +384,49 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 		}
 	}
 	return infos
+}
+
+// knownHostsLocked is the hosts that offered within hostMemory, and those
+// running app tasks: where instances can be spread.
+func (a *Apps) knownHostsLocked(now time.Time) map[string]bool {
+	hosts := map[string]bool{}
+	for h, seen := range a.hosts {
+		if now.Sub(seen) <= hostMemory {
+			hosts[h] = true
+		}
+	}
+	for _, t := range a.tasks {
+		if t.alive() && t.Host != "" {
+			hosts[t.Host] = true
+		}
+	}
+	return hosts
+}
+
+// underSpreadLimit: host has fewer of the app's live tasks than its even
+// share of target, ⌈target / hosts⌉ (MAX_PER-style balance).
+func underSpreadLimit(ts []*task, host string, target, hosts int) bool {
+	here := 0
+	for _, t := range ts {
+		if t.alive() && t.Host == host {
+			here++
+		}
+	}
+	return here < (target+hosts-1)/hosts
+}
+
+// dependenciesReadyLocked: every app def depends on that exists has
+// finished its deployments with all its instances healthy, so apps start
+// (and restart) after what they depend on.
+func (a *Apps) dependenciesReadyLocked(def *App) bool {
+	for _, dep := range def.Dependencies {
+		if st := a.apps[dep]; st != nil && st.def != nil {
+			if a.deploymentOfLocked(dep) != nil || !a.convergedLocked(dep) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // offerAttrs is the offer's hostname and attributes as text.

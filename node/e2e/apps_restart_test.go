@@ -55,7 +55,7 @@ func TestAppsSurviveMasterAndAgentRestart(t *testing.T) {
 	// test drops a file into the task's sandbox.
 	appMust(t, m, "POST", "/v2/apps", `{"id": "/e2e/gated", "cmd": "sleep 6012", "cpus": 0.05, "mem": 16,
 		"healthChecks": [{"protocol": "COMMAND", "command": {"value": "test -f ready"}, "gracePeriodSeconds": 0,
-			"intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 0}]}`, 201)
+			"intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 0}]}`, 201)
 	var gatedPid int
 	waitFor(t, 30*time.Second, "gated task running, unhealthy", func() bool {
 		g, ok := appGet(m, "/e2e/gated")
@@ -70,7 +70,8 @@ func TestAppsSurviveMasterAndAgentRestart(t *testing.T) {
 	}
 	keepVersions, gatedVersions := appVersions(t, m, "/e2e/keep"), appVersions(t, m, "/e2e/gated")
 	keepTasks, gatedTasks := appTaskIDs(m, "/e2e/keep"), appTaskIDs(m, "/e2e/gated")
-	keepPids := pidsOf("sleep 6011")
+	var keepPids []int
+	waitFor(t, 10*time.Second, "2 'sleep 6011' processes", func() bool { keepPids = pidsOf("sleep 6011"); return len(keepPids) == 2 })
 	slices.Sort(keepPids)
 
 	// The master dies and comes back.

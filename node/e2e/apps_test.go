@@ -26,7 +26,7 @@ func TestAppsLifecycle(t *testing.T) {
 		"id": "/e2e/web", "cmd": "touch %s && exec %s -m http.server $PORT0", "instances": 1, "cpus": 0.1, "mem": 64,
 		"portDefinitions": [{"port": 0, "name": "http"}],
 		"healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 10,
-			"intervalSeconds": 1, "timeoutSeconds": 1, "maxConsecutiveFailures": 3},
+			"intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 3},
 			{"protocol": "COMMAND", "command": {"value": "test -f %s"}, "gracePeriodSeconds": 10,
 			"intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 3}]}`, marker, py, marker), 201)
 
@@ -71,9 +71,8 @@ func TestAppsLifecycle(t *testing.T) {
 			t.Errorf("scale up replaced task %s: %v", id, five)
 		}
 	}
-	if got := len(pidsOf("sleep 6001")); got != 5 {
-		t.Errorf("%d 'sleep 6001' processes after scaling to 5", got)
-	}
+	// RUNNING comes when the container's shell starts; it execs sleep soon after.
+	waitFor(t, 10*time.Second, "5 'sleep 6001' processes", func() bool { return len(pidsOf("sleep 6001")) == 5 })
 	appMust(t, n, "PUT", "/v2/apps/e2e/sleep", `{"instances": 1}`, 200)
 	appWaitRunning(t, n, "/e2e/sleep", 1, false, 30*time.Second)
 	if one := appTaskIDs(n, "/e2e/sleep"); len(one) != 1 || !slices.Contains(five, one[0]) {
@@ -149,7 +148,7 @@ func TestAppsRollingRestartKeepsCapacity(t *testing.T) {
 	appMust(t, n, "POST", "/v2/apps", fmt.Sprintf(`{
 		"id": "/e2e/roll", "cmd": "%s -m http.server $PORT0", "instances": 3, "cpus": 0.1, "mem": 64,
 		"healthChecks": [{"protocol": "HTTP", "path": "/", "gracePeriodSeconds": 10, "intervalSeconds": 1,
-			"timeoutSeconds": 1, "maxConsecutiveFailures": 3}],
+			"timeoutSeconds": 2, "maxConsecutiveFailures": 3}],
 		"upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0}}`, py), 201)
 	appWaitRunning(t, n, "/e2e/roll", 3, true, 30*time.Second)
 	old := appTaskIDs(n, "/e2e/roll")
@@ -218,9 +217,11 @@ func TestAppsRollingRestartKeepsCapacity(t *testing.T) {
 func TestAppsCrashBackoff(t *testing.T) {
 	n := appStartNode(t, "")
 	ev := appEvents(t, n)
+	// Delays 0.5 s, then × 3 capped at 1.5 s: 0.5, 1.5, 1.5, 1.5 (uncapped
+	// 4.5 and 13.5 would show).
 	appMust(t, n, "POST", "/v2/apps", `{"id": "/e2e/crash", "cmd": "echo crashing >&2; exit 3", "cpus": 0.05, "mem": 16,
-		"backoffSeconds": 0.5, "backoffFactor": 2, "maxLaunchDelaySeconds": 2}`, 201)
-	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 2 * time.Second}
+		"backoffSeconds": 0.5, "backoffFactor": 3, "maxLaunchDelaySeconds": 1.5}`, 201)
+	want := []time.Duration{500 * time.Millisecond, 1500 * time.Millisecond, 1500 * time.Millisecond, 1500 * time.Millisecond}
 	var gaps []time.Duration
 	waitFor(t, 30*time.Second, fmt.Sprintf("%d relaunches", len(want)), func() bool {
 		gaps = gaps[:0]
@@ -239,9 +240,9 @@ func TestAppsCrashBackoff(t *testing.T) {
 		return len(gaps) >= len(want)
 	})
 	for i, w := range want {
-		// The relaunch waits the delay, then for the next offer and the
-		// container start: allow 1.5 s on top on a loaded machine.
-		if gaps[i] < w-100*time.Millisecond || gaps[i] > w+1500*time.Millisecond {
+		// The relaunch waits the delay, then for the next tick, offer and
+		// container start: allow 2.5 s on top on a loaded machine.
+		if gaps[i] < w-100*time.Millisecond || gaps[i] > w+2500*time.Millisecond {
 			t.Errorf("relaunch %d came %s after the failure, want %s", i+1, gaps[i].Round(time.Millisecond), w)
 		}
 	}
@@ -289,6 +290,22 @@ func TestAppsFailingHealthCheckReplaced(t *testing.T) {
 	}
 	if !unhealthy {
 		t.Errorf("no health_status_changed_event alive=false for %s", first)
+	}
+	for _, typ := range []string{"failed_health_check_event", "unhealthy_task_kill_event"} {
+		seen := false
+		for _, e := range ev.of(typ) {
+			seen = seen || e.str("taskId") == first && e.str("appId") == "/e2e/sick"
+		}
+		if !seen {
+			t.Errorf("no %s for %s", typ, first)
+		}
+	}
+	changed := false
+	for _, e := range ev.of("instance_changed_event") {
+		changed = changed || e.str("instanceId") == first && e.str("condition") == "Killed"
+	}
+	if !changed {
+		t.Errorf("no instance_changed_event with condition Killed for %s", first)
 	}
 	a, _ := appGet(n, "/e2e/sick")
 	if f := a.LastTaskFailure; f == nil || f.TaskID != first || !strings.Contains(strings.ToLower(f.Message), "health") {
