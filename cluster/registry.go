@@ -93,6 +93,7 @@ func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.Reg
 	}
 	wb := m.wb
 	rec := &agent{Info: info, RegisteredTime: now}
+	rec.Checkpointed = adoptCheckpointed(info.Resources, req.CheckpointedResources)
 	re := false
 	if info.ID == "" {
 		rec.Info.ID = fmt.Sprintf("%s-S%d", m.info.ID, m.nextAgent)
@@ -101,7 +102,11 @@ func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.Reg
 		re = true
 		rec.RegisteredTime = old.RegisteredTime
 		rec.ReregisteredTime = &now
-		rec.Checkpointed = old.Checkpointed
+		if !old.recovered {
+			// This leader may have applied operations the agent has not
+			// seen yet: its set wins, and is sent to the agent.
+			rec.Checkpointed = old.Checkpointed
+		}
 	}
 	m.mu.Unlock()
 

@@ -46,6 +46,27 @@ func (a *agent) totalResources() api.Resources {
 	return a.Info.Resources.Subtract(plain).Add(a.Checkpointed)
 }
 
+// adoptCheckpointed is what a master takes from a registering agent it
+// has not seen since it was elected (a new agent, or one recovered from
+// the registry): the agent's own checkpointed reservations and volumes,
+// as Mesos does. The registry's copy may lack a change whose write a
+// failover cut short; taking it over would destroy a volume. A set that
+// does not fit the agent's resources is refused (nil).
+func adoptCheckpointed(total, reported api.Resources) api.Resources {
+	cp, err := api.Validated(reported)
+	if err != nil || len(cp.Reserved()) != len(cp) {
+		return nil
+	}
+	var plain api.Resources
+	for _, r := range cp {
+		plain = append(plain, r.Unreserved())
+	}
+	if !total.Contains(plain) {
+		return nil
+	}
+	return cp
+}
+
 // record is a copy of a's persisted fields, safe to marshal outside the
 // lock.
 func (a *agent) record() *agent {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -53,10 +54,27 @@ func TestReserveCreateLaunchInOneAccept(t *testing.T) {
 	for _, st := range db.updates() {
 		db.ack(st)
 	}
+	checkpointed := msgs[1].CheckpointResources.Resources
+	// A leader change that lost the registry write: the new leader adopts
+	// what the re-registering agent reports, as Mesos does.
+	h.flush()
+	var rec agent
+	must(t, json.Unmarshal(h.st.data[keyAgentsPrefix+ag], &rec))
+	rec.Checkpointed = nil
+	h.st.data[keyAgentsPrefix+ag], _ = json.Marshal(&rec)
 	h.restart()
+	_, err = h.m.register(context.Background(), api.RegisterRequest{
+		Agent:                 api.AgentInfo{ID: ag, Hostname: "a1", IP: "10.0.0.1", Port: 5051, Resources: mustRes(t, "cpus:2;mem:1024;disk:1000")},
+		CheckpointedResources: checkpointed,
+	})
+	must(t, err)
+	if msgs := h.messages(ag); len(msgs) != 0 {
+		t.Fatalf("agent with the adopted set got %v", msgTypes(msgs))
+	}
+	// The same leader: its set wins over a stale agent's.
 	ag = h.reregister(ag, "a1", "cpus:2;mem:1024;disk:1000")
-	if msgs := h.messages(ag); len(msgs) == 0 || len(msgs[0].CheckpointResources.Resources.Volumes()) != 1 {
-		t.Fatalf("re-registered agent got %v", msgTypes(msgs))
+	if msgs := h.messages(ag); len(msgs) != 1 || len(msgs[0].CheckpointResources.Resources.Volumes()) != 1 {
+		t.Fatalf("stale agent got %v", msgTypes(msgs))
 	}
 	web := h.subscribe(api.FrameworkInfo{Name: "web", Role: "web"})
 	wo := web.offer()
