@@ -100,7 +100,8 @@ type Apps struct {
 	tasks       map[string]*task
 	deployments map[string]*Deployment
 	lastVersion time.Time
-	hosts       map[string]time.Time // hostname → last offer from it, for spreading
+	seen        map[string]map[string]time.Time // offer field (hostname, attribute) → value → last offer with it, for spreading
+
 	// reservations are the resident instances (resident.go); gcUntil:
 	// offers are revived until then to release dropped ones.
 	reservations map[string]*reservation
@@ -213,7 +214,7 @@ func (a *Apps) resetLocked() {
 	a.tasks = map[string]*task{}
 	a.deployments = map[string]*Deployment{}
 	a.reconciling = map[string]bool{}
-	a.hosts = map[string]time.Time{}
+	a.seen = map[string]map[string]time.Time{}
 	a.reservations = map[string]*reservation{}
 }
 

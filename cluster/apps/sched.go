@@ -276,7 +276,12 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 	now := a.cfg.Now()
 	reconciled := a.reconciledLocked(now)
 	for _, o := range offers {
-		a.hosts[o.Hostname] = now
+		for field, v := range offerAttrs(o) {
+			if a.seen[field] == nil {
+				a.seen[field] = map[string]time.Time{}
+			}
+			a.seen[field][v] = now
+		}
 	}
 	for _, o := range offers {
 		var infos []api.TaskInfo
@@ -330,7 +335,7 @@ func (a *Apps) anyQueuedLocked() bool {
 func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 	left := o.Resources
 	attrs := offerAttrs(o)
-	hosts := a.knownHostsLocked(now)
+	hosts := a.knownValuesLocked("hostname", now)
 	var infos []api.TaskInfo
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
@@ -353,7 +358,10 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 			if !meetsConstraints(st.def, attrs, ts) {
 				break
 			}
-			if spread && !underSpreadLimit(ts, o.Hostname, target, len(hosts)) {
+			if spread && !underSpreadLimit(ts, "hostname", o.Hostname, target, len(hosts)) {
+				break
+			}
+			if !a.groupsBalancedLocked(st.def, ts, attrs, target, now) {
 				break
 			}
 			need, ports, ok := fit(st.def, left)
@@ -386,33 +394,74 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 	return infos
 }
 
-// knownHostsLocked is the hosts that offered within hostMemory, and those
-// running app tasks: where instances can be spread.
-func (a *Apps) knownHostsLocked(now time.Time) map[string]bool {
-	hosts := map[string]bool{}
-	for h, seen := range a.hosts {
+// knownValuesLocked is the values of an offer field (hostname or an
+// attribute) seen in offers within hostMemory, and those of live app
+// tasks: the groups instances can be spread over.
+func (a *Apps) knownValuesLocked(field string, now time.Time) map[string]bool {
+	vals := map[string]bool{}
+	for v, seen := range a.seen[field] {
 		if now.Sub(seen) <= hostMemory {
-			hosts[h] = true
+			vals[v] = true
+		} else {
+			delete(a.seen[field], v) // an agent long gone
 		}
 	}
 	for _, t := range a.tasks {
-		if t.alive() && t.Host != "" {
-			hosts[t.Host] = true
+		if v, ok := taskAttr(t, field); ok && t.alive() {
+			vals[v] = true
 		}
 	}
-	return hosts
+	return vals
 }
 
-// underSpreadLimit: host has fewer of the app's live tasks than its even
-// share of target, ⌈target / hosts⌉ (MAX_PER-style balance).
-func underSpreadLimit(ts []*task, host string, target, hosts int) bool {
+// taskAttr is the value of field (hostname or an attribute) where t runs.
+func taskAttr(t *task, field string) (string, bool) {
+	if v, ok := t.Attrs[field]; ok {
+		return v, true
+	}
+	if field == "hostname" && t.Host != "" {
+		return t.Host, true
+	}
+	return "", false
+}
+
+// underSpreadLimit: the group field=value has fewer of the app's live
+// tasks than its even share of target, ⌈target / groups⌉ (MAX_PER-style
+// balance).
+func underSpreadLimit(ts []*task, field, value string, target, groups int) bool {
 	here := 0
 	for _, t := range ts {
-		if t.alive() && t.Host == host {
+		if v, ok := taskAttr(t, field); ok && v == value && t.alive() {
 			here++
 		}
 	}
-	return here < (target+hosts-1)/hosts
+	return here < (target+groups-1)/groups
+}
+
+// groupsBalancedLocked enforces GROUP_BY: one more task on an agent with
+// attrs keeps each of the app's GROUP_BY fields balanced over
+// max(the constraint's count, the values known) groups.
+func (a *Apps) groupsBalancedLocked(def *App, ts []*task, attrs map[string]string, target int, now time.Time) bool {
+	for _, c := range def.Constraints {
+		if c[1] != "GROUP_BY" {
+			continue
+		}
+		field := strings.TrimPrefix(c[0], "@")
+		have, ok := attrs[field]
+		if !ok {
+			return false
+		}
+		groups := len(a.knownValuesLocked(field, now))
+		if len(c) > 2 {
+			if n, err := strconv.Atoi(c[2]); err == nil && n > groups {
+				groups = n
+			}
+		}
+		if groups > 1 && !underSpreadLimit(ts, field, have, target, groups) {
+			return false
+		}
+	}
+	return true
 }
 
 // dependenciesReadyLocked: every app def depends on that exists has
@@ -511,7 +560,7 @@ func pickPort(avail []api.Range, taken map[uint64]bool, want int, require bool) 
 
 // meetsConstraints checks an agent (its attributes) against the app's
 // constraints, given where the app's tasks already are. GROUP_BY is
-// accepted but not balanced.
+// balanced by groupsBalancedLocked.
 func meetsConstraints(def *App, attrs map[string]string, tasks []*task) bool {
 	var placed []*task
 	for _, t := range tasks {

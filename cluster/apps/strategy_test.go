@@ -203,3 +203,36 @@ func TestReadinessCheckGatesDeployment(t *testing.T) {
 		t.Errorf("readinessChecks not shown: %v", a["readinessChecks"])
 	}
 }
+
+// GROUP_BY keeps an app's tasks even over the attribute's values: at most
+// ⌈instances / groups⌉ per value, groups being the constraint's count or
+// the values seen, whichever is more.
+func TestGroupByBalances(t *testing.T) {
+	rack := func(v string) api.Attribute {
+		return api.Attribute{Name: "rack", Type: "TEXT", Text: &api.TextVal{Value: v}}
+	}
+	h := newHarness(t)
+	h.do("POST", "/v2/apps", `{"id":"/g","cmd":"x","instances":4,"cpus":0.1,"mem":16,"constraints":[["rack","GROUP_BY","2"]]}`, nil)
+	h.offerFrom("h1", res, rack("a"))
+	h.offerFrom("h2", res, rack("a"))
+	if n := len(h.fake.launched()); n != 2 {
+		t.Fatalf("rack a got %d tasks, want 2 of 4 over 2 racks", n)
+	}
+	h.offerFrom("h3", res, rack("b"))
+	if n := len(h.fake.launched()); n != 4 {
+		t.Fatalf("launched %d, want 4", n)
+	}
+	// Three racks seen: 3 instances go one per rack.
+	h.do("POST", "/v2/apps", `{"id":"/g3","cmd":"x","instances":3,"cpus":0.1,"mem":16,"constraints":[["rack","GROUP_BY"]]}`, nil)
+	h.offerFrom("h4", "cpus:0.01;mem:1", rack("c")) // rack c is known, too small now
+	h.offerFrom("h1", res, rack("a"))
+	h.offerFrom("h3", res, rack("b"))
+	h.offerFrom("h4", res, rack("c"))
+	per := map[string]int{}
+	for _, ti := range h.fake.launched()[4:] {
+		per[ti.AgentID.Value]++
+	}
+	if len(per) != 3 || per["agent-h1"] != 1 || per["agent-h3"] != 1 || per["agent-h4"] != 1 {
+		t.Errorf("GROUP_BY without a count placed %v, want one per rack", per)
+	}
+}
