@@ -42,6 +42,10 @@ type Config struct {
 	RecoveryAgentRemovalLimit string
 	RegistrationBackoffFactor time.Duration
 	ExecutorShutdownGrace     time.Duration
+	EnforceDiskQuota          bool
+	AppsRole                  string
+	TaskReservationTimeout    time.Duration
+	DiskWatchInterval         time.Duration
 	InsecureRegistries        []string
 	Recover                   string
 	Strict                    bool
@@ -102,6 +106,10 @@ func upFlags() []cli.Flag {
 		str("recovery-agent-removal-limit", "100%", "master: if more of the recovered agents than this stay away, the leader steps down instead of marking them", "recovery_agent_removal_limit", "recovery_slave_removal_limit"),
 		dur("registration-backoff-factor", time.Second, "agent: registration retry backoff factor", "registration_backoff_factor"),
 		dur("executor-shutdown-grace-period", 5*time.Second, "agent: time between SIGTERM and SIGKILL when a task is killed", "executor_shutdown_grace_period"),
+		&cli.BoolFlag{Name: "enforce-container-disk-quota", Value: true, Usage: "agent: kill a task whose persistent volume grows beyond its size", EnvVars: []string{envName("enforce-container-disk-quota")}},
+		dur("container-disk-watch-interval", 15*time.Second, "agent: how often persistent volumes are measured", "container_disk_watch_interval"),
+		str("mesos-role", "marathon", "master: the role of the built-in apps framework, in which resident apps reserve", "mesos_role"),
+		dur("task-reservation-timeout", 20*time.Second, "master: a resident app's reservation whose task does not start in this time is released", "task_reservation_timeout"),
 		str("insecure-registries", "", "agent: comma-separated registry hosts that may be pulled from over plain HTTP", "insecure_registries"),
 		str("recover", "reconnect", "agent: reconnect (reattach to running tasks) or cleanup (kill them and exit)"),
 		&cli.BoolFlag{Name: "strict", Value: true, Usage: "agent: any recovery error is fatal (--no-strict: skip bad records)", EnvVars: []string{envName("strict")}},
@@ -138,6 +146,10 @@ func loadConfig(c *cli.Context) (Config, error) {
 		RecoveryAgentRemovalLimit: c.String("recovery-agent-removal-limit"),
 		RegistrationBackoffFactor: c.Generic("registration-backoff-factor").(*durationFlag).d,
 		ExecutorShutdownGrace:     c.Generic("executor-shutdown-grace-period").(*durationFlag).d,
+		EnforceDiskQuota:          c.Bool("enforce-container-disk-quota"),
+		AppsRole:                  c.String("mesos-role"),
+		TaskReservationTimeout:    c.Generic("task-reservation-timeout").(*durationFlag).d,
+		DiskWatchInterval:         c.Generic("container-disk-watch-interval").(*durationFlag).d,
 		InsecureRegistries:        splitList(c.String("insecure-registries")),
 		Recover:                   c.String("recover"), Strict: c.Bool("strict") && !c.Bool("no-strict"),
 		RecoveryTimeout:       c.Generic("recovery-timeout").(*durationFlag).d,

@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			return err
 		}
 		// The built-in Marathon-compatible apps framework (leader only).
-		if appsFw, err = appsFramework(master, etcdCli, mlog); err != nil {
+		if appsFw, err = appsFramework(master, etcdCli, mlog, cfg.AppsRole, cfg.TaskReservationTimeout); err != nil {
 			return err
 		}
 		mux := http.NewServeMux()
@@ -145,6 +145,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, Flags: cfg.Flags,
 			ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries,
 			Recover: cfg.Recover, Strict: cfg.Strict, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
+			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
 			Logger: logs.logger("agent"),
 		})
 		if err != nil {

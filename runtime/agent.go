@@ -63,6 +63,13 @@ type Config struct {
 	ReconfigurationPolicy string
 	// BootID overrides the kernel boot id (tests simulate reboots with it).
 	BootID string
+	// EnforceContainerDiskQuota kills a task whose persistent volume grows
+	// beyond its size (Mesos --enforce_container_disk_quota).
+	EnforceContainerDiskQuota bool
+	// ContainerDiskWatchInterval is how often volumes are measured;
+	// default DefaultContainerDiskWatchInterval.
+	ContainerDiskWatchInterval time.Duration
+
 	Logger *slog.Logger
 }
 
@@ -83,6 +90,7 @@ type Agent struct {
 	images    *image.Store
 	status    *statusManager
 	tasks     taskTable
+	vols      volumeState
 	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines
 
 	// starts bounds concurrent container starts, so a burst of launches
@@ -143,6 +151,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.BootID == "" {
 		cfg.BootID = currentBootID()
+	}
+	if cfg.ContainerDiskWatchInterval <= 0 {
+		cfg.ContainerDiskWatchInterval = DefaultContainerDiskWatchInterval
 	}
 	if cfg.ExecutorShutdownGracePeriod <= 0 {
 		cfg.ExecutorShutdownGracePeriod = 5 * time.Second
@@ -275,7 +286,7 @@ func (a *Agent) registerLoop(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 		info := a.info()
-		req := api.RegisterRequest{Agent: info}
+		req := api.RegisterRequest{Agent: info, CheckpointedResources: a.checkpointedResources()}
 		if info.ID != "" {
 			req.Frameworks, req.Tasks = a.liveTasks()
 		}

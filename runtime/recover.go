@@ -90,6 +90,7 @@ func (a *Agent) openCheckpoint(ctx context.Context) error {
 	a.recoveryErrors = len(state.Errors)
 	a.mu.Unlock()
 	a.state = state
+	a.restoreVolumes(ctx, state)
 	if state.Agent == nil || state.Agent.ID == "" {
 		return nil
 	}

@@ -83,6 +83,10 @@ type RegisterRequest struct {
 	// Frameworks and Tasks are what a re-registering agent still runs.
 	Frameworks []FrameworkInfo `json:"frameworks,omitempty"`
 	Tasks      []AgentTask     `json:"tasks,omitempty"`
+	// CheckpointedResources is the agent's checkpoint of its dynamic
+	// reservations and volumes; the master sends its own set back when
+	// they differ.
+	CheckpointedResources Resources `json:"checkpointed_resources,omitempty"`
 }
 
 // RegisterResponse tells the agent its id and how often to ping.

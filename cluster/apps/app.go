@@ -44,6 +44,7 @@ type App struct {
 	Dependencies               []string          `json:"dependencies"`
 	Fetch                      []Fetch           `json:"fetch"`
 	Executor                   string            `json:"executor"`
+	Residency                  *Residency        `json:"residency,omitempty"`
 	Version                    string            `json:"version,omitempty"`
 	VersionInfo                *VersionInfo      `json:"versionInfo,omitempty"`
 }
@@ -75,6 +76,8 @@ type Volume struct {
 	ContainerPath string `json:"containerPath"`
 	HostPath      string `json:"hostPath,omitempty"`
 	Mode          string `json:"mode"`
+	// Persistent makes it a local persistent volume (resident.go).
+	Persistent *PersistentVolume `json:"persistent,omitempty"`
 }
 
 // HealthCheck is a Marathon health check. The first one is run by the
@@ -323,6 +326,7 @@ func (a *App) normalize() {
 			a.PortDefinitions[i].Protocol = "tcp"
 		}
 	}
+	a.normalizeResident()
 	if a.UpgradeStrategy == nil {
 		a.UpgradeStrategy = &UpgradeStrategy{MinimumHealthCapacity: 1, MaximumOverCapacity: 1}
 	}
@@ -560,6 +564,7 @@ func (a *App) validate() []Detail {
 			add(fmt.Sprintf("/dependencies/%d", i), "an app cannot depend on itself")
 		}
 	}
+	ds = append(ds, a.validateResident()...)
 	return ds
 }
 

@@ -132,11 +132,13 @@ func (a *Apps) taskJSONLocked(t *task) map[string]any {
 		}
 		results = append(results, r)
 	}
-	return map[string]any{
+	m := map[string]any{
 		"id": t.ID, "appId": t.AppID, "host": t.Host, "ports": ports, "servicePorts": ports,
 		"slaveId": t.AgentID, "state": state, "stagedAt": ts(t.StagedAt), "startedAt": ts(t.StartedAt),
-		"version": t.Version, "healthCheckResults": results, "ipAddresses": ipsOf(t.Host), "role": "*",
+		"version": t.Version, "healthCheckResults": results, "ipAddresses": ipsOf(t.Host), "role": a.cfg.Role,
 	}
+	a.residentTaskJSONLocked(t, m)
+	return m
 }
 
 func ipsOf(host string) []map[string]string {
@@ -196,6 +198,7 @@ func (a *Apps) handleAppTasks(w http.ResponseWriter, r *http.Request, id string)
 	for _, t := range a.tasksOfLocked(id) {
 		out = append(out, a.taskJSONLocked(t))
 	}
+	out = append(out, a.suspendedJSONLocked(id)...)
 	writeJSON(w, http.StatusOK, map[string]any{"tasks": out})
 }
 

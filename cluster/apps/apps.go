@@ -70,6 +70,14 @@ type Config struct {
 	// NewID makes task and deployment uuids; default random (tests may
 	// make them predictable).
 	NewID func() string
+	// Role is the framework's role, in which resident apps reserve;
+	// default DefaultRole.
+	Role string
+	// Principal is the reservations' principal; default none.
+	Principal string
+	// TaskReservationTimeout drops a resident reservation whose task was
+	// not heard of in this time; default DefaultTaskReservationTimeout.
+	TaskReservationTimeout time.Duration
 }
 
 // Apps is the apps framework and its HTTP API.
@@ -93,6 +101,11 @@ type Apps struct {
 	deployments map[string]*Deployment
 	lastVersion time.Time
 	seen        map[string]map[string]time.Time // offer field (hostname, attribute) → value → last offer with it, for spreading
+
+	// reservations are the resident instances (resident.go); gcUntil:
+	// offers are revived until then to release dropped ones.
+	reservations map[string]*reservation
+	gcUntil      time.Time
 
 	bus *eventBus // /v2/events subscribers (own lock)
 }
@@ -184,6 +197,12 @@ func New(cfg Config) (*Apps, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = newUUID
 	}
+	if cfg.Role == "" {
+		cfg.Role = DefaultRole
+	}
+	if cfg.TaskReservationTimeout <= 0 {
+		cfg.TaskReservationTimeout = DefaultTaskReservationTimeout
+	}
 	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: store{cli: cfg.Etcd}, wake: make(chan struct{}, 1), bus: newEventBus()}
 	a.resetLocked()
 	return a, nil
@@ -196,6 +215,7 @@ func (a *Apps) resetLocked() {
 	a.deployments = map[string]*Deployment{}
 	a.reconciling = map[string]bool{}
 	a.seen = map[string]map[string]time.Time{}
+	a.reservations = map[string]*reservation{}
 }
 
 // poke wakes the scheduling loop.
@@ -232,12 +252,17 @@ func (a *Apps) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	resv, err := a.loadReservations(ctx)
+	if err != nil {
+		return err
+	}
 	q := cluster.NewEventQueue()
 	a.mu.Lock()
 	a.resetLocked()
 	a.restoreLocked(snap)
+	a.reservations = resv
 	info := api.FrameworkInfo{
-		User: "root", Name: FrameworkName, Role: "*", Checkpoint: true,
+		User: "root", Name: FrameworkName, Role: a.cfg.Role, Checkpoint: true,
 		FailoverTimeout: failoverTimeout.Seconds(),
 		// Partition aware: tasks of a lost agent are TASK_UNREACHABLE (not
 		// LOST) and survive its return, so unreachableStrategy decides.
@@ -389,6 +414,7 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 	}
 	id := st.TaskID.Value
 	delete(a.reconciling, id)
+	a.residentStatusLocked(st)
 	t := a.tasks[id]
 	if t == nil {
 		if !st.State.Terminal() && st.State != api.TaskLost && st.State != api.TaskUnknown {

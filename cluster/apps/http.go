@@ -334,7 +334,7 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	if ds := app.validate(); len(ds) > 0 {
+	if ds := append(app.validate(), residentChanges(old, app)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return
 	}
@@ -395,6 +395,7 @@ func (a *Apps) handleDeleteApp(w http.ResponseWriter, r *http.Request, id string
 	}
 	old := st.def
 	delete(a.apps, id)
+	a.dropAppReservationsLocked(id)
 	a.log.Info("app deleted", "app_id", id)
 	a.publishLocked("app_terminated_event", map[string]any{"appId": id})
 	d := a.startDeploymentLocked(ActionStop, id, a.nextVersionLocked(), old)
@@ -406,6 +407,10 @@ func (a *Apps) handleKillTask(w http.ResponseWriter, r *http.Request, id, taskID
 	defer a.mu.Unlock()
 	st, ok := a.appLocked(w, id)
 	if !ok {
+		return
+	}
+	if isTrue(r, "wipe") {
+		a.handleWipeLocked(w, r, st, taskID)
 		return
 	}
 	t := a.tasks[taskID]
@@ -648,7 +653,7 @@ func (a *Apps) handleInfo(w http.ResponseWriter, r *http.Request) {
 		"elected": a.cfg.IsLeader(), "leader": l.Address(), "frameworkId": fwID,
 		"marathon_config": map[string]any{
 			"master": l.Address(), "framework_name": FrameworkName, "failover_timeout": int(failoverTimeout.Seconds()),
-			"checkpoint": true, "mesos_role": "*", "decline_offer_duration": int(declineIdle * 1000),
+			"checkpoint": true, "mesos_role": a.cfg.Role, "decline_offer_duration": int(declineIdle * 1000),
 			"local_port_min": 10000, "local_port_max": 20000, "max_running_deployments": 100,
 			"task_launch_timeout": 300000, "reconciliation_initial_delay": 15000, "reconciliation_interval": 600000,
 		},

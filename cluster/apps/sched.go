@@ -59,6 +59,9 @@ func sortTasks(ts []*task) {
 // at least ⌈minimumHealthCapacity×instances⌉ healthy ones are kept (running,
 // and reported healthy when the task has a health check).
 func planFor(def *App, tasks []*task) plan {
+	if def != nil && def.resident() {
+		return planResident(def, tasks)
+	}
 	var alive, fresh, old []*task
 	for _, t := range tasks {
 		if !t.alive() {
@@ -170,6 +173,9 @@ func (a *Apps) step() {
 			st.queuedSince = time.Time{}
 		}
 	}
+	if a.residentStepLocked(now) {
+		queued = true // dropped reservations must come back in offers
+	}
 	// Orphans: tasks of apps that no longer exist.
 	for _, t := range a.tasks {
 		if a.apps[t.AppID] == nil && reconciled {
@@ -279,10 +285,15 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 	}
 	for _, o := range offers {
 		var infos []api.TaskInfo
+		var ops []api.Operation
 		if reconciled {
+			o, ops = a.residentOfferLocked(o, now)
 			infos = a.placeLocked(o, now)
 		}
-		if len(infos) == 0 {
+		if len(infos) > 0 {
+			ops = append(ops, api.Operation{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: infos}})
+		}
+		if len(ops) == 0 {
 			refuse := declineIdle
 			if a.anyQueuedLocked() {
 				refuse = declineBusy
@@ -293,14 +304,19 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 		refuse := 1.0
 		err := a.cfg.Scheduler.Accept(a.sub, api.AcceptCall{
 			OfferIDs:   []api.ID{o.ID},
-			Operations: []api.Operation{{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: infos}}},
+			Operations: ops,
 			Filters:    &api.Filters{RefuseSeconds: &refuse},
 		})
 		if err != nil {
 			a.log.Warn("accept offer", "err", err)
-			for _, ti := range infos {
-				delete(a.tasks, ti.TaskID.Value)
-				_ = a.store.del(prefixTasks + ti.TaskID.Value)
+			for _, op := range ops {
+				if op.Launch == nil {
+					continue
+				}
+				for _, ti := range op.Launch.TaskInfos {
+					delete(a.tasks, ti.TaskID.Value)
+					_ = a.store.del(prefixTasks + ti.TaskID.Value)
+				}
 			}
 		}
 	}
@@ -323,8 +339,8 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 	var infos []api.TaskInfo
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
-		if st.def == nil || now.Before(st.launchAfter) || !a.dependenciesReadyLocked(st.def) {
-			continue
+		if st.def == nil || st.def.resident() || now.Before(st.launchAfter) || !a.dependenciesReadyLocked(st.def) {
+			continue // resident apps launch in residentOfferLocked
 		}
 		p := planFor(st.def, a.tasksOfLocked(id))
 		// Spread: with no constraints, at most ⌈tasks / hosts⌉ per host
