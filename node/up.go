@@ -9,19 +9,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"nodectl/cluster"
 	"nodectl/cluster/apps"
 	"nodectl/embed"
 	"nodectl/runtime"
-	"nodectl/ui"
 )
 
 // shutdownBudget bounds the whole staged shutdown.
@@ -73,57 +70,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	}()
 
 	if cfg.runsMaster() {
-		mlog := logs.logger("master")
-		listenHost := cfg.IP
-		if listenHost == "" {
-			listenHost = "0.0.0.0"
-		}
-		etcdSrv, err = embed.New(embed.Config{
-			Name:            fmt.Sprintf("%s-%d", cfg.Hostname, cfg.Port),
-			Dir:             filepath.Join(cfg.WorkDir, "etcd"),
-			ClientURL:       "http://" + cfg.advertised(cfg.EtcdPort),
-			PeerURL:         "http://" + cfg.advertised(cfg.EtcdPeerPort),
-			ListenClientURL: "http://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPort)),
-			ListenPeerURL:   "http://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPeerPort)),
-			Logger:          mlog,
-		})
+		mr, err := startMaster(ctx, cfg, logs.logger("master"))
 		if err != nil {
 			return err
 		}
-		if err := etcdSrv.Start(ctx); err != nil {
-			return err
-		}
-		etcdCli, err = clientv3.New(clientv3.Config{Endpoints: etcdSrv.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-		if err != nil {
-			return fmt.Errorf("connect to etcd: %w", err)
-		}
-		master, err = cluster.New(cluster.Config{
-			Etcd: etcdCli, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.Port,
-			AgentPingTimeout: cfg.AgentPingTimeout, MaxAgentPingTimeouts: cfg.MaxAgentPingTimeouts,
-			AllocationInterval: cfg.AllocationInterval, OfferTimeout: cfg.OfferTimeout,
-			AgentRemovalRateLimit: cfg.AgentRemovalRateLimit, AgentReregisterTimeout: cfg.AgentReregisterTimeout,
-			RecoveryAgentRemovalLimit: cfg.RecoveryAgentRemovalLimit,
-			Flags:                     cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: mlog,
-		})
-		if err != nil {
-			return err
-		}
-		// The built-in Marathon-compatible apps framework (leader only).
-		if appsFw, err = appsFramework(master, etcdCli, mlog); err != nil {
-			return err
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/v2/", appsFw.Handler())
-		mux.Handle("GET /ping", appsFw.Handler())
-		uiHandler := ui.Handler()
-		mux.Handle("GET /{$}", uiHandler)
-		mux.Handle("GET /ui/", uiHandler)
-		mux.Handle("/", master.Handler())
-		srv, ln, err := listen(cfg.bindAddr(cfg.Port), mux, mlog)
-		if err != nil {
-			return fmt.Errorf("master API: %w", err)
-		}
-		servers, listeners = append(servers, srv), append(listeners, ln)
+		etcdSrv, etcdCli, master, appsFw = mr.etcd, mr.cli, mr.master, mr.apps
+		servers, listeners = append(servers, mr.srv), append(listeners, mr.ln)
 	}
 	if cfg.runsAgent() {
 		masters := cfg.Masters
@@ -178,6 +130,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			}
 			return nil
 		})
+		if cfg.SnapshotInterval > 0 {
+			masterG.Go(func() error {
+				runSnapshots(masterCtx, etcdCli, cfg.snapshotDir(), cfg.SnapshotInterval, cfg.SnapshotRetention, logs.logger("master"))
+				return nil
+			})
+		}
 	}
 	if agent != nil {
 		agentG.Go(func() error {
@@ -205,6 +163,9 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		}
 		log.Error("node failed; shutting down", "err", runErr)
 	case runErr = <-etcdSrv.ErrChan():
+		if errors.Is(runErr, embed.ErrStopped) {
+			runErr = fmt.Errorf("%w (%w)", ErrRemovedMaster, runErr)
+		}
 		log.Error("etcd failed; shutting down", "err", runErr)
 	}
 	deadline, cancel := context.WithTimeout(context.Background(), shutdownBudget)
