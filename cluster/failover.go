@@ -40,11 +40,15 @@ func (m *Master) confirmLease(ctx context.Context, lease clientv3.LeaseID) error
 	if err != nil {
 		return fmt.Errorf("confirm leadership lease: %w", err)
 	}
-	if r.TTL <= 0 {
+	if r.TTL < 0 {
 		return fmt.Errorf("%w: election lease expired", ErrLostLeadership)
 	}
+	// TTL is rounded down: the lease lives at least that long from when
+	// the question was sent. 0 (under a second left) extends nothing.
 	m.mu.Lock()
-	m.leaseUntil = sent.Add(time.Duration(r.TTL) * time.Second)
+	if until := sent.Add(time.Duration(r.TTL) * time.Second); until.After(m.leaseUntil) {
+		m.leaseUntil = until
+	}
 	m.mu.Unlock()
 	return nil
 }
@@ -110,7 +114,7 @@ func (m *Master) probeLeader(ctx context.Context, leader api.MasterInfo, key str
 		if refused++; refused < 3 {
 			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
 		// Revoke only the lease that still backs this election key.
 		resp, err := m.cfg.Etcd.Get(rctx, key)
 		if err == nil && len(resp.Kvs) == 1 && resp.Kvs[0].CreateRevision == createRev {

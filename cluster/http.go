@@ -40,7 +40,7 @@ func (m *Master) routes() http.Handler {
 	mux.HandleFunc("GET /master/redirect/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.Registry, promhttp.HandlerOpts{}))
 
-	mux.HandleFunc("POST "+api.PathJoin, m.handleJoin)
+	mux.HandleFunc("POST "+api.PathMembers, m.handleJoin)
 	mux.HandleFunc("GET "+api.PathMembers, m.handleMembers)
 	mux.HandleFunc("POST "+api.PathMembers+"/{id}/promote", m.handlePromote)
 	mux.HandleFunc("DELETE "+api.PathMembers+"/{id}", m.handleRemoveMember)

@@ -32,6 +32,9 @@ const (
 type Config struct {
 	// Etcd is a connected client; required. The caller owns and closes it.
 	Etcd *clientv3.Client
+	// EtcdMember is the name of this master's etcd member, to match
+	// masters with members in the quorum view.
+	EtcdMember string
 	// Hostname and IP are advertised to agents and in /state; Port is the API port.
 	Hostname string
 	IP       string
@@ -41,7 +44,9 @@ type Config struct {
 	AgentPingTimeout     time.Duration
 	MaxAgentPingTimeouts int
 	// LeaseTTL is the etcd session TTL backing leadership; default 3s
-	// (whole seconds; etcd raises it to at least 1.5 election timeouts).
+	// (whole seconds, at least 2: etcd reports what is left of a lease in
+	// whole seconds rounded down, and the leader must see ≥ 1 s left; etcd
+	// also raises it to at least 1.5 election timeouts).
 	// A leader that cannot confirm its lease with etcd stops acting when
 	// the lease may have run out, before anyone else can be elected.
 	LeaseTTL time.Duration
@@ -55,9 +60,10 @@ type Config struct {
 	// QuorumCheckInterval is how often the quorum health shown in /state
 	// and the metrics is refreshed; default 1s.
 	QuorumCheckInterval time.Duration
-	// AuthorizeJoin checks a POST /master/join before the caller is added
-	// to the quorum (the join token and, with TLS, the caller's
-	// certificate). Nil accepts every join: only for clusters without a CA.
+	// AuthorizeJoin checks a POST /master/members (add a learner) before
+	// the caller is added to the quorum: with a cluster CA, that it holds a
+	// master certificate (got through the token join). Nil accepts every
+	// join: only for clusters without a CA.
 	AuthorizeJoin func(r *http.Request, req api.JoinRequest) error
 	// AllocationInterval is the longest time between two allocation rounds
 	// (Mesos --allocation_interval); default 1s. Changes (an agent
@@ -192,6 +198,9 @@ func newMaster(cfg Config) (*Master, error) {
 	def(&cfg.AgentPingTimeout, 15*time.Second)
 	def(&cfg.LeaseTTL, 3*time.Second)
 	def(&cfg.QuorumCheckInterval, time.Second)
+	if cfg.LeaseTTL < 2*time.Second {
+		return nil, fmt.Errorf("master config: lease TTL %s is below 2s", cfg.LeaseTTL)
+	}
 	if cfg.DeadLeaderProbe == 0 {
 		cfg.DeadLeaderProbe = 100 * time.Millisecond
 	}
@@ -247,7 +256,8 @@ func (m *Master) Metrics() *api.Metrics { return m.metrics }
 func (m *Master) Leader() (api.MasterInfo, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.leader == nil {
+	if m.leader == nil || m.leader.ID == m.info.ID && !m.actingLocked() {
+		// Not even this master, while it cannot confirm its lease.
 		return api.MasterInfo{}, false
 	}
 	return *m.leader, true
@@ -312,7 +322,8 @@ func (m *Master) term(ctx context.Context) error {
 	defer sess.Close()
 	// Presence: agents learn the master set from it (RegisterResponse).
 	val, _ := json.Marshal(m.info)
-	if _, err := m.cfg.Etcd.Put(ctx, keyMastersPrefix+m.info.ID, string(val), clientv3.WithLease(sess.Lease())); err != nil {
+	pres, _ := json.Marshal(presence{MasterInfo: m.info, EtcdMember: m.cfg.EtcdMember})
+	if _, err := m.cfg.Etcd.Put(ctx, keyMastersPrefix+m.info.ID, string(pres), clientv3.WithLease(sess.Lease())); err != nil {
 		return fmt.Errorf("publish master: %w", err)
 	}
 	el := concurrency.NewElection(sess, keyElection)
@@ -322,8 +333,9 @@ func (m *Master) term(ctx context.Context) error {
 	g.Go(func() error { m.observe(gctx, el); return nil })
 	g.Go(func() error {
 		m.revokeOwnStaleCampaign(gctx)
-		if err := el.Campaign(gctx, string(val)); err != nil {
-			return fmt.Errorf("campaign: %w", err)
+		key, rev, err := campaign(gctx, m.cfg.Etcd, sess, keyElection, string(val))
+		if err != nil {
+			return err
 		}
 		defer m.stepDown()
 		if err := m.confirmLease(gctx, sess.Lease()); err != nil {
@@ -331,7 +343,7 @@ func (m *Master) term(ctx context.Context) error {
 		}
 		// Every write of this term is fenced by our election key: once
 		// another master leads, they fail instead of clobbering its state.
-		st := &etcdStore{cli: m.cfg.Etcd, fenceKey: el.Key(), fenceRev: el.Rev()}
+		st := &etcdStore{cli: m.cfg.Etcd, fenceKey: key, fenceRev: rev}
 		if err := m.becomeLeader(gctx, st); err != nil {
 			return err
 		}
@@ -342,9 +354,8 @@ func (m *Master) term(ctx context.Context) error {
 		lg.Go(func() error { return m.guardLease(lctx, sess.Lease()) })
 		lg.Go(func() error { return m.lead(lctx) })
 		lerr := lg.Wait()
-		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
-		defer rcancel()
-		_ = el.Resign(rctx)
+		m.stepDown() // before the key goes: no overlap with a successor
+		resign(m.cfg.Etcd, key)
 		return lerr
 	})
 	g.Go(func() error {
@@ -481,6 +492,10 @@ func (m *Master) stepDown() {
 	m.alloc = nil
 	m.wb = nil
 	m.removals = removals{}
+	m.leaseGuarded, m.leaseUntil = false, time.Time{}
+	if m.leader != nil && m.leader.ID == m.info.ID {
+		m.leader = nil
+	}
 	clear(m.live)
 	m.mu.Unlock()
 	if was {

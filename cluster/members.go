@@ -277,11 +277,7 @@ func (m *Master) readQuorum(ctx context.Context) (api.Quorum, error) {
 		} else {
 			q.Voters++
 		}
-		for _, u := range x.ClientURLs {
-			if h, err := url.Parse(u); err == nil {
-				q.Members[i].Master = masters[h.Hostname()]
-			}
-		}
+		q.Members[i].Master = masters[x.Name]
 		if len(x.ClientURLs) == 0 {
 			continue
 		}
@@ -321,26 +317,35 @@ func (m *Master) readQuorum(ctx context.Context) (api.Quorum, error) {
 	return q, nil
 }
 
-// runningMasters maps the IP of each running master to its API address.
+// presence is a running master's record under keyMastersPrefix.
+type presence struct {
+	api.MasterInfo
+	EtcdMember string `json:"etcd_member,omitempty"`
+}
+
+// runningMasters maps the etcd member name of each running master to its
+// API address.
 func (m *Master) runningMasters(ctx context.Context) map[string]string {
 	out := map[string]string{}
-	for _, info := range m.masterInfos(ctx) {
-		out[info.IP] = info.Address()
+	for _, p := range m.masterInfos(ctx) {
+		if p.EtcdMember != "" {
+			out[p.EtcdMember] = p.Address()
+		}
 	}
 	return out
 }
 
 // masterInfos lists the masters whose election session is alive.
-func (m *Master) masterInfos(ctx context.Context) []api.MasterInfo {
+func (m *Master) masterInfos(ctx context.Context) []presence {
 	resp, err := m.cfg.Etcd.Get(ctx, keyMastersPrefix, clientv3.WithPrefix(), clientv3.WithSerializable())
 	if err != nil {
 		return nil
 	}
-	var out []api.MasterInfo
+	var out []presence
 	for _, kv := range resp.Kvs {
-		var info api.MasterInfo
-		if json.Unmarshal(kv.Value, &info) == nil && info.Port > 0 {
-			out = append(out, info)
+		var p presence
+		if json.Unmarshal(kv.Value, &p) == nil && p.Port > 0 {
+			out = append(out, p)
 		}
 	}
 	return out

@@ -34,8 +34,8 @@ func (cfg *Config) validateHA(bad func(flag, format string, args ...any) error) 
 	if cfg.EtcdHeartbeatInterval <= 0 && cfg.EtcdElectionTimeout > 0 || cfg.EtcdElectionTimeout > 0 && cfg.EtcdElectionTimeout < 5*cfg.EtcdHeartbeatInterval {
 		return bad("etcd-election-timeout", "%s is less than 5 heartbeats of %s", cfg.EtcdElectionTimeout, cfg.EtcdHeartbeatInterval)
 	}
-	if cfg.LeaderLeaseTTL != 0 && (cfg.LeaderLeaseTTL < time.Second || cfg.LeaderLeaseTTL%time.Second != 0) {
-		return bad("leader-lease-ttl", "%s is not a whole number of seconds ≥ 1s", cfg.LeaderLeaseTTL)
+	if cfg.LeaderLeaseTTL != 0 && (cfg.LeaderLeaseTTL < 2*time.Second || cfg.LeaderLeaseTTL%time.Second != 0) {
+		return bad("leader-lease-ttl", "%s is not a whole number of seconds ≥ 2s", cfg.LeaderLeaseTTL)
 	}
 	return nil
 }

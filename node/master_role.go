@@ -86,7 +86,7 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger) (r *masterRo
 		}
 	}
 	r.master, err = cluster.New(cluster.Config{
-		Etcd: r.cli, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.Port,
+		Etcd: r.cli, EtcdMember: cfg.etcdName(), Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.Port,
 		AgentPingTimeout: cfg.AgentPingTimeout, MaxAgentPingTimeouts: cfg.MaxAgentPingTimeouts,
 		AllocationInterval: cfg.AllocationInterval, OfferTimeout: cfg.OfferTimeout,
 		AgentRemovalRateLimit: cfg.AgentRemovalRateLimit, AgentReregisterTimeout: cfg.AgentReregisterTimeout,
@@ -216,7 +216,7 @@ func joinEtcd(ctx context.Context, cfg Config, ec embed.Config, start func(embed
 	base := strings.TrimSuffix(cfg.Join, "/")
 	var jr api.JoinResponse
 	req := api.JoinRequest{Name: ec.Name, PeerURLs: []string{ec.PeerURL}, ClientURLs: []string{ec.ClientURL}, Token: cfg.Token}
-	if err := joinCall(ctx, http.MethodPost, base+api.PathJoin, req, &jr); err != nil {
+	if err := joinCall(ctx, http.MethodPost, base+api.PathMembers, req, &jr); err != nil {
 		return nil, fmt.Errorf("join through %s: %w", cfg.Join, err)
 	}
 	log.Info("added as etcd learner; starting", "member_id", jr.MemberID, "initial_cluster", jr.InitialCluster)

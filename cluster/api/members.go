@@ -1,15 +1,23 @@
 package api
 
-// Paths of the master-membership endpoints on the master port.
+// Paths of the master-membership endpoints on the master port:
+//
+//	GET    /master/members               the quorum and its health (Quorum)
+//	POST   /master/members               add the caller as a learner (JoinRequest → JoinResponse)
+//	POST   /master/members/{id}/promote  make a caught-up learner a voter
+//	DELETE /master/members/{id}          remove a member
+//	GET    /master/snapshot              an etcd snapshot of the state
+//
+// (POST /master/join, the token + certificate exchange, comes first when
+// the cluster has a CA; see cluster/pki.)
 const (
-	PathJoin     = "/master/join"
 	PathMembers  = "/master/members"
 	PathSnapshot = "/master/snapshot"
 )
 
 // JoinRequest asks an existing master to add the caller to the etcd
-// cluster as a learner. Token is the join token (checked once the cluster
-// has a CA; see Config.AuthorizeJoin).
+// cluster as a learner. Token is the join token when the cluster has no CA
+// to check the caller's certificate against (see Config.AuthorizeJoin).
 type JoinRequest struct {
 	Name       string   `json:"name"`
 	PeerURLs   []string `json:"peer_urls"`
