@@ -9,5 +9,6 @@ func extraCommands() []*cli.Command {
 		executeCommand(),
 		taskCommand(),
 		appCommand(),
+		tokenCommand(),
 	}
 }
