@@ -284,3 +284,21 @@ func (j *Join) handleTokenRevoke(w http.ResponseWriter, r *http.Request) {
 	j.log.Info("join token revoked", "token_id", info.ID, "by", peer.Name)
 	writeJSON(w, http.StatusOK, info)
 }
+
+// CreateJoinCommands makes one agent token and one master token (unlimited
+// uses, valid for ttl) and returns the commands that join with them, for
+// the first master to print at bootstrap.
+func CreateJoinCommands(ctx context.Context, t *pki.Tokens, url string, ttl time.Duration) (agent, master string, err error) {
+	for _, role := range []string{pki.RoleAgent, pki.RoleMaster} {
+		tok, _, err := t.Create(ctx, pki.TokenSpec{Role: role, TTL: ttl, Description: "printed at bootstrap"})
+		if err != nil {
+			return "", "", err
+		}
+		if role == pki.RoleAgent {
+			agent = JoinCommand(role, url, tok.String())
+		} else {
+			master = JoinCommand(role, url, tok.String())
+		}
+	}
+	return agent, master, nil
+}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,6 +181,27 @@ func TestTokenJoinAndRefusals(t *testing.T) {
 		t.Fatalf("agent ping with its certificate: %v %v", resp, err)
 	}
 	resp.Body.Close()
+
+	// Renewal over HTTPS with the current certificate: same name and roles, new serial.
+	before := res.Identity.Cert()
+	csr, _ := res.Identity.CSR()
+	certPEM, err := pki.HTTPRenew(res.Identity, func() []string { return res.Masters })(t.Context(), csr)
+	if err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+	if err := res.Identity.Install(certPEM); err != nil {
+		t.Fatal(err)
+	}
+	after := res.Identity.Cert()
+	if after.SerialNumber.Cmp(before.SerialNumber) == 0 || pki.CertName(after) != "node-agent" || !slices.Equal(pki.CertRoles(after), []string{pki.RoleAgent}) {
+		t.Errorf("renewed: serial same=%v name %s roles %v", after.SerialNumber.Cmp(before.SerialNumber) == 0, pki.CertName(after), pki.CertRoles(after))
+	}
+
+	// First-master bootstrap commands.
+	agentCmd, masterCmd, err := cluster.CreateJoinCommands(t.Context(), m.tokens, m.url, time.Hour)
+	if err != nil || !strings.HasPrefix(agentCmd, "nodectl up --role=agent --join "+m.url+" --token NDCTL1-") || !strings.HasPrefix(masterCmd, "nodectl up --role=master") {
+		t.Errorf("bootstrap commands: %q %q %v", agentCmd, masterCmd, err)
+	}
 
 	msgs := map[string]string{}
 	refused := func(name string, err, want error) {
