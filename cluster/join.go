@@ -134,7 +134,7 @@ func (j *Join) handleJoin(w http.ResponseWriter, r *http.Request) {
 		j.refuse(w, r, req, err)
 		return
 	}
-	certPEM, err := j.cfg.Authority.Sign([]byte(req.CSR), pki.SignRequest{Name: req.Hostname, Roles: roles, IPs: ips, TTL: j.cfg.NodeTTL})
+	certPEM, err := j.cfg.Authority.Sign([]byte(req.CSR), pki.SignRequest{Name: req.Hostname, Roles: roles, IPs: ips, DNS: []string{"localhost"}, TTL: j.cfg.NodeTTL})
 	if err != nil {
 		j.refund(ti.ID)
 		writeError(w, http.StatusBadRequest, err.Error())
