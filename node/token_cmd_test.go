@@ -372,3 +372,29 @@ func TestTokenAdminAuth(t *testing.T) {
 		t.Fatalf("bad role: exit %d", code)
 	}
 }
+
+// pki.Prepare, as nodectl up calls it: an agent joins with a token, and on
+// restart loads its certificate without one.
+func TestTokenPrepareJoin(t *testing.T) {
+	m := tokStartMaster(t, "127.0.0.1")
+	cfg := pki.PrepareConfig{Paths: pki.Paths{Dir: filepath.Join(t.TempDir(), "pki")}, Role: "agent", Hostname: "a1", IPs: pki.NodeIPs("127.0.0.1"),
+		JoinURL: m.url, Token: tokCreate(t, m, "--role", "agent", "--uses", "1")}
+	s, err := pki.Prepare(t.Context(), cfg)
+	if err != nil || !s.Joined || s.Authority != nil || len(s.Masters) != 1 {
+		t.Fatalf("join: %+v %v", s, err)
+	}
+	s2, err := pki.Prepare(t.Context(), cfg) // the used-up token is not presented again
+	if err != nil || s2.Joined || !s2.Identity.Cert().Equal(s.Identity.Cert()) {
+		t.Fatalf("restart: %+v %v", s2, err)
+	}
+	mcfg := pki.PrepareConfig{Paths: pki.Paths{Dir: filepath.Join(t.TempDir(), "pki")}, Role: "master", Hostname: "m2", IPs: pki.NodeIPs("127.0.0.1"),
+		JoinURL: m.url, Token: tokCreate(t, m, "--role", "master")}
+	ms, err := pki.Prepare(t.Context(), mcfg)
+	if err != nil || !ms.Joined || ms.Authority == nil || ms.Authority.Hash() != m.auth.Hash() {
+		t.Fatalf("master join: %v", err)
+	}
+	ms2, err := pki.Prepare(t.Context(), mcfg)
+	if err != nil || ms2.Joined || ms2.Authority == nil {
+		t.Fatalf("master restart: %v", err)
+	}
+}

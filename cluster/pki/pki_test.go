@@ -399,3 +399,27 @@ func TestFetchCARefusesOtherCA(t *testing.T) {
 		t.Fatal("the token was sent to a master of another CA")
 	}
 }
+
+func TestPrepareFirstMaster(t *testing.T) {
+	ctx := context.Background()
+	p := Paths{Dir: filepath.Join(t.TempDir(), "pki")}
+	cfg := PrepareConfig{Paths: p, Role: "all", Hostname: "m1", IPs: NodeIPs("127.0.0.2")}
+	s, err := Prepare(ctx, cfg)
+	if err != nil || !s.Created || s.Authority == nil || !slices.Equal(s.Identity.Roles(), []string{RoleMaster, RoleAgent}) {
+		t.Fatalf("first start: %+v %v", s, err)
+	}
+	s2, err := Prepare(ctx, cfg)
+	if err != nil || s2.Created || s2.Authority.Hash() != s.Authority.Hash() || !s2.Identity.Cert().Equal(s.Identity.Cert()) {
+		t.Fatalf("restart: %v", err)
+	}
+	cfg.Role = RoleAgent
+	if _, err := Prepare(ctx, cfg); err == nil || !strings.Contains(err.Error(), "wipe") {
+		t.Errorf("role change: %v", err)
+	}
+	if _, err := Prepare(ctx, PrepareConfig{Paths: Paths{Dir: t.TempDir()}, Role: RoleAgent, Hostname: "a"}); !errors.Is(err, ErrNeedToken) {
+		t.Errorf("agent without token: %v", err)
+	}
+	if _, err := Prepare(ctx, PrepareConfig{Paths: Paths{Dir: t.TempDir()}, Role: RoleAgent, Hostname: "a", Token: "x"}); err == nil {
+		t.Error("token without --join accepted")
+	}
+}
