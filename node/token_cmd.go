@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -59,30 +60,39 @@ type clusterClient struct {
 	base string
 }
 
-func newClusterClient(c *cli.Context) (*clusterClient, error) {
-	path, err := pki.FindClientConfig(clientConfigCandidates(c.String("client-config"), c.String("work-dir"))...)
+// cliTLS finds the client config (see clientConfigCandidates) and returns
+// the master's base URL (--master overrides the config's server) and the
+// client TLS: trust the cluster CA, present the admin certificate. Any
+// subcommand that talks to a master over HTTPS can use it.
+func cliTLS(explicitConfig, workDir, master string) (string, *tls.Config, error) {
+	path, err := pki.FindClientConfig(clientConfigCandidates(explicitConfig, workDir)...)
 	if err != nil {
-		return nil, &exitError{1, err.Error() + "; run on a master, or point --client-config/" + clientConfigEnv + " at a client.yaml"}
+		return "", nil, &exitError{1, err.Error() + "; run on a master, or point --client-config/" + clientConfigEnv + " at a client.yaml"}
 	}
 	cc, err := pki.LoadClientConfig(path)
 	if err != nil {
-		return nil, &exitError{1, err.Error()}
+		return "", nil, &exitError{1, err.Error()}
 	}
 	tlsCfg, err := cc.TLS()
 	if err != nil {
-		return nil, &exitError{1, err.Error()}
+		return "", nil, &exitError{1, err.Error()}
 	}
 	base := cc.Server
-	if m := c.String("master"); m != "" {
-		base = m
+	if master != "" {
+		base = master
 		if !strings.Contains(base, "://") {
 			base = "https://" + base
 		}
 	}
-	return &clusterClient{
-		http: &http.Client{Timeout: callTimeout, Transport: &http.Transport{TLSClientConfig: tlsCfg}},
-		base: strings.TrimSuffix(base, "/"),
-	}, nil
+	return strings.TrimSuffix(base, "/"), tlsCfg, nil
+}
+
+func newClusterClient(c *cli.Context) (*clusterClient, error) {
+	base, tlsCfg, err := cliTLS(c.String("client-config"), c.String("work-dir"), c.String("master"))
+	if err != nil {
+		return nil, err
+	}
+	return &clusterClient{http: &http.Client{Timeout: callTimeout, Transport: &http.Transport{TLSClientConfig: tlsCfg}}, base: base}, nil
 }
 
 // do sends a JSON request and decodes a 2xx answer into out.
