@@ -14,14 +14,14 @@ import (
 // cluster CA, so browsers and curl reach the API and UI after trusting the
 // CA) and client certificates optional. A client certificate that is given
 // must chain to the cluster CA, else the handshake fails; RequireNode then
-// guards node-only endpoints.
+// guards node-only endpoints. It sets no NextProtos: http.Server.ServeTLS
+// adds h2 itself, Serve on a tls.NewListener speaks HTTP/1.1.
 func ServerTLS(id *Identity) *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: id.GetCertificate,
 		ClientAuth:     tls.VerifyClientCertIfGiven,
 		ClientCAs:      id.Pool(),
-		NextProtos:     []string{"h2", "http/1.1"},
 	}
 }
 
