@@ -54,6 +54,8 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logger receives etcd's logs (component=etcd); default slog.Default().
 	Logger *slog.Logger
+	// TLS, when set, makes the client and peer ports mutual TLS (all URLs https).
+	TLS *TLS
 }
 
 // Server is a running etcd member.
@@ -74,6 +76,9 @@ func New(cfg Config) (*Server, error) {
 		if _, err := url.Parse(u.v); err != nil || u.v == "" {
 			return nil, fmt.Errorf("etcd config: %s %q is not a URL", u.name, u.v)
 		}
+	}
+	if err := cfg.TLS.validate(cfg.ClientURL, cfg.PeerURL, cfg.ListenClientURL, cfg.ListenPeerURL); err != nil {
+		return nil, err
 	}
 	if cfg.ListenClientURL == "" {
 		cfg.ListenClientURL = cfg.ClientURL
@@ -143,6 +148,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = "1h"
 	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(zapLogger(s.cfg.Logger))
+	s.cfg.TLS.apply(ec)
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Dir), 0o700); err != nil {
 		return fmt.Errorf("create etcd dir: %w", err)
 	}

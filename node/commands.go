@@ -11,5 +11,6 @@ func extraCommands() []*cli.Command {
 		appCommand(),
 		masterCommand(),
 		snapshotCommand(),
+		tokenCommand(),
 	}
 }
