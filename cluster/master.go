@@ -60,11 +60,12 @@ type Config struct {
 	// QuorumCheckInterval is how often the quorum health shown in /state
 	// and the metrics is refreshed; default 1s.
 	QuorumCheckInterval time.Duration
-	// AuthorizeJoin checks a POST /master/members (add a learner) before
-	// the caller is added to the quorum: with a cluster CA, that it holds a
-	// master certificate (got through the token join). Nil accepts every
-	// join: only for clusters without a CA.
-	AuthorizeJoin func(r *http.Request, req api.JoinRequest) error
+	// Authorize checks the membership changes (add a learner, promote,
+	// remove) and snapshot downloads before they happen: with a cluster
+	// CA, that the caller holds a master or admin certificate (a joining
+	// master gets one with its token first). Nil allows them all: only for
+	// clusters without a CA (tests).
+	Authorize func(r *http.Request) error
 	// AllocationInterval is the longest time between two allocation rounds
 	// (Mesos --allocation_interval); default 1s. Changes (an agent
 	// registering, a task ending, a decline, a new framework, a revive)

@@ -395,12 +395,6 @@ func (m *Master) handleJoin(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if m.cfg.AuthorizeJoin != nil {
-		if err := m.cfg.AuthorizeJoin(r, req); err != nil {
-			writeError(w, http.StatusForbidden, err.Error())
-			return
-		}
-	}
 	resp, err := m.Join(r.Context(), req)
 	if err != nil {
 		writeMemberErr(w, err)
@@ -442,6 +436,19 @@ func (m *Master) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// authorized wraps a membership or snapshot handler in cfg.Authorize.
+func (m *Master) authorized(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if m.cfg.Authorize != nil {
+			if err := m.cfg.Authorize(r); err != nil {
+				writeError(w, http.StatusForbidden, err.Error())
+				return
+			}
+		}
+		h(w, r)
+	}
 }
 
 func writeMemberErr(w http.ResponseWriter, err error) {

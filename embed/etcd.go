@@ -213,6 +213,12 @@ func stoppedErr(e *etcdembed.Etcd, err error) error {
 	}
 }
 
+// IsLearner reports whether this member is (still, in its own view) a
+// learner: it refuses client requests until it has applied its promotion.
+func (s *Server) IsLearner() bool {
+	return s.etcd != nil && s.etcd.Server.IsLearner()
+}
+
 // MemberID is this member's etcd id (0 before Start).
 func (s *Server) MemberID() uint64 {
 	if s.etcd == nil {

@@ -22,7 +22,7 @@ func masterCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name: "list", Usage: "list the masters (etcd members) with their health", OnUsageError: usageError,
-				Flags: []cli.Flag{masterFlag(), out},
+				Flags: append(clientFlags(), out),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 0 {
 						return &exitError{2, "usage: nodectl master list"}
@@ -32,7 +32,7 @@ func masterCommand() *cli.Command {
 			},
 			{
 				Name: "remove", Usage: "remove a master from the quorum (it stops; it must be wiped to join again)", ArgsUsage: "ID",
-				OnUsageError: usageError, Flags: []cli.Flag{masterFlag()},
+				OnUsageError: usageError, Flags: clientFlags(),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return &exitError{2, "usage: nodectl master remove ID"}
@@ -40,7 +40,10 @@ func masterCommand() *cli.Command {
 					if _, err := cluster.ParseMemberID(c.Args().First()); err != nil {
 						return &exitError{2, strings.TrimPrefix(err.Error(), cluster.ErrBadRequest.Error()+": ")}
 					}
-					m := newAppsAPI(c.String("master"))
+					m, err := adminAPI(c)
+					if err != nil {
+						return err
+					}
 					if _, _, err := m.do(c.Context, http.MethodDelete, api.PathMembers+"/"+c.Args().First(), nil, nil); err != nil {
 						return cliErr(err)
 					}
@@ -52,8 +55,21 @@ func masterCommand() *cli.Command {
 	}
 }
 
+// adminAPI is a client of a master's HTTPS API with the admin credential
+// found by cliTLS (a master's client.yaml).
+func adminAPI(c *cli.Context) (*appsAPI, error) {
+	base, tlsCfg, err := cliTLS(c.String("client-config"), c.String("work-dir"), c.String("master"))
+	if err != nil {
+		return nil, err
+	}
+	return &appsAPI{http: &http.Client{Timeout: callTimeout, Transport: &http.Transport{TLSClientConfig: tlsCfg}}, base: base}, nil
+}
+
 func masterList(c *cli.Context) error {
-	m := newAppsAPI(c.String("master"))
+	m, err := adminAPI(c)
+	if err != nil {
+		return err
+	}
 	var q api.Quorum
 	_, raw, err := m.do(context.WithoutCancel(c.Context), http.MethodGet, api.PathMembers, nil, &q)
 	if err != nil {

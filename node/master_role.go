@@ -22,6 +22,7 @@ import (
 	"nodectl/cluster"
 	"nodectl/cluster/api"
 	"nodectl/cluster/apps"
+	"nodectl/cluster/pki"
 	"nodectl/embed"
 	"nodectl/ui"
 )
@@ -29,6 +30,7 @@ import (
 // masterRole is what a master runs: its etcd member, a client of it, the
 // master, the built-in apps framework and the API server.
 type masterRole struct {
+	pki    *pki.Setup
 	etcd   *embed.Server
 	cli    *clientv3.Client
 	master *cluster.Master
@@ -52,10 +54,36 @@ func (r *masterRole) close() {
 	}
 }
 
-// joinHTTP is the client for the join calls. The join endpoint answers
-// only once the joiner is a learner or promoted, which may wait for an
-// earlier joiner: hence the long timeout.
-var joinHTTP = &http.Client{Timeout: 90 * time.Second}
+// joinTimeout bounds one call of the join flow. Adding a learner may wait
+// for an earlier joiner's promotion: hence the long timeout.
+const joinTimeout = 90 * time.Second
+
+func (cfg Config) pkiPaths() pki.Paths { return pki.Paths{Dir: filepath.Join(cfg.WorkDir, "pki")} }
+
+// joinURL is --join as https://HOST:PORT (masters speak TLS; an http://
+// URL is taken to mean the same master).
+func (cfg Config) joinURL() string {
+	u := strings.TrimSuffix(cfg.Join, "/")
+	if rest, ok := strings.CutPrefix(u, "http://"); ok {
+		u = "https://" + rest
+	}
+	return u
+}
+
+// authorizeMaster admits membership changes and snapshots only from a
+// master or admin certificate of the cluster: a new master gets one with
+// its join token first (POST /master/join); the CLI uses the admin
+// credential in a master's work dir (client.yaml).
+func authorizeMaster(r *http.Request) error {
+	p, ok := pki.PeerOf(r)
+	if !ok {
+		return errors.New("a master or admin certificate of the cluster is required (masters join with --join URL --token TOKEN; the CLI uses a master's client.yaml)")
+	}
+	if !p.Has(pki.RoleMaster, pki.RoleAdmin) {
+		return fmt.Errorf("certificate of %s is not a master's", p.Name)
+	}
+	return nil
+}
 
 // etcdName is this master's etcd member name: unique per address, so
 // masters on one host (tests, loopback addresses) do not clash.
@@ -73,12 +101,25 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger) (r *masterRo
 			r.close()
 		}
 	}()
-	if r.etcd, err = startEtcd(ctx, cfg, log); err != nil {
+	// The cluster CA and this master's certificate: created on the first
+	// master, got with the token on a join, loaded on a restart.
+	r.pki, err = pki.Prepare(ctx, pki.PrepareConfig{
+		Paths: cfg.pkiPaths(), Role: cfg.Role, Hostname: cfg.Hostname,
+		IPs: pki.NodeIPs(cfg.IP, cfg.AdvertiseIP), JoinURL: cfg.joinURL(), Token: cfg.Token,
+	})
+	if err != nil {
+		return r, fmt.Errorf("cluster PKI: %w", err)
+	}
+	id := r.pki.Identity
+	if r.etcd, err = startEtcd(ctx, cfg, id, log); err != nil {
 		return r, err
 	}
-	r.cli, err = clientv3.New(clientv3.Config{Endpoints: r.etcd.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	r.cli, err = clientv3.New(clientv3.Config{Endpoints: r.etcd.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(), TLS: pki.ClientTLS(id, pki.RoleMaster)})
 	if err != nil {
 		return r, fmt.Errorf("connect to etcd: %w", err)
+	}
+	if err := r.pki.Authority.Publish(ctx, r.cli); err != nil {
+		return r, fmt.Errorf("publish the cluster CA: %w", err)
 	}
 	if cfg.Restore != "" {
 		if err := restoreKeys(ctx, r.cli, cfg.Restore, log); err != nil {
@@ -91,6 +132,7 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger) (r *masterRo
 		AllocationInterval: cfg.AllocationInterval, OfferTimeout: cfg.OfferTimeout,
 		AgentRemovalRateLimit: cfg.AgentRemovalRateLimit, AgentReregisterTimeout: cfg.AgentReregisterTimeout,
 		RecoveryAgentRemovalLimit: cfg.RecoveryAgentRemovalLimit, LeaseTTL: cfg.LeaderLeaseTTL,
+		Authorize: authorizeMaster,
 		Flags: cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: log,
 	})
 	if err != nil {
@@ -101,6 +143,28 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger) (r *masterRo
 		return r, err
 	}
 	mux := http.NewServeMux()
+	advertised := "https://" + cfg.advertised(cfg.Port)
+	tokens := pki.NewTokens(r.cli, r.pki.Authority.Hash())
+	join, err := cluster.NewJoin(cluster.JoinConfig{
+		Authority: r.pki.Authority, Tokens: tokens, URL: advertised, Masters: r.master.MasterAddrs, Logger: log,
+	})
+	if err != nil {
+		return r, err
+	}
+	for _, pat := range join.Patterns() {
+		mux.Handle(pat, join.Handler())
+	}
+	if _, err := pki.SetupAdmin(cfg.WorkDir, advertised, r.pki.Authority, cfg.pkiPaths()); err != nil {
+		return r, fmt.Errorf("admin credential: %w", err)
+	}
+	if r.pki.Created {
+		agentCmd, masterCmd, err := cluster.CreateJoinCommands(ctx, tokens, advertised, 24*time.Hour)
+		if err != nil {
+			return r, fmt.Errorf("bootstrap tokens: %w", err)
+		}
+		log.Info("cluster created; join agents with: " + agentCmd)
+		log.Info("join masters with: " + masterCmd)
+	}
 	mux.Handle("/v2/", r.apps.Handler())
 	mux.Handle("GET /ping", r.apps.Handler())
 	uiHandler := ui.Handler()
@@ -111,6 +175,7 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger) (r *masterRo
 	if err != nil {
 		return r, fmt.Errorf("master API: %w", err)
 	}
+	r.ln = newSniffListener(r.ln, pki.ServerTLS(id))
 	return r, nil
 }
 
@@ -132,18 +197,20 @@ var ErrRemovedMaster = errors.New("this master was removed from the cluster: its
 //	data dir present               restart as a member (a removed one is refused: --wipe-removed)
 //	--join URL                     add as a learner through URL, start, get promoted
 //	neither                        a new cluster of one
-func startEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*embed.Server, error) {
+func startEtcd(ctx context.Context, cfg Config, id *pki.Identity, log *slog.Logger) (*embed.Server, error) {
 	listenHost := cfg.IP
 	if listenHost == "" {
 		listenHost = "0.0.0.0"
 	}
+	et := id.EtcdTLS()
 	ec := embed.Config{
 		Name:              cfg.etcdName(),
 		Dir:               cfg.etcdDir(),
-		ClientURL:         "http://" + cfg.advertised(cfg.EtcdPort),
-		PeerURL:           "http://" + cfg.advertised(cfg.EtcdPeerPort),
-		ListenClientURL:   "http://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPort)),
-		ListenPeerURL:     "http://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPeerPort)),
+		ClientURL:         "https://" + cfg.advertised(cfg.EtcdPort),
+		PeerURL:           "https://" + cfg.advertised(cfg.EtcdPeerPort),
+		ListenClientURL:   "https://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPort)),
+		ListenPeerURL:     "https://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPeerPort)),
+		TLS:               &embed.TLS{CertFile: et.CertFile, KeyFile: et.KeyFile, TrustedCAFile: et.TrustedCAFile, AllowedCNs: et.AllowedCNs},
 		HeartbeatInterval: cfg.EtcdHeartbeatInterval,
 		ElectionTimeout:   cfg.EtcdElectionTimeout,
 		Logger:            log,
@@ -188,9 +255,9 @@ func startEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*embed.Server
 		if err := moveAside(ec.Dir, "removed", log); err != nil {
 			return nil, err
 		}
-		return joinEtcd(ctx, cfg, ec, start, log)
+		return joinEtcd(ctx, cfg, id, ec, start, log)
 	case cfg.Join != "":
-		return joinEtcd(ctx, cfg, ec, start, log)
+		return joinEtcd(ctx, cfg, id, ec, start, log)
 	default:
 		return start(ec)
 	}
@@ -212,10 +279,14 @@ func moveAside(dir, why string, log *slog.Logger) error {
 
 // joinEtcd asks the master at cfg.Join to add this member as a learner,
 // starts it, and asks for its promotion to a voter.
-func joinEtcd(ctx context.Context, cfg Config, ec embed.Config, start func(embed.Config) (*embed.Server, error), log *slog.Logger) (*embed.Server, error) {
-	base := strings.TrimSuffix(cfg.Join, "/")
+func joinEtcd(ctx context.Context, cfg Config, id *pki.Identity, ec embed.Config, start func(embed.Config) (*embed.Server, error), log *slog.Logger) (*embed.Server, error) {
+	base := cfg.joinURL()
+	hc := &http.Client{Timeout: joinTimeout, Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(id, pki.RoleMaster)}}
+	joinCall := func(ctx context.Context, method, url string, body, out any) error {
+		return joinCallWith(ctx, hc, method, url, body, out)
+	}
 	var jr api.JoinResponse
-	req := api.JoinRequest{Name: ec.Name, PeerURLs: []string{ec.PeerURL}, ClientURLs: []string{ec.ClientURL}, Token: cfg.Token}
+	req := api.JoinRequest{Name: ec.Name, PeerURLs: []string{ec.PeerURL}, ClientURLs: []string{ec.ClientURL}}
 	if err := joinCall(ctx, http.MethodPost, base+api.PathMembers, req, &jr); err != nil {
 		return nil, fmt.Errorf("join through %s: %w", cfg.Join, err)
 	}
@@ -230,13 +301,23 @@ func joinEtcd(ctx context.Context, cfg Config, ec embed.Config, start func(embed
 		s.Close()
 		return nil, fmt.Errorf("promote through %s: %w", cfg.Join, err)
 	}
+	// The promotion is committed; wait until this member has applied it,
+	// or its client port still refuses requests as a learner's.
+	deadline := time.Now().Add(30 * time.Second)
+	for s.IsLearner() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			s.Close()
+			return nil, errors.New("promoted, but this member did not apply its promotion within 30s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the member's own view
+	}
 	log.Info("promoted to voting member", "member_id", jr.MemberID)
 	return s, nil
 }
 
-// joinCall sends one JSON call of the join flow; a refusal is an error
-// carrying the master's message.
-func joinCall(ctx context.Context, method, url string, body, out any) error {
+// joinCallWith sends one JSON call of the join flow; a refusal is an
+// error carrying the master's message.
+func joinCallWith(ctx context.Context, hc *http.Client, method, url string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -250,7 +331,7 @@ func joinCall(ctx context.Context, method, url string, body, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := joinHTTP.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

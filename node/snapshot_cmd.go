@@ -28,12 +28,16 @@ func snapshotCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name: "save", Usage: "save a snapshot to FILE", ArgsUsage: "FILE", OnUsageError: usageError,
-				Flags: []cli.Flag{masterFlag()},
+				Flags: clientFlags(),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return &exitError{2, "usage: nodectl snapshot save FILE"}
 					}
-					info, err := saveSnapshotFromMaster(c.Context, c.String("master"), c.Args().First())
+					m, err := adminAPI(c)
+					if err != nil {
+						return err
+					}
+					info, err := saveSnapshotFromMaster(c.Context, m, c.Args().First())
 					if err != nil {
 						return cliErr(err)
 					}
@@ -59,15 +63,16 @@ func snapshotCommand() *cli.Command {
 	}
 }
 
-func saveSnapshotFromMaster(ctx context.Context, master, path string) (embed.SnapshotInfo, error) {
-	m := newAppsAPI(master)
+func saveSnapshotFromMaster(ctx context.Context, m *appsAPI, path string) (embed.SnapshotInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.base+api.PathSnapshot, nil)
 	if err != nil {
 		return embed.SnapshotInfo{}, err
 	}
-	resp, err := (&http.Client{}).Do(req)
+	hc := *m.http
+	hc.Timeout = 0 // the context bounds a large download
+	resp, err := hc.Do(req)
 	if err != nil {
 		return embed.SnapshotInfo{}, fmt.Errorf("master unreachable: %w", err)
 	}

@@ -50,6 +50,23 @@ func (m *haMaster) alive() bool {
 
 func (m *haMaster) addr() string { return strings.TrimPrefix(m.n.url(), "http://") }
 
+// haToken creates a master join token on m (through its work dir's admin
+// credential), usable by any number of masters.
+func haToken(t testing.TB, m *haMaster) string {
+	t.Helper()
+	out := haCLI(t, 0, "token", "create", "--role", "master", "--work-dir", m.n.dir, "--master", m.addr())
+	tok, _, _ := strings.Cut(out, "\n")
+	if !strings.HasPrefix(tok, "NDCTL") {
+		t.Fatalf("token create printed %q", out)
+	}
+	return strings.TrimSpace(tok)
+}
+
+// haJoin are the flags that join a master through m.
+func haJoin(m *haMaster, token string) []string {
+	return []string{"--join", "https://" + m.addr(), "--token", token}
+}
+
 // haDo sends a JSON request; redirects from standbys are followed.
 func haDo(method, url, body string) (int, []byte) {
 	c := &http.Client{Timeout: 3 * time.Second}
@@ -211,7 +228,8 @@ func haAgents(t testing.TB, first *haMaster, n int) []*proc {
 func TestHAMasters(t *testing.T) {
 	m1 := haStartMaster(t, newNode(t))
 	waitFor(t, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
-	join := []string{"--join", m1.n.url()}
+	tok := haToken(t, m1)
+	join := haJoin(m1, tok)
 	m2, m3 := haStartMaster(t, newNode(t), join...), haStartMaster(t, newNode(t), join...)
 	haWaitVoters(t, m1.n.url(), 3)
 	ms := []*haMaster{m1, m2, m3}
@@ -272,14 +290,14 @@ func TestHAMasters(t *testing.T) {
 	haWaitVoters(t, newLeader.n.url(), 3)
 
 	// Grow 3 → 5 and shrink back, with the app running.
-	m4, m5 := haStartMaster(t, newNode(t), "--join", newLeader.n.url()), haStartMaster(t, newNode(t), "--join", newLeader.n.url())
+	m4, m5 := haStartMaster(t, newNode(t), haJoin(newLeader, tok)...), haStartMaster(t, newNode(t), haJoin(newLeader, tok)...)
 	ms = append(ms, m4, m5)
 	haWaitVoters(t, newLeader.n.url(), 5)
 	if m := metric(newLeader.n.url(), "master/etcd_members"); m != 5 {
 		waitFor(t, 5*time.Second, "master/etcd_members 5", func() bool { return metric(newLeader.n.url(), "master/etcd_members") == 5 })
 	}
 	for _, m := range []*haMaster{m4, m5} {
-		haCLI(t, 0, "master", "remove", "--master", newLeader.addr(), haMemberID(t, newLeader.n.url(), m))
+		haCLI(t, 0, "master", "remove", "--work-dir", m1.n.dir, "--master", newLeader.addr(), haMemberID(t, newLeader.n.url(), m))
 		waitFor(t, 20*time.Second, "removed master to exit", func() bool { return !m.alive() })
 	}
 	haWaitVoters(t, newLeader.n.url(), 3)
@@ -306,11 +324,11 @@ func TestHAMasters(t *testing.T) {
 	}
 	victim.p.kill(syscall.SIGKILL)
 	l := haWaitLeader(t, ms)
-	haCLI(t, 0, "master", "remove", "--master", l.addr(), haMemberID(t, l.n.url(), victim))
-	m6 := haStartMaster(t, newNode(t), "--join", l.n.url())
+	haCLI(t, 0, "master", "remove", "--work-dir", m1.n.dir, "--master", l.addr(), haMemberID(t, l.n.url(), victim))
+	m6 := haStartMaster(t, newNode(t), haJoin(l, tok)...)
 	ms = append(ms, m6)
 	haWaitVoters(t, l.n.url(), 3)
-	out := haCLI(t, 0, "master", "list", "--master", m6.addr())
+	out := haCLI(t, 0, "master", "list", "--work-dir", m1.n.dir, "--master", m6.addr())
 	if strings.Count(out, " voter ") != 3 || !strings.Contains(out, ": healthy") {
 		t.Errorf("master list:\n%s", out)
 	}
@@ -355,7 +373,7 @@ func TestHAMasters(t *testing.T) {
 	haNoTaskTwice(t, cmdline, haWaitApp(t, []*haMaster{survivor}, "ha", 6, 60*time.Second), 6)
 	// The others rejoin: their data is refused, so they wipe it and join.
 	for _, m := range dead {
-		m.p = start(t, m.n.args("master", append(append([]string{}, haFlags...), "--wipe-removed", "--join", survivor.n.url())...)...)
+		m.p = start(t, m.n.args("master", append(append([]string{}, haFlags...), append([]string{"--wipe-removed"}, haJoin(survivor, tok)...)...)...)...)
 	}
 	haWaitVoters(t, survivor.n.url(), 3)
 	haWrite(t, ms, 0, 10*time.Second)
@@ -436,7 +454,7 @@ func TestHASnapshotRestore(t *testing.T) {
 		t.Fatalf("create app: %d %s", code, b)
 	}
 	snap := filepath.Join(t.TempDir(), "s.db")
-	out := haCLI(t, 0, "snapshot", "save", "--master", m.addr(), snap)
+	out := haCLI(t, 0, "snapshot", "save", "--work-dir", n.dir, "--master", m.addr(), snap)
 	if !strings.Contains(out, "verified") {
 		t.Errorf("snapshot save: %s", out)
 	}
@@ -480,7 +498,8 @@ func haCorrupt(t *testing.T, from, to string) {
 func BenchmarkHAFailover(b *testing.B) {
 	m1 := haStartMaster(b, newNode(b))
 	waitFor(b, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
-	ms := []*haMaster{m1, haStartMaster(b, newNode(b), "--join", m1.n.url()), haStartMaster(b, newNode(b), "--join", m1.n.url())}
+	tok := haToken(b, m1)
+	ms := []*haMaster{m1, haStartMaster(b, newNode(b), haJoin(m1, tok)...), haStartMaster(b, newNode(b), haJoin(m1, tok)...)}
 	haWaitVoters(b, m1.n.url(), 3)
 	var took []float64
 	b.ResetTimer()
