@@ -133,7 +133,7 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger) (r *masterRo
 		AgentRemovalRateLimit: cfg.AgentRemovalRateLimit, AgentReregisterTimeout: cfg.AgentReregisterTimeout,
 		RecoveryAgentRemovalLimit: cfg.RecoveryAgentRemovalLimit, LeaseTTL: cfg.LeaderLeaseTTL,
 		Authorize: authorizeMaster,
-		Flags: cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: log,
+		Flags:     cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: log,
 	})
 	if err != nil {
 		return r, err
