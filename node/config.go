@@ -218,7 +218,7 @@ func (cfg *Config) Validate() error {
 			return bad(a.flag, "%q is not an IP address", a.v)
 		}
 	}
-	if cfg.Role == "agent" && len(cfg.Masters) == 0 {
+	if cfg.Role == "agent" && len(cfg.Masters) == 0 && cfg.Join == "" {
 		return bad("master", "required with --role=agent (comma-separated host:port)")
 	}
 	for _, m := range cfg.Masters {

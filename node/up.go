@@ -77,14 +77,24 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		etcdSrv, etcdCli, master, appsFw = mr.etcd, mr.cli, mr.master, mr.apps
 		servers, listeners = append(servers, mr.srv), append(listeners, mr.ln)
 	}
+	var atls *agentTLS
 	if cfg.runsAgent() {
 		masters := cfg.Masters
 		if len(masters) == 0 {
 			masters = []string{cfg.advertised(cfg.Port)}
 		}
+		// An agent joined with a token talks HTTPS with its certificate.
+		if atls, err = prepareAgentTLS(ctx, cfg); err != nil {
+			return err
+		}
+		var hc *http.Client
+		scheme := ""
+		if atls != nil {
+			masters, hc, scheme = atls.masters, atls.client, "https"
+		}
 		agent, err = runtime.New(runtime.Config{
 			WorkDir: cfg.WorkDir, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.AgentPort,
-			Masters: masters, Resources: cfg.Resources, Attributes: cfg.Attributes,
+			Masters: masters, HTTPClient: hc, Scheme: scheme, Resources: cfg.Resources, Attributes: cfg.Attributes,
 			RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, Flags: cfg.Flags,
 			ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries,
 			Recover: cfg.Recover, Strict: cfg.Strict, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
@@ -144,6 +154,9 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			}
 			return nil
 		})
+		if atls != nil {
+			agentG.Go(func() error { return atls.renew(agentCtx, logs.logger("agent")) })
+		}
 	}
 	if cfg.runsMaster() {
 		log.Info("nodectl up", "role", cfg.Role, "api", "http://"+cfg.advertised(cfg.Port)+"/", "ui", "http://"+cfg.advertised(cfg.Port)+"/", "startup", time.Since(start).Round(time.Millisecond))

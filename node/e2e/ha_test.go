@@ -52,9 +52,9 @@ func (m *haMaster) addr() string { return strings.TrimPrefix(m.n.url(), "http://
 
 // haToken creates a master join token on m (through its work dir's admin
 // credential), usable by any number of masters.
-func haToken(t testing.TB, m *haMaster) string {
+func haToken(t testing.TB, m *haMaster, role string) string {
 	t.Helper()
-	out := haCLI(t, 0, "token", "create", "--role", "master", "--work-dir", m.n.dir, "--master", m.addr())
+	out := haCLI(t, 0, "token", "create", "--role", role, "--work-dir", m.n.dir, "--master", m.addr())
 	tok, _, _ := strings.Cut(out, "\n")
 	if !strings.HasPrefix(tok, "NDCTL") {
 		t.Fatalf("token create printed %q", out)
@@ -206,12 +206,14 @@ func haWrite(t testing.TB, ms []*haMaster, instances int, timeout time.Duration)
 	return 0
 }
 
-// haAgents starts n agents that know only the first master.
+// haAgents starts n agents that join through the first master with a
+// token: they know no other master, and talk HTTPS with their certificate.
 func haAgents(t testing.TB, first *haMaster, n int) []*proc {
+	tok := haToken(t, first, "agent")
 	var out []*proc
 	for range n {
 		a := newNode(t)
-		out = append(out, start(t, a.args("agent", "--master", first.addr(), "--registration-backoff-factor", "100ms",
+		out = append(out, start(t, a.args("agent", "--join", "https://"+first.addr(), "--token", tok, "--registration-backoff-factor", "100ms",
 			"--resources", "cpus:4;mem:4096;disk:1024;ports:[31000-31999]")...))
 	}
 	return out
@@ -228,7 +230,7 @@ func haAgents(t testing.TB, first *haMaster, n int) []*proc {
 func TestHAMasters(t *testing.T) {
 	m1 := haStartMaster(t, newNode(t))
 	waitFor(t, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
-	tok := haToken(t, m1)
+	tok := haToken(t, m1, "master")
 	join := haJoin(m1, tok)
 	m2, m3 := haStartMaster(t, newNode(t), join...), haStartMaster(t, newNode(t), join...)
 	haWaitVoters(t, m1.n.url(), 3)
@@ -498,7 +500,7 @@ func haCorrupt(t *testing.T, from, to string) {
 func BenchmarkHAFailover(b *testing.B) {
 	m1 := haStartMaster(b, newNode(b))
 	waitFor(b, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
-	tok := haToken(b, m1)
+	tok := haToken(b, m1, "master")
 	ms := []*haMaster{m1, haStartMaster(b, newNode(b), haJoin(m1, tok)...), haStartMaster(b, newNode(b), haJoin(m1, tok)...)}
 	haWaitVoters(b, m1.n.url(), 3)
 	var took []float64
