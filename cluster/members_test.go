@@ -43,7 +43,7 @@ func TestRetryableMembershipErrors(t *testing.T) {
 		{rpctypes.ErrTooManyLearners, true},
 		{fmt.Errorf("add learner: %w", rpctypes.ErrUnhealthy), true},
 		{errors.New(rpctypes.ErrMemberLearnerNotReady.Error()), true}, // as text, after gRPC
-		{rpctypes.ErrMemberNotLearner, false},                       // promoted already: done, not retried
+		{rpctypes.ErrMemberNotLearner, false},                         // promoted already: done, not retried
 		{rpctypes.ErrMemberNotFound, false},
 		{errors.New("connection refused"), false},
 	} {
