@@ -17,6 +17,7 @@ import (
 
 	"nodectl/cluster"
 	"nodectl/cluster/apps"
+	"nodectl/cluster/pki"
 	"nodectl/embed"
 	"nodectl/runtime"
 )
@@ -69,6 +70,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		}
 	}()
 
+	var masterPKI *pki.Setup
 	if cfg.runsMaster() {
 		mr, err := startMaster(ctx, cfg, logs.logger("master"))
 		if err != nil {
@@ -76,6 +78,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		}
 		etcdSrv, etcdCli, master, appsFw = mr.etcd, mr.cli, mr.master, mr.apps
 		servers, listeners = append(servers, mr.srv), append(listeners, mr.ln)
+		masterPKI = mr.pki
 	}
 	var atls *agentTLS
 	if cfg.runsAgent() {
@@ -140,6 +143,18 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			}
 			return nil
 		})
+		masterG.Go(func() error {
+			// The master's own certificate, renewed by its own CA.
+			id := masterPKI.Identity
+			r, err := pki.NewRenewer(pki.RenewerConfig{Identity: id, Renew: masterPKI.Authority.LocalRenew(id), Logger: logs.logger("master")})
+			if err == nil {
+				err = r.Run(masterCtx)
+			}
+			if err != nil {
+				failed <- fmt.Errorf("certificate renewal: %w", err)
+			}
+			return nil
+		})
 		if cfg.SnapshotInterval > 0 {
 			masterG.Go(func() error {
 				runSnapshots(masterCtx, etcdCli, cfg.snapshotDir(), cfg.SnapshotInterval, cfg.SnapshotRetention, logs.logger("master"))
@@ -159,7 +174,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		}
 	}
 	if cfg.runsMaster() {
-		log.Info("nodectl up", "role", cfg.Role, "api", "http://"+cfg.advertised(cfg.Port)+"/", "ui", "http://"+cfg.advertised(cfg.Port)+"/", "startup", time.Since(start).Round(time.Millisecond))
+		log.Info("nodectl up", "role", cfg.Role, "api", "https://"+cfg.advertised(cfg.Port)+"/", "ui", "https://"+cfg.advertised(cfg.Port)+"/", "startup", time.Since(start).Round(time.Millisecond))
 	} else {
 		log.Info("nodectl up", "role", cfg.Role, "agent_api", "http://"+cfg.advertised(cfg.AgentPort)+"/", "masters", cfg.Masters)
 	}
