@@ -84,19 +84,38 @@ func PeerOf(r *http.Request) (Peer, bool) {
 	return Peer{Name: CertName(c), Roles: CertRoles(c), Cert: c}, true
 }
 
+// Why Authorize refuses a request.
+var (
+	ErrNoClientCert = errors.New("a client certificate of the cluster is required")
+	ErrWrongRole    = errors.New("certificate role not allowed here")
+)
+
+// Authorize says whether r comes with a verified client certificate
+// carrying one of roles: nil, or an error wrapping ErrNoClientCert or
+// ErrWrongRole. For handlers that check inside (cluster.Config.AuthorizeJoin).
+func Authorize(r *http.Request, roles ...string) error {
+	p, ok := PeerOf(r)
+	if !ok {
+		return ErrNoClientCert
+	}
+	if !p.Has(roles...) {
+		return fmt.Errorf("%w: certificate of %s has roles %s, need %s", ErrWrongRole, p.Name, join(p.Roles), join(roles))
+	}
+	return nil
+}
+
 // RequireNode lets a request through only when it comes with a verified
 // client certificate carrying one of roles: 401 without one, 403 with
 // another role. Both answer JSON {"message": ...}.
 func RequireNode(roles ...string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, ok := PeerOf(r)
-			if !ok {
-				writeMessage(w, http.StatusUnauthorized, "a client certificate of the cluster is required")
-				return
-			}
-			if !p.Has(roles...) {
-				writeMessage(w, http.StatusForbidden, "certificate of "+p.Name+" (roles "+join(p.Roles)+") is not allowed here; need "+join(roles))
+			if err := Authorize(r, roles...); err != nil {
+				code := http.StatusForbidden
+				if errors.Is(err, ErrNoClientCert) {
+					code = http.StatusUnauthorized
+				}
+				writeMessage(w, code, err.Error())
 				return
 			}
 			next.ServeHTTP(w, r)
