@@ -375,6 +375,19 @@ func TestServerTLSAndRequireNode(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+	// The agent port takes masters only: another agent is refused.
+	agentPort := serveTLS(t, NodeServerTLS(agent, RoleMaster, RoleAdmin), mux)
+	other := nodeIdentity(t, a, "a2", RoleAgent)
+	oc := &http.Client{Transport: &http.Transport{TLSClientConfig: ClientTLS(other)}}
+	if resp, err := oc.Get(agentPort + "/public"); err == nil {
+		resp.Body.Close()
+		t.Error("agent port served another agent")
+	}
+	if resp, err := mc.Get(agentPort + "/public"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("master → agent port (masters only): %v", err)
+	} else {
+		resp.Body.Close()
+	}
 }
 
 func TestFetchCARefusesOtherCA(t *testing.T) {
