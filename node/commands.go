@@ -5,10 +5,10 @@ import "github.com/urfave/cli/v2"
 // extraCommands are the subcommands beyond up/health/version.
 func extraCommands() []*cli.Command {
 	return []*cli.Command{
-		tokenCommand(),
 		imageCommand(),
 		executeCommand(),
 		taskCommand(),
 		appCommand(),
+		tokenCommand(),
 	}
 }
