@@ -268,6 +268,16 @@ func TestTokenJoinAndRefusals(t *testing.T) {
 		t.Fatalf("master join: authority %v hook calls %d member %s", mres.Authority != nil, m.masterJoin.Load(), mres.Member)
 	}
 
+	// Prune keeps what ended recently, drops what ended long enough ago.
+	if n, err := m.tokens.Prune(t.Context(), time.Hour); err != nil || n != 0 {
+		t.Errorf("prune (keep 1h): %d %v", n, err)
+	}
+	defer func() {
+		if n, err := m.tokens.Prune(t.Context(), 0); err != nil || n != 2 {
+			t.Errorf("prune (everything ended): %d %v, want the expired and the revoked token", n, err)
+		}
+	}()
+
 	// token list shows every state, and no secrets.
 	code, out, errOut = tokCLI(t, m, "token", "list")
 	if code != 0 {
