@@ -124,3 +124,71 @@ func TestTokenEtcdMutualTLS(t *testing.T) {
 		t.Fatalf("get after renewal: %v", err)
 	}
 }
+
+// Two etcd members talk over peer mutual TLS with master certificates of
+// the same CA: the second joins the first (as a learner, as masters join)
+// and gets what the first wrote.
+func TestTokenEtcdPeerTLS(t *testing.T) {
+	a, _, err := pki.InitAuthority(pki.Paths{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type member struct {
+		id                 *pki.Identity
+		name, client, peer string
+	}
+	mk := func(name string) member {
+		p := pki.Paths{Dir: t.TempDir()}
+		os.WriteFile(p.CACert(), a.CertPEM(), 0o644)
+		if err := a.IssueFiles(p.NodeCert(), p.NodeKey(), pki.SignRequest{Name: name, Roles: []string{pki.RoleMaster}, IPs: pki.NodeIPs()}); err != nil {
+			t.Fatal(err)
+		}
+		id, err := pki.LoadIdentity(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return member{id, name, fmt.Sprintf("https://127.0.0.1:%d", nodetest.FreePort(t)), fmt.Sprintf("https://127.0.0.1:%d", nodetest.FreePort(t))}
+	}
+	start := func(m member, initial string, existing bool) {
+		et := m.id.EtcdTLS()
+		srv, err := embed.New(embed.Config{
+			Name: m.name, Dir: filepath.Join(t.TempDir(), "etcd"), ClientURL: m.client, PeerURL: m.peer,
+			InitialCluster: initial, Existing: existing,
+			TLS:    &embed.TLS{CertFile: et.CertFile, KeyFile: et.KeyFile, TrustedCAFile: et.TrustedCAFile, AllowedCNs: et.AllowedCNs},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(t.Context()); err != nil {
+			t.Fatalf("start %s: %v", m.name, err)
+		}
+		t.Cleanup(srv.Close)
+	}
+	client := func(m member) *clientv3.Client {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.client}, TLS: pki.ClientTLS(m.id, pki.RoleMaster), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.Close() })
+		return cli
+	}
+	m1, m2 := mk("m1"), mk("m2")
+	start(m1, "", false)
+	c1 := client(m1)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if _, err := c1.Put(ctx, "k", "from m1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.MemberAddAsLearner(ctx, []string{m2.peer}); err != nil {
+		t.Fatal(err)
+	}
+	start(m2, "m1="+m1.peer+",m2="+m2.peer, true)
+	// The learner has the data only if replication over peer TLS works.
+	c2 := client(m2)
+	nodetest.WaitFor(t, 10*time.Second, "replication to m2", func() bool {
+		resp, err := c2.Get(ctx, "k", clientv3.WithSerializable())
+		return err == nil && len(resp.Kvs) == 1 && string(resp.Kvs[0].Value) == "from m1"
+	})
+}

@@ -268,6 +268,16 @@ func TestTokenJoinAndRefusals(t *testing.T) {
 		t.Fatalf("master join: authority %v hook calls %d member %s", mres.Authority != nil, m.masterJoin.Load(), mres.Member)
 	}
 
+	// Prune keeps what ended recently, drops what ended long enough ago.
+	if n, err := m.tokens.Prune(t.Context(), time.Hour); err != nil || n != 0 {
+		t.Errorf("prune (keep 1h): %d %v", n, err)
+	}
+	defer func() {
+		if n, err := m.tokens.Prune(t.Context(), 0); err != nil || n != 2 {
+			t.Errorf("prune (everything ended): %d %v, want the expired and the revoked token", n, err)
+		}
+	}()
+
 	// token list shows every state, and no secrets.
 	code, out, errOut = tokCLI(t, m, "token", "list")
 	if code != 0 {
@@ -415,4 +425,32 @@ func BenchmarkTokenJoin(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/join")
+}
+
+// Concurrent joins over HTTPS with a --uses 1 token: one node gets a
+// certificate, the others are told the token is used up.
+func TestTokenSingleUseConcurrentJoins(t *testing.T) {
+	m := tokStartMaster(t, "127.0.0.1")
+	tok := tokCreate(t, m, "--role", "agent", "--uses", "1")
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = pki.Join(context.Background(), pki.JoinConfig{URL: m.url, Token: tok, Paths: pki.Paths{Dir: t.TempDir()}, Role: "agent", Hostname: fmt.Sprintf("a%d", i)})
+		})
+	}
+	wg.Wait()
+	var ok int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, pki.ErrTokenUsedUp):
+			t.Errorf("join: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent joins with a --uses 1 token succeeded", ok, n)
+	}
 }

@@ -30,7 +30,7 @@ const (
 	AdminTTL   = 365 * 24 * time.Hour
 	clockSkew  = time.Minute // certificates are valid from a minute ago
 	keyPrefix  = "/nodectl/pki/"
-	caKey      = keyPrefix + "ca"
+	caKey      = CARecordKey
 	pemCert    = "CERTIFICATE"
 	pemECKey   = "EC PRIVATE KEY"
 	pemSealed  = "NODECTL SEALED CA KEY"
@@ -250,6 +250,9 @@ func ImportAuthority(p Paths, caPEM []byte, b MasterBundle) (*Authority, error) 
 	return a, nil
 }
 
+// CARecordKey is the etcd key of the CA record (certificate and sealed key).
+const CARecordKey = "/nodectl/pki/ca"
+
 // caRecord is the CA as stored in etcd: public certificate and sealed key;
 // the secret never goes to etcd, so etcd data and snapshots alone do not
 // reveal the CA key.
@@ -289,6 +292,34 @@ func (a *Authority) Publish(ctx context.Context, cli *clientv3.Client) error {
 		return fmt.Errorf("%w: etcd has %s, this master has %s", ErrForeignCA, CAHash(other)[:16], a.Hash()[:16])
 	}
 	return nil
+}
+
+// RestoreAuthority rebuilds a master's CA files in p from the CA record as
+// stored in etcd under CARecordKey (read from a snapshot file, say) and the
+// cluster secret already in p.Secret(), copied there by the operator: the
+// way back when every master's work dir is lost but a snapshot and the
+// secret were kept.
+func RestoreAuthority(p Paths, record []byte) (*Authority, error) {
+	secretB, err := os.ReadFile(p.Secret())
+	if err != nil {
+		return nil, fmt.Errorf("restore CA: the cluster secret must be in place: %w", err)
+	}
+	secret, err := decodeSecret(secretB)
+	if err != nil {
+		return nil, err
+	}
+	var rec caRecord
+	if err := json.Unmarshal(record, &rec); err != nil {
+		return nil, fmt.Errorf("restore CA: record: %w", err)
+	}
+	a, err := authorityFrom([]byte(rec.Cert), rec.SealedKey, secret)
+	if err != nil {
+		return nil, fmt.Errorf("restore CA: %w", err)
+	}
+	if err := a.save(p); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 func serial() *big.Int {

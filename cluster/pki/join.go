@@ -203,9 +203,12 @@ func FetchCA(ctx context.Context, base, wantHash string, timeout time.Duration) 
 		return nil, fmt.Errorf("fetch CA from %s: %w", base, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch CA from %s: %s", base, resp.Status)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch CA from %s: %s %v", base, resp.Status, err)
+	if err != nil {
+		return nil, fmt.Errorf("fetch CA from %s: %w", base, err)
 	}
 	var got []string
 	for rest := body; ; {
@@ -218,11 +221,11 @@ func FetchCA(ctx context.Context, base, wantHash string, timeout time.Duration) 
 		if err != nil {
 			continue
 		}
-		if h := CAHash(c); h == wantHash {
+		h := CAHash(c)
+		if h == wantHash {
 			return c, nil
-		} else {
-			got = append(got, h[:16]+"…")
 		}
+		got = append(got, h[:16]+"…")
 	}
 	return nil, fmt.Errorf("%w: %s serves CA %s but the token pins %s…; the token's secret was not sent",
 		ErrWrongCA, base, strings.Join(got, ","), wantHash[:16])

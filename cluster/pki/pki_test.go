@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -375,6 +376,19 @@ func TestServerTLSAndRequireNode(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+	// The agent port takes masters only: another agent is refused.
+	agentPort := serveTLS(t, NodeServerTLS(agent, RoleMaster, RoleAdmin), mux)
+	other := nodeIdentity(t, a, "a2", RoleAgent)
+	oc := &http.Client{Transport: &http.Transport{TLSClientConfig: ClientTLS(other)}}
+	if resp, err := oc.Get(agentPort + "/public"); err == nil {
+		resp.Body.Close()
+		t.Error("agent port served another agent")
+	}
+	if resp, err := mc.Get(agentPort + "/public"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("master → agent port (masters only): %v", err)
+	} else {
+		resp.Body.Close()
+	}
 }
 
 func TestFetchCARefusesOtherCA(t *testing.T) {
@@ -421,5 +435,29 @@ func TestPrepareFirstMaster(t *testing.T) {
 	}
 	if _, err := Prepare(ctx, PrepareConfig{Paths: Paths{Dir: t.TempDir()}, Role: RoleAgent, Hostname: "a", Token: "x"}); err == nil {
 		t.Error("token without --join accepted")
+	}
+}
+
+// Disaster recovery: the CA record from etcd plus the kept cluster secret
+// give back the same CA; another secret does not.
+func TestRestoreAuthority(t *testing.T) {
+	a, _ := newCA(t)
+	rec, _ := json.Marshal(caRecord{Cert: string(a.CertPEM()), SealedKey: a.sealed})
+	p := Paths{Dir: t.TempDir()}
+	if _, err := RestoreAuthority(p, rec); err == nil {
+		t.Fatal("restored without the secret")
+	}
+	os.WriteFile(p.Secret(), encodeSecret(a.secret), 0o600)
+	b, err := RestoreAuthority(p, rec)
+	if err != nil || !b.key.Equal(a.key) {
+		t.Fatalf("restore: %v", err)
+	}
+	if c, err := OpenAuthority(p); err != nil || c.Hash() != a.Hash() {
+		t.Fatalf("open restored: %v", err)
+	}
+	q := Paths{Dir: t.TempDir()}
+	os.WriteFile(q.Secret(), encodeSecret(newSecret()), 0o600)
+	if _, err := RestoreAuthority(q, rec); !errors.Is(err, ErrSealed) {
+		t.Fatalf("other secret: %v", err)
 	}
 }

@@ -45,7 +45,7 @@ type RenewerConfig struct {
 	// default math/rand/v2.Float64.
 	Rand func() float64
 	// Retry is the first delay after a failed renewal (doubling, at most
-	// an hour and never past expiry); default 30s.
+	// an hour); default 30s.
 	Retry time.Duration
 	// Renewed is called after each renewal; may be nil.
 	Renewed func(*x509.Certificate)

@@ -26,11 +26,30 @@ func ServerTLS(id *Identity) *tls.Config {
 }
 
 // NodeServerTLS is the TLS of a port only nodes talk to (the agent's):
-// mutual TLS, a client certificate from the cluster CA required.
-func NodeServerTLS(id *Identity) *tls.Config {
+// mutual TLS, a client certificate from the cluster CA required, and with
+// clientRoles one of those roles (the agent port: RoleMaster, RoleAdmin,
+// so one agent cannot drive another).
+func NodeServerTLS(id *Identity, clientRoles ...string) *tls.Config {
 	c := ServerTLS(id)
 	c.ClientAuth = tls.RequireAndVerifyClientCert
+	if len(clientRoles) > 0 {
+		c.VerifyConnection = peerRoles("client", clientRoles)
+	}
 	return c
+}
+
+// peerRoles checks the roles of the other side's certificate.
+func peerRoles(side string, roles []string) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return fmt.Errorf("%s sent no certificate", side)
+		}
+		p := Peer{Roles: CertRoles(cs.PeerCertificates[0])}
+		if !p.Has(roles...) {
+			return fmt.Errorf("%s certificate has roles %s, want %s", side, join(p.Roles), join(roles))
+		}
+		return nil
+	}
 }
 
 // ClientTLS is the TLS of a node talking to another node (agent → master,
@@ -46,16 +65,7 @@ func ClientTLS(id *Identity, serverRoles ...string) *tls.Config {
 		GetClientCertificate: id.GetClientCertificate,
 	}
 	if len(serverRoles) > 0 {
-		c.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("server sent no certificate")
-			}
-			p := Peer{Roles: CertRoles(cs.PeerCertificates[0])}
-			if !p.Has(serverRoles...) {
-				return fmt.Errorf("server certificate has roles %s, want %s", join(p.Roles), join(serverRoles))
-			}
-			return nil
-		}
+		c.VerifyConnection = peerRoles("server", serverRoles)
 	}
 	return c
 }
@@ -84,19 +94,38 @@ func PeerOf(r *http.Request) (Peer, bool) {
 	return Peer{Name: CertName(c), Roles: CertRoles(c), Cert: c}, true
 }
 
+// Why Authorize refuses a request.
+var (
+	ErrNoClientCert = errors.New("a client certificate of the cluster is required")
+	ErrWrongRole    = errors.New("certificate role not allowed here")
+)
+
+// Authorize says whether r comes with a verified client certificate
+// carrying one of roles: nil, or an error wrapping ErrNoClientCert or
+// ErrWrongRole. For handlers that check inside (cluster.Config.AuthorizeJoin).
+func Authorize(r *http.Request, roles ...string) error {
+	p, ok := PeerOf(r)
+	if !ok {
+		return ErrNoClientCert
+	}
+	if !p.Has(roles...) {
+		return fmt.Errorf("%w: certificate of %s has roles %s, need %s", ErrWrongRole, p.Name, join(p.Roles), join(roles))
+	}
+	return nil
+}
+
 // RequireNode lets a request through only when it comes with a verified
 // client certificate carrying one of roles: 401 without one, 403 with
 // another role. Both answer JSON {"message": ...}.
 func RequireNode(roles ...string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, ok := PeerOf(r)
-			if !ok {
-				writeMessage(w, http.StatusUnauthorized, "a client certificate of the cluster is required")
-				return
-			}
-			if !p.Has(roles...) {
-				writeMessage(w, http.StatusForbidden, "certificate of "+p.Name+" (roles "+join(p.Roles)+") is not allowed here; need "+join(roles))
+			if err := Authorize(r, roles...); err != nil {
+				code := http.StatusForbidden
+				if errors.Is(err, ErrNoClientCert) {
+					code = http.StatusUnauthorized
+				}
+				writeMessage(w, code, err.Error())
 				return
 			}
 			next.ServeHTTP(w, r)

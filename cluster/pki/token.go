@@ -260,3 +260,38 @@ func (t *Tokens) Revoke(ctx context.Context, id string) (TokenInfo, error) {
 		return nil
 	})
 }
+
+// Prune deletes tokens that expired or were revoked more than keep ago
+// (they have said "expired" or "revoked" to late users long enough) and
+// returns how many. The leader may call it now and then.
+func (t *Tokens) Prune(ctx context.Context, keep time.Duration) (int, error) {
+	resp, err := t.cli.Get(ctx, tokensKey, clientv3.WithPrefix())
+	if err != nil {
+		return 0, fmt.Errorf("prune tokens: %w", err)
+	}
+	cutoff := t.now().Add(-keep)
+	n := 0
+	for _, kv := range resp.Kvs {
+		var ti TokenInfo
+		if json.Unmarshal(kv.Value, &ti) != nil {
+			continue
+		}
+		ended := ti.Revoked
+		if ended.IsZero() || (!ti.Expires.IsZero() && ti.Expires.Before(ended)) {
+			ended = ti.Expires
+		}
+		if ended.IsZero() || ended.After(cutoff) {
+			continue
+		}
+		// Delete only the version we judged, in case it changed since.
+		tx, err := t.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision)).
+			Then(clientv3.OpDelete(string(kv.Key))).Commit()
+		if err != nil {
+			return n, fmt.Errorf("prune tokens: %w", err)
+		}
+		if tx.Succeeded {
+			n++
+		}
+	}
+	return n, nil
+}
