@@ -362,6 +362,12 @@ func (m *Master) term(ctx context.Context) error {
 	g.Go(func() error {
 		select {
 		case <-sess.Done():
+			// Whoever we saw lead may be gone as well (lost quorum):
+			// answer 503 at once, not 307s to a dead master, while the
+			// term winds down.
+			m.mu.Lock()
+			m.leader = nil
+			m.mu.Unlock()
 			return errors.New("etcd session expired")
 		case <-gctx.Done():
 			return nil

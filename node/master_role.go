@@ -75,12 +75,8 @@ func (cfg Config) joinURL() string {
 // its join token first (POST /master/join); the CLI uses the admin
 // credential in a master's work dir (client.yaml).
 func authorizeMaster(r *http.Request) error {
-	p, ok := pki.PeerOf(r)
-	if !ok {
-		return errors.New("a master or admin certificate of the cluster is required (masters join with --join URL --token TOKEN; the CLI uses a master's client.yaml)")
-	}
-	if !p.Has(pki.RoleMaster, pki.RoleAdmin) {
-		return fmt.Errorf("certificate of %s is not a master's", p.Name)
+	if err := pki.Authorize(r, pki.RoleMaster, pki.RoleAdmin); err != nil {
+		return fmt.Errorf("%w (masters join with --join URL --token TOKEN; the CLI uses a master's client.yaml)", err)
 	}
 	return nil
 }

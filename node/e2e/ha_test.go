@@ -330,6 +330,7 @@ func TestHAMasters(t *testing.T) {
 	m6 := haStartMaster(t, newNode(t), haJoin(l, tok)...)
 	ms = append(ms, m6)
 	haWaitVoters(t, l.n.url(), 3)
+	waitFor(t, 30*time.Second, "the new master's API", func() bool { return healthy(m6.n.url()) })
 	out := haCLI(t, 0, "master", "list", "--work-dir", m1.n.dir, "--master", m6.addr())
 	if strings.Count(out, " voter ") != 3 || !strings.Contains(out, ": healthy") {
 		t.Errorf("master list:\n%s", out)
