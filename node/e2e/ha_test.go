@@ -382,6 +382,23 @@ func TestHAMasters(t *testing.T) {
 	haWrite(t, ms, 0, 10*time.Second)
 }
 
+// TestHAConcurrentJoins starts three masters joining one at the same
+// moment: the joins queue (one learner at a time) and all become voters.
+func TestHAConcurrentJoins(t *testing.T) {
+	m1 := haStartMaster(t, newNode(t))
+	waitFor(t, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
+	tok := haToken(t, m1, "master")
+	for range 3 {
+		haStartMaster(t, newNode(t), haJoin(m1, tok)...)
+	}
+	q := haWaitVoters(t, m1.n.url(), 4)
+	for _, x := range q.Members {
+		if x.Learner {
+			t.Errorf("member %s still a learner", x.Name)
+		}
+	}
+}
+
 // haNoTaskTwice checks that exactly n processes run the app's command and
 // that the app lists n distinct running tasks.
 func haNoTaskTwice(t *testing.T, cmdline string, a haApp, n int) {
