@@ -44,6 +44,11 @@ func (m *Master) routes() http.Handler {
 	mux.HandleFunc("GET /master/redirect/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.Registry, promhttp.HandlerOpts{}))
 
+	mux.HandleFunc("POST "+api.PathMembers, m.authorized(m.handleJoin))
+	mux.HandleFunc("GET "+api.PathMembers, m.handleMembers)
+	mux.HandleFunc("POST "+api.PathMembers+"/{id}/promote", m.authorized(m.handlePromote))
+	mux.HandleFunc("DELETE "+api.PathMembers+"/{id}", m.authorized(m.handleRemoveMember))
+	mux.HandleFunc("GET "+api.PathSnapshot, m.authorized(m.handleSnapshotSave))
 	mux.HandleFunc("POST "+api.PathRegister, m.leaderOnly(m.handleRegister))
 	mux.HandleFunc("POST "+api.PathPing, m.leaderOnly(m.handlePing))
 	mux.HandleFunc("GET "+api.PathStream, m.leaderOnly(m.handleStream))
@@ -99,6 +104,9 @@ func (m *Master) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeErr(w, err)
 		return
+	}
+	if m.cfg.Etcd != nil {
+		resp.Masters = m.MasterAddrs(r.Context())
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

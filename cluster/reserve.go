@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
@@ -23,10 +22,6 @@ import (
 // updates the allocator, writes the agent record, and sends the agent its
 // complete checkpointed set (CHECKPOINT_RESOURCES), which creates and
 // removes volume directories to match.
-
-// ErrConflict is wrapped by operations the agent's resources cannot
-// satisfy (HTTP 409).
-var ErrConflict = errors.New("conflict")
 
 // conversion is one operation's effect: from becomes to.
 type conversion struct {

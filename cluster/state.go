@@ -217,6 +217,7 @@ func (m *Master) handleState(w http.ResponseWriter, r *http.Request) {
 		"log_dir": m.cfg.LogDir, "external_log_file": m.cfg.ExternalLogFile, "flags": m.cfg.Flags,
 		"slaves": slaves, "frameworks": fws, "completed_frameworks": done,
 		"orphan_tasks": []any{}, "unregistered_frameworks": []any{},
+		"masters": m.Quorum(),
 	} {
 		st[k] = v
 	}

@@ -10,5 +10,8 @@ func extraCommands() []*cli.Command {
 		taskCommand(),
 		appCommand(),
 		volumeCommand(),
+		masterCommand(),
+		snapshotCommand(),
+		tokenCommand(),
 	}
 }

@@ -53,6 +53,18 @@ type Config struct {
 	ReconfigurationPolicy     string
 	BootID                    string
 
+	// HA masters (docs/ha.md).
+	Join                  string // master: URL of a running master to join through
+	Token                 string // join token
+	WipeRemoved           bool   // master: a removed member wipes its etcd data and joins again
+	ClusterReset          bool   // master: restart this member's data as a one-member cluster
+	Restore               string // master, with ClusterReset: snapshot file to restore from
+	SnapshotInterval      time.Duration
+	SnapshotRetention     int
+	EtcdHeartbeatInterval time.Duration
+	EtcdElectionTimeout   time.Duration
+	LeaderLeaseTTL        time.Duration
+
 	LogDir          string
 	LoggingLevel    string
 	Quiet           bool
@@ -116,6 +128,16 @@ func upFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-strict", Usage: "agent: skip bad checkpoint records, count them in slave/recovery_errors", Hidden: true},
 		dur("recovery-timeout", 15*time.Minute, "agent: bound on recovery after a restart", "recovery_timeout"),
 		str("reconfiguration-policy", "equal", "agent: equal or additive: how the config may change across restarts", "reconfiguration_policy"),
+		str("join", "", "master: URL of a running master to join through (http[s]://HOST:PORT); the first master has none"),
+		str("token", "", "join token (nodectl token create)"),
+		&cli.BoolFlag{Name: "wipe-removed", Usage: "master: if this master was removed from the quorum, move its etcd data aside and join again (needs --join)", EnvVars: []string{envName("wipe-removed")}},
+		&cli.BoolFlag{Name: "cluster-reset", Usage: "master: disaster recovery: restart this master's etcd data as a one-member cluster (others join again)", EnvVars: []string{envName("cluster-reset")}},
+		str("restore", "", "master, with --cluster-reset: start the one-member cluster from this snapshot file instead"),
+		dur("snapshot-interval", 12*time.Hour, "master: how often to save an etcd snapshot into <work-dir>/snapshots (0: never)", "snapshot_interval"),
+		num("snapshot-retention", 5, "master: scheduled snapshots to keep", "snapshot_retention"),
+		dur("etcd-heartbeat-interval", 50*time.Millisecond, "master: etcd Raft heartbeat interval", "etcd_heartbeat_interval"),
+		dur("etcd-election-timeout", 500*time.Millisecond, "master: etcd Raft election timeout (at least 5 heartbeats)", "etcd_election_timeout"),
+		dur("leader-lease-ttl", 3*time.Second, "master: TTL of the leader's election lease (whole seconds); a leader that cannot renew it stops acting when it runs out", "leader_lease_ttl"),
 		&cli.StringFlag{Name: "boot-id", Usage: "override the kernel boot id (tests simulate reboots)", Hidden: true, EnvVars: []string{envName("boot-id")}},
 		str("log-dir", "", "directory for log files, one per role, rotated by size (default: stderr only)", "log_dir"),
 		str("logging-level", "INFO", "INFO, WARNING or ERROR (DEBUG for more)", "logging_level"),
@@ -154,7 +176,14 @@ func loadConfig(c *cli.Context) (Config, error) {
 		Recover:                   c.String("recover"), Strict: c.Bool("strict") && !c.Bool("no-strict"),
 		RecoveryTimeout:       c.Generic("recovery-timeout").(*durationFlag).d,
 		ReconfigurationPolicy: c.String("reconfiguration-policy"), BootID: c.String("boot-id"),
-		LogDir: c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
+		Join: c.String("join"), Token: c.String("token"), WipeRemoved: c.Bool("wipe-removed"),
+		ClusterReset: c.Bool("cluster-reset"), Restore: c.String("restore"),
+		SnapshotInterval:      c.Generic("snapshot-interval").(*durationFlag).d,
+		SnapshotRetention:     c.Int("snapshot-retention"),
+		EtcdHeartbeatInterval: c.Generic("etcd-heartbeat-interval").(*durationFlag).d,
+		EtcdElectionTimeout:   c.Generic("etcd-election-timeout").(*durationFlag).d,
+		LeaderLeaseTTL:        c.Generic("leader-lease-ttl").(*durationFlag).d,
+		LogDir:                c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
 		LogBufSecs: c.Int("logbufsecs"), ExternalLogFile: c.String("external-log-file"), LogFormat: c.String("log-format"),
 		Flags: map[string]string{},
 	}
@@ -201,13 +230,16 @@ func (cfg *Config) Validate() error {
 			return bad(a.flag, "%q is not an IP address", a.v)
 		}
 	}
-	if cfg.Role == "agent" && len(cfg.Masters) == 0 {
+	if cfg.Role == "agent" && len(cfg.Masters) == 0 && cfg.Join == "" {
 		return bad("master", "required with --role=agent (comma-separated host:port)")
 	}
 	for _, m := range cfg.Masters {
 		if _, _, err := net.SplitHostPort(m); err != nil {
 			return bad("master", "%q is not host:port", m)
 		}
+	}
+	if err := cfg.validateHA(bad); err != nil {
+		return err
 	}
 	if cfg.AgentPingTimeout <= 0 {
 		return bad("agent-ping-timeout", "must be positive")

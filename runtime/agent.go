@@ -291,7 +291,7 @@ func (a *Agent) registerLoop(ctx context.Context) error {
 			req.Frameworks, req.Tasks = a.liveTasks()
 		}
 		var errs []error
-		for _, m := range a.cfg.Masters {
+		for _, m := range a.client.masterList(a.cfg.Masters) {
 			resp, leader, err := a.client.register(ctx, m, req)
 			if removedByMaster(err) {
 				a.fenced(ctx, err)
@@ -327,6 +327,7 @@ func (a *Agent) admitted(resp api.RegisterResponse, leader string, re bool) erro
 	a.mu.Lock()
 	a.id, a.registered, a.leader, a.masterID, a.pingInterval = resp.AgentID, true, leader, resp.MasterID, iv
 	a.mu.Unlock()
+	a.client.learnMasters(leader, resp.Masters)
 	verb := "registered"
 	if re {
 		verb = "re-registered"

@@ -94,6 +94,9 @@ type RegisterResponse struct {
 	AgentID             string  `json:"agent_id"`
 	MasterID            string  `json:"master_id"`
 	PingIntervalSeconds float64 `json:"ping_interval_seconds"`
+	// Masters are the API addresses (host:port) of every running master,
+	// so the agent can follow the leader through failovers.
+	Masters []string `json:"masters,omitempty"`
 }
 
 // PingRequest is the agent's periodic liveness message.

@@ -237,6 +237,20 @@ func (a *Apps) reconciledLocked(now time.Time) bool {
 	}
 	if now.After(a.reconcileBy) {
 		a.log.Warn("reconciliation incomplete; acting on what is known", "unanswered", len(a.reconciling))
+		// Ask once more: agents still recovering at subscription time have
+		// re-registered by now, and the master answers (TASK_GONE/LOST)
+		// for a task it never heard of, e.g. one whose ACCEPT died with
+		// the previous leader. Without it such a task would count as an
+		// instance forever.
+		var rts []api.ReconcileTask
+		for _, id := range sortedKeys(a.reconciling) {
+			rt := api.ReconcileTask{TaskID: api.ID{Value: id}}
+			if t := a.tasks[id]; t != nil && t.AgentID != "" {
+				rt.AgentID = &api.ID{Value: t.AgentID}
+			}
+			rts = append(rts, rt)
+		}
+		_ = a.cfg.Scheduler.Reconcile(a.sub, api.ReconcileCall{Tasks: rts})
 		a.reconciling = map[string]bool{}
 		return true
 	}
