@@ -16,6 +16,7 @@
 package ociconf
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -254,7 +255,9 @@ func Start(req *shimapi.Request) (_ *Started, err error) {
 	}
 	if quota != 0 {
 		cfg.Cgroups.Resources.CpuQuota = quota
-		if err := c.Set(*cfg); err != nil {
+		// A task that already ended (a quick command) has nothing left to
+		// limit; its exit is reported as usual.
+		if err := c.Set(*cfg); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
 			return nil, fmt.Errorf("limit container cpu: %w", err)
 		}
 	}
