@@ -118,6 +118,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		uiHandler := ui.Handler()
 		mux.Handle("GET /{$}", uiHandler)
 		mux.Handle("GET /ui/", uiHandler)
+		ui.MountAPI(mux, ui.APIConfig{Logger: mlog}) // UI API calls; a standby forwards leader-only ones (ui/proxy.go)
 		// Files API: the master's log, and agents' sandboxes proxied (docs/ui.md).
 		masterLog := cfg.ExternalLogFile
 		if masterLog == "" {

@@ -280,6 +280,11 @@ func TestUI(t *testing.T) {
 	b.waitRendered("/apps/ui/ticker")
 	b.waitJS("app reaches 2 instances", 30*time.Second, `(document.querySelector('#app-running')||{}).textContent?.startsWith('2/2 running')`)
 	b.screenshot("app")
+	// A resident app (one instance, a small persistent volume), started
+	// now so it runs by the time the volumes page is checked.
+	if st := uiEval[int](b, `fetch('/ui/api/v2/apps', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(`+uiResidentApp+`)}).then(r => r.status)`); st != 201 {
+		t.Fatalf("create the resident app: HTTP %d", st)
+	}
 
 	// Scale through the dialog.
 	b.do("scale", chromedp.Click(chromedp.CSS("#act-scale")), chromedp.WaitVisible(chromedp.CSS("dialog input[name=instances]")),
@@ -313,10 +318,12 @@ func TestUI(t *testing.T) {
 	b.waitJS("tail follows the file", 20*time.Second, fmt.Sprintf(`document.querySelector('#tail').textContent.includes(%q)`, want))
 	b.screenshot("task-stdout")
 
+	uiStateful(t, b)
+
 	// Every other page, with a screenshot each.
 	for _, pg := range []struct{ route, name string }{
 		{"/apps", "apps"}, {"/tasks", "tasks"}, {"/agents", "agents"}, {"/agents/" + agentID, "agent"},
-		{"/frameworks", "frameworks"}, {"/frameworks/" + fwID, "framework"}, {"/volumes", "volumes"},
+		{"/frameworks", "frameworks"}, {"/frameworks/" + fwID, "framework"},
 		{"/cluster", "cluster"}, {"/tasks/" + taskID + "?file=/frameworks/" + fwID + "/executors/" + taskID + "/runs/latest/stderr", "task-stderr"},
 	} {
 		b.goTo(pg.route)
@@ -354,6 +361,48 @@ func TestUI(t *testing.T) {
 
 	b.checkProblems()
 	t.Logf("UI suite: %s; screenshots in %s", time.Since(started).Round(time.Millisecond), b.out)
+}
+
+// uiResidentApp is a resident app: one instance with a 4 MiB persistent
+// volume it writes to (the shape of stateful_test.go's stApp).
+const uiResidentApp = `{"id":"/ui/pv","instances":1,"cpus":0.1,"mem":16,"disk":0,
+ "cmd":"echo hello > data/greeting && sleep 1000",
+ "container":{"type":"MESOS","volumes":[{"containerPath":"data","mode":"RW","persistent":{"size":4}}]}}`
+
+// uiStateful checks the volumes page and a resident app's instances: the
+// volume with its app, path, size and instance; the instance shown reserved
+// and waiting after a scale to 0; the wipe action through its dialog.
+func uiStateful(t *testing.T, b *uiBrowser) {
+	t.Helper()
+	b.goTo("/volumes")
+	b.waitJS("volume listed with its app, path, size and running instance", 30*time.Second, `(() => {
+		const row = document.querySelector('tr[data-volume^="ui_pv#data#"]');
+		if (!row) return false;
+		const cells = [...row.cells].map((c) => c.textContent);
+		return row.querySelector('a.app-link')?.textContent === '/ui/pv' && cells.includes('data') && cells.includes('4 MB') && cells.at(-1).includes('running');
+	})()`)
+	if !strings.Contains(b.text("main"), "marathon") {
+		t.Errorf("volumes page lacks the role: %s", b.text("main"))
+	}
+	b.screenshot("volumes")
+	b.do("follow the app link", chromedp.Click(chromedp.CSS(`tr[data-volume^="ui_pv#data#"] a.app-link`)))
+	b.waitRendered("/apps/ui/pv")
+	b.waitJS("resident app running", 30*time.Second, `(document.querySelector('#app-running')||{}).textContent?.startsWith('1/1 running')`)
+	// Scale to 0: the instance stays, reserved, waiting for its agent.
+	b.do("scale to 0", chromedp.Click(chromedp.CSS("#act-scale")), chromedp.WaitVisible(chromedp.CSS("dialog input[name=instances]")),
+		chromedp.SetValue(chromedp.CSS("dialog input[name=instances]"), "0"), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.waitJS("instance reserved and waiting", 30*time.Second, `!!document.querySelector('.reserved-wait') && document.querySelector('main table').textContent.includes('reserved')`)
+	b.screenshot("app-resident")
+	b.do("wipe", chromedp.Click(chromedp.CSS("button.wipe")), chromedp.WaitVisible(chromedp.CSS("#dialog-ok")))
+	if txt := b.text("dialog"); !strings.Contains(txt, "destroyed") || !strings.Contains(txt, "data") {
+		t.Errorf("wipe dialog does not say what is lost: %q", txt)
+	}
+	b.do("confirm wipe", chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.waitJS("instance wiped", 20*time.Second, `!document.querySelector('button.wipe') && document.querySelector('main').textContent.includes('Suspended (0 instances)')`)
+	b.goTo("/apps")
+	if st := uiEval[int](b, `fetch('/ui/api/v2/apps/ui/pv?force=true', {method: 'DELETE'}).then(r => r.status)`); st != 200 {
+		t.Fatalf("delete the resident app: HTTP %d", st)
+	}
 }
 
 func uiAtoi(s string) int {
@@ -429,7 +478,7 @@ func (b *uiBrowser) serveFixture(fx map[string][]byte, ev fetch.EventRequestPaus
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
 	u := ev.Request.URL
-	path := strings.TrimPrefix(u, b.base)
+	path := strings.TrimPrefix(strings.TrimPrefix(u, b.base), "/ui/api")
 	key, _, _ := strings.Cut(path, "?")
 	if strings.HasPrefix(key, "/v2/apps/") && strings.HasSuffix(key, "/versions") {
 		key = "/v2/apps/*/versions"
@@ -486,9 +535,21 @@ func uiFixture(apps, per int) map[string][]byte {
 		id := fmt.Sprintf("agent-S%d", k)
 		res := map[string]any{"cpus": 16, "mem": 65536, "disk": 1 << 20, "ports": "[31000-32000]"}
 		used := map[string]any{"cpus": 10, "mem": 1600, "disk": 0}
+		// Each app has one resident instance with a volume, apps spread
+		// over the agents.
+		var full []map[string]any
+		for i := k; i < apps; i += agents {
+			labels := map[string]any{"labels": []map[string]any{{"key": "marathon_framework_id", "value": "fw-1"}, {"key": "marathon_task_id", "value": fmt.Sprintf("s_app-%03d.inst", i)}}}
+			res := func(name string, v float64) map[string]any {
+				return map[string]any{"name": name, "type": "SCALAR", "scalar": map[string]any{"value": v}, "role": "marathon", "reservation": map[string]any{"labels": labels}}
+			}
+			vol := res("disk", 64)
+			vol["disk"] = map[string]any{"persistence": map[string]any{"id": fmt.Sprintf("s_app-%03d#data#%d", i, i)}, "volume": map[string]any{"container_path": "data", "mode": "RW"}}
+			full = append(full, res("cpus", 0.1), res("mem", 16), vol)
+		}
 		slaves = append(slaves, map[string]any{"id": id, "hostname": "host-" + id, "pid": "slave(1)@10.0.0." + strconv.Itoa(k) + ":5051", "active": true,
-			"resources": res, "used_resources": used, "reserved_resources": map[string]any{}, "attributes": map[string]any{"rack": "r" + strconv.Itoa(k%3)},
-			"version": "dev", "registered_time": now - 100, "last_ping": now - 1})
+			"resources": res, "used_resources": used, "reserved_resources": map[string]any{}, "reserved_resources_full": map[string]any{"marathon": full},
+			"attributes": map[string]any{"rack": "r" + strconv.Itoa(k%3)}, "version": "dev", "registered_time": now - 100, "last_ping": now - 1})
 		summary = append(summary, map[string]any{"id": id, "hostname": "host-" + id, "active": true, "TASK_RUNNING": apps * per / agents, "resources": res, "used_resources": used})
 	}
 	fw := map[string]any{"id": "fw-1", "name": "marathon", "active": true, "connected": true, "role": "*", "user": "root", "tasks": mtasks,
