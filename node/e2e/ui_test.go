@@ -575,3 +575,148 @@ func uiFixture(apps, per int) map[string][]byte {
 		"/agents/*":             js([]any{}),
 	}
 }
+
+// uiAnswer answers an intercepted API call (path without the /ui/api
+// prefix, query included); ok false lets it through to the node.
+type uiAnswer func(method, path string) (status int64, body []byte, ok bool)
+
+// intercept routes the page's requests through answer.
+func (b *uiBrowser) intercept(answer uiAnswer) {
+	b.do("intercept", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/ui/api/*"}}})
+		return err
+	}))
+	go func() {
+		for ev, err := range chromedp.Events(b.ctx, fetch.RequestPaused) {
+			if err != nil {
+				return
+			}
+			go func() {
+				ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+				defer cancel()
+				path := strings.TrimPrefix(strings.TrimPrefix(ev.Request.URL, b.base), "/ui/api")
+				status, body, ok := answer(ev.Request.Method, path)
+				err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+					var err error
+					if ok {
+						_, err = cdp.Call(ctx, tg, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: status,
+							ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}}, Body: body})
+					} else {
+						_, err = cdp.Call(ctx, tg, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+					}
+					return err
+				}))
+				if err != nil && ctx.Err() == nil {
+					b.problem("intercept %s: %v", ev.Request.URL, err)
+				}
+			}()
+		}
+	}()
+}
+
+// TestUIClusterAdmin renders the cluster admin page against the HA
+// masters' answers (shapes of cluster/api.Quorum in /state's "masters",
+// /master/tokens, /master/members, /master/snapshot), served to the
+// browser by interception, since this build's master has no HA: a
+// three-member quorum with a learner; tokens refused to a browser without
+// a client certificate (the CLI command shown, no error); then, as an
+// admin would see them, tokens listed, created (join command shown),
+// revoked; a member removal refused (the CLI command shown); a snapshot
+// taken.
+func TestUIClusterAdmin(t *testing.T) {
+	n := newNode(t)
+	start(t, n.args("master")...)
+	waitFor(t, 20*time.Second, "node healthy", func() bool { return healthy(n.url()) })
+	b := uiNewBrowser(t, n.url())
+	var mu sync.Mutex
+	admin := false // tokens answered as to an admin certificate
+	var calls []string
+	js := func(v any) []byte { out, _ := json.Marshal(v); return out }
+	member := func(id, name, master string, learner, healthy, raftLeader bool) map[string]any {
+		return map[string]any{"id": id, "name": name, "peer_urls": []string{"https://" + strings.Split(master, ":")[0] + ":2380"},
+			"client_urls": []string{}, "learner": learner, "started": true, "healthy": healthy, "leader": raftLeader, "master": master}
+	}
+	quorum := map[string]any{"members": []any{
+		member("8e9e05c52164694d", "m1-127.0.0.1-5050", "127.0.0.1:5050", false, true, true),
+		member("91bc3c398fb3c146", "m2-127.0.0.2-5050", "127.0.0.2:5050", false, true, false),
+		member("fd422379fda50e48", "m3-127.0.0.3-5050", "127.0.0.3:5050", true, false, false),
+	}, "voters": 2, "learners": 1, "quorum": 2, "healthy_voters": 2, "healthy": true, "etcd_leader": "8e9e05c52164694d",
+		"raft_term": 3, "leader": "127.0.0.1:5050", "leader_changes": 1}
+	now := time.Now().UTC()
+	tokens := []map[string]any{
+		{"id": "tk1", "role": "agent", "description": "printed at bootstrap", "created": now.Add(-time.Hour), "expires": now.Add(23 * time.Hour), "uses": 0, "used": 2},
+		{"id": "tk2", "role": "master", "created": now.Add(-2 * time.Hour), "expires": now.Add(-time.Hour), "uses": 1, "used": 0},
+	}
+	b.intercept(func(method, path string) (int64, []byte, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, method+" "+path)
+		switch {
+		case method == "GET" && path == "/state":
+			var st map[string]any
+			if err := getJSON(n.url()+"/state", &st); err != nil {
+				return 502, js(map[string]string{"message": err.Error()}), true
+			}
+			st["masters"] = quorum
+			return 200, js(st), true
+		case path == "/master/tokens" && method == "GET":
+			if !admin {
+				return 401, js(map[string]string{"message": "no client certificate: this call needs an admin or master certificate"}), true
+			}
+			return 200, js(map[string]any{"tokens": tokens}), true
+		case path == "/master/tokens" && method == "POST":
+			tokens = append(tokens, map[string]any{"id": "tk3", "role": "agent", "created": now, "expires": now.Add(time.Hour), "uses": 1, "used": 0})
+			return 200, js(map[string]any{"token": "tk3.secret", "info": tokens[2], "url": "https://127.0.0.1:5050",
+				"join_command": "nodectl up --role=agent --join https://127.0.0.1:5050 --token tk3.secret"}), true
+		case path == "/master/tokens/tk1" && method == "DELETE":
+			tokens[0]["revoked"] = now
+			return 200, js(tokens[0]), true
+		case strings.HasPrefix(path, "/master/members/") && method == "DELETE":
+			return 403, js(map[string]string{"message": "certificate of role agent: want admin or master"}), true
+		case path == "/master/snapshot":
+			return 200, []byte("etcd snapshot bytes"), true
+		}
+		return 0, nil, false
+	})
+	b.expect("/master/tokens", 401)
+	b.open("/cluster")
+	b.waitJS("quorum and members", 10*time.Second, `document.querySelectorAll('tr[data-member-row]').length === 3 && document.querySelector('#quorum').textContent.includes('2 of 2 healthy (quorum 2)')`)
+	main := b.text("main")
+	for _, want := range []string{"learner", "raft leader", "127.0.0.1:5050", "Listing join tokens needs an admin or master client certificate", "nodectl token list", "Take snapshot"} {
+		if !strings.Contains(main, want) {
+			t.Errorf("cluster page lacks %q:\n%s", want, main)
+		}
+	}
+	if strings.Contains(main, "Single master") || b.text(".error") != "" {
+		t.Errorf("cluster page shows the single-master state or an error:\n%s", main)
+	}
+	b.screenshot("cluster-ha")
+
+	b.expect("/master/members/", 403)
+	b.do("remove a member", chromedp.Click(chromedp.CSS(`button[data-member="fd422379fda50e48"]`)), chromedp.WaitVisible(chromedp.CSS("#dialog-ok")), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.waitJS("removal refused with the command", 10*time.Second, `(document.querySelector('.refused')||{}).textContent?.includes('nodectl master remove fd422379fda50e48') && document.querySelector('main').textContent.includes('Removing a master needs')`)
+	b.do("scroll to the refusal", chromedp.ScrollIntoView(chromedp.CSS(".refused")))
+	b.screenshot("cluster-ha-refused")
+
+	b.do("take a snapshot", chromedp.Click(chromedp.CSS("#snapshot-take")))
+	b.waitJS("snapshot taken", 10*time.Second, `document.querySelector('main').textContent.includes('Snapshot taken (19 bytes)')`)
+
+	mu.Lock()
+	admin = true
+	mu.Unlock()
+	b.waitJS("tokens listed", 10*time.Second, `document.querySelector('#token-create') && document.querySelector('main').textContent.includes('tk2') && document.querySelector('main').textContent.includes('expired') && /in 2[23]h/.test(document.querySelector('main').textContent)`)
+	b.do("create a token", chromedp.Click(chromedp.CSS("#token-create")), chromedp.WaitVisible(chromedp.CSS("dialog input[name=ttl]")),
+		chromedp.SetValue(chromedp.CSS("dialog input[name=ttl]"), "1h"), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.waitJS("join command shown", 10*time.Second, `(document.querySelector('.join-command')||{}).textContent === 'nodectl up --role=agent --join https://127.0.0.1:5050 --token tk3.secret'`)
+	b.screenshot("cluster-ha-token")
+	b.do("revoke tk1", chromedp.Click(chromedp.CSS(`button.token-revoke[data-token="tk1"]`)), chromedp.WaitVisible(chromedp.CSS("#dialog-ok")), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.waitJS("tk1 revoked", 10*time.Second, `document.querySelector('main').textContent.includes('Revoked token tk1.') && !document.querySelector('button.token-revoke[data-token="tk1"]')`)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"DELETE /master/members/fd422379fda50e48", "POST /master/tokens", "DELETE /master/tokens/tk1", "GET /master/snapshot"} {
+		if !slices.Contains(calls, want) {
+			t.Errorf("the page never called %s (calls: %v)", want, calls)
+		}
+	}
+	b.checkProblems()
+}

@@ -92,6 +92,7 @@ export function ago(t) {
   const ms = typeof t === 'number' ? t * 1000 : Date.parse(t);
   if (!ms) return '–';
   const s = Math.round((Date.now() - ms) / 1000);
+  if (s < -60) return 'in ' + ago(Date.now() / 1000 + s).replace(/ ago$/, ''); // the future (token expiry)
   if (s < 0) return 'just now';
   if (s < 60) return s + 's ago';
   if (s < 3600) return Math.floor(s / 60) + 'm ago';

@@ -10,8 +10,8 @@
 import { h, api, apiURL, ApiError, kv, table, time, empty, badge, errorBox, ask } from '../lib.js';
 import { rerender } from '../router.js';
 
-// notice is an action's outcome shown above the sections until the next
-// action: {kind: 'ok'|'error'|'refused', text, command?}.
+// notice is an action's outcome, shown in its section until the next
+// action: {section, kind: 'ok'|'error'|'refused', text, command?, copy?}.
 let notice = null;
 
 // refused reports whether e is the API refusing a browser without a
@@ -36,19 +36,19 @@ function refusedBox(what, e, command) {
     h('p', { style: 'margin:.5rem 0 0' }, 'Run on a master: ', h('code', null, command)));
 }
 
-async function act(f, refusedText, command) {
+async function act(section, f, refusedText, command) {
   notice = null;
   try {
-    const text = await f();
-    if (text) notice = { kind: 'ok', text };
+    const r = await f();
+    if (r) notice = { section, kind: 'ok', ...(typeof r === 'string' ? { text: r } : r) };
   } catch (e) {
-    notice = refused(e) ? { kind: 'refused', error: e, text: refusedText, command } : { kind: 'error', error: e };
+    notice = refused(e) ? { section, kind: 'refused', error: e, text: refusedText, command } : { section, kind: 'error', error: e };
   }
   rerender(0);
 }
 
-function noticeBox() {
-  if (!notice) return null;
+function noticeBox(section) {
+  if (!notice || notice.section !== section) return null;
   if (notice.kind === 'error') return errorBox(notice.error);
   if (notice.kind === 'refused') return refusedBox(notice.text, notice.error, notice.command);
   return h('div', { class: 'card ok-note', role: 'status' }, notice.text, notice.copy && copyButton(notice.copy));
@@ -80,7 +80,7 @@ const sections = {
     const members = q.members || [];
     const remove = async (m) => {
       if (!await ask({ title: `Remove master ${m.name || m.id}?`, text: `Member ${m.id} leaves the quorum (${q.voters} voters, quorum ${q.quorum}). Its master stops and must be wiped to join again.`, ok: 'Remove', danger: true })) return;
-      await act(async () => { await api('/master/members/' + encodeURIComponent(m.id), { method: 'DELETE' }); return `Removed member ${m.id}.`; },
+      await act('masters', async () => { await api('/master/members/' + encodeURIComponent(m.id), { method: 'DELETE' }); return `Removed member ${m.id}.`; },
         'Removing a master', `nodectl master remove ${m.id}`);
     };
     return h('section', null,
@@ -94,6 +94,7 @@ const sections = {
         ['Peer URLs', (m) => h('span', { class: 'mono' }, (m.peer_urls || []).join(' ')), 'hide-sm'],
         ['', (m) => h('button', { class: 'danger member-remove', 'data-member': m.id, onclick: () => remove(m) }, 'Remove')],
       ], members, { rowAttrs: (m) => ({ 'data-member-row': m.id }) }),
+      noticeBox('masters'),
       h('p', { class: 'muted' }, 'Add a master: ', h('code', null, `nodectl token create --role master`), ' then ', h('code', null, `nodectl up --role=master --join https://${location.host} --token <token>`)));
   },
   quorum({ state }) {
@@ -124,7 +125,7 @@ const sections = {
         empty('Join tokens (create with a TTL and use count, copy the join command, revoke) arrive with HA. Agents join with --master today.',
           `nodectl up --role=agent --master ${location.host}`));
     }
-    if (tokens.refused) return h('section', null, title, refusedBox('Listing join tokens', tokens.refused, 'nodectl token list'));
+    if (tokens.refused) return h('section', null, title, noticeBox('tokens'), refusedBox('Listing join tokens', tokens.refused, 'nodectl token list'));
     if (tokens.error) return h('section', null, title, errorBox(tokens.error));
     const list = tokens.data.tokens || [];
     const create = async () => {
@@ -133,20 +134,20 @@ const sections = {
         { name: 'ttl', label: 'Valid for (Go duration; 0: never expires)', value: '24h' },
         { name: 'uses', label: 'Uses (0: unlimited)', type: 'number', value: 1, min: 0 }] });
       if (!v) return;
-      await act(async () => {
+      await act('tokens', async () => {
         const r = await api('/master/tokens', { method: 'POST', body: { role: v.role, ttl: v.ttl, uses: Number(v.uses) } });
-        notice = { kind: 'ok', text: `Token ${r.info.id} created. Join with:`, copy: r.join_command };
-        return null;
+        return { text: `Token ${r.info.id} created. Join with:`, copy: r.join_command };
       }, 'Creating a join token', `nodectl token create --role ${v.role} --ttl ${v.ttl} --uses ${v.uses}`);
     };
     const revoke = async (tk) => {
       if (!await ask({ title: `Revoke token ${tk.id}?`, text: 'Nodes can no longer join with it; nodes that joined keep their certificates.', ok: 'Revoke', danger: true })) return;
-      await act(async () => { await api('/master/tokens/' + encodeURIComponent(tk.id), { method: 'DELETE' }); return `Revoked token ${tk.id}.`; },
+      await act('tokens', async () => { await api('/master/tokens/' + encodeURIComponent(tk.id), { method: 'DELETE' }); return `Revoked token ${tk.id}.`; },
         'Revoking a join token', `nodectl token revoke ${tk.id}`);
     };
     const stateOf = (tk) => tk.revoked ? 'revoked' : tk.expires && Date.parse(tk.expires) <= Date.now() ? 'expired' : tk.uses > 0 && tk.used >= tk.uses ? 'used up' : 'valid';
     return h('section', null, title,
       h('div', { class: 'toolbar' }, h('button', { id: 'token-create', class: 'primary', onclick: create }, 'Create token')),
+      noticeBox('tokens'),
       list.length ? table([
         ['Id', (tk) => h('span', { class: 'mono' }, tk.id)],
         ['Role', (tk) => tk.role],
@@ -154,7 +155,7 @@ const sections = {
         ['Uses', (tk) => `${tk.used} of ${tk.uses || '∞'}`, 'num'],
         ['Expires', (tk) => tk.expires ? time(tk.expires) : 'never'],
         ['Description', (tk) => tk.description || '', 'hide-sm'],
-        ['', (tk) => stateOf(tk) === 'valid' && h('button', { class: 'danger', onclick: () => revoke(tk) }, 'Revoke')],
+        ['', (tk) => stateOf(tk) === 'valid' && h('button', { class: 'danger token-revoke', 'data-token': tk.id, onclick: () => revoke(tk) }, 'Revoke')],
       ], list) : empty('No join tokens.', 'nodectl token create --role agent --ttl 24h --uses 1   (or Create token above)'));
   },
   snapshots({ state }) {
@@ -165,7 +166,7 @@ const sections = {
     }
     // GET /master/snapshot streams a fresh snapshot; fetched as a blob so
     // a refusal is shown as a message, not a page of JSON.
-    const take = () => act(async () => {
+    const take = () => act('snapshots', async () => {
       const r = await fetch(apiURL('/master/snapshot'));
       if (!r.ok) {
         let body = null;
@@ -181,6 +182,7 @@ const sections = {
     }, 'Taking a snapshot', 'nodectl snapshot save FILE');
     return h('section', null, title,
       h('div', { class: 'toolbar' }, h('button', { id: 'snapshot-take', onclick: take }, 'Take snapshot (download)')),
+      noticeBox('snapshots'),
       empty('Masters keep scheduled snapshots in <work-dir>/snapshots (every --snapshot-interval, newest --snapshot-retention kept); the API has no list of them yet.',
         'ls <work-dir>/snapshots   (on a master; nodectl snapshot verify FILE checks one)'));
   },
@@ -213,7 +215,6 @@ export const cluster = {
         ['Started', time(s.start_time)], ['Log dir', s.log_dir || '(stderr only)'],
         ['Master log', s.log_dir || s.external_log_file ? h('a', { href: apiURL('/files/download?path=/master/log') }, 'download /master/log') : 'start with --log-dir to keep one'],
       ])),
-      noticeBox(),
       sections.masters(d), sections.quorum(d), sections.tokens(d), sections.snapshots(d));
   },
 };
