@@ -2,6 +2,8 @@ package ui
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,9 +25,14 @@ const maxProxiedBody = 4 << 20
 
 // APIConfig configures APIHandler.
 type APIConfig struct {
-	// Transport carries requests to the leader; nil: http.DefaultTransport.
-	// It must present no client certificate of the master's own: the
-	// forwarded request acts with the browser's rights, not the master's.
+	// RootCAs, when the masters serve HTTPS, is the cluster CA: calls go
+	// to the leader over HTTPS, its certificate checked against it. No
+	// client certificate is presented: a forwarded call acts with the
+	// browser's rights, never with this master's.
+	RootCAs *x509.CertPool
+	// Transport carries calls to the leader; nil: http.DefaultTransport's
+	// settings with RootCAs. (Tests; it too must present no client
+	// certificate.)
 	Transport http.RoundTripper
 	// Logger; nil: slog.Default().
 	Logger *slog.Logger
@@ -44,7 +51,11 @@ type APIConfig struct {
 // redirect semantics.
 func APIHandler(next http.Handler, cfg APIConfig) http.Handler {
 	if cfg.Transport == nil {
-		cfg.Transport = http.DefaultTransport
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		if cfg.RootCAs != nil {
+			t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs}
+		}
+		cfg.Transport = t
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -90,7 +101,7 @@ func APIHandler(next http.Handler, cfg APIConfig) http.Handler {
 		}
 		if target.Scheme == "" {
 			target.Scheme = "http"
-			if r.TLS != nil {
+			if r.TLS != nil || cfg.RootCAs != nil {
 				target.Scheme = "https"
 			}
 		}

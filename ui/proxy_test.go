@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bufio"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,12 @@ import (
 // and the UI API mounted on top.
 func uiTestMaster(t *testing.T, name string, leader func() string) *httptest.Server {
 	t.Helper()
+	srv := httptest.NewServer(uiTestMux(name, leader, APIConfig{}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func uiTestMux(name string, leader func() string, cfg APIConfig) *http.ServeMux {
 	mux := http.NewServeMux()
 	leaderOnly := func(h http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -59,10 +66,8 @@ func uiTestMaster(t *testing.T, name string, leader func() string) *httptest.Ser
 	h := Handler()
 	mux.Handle("GET /{$}", h)
 	mux.Handle("GET /ui/", h)
-	MountAPI(mux, APIConfig{})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
+	MountAPI(mux, cfg)
+	return mux
 }
 
 func uiNoRedirect() *http.Client {
@@ -168,5 +173,26 @@ func TestAPIHandlerLeaderMoved(t *testing.T) {
 	}
 	if code, _, _ := uiDo(t, "GET", standby.URL+APIPrefix+APIPrefix+"/state", ""); code != http.StatusNotFound {
 		t.Fatalf("nested prefix: %d, want 404", code)
+	}
+}
+
+// TestAPIHandlerTLSLeader: with the cluster CA, calls go to the leader
+// over HTTPS (its certificate checked), from a plain-HTTP page too.
+func TestAPIHandlerTLSLeader(t *testing.T) {
+	leader := httptest.NewTLSServer(uiTestMux("leader", func() string { return "" }, APIConfig{}))
+	t.Cleanup(leader.Close)
+	leaderAddr := strings.TrimPrefix(leader.URL, "https://")
+	pool := x509.NewCertPool()
+	pool.AddCert(leader.Certificate())
+	standby := httptest.NewServer(uiTestMux("standby", func() string { return leaderAddr }, APIConfig{RootCAs: pool}))
+	t.Cleanup(standby.Close)
+	if code, body, _ := uiDo(t, "GET", standby.URL+APIPrefix+"/state", ""); code != http.StatusOK || body["served_by"] != "leader" {
+		t.Fatalf("state through the standby: %d %v", code, body)
+	}
+	// A CA that did not sign the leader's certificate: refused, 502.
+	other := httptest.NewServer(uiTestMux("other", func() string { return leaderAddr }, APIConfig{RootCAs: x509.NewCertPool()}))
+	t.Cleanup(other.Close)
+	if code, body, _ := uiDo(t, "GET", other.URL+APIPrefix+"/state", ""); code != http.StatusBadGateway || !strings.Contains(body["message"], "certificate") {
+		t.Fatalf("untrusted leader: %d %v", code, body)
 	}
 }
