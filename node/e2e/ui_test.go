@@ -614,8 +614,9 @@ func (b *uiBrowser) intercept(answer uiAnswer) {
 	}()
 }
 
-// TestUIClusterAdmin renders the cluster admin page against the HA
-// masters' answers (shapes of cluster/api.Quorum in /state's "masters",
+// TestUIClusterAdmin renders the cluster admin page (and the overview's
+// masters card) against the HA masters' answers (shapes of
+// cluster/api.Quorum in /state's "masters", the master/etcd_* metrics,
 // /master/tokens, /master/members, /master/snapshot), served to the
 // browser by interception, since this build's master has no HA: a
 // three-member quorum with a learner; tokens refused to a browser without
@@ -659,6 +660,13 @@ func TestUIClusterAdmin(t *testing.T) {
 			}
 			st["masters"] = quorum
 			return 200, js(st), true
+		case method == "GET" && path == "/metrics/snapshot":
+			var m map[string]any
+			if err := getJSON(n.url()+"/metrics/snapshot", &m); err != nil {
+				return 502, js(map[string]string{"message": err.Error()}), true
+			}
+			m["master/etcd_members"], m["master/etcd_learners"], m["master/etcd_healthy_members"], m["master/etcd_quorum_healthy"] = 2, 1, 2, 1
+			return 200, js(m), true
 		case path == "/master/tokens" && method == "GET":
 			if !admin {
 				return 401, js(map[string]string{"message": "no client certificate: this call needs an admin or master certificate"}), true
@@ -679,7 +687,9 @@ func TestUIClusterAdmin(t *testing.T) {
 		return 0, nil, false
 	})
 	b.expect("/master/tokens", 401)
-	b.open("/cluster")
+	b.open("/")
+	b.waitJS("overview masters card shows the quorum", 10*time.Second, `(document.querySelector('#masters')||{}).textContent?.includes('2/2healthy voters · 1 joining')`)
+	b.goTo("/cluster")
 	b.waitJS("quorum and members", 10*time.Second, `document.querySelectorAll('tr[data-member-row]').length === 3 && document.querySelector('#quorum').textContent.includes('2 of 2 healthy (quorum 2)')`)
 	main := b.text("main")
 	for _, want := range []string{"learner", "raft leader", "127.0.0.1:5050", "Listing join tokens needs an admin or master client certificate", "nodectl token list", "Take snapshot"} {

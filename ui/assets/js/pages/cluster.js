@@ -188,12 +188,20 @@ const sections = {
   },
 };
 
-// mastersCard is the overview's masters summary. Until HA lands there is
-// one master, the leader; the HA work replaces this with the member list.
-export function mastersCard(leader) {
-  return h('div', { class: 'card', id: 'masters' }, h('h3', null, 'Masters'),
-    h('div', { class: 'big' }, leader.leader ? '1' : '0'),
-    h('div', { class: 'muted' }, 'single master; HA arrives with ', h('code', null, 'nodectl up --role=master --join'), ' ', h('a', { href: '#/cluster' }, 'details')));
+// mastersCard is the overview's masters summary: the quorum from the HA
+// metrics (master/etcd_*) when the master has them, else the single
+// master.
+export function mastersCard(leader, metrics = {}) {
+  const voters = metrics['master/etcd_members'];
+  if (voters === undefined) {
+    return h('div', { class: 'card', id: 'masters' }, h('h3', null, 'Masters'),
+      h('div', { class: 'big' }, leader.leader ? '1' : '0'),
+      h('div', { class: 'muted' }, 'single master; HA arrives with ', h('code', null, 'nodectl up --role=master --join'), ' ', h('a', { href: '#/cluster' }, 'details')));
+  }
+  const healthy = metrics['master/etcd_healthy_members'] ?? 0, learners = metrics['master/etcd_learners'] ?? 0;
+  return h('div', { class: 'card', id: 'masters' }, h('h3', null, 'Masters ', metrics['master/etcd_quorum_healthy'] ? badge('quorum', 'ok') : badge('no quorum', 'bad')),
+    h('div', { class: 'big' }, `${healthy}/${voters}`),
+    h('div', { class: 'muted' }, `healthy voters${learners ? ` · ${learners} joining` : ''} · leader `, h('span', { class: 'mono' }, leader.leader || 'none'), ' ', h('a', { href: '#/cluster' }, 'details')));
 }
 
 export const cluster = {
