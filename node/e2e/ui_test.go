@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,8 @@ import (
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"nodectl/ui"
 )
 
 const uiChromium = "/usr/bin/chromium"
@@ -341,6 +345,8 @@ func TestUI(t *testing.T) {
 	b.waitJS("overview lists stream events", 20*time.Second, `[...document.querySelectorAll('#events li')].some(li => li.textContent.includes('/ui/ticker'))`)
 	b.screenshot("overview-live")
 
+	uiOnStandby(t, b, n, taskID)
+
 	// Phone width.
 	b.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	b.goTo("/")
@@ -361,6 +367,50 @@ func TestUI(t *testing.T) {
 
 	b.checkProblems()
 	t.Logf("UI suite: %s; screenshots in %s", time.Since(started).Round(time.Millisecond), b.out)
+}
+
+// uiOnStandby opens the UI on a stand-in standby master: a server with
+// the same UI and /ui/api entry point that answers every other call with
+// the leader redirect a non-leading master gives (307 to //leader/...).
+// The pages must show the leader's data with no failed request: the
+// browser cannot follow those redirects across origins itself.
+func uiOnStandby(t *testing.T, b *uiBrowser, n node, taskID string) {
+	t.Helper()
+	leader := strings.TrimPrefix(n.url(), "http://")
+	mux := http.NewServeMux()
+	assets := ui.Handler()
+	mux.Handle("GET /{$}", assets)
+	mux.Handle("GET /ui/", assets)
+	redirects := 0
+	var mu sync.Mutex
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		redirects++
+		mu.Unlock()
+		w.Header().Set("Location", "//"+leader+r.URL.RequestURI())
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	})
+	ui.MountAPI(mux, ui.APIConfig{})
+	standby := httptest.NewServer(mux)
+	defer standby.Close()
+	b.do("open the standby", chromedp.Navigate(standby.URL+"/#/"))
+	b.waitRendered("/")
+	b.waitJS("overview through the standby shows the agent", 10*time.Second, `document.querySelector('main').textContent.includes('ui-host')`)
+	b.goTo("/apps/ui/ticker")
+	b.waitJS("app through the standby", 10*time.Second, `(document.querySelector('#app-running')||{}).textContent?.includes('/3 running')`)
+	b.goTo("/tasks/" + taskID + "?file=/frameworks/" + uiEval[string](b, `fetch('/ui/api/frameworks').then(r => r.json()).then(j => j.frameworks[0].id)`) + "/executors/" + taskID + "/runs/latest/stdout")
+	b.waitJS("stdout through the standby", 15*time.Second, `(document.querySelector('#tail')||{}).textContent?.includes('tick-')`)
+	b.goTo("/volumes")
+	b.goTo("/cluster")
+	b.screenshot("standby-cluster")
+	mu.Lock()
+	got := redirects
+	mu.Unlock()
+	if got == 0 {
+		t.Fatalf("the standby redirected nothing: the pages did not go through it")
+	}
+	b.do("back to the leader", chromedp.Navigate(b.base+"/#/"))
+	b.waitRendered("/")
 }
 
 // uiResidentApp is a resident app: one instance with a 4 MiB persistent
