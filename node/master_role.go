@@ -166,6 +166,9 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 	uiHandler := ui.Handler()
 	mux.Handle("GET /{$}", uiHandler)
 	mux.Handle("GET /ui/", uiHandler)
+	// UI API calls under /ui/api/: a standby forwards leader-only ones to
+	// the leader over HTTPS, with the browser's rights only (ui/proxy.go).
+	ui.MountAPI(mux, ui.APIConfig{Logger: log, RootCAs: id.Pool()})
 	// Files API: the master's log, and agents' sandboxes proxied (docs/ui.md).
 	filesHandler := r.master.FilesHandler(masterLog)
 	for _, p := range []string{"GET /files/", "GET /master/files/", "GET /agents/{agentId}/files/", "GET /master/agents/{agentId}/files/"} {

@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,8 @@ import (
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"nodectl/ui"
 )
 
 const uiChromium = "/usr/bin/chromium"
@@ -280,6 +284,11 @@ func TestUI(t *testing.T) {
 	b.waitRendered("/apps/ui/ticker")
 	b.waitJS("app reaches 2 instances", 30*time.Second, `(document.querySelector('#app-running')||{}).textContent?.startsWith('2/2 running')`)
 	b.screenshot("app")
+	// A resident app (one instance, a small persistent volume), started
+	// now so it runs by the time the volumes page is checked.
+	if st := uiEval[int](b, `fetch('/ui/api/v2/apps', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(`+uiResidentApp+`)}).then(r => r.status)`); st != 201 {
+		t.Fatalf("create the resident app: HTTP %d", st)
+	}
 
 	// Scale through the dialog.
 	b.do("scale", chromedp.Click(chromedp.CSS("#act-scale")), chromedp.WaitVisible(chromedp.CSS("dialog input[name=instances]")),
@@ -313,10 +322,12 @@ func TestUI(t *testing.T) {
 	b.waitJS("tail follows the file", 20*time.Second, fmt.Sprintf(`document.querySelector('#tail').textContent.includes(%q)`, want))
 	b.screenshot("task-stdout")
 
+	uiStateful(t, b)
+
 	// Every other page, with a screenshot each.
 	for _, pg := range []struct{ route, name string }{
 		{"/apps", "apps"}, {"/tasks", "tasks"}, {"/agents", "agents"}, {"/agents/" + agentID, "agent"},
-		{"/frameworks", "frameworks"}, {"/frameworks/" + fwID, "framework"}, {"/volumes", "volumes"},
+		{"/frameworks", "frameworks"}, {"/frameworks/" + fwID, "framework"},
 		{"/cluster", "cluster"}, {"/tasks/" + taskID + "?file=/frameworks/" + fwID + "/executors/" + taskID + "/runs/latest/stderr", "task-stderr"},
 	} {
 		b.goTo(pg.route)
@@ -333,6 +344,8 @@ func TestUI(t *testing.T) {
 	b.goTo("/")
 	b.waitJS("overview lists stream events", 20*time.Second, `[...document.querySelectorAll('#events li')].some(li => li.textContent.includes('/ui/ticker'))`)
 	b.screenshot("overview-live")
+
+	uiOnStandby(t, b, n, taskID)
 
 	// Phone width.
 	b.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
@@ -354,6 +367,92 @@ func TestUI(t *testing.T) {
 
 	b.checkProblems()
 	t.Logf("UI suite: %s; screenshots in %s", time.Since(started).Round(time.Millisecond), b.out)
+}
+
+// uiOnStandby opens the UI on a stand-in standby master: a server with
+// the same UI and /ui/api entry point that answers every other call with
+// the leader redirect a non-leading master gives (307 to //leader/...).
+// The pages must show the leader's data with no failed request: the
+// browser cannot follow those redirects across origins itself.
+func uiOnStandby(t *testing.T, b *uiBrowser, n node, taskID string) {
+	t.Helper()
+	leader := strings.TrimPrefix(n.url(), "http://")
+	mux := http.NewServeMux()
+	assets := ui.Handler()
+	mux.Handle("GET /{$}", assets)
+	mux.Handle("GET /ui/", assets)
+	redirects := 0
+	var mu sync.Mutex
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		redirects++
+		mu.Unlock()
+		w.Header().Set("Location", "//"+leader+r.URL.RequestURI())
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	})
+	ui.MountAPI(mux, ui.APIConfig{})
+	standby := httptest.NewServer(mux)
+	defer standby.Close()
+	b.do("open the standby", chromedp.Navigate(standby.URL+"/#/"))
+	b.waitRendered("/")
+	b.waitJS("overview through the standby shows the agent", 10*time.Second, `document.querySelector('main').textContent.includes('ui-host')`)
+	b.goTo("/apps/ui/ticker")
+	b.waitJS("app through the standby", 10*time.Second, `(document.querySelector('#app-running')||{}).textContent?.includes('/3 running')`)
+	b.goTo("/tasks/" + taskID + "?file=/frameworks/" + uiEval[string](b, `fetch('/ui/api/frameworks').then(r => r.json()).then(j => j.frameworks[0].id)`) + "/executors/" + taskID + "/runs/latest/stdout")
+	b.waitJS("stdout through the standby", 15*time.Second, `(document.querySelector('#tail')||{}).textContent?.includes('tick-')`)
+	b.goTo("/volumes")
+	b.goTo("/cluster")
+	b.screenshot("standby-cluster")
+	mu.Lock()
+	got := redirects
+	mu.Unlock()
+	if got == 0 {
+		t.Fatalf("the standby redirected nothing: the pages did not go through it")
+	}
+	b.do("back to the leader", chromedp.Navigate(b.base+"/#/"))
+	b.waitRendered("/")
+}
+
+// uiResidentApp is a resident app: one instance with a 4 MiB persistent
+// volume it writes to (the shape of stateful_test.go's stApp).
+const uiResidentApp = `{"id":"/ui/pv","instances":1,"cpus":0.1,"mem":16,"disk":0,
+ "cmd":"echo hello > data/greeting && sleep 1000",
+ "container":{"type":"MESOS","volumes":[{"containerPath":"data","mode":"RW","persistent":{"size":4}}]}}`
+
+// uiStateful checks the volumes page and a resident app's instances: the
+// volume with its app, path, size and instance; the instance shown reserved
+// and waiting after a scale to 0; the wipe action through its dialog.
+func uiStateful(t *testing.T, b *uiBrowser) {
+	t.Helper()
+	b.goTo("/volumes")
+	b.waitJS("volume listed with its app, path, size and running instance", 30*time.Second, `(() => {
+		const row = document.querySelector('tr[data-volume^="ui_pv#data#"]');
+		if (!row) return false;
+		const cells = [...row.cells].map((c) => c.textContent);
+		return row.querySelector('a.app-link')?.textContent === '/ui/pv' && cells.includes('data') && cells.includes('4 MB') && cells.at(-1).includes('running');
+	})()`)
+	if !strings.Contains(b.text("main"), "marathon") {
+		t.Errorf("volumes page lacks the role: %s", b.text("main"))
+	}
+	b.screenshot("volumes")
+	b.do("follow the app link", chromedp.Click(chromedp.CSS(`tr[data-volume^="ui_pv#data#"] a.app-link`)))
+	b.waitRendered("/apps/ui/pv")
+	b.waitJS("resident app running", 30*time.Second, `(document.querySelector('#app-running')||{}).textContent?.startsWith('1/1 running')`)
+	// Scale to 0: the instance stays, reserved, waiting for its agent.
+	b.do("scale to 0", chromedp.Click(chromedp.CSS("#act-scale")), chromedp.WaitVisible(chromedp.CSS("dialog input[name=instances]")),
+		chromedp.SetValue(chromedp.CSS("dialog input[name=instances]"), "0"), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.waitJS("instance reserved and waiting", 30*time.Second, `!!document.querySelector('.reserved-wait') && document.querySelector('main table').textContent.includes('reserved')`)
+	b.screenshot("app-resident")
+	b.do("wipe", chromedp.Click(chromedp.CSS("button.wipe")), chromedp.WaitVisible(chromedp.CSS("#dialog-ok")))
+	if txt := b.text("dialog"); !strings.Contains(txt, "destroyed") || !strings.Contains(txt, "data") {
+		t.Errorf("wipe dialog does not say what is lost: %q", txt)
+	}
+	b.do("confirm wipe", chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.waitJS("instance wiped", 20*time.Second, `!document.querySelector('button.wipe') && document.querySelector('main').textContent.includes('Suspended (0 instances)')`)
+	b.goTo("/apps")
+	if st := uiEval[int](b, `fetch('/ui/api/v2/apps/ui/pv?force=true', {method: 'DELETE'}).then(r => r.status)`); st != 200 {
+		t.Fatalf("delete the resident app: HTTP %d", st)
+	}
 }
 
 func uiAtoi(s string) int {
@@ -429,7 +528,7 @@ func (b *uiBrowser) serveFixture(fx map[string][]byte, ev fetch.EventRequestPaus
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
 	u := ev.Request.URL
-	path := strings.TrimPrefix(u, b.base)
+	path := strings.TrimPrefix(strings.TrimPrefix(u, b.base), "/ui/api")
 	key, _, _ := strings.Cut(path, "?")
 	if strings.HasPrefix(key, "/v2/apps/") && strings.HasSuffix(key, "/versions") {
 		key = "/v2/apps/*/versions"
@@ -486,9 +585,21 @@ func uiFixture(apps, per int) map[string][]byte {
 		id := fmt.Sprintf("agent-S%d", k)
 		res := map[string]any{"cpus": 16, "mem": 65536, "disk": 1 << 20, "ports": "[31000-32000]"}
 		used := map[string]any{"cpus": 10, "mem": 1600, "disk": 0}
+		// Each app has one resident instance with a volume, apps spread
+		// over the agents.
+		var full []map[string]any
+		for i := k; i < apps; i += agents {
+			labels := map[string]any{"labels": []map[string]any{{"key": "marathon_framework_id", "value": "fw-1"}, {"key": "marathon_task_id", "value": fmt.Sprintf("s_app-%03d.inst", i)}}}
+			res := func(name string, v float64) map[string]any {
+				return map[string]any{"name": name, "type": "SCALAR", "scalar": map[string]any{"value": v}, "role": "marathon", "reservation": map[string]any{"labels": labels}}
+			}
+			vol := res("disk", 64)
+			vol["disk"] = map[string]any{"persistence": map[string]any{"id": fmt.Sprintf("s_app-%03d#data#%d", i, i)}, "volume": map[string]any{"container_path": "data", "mode": "RW"}}
+			full = append(full, res("cpus", 0.1), res("mem", 16), vol)
+		}
 		slaves = append(slaves, map[string]any{"id": id, "hostname": "host-" + id, "pid": "slave(1)@10.0.0." + strconv.Itoa(k) + ":5051", "active": true,
-			"resources": res, "used_resources": used, "reserved_resources": map[string]any{}, "attributes": map[string]any{"rack": "r" + strconv.Itoa(k%3)},
-			"version": "dev", "registered_time": now - 100, "last_ping": now - 1})
+			"resources": res, "used_resources": used, "reserved_resources": map[string]any{}, "reserved_resources_full": map[string]any{"marathon": full},
+			"attributes": map[string]any{"rack": "r" + strconv.Itoa(k%3)}, "version": "dev", "registered_time": now - 100, "last_ping": now - 1})
 		summary = append(summary, map[string]any{"id": id, "hostname": "host-" + id, "active": true, "TASK_RUNNING": apps * per / agents, "resources": res, "used_resources": used})
 	}
 	fw := map[string]any{"id": "fw-1", "name": "marathon", "active": true, "connected": true, "role": "*", "user": "root", "tasks": mtasks,
@@ -513,4 +624,159 @@ func uiFixture(apps, per int) map[string][]byte {
 		"/metrics/snapshot":     js(metrics),
 		"/agents/*":             js([]any{}),
 	}
+}
+
+// uiAnswer answers an intercepted API call (path without the /ui/api
+// prefix, query included); ok false lets it through to the node.
+type uiAnswer func(method, path string) (status int64, body []byte, ok bool)
+
+// intercept routes the page's requests through answer.
+func (b *uiBrowser) intercept(answer uiAnswer) {
+	b.do("intercept", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/ui/api/*"}}})
+		return err
+	}))
+	go func() {
+		for ev, err := range chromedp.Events(b.ctx, fetch.RequestPaused) {
+			if err != nil {
+				return
+			}
+			go func() {
+				ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+				defer cancel()
+				path := strings.TrimPrefix(strings.TrimPrefix(ev.Request.URL, b.base), "/ui/api")
+				status, body, ok := answer(ev.Request.Method, path)
+				err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+					var err error
+					if ok {
+						_, err = cdp.Call(ctx, tg, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: status,
+							ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}}, Body: body})
+					} else {
+						_, err = cdp.Call(ctx, tg, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+					}
+					return err
+				}))
+				if err != nil && ctx.Err() == nil {
+					b.problem("intercept %s: %v", ev.Request.URL, err)
+				}
+			}()
+		}
+	}()
+}
+
+// TestUIClusterAdmin renders the cluster admin page (and the overview's
+// masters card) against the HA masters' answers (shapes of
+// cluster/api.Quorum in /state's "masters", the master/etcd_* metrics,
+// /master/tokens, /master/members, /master/snapshot), served to the
+// browser by interception, since this build's master has no HA: a
+// three-member quorum with a learner; tokens refused to a browser without
+// a client certificate (the CLI command shown, no error); then, as an
+// admin would see them, tokens listed, created (join command shown),
+// revoked; a member removal refused (the CLI command shown); a snapshot
+// taken.
+func TestUIClusterAdmin(t *testing.T) {
+	n := newNode(t)
+	start(t, n.args("master")...)
+	waitFor(t, 20*time.Second, "node healthy", func() bool { return healthy(n.url()) })
+	b := uiNewBrowser(t, n.url())
+	var mu sync.Mutex
+	admin := false // tokens answered as to an admin certificate
+	var calls []string
+	js := func(v any) []byte { out, _ := json.Marshal(v); return out }
+	member := func(id, name, master string, learner, healthy, raftLeader bool) map[string]any {
+		return map[string]any{"id": id, "name": name, "peer_urls": []string{"https://" + strings.Split(master, ":")[0] + ":2380"},
+			"client_urls": []string{}, "learner": learner, "started": true, "healthy": healthy, "leader": raftLeader, "master": master}
+	}
+	quorum := map[string]any{"members": []any{
+		member("8e9e05c52164694d", "m1-127.0.0.1-5050", "127.0.0.1:5050", false, true, true),
+		member("91bc3c398fb3c146", "m2-127.0.0.2-5050", "127.0.0.2:5050", false, true, false),
+		member("fd422379fda50e48", "m3-127.0.0.3-5050", "127.0.0.3:5050", true, false, false),
+	}, "voters": 2, "learners": 1, "quorum": 2, "healthy_voters": 2, "healthy": true, "etcd_leader": "8e9e05c52164694d",
+		"raft_term": 3, "leader": "127.0.0.1:5050", "leader_changes": 1}
+	now := time.Now().UTC()
+	tokens := []map[string]any{
+		{"id": "tk1", "role": "agent", "description": "printed at bootstrap", "created": now.Add(-time.Hour), "expires": now.Add(23 * time.Hour), "uses": 0, "used": 2},
+		{"id": "tk2", "role": "master", "created": now.Add(-2 * time.Hour), "expires": now.Add(-time.Hour), "uses": 1, "used": 0},
+	}
+	b.intercept(func(method, path string) (int64, []byte, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, method+" "+path)
+		switch {
+		case method == "GET" && path == "/state":
+			var st map[string]any
+			if err := getJSON(n.url()+"/state", &st); err != nil {
+				return 502, js(map[string]string{"message": err.Error()}), true
+			}
+			st["masters"] = quorum
+			return 200, js(st), true
+		case method == "GET" && path == "/metrics/snapshot":
+			var m map[string]any
+			if err := getJSON(n.url()+"/metrics/snapshot", &m); err != nil {
+				return 502, js(map[string]string{"message": err.Error()}), true
+			}
+			m["master/etcd_members"], m["master/etcd_learners"], m["master/etcd_healthy_members"], m["master/etcd_quorum_healthy"] = 2, 1, 2, 1
+			return 200, js(m), true
+		case path == "/master/tokens" && method == "GET":
+			if !admin {
+				return 401, js(map[string]string{"message": "no client certificate: this call needs an admin or master certificate"}), true
+			}
+			return 200, js(map[string]any{"tokens": tokens}), true
+		case path == "/master/tokens" && method == "POST":
+			tokens = append(tokens, map[string]any{"id": "tk3", "role": "agent", "created": now, "expires": now.Add(time.Hour), "uses": 1, "used": 0})
+			return 200, js(map[string]any{"token": "tk3.secret", "info": tokens[2], "url": "https://127.0.0.1:5050",
+				"join_command": "nodectl up --role=agent --join https://127.0.0.1:5050 --token tk3.secret"}), true
+		case path == "/master/tokens/tk1" && method == "DELETE":
+			tokens[0]["revoked"] = now
+			return 200, js(tokens[0]), true
+		case strings.HasPrefix(path, "/master/members/") && method == "DELETE":
+			return 403, js(map[string]string{"message": "certificate of role agent: want admin or master"}), true
+		case path == "/master/snapshot":
+			return 200, []byte("etcd snapshot bytes"), true
+		}
+		return 0, nil, false
+	})
+	b.expect("/master/tokens", 401)
+	b.open("/")
+	b.waitJS("overview masters card shows the quorum", 10*time.Second, `(document.querySelector('#masters')||{}).textContent?.includes('2/2healthy voters · 1 joining')`)
+	b.goTo("/cluster")
+	b.waitJS("quorum and members", 10*time.Second, `document.querySelectorAll('tr[data-member-row]').length === 3 && document.querySelector('#quorum').textContent.includes('2 of 2 healthy (quorum 2)')`)
+	main := b.text("main")
+	for _, want := range []string{"learner", "raft leader", "127.0.0.1:5050", "Listing join tokens needs an admin or master client certificate", "nodectl token list", "Take snapshot"} {
+		if !strings.Contains(main, want) {
+			t.Errorf("cluster page lacks %q:\n%s", want, main)
+		}
+	}
+	if strings.Contains(main, "Single master") || b.text(".error") != "" {
+		t.Errorf("cluster page shows the single-master state or an error:\n%s", main)
+	}
+	b.screenshot("cluster-ha")
+
+	b.expect("/master/members/", 403)
+	b.do("remove a member", chromedp.Click(chromedp.CSS(`button[data-member="fd422379fda50e48"]`)), chromedp.WaitVisible(chromedp.CSS("#dialog-ok")), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.waitJS("removal refused with the command", 10*time.Second, `(document.querySelector('.refused')||{}).textContent?.includes('nodectl master remove fd422379fda50e48') && document.querySelector('main').textContent.includes('Removing a master needs')`)
+	b.do("scroll to the refusal", chromedp.ScrollIntoView(chromedp.CSS(".refused")))
+	b.screenshot("cluster-ha-refused")
+
+	b.do("take a snapshot", chromedp.Click(chromedp.CSS("#snapshot-take")))
+	b.waitJS("snapshot taken", 10*time.Second, `document.querySelector('main').textContent.includes('Snapshot taken (19 bytes)')`)
+
+	mu.Lock()
+	admin = true
+	mu.Unlock()
+	b.waitJS("tokens listed", 10*time.Second, `document.querySelector('#token-create') && document.querySelector('main').textContent.includes('tk2') && document.querySelector('main').textContent.includes('expired') && /in 2[23]h/.test(document.querySelector('main').textContent)`)
+	b.do("create a token", chromedp.Click(chromedp.CSS("#token-create")), chromedp.WaitVisible(chromedp.CSS("dialog input[name=ttl]")),
+		chromedp.SetValue(chromedp.CSS("dialog input[name=ttl]"), "1h"), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.waitJS("join command shown", 10*time.Second, `(document.querySelector('.join-command')||{}).textContent === 'nodectl up --role=agent --join https://127.0.0.1:5050 --token tk3.secret'`)
+	b.screenshot("cluster-ha-token")
+	b.do("revoke tk1", chromedp.Click(chromedp.CSS(`button.token-revoke[data-token="tk1"]`)), chromedp.WaitVisible(chromedp.CSS("#dialog-ok")), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.waitJS("tk1 revoked", 10*time.Second, `document.querySelector('main').textContent.includes('Revoked token tk1.') && !document.querySelector('button.token-revoke[data-token="tk1"]')`)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"DELETE /master/members/fd422379fda50e48", "POST /master/tokens", "DELETE /master/tokens/tk1", "GET /master/snapshot"} {
+		if !slices.Contains(calls, want) {
+			t.Errorf("the page never called %s (calls: %v)", want, calls)
+		}
+	}
+	b.checkProblems()
 }

@@ -37,6 +37,10 @@ export class ApiError extends Error {
   }
 }
 
+// apiURL is where the page calls the API: through the master that served
+// it (ui/proxy.go), which forwards leader-only calls when it is a standby.
+export const apiURL = (path) => '/ui/api' + path;
+
 // api fetches JSON from the master; errors become ApiError with the API's
 // message ({"message": ...}).
 export async function api(url, opts = {}) {
@@ -48,7 +52,7 @@ export async function api(url, opts = {}) {
   }
   let r;
   try {
-    r = await fetch(url, init);
+    r = await fetch(apiURL(url), init);
   } catch (e) {
     throw new ApiError(method, url, 0, 'cannot reach the master (' + e.message + ')');
   }
@@ -88,6 +92,7 @@ export function ago(t) {
   const ms = typeof t === 'number' ? t * 1000 : Date.parse(t);
   if (!ms) return '–';
   const s = Math.round((Date.now() - ms) / 1000);
+  if (s < -60) return 'in ' + ago(Date.now() / 1000 + s).replace(/ ago$/, ''); // the future (token expiry)
   if (s < 0) return 'just now';
   if (s < 60) return s + 's ago';
   if (s < 3600) return Math.floor(s / 60) + 'm ago';
@@ -119,7 +124,7 @@ export function miniBar(n, of) {
 
 const stateClass = {
   TASK_RUNNING: 'ok', TASK_FINISHED: '', TASK_STAGING: 'info', TASK_STARTING: 'info', TASK_KILLING: 'warn',
-  TASK_KILLED: '', TASK_FAILED: 'bad', TASK_LOST: 'bad', TASK_ERROR: 'bad', TASK_UNREACHABLE: 'warn', TASK_DROPPED: 'bad', TASK_GONE: 'bad',
+  TASK_KILLED: '', TASK_FAILED: 'bad', TASK_LOST: 'bad', TASK_ERROR: 'bad', TASK_UNREACHABLE: 'warn', TASK_DROPPED: 'bad', TASK_GONE: 'bad', TASK_RESERVED: 'info',
 };
 export const stateBadge = (s) => h('span', { class: 'badge ' + (stateClass[s] ?? '') }, (s || '?').replace(/^TASK_/, '').toLowerCase());
 export const badge = (text, cls = '') => h('span', { class: 'badge ' + cls }, text);

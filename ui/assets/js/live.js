@@ -3,6 +3,8 @@
 // pages re-render when something they show changed. Pages also poll, so a
 // dropped stream only makes updates slower.
 
+import { apiURL } from './lib.js';
+
 const types = [
   'status_update_event', 'deployment_info', 'deployment_success', 'deployment_failed', 'deployment_step_success',
   'api_post_event', 'app_terminated_event', 'health_status_changed_event', 'event_stream_attached',
@@ -20,7 +22,7 @@ export function onEvent(f) { listeners.push(f); }
 
 export function connect() {
   if (source) return;
-  source = new EventSource('/v2/events');
+  source = new EventSource(apiURL('/v2/events'));
   const dot = document.getElementById('live');
   source.onopen = () => { connected = true; dot?.classList.add('on'); dot?.setAttribute('title', 'live: connected to /v2/events'); };
   source.onerror = () => { connected = false; dot?.classList.remove('on'); dot?.setAttribute('title', 'live: reconnecting to /v2/events (pages still poll)'); };

@@ -5,7 +5,8 @@ import { appsList, appsNew } from './pages/apps.js';
 import { appDetail } from './pages/app.js';
 import { tasksList, taskDetail } from './pages/tasks.js';
 import { agentsList, agentDetail, frameworksList, frameworkDetail } from './pages/agents.js';
-import { cluster, volumes } from './pages/cluster.js';
+import { cluster } from './pages/cluster.js';
+import { volumes } from './pages/volumes.js';
 
 route('/', overview);
 route('/apps', appsList);

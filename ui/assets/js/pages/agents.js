@@ -1,5 +1,5 @@
 // Agents (list and detail) and frameworks (list and detail).
-import { h, api, table, kv, empty, time, badge, stateBadge, usage, fmtMem, fmtNum, agentLink, taskLink, frameworkLink, miniBar } from '../lib.js';
+import { h, api, apiURL, table, kv, empty, time, badge, stateBadge, usage, fmtMem, fmtNum, agentLink, taskLink, frameworkLink, miniBar } from '../lib.js';
 
 const taskCount = (s) => (s.TASK_STAGING || 0) + (s.TASK_STARTING || 0) + (s.TASK_RUNNING || 0) + (s.TASK_KILLING || 0);
 
@@ -54,7 +54,8 @@ export const agentDetail = {
           usage('CPUs', a.used_resources?.cpus || 0, a.resources?.cpus || 0),
           usage('Memory', a.used_resources?.mem || 0, a.resources?.mem || 0, fmtMem),
           usage('Disk', a.used_resources?.disk || 0, a.resources?.disk || 0, fmtMem),
-          h('div', { class: 'muted' }, 'ports ', a.resources?.ports || '–')),
+          h('div', { class: 'muted' }, 'ports ', a.resources?.ports || '–'),
+          Object.keys(a.reserved_resources_full || {}).length > 0 && h('div', null, h('a', { href: '#/volumes?agent=' + encodeURIComponent(a.id), id: 'agent-volumes' }, 'reservations and volumes on this agent'))),
         h('div', { class: 'card' }, h('h3', null, 'Attributes'),
           attrs.length ? kv(attrs.map(([k, v]) => [k, String(v)])) : h('p', { class: 'muted', style: 'margin:0' }, 'none (set with ', h('code', null, '--attributes rack:a;zone:1'), ')'))),
       h('h2', null, `Running tasks (${live.length})`),
@@ -65,7 +66,7 @@ export const agentDetail = {
         ['CPUs', (t) => String(t.resources?.cpus ?? ''), 'num'],
         ['Mem', (t) => String(t.resources?.mem ?? ''), 'num'],
       ], live) : empty('No tasks run on this agent.', `nodectl execute --master ${location.host} --name hello -- echo hello`),
-      h('p', null, h('a', { href: `/agents/${encodeURIComponent(a.id)}/files/download?path=/slave/log` }, 'agent log (/slave/log)'), h('span', { class: 'muted' }, ' — needs --log-dir on the agent')));
+      h('p', null, h('a', { href: apiURL(`/agents/${encodeURIComponent(a.id)}/files/download?path=/slave/log`) }, 'agent log (/slave/log)'), h('span', { class: 'muted' }, ' — needs --log-dir on the agent')));
   },
 };
 

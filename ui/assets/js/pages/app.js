@@ -44,6 +44,11 @@ const actions = {
       navigate('#/apps');
     } catch (e) { actionError = { id: app.id, error: e }; rerender(0); }
   },
+  async wipe(app, task) {
+    const vols = (task.localVolumes || []).map((v) => v.containerPath).join(', ') || 'its volumes';
+    if (!await ask({ title: 'Wipe instance?', text: `${task.id}: the task is killed and its persistent volume (${vols}) and reservation on ${task.host} are destroyed, data included. A fresh instance with an empty volume is reserved, on any agent. This cannot be undone.`, ok: 'Wipe', danger: true })) return;
+    await act(app.id, 'wipe', () => api(appURL(app.id) + '/tasks/' + encodeURIComponent(task.id) + '?wipe=true', { method: 'DELETE' }));
+  },
   async killTask(app, task) {
     if (!await ask({ title: 'Kill task?', text: task.id + ' is killed; Marathon starts a replacement.', ok: 'Kill', danger: true })) return;
     await act(app.id, 'kill', () => api(appURL(app.id) + '/tasks/' + encodeURIComponent(task.id), { method: 'DELETE' }));
@@ -64,6 +69,13 @@ export const appDetail = {
       const [a, b] = await Promise.all([query.a, query.b].map((v) => api(appURL(id) + '/versions/' + encodeURIComponent(v))));
       diff = { a, b };
     }
+    // Resident apps: suspended instances (reserved, waiting for their
+    // agent) are listed only by /v2/apps/{id}/tasks.
+    if (isResident(app)) {
+      const { tasks = [] } = await api(appURL(id) + '/tasks');
+      const have = new Set((app.tasks || []).map((t) => t.id));
+      app.tasks = [...(app.tasks || []), ...tasks.filter((t) => !have.has(t.id) && t.state === 'TASK_RESERVED')];
+    }
     return { app, deployments: deployments.filter((d) => (d.affectedApps || []).includes(id)), versions, diff };
   },
   render({ app, deployments, versions, diff }, params, query) {
@@ -71,6 +83,8 @@ export const appDetail = {
     const tasks = app.tasks || [];
     const status = appStatus(app);
     const tabs = ['instances', 'configuration', 'versions', 'deployments'];
+    const resident = isResident(app);
+    const reserved = tasks.filter((t) => t.state === 'TASK_RESERVED').length;
     return h('div', null,
       h('div', { class: 'crumbs' }, h('a', { href: '#/apps' }, 'Apps'), ' / ', app.id),
       h('h1', null, app.id, ' ', statusBadge(status)),
@@ -80,9 +94,9 @@ export const appDetail = {
         h('button', { id: 'act-delete', class: 'danger', onclick: () => actions.remove(app) }, 'Delete')),
       actionError && actionError.id === app.id && errorBox(actionError.error),
       h('div', { class: 'grid' },
-        h('div', { class: 'card' }, h('h3', null, 'Instances'),
+        h('div', { class: 'card' }, h('h3', null, 'Instances', resident && [' ', badge('resident', 'info')]),
           h('div', { class: 'big', id: 'app-running' }, `${app.tasksRunning}/${app.instances} running`, miniBar(app.tasksRunning, app.instances)),
-          h('div', { class: 'muted' }, `${app.tasksHealthy} healthy · ${app.tasksStaged} staged · ${app.tasksUnhealthy} unhealthy`)),
+          h('div', { class: 'muted' }, `${app.tasksHealthy} healthy · ${app.tasksStaged} staged · ${app.tasksUnhealthy} unhealthy`, reserved ? ` · ${reserved} reserved, waiting` : '')),
         h('div', { class: 'card' }, h('h3', null, 'Resources per instance'),
           kv([['CPUs', String(app.cpus)], ['Memory', fmtMem(app.mem)], ['Disk', fmtMem(app.disk)]])),
         h('div', { class: 'card' }, h('h3', null, 'Version'),
@@ -92,20 +106,26 @@ export const appDetail = {
         h('a', { href: taskLink(app.lastTaskFailure.taskId) }, app.lastTaskFailure.taskId)),
       h('nav', { class: 'tabs' }, tabs.map((t) => h('a', { href: '#/apps' + app.id + '?tab=' + t, class: t === tab ? 'active' : null }, t + (t === 'deployments' ? ` (${deployments.length})` : t === 'versions' ? ` (${versions.length})` : t === 'instances' ? ` (${tasks.length})` : '')))),
       tab === 'instances' && (tasks.length ? table([
-        ['Task', (t) => h('a', { href: taskLink(t.id), class: 'task-link' }, t.id)],
+        ['Task', (t) => t.state === 'TASK_RESERVED' ? h('span', { class: 'mono', title: 'instance id (reserved; no task runs)' }, t.id) : h('a', { href: taskLink(t.id), class: 'task-link' }, t.id)],
         ['State', (t) => stateBadge(t.state)],
         ['Health', (t) => t.healthCheckResults?.length ? (t.healthCheckResults.every((r) => r.alive) ? badge('healthy', 'ok') : badge('unhealthy', 'bad')) : '–', 'hide-sm'],
         ['Host', (t) => h('a', { href: agentLink(t.slaveId) }, t.host), 'hide-sm'],
         ['Ports', (t) => (t.ports || []).join(', '), 'hide-sm'],
-        ['Started', (t) => time(t.startedAt || t.stagedAt)],
+        ['Started', (t) => t.state === 'TASK_RESERVED' ? h('span', { class: 'muted reserved-wait' }, 'waiting for ', t.host || 'its agent') : time(t.startedAt || t.stagedAt)],
         ['Version', (t) => time(t.version), 'hide-sm'],
-        ['', (t) => h('button', { class: 'danger', onclick: () => actions.killTask(app, t) }, 'Kill')],
-      ], tasks) : empty(app.instances ? 'No instances yet: waiting for offers.' : 'Suspended (0 instances).', app.instances ? 'check Agents for free resources' : `nodectl app scale --master ${location.host} ${app.id} 1   (or Scale above)`)),
+        resident && ['Volumes', (t) => (t.localVolumes || []).map((v) => h('div', null, h('a', { class: 'mono', title: v.persistenceId, href: '#/volumes?agent=' + encodeURIComponent(t.slaveId) }, v.containerPath))), 'hide-sm'],
+        ['', (t) => h('span', { class: 'row-actions' },
+          t.state !== 'TASK_RESERVED' && h('button', { class: 'danger', onclick: () => actions.killTask(app, t) }, 'Kill'),
+          resident && h('button', { class: 'danger wipe', 'data-task': t.id, onclick: () => actions.wipe(app, t) }, 'Wipe'))],
+      ].filter(Boolean), tasks) : empty(app.instances ? 'No instances yet: waiting for offers.' : 'Suspended (0 instances).', app.instances ? 'check Agents for free resources' : `nodectl app scale --master ${location.host} ${app.id} 1   (or Scale above)`)),
       tab === 'configuration' && h('pre', { class: 'json', id: 'app-config' }, stableJSON(cleanDef(app))),
       tab === 'versions' && versionsTab(app, versions, diff, query),
       tab === 'deployments' && (deployments.length ? deployments.map((d) => h('pre', { class: 'json' }, stableJSON(d))) : empty('No deployment is running for this app.', 'Scale or Restart starts one')));
   },
 };
+
+// isResident: the app has persistent volumes (docs/stateful.md).
+export const isResident = (app) => (app.container?.volumes || []).some((v) => v.persistent);
 
 function cleanDef(app) {
   const o = { ...app };

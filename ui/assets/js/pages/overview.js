@@ -36,7 +36,7 @@ export const overview = {
         h('div', { class: 'card' }, h('h3', null, 'Leader'),
           h('div', { class: 'mono' }, leader.leader || '–'),
           h('div', { class: 'muted' }, summary.hostname || '')),
-        mastersCard(leader),
+        mastersCard(leader, metrics),
         h('div', { class: 'card' }, h('h3', null, 'Agents'),
           h('div', { class: 'big' }, h('a', { href: '#/agents' }, `${active} active`)),
           h('div', { class: 'muted' }, `${agents.length - active} inactive · ${m('slaves_unreachable')} unreachable`))),

@@ -1,7 +1,7 @@
 // Tasks: the list (filter by text and state), and a task's detail with its
 // state history, sandbox file browser and a live tail of stdout/stderr,
 // read through the master's files proxy (/agents/{id}/files/...).
-import { h, api, table, kv, empty, time, stateBadge, taskLink, agentLink, frameworkLink, appLink, fmtBytes, errorBox, qs, isoTime } from '../lib.js';
+import { h, api, apiURL, table, kv, empty, time, stateBadge, taskLink, agentLink, frameworkLink, appLink, fmtBytes, errorBox, qs, isoTime } from '../lib.js';
 import { setQuery } from '../router.js';
 
 const shown = 200; // rows rendered before "show all"
@@ -101,7 +101,7 @@ function browser(t, root, dir, listing, listErr) {
       ['Owner', (f) => `${f.uid}:${f.gid}`, 'hide-sm'],
       ['Size', (f) => fmtBytes(f.size), 'num'],
       ['Modified', (f) => time(f.mtime)],
-      ['', (f) => f.mode[0] === 'd' ? '' : h('a', { href: filesURL(t.slave_id, 'download', { path: f.path }), download: f.path.split('/').pop() }, 'download')],
+      ['', (f) => f.mode[0] === 'd' ? '' : h('a', { href: apiURL(filesURL(t.slave_id, 'download', { path: f.path })), download: f.path.split('/').pop() }, 'download')],
     ], listing));
 }
 
@@ -114,7 +114,7 @@ function tailView(t, file) {
   const status = h('span', { class: 'muted', id: 'tail-status' }, 'opening…');
   const box = h('div', { 'data-keep': key },
     h('div', { class: 'toolbar' }, h('span', { class: 'mono' }, file), status, h('span', { class: 'grow' }),
-      h('a', { href: filesURL(t.slave_id, 'download', { path: file }) }, 'download')),
+      h('a', { href: apiURL(filesURL(t.slave_id, 'download', { path: file })) }, 'download')),
     pre);
   let stopped = false, offset = -1, timer = null, seen = false;
   let follow = true; // stick to the end until the user scrolls up
