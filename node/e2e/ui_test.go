@@ -140,6 +140,11 @@ func (b *uiBrowser) allowed(url string, status int64) bool {
 
 // allowedText: an expected URL whose message (or status) mentions the status.
 func (b *uiBrowser) allowedText(url, text string) bool {
+	// A browser presents no client certificate, so the master refuses it
+	// the token list; the cluster page says so and names the CLI command.
+	if strings.Contains(url, "/master/tokens") && strings.Contains(text, "401") {
+		return true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for sub, st := range b.expected {
@@ -332,8 +337,8 @@ func TestUI(t *testing.T) {
 	} {
 		b.goTo(pg.route)
 		b.screenshot(pg.name)
-		if pg.name == "cluster" && !strings.Contains(b.text("main"), "Single master") {
-			t.Fatalf("cluster page lacks the single-master empty state: %s", b.text("main"))
+		if main := b.text("main"); pg.name == "cluster" && (!strings.Contains(main, "Quorum") || !strings.Contains(main, "nodectl token list")) {
+			t.Fatalf("cluster page lacks the quorum and the token-list hint: %s", main)
 		}
 	}
 	// Restart through the dialog once the event stream is open; its events
