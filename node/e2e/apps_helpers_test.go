@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -263,3 +264,10 @@ func appPython(t testing.TB) string {
 	t.Skip("no python3 in /usr/bin or /usr/local/bin")
 	return ""
 }
+
+// appMarkBase makes the `sleep N` command lines of one test run unique on
+// the machine, so counting task processes by command line sees only ours.
+var appMarkBase = 100000 + mathrand.IntN(800000)*10
+
+// appMark is the unique sleep duration standing for n in this run.
+func appMark(n int) string { return strconv.Itoa(appMarkBase + n) }

@@ -33,7 +33,7 @@ func TestAppsSpreadAndUnreachable(t *testing.T) {
 		return len(s) == 2 && s[0].Active && s[1].Active
 	})
 
-	appMust(t, m, "POST", "/v2/apps", `{"id": "/e2e/spread", "cmd": "sleep 6021", "instances": 4, "cpus": 0.05, "mem": 16}`, 201)
+	appMust(t, m, "POST", "/v2/apps", `{"id": "/e2e/spread", "cmd": "sleep `+appMark(6021)+`", "instances": 4, "cpus": 0.05, "mem": 16}`, 201)
 	appWaitRunning(t, m, "/e2e/spread", 4, false, 30*time.Second)
 	perHost := map[string]int{}
 	for _, tk := range appTasks(m, "/e2e/spread") {
@@ -43,7 +43,7 @@ func TestAppsSpreadAndUnreachable(t *testing.T) {
 		t.Errorf("4 instances placed %v, want 2 per host", perHost)
 	}
 
-	appMust(t, m, "POST", "/v2/apps", `{"id": "/e2e/away", "cmd": "sleep 6022", "cpus": 0.05, "mem": 16,
+	appMust(t, m, "POST", "/v2/apps", `{"id": "/e2e/away", "cmd": "sleep `+appMark(6022)+`", "cpus": 0.05, "mem": 16,
 		"unreachableStrategy": {"inactiveAfterSeconds": 1, "expungeAfterSeconds": 3600}}`, 201)
 	appWaitRunning(t, m, "/e2e/away", 1, false, 30*time.Second)
 	first := appTasks(m, "/e2e/away")[0]
@@ -51,7 +51,7 @@ func TestAppsSpreadAndUnreachable(t *testing.T) {
 	if lost == "host-a" {
 		other = "host-b"
 	}
-	appMust(t, m, "POST", "/v2/apps", fmt.Sprintf(`{"id": "/e2e/stay", "cmd": "sleep 6023", "cpus": 0.05, "mem": 16,
+	appMust(t, m, "POST", "/v2/apps", fmt.Sprintf(`{"id": "/e2e/stay", "cmd": "sleep `+appMark(6023)+`", "cpus": 0.05, "mem": 16,
 		"constraints": [["hostname", "CLUSTER", %q]], "unreachableStrategy": "disabled"}`, lost), 201)
 	appWaitRunning(t, m, "/e2e/stay", 1, false, 30*time.Second)
 	stay := appTaskIDs(m, "/e2e/stay")

@@ -47,19 +47,19 @@ func TestAppsSurviveMasterAndAgentRestart(t *testing.T) {
 	ag := start(t, agentArgs...)
 	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, m.url()); return len(s) == 1 && s[0].Active })
 
-	appMust(t, m, "POST", "/v2/apps", `{"id": "/e2e/keep", "cmd": "sleep 6011", "instances": 2, "cpus": 0.05, "mem": 16}`, 201)
+	appMust(t, m, "POST", "/v2/apps", `{"id": "/e2e/keep", "cmd": "sleep `+appMark(6011)+`", "instances": 2, "cpus": 0.05, "mem": 16}`, 201)
 	appWaitRunning(t, m, "/e2e/keep", 2, false, 30*time.Second)
 	appMust(t, m, "PUT", "/v2/apps/e2e/keep", `{"env": {"V": "2"}}`, 200) // a second version, rolled out
 	appWaitRunning(t, m, "/e2e/keep", 2, false, 30*time.Second)
 	// Its deployment waits for a health check that passes only once the
 	// test drops a file into the task's sandbox.
-	appMust(t, m, "POST", "/v2/apps", `{"id": "/e2e/gated", "cmd": "sleep 6012", "cpus": 0.05, "mem": 16,
+	appMust(t, m, "POST", "/v2/apps", `{"id": "/e2e/gated", "cmd": "sleep `+appMark(6012)+`", "cpus": 0.05, "mem": 16,
 		"healthChecks": [{"protocol": "COMMAND", "command": {"value": "test -f ready"}, "gracePeriodSeconds": 0,
 			"intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 0}]}`, 201)
 	var gatedPid int
 	waitFor(t, 30*time.Second, "gated task running, unhealthy", func() bool {
 		g, ok := appGet(m, "/e2e/gated")
-		if p := pidsOf("sleep 6012"); len(p) == 1 {
+		if p := pidsOf("sleep " + appMark(6012)); len(p) == 1 {
 			gatedPid = p[0]
 		}
 		return ok && g.TasksRunning == 1 && g.TasksUnhealthy == 1 && len(g.Deployments) == 1 && gatedPid != 0
@@ -71,7 +71,7 @@ func TestAppsSurviveMasterAndAgentRestart(t *testing.T) {
 	keepVersions, gatedVersions := appVersions(t, m, "/e2e/keep"), appVersions(t, m, "/e2e/gated")
 	keepTasks, gatedTasks := appTaskIDs(m, "/e2e/keep"), appTaskIDs(m, "/e2e/gated")
 	var keepPids []int
-	waitFor(t, 10*time.Second, "2 'sleep 6011' processes", func() bool { keepPids = pidsOf("sleep 6011"); return len(keepPids) == 2 })
+	waitFor(t, 10*time.Second, "2 'sleep "+appMark(6011)+"' processes", func() bool { keepPids = pidsOf("sleep " + appMark(6011)); return len(keepPids) == 2 })
 	slices.Sort(keepPids)
 
 	// The master dies and comes back.
@@ -128,10 +128,10 @@ func TestAppsSurviveMasterAndAgentRestart(t *testing.T) {
 	if got := appTaskIDs(m, "/e2e/gated"); !slices.Equal(got, gatedTasks) {
 		t.Errorf("gated tasks after the agent restart %v, want %v", got, gatedTasks)
 	}
-	pids := pidsOf("sleep 6011")
+	pids := pidsOf("sleep " + appMark(6011))
 	slices.Sort(pids)
-	if !slices.Equal(pids, keepPids) || !slices.Equal(pidsOf("sleep 6012"), []int{gatedPid}) {
-		t.Errorf("task processes %v / %v, want the original %v / %d", pids, pidsOf("sleep 6012"), keepPids, gatedPid)
+	if !slices.Equal(pids, keepPids) || !slices.Equal(pidsOf("sleep "+appMark(6012)), []int{gatedPid}) {
+		t.Errorf("task processes %v / %v, want the original %v / %d", pids, pidsOf("sleep "+appMark(6012)), keepPids, gatedPid)
 	}
 	// Past the new leader's reconciliation grace (5 s), the stream shows no
 	// task ending and no task launched by either restart.

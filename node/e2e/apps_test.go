@@ -18,7 +18,7 @@ func TestAppsLifecycle(t *testing.T) {
 	n := appStartNode(t, "")
 	py := appPython(t)
 
-	appMust(t, n, "POST", "/v2/apps", `{"id": "/e2e/sleep", "cmd": "sleep 6001", "instances": 2, "cpus": 0.05, "mem": 16}`, 201)
+	appMust(t, n, "POST", "/v2/apps", `{"id": "/e2e/sleep", "cmd": "sleep `+appMark(6001)+`", "instances": 2, "cpus": 0.05, "mem": 16}`, 201)
 	// Two checks, both must pass: HTTP on the port, and a COMMAND check that
 	// only passes inside the task's container (its private /tmp).
 	marker := fmt.Sprintf("/tmp/nodectl-e2e-web-%d", time.Now().UnixNano())
@@ -35,7 +35,7 @@ func TestAppsLifecycle(t *testing.T) {
 	if out, err := imp.CombinedOutput(); err != nil {
 		t.Fatalf("image import: %v\n%s", err, out)
 	}
-	appMust(t, n, "POST", "/v2/apps", `{"id": "/e2e/boxed", "cmd": "echo in-busybox; sleep 6002",
+	appMust(t, n, "POST", "/v2/apps", `{"id": "/e2e/boxed", "cmd": "echo in-busybox; sleep `+appMark(6002)+`",
 		"container": {"type": "MESOS", "docker": {"image": "test/busybox:1"}}, "cpus": 0.05, "mem": 16,
 		"healthChecks": [{"protocol": "COMMAND", "command": {"value": "test -d /mnt/mesos/sandbox && test -x /bin/busybox"},
 			"intervalSeconds": 1, "timeoutSeconds": 2, "gracePeriodSeconds": 10}]}`, 201)
@@ -72,13 +72,13 @@ func TestAppsLifecycle(t *testing.T) {
 		}
 	}
 	// RUNNING comes when the container's shell starts; it execs sleep soon after.
-	waitFor(t, 10*time.Second, "5 'sleep 6001' processes", func() bool { return len(pidsOf("sleep 6001")) == 5 })
+	waitFor(t, 10*time.Second, "5 'sleep "+appMark(6001)+"' processes", func() bool { return len(pidsOf("sleep "+appMark(6001))) == 5 })
 	appMust(t, n, "PUT", "/v2/apps/e2e/sleep", `{"instances": 1}`, 200)
 	appWaitRunning(t, n, "/e2e/sleep", 1, false, 30*time.Second)
 	if one := appTaskIDs(n, "/e2e/sleep"); len(one) != 1 || !slices.Contains(five, one[0]) {
 		t.Errorf("after scaling to 1: %v, want one of %v", one, five)
 	}
-	waitFor(t, 10*time.Second, "4 sleep processes gone", func() bool { return len(pidsOf("sleep 6001")) == 1 })
+	waitFor(t, 10*time.Second, "4 sleep processes gone", func() bool { return len(pidsOf("sleep "+appMark(6001))) == 1 })
 
 	// Delete removes every task: no app, no task, no container left.
 	for _, id := range []string{"/e2e/sleep", "/e2e/web", "/e2e/boxed"} {
@@ -92,7 +92,7 @@ func TestAppsLifecycle(t *testing.T) {
 		return getJSON(n.url()+"/v2/tasks", &r) == nil && len(r.Tasks) == 0
 	})
 	waitFor(t, 30*time.Second, "every container gone", func() bool { return appMonitors(n.dir) == 0 })
-	if p := pidsOf("sleep 6001"); len(p) != 0 {
+	if p := pidsOf("sleep " + appMark(6001)); len(p) != 0 {
 		t.Errorf("sleep processes left: %v", p)
 	}
 }
@@ -263,7 +263,7 @@ func TestAppsFailingHealthCheckReplaced(t *testing.T) {
 	ev := appEvents(t, n)
 	// The first check passes; nothing listens on the task's port, so every
 	// probe of the second fails: every check counts, not just the first.
-	appMust(t, n, "POST", "/v2/apps", `{"id": "/e2e/sick", "cmd": "sleep 6004", "cpus": 0.05, "mem": 16, "backoffSeconds": 0.2,
+	appMust(t, n, "POST", "/v2/apps", `{"id": "/e2e/sick", "cmd": "sleep `+appMark(6004)+`", "cpus": 0.05, "mem": 16, "backoffSeconds": 0.2,
 		"healthChecks": [{"protocol": "COMMAND", "command": {"value": "true"}, "intervalSeconds": 1, "timeoutSeconds": 2},
 			{"protocol": "HTTP", "portIndex": 0, "gracePeriodSeconds": 1, "intervalSeconds": 1,
 			"timeoutSeconds": 1, "maxConsecutiveFailures": 2}]}`, 201)
