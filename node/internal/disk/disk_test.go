@@ -95,4 +95,3 @@ func TestScanRealExt4(t *testing.T) {
 		t.Error("found a NODECTL_CFG that does not exist")
 	}
 }
-
