@@ -9,5 +9,7 @@ func extraCommands() []*cli.Command {
 		executeCommand(),
 		taskCommand(),
 		appCommand(),
+		initCommand(),
+		poweroffCommand(),
 	}
 }

@@ -145,7 +145,8 @@ func (d Deps) Names() []string {
 }
 
 // Load loads the module files in order from dir with finit_module. Modules
-// already loaded are not errors; compressed files (.ko.xz, .ko.zst) ask the
+// already loaded, and drivers refusing with ENODEV (no such hardware),
+// are not errors; compressed files (.ko.xz, .ko.zst) ask the
 // kernel to decompress them. A module that fails does not stop the rest
 // (hardware drivers may refuse to load on other hardware); the failures
 // are returned together.
@@ -170,8 +171,8 @@ func loadOne(path string) error {
 		flags |= unix.MODULE_INIT_COMPRESSED_FILE
 	}
 	err = unix.FinitModule(fd, "", flags)
-	if errors.Is(err, unix.EEXIST) {
-		return nil
+	if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENODEV) {
+		return nil // already loaded; a driver for hardware this machine lacks
 	}
 	return err
 }
