@@ -37,6 +37,8 @@ func boot(log *slog.Logger) {
 
 	devs := scanDisks(log)
 	workDir := mountDataDisk(log, devs)
+	// Host volumes of apps go under volumes/ on the data disk.
+	_ = os.MkdirAll(filepath.Join(workDir, "volumes"), 0o755)
 	cfgFiles := readConfigDisk(log, devs)
 	seedRandom(log, workDir)
 

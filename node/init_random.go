@@ -106,6 +106,31 @@ func addEntropy(data []byte, bits int) error {
 	return nil
 }
 
+// writeSynced replaces path with data durably (a power cut must not leave
+// an empty seed behind).
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path+".tmp", os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(path+".tmp", path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	unix.Sync()
+	return nil
+}
+
 // refreshSeed saves fresh random bytes for the next boot (only on a data
 // disk: a seed on the tmpfs root would not survive).
 func refreshSeed(log *slog.Logger, workDir string) {
@@ -118,10 +143,7 @@ func refreshSeed(log *slog.Logger, workDir string) {
 		return
 	}
 	path := filepath.Join(workDir, randomSeedFile)
-	if err := os.WriteFile(path+".tmp", seed, 0o600); err == nil {
-		err = os.Rename(path+".tmp", path)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			log.Warn("save random seed", "err", err)
-		}
+	if err := writeSynced(path, seed); err != nil {
+		log.Warn("save random seed", "err", err)
 	}
 }
