@@ -90,7 +90,7 @@ func TestISOAgentJoinsMaster(t *testing.T) {
 	const masterMAC, agentMAC = "52:54:00:00:09:01", "52:54:00:00:09:02"
 	master := bootVM(t, "master", vmOpts{
 		kernel: kernel, initrd: initrd, apiPort: port,
-		append: "nodectl.role=all nodectl.advertise-ip=10.0.9.1 nodectl.net=eth0=dhcp," + masterMAC + "=10.0.9.1/24",
+		append: "nodectl.role=all nodectl.advertise-ip=10.0.9.1 nodectl.net=" + userMAC + "=dhcp," + masterMAC + "=10.0.9.1/24",
 		extra:  []string{"-netdev", fmt.Sprintf("socket,id=cl,listen=127.0.0.1:%d", sock), "-device", "virtio-net-pci,netdev=cl,mac=" + masterMAC},
 	})
 	took := master.waitHealthy(bootBudget)

@@ -155,6 +155,10 @@ type vm struct {
 	started time.Time
 }
 
+// userMAC is the MAC of the user-mode NIC (qemu's default, made explicit:
+// nodectl.net names NICs by MAC, as kernel names depend on probe order).
+const userMAC = "52:54:00:12:34:56"
+
 // vmTimeout bounds every qemu run.
 const vmTimeout = 8 * time.Minute
 
@@ -176,7 +180,7 @@ func bootVM(t *testing.T, name string, o vmOpts) *vm {
 		args = append(args, "-drive", "file="+o.disk+",format=qcow2,if=virtio")
 	}
 	if o.apiPort != 0 {
-		args = append(args, "-nic", fmt.Sprintf("user,model=e1000,hostfwd=tcp:127.0.0.1:%d-:5050", o.apiPort))
+		args = append(args, "-nic", fmt.Sprintf("user,model=e1000,mac="+userMAC+",hostfwd=tcp:127.0.0.1:%d-:5050", o.apiPort))
 	} else {
 		args = append(args, "-nic", "none")
 	}
