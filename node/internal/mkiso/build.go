@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -268,12 +269,64 @@ menuentry "nodectl" {
 		}
 	}
 	tmpISO := iso + ".tmp"
-	cmd := exec.Command("grub-mkrescue", "--locales=", "--fonts=", "--themes=", "--compress=xz", "-o", tmpISO, dir, "--", "-volid", "NODECTL")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", cfg.Epoch.Unix()))
+	// Native xorriso commands after "--" pin every date (and the GPT and
+	// volume UUIDs derived from them) to the epoch.
+	ts := cfg.Epoch.UTC().Format("20060102150405") + "00"
+	cmd := exec.Command("grub-mkrescue", "--locales=", "--fonts=", "--themes=", "--compress=xz", "-o", tmpISO, dir,
+		"--", "-volid", "NODECTL",
+		"-volume_date", "uuid", ts, "-volume_date", "c", ts, "-volume_date", "m", ts,
+		"-volume_date", "x", "default", "-volume_date", "f", "default",
+		"-boot_image", "any", "gpt_disk_guid=volume_date_uuid",
+		"-alter_date_r", "b", ts, "/", "--", "-alter_date_r", "c", ts, "/", "--")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", cfg.Epoch.Unix()), "TZ=UTC")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("grub-mkrescue (grub-pc-bin, grub-efi-amd64-bin, xorriso, mtools): %w: %s", err, lastLines(out, 5))
 	}
+	if err := pinEFISerial(tmpISO, uint32(cfg.Epoch.Unix())); err != nil {
+		return err
+	}
 	return os.Rename(tmpISO, iso)
+}
+
+var lbaLine = regexp.MustCompile(`File data lba:\s*\d+\s*,\s*(\d+)\s*,.*'/efi.img'`)
+
+// pinEFISerial replaces the FAT volume serial of the ISO's EFI system
+// image, which mformat (run by grub-mkrescue) draws at random, with one
+// derived from the epoch: the last byte that differed between builds.
+func pinEFISerial(iso string, serial uint32) error {
+	out, err := exec.Command("xorriso", "-indev", iso, "-find", "/efi.img", "-exec", "report_lba").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("xorriso report_lba: %w: %s", err, lastLines(out, 3))
+	}
+	m := lbaLine.FindSubmatch(out)
+	if m == nil {
+		return nil // no EFI image (grub-efi-amd64-bin missing): nothing to pin
+	}
+	var lba int64
+	fmt.Sscan(string(m[1]), &lba)
+	f, err := os.OpenFile(iso, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	boot := make([]byte, 512)
+	if _, err := f.ReadAt(boot, lba*2048); err != nil {
+		return err
+	}
+	if boot[510] != 0x55 || boot[511] != 0xAA {
+		return fmt.Errorf("efi.img at block %d is not a FAT image", lba)
+	}
+	// The FAT12/16 extended boot record keeps the serial at 39 (FAT32: 67).
+	off := int64(39)
+	if bytes.HasPrefix(boot[82:], []byte("FAT32")) {
+		off = 67
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], serial)
+	if _, err := f.WriteAt(b[:], lba*2048+off); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func lastLines(b []byte, n int) string {
