@@ -10,7 +10,7 @@ RUN_DIR  := $(CURDIR)/.run
 # depmod, GRUB for BIOS and UEFI, xorriso and mtools (for grub-mkrescue).
 ISO_PKGS := linux-image-amd64 e2fsprogs kmod grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools
 # ... and what `make test-iso` boots it with.
-ISO_TEST_PKGS := qemu-system-x86 qemu-utils busybox-static
+ISO_TEST_PKGS := qemu-system-x86 qemu-utils ovmf busybox-static
 # make iso CONFIG=file.yaml embeds a config; IMAGES="a.tar b.tar" preloads image archives.
 CONFIG ?=
 IMAGES ?=
@@ -53,7 +53,7 @@ iso: build ## out/nodectl.iso, the bootable appliance (BIOS+UEFI); CONFIG=file.y
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./node/internal/mkiso -nodectl $(BIN) -out out \
 	  $(if $(CONFIG),-config $(CONFIG)) $(if $(IMAGES),-images "$(IMAGES)")
 
-test-iso: iso ## boot the appliance under qemu (TCG): single node and reboot, agent VM joining, ISO boot
+test-iso: iso ## boot the appliance under qemu (TCG): single node and reboot, agent VM joining, ISO (BIOS, UEFI)
 	$(call install_pkgs,$(ISO_TEST_PKGS))
 	NODECTL_ISO_TEST=1 NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_ISO=$(CURDIR)/out/nodectl.iso \
 	  $(GO) test -count=1 -v -timeout 30m ./node/isotest/

@@ -134,19 +134,33 @@ func TestISOAgentJoinsMaster(t *testing.T) {
 	}
 }
 
-// TestISOBootsFromCDROM is the smoke test of the real ISO: BIOS boot
-// through GRUB from the CD-ROM, an empty raw data disk, /health 200.
+// ovmf is Debian's UEFI firmware for qemu (package ovmf).
+const ovmf = "/usr/share/ovmf/OVMF.fd"
+
+// TestISOBootsFromCDROM is the smoke test of the real ISO: through GRUB
+// from the CD-ROM, with BIOS and with UEFI firmware, an empty data disk,
+// /health 200.
 func TestISOBootsFromCDROM(t *testing.T) {
 	needISO(t)
 	iso := os.Getenv("NODECTL_ISO")
 	if iso == "" {
 		t.Skip("NODECTL_ISO names the ISO to boot (make test-iso sets out/nodectl.iso)")
 	}
-	port := freePort(t)
-	v := bootVM(t, "cdrom", vmOpts{iso: iso, disk: qcow2(t, "1G"), apiPort: port})
-	took := v.waitHealthy(bootBudget + time.Minute)
-	t.Logf("ISO (BIOS, GRUB) boot to /health: %s", took.Round(100*time.Millisecond))
-	if !strings.Contains(v.console(), "GRUB") && !strings.Contains(v.console(), "nodectl") {
-		t.Errorf("console shows neither GRUB nor nodectl")
+	for _, fw := range []string{"BIOS", "UEFI"} {
+		t.Run(fw, func(t *testing.T) {
+			var extra []string
+			if fw == "UEFI" {
+				if _, err := os.Stat(ovmf); err != nil {
+					t.Skip("no UEFI firmware (apt-get install ovmf)")
+				}
+				extra = []string{"-bios", ovmf}
+			}
+			v := bootVM(t, "cdrom-"+fw, vmOpts{iso: iso, disk: qcow2(t, "1G"), apiPort: freePort(t), extra: extra})
+			took := v.waitHealthy(bootBudget + time.Minute)
+			t.Logf("ISO (%s, GRUB) boot to /health: %s", fw, took.Round(100*time.Millisecond))
+			if con := v.console(); !strings.Contains(con, "Run /init as init process") || !strings.Contains(con, "source=default") {
+				t.Errorf("console lacks the kernel starting /init or the default configuration")
+			}
+		})
 	}
 }
