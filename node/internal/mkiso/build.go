@@ -409,7 +409,7 @@ func (t tree) writeCPIO(path string, epoch time.Time) error {
 	}
 	defer os.Remove(path + ".tmp")
 	defer f.Close()
-	zw, err := zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	zw, err := zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return err
 	}
