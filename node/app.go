@@ -27,10 +27,10 @@ type exitError struct {
 func (e *exitError) Error() string { return e.msg }
 
 // Main runs the nodectl command line and returns the process exit code.
-// As PID 1 (the appliance ISO's /init) it boots the machine instead and
-// never returns.
+// As PID 1 started as init (the appliance ISO's /init) it boots the
+// machine instead and never returns.
 func Main(args []string) int {
-	if os.Getpid() == 1 {
+	if startedAsInit(args) {
 		runInit(os.Stderr)
 	}
 	return runCLI(args, os.Stdout, os.Stderr)

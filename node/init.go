@@ -71,6 +71,15 @@ func poweroffCommand() *cli.Command {
 	}
 }
 
+// startedAsInit tells whether this process is the machine's init: PID 1
+// run under the name init (/init, /sbin/init). The name check keeps
+// `nodectl up` as PID 1 of a container from trying to boot a machine; the
+// kernel passes init unknown command-line words as arguments, so the
+// arguments themselves say nothing.
+func startedAsInit(args []string) bool {
+	return os.Getpid() == 1 && len(args) > 0 && filepath.Base(args[0]) == "init"
+}
+
 // runInit is PID 1. It never returns: the machine powers off or reboots.
 // Stage 1 runs in the initramfs and moves everything into a tmpfs root
 // (containers cannot pivot_root out of an initramfs), then re-executes

@@ -57,10 +57,9 @@ type supervisor struct {
 	args   []string
 	leases []netup.Lease
 
-	pid      int // the running child, 0 when none
-	started  time.Time
-	backoff  time.Duration
-	exitedCh chan struct{} // closed when the child is reaped (shutdown only)
+	pid     int // the running child, 0 when none
+	started time.Time
+	backoff time.Duration
 }
 
 // run never returns.
@@ -145,10 +144,6 @@ func (s *supervisor) reap() bool {
 		if pid == s.pid && s.pid != 0 {
 			ours = true
 			s.pid = 0
-			if s.exitedCh != nil {
-				close(s.exitedCh)
-				s.exitedCh = nil
-			}
 			s.log.Warn("nodectl up exited", "status", exitStatus(ws), "ran", time.Since(s.started).Round(time.Second))
 		}
 	}
@@ -177,7 +172,6 @@ func (s *supervisor) nextBackoff() time.Duration {
 // containers running), then every other process with SIGTERM and SIGKILL.
 func (s *supervisor) stopAll(sigs chan os.Signal) {
 	if s.pid != 0 {
-		s.exitedCh = make(chan struct{})
 		_ = unix.Kill(s.pid, unix.SIGTERM)
 		deadline := time.After(upStopGrace)
 	wait:

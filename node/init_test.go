@@ -59,3 +59,10 @@ func TestRestartBackoff(t *testing.T) {
 		}
 	})
 }
+
+func TestStartedAsInit(t *testing.T) {
+	// go test is never PID 1, whatever its name.
+	if startedAsInit([]string{"/init"}) || startedAsInit(nil) {
+		t.Error("a test process is not init")
+	}
+}
