@@ -31,6 +31,9 @@ func boot(log *slog.Logger) {
 	start := time.Now()
 	_ = os.Remove(initNewRoot)
 	mountBase(log)
+	if up, err := os.ReadFile("/proc/uptime"); err == nil {
+		log.Info("init: root switched", "uptime_s", strings.Fields(string(up))[0])
+	}
 	// Ctrl-Alt-Del becomes SIGINT to PID 1 instead of an immediate reboot.
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
 	loadModules(log)
