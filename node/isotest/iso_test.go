@@ -3,6 +3,8 @@ package isotest
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -139,7 +141,7 @@ const ovmf = "/usr/share/ovmf/OVMF.fd"
 
 // TestISOBootsFromCDROM is the smoke test of the real ISO: through GRUB
 // from the CD-ROM, with BIOS and with UEFI firmware, an empty data disk,
-// /health 200.
+// /health 200. The BIOS boot also gets its config from a NODECTL_CFG stick.
 func TestISOBootsFromCDROM(t *testing.T) {
 	needISO(t)
 	iso := os.Getenv("NODECTL_ISO")
@@ -148,19 +150,63 @@ func TestISOBootsFromCDROM(t *testing.T) {
 	}
 	for _, fw := range []string{"BIOS", "UEFI"} {
 		t.Run(fw, func(t *testing.T) {
-			var extra []string
-			if fw == "UEFI" {
+			o := vmOpts{iso: iso, disk: qcow2(t, "1G"), apiPort: freePort(t)}
+			wantSource := "source=default"
+			switch fw {
+			case "UEFI":
 				if _, err := os.Stat(ovmf); err != nil {
 					t.Skip("no UEFI firmware (apt-get install ovmf)")
 				}
-				extra = []string{"-bios", ovmf}
+				o.extra = []string{"-bios", ovmf}
+			case "BIOS":
+				// A FAT "USB stick" labelled NODECTL_CFG: the file for this
+				// machine's MAC wins over nodectl.yaml.
+				stick := cfgStick(t, map[string]string{
+					"nodectl.yaml": "attributes: rack:generic\n",
+					"nodectl-" + strings.ReplaceAll(userMAC, ":", "-") + ".yaml": "attributes: rack:cfgstick\n",
+				})
+				o.extra = []string{"-drive", "file=" + stick + ",format=raw,if=virtio,readonly=on"}
+				wantSource = "source=NODECTL_CFG:nodectl-52-54-00-12-34-56.yaml"
 			}
-			v := bootVM(t, "cdrom-"+fw, vmOpts{iso: iso, disk: qcow2(t, "1G"), apiPort: freePort(t), extra: extra})
+			v := bootVM(t, "cdrom-"+fw, o)
 			took := v.waitHealthy(bootBudget + time.Minute)
 			t.Logf("ISO (%s, GRUB) boot to /health: %s", fw, took.Round(100*time.Millisecond))
-			if con := v.console(); !strings.Contains(con, "Run /init as init process") || !strings.Contains(con, "source=default") {
-				t.Errorf("console lacks the kernel starting /init or the default configuration")
+			if con := v.console(); !strings.Contains(con, "Run /init as init process") || !strings.Contains(con, wantSource) {
+				t.Errorf("console lacks the kernel starting /init or %q", wantSource)
 			}
+			if fw != "BIOS" {
+				return
+			}
+			v.waitFor(time.Minute, "the agent with the stick's attributes", func() bool {
+				var s struct {
+					Slaves []struct {
+						Attributes map[string]any `json:"attributes"`
+					} `json:"slaves"`
+				}
+				return getJSON(v.url("/slaves"), &s) == nil && len(s.Slaves) == 1 && s.Slaves[0].Attributes["rack"] == "cfgstick"
+			})
 		})
 	}
+}
+
+// cfgStick makes a small FAT image labelled NODECTL_CFG holding files,
+// with mtools (no mount, no root needed).
+func cfgStick(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	img := filepath.Join(dir, "stick.img")
+	run := func(name string, args ...string) {
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v: %s", name, args, err, out)
+		}
+	}
+	run("mformat", "-i", img, "-C", "-f", "1440", "-v", "NODECTL_CFG", "::")
+	for name, body := range files {
+		src := filepath.Join(dir, name)
+		if err := os.WriteFile(src, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run("mcopy", "-i", img, src, "::/"+name)
+	}
+	return img
 }
