@@ -131,13 +131,18 @@ func loadModules(log *slog.Logger) {
 	_ = unix.Uname(&uts)
 	dir := filepath.Join("/lib/modules", unix.ByteSliceToString(uts.Release[:]))
 	start := time.Now()
-	// mkiso lists the modules to load, in its order (crypto drivers before
-	// the filesystems that look them up); without the list, load them all.
-	var names []string
+	// mkiso lists the modules to load, one group a line, groups in order
+	// (crypto drivers before the filesystems that look them up); without
+	// the list, load them all.
+	var groups [][]string
 	if b, err := os.ReadFile(filepath.Join(dir, "nodectl.modules")); err == nil {
-		names = strings.Fields(string(b))
+		for _, line := range strings.Split(string(b), "\n") {
+			if names := strings.Fields(line); len(names) > 0 {
+				groups = append(groups, names)
+			}
+		}
 	}
-	files, err := kmod.LoadDir(dir, names)
+	files, err := kmod.LoadDir(dir, groups, 4)
 	if err != nil {
 		log.Warn("kernel modules", "dir", dir, "err", err)
 	}

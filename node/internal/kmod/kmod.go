@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -177,10 +178,14 @@ func loadOne(path string) error {
 	return err
 }
 
-// LoadDir loads the named modules (every module in modules.dep when names
-// is empty) and their dependencies from a module directory, skipping
-// built-in ones. It returns the files in load order.
-func LoadDir(dir string, names []string) ([]string, error) {
+// LoadDir loads modules and their dependencies from a module directory,
+// skipping built-in ones, and returns the files in load order. groups are
+// loaded one after another (modules the kernel looks up by name at load
+// time, like crc32c for ext4, go in an earlier group); within a group up
+// to workers modules load at once, each after the files it depends on,
+// so drivers' hardware probes overlap. No groups means every module listed
+// in modules.dep.
+func LoadDir(dir string, groups [][]string, workers int) ([]string, error) {
 	f, err := os.Open(filepath.Join(dir, "modules.dep"))
 	if err != nil {
 		return nil, err
@@ -198,18 +203,72 @@ func LoadDir(dir string, names []string) ([]string, error) {
 			return nil, err
 		}
 	}
-	if len(names) == 0 {
-		names = deps.Names()
+	if len(groups) == 0 {
+		groups = [][]string{deps.Names()}
 	}
-	var want []string
-	for _, n := range names {
-		if !builtin[strings.ReplaceAll(n, "-", "_")] {
-			want = append(want, n)
+	var (
+		all  []string
+		errs []error
+		done = map[string]bool{}
+	)
+	for _, g := range groups {
+		var want []string
+		for _, n := range g {
+			if !builtin[strings.ReplaceAll(n, "-", "_")] {
+				want = append(want, n)
+			}
 		}
+		order, err := deps.Order(want)
+		if err != nil {
+			return all, err
+		}
+		var todo []string
+		for _, f := range order {
+			if !done[f] {
+				todo = append(todo, f)
+				done[f] = true
+			}
+		}
+		errs = append(errs, loadConcurrently(dir, deps, todo, workers, loadOne))
+		all = append(all, todo...)
 	}
-	order, err := deps.Order(want)
-	if err != nil {
-		return nil, err
+	return all, errors.Join(errs...)
+}
+
+// loadConcurrently loads files (a load order) with load, up to workers at
+// once, each once its dependencies among files have been tried.
+func loadConcurrently(dir string, deps Deps, files []string, workers int, load func(path string) error) error {
+	workers = max(workers, 1)
+	finished := make(map[string]chan struct{}, len(files))
+	for _, f := range files {
+		finished[f] = make(chan struct{})
 	}
-	return order, Load(dir, order)
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, workers)
+	)
+	for _, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(finished[f])
+			for _, d := range deps[f] {
+				if ch, ok := finished[d]; ok {
+					<-ch
+				}
+			}
+			sem <- struct{}{}
+			err := load(filepath.Join(dir, f))
+			<-sem
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("load module %s: %w", Name(f), err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

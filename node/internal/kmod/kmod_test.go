@@ -4,7 +4,9 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 const testDep = `kernel/fs/ext4/ext4.ko.xz: kernel/lib/crc16.ko.xz kernel/fs/mbcache.ko.xz kernel/fs/jbd2/jbd2.ko.xz
@@ -68,5 +70,54 @@ func TestBuiltin(t *testing.T) {
 	b, err := Builtin(strings.NewReader("kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio_pci.ko\n"))
 	if err != nil || !b["virtio_pci"] || b["ext4"] {
 		t.Fatalf("Builtin = %v, %v", b, err)
+	}
+}
+
+// TestLoadConcurrently: every module is loaded once, never before its
+// dependencies have finished, with no more than the allowed number at once.
+func TestLoadConcurrently(t *testing.T) {
+	deps, err := ParseDeps(strings.NewReader(testDep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, err := deps.Order([]string{"ext4", "virtio_net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu       sync.Mutex
+		finished = map[string]bool{}
+		running  int
+		peak     int
+		calls    int
+	)
+	load := func(path string) error {
+		f := strings.TrimPrefix(path, "/m/")
+		mu.Lock()
+		calls++
+		for _, d := range deps[f] {
+			if !finished[d] {
+				t.Errorf("%s loaded before its dependency %s finished", f, d)
+			}
+		}
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		running--
+		finished[f] = true
+		mu.Unlock()
+		if Name(f) == "mbcache" {
+			return errors.New("boom")
+		}
+		return nil
+	}
+	err = loadConcurrently("/m", deps, order, 2, load)
+	if err == nil || !strings.Contains(err.Error(), "load module mbcache: boom") {
+		t.Errorf("error = %v, want the mbcache failure", err)
+	}
+	if calls != len(order) || peak > 2 || peak < 2 {
+		t.Errorf("calls %d (want %d), peak concurrency %d (want 2)", calls, len(order), peak)
 	}
 }

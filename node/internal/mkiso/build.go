@@ -170,10 +170,23 @@ func addModules(t tree, kver string, names []string, stage string) (int, error) 
 			return 0, err
 		}
 	}
-	var want []string
-	for _, n := range names {
-		if n = strings.TrimSpace(n); n != "" && !builtin[strings.ReplaceAll(n, "-", "_")] {
+	// names is groups separated by "|"; init loads them in that order.
+	var (
+		want   []string
+		groups []string
+		cur    []string
+	)
+	for _, n := range append(names, "|") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "|":
+			if len(cur) > 0 {
+				groups = append(groups, strings.Join(cur, " "))
+				cur = nil
+			}
+		case n != "" && !builtin[strings.ReplaceAll(n, "-", "_")]:
 			want = append(want, n)
+			cur = append(cur, n)
 		}
 	}
 	order, err := deps.Order(want)
@@ -201,8 +214,8 @@ func addModules(t tree, kver string, names []string, stage string) (int, error) 
 		return 0, fmt.Errorf("depmod: %w: %s", err, bytes.TrimSpace(out))
 	}
 	rel := filepath.Join("lib/modules", kver)
-	// nodectl.modules is the load order init uses: the requested names as given.
-	t.data(filepath.Join(rel, "nodectl.modules"), strings.Join(want, "\n")+"\n", 0o644)
+	// nodectl.modules is what init loads: one group of names a line.
+	t.data(filepath.Join(rel, "nodectl.modules"), strings.Join(groups, "\n")+"\n", 0o644)
 	for _, m := range append(order, "modules.dep", "modules.builtin", "modules.order") {
 		if err := t.file(filepath.Join(rel, m), filepath.Join(dst, m), 0o644); err != nil {
 			return 0, err

@@ -25,10 +25,11 @@ import (
 // hardware (virtio, e1000, IDE/AHCI CD-ROM, USB sticks), the filesystems of
 // the data and config disks, container networking and overlay rootfs, and
 // the ACPI power button with the event device it reports through. The
-// crc32c drivers come first: ext4 and libcrc32c look them up by name at
-// load time, and there is no modprobe to fetch them.
+// crc32c drivers come first, in a group of their own ("|" ends a group):
+// ext4 and libcrc32c look them up by name at load time, and there is no
+// modprobe to fetch them. Modules of a group load concurrently.
 var defaultModules = []string{
-	"crc32c_intel", "crc32c_generic", "virtio_rng",
+	"crc32c_intel", "crc32c_generic", "virtio_rng", "|",
 	"virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "virtio_scsi", "e1000", "e1000e",
 	"ata_piix", "ahci", "sr_mod", "sd_mod", "usb_storage", "xhci_pci", "ehci_pci",
 	"ext4", "squashfs", "isofs", "vfat", "nls_cp437", "nls_utf8", "nls_iso8859_1",
@@ -42,7 +43,7 @@ func main() {
 	flag.StringVar(&cfg.KernelVersion, "kernel-version", "", "kernel release under /lib/modules (default: the newest with a /boot/vmlinuz)")
 	flag.StringVar(&cfg.Config, "config", "", "YAML config to embed (same keys as `up --config`)")
 	images := flag.String("images", "", "space- or comma-separated OCI/docker-save archives to preload")
-	modules := flag.String("modules", strings.Join(defaultModules, ","), "comma-separated kernel modules (dependencies are added)")
+	modules := flag.String("modules", strings.Join(defaultModules, ","), "comma-separated kernel modules (dependencies are added); \"|\" ends a group loaded before the next")
 	flag.StringVar(&cfg.Out, "out", "out", "output directory: vmlinuz, initrd.img, nodectl.iso")
 	flag.StringVar(&cfg.Cmdline, "cmdline", "", "extra kernel command line for the ISO's boot entry")
 	noISO := flag.Bool("no-iso", false, "build only vmlinuz and initrd.img (for -kernel/-initrd boots)")
