@@ -206,7 +206,11 @@ func readConfigDisk(log *slog.Logger, devs []disk.Device) map[string][]byte {
 		return nil
 	}
 	_ = os.MkdirAll(applianceCfgMount, 0o755)
-	if err := unix.Mount(d.Path, applianceCfgMount, d.FS, unix.MS_RDONLY, ""); err != nil {
+	opts := ""
+	if d.FS == disk.FSVFAT {
+		opts = "iocharset=utf8" // long file names (nodectl-<mac>.yaml) as UTF-8
+	}
+	if err := unix.Mount(d.Path, applianceCfgMount, d.FS, unix.MS_RDONLY, opts); err != nil {
 		log.Warn("mount config disk", "dev", d.Path, "err", err)
 		return nil
 	}

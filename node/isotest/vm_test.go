@@ -30,6 +30,14 @@ import (
 // busyboxRef is the image preloaded into the test initramfs.
 const busyboxRef = "local/busybox:1"
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if artifacts.dir != "" {
+		os.RemoveAll(artifacts.dir)
+	}
+	os.Exit(code)
+}
+
 var artifacts struct {
 	once            sync.Once
 	dir             string
@@ -204,7 +212,12 @@ func bootVM(t *testing.T, name string, o vmOpts) *vm {
 		_ = syscall.Kill(v.cmd.Process.Pid, syscall.SIGKILL)
 		<-v.done
 		if t.Failed() {
-			t.Logf("%s serial console (tail):\n%s\nqemu: %s", name, v.tail(40), stderr.String())
+			// Keep the whole console for a post-mortem; the log shows its end.
+			keep := filepath.Join(os.TempDir(), fmt.Sprintf("nodectl-isotest-%s-%d.serial", name, v.cmd.Process.Pid))
+			if b, err := os.ReadFile(v.serial); err == nil && os.WriteFile(keep, b, 0o644) == nil {
+				t.Logf("%s serial console kept in %s", name, keep)
+			}
+			t.Logf("%s serial console (tail):\n%s\nqemu: %s", name, v.tail(60), stderr.String())
 		}
 	})
 	return v

@@ -32,7 +32,7 @@ var defaultModules = []string{
 	"crc32c_intel", "crc32c_generic", "virtio_rng", "|",
 	"virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "virtio_scsi", "e1000", "e1000e",
 	"ata_piix", "ahci", "sr_mod", "sd_mod", "usb_storage", "xhci_pci", "ehci_pci",
-	"ext4", "squashfs", "isofs", "vfat", "nls_cp437", "nls_utf8", "nls_iso8859_1",
+	"ext4", "squashfs", "isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1",
 	"overlay", "veth", "bridge", "nf_tables",
 	"button", "evdev",
 }
