@@ -51,7 +51,7 @@ func TestISOSingleNodeSurvivesReboot(t *testing.T) {
 		t.Errorf("UI: GET / = %d", c)
 	}
 	first.isoPostApp(volumeApp("/writer", "echo hello-iso > /data/f && exec sleep 100000"))
-	first.waitRunning("writer", 2*time.Minute)
+	first.waitRunning("writer", 2*time.Minute, false)
 	first.powerdown(90 * time.Second)
 	con = first.console()
 	if !strings.Contains(con, "action=poweroff") || !strings.Contains(con, "reboot: Power down") {
@@ -64,11 +64,13 @@ func TestISOSingleNodeSurvivesReboot(t *testing.T) {
 	if con := second.console(); !strings.Contains(con, "data disk mounted") || strings.Contains(con, "formatting empty disk") {
 		t.Errorf("second boot did not reuse the data disk:\n%s", second.tail(30))
 	}
-	second.waitRunning("writer", 2*time.Minute)
+	// The writer's task died with the machine (TASK_LOST); the app is
+	// still defined and runs again.
+	second.waitRunning("writer", 2*time.Minute, true)
 	// The reader only stays running if the file written before the reboot
 	// is there; otherwise its task fails and waitRunning reports it.
 	second.isoPostApp(volumeApp("/reader", "grep -q hello-iso /data/f && exec sleep 100000"))
-	a := second.waitRunning("reader", 2*time.Minute)
+	a := second.waitRunning("reader", 2*time.Minute, false)
 	taskID := a.App.Tasks[0].ID
 	// grep runs before the task could fail; give it a few polls to show.
 	for range 6 {
@@ -127,7 +129,7 @@ func TestISOAgentJoinsMaster(t *testing.T) {
 		"container":   map[string]any{"type": "MESOS", "docker": map[string]any{"image": busyboxRef}},
 	}
 	master.isoPostApp(app)
-	a := master.waitRunning("on-agent", 3*time.Minute)
+	a := master.waitRunning("on-agent", 3*time.Minute, false)
 	if h := a.App.Tasks[0].Host; h != agentHost {
 		t.Errorf("task runs on %q, want the agent VM %q", h, agentHost)
 	}

@@ -217,6 +217,12 @@ func bootVM(t *testing.T, name string, o vmOpts) *vm {
 			if b, err := os.ReadFile(v.serial); err == nil && os.WriteFile(keep, b, 0o644) == nil {
 				t.Logf("%s serial console kept in %s", name, keep)
 			}
+			if o.disk != "" {
+				diskCopy := strings.TrimSuffix(keep, ".serial") + ".qcow2"
+				if b, err := os.ReadFile(o.disk); err == nil && os.WriteFile(diskCopy, b, 0o644) == nil {
+					t.Logf("%s data disk kept in %s (debugfs after qemu-img convert)", name, diskCopy)
+				}
+			}
 			t.Logf("%s serial console (tail):\n%s\nqemu: %s", name, v.tail(60), stderr.String())
 		}
 	})
@@ -349,14 +355,16 @@ func (v *vm) app(id string) (appStatus, error) {
 	return a, err
 }
 
-// waitRunning waits until the app has a running task and returns it.
-func (v *vm) waitRunning(id string, timeout time.Duration) appStatus {
+// waitRunning waits until the app has a running task and returns it. A
+// task failure fails the test, except TASK_LOST when allowLost (the
+// tasks of a machine that powered off are lost, as in Mesos).
+func (v *vm) waitRunning(id string, timeout time.Duration, allowLost bool) appStatus {
 	v.t.Helper()
 	var a appStatus
 	v.waitFor(timeout, "app "+id+" running", func() bool {
 		var err error
 		a, err = v.app(id)
-		if err == nil && a.App.LastTaskFailure != nil {
+		if err == nil && a.App.LastTaskFailure != nil && !(allowLost && a.App.LastTaskFailure.State == "TASK_LOST") {
 			v.t.Fatalf("app %s task failed: %s %s", id, a.App.LastTaskFailure.State, a.App.LastTaskFailure.Message)
 		}
 		return err == nil && a.App.TasksRunning == 1 && len(a.App.Tasks) == 1
