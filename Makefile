@@ -4,7 +4,7 @@ BIN     := bin/nodectl
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X nodectl/cluster/api.Version=$(VERSION)
 # Debian packages the tests use (installed by `make deps` when missing).
-DEB_PKGS := busybox-static docker-registry jq curl iproute2 gcc libc6-dev
+DEB_PKGS := busybox-static docker-registry jq curl iproute2 gcc libc6-dev chromium
 RUN_DIR  := $(CURDIR)/.run
 # Debian packages `make iso` builds from: the kernel and its modules, mke2fs,
 # depmod, GRUB for BIOS and UEFI, xorriso and mtools (for grub-mkrescue).
@@ -73,8 +73,12 @@ test: deps build ## every test, race detector on (what CI runs)
 test-e2e: deps build ## only the real-process end-to-end tests
 	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 20m ./node/e2e/...
 
+test-ui: deps build ## only the browser tests of the web UI (chromium headless; screenshots in out/ui-screenshots)
+	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 5m -run '^TestUI' -v ./node/e2e/
+
 bench: deps build ## benchmarks: cold start, idle RSS, and the rest (figures go in issue notes)
 	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 10x -timeout 30m ./node/e2e/
+	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_KILL_LOOP=100 $(GO) test -count=1 -run '^TestKill9Loop$$' -timeout 30m -v ./node/e2e/ | grep -E '^(---|ok|FAIL)|kill -9s'
 	$(GO) test -run '^$$' -bench . -timeout 30m $$($(GO) list ./... | grep -v /node/e2e)
 
 fuzz: ## run each fuzz target for 30s

@@ -21,8 +21,11 @@
 // (allocation rounds, timers, the state writer) run in an errgroup for the
 // term of the leadership.
 //
+// The join protocol and token administration (join.go) sign node
+// certificates with the cluster CA of cluster/pki.
+//
 // It talks to etcd only through the etcd client. It imports no other nodectl
-// package except its own wire-type leaf, cluster/api, and its allocator,
-// cluster/internal/alloc; in particular it must not import embed, runtime,
-// storage, ui or node.
+// package except its own wire-type leaf, cluster/api, its PKI leaf,
+// cluster/pki, and its allocator, cluster/internal/alloc; in particular it
+// must not import embed, runtime, storage, ui or node.
 package cluster

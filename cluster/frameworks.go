@@ -363,7 +363,7 @@ func (m *Master) completedFrameworkLocked(id string) *framework {
 
 // callerLocked resolves the framework a call comes from.
 func (m *Master) callerLocked(s Subscription) (*framework, error) {
-	if !m.elected {
+	if !m.actingLocked() {
 		return nil, ErrNotLeader
 	}
 	fw := m.frameworks[s.FrameworkID]

@@ -33,6 +33,10 @@ func (m *Master) routes() http.Handler {
 	both("GET /frameworks", m.leaderOnly(m.handleFrameworks))
 	both("POST /teardown", m.leaderOnly(m.handleTeardown))
 	both("POST /agents/{id}/gone", m.leaderOnly(m.handleGone))
+	both("POST /reserve", m.leaderOnly(m.handleOperation(api.OperationReserve, "resources")))
+	both("POST /unreserve", m.leaderOnly(m.handleOperation(api.OperationUnreserve, "resources")))
+	both("POST /create-volumes", m.leaderOnly(m.handleOperation(api.OperationCreate, "volumes")))
+	both("POST /destroy-volumes", m.leaderOnly(m.handleOperation(api.OperationDestroy, "volumes")))
 	both("GET /metrics/snapshot", m.handleSnapshot)
 	both("GET /version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, buildInfo()) })
 	mux.HandleFunc("GET /master/redirect", m.handleRedirect)
@@ -40,6 +44,11 @@ func (m *Master) routes() http.Handler {
 	mux.HandleFunc("GET /master/redirect/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.Registry, promhttp.HandlerOpts{}))
 
+	mux.HandleFunc("POST "+api.PathMembers, m.authorized(m.handleJoin))
+	mux.HandleFunc("GET "+api.PathMembers, m.handleMembers)
+	mux.HandleFunc("POST "+api.PathMembers+"/{id}/promote", m.authorized(m.handlePromote))
+	mux.HandleFunc("DELETE "+api.PathMembers+"/{id}", m.authorized(m.handleRemoveMember))
+	mux.HandleFunc("GET "+api.PathSnapshot, m.authorized(m.handleSnapshotSave))
 	mux.HandleFunc("POST "+api.PathRegister, m.leaderOnly(m.handleRegister))
 	mux.HandleFunc("POST "+api.PathPing, m.leaderOnly(m.handlePing))
 	mux.HandleFunc("GET "+api.PathStream, m.leaderOnly(m.handleStream))
@@ -95,6 +104,9 @@ func (m *Master) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeErr(w, err)
 		return
+	}
+	if m.cfg.Etcd != nil {
+		resp.Masters = m.MasterAddrs(r.Context())
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -32,6 +32,9 @@ const (
 type Config struct {
 	// Etcd is a connected client; required. The caller owns and closes it.
 	Etcd *clientv3.Client
+	// EtcdMember is the name of this master's etcd member, to match
+	// masters with members in the quorum view.
+	EtcdMember string
 	// Hostname and IP are advertised to agents and in /state; Port is the API port.
 	Hostname string
 	IP       string
@@ -40,8 +43,29 @@ type Config struct {
 	// an agent silent for their product is marked inactive.
 	AgentPingTimeout     time.Duration
 	MaxAgentPingTimeouts int
-	// LeaseTTL is the etcd session TTL backing leadership; default 5s.
+	// LeaseTTL is the etcd session TTL backing leadership; default 3s
+	// (whole seconds, at least 2: etcd reports what is left of a lease in
+	// whole seconds rounded down, and the leader must see ≥ 1 s left; etcd
+	// also raises it to at least 1.5 election timeouts).
+	// A leader that cannot confirm its lease with etcd stops acting when
+	// the lease may have run out, before anyone else can be elected.
 	LeaseTTL time.Duration
+	// DeadLeaderProbe is how often a standby checks that the leader's API
+	// port still accepts connections; default 100ms, negative disables.
+	// When the port refuses three checks in a row the leader's process is
+	// gone (kill -9, crash): the standby revokes its election lease at
+	// once instead of waiting out LeaseTTL. A leader that only hangs or is
+	// partitioned is not touched; its lease runs out.
+	DeadLeaderProbe time.Duration
+	// QuorumCheckInterval is how often the quorum health shown in /state
+	// and the metrics is refreshed; default 1s.
+	QuorumCheckInterval time.Duration
+	// Authorize checks the membership changes (add a learner, promote,
+	// remove) and snapshot downloads before they happen: with a cluster
+	// CA, that the caller holds a master or admin certificate (a joining
+	// master gets one with its token first). Nil allows them all: only for
+	// clusters without a CA (tests).
+	Authorize func(r *http.Request) error
 	// AllocationInterval is the longest time between two allocation rounds
 	// (Mesos --allocation_interval); default 1s. Changes (an agent
 	// registering, a task ending, a decline, a new framework, a revive)
@@ -129,6 +153,12 @@ type Master struct {
 	nextOffer   int
 	live        map[api.TaskState]int // tasks by state, over frameworks' live tasks
 	removals    removals
+	// leaseGuarded: this term's leadership is backed by an etcd lease, and
+	// the master acts only until leaseUntil (confirmed with etcd).
+	leaseGuarded  bool
+	leaseUntil    time.Time
+	leaderChanges int
+	quorum        api.Quorum
 }
 
 // New validates cfg; it starts nothing.
@@ -167,7 +197,14 @@ func newMaster(cfg Config) (*Master, error) {
 		}
 	}
 	def(&cfg.AgentPingTimeout, 15*time.Second)
-	def(&cfg.LeaseTTL, 5*time.Second)
+	def(&cfg.LeaseTTL, 3*time.Second)
+	def(&cfg.QuorumCheckInterval, time.Second)
+	if cfg.LeaseTTL < 2*time.Second {
+		return nil, fmt.Errorf("master config: lease TTL %s is below 2s", cfg.LeaseTTL)
+	}
+	if cfg.DeadLeaderProbe == 0 {
+		cfg.DeadLeaderProbe = 100 * time.Millisecond
+	}
 	def(&cfg.AllocationInterval, time.Second)
 	def(&cfg.HeartbeatInterval, 15*time.Second)
 	def(&cfg.AgentHeartbeatInterval, 5*time.Second)
@@ -220,7 +257,8 @@ func (m *Master) Metrics() *api.Metrics { return m.metrics }
 func (m *Master) Leader() (api.MasterInfo, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.leader == nil {
+	if m.leader == nil || m.leader.ID == m.info.ID && !m.actingLocked() {
+		// Not even this master, while it cannot confirm its lease.
 		return api.MasterInfo{}, false
 	}
 	return *m.leader, true
@@ -230,13 +268,29 @@ func (m *Master) Leader() (api.MasterInfo, bool) {
 func (m *Master) IsLeader() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.elected
+	return m.actingLocked()
+}
+
+// actingLocked reports whether this master may act as the leader now:
+// elected, and (with etcd) its lease confirmed to outlive this moment, so
+// a successor cannot have been elected yet. Leader-only calls that launch
+// or kill check it.
+func (m *Master) actingLocked() bool {
+	return m.elected && (!m.leaseGuarded || time.Now().Before(m.leaseUntil))
 }
 
 // Run takes part in the election until ctx ends: it observes the leader,
 // campaigns, and while elected runs the leader-only loops. A cancelled ctx
 // is a clean stop.
 func (m *Master) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { m.quorumLoop(gctx); return nil })
+	g.Go(func() error { return m.elect(gctx) })
+	return g.Wait()
+}
+
+// elect runs election terms until ctx ends.
+func (m *Master) elect(ctx context.Context) error {
 	for {
 		err := m.term(ctx)
 		if ctx.Err() != nil {
@@ -248,6 +302,9 @@ func (m *Master) Run(ctx context.Context) error {
 			return err
 		}
 		m.log.Warn("election session ended; campaigning again", "err", err)
+		m.mu.Lock()
+		m.leader = nil // unknown until observed again: 503, not a 307 to a dead master
+		m.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -264,6 +321,12 @@ func (m *Master) term(ctx context.Context) error {
 		return fmt.Errorf("open etcd session: %w", err)
 	}
 	defer sess.Close()
+	// Presence: agents learn the master set from it (RegisterResponse).
+	val, _ := json.Marshal(m.info)
+	pres, _ := json.Marshal(presence{MasterInfo: m.info, EtcdMember: m.cfg.EtcdMember})
+	if _, err := m.cfg.Etcd.Put(ctx, keyMastersPrefix+m.info.ID, string(pres), clientv3.WithLease(sess.Lease())); err != nil {
+		return fmt.Errorf("publish master: %w", err)
+	}
 	el := concurrency.NewElection(sess, keyElection)
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -271,26 +334,40 @@ func (m *Master) term(ctx context.Context) error {
 	g.Go(func() error { m.observe(gctx, el); return nil })
 	g.Go(func() error {
 		m.revokeOwnStaleCampaign(gctx)
-		val, _ := json.Marshal(m.info)
-		if err := el.Campaign(gctx, string(val)); err != nil {
-			return fmt.Errorf("campaign: %w", err)
+		key, rev, err := campaign(gctx, m.cfg.Etcd, sess, keyElection, string(val))
+		if err != nil {
+			return err
 		}
 		defer m.stepDown()
+		if err := m.confirmLease(gctx, sess.Lease()); err != nil {
+			return err
+		}
 		// Every write of this term is fenced by our election key: once
 		// another master leads, they fail instead of clobbering its state.
-		st := &etcdStore{cli: m.cfg.Etcd, fenceKey: el.Key(), fenceRev: el.Rev()}
+		st := &etcdStore{cli: m.cfg.Etcd, fenceKey: key, fenceRev: rev}
 		if err := m.becomeLeader(gctx, st); err != nil {
 			return err
 		}
-		lerr := m.lead(gctx)
-		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
-		defer rcancel()
-		_ = el.Resign(rctx)
+		m.mu.Lock()
+		m.leaseGuarded = true
+		m.mu.Unlock()
+		lg, lctx := errgroup.WithContext(gctx)
+		lg.Go(func() error { return m.guardLease(lctx, sess.Lease()) })
+		lg.Go(func() error { return m.lead(lctx) })
+		lerr := lg.Wait()
+		m.stepDown() // before the key goes: no overlap with a successor
+		resign(m.cfg.Etcd, key)
 		return lerr
 	})
 	g.Go(func() error {
 		select {
 		case <-sess.Done():
+			// Whoever we saw lead may be gone as well (lost quorum):
+			// answer 503 at once, not 307s to a dead master, while the
+			// term winds down.
+			m.mu.Lock()
+			m.leader = nil
+			m.mu.Unlock()
 			return errors.New("etcd session expired")
 		case <-gctx.Done():
 			return nil
@@ -323,6 +400,12 @@ func (m *Master) revokeOwnStaleCampaign(ctx context.Context) {
 }
 
 func (m *Master) observe(ctx context.Context, el *concurrency.Election) {
+	var (
+		probeCancel context.CancelFunc = func() {}
+		probes      sync.WaitGroup
+	)
+	defer func() { probeCancel(); probes.Wait() }()
+	lastID := ""
 	for resp := range el.Observe(ctx) {
 		if len(resp.Kvs) == 0 {
 			continue
@@ -335,9 +418,26 @@ func (m *Master) observe(ctx context.Context, el *concurrency.Election) {
 		m.mu.Lock()
 		changed := m.leader == nil || m.leader.ID != info.ID
 		m.leader = &info
+		if info.ID != lastID {
+			m.leaderChanges++
+			m.m.leaderChanges.Inc()
+		}
 		m.mu.Unlock()
+		lastID = info.ID
 		if changed {
 			m.log.Info("leader detected", "leader", info.PID, "leader_id", info.ID)
+		}
+		probeCancel()
+		probes.Wait()
+		if info.ID != m.info.ID && m.cfg.DeadLeaderProbe > 0 {
+			pctx, cancel := context.WithCancel(ctx)
+			probeCancel = cancel
+			kv := resp.Kvs[0]
+			probes.Add(1)
+			go func() {
+				defer probes.Done()
+				m.probeLeader(pctx, info, string(kv.Key), kv.CreateRevision, clientv3.LeaseID(kv.Lease))
+			}()
 		}
 	}
 }
@@ -399,6 +499,10 @@ func (m *Master) stepDown() {
 	m.alloc = nil
 	m.wb = nil
 	m.removals = removals{}
+	m.leaseGuarded, m.leaseUntil = false, time.Time{}
+	if m.leader != nil && m.leader.ID == m.info.ID {
+		m.leader = nil
+	}
 	clear(m.live)
 	m.mu.Unlock()
 	if was {

@@ -16,6 +16,7 @@ type masterMetrics struct {
 	validUpdates, invalidUpdates              prometheus.Counter
 	validAcks, invalidAcks                    prometheus.Counter
 	launches, kills                           prometheus.Counter
+	leaderChanges, deadLeaderRevokes          prometheus.Counter
 	terminal                                  map[api.TaskState]prometheus.Counter
 }
 
@@ -113,9 +114,22 @@ func (m *Master) registerMetrics() masterMetrics {
 	mt.GaugeFunc("master/frameworks_connected", "frameworks with an open subscription", countFw(func(fw *framework) bool { return fw.connected() }))
 	mt.GaugeFunc("master/frameworks_disconnected", "frameworks without a subscription", countFw(func(fw *framework) bool { return !fw.connected() }))
 	mt.GaugeFunc("master/outstanding_offers", "offers not yet accepted, declined or rescinded", locked(func() float64 { return float64(len(m.offers)) }))
+	// Quorum health (spec 5.3: the etcd Raft quorum stands in for Mesos'
+	// replicated log), from the quorum loop's last reading.
+	quorum := func(f func(q api.Quorum) float64) func() float64 {
+		return func() float64 { return f(m.Quorum()) }
+	}
+	mt.GaugeFunc("master/etcd_members", "voting etcd members (masters in the quorum)", quorum(func(q api.Quorum) float64 { return float64(q.Voters) }))
+	mt.GaugeFunc("master/etcd_learners", "etcd learners (masters still joining)", quorum(func(q api.Quorum) float64 { return float64(q.Learners) }))
+	mt.GaugeFunc("master/etcd_healthy_members", "voting etcd members that answered the last status check", quorum(func(q api.Quorum) float64 { return float64(q.HealthyVoters) }))
+	mt.GaugeFunc("master/etcd_quorum_healthy", "1 if a majority of voting members is healthy and Raft has a leader", quorum(func(q api.Quorum) float64 { return b(q.Healthy) }))
+	mt.GaugeFunc("registrar/log/ensemble_size", "Mesos name: voting members of the quorum", quorum(func(q api.Quorum) float64 { return float64(q.Voters) }))
+	mt.GaugeFunc("registrar/log/recovered", "Mesos name: 1 if the quorum is healthy", quorum(func(q api.Quorum) float64 { return b(q.Healthy) }))
 	api.AddSystemMetrics(mt)
 
 	mm := masterMetrics{
+		leaderChanges:        mt.Counter("master/leader_changes", "leader changes this master observed (the first leader included)"),
+		deadLeaderRevokes:    mt.Counter("master/dead_leader_revocations", "election leases this master revoked because the leader's process was gone"),
 		registrations:        mt.Counter("master/slave_registrations", "agent registrations"),
 		reregistrations:      mt.Counter("master/slave_reregistrations", "agent re-registrations"),
 		unhealthy:            mt.Counter("master/slave_removals/reason_unhealthy", "agents marked unreachable for missed pings"),

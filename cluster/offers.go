@@ -184,11 +184,17 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 		return err
 	}
 	for _, o := range call.Operations {
-		if o.Type != api.OperationLaunch {
-			return fmt.Errorf("%w: operation %q is not supported (only LAUNCH)", ErrBadCall, o.Type)
-		}
-		if o.Launch == nil {
-			return fmt.Errorf("%w: LAUNCH operation without launch", ErrBadCall)
+		switch o.Type {
+		case api.OperationLaunch:
+			if o.Launch == nil {
+				return fmt.Errorf("%w: LAUNCH operation without launch", ErrBadCall)
+			}
+		case api.OperationReserve, api.OperationUnreserve, api.OperationCreate, api.OperationDestroy:
+			if o.Reserve == nil && o.Unreserve == nil && o.Create == nil && o.Destroy == nil {
+				return fmt.Errorf("%w: %s operation without its body", ErrBadCall, o.Type)
+			}
+		default:
+			return fmt.Errorf("%w: operation %q is not supported", ErrBadCall, o.Type)
 		}
 	}
 	m.mu.Lock()
@@ -241,6 +247,9 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 		}
 		msg := "Task launched with invalid offers: " + strings.Join(problems, "; ")
 		for _, op := range call.Operations {
+			if op.Launch == nil {
+				continue
+			}
 			for _, ti := range op.Launch.TaskInfos {
 				m.dropLaunchLocked(fw, ti, fw.lostState(api.TaskDropped), api.ReasonInvalidOffers, msg)
 			}
@@ -251,6 +260,12 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 	a := offs[0].agent
 	batch := map[string]bool{}
 	for _, op := range call.Operations {
+		if op.Type != api.OperationLaunch {
+			if err := m.applyOfferOpLocked(fw, a, avail, roles, op); err != nil {
+				m.log.Warn("offer operation dropped", "op", op.Type, "framework_id", fw.id, "agent_id", a.Info.ID, "err", err)
+			}
+			continue
+		}
 		for _, ti := range op.Launch.TaskInfos {
 			ti, err := validateTask(ti, fw, a, batch)
 			if err != nil {

@@ -102,6 +102,7 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 	for _, r := range rec.agents {
 		a := newAgentRecord(r.Info)
 		a.RegisteredTime, a.ReregisteredTime, a.UnreachableTime = r.RegisteredTime, r.ReregisteredTime, r.UnreachableTime
+		a.Checkpointed = r.Checkpointed
 		a.lastPing, a.active, a.recovered = now, true, true
 		m.agents[a.Info.ID] = a
 	}

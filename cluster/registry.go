@@ -44,6 +44,9 @@ type agent struct {
 	// UnreachableTime is set while the registry holds the agent as
 	// unreachable (Mesos registry "unreachable" list).
 	UnreachableTime *time.Time `json:"unreachable_time,omitempty"`
+	// Checkpointed is the agent's dynamic reservations and persistent
+	// volumes (reserve.go).
+	Checkpointed api.Resources `json:"checkpointed_resources,omitempty"`
 
 	lastPing    time.Time
 	active      bool // within its ping window
@@ -60,7 +63,7 @@ func newAgentRecord(info api.AgentInfo) *agent {
 }
 
 func (a *agent) allocAgent() alloc.Agent {
-	return alloc.Agent{ID: a.Info.ID, Hostname: a.Info.Hostname, Resources: a.Info.Resources, Attributes: a.Info.Attributes}
+	return alloc.Agent{ID: a.Info.ID, Hostname: a.Info.Hostname, Resources: a.totalResources(), Attributes: a.Info.Attributes}
 }
 
 // register admits a new agent or re-admits a known one and reconciles the
@@ -90,6 +93,7 @@ func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.Reg
 	}
 	wb := m.wb
 	rec := &agent{Info: info, RegisteredTime: now}
+	rec.Checkpointed = adoptCheckpointed(info.Resources, req.CheckpointedResources)
 	re := false
 	if info.ID == "" {
 		rec.Info.ID = fmt.Sprintf("%s-S%d", m.info.ID, m.nextAgent)
@@ -98,6 +102,11 @@ func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.Reg
 		re = true
 		rec.RegisteredTime = old.RegisteredTime
 		rec.ReregisteredTime = &now
+		if !old.recovered {
+			// This leader may have applied operations the agent has not
+			// seen yet: its set wins, and is sent to the agent.
+			rec.Checkpointed = old.Checkpointed
+		}
 	}
 	m.mu.Unlock()
 
@@ -148,7 +157,7 @@ func (m *Master) admitLocked(rec *agent, req api.RegisterRequest, now time.Time)
 		a = newAgentRecord(rec.Info)
 		m.agents[id] = a
 	}
-	a.Info, a.RegisteredTime, a.ReregisteredTime = rec.Info, rec.RegisteredTime, rec.ReregisteredTime
+	a.Info, a.RegisteredTime, a.ReregisteredTime, a.Checkpointed = rec.Info, rec.RegisteredTime, rec.ReregisteredTime, rec.Checkpointed
 	if a.UnreachableTime != nil {
 		m.log.Info("unreachable agent is back", "agent_id", id, "unreachable_for", now.Sub(*a.UnreachableTime).Round(time.Millisecond))
 	}
@@ -163,6 +172,9 @@ func (m *Master) admitLocked(rec *agent, req api.RegisterRequest, now time.Time)
 	}
 	a.outbox.close()
 	a.outbox = newOutbox()
+	if !req.CheckpointedResources.Equal(a.Checkpointed) {
+		m.sendCheckpointLocked(a)
+	}
 
 	reported := map[taskKey]api.AgentTask{}
 	for _, rt := range req.Tasks {

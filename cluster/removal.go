@@ -137,7 +137,8 @@ func (m *Master) markUnreachable(ctx context.Context, pm pendingMark) error {
 		return nil
 	}
 	now := m.cfg.Now()
-	rec := &agent{Info: a.Info, RegisteredTime: a.RegisteredTime, ReregisteredTime: a.ReregisteredTime, UnreachableTime: &now}
+	rec := a.record()
+	rec.UnreachableTime = &now
 	wb := m.wb
 	m.mu.Unlock()
 

@@ -49,6 +49,8 @@ func offeredOf(offers map[string]*offer) api.Resources {
 
 // slaveJSON is one entry of /state "slaves" in the Mesos shape.
 func (m *Master) slaveJSON(a *agent) map[string]any {
+	total := a.totalResources()
+	reserved, reservedFull, unreserved := reservedJSON(total)
 	s := map[string]any{
 		"id":                   a.Info.ID,
 		"pid":                  "slave(1)@" + a.Info.IP + ":" + strconv.Itoa(a.Info.Port),
@@ -56,17 +58,18 @@ func (m *Master) slaveJSON(a *agent) map[string]any {
 		"port":                 a.Info.Port,
 		"attributes":           nonNilAttrs(a.Info.Attributes),
 		"registered_time":      epoch(a.RegisteredTime),
-		"resources":            a.Info.Resources.Summary(),
+		"resources":            total.Summary(),
 		"used_resources":       agentUsedLocked(a).Summary(),
 		"offered_resources":    offeredOf(a.offers).Summary(),
-		"reserved_resources":   map[string]any{},
-		"unreserved_resources": a.Info.Resources.Summary(),
+		"reserved_resources":   reserved,
+		"unreserved_resources": unreserved,
 		"active":               a.active,
 		"deactivated":          false,
 		"version":              a.Info.Version,
 		"capabilities":         []string{"MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT", "RESOURCE_PROVIDER", "AGENT_OPERATION_FEEDBACK"},
 		"last_ping":            epoch(a.lastPing),
 	}
+	s["reserved_resources_full"] = reservedFull
 	if a.ReregisteredTime != nil {
 		s["reregistered_time"] = epoch(*a.ReregisteredTime)
 	}
@@ -214,6 +217,7 @@ func (m *Master) handleState(w http.ResponseWriter, r *http.Request) {
 		"log_dir": m.cfg.LogDir, "external_log_file": m.cfg.ExternalLogFile, "flags": m.cfg.Flags,
 		"slaves": slaves, "frameworks": fws, "completed_frameworks": done,
 		"orphan_tasks": []any{}, "unregistered_frameworks": []any{},
+		"masters": m.Quorum(),
 	} {
 		st[k] = v
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	etcdembed "go.etcd.io/etcd/server/v3/embed"
@@ -15,6 +16,12 @@ import (
 
 // ErrNotReady is returned when etcd does not become ready in time.
 var ErrNotReady = errors.New("etcd not ready")
+
+// ErrStopped is reported when the member stops on its own: most often
+// because it was removed from the cluster (a removed member that starts
+// again is refused by its peers and stops too). Its data dir must then be
+// wiped before it can join again.
+var ErrStopped = errors.New("etcd member stopped (removed from the cluster?)")
 
 // Config says how to run the member. Zero values are documented defaults.
 type Config struct {
@@ -31,18 +38,33 @@ type Config struct {
 	ListenClientURL, ListenPeerURL string
 	// InitialCluster is "name=peerURL,..."; default: this member alone.
 	InitialCluster string
-	// Existing joins an existing cluster instead of creating a new one.
+	// Existing joins an existing cluster instead of creating a new one:
+	// the member must have been added (as a learner) by an existing member
+	// first, and InitialCluster must list the cluster including this member.
 	Existing bool
+	// ForceNewCluster restarts the member's existing data as a one-member
+	// cluster (disaster recovery after a lost quorum). Every other member
+	// is removed from the membership; they come back by joining anew.
+	ForceNewCluster bool
+	// HeartbeatInterval and ElectionTimeout are Raft's timers; defaults
+	// 100ms and 1s (etcd's). Shorter ones fail over faster on a fast
+	// network; ElectionTimeout must be at least 5 heartbeats.
+	HeartbeatInterval, ElectionTimeout time.Duration
 	// ReadyTimeout bounds Start; default 30s.
 	ReadyTimeout time.Duration
 	// Logger receives etcd's logs (component=etcd); default slog.Default().
 	Logger *slog.Logger
+	// TLS, when set, makes the client and peer ports mutual TLS (all URLs https).
+	TLS *TLS
 }
 
 // Server is a running etcd member.
 type Server struct {
 	cfg  Config
 	etcd *etcdembed.Etcd
+	errc chan error    // fatal errors of the running member
+	done chan struct{} // closed by Close: ends the watcher
+	wg   sync.WaitGroup
 }
 
 // New validates and copies cfg; it starts nothing.
@@ -55,6 +77,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("etcd config: %s %q is not a URL", u.name, u.v)
 		}
 	}
+	if err := cfg.TLS.validate(cfg.ClientURL, cfg.PeerURL, cfg.ListenClientURL, cfg.ListenPeerURL); err != nil {
+		return nil, err
+	}
 	if cfg.ListenClientURL == "" {
 		cfg.ListenClientURL = cfg.ClientURL
 	}
@@ -66,6 +91,18 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.InitialCluster == "" {
 		cfg.InitialCluster = cfg.Name + "=" + cfg.PeerURL
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 100 * time.Millisecond
+	}
+	if cfg.ElectionTimeout <= 0 {
+		cfg.ElectionTimeout = time.Second
+	}
+	if cfg.ElectionTimeout < 5*cfg.HeartbeatInterval {
+		return nil, fmt.Errorf("etcd config: election timeout %s is less than 5 heartbeats of %s", cfg.ElectionTimeout, cfg.HeartbeatInterval)
+	}
+	if cfg.ForceNewCluster && cfg.Existing {
+		return nil, errors.New("etcd config: ForceNewCluster and Existing exclude each other")
 	}
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = 30 * time.Second
@@ -101,10 +138,17 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.Existing {
 		ec.ClusterState = etcdembed.ClusterStateFlagExisting
 	}
+	ec.ForceNewCluster = s.cfg.ForceNewCluster
+	ec.TickMs = uint(s.cfg.HeartbeatInterval.Milliseconds())
+	ec.ElectionMs = uint(s.cfg.ElectionTimeout.Milliseconds())
+	// Learners join one at a time (the master serializes joins); etcd's
+	// default of one learner is what that relies on.
+	ec.MaxLearners = 1
 	// Keep history bounded: the registry is small and rewritten often.
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = "1h"
 	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(zapLogger(s.cfg.Logger))
+	s.cfg.TLS.apply(ec)
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Dir), 0o700); err != nil {
 		return fmt.Errorf("create etcd dir: %w", err)
 	}
@@ -117,8 +161,12 @@ func (s *Server) Start(ctx context.Context) error {
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
+		err = stoppedErr(e, err)
 		e.Close()
 		return fmt.Errorf("start etcd: %w", err)
+	case <-e.Server.StopNotify():
+		e.Close()
+		return fmt.Errorf("start etcd: %w", ErrStopped)
 	case <-timer.C:
 		e.Close()
 		return fmt.Errorf("%w after %s", ErrNotReady, s.cfg.ReadyTimeout)
@@ -127,24 +175,72 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 	}
 	s.etcd = e
-	s.cfg.Logger.Info("etcd ready", "name", s.cfg.Name, "client_url", s.cfg.ClientURL, "peer_url", s.cfg.PeerURL)
+	s.errc = make(chan error, 1)
+	s.done = make(chan struct{})
+	s.wg.Add(1)
+	go s.watch(e)
+	s.cfg.Logger.Info("etcd ready", "name", s.cfg.Name, "member_id", fmt.Sprintf("%x", uint64(e.Server.MemberID())), "client_url", s.cfg.ClientURL, "peer_url", s.cfg.PeerURL)
 	return nil
+}
+
+// watch turns the member's listener errors and an unrequested stop into
+// one error on errc. It ends with Close.
+func (s *Server) watch(e *etcdembed.Etcd) {
+	defer s.wg.Done()
+	var err error
+	select {
+	case <-s.done:
+		return
+	case err = <-e.Err():
+		err = stoppedErr(e, err)
+	case <-e.Server.StopNotify():
+		err = ErrStopped
+	}
+	select {
+	case s.errc <- err:
+	default:
+	}
+}
+
+// stoppedErr marks a listener error that comes from the server stopping
+// on its own as ErrStopped.
+func stoppedErr(e *etcdembed.Etcd, err error) error {
+	select {
+	case <-e.Server.StoppingNotify():
+		return fmt.Errorf("%w: %w", ErrStopped, err)
+	default:
+		return err
+	}
+}
+
+// IsLearner reports whether this member is (still, in its own view) a
+// learner: it refuses client requests until it has applied its promotion.
+func (s *Server) IsLearner() bool {
+	return s.etcd != nil && s.etcd.Server.IsLearner()
+}
+
+// MemberID is this member's etcd id (0 before Start).
+func (s *Server) MemberID() uint64 {
+	if s.etcd == nil {
+		return 0
+	}
+	return uint64(s.etcd.Server.MemberID())
 }
 
 // Endpoints are the client URLs of this member.
 func (s *Server) Endpoints() []string { return []string{s.cfg.ClientURL} }
 
-// Err reports a fatal error of the running member (nil channel before Start).
+// Err reports a fatal error of the running member, ErrStopped when it
+// stopped on its own (nil channel before Start).
 func (s *Server) Err() <-chan error {
-	if s.etcd == nil {
-		return nil
-	}
-	return s.etcd.Err()
+	return s.errc
 }
 
 // Close stops the member; it is safe on a server that never started.
 func (s *Server) Close() {
 	if s.etcd != nil {
+		close(s.done)
+		s.wg.Wait()
 		s.etcd.Close()
 		s.etcd = nil
 	}

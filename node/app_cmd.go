@@ -58,6 +58,7 @@ func appCommand() *cli.Command {
 			sub("restart", "restart an app's tasks (rolling)", "ID", 1, append([]cli.Flag{&cli.BoolFlag{Name: "force", Usage: "override a running deployment"}}, follow...), appRestart),
 			sub("delete", "delete an app and kill its tasks", "ID", 1, append([]cli.Flag{&cli.BoolFlag{Name: "force", Usage: "override a running deployment"}}, follow...), appDelete),
 			sub("tasks", "list an app's tasks", "ID", 1, nil, appTasks),
+			sub("wipe", "kill a resident app's task and destroy its volume and reservation (a fresh instance starts)", "ID TASK_ID", 2, nil, appWipe),
 			sub("versions", "list an app's versions", "ID", 1, nil, appVersions),
 			sub("rollback", "cancel the app's running deployment (rolling back), or go back to the previous version", "ID", 1, follow, appRollback),
 		},
@@ -649,4 +650,18 @@ func followDeployment(ctx context.Context, m *appsAPI, id string, d deployedResp
 		case <-time.After(followPoll):
 		}
 	}
+}
+
+// appWipe is DELETE /v2/apps/{id}/tasks/{taskId}?wipe=true.
+func appWipe(c *cli.Context, m *appsAPI) error {
+	id, task := c.Args().Get(0), c.Args().Get(1)
+	_, raw, err := m.do(c.Context, http.MethodDelete, appPath(id)+"/tasks/"+url.PathEscape(task)+"?wipe=true", nil, nil)
+	if err != nil {
+		return cliErr(err)
+	}
+	if c.String("output") == "json" {
+		return printJSON(c.App.Writer, raw)
+	}
+	fmt.Fprintf(c.App.Writer, "wiped %s of %s: its volume and reservation are released\n", task, id)
+	return nil
 }

@@ -9,6 +9,10 @@ func extraCommands() []*cli.Command {
 		executeCommand(),
 		taskCommand(),
 		appCommand(),
+		volumeCommand(),
+		masterCommand(),
+		snapshotCommand(),
+		tokenCommand(),
 		initCommand(),
 		poweroffCommand(),
 	}

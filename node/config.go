@@ -42,12 +42,28 @@ type Config struct {
 	RecoveryAgentRemovalLimit string
 	RegistrationBackoffFactor time.Duration
 	ExecutorShutdownGrace     time.Duration
+	EnforceDiskQuota          bool
+	AppsRole                  string
+	TaskReservationTimeout    time.Duration
+	DiskWatchInterval         time.Duration
 	InsecureRegistries        []string
 	Recover                   string
 	Strict                    bool
 	RecoveryTimeout           time.Duration
 	ReconfigurationPolicy     string
 	BootID                    string
+
+	// HA masters (docs/ha.md).
+	Join                  string // master: URL of a running master to join through
+	Token                 string // join token
+	WipeRemoved           bool   // master: a removed member wipes its etcd data and joins again
+	ClusterReset          bool   // master: restart this member's data as a one-member cluster
+	Restore               string // master, with ClusterReset: snapshot file to restore from
+	SnapshotInterval      time.Duration
+	SnapshotRetention     int
+	EtcdHeartbeatInterval time.Duration
+	EtcdElectionTimeout   time.Duration
+	LeaderLeaseTTL        time.Duration
 
 	LogDir          string
 	LoggingLevel    string
@@ -102,12 +118,26 @@ func upFlags() []cli.Flag {
 		str("recovery-agent-removal-limit", "100%", "master: if more of the recovered agents than this stay away, the leader steps down instead of marking them", "recovery_agent_removal_limit", "recovery_slave_removal_limit"),
 		dur("registration-backoff-factor", time.Second, "agent: registration retry backoff factor", "registration_backoff_factor"),
 		dur("executor-shutdown-grace-period", 5*time.Second, "agent: time between SIGTERM and SIGKILL when a task is killed", "executor_shutdown_grace_period"),
+		&cli.BoolFlag{Name: "enforce-container-disk-quota", Value: true, Usage: "agent: kill a task whose persistent volume grows beyond its size", EnvVars: []string{envName("enforce-container-disk-quota")}},
+		dur("container-disk-watch-interval", 15*time.Second, "agent: how often persistent volumes are measured", "container_disk_watch_interval"),
+		str("mesos-role", "marathon", "master: the role of the built-in apps framework, in which resident apps reserve", "mesos_role"),
+		dur("task-reservation-timeout", 20*time.Second, "master: a resident app's reservation whose task does not start in this time is released", "task_reservation_timeout"),
 		str("insecure-registries", "", "agent: comma-separated registry hosts that may be pulled from over plain HTTP", "insecure_registries"),
 		str("recover", "reconnect", "agent: reconnect (reattach to running tasks) or cleanup (kill them and exit)"),
 		&cli.BoolFlag{Name: "strict", Value: true, Usage: "agent: any recovery error is fatal (--no-strict: skip bad records)", EnvVars: []string{envName("strict")}},
 		&cli.BoolFlag{Name: "no-strict", Usage: "agent: skip bad checkpoint records, count them in slave/recovery_errors", Hidden: true},
 		dur("recovery-timeout", 15*time.Minute, "agent: bound on recovery after a restart", "recovery_timeout"),
 		str("reconfiguration-policy", "equal", "agent: equal or additive: how the config may change across restarts", "reconfiguration_policy"),
+		str("join", "", "master: URL of a running master to join through (http[s]://HOST:PORT); the first master has none"),
+		str("token", "", "join token (nodectl token create)"),
+		&cli.BoolFlag{Name: "wipe-removed", Usage: "master: if this master was removed from the quorum, move its etcd data aside and join again (needs --join)", EnvVars: []string{envName("wipe-removed")}},
+		&cli.BoolFlag{Name: "cluster-reset", Usage: "master: disaster recovery: restart this master's etcd data as a one-member cluster (others join again)", EnvVars: []string{envName("cluster-reset")}},
+		str("restore", "", "master, with --cluster-reset: start the one-member cluster from this snapshot file instead"),
+		dur("snapshot-interval", 12*time.Hour, "master: how often to save an etcd snapshot into <work-dir>/snapshots (0: never)", "snapshot_interval"),
+		num("snapshot-retention", 5, "master: scheduled snapshots to keep", "snapshot_retention"),
+		dur("etcd-heartbeat-interval", 50*time.Millisecond, "master: etcd Raft heartbeat interval", "etcd_heartbeat_interval"),
+		dur("etcd-election-timeout", 500*time.Millisecond, "master: etcd Raft election timeout (at least 5 heartbeats)", "etcd_election_timeout"),
+		dur("leader-lease-ttl", 3*time.Second, "master: TTL of the leader's election lease (whole seconds); a leader that cannot renew it stops acting when it runs out", "leader_lease_ttl"),
 		&cli.StringFlag{Name: "boot-id", Usage: "override the kernel boot id (tests simulate reboots)", Hidden: true, EnvVars: []string{envName("boot-id")}},
 		str("log-dir", "", "directory for log files, one per role, rotated by size (default: stderr only)", "log_dir"),
 		str("logging-level", "INFO", "INFO, WARNING or ERROR (DEBUG for more)", "logging_level"),
@@ -138,11 +168,22 @@ func loadConfig(c *cli.Context) (Config, error) {
 		RecoveryAgentRemovalLimit: c.String("recovery-agent-removal-limit"),
 		RegistrationBackoffFactor: c.Generic("registration-backoff-factor").(*durationFlag).d,
 		ExecutorShutdownGrace:     c.Generic("executor-shutdown-grace-period").(*durationFlag).d,
+		EnforceDiskQuota:          c.Bool("enforce-container-disk-quota"),
+		AppsRole:                  c.String("mesos-role"),
+		TaskReservationTimeout:    c.Generic("task-reservation-timeout").(*durationFlag).d,
+		DiskWatchInterval:         c.Generic("container-disk-watch-interval").(*durationFlag).d,
 		InsecureRegistries:        splitList(c.String("insecure-registries")),
 		Recover:                   c.String("recover"), Strict: c.Bool("strict") && !c.Bool("no-strict"),
 		RecoveryTimeout:       c.Generic("recovery-timeout").(*durationFlag).d,
 		ReconfigurationPolicy: c.String("reconfiguration-policy"), BootID: c.String("boot-id"),
-		LogDir: c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
+		Join: c.String("join"), Token: c.String("token"), WipeRemoved: c.Bool("wipe-removed"),
+		ClusterReset: c.Bool("cluster-reset"), Restore: c.String("restore"),
+		SnapshotInterval:      c.Generic("snapshot-interval").(*durationFlag).d,
+		SnapshotRetention:     c.Int("snapshot-retention"),
+		EtcdHeartbeatInterval: c.Generic("etcd-heartbeat-interval").(*durationFlag).d,
+		EtcdElectionTimeout:   c.Generic("etcd-election-timeout").(*durationFlag).d,
+		LeaderLeaseTTL:        c.Generic("leader-lease-ttl").(*durationFlag).d,
+		LogDir:                c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
 		LogBufSecs: c.Int("logbufsecs"), ExternalLogFile: c.String("external-log-file"), LogFormat: c.String("log-format"),
 		Flags: map[string]string{},
 	}
@@ -189,13 +230,16 @@ func (cfg *Config) Validate() error {
 			return bad(a.flag, "%q is not an IP address", a.v)
 		}
 	}
-	if cfg.Role == "agent" && len(cfg.Masters) == 0 {
+	if cfg.Role == "agent" && len(cfg.Masters) == 0 && cfg.Join == "" {
 		return bad("master", "required with --role=agent (comma-separated host:port)")
 	}
 	for _, m := range cfg.Masters {
 		if _, _, err := net.SplitHostPort(m); err != nil {
 			return bad("master", "%q is not host:port", m)
 		}
+	}
+	if err := cfg.validateHA(bad); err != nil {
+		return err
 	}
 	if cfg.AgentPingTimeout <= 0 {
 		return bad("agent-ping-timeout", "must be positive")

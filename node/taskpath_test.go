@@ -128,7 +128,12 @@ func TestExecute(t *testing.T) {
 	}
 	// Both execute frameworks that ran a task were torn down (huge never
 	// subscribed); their tasks are history.
+	// The teardown of the last one may still be in flight when the CLI exits.
 	fws, done := tc.state()
+	for deadline := time.Now().Add(5 * time.Second); (len(fws) != 0 || len(done) != 2) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		fws, done = tc.state()
+	}
 	if len(fws) != 0 || len(done) != 2 {
 		t.Errorf("frameworks %d completed %d, want 0 and 2", len(fws), len(done))
 	}

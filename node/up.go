@@ -9,19 +9,17 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"nodectl/cluster"
 	"nodectl/cluster/apps"
+	"nodectl/cluster/pki"
 	"nodectl/embed"
 	"nodectl/runtime"
-	"nodectl/ui"
 )
 
 // shutdownBudget bounds the whole staged shutdown.
@@ -72,77 +70,57 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		}
 	}()
 
+	var masterPKI *pki.Setup
 	if cfg.runsMaster() {
-		mlog := logs.logger("master")
-		listenHost := cfg.IP
-		if listenHost == "" {
-			listenHost = "0.0.0.0"
+		masterLog := cfg.ExternalLogFile // served by the files API (docs/ui.md)
+		if masterLog == "" {
+			masterLog = logs.logFile("master")
 		}
-		etcdSrv, err = embed.New(embed.Config{
-			Name:            fmt.Sprintf("%s-%d", cfg.Hostname, cfg.Port),
-			Dir:             filepath.Join(cfg.WorkDir, "etcd"),
-			ClientURL:       "http://" + cfg.advertised(cfg.EtcdPort),
-			PeerURL:         "http://" + cfg.advertised(cfg.EtcdPeerPort),
-			ListenClientURL: "http://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPort)),
-			ListenPeerURL:   "http://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPeerPort)),
-			Logger:          mlog,
-		})
+		mr, err := startMaster(ctx, cfg, logs.logger("master"), masterLog)
 		if err != nil {
 			return err
 		}
-		if err := etcdSrv.Start(ctx); err != nil {
-			return err
-		}
-		etcdCli, err = clientv3.New(clientv3.Config{Endpoints: etcdSrv.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-		if err != nil {
-			return fmt.Errorf("connect to etcd: %w", err)
-		}
-		master, err = cluster.New(cluster.Config{
-			Etcd: etcdCli, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.Port,
-			AgentPingTimeout: cfg.AgentPingTimeout, MaxAgentPingTimeouts: cfg.MaxAgentPingTimeouts,
-			AllocationInterval: cfg.AllocationInterval, OfferTimeout: cfg.OfferTimeout,
-			AgentRemovalRateLimit: cfg.AgentRemovalRateLimit, AgentReregisterTimeout: cfg.AgentReregisterTimeout,
-			RecoveryAgentRemovalLimit: cfg.RecoveryAgentRemovalLimit,
-			Flags:                     cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: mlog,
-		})
-		if err != nil {
-			return err
-		}
-		// The built-in Marathon-compatible apps framework (leader only).
-		if appsFw, err = appsFramework(master, etcdCli, mlog); err != nil {
-			return err
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/v2/", appsFw.Handler())
-		mux.Handle("GET /ping", appsFw.Handler())
-		uiHandler := ui.Handler()
-		mux.Handle("GET /{$}", uiHandler)
-		mux.Handle("GET /ui/", uiHandler)
-		mux.Handle("/", master.Handler())
-		srv, ln, err := listen(cfg.bindAddr(cfg.Port), mux, mlog)
-		if err != nil {
-			return fmt.Errorf("master API: %w", err)
-		}
-		servers, listeners = append(servers, srv), append(listeners, ln)
+		etcdSrv, etcdCli, master, appsFw = mr.etcd, mr.cli, mr.master, mr.apps
+		servers, listeners = append(servers, mr.srv), append(listeners, mr.ln)
+		masterPKI = mr.pki
 	}
+	var atls *agentTLS
 	if cfg.runsAgent() {
 		masters := cfg.Masters
 		if len(masters) == 0 {
 			masters = []string{cfg.advertised(cfg.Port)}
 		}
+		// An agent joined with a token talks HTTPS with its certificate.
+		if atls, err = prepareAgentTLS(ctx, cfg); err != nil {
+			return err
+		}
+		var hc *http.Client
+		scheme := ""
+		if atls != nil {
+			masters, hc, scheme = atls.masters, atls.client, "https"
+		}
 		agent, err = runtime.New(runtime.Config{
 			WorkDir: cfg.WorkDir, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.AgentPort,
-			Masters: masters, Resources: cfg.Resources, Attributes: cfg.Attributes,
+			Masters: masters, HTTPClient: hc, Scheme: scheme, Resources: cfg.Resources, Attributes: cfg.Attributes,
 			RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, Flags: cfg.Flags,
 			ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries,
 			Recover: cfg.Recover, Strict: cfg.Strict, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
+			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
 			Logger: logs.logger("agent"),
 		})
 		if err != nil {
 			return err
 		}
 		defer agent.Close() // the storage stage: after everything else has stopped
-		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agent.Handler(), logs.logger("agent"))
+		agentMux := http.NewServeMux()
+		files, err := runtime.FilesHandler(runtime.FilesConfig{WorkDir: cfg.WorkDir, AgentID: agent.ID, LogFile: logs.logFile("agent")})
+		if err != nil {
+			return err
+		}
+		agentMux.Handle("GET /files/", files)
+		agentMux.Handle("GET /slave(1)/files/", files)
+		agentMux.Handle("/", agent.Handler())
+		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agentMux, logs.logger("agent"))
 		if err != nil {
 			closeAll(listeners)
 			return fmt.Errorf("agent API: %w", err)
@@ -178,6 +156,24 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			}
 			return nil
 		})
+		masterG.Go(func() error {
+			// The master's own certificate, renewed by its own CA.
+			id := masterPKI.Identity
+			r, err := pki.NewRenewer(pki.RenewerConfig{Identity: id, Renew: masterPKI.Authority.LocalRenew(id), Logger: logs.logger("master")})
+			if err == nil {
+				err = r.Run(masterCtx)
+			}
+			if err != nil {
+				failed <- fmt.Errorf("certificate renewal: %w", err)
+			}
+			return nil
+		})
+		if cfg.SnapshotInterval > 0 {
+			masterG.Go(func() error {
+				runSnapshots(masterCtx, etcdCli, cfg.snapshotDir(), cfg.SnapshotInterval, cfg.SnapshotRetention, logs.logger("master"))
+				return nil
+			})
+		}
 	}
 	if agent != nil {
 		agentG.Go(func() error {
@@ -186,9 +182,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			}
 			return nil
 		})
+		if atls != nil {
+			agentG.Go(func() error { return atls.renew(agentCtx, logs.logger("agent")) })
+		}
 	}
 	if cfg.runsMaster() {
-		log.Info("nodectl up", "role", cfg.Role, "api", "http://"+cfg.advertised(cfg.Port)+"/", "ui", "http://"+cfg.advertised(cfg.Port)+"/", "startup", time.Since(start).Round(time.Millisecond))
+		log.Info("nodectl up", "role", cfg.Role, "api", "https://"+cfg.advertised(cfg.Port)+"/", "ui", "https://"+cfg.advertised(cfg.Port)+"/", "startup", time.Since(start).Round(time.Millisecond))
 	} else {
 		log.Info("nodectl up", "role", cfg.Role, "agent_api", "http://"+cfg.advertised(cfg.AgentPort)+"/", "masters", cfg.Masters)
 	}
@@ -205,6 +204,9 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		}
 		log.Error("node failed; shutting down", "err", runErr)
 	case runErr = <-etcdSrv.ErrChan():
+		if errors.Is(runErr, embed.ErrStopped) {
+			runErr = fmt.Errorf("%w (%w)", ErrRemovedMaster, runErr)
+		}
 		log.Error("etcd failed; shutting down", "err", runErr)
 	}
 	deadline, cancel := context.WithTimeout(context.Background(), shutdownBudget)

@@ -63,6 +63,13 @@ type Config struct {
 	ReconfigurationPolicy string
 	// BootID overrides the kernel boot id (tests simulate reboots with it).
 	BootID string
+	// EnforceContainerDiskQuota kills a task whose persistent volume grows
+	// beyond its size (Mesos --enforce_container_disk_quota).
+	EnforceContainerDiskQuota bool
+	// ContainerDiskWatchInterval is how often volumes are measured;
+	// default DefaultContainerDiskWatchInterval.
+	ContainerDiskWatchInterval time.Duration
+
 	Logger *slog.Logger
 }
 
@@ -83,6 +90,7 @@ type Agent struct {
 	images    *image.Store
 	status    *statusManager
 	tasks     taskTable
+	vols      volumeState
 	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines
 
 	// starts bounds concurrent container starts, so a burst of launches
@@ -143,6 +151,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.BootID == "" {
 		cfg.BootID = currentBootID()
+	}
+	if cfg.ContainerDiskWatchInterval <= 0 {
+		cfg.ContainerDiskWatchInterval = DefaultContainerDiskWatchInterval
 	}
 	if cfg.ExecutorShutdownGracePeriod <= 0 {
 		cfg.ExecutorShutdownGracePeriod = 5 * time.Second
@@ -275,12 +286,12 @@ func (a *Agent) registerLoop(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 		info := a.info()
-		req := api.RegisterRequest{Agent: info}
+		req := api.RegisterRequest{Agent: info, CheckpointedResources: a.checkpointedResources()}
 		if info.ID != "" {
 			req.Frameworks, req.Tasks = a.liveTasks()
 		}
 		var errs []error
-		for _, m := range a.cfg.Masters {
+		for _, m := range a.client.masterList(a.cfg.Masters) {
 			resp, leader, err := a.client.register(ctx, m, req)
 			if removedByMaster(err) {
 				a.fenced(ctx, err)
@@ -316,6 +327,7 @@ func (a *Agent) admitted(resp api.RegisterResponse, leader string, re bool) erro
 	a.mu.Lock()
 	a.id, a.registered, a.leader, a.masterID, a.pingInterval = resp.AgentID, true, leader, resp.MasterID, iv
 	a.mu.Unlock()
+	a.client.learnMasters(leader, resp.Masters)
 	verb := "registered"
 	if re {
 		verb = "re-registered"

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"sync"
 
 	"nodectl/cluster/api"
 )
@@ -39,6 +41,44 @@ func removedByMaster(err error) bool {
 type masterClient struct {
 	http   *http.Client
 	scheme string
+
+	mu      sync.Mutex // guards learned
+	learned []string   // the master set from the last registration, leader first
+}
+
+// learnMasters remembers the masters a registration answer listed, so
+// the agent finds the next leader after a failover even if the masters it
+// was configured with are gone.
+func (c *masterClient) learnMasters(leader string, masters []string) {
+	if len(masters) == 0 {
+		return
+	}
+	// The leader goes last: when the agent registers again, it is most
+	// likely because that leader failed; a standby redirects to the new one.
+	var list []string
+	for _, m := range masters {
+		if m != leader {
+			list = append(list, m)
+		}
+	}
+	list = append(list, leader)
+	c.mu.Lock()
+	c.learned = list
+	c.mu.Unlock()
+}
+
+// masterList is the order registration tries masters in: the learned set
+// (the last leader last), then configured ones not in it.
+func (c *masterClient) masterList(configured []string) []string {
+	c.mu.Lock()
+	out := slices.Clone(c.learned)
+	c.mu.Unlock()
+	for _, m := range configured {
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // post sends v to addr+path and decodes the answer into out (if non-nil).

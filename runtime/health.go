@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"nodectl/cluster/api"
@@ -31,60 +32,118 @@ func seconds(v float64, def time.Duration) time.Duration {
 }
 
 // runHealthCheck probes a task's health next to it (the agent shares the
-// host network with the task) until the task ends or ctx does. Each change
-// of health is reported as a TASK_RUNNING update with Healthy set; after
-// ConsecutiveFailures failures in a row outside the grace period the task
-// is killed. Health is derived from the latest probes, not accumulated.
+// host network with the task) until the task ends or ctx does. It runs
+// HealthCheck and every one of MoreHealthChecks, each at its own pace; the
+// task is healthy when all of them pass and unhealthy as soon as one
+// fails. Each change of that health is reported as a TASK_RUNNING update
+// with Healthy set; once one check has failed ConsecutiveFailures times in
+// a row outside its grace period the task is killed. Health is derived
+// from the latest probes, not accumulated.
 func (a *Agent) runHealthCheck(ctx context.Context, t *task) {
-	hc := t.info.HealthCheck
+	checks := append([]api.HealthCheck{*t.info.HealthCheck}, t.info.MoreHealthChecks...)
+	h := &taskHealth{latest: make([]*bool, len(checks))}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a.runCheck(ctx, t, i, &checks[i], h) {
+				cancel() // the task is being killed: the other checks stop
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// taskHealth is the latest verdict of each of a task's checks and what was
+// last reported.
+type taskHealth struct {
+	mu       sync.Mutex // guards the fields below; held while reporting, so reports stay in order
+	latest   []*bool    // per check; nil until it has a verdict
+	reported *bool
+}
+
+// verdictLocked is the task's health from its checks' latest results:
+// false when any fails, true when all pass, nil while undecided.
+func (h *taskHealth) verdictLocked() *bool {
+	all := true
+	for _, v := range h.latest {
+		switch {
+		case v == nil:
+			all = false
+		case !*v:
+			return v
+		}
+	}
+	if !all {
+		return nil
+	}
+	ok := true
+	return &ok
+}
+
+// runCheck probes one check until ctx ends or the task does; true when it
+// killed the task.
+func (a *Agent) runCheck(ctx context.Context, t *task, idx int, hc *api.HealthCheck, h *taskHealth) bool {
 	interval := seconds(hc.IntervalSeconds, healthInterval)
 	grace := seconds(hc.GracePeriodSeconds, healthGrace)
 	maxFailing := hc.ConsecutiveFailures
 	if maxFailing <= 0 {
 		maxFailing = healthMaxFailing
 	}
+	name := "health check"
+	if len(h.latest) > 1 {
+		name = fmt.Sprintf("health check %d (%s)", idx, hc.Type)
+	}
 	started := time.Now()
 	timer := time.NewTimer(seconds(hc.DelaySeconds, healthDelay))
 	defer timer.Stop()
-	var healthy *bool
 	failing, succeeded := 0, false
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-timer.C:
 		}
 		a.tasks.mu.Lock()
 		over := t.state.Terminal() || t.killing
 		a.tasks.mu.Unlock()
 		if over {
-			return
+			return false
 		}
 		err := a.probe(ctx, t, hc, seconds(hc.TimeoutSeconds, healthTimeout))
+		if ctx.Err() != nil {
+			return false
+		}
 		ok := err == nil
 		if ok {
 			failing, succeeded = 0, true
 		} else if succeeded || time.Since(started) > grace {
 			failing++ // failures in the grace period before a first success don't count
 		}
-		if healthy == nil || *healthy != ok {
-			if ok || failing > 0 {
-				healthy = &ok
+		if ok || failing > 0 {
+			h.mu.Lock()
+			h.latest[idx] = &ok
+			if v := h.verdictLocked(); v != nil && (h.reported == nil || *h.reported != *v) {
+				h.reported = v
 				msg := "health check passed"
-				if !ok {
-					msg = "health check failed: " + err.Error()
+				if !*v {
+					msg = name + " failed: " + err.Error()
 				}
-				a.updateTask(t, api.TaskRunning, api.ReasonHealthCheckFailed, msg, nil, healthy)
+				a.updateTask(t, api.TaskRunning, api.ReasonHealthCheckFailed, msg, nil, v)
 			}
+			h.mu.Unlock()
 		}
 		if failing >= maxFailing {
-			a.log.Warn("killing unhealthy task", "task_id", t.id, "failures", failing, "err", err)
+			a.log.Warn("killing unhealthy task", "task_id", t.id, "check", idx, "failures", failing, "err", err)
 			a.tasks.mu.Lock()
 			t.killReason = api.ReasonHealthCheckFailed
-			t.killMessage = fmt.Sprintf("health check failed %d times in a row: %v", failing, err)
+			t.killMessage = fmt.Sprintf("%s failed %d times in a row: %v", name, failing, err)
 			a.tasks.mu.Unlock()
 			a.kill(ctx, &api.KillMessage{FrameworkID: api.ID{Value: t.frameworkID}, TaskID: api.ID{Value: t.id}})
-			return
+			return true
 		}
 		timer.Reset(interval)
 	}
@@ -142,11 +201,8 @@ func (a *Agent) probe(ctx context.Context, t *task, hc *api.HealthCheck, timeout
 		if hc.Command == nil || hc.Command.Value == "" {
 			return fmt.Errorf("command check without a command")
 		}
-		// Runs on the host with the task's environment and sandbox as its
-		// working directory (not inside the task's mount namespace).
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", hc.Command.Value)
-		cmd.Dir = t.sandbox
-		cmd.Env = taskEnv(t, a.ID(), a.cfg.Hostname, t.sandbox, nil)
+		cmd := a.checkCommand(ctx, t, hc.Command.Value)
+		cmd.WaitDelay = time.Second
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%w: %s", err, truncate(string(out), 200))
 		}
@@ -160,4 +216,31 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// checkCommand is the process of a COMMAND check. As in Mesos it runs
+// inside the task's container: nsenter joins the namespaces, root and
+// working directory of the container's init process, so the command sees
+// the task's image, private /tmp and sandbox. Without a container process
+// or an nsenter binary it runs on the host, in the sandbox.
+func (a *Agent) checkCommand(ctx context.Context, t *task, value string) *exec.Cmd {
+	a.tasks.mu.Lock()
+	ctr := t.ctr
+	a.tasks.mu.Unlock()
+	if ctr != nil && ctr.Pid() > 0 {
+		if nsenter, err := exec.LookPath("nsenter"); err == nil {
+			inside := ctr.Spec().SandboxTarget
+			if inside == "" {
+				inside = t.sandbox
+			}
+			cmd := exec.CommandContext(ctx, nsenter, "--target", strconv.Itoa(ctr.Pid()),
+				"--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--", "/bin/sh", "-c", value)
+			cmd.Env = taskEnv(t, a.ID(), a.cfg.Hostname, inside, nil)
+			return cmd
+		}
+	}
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", value)
+	cmd.Dir = t.sandbox
+	cmd.Env = taskEnv(t, a.ID(), a.cfg.Hostname, t.sandbox, nil)
+	return cmd
 }

@@ -61,3 +61,34 @@ func TestProbe(t *testing.T) {
 		t.Errorf("slow probe: %v", err)
 	}
 }
+
+// A task's health over several checks: unhealthy when any fails, healthy
+// when all pass, undecided while one has no verdict yet.
+func TestHealthVerdict(t *testing.T) {
+	yes, no := true, false
+	for _, tc := range []struct {
+		name   string
+		latest []*bool
+		want   *bool
+	}{
+		{"one passing", []*bool{&yes}, &yes},
+		{"all passing", []*bool{&yes, &yes, &yes}, &yes},
+		{"one failing", []*bool{&yes, &no, &yes}, &no},
+		{"failing before the others decide", []*bool{nil, &no}, &no},
+		{"one undecided", []*bool{&yes, nil}, nil},
+		{"none decided", []*bool{nil, nil}, nil},
+	} {
+		h := &taskHealth{latest: tc.latest}
+		got := h.verdictLocked()
+		if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+			t.Errorf("%s: verdict %v, want %v", tc.name, fmtBool(got), fmtBool(tc.want))
+		}
+	}
+}
+
+func fmtBool(b *bool) string {
+	if b == nil {
+		return "undecided"
+	}
+	return strconv.FormatBool(*b)
+}

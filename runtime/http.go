@@ -35,7 +35,7 @@ func (a *Agent) Handler() http.Handler {
 
 func (a *Agent) handleState(w http.ResponseWriter, r *http.Request) {
 	info := a.info()
-	writeJSON(w, map[string]any{
+	st := map[string]any{
 		"version":              api.Version,
 		"id":                   info.ID,
 		"pid":                  "slave(1)@" + info.IP + ":" + strconv.Itoa(info.Port),
@@ -49,7 +49,10 @@ func (a *Agent) handleState(w http.ResponseWriter, r *http.Request) {
 		"flags":                joinFlags(a.cfg.Flags),
 		"frameworks":           a.frameworksJSON(),
 		"completed_frameworks": []any{},
-	})
+	}
+	st["reserved_resources_full"] = reservedFull(a.checkpointedResources())
+	st["persistent_volumes"] = a.volumesJSON()
+	writeJSON(w, st)
 }
 
 func nonNil(a api.Attributes) api.Attributes {

@@ -90,6 +90,7 @@ func (a *Agent) openCheckpoint(ctx context.Context) error {
 	a.recoveryErrors = len(state.Errors)
 	a.mu.Unlock()
 	a.state = state
+	a.restoreVolumes(ctx, state)
 	if state.Agent == nil || state.Agent.ID == "" {
 		return nil
 	}
@@ -150,7 +151,9 @@ func (a *Agent) recoverTasks(ctx context.Context) error {
 			continue
 		}
 		known[t.containerID] = true
+		a.tasks.mu.Lock() // the HTTP server (metrics, /state) already reads the table
 		a.tasks.live[streamKey{t.frameworkID, t.id}] = t
+		a.tasks.mu.Unlock()
 		for _, u := range pending {
 			a.status.enqueue(u)
 		}

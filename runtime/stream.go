@@ -89,6 +89,9 @@ func (a *Agent) dispatch(connCtx context.Context, m *api.AgentMessage) {
 			defer a.wg.Done()
 			a.shutdownFramework(ctx, m.ShutdownFramework.FrameworkID.Value)
 		}()
+	case m.Type == api.MsgCheckpointResources && m.CheckpointResources != nil:
+		// In line: a LAUNCH after it must find its volume.
+		a.applyCheckpoint(ctx, m.CheckpointResources.Resources)
 	case m.Type == api.MsgHeartbeat:
 	default:
 		a.log.Warn("unknown message from master", "type", m.Type)

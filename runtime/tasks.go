@@ -39,6 +39,7 @@ type task struct {
 	// killReason and killMessage say why the agent itself killed the task
 	// (a failing health check); empty for kills the framework asked for.
 	killReason, killMessage string
+	limitation              bool // killed for a resource limitation: ends TASK_FAILED
 	ctr                     *container.Container
 }
 
@@ -196,6 +197,11 @@ func (a *Agent) watch(ctx context.Context, t *task) {
 		defer a.wg.Done()
 		a.awaitExit(ctx, t)
 	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.watchDisk(ctx, t)
+	}()
 	if t.info.HealthCheck != nil {
 		a.wg.Add(1)
 		go func() {
@@ -254,6 +260,11 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	for _, v := range volumes(t.info) {
 		spec.Mounts = append(spec.Mounts, container.Mount{Source: v.HostPath, Destination: v.ContainerPath, ReadOnly: v.Mode == "RO"})
 	}
+	vm, err := a.volumeMounts(t.info, sandbox, spec.SandboxTarget)
+	if err != nil {
+		return err
+	}
+	spec.Mounts = append(spec.Mounts, vm...)
 	if spec.Args, err = taskArgs(t.info.Command, entrypoint, cmd); err != nil {
 		return err
 	}
@@ -296,7 +307,7 @@ func (a *Agent) awaitExit(ctx context.Context, t *task) {
 		return
 	}
 	a.tasks.mu.Lock()
-	killing, fenced := t.killing, t.fenced
+	killing, fenced, limitation := t.killing, t.fenced, t.limitation
 	a.tasks.mu.Unlock()
 	code := exit.Code
 	switch {
@@ -306,6 +317,8 @@ func (a *Agent) awaitExit(ctx context.Context, t *task) {
 		a.setState(t, api.TaskFailed, api.ReasonExecutorTerminated, "container lost: "+err.Error(), nil)
 	case err != nil:
 		a.setState(t, api.TaskFailed, api.ReasonExecutorTerminated, err.Error(), nil)
+	case killing && limitation:
+		a.setState(t, api.TaskFailed, t.killReason, t.killMessage, &code)
 	case exit.OOMKilled:
 		a.setState(t, api.TaskFailed, api.ReasonContainerLimitationMem, "Memory limit exceeded: "+exitMessage(exit), &code)
 	case killing:

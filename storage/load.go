@@ -24,7 +24,7 @@ type rawRow struct {
 
 // rawState is every table, rows in rowid order.
 type rawState struct {
-	Agent, Resources, Frameworks, Executors, Tasks, Updates []rawRow
+	Agent, Resources, Frameworks, Executors, Tasks, Updates, Volumes []rawRow
 }
 
 // The columns read per table, in the order rawRow.Vals holds them.
@@ -81,6 +81,7 @@ func (s *Store) readRaw(ctx context.Context) (raw rawState, err error) {
 		{"executors", "rowid", executorCols, &raw.Executors},
 		{"tasks", "rowid", taskCols, &raw.Tasks},
 		{"updates", "0", updateCols, &raw.Updates}, // WITHOUT ROWID: its key names a row
+		{"volumes", "rowid", volumeCols, &raw.Volumes},
 	} {
 		if *t.dst, err = readTable(ctx, tx, t.table, t.rowid, t.cols); err != nil {
 			return raw, fmt.Errorf("read table %s: %w", t.table, err)
@@ -414,6 +415,7 @@ func assemble(raw rawState) State {
 	slices.SortFunc(st.Tasks, func(a, b Task) int {
 		return cmp.Or(cmp.Compare(a.FrameworkID, b.FrameworkID), cmp.Compare(a.TaskID, b.TaskID))
 	})
+	st.Volumes = assembleVolumes(wellFormed("volumes", volumeCols, raw.Volumes), func(r rawRow, k string, err error) { bad("volumes", r, k, err) })
 	return st
 }
 

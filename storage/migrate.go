@@ -26,6 +26,7 @@ func sqlStep(stmts string) func(context.Context, *sql.Conn) error {
 
 var migrations = []migration{
 	{"initial schema", sqlStep(schemaV1)},
+	{"persistent volumes", sqlStep(schemaV2)},
 }
 
 // schemaV1: the tables of Mesos' meta/ checkpoint. Ids are TEXT, opaque

@@ -27,8 +27,7 @@ import (
 // -update writes vN.db only where it is missing: the files of released
 // versions stand for databases in the field and are never regenerated
 // (delete one first if it really must be). Goldens are always rewritten.
-var fixtureRows = map[int]string{
-	1: `
+const v1Rows = `
 INSERT INTO agent (id, agent_id, info, boot_id, config_fingerprint)
 	VALUES (1, 'agent-1', CAST('{"hostname":"node-1"}' AS BLOB), 'boot-1', 'fp-1');
 INSERT INTO resources (id, body) VALUES (1, CAST('[{"name":"disk","role":"db"}]' AS BLOB));
@@ -48,6 +47,13 @@ INSERT INTO updates VALUES ('batch', 'job.1', 1, x'03', 'TASK_STARTING', 0, CAST
 	1700000001100000000, 1700000001200000000);
 INSERT INTO updates VALUES ('batch', 'job.1', 2, x'04', 'TASK_FINISHED', 1, CAST('{"state":"TASK_FINISHED"}' AS BLOB),
 	1700000008000000000, 1700000008500000000);
+`
+
+var fixtureRows = map[int]string{
+	1: v1Rows,
+	2: v1Rows + `
+INSERT INTO volumes VALUES ('db', 'pg#data#1', '/w/volumes/roles/db/pg#data#1', 10485760, 0, 1700000002000000000);
+INSERT INTO volumes VALUES ('db', 'pg#data#2', '/w/volumes/roles/db/pg#data#2', 10485760, 1, 1700000003000000000);
 `,
 }
 
@@ -181,7 +187,12 @@ func renderState(st State) []byte {
 			"container_id": task.ContainerID, "info": raw(task.Info), "state": task.State, "terminal": task.Terminal,
 			"done": task.Done, "updates": us, "pending": len(task.Pending())})
 	}
-	out["frameworks"], out["executors"], out["tasks"] = fws, exs, tasks
+	var vols []m
+	for _, v := range st.Volumes {
+		vols = append(vols, m{"role": v.Role, "persistence_id": v.PersistenceID, "path": v.Path, "size_bytes": v.SizeBytes,
+			"destroying": v.Destroying, "created_at": ts(v.CreatedAt)})
+	}
+	out["frameworks"], out["executors"], out["tasks"], out["volumes"] = fws, exs, tasks, vols
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		panic(err)

@@ -115,6 +115,7 @@ type State struct {
 	Frameworks []Framework
 	Executors  []Executor // ordered by framework, executor, launch time
 	Tasks      []Task     // ordered by framework, task id
+	Volumes    []Volume   // persistent volume directories, in insertion order
 	// Errors are the records skipped by a lenient (non-strict) load, each a
 	// *RecordError. Mesos counts them in slave/recovery_errors.
 	Errors []error

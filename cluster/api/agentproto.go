@@ -20,6 +20,11 @@ const (
 	MsgAcknowledge       = "ACKNOWLEDGE"
 	MsgShutdownFramework = "SHUTDOWN_FRAMEWORK"
 	MsgHeartbeat         = "HEARTBEAT"
+	// MsgCheckpointResources carries the agent's complete set of dynamic
+	// reservations and persistent volumes, after every change and on
+	// every (re-)registration; the agent creates and destroys volume
+	// directories to match.
+	MsgCheckpointResources = "CHECKPOINT_RESOURCES"
 )
 
 // AgentMessage is one master→agent message on the stream.
@@ -29,6 +34,13 @@ type AgentMessage struct {
 	Kill              *KillMessage       `json:"kill,omitempty"`
 	Acknowledge       *AckMessage        `json:"acknowledge,omitempty"`
 	ShutdownFramework *ShutdownFramework `json:"shutdown_framework,omitempty"`
+	// CheckpointResources is set for MsgCheckpointResources.
+	CheckpointResources *CheckpointResources `json:"checkpoint_resources,omitempty"`
+}
+
+// CheckpointResources is an agent's dynamic reservations and volumes.
+type CheckpointResources struct {
+	Resources Resources `json:"resources"`
 }
 
 // LaunchMessage asks the agent to run a task for a framework.

@@ -38,16 +38,21 @@ type Range struct {
 // Resource is one named resource in the Mesos "full" JSON shape. Role is
 // "*" (or empty) for unreserved resources.
 //
-// A later issue adds dynamic reservations (principal, labels) and persistent
-// volumes (disk info) here; two resources then merge only when all of those
-// match, which is what sameKey decides.
+// Dynamic reservations come in either Mesos JSON shape (Reservations, the
+// post-refinement stack, or Role plus Reservation) and are kept in both
+// (see reservation.go); Disk makes reserved disk a persistent volume. Two
+// resources merge only when all of those match, which is what sameKey
+// decides.
 type Resource struct {
-	Name   string     `json:"name"`
-	Type   ValueType  `json:"type"`
-	Scalar *ScalarVal `json:"scalar,omitempty"`
-	Ranges *RangesVal `json:"ranges,omitempty"`
-	Set    *SetVal    `json:"set,omitempty"`
-	Role   string     `json:"role,omitempty"`
+	Name         string            `json:"name"`
+	Type         ValueType         `json:"type"`
+	Scalar       *ScalarVal        `json:"scalar,omitempty"`
+	Ranges       *RangesVal        `json:"ranges,omitempty"`
+	Set          *SetVal           `json:"set,omitempty"`
+	Role         string            `json:"role,omitempty"`
+	Reservation  *ReservationInfo  `json:"reservation,omitempty"`
+	Reservations []ReservationInfo `json:"reservations,omitempty"`
+	Disk         *DiskInfo         `json:"disk,omitempty"`
 }
 
 // ScalarVal, RangesVal and SetVal mirror the Mesos JSON nesting
@@ -91,8 +96,18 @@ func (r Resource) millis() int64 {
 // sameKey reports whether a and b are the same kind of resource and so merge
 // into one entry.
 func sameKey(a, b Resource) bool {
-	return a.Name == b.Name && a.Type == b.Type && normRole(a.Role) == normRole(b.Role)
+	if a.Name != b.Name || a.Type != b.Type || normRole(a.Role) != normRole(b.Role) {
+		return false
+	}
+	if a.Reservation == nil && b.Reservation == nil && len(a.Reservations) == 0 && len(b.Reservations) == 0 && a.Disk == nil && b.Disk == nil {
+		return true // the usual case: no dynamic reservation, no volume
+	}
+	return sameReservation(a, b) && sameDisk(a, b)
 }
+
+// SameKind reports whether a and b are the same kind of resource (name,
+// type, role, reservation and volume) and so merge into one entry.
+func SameKind(a, b Resource) bool { return sameKey(a, b) }
 
 func normRole(role string) string {
 	if role == "" {
@@ -129,7 +144,17 @@ func ParseResources(s string) (Resources, error) {
 			in = append(in, r)
 		}
 	}
+	return Validated(in)
+}
+
+// Validated checks resources decoded from JSON (both reservation shapes)
+// and returns them normalised.
+func Validated(in Resources) (Resources, error) {
+	in = slices.Clone(in)
 	types := map[string]ValueType{}
+	for i := range in {
+		in[i].normReservation()
+	}
 	for _, r := range in {
 		if err := r.validate(); err != nil {
 			return nil, err
@@ -264,6 +289,9 @@ func (r Resource) validate() error {
 	}
 	if err := ValidateRole(normRole(r.Role)); err != nil {
 		return fmt.Errorf("%s: %w", r.Name, err)
+	}
+	if err := r.validateReservation(); err != nil {
+		return err
 	}
 	switch r.Type {
 	case Scalar:
@@ -426,6 +454,9 @@ func newBuilder(n int) *builder {
 
 // add merges r, in any form, into the bag.
 func (b *builder) add(r Resource) {
+	if r.Reservation != nil || len(r.Reservations) > 0 || r.Disk != nil {
+		r.normReservation()
+	}
 	for i := range b.out {
 		if !sameKey(b.out[i], r) {
 			continue

@@ -90,10 +90,25 @@ type AcceptCall struct {
 	Filters    *Filters    `json:"filters,omitempty"`
 }
 
-// Operation is an Offer.Operation. nodectl implements LAUNCH.
+// Operation is an Offer.Operation. nodectl implements LAUNCH, RESERVE,
+// UNRESERVE, CREATE and DESTROY.
 type Operation struct {
-	Type   string           `json:"type"`
-	Launch *LaunchOperation `json:"launch,omitempty"`
+	Type      string              `json:"type"`
+	Launch    *LaunchOperation    `json:"launch,omitempty"`
+	Reserve   *ResourcesOperation `json:"reserve,omitempty"`
+	Unreserve *ResourcesOperation `json:"unreserve,omitempty"`
+	Create    *VolumesOperation   `json:"create,omitempty"`
+	Destroy   *VolumesOperation   `json:"destroy,omitempty"`
+}
+
+// ResourcesOperation is the body of RESERVE and UNRESERVE.
+type ResourcesOperation struct {
+	Resources Resources `json:"resources"`
+}
+
+// VolumesOperation is the body of CREATE and DESTROY.
+type VolumesOperation struct {
+	Volumes Resources `json:"volumes"`
 }
 
 // LaunchOperation launches tasks on the offers' agent.

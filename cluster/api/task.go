@@ -211,6 +211,9 @@ type TaskInfo struct {
 	KillPolicy  *KillPolicy    `json:"kill_policy,omitempty"`
 	Labels      *Labels        `json:"labels,omitempty"`
 	HealthCheck *HealthCheck   `json:"health_check,omitempty"`
+	// MoreHealthChecks (a nodectl extension: Mesos has one check per task)
+	// are checked alongside HealthCheck; the task is healthy when all pass.
+	MoreHealthChecks []HealthCheck `json:"nodectl_more_health_checks,omitempty"`
 }
 
 // ContainerStatus tells where a task runs.

@@ -83,6 +83,10 @@ type RegisterRequest struct {
 	// Frameworks and Tasks are what a re-registering agent still runs.
 	Frameworks []FrameworkInfo `json:"frameworks,omitempty"`
 	Tasks      []AgentTask     `json:"tasks,omitempty"`
+	// CheckpointedResources is the agent's checkpoint of its dynamic
+	// reservations and volumes; the master sends its own set back when
+	// they differ.
+	CheckpointedResources Resources `json:"checkpointed_resources,omitempty"`
 }
 
 // RegisterResponse tells the agent its id and how often to ping.
@@ -90,6 +94,9 @@ type RegisterResponse struct {
 	AgentID             string  `json:"agent_id"`
 	MasterID            string  `json:"master_id"`
 	PingIntervalSeconds float64 `json:"ping_interval_seconds"`
+	// Masters are the API addresses (host:port) of every running master,
+	// so the agent can follow the leader through failovers.
+	Masters []string `json:"masters,omitempty"`
 }
 
 // PingRequest is the agent's periodic liveness message.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ type App struct {
 	RequirePorts               bool              `json:"requirePorts"`
 	Container                  *Container        `json:"container,omitempty"`
 	HealthChecks               []HealthCheck     `json:"healthChecks"`
+	ReadinessChecks            []ReadinessCheck  `json:"readinessChecks"`
 	Labels                     map[string]string `json:"labels"`
 	UpgradeStrategy            *UpgradeStrategy  `json:"upgradeStrategy"`
 	BackoffSeconds             *float64          `json:"backoffSeconds"`
@@ -37,10 +39,12 @@ type App struct {
 	MaxLaunchDelaySeconds      *float64          `json:"maxLaunchDelaySeconds"`
 	TaskKillGracePeriodSeconds *float64          `json:"taskKillGracePeriodSeconds,omitempty"`
 	KillSelection              string            `json:"killSelection"`
+	UnreachableStrategy        *Unreachable      `json:"unreachableStrategy"`
 	AcceptedResourceRoles      []string          `json:"acceptedResourceRoles,omitempty"`
 	Dependencies               []string          `json:"dependencies"`
 	Fetch                      []Fetch           `json:"fetch"`
 	Executor                   string            `json:"executor"`
+	Residency                  *Residency        `json:"residency,omitempty"`
 	Version                    string            `json:"version,omitempty"`
 	VersionInfo                *VersionInfo      `json:"versionInfo,omitempty"`
 }
@@ -72,6 +76,8 @@ type Volume struct {
 	ContainerPath string `json:"containerPath"`
 	HostPath      string `json:"hostPath,omitempty"`
 	Mode          string `json:"mode"`
+	// Persistent makes it a local persistent volume (resident.go).
+	Persistent *PersistentVolume `json:"persistent,omitempty"`
 }
 
 // HealthCheck is a Marathon health check. The first one is run by the
@@ -91,10 +97,107 @@ type HealthCheck struct {
 	DelaySeconds           int `json:"delaySeconds"`
 }
 
+// ReadinessCheck is a Marathon readiness check: during a deployment a new
+// task counts only once an HTTP(S) GET of Path on its port PortName
+// answers one of HTTPStatusCodesForReady. The leader runs it (as Marathon
+// does), every IntervalSeconds until the task is ready.
+type ReadinessCheck struct {
+	Name                    string `json:"name"`
+	Protocol                string `json:"protocol"`
+	Path                    string `json:"path"`
+	PortName                string `json:"portName"`
+	IntervalSeconds         int    `json:"intervalSeconds"`
+	TimeoutSeconds          int    `json:"timeoutSeconds"`
+	HTTPStatusCodesForReady []int  `json:"httpStatusCodesForReady"`
+	PreserveLastResponse    bool   `json:"preserveLastResponse"`
+}
+
+// UnmarshalJSON fills Marathon's readiness defaults in before decoding.
+func (c *ReadinessCheck) UnmarshalJSON(b []byte) error {
+	type plain ReadinessCheck
+	p := plain{Name: "readinessCheck", Protocol: "HTTP", Path: "/", PortName: "http-api", IntervalSeconds: 30, TimeoutSeconds: 10}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if p.HTTPStatusCodesForReady == nil {
+		p.HTTPStatusCodesForReady = []int{200}
+	}
+	*c = ReadinessCheck(p)
+	return nil
+}
+
+// Marathon's health check defaults.
+const (
+	defaultGracePeriodSeconds     = 300
+	defaultIntervalSeconds        = 60
+	defaultTimeoutSeconds         = 20
+	defaultMaxConsecutiveFailures = 3
+	defaultDelaySeconds           = 15
+)
+
+// UnmarshalJSON fills Marathon's defaults in before decoding, so that an
+// explicit 0 (no grace period, no delay) stays 0.
+func (h *HealthCheck) UnmarshalJSON(b []byte) error {
+	type plain HealthCheck
+	p := plain{
+		GracePeriodSeconds: defaultGracePeriodSeconds, IntervalSeconds: defaultIntervalSeconds,
+		TimeoutSeconds: defaultTimeoutSeconds, MaxConsecutiveFailures: defaultMaxConsecutiveFailures,
+		DelaySeconds: defaultDelaySeconds,
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*h = HealthCheck(p)
+	return nil
+}
+
 // UpgradeStrategy bounds a rolling restart.
 type UpgradeStrategy struct {
 	MinimumHealthCapacity float64 `json:"minimumHealthCapacity"`
 	MaximumOverCapacity   float64 `json:"maximumOverCapacity"`
+}
+
+// Unreachable is the app's unreachableStrategy: what to do with a task
+// whose agent the master lost (TASK_UNREACHABLE). After
+// InactiveAfterSeconds it stops counting as an instance and a replacement
+// is launched; after ExpungeAfterSeconds it is forgotten (and killed if it
+// ever comes back). Disabled ("disabled" in JSON) waits for it forever.
+type Unreachable struct {
+	Disabled             bool
+	InactiveAfterSeconds float64
+	ExpungeAfterSeconds  float64
+}
+
+// MarshalJSON writes "disabled" or {inactiveAfterSeconds, expungeAfterSeconds}.
+func (u Unreachable) MarshalJSON() ([]byte, error) {
+	if u.Disabled {
+		return []byte(`"disabled"`), nil
+	}
+	return json.Marshal(map[string]float64{"inactiveAfterSeconds": u.InactiveAfterSeconds, "expungeAfterSeconds": u.ExpungeAfterSeconds})
+}
+
+// errUnreachableString is a string unreachableStrategy other than "disabled".
+var errUnreachableString = fmt.Errorf(`unreachableStrategy must be "disabled" or an object`)
+
+// UnmarshalJSON reads "disabled" or the object form (absent fields 0).
+func (u *Unreachable) UnmarshalJSON(b []byte) error {
+	var str string
+	if json.Unmarshal(b, &str) == nil {
+		if str != "disabled" {
+			return errUnreachableString
+		}
+		*u = Unreachable{Disabled: true}
+		return nil
+	}
+	var o struct {
+		InactiveAfterSeconds float64 `json:"inactiveAfterSeconds"`
+		ExpungeAfterSeconds  float64 `json:"expungeAfterSeconds"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	*u = Unreachable{InactiveAfterSeconds: o.InactiveAfterSeconds, ExpungeAfterSeconds: o.ExpungeAfterSeconds}
+	return nil
 }
 
 // Fetch is a URI fetched into the sandbox.
@@ -191,18 +294,12 @@ func (a *App) normalize() {
 	if a.HealthChecks == nil {
 		a.HealthChecks = []HealthCheck{}
 	}
+	if a.ReadinessChecks == nil {
+		a.ReadinessChecks = []ReadinessCheck{}
+	}
 	for i := range a.HealthChecks {
-		h := &a.HealthChecks[i]
-		if h.Protocol == "" {
-			h.Protocol = "HTTP"
-		}
-		for _, d := range []struct {
-			f *int
-			v int
-		}{{&h.GracePeriodSeconds, 300}, {&h.IntervalSeconds, 60}, {&h.TimeoutSeconds, 20}, {&h.MaxConsecutiveFailures, 3}, {&h.DelaySeconds, 15}} {
-			if *d.f == 0 {
-				*d.f = d.v
-			}
+		if a.HealthChecks[i].Protocol == "" {
+			a.HealthChecks[i].Protocol = "HTTP"
 		}
 	}
 	if a.Dependencies == nil {
@@ -229,6 +326,7 @@ func (a *App) normalize() {
 			a.PortDefinitions[i].Protocol = "tcp"
 		}
 	}
+	a.normalizeResident()
 	if a.UpgradeStrategy == nil {
 		a.UpgradeStrategy = &UpgradeStrategy{MinimumHealthCapacity: 1, MaximumOverCapacity: 1}
 	}
@@ -243,6 +341,9 @@ func (a *App) normalize() {
 	}
 	if a.KillSelection == "" {
 		a.KillSelection = YoungestFirst
+	}
+	if a.UnreachableStrategy == nil {
+		a.UnreachableStrategy = &Unreachable{} // Marathon's default: 0 / 0
 	}
 	if a.Container != nil && a.Container.Type == "" {
 		a.Container.Type = "MESOS"
@@ -364,6 +465,15 @@ func (a *App) validate() []Detail {
 		default:
 			add(fmt.Sprintf("/healthChecks/%d/protocol", i), "unknown protocol "+h.Protocol)
 		}
+		if h.IntervalSeconds <= 0 {
+			add(fmt.Sprintf("/healthChecks/%d/intervalSeconds", i), "must be greater than 0")
+		}
+		if h.TimeoutSeconds <= 0 {
+			add(fmt.Sprintf("/healthChecks/%d/timeoutSeconds", i), "must be greater than 0")
+		}
+		if h.GracePeriodSeconds < 0 || h.DelaySeconds < 0 || h.MaxConsecutiveFailures < 0 {
+			add(fmt.Sprintf("/healthChecks/%d", i), "gracePeriodSeconds, delaySeconds and maxConsecutiveFailures must not be negative")
+		}
 		if h.Protocol == "COMMAND" && (h.Command == nil || h.Command.Value == "") {
 			add(fmt.Sprintf("/healthChecks/%d/command", i), "must not be empty")
 		}
@@ -397,6 +507,41 @@ func (a *App) validate() []Detail {
 	if g := a.TaskKillGracePeriodSeconds; g != nil && *g < 0 {
 		add("/taskKillGracePeriodSeconds", "must be greater than or equal to 0")
 	}
+	if u := a.UnreachableStrategy; u != nil && !u.Disabled {
+		if u.InactiveAfterSeconds < 0 {
+			add("/unreachableStrategy/inactiveAfterSeconds", "must be greater than or equal to 0")
+		}
+		if u.ExpungeAfterSeconds < u.InactiveAfterSeconds {
+			add("/unreachableStrategy/expungeAfterSeconds", "must be greater than or equal to inactiveAfterSeconds")
+		}
+	}
+	if len(a.ReadinessChecks) > 1 {
+		add("/readinessChecks", "Only one readinessCheck is supported at the moment")
+	}
+	for i, c := range a.ReadinessChecks {
+		p := fmt.Sprintf("/readinessChecks/%d", i)
+		if c.Protocol != "HTTP" && c.Protocol != "HTTPS" {
+			add(p+"/protocol", "must be one of HTTP, HTTPS")
+		}
+		if !slices.ContainsFunc(a.PortDefinitions, func(pd PortDefinition) bool { return pd.Name == c.PortName }) {
+			add(p+"/portName", "Readiness check portName must reference an existing port definition name")
+		}
+		if c.IntervalSeconds <= 0 || c.TimeoutSeconds <= 0 || c.TimeoutSeconds >= c.IntervalSeconds {
+			add(p, "intervalSeconds must be positive and greater than timeoutSeconds")
+		}
+		if len(c.HTTPStatusCodesForReady) == 0 {
+			add(p+"/httpStatusCodesForReady", "must not be empty")
+		}
+	}
+	mesosChecks := 0
+	for _, h := range a.HealthChecks {
+		if strings.HasPrefix(h.Protocol, "MESOS_") {
+			mesosChecks++
+		}
+	}
+	if mesosChecks > 1 {
+		add("/healthChecks", "AppDefinition can only have one Mesos health check")
+	}
 	if a.KillSelection != YoungestFirst && a.KillSelection != OldestFirst {
 		add("/killSelection", "must be one of YOUNGEST_FIRST, OLDEST_FIRST")
 	}
@@ -415,7 +560,11 @@ func (a *App) validate() []Detail {
 		if errs := validID(d); errs != nil {
 			add(fmt.Sprintf("/dependencies/%d", i), errs...)
 		}
+		if d == a.ID {
+			add(fmt.Sprintf("/dependencies/%d", i), "an app cannot depend on itself")
+		}
 	}
+	ds = append(ds, a.validateResident()...)
 	return ds
 }
 

@@ -1,7 +1,6 @@
 package apps
 
 import (
-	"encoding/json"
 	"net"
 	"net/http"
 	"strings"
@@ -42,47 +41,71 @@ func embedsOf(r *http.Request, single bool) int {
 	return e
 }
 
-// appInfoLocked is the AppInfo JSON of app id (spec 3.4).
-func (a *Apps) appInfoLocked(id string, embed int) map[string]any {
+// appInfo is Marathon's AppInfo (spec 3.4): the definition's fields with
+// the counts and the embedded parts beside them.
+type appInfo struct {
+	*App
+	TasksStaged     int                 `json:"tasksStaged"`
+	TasksRunning    int                 `json:"tasksRunning"`
+	TasksHealthy    int                 `json:"tasksHealthy"`
+	TasksUnhealthy  int                 `json:"tasksUnhealthy"`
+	Deployments     []map[string]string `json:"deployments"`
+	Tasks           *[]map[string]any   `json:"tasks,omitempty"`
+	LastTaskFailure *TaskFailure        `json:"lastTaskFailure,omitempty"`
+}
+
+// appInfoLocked is the AppInfo of app id.
+func (a *Apps) appInfoLocked(id string, embed int) appInfo {
+	return a.appInfoOfLocked(id, embed, a.tasksOfLocked(id))
+}
+
+// appInfoOfLocked is the AppInfo of app id given its tasks, oldest first.
+// Definitions are never changed in place (a change stores a new one), so
+// the result may be encoded after the lock is released.
+func (a *Apps) appInfoOfLocked(id string, embed int, ts []*task) appInfo {
 	st := a.apps[id]
-	m := map[string]any{}
-	b, _ := json.Marshal(st.def)
-	_ = json.Unmarshal(b, &m)
-	var staged, running, healthy, unhealthy int
-	ts := a.tasksOfLocked(id)
+	info := appInfo{App: st.def, Deployments: []map[string]string{}}
 	for _, t := range ts {
 		switch t.State {
 		case api.TaskRunning:
-			running++
+			info.TasksRunning++
 			if t.Health != nil {
 				if t.Health.Alive {
-					healthy++
+					info.TasksHealthy++
 				} else {
-					unhealthy++
+					info.TasksUnhealthy++
 				}
 			}
 		case api.TaskStaging, api.TaskStarting:
-			staged++
+			info.TasksStaged++
 		}
 	}
-	m["tasksStaged"], m["tasksRunning"] = staged, running
-	m["tasksHealthy"], m["tasksUnhealthy"] = healthy, unhealthy
-	deps := []map[string]string{}
 	if d := a.deploymentOfLocked(id); d != nil {
-		deps = append(deps, map[string]string{"id": d.ID})
+		info.Deployments = append(info.Deployments, map[string]string{"id": d.ID})
 	}
-	m["deployments"] = deps
 	if embed&embedTasks != 0 {
 		out := []map[string]any{}
 		for _, t := range ts {
 			out = append(out, a.taskJSONLocked(t))
 		}
-		m["tasks"] = out
+		info.Tasks = &out
 	}
-	if embed&embedLastFailure != 0 && st.lastFailure != nil {
-		m["lastTaskFailure"] = st.lastFailure
+	if embed&embedLastFailure != 0 {
+		info.LastTaskFailure = st.lastFailure
 	}
-	return m
+	return info
+}
+
+// tasksByAppLocked is every app's tasks, oldest first (one pass, for lists).
+func (a *Apps) tasksByAppLocked() map[string][]*task {
+	by := map[string][]*task{}
+	for _, t := range a.tasks {
+		by[t.AppID] = append(by[t.AppID], t)
+	}
+	for _, ts := range by {
+		sortTasks(ts)
+	}
+	return by
 }
 
 // taskJSONLocked is Marathon's task JSON (spec 3.5).
@@ -109,11 +132,13 @@ func (a *Apps) taskJSONLocked(t *task) map[string]any {
 		}
 		results = append(results, r)
 	}
-	return map[string]any{
+	m := map[string]any{
 		"id": t.ID, "appId": t.AppID, "host": t.Host, "ports": ports, "servicePorts": ports,
 		"slaveId": t.AgentID, "state": state, "stagedAt": ts(t.StagedAt), "startedAt": ts(t.StartedAt),
-		"version": t.Version, "healthCheckResults": results, "ipAddresses": ipsOf(t.Host), "role": "*",
+		"version": t.Version, "healthCheckResults": results, "ipAddresses": ipsOf(t.Host), "role": a.cfg.Role,
 	}
+	a.residentTaskJSONLocked(t, m)
+	return m
 }
 
 func ipsOf(host string) []map[string]string {
@@ -135,8 +160,8 @@ func (a *Apps) handleListApps(w http.ResponseWriter, r *http.Request) {
 	embed := embedsOf(r, false)
 	q := r.URL.Query()
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := []map[string]any{}
+	out := []appInfo{}
+	byApp := a.tasksByAppLocked()
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
 		if st.def == nil {
@@ -148,17 +173,16 @@ func (a *Apps) handleListApps(w http.ResponseWriter, r *http.Request) {
 		if s := q.Get("cmd"); s != "" && !strings.Contains(st.def.Cmd, s) {
 			continue
 		}
-		out = append(out, a.appInfoLocked(id, embed))
+		out = append(out, a.appInfoOfLocked(id, embed, byApp[id]))
 	}
+	a.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"apps": out})
 }
 
 func (a *Apps) handleGetApp(w http.ResponseWriter, r *http.Request, id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := a.apps[id]
-	if st == nil || st.def == nil {
-		notFound(w, id)
+	if _, ok := a.appLocked(w, id); !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"app": a.appInfoLocked(id, embedsOf(r, true))})
@@ -167,15 +191,14 @@ func (a *Apps) handleGetApp(w http.ResponseWriter, r *http.Request, id string) {
 func (a *Apps) handleAppTasks(w http.ResponseWriter, r *http.Request, id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := a.apps[id]
-	if st == nil || st.def == nil {
-		notFound(w, id)
+	if _, ok := a.appLocked(w, id); !ok {
 		return
 	}
 	out := []map[string]any{}
 	for _, t := range a.tasksOfLocked(id) {
 		out = append(out, a.taskJSONLocked(t))
 	}
+	out = append(out, a.suspendedJSONLocked(id)...)
 	writeJSON(w, http.StatusOK, map[string]any{"tasks": out})
 }
 
@@ -189,8 +212,9 @@ func (a *Apps) handleAllTasks(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := []map[string]any{}
+	byApp := a.tasksByAppLocked()
 	for _, id := range a.appIDsLocked() {
-		for _, t := range a.tasksOfLocked(id) {
+		for _, t := range byApp[id] {
 			if len(want) > 0 && !want[string(t.State)] {
 				continue
 			}

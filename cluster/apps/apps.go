@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,11 @@ var (
 	declineIdle = 120.0
 	// declineBusy is refuse_seconds for offers that did not fit what is queued.
 	declineBusy = 2.0
+	// hostMemory is how long a host that offered counts for spreading.
+	hostMemory = 10 * time.Minute
+	// spreadPatience is how long an app's instances keep to their even
+	// share per host before they take whatever host offers.
+	spreadPatience = 5 * time.Second
 )
 
 // Config configures the apps framework.
@@ -64,6 +70,14 @@ type Config struct {
 	// NewID makes task and deployment uuids; default random (tests may
 	// make them predictable).
 	NewID func() string
+	// Role is the framework's role, in which resident apps reserve;
+	// default DefaultRole.
+	Role string
+	// Principal is the reservations' principal; default none.
+	Principal string
+	// TaskReservationTimeout drops a resident reservation whose task was
+	// not heard of in this time; default DefaultTaskReservationTimeout.
+	TaskReservationTimeout time.Duration
 }
 
 // Apps is the apps framework and its HTTP API.
@@ -86,6 +100,12 @@ type Apps struct {
 	tasks       map[string]*task
 	deployments map[string]*Deployment
 	lastVersion time.Time
+	seen        map[string]map[string]time.Time // offer field (hostname, attribute) → value → last offer with it, for spreading
+
+	// reservations are the resident instances (resident.go); gcUntil:
+	// offers are revived until then to release dropped ones.
+	reservations map[string]*reservation
+	gcUntil      time.Time
 
 	bus *eventBus // /v2/events subscribers (own lock)
 }
@@ -114,11 +134,23 @@ type task struct {
 	StagedAt      time.Time         `json:"stagedAt"`
 	StartedAt     time.Time         `json:"startedAt"`
 	Killing       bool              `json:"killing,omitempty"`
-	KillSentAt    time.Time         `json:"-"`
+	// UnreachableSince is when the master reported the task
+	// TASK_UNREACHABLE (zero while reachable).
+	UnreachableSince time.Time `json:"unreachableSince,omitzero"`
+	// Inactive: unreachable past the app's inactiveAfterSeconds, so it no
+	// longer counts as an instance (a replacement is launched). Derived
+	// from UnreachableSince by step.
+	Inactive   bool      `json:"-"`
+	KillSentAt time.Time `json:"-"`
 	// HealthChecked: launched with a health check, so it serves only once
 	// the agent reports it healthy.
 	HealthChecked bool    `json:"healthChecked,omitempty"`
 	Health        *health `json:"health,omitempty"`
+	// ReadinessChecked: launched with a readiness check, so it counts in
+	// deployments only once Ready (see readiness.go).
+	ReadinessChecked bool      `json:"readinessChecked,omitempty"`
+	Ready            bool      `json:"ready,omitempty"`
+	readyProbeAt     time.Time // last readiness probe started (leader memory only)
 }
 
 // health is what the agent's health reports said about a task.
@@ -131,12 +163,12 @@ type health struct {
 	LastFailureCause    string    `json:"lastFailureCause,omitempty"`
 }
 
-func (t *task) alive() bool   { return !t.Killing && !t.State.Terminal() }
+func (t *task) alive() bool   { return !t.Killing && !t.Inactive && !t.State.Terminal() }
 func (t *task) running() bool { return t.State == api.TaskRunning }
 
 // healthy: running, and reported healthy when it has a health check.
 func (t *task) healthy() bool {
-	return t.running() && (!t.HealthChecked || t.Health != nil && t.Health.Alive)
+	return t.running() && (!t.HealthChecked || t.Health != nil && t.Health.Alive) && (!t.ReadinessChecked || t.Ready)
 }
 
 // TaskFailure is an app's lastTaskFailure.
@@ -165,6 +197,12 @@ func New(cfg Config) (*Apps, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = newUUID
 	}
+	if cfg.Role == "" {
+		cfg.Role = DefaultRole
+	}
+	if cfg.TaskReservationTimeout <= 0 {
+		cfg.TaskReservationTimeout = DefaultTaskReservationTimeout
+	}
 	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: store{cli: cfg.Etcd}, wake: make(chan struct{}, 1), bus: newEventBus()}
 	a.resetLocked()
 	return a, nil
@@ -176,6 +214,8 @@ func (a *Apps) resetLocked() {
 	a.tasks = map[string]*task{}
 	a.deployments = map[string]*Deployment{}
 	a.reconciling = map[string]bool{}
+	a.seen = map[string]map[string]time.Time{}
+	a.reservations = map[string]*reservation{}
 }
 
 // poke wakes the scheduling loop.
@@ -212,14 +252,21 @@ func (a *Apps) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	resv, err := a.loadReservations(ctx)
+	if err != nil {
+		return err
+	}
 	q := cluster.NewEventQueue()
 	a.mu.Lock()
 	a.resetLocked()
 	a.restoreLocked(snap)
+	a.reservations = resv
 	info := api.FrameworkInfo{
-		User: "root", Name: FrameworkName, Role: "*", Checkpoint: true,
+		User: "root", Name: FrameworkName, Role: a.cfg.Role, Checkpoint: true,
 		FailoverTimeout: failoverTimeout.Seconds(),
-		Capabilities:    []api.Capability{{Type: api.CapabilityTaskKillingState}},
+		// Partition aware: tasks of a lost agent are TASK_UNREACHABLE (not
+		// LOST) and survive its return, so unreachableStrategy decides.
+		Capabilities: []api.Capability{{Type: api.CapabilityTaskKillingState}, {Type: api.CapabilityPartitionAware}},
 	}
 	if a.frameworkID != "" {
 		info.ID = &api.ID{Value: a.frameworkID}
@@ -261,6 +308,10 @@ func (a *Apps) lead(ctx context.Context) error {
 				return nil
 			}
 		}
+	})
+	g.Go(func() error {
+		a.runReadiness(gctx)
+		return nil
 	})
 	g.Go(func() error {
 		defer cancel()
@@ -363,6 +414,7 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 	}
 	id := st.TaskID.Value
 	delete(a.reconciling, id)
+	a.residentStatusLocked(st)
 	t := a.tasks[id]
 	if t == nil {
 		if !st.State.Terminal() && st.State != api.TaskLost && st.State != api.TaskUnknown {
@@ -378,10 +430,22 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 	if st.State == api.TaskRunning && t.StartedAt.IsZero() {
 		t.StartedAt = now
 	}
+	switch {
+	case st.State == api.TaskUnreachable && t.UnreachableSince.IsZero():
+		t.UnreachableSince = now
+		a.log.Warn("app task unreachable", "app_id", t.AppID, "task_id", id, "agent_id", t.AgentID)
+	case st.State != api.TaskUnreachable && !t.UnreachableSince.IsZero():
+		t.UnreachableSince, t.Inactive = time.Time{}, false
+		a.log.Info("app task reachable again", "app_id", t.AppID, "task_id", id, "state", st.State)
+	}
 	if prev != st.State {
 		a.publishLocked("status_update_event", map[string]any{
 			"slaveId": t.AgentID, "taskId": id, "taskStatus": string(st.State), "message": st.Message,
 			"appId": t.AppID, "host": t.Host, "ipAddresses": ipsOf(t.Host), "ports": portsOf(t), "version": t.Version,
+		})
+		a.publishLocked("instance_changed_event", map[string]any{
+			"instanceId": id, "condition": condition(st.State), "runSpecId": t.AppID, "agentId": t.AgentID,
+			"host": t.Host, "runSpecVersion": t.Version, "goal": goal(t),
 		})
 	}
 	healthChanged := st.State == api.TaskRunning && st.Healthy != nil && a.healthLocked(t, *st.Healthy, st.Message, now)
@@ -392,6 +456,12 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 		}
 		app := a.apps[t.AppID]
 		healthKill := st.Reason == api.ReasonHealthCheckFailed
+		if healthKill {
+			a.publishLocked("unhealthy_task_kill_event", map[string]any{
+				"appId": t.AppID, "taskId": id, "instanceId": id, "version": t.Version, "reason": st.Message,
+				"host": t.Host, "slaveId": t.AgentID,
+			})
+		}
 		if app != nil && (!t.Killing && st.State != api.TaskKilled || healthKill) {
 			msg := st.Message
 			if healthKill && msg == "" {
@@ -436,6 +506,11 @@ func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time) bo
 		h.LastFailure = now
 		h.LastFailureCause = cause
 	}
+	if !alive {
+		a.publishLocked("failed_health_check_event", map[string]any{
+			"appId": t.AppID, "taskId": t.ID, "instanceId": t.ID, "version": t.Version, "cause": cause,
+		})
+	}
 	if changed {
 		a.log.Info("app task health changed", "app_id", t.AppID, "task_id", t.ID, "alive", alive)
 		a.publishLocked("health_status_changed_event", map[string]any{
@@ -445,9 +520,31 @@ func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time) bo
 	return true // counters moved: checkpoint
 }
 
-// gone: the task no longer counts as an instance. TASK_UNREACHABLE stays
-// counted (nodectl has no unreachableStrategy yet); TASK_LOST and
-// TASK_UNKNOWN mean the master lost it and a replacement is launched.
+// condition is Marathon's instance condition for a Mesos task state
+// ("Running", "Killed", "Unreachable", ...).
+func condition(s api.TaskState) string {
+	c := strings.ToLower(strings.TrimPrefix(string(s), "TASK_"))
+	parts := strings.Split(c, "_")
+	for i, p := range parts {
+		if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// goal is Marathon's instance goal: what the scheduler wants of it.
+func goal(t *task) string {
+	if t.Killing {
+		return "Decommissioned"
+	}
+	return "Running"
+}
+
+// gone: the task no longer counts as an instance and is forgotten.
+// TASK_UNREACHABLE is not gone: the app's unreachableStrategy decides (see
+// unreachableLocked); TASK_LOST and TASK_UNKNOWN mean the master lost it
+// and a replacement is launched.
 func gone(s api.TaskState) bool {
 	return s.Terminal() || s == api.TaskLost || s == api.TaskUnknown
 }

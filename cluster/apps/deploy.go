@@ -98,6 +98,9 @@ func (a *Apps) convergedLocked(id string) bool {
 		return false
 	}
 	for _, t := range ts {
+		if t.Inactive {
+			continue // replaced; waits for its expunge
+		}
 		if t.Killing || !t.healthy() {
 			return false
 		}

@@ -33,28 +33,37 @@ func (h *harness) statusReason(id string, s api.TaskState, reason string) {
 }
 
 func TestHealthCheckTranslation(t *testing.T) {
-	def := &App{ID: "/x", Cmd: "x", PortDefinitions: []PortDefinition{{}, {}}, HealthChecks: []HealthCheck{{Protocol: "MESOS_HTTPS", Path: "/h", PortIndex: ptr(1)}}}
+	var def App
+	if err := json.Unmarshal([]byte(`{"id": "/x", "cmd": "x", "portDefinitions": [{}, {}], "healthChecks": [
+		{"protocol": "MESOS_HTTPS", "path": "/h", "portIndex": 1},
+		{"protocol": "TCP", "port": 8080, "gracePeriodSeconds": 0, "maxConsecutiveFailures": 0, "intervalSeconds": 1},
+		{"protocol": "COMMAND", "command": {"value": "true"}, "delaySeconds": 0},
+		{"protocol": "HTTP", "portIndex": 5}]}`), &def); err != nil {
+		t.Fatal(err)
+	}
 	def.normalize()
-	hc := healthCheck(def, []int{31000, 31001})
-	if hc == nil || hc.Type != "HTTPS" || hc.HTTP == nil || hc.HTTP.Port != 31001 || hc.HTTP.Path != "/h" || hc.HTTP.Scheme != "https" {
-		t.Fatalf("https: %+v", hc)
+	hcs := healthChecks(&def, []int{31000, 31001})
+	if len(hcs) != 3 {
+		t.Fatalf("%d checks, want 3 (the one with a bad port index left out): %+v", len(hcs), hcs)
 	}
-	if hc.IntervalSeconds != 60 || hc.TimeoutSeconds != 20 || hc.GracePeriodSeconds != 300 || hc.ConsecutiveFailures != 3 || hc.DelaySeconds != 15 {
-		t.Errorf("defaults: %+v", hc)
+	if hc := hcs[0]; hc.Type != "HTTPS" || hc.HTTP == nil || hc.HTTP.Port != 31001 || hc.HTTP.Path != "/h" || hc.HTTP.Scheme != "https" {
+		t.Errorf("https: %+v", hc)
 	}
-	def.HealthChecks = []HealthCheck{{Protocol: "TCP", Port: ptr(8080)}}
-	if hc := healthCheck(def, []int{31000}); hc == nil || hc.Type != "TCP" || hc.TCP.Port != 8080 {
+	if hc := hcs[0]; hc.IntervalSeconds != 60 || hc.TimeoutSeconds != 20 || hc.GracePeriodSeconds != 300 || hc.ConsecutiveFailures != 3 || hc.DelaySeconds != 15 {
+		t.Errorf("MESOS_ defaults: %+v", hc)
+	}
+	// Explicit zeros stay zero (a millisecond on the wire, where 0 is the
+	// default); Marathon-run protocols start at once; 0 failures never kill.
+	if hc := hcs[1]; hc.Type != "TCP" || hc.TCP.Port != 8080 || hc.GracePeriodSeconds != 0.001 || hc.DelaySeconds != 0.001 ||
+		hc.ConsecutiveFailures != neverKill || hc.IntervalSeconds != 1 {
 		t.Errorf("tcp: %+v", hc)
 	}
-	def.HealthChecks = []HealthCheck{{Protocol: "COMMAND", Command: &struct {
-		Value string `json:"value"`
-	}{"true"}}}
-	if hc := healthCheck(def, nil); hc == nil || hc.Type != "COMMAND" || hc.Command.Value != "true" {
+	if hc := hcs[2]; hc.Type != "COMMAND" || hc.Command.Value != "true" || hc.DelaySeconds != 0.001 || hc.GracePeriodSeconds != 300 {
 		t.Errorf("command: %+v", hc)
 	}
 	def.HealthChecks = nil
-	if hc := healthCheck(def, []int{1}); hc != nil {
-		t.Errorf("none: %+v", hc)
+	if hcs := healthChecks(&def, []int{1}); len(hcs) != 0 {
+		t.Errorf("none: %+v", hcs)
 	}
 	h := newHarness(t)
 	var out struct {

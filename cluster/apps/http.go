@@ -100,6 +100,26 @@ func writeInvalid(w http.ResponseWriter, ds []Detail) {
 	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Object is not valid", "details": ds})
 }
 
+// appLocked is app id's state; false (after a 404) when there is no such app.
+func (a *Apps) appLocked(w http.ResponseWriter, id string) (*appState, bool) {
+	st := a.apps[id]
+	if st == nil || st.def == nil {
+		notFound(w, id)
+		return nil, false
+	}
+	return st, true
+}
+
+// freeLocked: no deployment holds app id, or the request forces its way
+// past it (?force=true); false after a 409 otherwise.
+func (a *Apps) freeLocked(w http.ResponseWriter, r *http.Request, id string) bool {
+	if d := a.deploymentOfLocked(id); d != nil && !isTrue(r, "force") {
+		locked(w, d)
+		return false
+	}
+	return true
+}
+
 func locked(w http.ResponseWriter, d *Deployment) {
 	writeJSON(w, http.StatusConflict, map[string]any{
 		"message":     fmt.Sprintf("App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/%s'.", d.ID),
@@ -143,6 +163,10 @@ func decodeApp(w http.ResponseWriter, m map[string]json.RawMessage) (*App, bool)
 	b, _ := json.Marshal(m)
 	var app App
 	if err := json.Unmarshal(b, &app); err != nil {
+		if errors.Is(err, errUnreachableString) {
+			writeInvalid(w, []Detail{{Path: "/unreachableStrategy", Errors: []string{err.Error()}}})
+			return nil, false
+		}
 		var te *json.UnmarshalTypeError
 		path := "/"
 		if errors.As(err, &te) {
@@ -174,8 +198,7 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusConflict, fmt.Sprintf("An app with id [%s] already exists.", app.ID))
 		return
 	}
-	if d := a.deploymentOfLocked(app.ID); d != nil && !isTrue(r, "force") {
-		locked(w, d) // its old tasks are still being stopped
+	if !a.freeLocked(w, r, app.ID) {
 		return
 	}
 	d, err := a.putAppLocked(nil, app, ActionStart)
@@ -311,12 +334,11 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	if ds := app.validate(); len(ds) > 0 {
+	if ds := append(app.validate(), residentChanges(old, app)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return
 	}
-	if d := a.deploymentOfLocked(id); d != nil && !isTrue(r, "force") {
-		locked(w, d)
+	if !a.freeLocked(w, r, id) {
 		return
 	}
 	action, code := ActionStart, http.StatusCreated
@@ -341,13 +363,8 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 func (a *Apps) handleRestart(w http.ResponseWriter, r *http.Request, id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := a.apps[id]
-	if st == nil || st.def == nil {
-		notFound(w, id)
-		return
-	}
-	if d := a.deploymentOfLocked(id); d != nil && !isTrue(r, "force") {
-		locked(w, d)
+	st, ok := a.appLocked(w, id)
+	if !ok || !a.freeLocked(w, r, id) {
 		return
 	}
 	old := st.def
@@ -362,17 +379,12 @@ func (a *Apps) handleRestart(w http.ResponseWriter, r *http.Request, id string) 
 func (a *Apps) handleDeleteApp(w http.ResponseWriter, r *http.Request, id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := a.apps[id]
-	if st == nil || st.def == nil {
-		notFound(w, id)
+	st, ok := a.appLocked(w, id)
+	if !ok || !a.freeLocked(w, r, id) {
 		return
 	}
 	if d := a.deploymentOfLocked(id); d != nil {
-		if !isTrue(r, "force") {
-			locked(w, d)
-			return
-		}
-		a.dropDeploymentLocked(d)
+		a.dropDeploymentLocked(d) // forced
 	}
 	if err := a.store.del(appKey(id)); err != nil {
 		writeMessage(w, http.StatusServiceUnavailable, err.Error())
@@ -383,6 +395,7 @@ func (a *Apps) handleDeleteApp(w http.ResponseWriter, r *http.Request, id string
 	}
 	old := st.def
 	delete(a.apps, id)
+	a.dropAppReservationsLocked(id)
 	a.log.Info("app deleted", "app_id", id)
 	a.publishLocked("app_terminated_event", map[string]any{"appId": id})
 	d := a.startDeploymentLocked(ActionStop, id, a.nextVersionLocked(), old)
@@ -392,9 +405,12 @@ func (a *Apps) handleDeleteApp(w http.ResponseWriter, r *http.Request, id string
 func (a *Apps) handleKillTask(w http.ResponseWriter, r *http.Request, id, taskID string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := a.apps[id]
-	if st == nil || st.def == nil {
-		notFound(w, id)
+	st, ok := a.appLocked(w, id)
+	if !ok {
+		return
+	}
+	if isTrue(r, "wipe") {
+		a.handleWipeLocked(w, r, st, taskID)
 		return
 	}
 	t := a.tasks[taskID]
@@ -416,9 +432,8 @@ func (a *Apps) handleKillTask(w http.ResponseWriter, r *http.Request, id, taskID
 func (a *Apps) handleKillTasks(w http.ResponseWriter, r *http.Request, id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := a.apps[id]
-	if st == nil || st.def == nil {
-		notFound(w, id)
+	st, ok := a.appLocked(w, id)
+	if !ok {
 		return
 	}
 	host := r.URL.Query().Get("host")
@@ -453,8 +468,7 @@ func (a *Apps) killTasksLocked(w http.ResponseWriter, r *http.Request, st *appSt
 		}
 		return nil, true
 	}
-	if d := a.deploymentOfLocked(st.def.ID); d != nil && !isTrue(r, "force") {
-		locked(w, d)
+	if !a.freeLocked(w, r, st.def.ID) {
 		return nil, false
 	}
 	alive := 0
@@ -477,9 +491,8 @@ func (a *Apps) killTasksLocked(w http.ResponseWriter, r *http.Request, st *appSt
 func (a *Apps) handleVersions(w http.ResponseWriter, id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := a.apps[id]
-	if st == nil || st.def == nil {
-		notFound(w, id)
+	st, ok := a.appLocked(w, id)
+	if !ok {
 		return
 	}
 	vs := append([]string(nil), st.versions...)
@@ -525,7 +538,7 @@ func (a *Apps) handleListDeployments(w http.ResponseWriter, r *http.Request) {
 	defer a.mu.Unlock()
 	out := []*Deployment{}
 	for _, id := range sortedKeys(a.deployments) {
-		out = append(out, a.deployments[id])
+		out = append(out, a.withReadinessLocked(a.deployments[id]))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -538,7 +551,7 @@ func (a *Apps) handleGetDeployment(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusNotFound, fmt.Sprintf("DeploymentPlan %s does not exist", r.PathValue("id")))
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, a.withReadinessLocked(d))
 }
 
 // handleDeleteDeployment cancels a deployment: with force it just stops
@@ -640,7 +653,7 @@ func (a *Apps) handleInfo(w http.ResponseWriter, r *http.Request) {
 		"elected": a.cfg.IsLeader(), "leader": l.Address(), "frameworkId": fwID,
 		"marathon_config": map[string]any{
 			"master": l.Address(), "framework_name": FrameworkName, "failover_timeout": int(failoverTimeout.Seconds()),
-			"checkpoint": true, "mesos_role": "*", "decline_offer_duration": int(declineIdle * 1000),
+			"checkpoint": true, "mesos_role": a.cfg.Role, "decline_offer_duration": int(declineIdle * 1000),
 			"local_port_min": 10000, "local_port_max": 20000, "max_running_deployments": 100,
 			"task_launch_timeout": 300000, "reconciliation_initial_delay": 15000, "reconciliation_interval": 600000,
 		},

@@ -36,13 +36,18 @@ func (a *Apps) tasksOfLocked(appID string) []*task {
 			out = append(out, t)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].StagedAt.Equal(out[j].StagedAt) {
-			return out[i].StagedAt.Before(out[j].StagedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	sortTasks(out)
 	return out
+}
+
+// sortTasks orders tasks oldest first (then by id).
+func sortTasks(ts []*task) {
+	sort.Slice(ts, func(i, j int) bool {
+		if !ts[i].StagedAt.Equal(ts[j].StagedAt) {
+			return ts[i].StagedAt.Before(ts[j].StagedAt)
+		}
+		return ts[i].ID < ts[j].ID
+	})
 }
 
 // planFor decides an app's next actions from its definition and tasks
@@ -54,6 +59,9 @@ func (a *Apps) tasksOfLocked(appID string) []*task {
 // at least ⌈minimumHealthCapacity×instances⌉ healthy ones are kept (running,
 // and reported healthy when the task has a health check).
 func planFor(def *App, tasks []*task) plan {
+	if def != nil && def.resident() {
+		return planResident(def, tasks)
+	}
 	var alive, fresh, old []*task
 	for _, t := range tasks {
 		if !t.alive() {
@@ -139,6 +147,7 @@ func (a *Apps) step() {
 	}
 	now := a.cfg.Now()
 	reconciled := a.reconciledLocked(now)
+	a.unreachableLocked(now)
 	queued := false
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
@@ -153,9 +162,19 @@ func (a *Apps) step() {
 			if st.queuedSince.IsZero() {
 				st.queuedSince = now
 			}
+			if !st.launchAfter.IsZero() && !now.Before(st.launchAfter) {
+				// The backoff is over: revive, which drops the filters of
+				// the offers declined meanwhile, so the launch is not left
+				// waiting for their refuse_seconds.
+				st.launchAfter = time.Time{}
+				a.revive = true
+			}
 		} else {
 			st.queuedSince = time.Time{}
 		}
+	}
+	if a.residentStepLocked(now) {
+		queued = true // dropped reservations must come back in offers
 	}
 	// Orphans: tasks of apps that no longer exist.
 	for _, t := range a.tasks {
@@ -179,6 +198,36 @@ func (a *Apps) step() {
 	}
 }
 
+// unreachableLocked applies each app's unreachableStrategy: a task
+// unreachable for inactiveAfterSeconds stops counting (it is replaced);
+// after expungeAfterSeconds it is forgotten, so that if it comes back it
+// is killed as a task nobody knows. A disabled strategy waits forever.
+func (a *Apps) unreachableLocked(now time.Time) {
+	for id, t := range a.tasks {
+		if t.UnreachableSince.IsZero() {
+			continue
+		}
+		st := a.apps[t.AppID]
+		if st == nil || st.def == nil || st.def.UnreachableStrategy == nil || st.def.UnreachableStrategy.Disabled {
+			continue
+		}
+		u := st.def.UnreachableStrategy
+		away := now.Sub(t.UnreachableSince)
+		if !t.Inactive && away >= seconds(u.InactiveAfterSeconds) {
+			t.Inactive = true
+			a.revive = true
+			a.log.Info("unreachable app task inactive; replacing it", "app_id", t.AppID, "task_id", id)
+		}
+		if away >= seconds(u.ExpungeAfterSeconds) {
+			delete(a.tasks, id)
+			if err := a.store.del(prefixTasks + id); err != nil {
+				a.log.Warn("expunge task", "task_id", id, "err", err)
+			}
+			a.log.Info("unreachable app task expunged", "app_id", t.AppID, "task_id", id)
+		}
+	}
+}
+
 // reconciledLocked: every task we launched has been heard of since we
 // subscribed, or the grace period is over. Until then nothing is launched
 // or killed, so a leader change restarts nothing.
@@ -188,6 +237,20 @@ func (a *Apps) reconciledLocked(now time.Time) bool {
 	}
 	if now.After(a.reconcileBy) {
 		a.log.Warn("reconciliation incomplete; acting on what is known", "unanswered", len(a.reconciling))
+		// Ask once more: agents still recovering at subscription time have
+		// re-registered by now, and the master answers (TASK_GONE/LOST)
+		// for a task it never heard of, e.g. one whose ACCEPT died with
+		// the previous leader. Without it such a task would count as an
+		// instance forever.
+		var rts []api.ReconcileTask
+		for _, id := range sortedKeys(a.reconciling) {
+			rt := api.ReconcileTask{TaskID: api.ID{Value: id}}
+			if t := a.tasks[id]; t != nil && t.AgentID != "" {
+				rt.AgentID = &api.ID{Value: t.AgentID}
+			}
+			rts = append(rts, rt)
+		}
+		_ = a.cfg.Scheduler.Reconcile(a.sub, api.ReconcileCall{Tasks: rts})
 		a.reconciling = map[string]bool{}
 		return true
 	}
@@ -227,11 +290,24 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 	now := a.cfg.Now()
 	reconciled := a.reconciledLocked(now)
 	for _, o := range offers {
+		for field, v := range offerAttrs(o) {
+			if a.seen[field] == nil {
+				a.seen[field] = map[string]time.Time{}
+			}
+			a.seen[field][v] = now
+		}
+	}
+	for _, o := range offers {
 		var infos []api.TaskInfo
+		var ops []api.Operation
 		if reconciled {
+			o, ops = a.residentOfferLocked(o, now)
 			infos = a.placeLocked(o, now)
 		}
-		if len(infos) == 0 {
+		if len(infos) > 0 {
+			ops = append(ops, api.Operation{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: infos}})
+		}
+		if len(ops) == 0 {
 			refuse := declineIdle
 			if a.anyQueuedLocked() {
 				refuse = declineBusy
@@ -242,14 +318,19 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 		refuse := 1.0
 		err := a.cfg.Scheduler.Accept(a.sub, api.AcceptCall{
 			OfferIDs:   []api.ID{o.ID},
-			Operations: []api.Operation{{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: infos}}},
+			Operations: ops,
 			Filters:    &api.Filters{RefuseSeconds: &refuse},
 		})
 		if err != nil {
 			a.log.Warn("accept offer", "err", err)
-			for _, ti := range infos {
-				delete(a.tasks, ti.TaskID.Value)
-				_ = a.store.del(prefixTasks + ti.TaskID.Value)
+			for _, op := range ops {
+				if op.Launch == nil {
+					continue
+				}
+				for _, ti := range op.Launch.TaskInfos {
+					delete(a.tasks, ti.TaskID.Value)
+					_ = a.store.del(prefixTasks + ti.TaskID.Value)
+				}
 			}
 		}
 	}
@@ -268,15 +349,33 @@ func (a *Apps) anyQueuedLocked() bool {
 func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 	left := o.Resources
 	attrs := offerAttrs(o)
+	hosts := a.knownValuesLocked("hostname", now)
 	var infos []api.TaskInfo
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
-		if st.def == nil || now.Before(st.launchAfter) {
-			continue
+		if st.def == nil || st.def.resident() || now.Before(st.launchAfter) || !a.dependenciesReadyLocked(st.def) {
+			continue // resident apps launch in residentOfferLocked
 		}
 		p := planFor(st.def, a.tasksOfLocked(id))
+		// Spread: with no constraints, at most ⌈tasks / hosts⌉ per host
+		// while other hosts may still offer; relaxed once the app has
+		// waited spreadPatience, so one full host cannot stall it.
+		spread := len(st.def.Constraints) == 0 && len(hosts) > 1 && (st.queuedSince.IsZero() || now.Sub(st.queuedSince) < spreadPatience)
+		target := p.launch
+		for _, t := range a.tasksOfLocked(id) {
+			if t.alive() {
+				target++
+			}
+		}
 		for range p.launch {
-			if !meetsConstraints(st.def, attrs, a.tasksOfLocked(id)) {
+			ts := a.tasksOfLocked(id)
+			if !meetsConstraints(st.def, attrs, ts) {
+				break
+			}
+			if spread && !underSpreadLimit(ts, "hostname", o.Hostname, target, len(hosts)) {
+				break
+			}
+			if !a.groupsBalancedLocked(st.def, ts, attrs, target, now) {
 				break
 			}
 			need, ports, ok := fit(st.def, left)
@@ -289,20 +388,108 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 				ConfigVersion: st.def.VersionInfo.LastConfigChangeAt, AgentID: o.AgentID.Value, Host: o.Hostname,
 				Ports: ports, Attrs: attrs, State: api.TaskStaging, StagedAt: now,
 			}
-			hc := healthCheck(st.def, ports)
-			t.HealthChecked = hc != nil
+			hcs := healthChecks(st.def, ports)
+			t.HealthChecked = len(hcs) > 0
+			t.ReadinessChecked = len(st.def.ReadinessChecks) > 0
 			if err := a.store.put(prefixTasks+t.ID, t); err != nil {
 				a.log.Warn("checkpoint task before launch", "task_id", t.ID, "err", err)
 				return infos
 			}
 			a.tasks[t.ID] = t
 			ti := taskInfo(st.def, t, need)
-			ti.HealthCheck = hc
+			if len(hcs) > 0 {
+				ti.HealthCheck = &hcs[0]
+				ti.MoreHealthChecks = hcs[1:]
+			}
 			infos = append(infos, ti)
 			a.log.Info("launching app task", "app_id", id, "task_id", t.ID, "agent_id", t.AgentID)
 		}
 	}
 	return infos
+}
+
+// knownValuesLocked is the values of an offer field (hostname or an
+// attribute) seen in offers within hostMemory, and those of live app
+// tasks: the groups instances can be spread over.
+func (a *Apps) knownValuesLocked(field string, now time.Time) map[string]bool {
+	vals := map[string]bool{}
+	for v, seen := range a.seen[field] {
+		if now.Sub(seen) <= hostMemory {
+			vals[v] = true
+		} else {
+			delete(a.seen[field], v) // an agent long gone
+		}
+	}
+	for _, t := range a.tasks {
+		if v, ok := taskAttr(t, field); ok && t.alive() {
+			vals[v] = true
+		}
+	}
+	return vals
+}
+
+// taskAttr is the value of field (hostname or an attribute) where t runs.
+func taskAttr(t *task, field string) (string, bool) {
+	if v, ok := t.Attrs[field]; ok {
+		return v, true
+	}
+	if field == "hostname" && t.Host != "" {
+		return t.Host, true
+	}
+	return "", false
+}
+
+// underSpreadLimit: the group field=value has fewer of the app's live
+// tasks than its even share of target, ⌈target / groups⌉ (MAX_PER-style
+// balance).
+func underSpreadLimit(ts []*task, field, value string, target, groups int) bool {
+	here := 0
+	for _, t := range ts {
+		if v, ok := taskAttr(t, field); ok && v == value && t.alive() {
+			here++
+		}
+	}
+	return here < (target+groups-1)/groups
+}
+
+// groupsBalancedLocked enforces GROUP_BY: one more task on an agent with
+// attrs keeps each of the app's GROUP_BY fields balanced over
+// max(the constraint's count, the values known) groups.
+func (a *Apps) groupsBalancedLocked(def *App, ts []*task, attrs map[string]string, target int, now time.Time) bool {
+	for _, c := range def.Constraints {
+		if c[1] != "GROUP_BY" {
+			continue
+		}
+		field := strings.TrimPrefix(c[0], "@")
+		have, ok := attrs[field]
+		if !ok {
+			return false
+		}
+		groups := len(a.knownValuesLocked(field, now))
+		if len(c) > 2 {
+			if n, err := strconv.Atoi(c[2]); err == nil && n > groups {
+				groups = n
+			}
+		}
+		if groups > 1 && !underSpreadLimit(ts, field, have, target, groups) {
+			return false
+		}
+	}
+	return true
+}
+
+// dependenciesReadyLocked: every app def depends on that exists has
+// finished its deployments with all its instances healthy, so apps start
+// (and restart) after what they depend on.
+func (a *Apps) dependenciesReadyLocked(def *App) bool {
+	for _, dep := range def.Dependencies {
+		if st := a.apps[dep]; st != nil && st.def != nil {
+			if a.deploymentOfLocked(dep) != nil || !a.convergedLocked(dep) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // offerAttrs is the offer's hostname and attributes as text.
@@ -387,7 +574,7 @@ func pickPort(avail []api.Range, taken map[uint64]bool, want int, require bool) 
 
 // meetsConstraints checks an agent (its attributes) against the app's
 // constraints, given where the app's tasks already are. GROUP_BY is
-// accepted but not balanced.
+// balanced by groupsBalancedLocked.
 func meetsConstraints(def *App, attrs map[string]string, tasks []*task) bool {
 	var placed []*task
 	for _, t := range tasks {
@@ -538,19 +725,46 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 	return ti
 }
 
-// healthCheck translates the app's first health check into the Mesos one
-// the agent runs next to the task (nil: none, or its port cannot be
-// resolved). Marathon-run (HTTP, HTTPS, TCP) and MESOS_* protocols both
-// become agent-run checks; portIndex picks from the task's host ports.
-func healthCheck(def *App, ports []int) *api.HealthCheck {
-	if len(def.HealthChecks) == 0 {
-		return nil
+// healthChecks translates the app's health checks into the Mesos ones
+// the agent runs next to the task, in order (a check whose port cannot be
+// resolved is left out). Marathon-run (HTTP, HTTPS, TCP, COMMAND) and
+// MESOS_* protocols both become agent-run checks; portIndex picks from the
+// task's host ports. The Mesos protocol reads 0 as "default", so an
+// explicit zero delay or grace period goes as a millisecond.
+func healthChecks(def *App, ports []int) []api.HealthCheck {
+	var out []api.HealthCheck
+	for _, h := range def.HealthChecks {
+		if hc := healthCheck(h, ports); hc != nil {
+			out = append(out, *hc)
+		}
 	}
-	h := def.HealthChecks[0]
+	return out
+}
+
+// zeroAsTiny keeps an explicit 0 from reading as "default" on the wire.
+func zeroAsTiny(v int) float64 {
+	if v <= 0 {
+		return 0.001
+	}
+	return float64(v)
+}
+
+// neverKill is consecutive_failures for maxConsecutiveFailures 0: Marathon
+// then never kills the task for its health.
+const neverKill = 1 << 30
+
+func healthCheck(h HealthCheck, ports []int) *api.HealthCheck {
 	out := &api.HealthCheck{
-		DelaySeconds: float64(h.DelaySeconds), IntervalSeconds: float64(h.IntervalSeconds),
-		TimeoutSeconds: float64(h.TimeoutSeconds), ConsecutiveFailures: h.MaxConsecutiveFailures,
-		GracePeriodSeconds: float64(h.GracePeriodSeconds),
+		IntervalSeconds: float64(h.IntervalSeconds), TimeoutSeconds: float64(h.TimeoutSeconds),
+		ConsecutiveFailures: h.MaxConsecutiveFailures, GracePeriodSeconds: zeroAsTiny(h.GracePeriodSeconds),
+		// Marathon starts its own checks at once; delaySeconds is for MESOS_* ones.
+		DelaySeconds: zeroAsTiny(0),
+	}
+	if strings.HasPrefix(h.Protocol, "MESOS_") {
+		out.DelaySeconds = zeroAsTiny(h.DelaySeconds)
+	}
+	if h.MaxConsecutiveFailures == 0 {
+		out.ConsecutiveFailures = neverKill
 	}
 	port := func() (uint32, bool) {
 		if h.Port != nil && *h.Port > 0 {

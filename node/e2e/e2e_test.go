@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"nodectl/node/nodetest"
 )
 
 var bin string
@@ -42,15 +43,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return nodetest.FreePort(t) }
 
 // proc is a nodectl process the test started.
 type proc struct {
@@ -189,6 +182,7 @@ func endContainers(t testing.TB, dir string) {
 			time.Sleep(10 * time.Millisecond) // polling for the monitor's exit
 		}
 	}
+	unmountUnder(dir)
 	for _, id := range ids {
 		cgs, _ := filepath.Glob("/sys/fs/cgroup/*/nodectl/" + id)
 		cg2, _ := filepath.Glob("/sys/fs/cgroup/nodectl/" + id)

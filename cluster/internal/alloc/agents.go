@@ -162,7 +162,7 @@ func (n *agent) give(rs api.Resources) {
 func inTotalOrder(rs, total api.Resources) {
 	pos := func(r api.Resource) int {
 		for i, t := range total {
-			if t.Name == r.Name && t.Type == r.Type && t.Role == r.Role {
+			if api.SameKind(t, r) {
 				return i
 			}
 		}

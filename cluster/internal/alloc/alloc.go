@@ -19,6 +19,7 @@ var (
 	ErrNotAllocated     = errors.New("resources not allocated")
 	ErrBadWeight        = errors.New("bad weight")
 	ErrBadPool          = errors.New("bad pool")
+	ErrBadConversion    = errors.New("conversion changes resource amounts")
 )
 
 // Offer filter durations, as in the Mesos v1 scheduler API Filters.

@@ -1,0 +1,91 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"time"
+
+	"nodectl/cluster/api"
+)
+
+// masterLogPath is the Mesos virtual path of the master's log.
+const masterLogPath = "/master/log"
+
+// agentFilesTimeout bounds one proxied files request (a download may be
+// large, so this is generous; a dead agent fails at the dial).
+const agentFilesTimeout = 2 * time.Minute
+
+// FilesHandler serves the Mesos files API for this master's own log
+// (/files/browse|read|download?path=/master/log; "" logFile: none) and, so
+// a browser needs only the master's port, proxies an agent's files API:
+//
+//	GET /agents/{agentId}/files/{browse|read|download}?path=...
+//	  → http://<agent ip>:<agent port>/files/{op}?path=...
+//
+// The agent's address comes from the registry, so the proxy is answered by
+// the leader (a standby redirects, as for /state). Unknown agents get 404
+// and unreachable ones 502, both with a JSON message.
+func (m *Master) FilesHandler(logFile string) http.Handler {
+	own := api.FilesHandler(func(virtual string) (string, error) {
+		if virtual == masterLogPath && logFile != "" {
+			return logFile, nil
+		}
+		return "", fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
+	}, "/master")
+	mux := http.NewServeMux()
+	mux.Handle("GET /files/", own)
+	mux.Handle("GET /master/files/", own)
+	mux.HandleFunc("GET /agents/{agentId}/files/{op}", m.leaderOnly(m.proxyAgentFiles))
+	mux.HandleFunc("GET /master/agents/{agentId}/files/{op}", m.leaderOnly(m.proxyAgentFiles))
+	return mux
+}
+
+func (m *Master) proxyAgentFiles(w http.ResponseWriter, r *http.Request) {
+	id, op := r.PathValue("agentId"), r.PathValue("op")
+	switch op {
+	case "browse", "read", "download", "browse.json", "read.json", "download.json":
+	default:
+		writeError(w, http.StatusNotFound, "unknown files operation '"+op+"'")
+		return
+	}
+	addr, ok := m.agentAddress(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown agent '"+id+"'")
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = addr
+			pr.Out.URL.Path = "/files/" + op
+			pr.Out.URL.RawPath = ""
+			pr.Out.Host = addr
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			m.log.Warn("agent files proxy", "agent_id", id, "err", err)
+			writeError(w, http.StatusBadGateway, fmt.Sprintf("agent %s at %s unreachable: %v", id, addr, err))
+		},
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), agentFilesTimeout)
+	defer cancel()
+	proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// agentAddress is the agent API's host:port from the registry.
+func (m *Master) agentAddress(id string) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.agents[id]
+	if !ok || a.Info.Port <= 0 {
+		return "", false
+	}
+	host := a.Info.IP
+	if host == "" {
+		host = a.Info.Hostname
+	}
+	return net.JoinHostPort(host, strconv.Itoa(a.Info.Port)), true
+}

@@ -1,0 +1,102 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+)
+
+func TestParseMemberID(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"8c27004baf68b985", 0x8c27004baf68b985, true},
+		{"0x1f", 0x1f, true},
+		{"", 0, false},
+		{"0", 0, false},
+		{"xyz", 0, false},
+		{"1ffffffffffffffff", 0, false},
+	} {
+		got, err := ParseMemberID(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("ParseMemberID(%q) = %x, %v; want %x, ok=%v", c.in, got, err, c.want, c.ok)
+		}
+		if err != nil && !errors.Is(err, ErrBadRequest) {
+			t.Errorf("ParseMemberID(%q): %v is not ErrBadRequest", c.in, err)
+		}
+	}
+}
+
+func TestRetryableMembershipErrors(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{rpctypes.ErrUnhealthy, true},
+		{rpctypes.ErrMemberLearnerNotReady, true},
+		{rpctypes.ErrTooManyLearners, true},
+		{fmt.Errorf("add learner: %w", rpctypes.ErrUnhealthy), true},
+		{errors.New(rpctypes.ErrMemberLearnerNotReady.Error()), true}, // as text, after gRPC
+		{rpctypes.ErrMemberNotLearner, false},                         // promoted already: done, not retried
+		{rpctypes.ErrMemberNotFound, false},
+		{errors.New("connection refused"), false},
+	} {
+		if got := retryable(c.err); got != c.want {
+			t.Errorf("retryable(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+func TestSameURLs(t *testing.T) {
+	if !sameURLs([]string{"https://a:1/"}, []string{"x", "https://a:1"}) {
+		t.Error("trailing slash makes URLs differ")
+	}
+	if sameURLs([]string{"https://a:1"}, []string{"https://a:2"}) {
+		t.Error("different ports match")
+	}
+}
+
+// A leader acts only while its lease is confirmed to outlive the present;
+// a master without a lease (tests' memStore) acts while elected.
+func TestActingNeedsConfirmedLease(t *testing.T) {
+	m, err := newMaster(Config{Port: 5050})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.elected = true
+	if !m.actingLocked() {
+		t.Error("elected master without a lease guard does not act")
+	}
+	m.leaseGuarded = true
+	m.leaseUntil = time.Now().Add(time.Hour)
+	if !m.actingLocked() {
+		t.Error("leader with a confirmed lease does not act")
+	}
+	m.leaseUntil = time.Now().Add(-time.Millisecond)
+	if m.actingLocked() {
+		t.Error("leader acts after its lease may have expired")
+	}
+	// Nor does it name itself leader then: standbys' 307s must not point at it.
+	info := m.info
+	m.leader = &info
+	m.mu.Unlock()
+	_, ok := m.Leader()
+	m.mu.Lock()
+	if ok {
+		t.Error("a leader with an unconfirmed lease reports itself as leader")
+	}
+}
+
+func TestLeaseTTLBelowTwoSecondsRefused(t *testing.T) {
+	if _, err := newMaster(Config{Port: 5050, LeaseTTL: time.Second}); err == nil {
+		t.Error("lease TTL 1s accepted")
+	}
+}

@@ -1,0 +1,254 @@
+package embed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type member struct {
+	name, dir, client, peer string
+	srv                     *Server
+}
+
+func newMember(t *testing.T, root, name string) *member {
+	return &member{
+		name: name, dir: filepath.Join(root, name),
+		client: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		peer:   fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+	}
+}
+
+func (m *member) start(t *testing.T, initial string, existing, force bool) error {
+	t.Helper()
+	srv, err := New(Config{
+		Name: m.name, Dir: m.dir, ClientURL: m.client, PeerURL: m.peer, InitialCluster: initial,
+		Existing: existing, ForceNewCluster: force, ReadyTimeout: 20 * time.Second,
+		HeartbeatInterval: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		return err
+	}
+	m.srv = srv
+	t.Cleanup(srv.Close)
+	return nil
+}
+
+func client(t *testing.T, eps ...string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// join adds m as a learner through cli, starts it and promotes it once it
+// has caught up, as the master's join flow does.
+func join(t *testing.T, cli *clientv3.Client, m *member) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var resp *clientv3.MemberAddResponse
+	for {
+		var err error
+		// etcd refuses ("unhealthy cluster") until every voter has been
+		// connected for a while: poll.
+		if resp, err = cli.MemberAddAsLearner(ctx, []string{m.peer}); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("add learner %s: %v", m.name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var parts []string
+	for _, x := range resp.Members {
+		name := x.Name
+		if x.ID == resp.Member.ID {
+			name = m.name
+		}
+		for _, u := range x.PeerURLs {
+			parts = append(parts, name+"="+u)
+		}
+	}
+	if err := m.start(t, strings.Join(parts, ","), true, false); err != nil {
+		t.Fatalf("start learner %s: %v", m.name, err)
+	}
+	for {
+		_, err := cli.MemberPromote(ctx, resp.Member.ID)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("promote %s: %v", m.name, err)
+		}
+		time.Sleep(50 * time.Millisecond) // poll: etcd says "not ready" until the learner caught up
+	}
+}
+
+func voters(t *testing.T, cli *clientv3.Client) (n, learners int) {
+	t.Helper()
+	resp, err := cli.MemberList(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range resp.Members {
+		if m.IsLearner {
+			learners++
+		} else {
+			n++
+		}
+	}
+	return n, learners
+}
+
+// TestMembershipLearnerJoinRemoveForceNew grows a real cluster 1 → 3 by
+// learner joins, removes a member (which stops, and is refused when it
+// comes back with its old data), saves and verifies a snapshot, and
+// brings the survivor back alone with ForceNewCluster.
+func TestMembershipLearnerJoinRemoveForceNew(t *testing.T) {
+	root := t.TempDir()
+	m1, m2, m3 := newMember(t, root, "m1"), newMember(t, root, "m2"), newMember(t, root, "m3")
+	if err := m1.start(t, "", false, false); err != nil {
+		t.Fatal(err)
+	}
+	cli := client(t, m1.client)
+	ctx := context.Background()
+	if _, err := cli.Put(ctx, "/nodectl/x", "1"); err != nil {
+		t.Fatal(err)
+	}
+	join(t, cli, m2)
+	join(t, cli, m3)
+	if n, l := voters(t, cli); n != 3 || l != 0 {
+		t.Fatalf("after joins: %d voters, %d learners; want 3, 0", n, l)
+	}
+	// The data reached the new member.
+	c3 := client(t, m3.client)
+	if r, err := c3.Get(ctx, "/nodectl/x"); err != nil || len(r.Kvs) != 1 {
+		t.Fatalf("read on m3: %v %v", r, err)
+	}
+
+	// Remove m3: it stops on its own.
+	if err := poll(func() error { _, err := cli.MemberRemove(ctx, m3.srv.MemberID()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-m3.srv.Err():
+		if !errors.Is(err, ErrStopped) {
+			t.Fatalf("removed member reported %v, want ErrStopped", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("removed member kept running")
+	}
+	m3.srv.Close()
+	// It is refused when it comes back with its data.
+	if err := m3.start(t, "", true, false); !errors.Is(err, ErrStopped) {
+		t.Fatalf("removed member restarted: %v, want ErrStopped", err)
+	}
+
+	// Snapshot: saved through the maintenance API, verified, readable.
+	snap := filepath.Join(root, "snap.db")
+	rc, err := cli.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Create(snap)
+	if _, err := io.Copy(f, rc); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	rc.Close()
+	info, err := VerifySnapshot(snap)
+	if err != nil || info.Keys < 1 || info.Revision < 1 {
+		t.Fatalf("verify: %+v %v", info, err)
+	}
+	kvs, err := ReadSnapshot(snap)
+	if err != nil || !hasKey(kvs, "/nodectl/x", "1") {
+		t.Fatalf("read snapshot: %v %v", kvs, err)
+	}
+	b, _ := os.ReadFile(snap)
+	b[len(b)/2] ^= 0xff
+	bad := filepath.Join(root, "bad.db")
+	_ = os.WriteFile(bad, b, 0o600)
+	if _, err := VerifySnapshot(bad); !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("corrupted snapshot verified: %v", err)
+	}
+
+	// Lose quorum: stop m2; then bring m1 back alone.
+	m2.srv.Close()
+	m1.srv.Close()
+	if err := m1.start(t, "", false, true); err != nil {
+		t.Fatalf("force new cluster: %v", err)
+	}
+	cli = client(t, m1.client)
+	if n, l := voters(t, cli); n != 1 || l != 0 {
+		t.Fatalf("after force-new-cluster: %d voters, %d learners; want 1, 0", n, l)
+	}
+	if _, err := cli.Put(ctx, "/nodectl/y", "2"); err != nil {
+		t.Fatalf("write after reset: %v", err)
+	}
+	if r, err := cli.Get(ctx, "/nodectl/x"); err != nil || len(r.Kvs) != 1 {
+		t.Fatalf("data after reset: %v %v", r, err)
+	}
+}
+
+// poll retries f while etcd calls it unhealthy (a member joined moments ago).
+func poll(f func() error) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func hasKey(kvs []KeyValue, k, v string) bool {
+	for _, kv := range kvs {
+		if string(kv.Key) == k && string(kv.Value) == v {
+			return true
+		}
+	}
+	return false
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, cfg := range []Config{
+		{ClientURL: "http://a:1", PeerURL: "http://a:2"},
+		{Dir: "x", PeerURL: "http://a:2"},
+		{Dir: "x", ClientURL: "http://a:1", PeerURL: "http://a:2", HeartbeatInterval: time.Second, ElectionTimeout: time.Second},
+		{Dir: "x", ClientURL: "http://a:1", PeerURL: "http://a:2", Existing: true, ForceNewCluster: true},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%+v) accepted", cfg)
+		}
+	}
+}

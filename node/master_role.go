@@ -1,0 +1,391 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"nodectl/cluster"
+	"nodectl/cluster/api"
+	"nodectl/cluster/apps"
+	"nodectl/cluster/pki"
+	"nodectl/embed"
+	"nodectl/ui"
+)
+
+// masterRole is what a master runs: its etcd member, a client of it, the
+// master, the built-in apps framework and the API server.
+type masterRole struct {
+	pki    *pki.Setup
+	etcd   *embed.Server
+	cli    *clientv3.Client
+	master *cluster.Master
+	apps   *apps.Apps
+	srv    *http.Server
+	ln     net.Listener
+}
+
+// close releases what startMaster opened (on a failed start, or after Run).
+func (r *masterRole) close() {
+	if r.ln != nil {
+		_ = r.ln.Close()
+	}
+	if r.cli != nil {
+		_ = r.cli.Close()
+		r.cli = nil
+	}
+	if r.etcd != nil {
+		r.etcd.Close()
+		r.etcd = nil
+	}
+}
+
+// joinTimeout bounds one call of the join flow. Adding a learner may wait
+// for an earlier joiner's promotion: hence the long timeout.
+const joinTimeout = 90 * time.Second
+
+func (cfg Config) pkiPaths() pki.Paths { return pki.Paths{Dir: filepath.Join(cfg.WorkDir, "pki")} }
+
+// joinURL is --join as https://HOST:PORT (masters speak TLS; an http://
+// URL is taken to mean the same master).
+func (cfg Config) joinURL() string {
+	u := strings.TrimSuffix(cfg.Join, "/")
+	if rest, ok := strings.CutPrefix(u, "http://"); ok {
+		u = "https://" + rest
+	}
+	return u
+}
+
+// authorizeMaster admits membership changes and snapshots only from a
+// master or admin certificate of the cluster: a new master gets one with
+// its join token first (POST /master/join); the CLI uses the admin
+// credential in a master's work dir (client.yaml).
+func authorizeMaster(r *http.Request) error {
+	if err := pki.Authorize(r, pki.RoleMaster, pki.RoleAdmin); err != nil {
+		return fmt.Errorf("%w (masters join with --join URL --token TOKEN; the CLI uses a master's client.yaml)", err)
+	}
+	return nil
+}
+
+// etcdName is this master's etcd member name: unique per address, so
+// masters on one host (tests, loopback addresses) do not clash.
+func (cfg Config) etcdName() string {
+	return fmt.Sprintf("%s-%s-%d", cfg.Hostname, cfg.AdvertiseIP, cfg.Port)
+}
+
+// startMaster starts the etcd member (new cluster, join, restart, or
+// reset; docs/ha.md) and builds the master on it. Nothing runs yet
+// but etcd; the caller serves r.srv on r.ln and runs the master.
+func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog string) (r *masterRole, err error) {
+	r = &masterRole{}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	// The cluster CA and this master's certificate: created on the first
+	// master, got with the token on a join, loaded on a restart.
+	r.pki, err = pki.Prepare(ctx, pki.PrepareConfig{
+		Paths: cfg.pkiPaths(), Role: cfg.Role, Hostname: cfg.Hostname,
+		IPs: pki.NodeIPs(cfg.IP, cfg.AdvertiseIP), JoinURL: cfg.joinURL(), Token: cfg.Token,
+	})
+	if err != nil {
+		return r, fmt.Errorf("cluster PKI: %w", err)
+	}
+	id := r.pki.Identity
+	if r.etcd, err = startEtcd(ctx, cfg, id, log); err != nil {
+		return r, err
+	}
+	r.cli, err = clientv3.New(clientv3.Config{Endpoints: r.etcd.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(), TLS: pki.ClientTLS(id, pki.RoleMaster)})
+	if err != nil {
+		return r, fmt.Errorf("connect to etcd: %w", err)
+	}
+	if err := r.pki.Authority.Publish(ctx, r.cli); err != nil {
+		return r, fmt.Errorf("publish the cluster CA: %w", err)
+	}
+	if cfg.Restore != "" {
+		if err := restoreKeys(ctx, r.cli, cfg.Restore, log); err != nil {
+			return r, err
+		}
+	}
+	r.master, err = cluster.New(cluster.Config{
+		Etcd: r.cli, EtcdMember: cfg.etcdName(), Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.Port,
+		AgentPingTimeout: cfg.AgentPingTimeout, MaxAgentPingTimeouts: cfg.MaxAgentPingTimeouts,
+		AllocationInterval: cfg.AllocationInterval, OfferTimeout: cfg.OfferTimeout,
+		AgentRemovalRateLimit: cfg.AgentRemovalRateLimit, AgentReregisterTimeout: cfg.AgentReregisterTimeout,
+		RecoveryAgentRemovalLimit: cfg.RecoveryAgentRemovalLimit, LeaseTTL: cfg.LeaderLeaseTTL,
+		Authorize: authorizeMaster,
+		Flags:     cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: log,
+	})
+	if err != nil {
+		return r, err
+	}
+	// The built-in Marathon-compatible apps framework (leader only).
+	if r.apps, err = appsFramework(r.master, r.cli, log, cfg.AppsRole, cfg.TaskReservationTimeout); err != nil {
+		return r, err
+	}
+	mux := http.NewServeMux()
+	advertised := "https://" + cfg.advertised(cfg.Port)
+	tokens := pki.NewTokens(r.cli, r.pki.Authority.Hash())
+	join, err := cluster.NewJoin(cluster.JoinConfig{
+		Authority: r.pki.Authority, Tokens: tokens, URL: advertised, Masters: r.master.MasterAddrs, Logger: log,
+	})
+	if err != nil {
+		return r, err
+	}
+	for _, pat := range join.Patterns() {
+		mux.Handle(pat, join.Handler())
+	}
+	if _, err := pki.SetupAdmin(cfg.WorkDir, advertised, r.pki.Authority, cfg.pkiPaths()); err != nil {
+		return r, fmt.Errorf("admin credential: %w", err)
+	}
+	if r.pki.Created {
+		agentCmd, masterCmd, err := cluster.CreateJoinCommands(ctx, tokens, advertised, 24*time.Hour)
+		if err != nil {
+			return r, fmt.Errorf("bootstrap tokens: %w", err)
+		}
+		log.Info("cluster created; join agents with: " + agentCmd)
+		log.Info("join masters with: " + masterCmd)
+	}
+	mux.Handle("/v2/", r.apps.Handler())
+	mux.Handle("GET /ping", r.apps.Handler())
+	uiHandler := ui.Handler()
+	mux.Handle("GET /{$}", uiHandler)
+	mux.Handle("GET /ui/", uiHandler)
+	// Files API: the master's log, and agents' sandboxes proxied (docs/ui.md).
+	filesHandler := r.master.FilesHandler(masterLog)
+	for _, p := range []string{"GET /files/", "GET /master/files/", "GET /agents/{agentId}/files/", "GET /master/agents/{agentId}/files/"} {
+		mux.Handle(p, filesHandler)
+	}
+	mux.Handle("/", r.master.Handler())
+	r.srv, r.ln, err = listen(cfg.bindAddr(cfg.Port), mux, log)
+	if err != nil {
+		return r, fmt.Errorf("master API: %w", err)
+	}
+	r.ln = newSniffListener(r.ln, pki.ServerTLS(id))
+	return r, nil
+}
+
+// etcdDir is the member's data dir; it holds "member" once started.
+func (cfg Config) etcdDir() string { return filepath.Join(cfg.WorkDir, "etcd") }
+
+func hasEtcdData(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "member"))
+	return err == nil
+}
+
+// ErrRemovedMaster: this master was removed from the quorum.
+var ErrRemovedMaster = errors.New("this master was removed from the cluster: its etcd data is refused; restart with --wipe-removed --join URL --token T to wipe it and join again")
+
+// startEtcd starts the member in the one way that fits the flags and the
+// data dir:
+//
+//	--cluster-reset [--restore F]  one-member cluster from this data (or a fresh one to restore F into)
+//	data dir present               restart as a member (a removed one is refused: --wipe-removed)
+//	--join URL                     add as a learner through URL, start, get promoted
+//	neither                        a new cluster of one
+func startEtcd(ctx context.Context, cfg Config, id *pki.Identity, log *slog.Logger) (*embed.Server, error) {
+	listenHost := cfg.IP
+	if listenHost == "" {
+		listenHost = "0.0.0.0"
+	}
+	et := id.EtcdTLS()
+	ec := embed.Config{
+		Name:              cfg.etcdName(),
+		Dir:               cfg.etcdDir(),
+		ClientURL:         "https://" + cfg.advertised(cfg.EtcdPort),
+		PeerURL:           "https://" + cfg.advertised(cfg.EtcdPeerPort),
+		ListenClientURL:   "https://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPort)),
+		ListenPeerURL:     "https://" + net.JoinHostPort(listenHost, strconv.Itoa(cfg.EtcdPeerPort)),
+		TLS:               &embed.TLS{CertFile: et.CertFile, KeyFile: et.KeyFile, TrustedCAFile: et.TrustedCAFile, AllowedCNs: et.AllowedCNs},
+		HeartbeatInterval: cfg.EtcdHeartbeatInterval,
+		ElectionTimeout:   cfg.EtcdElectionTimeout,
+		Logger:            log,
+	}
+	start := func(ec embed.Config) (*embed.Server, error) {
+		s, err := embed.New(ec)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Start(ctx); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	switch {
+	case cfg.ClusterReset && cfg.Restore != "":
+		info, err := embed.VerifySnapshot(cfg.Restore)
+		if err != nil {
+			return nil, fmt.Errorf("--restore: %w", err)
+		}
+		if err := moveAside(ec.Dir, "pre-restore", log); err != nil {
+			return nil, err
+		}
+		log.Warn("restoring from a snapshot into a new one-member cluster", "snapshot", cfg.Restore, "keys", info.Keys, "revision", info.Revision)
+		return start(ec)
+	case cfg.ClusterReset:
+		if !hasEtcdData(ec.Dir) {
+			return nil, fmt.Errorf("--cluster-reset: no etcd data in %s (use --restore FILE)", ec.Dir)
+		}
+		ec.ForceNewCluster = true
+		log.Warn("cluster reset: restarting this member's data as a one-member cluster; other masters must join again (--wipe-removed --join)")
+		return start(ec)
+	case hasEtcdData(ec.Dir):
+		s, err := start(ec)
+		if !errors.Is(err, embed.ErrStopped) {
+			return s, err
+		}
+		if !cfg.WipeRemoved {
+			return nil, fmt.Errorf("%w (%w)", ErrRemovedMaster, err)
+		}
+		log.Warn("this master was removed from the cluster; wiping its etcd data and joining again", "join", cfg.Join)
+		if err := moveAside(ec.Dir, "removed", log); err != nil {
+			return nil, err
+		}
+		return joinEtcd(ctx, cfg, id, ec, start, log)
+	case cfg.Join != "":
+		return joinEtcd(ctx, cfg, id, ec, start, log)
+	default:
+		return start(ec)
+	}
+}
+
+// moveAside renames an etcd data dir instead of deleting it: an operator
+// may still want it.
+func moveAside(dir, why string, log *slog.Logger) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	to := fmt.Sprintf("%s.%s-%s", dir, why, time.Now().UTC().Format("20060102T150405"))
+	if err := os.Rename(dir, to); err != nil {
+		return fmt.Errorf("move etcd data aside: %w", err)
+	}
+	log.Info("moved etcd data aside", "from", dir, "to", to)
+	return nil
+}
+
+// joinEtcd asks the master at cfg.Join to add this member as a learner,
+// starts it, and asks for its promotion to a voter.
+func joinEtcd(ctx context.Context, cfg Config, id *pki.Identity, ec embed.Config, start func(embed.Config) (*embed.Server, error), log *slog.Logger) (*embed.Server, error) {
+	base := cfg.joinURL()
+	hc := &http.Client{Timeout: joinTimeout, Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(id, pki.RoleMaster)}}
+	joinCall := func(ctx context.Context, method, url string, body, out any) error {
+		return joinCallWith(ctx, hc, method, url, body, out)
+	}
+	var jr api.JoinResponse
+	req := api.JoinRequest{Name: ec.Name, PeerURLs: []string{ec.PeerURL}, ClientURLs: []string{ec.ClientURL}}
+	if err := joinCall(ctx, http.MethodPost, base+api.PathMembers, req, &jr); err != nil {
+		return nil, fmt.Errorf("join through %s: %w", cfg.Join, err)
+	}
+	log.Info("added as etcd learner; starting", "member_id", jr.MemberID, "initial_cluster", jr.InitialCluster)
+	ec.Existing, ec.InitialCluster = true, jr.InitialCluster
+	ec.ReadyTimeout = 2 * time.Minute
+	s, err := start(ec)
+	if err != nil {
+		return nil, err
+	}
+	if err := joinCall(ctx, http.MethodPost, base+api.PathMembers+"/"+jr.MemberID+"/promote", nil, nil); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("promote through %s: %w", cfg.Join, err)
+	}
+	// The promotion is committed; wait until this member has applied it,
+	// or its client port still refuses requests as a learner's.
+	deadline := time.Now().Add(30 * time.Second)
+	for s.IsLearner() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			s.Close()
+			return nil, errors.New("promoted, but this member did not apply its promotion within 30s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the member's own view
+	}
+	log.Info("promoted to voting member", "member_id", jr.MemberID)
+	return s, nil
+}
+
+// joinCallWith sends one JSON call of the join flow; a refusal is an
+// error carrying the master's message.
+func joinCallWith(ctx context.Context, hc *http.Client, method, url string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		var e api.Error
+		if json.Unmarshal(b, &e) != nil || e.Message == "" {
+			e.Message = strings.TrimSpace(string(b))
+		}
+		return fmt.Errorf("%s: %s", resp.Status, e.Message)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// restoreKeys loads a snapshot's keys into the fresh cluster cli talks
+// to. Leased keys (election entries, presence) are dropped: their sessions
+// are gone.
+func restoreKeys(ctx context.Context, cli *clientv3.Client, path string, log *slog.Logger) error {
+	kvs, err := embed.ReadSnapshot(path)
+	if err != nil {
+		return fmt.Errorf("--restore: %w", err)
+	}
+	var ops []clientv3.Op
+	n := 0
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			return fmt.Errorf("restore keys: %w", err)
+		}
+		ops = ops[:0]
+		return nil
+	}
+	for _, kv := range kvs {
+		if kv.Leased {
+			continue
+		}
+		ops = append(ops, clientv3.OpPut(string(kv.Key), string(kv.Value)))
+		n++
+		if len(ops) == 100 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	log.Warn("restored keys from snapshot", "snapshot", path, "keys", n)
+	return nil
+}
