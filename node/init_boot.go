@@ -86,6 +86,9 @@ func boot(log *slog.Logger) {
 	banner(plan, leases)
 
 	s := &supervisor{log: log, args: args, leases: leases}
+	if bannerRole(plan) != "agent" {
+		s.announce = func(ctx context.Context) error { return announceJoin(ctx, log, workDir) }
+	}
 	s.run(ctx)
 }
 
@@ -390,7 +393,19 @@ func preloadImages(log *slog.Logger, workDir string) {
 	}
 }
 
-// banner prints where the node is reachable and how to join it.
+// bannerRole is the role the plan starts (up's default is all).
+func bannerRole(plan bootcfg.Plan) string {
+	role := "all"
+	for _, a := range plan.Args {
+		if v, ok := strings.CutPrefix(a, "--role="); ok {
+			role = v
+		}
+	}
+	return role
+}
+
+// banner prints where the node is reachable; a master's join command
+// follows once it can make a token (announceJoin).
 func banner(plan bootcfg.Plan, leases []netup.Lease) {
 	ip := "127.0.0.1"
 	for _, l := range leases {
@@ -399,12 +414,7 @@ func banner(plan bootcfg.Plan, leases []netup.Lease) {
 			break
 		}
 	}
-	role := "all"
-	for _, a := range plan.Args {
-		if v, ok := strings.CutPrefix(a, "--role="); ok {
-			role = v
-		}
-	}
+	role := bannerRole(plan)
 	var b strings.Builder
 	b.WriteString("\n================ nodectl appliance ================\n")
 	fmt.Fprintf(&b, "configuration: %s, role %s\n", plan.Source, role)
@@ -412,9 +422,8 @@ func banner(plan bootcfg.Plan, leases []netup.Lease) {
 		fmt.Fprintf(&b, "address: %s on %s\n", l.Addr, l.NIC)
 	}
 	if role != "agent" {
-		fmt.Fprintf(&b, "API and UI: http://%s:5050/\n", ip)
-		fmt.Fprintf(&b, "join an agent: boot this ISO with  nodectl.role=agent nodectl.join=%s:5050\n", ip)
-		fmt.Fprintf(&b, "           or run  nodectl up --role=agent --master %s:5050\n", ip)
+		fmt.Fprintf(&b, "API and UI: http://%s:5050/ (https on the same port)\n", ip)
+		b.WriteString("the join command for agents follows once the master is up\n")
 	}
 	b.WriteString("====================================================\n")
 	fmt.Fprint(os.Stderr, b.String())

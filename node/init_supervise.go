@@ -56,6 +56,9 @@ type supervisor struct {
 	log    *slog.Logger
 	args   []string
 	leases []netup.Lease
+	// announce, if set, runs beside the child until shutdown (the join
+	// banner of a master).
+	announce func(ctx context.Context) error
 
 	pid     int // the running child, 0 when none
 	started time.Time
@@ -72,6 +75,9 @@ func (s *supervisor) run(ctx context.Context) {
 	var g errgroup.Group
 	for _, l := range s.leases {
 		g.Go(func() error { return l.Renew(ctx, s.log) })
+	}
+	if s.announce != nil {
+		g.Go(func() error { return s.announce(ctx) })
 	}
 	btn := watchPowerButton(s.log, power)
 

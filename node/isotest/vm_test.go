@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,6 +272,22 @@ func (v *vm) waitHealthy(timeout time.Duration) time.Duration {
 	return time.Since(v.started)
 }
 
+var joinLine = regexp.MustCompile(`boot this ISO with:\s+(nodectl\.role=agent nodectl\.join=\S+ nodectl\.token=\S+)`)
+
+// joinParams waits for a master's console to print the kernel parameters
+// that join an agent to it, and returns them.
+func (v *vm) joinParams() string {
+	v.t.Helper()
+	var params string
+	v.waitFor(time.Minute, "the join parameters on the console", func() bool {
+		if m := joinLine.FindStringSubmatch(v.console()); m != nil {
+			params = m[1]
+		}
+		return params != ""
+	})
+	return params
+}
+
 // powerdown presses the ACPI power button and waits for qemu to exit.
 func (v *vm) powerdown(timeout time.Duration) {
 	v.t.Helper()
@@ -356,20 +373,54 @@ func (v *vm) app(id string) (appStatus, error) {
 }
 
 // waitRunning waits until the app has a running task and returns it. A
-// task failure fails the test, except TASK_LOST when allowLost (the
-// tasks of a machine that powered off are lost, as in Mesos).
+// task failure fails the test, except TASK_LOST or TASK_GONE when
+// allowLost (the tasks of a machine that powered off are gone, as in Mesos).
 func (v *vm) waitRunning(id string, timeout time.Duration, allowLost bool) appStatus {
 	v.t.Helper()
 	var a appStatus
 	v.waitFor(timeout, "app "+id+" running", func() bool {
 		var err error
 		a, err = v.app(id)
-		if err == nil && a.App.LastTaskFailure != nil && !(allowLost && a.App.LastTaskFailure.State == "TASK_LOST") {
+		if err == nil && a.App.LastTaskFailure != nil && !(allowLost && (a.App.LastTaskFailure.State == "TASK_LOST" || a.App.LastTaskFailure.State == "TASK_GONE")) {
 			v.t.Fatalf("app %s task failed: %s %s", id, a.App.LastTaskFailure.State, a.App.LastTaskFailure.Message)
 		}
 		return err == nil && a.App.TasksRunning == 1 && len(a.App.Tasks) == 1
 	})
 	return a
+}
+
+// waitStable waits for the app to run and then for its task to keep
+// running over a few polls (a command that fails quickly shows as a
+// failure instead).
+func (v *vm) waitStable(id string, timeout time.Duration, allowLost bool) {
+	v.t.Helper()
+	a := v.waitRunning(id, timeout, allowLost)
+	taskID := a.App.Tasks[0].ID
+	for range 6 {
+		b, err := v.app(id)
+		if err != nil {
+			v.t.Fatal(err)
+		}
+		failed := b.App.LastTaskFailure != nil && !(allowLost && (b.App.LastTaskFailure.State == "TASK_LOST" || b.App.LastTaskFailure.State == "TASK_GONE"))
+		if failed || len(b.App.Tasks) != 1 || b.App.Tasks[0].ID != taskID {
+			v.t.Fatalf("app %s task did not stay running (%+v)", id, b.App)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// isoDelete sends DELETE to the API.
+func (v *vm) isoDelete(path string) {
+	v.t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, v.url(path), nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		v.t.Fatalf("DELETE %s: %v", path, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		v.t.Fatalf("DELETE %s: %s", path, resp.Status)
+	}
 }
 
 func qcow2(t *testing.T, size string) string {
