@@ -27,7 +27,14 @@ type exitError struct {
 func (e *exitError) Error() string { return e.msg }
 
 // Main runs the nodectl command line and returns the process exit code.
-func Main(args []string) int { return runCLI(args, os.Stdout, os.Stderr) }
+// As PID 1 started as init (the appliance ISO's /init) it boots the
+// machine instead and never returns.
+func Main(args []string) int {
+	if startedAsInit(args) {
+		runInit(os.Stderr)
+	}
+	return runCLI(args, os.Stdout, os.Stderr)
+}
 
 // runCLI runs the command line with the given outputs: the exit code, and
 // errors as one line on stderr.

@@ -13,5 +13,7 @@ func extraCommands() []*cli.Command {
 		masterCommand(),
 		snapshotCommand(),
 		tokenCommand(),
+		initCommand(),
+		poweroffCommand(),
 	}
 }

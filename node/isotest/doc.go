@@ -1,0 +1,7 @@
+// Package isotest boots the nodectl appliance (node/internal/mkiso's
+// kernel, initramfs and ISO) under qemu with TCG and checks it from the
+// outside: the API through a forwarded port, the serial console, power
+// button shutdown, the data disk across reboots, and an agent VM joining a
+// master VM over a qemu socket network. The tests skip unless
+// NODECTL_ISO_TEST=1 (make test-iso): each boot takes tens of seconds.
+package isotest
