@@ -250,24 +250,7 @@ func planResident(def *App, tasks []*task) plan {
 	if minHealthy >= n {
 		minHealthy = max(0, n-1)
 	}
-	healthy := 0
-	for _, t := range alive {
-		if t.healthy() {
-			healthy++
-		}
-	}
-	for _, t := range killOrder(old, def.KillSelection) {
-		switch {
-		case !t.healthy():
-			p.kill = append(p.kill, t)
-		case healthy-1 >= minHealthy:
-			p.kill = append(p.kill, t)
-			healthy--
-		}
-	}
-	if len(fresh) > n {
-		p.kill = append(p.kill, killOrder(fresh, def.KillSelection)[:len(fresh)-n]...)
-	}
+	p.killOld(alive, old, fresh, n, minHealthy, def.KillSelection)
 	return p
 }
 

@@ -101,14 +101,21 @@ func planFor(def *App, tasks []*task) plan {
 	if launch > 0 {
 		p.launch = launch
 	}
+	p.killOld(alive, old, fresh, n, minHealthy, def.KillSelection)
+	return p
+}
+
+// killOld adds to the plan the old tasks that can go while minHealthy
+// tasks stay healthy (unhealthy old ones cost no health and go first), and
+// the fresh tasks beyond n.
+func (p *plan) killOld(alive, old, fresh []*task, n, minHealthy int, sel string) {
 	healthy := 0
 	for _, t := range alive {
 		if t.healthy() {
 			healthy++
 		}
 	}
-	// Old tasks that are not healthy cost no health: they go first.
-	for _, t := range killOrder(old, def.KillSelection) {
+	for _, t := range killOrder(old, sel) {
 		switch {
 		case !t.healthy():
 			p.kill = append(p.kill, t)
@@ -117,11 +124,9 @@ func planFor(def *App, tasks []*task) plan {
 			healthy--
 		}
 	}
-	// Never more than instances fresh tasks.
 	if len(fresh) > n {
-		p.kill = append(p.kill, killOrder(fresh, def.KillSelection)[:len(fresh)-n]...)
+		p.kill = append(p.kill, killOrder(fresh, sel)[:len(fresh)-n]...)
 	}
-	return p
 }
 
 // killOrder sorts tasks (given oldest first) in the order killSelection
