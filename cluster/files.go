@@ -57,9 +57,14 @@ func (m *Master) proxyAgentFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown agent '"+id+"'")
 		return
 	}
+	scheme := "http"
+	if m.cfg.AgentTransport != nil {
+		scheme = "https"
+	}
 	proxy := &httputil.ReverseProxy{
+		Transport: m.cfg.AgentTransport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Scheme = scheme
 			pr.Out.URL.Host = addr
 			pr.Out.URL.Path = "/files/" + op
 			pr.Out.URL.RawPath = ""
