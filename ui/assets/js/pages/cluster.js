@@ -24,7 +24,7 @@ const sections = {
   tokens: () => h('section', null,
     h('h2', null, 'Join tokens'),
     empty('Join tokens (create with a TTL and use count, copy the join command, revoke) arrive with HA. Agents join with --master today.',
-      `nodectl up --role=agent --master ${location.host}`)),
+      `nodectl token create --role agent   # on a master; then run the join command it prints`)),
   snapshots: () => h('section', null,
     h('h2', null, 'Snapshots'),
     empty('etcd snapshots (take, list) arrive with HA cluster administration.', 'nodectl up --role=master --join <leader>')),
