@@ -32,8 +32,8 @@ build: ## build bin/nodectl (with its embedded container shim and monitor)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(SHIM_DIR)/nodectl-monitor ./runtime/internal/container/monitor
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
 
-run: build ## start a single-node master+agent (work dir .run/); API and UI on http://127.0.0.1:5050/
-	@echo "nodectl: API and UI at http://127.0.0.1:5050/ (work dir $(RUN_DIR)); Ctrl-C stops it"
+run: build ## start a single-node master+agent (work dir .run/); API and UI on https://127.0.0.1:5050/
+	@echo "nodectl: API and UI at https://127.0.0.1:5050/ (cluster CA: $(RUN_DIR)/pki/ca.crt; CLI: export NODECTL_WORK_DIR=$(RUN_DIR)); Ctrl-C stops it"
 	$(BIN) up --role=all --work-dir $(RUN_DIR) --ip 127.0.0.1
 
 # install_pkgs installs the Debian packages in $(1) that are missing (as root).

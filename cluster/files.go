@@ -24,7 +24,7 @@ const agentFilesTimeout = 2 * time.Minute
 // a browser needs only the master's port, proxies an agent's files API:
 //
 //	GET /agents/{agentId}/files/{browse|read|download}?path=...
-//	  → http://<agent ip>:<agent port>/files/{op}?path=...
+//	  → https://<agent ip>:<agent port>/files/{op}?path=... (cfg.AgentTransport)
 //
 // The agent's address comes from the registry, so the proxy is answered by
 // the leader (a standby redirects, as for /state). Unknown agents get 404
@@ -57,9 +57,14 @@ func (m *Master) proxyAgentFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown agent '"+id+"'")
 		return
 	}
+	scheme := "http"
+	if m.cfg.AgentTransport != nil {
+		scheme = "https"
+	}
 	proxy := &httputil.ReverseProxy{
+		Transport: m.cfg.AgentTransport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Scheme = scheme
 			pr.Out.URL.Host = addr
 			pr.Out.URL.Path = "/files/" + op
 			pr.Out.URL.RawPath = ""

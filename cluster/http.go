@@ -49,10 +49,10 @@ func (m *Master) routes() http.Handler {
 	mux.HandleFunc("POST "+api.PathMembers+"/{id}/promote", m.authorized(m.handlePromote))
 	mux.HandleFunc("DELETE "+api.PathMembers+"/{id}", m.authorized(m.handleRemoveMember))
 	mux.HandleFunc("GET "+api.PathSnapshot, m.authorized(m.handleSnapshotSave))
-	mux.HandleFunc("POST "+api.PathRegister, m.leaderOnly(m.handleRegister))
-	mux.HandleFunc("POST "+api.PathPing, m.leaderOnly(m.handlePing))
-	mux.HandleFunc("GET "+api.PathStream, m.leaderOnly(m.handleStream))
-	mux.HandleFunc("POST "+api.PathStatus, m.leaderOnly(m.handleStatus))
+	mux.HandleFunc("POST "+api.PathRegister, m.agentOnly(m.leaderOnly(m.handleRegister)))
+	mux.HandleFunc("POST "+api.PathPing, m.agentOnly(m.leaderOnly(m.handlePing)))
+	mux.HandleFunc("GET "+api.PathStream, m.agentOnly(m.leaderOnly(m.handleStream)))
+	mux.HandleFunc("POST "+api.PathStatus, m.agentOnly(m.leaderOnly(m.handleStatus)))
 	mux.HandleFunc("POST "+api.PathScheduler, m.leaderOnly(m.handleScheduler))
 	return mux
 }

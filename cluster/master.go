@@ -66,6 +66,15 @@ type Config struct {
 	// master gets one with its token first). Nil allows them all: only for
 	// clusters without a CA (tests).
 	Authorize func(r *http.Request) error
+	// AuthorizeAgent checks the agent protocol's calls (register, ping,
+	// the message stream, status updates): with a cluster CA, that the
+	// caller holds an agent certificate. Nil allows them all: only for
+	// clusters without a CA (tests).
+	AuthorizeAgent func(r *http.Request) error
+	// AgentTransport reaches agents' APIs (the files proxy): with a cluster
+	// CA, HTTPS presenting this master's certificate, as agent ports
+	// require. Nil is plain HTTP with http.DefaultTransport (tests).
+	AgentTransport http.RoundTripper
 	// AllocationInterval is the longest time between two allocation rounds
 	// (Mesos --allocation_interval); default 1s. Changes (an agent
 	// registering, a task ending, a decline, a new framework, a revive)

@@ -452,6 +452,19 @@ func (m *Master) authorized(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// agentOnly wraps an agent protocol handler in cfg.AuthorizeAgent.
+func (m *Master) agentOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if m.cfg.AuthorizeAgent != nil {
+			if err := m.cfg.AuthorizeAgent(r); err != nil {
+				writeError(w, http.StatusForbidden, err.Error())
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
 func writeMemberErr(w http.ResponseWriter, err error) {
 	code := http.StatusServiceUnavailable
 	switch {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,21 +13,33 @@ import (
 	"nodectl/cluster/pki"
 )
 
-// agentTLS is what an agent that joined with a token uses to reach the
-// masters: its certificate, HTTPS, and the master set the join answered.
+// agentTLS is what an agent uses to reach the masters and to serve its
+// own port: its certificate, HTTPS, and the master set it knows.
 type agentTLS struct {
 	setup   *pki.Setup
 	client  *http.Client
 	masters []string
+	// local: the agent of a --role=all node shares the in-process
+	// master's certificate (it carries the agent role too), which the
+	// master renews; the agent renews nothing itself.
+	local bool
 }
 
-// prepareAgentTLS sets up the PKI of an agent-only node that joins with
-// --join/--token or joined before (certificate in <work-dir>/pki). Others
-// (no certificate, no token) get nil and keep talking plain HTTP to the
-// masters, as before the cluster had a CA.
-func prepareAgentTLS(ctx context.Context, cfg Config) (*agentTLS, error) {
-	if cfg.Role != "agent" || cfg.Join == "" && !pki.HasIdentity(cfg.pkiPaths()) {
-		return nil, nil
+// prepareAgentTLS sets up the PKI of the agent part of a node. A
+// --role=all node uses its master's certificate, issued by its own
+// authority (roles master and agent). An agent-only node joins with
+// --join/--token on its first start, or loads the certificate it got then
+// from <work-dir>/pki; without either it cannot start: exit 2.
+func prepareAgentTLS(ctx context.Context, cfg Config, masterPKI *pki.Setup) (*agentTLS, error) {
+	masters := slices.Clone(cfg.Masters)
+	if masterPKI != nil {
+		if len(masters) == 0 {
+			masters = []string{cfg.advertised(cfg.Port)}
+		}
+		return &agentTLS{setup: masterPKI, client: agentClient(masterPKI.Identity), masters: masters, local: true}, nil
+	}
+	if cfg.Join == "" && !pki.HasIdentity(cfg.pkiPaths()) {
+		return nil, &exitError{2, fmt.Sprintf("this agent has no certificate of the cluster in %s: start it with --join https://MASTER:5050 --token TOKEN (get one on a master: nodectl token create --role agent)", cfg.pkiPaths().Dir)}
 	}
 	setup, err := pki.Prepare(ctx, pki.PrepareConfig{
 		Paths: cfg.pkiPaths(), Role: cfg.Role, Hostname: cfg.Hostname,
@@ -35,7 +48,6 @@ func prepareAgentTLS(ctx context.Context, cfg Config) (*agentTLS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster PKI: %w", err)
 	}
-	masters := slices.Clone(cfg.Masters)
 	if u, err := url.Parse(cfg.joinURL()); err == nil && u.Host != "" && !slices.Contains(masters, u.Host) {
 		masters = append(masters, u.Host)
 	}
@@ -44,15 +56,42 @@ func prepareAgentTLS(ctx context.Context, cfg Config) (*agentTLS, error) {
 			masters = append(masters, m)
 		}
 	}
-	return &agentTLS{
-		setup:   setup,
-		client:  &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(setup.Identity, pki.RoleMaster)}},
-		masters: masters,
-	}, nil
+	if len(masters) == 0 {
+		return nil, &exitError{2, "this agent knows no master: give --master HOST:PORT (or --join URL --token TOKEN)"}
+	}
+	return &agentTLS{setup: setup, client: agentClient(setup.Identity), masters: masters}, nil
+}
+
+// agentClient reaches masters over HTTPS with the node's certificate; a
+// server must show a master certificate.
+func agentClient(id *pki.Identity) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(id, pki.RoleMaster)}}
+}
+
+// serverTLS is the agent port's TLS: mutual, with any certificate of the
+// cluster; agentPortAuth then lets only masters and admins past /health.
+func (t *agentTLS) serverTLS() *tls.Config { return pki.NodeServerTLS(t.setup.Identity) }
+
+// agentPortAuth guards the agent port: /health answers any node of the
+// cluster (an agent probing itself with its own certificate); everything
+// else needs a master or admin certificate, so one agent cannot drive
+// another.
+func agentPortAuth(next http.Handler) http.Handler {
+	guarded := pki.RequireNode(pki.RoleMaster, pki.RoleAdmin)(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
 }
 
 // renew keeps the agent's certificate fresh until ctx ends.
 func (t *agentTLS) renew(ctx context.Context, log *slog.Logger) error {
+	if t.local {
+		return nil
+	}
 	r, err := pki.NewRenewer(pki.RenewerConfig{
 		Identity: t.setup.Identity, Logger: log,
 		Renew: pki.HTTPRenew(t.setup.Identity, func() []string { return t.masters }),

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -133,15 +134,23 @@ func upCommand(stderr io.Writer, run runFunc) *cli.Command {
 func healthCommand(stdout io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:         "health",
-		Usage:        "probe a node: prints imok and exits 0 when it answers healthy",
+		Usage:        "probe a node over HTTPS: prints imok and exits 0 when it answers healthy",
 		OnUsageError: usageError,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:5050", Usage: "host:port of a master or agent API", EnvVars: []string{"NODECTL_ADDR"}},
 			&cli.GenericFlag{Name: "timeout", Value: &durationFlag{5 * time.Second}, Usage: "how long to wait for the answer"},
+			workDirFlag(), clientConfigFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			timeout := c.Generic("timeout").(*durationFlag).d
-			if err := probeHealth(c.Context, c.String("addr"), timeout); err != nil {
+			// The CA (and a certificate, which agent ports require) come
+			// from the client config or the node's work dir, as for every
+			// subcommand.
+			_, tlsCfg, err := cliTLS(c.String("client-config"), c.String("work-dir"), c.String("addr"))
+			if err != nil {
+				return err
+			}
+			if err := probeHealth(c.Context, c.String("addr"), timeout, tlsCfg); err != nil {
 				return &exitError{1, err.Error()}
 			}
 			fmt.Fprintln(stdout, "imok")
@@ -150,29 +159,22 @@ func healthCommand(stdout io.Writer) *cli.Command {
 	}
 }
 
-// probeHealth GETs /health over http, then https, and wants 200.
-func probeHealth(ctx context.Context, addr string, timeout time.Duration) error {
-	client := &http.Client{Timeout: timeout}
-	var last error
-	for _, scheme := range []string{"http", "https"} {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+"/health", nil)
-		if err != nil {
-			return fmt.Errorf("health %s: %w", addr, err)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			if last == nil {
-				last = err // the plain-HTTP error says more than the TLS retry's
-			}
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return nil
-		}
+// probeHealth GETs https://addr/health and wants 200.
+func probeHealth(ctx context.Context, addr string, timeout time.Duration, tlsCfg *tls.Config) error {
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/health", nil)
+	if err != nil {
+		return fmt.Errorf("health %s: %w", addr, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("health %s: %w", addr, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("health %s: answered %s", addr, resp.Status)
 	}
-	return fmt.Errorf("health %s: %w", addr, last)
+	return nil
 }
 
 func versionCommand(stdout io.Writer) *cli.Command {

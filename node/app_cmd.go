@@ -33,7 +33,7 @@ func appCommand() *cli.Command {
 	sub := func(name, usage, argsUsage string, nargs int, flags []cli.Flag, run func(c *cli.Context, m *appsAPI) error) *cli.Command {
 		return &cli.Command{
 			Name: name, Usage: usage, ArgsUsage: argsUsage, OnUsageError: usageError,
-			Flags: append([]cli.Flag{masterFlag(), out()}, flags...),
+			Flags: append(append(clientFlags(), out()), flags...),
 			Action: func(c *cli.Context) error {
 				if c.NArg() != nargs {
 					return &exitError{2, strings.TrimSpace("usage: nodectl app " + name + " " + argsUsage)}
@@ -41,7 +41,11 @@ func appCommand() *cli.Command {
 				if o := c.String("output"); o != "table" && o != "json" {
 					return &exitError{2, fmt.Sprintf("-o %q: want table or json", o)}
 				}
-				return run(c, newAppsAPI(c.String("master")))
+				m, err := newAppsAPI(c)
+				if err != nil {
+					return err
+				}
+				return run(c, m)
 			},
 		}
 	}
@@ -72,12 +76,12 @@ type appsAPI struct {
 	base string
 }
 
-func newAppsAPI(addr string) *appsAPI {
-	addr = strings.TrimSuffix(addr, "/")
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+func newAppsAPI(c *cli.Context) (*appsAPI, error) {
+	base, hc, err := cliHTTP(c, callTimeout)
+	if err != nil {
+		return nil, err
 	}
-	return &appsAPI{http: &http.Client{Timeout: callTimeout}, base: addr}
+	return &appsAPI{http: hc, base: base}, nil
 }
 
 // apiError is a non-2xx answer of /v2.

@@ -91,7 +91,7 @@ func (h *healthReporter) failHealth(agents []*fakeAgent, id string) bool {
 
 func TestAppCommand(t *testing.T) {
 	s := startAppsStack(t, 2)
-	master := strings.TrimPrefix(s.url, "http://")
+	master := s.url // plain test server: an explicit http:// URL
 	hr := &healthReporter{reported: map[string]bool{}, sick: map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

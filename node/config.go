@@ -231,7 +231,7 @@ func (cfg *Config) Validate() error {
 		}
 	}
 	if cfg.Role == "agent" && len(cfg.Masters) == 0 && cfg.Join == "" {
-		return bad("master", "required with --role=agent (comma-separated host:port)")
+		return bad("join", "required with --role=agent: --join https://MASTER:5050 --token TOKEN (nodectl token create --role agent on a master); an agent that has joined may give --master host:port instead")
 	}
 	for _, m := range cfg.Masters {
 		if _, _, err := net.SplitHostPort(m); err != nil {

@@ -118,7 +118,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad env value", map[string]string{"NODECTL_PORT": "x"}, nil, "port"},
 		{"bad role", nil, []string{"--role", "boss"}, `--role: "boss" is not one of master, agent, all`},
 		{"port range", nil, []string{"--port", "70000"}, "--port: 70000 is not a port"},
-		{"agent without master", nil, []string{"--role", "agent"}, "--master: required with --role=agent"},
+		{"agent without master", nil, []string{"--role", "agent"}, "--join: required with --role=agent"},
 		{"bad resources", nil, []string{"--resources", "cpus:lots"}, "--resources:"},
 		{"bad attributes", nil, []string{"--attributes", "rack"}, "--attributes:"},
 		{"bad level", nil, []string{"--logging-level", "LOUD"}, "--logging-level"},

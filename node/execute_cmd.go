@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"sort"
@@ -37,7 +38,7 @@ func executeCommand() *cli.Command {
 		ArgsUsage:    "[--] COMMAND [ARGS...]",
 		OnUsageError: usageError,
 		Flags: []cli.Flag{
-			masterFlag(),
+			masterFlag(), workDirFlag(), clientConfigFlag(),
 			&cli.StringFlag{Name: "name", Usage: "task name (required)", Required: true},
 			&cli.StringFlag{Name: "image", Usage: "container image (Docker reference) to run the command in"},
 			&cli.StringFlag{Name: "resources", Value: "cpus:0.1;mem:32", Usage: "task resources, Mesos syntax"},
@@ -53,7 +54,11 @@ func executeCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return runExecute(ctx, c.Context, newMasterAPI(c.String("master")), spec, c.App.Writer)
+			m, err := newMasterAPI(c)
+			if err != nil {
+				return err
+			}
+			return runExecute(ctx, c.Context, m, spec, c.App.Writer)
 		},
 	}
 }
@@ -410,7 +415,12 @@ func sandboxOf(ctx context.Context, m *masterAPI, frameworkID, agentID, taskID s
 			} `json:"executors"`
 		} `json:"frameworks"`
 	}
-	if err := newMasterAPI(addr).getJSON(ctx, "/state", &state); err != nil {
+	scheme := "https"
+	if u, err := url.Parse(m.url("")); err == nil && u.Scheme != "" {
+		scheme = u.Scheme
+	}
+	agentAPI := &masterAPI{http: m.http, base: scheme + "://" + addr} // the agent port takes the admin certificate
+	if err := agentAPI.getJSON(ctx, "/state", &state); err != nil {
 		return fallback
 	}
 	for _, f := range state.Frameworks {
@@ -428,14 +438,24 @@ func sandboxOf(ctx context.Context, m *masterAPI, frameworkID, agentID, taskID s
 
 const (
 	masterEnv         = "NODECTL_MASTER"
-	masterDefault     = "127.0.0.1:5050"
 	maxEventBytes     = 16 << 20
 	callTimeout       = 10 * time.Second
 	resubscribeWindow = 30 * time.Second
 )
 
+// masterFlag, workDirFlag and clientConfigFlag locate the cluster for a
+// subcommand (cliTLS): the client config gives the CA, the admin
+// certificate and a master's address, which --master overrides.
 func masterFlag() cli.Flag {
-	return &cli.StringFlag{Name: "master", Value: masterDefault, Usage: "host:port of a master (standbys redirect to the leader)", EnvVars: []string{masterEnv}}
+	return &cli.StringFlag{Name: "master", Usage: "host:port of a master (default: the client config's server; standbys redirect to the leader)", EnvVars: []string{masterEnv}}
+}
+
+func workDirFlag() cli.Flag {
+	return &cli.StringFlag{Name: "work-dir", Usage: "a node's work dir, whose client.yaml (or certificate) to use", EnvVars: []string{envName("work-dir")}}
+}
+
+func clientConfigFlag() cli.Flag {
+	return &cli.StringFlag{Name: "client-config", Usage: "client config file (server, CA, admin certificate)", EnvVars: []string{clientConfigEnv}}
 }
 
 // masterAPI talks to the leading master over HTTP. base follows the
@@ -447,12 +467,14 @@ type masterAPI struct {
 	base string
 }
 
-func newMasterAPI(addr string) *masterAPI {
-	addr = strings.TrimSuffix(addr, "/")
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+// newMasterAPI builds the client with cliHTTP; no overall timeout, as
+// event streams stay open (single calls bound themselves).
+func newMasterAPI(c *cli.Context) (*masterAPI, error) {
+	base, hc, err := cliHTTP(c, 0)
+	if err != nil {
+		return nil, err
 	}
-	return &masterAPI{http: &http.Client{}, base: addr}
+	return &masterAPI{http: hc, base: base}, nil
 }
 
 func (c *masterAPI) url(path string) string {

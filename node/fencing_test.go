@@ -19,10 +19,11 @@ import (
 func TestGoneAgentFenced(t *testing.T) {
 	c := nodetest.Start(t, nodetest.Options{AgentPingTimeout: time.Second})
 	base := c.Master.URL()
+	hc := &http.Client{Transport: agentTLSTransport(t, c, nil)}
 	post := func(path string, v any) (int, []byte) {
 		t.Helper()
 		b, _ := json.Marshal(v)
-		resp, err := http.Post(base+path, "application/json", bytes.NewReader(b))
+		resp, err := hc.Post(base+path, "application/json", bytes.NewReader(b))
 		if err != nil {
 			return 0, []byte(err.Error()) // the master may be restarting
 		}
@@ -65,7 +66,7 @@ func TestGoneAgentFenced(t *testing.T) {
 	fenced("re-register", code, body)
 	code, body = post(api.PathPing, api.PingRequest{AgentID: id})
 	fenced("ping", code, body)
-	resp, err := http.Get(base + api.PathStream + "?agent_id=" + id)
+	resp, err := hc.Get(base + api.PathStream + "?agent_id=" + id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -422,7 +422,7 @@ func banner(plan bootcfg.Plan, leases []netup.Lease) {
 		fmt.Fprintf(&b, "address: %s on %s\n", l.Addr, l.NIC)
 	}
 	if role != "agent" {
-		fmt.Fprintf(&b, "API and UI: http://%s:5050/ (https on the same port)\n", ip)
+		fmt.Fprintf(&b, "API and UI: https://%s:5050/ (signed by the cluster CA, <work-dir>/pki/ca.crt)\n", ip)
 		b.WriteString("the join command for agents follows once the master is up\n")
 	}
 	b.WriteString("====================================================\n")

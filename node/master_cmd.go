@@ -58,11 +58,7 @@ func masterCommand() *cli.Command {
 // adminAPI is a client of a master's HTTPS API with the admin credential
 // found by cliTLS (a master's client.yaml).
 func adminAPI(c *cli.Context) (*appsAPI, error) {
-	base, tlsCfg, err := cliTLS(c.String("client-config"), c.String("work-dir"), c.String("master"))
-	if err != nil {
-		return nil, err
-	}
-	return &appsAPI{http: &http.Client{Timeout: callTimeout, Transport: &http.Transport{TLSClientConfig: tlsCfg}}, base: base}, nil
+	return newAppsAPI(c)
 }
 
 func masterList(c *cli.Context) error {

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,6 +82,15 @@ func authorizeMaster(r *http.Request) error {
 	return nil
 }
 
+// authorizeAgent admits the agent protocol (register, ping, stream,
+// status updates) only from an agent certificate of the cluster.
+func authorizeAgent(r *http.Request) error {
+	if err := pki.Authorize(r, pki.RoleAgent); err != nil {
+		return fmt.Errorf("%w (agents join with --join URL --token TOKEN)", err)
+	}
+	return nil
+}
+
 // etcdName is this master's etcd member name: unique per address, so
 // masters on one host (tests, loopback addresses) do not clash.
 func (cfg Config) etcdName() string {
@@ -128,8 +138,9 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 		AllocationInterval: cfg.AllocationInterval, OfferTimeout: cfg.OfferTimeout,
 		AgentRemovalRateLimit: cfg.AgentRemovalRateLimit, AgentReregisterTimeout: cfg.AgentReregisterTimeout,
 		RecoveryAgentRemovalLimit: cfg.RecoveryAgentRemovalLimit, LeaseTTL: cfg.LeaderLeaseTTL,
-		Authorize: authorizeMaster,
-		Flags:     cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: log,
+		Authorize: authorizeMaster, AuthorizeAgent: authorizeAgent,
+		AgentTransport: &http.Transport{TLSClientConfig: pki.ClientTLS(id, pki.RoleAgent)},
+		Flags:          cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: log,
 	})
 	if err != nil {
 		return r, err
@@ -179,7 +190,9 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 	if err != nil {
 		return r, fmt.Errorf("master API: %w", err)
 	}
-	r.ln = newSniffListener(r.ln, pki.ServerTLS(id))
+	// TLS only: Go's server answers a plain request with 400 "Client sent
+	// an HTTP request to an HTTPS server".
+	r.ln = tls.NewListener(r.ln, pki.ServerTLS(id))
 	return r, nil
 }
 

@@ -36,7 +36,7 @@ func taskCommand() *cli.Command {
 				Usage:        "list tasks (newest first), from the leading master's /tasks",
 				OnUsageError: usageError,
 				Flags: []cli.Flag{
-					masterFlag(),
+					masterFlag(), workDirFlag(), clientConfigFlag(),
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
 					&cli.IntFlag{Name: "limit", Value: 100, Usage: "at most this many tasks"},
 					&cli.StringFlag{Name: "framework", Usage: "only this framework's tasks"},
@@ -45,7 +45,11 @@ func taskCommand() *cli.Command {
 					if c.NArg() > 0 {
 						return &exitError{2, "task list takes no arguments"}
 					}
-					return taskList(c.Context, newMasterAPI(c.String("master")), c.String("output"), c.Int("limit"), c.String("framework"), c.App.Writer)
+					m, err := newMasterAPI(c)
+					if err != nil {
+						return err
+					}
+					return taskList(c.Context, m, c.String("output"), c.Int("limit"), c.String("framework"), c.App.Writer)
 				},
 			},
 			{
@@ -54,7 +58,7 @@ func taskCommand() *cli.Command {
 				ArgsUsage:    "TASK_ID",
 				OnUsageError: usageError,
 				Flags: []cli.Flag{
-					masterFlag(),
+					masterFlag(), workDirFlag(), clientConfigFlag(),
 					&cli.StringFlag{Name: "framework", Usage: "the task's framework id, when several frameworks use the same task id"},
 					&cli.GenericFlag{Name: "timeout", Value: &durationFlag{time.Minute}, Usage: "how long to wait for the task to end"},
 				},
@@ -65,7 +69,11 @@ func taskCommand() *cli.Command {
 					timeout := c.Generic("timeout").(*durationFlag).d
 					ctx, cancel := context.WithTimeout(c.Context, timeout)
 					defer cancel()
-					err := taskKill(ctx, newMasterAPI(c.String("master")), c.Args().First(), c.String("framework"), c.App.Writer)
+					m, err := newMasterAPI(c)
+					if err != nil {
+						return err
+					}
+					err = taskKill(ctx, m, c.Args().First(), c.String("framework"), c.App.Writer)
 					if errors.Is(err, context.DeadlineExceeded) {
 						return &exitError{1, fmt.Sprintf("task %s did not end within %s", c.Args().First(), timeout)}
 					}

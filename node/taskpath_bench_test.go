@@ -31,7 +31,7 @@ func BenchmarkTaskPath1000Agents(b *testing.B) {
 
 func benchTaskPath(b *testing.B, agents int) {
 	c := nodetest.Start(b, nodetest.Options{AgentPingTimeout: 5 * time.Second})
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 4 * agents, MaxIdleConnsPerHost: 4 * agents, IdleConnTimeout: time.Minute}}
+	client := &http.Client{Transport: agentTLSTransport(b, c, &http.Transport{MaxIdleConns: 4 * agents, MaxIdleConnsPerHost: 4 * agents, IdleConnTimeout: time.Minute})}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	b.Cleanup(func() { cancel(); wg.Wait(); client.CloseIdleConnections() })

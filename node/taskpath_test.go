@@ -31,8 +31,9 @@ func startTaskCluster(t *testing.T, agents int) *taskCluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
+	hc := &http.Client{Transport: agentTLSTransport(t, c, nil)}
 	for i := range agents {
-		a := newFakeAgent(t, http.DefaultClient, c.Master.URL(), fmt.Sprintf("fake%d", i), 6000+i, "cpus:2;mem:1024")
+		a := newFakeAgent(t, hc, c.Master.URL(), fmt.Sprintf("fake%d", i), 6000+i, "cpus:2;mem:1024")
 		tc.agents = append(tc.agents, a)
 		wg.Add(1)
 		go func() { defer wg.Done(); a.run(ctx) }()
@@ -47,9 +48,9 @@ func (tc *taskCluster) cli(args ...string) (string, int) {
 	var out, errOut bytes.Buffer
 	var full []string
 	if args[0] == "task" {
-		full = append([]string{"task", args[1], "--master", tc.master}, args[2:]...)
+		full = append([]string{"task", args[1], "--master", tc.master, "--work-dir", tc.Master.Config.WorkDir}, args[2:]...)
 	} else {
-		full = append([]string{args[0], "--master", tc.master}, args[1:]...)
+		full = append([]string{args[0], "--master", tc.master, "--work-dir", tc.Master.Config.WorkDir}, args[1:]...)
 	}
 	code := node.RunCLI(full, &out, &errOut)
 	return out.String() + errOut.String(), code

@@ -47,11 +47,7 @@ func clientConfigCandidates(explicit, workDir string) []string {
 
 // clientFlags locate the cluster for CLI commands that talk HTTPS to a master.
 func clientFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "master", Usage: "https://host:port of a master (default: the client config's server)", EnvVars: []string{masterEnv}},
-		&cli.StringFlag{Name: "work-dir", Usage: "a master's work dir, whose client.yaml to use", EnvVars: []string{envName("work-dir")}},
-		&cli.StringFlag{Name: "client-config", Usage: "client config file (server, CA, admin certificate)", EnvVars: []string{clientConfigEnv}},
-	}
+	return []cli.Flag{masterFlag(), workDirFlag(), clientConfigFlag()}
 }
 
 // clusterClient is an HTTPS client of a master, set up from a client config.
@@ -62,16 +58,26 @@ type clusterClient struct {
 
 // cliTLS finds the client config (see clientConfigCandidates) and returns
 // the master's base URL (--master overrides the config's server) and the
-// client TLS: trust the cluster CA, present the admin certificate. Any
-// subcommand that talks to a master over HTTPS can use it.
+// client TLS: trust the cluster CA, present the admin certificate. On a
+// node without client.yaml (an agent) whose work dir was given, it uses
+// the node's own CA and certificate, with --master as the address. Every
+// subcommand that talks to a master goes through it (cliHTTP).
 func cliTLS(explicitConfig, workDir, master string) (string, *tls.Config, error) {
+	var cc pki.ClientConfig
 	path, err := pki.FindClientConfig(clientConfigCandidates(explicitConfig, workDir)...)
-	if err != nil {
-		return "", nil, &exitError{1, err.Error() + "; run on a master, or point --client-config/" + clientConfigEnv + " at a client.yaml"}
-	}
-	cc, err := pki.LoadClientConfig(path)
-	if err != nil {
-		return "", nil, &exitError{1, err.Error()}
+	switch {
+	case err == nil:
+		if cc, err = pki.LoadClientConfig(path); err != nil {
+			return "", nil, &exitError{1, err.Error()}
+		}
+	case explicitConfig == "" && workDir != "" && pki.HasIdentity(pki.Paths{Dir: filepath.Join(workDir, "pki")}):
+		p := pki.Paths{Dir: filepath.Join(workDir, "pki")}
+		cc = pki.ClientConfig{CA: p.CACert(), Cert: p.NodeCert(), Key: p.NodeKey()}
+		if master == "" {
+			return "", nil, &exitError{1, "no client config in " + workDir + ": give --master HOST:PORT"}
+		}
+	default:
+		return "", nil, &exitError{1, err.Error() + "; run on a master, set --work-dir/" + envName("work-dir") + " to a master's work dir, or point --client-config/" + clientConfigEnv + " at a client.yaml"}
 	}
 	tlsCfg, err := cc.TLS()
 	if err != nil {
@@ -87,12 +93,30 @@ func cliTLS(explicitConfig, workDir, master string) (string, *tls.Config, error)
 	return strings.TrimSuffix(base, "/"), tlsCfg, nil
 }
 
+// cliHTTP is the one client builder of the subcommands that talk to a
+// master (app, execute, task, volume, master, snapshot, token, health):
+// the base URL and an HTTP client that trusts the cluster CA and presents
+// the admin certificate, both from cliTLS. timeout 0 means none (event
+// streams). An explicit http:// --master is used as given with a plain
+// client: masters refuse plain HTTP, so it only reaches test servers.
+func cliHTTP(c *cli.Context, timeout time.Duration) (string, *http.Client, error) {
+	master := strings.TrimSuffix(c.String("master"), "/")
+	if strings.HasPrefix(master, "http://") {
+		return master, &http.Client{Timeout: timeout}, nil
+	}
+	base, tlsCfg, err := cliTLS(c.String("client-config"), c.String("work-dir"), master)
+	if err != nil {
+		return "", nil, err
+	}
+	return base, &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: tlsCfg}}, nil
+}
+
 func newClusterClient(c *cli.Context) (*clusterClient, error) {
-	base, tlsCfg, err := cliTLS(c.String("client-config"), c.String("work-dir"), c.String("master"))
+	base, hc, err := cliHTTP(c, callTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return &clusterClient{http: &http.Client{Timeout: callTimeout, Transport: &http.Transport{TLSClientConfig: tlsCfg}}, base: base}, nil
+	return &clusterClient{http: hc, base: base}, nil
 }
 
 // do sends a JSON request and decodes a 2xx answer into out.

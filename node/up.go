@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -86,19 +87,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	}
 	var atls *agentTLS
 	if cfg.runsAgent() {
-		masters := cfg.Masters
-		if len(masters) == 0 {
-			masters = []string{cfg.advertised(cfg.Port)}
-		}
-		// An agent joined with a token talks HTTPS with its certificate.
-		if atls, err = prepareAgentTLS(ctx, cfg); err != nil {
+		// The agent talks HTTPS with its certificate (docs/security.md).
+		if atls, err = prepareAgentTLS(ctx, cfg, masterPKI); err != nil {
+			closeAll(listeners)
 			return err
 		}
-		var hc *http.Client
-		scheme := ""
-		if atls != nil {
-			masters, hc, scheme = atls.masters, atls.client, "https"
-		}
+		masters, hc, scheme := atls.masters, atls.client, "https"
 		agent, err = runtime.New(runtime.Config{
 			WorkDir: cfg.WorkDir, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.AgentPort,
 			Masters: masters, HTTPClient: hc, Scheme: scheme, Resources: cfg.Resources, Attributes: cfg.Attributes,
@@ -120,11 +114,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		agentMux.Handle("GET /files/", files)
 		agentMux.Handle("GET /slave(1)/files/", files)
 		agentMux.Handle("/", agent.Handler())
-		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agentMux, logs.logger("agent"))
+		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agentPortAuth(agentMux), logs.logger("agent"))
 		if err != nil {
 			closeAll(listeners)
 			return fmt.Errorf("agent API: %w", err)
 		}
+		ln = tls.NewListener(ln, atls.serverTLS())
 		servers, listeners = append(servers, srv), append(listeners, ln)
 	}
 
@@ -182,14 +177,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			}
 			return nil
 		})
-		if atls != nil {
-			agentG.Go(func() error { return atls.renew(agentCtx, logs.logger("agent")) })
-		}
+		agentG.Go(func() error { return atls.renew(agentCtx, logs.logger("agent")) })
 	}
 	if cfg.runsMaster() {
 		log.Info("nodectl up", "role", cfg.Role, "api", "https://"+cfg.advertised(cfg.Port)+"/", "ui", "https://"+cfg.advertised(cfg.Port)+"/", "startup", time.Since(start).Round(time.Millisecond))
 	} else {
-		log.Info("nodectl up", "role", cfg.Role, "agent_api", "http://"+cfg.advertised(cfg.AgentPort)+"/", "masters", cfg.Masters)
+		log.Info("nodectl up", "role", cfg.Role, "agent_api", "https://"+cfg.advertised(cfg.AgentPort)+"/", "masters", atls.masters)
 	}
 
 	var runErr error

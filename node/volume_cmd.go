@@ -29,7 +29,7 @@ func volumeCommand() *cli.Command {
 			Usage:        "list persistent volumes: agent, role, persistence id, size, used, app instance",
 			OnUsageError: usageError,
 			Flags: []cli.Flag{
-				masterFlag(),
+				masterFlag(), workDirFlag(), clientConfigFlag(),
 				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
 			},
 			Action: func(c *cli.Context) error {
@@ -39,7 +39,11 @@ func volumeCommand() *cli.Command {
 				if o := c.String("output"); o != "table" && o != "json" {
 					return &exitError{2, fmt.Sprintf("-o %q: want table or json", o)}
 				}
-				vs, err := listVolumes(c.Context, newMasterAPI(c.String("master")))
+				m, err := newMasterAPI(c)
+				if err != nil {
+					return err
+				}
+				vs, err := listVolumes(c.Context, m)
 				if err != nil {
 					return cliErr(err)
 				}
@@ -111,7 +115,7 @@ func agentVolumeUsage(ctx context.Context, m *masterAPI, pid string) map[string]
 	if !ok {
 		return nil
 	}
-	scheme := "http"
+	scheme := "https"
 	if u, err := url.Parse(m.url("")); err == nil && u.Scheme != "" {
 		scheme = u.Scheme
 	}

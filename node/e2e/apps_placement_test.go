@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -12,7 +11,7 @@ import (
 func appAgent(t *testing.T, m node, hostname string) (*proc, node) {
 	t.Helper()
 	a := newNode(t)
-	p := start(t, a.args("agent", "--master", "127.0.0.1:"+strconv.Itoa(m.port), "--registration_backoff_factor", "50ms",
+	p := start(t, a.args("agent", "--join", m.url(), "--token", agentToken(t, m, a), "--registration_backoff_factor", "50ms",
 		"--hostname", hostname, "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")...)
 	return p, a
 }

@@ -42,7 +42,7 @@ func TestAppsSurviveMasterAndAgentRestart(t *testing.T) {
 	mp := start(t, masterArgs...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
 	a := newNode(t)
-	agentArgs := a.args("agent", "--master", "127.0.0.1:"+strconv.Itoa(m.port), "--registration_backoff_factor", "50ms",
+	agentArgs := a.args("agent", "--join", m.url(), "--token", agentToken(t, m, a), "--registration_backoff_factor", "50ms",
 		"--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")
 	ag := start(t, agentArgs...)
 	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, m.url()); return len(s) == 1 && s[0].Active })
@@ -117,7 +117,7 @@ func TestAppsSurviveMasterAndAgentRestart(t *testing.T) {
 	ag.kill(syscall.SIGKILL)
 	start(t, agentArgs...)
 	waitFor(t, 30*time.Second, "agent recovered", func() bool {
-		return metric("http://127.0.0.1:"+strconv.Itoa(a.agentPort), "slave/recovered") == 1
+		return metric(a.agentURL(), "slave/recovered") == 1
 	})
 	waitFor(t, 30*time.Second, "agent active again", func() bool { s := slaves(t, m.url()); return len(s) == 1 && s[0].Active })
 	appWaitRunning(t, m, "/e2e/keep", 2, false, 30*time.Second)

@@ -39,6 +39,12 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 	}
+	// Every node port speaks TLS only. Generic helpers (getJSON, healthy,
+	// metric, plain http.Client{}s) go through http.DefaultTransport, which
+	// verifies each node against its cluster's CA and presents the admin
+	// certificate of that cluster's master (nodetest.Trust: node.args
+	// registers a master's ports, agentToken an agent's).
+	http.DefaultTransport = nodetest.Transport()
 	code := m.Run()
 	os.Exit(code)
 }
@@ -96,12 +102,40 @@ func newNode(t testing.TB) node {
 }
 
 func (n node) args(role string, extra ...string) []string {
+	if role != "agent" {
+		nodetest.Trust(nodetest.ClientConfigOf(n.dir), n.port, n.agentPort)
+	}
 	return append([]string{"up", "--role=" + role, "--work-dir", n.dir, "--ip", "127.0.0.1",
 		"--port", strconv.Itoa(n.port), "--agent-port", strconv.Itoa(n.agentPort),
 		"--etcd-port", strconv.Itoa(n.etcd), "--etcd-peer-port", strconv.Itoa(n.etcdPr)}, extra...)
 }
 
-func (n node) url() string { return "http://127.0.0.1:" + strconv.Itoa(n.port) }
+func (n node) url() string { return "https://127.0.0.1:" + strconv.Itoa(n.port) }
+
+// agentURL is the base URL of the node's agent API.
+func (n node) agentURL() string { return "https://127.0.0.1:" + strconv.Itoa(n.agentPort) }
+
+// agentToken creates an agent join token on master m (`nodectl token
+// create --role agent` with m's work dir) for agent a, whose port the
+// harness then reaches with m's credentials. Agents start with
+// a.args("agent", "--join", m.url(), "--token", agentToken(t, m, a), ...);
+// a restart with the same args keeps the certificate got on the first.
+func agentToken(t testing.TB, m, a node) string {
+	t.Helper()
+	out, err := exec.Command(bin, "token", "create", "--role", "agent", "--work-dir", m.dir, "--master", "127.0.0.1:"+strconv.Itoa(m.port)).CombinedOutput()
+	tok, _, _ := strings.Cut(string(out), "\n")
+	if err != nil || !strings.HasPrefix(tok, "NDCTL") {
+		t.Fatalf("token create: %v\n%s", err, out)
+	}
+	nodetest.Trust(nodetest.ClientConfigOf(m.dir), a.agentPort)
+	return strings.TrimSpace(tok)
+}
+
+// cliEnv is the environment for a nodectl subcommand that talks to the
+// node on port: its cluster's client config (CA, admin certificate).
+func cliEnv(port int) []string {
+	return append(os.Environ(), "NODECTL_CLIENT_CONFIG="+nodetest.ClientConfigFor(port))
+}
 
 func getJSON(url string, v any) error {
 	c := &http.Client{Timeout: 2 * time.Second}

@@ -20,7 +20,7 @@ func TestMasterAndAgentProcesses(t *testing.T) {
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
 
 	a := newNode(t)
-	agentArgs := a.args("agent", "--master", "127.0.0.1:"+strconv.Itoa(m.port), "--registration_backoff_factor", "50ms")
+	agentArgs := a.args("agent", "--join", m.url(), "--token", agentToken(t, m, a), "--registration_backoff_factor", "50ms")
 	ag := start(t, agentArgs...)
 	waitFor(t, 30*time.Second, "agent active", func() bool {
 		s := slaves(t, m.url())
@@ -31,7 +31,7 @@ func TestMasterAndAgentProcesses(t *testing.T) {
 	// that makes it a new agent, as in Mesos.
 	waitFor(t, 30*time.Second, "agent id checkpointed", func() bool {
 		var st struct{ ID string }
-		return getJSON("http://127.0.0.1:"+strconv.Itoa(a.agentPort)+"/state", &st) == nil && st.ID == id
+		return getJSON(a.agentURL()+"/state", &st) == nil && st.ID == id
 	})
 
 	ag.kill(syscall.SIGKILL)
@@ -60,11 +60,11 @@ func TestHealthCommand(t *testing.T) {
 	n := newNode(t)
 	start(t, n.args("all")...)
 	waitFor(t, 30*time.Second, "node healthy", func() bool { return healthy(n.url()) })
-	out, err := exec.Command(bin, "health", "--addr", "127.0.0.1:"+strconv.Itoa(n.port)).CombinedOutput()
+	out, err := exec.Command(bin, "health", "--work-dir", n.dir, "--addr", "127.0.0.1:"+strconv.Itoa(n.port)).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "imok" {
 		t.Errorf("health against a live node: %v %q", err, out)
 	}
-	out, err = exec.Command(bin, "health", "--addr", "127.0.0.1:"+strconv.Itoa(freePort(t))).CombinedOutput()
+	out, err = exec.Command(bin, "health", "--work-dir", n.dir, "--addr", "127.0.0.1:"+strconv.Itoa(freePort(t))).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Errorf("health against a dead port: err=%v, want exit 1", err)
 	}

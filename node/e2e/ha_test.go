@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"nodectl/node/nodetest"
 )
 
 // HA masters (docs/ha.md), with real processes: masters joined through
@@ -48,7 +50,7 @@ func (m *haMaster) alive() bool {
 	}
 }
 
-func (m *haMaster) addr() string { return strings.TrimPrefix(m.n.url(), "http://") }
+func (m *haMaster) addr() string { return strings.TrimPrefix(m.n.url(), "https://") }
 
 // haToken creates a master join token on m (through its work dir's admin
 // credential), usable by any number of masters.
@@ -213,6 +215,7 @@ func haAgents(t testing.TB, first *haMaster, n int) []*proc {
 	var out []*proc
 	for range n {
 		a := newNode(t)
+		nodetest.Trust(nodetest.ClientConfigOf(first.n.dir), a.agentPort)
 		out = append(out, start(t, a.args("agent", "--join", "https://"+first.addr(), "--token", tok, "--registration-backoff-factor", "100ms",
 			"--resources", "cpus:4;mem:4096;disk:1024;ports:[31000-31999]")...))
 	}

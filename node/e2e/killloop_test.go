@@ -228,7 +228,7 @@ func TestKill9Loop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var ackers sync.WaitGroup
 	t.Cleanup(func() { cancel(); ackers.Wait() })
-	agent := "http://127.0.0.1:" + strconv.Itoa(n.agentPort)
+	agent := n.agentURL()
 	for _, fw := range fws {
 		ackers.Go(func() {
 			if err := acknowledgeAll(ctx, n.url(), fw); err != nil && ctx.Err() == nil {

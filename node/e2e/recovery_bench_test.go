@@ -62,7 +62,7 @@ func benchReattach(b *testing.B, count int) {
 		want[cl] = pids[cl][0]
 	}
 
-	agent := "http://127.0.0.1:" + strconv.Itoa(n.agentPort)
+	agent := n.agentURL()
 	var took, recovery []float64
 	for range b.N {
 		p.kill(syscall.SIGKILL)

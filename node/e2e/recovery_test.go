@@ -97,7 +97,7 @@ func TestKill9ReattachesRunningTask(t *testing.T) {
 	waitFor(t, 30*time.Second, "task RUNNING after restart", func() bool { return taskState(n.url(), "survivor") == "TASK_RUNNING" })
 	t.Logf("restart to RUNNING: %s", time.Since(restarted).Round(time.Millisecond))
 	waitFor(t, 30*time.Second, "agent recovered", func() bool {
-		return metric("http://127.0.0.1:"+strconv.Itoa(n.agentPort), "slave/recovered") == 1
+		return metric(n.agentURL(), "slave/recovered") == 1
 	})
 	if pids := pidsOf(cmdline); len(pids) != 1 || pids[0] != pid {
 		t.Errorf("task processes after restart %v, want the original %d only", pids, pid)
@@ -112,7 +112,7 @@ func TestAgentRestartCases(t *testing.T) {
 	start(t, m.args("master")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
 	a := newNode(t)
-	agentArgs := a.args("agent", "--master", "127.0.0.1:"+strconv.Itoa(m.port), "--registration_backoff_factor", "50ms",
+	agentArgs := a.args("agent", "--join", m.url(), "--token", agentToken(t, m, a), "--registration_backoff_factor", "50ms",
 		"--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")
 	ag := start(t, agentArgs...)
 	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, m.url()); return len(s) == 1 && s[0].Active })
@@ -170,7 +170,7 @@ func TestCorruptCheckpoint(t *testing.T) {
 	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
 	waitFor(t, 30*time.Second, "agent id checkpointed", func() bool {
 		var st struct{ ID string }
-		return getJSON("http://127.0.0.1:"+strconv.Itoa(n.agentPort)+"/state", &st) == nil && st.ID != ""
+		return getJSON(n.agentURL()+"/state", &st) == nil && st.ID != ""
 	})
 	p.kill(syscall.SIGTERM) // a clean stop folds the WAL into the database file
 	db := filepath.Join(n.dir, "meta", "agent.db")
@@ -200,7 +200,7 @@ func TestGoneAgentIsFenced(t *testing.T) {
 	start(t, m.args("master")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
 	a := newNode(t)
-	start(t, a.args("agent", "--master", "127.0.0.1:"+strconv.Itoa(m.port), "--registration_backoff_factor", "50ms",
+	start(t, a.args("agent", "--join", m.url(), "--token", agentToken(t, m, a), "--registration_backoff_factor", "50ms",
 		"--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")...)
 	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, m.url()); return len(s) == 1 && s[0].Active })
 	old := slaves(t, m.url())[0].ID

@@ -32,7 +32,7 @@ func stCluster(t *testing.T, racks ...string) (node, *proc, []*stAgent) {
 	var ags []*stAgent
 	for _, r := range racks {
 		a := &stAgent{n: newNode(t)}
-		a.args = a.n.args("agent", "--master", "127.0.0.1:"+strconv.Itoa(m.port), "--registration_backoff_factor", "50ms",
+		a.args = a.n.args("agent", "--join", m.url(), "--token", agentToken(t, m, a.n), "--registration_backoff_factor", "50ms",
 			"--resources", "cpus:1;mem:512;disk:256;ports:[31000-31100]", "--attributes", "rack:"+r,
 			"--container-disk-watch-interval", "200ms", "--log-dir", filepath.Join(a.n.dir, "logs"))
 		a.p = start(t, a.args...)
@@ -217,7 +217,7 @@ func TestStatefulResident(t *testing.T) {
 	cur := stRunning(m, "/st/pv")[0]
 	// nodectl volume ls shows it with its usage; nodectl app wipe wipes it.
 	master := "127.0.0.1:" + strconv.Itoa(m.port)
-	out, err := exec.Command(bin, "volume", "ls", "--master", master, "-o", "json").CombinedOutput()
+	out, err := exec.Command(bin, "volume", "ls", "--master", master, "--work-dir", m.dir, "-o", "json").CombinedOutput()
 	var rows []struct {
 		PersistenceID string `json:"persistence_id"`
 		UsedBytes     *int64 `json:"used_bytes"`
@@ -226,7 +226,7 @@ func TestStatefulResident(t *testing.T) {
 	if err != nil || json.Unmarshal(out, &rows) != nil || len(rows) != 1 || rows[0].UsedBytes == nil || *rows[0].UsedBytes == 0 || !strings.HasPrefix(rows[0].Instance, "st_pv.") {
 		t.Fatalf("volume ls: %v\n%s", err, out)
 	}
-	if out, err := exec.Command(bin, "app", "wipe", "--master", master, "/st/pv", cur.ID).CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "app", "wipe", "--master", master, "--work-dir", m.dir, "/st/pv", cur.ID).CombinedOutput(); err != nil {
 		t.Fatalf("app wipe: %v\n%s", err, out)
 	}
 	waitFor(t, 60*time.Second, "fresh instance after wipe", func() bool {

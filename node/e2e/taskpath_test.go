@@ -61,7 +61,9 @@ func execute(t *testing.T, master int, args ...string) (string, int) {
 	full := append([]string{"execute", "--master", "127.0.0.1:" + strconv.Itoa(master)}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, full...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, bin, full...)
+	cmd.Env = cliEnv(master)
+	out, err := cmd.CombinedOutput()
 
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -174,7 +176,7 @@ func TestDetachStatisticsAndKill(t *testing.T) {
 		Statistics map[string]any `json:"statistics"`
 	}
 	waitFor(t, 30*time.Second, "throttled cpu in /monitor/statistics", func() bool {
-		if getJSON("http://127.0.0.1:"+strconv.Itoa(n.agentPort)+"/monitor/statistics", &stats) != nil {
+		if getJSON(n.agentURL()+"/monitor/statistics", &stats) != nil {
 			return false
 		}
 		for _, s := range stats {
@@ -187,6 +189,7 @@ func TestDetachStatisticsAndKill(t *testing.T) {
 		return false
 	})
 	kill := exec.Command(bin, "task", "kill", "--master", "127.0.0.1:"+strconv.Itoa(n.port), taskID)
+	kill.Env = cliEnv(n.port)
 	if out, err := kill.CombinedOutput(); err != nil {
 		t.Fatalf("task kill: %v\n%s", err, out)
 	}

@@ -68,6 +68,10 @@ func uiNewBrowser(t *testing.T, base string) *uiBrowser {
 		chromedp.ExecPath(uiChromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		// The master port is HTTPS signed by the test cluster's own CA,
+		// which this throwaway profile does not know; TLS itself is
+		// verified by tls_test.go, not here.
+		chromedp.Flag("ignore-certificate-errors", true),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(func() { cancel(); cancelAlloc() })

@@ -1,7 +1,6 @@
 package nodetest
 
 import (
-	"net/http"
 	"testing"
 	"time"
 )
@@ -30,7 +29,7 @@ func TestAllInOne(t *testing.T) {
 		t.Errorf("agent resources %v", res)
 	}
 	for _, path := range []string{"/health", "/master/health", "/state-summary", "/metrics", "/version", "/"} {
-		resp, err := http.Get(c.Master.URL() + path)
+		resp, err := Client(5 * time.Second).Get(c.Master.URL() + path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -119,7 +119,16 @@ func (c *Cluster) NewNode(name, role, workDir string) *Node {
 		LoggingLevel:              "INFO", LogFormat: "text", Flags: map[string]string{},
 	}
 	if role == "agent" {
+		// Agents join with a token; the master must be running.
+		tok, err := AgentToken(c.Master.URL())
+		if err != nil {
+			c.t.Fatalf("node %s: agent token: %v", name, err)
+		}
 		cfg.Masters = []string{c.Master.Config.AdvertiseIP + ":" + fmt.Sprint(c.Master.Config.Port)}
+		cfg.Join, cfg.Token = c.Master.URL(), tok
+		Trust(ClientConfigOf(c.Master.Config.WorkDir), cfg.AgentPort)
+	} else {
+		Trust(ClientConfigOf(workDir), cfg.Port, cfg.AgentPort)
 	}
 	if err := cfg.Validate(); err != nil {
 		c.t.Fatalf("node %s config: %v", name, err)
@@ -167,10 +176,10 @@ func (n *Node) Stop() error {
 }
 
 // URL is the base URL of the node's master API.
-func (n *Node) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", n.Config.Port) }
+func (n *Node) URL() string { return fmt.Sprintf("https://127.0.0.1:%d", n.Config.Port) }
 
 // AgentURL is the base URL of the node's agent API.
-func (n *Node) AgentURL() string { return fmt.Sprintf("http://127.0.0.1:%d", n.Config.AgentPort) }
+func (n *Node) AgentURL() string { return fmt.Sprintf("https://127.0.0.1:%d", n.Config.AgentPort) }
 
 // State fetches the leader's /state.
 func (c *Cluster) State() map[string]any {
@@ -193,9 +202,10 @@ func (c *Cluster) Metric(name string) float64 {
 	return -1
 }
 
-// GetJSON GETs url and decodes a 200 answer into v.
+// GetJSON GETs url and decodes a 200 answer into v, over the shared
+// Transport (see Trust).
 func GetJSON(url string, v any) error {
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := Client(5 * time.Second)
 	resp, err := client.Get(url)
 	if err != nil {
 		return err

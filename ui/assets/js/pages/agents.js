@@ -14,7 +14,7 @@ export const agentsList = {
   render({ slaves, counts }) {
     return h('div', null,
       h('h1', null, 'Agents'),
-      slaves.length === 0 ? empty('No agents registered.', `nodectl up --role=agent --master ${location.host}`) : table([
+      slaves.length === 0 ? empty('No agents registered.', `nodectl token create --role agent   # on a master; then run the join command it prints`) : table([
         ['Hostname', (a) => h('a', { href: agentLink(a.id), class: 'agent-link' }, a.hostname)],
         ['State', (a) => a.active ? badge('active', 'ok') : badge('inactive', 'bad')],
         ['Tasks', (a) => String(taskCount(counts[a.id] || {})), 'num'],
@@ -37,7 +37,7 @@ export const agentDetail = {
     return { id, a, tasks: (tasks.tasks || []).filter((t) => t.slave_id === id) };
   },
   render({ id, a, tasks }) {
-    if (!a) return h('div', null, h('h1', null, id), empty('The master knows no agent with this id (it may have been removed).', `nodectl up --role=agent --master ${location.host}`));
+    if (!a) return h('div', null, h('h1', null, id), empty('The master knows no agent with this id (it may have been removed).', `nodectl token create --role agent   # on a master; then run the join command it prints`));
     const live = tasks.filter((t) => ['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING'].includes(t.state));
     const attrs = Object.entries(a.attributes || {});
     return h('div', null,

@@ -122,8 +122,8 @@ const sections = {
     const title = h('h2', null, 'Join tokens');
     if (!state.masters || !tokens || tokens.missing) {
       return h('section', null, title,
-        empty('Join tokens (create with a TTL and use count, copy the join command, revoke) arrive with HA. Agents join with --master today.',
-          `nodectl up --role=agent --master ${location.host}`));
+        empty('Join tokens (create with a TTL and use count, copy the join command, revoke) are not served by this master.',
+          `nodectl token create --role agent   # on a master; then run the join command it prints`));
     }
     if (tokens.refused) return h('section', null, title, noticeBox('tokens'), refusedBox('Listing join tokens', tokens.refused, 'nodectl token list'));
     if (tokens.error) return h('section', null, title, errorBox(tokens.error));

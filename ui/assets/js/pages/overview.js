@@ -62,7 +62,7 @@ export const overview = {
           agents.length ? h('ul', { style: 'margin:0;padding-left:1.1rem' }, agents.slice(0, 8).map((a) => h('li', null,
             h('a', { href: agentLink(a.id) }, a.hostname), ' ', a.active ? badge('active', 'ok') : badge('inactive', 'bad'),
             h('span', { class: 'muted' }, ` ${a.TASK_RUNNING || 0} running`))))
-            : empty('No agents registered.', `nodectl up --role=agent --master ${location.host}`))),
+            : empty('No agents registered.', `nodectl token create --role agent   # on a master; then run the join command it prints`))),
       h('h2', null, 'Recent events'),
       h('div', { class: 'card' }, live.recent.length
         ? h('ul', { class: 'events', id: 'events' }, live.recent.slice(0, 30).map((ev) => h('li', null, time(ev.at), ' ', badge(ev.type.replace(/_event$/, '')), ' ', live.describe(ev))))
