@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -385,7 +386,15 @@ func TestUI(t *testing.T) {
 // browser cannot follow those redirects across origins itself.
 func uiOnStandby(t *testing.T, b *uiBrowser, n node, taskID string) {
 	t.Helper()
-	leader := strings.TrimPrefix(n.url(), "http://")
+	leader := strings.TrimPrefix(n.url(), "https://")
+	caPEM, err := os.ReadFile(filepath.Join(n.dir, "pki", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cas := x509.NewCertPool()
+	if !cas.AppendCertsFromPEM(caPEM) {
+		t.Fatal("no certificate in the node's ca.crt")
+	}
 	mux := http.NewServeMux()
 	assets := ui.Handler()
 	mux.Handle("GET /{$}", assets)
@@ -399,7 +408,7 @@ func uiOnStandby(t *testing.T, b *uiBrowser, n node, taskID string) {
 		w.Header().Set("Location", "//"+leader+r.URL.RequestURI())
 		w.WriteHeader(http.StatusTemporaryRedirect)
 	})
-	ui.MountAPI(mux, ui.APIConfig{})
+	ui.MountAPI(mux, ui.APIConfig{RootCAs: cas}) // as a real standby: the leader over HTTPS, no client certificate
 	standby := httptest.NewServer(mux)
 	defer standby.Close()
 	b.do("open the standby", chromedp.Navigate(standby.URL+"/#/"))
