@@ -289,6 +289,9 @@ func TestHAMasters(t *testing.T) {
 	waitFor(t, 30*time.Second, "both agents re-registered with the new leader under their ids", func() bool {
 		return haSameIDs(haAgentIDs(t, newLeader.n.url()), agentIDs)
 	})
+	// The UI on a standby: its pages and its /ui/api calls answer with the
+	// leader's data themselves (no redirect a browser could not follow).
+	haUIOnStandby(t, ms, newLeader)
 	// The killed master comes back as a member with its data.
 	old := leader
 	old.p = start(t, old.n.args("master", haFlags...)...)
@@ -547,4 +550,45 @@ func BenchmarkHAFailover(b *testing.B) {
 	b.ReportMetric(took[min(len(took)-1, len(took)*99/100)], "p99-ms")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("failover times (ms, sorted): %v", took)
+}
+
+// haUIOnStandby checks that a standby serves the UI and answers the UI's
+// API calls with the leader's data, without redirecting the browser.
+func haUIOnStandby(t *testing.T, ms []*haMaster, leader *haMaster) {
+	t.Helper()
+	var standby *haMaster
+	for _, m := range ms {
+		if m.alive() && m != leader {
+			standby = m
+		}
+	}
+	if standby == nil {
+		t.Fatal("no live standby")
+	}
+	c := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string) (int, []byte) {
+		resp, err := c.Get(standby.n.url() + path)
+		if err != nil {
+			return 0, []byte(err.Error())
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if code, b := get("/"); code != 200 || !strings.Contains(string(b), "<html") {
+		t.Fatalf("standby UI page: %d %.200s", code, b)
+	}
+	if code, _ := get("/v2/apps"); code != http.StatusTemporaryRedirect {
+		t.Errorf("standby /v2/apps: %d, want a 307 to the leader", code)
+	}
+	code, b := get("/ui/api/v2/apps/ha")
+	var app struct {
+		App struct {
+			ID        string `json:"id"`
+			Instances int    `json:"instances"`
+		} `json:"app"`
+	}
+	if err := json.Unmarshal(b, &app); code != 200 || err != nil || app.App.ID != "/ha" || app.App.Instances != 6 {
+		t.Errorf("standby /ui/api/v2/apps/ha: %d %v %.300s, want the leader's /ha at 6", code, err, b)
+	}
 }
