@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -140,6 +141,16 @@ func (m *Master) serveSubscription(w http.ResponseWriter, r *http.Request, call 
 		return
 	}
 	defer m.Unsubscribe(sub)
+	// SUBSCRIBED waits in q until the framework's record is in etcd: a
+	// master killed right after it must not leave a subscribed framework
+	// that the next leader has never heard of.
+	sctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	err = m.wb.sync(sctx)
+	cancel()
+	if err != nil {
+		schedError(w, http.StatusServiceUnavailable, "the subscription could not be recorded: "+err.Error())
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set(api.StreamIDHeader, sub.StreamID)
 	w.Header().Set("Cache-Control", "no-store")

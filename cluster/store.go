@@ -218,18 +218,43 @@ func (s *memStore) keys(prefix string) []string {
 type writeBehind struct {
 	st store
 
-	mu      sync.Mutex // guards pending and idx
-	pending []op
-	idx     map[string]int // key → its put/delete in pending
-	wake    chan struct{}
+	flushing sync.Mutex // one flush at a time, so batches commit in order
+
+	mu        sync.Mutex // guards the fields below
+	pending   []op
+	idx       map[string]int // key → its put/delete in pending
+	added     uint64         // ops ever added
+	committed uint64         // ops ever added that are in etcd
+	wake      chan struct{}
 }
 
 func newWriteBehind(st store) *writeBehind {
 	return &writeBehind{st: st, idx: map[string]int{}, wake: make(chan struct{}, 1)}
 }
 
+// sync returns once everything added before the call is in etcd,
+// committing it itself if the loop has not yet: for an answer that must
+// not be given before its state is durable (a framework's SUBSCRIBED).
+func (w *writeBehind) sync(ctx context.Context) error {
+	w.mu.Lock()
+	target := w.added
+	w.mu.Unlock()
+	for {
+		w.mu.Lock()
+		done := w.committed >= target
+		w.mu.Unlock()
+		if done {
+			return nil
+		}
+		if err := w.flush(ctx); err != nil {
+			return fmt.Errorf("state not yet written: %w", err)
+		}
+	}
+}
+
 func (w *writeBehind) add(o op) {
 	w.mu.Lock()
+	w.added++
 	switch o.kind {
 	case opDeletePrefix:
 		// Later writes under the prefix must land after the delete.
@@ -257,16 +282,24 @@ func (w *writeBehind) delPrefix(prefix string) { w.add(op{kind: opDeletePrefix, 
 // flush commits what is pending. On error the batch is put back in front
 // of newer writes, to be retried.
 func (w *writeBehind) flush(ctx context.Context) error {
+	w.flushing.Lock()
+	defer w.flushing.Unlock()
 	w.mu.Lock()
 	batch := w.pending
+	upto := w.added
 	w.pending, w.idx = nil, map[string]int{}
-	w.mu.Unlock()
 	if len(batch) == 0 {
+		w.committed = upto // nothing pending: all that was added is in
+		w.mu.Unlock()
 		return nil
 	}
+	w.mu.Unlock()
 	err := w.st.commit(ctx, batch)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err == nil {
+		w.committed = upto
+	}
 	if err != nil {
 		// Re-queue the failed batch ahead of what came in meanwhile; newer
 		// values of the same keys still win because they come later.
