@@ -118,6 +118,7 @@ func (h *harness) messages(agentID string) []api.AgentMessage {
 	a := h.m.agents[agentID]
 	if a == nil {
 		h.t.Fatalf("no agent %s", agentID)
+		return nil
 	}
 	a.outbox.mu.Lock()
 	defer a.outbox.mu.Unlock()

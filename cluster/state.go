@@ -321,6 +321,7 @@ func (m *Master) handleTasks(w http.ResponseWriter, r *http.Request) {
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
+			//lint:ignore ST1005 Mesos' own message, which clients match
 			return 0, fmt.Errorf("Failed to parse '%s': %q is not a non-negative integer", name, v)
 		}
 		return n, nil

@@ -230,14 +230,13 @@ func resubscribe(ctx context.Context, m *masterAPI, info api.FrameworkInfo) (*su
 
 // execRun is the state of one `nodectl execute`.
 type execRun struct {
-	spec     executeSpec
-	out      io.Writer
-	m        *masterAPI
-	taskID   string
-	agentID  string
-	sandbox  bool
-	final    *api.TaskStatus
-	declined int
+	spec    executeSpec
+	out     io.Writer
+	m       *masterAPI
+	taskID  string
+	agentID string
+	sandbox bool
+	final   *api.TaskStatus
 }
 
 // declineForever is the refuse_seconds for offers execute does not need.

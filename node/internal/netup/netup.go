@@ -185,7 +185,7 @@ func (l Lease) Renew(ctx context.Context, log *slog.Logger) error {
 		if err := apply(fresh); err != nil {
 			log.Warn("dhcp renewal: apply", "nic", l.NIC, "err", err)
 		}
-		l.lease, l.Addr, l.Gateway, l.Expiry = nl, fresh.Addr, fresh.Gateway, fresh.Expiry
+		l.lease, l.Addr, l.Expiry = nl, fresh.Addr, fresh.Expiry
 		wait = l.Expiry / 2
 	}
 }
