@@ -185,17 +185,8 @@ func read(w http.ResponseWriter, r *http.Request, resolve FileResolver) {
 		filesError(w, http.StatusBadRequest, "Negative length provided: "+strconv.FormatInt(length, 10))
 		return
 	}
-	_, real, fi, ok := open(w, r, resolve)
+	_, f, fi, ok := openFile(w, r, resolve, "read")
 	if !ok {
-		return
-	}
-	if fi.IsDir() {
-		filesError(w, http.StatusBadRequest, "Cannot read a directory.")
-		return
-	}
-	f, err := os.Open(real)
-	if err != nil {
-		filesError(w, http.StatusNotFound, "Cannot open file: "+err.Error())
 		return
 	}
 	defer f.Close()
@@ -222,18 +213,28 @@ func read(w http.ResponseWriter, r *http.Request, resolve FileResolver) {
 	filesJSON(w, http.StatusOK, FileChunk{Data: string(buf), Offset: offset})
 }
 
-func download(w http.ResponseWriter, r *http.Request, resolve FileResolver) {
+// openFile resolves the request's path to a regular file and opens it
+// for verb ("read", "download"); on failure it has answered the request.
+func openFile(w http.ResponseWriter, r *http.Request, resolve FileResolver, verb string) (string, *os.File, fs.FileInfo, bool) {
 	virtual, real, fi, ok := open(w, r, resolve)
 	if !ok {
-		return
+		return "", nil, nil, false
 	}
 	if fi.IsDir() {
-		filesError(w, http.StatusBadRequest, "Cannot download a directory.")
-		return
+		filesError(w, http.StatusBadRequest, "Cannot "+verb+" a directory.")
+		return "", nil, nil, false
 	}
 	f, err := os.Open(real)
 	if err != nil {
 		filesError(w, http.StatusNotFound, "Cannot open file: "+err.Error())
+		return "", nil, nil, false
+	}
+	return virtual, f, fi, true
+}
+
+func download(w http.ResponseWriter, r *http.Request, resolve FileResolver) {
+	virtual, f, fi, ok := openFile(w, r, resolve, "download")
+	if !ok {
 		return
 	}
 	defer f.Close()
