@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/auth"
 )
 
 // masterLogPath is the Mesos virtual path of the master's log.
@@ -29,19 +30,23 @@ const agentFilesTimeout = 2 * time.Minute
 // The agent's address comes from the registry, so the proxy is answered by
 // the leader (a standby redirects, as for /state). Unknown agents get 404
 // and unreachable ones 502, both with a JSON message.
-func (m *Master) FilesHandler(logFile string) http.Handler {
+func (m *Master) FilesHandler(logFile string) http.Handler { return auth.Mux(m.FilesRoutes(logFile)) }
+
+// FilesRoutes are FilesHandler's routes with their permissions.
+func (m *Master) FilesRoutes(logFile string) []auth.Route {
 	own := api.FilesHandler(func(virtual string) (string, error) {
 		if virtual == masterLogPath && logFile != "" {
 			return logFile, nil
 		}
 		return "", fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
 	}, "/master")
-	mux := http.NewServeMux()
-	mux.Handle("GET /files/", own)
-	mux.Handle("GET /master/files/", own)
-	mux.HandleFunc("GET /agents/{agentId}/files/{op}", m.leaderOnly(m.proxyAgentFiles))
-	mux.HandleFunc("GET /master/agents/{agentId}/files/{op}", m.leaderOnly(m.proxyAgentFiles))
-	return mux
+	proxy := m.leaderOnly(m.proxyAgentFiles)
+	return []auth.Route{
+		{Pattern: "GET /files/", Perm: auth.AccessMesosLogs, Handler: own},
+		{Pattern: "GET /master/files/", Perm: auth.AccessMesosLogs, Handler: own},
+		{Pattern: "GET /agents/{agentId}/files/{op}", Perm: auth.AccessSandboxes, Handler: proxy},
+		{Pattern: "GET /master/agents/{agentId}/files/{op}", Perm: auth.AccessSandboxes, Handler: proxy},
+	}
 }
 
 func (m *Master) proxyAgentFiles(w http.ResponseWriter, r *http.Request) {

@@ -11,51 +11,60 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/auth"
 )
 
 // maxBody bounds request bodies of the agent protocol.
 const maxBody = 4 << 20
 
-func (m *Master) routes() http.Handler {
-	mux := http.NewServeMux()
-	// Every operator route is served with and without the /master prefix,
-	// as the Mesos master does.
-	both := func(pattern string, h http.HandlerFunc) {
-		method, path, _ := strings.Cut(pattern, " ")
-		mux.HandleFunc(method+" "+path, h)
-		mux.HandleFunc(method+" /master"+path, h)
+// Routes are the master's operator, agent-protocol and scheduler routes,
+// each with its one permission (cluster/auth). Every operator route is
+// served with and without the /master prefix, as the Mesos master does.
+func (m *Master) Routes() []auth.Route {
+	var rs []auth.Route
+	add := func(pattern string, perm auth.Perm, h http.Handler) {
+		rs = append(rs, auth.Route{Pattern: pattern, Perm: perm, Handler: h})
 	}
-	both("GET /health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
-	both("GET /state", m.leaderOnly(m.handleState))
-	both("GET /state-summary", m.leaderOnly(m.handleStateSummary))
-	both("GET /slaves", m.leaderOnly(m.handleSlaves))
-	both("GET /tasks", m.leaderOnly(m.handleTasks))
-	both("GET /frameworks", m.leaderOnly(m.handleFrameworks))
-	both("POST /teardown", m.leaderOnly(m.handleTeardown))
-	both("POST /agents/{id}/gone", m.leaderOnly(m.handleGone))
-	both("POST /reserve", m.leaderOnly(m.handleOperation(api.OperationReserve, "resources")))
-	both("POST /unreserve", m.leaderOnly(m.handleOperation(api.OperationUnreserve, "resources")))
-	both("POST /create-volumes", m.leaderOnly(m.handleOperation(api.OperationCreate, "volumes")))
-	both("POST /destroy-volumes", m.leaderOnly(m.handleOperation(api.OperationDestroy, "volumes")))
-	both("GET /metrics/snapshot", m.handleSnapshot)
-	both("GET /version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, buildInfo()) })
-	mux.HandleFunc("GET /master/redirect", m.handleRedirect)
-	mux.HandleFunc("GET /redirect", m.handleRedirect)
-	mux.HandleFunc("GET /master/redirect/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.Registry, promhttp.HandlerOpts{}))
+	both := func(pattern string, perm auth.Perm, h http.HandlerFunc) {
+		method, path, _ := strings.Cut(pattern, " ")
+		add(method+" "+path, perm, h)
+		add(method+" /master"+path, perm, h)
+	}
+	both("GET /health", auth.Public, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	both("GET /state", auth.GetEndpoints, m.leaderOnly(m.handleState))
+	both("GET /state-summary", auth.GetEndpoints, m.leaderOnly(m.handleStateSummary))
+	both("GET /slaves", auth.GetEndpoints, m.leaderOnly(m.handleSlaves))
+	both("GET /tasks", auth.GetEndpoints, m.leaderOnly(m.handleTasks))
+	both("GET /frameworks", auth.GetEndpoints, m.leaderOnly(m.handleFrameworks))
+	both("POST /teardown", auth.TeardownFrameworks, m.leaderOnly(m.handleTeardown))
+	both("POST /agents/{id}/gone", auth.MarkAgentsGone, m.leaderOnly(m.handleGone))
+	both("POST /reserve", auth.ReserveResources, m.leaderOnly(m.handleOperation(api.OperationReserve, "resources")))
+	both("POST /unreserve", auth.UnreserveResources, m.leaderOnly(m.handleOperation(api.OperationUnreserve, "resources")))
+	both("POST /create-volumes", auth.CreateVolumes, m.leaderOnly(m.handleOperation(api.OperationCreate, "volumes")))
+	both("POST /destroy-volumes", auth.DestroyVolumes, m.leaderOnly(m.handleOperation(api.OperationDestroy, "volumes")))
+	both("GET /metrics/snapshot", auth.GetEndpoints, m.handleSnapshot)
+	both("GET /version", auth.GetEndpoints, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, buildInfo()) })
+	add("GET /master/redirect", auth.GetEndpoints, http.HandlerFunc(m.handleRedirect))
+	add("GET /redirect", auth.GetEndpoints, http.HandlerFunc(m.handleRedirect))
+	add("GET /master/redirect/", auth.GetEndpoints, http.NotFoundHandler())
+	add("GET /metrics", auth.GetEndpoints, promhttp.HandlerFor(m.metrics.Registry, promhttp.HandlerOpts{}))
 
-	mux.HandleFunc("POST "+api.PathMembers, m.authorized(m.handleJoin))
-	mux.HandleFunc("GET "+api.PathMembers, m.handleMembers)
-	mux.HandleFunc("POST "+api.PathMembers+"/{id}/promote", m.authorized(m.handlePromote))
-	mux.HandleFunc("DELETE "+api.PathMembers+"/{id}", m.authorized(m.handleRemoveMember))
-	mux.HandleFunc("GET "+api.PathSnapshot, m.authorized(m.handleSnapshotSave))
-	mux.HandleFunc("POST "+api.PathRegister, m.agentOnly(m.leaderOnly(m.handleRegister)))
-	mux.HandleFunc("POST "+api.PathPing, m.agentOnly(m.leaderOnly(m.handlePing)))
-	mux.HandleFunc("GET "+api.PathStream, m.agentOnly(m.leaderOnly(m.handleStream)))
-	mux.HandleFunc("POST "+api.PathStatus, m.agentOnly(m.leaderOnly(m.handleStatus)))
-	mux.HandleFunc("POST "+api.PathScheduler, m.leaderOnly(m.handleScheduler))
-	return mux
+	add("POST "+api.PathMembers, auth.ManageCluster, m.authorized(m.handleJoin))
+	add("GET "+api.PathMembers, auth.GetEndpoints, http.HandlerFunc(m.handleMembers))
+	add("POST "+api.PathMembers+"/{id}/promote", auth.ManageCluster, m.authorized(m.handlePromote))
+	add("DELETE "+api.PathMembers+"/{id}", auth.ManageCluster, m.authorized(m.handleRemoveMember))
+	add("GET "+api.PathSnapshot, auth.ManageCluster, m.authorized(m.handleSnapshotSave))
+	add("POST "+api.PathRegister, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleRegister)))
+	add("POST "+api.PathPing, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handlePing)))
+	add("GET "+api.PathStream, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleStream)))
+	add("POST "+api.PathStatus, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleStatus)))
+	add("POST "+api.PathScheduler, auth.RegisterFrameworks, m.leaderOnly(m.handleScheduler))
+	return rs
 }
+
+// routes serves Routes with no authentication: for tests of the master
+// alone. A node serves them through an auth.Router.
+func (m *Master) routes() http.Handler { return auth.Mux(m.Routes()) }
 
 // leaderOnly answers on a standby with 307 to the leader (a protocol-relative
 // Location, as Mesos does) or 503 when no leader is known.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"nodectl/cluster/auth"
 	"nodectl/cluster/pki"
 )
 
@@ -77,23 +78,21 @@ func NewJoin(cfg JoinConfig) (*Join, error) {
 
 // Handler serves the endpoints listed on Join. Mount it on the master
 // port (ServerTLS) before the master's own handler.
-func (j *Join) Handler() http.Handler {
-	mux := http.NewServeMux()
-	admin := pki.RequireNode(pki.RoleAdmin, pki.RoleMaster)
-	mux.HandleFunc("GET "+pki.PathCACerts, j.handleCACerts)
-	mux.HandleFunc("POST "+pki.PathJoin, j.handleJoin)
-	mux.Handle("POST "+pki.PathRenew, pki.RequireNode(pki.RoleMaster, pki.RoleAgent, pki.RoleAdmin)(http.HandlerFunc(j.handleRenew)))
-	mux.Handle("GET "+pki.PathTokens, admin(http.HandlerFunc(j.handleTokenList)))
-	mux.Handle("POST "+pki.PathTokens, admin(http.HandlerFunc(j.handleTokenCreate)))
-	mux.Handle("DELETE "+pki.PathTokens+"/{id}", admin(http.HandlerFunc(j.handleTokenRevoke)))
-	return mux
-}
+func (j *Join) Handler() http.Handler { return auth.Mux(j.Routes()) }
 
-// Patterns are the mux patterns Handler serves, for mounting it on a
-// shared mux.
-func (j *Join) Patterns() []string {
-	return []string{"GET " + pki.PathCACerts, "POST " + pki.PathJoin, "POST " + pki.PathRenew,
-		"GET " + pki.PathTokens, "POST " + pki.PathTokens, "DELETE " + pki.PathTokens + "/{id}"}
+// Routes are Handler's routes with their permissions: the CA and the
+// join itself are public (the join token is the credential), renewal
+// needs a node certificate, tokens are cluster administration.
+func (j *Join) Routes() []auth.Route {
+	admin := auth.Checked(pki.RequireNode(pki.RoleAdmin, pki.RoleMaster))
+	return []auth.Route{
+		{Pattern: "GET " + pki.PathCACerts, Perm: auth.Public, Handler: http.HandlerFunc(j.handleCACerts)},
+		{Pattern: "POST " + pki.PathJoin, Perm: auth.Public, Handler: http.HandlerFunc(j.handleJoin)},
+		{Pattern: "POST " + pki.PathRenew, Perm: auth.RenewCertificate, Handler: pki.RequireNode(pki.RoleMaster, pki.RoleAgent, pki.RoleAdmin)(http.HandlerFunc(j.handleRenew))},
+		{Pattern: "GET " + pki.PathTokens, Perm: auth.ManageCluster, Handler: admin(http.HandlerFunc(j.handleTokenList))},
+		{Pattern: "POST " + pki.PathTokens, Perm: auth.ManageCluster, Handler: admin(http.HandlerFunc(j.handleTokenCreate))},
+		{Pattern: "DELETE " + pki.PathTokens + "/{id}", Perm: auth.ManageCluster, Handler: admin(http.HandlerFunc(j.handleTokenRevoke))},
+	}
 }
 
 func (j *Join) handleCACerts(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/auth"
 )
 
 // ErrConfig wraps every configuration error.
@@ -72,6 +73,17 @@ type Config struct {
 	ExternalLogFile string
 	LogFormat       string
 
+	// Authentication and authorization (docs/security.md): Mesos' flags,
+	// with nodectl's secure defaults.
+	Credentials       string // --credentials: JSON or text file (or inline JSON)
+	ACLs              string // --acls
+	FirewallRules     string // --firewall_rules
+	RateLimits        string // --rate_limits
+	AuthHTTPReadonly  bool   // --authenticate_http_readonly (default true; Mesos: false)
+	AuthHTTPReadwrite bool   // --authenticate_http_readwrite (default true; Mesos: false)
+	AuthFrameworks    bool   // --authenticate_frameworks (default true; Mesos: false)
+	RootSubmissions   bool   // --root_submissions (default true, as Mesos)
+
 	// Flags is every flag's effective value, shown in /state and /flags.
 	Flags map[string]string
 }
@@ -94,6 +106,9 @@ func upFlags() []cli.Flag {
 	}
 	dur := func(name string, def time.Duration, usage string, aliases ...string) cli.Flag {
 		return &cli.GenericFlag{Name: name, Value: &durationFlag{def}, Usage: usage, Aliases: aliases, EnvVars: []string{envName(name)}}
+	}
+	boolT := func(name, usage string, aliases ...string) cli.Flag {
+		return &cli.BoolFlag{Name: name, Value: true, Usage: usage, Aliases: aliases, EnvVars: []string{envName(name)}}
 	}
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "YAML file of flag values (keys are flag names)", EnvVars: []string{envName("config")}},
@@ -145,6 +160,15 @@ func upFlags() []cli.Flag {
 		num("logbufsecs", 0, "seconds log file writes may be buffered"),
 		str("external-log-file", "", "log file written by something else, shown instead of --log-dir's", "external_log_file"),
 		str("log-format", "text", "text or json", "log_format"),
+		str("credentials", "", "master: principals and secrets for HTTP Basic, Mesos' JSON {\"credentials\":[{\"principal\",\"secret\"}]} or its text form; a path or file:///path"),
+		str("acls", "", "master: Mesos ACLs (JSON, a path or file:///path) narrowing what principals may do (default: any authenticated principal may do everything)"),
+		str("firewall-rules", "", "master: Mesos firewall rules {\"disabled_endpoints\":{\"paths\":[...]}} (JSON, a path or file:///path): those paths answer 403", "firewall_rules"),
+		str("rate-limits", "", "master: Mesos rate limits {\"limits\":[{\"principal\",\"qps\",\"capacity\"}],\"aggregate_default_qps\":...} (JSON, a path or file:///path): over them is 429", "rate_limits"),
+		boolT("authenticate-http-readonly", "master: read-only endpoints (/state, /metrics, /files, GET /v2/...) need a principal (Mesos' default is false)", "authenticate_http_readonly"),
+		boolT("authenticate-http-readwrite", "master: endpoints that change things need a principal (Mesos' default is false)", "authenticate_http_readwrite"),
+		boolT("authenticate-frameworks", "master: schedulers on /api/v1/scheduler need a principal (Mesos' default is false)", "authenticate_frameworks", "authenticate", "authenticate_http_frameworks"),
+		boolT("authenticate-agents", "master: agents need a certificate of the cluster; cannot be turned off", "authenticate_agents", "authenticate_slaves"),
+		boolT("root-submissions", "master: principals may run tasks as root", "root_submissions"),
 	}
 }
 
@@ -185,7 +209,14 @@ func loadConfig(c *cli.Context) (Config, error) {
 		LeaderLeaseTTL:        c.Generic("leader-lease-ttl").(*durationFlag).d,
 		LogDir:                c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
 		LogBufSecs: c.Int("logbufsecs"), ExternalLogFile: c.String("external-log-file"), LogFormat: c.String("log-format"),
-		Flags: map[string]string{},
+		Credentials: c.String("credentials"), ACLs: c.String("acls"), FirewallRules: c.String("firewall-rules"),
+		RateLimits: c.String("rate-limits"), AuthHTTPReadonly: c.Bool("authenticate-http-readonly"),
+		AuthHTTPReadwrite: c.Bool("authenticate-http-readwrite"), AuthFrameworks: c.Bool("authenticate-frameworks"),
+		RootSubmissions: c.Bool("root-submissions"),
+		Flags:           map[string]string{},
+	}
+	if !c.Bool("authenticate-agents") {
+		return Config{}, fmt.Errorf("%w: --authenticate-agents=false: not supported: agents always authenticate with their certificate of the cluster (mutual TLS)", ErrConfig)
 	}
 	for _, f := range upFlags() {
 		name := f.Names()[0]
@@ -236,6 +267,21 @@ func (cfg *Config) Validate() error {
 	for _, m := range cfg.Masters {
 		if _, _, err := net.SplitHostPort(m); err != nil {
 			return bad("master", "%q is not host:port", m)
+		}
+	}
+	if cfg.runsMaster() {
+		for _, f := range []struct {
+			flag, v string
+			parse  func(string) error
+		}{
+			{"credentials", cfg.Credentials, func(v string) error { _, err := auth.ParseCredentials(v); return err }},
+			{"acls", cfg.ACLs, func(v string) error { _, err := auth.ParseACLs(v); return err }},
+			{"firewall-rules", cfg.FirewallRules, func(v string) error { _, err := auth.ParseFirewall(v); return err }},
+			{"rate-limits", cfg.RateLimits, func(v string) error { _, err := auth.ParseRateLimits(v); return err }},
+		} {
+			if err := f.parse(f.v); err != nil {
+				return bad(f.flag, "%v", err)
+			}
 		}
 	}
 	if err := cfg.validateHA(bad); err != nil {

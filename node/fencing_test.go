@@ -49,8 +49,18 @@ func TestGoneAgentFenced(t *testing.T) {
 	if code, body := post(api.PathPing, api.PingRequest{AgentID: id}); code != http.StatusNoContent {
 		t.Fatalf("ping: %d %s", code, body)
 	}
-	if code, body := post("/master/agents/"+id+"/gone", nil); code != http.StatusOK {
-		t.Fatalf("mark gone: %d %s", code, body)
+	// Marking an agent gone is an operator's call (mark_agents_gone): an
+	// agent's certificate may not, the admin's may.
+	if code, body := post("/master/agents/"+id+"/gone", nil); code != http.StatusForbidden {
+		t.Fatalf("mark gone with an agent certificate: %d %s, want 403", code, body)
+	}
+	resp, err := nodetest.Client(30*time.Second).Post(base+"/master/agents/"+id+"/gone", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("mark gone: %s", resp.Status)
 	}
 
 	want := `{"message":"agent ` + id + ` has been removed: register anew","shutdown":true}` + "\n"
@@ -66,7 +76,7 @@ func TestGoneAgentFenced(t *testing.T) {
 	fenced("re-register", code, body)
 	code, body = post(api.PathPing, api.PingRequest{AgentID: id})
 	fenced("ping", code, body)
-	resp, err := hc.Get(base + api.PathStream + "?agent_id=" + id)
+	resp, err = hc.Get(base + api.PathStream + "?agent_id=" + id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,9 +23,9 @@ import (
 	"nodectl/cluster"
 	"nodectl/cluster/api"
 	"nodectl/cluster/apps"
+	"nodectl/cluster/auth"
 	"nodectl/cluster/pki"
 	"nodectl/embed"
-	"nodectl/ui"
 )
 
 // masterRole is what a master runs: its etcd member, a client of it, the
@@ -38,6 +38,8 @@ type masterRole struct {
 	apps   *apps.Apps
 	srv    *http.Server
 	ln     net.Listener
+	guard  *auth.Guard
+	users  *auth.Users // run beside the master: mirrors the users in etcd
 }
 
 // close releases what startMaster opened (on a failed start, or after Run).
@@ -124,6 +126,11 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 	if err != nil {
 		return r, fmt.Errorf("connect to etcd: %w", err)
 	}
+	ac, err := cfg.authConfig(r.cli, log)
+	if err != nil {
+		return r, err
+	}
+	r.users, r.guard = ac.Users, auth.New(ac)
 	if err := r.pki.Authority.Publish(ctx, r.cli); err != nil {
 		return r, fmt.Errorf("publish the cluster CA: %w", err)
 	}
@@ -146,10 +153,9 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 		return r, err
 	}
 	// The built-in Marathon-compatible apps framework (leader only).
-	if r.apps, err = appsFramework(r.master, r.cli, log, cfg.AppsRole, cfg.TaskReservationTimeout); err != nil {
+	if r.apps, err = appsFramework(r.master, r.cli, log, cfg.AppsRole, cfg.TaskReservationTimeout, r.guard); err != nil {
 		return r, err
 	}
-	mux := http.NewServeMux()
 	advertised := "https://" + cfg.advertised(cfg.Port)
 	tokens := pki.NewTokens(r.cli, r.pki.Authority.Hash())
 	join, err := cluster.NewJoin(cluster.JoinConfig{
@@ -158,11 +164,11 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 	if err != nil {
 		return r, err
 	}
-	for _, pat := range join.Patterns() {
-		mux.Handle(pat, join.Handler())
-	}
 	if _, err := pki.SetupAdmin(cfg.WorkDir, advertised, r.pki.Authority, cfg.pkiPaths()); err != nil {
 		return r, fmt.Errorf("admin credential: %w", err)
+	}
+	if err := ensureAdmin(ctx, cfg, r.users, log); err != nil {
+		return r, err
 	}
 	if r.pki.Created {
 		agentCmd, masterCmd, err := cluster.CreateJoinCommands(ctx, tokens, advertised, 24*time.Hour)
@@ -172,21 +178,8 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 		log.Info("cluster created; join agents with: " + agentCmd)
 		log.Info("join masters with: " + masterCmd)
 	}
-	mux.Handle("/v2/", r.apps.Handler())
-	mux.Handle("GET /ping", r.apps.Handler())
-	uiHandler := ui.Handler()
-	mux.Handle("GET /{$}", uiHandler)
-	mux.Handle("GET /ui/", uiHandler)
-	// UI API calls under /ui/api/: a standby forwards leader-only ones to
-	// the leader over HTTPS, with the browser's rights only (ui/proxy.go).
-	ui.MountAPI(mux, ui.APIConfig{Logger: log, RootCAs: id.Pool()})
-	// Files API: the master's log, and agents' sandboxes proxied (docs/ui.md).
-	filesHandler := r.master.FilesHandler(masterLog)
-	for _, p := range []string{"GET /files/", "GET /master/files/", "GET /agents/{agentId}/files/", "GET /master/agents/{agentId}/files/"} {
-		mux.Handle(p, filesHandler)
-	}
-	mux.Handle("/", r.master.Handler())
-	r.srv, r.ln, err = listen(cfg.bindAddr(cfg.Port), mux, log)
+	router := masterRouter(r.guard, r, join, masterLog, id, log)
+	r.srv, r.ln, err = listen(cfg.bindAddr(cfg.Port), router, log)
 	if err != nil {
 		return r, fmt.Errorf("master API: %w", err)
 	}

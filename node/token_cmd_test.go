@@ -96,8 +96,8 @@ func tokStartMaster(t testing.TB, ip string) *tokMaster {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	for _, p := range join.Patterns() {
-		mux.Handle(p, join.Handler())
+	for _, r := range join.Routes() {
+		mux.Handle(r.Pattern, r.Handler)
 	}
 	// A node-only endpoint, as the agent protocol will be.
 	mux.Handle("POST /api/agent/v1/ping", pki.RequireNode(pki.RoleAgent)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -18,6 +18,7 @@ import (
 
 	"nodectl/cluster"
 	"nodectl/cluster/apps"
+	"nodectl/cluster/auth"
 	"nodectl/cluster/pki"
 	"nodectl/embed"
 	"nodectl/runtime"
@@ -58,6 +59,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		etcdCli   *clientv3.Client
 		master    *cluster.Master
 		appsFw    *apps.Apps
+		users     *auth.Users
 		agent     *runtime.Agent
 		servers   []*http.Server
 		listeners []net.Listener
@@ -81,7 +83,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
-		etcdSrv, etcdCli, master, appsFw = mr.etcd, mr.cli, mr.master, mr.apps
+		etcdSrv, etcdCli, master, appsFw, users = mr.etcd, mr.cli, mr.master, mr.apps, mr.users
 		servers, listeners = append(servers, mr.srv), append(listeners, mr.ln)
 		masterPKI = mr.pki
 	}
@@ -145,6 +147,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			}
 			return nil
 		})
+		masterG.Go(func() error { return users.Run(masterCtx) })
 		masterG.Go(func() error {
 			if err := appsFw.Run(masterCtx); err != nil {
 				failed <- err

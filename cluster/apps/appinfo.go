@@ -164,7 +164,7 @@ func (a *Apps) handleListApps(w http.ResponseWriter, r *http.Request) {
 	byApp := a.tasksByAppLocked()
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
-		if st.def == nil {
+		if st.def == nil || !a.visible(r, id) {
 			continue
 		}
 		if s := q.Get("id"); s != "" && !strings.Contains(id, s) {
@@ -214,6 +214,9 @@ func (a *Apps) handleAllTasks(w http.ResponseWriter, r *http.Request) {
 	out := []map[string]any{}
 	byApp := a.tasksByAppLocked()
 	for _, id := range a.appIDsLocked() {
+		if !a.visible(r, id) {
+			continue
+		}
 		for _, t := range byApp[id] {
 			if len(want) > 0 && !want[string(t.State)] {
 				continue

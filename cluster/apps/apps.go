@@ -24,6 +24,7 @@ import (
 
 	"nodectl/cluster"
 	"nodectl/cluster/api"
+	"nodectl/cluster/auth"
 )
 
 // FrameworkName is the name the apps framework subscribes with.
@@ -78,6 +79,9 @@ type Config struct {
 	// TaskReservationTimeout drops a resident reservation whose task was
 	// not heard of in this time; default DefaultTaskReservationTimeout.
 	TaskReservationTimeout time.Duration
+	// Guard authorizes /v2 calls with the caller's rights (app id
+	// prefixes, run_tasks); nil allows every call (tests).
+	Guard *auth.Guard
 }
 
 // Apps is the apps framework and its HTTP API.

@@ -25,6 +25,7 @@ var (
 type busEvent struct {
 	typ  string
 	data []byte
+	apps []string // the apps it is about (eventApps)
 }
 
 type subscriber struct {
@@ -95,7 +96,7 @@ func (a *Apps) publishLocked(typ string, fields map[string]any) {
 		a.log.Warn("encode event", "type", typ, "err", err)
 		return
 	}
-	a.bus.publish(busEvent{typ: typ, data: b})
+	a.bus.publish(busEvent{typ: typ, data: b, apps: eventApps(fields)})
 }
 
 // handleEvents serves GET /v2/events as text/event-stream:
@@ -129,6 +130,9 @@ func (a *Apps) handleEvents(w http.ResponseWriter, r *http.Request) {
 			for {
 				select {
 				case ev := <-s.ch:
+					if !a.eventVisible(r, ev) {
+						continue
+					}
 					if writeEvent(w, ev) != nil {
 						return
 					}
@@ -139,6 +143,9 @@ func (a *Apps) handleEvents(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		case ev := <-s.ch:
+			if !a.eventVisible(r, ev) {
+				continue
+			}
 			if writeEvent(w, ev) != nil {
 				return
 			}

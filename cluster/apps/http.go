@@ -14,31 +14,47 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"nodectl/cluster/auth"
 )
 
-// Handler serves /v2/... and /ping. On a master that does not lead it
-// redirects (307) to the leader, or answers 503 when there is none.
-func (a *Apps) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, "pong")
-	})
-	mux.HandleFunc("GET /v2/leader", a.handleLeader)
-	mux.HandleFunc("GET /v2/info", a.leaderOnly(a.handleInfo))
-	mux.HandleFunc("GET /v2/apps", a.leaderOnly(a.handleListApps))
-	mux.HandleFunc("POST /v2/apps", a.leaderOnly(a.handleCreate))
-	mux.HandleFunc("/v2/apps/{rest...}", a.leaderOnly(a.handleAppPath))
-	mux.HandleFunc("GET /v2/tasks", a.leaderOnly(a.handleAllTasks))
-	mux.HandleFunc("GET /v2/deployments", a.leaderOnly(a.handleListDeployments))
-	mux.HandleFunc("GET /v2/deployments/{id}", a.leaderOnly(a.handleGetDeployment))
-	mux.HandleFunc("DELETE /v2/deployments/{id}", a.leaderOnly(a.handleDeleteDeployment))
-	mux.HandleFunc("GET /v2/queue", a.leaderOnly(a.handleQueue))
-	mux.HandleFunc("GET /v2/events", a.leaderOnly(a.handleEvents))
-	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
-		writeMessage(w, http.StatusNotFound, "Not found: "+r.URL.Path)
-	})
-	return mux
+// Handler serves /v2/... and /ping with no authentication (tests of the
+// framework alone); a node serves Routes through an auth.Router. On a
+// master that does not lead it redirects (307) to the leader, or answers
+// 503 when there is none.
+func (a *Apps) Handler() http.Handler { return auth.Mux(a.Routes()) }
+
+// Routes are the /v2 API's routes, each with its one permission; the
+// handlers refine app permissions by app id (authz.go).
+func (a *Apps) Routes() []auth.Route {
+	h := func(pattern string, perm auth.Perm, f http.HandlerFunc) auth.Route {
+		return auth.Route{Pattern: pattern, Perm: perm, Handler: f}
+	}
+	path := a.leaderOnly(a.handleAppPath)
+	return []auth.Route{
+		h("GET /ping", auth.Public, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, "pong")
+		}),
+		h("GET /v2/leader", auth.ViewApps, a.handleLeader),
+		h("GET /v2/info", auth.ViewApps, a.leaderOnly(a.handleInfo)),
+		h("GET /v2/apps", auth.ViewApps, a.leaderOnly(a.handleListApps)),
+		h("POST /v2/apps", auth.CreateApps, a.leaderOnly(a.handleCreate)),
+		h("GET /v2/apps/{rest...}", auth.ViewApps, path),
+		h("PUT /v2/apps/{rest...}", auth.UpdateApps, path),
+		h("PATCH /v2/apps/{rest...}", auth.UpdateApps, path),
+		h("POST /v2/apps/{rest...}", auth.UpdateApps, path),
+		h("DELETE /v2/apps/{rest...}", auth.DeleteApps, path),
+		h("GET /v2/tasks", auth.ViewApps, a.leaderOnly(a.handleAllTasks)),
+		h("GET /v2/deployments", auth.ViewApps, a.leaderOnly(a.handleListDeployments)),
+		h("GET /v2/deployments/{id}", auth.ViewApps, a.leaderOnly(a.handleGetDeployment)),
+		h("DELETE /v2/deployments/{id}", auth.UpdateApps, a.leaderOnly(a.handleDeleteDeployment)),
+		h("GET /v2/queue", auth.ViewApps, a.leaderOnly(a.handleQueue)),
+		h("GET /v2/events", auth.ViewApps, a.leaderOnly(a.handleEvents)),
+		h("/v2/", auth.Self, func(w http.ResponseWriter, r *http.Request) {
+			writeMessage(w, http.StatusNotFound, "Not found: "+r.URL.Path)
+		}),
+	}
 }
 
 func (a *Apps) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
@@ -192,6 +208,9 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, ds)
 		return
 	}
+	if !a.permit(w, r, auth.CreateApps, app.ID) || !a.permitUser(w, r, app) {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if st := a.apps[app.ID]; st != nil {
@@ -258,11 +277,17 @@ func (a *Apps) handleAppPath(w http.ResponseWriter, r *http.Request) {
 	case n >= 3 && segs[n-2] == "tasks":
 		id := canonicalID(strings.Join(segs[:n-2], "/"))
 		if r.Method == http.MethodDelete {
+			if !a.permit(w, r, auth.UpdateApps, id) {
+				return
+			}
 			a.handleKillTask(w, r, id, segs[n-1])
 			return
 		}
 	case n >= 3 && segs[n-2] == "versions":
 		if r.Method == http.MethodGet {
+			if !a.permit(w, r, auth.ViewApps, canonicalID(strings.Join(segs[:n-2], "/"))) {
+				return
+			}
 			a.handleVersion(w, canonicalID(strings.Join(segs[:n-2], "/")), segs[n-1])
 			return
 		}
@@ -270,19 +295,29 @@ func (a *Apps) handleAppPath(w http.ResponseWriter, r *http.Request) {
 		id := canonicalID(strings.Join(segs[:n-1], "/"))
 		switch r.Method {
 		case http.MethodGet:
-			a.handleAppTasks(w, r, id)
+			if a.permit(w, r, auth.ViewApps, id) {
+				a.handleAppTasks(w, r, id)
+			}
 			return
 		case http.MethodDelete:
-			a.handleKillTasks(w, r, id)
+			if a.permit(w, r, auth.UpdateApps, id) {
+				a.handleKillTasks(w, r, id)
+			}
 			return
 		}
 	case n >= 2 && segs[n-1] == "versions":
 		if r.Method == http.MethodGet {
+			if !a.permit(w, r, auth.ViewApps, canonicalID(strings.Join(segs[:n-1], "/"))) {
+				return
+			}
 			a.handleVersions(w, canonicalID(strings.Join(segs[:n-1], "/")))
 			return
 		}
 	case n >= 2 && segs[n-1] == "restart":
 		if r.Method == http.MethodPost {
+			if !a.permit(w, r, auth.UpdateApps, canonicalID(strings.Join(segs[:n-1], "/"))) {
+				return
+			}
 			a.handleRestart(w, r, canonicalID(strings.Join(segs[:n-1], "/")))
 			return
 		}
@@ -290,13 +325,17 @@ func (a *Apps) handleAppPath(w http.ResponseWriter, r *http.Request) {
 		id := canonicalID(rest)
 		switch r.Method {
 		case http.MethodGet:
-			a.handleGetApp(w, r, id)
+			if a.permit(w, r, auth.ViewApps, id) {
+				a.handleGetApp(w, r, id)
+			}
 			return
 		case http.MethodPut, http.MethodPatch:
 			a.handleUpdate(w, r, id)
 			return
 		case http.MethodDelete:
-			a.handleDeleteApp(w, r, id)
+			if a.permit(w, r, auth.DeleteApps, id) {
+				a.handleDeleteApp(w, r, id)
+			}
 			return
 		}
 	}
@@ -336,6 +375,13 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	if ds := append(app.validate(), residentChanges(old, app)...); len(ds) > 0 {
 		writeInvalid(w, ds)
+		return
+	}
+	perm := auth.UpdateApps
+	if old == nil {
+		perm = auth.CreateApps
+	}
+	if !a.permit(w, r, perm, id) || !a.permitUser(w, r, app) {
 		return
 	}
 	if !a.freeLocked(w, r, id) {
@@ -538,7 +584,9 @@ func (a *Apps) handleListDeployments(w http.ResponseWriter, r *http.Request) {
 	defer a.mu.Unlock()
 	out := []*Deployment{}
 	for _, id := range sortedKeys(a.deployments) {
-		out = append(out, a.withReadinessLocked(a.deployments[id]))
+		if d := a.deployments[id]; a.deploymentVisible(r, d) {
+			out = append(out, a.withReadinessLocked(d))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -547,7 +595,7 @@ func (a *Apps) handleGetDeployment(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	d := a.deployments[r.PathValue("id")]
-	if d == nil {
+	if d == nil || !a.deploymentVisible(r, d) {
 		writeMessage(w, http.StatusNotFound, fmt.Sprintf("DeploymentPlan %s does not exist", r.PathValue("id")))
 		return
 	}
@@ -562,9 +610,14 @@ func (a *Apps) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {
 	defer a.mu.Unlock()
 	id := r.PathValue("id")
 	d := a.deployments[id]
-	if d == nil {
+	if d == nil || !a.deploymentVisible(r, d) {
 		writeMessage(w, http.StatusNotFound, fmt.Sprintf("DeploymentPlan %s does not exist", id))
 		return
+	}
+	for _, app := range d.AffectedApps {
+		if !a.permit(w, r, auth.UpdateApps, app) {
+			return
+		}
 	}
 	a.dropDeploymentLocked(d)
 	if isTrue(r, "force") {
@@ -610,7 +663,7 @@ func (a *Apps) handleQueue(w http.ResponseWriter, r *http.Request) {
 	out := []map[string]any{}
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
-		if st.def == nil {
+		if st.def == nil || !a.visible(r, id) {
 			continue
 		}
 		p := planFor(st.def, a.tasksOfLocked(id))

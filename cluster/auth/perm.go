@@ -1,0 +1,110 @@
+package auth
+
+import "sort"
+
+// Realm groups permissions the way Mesos groups its HTTP authentication
+// realms (src/master/master.cpp): the --authenticate_http_readonly,
+// --authenticate_http_readwrite and --authenticate_frameworks flags open
+// one realm each to anonymous callers.
+type Realm string
+
+// The realms.
+const (
+	RealmPublic    Realm = "public"    // no principal: /health, /ping, the UI's assets and login, join (its token is the credential)
+	RealmReadonly  Realm = "readonly"  // mesos-master-readonly
+	RealmReadwrite Realm = "readwrite" // mesos-master-readwrite (and Marathon's /v2 writes)
+	RealmScheduler Realm = "scheduler" // mesos-master-scheduler: /api/v1/scheduler
+	RealmAdmin     Realm = "admin"     // cluster administration: members, tokens, users, snapshots
+	RealmNode      Realm = "node"      // node certificates only: the agent protocol, certificate renewal
+	RealmSelf      Realm = "self"      // any principal about itself: whoami, logout
+)
+
+// Perm is the one permission a route needs. Its name is the Mesos ACL
+// action where Mesos has one (docs/authorization.md), else nodectl's.
+type Perm string
+
+// The permissions. Object says what an ACL rule's second entity matches
+// (Mesos' names); "" means the permission is checked with no object.
+const (
+	Public             Perm = "public"
+	Self               Perm = "self"
+	GetEndpoints       Perm = "get_endpoints"
+	ViewApps           Perm = "view_apps"
+	CreateApps         Perm = "create_apps"
+	UpdateApps         Perm = "update_apps"
+	DeleteApps         Perm = "delete_apps"
+	AccessSandboxes    Perm = "access_sandboxes"
+	AccessMesosLogs    Perm = "access_mesos_logs"
+	RegisterFrameworks Perm = "register_frameworks"
+	RunTasks           Perm = "run_tasks"
+	TeardownFrameworks Perm = "teardown_frameworks"
+	ReserveResources   Perm = "reserve_resources"
+	UnreserveResources Perm = "unreserve_resources"
+	CreateVolumes      Perm = "create_volumes"
+	DestroyVolumes     Perm = "destroy_volumes"
+	MarkAgentsGone     Perm = "mark_agents_gone"
+	ViewFrameworks     Perm = "view_frameworks"
+	ViewTasks          Perm = "view_tasks"
+	ManageCluster      Perm = "manage_cluster"
+	AgentProtocol      Perm = "agent_protocol"
+	RenewCertificate   Perm = "renew_certificate"
+)
+
+// PermInfo describes a permission.
+type PermInfo struct {
+	Perm   Perm
+	Realm  Realm
+	Object string // the ACL rule's object entity key ("" for none)
+	Doc    string
+}
+
+// perms is every permission. A Perm missing here cannot be registered.
+var perms = map[Perm]PermInfo{
+	Public:             {Public, RealmPublic, "", "anyone, no credentials"},
+	Self:               {Self, RealmSelf, "", "any authenticated principal, about itself"},
+	GetEndpoints:       {GetEndpoints, RealmReadonly, "paths", "read cluster state, metrics, flags, versions (view_frameworks and view_tasks filter what is shown)"},
+	ViewApps:           {ViewApps, RealmReadonly, "apps", "see apps, their tasks, deployments, queue and events (filtered by app id)"},
+	CreateApps:         {CreateApps, RealmReadwrite, "apps", "create apps (by app id)"},
+	UpdateApps:         {UpdateApps, RealmReadwrite, "apps", "change, scale, restart apps, kill their tasks, cancel deployments (by app id)"},
+	DeleteApps:         {DeleteApps, RealmReadwrite, "apps", "delete apps (by app id)"},
+	AccessSandboxes:    {AccessSandboxes, RealmReadonly, "users", "read task sandboxes through the files API (by task user)"},
+	AccessMesosLogs:    {AccessMesosLogs, RealmReadonly, "logs", "read the master's log through the files API"},
+	RegisterFrameworks: {RegisterFrameworks, RealmScheduler, "roles", "subscribe a framework (by role) and drive it"},
+	RunTasks:           {RunTasks, RealmScheduler, "users", "launch tasks as a user (checked at launch and at app submission)"},
+	TeardownFrameworks: {TeardownFrameworks, RealmReadwrite, "framework_principals", "tear a framework down (by its principal)"},
+	ReserveResources:   {ReserveResources, RealmReadwrite, "roles", "reserve resources (by role)"},
+	UnreserveResources: {UnreserveResources, RealmReadwrite, "reserver_principals", "unreserve resources (by reserver)"},
+	CreateVolumes:      {CreateVolumes, RealmReadwrite, "roles", "create persistent volumes (by role)"},
+	DestroyVolumes:     {DestroyVolumes, RealmReadwrite, "creator_principals", "destroy persistent volumes (by creator)"},
+	MarkAgentsGone:     {MarkAgentsGone, RealmReadwrite, "agents", "mark an agent gone for good"},
+	ViewFrameworks:     {ViewFrameworks, RealmReadonly, "users", "see frameworks in /state and /frameworks (by framework user)"},
+	ViewTasks:          {ViewTasks, RealmReadonly, "users", "see tasks in /state and /tasks (by task user)"},
+	ManageCluster:      {ManageCluster, RealmAdmin, "", "masters, join tokens, users, etcd snapshots (superusers unless an ACL grants it)"},
+	AgentProtocol:      {AgentProtocol, RealmNode, "", "the agent protocol: agent certificates only"},
+	RenewCertificate:   {RenewCertificate, RealmNode, "", "renew a node's certificate: node certificates only"},
+}
+
+// Info describes p; false for an unknown permission.
+func Info(p Perm) (PermInfo, bool) {
+	i, ok := perms[p]
+	return i, ok
+}
+
+// Perms lists every permission, sorted by name.
+func Perms() []PermInfo {
+	out := make([]PermInfo, 0, len(perms))
+	for _, i := range perms {
+		out = append(out, i)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Perm < out[b].Perm })
+	return out
+}
+
+// appPerm reports whether p is one of nodectl's app permissions.
+func appPerm(p Perm) bool {
+	switch p {
+	case ViewApps, CreateApps, UpdateApps, DeleteApps:
+		return true
+	}
+	return false
+}
