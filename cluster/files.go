@@ -57,6 +57,10 @@ func (m *Master) proxyAgentFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown files operation '"+op+"'")
 		return
 	}
+	if !m.viewOf(r).sandboxVisible(r.URL.Query().Get("path")) {
+		writeError(w, http.StatusForbidden, "Forbidden: this principal may not access that path (access_sandboxes)")
+		return
+	}
 	addr, ok := m.agentAddress(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, "unknown agent '"+id+"'")

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/auth"
 	"nodectl/cluster/internal/alloc"
 )
 
@@ -36,7 +37,8 @@ type framework struct {
 	streamID        string
 	failoverAt      time.Time // when a disconnected framework is torn down
 	suppressedRoles []string
-	removing        bool // being torn down: no more per-task writes
+	removing        bool            // being torn down: no more per-task writes
+	authz           *auth.Principal // the HTTP scheduler's principal; nil inside the master or until it re-subscribes
 
 	tasks        map[string]*task
 	completed    []*task // newest last
@@ -198,6 +200,7 @@ func (m *Master) Subscribe(req SubscribeRequest) (Subscription, error) {
 	if fw == nil {
 		fw = newFramework(info, now)
 		fw.suppressedRoles = append([]string(nil), req.SuppressedRoles...)
+		fw.authz = req.Authz
 		if err := m.alloc.AddFramework(fw.allocFramework()); err != nil {
 			return Subscription{}, fmt.Errorf("%w: %w", ErrBadCall, err)
 		}
@@ -212,6 +215,7 @@ func (m *Master) Subscribe(req SubscribeRequest) (Subscription, error) {
 		// The new scheduler does not know the old one's offers.
 		m.rescindFrameworkOffersLocked(fw)
 		fw.info = info
+		fw.authz = req.Authz
 		fw.suppressedRoles = append([]string(nil), req.SuppressedRoles...)
 		if err := m.alloc.UpdateFramework(fw.allocFramework()); err != nil {
 			return Subscription{}, fmt.Errorf("%w: %w", ErrBadCall, err)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/auth"
 	"nodectl/cluster/internal/alloc"
 )
 
@@ -71,6 +72,9 @@ type Config struct {
 	// caller holds an agent certificate. Nil allows them all: only for
 	// clusters without a CA (tests).
 	AuthorizeAgent func(r *http.Request) error
+	// Guard authorizes operator and scheduler calls on their objects
+	// (roles, principals, users); nil allows everything (tests).
+	Guard *auth.Guard
 	// AgentTransport reaches agents' APIs (the files proxy): with a cluster
 	// CA, HTTPS presenting this master's certificate, as agent ports
 	// require. Nil is plain HTTP with http.DefaultTransport (tests).

@@ -272,6 +272,10 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 				m.dropLaunchLocked(fw, ti, api.TaskError, api.ReasonTaskInvalid, err.Error())
 				continue
 			}
+			if err := m.mayRunAsLocked(fw, ti); err != nil {
+				m.dropLaunchLocked(fw, ti, api.TaskError, api.ReasonTaskUnauthorized, err.Error())
+				continue
+			}
 			role := ""
 			for _, r := range roles {
 				if avail[r].Contains(ti.Resources) {

@@ -39,6 +39,9 @@ func (m *Master) handleOperation(opType, param string) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "Error in parsing '"+param+"' query parameter: "+err.Error())
 			return
 		}
+		if !m.permitOperation(w, r, opType, rs) {
+			return
+		}
 		op := api.Operation{Type: opType}
 		switch opType {
 		case api.OperationReserve:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/auth"
 )
 
 // handleScheduler serves POST /api/v1/scheduler, the Mesos v1 scheduler
@@ -133,9 +134,18 @@ func (m *Master) serveSubscription(w http.ResponseWriter, r *http.Request, call 
 		schedError(w, http.StatusBadRequest, "'framework_id' differs from 'subscribe.framework_info.id'")
 		return
 	}
+	p, err := m.authorizeSubscribe(r, &info)
+	if err != nil {
+		schedError(w, errStatus(err), err.Error())
+		return
+	}
+	var authz *auth.Principal
+	if m.cfg.Guard != nil {
+		authz = &p
+	}
 	m.closeStreamsOnShutdown(r)
 	q := NewEventQueue()
-	sub, err := m.Subscribe(SubscribeRequest{Info: info, SuppressedRoles: call.Subscribe.SuppressedRoles, Sink: q})
+	sub, err := m.Subscribe(SubscribeRequest{Info: info, SuppressedRoles: call.Subscribe.SuppressedRoles, Sink: q, Authz: authz})
 	if err != nil {
 		schedError(w, errStatus(err), err.Error())
 		return

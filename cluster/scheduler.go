@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/auth"
 )
 
 // Errors of the framework interface; the v1 HTTP API maps them to status
@@ -55,6 +56,10 @@ type SubscribeRequest struct {
 	Info            api.FrameworkInfo
 	SuppressedRoles []string
 	Sink            Sink
+	// Authz is the authenticated principal of an HTTP scheduler, whose
+	// rights its launches are checked with (run_tasks); nil for
+	// frameworks inside the master.
+	Authz *auth.Principal
 }
 
 // Subscription identifies one subscription of a framework.

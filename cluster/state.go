@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/auth"
 )
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
@@ -127,14 +128,15 @@ func (fw *framework) sortedTasks() []*task {
 	return out
 }
 
-// frameworkJSON is a framework in the Mesos /state shape.
-func frameworkJSON(fw *framework, withTasks bool) map[string]any {
+// frameworkJSON is a framework in the Mesos /state shape, with the tasks
+// v lets its viewer see.
+func frameworkJSON(fw *framework, withTasks bool, v view) map[string]any {
 	caps := make([]string, len(fw.info.Capabilities))
 	for i, c := range fw.info.Capabilities {
 		caps[i] = c.Type
 	}
 	var used api.Resources
-	live := fw.sortedTasks()
+	live := v.tasks(fw, fw.sortedTasks())
 	for _, t := range live {
 		if !t.state.Terminal() {
 			used = used.Add(t.info.Resources)
@@ -172,21 +174,21 @@ func frameworkJSON(fw *framework, withTasks bool) map[string]any {
 	}
 	if withTasks {
 		out["tasks"] = tasksJSON(live)
-		out["completed_tasks"] = tasksJSON(fw.completed)
+		out["completed_tasks"] = tasksJSON(v.tasks(fw, fw.completed))
 	}
 	return out
 }
 
-func (m *Master) frameworksJSONLocked(filter string) (active, completed []map[string]any) {
+func (m *Master) frameworksJSONLocked(filter string, v view) (active, completed []map[string]any) {
 	active, completed = []map[string]any{}, []map[string]any{}
 	for _, fw := range m.sortedFrameworksLocked() {
-		if filter == "" || fw.id == filter {
-			active = append(active, frameworkJSON(fw, true))
+		if (filter == "" || fw.id == filter) && v.framework(fw) {
+			active = append(active, frameworkJSON(fw, true, v))
 		}
 	}
 	for _, fw := range m.completedFw {
-		if filter == "" || fw.id == filter {
-			completed = append(completed, frameworkJSON(fw, true))
+		if (filter == "" || fw.id == filter) && v.framework(fw) {
+			completed = append(completed, frameworkJSON(fw, true, v))
 		}
 	}
 	return active, completed
@@ -204,7 +206,7 @@ func (m *Master) handleState(w http.ResponseWriter, r *http.Request) {
 			inactive++
 		}
 	}
-	fws, done := m.frameworksJSONLocked("")
+	fws, done := m.frameworksJSONLocked("", m.viewOf(r))
 	elected := m.electedTime
 	unreachable := m.unreachableCountLocked()
 	m.mu.Unlock()
@@ -241,8 +243,12 @@ func (m *Master) handleStateSummary(w http.ResponseWriter, r *http.Request) {
 	byAgent := map[string][]*task{}
 	fwsOn := map[string]map[string]bool{}
 	fws := []map[string]any{}
+	v := m.viewOf(r)
 	for _, fw := range m.sortedFrameworksLocked() {
-		all := append(fw.sortedTasks(), fw.completed...)
+		if !v.framework(fw) {
+			continue
+		}
+		all := v.tasks(fw, append(fw.sortedTasks(), fw.completed...))
 		agents := map[string]bool{}
 		for _, t := range all {
 			byAgent[t.agentID] = append(byAgent[t.agentID], t)
@@ -254,7 +260,7 @@ func (m *Master) handleStateSummary(w http.ResponseWriter, r *http.Request) {
 				agents[t.agentID] = true
 			}
 		}
-		f := frameworkJSON(fw, false)
+		f := frameworkJSON(fw, false, v)
 		s := map[string]any{}
 		for _, k := range []string{"id", "name", "hostname", "active", "connected", "capabilities", "used_resources", "offered_resources"} {
 			s[k] = f[k]
@@ -304,7 +310,7 @@ func (m *Master) handleSlaves(w http.ResponseWriter, r *http.Request) {
 // handleFrameworks serves /frameworks[?framework_id=].
 func (m *Master) handleFrameworks(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
-	fws, done := m.frameworksJSONLocked(r.URL.Query().Get("framework_id"))
+	fws, done := m.frameworksJSONLocked(r.URL.Query().Get("framework_id"), m.viewOf(r))
 	m.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"frameworks": fws, "completed_frameworks": done, "unregistered_frameworks": []any{}})
 }
@@ -345,13 +351,14 @@ func (m *Master) handleTasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fwID, taskID := q.Get("framework_id"), q.Get("task_id")
+	v := m.viewOf(r)
 	m.mu.Lock()
 	var ts []*task
 	for _, fw := range append(m.sortedFrameworksLocked(), m.completedFw...) {
-		if fwID != "" && fw.id != fwID {
+		if fwID != "" && fw.id != fwID || !v.framework(fw) {
 			continue
 		}
-		for _, t := range append(fw.sortedTasks(), fw.completed...) {
+		for _, t := range v.tasks(fw, append(fw.sortedTasks(), fw.completed...)) {
 			if taskID == "" || t.id() == taskID {
 				ts = append(ts, t)
 			}
@@ -380,6 +387,15 @@ func (m *Master) handleTeardown(w http.ResponseWriter, r *http.Request) {
 	id := r.PostForm.Get("frameworkId")
 	if id == "" {
 		writeError(w, http.StatusBadRequest, "Missing 'frameworkId' query parameter in the request body")
+		return
+	}
+	m.mu.Lock()
+	owner, known := "", false
+	if fw := m.frameworks[id]; fw != nil {
+		owner, known = fw.info.Principal, true
+	}
+	m.mu.Unlock()
+	if known && !m.permit(w, r, auth.TeardownFrameworks, owner) {
 		return
 	}
 	if err := m.TeardownFramework(id); err != nil {

@@ -145,7 +145,7 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 		AllocationInterval: cfg.AllocationInterval, OfferTimeout: cfg.OfferTimeout,
 		AgentRemovalRateLimit: cfg.AgentRemovalRateLimit, AgentReregisterTimeout: cfg.AgentReregisterTimeout,
 		RecoveryAgentRemovalLimit: cfg.RecoveryAgentRemovalLimit, LeaseTTL: cfg.LeaderLeaseTTL,
-		Authorize: authorizeMaster, AuthorizeAgent: authorizeAgent,
+		Authorize: authorizeMaster, AuthorizeAgent: authorizeAgent, Guard: r.guard,
 		AgentTransport: &http.Transport{TLSClientConfig: pki.ClientTLS(id, pki.RoleAgent)},
 		Flags:          cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: log,
 	})

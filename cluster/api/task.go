@@ -101,6 +101,7 @@ const (
 	ReasonInvalidOffers            = "REASON_INVALID_OFFERS"
 	ReasonResourcesUnknown         = "REASON_RESOURCES_UNKNOWN"
 	ReasonTaskInvalid              = "REASON_TASK_INVALID"
+	ReasonTaskUnauthorized         = "REASON_TASK_UNAUTHORIZED"
 	ReasonTaskUnknown              = "REASON_TASK_UNKNOWN"
 	ReasonTaskKilledDuringLaunch   = "REASON_TASK_KILLED_DURING_LAUNCH"
 	ReasonAgentRemoved             = "REASON_SLAVE_REMOVED"
