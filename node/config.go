@@ -272,7 +272,7 @@ func (cfg *Config) Validate() error {
 	if cfg.runsMaster() {
 		for _, f := range []struct {
 			flag, v string
-			parse  func(string) error
+			parse   func(string) error
 		}{
 			{"credentials", cfg.Credentials, func(v string) error { _, err := auth.ParseCredentials(v); return err }},
 			{"acls", cfg.ACLs, func(v string) error { _, err := auth.ParseACLs(v); return err }},
