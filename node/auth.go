@@ -29,7 +29,7 @@ const AdminPrincipal = "admin"
 // authConfig parses the authentication and authorization flags: errors
 // are configuration errors (exit 2), naming the flag.
 func (cfg Config) authConfig(cli *clientv3.Client, log *slog.Logger) (auth.Config, error) {
-	ac := auth.Config{RootSubmissions: cfg.RootSubmissions, Logger: log, Open: map[auth.Realm]bool{}}
+	ac := auth.Config{RootSubmissions: !cfg.NoRootSubmissions, Logger: log, Open: map[auth.Realm]bool{}}
 	var err error
 	if ac.Credentials, err = auth.ParseCredentials(cfg.Credentials); err != nil {
 		return ac, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -50,9 +50,9 @@ func (cfg Config) authConfig(cli *clientv3.Client, log *slog.Logger) (auth.Confi
 	if ac.RateLimits, err = auth.ParseRateLimits(cfg.RateLimits); err != nil {
 		return ac, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	ac.Open[auth.RealmReadonly] = !cfg.AuthHTTPReadonly
-	ac.Open[auth.RealmReadwrite] = !cfg.AuthHTTPReadwrite
-	ac.Open[auth.RealmScheduler] = !cfg.AuthFrameworks
+	ac.Open[auth.RealmReadonly] = cfg.AnonymousReadonly
+	ac.Open[auth.RealmReadwrite] = cfg.AnonymousReadwrite
+	ac.Open[auth.RealmScheduler] = cfg.AnonymousFrameworks
 	for realm, open := range ac.Open {
 		if open {
 			log.Warn("authentication is off for a realm: anyone who reaches the master port may use it", "realm", realm)
@@ -138,6 +138,7 @@ func masterRouter(g *auth.Guard, r *masterRole, join *cluster.Join, masterLog st
 	}
 	rt.Add(r.master.FilesRoutes(masterLog)...)
 	rt.Add(r.master.Routes()...)
+	rt.HandleTable()
 	return rt
 }
 

@@ -75,14 +75,16 @@ type Config struct {
 
 	// Authentication and authorization (docs/security.md): Mesos' flags,
 	// with nodectl's secure defaults.
-	Credentials       string // --credentials: JSON or text file (or inline JSON)
-	ACLs              string // --acls
-	FirewallRules     string // --firewall_rules
-	RateLimits        string // --rate_limits
-	AuthHTTPReadonly  bool   // --authenticate_http_readonly (default true; Mesos: false)
-	AuthHTTPReadwrite bool   // --authenticate_http_readwrite (default true; Mesos: false)
-	AuthFrameworks    bool   // --authenticate_frameworks (default true; Mesos: false)
-	RootSubmissions   bool   // --root_submissions (default true, as Mesos)
+	Credentials   string // --credentials: JSON or text file (or inline JSON)
+	ACLs          string // --acls
+	FirewallRules string // --firewall_rules
+	RateLimits    string // --rate_limits
+	// The zero values are the secure defaults: a Config built in code
+	// (tests) authenticates everything.
+	AnonymousReadonly   bool // --authenticate_http_readonly=false (nodectl's default true; Mesos' false)
+	AnonymousReadwrite  bool // --authenticate_http_readwrite=false (nodectl's default true; Mesos' false)
+	AnonymousFrameworks bool // --authenticate_frameworks=false (nodectl's default true; Mesos' false)
+	NoRootSubmissions   bool // --root_submissions=false (default true, as Mesos)
 
 	// Flags is every flag's effective value, shown in /state and /flags.
 	Flags map[string]string
@@ -210,10 +212,10 @@ func loadConfig(c *cli.Context) (Config, error) {
 		LogDir:                c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
 		LogBufSecs: c.Int("logbufsecs"), ExternalLogFile: c.String("external-log-file"), LogFormat: c.String("log-format"),
 		Credentials: c.String("credentials"), ACLs: c.String("acls"), FirewallRules: c.String("firewall-rules"),
-		RateLimits: c.String("rate-limits"), AuthHTTPReadonly: c.Bool("authenticate-http-readonly"),
-		AuthHTTPReadwrite: c.Bool("authenticate-http-readwrite"), AuthFrameworks: c.Bool("authenticate-frameworks"),
-		RootSubmissions: c.Bool("root-submissions"),
-		Flags:           map[string]string{},
+		RateLimits: c.String("rate-limits"), AnonymousReadonly: !c.Bool("authenticate-http-readonly"),
+		AnonymousReadwrite: !c.Bool("authenticate-http-readwrite"), AnonymousFrameworks: !c.Bool("authenticate-frameworks"),
+		NoRootSubmissions: !c.Bool("root-submissions"),
+		Flags:             map[string]string{},
 	}
 	if !c.Bool("authenticate-agents") {
 		return Config{}, fmt.Errorf("%w: --authenticate-agents=false: not supported: agents always authenticate with their certificate of the cluster (mutual TLS)", ErrConfig)

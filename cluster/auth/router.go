@@ -222,3 +222,29 @@ func Checked(fallback func(http.Handler) http.Handler) func(http.Handler) http.H
 		})
 	}
 }
+
+// PathRoutes lists the router's routes and their permissions.
+const PathRoutes = "/auth/routes"
+
+// RouteInfo is one row of GET /auth/routes.
+type RouteInfo struct {
+	Pattern    string `json:"pattern"`
+	Permission Perm   `json:"permission"`
+	Realm      Realm  `json:"realm"`
+}
+
+// Table is the route table: every route with its permission and realm.
+func (rt *Router) Table() []RouteInfo {
+	var out []RouteInfo
+	for _, r := range rt.Routes() {
+		out = append(out, RouteInfo{Pattern: r.Pattern, Permission: r.Perm, Realm: perms[r.Perm].Realm})
+	}
+	return out
+}
+
+// HandleTable registers GET /auth/routes, which answers Table.
+func (rt *Router) HandleTable() {
+	rt.Handle("GET "+PathRoutes, GetEndpoints, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"routes": rt.Table()})
+	}))
+}

@@ -30,6 +30,9 @@ type Options struct {
 	// defaults 100ms × 5.
 	AgentPingTimeout     time.Duration
 	MaxAgentPingTimeouts int
+	// Configure, when set, adjusts each master's config before it is
+	// validated (credentials, ACLs, ...).
+	Configure func(*node.Config)
 }
 
 // Cluster is a running set of nodes.
@@ -129,6 +132,9 @@ func (c *Cluster) NewNode(name, role, workDir string) *Node {
 		Trust(ClientConfigOf(c.Master.Config.WorkDir), cfg.AgentPort)
 	} else {
 		Trust(ClientConfigOf(workDir), cfg.Port, cfg.AgentPort)
+	}
+	if role != "agent" && c.opts.Configure != nil {
+		c.opts.Configure(&cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		c.t.Fatalf("node %s config: %v", name, err)
