@@ -180,7 +180,9 @@ func TestPrincipalsAndPermissions(t *testing.T) {
 	}
 	alice := call{user: "alice", secret: "alice-secret-0001", ctype: "application/json"}
 	as := func(c call, method, path, body string) call { c.method, c.path, c.body = method, path, body; return c }
-	app := func(id string) string { return `{"id":"` + id + `","cmd":"sleep 600","cpus":0.01,"mem":16,"instances":0}` }
+	app := func(id string) string {
+		return `{"id":"` + id + `","cmd":"sleep 600","cpus":0.01,"mem":16,"instances":0}`
+	}
 	if code, _, body := send(t, out, base, as(alice, "POST", "/v2/apps", app("/team-a/web"))); code != 201 {
 		t.Fatalf("alice creates /team-a/web: %d %s", code, body)
 	}
