@@ -132,3 +132,27 @@ func TestDependencyRuleCheck(t *testing.T) {
 		}
 	}
 }
+
+// routers are the files that may build an http.ServeMux, with why. The
+// master port's routes go through cluster/auth's Router, each with one
+// permission; a mux anywhere else would be a way to add a route without
+// one.
+var routers = map[string]string{
+	"cluster/auth/router.go": "the master port's one router",
+	"cluster/api/files.go":   "the files API's sub-routes, mounted under one permission (access_mesos_logs, or the agent port)",
+	"ui/ui.go":               "the UI's static assets, mounted as public routes",
+	"runtime/http.go":        "the agent port: mutual TLS, master and admin certificates only",
+	"node/up.go":             "the agent port's wiring (same)",
+}
+
+func TestRoutesHavePermissions(t *testing.T) {
+	out, err := exec.Command("git", "grep", "-l", "http.NewServeMux()", "--", "*.go", ":!*_test.go").Output()
+	if err != nil {
+		t.Fatalf("git grep: %v", err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if _, ok := routers[f]; !ok {
+			t.Errorf("%s builds an http.ServeMux: register master routes on cluster/auth's Router with a permission instead (or list the file in routers with the reason)", f)
+		}
+	}
+}

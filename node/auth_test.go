@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -104,6 +105,7 @@ func TestAnonymousRefusedEverywhere(t *testing.T) {
 	if len(table.Routes) < 60 {
 		t.Fatalf("route table has %d routes", len(table.Routes))
 	}
+	checkRouteDoc(t, table.Routes)
 	out := outsider(t, c)
 	public := map[string]bool{}
 	for _, r := range table.Routes {
@@ -298,4 +300,36 @@ func TestPrincipalsAndPermissions(t *testing.T) {
 	if err := json.Unmarshal(wb, &who); err != nil || !who.Superuser || who.Kind != auth.KindCertificate {
 		t.Errorf("whoami with the admin certificate: %s", wb)
 	}
+}
+
+// checkRouteDoc compares docs/security.md's route table with the router's
+// (NODECTL_UPDATE_DOCS=1 rewrites it).
+func checkRouteDoc(t *testing.T, routes []auth.RouteInfo) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("<!-- routes -->\n| Route | Permission | Realm |\n|---|---|---|\n")
+	for _, r := range routes {
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", r.Pattern, r.Permission, r.Realm)
+	}
+	b.WriteString("<!-- /routes -->")
+	const doc = "../docs/security.md"
+	raw, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?s)<!-- routes -->.*<!-- /routes -->`)
+	if !re.Match(raw) {
+		t.Fatalf("%s has no <!-- routes --> section", doc)
+	}
+	updated := re.ReplaceAllLiteral(raw, []byte(b.String()))
+	if bytes.Equal(updated, raw) {
+		return
+	}
+	if os.Getenv("NODECTL_UPDATE_DOCS") == "1" {
+		if err := os.WriteFile(doc, updated, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("%s's route table differs from the router's: run NODECTL_UPDATE_DOCS=1 go test ./node -run TestAnonymousRefusedEverywhere", doc)
 }
