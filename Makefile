@@ -34,6 +34,7 @@ build: ## build bin/nodectl (with its embedded container shim and monitor)
 
 run: build ## start a single-node master+agent (work dir .run/); API and UI on https://127.0.0.1:5050/
 	@echo "nodectl: API and UI at https://127.0.0.1:5050/ (cluster CA: $(RUN_DIR)/pki/ca.crt; CLI: export NODECTL_WORK_DIR=$(RUN_DIR)); Ctrl-C stops it"
+	@echo "UI login: principal admin, secret: cat $(RUN_DIR)/admin.secret (written on the first start)"
 	$(BIN) up --role=all --work-dir $(RUN_DIR) --ip 127.0.0.1
 
 # install_pkgs installs the Debian packages in $(1) that are missing (as root).
