@@ -41,7 +41,16 @@ func Main(args []string) int {
 // runCLI runs the command line with the given outputs: the exit code, and
 // errors as one line on stderr.
 func runCLI(args []string, stdout, stderr io.Writer) int {
-	err := newApp(stdout, stderr, Run).Run(args)
+	return runCLIWith(args, nil, stdout, stderr)
+}
+
+// runCLIWith is runCLI reading stdin from stdin (nil: os.Stdin).
+func runCLIWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr, Run)
+	if stdin != nil {
+		app.Reader = stdin
+	}
+	err := app.Run(args)
 	if err == nil {
 		return 0
 	}
