@@ -64,7 +64,9 @@ func userCommand() *cli.Command {
 	appsFlag := func(usage string) cli.Flag {
 		return &cli.StringFlag{Name: "apps", Usage: usage}
 	}
-	sub := func(name, usage, argsUsage string, nargs int, flags []cli.Flag, run func(c *cli.Context, cl *client.Client) error) *cli.Command {
+	// run checks its input first, then dials: a usage error is exit 2
+	// wherever the client config is.
+	sub := func(name, usage, argsUsage string, nargs int, flags []cli.Flag, run func(c *cli.Context, dial func() (*client.Client, error)) error) *cli.Command {
 		return &cli.Command{
 			Name: name, Usage: usage, ArgsUsage: argsUsage, OnUsageError: usageError,
 			Flags: append(clientFlags(), flags...),
@@ -84,11 +86,10 @@ func userCommand() *cli.Command {
 				if (name == "add" || name == "passwd") && c.IsSet("secret-file") && c.String("principal") == "" {
 					return &exitError{2, "--secret-file is your own secret and needs --principal; the user's secret comes from --new-secret-file, stdin, or is generated"}
 				}
-				cl, err := newClient(c, callTimeout)
-				if err != nil {
+				if _, _, err := credentials(c); err != nil {
 					return err
 				}
-				return cliErr(run(c, cl))
+				return cliErr(run(c, func() (*client.Client, error) { return newClient(c, callTimeout) }))
 			},
 		}
 	}
@@ -231,40 +232,49 @@ func parseApps(s string) ([]string, error) {
 func userPath(name string) string { return pathUsers + "/" + url.PathEscape(name) }
 
 // newUserSecret is the secret user add and passwd set: --new-secret-file,
-// else one line of stdin, else (stdin a terminal) a generated one, which
-// it prints once.
-func newUserSecret(c *cli.Context, name string) (string, error) {
+// else one line of stdin, else (stdin a terminal) a generated one.
+func newUserSecret(c *cli.Context) (secret string, generated bool, err error) {
 	if f := c.String("new-secret-file"); f != "" {
 		s, err := readSecretFile(f)
 		if err != nil {
-			return "", &exitError{2, "--new-secret-file: " + err.Error()}
+			return "", false, &exitError{2, "--new-secret-file: " + err.Error()}
 		}
-		return s, nil
+		return s, false, nil
 	}
 	if !isTerminal(c.App.Reader) {
 		line, err := bufio.NewReader(c.App.Reader).ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
-			return "", &exitError{2, "read secret from stdin: " + err.Error()}
+			return "", false, &exitError{2, "read secret from stdin: " + err.Error()}
 		}
 		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 		if line == "" {
-			return "", &exitError{2, "no secret on stdin (one line expected; or give --new-secret-file)"}
+			return "", false, &exitError{2, "no secret on stdin (one line expected; or give --new-secret-file)"}
 		}
-		return line, nil
+		return line, false, nil
 	}
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generate secret: %w", err)
+		return "", false, fmt.Errorf("generate secret: %w", err)
 	}
-	s := base64.RawURLEncoding.EncodeToString(b)
-	fmt.Fprintf(c.App.Writer, "secret for %s: %s\n", name, s)
-	return s, nil
+	return base64.RawURLEncoding.EncodeToString(b), true, nil
 }
 
-func userList(c *cli.Context, cl *client.Client) error {
+// printGenerated prints a generated secret, once the master has it: the
+// only time it is shown.
+func printGenerated(c *cli.Context, name, secret string, generated bool) {
+	if generated {
+		fmt.Fprintf(c.App.Writer, "secret for %s: %s\n", name, secret)
+	}
+}
+
+func userList(c *cli.Context, dial func() (*client.Client, error)) error {
 	o := c.String("output")
 	if o != "table" && o != "json" {
 		return &exitError{2, fmt.Sprintf("-o %q: want table or json", o)}
+	}
+	cl, err := dial()
+	if err != nil {
+		return err
 	}
 	var resp struct {
 		Users []userInfo `json:"users"`
@@ -287,13 +297,17 @@ func userList(c *cli.Context, cl *client.Client) error {
 	return tw.Flush()
 }
 
-func userAdd(c *cli.Context, cl *client.Client) error {
+func userAdd(c *cli.Context, dial func() (*client.Client, error)) error {
 	name := c.Args().First()
 	apps, err := parseApps(c.String("apps"))
 	if err != nil {
 		return err
 	}
-	secret, err := newUserSecret(c, name)
+	secret, generated, err := newUserSecret(c)
+	if err != nil {
+		return err
+	}
+	cl, err := dial()
 	if err != nil {
 		return err
 	}
@@ -303,29 +317,39 @@ func userAdd(c *cli.Context, cl *client.Client) error {
 	if err := cl.Post(c.Context, pathUsers, userRequest{Principal: name, Secret: secret, Apps: apps}, &created); err != nil {
 		return fmt.Errorf("add user %s: %w", name, err)
 	}
+	printGenerated(c, name, secret, generated)
 	fmt.Fprintf(c.App.ErrWriter, "user %s added\n", name)
 	return nil
 }
 
-func userPasswd(c *cli.Context, cl *client.Client) error {
+func userPasswd(c *cli.Context, dial func() (*client.Client, error)) error {
 	name := c.Args().First()
-	secret, err := newUserSecret(c, name)
+	secret, generated, err := newUserSecret(c)
+	if err != nil {
+		return err
+	}
+	cl, err := dial()
 	if err != nil {
 		return err
 	}
 	if err := cl.Put(c.Context, userPath(name), userRequest{Secret: secret}, nil); err != nil {
 		return fmt.Errorf("set secret of %s: %w", name, err)
 	}
+	printGenerated(c, name, secret, generated)
 	fmt.Fprintf(c.App.ErrWriter, "secret of %s changed\n", name)
 	return nil
 }
 
-func userApps(c *cli.Context, cl *client.Client) error {
+func userApps(c *cli.Context, dial func() (*client.Client, error)) error {
 	name := c.Args().First()
 	if !c.IsSet("apps") {
 		return &exitError{2, "user apps needs --apps (\"\" for none)"}
 	}
 	apps, err := parseApps(c.String("apps"))
+	if err != nil {
+		return err
+	}
+	cl, err := dial()
 	if err != nil {
 		return err
 	}
@@ -340,8 +364,12 @@ func userApps(c *cli.Context, cl *client.Client) error {
 	return nil
 }
 
-func userRemove(c *cli.Context, cl *client.Client) error {
+func userRemove(c *cli.Context, dial func() (*client.Client, error)) error {
 	name := c.Args().First()
+	cl, err := dial()
+	if err != nil {
+		return err
+	}
 	if err := cl.Delete(c.Context, userPath(name), nil); err != nil {
 		return fmt.Errorf("remove user %s: %w", name, err)
 	}

@@ -330,6 +330,14 @@ func TestUserCommandUsage(t *testing.T) {
 			t.Errorf("%v: exit %d %q, want %q", tc.args, code, errOut, tc.want)
 		}
 	}
+	// Input is checked before the client config is looked for.
+	t.Setenv("NODECTL_CLIENT_CONFIG", filepath.Join(t.TempDir(), "none.yaml"))
+	if _, errOut, code := f.cli(t, "", false, "user", "add", "dave", "--apps", "team-a"); code != 2 || !strings.Contains(errOut, "not an app id") {
+		t.Errorf("bad --apps without a client config: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := f.cli(t, "s3cret-dave\n", false, "user", "add", "dave"); code != 1 || !strings.Contains(errOut, "no client config") {
+		t.Errorf("no client config: exit %d %q", code, errOut)
+	}
 	f.api.mu.Lock()
 	defer f.api.mu.Unlock()
 	if len(f.api.seen) != 0 {
