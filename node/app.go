@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/client"
 )
 
 // exitError carries an exit code with a one-line message.
@@ -40,7 +41,16 @@ func Main(args []string) int {
 // runCLI runs the command line with the given outputs: the exit code, and
 // errors as one line on stderr.
 func runCLI(args []string, stdout, stderr io.Writer) int {
-	err := newApp(stdout, stderr, Run).Run(args)
+	return runCLIWith(args, nil, stdout, stderr)
+}
+
+// runCLIWith is runCLI reading stdin from stdin (nil: os.Stdin).
+func runCLIWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr, Run)
+	if stdin != nil {
+		app.Reader = stdin
+	}
+	err := app.Run(args)
 	if err == nil {
 		return 0
 	}
@@ -161,12 +171,14 @@ func healthCommand(stdout io.Writer) *cli.Command {
 
 // probeHealth GETs https://addr/health and wants 200.
 func probeHealth(ctx context.Context, addr string, timeout time.Duration, tlsCfg *tls.Config) error {
-	client := &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/health", nil)
+	c, err := client.New(client.Config{Server: "https://" + addr, TLS: tlsCfg})
 	if err != nil {
 		return fmt.Errorf("health %s: %w", addr, err)
 	}
-	resp, err := client.Do(req)
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := c.Stream(ctx, client.Request{Method: http.MethodGet, Path: "/health"})
 	if err != nil {
 		return fmt.Errorf("health %s: %w", addr, err)
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"nodectl/cluster/client"
 )
 
 // appCommand is `nodectl app`: the built-in Marathon's apps (/v2) from the
@@ -69,92 +71,34 @@ func appCommand() *cli.Command {
 	}
 }
 
-// appsAPI is a client of the leader's /v2. Go's client follows a
+// appsAPI is a client of the leader's /v2; the client follows a
 // standby's 307 (with the body) to the leader.
 type appsAPI struct {
-	http *http.Client
-	base string
+	c *client.Client
 }
 
 func newAppsAPI(c *cli.Context) (*appsAPI, error) {
-	base, hc, err := cliHTTP(c, callTimeout)
+	cl, err := newClient(c, callTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return &appsAPI{http: hc, base: base}, nil
+	return &appsAPI{c: cl}, nil
 }
-
-// apiError is a non-2xx answer of /v2.
-type apiError struct {
-	code int
-	msg  string
-}
-
-func (e *apiError) Error() string { return e.msg }
 
 // do sends a request; out (when non-nil) gets the 2xx body decoded, raw
-// gets it as is.
+// gets it as is. A refusal is a *client.Error whose message carries
+// Marathon's details.
 func (m *appsAPI) do(ctx context.Context, method, path string, body []byte, out any) (http.Header, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, m.base+path, rd)
+	h, b, err := m.c.Raw(ctx, client.Request{Method: method, Path: path, Body: body, Header: http.Header{"Accept": {"application/json"}}})
 	if err != nil {
-		return nil, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := m.http.Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("master unreachable: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return resp.Header, b, &apiError{resp.StatusCode, v2Error(resp.Status, b)}
+		return h, b, err
 	}
 	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
-			return resp.Header, b, fmt.Errorf("%s %s: decode: %w", method, path, err)
+			return h, b, fmt.Errorf("%s %s: decode: %w", method, path, err)
 		}
 	}
-	return resp.Header, b, nil
-}
-
-// v2Error renders a Marathon error in one line: the message, and a 422's
-// details as "path: error" joined with "; ".
-func v2Error(status string, b []byte) string {
-	var e struct {
-		Message string          `json:"message"`
-		Details json.RawMessage `json:"details"`
-	}
-	if json.Unmarshal(b, &e) != nil || e.Message == "" {
-		if s := oneLine(string(b)); s != "" {
-			return status + ": " + s
-		}
-		return status
-	}
-	var ds []struct {
-		Path   string   `json:"path"`
-		Errors []string `json:"errors"`
-	}
-	var parts []string
-	if json.Unmarshal(e.Details, &ds) == nil {
-		for _, d := range ds {
-			for _, x := range d.Errors {
-				parts = append(parts, d.Path+": "+x)
-			}
-		}
-	}
-	if len(parts) > 0 {
-		return e.Message + ": " + strings.Join(parts, "; ")
-	}
-	return e.Message
+	return h, b, nil
 }
 
 func appPath(id string) string {
@@ -423,10 +367,9 @@ func appRun(c *cli.Context, m *appsAPI) error {
 	id := "/" + strings.Trim(def.ID, "/")
 	path := appPath(id)
 	_, _, err = m.do(c.Context, http.MethodGet, path, nil, nil)
-	var ae *apiError
 	var d deployedResp
 	switch {
-	case errors.As(err, &ae) && ae.code == http.StatusNotFound:
+	case errors.Is(err, client.ErrNotFound):
 		var created struct {
 			Version string `json:"version"`
 		}
@@ -607,8 +550,7 @@ func followDeployment(ctx context.Context, m *appsAPI, id string, d deployedResp
 				App appInfo `json:"app"`
 			}
 			_, _, aerr := m.do(ctx, http.MethodGet, path, nil, &app)
-			var ae *apiError
-			gone := errors.As(aerr, &ae) && ae.code == http.StatusNotFound
+			gone := errors.Is(aerr, client.ErrNotFound)
 			if aerr != nil && !gone && ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -13,6 +13,8 @@ func extraCommands() []*cli.Command {
 		masterCommand(),
 		snapshotCommand(),
 		tokenCommand(),
+		userCommand(),
+		whoamiCommand(),
 		initCommand(),
 		poweroffCommand(),
 	}

@@ -2,14 +2,12 @@ package node
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"sort"
@@ -22,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/client"
 )
 
 // executeCommand is `nodectl execute`, this project's mesos-execute: a
@@ -37,8 +36,7 @@ func executeCommand() *cli.Command {
 		Usage:        "run one task on the cluster and wait for it (mesos-execute)",
 		ArgsUsage:    "[--] COMMAND [ARGS...]",
 		OnUsageError: usageError,
-		Flags: []cli.Flag{
-			masterFlag(), workDirFlag(), clientConfigFlag(),
+		Flags: append(clientFlags(),
 			&cli.StringFlag{Name: "name", Usage: "task name (required)", Required: true},
 			&cli.StringFlag{Name: "image", Usage: "container image (Docker reference) to run the command in"},
 			&cli.StringFlag{Name: "resources", Value: "cpus:0.1;mem:32", Usage: "task resources, Mesos syntax"},
@@ -46,7 +44,7 @@ func executeCommand() *cli.Command {
 			&cli.BoolFlag{Name: "checkpoint", Usage: "the task survives agent restarts (FrameworkInfo.checkpoint)"},
 			&cli.BoolFlag{Name: "detach", Usage: "return once the task runs, printing its id"},
 			&cli.StringFlag{Name: "role", Usage: "role to take resources from (default *)"},
-		},
+		),
 		Action: func(c *cli.Context) error {
 			spec, err := executeSpecFrom(c)
 			if err != nil {
@@ -414,12 +412,11 @@ func sandboxOf(ctx context.Context, m *masterAPI, frameworkID, agentID, taskID s
 			} `json:"executors"`
 		} `json:"frameworks"`
 	}
-	scheme := "https"
-	if u, err := url.Parse(m.url("")); err == nil && u.Scheme != "" {
-		scheme = u.Scheme
+	agent, err := m.c.At(addr) // the agent port takes the admin certificate
+	if err != nil {
+		return fallback
 	}
-	agentAPI := &masterAPI{http: m.http, base: scheme + "://" + addr} // the agent port takes the admin certificate
-	if err := agentAPI.getJSON(ctx, "/state", &state); err != nil {
+	if err := agent.Get(ctx, "/state", &state); err != nil {
 		return fallback
 	}
 	for _, f := range state.Frameworks {
@@ -442,89 +439,28 @@ const (
 	resubscribeWindow = 30 * time.Second
 )
 
-// masterFlag, workDirFlag and clientConfigFlag locate the cluster for a
-// subcommand (cliTLS): the client config gives the CA, the admin
-// certificate and a master's address, which --master overrides.
-func masterFlag() cli.Flag {
-	return &cli.StringFlag{Name: "master", Usage: "host:port of a master (default: the client config's server; standbys redirect to the leader)", EnvVars: []string{masterEnv}}
-}
-
-func workDirFlag() cli.Flag {
-	return &cli.StringFlag{Name: "work-dir", Usage: "a node's work dir, whose client.yaml (or certificate) to use", EnvVars: []string{envName("work-dir")}}
-}
-
-func clientConfigFlag() cli.Flag {
-	return &cli.StringFlag{Name: "client-config", Usage: "client config file (server, CA, admin certificate)", EnvVars: []string{clientConfigEnv}}
-}
-
-// masterAPI talks to the leading master over HTTP. base follows the
-// leader: a standby's 307 moves it.
+// masterAPI talks to the leading master; its client follows a standby's
+// 307 and keeps talking to the leader it led to.
 type masterAPI struct {
-	http *http.Client
-
-	mu   sync.Mutex // guards base
-	base string
+	c *client.Client
 }
 
-// newMasterAPI builds the client with cliHTTP; no overall timeout, as
-// event streams stay open (single calls bound themselves).
+// newMasterAPI builds the client with newClient; single calls are bounded
+// by callTimeout, event streams are not.
 func newMasterAPI(c *cli.Context) (*masterAPI, error) {
-	base, hc, err := cliHTTP(c, 0)
+	cl, err := newClient(c, callTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return &masterAPI{http: hc, base: base}, nil
-}
-
-func (c *masterAPI) url(path string) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.base + path
-}
-
-// follow remembers where a redirected request ended up.
-func (c *masterAPI) follow(resp *http.Response) {
-	u := resp.Request.URL
-	c.mu.Lock()
-	c.base = u.Scheme + "://" + u.Host
-	c.mu.Unlock()
+	return &masterAPI{c: cl}, nil
 }
 
 // getJSON GETs a master endpoint and decodes its answer.
 func (c *masterAPI) getJSON(ctx context.Context, path string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(path), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("master unreachable: %w", err)
-	}
-	defer resp.Body.Close()
-	c.follow(resp)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", path, responseError(resp))
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return fmt.Errorf("GET %s: decode: %w", path, err)
+	if err := c.c.Get(ctx, path, v); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	return nil
-}
-
-// responseError renders a failed answer in one line.
-func responseError(resp *http.Response) string {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	var e api.Error
-	msg := strings.TrimSpace(string(b))
-	if json.Unmarshal(b, &e) == nil && e.Message != "" {
-		msg = e.Message
-	}
-	if msg == "" {
-		return resp.Status
-	}
-	return resp.Status + ": " + oneLine(msg)
 }
 
 // subscription is one open SUBSCRIBE stream.
@@ -548,24 +484,12 @@ func (c *masterAPI) subscribe(ctx context.Context, info api.FrameworkInfo) (*sub
 		return nil, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(sctx, http.MethodPost, c.url(api.PathScheduler), bytes.NewReader(body))
+	resp, err := c.c.Stream(sctx, client.Request{Method: http.MethodPost, Path: api.PathScheduler, Body: body,
+		Header: http.Header{"Accept": {"application/json"}}})
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("subscribe: master unreachable: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		cancel()
-		return nil, fmt.Errorf("subscribe: %s", responseError(resp))
-	}
-	c.follow(resp)
 	s := &subscription{api: c, streamID: resp.Header.Get(api.StreamIDHeader), events: make(chan api.Event, 64), cancel: cancel, done: make(chan struct{})}
 	br := bufio.NewReader(resp.Body)
 	first, err := readEvent(br)
@@ -628,21 +552,10 @@ func (s *subscription) call(ctx context.Context, call api.Call) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.api.url(api.PathScheduler), bytes.NewReader(body))
+	_, _, err = s.api.c.Raw(ctx, client.Request{Method: http.MethodPost, Path: api.PathScheduler, Body: body,
+		Header: http.Header{api.StreamIDHeader: {s.streamID}}})
 	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(api.StreamIDHeader, s.streamID)
-	resp, err := s.api.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: master unreachable: %w", call.Type, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", call.Type, responseError(resp))
+		return fmt.Errorf("%s: %w", call.Type, err)
 	}
 	return nil
 }

@@ -7,3 +7,16 @@ import "io"
 func RunCLI(args []string, stdout, stderr io.Writer) int {
 	return runCLI(append([]string{"nodectl"}, args...), stdout, stderr)
 }
+
+// RunCLIInput is RunCLI with stdin.
+func RunCLIInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runCLIWith(append([]string{"nodectl"}, args...), stdin, stdout, stderr)
+}
+
+// SetTerminal makes the CLI take stdin for a terminal (term) or not, and
+// returns the undo.
+func SetTerminal(term bool) func() {
+	old := isTerminal
+	isTerminal = func(io.Reader) bool { return term }
+	return func() { isTerminal = old }
+}

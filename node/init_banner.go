@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
 	"nodectl/cluster"
+	"nodectl/cluster/client"
 	"nodectl/cluster/pki"
 )
 
@@ -42,7 +42,11 @@ func createAgentToken(ctx context.Context, workDir string) (cluster.TokenCreateR
 	if err != nil {
 		return resp, err
 	}
-	cc := &clusterClient{http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}, base: base}
+	cc, err := client.New(client.Config{Server: base, TLS: tlsCfg, Timeout: 10 * time.Second})
+	if err != nil {
+		return resp, err
+	}
+	defer cc.CloseIdleConnections()
 	req := cluster.TokenCreateRequest{Role: pki.RoleAgent, TTL: (24 * time.Hour).String(), Description: "printed on the appliance console"}
-	return resp, cc.do(ctx, http.MethodPost, pki.PathTokens, req, &resp)
+	return resp, cc.Post(ctx, pki.PathTokens, req, &resp)
 }

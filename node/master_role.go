@@ -1,13 +1,10 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +21,7 @@ import (
 	"nodectl/cluster/api"
 	"nodectl/cluster/apps"
 	"nodectl/cluster/auth"
+	"nodectl/cluster/client"
 	"nodectl/cluster/pki"
 	"nodectl/embed"
 )
@@ -291,13 +289,14 @@ func moveAside(dir, why string, log *slog.Logger) error {
 // starts it, and asks for its promotion to a voter.
 func joinEtcd(ctx context.Context, cfg Config, id *pki.Identity, ec embed.Config, start func(embed.Config) (*embed.Server, error), log *slog.Logger) (*embed.Server, error) {
 	base := cfg.joinURL()
-	hc := &http.Client{Timeout: joinTimeout, Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(id, pki.RoleMaster)}}
-	joinCall := func(ctx context.Context, method, url string, body, out any) error {
-		return joinCallWith(ctx, hc, method, url, body, out)
+	jc, err := client.New(client.Config{Server: base, TLS: pki.ClientTLS(id, pki.RoleMaster), Timeout: joinTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("join through %s: %w", cfg.Join, err)
 	}
+	defer jc.CloseIdleConnections()
 	var jr api.JoinResponse
 	req := api.JoinRequest{Name: ec.Name, PeerURLs: []string{ec.PeerURL}, ClientURLs: []string{ec.ClientURL}}
-	if err := joinCall(ctx, http.MethodPost, base+api.PathMembers, req, &jr); err != nil {
+	if err := jc.Post(ctx, api.PathMembers, req, &jr); err != nil {
 		return nil, fmt.Errorf("join through %s: %w", cfg.Join, err)
 	}
 	log.Info("added as etcd learner; starting", "member_id", jr.MemberID, "initial_cluster", jr.InitialCluster)
@@ -307,7 +306,7 @@ func joinEtcd(ctx context.Context, cfg Config, id *pki.Identity, ec embed.Config
 	if err != nil {
 		return nil, err
 	}
-	if err := joinCall(ctx, http.MethodPost, base+api.PathMembers+"/"+jr.MemberID+"/promote", nil, nil); err != nil {
+	if err := jc.Post(ctx, api.PathMembers+"/"+jr.MemberID+"/promote", nil, nil); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("promote through %s: %w", cfg.Join, err)
 	}
@@ -323,41 +322,6 @@ func joinEtcd(ctx context.Context, cfg Config, id *pki.Identity, ec embed.Config
 	}
 	log.Info("promoted to voting member", "member_id", jr.MemberID)
 	return s, nil
-}
-
-// joinCallWith sends one JSON call of the join flow; a refusal is an
-// error carrying the master's message.
-func joinCallWith(ctx context.Context, hc *http.Client, method, url string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		var e api.Error
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			e.Message = strings.TrimSpace(string(b))
-		}
-		return fmt.Errorf("%s: %s", resp.Status, e.Message)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
 }
 
 // restoreKeys loads a snapshot's keys into the fresh cluster cli talks

@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/client"
 	"nodectl/embed"
 )
 
@@ -66,20 +67,11 @@ func snapshotCommand() *cli.Command {
 func saveSnapshotFromMaster(ctx context.Context, m *appsAPI, path string) (embed.SnapshotInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.base+api.PathSnapshot, nil)
+	resp, err := m.c.Stream(ctx, client.Request{Method: http.MethodGet, Path: api.PathSnapshot}) // the context bounds a large download
 	if err != nil {
-		return embed.SnapshotInfo{}, err
-	}
-	hc := *m.http
-	hc.Timeout = 0 // the context bounds a large download
-	resp, err := hc.Do(req)
-	if err != nil {
-		return embed.SnapshotInfo{}, fmt.Errorf("master unreachable: %w", err)
+		return embed.SnapshotInfo{}, fmt.Errorf("GET %s: %w", api.PathSnapshot, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return embed.SnapshotInfo{}, fmt.Errorf("GET %s: %s", api.PathSnapshot, responseError(resp))
-	}
 	return writeSnapshot(resp.Body, path)
 }
 

@@ -35,12 +35,11 @@ func taskCommand() *cli.Command {
 				Aliases:      []string{"ls"},
 				Usage:        "list tasks (newest first), from the leading master's /tasks",
 				OnUsageError: usageError,
-				Flags: []cli.Flag{
-					masterFlag(), workDirFlag(), clientConfigFlag(),
+				Flags: append(clientFlags(),
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
 					&cli.IntFlag{Name: "limit", Value: 100, Usage: "at most this many tasks"},
 					&cli.StringFlag{Name: "framework", Usage: "only this framework's tasks"},
-				},
+				),
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 0 {
 						return &exitError{2, "task list takes no arguments"}
@@ -57,11 +56,10 @@ func taskCommand() *cli.Command {
 				Usage:        "kill a task started by nodectl execute and wait for it to end",
 				ArgsUsage:    "TASK_ID",
 				OnUsageError: usageError,
-				Flags: []cli.Flag{
-					masterFlag(), workDirFlag(), clientConfigFlag(),
+				Flags: append(clientFlags(),
 					&cli.StringFlag{Name: "framework", Usage: "the task's framework id, when several frameworks use the same task id"},
 					&cli.GenericFlag{Name: "timeout", Value: &durationFlag{time.Minute}, Usage: "how long to wait for the task to end"},
-				},
+				),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return &exitError{2, "usage: nodectl task kill TASK_ID"}

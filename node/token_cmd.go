@@ -1,16 +1,10 @@
 package node
 
 import (
-	"bytes"
-	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
+	"net/url"
 	"text/tabwriter"
 	"time"
 
@@ -19,136 +13,6 @@ import (
 	"nodectl/cluster"
 	"nodectl/cluster/pki"
 )
-
-// Where the CLI looks for its client config, after --client-config.
-const (
-	clientConfigEnv = "NODECTL_CLIENT_CONFIG"
-	defaultWorkDir  = "/var/lib/nodectl"
-	etcClientConfig = "/etc/nodectl/" + pki.ClientConfigName
-)
-
-// clientConfigCandidates are the client configs the CLI tries, in order:
-// the one named by flag or NODECTL_CLIENT_CONFIG, the work dir's (a
-// master's, given by --work-dir or NODECTL_WORK_DIR), the user's, the
-// system's, and the default work dir's.
-func clientConfigCandidates(explicit, workDir string) []string {
-	if explicit != "" {
-		return []string{explicit}
-	}
-	var c []string
-	if workDir != "" {
-		c = append(c, filepath.Join(workDir, pki.ClientConfigName))
-	}
-	if dir, err := os.UserConfigDir(); err == nil {
-		c = append(c, filepath.Join(dir, "nodectl", pki.ClientConfigName))
-	}
-	return append(c, etcClientConfig, filepath.Join(defaultWorkDir, pki.ClientConfigName))
-}
-
-// clientFlags locate the cluster for CLI commands that talk HTTPS to a master.
-func clientFlags() []cli.Flag {
-	return []cli.Flag{masterFlag(), workDirFlag(), clientConfigFlag()}
-}
-
-// clusterClient is an HTTPS client of a master, set up from a client config.
-type clusterClient struct {
-	http *http.Client
-	base string
-}
-
-// cliTLS finds the client config (see clientConfigCandidates) and returns
-// the master's base URL (--master overrides the config's server) and the
-// client TLS: trust the cluster CA, present the admin certificate. On a
-// node without client.yaml (an agent) whose work dir was given, it uses
-// the node's own CA and certificate, with --master as the address. Every
-// subcommand that talks to a master goes through it (cliHTTP).
-func cliTLS(explicitConfig, workDir, master string) (string, *tls.Config, error) {
-	var cc pki.ClientConfig
-	path, err := pki.FindClientConfig(clientConfigCandidates(explicitConfig, workDir)...)
-	switch {
-	case err == nil:
-		if cc, err = pki.LoadClientConfig(path); err != nil {
-			return "", nil, &exitError{1, err.Error()}
-		}
-	case explicitConfig == "" && workDir != "" && pki.HasIdentity(pki.Paths{Dir: filepath.Join(workDir, "pki")}):
-		p := pki.Paths{Dir: filepath.Join(workDir, "pki")}
-		cc = pki.ClientConfig{CA: p.CACert(), Cert: p.NodeCert(), Key: p.NodeKey()}
-		if master == "" {
-			return "", nil, &exitError{1, "no client config in " + workDir + ": give --master HOST:PORT"}
-		}
-	default:
-		return "", nil, &exitError{1, err.Error() + "; run on a master, set --work-dir/" + envName("work-dir") + " to a master's work dir, or point --client-config/" + clientConfigEnv + " at a client.yaml"}
-	}
-	tlsCfg, err := cc.TLS()
-	if err != nil {
-		return "", nil, &exitError{1, err.Error()}
-	}
-	base := cc.Server
-	if master != "" {
-		base = master
-		if !strings.Contains(base, "://") {
-			base = "https://" + base
-		}
-	}
-	return strings.TrimSuffix(base, "/"), tlsCfg, nil
-}
-
-// cliHTTP is the one client builder of the subcommands that talk to a
-// master (app, execute, task, volume, master, snapshot, token, health):
-// the base URL and an HTTP client that trusts the cluster CA and presents
-// the admin certificate, both from cliTLS. timeout 0 means none (event
-// streams). An explicit http:// --master is used as given with a plain
-// client: masters refuse plain HTTP, so it only reaches test servers.
-func cliHTTP(c *cli.Context, timeout time.Duration) (string, *http.Client, error) {
-	master := strings.TrimSuffix(c.String("master"), "/")
-	if strings.HasPrefix(master, "http://") {
-		return master, &http.Client{Timeout: timeout}, nil
-	}
-	base, tlsCfg, err := cliTLS(c.String("client-config"), c.String("work-dir"), master)
-	if err != nil {
-		return "", nil, err
-	}
-	return base, &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: tlsCfg}}, nil
-}
-
-func newClusterClient(c *cli.Context) (*clusterClient, error) {
-	base, hc, err := cliHTTP(c, callTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return &clusterClient{http: hc, base: base}, nil
-}
-
-// do sends a JSON request and decodes a 2xx answer into out.
-func (cc *clusterClient) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, cc.base+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := cc.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("master %s unreachable: %w", cc.base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s", method, path, responseError(resp))
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decode: %w", method, path, err)
-	}
-	return nil
-}
 
 // tokenCommand is `nodectl token`: join tokens on the master's
 // /master/tokens, authenticated with the admin certificate of the client
@@ -180,13 +44,13 @@ func tokenCommand() *cli.Command {
 					if c.Int("uses") < 0 {
 						return &exitError{2, "--uses must not be negative (0: unlimited)"}
 					}
-					cc, err := newClusterClient(c)
+					cc, err := newClient(c, callTimeout)
 					if err != nil {
 						return err
 					}
 					req := cluster.TokenCreateRequest{Role: role, TTL: c.Generic("ttl").(*durationFlag).d.String(), Uses: c.Int("uses"), Description: c.String("description")}
 					var resp cluster.TokenCreateResponse
-					if err := cc.do(c.Context, http.MethodPost, pki.PathTokens, req, &resp); err != nil {
+					if err := cc.Post(c.Context, pki.PathTokens, req, &resp); err != nil {
 						return err
 					}
 					fmt.Fprintln(c.App.Writer, resp.Token)
@@ -208,14 +72,14 @@ func tokenCommand() *cli.Command {
 					if o != "table" && o != "json" {
 						return &exitError{2, fmt.Sprintf("-o %q: want table or json", o)}
 					}
-					cc, err := newClusterClient(c)
+					cc, err := newClient(c, callTimeout)
 					if err != nil {
 						return err
 					}
 					var resp struct {
 						Tokens []pki.TokenInfo `json:"tokens"`
 					}
-					if err := cc.do(c.Context, http.MethodGet, pki.PathTokens, nil, &resp); err != nil {
+					if err := cc.Get(c.Context, pki.PathTokens, &resp); err != nil {
 						return err
 					}
 					return printTokens(c.App.Writer, resp.Tokens, o, time.Now())
@@ -235,12 +99,12 @@ func tokenCommand() *cli.Command {
 					if t, err := pki.ParseToken(id); err == nil {
 						id = t.ID // a whole token names its id too
 					}
-					cc, err := newClusterClient(c)
+					cc, err := newClient(c, callTimeout)
 					if err != nil {
 						return err
 					}
 					var info pki.TokenInfo
-					if err := cc.do(c.Context, http.MethodDelete, pki.PathTokens+"/"+id, nil, &info); err != nil {
+					if err := cc.Delete(c.Context, pki.PathTokens+"/"+url.PathEscape(id), &info); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "token %s revoked\n", info.ID)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -28,10 +26,9 @@ func volumeCommand() *cli.Command {
 			Aliases:      []string{"ls"},
 			Usage:        "list persistent volumes: agent, role, persistence id, size, used, app instance",
 			OnUsageError: usageError,
-			Flags: []cli.Flag{
-				masterFlag(), workDirFlag(), clientConfigFlag(),
+			Flags: append(clientFlags(),
 				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
-			},
+			),
 			Action: func(c *cli.Context) error {
 				if c.NArg() > 0 {
 					return &exitError{2, "volume ls takes no arguments"}
@@ -115,28 +112,17 @@ func agentVolumeUsage(ctx context.Context, m *masterAPI, pid string) map[string]
 	if !ok {
 		return nil
 	}
-	scheme := "https"
-	if u, err := url.Parse(m.url("")); err == nil && u.Scheme != "" {
-		scheme = u.Scheme
-	}
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+"/state", nil)
+	agent, err := m.c.At(addr)
 	if err != nil {
 		return nil
 	}
-	resp, err := m.http.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
 	var st struct {
 		Volumes []struct {
 			PersistenceID string `json:"persistence_id"`
 			UsedBytes     int64  `json:"used_bytes"`
 		} `json:"persistent_volumes"`
 	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil {
+	if agent.Get(ctx, "/state", &st) != nil {
 		return nil
 	}
 	out := map[string]int64{}

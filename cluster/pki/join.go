@@ -1,19 +1,19 @@
 package pki
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"strings"
 	"time"
+
+	"nodectl/cluster/client"
 )
 
 // Paths of the join protocol on the master port.
@@ -162,10 +162,13 @@ func Join(ctx context.Context, cfg JoinConfig) (*JoinResult, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	client := &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}}}
-	defer client.CloseIdleConnections()
+	c, err := client.New(client.Config{Server: base, TLS: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, Timeout: cfg.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	defer c.CloseIdleConnections()
 	var resp JoinResponse
-	if err := postJSON(ctx, client, base+PathJoin, req, &resp); err != nil {
+	if err := post(ctx, c, PathJoin, req, &resp); err != nil {
 		return nil, fmt.Errorf("join %s: %w", base, err)
 	}
 	caPEM := pemEncode(pemCert, ca.Raw)
@@ -189,24 +192,14 @@ func Join(ctx context.Context, cfg JoinConfig) (*JoinResult, error) {
 // the server (there is nothing to verify it with yet) and returns the one
 // whose SHA-256 is wantHash; ErrWrongCA when none is.
 func FetchCA(ctx context.Context, base, wantHash string, timeout time.Duration) (*x509.Certificate, error) {
-	insecure := &http.Client{Timeout: timeout, Transport: &http.Transport{
-		// Trust comes from the hash in the token, checked below.
-		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true},
-	}}
-	defer insecure.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+PathCACerts, nil)
+	// Trust comes from the hash in the token, checked below.
+	insecure, err := client.New(client.Config{Server: base, Timeout: timeout,
+		TLS: &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}})
 	if err != nil {
 		return nil, err
 	}
-	resp, err := insecure.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch CA from %s: %w", base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch CA from %s: %s", base, resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	defer insecure.CloseIdleConnections()
+	_, body, err := insecure.Raw(ctx, client.Request{Method: http.MethodGet, Path: PathCACerts})
 	if err != nil {
 		return nil, fmt.Errorf("fetch CA from %s: %w", base, err)
 	}
@@ -247,12 +240,15 @@ func nextCert(b []byte) (der, rest []byte, ok bool) {
 // HTTPRenew renews over HTTPS at the first master of masters() that
 // answers, authenticated by the current certificate (agents).
 func HTTPRenew(id *Identity, masters func() []string) RenewFunc {
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: ClientTLS(id, RoleMaster)}}
 	return func(ctx context.Context, csr []byte) ([]byte, error) {
 		var errs []error
 		for _, m := range masters() {
 			var resp RenewResponse
-			err := postJSON(ctx, client, "https://"+m+PathRenew, RenewRequest{CSR: string(csr)}, &resp)
+			c, err := client.New(client.Config{Server: "https://" + m, TLS: ClientTLS(id, RoleMaster), Timeout: 30 * time.Second})
+			if err == nil {
+				err = post(ctx, c, PathRenew, RenewRequest{CSR: string(csr)}, &resp)
+				c.CloseIdleConnections()
+			}
 			if err == nil {
 				return []byte(resp.Certificate), nil
 			}
@@ -265,34 +261,18 @@ func HTTPRenew(id *Identity, masters func() []string) RenewFunc {
 	}
 }
 
-// postJSON posts in and decodes a 200 answer into out; a refusal becomes
-// an error carrying the master's message (and its sentinel, by reason).
-func postJSON(ctx context.Context, c *http.Client, url string, in, out any) error {
-	b, _ := json.Marshal(in)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
-	if err != nil {
-		return err
+// post posts in and decodes the answer into out; a refusal becomes an
+// error carrying the master's message and its token sentinel, by reason.
+func post(ctx context.Context, c *client.Client, path string, in, out any) error {
+	err := c.Post(ctx, path, in, out)
+	var e *client.Error
+	if errors.As(err, &e) {
+		return RefusalError(e.Status, e.Body)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return RefusalError(resp.Status, body)
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("decode answer: %w", err)
-	}
-	return nil
+	return err
 }
 
-// RefusalError turns a non-200 answer into an error: the master's message,
+// RefusalError turns a non-2xx answer into an error: the master's message,
 // wrapping the token sentinel its reason names.
 func RefusalError(status string, body []byte) error {
 	var e ErrorBody
