@@ -60,13 +60,10 @@ func (g *Guard) authenticate(r *http.Request) (Principal, error) {
 		return g.CheckSecret(r.Context(), user, secret, KindBasic)
 	}
 	if peer, ok := pki.PeerOf(r); ok {
-		p := Principal{Name: peer.Name, Kind: KindCertificate}
-		switch {
-		case peer.Has(pki.RoleAdmin, pki.RoleMaster):
-			p.Superuser = true
-		case peer.Has(pki.RoleAgent):
-			p.Node = true
-		default:
+		// A --role=all node's certificate is master and agent at once.
+		p := Principal{Name: peer.Name, Kind: KindCertificate,
+			Superuser: peer.Has(pki.RoleAdmin, pki.RoleMaster), Node: peer.Has(pki.RoleAgent)}
+		if !p.Superuser && !p.Node {
 			return Principal{}, errBadCredentials
 		}
 		return p, nil
@@ -144,7 +141,7 @@ func (g *Guard) Allowed(p Principal, perm Perm, object string) bool {
 			return p.Kind == KindCertificate
 		}
 		return p.Node
-	case p.Node:
+	case p.Node && !p.Superuser:
 		return false // an agent's certificate speaks the agent protocol only
 	}
 	if perm == RunTasks && object == "root" && !g.cfg.RootSubmissions {

@@ -22,7 +22,8 @@ type Principal struct {
 	// Superuser may do everything (admin and master certificates, the
 	// first-start admin user).
 	Superuser bool `json:"superuser"`
-	// Node is an agent certificate: it may only speak the agent protocol.
+	// Node is an agent certificate: it may speak the agent protocol, and
+	// nothing else unless it is also a master's (--role=all).
 	Node bool `json:"node,omitempty"`
 	// Apps, when set, are the app id prefixes (Marathon group paths) this
 	// user may act on; nil means no app restriction.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/cookiejar"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -565,7 +567,23 @@ func haUIOnStandby(t *testing.T, ms []*haMaster, leader *haMaster) {
 	if standby == nil {
 		t.Fatal("no live standby")
 	}
-	c := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// A browser: it logs in on the standby (the session is kept in etcd,
+	// so the leader knows it when the standby forwards the call with the
+	// browser's cookie and nothing of its own).
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var secret []byte
+	for _, m := range ms {
+		if b, err := os.ReadFile(filepath.Join(m.n.dir, "admin.secret")); err == nil {
+			secret = bytes.TrimSpace(b)
+		}
+	}
+	login, _ := json.Marshal(map[string]string{"principal": "admin", "secret": string(secret)})
+	resp, err := c.Post(standby.n.url()+"/auth/login", "application/json", bytes.NewReader(login))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login on the standby: %v %v", err, resp)
+	}
+	resp.Body.Close()
 	get := func(path string) (int, []byte) {
 		resp, err := c.Get(standby.n.url() + path)
 		if err != nil {
