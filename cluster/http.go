@@ -25,7 +25,7 @@ func (m *Master) routes() http.Handler {
 		mux.HandleFunc(method+" "+path, h)
 		mux.HandleFunc(method+" /master"+path, h)
 	}
-	both("GET /health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	both("GET /health", m.handleHealth)
 	both("GET /state", m.leaderOnly(m.handleState))
 	both("GET /state-summary", m.leaderOnly(m.handleStateSummary))
 	both("GET /slaves", m.leaderOnly(m.handleSlaves))
