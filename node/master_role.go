@@ -124,6 +124,9 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 	if err != nil {
 		return r, fmt.Errorf("connect to etcd: %w", err)
 	}
+	if err := reclaimOnStart(ctx, r.etcd.Space(), r.cli, cfg.MaxVersions, log); err != nil {
+		return r, err
+	}
 	if err := r.pki.Authority.Publish(ctx, r.cli); err != nil {
 		return r, fmt.Errorf("publish the cluster CA: %w", err)
 	}
@@ -146,7 +149,7 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 		return r, err
 	}
 	// The built-in Marathon-compatible apps framework (leader only).
-	if r.apps, err = appsFramework(r.master, r.cli, log, cfg.AppsRole, cfg.TaskReservationTimeout); err != nil {
+	if r.apps, err = appsFramework(r.master, r.cli, log, cfg.AppsRole, cfg.TaskReservationTimeout, cfg.MaxVersions); err != nil {
 		return r, err
 	}
 	mux := http.NewServeMux()
@@ -231,6 +234,7 @@ func startEtcd(ctx context.Context, cfg Config, id *pki.Identity, log *slog.Logg
 		HeartbeatInterval: cfg.EtcdHeartbeatInterval,
 		ElectionTimeout:   cfg.EtcdElectionTimeout,
 		Logger:            log,
+		QuotaBackendBytes: cfg.EtcdQuotaBackendBytes, CompactionRetention: cfg.EtcdCompactionRetention,
 	}
 	start := func(ec embed.Config) (*embed.Server, error) {
 		s, err := embed.New(ec)

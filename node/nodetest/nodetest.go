@@ -30,6 +30,8 @@ type Options struct {
 	// defaults 100ms × 5.
 	AgentPingTimeout     time.Duration
 	MaxAgentPingTimeouts int
+	// EtcdQuotaBackendBytes is the masters' etcd quota; default etcd's.
+	EtcdQuotaBackendBytes int64
 }
 
 // Cluster is a running set of nodes.
@@ -115,8 +117,8 @@ func (c *Cluster) NewNode(name, role, workDir string) *Node {
 		Role: role, WorkDir: workDir, IP: "127.0.0.1", Hostname: name,
 		Port: FreePort(c.t), AgentPort: FreePort(c.t), EtcdPort: FreePort(c.t), EtcdPeerPort: FreePort(c.t),
 		AgentPingTimeout: c.opts.AgentPingTimeout, MaxAgentPingTimeouts: c.opts.MaxAgentPingTimeouts,
-		RegistrationBackoffFactor: 50 * time.Millisecond,
-		LoggingLevel:              "INFO", LogFormat: "text", Flags: map[string]string{},
+		RegistrationBackoffFactor: 50 * time.Millisecond, EtcdQuotaBackendBytes: c.opts.EtcdQuotaBackendBytes,
+		LoggingLevel: "INFO", LogFormat: "text", Flags: map[string]string{},
 	}
 	if role == "agent" {
 		// Agents join with a token; the master must be running.
