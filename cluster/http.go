@@ -30,7 +30,7 @@ func (m *Master) Routes() []auth.Route {
 		add(method+" "+path, perm, h)
 		add(method+" /master"+path, perm, h)
 	}
-	both("GET /health", auth.Public, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	both("GET /health", auth.Public, m.handleHealth)
 	both("GET /state", auth.GetEndpoints, m.leaderOnly(m.handleState))
 	both("GET /state-summary", auth.GetEndpoints, m.leaderOnly(m.handleStateSummary))
 	both("GET /slaves", auth.GetEndpoints, m.leaderOnly(m.handleSlaves))

@@ -295,12 +295,15 @@ func (m *Master) readQuorum(ctx context.Context) (api.Quorum, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			q.Members[i].Healthy = true
+			q.Members[i].DBSize, q.Members[i].DBSizeInUse = st.DbSize, st.DbSizeInUse
+			q.DBQuota = max(q.DBQuota, st.DbSizeQuota)
 			if st.Leader != 0 && st.RaftTerm >= q.RaftTerm {
 				q.RaftTerm, q.EtcdLeader = st.RaftTerm, memberID(st.Leader)
 			}
 		}(i, x.ClientURLs[0])
 	}
 	wg.Wait()
+	q.Alarms = m.readAlarms(ctx)
 	for i := range q.Members {
 		q.Members[i].Leader = q.Members[i].ID == q.EtcdLeader
 		if q.Members[i].Healthy && !q.Members[i].Learner {

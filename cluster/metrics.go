@@ -123,6 +123,15 @@ func (m *Master) registerMetrics() masterMetrics {
 	mt.GaugeFunc("master/etcd_learners", "etcd learners (masters still joining)", quorum(func(q api.Quorum) float64 { return float64(q.Learners) }))
 	mt.GaugeFunc("master/etcd_healthy_members", "voting etcd members that answered the last status check", quorum(func(q api.Quorum) float64 { return float64(q.HealthyVoters) }))
 	mt.GaugeFunc("master/etcd_quorum_healthy", "1 if a majority of voting members is healthy and Raft has a leader", quorum(func(q api.Quorum) float64 { return b(q.Healthy) }))
+	mt.GaugeFunc("master/etcd_alarm_nospace", "1 if etcd's NOSPACE alarm is raised: the database is full and writes fail (docs/ha.md)", func() float64 { return b(m.noSpace()) })
+	mt.GaugeFunc("master/etcd_db_quota_bytes", "etcd's database quota", quorum(func(q api.Quorum) float64 { return float64(q.DBQuota) }))
+	mt.GaugeFunc("master/etcd_db_size_bytes", "the largest member database file", quorum(func(q api.Quorum) float64 {
+		var n int64
+		for _, mem := range q.Members {
+			n = max(n, mem.DBSize)
+		}
+		return float64(n)
+	}))
 	mt.GaugeFunc("registrar/log/ensemble_size", "Mesos name: voting members of the quorum", quorum(func(q api.Quorum) float64 { return float64(q.Voters) }))
 	mt.GaugeFunc("registrar/log/recovered", "Mesos name: 1 if the quorum is healthy", quorum(func(q api.Quorum) float64 { return b(q.Healthy) }))
 	api.AddSystemMetrics(mt)

@@ -56,7 +56,30 @@ type Config struct {
 	Logger *slog.Logger
 	// TLS, when set, makes the client and peer ports mutual TLS (all URLs https).
 	TLS *TLS
+	// QuotaBackendBytes is the database quota; default
+	// DefaultQuotaBackendBytes (etcd's). A write that would pass it raises
+	// the NOSPACE alarm and every write fails until space is reclaimed and
+	// the alarm disarmed (docs/ha.md).
+	QuotaBackendBytes int64
+	// CompactionRetention is how much history is kept: older revisions
+	// are compacted periodically; default DefaultCompactionRetention.
+	CompactionRetention time.Duration
+	// DefragInterval is how often the member checks whether its database
+	// file is worth defragmenting (see defragWorthIt); default
+	// DefaultDefragInterval, negative never.
+	DefragInterval time.Duration
 }
+
+// Space defaults.
+const (
+	// DefaultQuotaBackendBytes is etcd's default quota, 2 GiB.
+	DefaultQuotaBackendBytes = 2 << 30
+	// DefaultCompactionRetention keeps 5 minutes of history, as the
+	// Kubernetes API server compacts etcd every 5 minutes.
+	DefaultCompactionRetention = 5 * time.Minute
+	// DefaultDefragInterval is how often the defragmentation check runs.
+	DefaultDefragInterval = 10 * time.Minute
+)
 
 // Server is a running etcd member.
 type Server struct {
@@ -104,6 +127,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ForceNewCluster && cfg.Existing {
 		return nil, errors.New("etcd config: ForceNewCluster and Existing exclude each other")
 	}
+	if cfg.QuotaBackendBytes <= 0 {
+		cfg.QuotaBackendBytes = DefaultQuotaBackendBytes
+	}
+	if cfg.CompactionRetention <= 0 {
+		cfg.CompactionRetention = DefaultCompactionRetention
+	}
+	if cfg.DefragInterval == 0 {
+		cfg.DefragInterval = DefaultDefragInterval
+	}
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = 30 * time.Second
 	}
@@ -146,7 +178,8 @@ func (s *Server) Start(ctx context.Context) error {
 	ec.MaxLearners = 1
 	// Keep history bounded: the registry is small and rewritten often.
 	ec.AutoCompactionMode = "periodic"
-	ec.AutoCompactionRetention = "1h"
+	ec.AutoCompactionRetention = s.cfg.CompactionRetention.String()
+	ec.QuotaBackendBytes = s.cfg.QuotaBackendBytes
 	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(zapLogger(s.cfg.Logger))
 	s.cfg.TLS.apply(ec)
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Dir), 0o700); err != nil {
@@ -179,6 +212,10 @@ func (s *Server) Start(ctx context.Context) error {
 	s.done = make(chan struct{})
 	s.wg.Add(1)
 	go s.watch(e)
+	if s.cfg.DefragInterval > 0 {
+		s.wg.Add(1)
+		go s.defragLoop(e)
+	}
 	s.cfg.Logger.Info("etcd ready", "name", s.cfg.Name, "member_id", fmt.Sprintf("%x", uint64(e.Server.MemberID())), "client_url", s.cfg.ClientURL, "peer_url", s.cfg.PeerURL)
 	return nil
 }

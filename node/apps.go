@@ -15,9 +15,9 @@ import (
 // master: it schedules through the master's framework interface and keeps
 // its state in the master's etcd. Run it in the master stage and mount its
 // Handler at /v2/ and /ping.
-func appsFramework(master *cluster.Master, etcd *clientv3.Client, log *slog.Logger, role string, reservationTimeout time.Duration, guard *auth.Guard) (*apps.Apps, error) {
+func appsFramework(master *cluster.Master, etcd *clientv3.Client, log *slog.Logger, role string, reservationTimeout time.Duration, maxVersions int, guard *auth.Guard) (*apps.Apps, error) {
 	return apps.New(apps.Config{
 		Scheduler: master, Etcd: etcd, IsLeader: master.IsLeader, Leader: master.Leader, Logger: log,
-		Role: role, TaskReservationTimeout: reservationTimeout, Guard: guard,
+		Role: role, TaskReservationTimeout: reservationTimeout, MaxVersions: maxVersions, Guard: guard,
 	})
 }

@@ -31,9 +31,10 @@ type appsStack struct {
 	log    *slog.Logger
 	agents []*fakeAgent
 
-	swap     func(http.Handler)
-	mu       sync.Mutex // guards appsStop
-	appsStop func()
+	swap        func(http.Handler)
+	maxVersions int        // apps.Config.MaxVersions of the next startApps
+	mu          sync.Mutex // guards appsStop
+	appsStop    func()
 }
 
 func startAppsStack(t *testing.T, agents int) *appsStack {
@@ -119,7 +120,7 @@ func startAppsStack(t *testing.T, agents int) *appsStack {
 
 // startApps starts an apps framework on the master, as a new leader would.
 func (s *appsStack) startApps(setHandler func(http.Handler)) {
-	a, err := apps.New(apps.Config{Scheduler: s.master, Etcd: s.etcd, IsLeader: s.master.IsLeader, Leader: s.master.Leader, Logger: s.log})
+	a, err := apps.New(apps.Config{Scheduler: s.master, Etcd: s.etcd, IsLeader: s.master.IsLeader, Leader: s.master.Leader, Logger: s.log, MaxVersions: s.maxVersions})
 	if err != nil {
 		s.t.Fatal(err)
 	}

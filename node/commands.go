@@ -12,6 +12,7 @@ func extraCommands() []*cli.Command {
 		volumeCommand(),
 		masterCommand(),
 		snapshotCommand(),
+		etcdCommand(),
 		tokenCommand(),
 		userCommand(),
 		whoamiCommand(),

@@ -12,7 +12,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/apps"
 	"nodectl/cluster/auth"
+	"nodectl/embed"
 )
 
 // ErrConfig wraps every configuration error.
@@ -65,6 +67,10 @@ type Config struct {
 	EtcdHeartbeatInterval time.Duration
 	EtcdElectionTimeout   time.Duration
 	LeaderLeaseTTL        time.Duration
+	// etcd space (docs/ha.md "A full etcd database").
+	MaxVersions             int   // master: app versions kept per app (0: apps.DefaultMaxVersions)
+	EtcdQuotaBackendBytes   int64 // master: etcd's database quota (0: etcd's 2 GiB)
+	EtcdCompactionRetention time.Duration
 
 	LogDir          string
 	LoggingLevel    string
@@ -154,6 +160,9 @@ func upFlags() []cli.Flag {
 		num("snapshot-retention", 5, "master: scheduled snapshots to keep", "snapshot_retention"),
 		dur("etcd-heartbeat-interval", 50*time.Millisecond, "master: etcd Raft heartbeat interval", "etcd_heartbeat_interval"),
 		dur("etcd-election-timeout", 500*time.Millisecond, "master: etcd Raft election timeout (at least 5 heartbeats)", "etcd_election_timeout"),
+		num("max-versions", apps.DefaultMaxVersions, "master: versions of an app kept in etcd, the newest (Marathon's --zk_max_versions)", "max_versions", "zk_max_versions"),
+		&cli.Int64Flag{Name: "etcd-quota-backend-bytes", Usage: "master: etcd's database quota in bytes; when full, writes fail until recovered (docs/ha.md) (0: etcd's default, 2 GiB)", Aliases: []string{"etcd_quota_backend_bytes"}, EnvVars: []string{envName("etcd-quota-backend-bytes")}},
+		dur("etcd-auto-compaction-retention", embed.DefaultCompactionRetention, "master: etcd keeps this much history; older revisions are compacted periodically", "etcd_auto_compaction_retention"),
 		dur("leader-lease-ttl", 3*time.Second, "master: TTL of the leader's election lease (whole seconds); a leader that cannot renew it stops acting when it runs out", "leader_lease_ttl"),
 		&cli.StringFlag{Name: "boot-id", Usage: "override the kernel boot id (tests simulate reboots)", Hidden: true, EnvVars: []string{envName("boot-id")}},
 		str("log-dir", "", "directory for log files, one per role, rotated by size (default: stderr only)", "log_dir"),
@@ -209,7 +218,9 @@ func loadConfig(c *cli.Context) (Config, error) {
 		EtcdHeartbeatInterval: c.Generic("etcd-heartbeat-interval").(*durationFlag).d,
 		EtcdElectionTimeout:   c.Generic("etcd-election-timeout").(*durationFlag).d,
 		LeaderLeaseTTL:        c.Generic("leader-lease-ttl").(*durationFlag).d,
-		LogDir:                c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
+		MaxVersions:           c.Int("max-versions"), EtcdQuotaBackendBytes: c.Int64("etcd-quota-backend-bytes"),
+		EtcdCompactionRetention: c.Generic("etcd-auto-compaction-retention").(*durationFlag).d,
+		LogDir:                  c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
 		LogBufSecs: c.Int("logbufsecs"), ExternalLogFile: c.String("external-log-file"), LogFormat: c.String("log-format"),
 		Credentials: c.String("credentials"), ACLs: c.String("acls"), FirewallRules: c.String("firewall-rules"),
 		RateLimits: c.String("rate-limits"), AnonymousReadonly: !c.Bool("authenticate-http-readonly"),
@@ -291,6 +302,15 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.AgentPingTimeout <= 0 {
 		return bad("agent-ping-timeout", "must be positive")
+	}
+	if cfg.MaxVersions < 0 {
+		return bad("max-versions", "must not be negative (0: the default, %d)", apps.DefaultMaxVersions)
+	}
+	if cfg.EtcdQuotaBackendBytes < 0 {
+		return bad("etcd-quota-backend-bytes", "must not be negative")
+	}
+	if cfg.EtcdCompactionRetention < 0 {
+		return bad("etcd-auto-compaction-retention", "must not be negative")
 	}
 	if cfg.MaxAgentPingTimeouts < 1 {
 		return bad("max-agent-ping-timeouts", "must be at least 1")

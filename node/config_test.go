@@ -162,3 +162,19 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigEtcdSpace(t *testing.T) {
+	cfg, err := parse(t, nil, "--zk_max_versions", "7", "--etcd-quota-backend-bytes", "16777216", "--etcd-auto-compaction-retention", "1mins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxVersions != 7 || cfg.EtcdQuotaBackendBytes != 16<<20 || cfg.EtcdCompactionRetention != time.Minute {
+		t.Errorf("max versions %d, quota %d, retention %s", cfg.MaxVersions, cfg.EtcdQuotaBackendBytes, cfg.EtcdCompactionRetention)
+	}
+	if cfg, err = parse(t, nil); err != nil || cfg.MaxVersions != 50 || cfg.EtcdQuotaBackendBytes != 0 || cfg.EtcdCompactionRetention != 5*time.Minute {
+		t.Errorf("defaults: %v %d %d %s", err, cfg.MaxVersions, cfg.EtcdQuotaBackendBytes, cfg.EtcdCompactionRetention)
+	}
+	if _, err := parse(t, nil, "--max-versions", "-1"); err == nil || !strings.Contains(err.Error(), "--max-versions") {
+		t.Errorf("negative max versions: %v", err)
+	}
+}

@@ -129,6 +129,9 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 		return r, err
 	}
 	r.users, r.guard = ac.Users, auth.New(ac)
+	if err := reclaimOnStart(ctx, r.etcd.Space(), r.cli, cfg.MaxVersions, log); err != nil {
+		return r, err
+	}
 	if err := r.pki.Authority.Publish(ctx, r.cli); err != nil {
 		return r, fmt.Errorf("publish the cluster CA: %w", err)
 	}
@@ -151,7 +154,7 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 		return r, err
 	}
 	// The built-in Marathon-compatible apps framework (leader only).
-	if r.apps, err = appsFramework(r.master, r.cli, log, cfg.AppsRole, cfg.TaskReservationTimeout, r.guard); err != nil {
+	if r.apps, err = appsFramework(r.master, r.cli, log, cfg.AppsRole, cfg.TaskReservationTimeout, cfg.MaxVersions, r.guard); err != nil {
 		return r, err
 	}
 	advertised := "https://" + cfg.advertised(cfg.Port)
@@ -222,6 +225,7 @@ func startEtcd(ctx context.Context, cfg Config, id *pki.Identity, log *slog.Logg
 		HeartbeatInterval: cfg.EtcdHeartbeatInterval,
 		ElectionTimeout:   cfg.EtcdElectionTimeout,
 		Logger:            log,
+		QuotaBackendBytes: cfg.EtcdQuotaBackendBytes, CompactionRetention: cfg.EtcdCompactionRetention,
 	}
 	start := func(ec embed.Config) (*embed.Server, error) {
 		s, err := embed.New(ec)

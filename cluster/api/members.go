@@ -50,6 +50,10 @@ type Member struct {
 	// Master is the API address (host:port) of the nodectl master on
 	// that member, when it is up.
 	Master string `json:"master,omitempty"`
+	// DBSize and DBSizeInUse are its database file's size and the part
+	// holding data, in bytes (0: unknown).
+	DBSize      int64 `json:"db_size,omitempty"`
+	DBSizeInUse int64 `json:"db_size_in_use,omitempty"`
 }
 
 // Quorum is the health of the master quorum (the etcd cluster), shown as
@@ -71,4 +75,12 @@ type Quorum struct {
 	Leader string `json:"leader,omitempty"`
 	// LeaderChanges counts the leader changes this master observed.
 	LeaderChanges int `json:"leader_changes"`
+	// DBQuota is etcd's database quota in bytes (0: unknown).
+	DBQuota int64 `json:"db_quota,omitempty"`
+	// Alarms are etcd's active alarms, e.g. "NOSPACE" (the database is
+	// full: writes fail until it is recovered, docs/ha.md).
+	Alarms []string `json:"alarms,omitempty"`
 }
+
+// AlarmNoSpace is etcd's alarm for a full database.
+const AlarmNoSpace = "NOSPACE"

@@ -82,6 +82,9 @@ type Config struct {
 	// Guard authorizes /v2 calls with the caller's rights (app id
 	// prefixes, run_tasks); nil allows every call (tests).
 	Guard *auth.Guard
+	// MaxVersions is how many versions of an app are kept (Marathon's
+	// --zk_max_versions); default DefaultMaxVersions.
+	MaxVersions int
 }
 
 // Apps is the apps framework and its HTTP API.
@@ -207,6 +210,9 @@ func New(cfg Config) (*Apps, error) {
 	if cfg.TaskReservationTimeout <= 0 {
 		cfg.TaskReservationTimeout = DefaultTaskReservationTimeout
 	}
+	if cfg.MaxVersions <= 0 {
+		cfg.MaxVersions = DefaultMaxVersions
+	}
 	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: store{cli: cfg.Etcd}, wake: make(chan struct{}, 1), bus: newEventBus()}
 	a.resetLocked()
 	return a, nil
@@ -255,6 +261,15 @@ func (a *Apps) lead(ctx context.Context) error {
 	snap, err := a.store.load(ctx)
 	if err != nil {
 		return err
+	}
+	// A backlog of versions (stored before the bound, or under a higher
+	// --max-versions) is pruned once here; each write then keeps the bound.
+	var pruned int
+	if snap.versions, pruned, err = a.store.pruneVersions(ctx, snap.versions, a.cfg.MaxVersions); err != nil {
+		return err
+	}
+	if pruned > 0 {
+		a.log.Info("pruned old app versions", "deleted", pruned, "max_versions", a.cfg.MaxVersions)
 	}
 	resv, err := a.loadReservations(ctx)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,9 +154,26 @@ func isTrue(r *http.Request, k string) bool {
 	return err == nil && v
 }
 
-// readObject reads a JSON object body; a syntax or type error is a 400.
+// MaxDefinitionBytes bounds one app definition: the request body that
+// carries it and the (merged) definition stored. Every version is kept in
+// etcd (up to MaxVersions), whose whole database is bounded by its quota:
+// an unbounded body would let one client fill it (docs/apps.md).
+const MaxDefinitionBytes = 512 << 10
+
+// tooLarge answers 413 naming the limit.
+func tooLarge(w http.ResponseWriter, what string) {
+	writeMessage(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s is larger than the limit of %d bytes (512 KiB)", what, MaxDefinitionBytes))
+}
+
+// readObject reads a JSON object body; a syntax or type error is a 400, a
+// body over MaxDefinitionBytes a 413.
 func readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, bool) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxDefinitionBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		tooLarge(w, "Request body")
+		return nil, false
+	}
 	if err != nil {
 		writeMessage(w, http.StatusBadRequest, "Invalid JSON")
 		return nil, false
@@ -170,6 +188,18 @@ func readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMess
 		return nil, false
 	}
 	return m, true
+}
+
+// definitionFits: app's stored form is within MaxDefinitionBytes; false
+// after a 413 otherwise (a partial update merges into the stored
+// definition, so a small body may still make it too large).
+func definitionFits(w http.ResponseWriter, app *App) bool {
+	b, err := json.Marshal(app)
+	if err == nil && len(b) <= MaxDefinitionBytes {
+		return true
+	}
+	tooLarge(w, "App definition")
+	return false
 }
 
 // decodeApp turns a JSON object into a normalized App; false: a 400 was written.
@@ -208,7 +238,7 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, ds)
 		return
 	}
-	if !a.permit(w, r, auth.CreateApps, app.ID) || !a.permitUser(w, r, app) {
+	if !definitionFits(w, app) || !a.permit(w, r, auth.CreateApps, app.ID) || !a.permitUser(w, r, app) {
 		return
 	}
 	a.mu.Lock()
@@ -246,13 +276,20 @@ func (a *Apps) putAppLocked(old, app *App, action string) (*Deployment, error) {
 	default:
 		app.VersionInfo = &VersionInfo{LastScalingAt: v, LastConfigChangeAt: v}
 	}
-	if err := a.store.put(appKey(app.ID), app); err != nil {
-		return nil, err
-	}
-	if err := a.store.put(versionKey(app.ID, v), app); err != nil {
-		return nil, err
-	}
 	st := a.apps[app.ID]
+	var stored []string
+	if st != nil {
+		stored = st.versions
+	}
+	// The newest MaxVersions versions are kept: older ones go in the
+	// same transaction that stores this one.
+	kept, drop := splitVersions(append(slices.Clone(stored), v), a.cfg.MaxVersions)
+	if len(drop) > maxDropsPerWrite {
+		kept, drop = append(slices.Clone(drop[maxDropsPerWrite:]), kept...), drop[:maxDropsPerWrite]
+	}
+	if err := a.store.putApp(app, v, drop); err != nil {
+		return nil, err
+	}
 	if st == nil {
 		st = &appState{}
 		a.apps[app.ID] = st
@@ -261,7 +298,7 @@ func (a *Apps) putAppLocked(old, app *App, action string) (*Deployment, error) {
 		st.backoff, st.launchAfter = 0, time.Time{} // a new config starts afresh
 	}
 	st.def = app
-	st.versions = append(st.versions, v)
+	st.versions = kept
 	if d := a.deploymentOfLocked(app.ID); d != nil {
 		a.dropDeploymentLocked(d) // forced, or done with its tasks
 	}
@@ -381,7 +418,7 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 	if old == nil {
 		perm = auth.CreateApps
 	}
-	if !a.permit(w, r, perm, id) || !a.permitUser(w, r, app) {
+	if !definitionFits(w, app) || !a.permit(w, r, perm, id) || !a.permitUser(w, r, app) {
 		return
 	}
 	if !a.freeLocked(w, r, id) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -101,6 +102,124 @@ func (s store) list(ctx context.Context, p string) (map[string][]byte, error) {
 	return out, nil
 }
 
+// DefaultMaxVersions is how many versions of an app are kept by
+// default, Marathon's --zk_max_versions default ("Limit the number of
+// versions, stored for one entity", Marathon docs: command-line flags).
+// Older ones are deleted as new ones are stored.
+const DefaultMaxVersions = 50
+
+// maxDropsPerWrite bounds the old versions one app write deletes in its
+// transaction (etcd refuses transactions of more than 128 operations by
+// default); a larger backlog (--max-versions lowered) is pruned on load.
+const maxDropsPerWrite = 64
+
+// putApp stores app as the current definition and as version v, and
+// deletes the versions in drop, in one transaction: the version count is
+// bounded whenever a version is added.
+func (s store) putApp(app *App, v string, drop []string) error {
+	if s.cli == nil {
+		return nil
+	}
+	b, err := json.Marshal(app)
+	if err != nil {
+		return fmt.Errorf("encode app %s: %w", app.ID, err)
+	}
+	ops := []clientv3.Op{clientv3.OpPut(appKey(app.ID), string(b)), clientv3.OpPut(versionKey(app.ID, v), string(b))}
+	for _, old := range drop {
+		ops = append(ops, clientv3.OpDelete(versionKey(app.ID, old)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if _, err := s.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+		return fmt.Errorf("put app %s version %s: %w", app.ID, v, err)
+	}
+	return nil
+}
+
+// splitVersions sorts vs (oldest first) and splits off the oldest beyond
+// the newest keep; keep < 1 keeps everything.
+func splitVersions(vs []string, keep int) (kept, drop []string) {
+	sort.Strings(vs) // timestamps of one width: lexical is chronological
+	if keep < 1 || len(vs) <= keep {
+		return vs, nil
+	}
+	n := len(vs) - keep
+	return vs[n:], vs[:n]
+}
+
+// pruneVersions deletes, per app, the versions beyond the newest keep
+// (deletes are allowed even while etcd's NOSPACE alarm is raised) and
+// returns what is left and how many it deleted.
+func (s store) pruneVersions(ctx context.Context, versions map[string][]string, keep int) (map[string][]string, int, error) {
+	out := make(map[string][]string, len(versions))
+	deleted := 0
+	for id, vs := range versions {
+		kept, drop := splitVersions(vs, keep)
+		out[id] = kept
+		if s.cli == nil {
+			continue
+		}
+		for len(drop) > 0 {
+			n := min(len(drop), 100)
+			ops := make([]clientv3.Op, 0, n)
+			for _, v := range drop[:n] {
+				ops = append(ops, clientv3.OpDelete(versionKey(id, v)))
+			}
+			tctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			_, err := s.cli.Txn(tctx).Then(ops...).Commit()
+			cancel()
+			if err != nil {
+				return versions, deleted, fmt.Errorf("prune versions of %s: %w", id, err)
+			}
+			deleted += n
+			drop = drop[n:]
+		}
+	}
+	return out, deleted, nil
+}
+
+// listVersions lists every app's stored versions (keys only: the bodies
+// may be large).
+func (s store) listVersions(ctx context.Context) (map[string][]string, error) {
+	out := map[string][]string{}
+	if s.cli == nil {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, prefixVersions, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefixVersions, err)
+	}
+	for _, kv := range resp.Kvs {
+		addVersion(out, string(kv.Key))
+	}
+	return out, nil
+}
+
+// addVersion adds a version key's app id and version to m.
+func addVersion(m map[string][]string, key string) {
+	esc, ver, ok := strings.Cut(strings.TrimPrefix(key, prefixVersions), "/")
+	if ok {
+		id := "/" + strings.ReplaceAll(esc, "_", "/")
+		m[id] = append(m[id], ver)
+	}
+}
+
+// PruneVersions deletes the stored app versions beyond the newest keep
+// per app, straight in etcd: the recovery of a full database uses it
+// before compacting (a leader also prunes when it loads the state). It
+// returns how many versions it deleted.
+func PruneVersions(ctx context.Context, cli *clientv3.Client, keep int) (int, error) {
+	s := store{cli: cli}
+	vs, err := s.listVersions(ctx)
+	if err != nil {
+		return 0, err
+	}
+	_, n, err := s.pruneVersions(ctx, vs, keep)
+	return n, err
+}
+
 // snapshot is everything load needs.
 type snapshot struct {
 	frameworkID string
@@ -112,9 +231,32 @@ type snapshot struct {
 
 func (s store) load(ctx context.Context) (snapshot, error) {
 	snap := snapshot{versions: map[string][]string{}}
-	all, err := s.list(ctx, prefix)
+	if s.cli == nil {
+		return snap, nil
+	}
+	// One read of one revision; versions by key only (their bodies may be
+	// large and are read on demand).
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	resp, err := s.cli.Txn(ctx).Then(
+		clientv3.OpGet(keyFrameworkID),
+		clientv3.OpGet(prefixApps, clientv3.WithPrefix()),
+		clientv3.OpGet(prefixDeployments, clientv3.WithPrefix()),
+		clientv3.OpGet(prefixTasks, clientv3.WithPrefix()),
+		clientv3.OpGet(prefixVersions, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+	).Commit()
 	if err != nil {
-		return snap, err
+		return snap, fmt.Errorf("load %s: %w", prefix, err)
+	}
+	all := map[string][]byte{}
+	for i, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().Kvs {
+			if i == len(resp.Responses)-1 {
+				addVersion(snap.versions, string(kv.Key))
+				continue
+			}
+			all[string(kv.Key)] = kv.Value
+		}
 	}
 	for k, v := range all {
 		switch {
@@ -127,13 +269,6 @@ func (s store) load(ctx context.Context) (snapshot, error) {
 			}
 			a.normalize()
 			snap.apps = append(snap.apps, &a)
-		case strings.HasPrefix(k, prefixVersions):
-			rest := strings.TrimPrefix(k, prefixVersions)
-			esc, ver, ok := strings.Cut(rest, "/")
-			if ok {
-				id := "/" + strings.ReplaceAll(esc, "_", "/")
-				snap.versions[id] = append(snap.versions[id], ver)
-			}
 		case strings.HasPrefix(k, prefixDeployments):
 			var d Deployment
 			if err := json.Unmarshal(v, &d); err != nil {

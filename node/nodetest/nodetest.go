@@ -33,6 +33,8 @@ type Options struct {
 	// Configure, when set, adjusts each master's config before it is
 	// validated (credentials, ACLs, ...).
 	Configure func(*node.Config)
+	// EtcdQuotaBackendBytes is the masters' etcd quota; default etcd's.
+	EtcdQuotaBackendBytes int64
 }
 
 // Cluster is a running set of nodes.
@@ -118,8 +120,8 @@ func (c *Cluster) NewNode(name, role, workDir string) *Node {
 		Role: role, WorkDir: workDir, IP: "127.0.0.1", Hostname: name,
 		Port: FreePort(c.t), AgentPort: FreePort(c.t), EtcdPort: FreePort(c.t), EtcdPeerPort: FreePort(c.t),
 		AgentPingTimeout: c.opts.AgentPingTimeout, MaxAgentPingTimeouts: c.opts.MaxAgentPingTimeouts,
-		RegistrationBackoffFactor: 50 * time.Millisecond,
-		LoggingLevel:              "INFO", LogFormat: "text", Flags: map[string]string{},
+		RegistrationBackoffFactor: 50 * time.Millisecond, EtcdQuotaBackendBytes: c.opts.EtcdQuotaBackendBytes,
+		LoggingLevel: "INFO", LogFormat: "text", Flags: map[string]string{},
 	}
 	if role == "agent" {
 		// Agents join with a token; the master must be running.

@@ -7,7 +7,7 @@
 // or 403 → the browser holds no admin certificate, so the section names
 // the CLI command instead of showing an error. Member removal and
 // snapshot downloads need the same certificate and are handled alike.
-import { h, api, apiURL, ApiError, kv, table, time, empty, badge, errorBox, ask } from '../lib.js';
+import { h, api, apiURL, ApiError, kv, table, time, empty, badge, errorBox, ask, fmtBytes } from '../lib.js';
 import { rerender } from '../router.js';
 
 // notice is an action's outcome, shown in its section until the next
@@ -105,8 +105,11 @@ const sections = {
         empty('One embedded etcd member: the quorum is this master. Member health and removal appear here once multi-master (HA) lands.',
           'nodectl up --role=master --join <leader>'));
     }
+    // etcd's NOSPACE alarm: the database is full and every write fails.
+    const full = (q.alarms || []).includes('NOSPACE');
+    const dbSize = Math.max(0, ...(q.members || []).map((m) => m.db_size || 0));
     return h('section', null,
-      h('h2', null, 'Quorum ', q.healthy ? badge('healthy', 'ok') : badge('no quorum', 'bad')),
+      h('h2', null, 'Quorum ', q.healthy ? badge('healthy', 'ok') : badge('no quorum', 'bad'), full ? [' ', badge('database full', 'bad')] : null),
       h('div', { class: 'card', id: 'quorum' }, kv([
         ['Voters', `${q.healthy_voters} of ${q.voters} healthy (quorum ${q.quorum})`],
         ['Learners', String(q.learners)],
@@ -114,7 +117,11 @@ const sections = {
         ['Raft leader', q.etcd_leader ? h('span', { class: 'mono' }, q.etcd_leader) : 'none'],
         ['Raft term', String(q.raft_term)],
         ['Leader changes', String(q.leader_changes)],
+        ...(q.db_quota ? [['Database', `${fmtBytes(dbSize)} of ${fmtBytes(q.db_quota)} quota`]] : []),
+        ...((q.alarms || []).length ? [['etcd alarms', h('span', { class: 'mono', id: 'etcd-alarms' }, q.alarms.join(', '))]] : []),
       ])),
+      full && empty('The etcd database is full (NOSPACE): every write fails. On a master, as root, run:',
+        'nodectl etcd recover --work-dir /var/lib/nodectl   (docs/ha.md, "A full etcd database")'),
       !q.healthy && empty('Writes are refused until a majority of voters is back. If they are lost for good, reset from a survivor.',
         'nodectl up --role=master --cluster-reset   (docs/ha.md, "Snapshots and disaster recovery")'));
   },
@@ -199,7 +206,8 @@ export function mastersCard(leader, metrics = {}) {
       h('div', { class: 'muted' }, 'single master; HA arrives with ', h('code', null, 'nodectl up --role=master --join'), ' ', h('a', { href: '#/cluster' }, 'details')));
   }
   const healthy = metrics['master/etcd_healthy_members'] ?? 0, learners = metrics['master/etcd_learners'] ?? 0;
-  return h('div', { class: 'card', id: 'masters' }, h('h3', null, 'Masters ', metrics['master/etcd_quorum_healthy'] ? badge('quorum', 'ok') : badge('no quorum', 'bad')),
+  return h('div', { class: 'card', id: 'masters' }, h('h3', null, 'Masters ', metrics['master/etcd_quorum_healthy'] ? badge('quorum', 'ok') : badge('no quorum', 'bad'),
+    metrics['master/etcd_alarm_nospace'] ? [' ', badge('etcd full', 'bad')] : null),
     h('div', { class: 'big' }, `${healthy}/${voters}`),
     h('div', { class: 'muted' }, `healthy voters${learners ? ` · ${learners} joining` : ''} · leader `, h('span', { class: 'mono' }, leader.leader || 'none'), ' ', h('a', { href: '#/cluster' }, 'details')));
 }
