@@ -110,12 +110,12 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case err == errBadCredentials:
 			g.failures.failed(ip)
 			g.log.Debug("authentication failed", "remote", ip, "path", r.URL.Path)
-			unauthorized(w, "invalid credentials")
+			unauthorized(w, r, "invalid credentials")
 			return
 		case err != nil:
 			info := perms[perm]
 			if !g.cfg.Open[info.Realm] {
-				unauthorized(w, "authentication required: a client certificate of the cluster, HTTP Basic credentials, or a session (POST /auth/login)")
+				unauthorized(w, r, "authentication required: a client certificate of the cluster, HTTP Basic credentials, or a session (POST /auth/login)")
 				return
 			}
 			p = Principal{Kind: KindAnonymous}
@@ -181,8 +181,17 @@ func csrfRefusal(r *http.Request, p Principal) string {
 // /auth/whoami) when a client sends no Origin.
 const CSRFHeader = "X-CSRF-Token"
 
-func unauthorized(w http.ResponseWriter, msg string) {
-	w.Header().Set("WWW-Authenticate", `Basic realm="nodectl"`)
+// unauthorized answers 401 with a Basic challenge, except to the web UI's
+// own calls (X-Requested-With, which a cross-site page cannot send
+// without a preflight): a browser answers a Basic challenge to a fetch
+// with its own password dialog, over the UI's login form. Those get a
+// challenge of a scheme browsers do not prompt for.
+func unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
+	if r.Header.Get("X-Requested-With") != "" {
+		w.Header().Set("WWW-Authenticate", `Session realm="nodectl"`)
+	} else {
+		w.Header().Set("WWW-Authenticate", `Basic realm="nodectl"`)
+	}
 	writeMessage(w, http.StatusUnauthorized, msg)
 }
 
