@@ -181,13 +181,14 @@ func csrfRefusal(r *http.Request, p Principal) string {
 // /auth/whoami) when a client sends no Origin.
 const CSRFHeader = "X-CSRF-Token"
 
-// unauthorized answers 401 with a Basic challenge, except to the web UI's
-// own calls (X-Requested-With, which a cross-site page cannot send
-// without a preflight): a browser answers a Basic challenge to a fetch
-// with its own password dialog, over the UI's login form. Those get a
-// challenge of a scheme browsers do not prompt for.
+// unauthorized answers 401 with a Basic challenge, except to a page's
+// script (the UI's calls send X-Requested-With; browsers mark fetch and
+// EventSource requests Sec-Fetch-Mode cors or same-origin): a browser
+// answers a Basic challenge to those with its own password dialog, over
+// the UI's login form. They get a scheme browsers do not prompt for.
+// Typing an API URL into the address bar (navigate) still gets Basic.
 func unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
-	if r.Header.Get("X-Requested-With") != "" {
+	if mode := r.Header.Get("Sec-Fetch-Mode"); r.Header.Get("X-Requested-With") != "" || mode == "cors" || mode == "same-origin" {
 		w.Header().Set("WWW-Authenticate", `Session realm="nodectl"`)
 	} else {
 		w.Header().Set("WWW-Authenticate", `Basic realm="nodectl"`)
