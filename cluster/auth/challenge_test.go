@@ -36,3 +36,18 @@ func TestChallengeForUICalls(t *testing.T) {
 		}
 	}
 }
+
+// TestAllRoleCertificateSpeaksAgentProtocol: a --role=all node's
+// certificate (roles master and agent) is a superuser that its agent uses
+// for the agent protocol; a master-only certificate is not an agent.
+func TestAllRoleCertificateSpeaksAgentProtocol(t *testing.T) {
+	g := New(Config{})
+	all := Principal{Name: "nodectl-master", Kind: KindCertificate, Superuser: true, agent: true}
+	master := Principal{Name: "nodectl-master", Kind: KindCertificate, Superuser: true}
+	if !g.Allowed(all, AgentProtocol, "") || !g.Allowed(all, ManageCluster, "") {
+		t.Errorf("a master+agent certificate: agent protocol %v, manage_cluster %v; want both", g.Allowed(all, AgentProtocol, ""), g.Allowed(all, ManageCluster, ""))
+	}
+	if g.Allowed(master, AgentProtocol, "") {
+		t.Errorf("a master-only certificate may speak the agent protocol")
+	}
+}

@@ -64,6 +64,7 @@ func (g *Guard) authenticate(r *http.Request) (Principal, error) {
 		switch {
 		case peer.Has(pki.RoleAdmin, pki.RoleMaster):
 			p.Superuser = true
+			p.agent = peer.Has(pki.RoleAgent)
 		case peer.Has(pki.RoleAgent):
 			p.Node = true
 		default:
@@ -143,7 +144,7 @@ func (g *Guard) Allowed(p Principal, perm Perm, object string) bool {
 		if perm == RenewCertificate {
 			return p.Kind == KindCertificate
 		}
-		return p.Node
+		return p.Node || p.agent
 	case p.Node:
 		return false // an agent's certificate speaks the agent protocol only
 	}

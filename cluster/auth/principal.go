@@ -29,6 +29,9 @@ type Principal struct {
 	Apps []string `json:"apps,omitempty"`
 	// session is the session's id (KindSession), for logout and CSRF.
 	session string
+	// agent: a superuser's certificate that also has role agent (a
+	// --role=all node, whose agent speaks the agent protocol with it).
+	agent bool
 }
 
 // Anonymous reports whether p has no identity.
