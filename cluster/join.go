@@ -244,17 +244,17 @@ func (j *Join) handleTokenCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("role %q: want agent or master", req.Role))
 		return
 	}
-	peer, _ := pki.PeerOf(r)
+	by := requester(r)
 	desc := req.Description
 	if desc == "" {
-		desc = "created by " + peer.Name
+		desc = "created by " + by
 	}
 	tok, info, err := j.cfg.Tokens.Create(r.Context(), pki.TokenSpec{Role: req.Role, TTL: ttl, Uses: req.Uses, Description: desc})
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	j.log.Info("join token created", "token_id", info.ID, "role", info.Role, "by", peer.Name)
+	j.log.Info("join token created", "token_id", info.ID, "role", info.Role, "by", by)
 	writeJSON(w, http.StatusOK, TokenCreateResponse{Token: tok.String(), Info: info, URL: j.cfg.URL, JoinCommand: JoinCommand(req.Role, j.cfg.URL, tok.String())})
 }
 
@@ -279,9 +279,18 @@ func (j *Join) handleTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	peer, _ := pki.PeerOf(r)
-	j.log.Info("join token revoked", "token_id", info.ID, "by", peer.Name)
+	j.log.Info("join token revoked", "token_id", info.ID, "by", requester(r))
 	writeJSON(w, http.StatusOK, info)
+}
+
+// requester names who asked: the router's principal (a certificate, HTTP
+// Basic or a UI session), else the client certificate.
+func requester(r *http.Request) string {
+	if p, ok := auth.From(r.Context()); ok && p.Name != "" {
+		return p.Name
+	}
+	peer, _ := pki.PeerOf(r)
+	return peer.Name
 }
 
 // CreateJoinCommands makes one agent token and one master token (unlimited

@@ -114,6 +114,12 @@ func APIHandler(next http.Handler, cfg APIConfig) http.Handler {
 				pr.Out.Body = io.NopCloser(bytes.NewReader(body))
 				pr.Out.ContentLength = int64(len(body))
 				pr.SetXForwarded()
+				// The browser's Origin is this master's, not the leader's:
+				// the leader would refuse a session's write for it. This
+				// master checked it (the router runs before this handler);
+				// the leader checks the session's X-CSRF-Token, which the
+				// page sends on every write.
+				pr.Out.Header.Del("Origin")
 			},
 			ModifyResponse: func(resp *http.Response) error {
 				if resp.StatusCode == http.StatusTemporaryRedirect || resp.StatusCode == http.StatusPermanentRedirect {

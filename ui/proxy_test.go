@@ -43,7 +43,7 @@ func uiTestMux(name string, leader func() string, cfg APIConfig) *http.ServeMux 
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("Location", "/x") // not a redirect: passes through
 		w.WriteHeader(http.StatusCreated)
-		fmt.Fprintf(w, `{"served_by":%q,"body":%q}`, name, b)
+		fmt.Fprintf(w, `{"served_by":%q,"body":%q,"origin":%q,"csrf":%q}`, name, b, r.Header.Get("Origin"), r.Header.Get("X-CSRF-Token"))
 	}))
 	mux.HandleFunc("GET /v2/events", leaderOnly(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -120,6 +120,21 @@ func TestAPIHandlerForwardsToLeader(t *testing.T) {
 	code, body, hdr = uiDo(t, "POST", standby.URL+APIPrefix+"/v2/apps", `{"id":"/a"}`)
 	if code != http.StatusCreated || body["served_by"] != "leader" || body["body"] != `{"id":"/a"}` || hdr.Get("Location") != "/x" {
 		t.Fatalf("POST %s/v2/apps on the standby: %d %v Location %q", APIPrefix, code, body, hdr.Get("Location"))
+	}
+	// A session's write from the page: the standby's Origin is not sent on
+	// (the leader would refuse it as cross-site); the CSRF token is.
+	req, _ := http.NewRequest("POST", standby.URL+APIPrefix+"/v2/apps", strings.NewReader(`{"id":"/b"}`))
+	req.Header.Set("Origin", standby.URL)
+	req.Header.Set("X-CSRF-Token", "tok")
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := uiNoRedirect().Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || body["served_by"] != "leader" || body["origin"] != "" || body["csrf"] != "tok" {
+			t.Fatalf("POST with Origin through the standby: %d %v", resp.StatusCode, body)
+		}
 	}
 	// Served by every master: the standby's own answer, errors included.
 	if code, body, _ = uiDo(t, "GET", standby.URL+APIPrefix+"/master/members", ""); code != http.StatusOK || body["served_by"] != "standby" {

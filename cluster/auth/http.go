@@ -89,7 +89,7 @@ func (g *Guard) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		g.failures.failed(ip)
 		g.log.Info("login refused", "remote", ip)
-		unauthorized(w, "invalid principal or secret")
+		unauthorized(w, r, "invalid principal or secret")
 		return
 	}
 	token, expires, err := g.cfg.Sessions.Create(r.Context(), p.Name)

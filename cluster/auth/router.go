@@ -110,12 +110,12 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case err == errBadCredentials:
 			g.failures.failed(ip)
 			g.log.Debug("authentication failed", "remote", ip, "path", r.URL.Path)
-			unauthorized(w, "invalid credentials")
+			unauthorized(w, r, "invalid credentials")
 			return
 		case err != nil:
 			info := perms[perm]
 			if !g.cfg.Open[info.Realm] {
-				unauthorized(w, "authentication required: a client certificate of the cluster, HTTP Basic credentials, or a session (POST /auth/login)")
+				unauthorized(w, r, "authentication required: a client certificate of the cluster, HTTP Basic credentials, or a session (POST /auth/login)")
 				return
 			}
 			p = Principal{Kind: KindAnonymous}
@@ -181,8 +181,18 @@ func csrfRefusal(r *http.Request, p Principal) string {
 // /auth/whoami) when a client sends no Origin.
 const CSRFHeader = "X-CSRF-Token"
 
-func unauthorized(w http.ResponseWriter, msg string) {
-	w.Header().Set("WWW-Authenticate", `Basic realm="nodectl"`)
+// unauthorized answers 401 with a Basic challenge, except to a page's
+// script (the UI's calls send X-Requested-With; browsers mark fetch and
+// EventSource requests Sec-Fetch-Mode cors or same-origin): a browser
+// answers a Basic challenge to those with its own password dialog, over
+// the UI's login form. They get a scheme browsers do not prompt for.
+// Typing an API URL into the address bar (navigate) still gets Basic.
+func unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
+	if mode := r.Header.Get("Sec-Fetch-Mode"); r.Header.Get("X-Requested-With") != "" || mode == "cors" || mode == "same-origin" {
+		w.Header().Set("WWW-Authenticate", `Session realm="nodectl"`)
+	} else {
+		w.Header().Set("WWW-Authenticate", `Basic realm="nodectl"`)
+	}
 	writeMessage(w, http.StatusUnauthorized, msg)
 }
 

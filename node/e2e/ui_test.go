@@ -6,11 +6,15 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,9 +149,9 @@ func (b *uiBrowser) allowed(url string, status int64) bool {
 
 // allowedText: an expected URL whose message (or status) mentions the status.
 func (b *uiBrowser) allowedText(url, text string) bool {
-	// A browser presents no client certificate, so the master refuses it
-	// the token list; the cluster page says so and names the CLI command.
-	if strings.Contains(url, "/master/tokens") && strings.Contains(text, "401") {
+	// The page asks /auth/whoami first; signed out, that is a 401 and the
+	// login form.
+	if strings.Contains(url, "/auth/whoami") && strings.Contains(text, "401") {
 		return true
 	}
 	b.mu.Lock()
@@ -264,6 +268,41 @@ func (b *uiBrowser) text(sel string) string {
 	return uiEval[string](b, fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel))
 }
 
+// uiAdminSecret is the admin principal's secret the first master wrote to
+// its work dir (node.AdminSecretName).
+func uiAdminSecret(t *testing.T, n node) string {
+	t.Helper()
+	var secret string
+	waitFor(t, 20*time.Second, "admin.secret in the work dir", func() bool {
+		b, err := os.ReadFile(filepath.Join(n.dir, "admin.secret"))
+		secret = strings.TrimSpace(string(b))
+		return err == nil && secret != ""
+	})
+	return secret
+}
+
+// loginForm waits for the login form (the page asked is kept in the
+// hash) and submits principal and secret.
+func (b *uiBrowser) loginForm(principal, secret string) {
+	b.t.Helper()
+	b.waitJS("login form", 15*time.Second, `document.body.dataset.route === '/login' && !!document.querySelector('#login-form')`)
+	b.do("fill the login form",
+		chromedp.SetValue(chromedp.CSS("#login-principal"), principal),
+		chromedp.SetValue(chromedp.CSS("#login-secret"), secret),
+		chromedp.Click(chromedp.CSS("#login-submit")))
+}
+
+// login signs in through the form at route and waits for the page.
+func (b *uiBrowser) login(route, principal, secret string) {
+	b.t.Helper()
+	b.do("open "+route, chromedp.Navigate(b.base+"/#"+route))
+	b.loginForm(principal, secret)
+	b.waitRendered(route)
+	if who := b.text("#who-principal"); who != principal {
+		b.t.Fatalf("header says signed in as %q, want %q", who, principal)
+	}
+}
+
 // TestUI drives the UI against one real node: every page loads without
 // console errors or failed requests; an app is created through the form,
 // reaches its instances and is scaled; a task's stdout is followed live.
@@ -275,7 +314,7 @@ func TestUI(t *testing.T) {
 	b := uiNewBrowser(t, n.url())
 	started := time.Now()
 
-	b.open("/")
+	b.login("/", "admin", uiAdminSecret(t, n))
 	b.waitJS("overview shows the agent", 10*time.Second, `document.querySelector('main').textContent.includes('ui-host')`)
 	b.screenshot("overview")
 
@@ -342,10 +381,18 @@ func TestUI(t *testing.T) {
 	} {
 		b.goTo(pg.route)
 		b.screenshot(pg.name)
-		if main := b.text("main"); pg.name == "cluster" && (!strings.Contains(main, "Quorum") || !strings.Contains(main, "nodectl token list")) {
-			t.Fatalf("cluster page lacks the quorum and the token-list hint: %s", main)
+		if main := b.text("main"); pg.name == "cluster" && (!strings.Contains(main, "Quorum") || !strings.Contains(main, "Join tokens")) {
+			t.Fatalf("cluster page lacks the quorum and the join tokens: %s", main)
 		}
 	}
+	// The token list works for an admin session: create one through the
+	// dialog (a session's POST, with its CSRF token), see its join command
+	// and the token listed.
+	b.goTo("/cluster")
+	b.do("create a token", chromedp.Click(chromedp.CSS("#token-create")), chromedp.WaitVisible(chromedp.CSS("dialog input[name=ttl]")),
+		chromedp.SetValue(chromedp.CSS("dialog input[name=ttl]"), "1h"), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.waitJS("join command shown and the token listed", 15*time.Second, `(document.querySelector('.join-command')||{}).textContent?.includes('--token') && !!document.querySelector('button.token-revoke')`)
+	b.screenshot("cluster-admin-session")
 	// Restart through the dialog once the event stream is open; its events
 	// reach the overview's list live.
 	b.goTo("/apps/ui/ticker")
@@ -409,7 +456,16 @@ func uiOnStandby(t *testing.T, b *uiBrowser, n node, taskID string) {
 		w.WriteHeader(http.StatusTemporaryRedirect)
 	})
 	ui.MountAPI(mux, ui.APIConfig{RootCAs: cas}) // as a real standby: the leader over HTTPS, no client certificate
-	standby := httptest.NewServer(mux)
+	// Every master serves /auth/* itself from the sessions in etcd; this
+	// stand-in asks the leader (with the browser's cookie, no certificate
+	// of its own).
+	toLeader, _ := url.Parse(n.url())
+	authProxy := httputil.NewSingleHostReverseProxy(toLeader)
+	authProxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cas}}
+	mux.Handle("/auth/", authProxy)
+	// HTTPS, like a real master: the session cookie is Secure (the
+	// browser ignores this test server's certificate errors).
+	standby := httptest.NewTLSServer(mux)
 	defer standby.Close()
 	b.do("open the standby", chromedp.Navigate(standby.URL+"/#/"))
 	b.waitRendered("/")
@@ -488,6 +544,7 @@ func TestUIRenderTime(t *testing.T) {
 	start(t, n.args("master")...)
 	waitFor(t, 20*time.Second, "node healthy", func() bool { return healthy(n.url()) })
 	b := uiNewBrowser(t, n.url())
+	b.login("/", "admin", uiAdminSecret(t, n))
 	fx := uiFixture(100, 10)
 	b.do("intercept", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*"}}})
@@ -686,19 +743,19 @@ func (b *uiBrowser) intercept(answer uiAnswer) {
 // masters card) against the HA masters' answers (shapes of
 // cluster/api.Quorum in /state's "masters", the master/etcd_* metrics,
 // /master/tokens, /master/members, /master/snapshot), served to the
-// browser by interception, since this build's master has no HA: a
-// three-member quorum with a learner; tokens refused to a browser without
-// a client certificate (the CLI command shown, no error); then, as an
-// admin would see them, tokens listed, created (join command shown),
-// revoked; a member removal refused (the CLI command shown); a snapshot
-// taken.
+// browser by interception, for an admin session: a three-member quorum
+// with a learner; tokens refused all the same (an ACL the page cannot
+// know of: the reason and the CLI command shown, no error); then tokens
+// listed, created (join command shown), revoked; a member removal refused
+// (the CLI command shown); a snapshot taken.
 func TestUIClusterAdmin(t *testing.T) {
 	n := newNode(t)
 	start(t, n.args("master")...)
 	waitFor(t, 20*time.Second, "node healthy", func() bool { return healthy(n.url()) })
 	b := uiNewBrowser(t, n.url())
+	b.login("/", "admin", uiAdminSecret(t, n))
 	var mu sync.Mutex
-	admin := false // tokens answered as to an admin certificate
+	admin := false // tokens answered as to a principal with manage_cluster
 	var calls []string
 	js := func(v any) []byte { out, _ := json.Marshal(v); return out }
 	member := func(id, name, master string, learner, healthy, raftLeader bool) map[string]any {
@@ -737,7 +794,7 @@ func TestUIClusterAdmin(t *testing.T) {
 			return 200, js(m), true
 		case path == "/master/tokens" && method == "GET":
 			if !admin {
-				return 401, js(map[string]string{"message": "no client certificate: this call needs an admin or master certificate"}), true
+				return 403, js(map[string]string{"message": "principal 'admin' lacks permission manage_cluster for GET /master/tokens"}), true
 			}
 			return 200, js(map[string]any{"tokens": tokens}), true
 		case path == "/master/tokens" && method == "POST":
@@ -748,19 +805,19 @@ func TestUIClusterAdmin(t *testing.T) {
 			tokens[0]["revoked"] = now
 			return 200, js(tokens[0]), true
 		case strings.HasPrefix(path, "/master/members/") && method == "DELETE":
-			return 403, js(map[string]string{"message": "certificate of role agent: want admin or master"}), true
+			return 403, js(map[string]string{"message": "principal 'admin' lacks permission manage_cluster for DELETE " + path}), true
 		case path == "/master/snapshot":
 			return 200, []byte("etcd snapshot bytes"), true
 		}
 		return 0, nil, false
 	})
-	b.expect("/master/tokens", 401)
+	b.expect("/master/tokens", 403)
 	b.open("/")
 	b.waitJS("overview masters card shows the quorum", 10*time.Second, `(document.querySelector('#masters')||{}).textContent?.includes('2/2healthy voters · 1 joining')`)
 	b.goTo("/cluster")
 	b.waitJS("quorum and members", 10*time.Second, `document.querySelectorAll('tr[data-member-row]').length === 3 && document.querySelector('#quorum').textContent.includes('2 of 2 healthy (quorum 2)')`)
 	main := b.text("main")
-	for _, want := range []string{"learner", "raft leader", "127.0.0.1:5050", "Listing join tokens needs an admin or master client certificate", "nodectl token list", "Take snapshot"} {
+	for _, want := range []string{"learner", "raft leader", "127.0.0.1:5050", "Listing join tokens needs manage_cluster", "nodectl token list", "Take snapshot"} {
 		if !strings.Contains(main, want) {
 			t.Errorf("cluster page lacks %q:\n%s", want, main)
 		}
@@ -796,5 +853,104 @@ func TestUIClusterAdmin(t *testing.T) {
 			t.Errorf("the page never called %s (calls: %v)", want, calls)
 		}
 	}
+	b.checkProblems()
+}
+
+// TestUILogin: the UI asks for a principal and secret before any page; a
+// wrong secret is shown as an error; signing in continues to the page
+// asked for; logging out returns to the form (and the session is gone).
+// An app-scoped user (apps ["/team-a"], added with the harness's admin
+// certificate) sees only its apps, may create only under /team-a (the
+// create button disabled with the reason otherwise) and has the cluster
+// admin actions disabled.
+func TestUILogin(t *testing.T) {
+	n := newNode(t)
+	start(t, n.args("master")...)
+	waitFor(t, 20*time.Second, "node healthy", func() bool { return healthy(n.url()) })
+	secret := uiAdminSecret(t, n)
+	waitFor(t, 20*time.Second, "apps leader", func() bool {
+		var l struct{ Leader string }
+		return getJSON(n.url()+"/v2/leader", &l) == nil && l.Leader != ""
+	})
+	post := func(path, body string, want int) {
+		t.Helper()
+		resp, err := http.Post(n.url()+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != want {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("POST %s: HTTP %d, want %d: %s", path, resp.StatusCode, want, b)
+		}
+	}
+	post("/v2/apps", `{"id":"/team-a/web","cmd":"sleep 1000","instances":0,"cpus":0.1,"mem":16}`, http.StatusCreated)
+	post("/v2/apps", `{"id":"/team-b/db","cmd":"sleep 1000","instances":0,"cpus":0.1,"mem":16}`, http.StatusCreated)
+	post("/auth/users", `{"principal":"alice","secret":"alice-secret-123","apps":["/team-a"]}`, http.StatusCreated)
+
+	b := uiNewBrowser(t, n.url())
+	b.do("open /apps", chromedp.Navigate(b.base+"/#/apps"))
+	b.waitJS("login form", 15*time.Second, `document.body.dataset.route === '/login' && !!document.querySelector('#login-form')`)
+	if uiEval[bool](b, `!document.querySelector('#nav').hidden || document.querySelector('#who').textContent !== ''`) {
+		t.Errorf("signed out, the header shows the navigation or a principal")
+	}
+	b.screenshot("login")
+
+	// A wrong secret: the form says so and stays.
+	b.expect("/auth/login", 401)
+	b.loginForm("admin", "not-the-secret")
+	b.waitJS("wrong secret shown", 10*time.Second, `!document.querySelector('#login-error').hidden && document.querySelector('#login-error').textContent.includes('Wrong principal or secret')`)
+	if got := uiEval[string](b, `document.body.dataset.route`); got != "/login" {
+		t.Fatalf("after a wrong secret the page is %q, want the login form", got)
+	}
+	b.screenshot("login-error")
+	b.expectNothing()
+
+	// The right one: on to the page asked for.
+	b.loginForm("admin", secret)
+	b.waitRendered("/apps")
+	b.waitJS("both teams' apps for admin", 10*time.Second, `!!document.querySelector('tr[data-app="/team-a/web"]') && !!document.querySelector('tr[data-app="/team-b/db"]')`)
+	if who := b.text("#who-principal"); who != "admin" {
+		t.Fatalf("header says signed in as %q, want admin", who)
+	}
+
+	// Log out: the form again, and the session is over on the master.
+	b.do("log out", chromedp.Click(chromedp.CSS("#logout")))
+	b.waitJS("login form after logout", 10*time.Second, `document.body.dataset.route === '/login' && !!document.querySelector('#login-form')`)
+	// (X-Requested-With, as the page sends it: to a Basic challenge the
+	// browser would answer with its password prompt, which never returns
+	// here.)
+	if st := uiEval[int](b, `fetch('/auth/whoami', {headers: {'X-Requested-With': 'nodectl-ui'}}).then(r => r.status)`); st != http.StatusUnauthorized {
+		t.Fatalf("whoami after logout: HTTP %d, want 401", st)
+	}
+
+	// An app-scoped user.
+	b.loginForm("alice", "alice-secret-123")
+	b.waitRendered("/apps")
+	b.waitJS("alice sees /team-a only", 10*time.Second, `!!document.querySelector('tr[data-app="/team-a/web"]') && document.querySelectorAll('main tbody tr').length === 1`)
+	if uiEval[bool](b, `document.querySelector('#create-app').disabled === true`) {
+		t.Errorf("create is disabled for alice, who may create under /team-a")
+	}
+	b.screenshot("login-scoped-apps")
+	b.goTo("/apps/new")
+	if id := uiEval[string](b, `JSON.parse(document.querySelector('#app-json').value).id`); !strings.HasPrefix(id, "/team-a/") {
+		t.Errorf("the create form starts from id %q, want one under /team-a", id)
+	}
+	if uiEval[bool](b, `document.querySelector('#app-submit').disabled`) {
+		t.Errorf("create is disabled for an id under /team-a")
+	}
+	b.do("an id outside /team-a", chromedp.SetValue(chromedp.CSS("#app-json"), `{"id":"/team-b/x","cmd":"true","instances":1,"cpus":0.1,"mem":16}`))
+	b.waitJS("create disabled with the reason", 5*time.Second, `document.querySelector('#app-submit').disabled && document.querySelector('#app-submit').title.includes('create_apps') && document.querySelector('#app-submit').title.includes('/team-a') && document.querySelector('#app-submit-reason').textContent.includes('/team-a')`)
+	b.screenshot("login-scoped-create")
+	b.goTo("/apps/team-a/web")
+	if uiEval[bool](b, `document.querySelector('#act-scale').disabled || document.querySelector('#act-delete').disabled`) {
+		t.Errorf("alice's own app has its actions disabled")
+	}
+	b.goTo("/cluster")
+	b.waitJS("cluster admin disabled with the reason", 10*time.Second, `(() => {
+		const tc = document.querySelector('#token-create'), sn = document.querySelector('#snapshot-take');
+		return tc && tc.disabled && tc.title.includes('manage_cluster') && sn && sn.disabled && sn.title.includes('manage_cluster');
+	})()`)
+	b.screenshot("login-scoped-cluster")
 	b.checkProblems()
 }

@@ -1,5 +1,6 @@
 // Small helpers shared by the pages: DOM building, API calls with readable
-// errors, formatting, dialogs and a line diff. No dependencies.
+// errors, formatting, dialogs and a line diff.
+import { headers, signedOut } from './session.js';
 
 // h builds an element: h('a', {href: '#/x', class: 'y'}, 'text', child...).
 // Attributes starting with "on" are event listeners; null/false children
@@ -42,10 +43,11 @@ export class ApiError extends Error {
 export const apiURL = (path) => '/ui/api' + path;
 
 // api fetches JSON from the master; errors become ApiError with the API's
-// message ({"message": ...}).
+// message ({"message": ...}). A 401 means the session ended: the page goes
+// back to the login form.
 export async function api(url, opts = {}) {
   const method = opts.method || 'GET';
-  const init = { method, headers: {} };
+  const init = { method, headers: headers(method), credentials: 'same-origin' };
   if (opts.body !== undefined) {
     init.body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
     init.headers['Content-Type'] = 'application/json';
@@ -59,6 +61,7 @@ export async function api(url, opts = {}) {
   const text = await r.text();
   let body = text;
   try { body = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+  if (r.status === 401) signedOut(body?.message || 'the master asked to sign in again');
   if (!r.ok) throw new ApiError(method, url, r.status, body);
   return body;
 }

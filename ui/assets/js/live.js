@@ -38,6 +38,17 @@ export function connect() {
   }
 }
 
+// disconnect closes the stream (on sign-out; connect opens it again).
+export function disconnect() {
+  if (!source) return;
+  source.close();
+  source = null;
+  connected = false;
+  const dot = document.getElementById('live');
+  dot?.classList.remove('on');
+  dot?.setAttribute('title', 'live: not connected (signed out)');
+}
+
 // describe is a one-line summary of an event.
 export function describe(ev) {
   const d = ev.data || {};

@@ -8,8 +8,15 @@
 //
 // Re-renders keep the focused input (by data-key) and reuse elements
 // marked data-keep (long-lived widgets such as the log tail).
+//
+// Every page needs a signed-in principal: without a session (whoami 401)
+// or when an API call answers 401, the login form replaces the page
+// (body[data-route="/login"]); the hash is kept, so signing in continues
+// to the page that was asked for.
 import { h, errorBox } from './lib.js';
 import * as live from './live.js';
+import * as session from './session.js';
+import { showLogin, renderWho } from './login.js';
 
 const routes = [];
 let current = null; // {page, params, query, seq, timer}
@@ -59,6 +66,7 @@ async function onRoute() {
   const { path, query } = parseHash();
   const m = match(path);
   if (current?.timer) clearTimeout(current.timer);
+  if (!session.user) { signIn(); return; }
   const main = document.getElementById('main');
   for (const a of document.querySelectorAll('#nav a')) {
     const target = a.getAttribute('href').slice(1);
@@ -147,12 +155,37 @@ export function rerender(delay = 250) {
   pending = setTimeout(() => { pending = null; if (current && current.page.refresh) refresh(current); }, delay);
 }
 
-export function start() {
+// signIn stops the current page and shows the login form; message says
+// why (a session that ended).
+function signIn(message) {
+  if (current?.timer) clearTimeout(current.timer);
+  current = null;
+  live.disconnect();
+  showLogin(message, () => {
+    if (streamDue) live.connect();
+    onRoute();
+  });
+  document.title = 'Sign in · nodectl';
+  document.body.dataset.route = '/login';
+  document.body.dataset.seq = ++seq;
+}
+
+let streamDue = false;
+
+export async function start() {
   window.addEventListener('hashchange', onRoute);
   live.onEvent((ev) => { if (live.refreshing.has(ev.type)) rerender(); });
+  document.addEventListener('nodectl-session', () => renderWho(async () => { await session.logout(); signIn(); }));
+  session.onUnauthorized((reason) => signIn('Your session ended (' + reason + '). Sign in again.'));
   // The stream is opened after the first pages have loaded: a long-lived
   // request would hold headless Chromium's virtual time (--dump-dom,
   // --virtual-time-budget) forever. Pages poll meanwhile.
-  setTimeout(live.connect, streamDelay);
+  setTimeout(() => { streamDue = true; if (session.user) live.connect(); }, streamDelay);
+  try {
+    await session.check();
+  } catch (e) {
+    document.getElementById('main').replaceChildren(h('h1', null, 'nodectl'), errorBox(e));
+    return;
+  }
   onRoute();
 }

@@ -3,6 +3,11 @@
 import { h, api, ApiError, appURL, table, kv, empty, time, stateBadge, badge, taskLink, agentLink, errorBox, ask, stableJSON, diffLines, miniBar, fmtMem } from '../lib.js';
 import { navigate, setQuery, rerender } from '../router.js';
 import { appStatus, statusBadge } from './apps.js';
+import { canApp, allowed } from '../session.js';
+
+// killReason: killing or wiping a task is DELETE /v2/apps/{id}/tasks/{t}:
+// delete_apps on the route, update_apps on the app.
+const killReason = (id) => canApp('update_apps', id) || canApp('delete_apps', id);
 
 let actionError = null; // {id, error}: shown until the next action
 
@@ -89,9 +94,9 @@ export const appDetail = {
       h('div', { class: 'crumbs' }, h('a', { href: '#/apps' }, 'Apps'), ' / ', app.id),
       h('h1', null, app.id, ' ', statusBadge(status)),
       h('div', { class: 'toolbar' },
-        h('button', { id: 'act-scale', onclick: () => actions.scale(app) }, 'Scale'),
-        h('button', { id: 'act-restart', onclick: () => actions.restart(app) }, 'Restart'),
-        h('button', { id: 'act-delete', class: 'danger', onclick: () => actions.remove(app) }, 'Delete')),
+        h('button', allowed(canApp('update_apps', app.id), { id: 'act-scale', onclick: () => actions.scale(app) }), 'Scale'),
+        h('button', allowed(canApp('update_apps', app.id), { id: 'act-restart', onclick: () => actions.restart(app) }), 'Restart'),
+        h('button', allowed(canApp('delete_apps', app.id), { id: 'act-delete', class: 'danger', onclick: () => actions.remove(app) }), 'Delete')),
       actionError && actionError.id === app.id && errorBox(actionError.error),
       h('div', { class: 'grid' },
         h('div', { class: 'card' }, h('h3', null, 'Instances', resident && [' ', badge('resident', 'info')]),
@@ -115,8 +120,8 @@ export const appDetail = {
         ['Version', (t) => time(t.version), 'hide-sm'],
         resident && ['Volumes', (t) => (t.localVolumes || []).map((v) => h('div', null, h('a', { class: 'mono', title: v.persistenceId, href: '#/volumes?agent=' + encodeURIComponent(t.slaveId) }, v.containerPath))), 'hide-sm'],
         ['', (t) => h('span', { class: 'row-actions' },
-          t.state !== 'TASK_RESERVED' && h('button', { class: 'danger', onclick: () => actions.killTask(app, t) }, 'Kill'),
-          resident && h('button', { class: 'danger wipe', 'data-task': t.id, onclick: () => actions.wipe(app, t) }, 'Wipe'))],
+          t.state !== 'TASK_RESERVED' && h('button', allowed(killReason(app.id), { class: 'danger', onclick: () => actions.killTask(app, t) }), 'Kill'),
+          resident && h('button', allowed(killReason(app.id), { class: 'danger wipe', 'data-task': t.id, onclick: () => actions.wipe(app, t) }), 'Wipe'))],
       ].filter(Boolean), tasks) : empty(app.instances ? 'No instances yet: waiting for offers.' : 'Suspended (0 instances).', app.instances ? 'check Agents for free resources' : `nodectl app scale --master ${location.host} ${app.id} 1   (or Scale above)`)),
       tab === 'configuration' && h('pre', { class: 'json', id: 'app-config' }, stableJSON(cleanDef(app))),
       tab === 'versions' && versionsTab(app, versions, diff, query),
@@ -150,8 +155,8 @@ function deploymentCard(d, app) {
     h('div', { class: 'bar' }, h('span', { style: `width:${pct}%` })),
     h('div', { class: 'toolbar', style: 'margin:.25rem 0 0' },
       h('span', { class: 'muted grow' }, `${done} of ${app.instances} instances of this version running`),
-      h('button', { onclick: () => cancel(false) }, 'Roll back'),
-      h('button', { class: 'danger', onclick: () => cancel(true) }, 'Stop')));
+      h('button', allowed(canApp('update_apps', app.id), { onclick: () => cancel(false) }), 'Roll back'),
+      h('button', allowed(canApp('update_apps', app.id), { class: 'danger', onclick: () => cancel(true) }), 'Stop')));
 }
 
 function versionsTab(app, versions, diff, query) {
@@ -173,7 +178,7 @@ function versionsTab(app, versions, diff, query) {
     diffView,
     table([
       ['Version', (v) => h('span', { class: 'mono' }, v)],
-      ['', (v) => v === app.version ? badge('current', 'ok') : h('button', { onclick: () => actions.rollback(app, v) }, 'Roll back to this')],
+      ['', (v) => v === app.version ? badge('current', 'ok') : h('button', allowed(canApp('update_apps', app.id), { onclick: () => actions.rollback(app, v) }), 'Roll back to this')],
     ], sorted));
 }
 

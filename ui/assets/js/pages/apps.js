@@ -2,6 +2,7 @@
 // with 422 validation errors shown against their fields.
 import { h, api, ApiError, table, empty, badge, miniBar, fmtMem, appLink, time, errorBox, qs } from '../lib.js';
 import { navigate, setQuery } from '../router.js';
+import { can, canApp, allowed, scoped } from '../session.js';
 
 // appStatus rolls an app up into one word, like Marathon's UI.
 export function appStatus(a) {
@@ -43,11 +44,13 @@ export const appsList = {
         h('select', { 'data-key': 'apps-status', onchange: (e) => setQuery({ status: e.target.value }, true) },
           ['', 'running', 'healthy', 'deploying', 'waiting', 'unhealthy', 'suspended'].map((s) => h('option', { value: s, selected: s === want }, s || 'any status'))),
         h('span', { class: 'grow' }),
-        h('a', { class: 'button primary', href: '#/apps/new', id: 'create-app' }, 'Create app')),
+        can('create_apps') ? h('button', allowed(can('create_apps'), { class: 'primary', id: 'create-app' }), 'Create app')
+          : h('a', { class: 'button primary', href: '#/apps/new', id: 'create-app' }, 'Create app')),
       h('div', { class: 'chips', id: 'apps-rollup' },
         h('span', null, `${apps.length} apps · ${t('tasksRunning')} running · ${t('tasksHealthy')} healthy · ${t('tasksStaged')} staged · ${t('tasksUnhealthy')} unhealthy`),
         Object.entries(counts).map(([s, n]) => h('a', { href: '#/apps' + qs({ status: s }) }, statusBadge(s), ' ', String(n)))),
-      apps.length === 0 ? empty('No apps yet. Create one from JSON with the button above, or:', `nodectl app run --master ${location.host} -f app.json`)
+      apps.length === 0 && scoped() ? empty(`No apps under ${scoped().join(', ') || '(no prefix)'} yet (you see only those).`, can('create_apps') ? 'ask an admin for create_apps' : `nodectl app run --master ${location.host} -f app.json   (or Create app above)`)
+        : apps.length === 0 ? empty('No apps yet. Create one from JSON with the button above, or:', `nodectl app run --master ${location.host} -f app.json`)
         : rows.length === 0 ? empty('No app matches the filter.', 'clear the filter')
           : table([
             ['ID', (a) => h('a', { href: appLink(a.id), class: 'app-link' }, a.id)],
@@ -82,8 +85,13 @@ const fields = [
   ['id', 'ID', 'text'], ['cmd', 'Command', 'text'], ['instances', 'Instances', 'number'],
   ['cpus', 'CPUs', 'number'], ['mem', 'Memory (MB)', 'number'], ['disk', 'Disk (MB)', 'number'],
 ];
-// draft survives re-renders and navigation within the session.
-let draft = JSON.stringify(template, null, 2);
+// draft survives re-renders and navigation within the session. An
+// app-scoped principal starts from an id under its first prefix.
+let draft = null;
+const fresh = () => {
+  const pre = scoped()?.[0];
+  return JSON.stringify(pre ? { ...template, id: pre.replace(/\/?\*?$/, '') + '/my-app' } : template, null, 2);
+};
 let lastErrors = null;
 
 export const appsNew = {
@@ -92,6 +100,7 @@ export const appsNew = {
   async load() { return {}; },
   render() {
     const ta = h('textarea', { id: 'app-json', 'data-key': 'app-json', spellcheck: 'false', 'aria-label': 'App definition JSON' });
+    if (draft == null) draft = fresh();
     ta.value = draft;
     const errs = h('div', { id: 'app-errors' });
     const fieldEls = {};
@@ -105,16 +114,29 @@ export const appsNew = {
         if (input.value === '') delete o[k];
         else o[k] = type === 'number' ? Number(input.value) : input.value;
         ta.value = draft = JSON.stringify(o, null, 2);
+        gate();
       });
       fieldEls['/' + k] = { input, err, wrap: h('div', { class: 'field' }, h('label', { for: 'field-' + k }, label), input, err) };
       return fieldEls['/' + k].wrap;
     }));
+    const button = h('button', { class: 'primary', id: 'app-submit', onclick: (e) => submit(e.target) }, 'Create');
+    // The submit button is disabled, with the reason, when the principal
+    // may not create this id (app-scoped users: outside their prefixes).
+    const reasonEl = h('span', { class: 'muted', id: 'app-submit-reason' });
+    const gate = () => {
+      const o = parsed();
+      const reason = canApp('create_apps', o && typeof o.id === 'string' ? '/' + o.id.replace(/^\/+/, '') : '');
+      button.disabled = !!reason;
+      reasonEl.textContent = reason;
+      if (reason) { button.title = reason; button.dataset.denied = reason; } else { button.removeAttribute('title'); delete button.dataset.denied; }
+    };
     const sync = () => {
       const o = parsed();
       for (const [k] of fields) {
         const fe = fieldEls['/' + k];
         if (document.activeElement !== fe.input) fe.input.value = o && o[k] != null ? o[k] : '';
       }
+      gate();
     };
     ta.addEventListener('input', () => { draft = ta.value; sync(); });
     sync();
@@ -142,12 +164,12 @@ export const appsNew = {
       try {
         const app = await api('/v2/apps', { method: 'POST', body });
         lastErrors = null;
-        draft = JSON.stringify(template, null, 2);
+        draft = null;
         navigate(appLink(app.id || body.id));
       } catch (e) {
         lastErrors = e;
         show(e);
-      } finally { btn.disabled = false; }
+      } finally { gate(); }
     };
     return h('div', null,
       h('h1', null, 'Create an app'),
@@ -155,7 +177,8 @@ export const appsNew = {
       h('div', { class: 'form-grid' }, form, h('div', null, ta)),
       errs,
       h('div', { class: 'toolbar' },
-        h('button', { class: 'primary', id: 'app-submit', onclick: (e) => submit(e.target) }, 'Create'),
+        button,
+        reasonEl,
         h('a', { href: '#/apps' }, 'Cancel')));
   },
 };

@@ -3,23 +3,25 @@
 // The page detects what the master offers instead of assuming a version:
 // /state's "masters" (the quorum, api.Quorum) exists once multi-master
 // (HA) is in; without it the sections are the single-master empty states.
-// Join tokens are read from /master/tokens: 404 → not in this build; 401
-// or 403 → the browser holds no admin certificate, so the section names
-// the CLI command instead of showing an error. Member removal and
-// snapshot downloads need the same certificate and are handled alike.
+// Token administration, member removal and snapshots need manage_cluster
+// (superusers, unless an ACL grants it): without it the page does not ask
+// for the tokens, and their buttons are disabled with that reason. A 403
+// all the same (an ACL the page cannot see) is shown as a note naming the
+// CLI command to run on a master, not as an error; a 404 on
+// /master/tokens means a build without them.
 import { h, api, apiURL, ApiError, kv, table, time, empty, badge, errorBox, ask, fmtBytes } from '../lib.js';
 import { rerender } from '../router.js';
+import { can, allowed, headers, signedOut } from '../session.js';
 
 // notice is an action's outcome, shown in its section until the next
 // action: {section, kind: 'ok'|'error'|'refused', text, command?, copy?}.
 let notice = null;
 
-// refused reports whether e is the API refusing a browser without a
-// client certificate.
-const refused = (e) => e instanceof ApiError && (e.status === 401 || e.status === 403);
+// refused reports whether e is the API refusing the principal.
+const refused = (e) => e instanceof ApiError && e.status === 403;
 
 // optional fetches url; a 404 (endpoint not in this build) gives
-// {missing}, a 401/403 {refused}.
+// {missing}, a 403 {refused}.
 async function optional(url) {
   try {
     return { data: await api(url) };
@@ -32,8 +34,8 @@ async function optional(url) {
 
 function refusedBox(what, e, command) {
   return h('div', { class: 'empty refused', role: 'note' },
-    h('p', { style: 'margin:0' }, `${what} needs an admin or master client certificate, which a browser does not present (the master said: ${e.apiMessage}).`),
-    h('p', { style: 'margin:.5rem 0 0' }, 'Run on a master: ', h('code', null, command)));
+    h('p', { style: 'margin:0' }, `${what} needs manage_cluster`, e ? ` (the master said: ${e.apiMessage})` : '', '.'),
+    h('p', { style: 'margin:.5rem 0 0' }, 'Sign in as a superuser, or run on a master: ', h('code', null, command)));
 }
 
 async function act(section, f, refusedText, command) {
@@ -92,7 +94,7 @@ const sections = {
         ['Role', (m) => [m.master && m.master === q.leader ? badge('leader', 'ok') : null, ' ', m.learner ? badge('learner', 'info') : badge('voter'), ' ', m.leader ? badge('raft leader') : null]],
         ['Health', (m) => !m.started ? badge('not started', 'warn') : m.healthy ? badge('healthy', 'ok') : badge('unreachable', 'bad')],
         ['Peer URLs', (m) => h('span', { class: 'mono' }, (m.peer_urls || []).join(' ')), 'hide-sm'],
-        ['', (m) => h('button', { class: 'danger member-remove', 'data-member': m.id, onclick: () => remove(m) }, 'Remove')],
+        ['', (m) => h('button', allowed(can('manage_cluster'), { class: 'danger member-remove', 'data-member': m.id, onclick: () => remove(m) }), 'Remove')],
       ], members, { rowAttrs: (m) => ({ 'data-member-row': m.id }) }),
       noticeBox('masters'),
       h('p', { class: 'muted' }, 'Add a master: ', h('code', null, `nodectl token create --role master`), ' then ', h('code', null, `nodectl up --role=master --join https://${location.host} --token <token>`)));
@@ -132,7 +134,11 @@ const sections = {
         empty('Join tokens (create with a TTL and use count, copy the join command, revoke) are not served by this master.',
           `nodectl token create --role agent   # on a master; then run the join command it prints`));
     }
-    if (tokens.refused) return h('section', null, title, noticeBox('tokens'), refusedBox('Listing join tokens', tokens.refused, 'nodectl token list'));
+    if (tokens.denied || tokens.refused) {
+      return h('section', null, title,
+        h('div', { class: 'toolbar' }, h('button', allowed(can('manage_cluster') || 'needs manage_cluster', { id: 'token-create', class: 'primary' }), 'Create token')),
+        noticeBox('tokens'), refusedBox('Listing join tokens', tokens.refused, 'nodectl token list'));
+    }
     if (tokens.error) return h('section', null, title, errorBox(tokens.error));
     const list = tokens.data.tokens || [];
     const create = async () => {
@@ -174,8 +180,9 @@ const sections = {
     // GET /master/snapshot streams a fresh snapshot; fetched as a blob so
     // a refusal is shown as a message, not a page of JSON.
     const take = () => act('snapshots', async () => {
-      const r = await fetch(apiURL('/master/snapshot'));
+      const r = await fetch(apiURL('/master/snapshot'), { headers: headers('GET') });
       if (!r.ok) {
+        if (r.status === 401) signedOut('GET /master/snapshot answered 401');
         let body = null;
         try { body = await r.json(); } catch { /* not JSON */ }
         throw new ApiError('GET', '/master/snapshot', r.status, body);
@@ -188,7 +195,7 @@ const sections = {
       return `Snapshot taken (${blob.size} bytes); check it with nodectl snapshot verify FILE.`;
     }, 'Taking a snapshot', 'nodectl snapshot save FILE');
     return h('section', null, title,
-      h('div', { class: 'toolbar' }, h('button', { id: 'snapshot-take', onclick: take }, 'Take snapshot (download)')),
+      h('div', { class: 'toolbar' }, h('button', allowed(can('manage_cluster'), { id: 'snapshot-take', onclick: take }), 'Take snapshot (download)')),
       noticeBox('snapshots'),
       empty('Masters keep scheduled snapshots in <work-dir>/snapshots (every --snapshot-interval, newest --snapshot-retention kept); the API has no list of them yet.',
         'ls <work-dir>/snapshots   (on a master; nodectl snapshot verify FILE checks one)'));
@@ -219,7 +226,7 @@ export const cluster = {
     const state = await api('/state');
     // Tokens are asked for only when the master has HA (and with it the
     // PKI): an older master would answer 404 on every refresh.
-    const tokens = state.masters ? await optional('/master/tokens') : null;
+    const tokens = !state.masters ? null : can('manage_cluster') ? { denied: true } : await optional('/master/tokens');
     return { state, tokens };
   },
   render(d) {
@@ -229,7 +236,9 @@ export const cluster = {
       h('div', { class: 'card' }, kv([
         ['Cluster', s.cluster], ['Leader', h('span', { class: 'mono' }, s.leader)], ['Version', s.version],
         ['Started', time(s.start_time)], ['Log dir', s.log_dir || '(stderr only)'],
-        ['Master log', s.log_dir || s.external_log_file ? h('a', { href: apiURL('/files/download?path=/master/log') }, 'download /master/log') : 'start with --log-dir to keep one'],
+        ['Master log', !(s.log_dir || s.external_log_file) ? 'start with --log-dir to keep one'
+          : can('access_mesos_logs') ? h('span', { class: 'muted', title: can('access_mesos_logs') }, 'not readable: ', can('access_mesos_logs'))
+            : h('a', { href: apiURL('/files/download?path=/master/log') }, 'download /master/log')],
       ])),
       sections.masters(d), sections.quorum(d), sections.tokens(d), sections.snapshots(d));
   },

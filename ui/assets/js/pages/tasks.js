@@ -3,6 +3,7 @@
 // read through the master's files proxy (/agents/{id}/files/...).
 import { h, api, apiURL, table, kv, empty, time, stateBadge, taskLink, agentLink, frameworkLink, appLink, fmtBytes, errorBox, qs, isoTime } from '../lib.js';
 import { setQuery } from '../router.js';
+import { can } from '../session.js';
 
 const shown = 200; // rows rendered before "show all"
 
@@ -53,7 +54,7 @@ export const taskDetail = {
     let listing = null, listErr = null;
     const root = sandboxPath(t);
     const dir = query.dir || root;
-    if (!query.file && t.slave_id) {
+    if (!query.file && t.slave_id && !can('access_sandboxes')) {
       try { listing = await api(filesURL(t.slave_id, 'browse', { path: dir })); } catch (e) { listErr = e; }
     }
     return { t, root, dir, listing, listErr };
@@ -81,7 +82,8 @@ export const taskDetail = {
       h('nav', { class: 'tabs' },
         ['stdout', 'stderr'].map((f) => h('a', { href: taskLink(t.id) + qs({ file: root + '/' + f }), class: file === root + '/' + f ? 'active' : null, id: 'tab-' + f }, f)),
         h('a', { href: taskLink(t.id), class: !file ? 'active' : null, id: 'tab-files' }, 'Sandbox')),
-      file ? tailView(t, file) : browser(t, root, dir, listing, listErr));
+      can('access_sandboxes') ? h('div', { class: 'empty', id: 'sandbox-denied' }, 'The sandbox is not shown: reading it ', can('access_sandboxes'), '.')
+        : file ? tailView(t, file) : browser(t, root, dir, listing, listErr));
   },
 };
 
