@@ -100,7 +100,8 @@ func (cfg Config) etcdName() string {
 // startMaster starts the etcd member (new cluster, join, restart, or
 // reset; docs/ha.md) and builds the master on it. Nothing runs yet
 // but etcd; the caller serves r.srv on r.ln and runs the master.
-func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog string) (r *masterRole, err error) {
+func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog string) (r *masterRole, err error) {
+	log := logs.logger("master")
 	r = &masterRole{}
 	defer func() {
 		if err != nil {
@@ -151,7 +152,7 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 	}
 	mux := http.NewServeMux()
 	advertised := "https://" + cfg.advertised(cfg.Port)
-	tokens := pki.NewTokens(r.cli, r.pki.Authority.Hash())
+	tokens := pki.NewTokens(r.cli, r.pki.Authority.Hash()).NotifySecrets(logs.RedactValues)
 	join, err := cluster.NewJoin(cluster.JoinConfig{
 		Authority: r.pki.Authority, Tokens: tokens, URL: advertised, Masters: r.master.MasterAddrs, Logger: log,
 	})
@@ -165,12 +166,9 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 		return r, fmt.Errorf("admin credential: %w", err)
 	}
 	if r.pki.Created {
-		agentCmd, masterCmd, err := cluster.CreateJoinCommands(ctx, tokens, advertised, 24*time.Hour)
-		if err != nil {
-			return r, fmt.Errorf("bootstrap tokens: %w", err)
+		if err := announceBootstrap(ctx, cfg, tokens, advertised, logs, log); err != nil {
+			return r, err
 		}
-		log.Info("cluster created; join agents with: " + agentCmd)
-		log.Info("join masters with: " + masterCmd)
 	}
 	mux.Handle("/v2/", r.apps.Handler())
 	mux.Handle("GET /ping", r.apps.Handler())
