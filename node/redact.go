@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,38 @@ func shownFlag(name, value string) string {
 		return redacted
 	}
 	return value
+}
+
+// shownArgs is a command line with the values of secret flags (any
+// spelling, --flag=value or --flag value) replaced, for logging it.
+func shownArgs(args []string) []string {
+	secret := map[string]bool{}
+	for _, f := range upFlags() {
+		if secretFlags[f.Names()[0]] {
+			for _, n := range f.Names() {
+				secret[n] = true
+			}
+		}
+	}
+	out := slices.Clone(args)
+	for i := 0; i < len(out); i++ {
+		name, ok := strings.CutPrefix(out[i], "-")
+		if !ok {
+			continue
+		}
+		name = strings.TrimPrefix(name, "-")
+		name, _, hasValue := strings.Cut(name, "=")
+		if !secret[name] {
+			continue
+		}
+		if hasValue {
+			out[i] = out[i][:strings.IndexByte(out[i], '=')+1] + redacted
+		} else if i+1 < len(out) {
+			i++
+			out[i] = redacted
+		}
+	}
+	return out
 }
 
 // tokenSecret is the part of a join token that must not be shown: its

@@ -81,6 +81,14 @@ func TestFlagsRedactToken(t *testing.T) {
 	}
 }
 
+func TestShownArgs(t *testing.T) {
+	got := strings.Join(shownArgs([]string{"up", "--role=agent", "--join=https://10.0.9.1:5050", "--token=" + testToken, "-token", testToken, "--work-dir", "/w", "--token"}), " ")
+	want := "up --role=agent --join=https://10.0.9.1:5050 --token=<redacted> -token <redacted> --work-dir /w --token"
+	if got != want {
+		t.Errorf("shownArgs:\n got %s\nwant %s", got, want)
+	}
+}
+
 type testStringer struct{ s string }
 
 func (s testStringer) String() string { return s.s }
