@@ -97,8 +97,11 @@ func tokenSecret(s string) string {
 const minSecretLen = 8
 
 // maxSecrets bounds a redactor's values (tokens are registered as they
-// are created and used); the oldest are dropped beyond it.
-const maxSecrets = 4096
+// are created and used); the oldest are dropped beyond it. Each value
+// costs a strings.Contains per string in a record: BenchmarkRedactHandler
+// measured, on a log call of about 1µs to a text handler, +0.15µs with no
+// values, +0.25µs with 2 and +1.4µs with 100.
+const maxSecrets = 1024
 
 // redactor holds the secret values a node knows at runtime (join tokens
 // created or used, credentials loaded from files). Reads are lock-free.
