@@ -84,7 +84,7 @@ func cutFileURL(flag string) (string, bool) {
 // ensureAdmin creates the admin superuser on a new cluster and writes its
 // secret, once, into the work dir (0600). A master joining an existing
 // cluster finds the user there and writes nothing.
-func ensureAdmin(ctx context.Context, cfg Config, users *auth.Users, log *slog.Logger) error {
+func ensureAdmin(ctx context.Context, cfg Config, users *auth.Users, redact func(...string), log *slog.Logger) error {
 	exists, err := users.Exists(ctx, AdminPrincipal)
 	if err != nil {
 		return fmt.Errorf("admin user: %w", err)
@@ -97,6 +97,7 @@ func ensureAdmin(ctx context.Context, cfg Config, users *auth.Users, log *slog.L
 		return err
 	}
 	secret := base64.RawURLEncoding.EncodeToString(b)
+	redact(secret)
 	path := filepath.Join(cfg.WorkDir, AdminSecretName)
 	if err := os.WriteFile(path+".tmp", []byte(secret+"\n"), 0o600); err != nil {
 		return fmt.Errorf("admin secret: %w", err)

@@ -92,7 +92,8 @@ type Config struct {
 	AnonymousFrameworks bool // --authenticate_frameworks=false (nodectl's default true; Mesos' false)
 	NoRootSubmissions   bool // --root_submissions=false (default true, as Mesos)
 
-	// Flags is every flag's effective value, shown in /state and /flags.
+	// Flags is every flag's effective value, shown in /state and /flags;
+	// secret ones (secretFlags) are <redacted>.
 	Flags map[string]string
 }
 
@@ -233,7 +234,7 @@ func loadConfig(c *cli.Context) (Config, error) {
 	}
 	for _, f := range upFlags() {
 		name := f.Names()[0]
-		cfg.Flags[name] = fmt.Sprint(c.Value(name))
+		cfg.Flags[name] = shownFlag(name, fmt.Sprint(c.Value(name)))
 		if g, ok := c.Generic(name).(*durationFlag); ok {
 			cfg.Flags[name] = g.String()
 		}

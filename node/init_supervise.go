@@ -134,7 +134,7 @@ func (s *supervisor) start() {
 	}
 	s.pid, s.started = p.Pid, time.Now()
 	_ = p.Release()
-	s.log.Info("nodectl up started", "pid", s.pid, "args", strings.Join(s.args, " "))
+	s.log.Info("nodectl up started", "pid", s.pid, "args", strings.Join(shownArgs(s.args), " "))
 }
 
 // reap collects every exited child. It reports whether the supervised

@@ -16,10 +16,19 @@ import (
 // logging owns the node's log outputs: stderr (unless --quiet) and, with
 // --log-dir, one size-rotated file per role (nodectl-master.log,
 // nodectl-agent.log), as Mesos writes mesos-master.* and mesos-slave.*.
+// Every logger it makes redacts the secrets registered with RedactValues
+// and secret-named attributes (redactHandler).
 type logging struct {
 	cfg    Config
 	level  *slog.LevelVar
 	stderr slog.Handler
+	redact *redactor
+
+	// console is where one-time notices meant for the operator only (the
+	// bootstrap join commands) are printed, bypassing the log handlers;
+	// nil with --quiet, or with --external-log-file (stderr is then most
+	// likely that file, which the files API serves).
+	console io.Writer
 
 	mu    sync.Mutex // guards files
 	files map[string]*bufferedFile
@@ -41,10 +50,13 @@ func slogLevel(s string) slog.Level {
 }
 
 func newLogging(cfg Config, stderr io.Writer) (*logging, error) {
-	l := &logging{cfg: cfg, level: new(slog.LevelVar), files: map[string]*bufferedFile{}, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &logging{cfg: cfg, level: new(slog.LevelVar), redact: &redactor{}, files: map[string]*bufferedFile{}, stop: make(chan struct{}), done: make(chan struct{})}
 	l.level.Set(slogLevel(cfg.LoggingLevel))
 	if !cfg.Quiet {
 		l.stderr = l.handler(stderr)
+		if cfg.ExternalLogFile == "" {
+			l.console = stderr
+		}
 	}
 	if cfg.LogDir != "" {
 		if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
@@ -72,14 +84,25 @@ func (l *logging) logger(role string) *slog.Logger {
 	if l.cfg.LogDir != "" {
 		hs = append(hs, l.handler(l.file(role)))
 	}
+	var h slog.Handler
 	switch len(hs) {
 	case 0:
 		return slog.New(slog.DiscardHandler)
 	case 1:
-		return slog.New(hs[0])
+		h = hs[0]
+	default:
+		h = slog.NewMultiHandler(hs...)
 	}
-	return slog.New(slog.NewMultiHandler(hs...))
+	return slog.New(&redactHandler{next: h, r: l.redact})
 }
+
+// RedactValues registers secret values (a token's secret, a credential's
+// secret) that every logger of l, made before or after, replaces with
+// <redacted> wherever they appear in a message or an attribute value.
+// Values shorter than 8 bytes are ignored: replacing them would mangle
+// ordinary text. It is safe for concurrent use and cheap to call again
+// with known values.
+func (l *logging) RedactValues(vals ...string) { l.redact.add(vals...) }
 
 // logFile is the path of a role's log file ("" without --log-dir).
 func (l *logging) logFile(role string) string {

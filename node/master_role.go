@@ -100,7 +100,8 @@ func (cfg Config) etcdName() string {
 // startMaster starts the etcd member (new cluster, join, restart, or
 // reset; docs/ha.md) and builds the master on it. Nothing runs yet
 // but etcd; the caller serves r.srv on r.ln and runs the master.
-func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog string) (r *masterRole, err error) {
+func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog string) (r *masterRole, err error) {
+	log := logs.logger("master")
 	r = &masterRole{}
 	defer func() {
 		if err != nil {
@@ -128,6 +129,7 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 	if err != nil {
 		return r, err
 	}
+	logs.RedactValues(ac.Credentials.Secrets()...)
 	r.users, r.guard = ac.Users, auth.New(ac)
 	if err := reclaimOnStart(ctx, r.etcd.Space(), r.cli, cfg.MaxVersions, log); err != nil {
 		return r, err
@@ -158,7 +160,7 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 		return r, err
 	}
 	advertised := "https://" + cfg.advertised(cfg.Port)
-	tokens := pki.NewTokens(r.cli, r.pki.Authority.Hash())
+	tokens := pki.NewTokens(r.cli, r.pki.Authority.Hash()).NotifySecrets(logs.RedactValues)
 	join, err := cluster.NewJoin(cluster.JoinConfig{
 		Authority: r.pki.Authority, Tokens: tokens, URL: advertised, Masters: r.master.MasterAddrs, Logger: log,
 	})
@@ -168,16 +170,13 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 	if _, err := pki.SetupAdmin(cfg.WorkDir, advertised, r.pki.Authority, cfg.pkiPaths()); err != nil {
 		return r, fmt.Errorf("admin credential: %w", err)
 	}
-	if err := ensureAdmin(ctx, cfg, r.users, log); err != nil {
+	if err := ensureAdmin(ctx, cfg, r.users, logs.RedactValues, log); err != nil {
 		return r, err
 	}
 	if r.pki.Created {
-		agentCmd, masterCmd, err := cluster.CreateJoinCommands(ctx, tokens, advertised, 24*time.Hour)
-		if err != nil {
-			return r, fmt.Errorf("bootstrap tokens: %w", err)
+		if err := announceBootstrap(ctx, cfg, tokens, advertised, logs, log); err != nil {
+			return r, err
 		}
-		log.Info("cluster created; join agents with: " + agentCmd)
-		log.Info("join masters with: " + masterCmd)
 	}
 	router := masterRouter(r.guard, r, join, masterLog, id, log)
 	r.srv, r.ln, err = listen(cfg.bindAddr(cfg.Port), router, log)

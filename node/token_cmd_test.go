@@ -41,6 +41,26 @@ type tokMaster struct {
 	tokens     *pki.Tokens
 	etcd       *clientv3.Client
 	masterJoin atomic.Int32 // AddMaster hook calls
+	log        lockedBuffer // the join handler's log
+}
+
+// lockedBuffer is a log destination written by server goroutines and read
+// by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func tokStartEtcd(t testing.TB) *clientv3.Client {
@@ -90,7 +110,7 @@ func tokStartMaster(t testing.TB, ip string) *tokMaster {
 			m.masterJoin.Add(1)
 			return json.RawMessage(`{"initial_cluster":"x"}`), nil
 		},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(&m.log, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -204,6 +224,7 @@ func TestTokenJoinAndRefusals(t *testing.T) {
 	}
 
 	msgs := map[string]string{}
+	var presented []string // the secrets of every token presented
 	refused := func(name string, err, want error) {
 		t.Helper()
 		if !errors.Is(err, want) {
@@ -212,12 +233,26 @@ func TestTokenJoinAndRefusals(t *testing.T) {
 		}
 		msgs[name] = err.Error()
 	}
-	_, err = tokJoin(t, m, "agent", once)
+	join := func(role, token string) error {
+		t.Helper()
+		if tk, err := pki.ParseToken(token); err == nil {
+			presented = append(presented, tk.Secret)
+		}
+		_, err := tokJoin(t, m, role, token)
+		return err
+	}
+	presented = append(presented, strings.Split(once, ".")[1])
+	err = join("agent", once)
 	refused("used twice", err, pki.ErrTokenUsedUp)
+
+	wrong, _ := pki.ParseToken(tokCreate(t, m, "--role", "agent"))
+	presented = append(presented, wrong.Secret)
+	wrong.Secret = strings.Repeat("0", 32)
+	refused("wrong secret", join("agent", wrong.String()), pki.ErrTokenSecret)
 
 	short := tokCreate(t, m, "--role", "agent", "--ttl", "1ms")
 	nodetest.WaitFor(t, 5*time.Second, "token expiry", func() bool {
-		_, err = tokJoin(t, m, "agent", short)
+		err = join("agent", short)
 		return err != nil
 	})
 	refused("expired", err, pki.ErrTokenExpired)
@@ -227,21 +262,31 @@ func TestTokenJoinAndRefusals(t *testing.T) {
 	if code, out, errOut := tokCLI(t, m, "token", "revoke", tk.ID); code != 0 || !strings.Contains(out, "revoked") {
 		t.Fatalf("token revoke: %d %s %s", code, out, errOut)
 	}
-	_, err = tokJoin(t, m, "agent", revoked)
-	refused("revoked", err, pki.ErrTokenRevoked)
+	refused("revoked", join("agent", revoked), pki.ErrTokenRevoked)
 
 	other := tokStartMaster(t, "127.0.0.1")
 	foreign := tokCreate(t, other, "--role", "agent")
-	_, err = tokJoin(t, m, "agent", foreign)
-	refused("other CA", err, pki.ErrWrongCA)
+	refused("other CA", join("agent", foreign), pki.ErrWrongCA)
 
 	tk.ID = "0123456789abcdef"
-	_, err = tokJoin(t, m, "agent", tk.String())
-	refused("unknown", err, pki.ErrTokenUnknown)
+	refused("unknown", join("agent", tk.String()), pki.ErrTokenUnknown)
 
 	agentTok := tokCreate(t, m, "--role", "agent")
-	_, err = tokJoin(t, m, "master", agentTok)
-	refused("wrong role", err, pki.ErrTokenRole)
+	refused("wrong role", join("master", agentTok), pki.ErrTokenRole)
+
+	// No refusal and no line of the master's log repeats a secret.
+	for name, msg := range msgs {
+		for _, s := range presented {
+			if strings.Contains(msg, s) {
+				t.Errorf("%s: the message %q shows a token secret", name, msg)
+			}
+		}
+	}
+	for _, s := range presented {
+		if strings.Contains(m.log.String(), s) {
+			t.Errorf("the join handler logged a token secret:\n%s", m.log.String())
+		}
+	}
 
 	for name, msg := range msgs {
 		t.Logf("%s: %s", name, msg)

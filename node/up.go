@@ -48,6 +48,9 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	if mainRole == "all" {
 		mainRole = "master"
 	}
+	if cfg.Token != "" {
+		logs.RedactValues(tokenSecret(cfg.Token))
+	}
 	log := logs.logger(mainRole).With("component", "node")
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return fmt.Errorf("create work dir: %w", err)
@@ -79,7 +82,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		if masterLog == "" {
 			masterLog = logs.logFile("master")
 		}
-		mr, err := startMaster(ctx, cfg, logs.logger("master"), masterLog)
+		mr, err := startMaster(ctx, cfg, logs, masterLog)
 		if err != nil {
 			return err
 		}

@@ -107,14 +107,29 @@ type TokenSpec struct {
 // use is counted with a compare-and-swap transaction, so a token with
 // Uses=1 admits one node even when several present it at once.
 type Tokens struct {
-	cli    *clientv3.Client
-	caHash string
-	now    func() time.Time
+	cli      *clientv3.Client
+	caHash   string
+	now      func() time.Time
+	onSecret func(secrets ...string)
 }
 
 // NewTokens returns the token store of the cluster whose CA has caHash.
 func NewTokens(cli *clientv3.Client, caHash string) *Tokens {
 	return &Tokens{cli: cli, caHash: caHash, now: time.Now}
+}
+
+// NotifySecrets makes t call f with the secret of every token it creates
+// or accepts (after the secret matched), so that the node can redact them
+// from its logs. It returns t; call it before t is used.
+func (t *Tokens) NotifySecrets(f func(secrets ...string)) *Tokens {
+	t.onSecret = f
+	return t
+}
+
+func (t *Tokens) notify(secret string) {
+	if t.onSecret != nil {
+		t.onSecret(secret)
+	}
 }
 
 func hashSecret(s string) string {
@@ -151,6 +166,7 @@ func (t *Tokens) Create(ctx context.Context, spec TokenSpec) (Token, TokenInfo, 
 	if !resp.Succeeded {
 		return Token{}, TokenInfo{}, errors.New("store token: id collision; try again")
 	}
+	t.notify(tok.Secret)
 	return tok, info.public(), nil
 }
 
@@ -228,7 +244,7 @@ func (t *Tokens) Use(ctx context.Context, token, role string) (TokenInfo, error)
 	if tok.CAHash != t.caHash {
 		return TokenInfo{}, fmt.Errorf("%w: the token pins CA %s…, this cluster's is %s…", ErrWrongCA, tok.CAHash[:16], t.caHash[:16])
 	}
-	return t.update(ctx, tok.ID, func(ti *TokenInfo) error {
+	ti, err := t.update(ctx, tok.ID, func(ti *TokenInfo) error {
 		if subtle.ConstantTimeCompare([]byte(ti.SecretHash), []byte(hashSecret(tok.Secret))) != 1 {
 			return fmt.Errorf("%w: token %s", ErrTokenSecret, tok.ID)
 		}
@@ -238,6 +254,10 @@ func (t *Tokens) Use(ctx context.Context, token, role string) (TokenInfo, error)
 		ti.Used++
 		return nil
 	})
+	if err == nil {
+		t.notify(tok.Secret)
+	}
+	return ti, err
 }
 
 // Refund gives back a use counted by Use when the join failed afterwards.
