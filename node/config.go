@@ -137,7 +137,7 @@ func upFlags() []cli.Flag {
 		num("snapshot-retention", 5, "master: scheduled snapshots to keep", "snapshot_retention"),
 		dur("etcd-heartbeat-interval", 50*time.Millisecond, "master: etcd Raft heartbeat interval", "etcd_heartbeat_interval"),
 		dur("etcd-election-timeout", 500*time.Millisecond, "master: etcd Raft election timeout (at least 5 heartbeats)", "etcd_election_timeout"),
-		dur("leader-lease-ttl", 3*time.Second, "master: TTL of the leader's election lease (whole seconds); a leader that cannot renew it stops acting when it runs out", "leader_lease_ttl"),
+		dur("leader-lease-ttl", 0, "master: TTL of the leader's election lease (whole seconds); a leader that cannot renew it stops acting when it runs out; 0: 15s while etcd has one voting member, else 3s", "leader_lease_ttl"),
 		&cli.StringFlag{Name: "boot-id", Usage: "override the kernel boot id (tests simulate reboots)", Hidden: true, EnvVars: []string{envName("boot-id")}},
 		str("log-dir", "", "directory for log files, one per role, rotated by size (default: stderr only)", "log_dir"),
 		str("logging-level", "INFO", "INFO, WARNING or ERROR (DEBUG for more)", "logging_level"),
