@@ -124,11 +124,13 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 	if err != nil {
 		return r, fmt.Errorf("connect to etcd: %w", err)
 	}
-	if err := r.pki.Authority.Publish(ctx, r.cli); err != nil {
+	// Start-up writes retry etcd's "not now" (a leader election while a
+	// master joins, a loaded machine): retryEtcd.
+	if err := retryEtcd(ctx, log, "publish CA", func(ctx context.Context) error { return r.pki.Authority.Publish(ctx, r.cli) }); err != nil {
 		return r, fmt.Errorf("publish the cluster CA: %w", err)
 	}
 	if cfg.Restore != "" {
-		if err := restoreKeys(ctx, r.cli, cfg.Restore, log); err != nil {
+		if err := retryEtcd(ctx, log, "restore keys", func(ctx context.Context) error { return restoreKeys(ctx, r.cli, cfg.Restore, log) }); err != nil {
 			return r, err
 		}
 	}
@@ -165,7 +167,11 @@ func startMaster(ctx context.Context, cfg Config, log *slog.Logger, masterLog st
 		return r, fmt.Errorf("admin credential: %w", err)
 	}
 	if r.pki.Created {
-		agentCmd, masterCmd, err := cluster.CreateJoinCommands(ctx, tokens, advertised, 24*time.Hour)
+		var agentCmd, masterCmd string
+		err := retryEtcd(ctx, log, "bootstrap tokens", func(ctx context.Context) (err error) {
+			agentCmd, masterCmd, err = cluster.CreateJoinCommands(ctx, tokens, advertised, 24*time.Hour)
+			return err
+		})
 		if err != nil {
 			return r, fmt.Errorf("bootstrap tokens: %w", err)
 		}
@@ -314,7 +320,10 @@ func joinEtcd(ctx context.Context, cfg Config, id *pki.Identity, ec embed.Config
 	if err != nil {
 		return nil, err
 	}
-	if err := joinCall(ctx, http.MethodPost, base+api.PathMembers+"/"+jr.MemberID+"/promote", nil, nil); err != nil {
+	promote := func(ctx context.Context) error {
+		return joinCall(ctx, http.MethodPost, base+api.PathMembers+"/"+jr.MemberID+"/promote", nil, nil)
+	}
+	if err := retryEtcd(ctx, log, "promote", promote); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("promote through %s: %w", cfg.Join, err)
 	}
