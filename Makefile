@@ -18,7 +18,7 @@ IMAGES ?=
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-e2e test-ui test-iso bench fuzz lint check deps iso clean
+.PHONY: help build run test test-under-load test-e2e test-ui test-iso bench fuzz lint check deps iso clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -70,6 +70,18 @@ test: deps build ## every test, race detector on (what CI runs)
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
+
+# CPU hog for test-under-load: 2 busy loops per core, each stopped by
+# coreutils timeout after HOG_SECS at the latest, and killed by the trap
+# when make test ends first, passed or failed.
+HOG_SECS ?= 3600
+test-under-load: deps build ## make test beside a CPU hog (2 busy loops per core), as on a shared loaded machine
+	@pids=""; for i in $$(seq $$((2 * $$(nproc)))); do \
+	  timeout -s KILL $(HOG_SECS) sh -c 'while :; do :; done' & pids="$$pids $$!"; \
+	done; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	echo "CPU hog: $$((2 * $$(nproc))) busy loops (pids$$pids)"; \
+	$(MAKE) test
 
 test-e2e: deps build ## only the real-process end-to-end tests
 	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 20m ./node/e2e/...

@@ -24,17 +24,56 @@ import (
 // writes are fenced as well: each transaction compares the election key's
 // create revision (etcdStore).
 //
-// After kill -9 the lease would live on for up to LeaseTTL. Standbys
+// After kill -9 the lease would live on for up to its TTL. Standbys
 // shorten that: probeLeader dials the leader's API port, and when the
 // port refuses connections (the process is gone; a hung or partitioned
 // leader times out instead and is left to its lease) it revokes the
 // leader's lease, which deletes its election key and lets the next
 // campaigner in at once.
 
-// confirmLease sets leaseUntil from etcd's view of the lease.
-func (m *Master) confirmLease(ctx context.Context, lease clientv3.LeaseID) error {
+// Lease TTLs by cluster size, when Config.LeaseTTL leaves it open.
+const (
+	// HALeaseTTL is the lease of a master whose etcd has several voting
+	// members: a hung leader is replaced within it.
+	HALeaseTTL = 3 * time.Second
+	// SoloLeaseTTL is the lease of a master whose etcd is one voting
+	// member. No other master can take over, so its length costs no
+	// failover time; it is long enough that a keep-alive starved of CPU
+	// for seconds on a loaded machine does not end the term.
+	SoloLeaseTTL = 15 * time.Second
+)
+
+// termLeaseTTL is the lease TTL of a new term: Config.LeaseTTL when set,
+// else by the number of etcd voting members (HALeaseTTL when it cannot be
+// read: failover stays fast when in doubt).
+func (m *Master) termLeaseTTL(ctx context.Context) time.Duration {
+	if m.cfg.LeaseTTL > 0 {
+		return m.cfg.LeaseTTL
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	list, err := m.cfg.Etcd.MemberList(lctx, clientv3.WithSerializable())
+	if err != nil {
+		m.log.Warn("etcd members unknown; leadership lease for a multi-master cluster", "ttl", HALeaseTTL, "err", err)
+		return HALeaseTTL
+	}
+	voters := 0
+	for _, x := range list.Members {
+		if !x.IsLearner {
+			voters++
+		}
+	}
+	if voters == 1 {
+		return SoloLeaseTTL
+	}
+	return HALeaseTTL
+}
+
+// confirmLease sets leaseUntil from etcd's view of the lease, a lease of
+// ttl.
+func (m *Master) confirmLease(ctx context.Context, lease clientv3.LeaseID, ttl time.Duration) error {
 	sent := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, max(m.cfg.LeaseTTL/4, 100*time.Millisecond))
+	cctx, cancel := context.WithTimeout(ctx, max(ttl/4, 100*time.Millisecond))
 	defer cancel()
 	r, err := m.cfg.Etcd.TimeToLive(cctx, lease)
 	if err != nil {
@@ -56,8 +95,8 @@ func (m *Master) confirmLease(ctx context.Context, lease clientv3.LeaseID) error
 // guardLease keeps leaseUntil fresh until ctx ends; it returns
 // ErrLostLeadership once the lease is gone or could not be confirmed in
 // time, which ends the term.
-func (m *Master) guardLease(ctx context.Context, lease clientv3.LeaseID) error {
-	iv := max(m.cfg.LeaseTTL/6, 50*time.Millisecond)
+func (m *Master) guardLease(ctx context.Context, lease clientv3.LeaseID, ttl time.Duration) error {
+	iv := max(ttl/6, 50*time.Millisecond)
 	t := time.NewTicker(iv)
 	defer t.Stop()
 	for {
@@ -66,7 +105,7 @@ func (m *Master) guardLease(ctx context.Context, lease clientv3.LeaseID) error {
 			return nil
 		case <-t.C:
 		}
-		err := m.confirmLease(ctx, lease)
+		err := m.confirmLease(ctx, lease, ttl)
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -44,12 +44,19 @@ type Config struct {
 	// an agent silent for their product is marked inactive.
 	AgentPingTimeout     time.Duration
 	MaxAgentPingTimeouts int
-	// LeaseTTL is the etcd session TTL backing leadership; default 3s
-	// (whole seconds, at least 2: etcd reports what is left of a lease in
-	// whole seconds rounded down, and the leader must see ≥ 1 s left; etcd
-	// also raises it to at least 1.5 election timeouts).
-	// A leader that cannot confirm its lease with etcd stops acting when
-	// the lease may have run out, before anyone else can be elected.
+	// LeaseTTL is the etcd session TTL backing leadership (whole seconds,
+	// at least 2: etcd reports what is left of a lease in whole seconds
+	// rounded down, and the leader must see ≥ 1 s left; etcd also raises
+	// it to at least 1.5 election timeouts). A leader that cannot confirm
+	// its lease with etcd stops acting when the lease may have run out,
+	// before anyone else can be elected.
+	//
+	// Zero fits it to the cluster at the start of each term (see
+	// termLeaseTTL): HALeaseTTL when etcd has several voting members, so
+	// that a hung leader is replaced fast, and SoloLeaseTTL when it has
+	// one: nobody could replace that leader anyway, and a short lease
+	// only makes it give up leadership when the machine is so busy that a
+	// keep-alive is late.
 	LeaseTTL time.Duration
 	// DeadLeaderProbe is how often a standby checks that the leader's API
 	// port still accepts connections; default 100ms, negative disables.
@@ -210,9 +217,9 @@ func newMaster(cfg Config) (*Master, error) {
 		}
 	}
 	def(&cfg.AgentPingTimeout, 15*time.Second)
-	def(&cfg.LeaseTTL, 3*time.Second)
+	cfg.LeaseTTL = max(cfg.LeaseTTL, 0) // 0: by cluster size
 	def(&cfg.QuorumCheckInterval, time.Second)
-	if cfg.LeaseTTL < 2*time.Second {
+	if cfg.LeaseTTL != 0 && cfg.LeaseTTL < 2*time.Second {
 		return nil, fmt.Errorf("master config: lease TTL %s is below 2s", cfg.LeaseTTL)
 	}
 	if cfg.DeadLeaderProbe == 0 {
@@ -329,7 +336,8 @@ func (m *Master) elect(ctx context.Context) error {
 // term runs one etcd session: observe, campaign, lead until the session or
 // ctx ends.
 func (m *Master) term(ctx context.Context) error {
-	sess, err := concurrency.NewSession(m.cfg.Etcd, concurrency.WithTTL(int(m.cfg.LeaseTTL.Seconds()+0.5)), concurrency.WithContext(ctx))
+	ttl := m.termLeaseTTL(ctx)
+	sess, err := concurrency.NewSession(m.cfg.Etcd, concurrency.WithTTL(int(ttl.Seconds()+0.5)), concurrency.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("open etcd session: %w", err)
 	}
@@ -352,7 +360,7 @@ func (m *Master) term(ctx context.Context) error {
 			return err
 		}
 		defer m.stepDown()
-		if err := m.confirmLease(gctx, sess.Lease()); err != nil {
+		if err := m.confirmLease(gctx, sess.Lease(), ttl); err != nil {
 			return err
 		}
 		// Every write of this term is fenced by our election key: once
@@ -365,7 +373,7 @@ func (m *Master) term(ctx context.Context) error {
 		m.leaseGuarded = true
 		m.mu.Unlock()
 		lg, lctx := errgroup.WithContext(gctx)
-		lg.Go(func() error { return m.guardLease(lctx, sess.Lease()) })
+		lg.Go(func() error { return m.guardLease(lctx, sess.Lease(), ttl) })
 		lg.Go(func() error { return m.lead(lctx) })
 		lerr := lg.Wait()
 		m.stepDown() // before the key goes: no overlap with a successor

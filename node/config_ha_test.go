@@ -40,7 +40,7 @@ func TestHAConfigValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.EtcdHeartbeatInterval != 50*time.Millisecond || cfg.EtcdElectionTimeout != 500*time.Millisecond ||
-		cfg.LeaderLeaseTTL != 3*time.Second || cfg.SnapshotInterval != 12*time.Hour || cfg.SnapshotRetention != 5 {
+		cfg.LeaderLeaseTTL != 0 || cfg.SnapshotInterval != 12*time.Hour || cfg.SnapshotRetention != 5 {
 		t.Errorf("defaults: %+v", cfg)
 	}
 }

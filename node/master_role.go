@@ -134,11 +134,13 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 	if err := reclaimOnStart(ctx, r.etcd.Space(), r.cli, cfg.MaxVersions, log); err != nil {
 		return r, err
 	}
-	if err := r.pki.Authority.Publish(ctx, r.cli); err != nil {
+	// Start-up writes retry etcd's "not now" (a leader election while a
+	// master joins, a loaded machine): retryEtcd.
+	if err := retryEtcd(ctx, log, "publish CA", func(ctx context.Context) error { return r.pki.Authority.Publish(ctx, r.cli) }); err != nil {
 		return r, fmt.Errorf("publish the cluster CA: %w", err)
 	}
 	if cfg.Restore != "" {
-		if err := restoreKeys(ctx, r.cli, cfg.Restore, log); err != nil {
+		if err := retryEtcd(ctx, log, "restore keys", func(ctx context.Context) error { return restoreKeys(ctx, r.cli, cfg.Restore, log) }); err != nil {
 			return r, err
 		}
 	}
@@ -174,7 +176,12 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 		return r, err
 	}
 	if r.pki.Created {
-		if err := announceBootstrap(ctx, cfg, tokens, advertised, logs, log); err != nil {
+		// Retried whole: a failed try wrote nothing (the file is written
+		// after both tokens exist).
+		err := retryEtcd(ctx, log, "bootstrap tokens", func(ctx context.Context) error {
+			return announceBootstrap(ctx, cfg, tokens, advertised, logs, log)
+		})
+		if err != nil {
 			return r, err
 		}
 	}
@@ -309,7 +316,10 @@ func joinEtcd(ctx context.Context, cfg Config, id *pki.Identity, ec embed.Config
 	if err != nil {
 		return nil, err
 	}
-	if err := jc.Post(ctx, api.PathMembers+"/"+jr.MemberID+"/promote", nil, nil); err != nil {
+	promote := func(ctx context.Context) error {
+		return jc.Post(ctx, api.PathMembers+"/"+jr.MemberID+"/promote", nil, nil)
+	}
+	if err := retryEtcd(ctx, log, "promote", promote); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("promote through %s: %w", cfg.Join, err)
 	}

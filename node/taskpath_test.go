@@ -111,13 +111,11 @@ func TestExecute(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "TASK_FAILED") {
 		t.Fatalf("execute exit 3: exit %d\n%s", code, out)
 	}
-	start := time.Now()
+	// The fail-fast: the message says no agent has it, not that offers
+	// ran out.
 	out, code = tc.cli("execute", "--name", "huge", "--resources", "cpus:100000;mem:32", "--", "true")
 	if code == 0 || !strings.Contains(out, "no agent has cpus:100000") {
 		t.Fatalf("execute huge: exit %d\n%s", code, out)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("fail-fast took %s", d)
 	}
 	out, code = tc.cli("execute", "--name", "x", "--resources", "cpus:-1")
 	if code != 2 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -233,19 +232,6 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	}
 	log.Info("stopped")
 	return runErr
-}
-
-func listen(addr string, h http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	return srv, ln, nil
 }
 
 func closeAll(lns []net.Listener) {

@@ -160,8 +160,12 @@ func healthy(url string) bool {
 	return resp.StatusCode == 200
 }
 
+// waitFor polls cond until it holds. The deadline is at least
+// nodetest.MinWait whatever timeout says: it only bounds a hang, and a
+// loaded machine is slow.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	timeout = max(timeout, nodetest.MinWait)
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {

@@ -37,13 +37,14 @@ import (
 const uiChromium = "/usr/bin/chromium"
 
 // uiBudget is the most a page may take from route change to rendered
-// (issue 9: 300 ms with 100 apps / 1,000 tasks).
+// (issue 9: 300 ms with 100 apps / 1,000 tasks). Only BenchmarkUIRender
+// holds pages to it: a test on a loaded machine measures the machine.
 const uiBudget = 300 * time.Millisecond
 
 // uiBrowser is one headless chromium tab with the problems it saw: console
 // errors, exceptions, failed requests and HTTP errors.
 type uiBrowser struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	base string
 	out  string
@@ -53,7 +54,7 @@ type uiBrowser struct {
 	expected map[string]string // URL substring → HTTP status the test provokes; guarded by mu
 }
 
-func uiOutDir(t *testing.T) string {
+func uiOutDir(t testing.TB) string {
 	dir := os.Getenv("NODECTL_UI_OUT")
 	if dir == "" {
 		dir = filepath.Join("..", "..", "out", "ui-screenshots")
@@ -64,7 +65,7 @@ func uiOutDir(t *testing.T) string {
 	return dir
 }
 
-func uiNewBrowser(t *testing.T, base string) *uiBrowser {
+func uiNewBrowser(t testing.TB, base string) *uiBrowser {
 	t.Helper()
 	if _, err := exec.LookPath(uiChromium); err != nil {
 		t.Skipf("%s not installed (make deps installs it)", uiChromium)
@@ -270,7 +271,7 @@ func (b *uiBrowser) text(sel string) string {
 
 // uiAdminSecret is the admin principal's secret the first master wrote to
 // its work dir (node.AdminSecretName).
-func uiAdminSecret(t *testing.T, n node) string {
+func uiAdminSecret(t testing.TB, n node) string {
 	t.Helper()
 	var secret string
 	waitFor(t, 20*time.Second, "admin.secret in the work dir", func() bool {
@@ -534,17 +535,27 @@ func uiAtoi(s string) int {
 	return n
 }
 
-// TestUIRenderTime renders every page with 100 apps and 1,000 tasks: the
-// UI is served by a real node, and the API answers the page asks for are
-// synthetic (intercepted in the browser). Each page must render within
-// uiBudget; the time from route change to rendered (fetches included) is
-// logged and written to render-times.json.
-func TestUIRenderTime(t *testing.T) {
-	n := newNode(t)
-	start(t, n.args("master")...)
-	waitFor(t, 20*time.Second, "node healthy", func() bool { return healthy(n.url()) })
-	b := uiNewBrowser(t, n.url())
-	b.login("/", "admin", uiAdminSecret(t, n))
+// uiTiming is one page's times, as the UI records them in
+// window.nodectlTimings.
+type uiTiming struct {
+	Route                     string
+	TotalMs, LoadMs, RenderMs float64
+}
+
+// uiRenderRoutes are the pages uiRenderRound visits.
+var uiRenderRoutes = []string{"/", "/apps", "/apps/s/app-042", "/apps/s/app-042?tab=versions", "/tasks", "/tasks?all=1", "/tasks/s_app-042.t3",
+	"/agents", "/agents/agent-S3", "/frameworks", "/frameworks/fw-1", "/volumes", "/cluster"}
+
+// uiRenderBrowser opens the UI with 100 apps and 1,000 tasks: the UI is
+// served by a real node, and the API answers the page asks for are
+// synthetic (intercepted in the browser).
+func uiRenderBrowser(tb testing.TB) *uiBrowser {
+	tb.Helper()
+	n := newNode(tb)
+	start(tb, n.args("master")...)
+	waitFor(tb, 60*time.Second, "node healthy", func() bool { return healthy(n.url()) })
+	b := uiNewBrowser(tb, n.url())
+	b.login("/", "admin", uiAdminSecret(tb, n))
 	fx := uiFixture(100, 10)
 	b.do("intercept", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*"}}})
@@ -558,32 +569,35 @@ func TestUIRenderTime(t *testing.T) {
 			go b.serveFixture(fx, ev)
 		}
 	}()
-	routes := []string{"/", "/apps", "/apps/s/app-042", "/apps/s/app-042?tab=versions", "/tasks", "/tasks?all=1", "/tasks/s_app-042.t3",
-		"/agents", "/agents/agent-S3", "/frameworks", "/frameworks/fw-1", "/volumes", "/cluster"}
 	b.open("/")
-	type timing struct {
-		Route                     string
-		TotalMs, LoadMs, RenderMs float64
+	return b
+}
+
+// uiRenderRound visits every page of uiRenderRoutes and returns the times
+// the UI recorded for each.
+func uiRenderRound(b *uiBrowser) []uiTiming {
+	b.t.Helper()
+	var all []uiTiming
+	for _, r := range uiRenderRoutes {
+		b.goTo(r)
+		x := uiEval[uiTiming](b, `(() => { const x = window.nodectlTimings.at(-1); return {Route: x.route, TotalMs: x.totalMs, LoadMs: x.loadMs, RenderMs: x.renderMs}; })()`)
+		x.Route = r
+		all = append(all, x)
 	}
-	var all []timing
-	for round := 0; round < 2; round++ { // the first round warms the caches
-		for _, r := range routes {
-			b.goTo(r)
-			if round == 1 {
-				x := uiEval[timing](b, `(() => { const x = window.nodectlTimings.at(-1); return {Route: x.route, TotalMs: x.totalMs, LoadMs: x.loadMs, RenderMs: x.renderMs}; })()`)
-				x.Route = r
-				all = append(all, x)
-			}
-		}
-	}
+	return all
+}
+
+// TestUIRenderTime renders every page with 100 apps and 1,000 tasks and
+// checks each rendered, without problems. The times are logged and written
+// to render-times.json; BenchmarkUIRender holds them to uiBudget.
+func TestUIRenderTime(t *testing.T) {
+	b := uiRenderBrowser(t)
+	uiRenderRound(b) // warms the caches
+	all := uiRenderRound(b)
 	b.goTo("/apps")
 	if got := uiEval[int](b, `document.querySelectorAll('main tbody tr').length`); got != 100 {
 		t.Fatalf("apps page shows %d rows, want 100", got)
 	}
-	// The budget is on the UI's own work (building the page from the API
-	// answers); load is the fetches, here answered through DevTools by the
-	// test process, so it measures the harness more than the UI.
-	worst := slices.MaxFunc(all, func(a, c timing) int { return int(a.RenderMs - c.RenderMs) })
 	var lines []string
 	for _, x := range all {
 		lines = append(lines, fmt.Sprintf("%-32s total %6.1f ms (load %6.1f, render %6.1f)", x.Route, x.TotalMs, x.LoadMs, x.RenderMs))
@@ -591,10 +605,33 @@ func TestUIRenderTime(t *testing.T) {
 	t.Logf("render times with 100 apps / 1,000 tasks:\n%s", strings.Join(lines, "\n"))
 	data, _ := json.MarshalIndent(all, "", "  ")
 	_ = os.WriteFile(filepath.Join(b.out, "render-times.json"), data, 0o644)
-	if time.Duration(worst.RenderMs*float64(time.Millisecond)) > uiBudget {
-		t.Fatalf("%s took %.1f ms to render, budget %s", worst.Route, worst.RenderMs, uiBudget)
-	}
 	b.checkProblems()
+}
+
+// BenchmarkUIRender reports the slowest page's render time with 100 apps
+// and 1,000 tasks (each iteration renders every page once, after a round
+// that warms the caches) and fails when it exceeds uiBudget. The budget is
+// on the UI's own work (building the page from the API answers); load is
+// the fetches, here answered through DevTools by the benchmark process, so
+// it measures the harness more than the UI.
+func BenchmarkUIRender(b *testing.B) {
+	br := uiRenderBrowser(b)
+	uiRenderRound(br)
+	var worst uiTiming
+	b.ResetTimer()
+	for range b.N {
+		for _, x := range uiRenderRound(br) {
+			if x.RenderMs > worst.RenderMs {
+				worst = x
+			}
+		}
+	}
+	b.StopTimer()
+	br.checkProblems()
+	b.ReportMetric(worst.RenderMs, "ms-worst-render")
+	if time.Duration(worst.RenderMs*float64(time.Millisecond)) > uiBudget {
+		b.Errorf("%s took %.1f ms to render, budget %s", worst.Route, worst.RenderMs, uiBudget)
+	}
 }
 
 // serveFixture answers an intercepted request from the fixture, or lets it

@@ -225,9 +225,17 @@ func GetJSON(url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// WaitFor polls cond until it holds or the deadline passes.
+// MinWait is the shortest deadline WaitFor (and node/e2e's waitFor)
+// gives a condition, whatever timeout its caller asks for: a deadline only
+// bounds a hang, and on a loaded 2-core machine a step that takes 50 ms
+// when idle can take seconds. How fast things are is for benchmarks.
+const MinWait = 60 * time.Second
+
+// WaitFor polls cond until it holds or the deadline (timeout, at least
+// MinWait) passes.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	timeout = max(timeout, MinWait)
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {

@@ -26,8 +26,10 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 // Import turns a plain rootfs tarball (optionally gzipped) into a
 // single-layer image named ref, like `docker import`. The config is minimal:
-// linux/<platform arch>, PATH, created now. An archive with entries escaping
-// the root is refused and nothing is written outside the store.
+// linux/<platform arch>, PATH, and as its creation time the newest
+// modification time inside the archive (see contentTime), never the clock:
+// importing one tarball twice gives one digest. An archive with entries
+// escaping the root is refused and nothing is written outside the store.
 func (s *Store) Import(ctx context.Context, rootfsTar, ref string) (Image, error) {
 	r, err := s.parseRef(ref)
 	if err != nil {
@@ -43,11 +45,15 @@ func (s *Store) Import(ctx context.Context, rootfsTar, ref string) (Image, error
 	if err != nil {
 		return Image{}, fmt.Errorf("import %s: %w", rootfsTar, err)
 	}
+	created, err := contentTime(rootfsTar)
+	if err != nil {
+		return Image{}, fmt.Errorf("import %s: %w", rootfsTar, err)
+	}
 	cf := &v1.ConfigFile{
 		Architecture: s.platform.Architecture,
 		Variant:      s.platform.Variant,
 		OS:           s.platform.OS,
-		Created:      v1.Time{Time: time.Now().UTC().Truncate(time.Second)},
+		Created:      v1.Time{Time: created},
 		Config:       v1.Config{Env: []string{defaultPath}},
 		RootFS:       v1.RootFS{Type: "layers"},
 	}
@@ -67,6 +73,43 @@ func (s *Store) Import(ctx context.Context, rootfsTar, ref string) (Image, error
 		return Image{}, fmt.Errorf("import %s as %s: %w", rootfsTar, ref, err)
 	}
 	return out[0], nil
+}
+
+// contentTime is the creation time an imported rootfs tarball gets: the
+// newest modification time of its entries (UTC, whole seconds), or the Unix
+// epoch when it has none. It depends only on the archive's bytes, so the
+// image's config, and with it the image's digest, is a function of content
+// (as in reproducible builds, https://reproducible-builds.org/docs/timestamps/).
+func contentTime(file string) (time.Time, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer f.Close()
+	var r io.Reader = bufio.NewReader(f)
+	if magic, _ := r.(*bufio.Reader).Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("gunzip: %w", err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	newest := time.Unix(0, 0)
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return time.Time{}, fmt.Errorf("read archive: %w", err)
+		}
+		if hdr.ModTime.After(newest) {
+			newest = hdr.ModTime
+		}
+	}
+	return newest.UTC().Truncate(time.Second), nil
 }
 
 // add stores img, unpacks it and then (only then) names it refs.

@@ -321,3 +321,38 @@ func TestLockAcrossProcesses(t *testing.T) {
 		t.Fatalf("List after the helper let go: %v", err)
 	}
 }
+
+// An imported image's digest is a function of the tarball alone: importing
+// it twice, into two stores and under two names, gzipped or not, gives one
+// digest, and its creation time is the newest entry's, not the clock's.
+func TestImportDigestIsContent(t *testing.T) {
+	requireRoot(t)
+	ctx := testCtx(t)
+	tmp := t.TempDir()
+	newest := testTime.Add(90 * time.Minute)
+	entries := []entry{dir("etc"), file("etc/hostname", "x\n"), {name: "etc/motd", body: "hi\n", mtime: newest.Add(300 * time.Millisecond)}}
+	plain := writeTar(t, filepath.Join(tmp, "rootfs.tar"), entries, false)
+	var digests []string
+	for i, s := range []*Store{newStore(t, RootfsCopy), newStore(t, RootfsCopy)} {
+		img, err := s.Import(ctx, plain, fmt.Sprintf("r:%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !img.Created.Equal(newest) {
+			t.Errorf("import %d: created %v, want the newest entry's time %v", i, img.Created, newest)
+		}
+		digests = append(digests, img.Digest.String())
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("one tarball imported twice: digests %s and %s", digests[0], digests[1])
+	}
+	gz := writeTar(t, filepath.Join(tmp, "rootfs.tar.gz"), entries, true)
+	got, err := contentTime(gz)
+	if err != nil || !got.Equal(newest) {
+		t.Errorf("contentTime(gzipped) = %v, %v; want %v", got, err, newest)
+	}
+	empty := writeTar(t, filepath.Join(tmp, "empty.tar"), nil, false)
+	if got, err := contentTime(empty); err != nil || !got.Equal(time.Unix(0, 0)) {
+		t.Errorf("contentTime(empty) = %v, %v; want the epoch", got, err)
+	}
+}

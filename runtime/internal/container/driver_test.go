@@ -174,8 +174,8 @@ func TestKill(t *testing.T) {
 			if tt.grace > 0 && !tt.wantFast && took < tt.grace {
 				t.Errorf("kill took %v, less than the grace %v", took, tt.grace)
 			}
-			if tt.wantFast && tt.grace > 0 && took > tt.grace/2 {
-				t.Errorf("kill took %v, want a prompt exit", took)
+			if tt.wantFast && tt.grace > 0 && took >= tt.grace {
+				t.Errorf("kill took %v, the whole grace: want it to return once the container exited", took)
 			}
 			ex := wait(t, c)
 			if ex.Signal != tt.wantSignal {

@@ -233,10 +233,15 @@ func removeTree(dir string) {
 	}
 }
 
-// Eventually polls cond every 10ms until it returns true or timeout passes,
-// then fails the test with msg.
+// minWait is the shortest deadline Eventually gives a condition: a
+// deadline only bounds a hang, and a loaded machine is slow.
+const minWait = 60 * time.Second
+
+// Eventually polls cond every 10ms until it returns true or timeout (at
+// least minWait) passes, then fails the test with msg.
 func Eventually(tb testing.TB, timeout time.Duration, cond func() bool, msg string, args ...any) {
 	tb.Helper()
+	timeout = max(timeout, minWait)
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {

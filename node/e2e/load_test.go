@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cpuHog starts n busy shell loops that stop by themselves after d
+// (coreutils timeout), and at the test's end at the latest. It returns a
+// channel closed once they all exited.
+func cpuHog(t testing.TB, n int, d time.Duration) <-chan struct{} {
+	t.Helper()
+	done := make(chan struct{})
+	var cmds []*exec.Cmd
+	for range n {
+		c := exec.Command("timeout", "-s", "KILL", d.String(), "sh", "-c", "while :; do :; done")
+		if err := c.Start(); err != nil {
+			t.Fatalf("start CPU hog: %v", err)
+		}
+		cmds = append(cmds, c)
+	}
+	go func() {
+		for _, c := range cmds {
+			_ = c.Wait()
+		}
+		close(done)
+	}()
+	t.Cleanup(func() {
+		for _, c := range cmds {
+			_ = c.Process.Kill() // timeout: its child dies with the KILL timeout sends, or at its own end
+		}
+		<-done
+	})
+	return done
+}
+
+// A one-member master keeps its leadership on a machine starved of CPU:
+// two busy loops per core for 20 s, and in the middle the whole process
+// (its embedded etcd included) stopped for 5 s, longer than a
+// multi-master lease (3 s) but within the one-member lease (15 s).
+// Before, the etcd session expired and the only master stepped down.
+func TestSoloMasterKeepsLeadershipUnderLoad(t *testing.T) {
+	n := newNode(t)
+	p := start(t, n.args("master")...)
+	waitFor(t, 60*time.Second, "elected and observed", func() bool {
+		return metric(n.url(), "master/elected") == 1 && metric(n.url(), "master/leader_changes") == 1
+	})
+	const changes = 1
+
+	hog := cpuHog(t, 2*runtime.NumCPU(), 20*time.Second)
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second) // the stall is the measurement
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	<-hog
+	waitFor(t, 60*time.Second, "metrics", func() bool { return metric(n.url(), "master/elected") >= 0 })
+	if got := metric(n.url(), "master/elected"); got != 1 {
+		t.Errorf("master/elected = %v after the load, want 1", got)
+	}
+	if got := metric(n.url(), "master/leader_changes"); got != changes {
+		t.Errorf("master/leader_changes %v → %v under load", changes, got)
+	}
+	p.kill(syscall.SIGTERM)
+	if out := p.out.String(); strings.Contains(out, "election session ended") || strings.Contains(out, "stepping down") {
+		t.Errorf("the only master lost its term under load:\n%s", out)
+	}
+}

@@ -1,0 +1,132 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// serverLimits bound what one client can hold of an API server: how long
+// it may take to send a request, how big the headers may be, how long an
+// idle keep-alive connection stays, and how many requests run at once.
+// Responses are never bounded in time: scheduler SUBSCRIBE, the /v2/events
+// stream, agent streams and log follows last as long as their clients.
+type serverLimits struct {
+	// ReadHeader bounds a request line and headers; Body bounds reading
+	// a request's body, from the end of its headers (per request: a
+	// server-wide ReadTimeout would also end long-lived streams).
+	ReadHeader, Body time.Duration
+	// Idle closes a keep-alive connection with no request for this long.
+	Idle time.Duration
+	// MaxHeaderBytes caps a request's line and headers.
+	MaxHeaderBytes int
+	// MaxInFlight caps the requests being handled at once; beyond it a
+	// request is answered 503 with Retry-After. A stream counts until it
+	// first flushes (its head is out), not for its whole life.
+	MaxInFlight int
+	// RetryAfter is the Retry-After a shed request gets, in seconds.
+	RetryAfter string
+}
+
+// defaultServerLimits: request bodies here are small JSON (≤ a few MiB).
+var defaultServerLimits = serverLimits{
+	ReadHeader: 10 * time.Second, Body: 30 * time.Second, Idle: 2 * time.Minute,
+	MaxHeaderBytes: 64 << 10, MaxInFlight: 256, RetryAfter: "1",
+}
+
+func listen(addr string, h http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
+	return listenLimited(addr, h, log, defaultServerLimits)
+}
+
+// listenLimited is listen with the limits lim.
+func listenLimited(addr string, h http.Handler, log *slog.Logger, lim serverLimits) (*http.Server, net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{
+		Handler:           shed(h, lim),
+		ReadHeaderTimeout: lim.ReadHeader,
+		IdleTimeout:       lim.Idle,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return srv, ln, nil
+}
+
+// shed applies lim's per-request limits (the body deadline, the in-flight
+// bound) around h.
+func shed(h http.Handler, lim serverLimits) http.Handler {
+	slots := make(chan struct{}, lim.MaxInFlight)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+		default:
+			w.Header().Set("Retry-After", lim.RetryAfter)
+			writeShedError(w, http.StatusServiceUnavailable, "server busy: too many requests in flight; retry later")
+			return
+		}
+		sw := &slotWriter{ResponseWriter: w, release: sync.OnceFunc(func() { <-slots })}
+		defer sw.release()
+		if r.ContentLength != 0 && lim.Body > 0 {
+			rc := http.NewResponseController(w)
+			if err := rc.SetReadDeadline(time.Now().Add(lim.Body)); err == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+			}
+		}
+		h.ServeHTTP(sw, r)
+	})
+}
+
+// writeShedError answers {"message": msg} with code.
+func writeShedError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	b, _ := json.Marshal(map[string]string{"message": msg})
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// slotWriter gives its in-flight slot back when the response first
+// flushes: a stream holds it only until it is under way.
+type slotWriter struct {
+	http.ResponseWriter
+	release func()
+}
+
+func (w *slotWriter) Flush() {
+	w.release()
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// FlushError is what http.ResponseController calls.
+func (w *slotWriter) FlushError() error {
+	w.release()
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *slotWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// deadlineBody lifts the body's read deadline once the body has been read
+// to its end: the server's own read that notices a client going away
+// starts then, and must not time out under a long-lived stream. A body
+// that times out keeps its expired deadline, so the server closes the
+// connection rather than wait for the rest.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	once sync.Once
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.once.Do(func() { _ = b.rc.SetReadDeadline(time.Time{}) })
+	}
+	return n, err
+}

@@ -1,0 +1,206 @@
+package node
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serveLimited serves h with lim on a loopback port until the test ends.
+func serveLimited(t *testing.T, h http.Handler, lim serverLimits) string {
+	t.Helper()
+	srv, ln, err := listenLimited("127.0.0.1:0", h, slog.New(slog.DiscardHandler), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
+}
+
+// closedByServer reads c until the server closes it and returns what it
+// got; the test fails if that takes more than a minute (a hang).
+func closedByServer(t *testing.T, c net.Conn) string {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+	b, err := io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the server kept the connection open; got %q", b)
+	}
+	return string(b)
+}
+
+// A client that sends headers or a body too slowly is cut off; a
+// streaming response outlives the body deadline.
+func TestServerLimitsSlowClients(t *testing.T) {
+	lim := serverLimits{ReadHeader: 300 * time.Millisecond, Body: 300 * time.Millisecond, Idle: time.Minute, MaxHeaderBytes: 4 << 10, MaxInFlight: 8, RetryAfter: "1"}
+	bodyErr := make(chan error, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /read", func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		bodyErr <- err
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusRequestTimeout)
+		}
+	})
+	mux.HandleFunc("POST /stream", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rc := http.NewResponseController(w)
+		// Events for three body deadlines: the stream must not end with it.
+		for i := range 10 {
+			if _, err := fmt.Fprintf(w, "event %d\n", i); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(100 * time.Millisecond): // the stream's pace
+			}
+		}
+	})
+	addr := serveLimited(t, mux, lim)
+
+	t.Run("slow headers", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprint(c, "POST /read HTTP/1.1\r\nHost: x\r\n") // and no more
+		closedByServer(t, c)
+	})
+	t.Run("slow body", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprint(c, "POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly a part")
+		got := closedByServer(t, c)
+		if err := <-bodyErr; err == nil {
+			t.Errorf("the handler read a body that never came in full")
+		}
+		if !strings.Contains(got, "408") {
+			t.Errorf("answer %q, want the handler's 408", got)
+		}
+	})
+	t.Run("huge headers", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /read HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("a", 16<<10))
+		if got := closedByServer(t, c); !strings.Contains(got, "431") {
+			t.Errorf("answer %q, want 431", got)
+		}
+	})
+	t.Run("stream outlives the body deadline", func(t *testing.T) {
+		resp, err := http.Post("http://"+addr+"/stream", "application/json", strings.NewReader(`{"type":"SUBSCRIBE"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		n := 0
+		for sc := bufio.NewScanner(resp.Body); sc.Scan(); n++ {
+		}
+		if n != 10 {
+			t.Errorf("%d events, want all 10", n)
+		}
+	})
+}
+
+// Beyond MaxInFlight requests at once, a request gets 503 with
+// Retry-After; a stream gives its slot back once under way.
+func TestServerLimitsInFlight(t *testing.T) {
+	lim := defaultServerLimits
+	lim.MaxInFlight = 2
+	entered, unblock := make(chan struct{}, 8), make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-unblock
+	})
+	mux.HandleFunc("GET /stream", func(w http.ResponseWriter, r *http.Request) {
+		w.(http.Flusher).Flush() // as cluster/apps/events.go does
+		entered <- struct{}{}
+		<-r.Context().Done()
+	})
+	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {})
+	addr := serveLimited(t, mux, lim)
+	base := "http://" + addr
+	get := func(path string) (*http.Response, error) {
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		return c.Get(base + path)
+	}
+
+	// Two streams under way hold no slot: fast requests still pass.
+	var streams []*http.Response
+	for range 3 {
+		resp, err := get("/stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, resp)
+		<-entered
+	}
+	resp, err := get("/fast")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("with 3 streams open: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// Two slow requests fill the slots; a third is shed.
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			resp, err := get("/slow")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					err = fmt.Errorf("slow request: %s", resp.Status)
+				}
+			}
+			done <- err
+		}()
+	}
+	<-entered
+	<-entered
+	resp, err = get("/fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"message"`) {
+		t.Errorf("over the bound: %s Retry-After %q %s, want 503 with Retry-After and a JSON message", resp.Status, resp.Header.Get("Retry-After"), body)
+	}
+	close(unblock)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	resp, err = get("/fast")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after the slow ones: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	for _, s := range streams {
+		s.Body.Close()
+	}
+}
