@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -45,14 +48,24 @@ func BenchmarkApp100RunningHealthy(b *testing.B) {
 
 // BenchmarkAppsList1000: GET /v2/apps latency with 1,000 apps defined
 // (990 with 0 instances, 10 with one running task each). Every round is
-// 50 GETs; p50 and p99 are over all of them.
+// 50 GETs with each kind of caller, interleaved on one node: the admin
+// client certificate and HTTP Basic (a --credentials principal) with
+// authentication on, and an anonymous caller the node lets read
+// (--authenticate_http_readonly=false): the cost of authentication, in
+// the same run. It also times a UI login: POST /auth/login, then the
+// first page's GET /v2/apps with the session cookie.
 func BenchmarkAppsList1000(b *testing.B) {
 	if probeRun(b) {
 		return
 	}
 	b.StopTimer()
 	n := newNode(b)
-	p := start(b, n.args("all", "--quiet", "--resources", "cpus:4;mem:4096;disk:1024;ports:[31000-31999]")...)
+	creds := filepath.Join(b.TempDir(), "creds.json")
+	if err := os.WriteFile(creds, []byte(`{"credentials":[{"principal":"bench","secret":"bench-secret-123"}]}`), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	p := start(b, n.args("all", "--quiet", "--resources", "cpus:4;mem:4096;disk:1024;ports:[31000-31999]",
+		"--credentials", creds, "--authenticate_http_readonly=false")...)
 	defer p.kill(syscall.SIGTERM)
 	waitFor(b, 30*time.Second, "agent active", func() bool { s := slaves(b, n.url()); return len(s) == 1 && s[0].Active })
 	setup := time.Now()
@@ -82,29 +95,61 @@ func BenchmarkAppsList1000(b *testing.B) {
 	})
 	b.Logf("1,000 apps defined in %s", time.Since(setup).Round(time.Millisecond))
 
-	c := &http.Client{Timeout: 10 * time.Second}
-	var lat []time.Duration
+	anon := anonClient(b, n)
+	kinds := []struct {
+		name string
+		c    *http.Client
+		auth func(*http.Request)
+	}{
+		{"cert", &http.Client{Timeout: 10 * time.Second}, func(*http.Request) {}},
+		{"basic", anon, func(r *http.Request) { r.SetBasicAuth("bench", "bench-secret-123") }},
+		{"anon", anon, func(*http.Request) {}},
+	}
+	lat := map[string][]time.Duration{}
+	var logins []time.Duration
 	size := 0
+	get := func(c *http.Client, auth func(*http.Request)) {
+		req, _ := http.NewRequest("GET", n.url()+"/v2/apps", nil)
+		auth(req)
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("GET /v2/apps: %d %v", resp.StatusCode, err)
+		}
+		size = len(body)
+	}
 	b.StartTimer()
 	for range b.N {
 		for range 50 {
-			began := time.Now()
-			resp, err := c.Get(n.url() + "/v2/apps")
-			if err != nil {
-				b.Fatal(err)
+			for _, k := range kinds {
+				began := time.Now()
+				get(k.c, k.auth)
+				lat[k.name] = append(lat[k.name], time.Since(began))
 			}
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != 200 {
-				b.Fatalf("GET /v2/apps: %d %v", resp.StatusCode, err)
-			}
-			lat = append(lat, time.Since(began))
-			size = len(body)
 		}
+		began := time.Now()
+		resp, err := anon.Post(n.url()+"/auth/login", "application/json", strings.NewReader(`{"principal":"bench","secret":"bench-secret-123"}`))
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("login: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		cookie := resp.Header.Get("Set-Cookie")
+		get(anon, func(r *http.Request) { r.Header.Set("Cookie", strings.Split(cookie, ";")[0]) })
+		logins = append(logins, time.Since(began))
 	}
 	b.StopTimer()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "ms-p99")
+	pct := func(d []time.Duration, p int) float64 {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return float64(d[len(d)*p/100].Microseconds()) / 1000
+	}
+	for _, k := range kinds {
+		b.ReportMetric(pct(lat[k.name], 50), "ms-p50-"+k.name)
+		b.ReportMetric(pct(lat[k.name], 99), "ms-p99-"+k.name)
+	}
+	b.ReportMetric(pct(logins, 50), "ms-login-to-first-page")
 	b.ReportMetric(float64(size)/1024, "KiB-response")
 }
