@@ -85,6 +85,7 @@ func (m *Master) mayRunAsLocked(fw *framework, ti api.TaskInfo) error {
 		user = "root"
 	}
 	if !m.cfg.Guard.Allowed(*fw.authz, auth.RunTasks, user) {
+		//lint:ignore ST1005 Mesos' own TASK_ERROR message
 		return fmt.Errorf("Not authorized to launch as user '%s'", user)
 	}
 	return nil

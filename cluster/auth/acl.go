@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -191,6 +190,3 @@ func flagBytes(flag string) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// contains is slices.Contains for readability at call sites.
-func contains(s []string, v string) bool { return slices.Contains(s, v) }
