@@ -229,7 +229,7 @@ func (m *Master) Subscribe(req SubscribeRequest) (Subscription, error) {
 	fw.sink = req.Sink
 	fw.streamID = uuid.NewString()
 	fw.failoverAt = time.Time{}
-	leader := m.info
+	leader := m.info.Mesos()
 	fw.sink.Send(api.Event{Type: api.EventSubscribed, Subscribed: &api.SubscribedEvent{
 		FrameworkID: *fw.info.ID, HeartbeatIntervalSeconds: m.cfg.HeartbeatInterval.Seconds(), MasterInfo: &leader,
 	}})

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"sort"
 )
 
@@ -180,9 +182,46 @@ type Event struct {
 
 // SubscribedEvent is the first event of a subscription.
 type SubscribedEvent struct {
-	FrameworkID              ID          `json:"framework_id"`
-	HeartbeatIntervalSeconds float64     `json:"heartbeat_interval_seconds"`
-	MasterInfo               *MasterInfo `json:"master_info,omitempty"`
+	FrameworkID              ID               `json:"framework_id"`
+	HeartbeatIntervalSeconds float64          `json:"heartbeat_interval_seconds"`
+	MasterInfo               *MesosMasterInfo `json:"master_info,omitempty"`
+}
+
+// MesosMasterInfo is Mesos' MasterInfo message as the scheduler API sends
+// it (include/mesos/v1/mesos.proto): ip is a uint32, the IPv4 address as
+// the bytes of a network-order in_addr.s_addr read on a little-endian host
+// (src/master/master.cpp sets it from self().address.ip.in()->s_addr), and
+// address carries the same in string form. Strict decoders of Mesos'
+// protobuf JSON (mesos-go) refuse a string ip.
+type MesosMasterInfo struct {
+	ID       string        `json:"id"`
+	IP       uint32        `json:"ip"`
+	Port     int           `json:"port"`
+	PID      string        `json:"pid,omitempty"`
+	Hostname string        `json:"hostname,omitempty"`
+	Version  string        `json:"version,omitempty"`
+	Address  *MesosAddress `json:"address,omitempty"`
+}
+
+// MesosAddress is Mesos' Address message: hostname, IP string, port.
+type MesosAddress struct {
+	Hostname string `json:"hostname,omitempty"`
+	IP       string `json:"ip,omitempty"`
+	Port     int    `json:"port"`
+}
+
+// Mesos is m in Mesos' MasterInfo form. An address that is not IPv4 has
+// ip 0 (Mesos' field cannot hold it) and only the string form.
+func (m MasterInfo) Mesos() MesosMasterInfo {
+	var ip uint32
+	if a, err := netip.ParseAddr(m.IP); err == nil && a.Unmap().Is4() {
+		b := a.Unmap().As4()
+		ip = binary.LittleEndian.Uint32(b[:])
+	}
+	return MesosMasterInfo{
+		ID: m.ID, IP: ip, Port: m.Port, PID: m.PID, Hostname: m.Hostname, Version: m.Version,
+		Address: &MesosAddress{Hostname: m.Hostname, IP: m.IP, Port: m.Port},
+	}
 }
 
 // OffersEvent carries new offers.

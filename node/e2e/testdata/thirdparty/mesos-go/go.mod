@@ -1,0 +1,8 @@
+module github.com/mesos/mesos-go
+
+go 1.13
+
+require (
+	github.com/gogo/protobuf v1.3.2
+	github.com/pquerna/ffjson v0.0.0-20190930134022-aa0246cd15f7
+)
