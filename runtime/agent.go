@@ -115,8 +115,6 @@ type Agent struct {
 	state    storage.State // what the checkpoint held at start, until recovered
 	bootID   string
 	rebooted bool
-	// noCheckpoint: agent.db was missing or empty when New opened it.
-	noCheckpoint bool
 
 	mu           sync.Mutex // guards the fields below
 	id           string
@@ -182,6 +180,11 @@ func New(cfg Config) (*Agent, error) {
 	a.starts = make(chan struct{}, max(2, goruntime.NumCPU()))
 	a.bootID = cfg.BootID
 	a.status = newStatusManager(a.sendStatus, a.tasks.complete, a.log)
+	// The driver first: a lost checkpoint is judged by the containers too.
+	a.driver, a.driverErr = newDriver(cfg, a.log)
+	if a.driverErr != nil {
+		a.log.Warn("containers disabled on this agent", "err", a.driverErr)
+	}
 	if err := a.openCheckpoint(context.Background()); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -193,14 +196,6 @@ func New(cfg Config) (*Agent, error) {
 	if a.images, err = image.New(image.Config{Dir: filepath.Join(cfg.WorkDir, "images"), InsecureRegistries: cfg.InsecureRegistries, Logger: a.log}); err != nil {
 		_ = a.Close()
 		return nil, fmt.Errorf("open image store: %w", err)
-	}
-	a.driver, a.driverErr = newDriver(cfg, a.log)
-	if a.driverErr != nil {
-		a.log.Warn("containers disabled on this agent", "err", a.driverErr)
-	}
-	if err := a.checkLostCheckpoint(); err != nil {
-		_ = a.Close()
-		return nil, err
 	}
 	return a, nil
 }

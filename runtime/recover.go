@@ -74,7 +74,12 @@ func (a *Agent) openCheckpoint(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Dir(checkpointPath(a.cfg.WorkDir)), 0o755); err != nil {
 		return fmt.Errorf("create meta dir: %w", err)
 	}
-	a.noCheckpoint = checkpointAbsent(checkpointPath(a.cfg.WorkDir))
+	// Before the store is opened: opening creates a new database.
+	if checkpointAbsent(checkpointPath(a.cfg.WorkDir)) {
+		if err := a.checkLostCheckpoint(); err != nil {
+			return err
+		}
+	}
 	st, err := storage.Open(ctx, storage.Config{Path: checkpointPath(a.cfg.WorkDir), Logger: a.log, DiscardCorrupt: !a.cfg.Strict})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRecovery, err)
@@ -88,7 +93,7 @@ func (a *Agent) openCheckpoint(ctx context.Context) error {
 		a.log.Warn("skipped a bad checkpoint record (--no-strict)", "err", e)
 	}
 	a.mu.Lock()
-	a.recoveryErrors = len(state.Errors)
+	a.recoveryErrors += len(state.Errors)
 	a.mu.Unlock()
 	a.state = state
 	a.restoreVolumes(ctx, state)
@@ -134,9 +139,6 @@ func checkpointAbsent(path string) bool {
 // destroy those containers as orphans and relaunch their tasks elsewhere.
 // It is a recovery error: fatal under --strict, counted otherwise.
 func (a *Agent) checkLostCheckpoint() error {
-	if !a.noCheckpoint {
-		return nil
-	}
 	var found []string
 	slaves := filepath.Join(a.cfg.WorkDir, "slaves")
 	if ents, err := os.ReadDir(slaves); err == nil && len(ents) > 0 {
