@@ -150,7 +150,7 @@ func upFlags() []cli.Flag {
 		str("recover", "reconnect", "agent: reconnect (reattach to running tasks) or cleanup (kill them and exit)"),
 		&cli.BoolFlag{Name: "strict", Value: true, Usage: "agent: any recovery error is fatal (--no-strict: skip bad records)", EnvVars: []string{envName("strict")}},
 		&cli.BoolFlag{Name: "no-strict", Usage: "agent: skip bad checkpoint records, count them in slave/recovery_errors", Hidden: true},
-		dur("recovery-timeout", 15*time.Minute, "agent: bound on recovery after a restart", "recovery_timeout"),
+		dur("recovery-timeout", 15*time.Minute, "agent: time allotted to recover after a restart; running tasks not reattached by then are killed and reported TASK_FAILED", "recovery_timeout"),
 		str("reconfiguration-policy", "equal", "agent: equal or additive: how the config may change across restarts", "reconfiguration_policy"),
 		str("join", "", "master: URL of a running master to join through (http[s]://HOST:PORT); the first master has none"),
 		str("token", "", "join token (nodectl token create)"),
@@ -326,6 +326,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Recover != "" && cfg.Recover != "reconnect" && cfg.Recover != "cleanup" {
 		return bad("recover", "%q is not reconnect or cleanup", cfg.Recover)
+	}
+	if cfg.RecoveryTimeout < 0 {
+		return bad("recovery-timeout", "must not be negative (0: the default, 15mins)")
 	}
 	if cfg.ReconfigurationPolicy != "" && cfg.ReconfigurationPolicy != "equal" && cfg.ReconfigurationPolicy != "additive" {
 		return bad("reconfiguration-policy", "%q is not equal or additive", cfg.ReconfigurationPolicy)

@@ -178,3 +178,15 @@ func TestConfigEtcdSpace(t *testing.T) {
 		t.Errorf("negative max versions: %v", err)
 	}
 }
+
+func TestConfigRecoveryTimeout(t *testing.T) {
+	if cfg, err := parse(t, nil); err != nil || cfg.RecoveryTimeout != 15*time.Minute {
+		t.Errorf("default: %v %s", err, cfg.RecoveryTimeout)
+	}
+	if cfg, err := parse(t, nil, "--recovery_timeout", "2mins"); err != nil || cfg.RecoveryTimeout != 2*time.Minute {
+		t.Errorf("--recovery_timeout 2mins: %v %s", err, cfg.RecoveryTimeout)
+	}
+	if _, err := parse(t, nil, "--recovery-timeout", "-1s"); err == nil || !strings.Contains(err.Error(), "--recovery-timeout") {
+		t.Errorf("negative recovery timeout: %v", err)
+	}
+}

@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			Masters: masters, HTTPClient: hc, Scheme: scheme, Resources: cfg.Resources, Attributes: cfg.Attributes,
 			RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, Flags: cfg.Flags,
 			ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries,
-			Recover: cfg.Recover, Strict: cfg.Strict, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
+			Recover: cfg.Recover, Strict: cfg.Strict, RecoveryTimeout: cfg.RecoveryTimeout, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
 			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
 			Logger: logs.logger("agent"),
 		})

@@ -57,8 +57,16 @@ type Config struct {
 	// "cleanup" (kill them all, then Run returns ErrCleanupDone).
 	Recover string
 	// Strict makes any recovery error fatal; otherwise bad records are
-	// skipped and counted in slave/recovery_errors.
+	// skipped and counted in slave/recovery_errors. A missing or empty
+	// checkpoint next to a previous agent's state is such an error.
 	Strict bool
+	// RecoveryTimeout is Mesos' --recovery_timeout: the time the agent has
+	// to recover after a restart, counted from New. A checkpointed task
+	// still running whose container is not reattached by then is killed
+	// and reported TASK_FAILED (REASON_EXECUTOR_REREGISTRATION_TIMEOUT),
+	// as Mesos executors waiting for the agent terminate themselves.
+	// Default DefaultRecoveryTimeout.
+	RecoveryTimeout time.Duration
 	// ReconfigurationPolicy is "equal" (default) or "additive".
 	ReconfigurationPolicy string
 	// BootID overrides the kernel boot id (tests simulate reboots with it).
@@ -72,6 +80,9 @@ type Config struct {
 
 	Logger *slog.Logger
 }
+
+// DefaultRecoveryTimeout is Mesos' default --recovery_timeout.
+const DefaultRecoveryTimeout = 15 * time.Minute
 
 // maxRegistrationBackoff caps the registration backoff as Mesos does.
 const maxRegistrationBackoff = time.Minute
@@ -152,6 +163,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.BootID == "" {
 		cfg.BootID = currentBootID()
 	}
+	if cfg.RecoveryTimeout <= 0 {
+		cfg.RecoveryTimeout = DefaultRecoveryTimeout
+	}
 	if cfg.ContainerDiskWatchInterval <= 0 {
 		cfg.ContainerDiskWatchInterval = DefaultContainerDiskWatchInterval
 	}
@@ -166,6 +180,11 @@ func New(cfg Config) (*Agent, error) {
 	a.starts = make(chan struct{}, max(2, goruntime.NumCPU()))
 	a.bootID = cfg.BootID
 	a.status = newStatusManager(a.sendStatus, a.tasks.complete, a.log)
+	// The driver first: a lost checkpoint is judged by the containers too.
+	a.driver, a.driverErr = newDriver(cfg, a.log)
+	if a.driverErr != nil {
+		a.log.Warn("containers disabled on this agent", "err", a.driverErr)
+	}
 	if err := a.openCheckpoint(context.Background()); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -177,10 +196,6 @@ func New(cfg Config) (*Agent, error) {
 	if a.images, err = image.New(image.Config{Dir: filepath.Join(cfg.WorkDir, "images"), InsecureRegistries: cfg.InsecureRegistries, Logger: a.log}); err != nil {
 		_ = a.Close()
 		return nil, fmt.Errorf("open image store: %w", err)
-	}
-	a.driver, a.driverErr = newDriver(cfg, a.log)
-	if a.driverErr != nil {
-		a.log.Warn("containers disabled on this agent", "err", a.driverErr)
 	}
 	return a, nil
 }

@@ -74,6 +74,12 @@ func (a *Agent) openCheckpoint(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Dir(checkpointPath(a.cfg.WorkDir)), 0o755); err != nil {
 		return fmt.Errorf("create meta dir: %w", err)
 	}
+	// Before the store is opened: opening creates a new database.
+	if checkpointAbsent(checkpointPath(a.cfg.WorkDir)) {
+		if err := a.checkLostCheckpoint(); err != nil {
+			return err
+		}
+	}
 	st, err := storage.Open(ctx, storage.Config{Path: checkpointPath(a.cfg.WorkDir), Logger: a.log, DiscardCorrupt: !a.cfg.Strict})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRecovery, err)
@@ -87,7 +93,7 @@ func (a *Agent) openCheckpoint(ctx context.Context) error {
 		a.log.Warn("skipped a bad checkpoint record (--no-strict)", "err", e)
 	}
 	a.mu.Lock()
-	a.recoveryErrors = len(state.Errors)
+	a.recoveryErrors += len(state.Errors)
 	a.mu.Unlock()
 	a.state = state
 	a.restoreVolumes(ctx, state)
@@ -101,7 +107,7 @@ func (a *Agent) openCheckpoint(ctx context.Context) error {
 	}
 	if err := compatible(a.cfg.ReconfigurationPolicy, old, a.info()); err != nil {
 		if !a.rebooted {
-			return fmt.Errorf("%w: agent %s: %w; to start as a new agent, remove %s", ErrRecovery, state.Agent.ID, err, checkpointPath(a.cfg.WorkDir))
+			return fmt.Errorf("%w: agent %s: %w; to start as a new agent (its tasks are killed), remove %s and start once with --no-strict", ErrRecovery, state.Agent.ID, err, checkpointPath(a.cfg.WorkDir))
 		}
 		// After a reboot an incompatible agent registers anew (Mesos).
 		a.log.Warn("host rebooted with an incompatible config: registering as a new agent", "old_agent_id", state.Agent.ID, "err", err)
@@ -113,6 +119,58 @@ func (a *Agent) openCheckpoint(ctx context.Context) error {
 	}
 	a.id = state.Agent.ID
 	return nil
+}
+
+// checkpointAbsent reports whether the checkpoint at path is missing or
+// empty: no database file with content and no write-ahead log holding any.
+// SQLite takes such a file for a new, empty database.
+func checkpointAbsent(path string) bool {
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil && fi.Size() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// checkLostCheckpoint refuses to take a missing or empty checkpoint for a
+// new agent when the work dir holds a previous agent's state: sandboxes
+// under slaves/ or containers of the runtime. Starting afresh would
+// destroy those containers as orphans and relaunch their tasks elsewhere.
+// It is a recovery error: fatal under --strict, counted otherwise.
+func (a *Agent) checkLostCheckpoint() error {
+	var found []string
+	slaves := filepath.Join(a.cfg.WorkDir, "slaves")
+	if ents, err := os.ReadDir(slaves); err == nil && len(ents) > 0 {
+		found = append(found, "sandboxes in "+slaves)
+	}
+	if a.driver != nil {
+		if ids, err := a.driver.List(); err == nil && len(ids) > 0 {
+			found = append(found, fmt.Sprintf("%d container(s) in %s", len(ids), filepath.Join(a.cfg.WorkDir, "runtime")))
+		}
+	}
+	if len(found) == 0 {
+		return nil // a new agent, or one that never ran a task
+	}
+	path := checkpointPath(a.cfg.WorkDir)
+	what := strings.Join(found, " and ")
+	if a.cfg.Strict {
+		return fmt.Errorf("%w: the checkpoint %s is missing or empty, but this work dir holds a previous agent's state (%s): "+
+			"restore %s from a backup, or start with --no-strict to start as a new agent (the old containers are destroyed)",
+			ErrRecovery, path, what, path)
+	}
+	a.mu.Lock()
+	a.recoveryErrors++
+	a.mu.Unlock()
+	a.log.Warn("the checkpoint is missing or empty next to a previous agent's state: starting as a new agent (--no-strict); old containers will be destroyed",
+		"checkpoint", path, "found", what)
+	return nil
+}
+
+// recoveryOverrun reports whether recovery has taken longer than
+// --recovery_timeout, counted from the agent's start.
+func (a *Agent) recoveryOverrun() bool {
+	return time.Since(a.started) > a.cfg.RecoveryTimeout
 }
 
 // recoverTasks brings the checkpointed tasks back: live containers are
@@ -262,6 +320,21 @@ func (a *Agent) settleTask(ctx context.Context, t *task) bool {
 		return false
 	}
 	st, _ := ctr.Status()
+	if st == container.Running && a.recoveryOverrun() {
+		// Mesos: executors still waiting for the agent when recovery_timeout
+		// passes terminate themselves; the agent reports their tasks failed.
+		took := time.Since(a.started).Round(time.Millisecond)
+		a.log.Warn("recovery overran --recovery_timeout: killing the task instead of reattaching it",
+			"task_id", t.id, "container_id", t.containerID, "recovery_timeout", a.cfg.RecoveryTimeout, "elapsed", took)
+		if err := ctr.Kill(ctx, 0); err != nil && ctx.Err() == nil {
+			a.log.Warn("kill the timed-out task's container", "task_id", t.id, "err", err)
+		}
+		_ = ctr.Destroy(ctx)
+		a.releaseRootfs(t)
+		a.setState(t, api.TaskFailed, api.ReasonExecutorReregTimeout,
+			fmt.Sprintf("the agent did not recover within --recovery_timeout (%s; took %s)", a.cfg.RecoveryTimeout, took), nil)
+		return false
+	}
 	if st == container.Running && (t.state == api.TaskStaging || t.state == api.TaskStarting) {
 		// The agent died between starting the container and reporting it.
 		a.setState(t, api.TaskRunning, "", "", nil)

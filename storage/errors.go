@@ -44,7 +44,7 @@ type CorruptError struct {
 
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("checkpoint database %s is damaged (%s): restart the agent with --no-strict to move it aside and start fresh, "+
-		"or remove %s (and its -wal and -shm files) to start fresh; running tasks are then not recovered", e.Path, e.Detail, e.Path)
+		"or remove %s (and its -wal and -shm files) and restart with --no-strict to start fresh; running tasks are then not recovered", e.Path, e.Detail, e.Path)
 }
 
 func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }

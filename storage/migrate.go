@@ -124,7 +124,7 @@ func (s *Store) migrate(ctx context.Context, migs []migration) (from, to int, er
 func newerCheck(path string, v, known int) error {
 	if v > known {
 		return fmt.Errorf("checkpoint database %s has schema version %d, this nodectl knows versions up to %d: "+
-			"it was written by a newer nodectl; run that version, or remove %s to start fresh: %w", path, v, known, path, ErrNewerSchema)
+			"it was written by a newer nodectl; run that version, or remove %s and restart with --no-strict to start fresh: %w", path, v, known, path, ErrNewerSchema)
 	}
 	return nil
 }

@@ -230,3 +230,71 @@ func TestGoneAgentIsFenced(t *testing.T) {
 		t.Errorf("%d copies of the fenced task still run", n)
 	}
 }
+
+// An emptied agent.db next to a previous agent's sandboxes and containers
+// is fatal under --strict, naming the file and the ways out, and the
+// running task survives; --no-strict starts afresh and counts the error.
+func TestEmptyCheckpoint(t *testing.T) {
+	n := newNode(t)
+	args := n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")
+	p := start(t, args...)
+	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
+	cmdline, pid := sleeper(t, n.port, "kept")
+	p.kill(syscall.SIGTERM) // a clean stop folds the WAL into the database file; the task runs on
+	db := filepath.Join(n.dir, "meta", "agent.db")
+	must(t, os.Truncate(db, 0))
+	for _, f := range []string{db + "-wal", db + "-shm"} {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+		t.Fatalf("strict start on an empty checkpoint: %v\n%s", err, out)
+	}
+	for _, want := range []string{db, "missing or empty", "--no-strict"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the error does not say %q:\n%s", want, out)
+		}
+	}
+	if pids := pidsOf(cmdline); !alive(pid) || len(pids) != 1 || pids[0] != pid {
+		t.Fatalf("the strict start touched the running task: processes %v, want %d", pids, pid)
+	}
+
+	start(t, append(args, "--no-strict")...)
+	waitFor(t, 30*time.Second, "agent recovered under --no-strict", func() bool { return metric(n.agentURL(), "slave/recovered") == 1 })
+	if got := metric(n.agentURL(), "slave/recovery_errors"); got != 1 {
+		t.Errorf("slave/recovery_errors = %v, want 1", got)
+	}
+}
+
+// Recovery that overruns --recovery_timeout kills the task waiting to be
+// reattached and reports it TASK_FAILED with
+// REASON_EXECUTOR_REREGISTRATION_TIMEOUT. (1ns: any recovery overruns it.)
+func TestRecoveryTimeout(t *testing.T) {
+	n := newNode(t)
+	args := n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")
+	p := start(t, args...)
+	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
+	cmdline, pid := sleeper(t, n.port, "late")
+	p.kill(syscall.SIGKILL)
+	if !alive(pid) {
+		t.Fatal("the task died with the agent")
+	}
+	logDir := t.TempDir()
+	start(t, append(args, "--recovery_timeout", "1ns", "--log-dir", logDir)...)
+	waitFor(t, 30*time.Second, "the late task's process killed", func() bool { return !running(pid) })
+	waitFor(t, 30*time.Second, "the late task reported failed", func() bool { return taskState(n.url(), "late") == "TASK_FAILED" })
+	// The master's /state, like Mesos', shows no reasons; the agent log does.
+	waitFor(t, 30*time.Second, "the reason in the agent log", func() bool {
+		b, _ := os.ReadFile(filepath.Join(logDir, "nodectl-agent.log"))
+		return strings.Contains(string(b), `msg="task TASK_FAILED"`) && strings.Contains(string(b), "reason=REASON_EXECUTOR_REREGISTRATION_TIMEOUT") &&
+			strings.Contains(string(b), "recovery overran --recovery_timeout")
+	})
+	if pids := pidsOf(cmdline); len(pids) != 0 {
+		t.Errorf("the timed-out task still runs: %v", pids)
+	}
+}
