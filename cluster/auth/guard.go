@@ -135,7 +135,9 @@ func (g *Guard) Allowed(p Principal, perm Perm, object string) bool {
 	case perm == Public:
 		return true
 	case perm == Self:
-		return !p.Anonymous()
+		// An anonymous caller may ask who it is (and log out) where an
+		// operator opened a realm: the UI then shows what it may use.
+		return !p.Anonymous() || g.anyOpen()
 	case info.Realm == RealmNode:
 		if perm == RenewCertificate {
 			return p.Kind == KindCertificate
@@ -237,4 +239,14 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return h
+}
+
+// anyOpen reports whether an operator opened any realm to anonymous callers.
+func (g *Guard) anyOpen() bool {
+	for _, open := range g.cfg.Open {
+		if open {
+			return true
+		}
+	}
+	return false
 }

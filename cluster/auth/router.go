@@ -114,7 +114,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		case err != nil:
 			info := perms[perm]
-			if !g.cfg.Open[info.Realm] {
+			if !g.cfg.Open[info.Realm] && !(info.Realm == RealmSelf && g.anyOpen()) {
 				unauthorized(w, r, "authentication required: a client certificate of the cluster, HTTP Basic credentials, or a session (POST /auth/login)")
 				return
 			}

@@ -59,7 +59,9 @@ export function renderWho(logout) {
   if (!u) { who.replaceChildren(); return; }
   const scope = session.scoped();
   who.replaceChildren(...[
-    h('span', { class: 'who-name', title: describe(u) }, 'signed in as ', h('b', { id: 'who-principal' }, u.principal)),
+    u.kind === 'anonymous'
+      ? h('span', { class: 'who-name', title: describe(u) }, 'not signed in (the operator opened some endpoints to anyone)')
+      : h('span', { class: 'who-name', title: describe(u) }, 'signed in as ', h('b', { id: 'who-principal' }, u.principal)),
     scope && h('span', { class: 'badge info', title: 'apps under these prefixes only' }, scope.join(' ') || 'no apps'),
     u.superuser && h('span', { class: 'badge', title: 'may do everything' }, 'superuser'),
     u.kind === 'session' && h('button', { id: 'logout', class: 'small', onclick: logout }, 'Log out'),
