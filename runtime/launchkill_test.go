@@ -55,10 +55,12 @@ func killTestAgent(t *testing.T, insecure ...string) (*Agent, context.Context) {
 			t.Error("task goroutines did not end")
 		}
 		cancel()
+		dctx, stop2 := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer stop2()
 		left, _ := a.driver.List()
 		for _, id := range left {
 			if c, err := a.driver.Load(id); err == nil {
-				if err := c.Destroy(waitCtx); err != nil {
+				if err := c.Destroy(dctx); err != nil {
 					t.Errorf("destroy %s: %v", id, err)
 				}
 			}
@@ -112,8 +114,8 @@ func requireKilledDuringLaunch(t *testing.T, a *Agent, id string, pids ...int) {
 		last = sts[len(sts)-1]
 		return last.State.Terminal()
 	}, "task %s did not end: %+v", id, taskStatuses(a, id))
-	if last.State != api.TaskKilled || last.Reason != api.ReasonTaskKilledDuringLaunch {
-		t.Fatalf("task %s ended %s/%s (%q), want TASK_KILLED/%s", id, last.State, last.Reason, last.Message, api.ReasonTaskKilledDuringLaunch)
+	if last.State != api.TaskKilled || last.Reason != api.ReasonTaskKilledDuringLaunch || last.Source != api.SourceAgent {
+		t.Fatalf("task %s ended %s/%s from %s (%q), want TASK_KILLED/%s from the agent", id, last.State, last.Reason, last.Source, last.Message, api.ReasonTaskKilledDuringLaunch)
 	}
 	for _, st := range taskStatuses(a, id) {
 		if st.State == api.TaskRunning {

@@ -122,7 +122,7 @@ func (a *Agent) updateTask(t *task, state api.TaskState, reason, message string,
 	}
 	switch reason {
 	case api.ReasonContainerLaunchFailed, api.ReasonContainerLimitationMem, api.ReasonContainerLimitationDisk,
-		api.ReasonExecutorTerminated, api.ReasonTaskInvalid:
+		api.ReasonExecutorTerminated, api.ReasonTaskInvalid, api.ReasonTaskKilledDuringLaunch:
 		st.Source = api.SourceAgent // the agent, not the task, decided this
 	}
 	t.statuses = append(t.statuses, st)
