@@ -421,7 +421,9 @@ func (a *Agent) fenced(ctx context.Context, why error) {
 	var ctrs []*container.Container
 	for k, t := range a.tasks.live {
 		t.killing, t.fenced = true, true
-		if t.ctr != nil {
+		if t.launching {
+			t.killLaunch() // the launch destroys what it made
+		} else if t.ctr != nil {
 			ctrs = append(ctrs, t.ctr)
 		}
 		delete(a.tasks.live, k)

@@ -62,18 +62,25 @@ func (a *Agent) dispatch(connCtx context.Context, m *api.AgentMessage) {
 		ctx = connCtx
 	}
 	switch {
+	// A task's LAUNCH and KILL take effect here, in the order the master
+	// sent them; only the long work (starting, stopping) goes on in
+	// goroutines, and a KILL reaches a launch through its kill context.
 	case m.Type == api.MsgLaunch && m.Launch != nil:
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			a.launch(ctx, m.Launch)
-		}()
+		if t := a.admitLaunch(ctx, m.Launch); t != nil {
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				a.launch(ctx, t)
+			}()
+		}
 	case m.Type == api.MsgKill && m.Kill != nil:
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			a.kill(ctx, m.Kill)
-		}()
+		if t, ctr, grace := a.beginKill(m.Kill); ctr != nil {
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				a.finishKill(ctx, t, ctr, grace)
+			}()
+		}
 	case m.Type == api.MsgAcknowledge && m.Acknowledge != nil:
 		ack := m.Acknowledge
 		// The ack is checkpointed before it releases the next update.

@@ -41,6 +41,16 @@ type task struct {
 	killReason, killMessage string
 	limitation              bool // killed for a resource limitation: ends TASK_FAILED
 	ctr                     *container.Container
+	// launching is true from the LAUNCH until the launch path has ended
+	// (the task runs, or it ended); while it is, a kill is the launch's to
+	// carry out, through launchCtx.
+	launching bool
+
+	// launchCtx is the launch's context: killLaunch cancels it on a KILL
+	// (or when the agent is fenced), and the launch checks it before and
+	// after every step. Set before the task is in the table, then fixed.
+	launchCtx  context.Context
+	killLaunch context.CancelFunc
 }
 
 // taskTable holds live and recently completed tasks.
@@ -48,7 +58,17 @@ type taskTable struct {
 	mu        sync.Mutex // guards every field below and task fields marked so
 	live      map[streamKey]*task
 	completed []*task // bounded, newest last
+	// early holds KILLs that arrived before their LAUNCH: the LAUNCH is
+	// then refused as killed. Bounded by maxEarlyKills; an entry expires
+	// after earlyKillTTL, and the kill is then answered as for an unknown
+	// task.
+	early map[streamKey]*time.Timer
 }
+
+const maxEarlyKills = 1024
+
+// earlyKillTTL is how long a KILL waits for its LAUNCH (a variable for tests).
+var earlyKillTTL = time.Minute
 
 const maxCompletedTasks = 200
 
@@ -102,7 +122,7 @@ func (a *Agent) updateTask(t *task, state api.TaskState, reason, message string,
 	}
 	switch reason {
 	case api.ReasonContainerLaunchFailed, api.ReasonContainerLimitationMem, api.ReasonContainerLimitationDisk,
-		api.ReasonExecutorTerminated, api.ReasonTaskInvalid:
+		api.ReasonExecutorTerminated, api.ReasonTaskInvalid, api.ReasonTaskKilledDuringLaunch:
 		st.Source = api.SourceAgent // the agent, not the task, decided this
 	}
 	t.statuses = append(t.statuses, st)
@@ -135,9 +155,30 @@ func uuidBytes() []byte {
 	return u[:]
 }
 
-// launch handles a LAUNCH message: sandbox, container, STARTING, RUNNING,
-// and a waiter for the exit. It returns once the container runs or failed.
-func (a *Agent) launch(ctx context.Context, m *api.LaunchMessage) {
+// launchStage names a point of the launch path, for launchHook.
+type launchStage string
+
+const (
+	stageSlot    launchStage = "slot"    // a start slot was taken
+	stageCreated launchStage = "created" // the container runs, the launch has not ended
+)
+
+// launchHook, when set (by tests only), is called at each launchStage with
+// the task id.
+var launchHook func(stage launchStage, taskID string)
+
+func atStage(stage launchStage, t *task) {
+	if launchHook != nil {
+		launchHook(stage, t.id)
+	}
+}
+
+// admitLaunch is the part of a LAUNCH that is handled in the order of the
+// master's messages, before the next message: the task enters the table
+// with its kill context. A KILL that came before it cancels that context
+// at once, so the launch ends the task killed instead of running it. It
+// returns nil when there is nothing to launch.
+func (a *Agent) admitLaunch(ctx context.Context, m *api.LaunchMessage) *task {
 	fw := ""
 	if m.Framework.ID != nil {
 		fw = m.Framework.ID.Value
@@ -146,47 +187,122 @@ func (a *Agent) launch(ctx context.Context, m *api.LaunchMessage) {
 		id: m.Task.TaskID.Value, frameworkID: fw, executorID: m.Task.TaskID.Value,
 		containerID: uuid.NewString(), framework: m.Framework, info: m.Task, launchedAt: time.Now(),
 	}
+	t.launchCtx, t.killLaunch = context.WithCancel(ctx)
 	k := streamKey{fw, t.id}
 	a.tasks.mu.Lock()
 	if _, dup := a.tasks.live[k]; dup {
 		a.tasks.mu.Unlock()
+		t.killLaunch()
 		// A re-sent launch of a task we already run: nothing to do.
 		a.log.Warn("duplicate launch ignored", "task_id", t.id, "framework_id", fw)
-		return
+		return nil
 	}
 	t.state = api.TaskStaging
+	t.launching = true
 	a.tasks.live[k] = t
+	if a.tasks.takeEarlyKillLocked(k) {
+		t.killing = true
+		t.killLaunch()
+	}
 	a.tasks.mu.Unlock()
+	return t
+}
 
-	if fw == "" || t.id == "" {
+// launch runs a task admitted by admitLaunch: sandbox, container,
+// STARTING, RUNNING, and a waiter for the exit. It returns once the
+// container runs or the launch ended. Before and after each step (waiting
+// for a start slot, pulling the image, creating and starting the
+// container) it checks the task's kill context; the steps themselves run
+// under it. A killed launch destroys what it made and ends the task
+// TASK_KILLED with REASON_TASK_KILLED_DURING_LAUNCH.
+func (a *Agent) launch(ctx context.Context, t *task) {
+	defer t.killLaunch() // releases the context once the launch has ended
+	if t.frameworkID == "" || t.id == "" {
+		a.endLaunch(t)
 		a.setState(t, api.TaskError, api.ReasonTaskInvalid, "task and framework ids are required", nil)
 		return
 	}
 	if err := a.checkpointLaunch(t); err != nil {
 		a.log.Error("checkpoint launch", "task_id", t.id, "err", err)
+		a.endLaunch(t)
 		a.setState(t, api.TaskDropped, api.ReasonContainerLaunchFailed, "could not checkpoint the task: "+err.Error(), nil)
+		return
+	}
+	if t.launchCtx.Err() != nil && ctx.Err() == nil {
+		a.launchKilled(t, "before it was launched")
 		return
 	}
 	a.setState(t, api.TaskStarting, "", "", nil)
 	select {
 	case a.starts <- struct{}{}:
-	case <-ctx.Done():
-		return // detaching; the checkpoint says STARTING and recovery settles it
+	case <-t.launchCtx.Done():
+		if ctx.Err() != nil {
+			return // detaching; the checkpoint says STARTING and recovery settles it
+		}
+		a.launchKilled(t, "waiting for a start slot")
+		return
 	}
-	err := a.startContainer(ctx, t)
+	atStage(stageSlot, t)
+	err := a.startContainer(t.launchCtx, t)
 	<-a.starts
-	if err != nil {
+	if ctx.Err() != nil {
+		return // detaching: recovery settles whatever was made
+	}
+	// The kill check and the end of the launch are one step under the
+	// table's lock: a KILL either finds the launch still going (and this
+	// sees its context cancelled) or finds the container to kill.
+	a.tasks.mu.Lock()
+	killed := t.launchCtx.Err() != nil
+	if !killed && err == nil {
+		t.launching = false
+	}
+	a.tasks.mu.Unlock()
+	switch {
+	case killed:
+		a.launchKilled(t, "starting its container")
+		return
+	case err != nil:
+		a.endLaunch(t)
 		a.setState(t, api.TaskFailed, api.ReasonContainerLaunchFailed, err.Error(), nil)
 		a.releaseRootfs(t)
 		return
 	}
-	a.tasks.mu.Lock()
-	killed := t.killing
-	a.tasks.mu.Unlock()
-	if !killed {
-		a.setState(t, api.TaskRunning, "", "", nil)
-	}
+	a.setState(t, api.TaskRunning, "", "", nil)
 	a.watch(ctx, t)
+}
+
+// endLaunch marks the launch over; kills go to the container from now on.
+func (a *Agent) endLaunch(t *task) {
+	a.tasks.mu.Lock()
+	t.launching = false
+	a.tasks.mu.Unlock()
+}
+
+// launchKilled ends a launch that a KILL (or fencing) interrupted: it
+// destroys the container if one was made, so no process is left, releases
+// the rootfs, and then reports TASK_KILLED with
+// REASON_TASK_KILLED_DURING_LAUNCH (Mesos' reason for a task killed before
+// its executor ran it, see include/mesos/mesos.proto).
+func (a *Agent) launchKilled(t *task, during string) {
+	a.tasks.mu.Lock()
+	t.launching, t.killing = false, true
+	ctr, fenced := t.ctr, t.fenced
+	a.tasks.mu.Unlock()
+	dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if ctr != nil {
+		if err := ctr.Destroy(dctx); err != nil {
+			a.log.Warn("destroy container of a task killed during launch", "task_id", t.id, "container_id", t.containerID, "err", err)
+		}
+	}
+	a.releaseRootfs(t)
+	if fenced {
+		return // already ended by the master; nothing to report
+	}
+	a.setState(t, api.TaskKilled, api.ReasonTaskKilledDuringLaunch, "Task killed "+during, nil)
+	if err := a.store.CompleteExecutor(dctx, t.containerID, time.Now()); err != nil {
+		a.log.Warn("checkpoint executor end", "task_id", t.id, "err", err)
+	}
 }
 
 // watch starts the goroutines that follow a running task: the exit waiter
@@ -248,6 +364,9 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	}
 	var imgEnv, entrypoint, cmd []string
 	if img := taskImage(t.info); img != "" {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		t.runDir = filepath.Join(a.cfg.WorkDir, "provisioner", "containers", t.containerID)
 		rootfs, ic, err := a.prepareRootfs(ctx, img, t.runDir)
 		if err != nil {
@@ -269,6 +388,10 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		return err
 	}
 	spec.Env = taskEnv(t, a.ID(), a.cfg.Hostname, spec.SandboxTarget, imgEnv)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Start destroys a half-started container when ctx ends.
 	ctr, err := a.driver.Start(ctx, spec)
 	if err != nil {
 		return err
@@ -276,6 +399,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	a.tasks.mu.Lock()
 	t.ctr = ctr
 	a.tasks.mu.Unlock()
+	atStage(stageCreated, t)
 	return nil
 }
 
@@ -365,19 +489,42 @@ func (a *Agent) releaseRootfs(t *task) {
 	_ = os.RemoveAll(t.runDir)
 }
 
-// kill handles a KILL message: SIGTERM, then SIGKILL after the grace period
-// (the message's, else the task's kill policy, else the agent default).
+// kill handles a KILL message: beginKill, then finishKill.
 func (a *Agent) kill(ctx context.Context, m *api.KillMessage) {
-	t := a.tasks.get(m.FrameworkID.Value, m.TaskID.Value)
-	if t == nil {
-		// Unknown here: tell the framework so it does not wait forever.
-		a.status.enqueue(api.StatusUpdate{AgentID: api.ID{Value: a.ID()}, FrameworkID: m.FrameworkID, Status: api.TaskStatus{
-			TaskID: m.TaskID, State: api.TaskLost, Source: api.SourceAgent, Reason: api.ReasonTaskUnknown,
-			Message: "task unknown to the agent", AgentID: &api.ID{Value: a.ID()},
-			Timestamp: float64(time.Now().UnixNano()) / 1e9, UUID: uuidBytes(),
-		}, LatestState: api.TaskLost})
-		return
+	if t, ctr, grace := a.beginKill(m); ctr != nil {
+		a.finishKill(ctx, t, ctr, grace)
 	}
+}
+
+// beginKill is the part of a KILL that is handled in the order of the
+// master's messages. A task still launching has its kill context
+// cancelled: the launch ends it. A KILL for a task not seen yet is
+// remembered, so its LAUNCH is refused as killed. For a running task it
+// returns the container to stop and the grace period.
+func (a *Agent) beginKill(m *api.KillMessage) (*task, *container.Container, time.Duration) {
+	k := streamKey{m.FrameworkID.Value, m.TaskID.Value}
+	a.tasks.mu.Lock()
+	t := a.tasks.live[k]
+	if t == nil {
+		remembered := a.rememberEarlyKillLocked(k, m)
+		a.tasks.mu.Unlock()
+		if !remembered {
+			a.answerUnknownKill(m)
+		}
+		return nil, nil, 0
+	}
+	if t.killing || t.state.Terminal() {
+		a.tasks.mu.Unlock()
+		return nil, nil, 0
+	}
+	t.killing = true
+	if t.launching {
+		t.killLaunch()
+		a.tasks.mu.Unlock()
+		return nil, nil, 0
+	}
+	ctr := t.ctr
+	a.tasks.mu.Unlock()
 	grace := a.cfg.ExecutorShutdownGracePeriod
 	if kp := t.info.KillPolicy; kp != nil && kp.GracePeriod != nil {
 		grace = time.Duration(kp.GracePeriod.Nanoseconds)
@@ -385,23 +532,76 @@ func (a *Agent) kill(ctx context.Context, m *api.KillMessage) {
 	if m.GracePeriod != nil {
 		grace = time.Duration(m.GracePeriod.Nanoseconds)
 	}
-	a.tasks.mu.Lock()
-	if t.killing || t.state.Terminal() {
-		a.tasks.mu.Unlock()
-		return
-	}
-	t.killing = true
-	ctr := t.ctr
-	a.tasks.mu.Unlock()
 	if t.framework.HasCapability("TASK_KILLING_STATE") {
 		a.setState(t, api.TaskKilling, "", "", nil)
 	}
-	if ctr == nil {
-		return // still launching: launch sees killing and the waiter reports KILLED
-	}
+	return t, ctr, grace
+}
+
+// finishKill stops a running task's container: SIGTERM, then SIGKILL after
+// the grace period (the message's, else the task's kill policy, else the
+// agent default). The exit waiter reports TASK_KILLED.
+func (a *Agent) finishKill(ctx context.Context, t *task, ctr *container.Container, grace time.Duration) {
 	if err := ctr.Kill(ctx, grace); err != nil && ctx.Err() == nil {
 		a.log.Warn("kill task", "task_id", t.id, "err", err)
 	}
+}
+
+// answerUnknownKill tells the framework a task is unknown here, so it
+// does not wait forever.
+func (a *Agent) answerUnknownKill(m *api.KillMessage) {
+	a.status.enqueue(api.StatusUpdate{AgentID: api.ID{Value: a.ID()}, FrameworkID: m.FrameworkID, Status: api.TaskStatus{
+		TaskID: m.TaskID, State: api.TaskLost, Source: api.SourceAgent, Reason: api.ReasonTaskUnknown,
+		Message: "task unknown to the agent", AgentID: &api.ID{Value: a.ID()},
+		Timestamp: float64(time.Now().UnixNano()) / 1e9, UUID: uuidBytes(),
+	}, LatestState: api.TaskLost})
+}
+
+// rememberEarlyKillLocked remembers a KILL for a task not seen yet. The
+// answer waits for the LAUNCH (TASK_KILLED) or, after earlyKillTTL, goes
+// out as for an unknown task. It reports false when the table of early
+// kills is full or the task already ended here: answer at once then.
+func (a *Agent) rememberEarlyKillLocked(k streamKey, m *api.KillMessage) bool {
+	tt := &a.tasks
+	if _, ok := tt.early[k]; ok {
+		return true // a re-sent KILL; the first one's answer stands
+	}
+	if len(tt.early) >= maxEarlyKills {
+		return false
+	}
+	for _, c := range tt.completed {
+		if c.frameworkID == k.framework && c.id == k.task {
+			return false // not early but late
+		}
+	}
+	if tt.early == nil {
+		tt.early = map[streamKey]*time.Timer{}
+	}
+	var tm *time.Timer
+	tm = time.AfterFunc(earlyKillTTL, func() {
+		tt.mu.Lock()
+		expired := tt.early[k] == tm
+		if expired {
+			delete(tt.early, k)
+		}
+		tt.mu.Unlock()
+		if expired {
+			a.answerUnknownKill(m)
+		}
+	})
+	tt.early[k] = tm
+	return true
+}
+
+// takeEarlyKillLocked reports whether a KILL for k came before its LAUNCH,
+// and forgets it.
+func (tt *taskTable) takeEarlyKillLocked(k streamKey) bool {
+	tm, ok := tt.early[k]
+	if ok {
+		tm.Stop()
+		delete(tt.early, k)
+	}
+	return ok
 }
 
 // shutdownFramework kills every task of a framework.
