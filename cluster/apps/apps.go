@@ -254,7 +254,7 @@ func (a *Apps) Run(ctx context.Context) error {
 	for {
 		term := a.termEvents()
 		if a.cfg.IsLeader() {
-			if err := a.lead(ctx, term); err != nil && ctx.Err() == nil {
+			if err := a.lead(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("apps framework interrupted; resubscribing", "err", err)
 			}
 			// A failed start (subscribe, load) is retried after a pause.
@@ -293,11 +293,15 @@ func (a *Apps) termEvents() <-chan struct{} {
 // errLostLeadership ends lead when this master stops leading.
 var errLostLeadership = errors.New("lost leadership")
 
-// lead loads the state, subscribes and handles events until leadership or
-// the subscription ends.
-func (a *Apps) lead(ctx context.Context, term <-chan struct{}) error {
+// lead loads the state, subscribes and handles events until the term
+// (leadership) or the subscription ends. Every write of the term is fenced
+// by the term it was loaded in; a write refused by the fence ends it.
+func (a *Apps) lead(ctx context.Context) error {
 	ctx, lost := context.WithCancelCause(ctx)
 	defer lost(nil)
+	// Closed when this term ends (taken before the fence, so that a term
+	// that ends in between is noticed).
+	term := a.termEvents()
 	if a.cfg.Fence != nil {
 		// The fence of the term this state is loaded in: a successor's
 		// term fails it, so nothing this term does commits afterwards.
