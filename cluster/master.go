@@ -179,6 +179,13 @@ type Master struct {
 	leaseUntil    time.Time
 	leaderChanges int
 	quorum        api.Quorum
+	// fenceKey and fenceRev are this term's election key and its create
+	// revision: every write of the term compares them (empty unless
+	// elected on etcd).
+	fenceKey string
+	fenceRev int64
+	// termEvent is closed, and replaced, when a term starts or ends.
+	termEvent chan struct{}
 }
 
 // New validates cfg; it starts nothing.
@@ -259,6 +266,7 @@ func newMaster(cfg Config) (*Master, error) {
 		started:   cfg.Now(),
 		allocWake: make(chan struct{}, 1),
 		closing:   make(chan struct{}),
+		termEvent: make(chan struct{}),
 		agents:    map[string]*agent{},
 		live:      map[api.TaskState]int{},
 	}
@@ -289,6 +297,36 @@ func (m *Master) IsLeader() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.actingLocked()
+}
+
+// Fence is the condition that fences a write to this master's current
+// term, for the frameworks that share its etcd (the built-in Marathon): a
+// transaction If(fence) commits only while the election key this master
+// won with still exists unchanged, so a deposed leader (paused past its
+// lease, partitioned) commits nothing once a successor may lead. It
+// returns ErrLostLeadership while this master does not lead.
+func (m *Master) Fence() (clientv3.Cmp, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.actingLocked() || m.fenceKey == "" {
+		return clientv3.Cmp{}, ErrLostLeadership
+	}
+	return clientv3.Compare(clientv3.CreateRevision(m.fenceKey), "=", m.fenceRev), nil
+}
+
+// TermEvents returns a channel that is closed when this master's next
+// term starts or its current term ends; call it again for the one after.
+// Frameworks follow leadership with it instead of polling IsLeader.
+func (m *Master) TermEvents() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.termEvent
+}
+
+// termEventLocked wakes the TermEvents waiters.
+func (m *Master) termEventLocked() {
+	close(m.termEvent)
+	m.termEvent = make(chan struct{})
 }
 
 // actingLocked reports whether this master may act as the leader now:
@@ -485,6 +523,10 @@ func (m *Master) becomeLeader(ctx context.Context, st store) error {
 	info := m.info
 	m.leader = &info
 	m.wb = newWriteBehind(st)
+	if es, ok := st.(*etcdStore); ok {
+		m.fenceKey, m.fenceRev = es.fenceKey, es.fenceRev
+	}
+	m.termEventLocked()
 	m.alloc = a
 	m.agents = map[string]*agent{}
 	m.frameworks = map[string]*framework{}
@@ -519,6 +561,10 @@ func (m *Master) stepDown() {
 	m.offers = map[string]*offer{}
 	m.alloc = nil
 	m.wb = nil
+	m.fenceKey, m.fenceRev = "", 0
+	if was {
+		m.termEventLocked()
+	}
 	m.removals = removals{}
 	m.leaseGuarded, m.leaseUntil = false, time.Time{}
 	if m.leader != nil && m.leader.ID == m.info.ID {

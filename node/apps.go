@@ -14,10 +14,12 @@ import (
 // appsFramework builds the built-in Marathon (cluster/apps) on top of the
 // master: it schedules through the master's framework interface and keeps
 // its state in the master's etcd. Run it in the master stage and mount its
-// Handler at /v2/ and /ping.
+// Handler at /v2/ and /ping. Its writes are fenced by the master's term,
+// and it follows the master's term events.
 func appsFramework(master *cluster.Master, etcd *clientv3.Client, log *slog.Logger, role string, reservationTimeout time.Duration, maxVersions int, guard *auth.Guard) (*apps.Apps, error) {
 	return apps.New(apps.Config{
 		Scheduler: master, Etcd: etcd, IsLeader: master.IsLeader, Leader: master.Leader, Logger: log,
+		Fence: master.Fence, TermEvents: master.TermEvents,
 		Role: role, TaskReservationTimeout: reservationTimeout, MaxVersions: maxVersions, Guard: guard,
 	})
 }

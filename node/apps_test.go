@@ -120,7 +120,10 @@ func startAppsStack(t *testing.T, agents int) *appsStack {
 
 // startApps starts an apps framework on the master, as a new leader would.
 func (s *appsStack) startApps(setHandler func(http.Handler)) {
-	a, err := apps.New(apps.Config{Scheduler: s.master, Etcd: s.etcd, IsLeader: s.master.IsLeader, Leader: s.master.Leader, Logger: s.log, MaxVersions: s.maxVersions})
+	a, err := apps.New(apps.Config{
+		Scheduler: s.master, Etcd: s.etcd, IsLeader: s.master.IsLeader, Leader: s.master.Leader, Logger: s.log, MaxVersions: s.maxVersions,
+		Fence: s.master.Fence, TermEvents: s.master.TermEvents,
+	})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +64,15 @@ type Config struct {
 	Etcd *clientv3.Client
 	// IsLeader reports whether this master leads (required).
 	IsLeader func() bool
+	// Fence is the master's current term fence (cluster.Master.Fence):
+	// each term's writes are etcd transactions If(the fence of the term
+	// its state was loaded in), so a deposed leader commits nothing. Nil
+	// leaves writes unfenced (tests).
+	Fence func() (clientv3.Cmp, error)
+	// TermEvents is the master's term notification
+	// (cluster.Master.TermEvents): the framework starts and stops with
+	// the master's terms. Nil: IsLeader is polled (tests).
+	TermEvents func() <-chan struct{}
 	// Leader is the current leader, for redirects and /v2/leader (required).
 	Leader func() (api.MasterInfo, bool)
 	// Logger; default slog.Default().
@@ -91,7 +102,7 @@ type Config struct {
 type Apps struct {
 	cfg   Config
 	log   *slog.Logger
-	store store
+	store *store
 	wake  chan struct{}
 
 	mu          sync.Mutex // guards the fields below
@@ -213,7 +224,7 @@ func New(cfg Config) (*Apps, error) {
 	if cfg.MaxVersions <= 0 {
 		cfg.MaxVersions = DefaultMaxVersions
 	}
-	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: store{cli: cfg.Etcd}, wake: make(chan struct{}, 1), bus: newEventBus()}
+	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: &store{cli: cfg.Etcd, fenced: cfg.Fence != nil}, wake: make(chan struct{}, 1), bus: newEventBus()}
 	a.resetLocked()
 	return a, nil
 }
@@ -236,28 +247,71 @@ func (a *Apps) poke() {
 	}
 }
 
-// Run drives the framework while this master leads, until ctx ends.
+// Run drives the framework while this master leads, until ctx ends. It
+// follows the master's terms (Config.TermEvents): a term's start starts
+// it, its end stops it.
 func (a *Apps) Run(ctx context.Context) error {
 	for {
+		term := a.termEvents()
 		if a.cfg.IsLeader() {
 			if err := a.lead(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("apps framework interrupted; resubscribing", "err", err)
 			}
+			// A failed start (subscribe, load) is retried after a pause.
+			term = nil
+		}
+		var retry <-chan time.Time
+		if term == nil {
+			retry = time.After(200 * time.Millisecond)
+		} else {
+			// Also re-checked now and then: a term's lease can be
+			// unconfirmed for a moment (IsLeader false) without ending it.
+			retry = time.After(termRecheck)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(200 * time.Millisecond):
+		case <-term:
+		case <-retry:
 		}
 	}
+}
+
+// termRecheck is how often Run re-checks IsLeader while it waits for a
+// term event.
+var termRecheck = 5 * time.Second
+
+// termEvents is the channel the master closes when its term starts or
+// ends (nil without Config.TermEvents).
+func (a *Apps) termEvents() <-chan struct{} {
+	if a.cfg.TermEvents == nil {
+		return nil
+	}
+	return a.cfg.TermEvents()
 }
 
 // errLostLeadership ends lead when this master stops leading.
 var errLostLeadership = errors.New("lost leadership")
 
-// lead loads the state, subscribes and handles events until leadership or
-// the subscription ends.
+// lead loads the state, subscribes and handles events until the term
+// (leadership) or the subscription ends. Every write of the term is fenced
+// by the term it was loaded in; a write refused by the fence ends it.
 func (a *Apps) lead(ctx context.Context) error {
+	ctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
+	// Closed when this term ends (taken before the fence, so that a term
+	// that ends in between is noticed).
+	term := a.termEvents()
+	if a.cfg.Fence != nil {
+		// The fence of the term this state is loaded in: a successor's
+		// term fails it, so nothing this term does commits afterwards.
+		cmp, err := a.cfg.Fence()
+		if err != nil {
+			return fmt.Errorf("term fence: %w", err)
+		}
+		a.store.setTerm(&cmp, func() { lost(errLostLeadership) })
+		defer a.store.setTerm(nil, nil)
+	}
 	snap, err := a.store.load(ctx)
 	if err != nil {
 		return err
@@ -349,8 +403,10 @@ func (a *Apps) lead(ctx context.Context) error {
 						return err
 					}
 				}
+			case <-term:
+				return errLostLeadership
 			case <-t.C:
-				if !a.cfg.IsLeader() {
+				if term == nil && !a.cfg.IsLeader() {
 					return errLostLeadership
 				}
 			case <-a.wake:
@@ -359,6 +415,9 @@ func (a *Apps) lead(ctx context.Context) error {
 		}
 	})
 	err = g.Wait()
+	if cause := context.Cause(ctx); errors.Is(cause, errLostLeadership) {
+		return cause
+	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -419,42 +478,75 @@ func (a *Apps) handle(ev api.Event) error {
 	case api.EventOffers:
 		a.offersLocked(ev.Offers.Offers)
 	case api.EventUpdate:
-		a.updateLocked(ev.Update.Status)
+		return a.updateLocked(ev.Update.Status)
 	case api.EventError:
 		return fmt.Errorf("master: %s", ev.Error.Message)
 	}
 	return nil
 }
 
-// updateLocked applies a status update.
-func (a *Apps) updateLocked(st api.TaskStatus) {
-	if len(st.UUID) > 0 && st.AgentID != nil {
-		_ = a.cfg.Scheduler.Acknowledge(a.sub, api.AcknowledgeCall{AgentID: *st.AgentID, TaskID: st.TaskID, UUID: st.UUID})
+// updateLocked applies a status update. The task's change is persisted
+// before the update is acknowledged (and applied): an update that could
+// not be written is left unacknowledged, and the agent sends it again.
+// It returns an error only when this term lost leadership.
+func (a *Apps) updateLocked(st api.TaskStatus) error {
+	ack := func() {
+		if len(st.UUID) > 0 && st.AgentID != nil {
+			_ = a.cfg.Scheduler.Acknowledge(a.sub, api.AcknowledgeCall{AgentID: *st.AgentID, TaskID: st.TaskID, UUID: st.UUID})
+		}
 	}
 	id := st.TaskID.Value
-	delete(a.reconciling, id)
-	a.residentStatusLocked(st)
 	t := a.tasks[id]
 	if t == nil {
+		delete(a.reconciling, id)
+		if err := a.residentStatusLocked(st); err != nil {
+			return a.unackedLocked(id, err)
+		}
+		ack()
 		if !st.State.Terminal() && st.State != api.TaskLost && st.State != api.TaskUnknown {
 			a.log.Info("killing a task the apps framework does not know", "task_id", id)
 			kc := api.KillCall{TaskID: st.TaskID, AgentID: st.AgentID}
 			_ = a.cfg.Scheduler.Kill(a.sub, kc)
 		}
-		return
+		return nil
 	}
 	now := a.cfg.Now()
 	prev := t.State
+	old := t.clone()
 	t.State = st.State
 	if st.State == api.TaskRunning && t.StartedAt.IsZero() {
 		t.StartedAt = now
 	}
+	unreachable, reachable := false, false
 	switch {
 	case st.State == api.TaskUnreachable && t.UnreachableSince.IsZero():
-		t.UnreachableSince = now
-		a.log.Warn("app task unreachable", "app_id", t.AppID, "task_id", id, "agent_id", t.AgentID)
+		t.UnreachableSince, unreachable = now, true
 	case st.State != api.TaskUnreachable && !t.UnreachableSince.IsZero():
-		t.UnreachableSince, t.Inactive = time.Time{}, false
+		t.UnreachableSince, t.Inactive, reachable = time.Time{}, false, true
+	}
+	var healthEvents []func()
+	healthChanged := st.State == api.TaskRunning && st.Healthy != nil && a.healthLocked(t, *st.Healthy, st.Message, now, &healthEvents)
+	// Persist, then acknowledge and apply.
+	var err error
+	switch {
+	case gone(st.State):
+		err = a.store.del(prefixTasks + id)
+	case prev != st.State || healthChanged:
+		err = a.store.put(prefixTasks+id, t)
+	}
+	if err == nil {
+		err = a.residentStatusLocked(st)
+	}
+	if err != nil {
+		*t = *old
+		return a.unackedLocked(id, err)
+	}
+	ack()
+	delete(a.reconciling, id)
+	if unreachable {
+		a.log.Warn("app task unreachable", "app_id", t.AppID, "task_id", id, "agent_id", t.AgentID)
+	}
+	if reachable {
 		a.log.Info("app task reachable again", "app_id", t.AppID, "task_id", id, "state", st.State)
 	}
 	if prev != st.State {
@@ -467,12 +559,11 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 			"host": t.Host, "runSpecVersion": t.Version, "goal": goal(t),
 		})
 	}
-	healthChanged := st.State == api.TaskRunning && st.Healthy != nil && a.healthLocked(t, *st.Healthy, st.Message, now)
+	for _, publish := range healthEvents {
+		publish()
+	}
 	if gone(st.State) {
 		delete(a.tasks, id)
-		if err := a.store.del(prefixTasks + id); err != nil {
-			a.log.Warn("forget task", "task_id", id, "err", err)
-		}
 		app := a.apps[t.AppID]
 		healthKill := st.Reason == api.ReasonHealthCheckFailed
 		if healthKill {
@@ -496,17 +587,37 @@ func (a *Apps) updateLocked(st api.TaskStatus) {
 			a.log.Info("app task ended", "app_id", t.AppID, "task_id", id, "state", st.State, "message", st.Message)
 		}
 		a.revive = true
-		return
 	}
-	if prev != st.State || healthChanged {
-		if err := a.store.put(prefixTasks+id, t); err != nil {
-			a.log.Warn("checkpoint task", "task_id", id, "err", err)
-		}
+	return nil
+}
+
+// unackedLocked handles a status update that could not be persisted: it
+// is not acknowledged, so the agent retries it. Lost leadership ends the
+// term (the error); anything else waits for the retry.
+func (a *Apps) unackedLocked(taskID string, err error) error {
+	if errors.Is(err, cluster.ErrLostLeadership) {
+		return err
 	}
+	a.log.Warn("status update not persisted; left unacknowledged for a retry", "task_id", taskID, "err", err)
+	return nil
+}
+
+// clone is a copy of t that shares nothing mutable with it.
+func (t *task) clone() *task {
+	c := *t
+	if t.Health != nil {
+		h := *t.Health
+		c.Health = &h
+	}
+	c.Ports = slices.Clone(t.Ports)
+	c.Attrs = maps.Clone(t.Attrs)
+	return &c
 }
 
 // healthLocked records a health report; true when the task's health changed.
-func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time) bool {
+// Its events are appended to events, to be published once the change is
+// persisted.
+func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time, events *[]func()) bool {
 	h := t.Health
 	changed := h == nil || h.Alive != alive
 	if h == nil {
@@ -525,15 +636,20 @@ func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time) bo
 		h.LastFailure = now
 		h.LastFailureCause = cause
 	}
+	appID, id, version := t.AppID, t.ID, t.Version
 	if !alive {
-		a.publishLocked("failed_health_check_event", map[string]any{
-			"appId": t.AppID, "taskId": t.ID, "instanceId": t.ID, "version": t.Version, "cause": cause,
+		*events = append(*events, func() {
+			a.publishLocked("failed_health_check_event", map[string]any{
+				"appId": appID, "taskId": id, "instanceId": id, "version": version, "cause": cause,
+			})
 		})
 	}
 	if changed {
-		a.log.Info("app task health changed", "app_id", t.AppID, "task_id", t.ID, "alive", alive)
-		a.publishLocked("health_status_changed_event", map[string]any{
-			"appId": t.AppID, "taskId": t.ID, "instanceId": t.ID, "version": t.Version, "alive": alive,
+		*events = append(*events, func() {
+			a.log.Info("app task health changed", "app_id", appID, "task_id", id, "alive", alive)
+			a.publishLocked("health_status_changed_event", map[string]any{
+				"appId": appID, "taskId": id, "instanceId": id, "version": version, "alive": alive,
+			})
 		})
 	}
 	return true // counters moved: checkpoint

@@ -1,6 +1,10 @@
 package apps
 
-import "time"
+import (
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
 
 // Deployment actions.
 const (
@@ -41,23 +45,29 @@ type Action struct {
 	ReadinessCheckResults []any  `json:"readinessCheckResults"`
 }
 
-// startDeploymentLocked records a deployment of one action on app id.
-func (a *Apps) startDeploymentLocked(action, id, version string, original *App) *Deployment {
+// newDeploymentLocked builds a deployment of one action on app id; it is
+// tracked once persisted (recordDeploymentLocked).
+func (a *Apps) newDeploymentLocked(action, id, version string, original *App) *Deployment {
 	act := Action{Action: action, App: id, ReadinessCheckResults: []any{}}
-	d := &Deployment{
+	return &Deployment{
 		ID: a.cfg.NewID(), Version: version, AffectedApps: []string{id}, AffectedPods: []string{},
 		Steps: []Step{{Actions: []Action{act}}}, CurrentActions: []Action{act}, CurrentStep: 1, TotalSteps: 1,
 		Original: original,
 	}
+}
+
+// deploymentOp persists d, in the transaction of the change it deploys.
+func deploymentOp(d *Deployment) (clientv3.Op, error) {
+	return putOp(prefixDeployments+d.ID, d)
+}
+
+// recordDeploymentLocked tracks a persisted deployment.
+func (a *Apps) recordDeploymentLocked(d *Deployment) {
 	a.deployments[d.ID] = d
-	if err := a.store.put(prefixDeployments+d.ID, d); err != nil {
-		a.log.Warn("persist deployment", "deployment_id", d.ID, "err", err)
-	}
-	a.log.Info("deployment started", "deployment_id", d.ID, "app_id", id, "action", action)
+	a.log.Info("deployment started", "deployment_id", d.ID, "app_id", d.AffectedApps[0], "action", d.CurrentActions[0].Action)
 	a.publishLocked("deployment_info", map[string]any{"plan": planJSON(d), "currentStep": d.Steps[0]})
 	a.revive = true
 	a.poke()
-	return d
 }
 
 // deploymentOfLocked is the running deployment that locks app id.
@@ -73,17 +83,25 @@ func (a *Apps) deploymentOfLocked(id string) *Deployment {
 }
 
 // dropDeploymentLocked stops tracking a deployment that did not finish
-// (cancelled, rolled back or overridden).
+// (cancelled, rolled back or overridden), once its deletion is persisted
+// (dropOp, in the transaction of the change that drops it).
 func (a *Apps) dropDeploymentLocked(d *Deployment) {
 	a.publishLocked("deployment_failed", map[string]any{"id": d.ID, "plan": planJSON(d)})
-	a.forgetDeploymentLocked(d)
+	delete(a.deployments, d.ID)
 }
 
-func (a *Apps) forgetDeploymentLocked(d *Deployment) {
-	delete(a.deployments, d.ID)
-	if err := a.store.del(prefixDeployments + d.ID); err != nil {
+// dropOp deletes deployment d.
+func dropOp(d *Deployment) clientv3.Op { return clientv3.OpDelete(prefixDeployments + d.ID) }
+
+// forgetDeploymentLocked deletes a finished deployment, then stops
+// tracking it (a failed delete is retried at the next step).
+func (a *Apps) forgetDeploymentLocked(d *Deployment) bool {
+	if err := a.store.commit(dropOp(d)); err != nil {
 		a.log.Warn("forget deployment", "deployment_id", d.ID, "err", err)
+		return false
 	}
+	delete(a.deployments, d.ID)
+	return true
 }
 
 // convergedLocked: the app's tasks are what its definition asks for.
@@ -116,11 +134,10 @@ func (a *Apps) finishDeploymentsLocked() {
 				done = false
 			}
 		}
-		if done {
+		if done && a.forgetDeploymentLocked(d) {
 			a.log.Info("deployment finished", "deployment_id", d.ID)
 			a.publishLocked("deployment_step_success", map[string]any{"plan": planJSON(d), "currentStep": d.Steps[0]})
 			a.publishLocked("deployment_success", map[string]any{"id": d.ID, "plan": planJSON(d)})
-			a.forgetDeploymentLocked(d)
 		}
 	}
 }

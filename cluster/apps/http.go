@@ -287,7 +287,22 @@ func (a *Apps) putAppLocked(old, app *App, action string) (*Deployment, error) {
 	if len(drop) > maxDropsPerWrite {
 		kept, drop = append(slices.Clone(drop[maxDropsPerWrite:]), kept...), drop[:maxDropsPerWrite]
 	}
-	if err := a.store.putApp(app, v, drop); err != nil {
+	// One transaction: the app, its version, the old versions' deletes,
+	// the deployment it overrides and its own deployment.
+	ops, err := appOps(app, v, drop)
+	if err != nil {
+		return nil, err
+	}
+	prevDep := a.deploymentOfLocked(app.ID) // forced, or done with its tasks
+	if prevDep != nil {
+		ops = append(ops, dropOp(prevDep))
+	}
+	d := a.newDeploymentLocked(action, app.ID, v, old)
+	op, err := deploymentOp(d)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.store.commit(append(ops, op)...); err != nil {
 		return nil, err
 	}
 	if st == nil {
@@ -299,10 +314,11 @@ func (a *Apps) putAppLocked(old, app *App, action string) (*Deployment, error) {
 	}
 	st.def = app
 	st.versions = kept
-	if d := a.deploymentOfLocked(app.ID); d != nil {
-		a.dropDeploymentLocked(d) // forced, or done with its tasks
+	if prevDep != nil {
+		a.dropDeploymentLocked(prevDep)
 	}
-	return a.startDeploymentLocked(action, app.ID, v, old), nil
+	a.recordDeploymentLocked(d)
+	return d, nil
 }
 
 // handleAppPath serves /v2/apps/{id}[/tasks[/{task}]|/restart|/versions[/{v}]].
@@ -466,22 +482,31 @@ func (a *Apps) handleDeleteApp(w http.ResponseWriter, r *http.Request, id string
 	if !ok || !a.freeLocked(w, r, id) {
 		return
 	}
-	if d := a.deploymentOfLocked(id); d != nil {
-		a.dropDeploymentLocked(d) // forced
+	// One transaction: the app, its versions, the deployment it
+	// overrides (forced) and the stop deployment.
+	old := st.def
+	ops := []clientv3.Op{clientv3.OpDelete(appKey(id)), clientv3.OpDelete(prefixVersions+escapeID(id)+"/", clientv3.WithPrefix())}
+	prevDep := a.deploymentOfLocked(id)
+	if prevDep != nil {
+		ops = append(ops, dropOp(prevDep))
 	}
-	if err := a.store.del(appKey(id)); err != nil {
+	d := a.newDeploymentLocked(ActionStop, id, a.nextVersionLocked(), old)
+	op, err := deploymentOp(d)
+	if err == nil {
+		err = a.store.commit(append(ops, op)...)
+	}
+	if err != nil {
 		writeMessage(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	if err := a.store.del(prefixVersions+escapeID(id)+"/", clientv3.WithPrefix()); err != nil {
-		a.log.Warn("delete app versions", "app_id", id, "err", err)
+	if prevDep != nil {
+		a.dropDeploymentLocked(prevDep)
 	}
-	old := st.def
 	delete(a.apps, id)
 	a.dropAppReservationsLocked(id)
 	a.log.Info("app deleted", "app_id", id)
 	a.publishLocked("app_terminated_event", map[string]any{"appId": id})
-	d := a.startDeploymentLocked(ActionStop, id, a.nextVersionLocked(), old)
+	a.recordDeploymentLocked(d)
 	deployed(w, http.StatusOK, d)
 }
 
@@ -656,11 +681,6 @@ func (a *Apps) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	a.dropDeploymentLocked(d)
-	if isTrue(r, "force") {
-		w.WriteHeader(http.StatusAccepted)
-		return
-	}
 	appID := d.AffectedApps[0]
 	st := a.apps[appID]
 	var cur *App
@@ -670,11 +690,27 @@ func (a *Apps) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {
 	var nd *Deployment
 	var err error
 	switch {
-	case d.Original == nil && cur != nil: // undo a create
-		_ = a.store.del(appKey(appID))
-		delete(a.apps, appID)
-		nd = a.startDeploymentLocked(ActionStop, appID, a.nextVersionLocked(), cur)
-	case d.Original != nil:
+	case isTrue(r, "force") || d.Original == nil && cur == nil:
+		// Just stop tracking it.
+		if err := a.store.commit(dropOp(d)); err != nil {
+			writeMessage(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		a.dropDeploymentLocked(d)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	case d.Original == nil: // undo a create: the app, d and the stop deployment in one transaction
+		nd = a.newDeploymentLocked(ActionStop, appID, a.nextVersionLocked(), cur)
+		var op clientv3.Op
+		if op, err = deploymentOp(nd); err == nil {
+			err = a.store.commit(dropOp(d), clientv3.OpDelete(appKey(appID)), op)
+		}
+		if err == nil {
+			a.dropDeploymentLocked(d)
+			delete(a.apps, appID)
+			a.recordDeploymentLocked(nd)
+		}
+	default: // roll back; putAppLocked drops d (the app's deployment) in its transaction
 		action := ActionRestart
 		if cur == nil {
 			action = ActionStart
@@ -682,9 +718,6 @@ func (a *Apps) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {
 			action = ActionScale
 		}
 		nd, err = a.putAppLocked(cur, d.Original.clone(), action)
-	default:
-		w.WriteHeader(http.StatusAccepted)
-		return
 	}
 	if err != nil {
 		writeMessage(w, http.StatusServiceUnavailable, err.Error())

@@ -58,11 +58,14 @@ func (a *Apps) readinessRound(ctx context.Context) {
 		if !ready[i] || t == nil || t.Ready {
 			continue
 		}
+		c := t.clone()
+		c.Ready = true
+		if err := a.store.put(prefixTasks+t.ID, c); err != nil {
+			a.log.Warn("checkpoint task readiness; probed again", "task_id", t.ID, "err", err)
+			continue
+		}
 		t.Ready, changed = true, true
 		a.log.Info("app task ready", "app_id", t.AppID, "task_id", t.ID)
-		if err := a.store.put(prefixTasks+t.ID, t); err != nil {
-			a.log.Warn("checkpoint task", "task_id", t.ID, "err", err)
-		}
 	}
 	if changed {
 		a.poke()

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"nodectl/cluster/api"
 )
 
@@ -337,7 +339,10 @@ func (a *Apps) launchResidentLocked(st *appState, o *api.Offer, attrs map[string
 		if !ok {
 			return api.TaskInfo{}, nil, false
 		}
-		ti := a.residentTaskLocked(st, r, o, ports, now)
+		ti, ok := a.residentTaskLocked(st, r, o, ports, now)
+		if !ok {
+			return api.TaskInfo{}, nil, false
+		}
 		delete(byInst, r.ID)
 		o.Resources = o.Resources.Subtract(ti.Resources) // the ports
 		return ti, nil, true
@@ -388,7 +393,10 @@ func (a *Apps) launchResidentLocked(st *appState, o *api.Offer, attrs map[string
 		ops = append(ops, api.Operation{Type: api.OperationCreate, Create: &api.VolumesOperation{Volumes: vols}})
 	}
 	a.log.Info("reserving for a resident instance", "app_id", def.ID, "instance_id", r.ID, "agent_id", r.AgentID, "resources", final.String())
-	ti := a.residentTaskLocked(st, r, o, ports, now)
+	ti, ok := a.residentTaskLocked(st, r, o, ports, now)
+	if !ok {
+		return api.TaskInfo{}, nil, false // the reservation times out unconfirmed
+	}
 	// What the reservation and the ports took is no longer free in the offer.
 	o.Resources = o.Resources.Subtract(base.Add(volDisk)).Subtract(ti.Resources)
 	return ti, ops, true
@@ -404,8 +412,10 @@ func fitPorts(def *App, left api.Resources) ([]int, bool) {
 }
 
 // residentTaskLocked records a task launched on reservation r and
-// returns its TaskInfo: the reserved resources plus the ports.
-func (a *Apps) residentTaskLocked(st *appState, r *reservation, o *api.Offer, ports []int, now time.Time) api.TaskInfo {
+// returns its TaskInfo: the reserved resources plus the ports. The task
+// and the reservation's new task id are persisted in one transaction
+// before anything is launched; false when they could not be.
+func (a *Apps) residentTaskLocked(st *appState, r *reservation, o *api.Offer, ports []int, now time.Time) (api.TaskInfo, bool) {
 	def := st.def
 	t := &task{
 		ID: taskPrefix(def.ID) + "." + a.cfg.NewID(), AppID: def.ID, Version: def.Version,
@@ -422,21 +432,29 @@ func (a *Apps) residentTaskLocked(st *appState, r *reservation, o *api.Offer, po
 	}
 	hcs := healthChecks(def, ports)
 	t.HealthChecked = len(hcs) > 0
-	if err := a.store.put(prefixTasks+t.ID, t); err != nil {
-		a.log.Warn("checkpoint task before launch", "task_id", t.ID, "err", err)
+	nr := *r
+	nr.TaskID = t.ID
+	top, err := putOp(prefixTasks+t.ID, t)
+	var rop clientv3.Op
+	if err == nil {
+		rop, err = putOp(prefixReservations+r.ID, &nr)
+	}
+	if err == nil {
+		err = a.store.commit(top, rop)
+	}
+	if err != nil {
+		a.log.Warn("checkpoint task before launch", "task_id", t.ID, "instance_id", r.ID, "err", err)
+		return api.TaskInfo{}, false
 	}
 	a.tasks[t.ID] = t
 	r.TaskID = t.ID
-	if err := a.store.put(prefixReservations+r.ID, r); err != nil {
-		a.log.Warn("checkpoint reservation", "instance_id", r.ID, "err", err)
-	}
 	ti := taskInfo(def, t, res)
 	if len(hcs) > 0 {
 		ti.HealthCheck = &hcs[0]
 		ti.MoreHealthChecks = hcs[1:]
 	}
 	a.log.Info("launching resident task", "app_id", def.ID, "task_id", t.ID, "instance_id", r.ID, "agent_id", t.AgentID)
-	return ti
+	return ti, true
 }
 
 // reservationsOfLocked is an app's instances, oldest id first.
@@ -468,27 +486,31 @@ func (a *Apps) reservationOfTaskLocked(taskID string) *reservation {
 
 // residentStatusLocked confirms a reservation once the agent reports its
 // task.
-func (a *Apps) residentStatusLocked(st api.TaskStatus) {
+func (a *Apps) residentStatusLocked(st api.TaskStatus) error {
 	if st.Source == api.SourceMaster {
-		return
+		return nil
 	}
 	r := a.reservationOfTaskLocked(st.TaskID.Value)
 	if r == nil || r.Confirmed {
-		return
+		return nil
+	}
+	c := *r
+	c.Confirmed = true
+	if err := a.store.put(prefixReservations+r.ID, &c); err != nil {
+		return fmt.Errorf("checkpoint reservation %s: %w", r.ID, err)
 	}
 	r.Confirmed = true
-	if err := a.store.put(prefixReservations+r.ID, r); err != nil {
-		a.log.Warn("checkpoint reservation", "instance_id", r.ID, "err", err)
-	}
+	return nil
 }
 
 // dropReservationLocked forgets an instance; its resources are destroyed
 // and unreserved when next offered.
 func (a *Apps) dropReservationLocked(r *reservation, why string) {
-	delete(a.reservations, r.ID)
 	if err := a.store.del(prefixReservations + r.ID); err != nil {
-		a.log.Warn("forget reservation", "instance_id", r.ID, "err", err)
+		a.log.Warn("forget reservation; retried later", "instance_id", r.ID, "err", err)
+		return
 	}
+	delete(a.reservations, r.ID)
 	a.gcUntil = a.cfg.Now().Add(gcWindow)
 	a.revive = true
 	a.log.Info("resident instance dropped", "app_id", r.AppID, "instance_id", r.ID, "agent_id", r.AgentID, "why", why)

@@ -223,10 +223,11 @@ func (a *Apps) unreachableLocked(now time.Time) {
 			a.log.Info("unreachable app task inactive; replacing it", "app_id", t.AppID, "task_id", id)
 		}
 		if away >= seconds(u.ExpungeAfterSeconds) {
-			delete(a.tasks, id)
 			if err := a.store.del(prefixTasks + id); err != nil {
-				a.log.Warn("expunge task", "task_id", id, "err", err)
+				a.log.Warn("expunge task; retried later", "task_id", id, "err", err)
+				continue
 			}
+			delete(a.tasks, id)
 			a.log.Info("unreachable app task expunged", "app_id", t.AppID, "task_id", id)
 		}
 	}
@@ -267,10 +268,13 @@ func (a *Apps) killLocked(t *task, now time.Time) {
 	if t.Killing {
 		return
 	}
-	t.Killing = true
-	if err := a.store.put(prefixTasks+t.ID, t); err != nil {
-		a.log.Warn("checkpoint task", "task_id", t.ID, "err", err)
+	c := t.clone()
+	c.Killing = true
+	if err := a.store.put(prefixTasks+t.ID, c); err != nil {
+		a.log.Warn("checkpoint task kill; retried later", "task_id", t.ID, "err", err)
+		return
 	}
+	t.Killing = true
 	a.log.Info("killing app task", "app_id", t.AppID, "task_id", t.ID)
 	a.sendKillLocked(t, now)
 }

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"nodectl/cluster"
 )
 
 // etcd layout, all under /nodectl/apps/:
@@ -40,52 +43,85 @@ func escapeID(id string) string { return strings.ReplaceAll(strings.TrimPrefix(i
 
 // store persists the framework's state; a nil client keeps everything in
 // memory only (unit tests).
+//
+// With fenced set, every write is one etcd transaction If(term fence):
+// the fence of the master's term in which this framework loaded its
+// state (cluster.Master.Fence). Once another master leads, the compare
+// fails and nothing of the write is committed (ErrLostLeadership); the
+// store then calls lost, which ends the framework's term.
 type store struct {
-	cli *clientv3.Client
+	cli    *clientv3.Client
+	fenced bool
+
+	mu   sync.Mutex // guards the fields below
+	cmp  *clientv3.Cmp
+	lost func()
 }
 
-func (s store) put(key string, v any) error {
-	if s.cli == nil {
+// setTerm starts (cmp non-nil) or ends (nil) a term's writes.
+func (s *store) setTerm(cmp *clientv3.Cmp, lost func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cmp, s.lost = cmp, lost
+}
+
+// commit writes ops in one transaction, fenced by the term.
+func (s *store) commit(ops ...clientv3.Op) error {
+	if s.cli == nil || len(ops) == 0 {
 		return nil
 	}
+	s.mu.Lock()
+	cmp, lost := s.cmp, s.lost
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	txn := s.cli.Txn(ctx)
+	if s.fenced {
+		if cmp == nil {
+			return fmt.Errorf("apps state write outside a term: %w", cluster.ErrLostLeadership)
+		}
+		txn = txn.If(*cmp)
+	}
+	resp, err := txn.Then(ops...).Commit()
+	if err != nil {
+		return fmt.Errorf("etcd txn: %w", err)
+	}
+	if !resp.Succeeded {
+		if lost != nil {
+			lost()
+		}
+		return fmt.Errorf("apps state write refused: %w", cluster.ErrLostLeadership)
+	}
+	return nil
+}
+
+// putOp is a put of v, JSON-encoded.
+func putOp(key string, v any) (clientv3.Op, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
+		return clientv3.Op{}, fmt.Errorf("encode %s: %w", key, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	if _, err := s.cli.Put(ctx, key, string(b)); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	return nil
+	return clientv3.OpPut(key, string(b)), nil
 }
 
-func (s store) putRaw(key, v string) error {
-	if s.cli == nil {
-		return nil
+func (s *store) put(key string, v any) error {
+	op, err := putOp(key, v)
+	if err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	if _, err := s.cli.Put(ctx, key, v); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	return nil
+	return s.commit(op)
 }
 
-func (s store) del(key string, opts ...clientv3.OpOption) error {
-	if s.cli == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	if _, err := s.cli.Delete(ctx, key, opts...); err != nil {
-		return fmt.Errorf("delete %s: %w", key, err)
-	}
-	return nil
+func (s *store) putRaw(key, v string) error {
+	return s.commit(clientv3.OpPut(key, v))
+}
+
+func (s *store) del(key string, opts ...clientv3.OpOption) error {
+	return s.commit(clientv3.OpDelete(key, opts...))
 }
 
 // list returns the values under p, by key.
-func (s store) list(ctx context.Context, p string) (map[string][]byte, error) {
+func (s *store) list(ctx context.Context, p string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	if s.cli == nil {
 		return out, nil
@@ -113,27 +149,20 @@ const DefaultMaxVersions = 50
 // default); a larger backlog (--max-versions lowered) is pruned on load.
 const maxDropsPerWrite = 64
 
-// putApp stores app as the current definition and as version v, and
-// deletes the versions in drop, in one transaction: the version count is
-// bounded whenever a version is added.
-func (s store) putApp(app *App, v string, drop []string) error {
-	if s.cli == nil {
-		return nil
-	}
+// appOps store app as the current definition and as version v, and
+// delete the versions in drop: committed in one transaction (with the
+// app's deployment), the version count is bounded whenever a version is
+// added.
+func appOps(app *App, v string, drop []string) ([]clientv3.Op, error) {
 	b, err := json.Marshal(app)
 	if err != nil {
-		return fmt.Errorf("encode app %s: %w", app.ID, err)
+		return nil, fmt.Errorf("encode app %s: %w", app.ID, err)
 	}
 	ops := []clientv3.Op{clientv3.OpPut(appKey(app.ID), string(b)), clientv3.OpPut(versionKey(app.ID, v), string(b))}
 	for _, old := range drop {
 		ops = append(ops, clientv3.OpDelete(versionKey(app.ID, old)))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	if _, err := s.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-		return fmt.Errorf("put app %s version %s: %w", app.ID, v, err)
-	}
-	return nil
+	return ops, nil
 }
 
 // splitVersions sorts vs (oldest first) and splits off the oldest beyond
@@ -150,7 +179,7 @@ func splitVersions(vs []string, keep int) (kept, drop []string) {
 // pruneVersions deletes, per app, the versions beyond the newest keep
 // (deletes are allowed even while etcd's NOSPACE alarm is raised) and
 // returns what is left and how many it deleted.
-func (s store) pruneVersions(ctx context.Context, versions map[string][]string, keep int) (map[string][]string, int, error) {
+func (s *store) pruneVersions(ctx context.Context, versions map[string][]string, keep int) (map[string][]string, int, error) {
 	out := make(map[string][]string, len(versions))
 	deleted := 0
 	for id, vs := range versions {
@@ -165,10 +194,7 @@ func (s store) pruneVersions(ctx context.Context, versions map[string][]string, 
 			for _, v := range drop[:n] {
 				ops = append(ops, clientv3.OpDelete(versionKey(id, v)))
 			}
-			tctx, cancel := context.WithTimeout(ctx, storeTimeout)
-			_, err := s.cli.Txn(tctx).Then(ops...).Commit()
-			cancel()
-			if err != nil {
+			if err := s.commit(ops...); err != nil {
 				return versions, deleted, fmt.Errorf("prune versions of %s: %w", id, err)
 			}
 			deleted += n
@@ -180,7 +206,7 @@ func (s store) pruneVersions(ctx context.Context, versions map[string][]string, 
 
 // listVersions lists every app's stored versions (keys only: the bodies
 // may be large).
-func (s store) listVersions(ctx context.Context) (map[string][]string, error) {
+func (s *store) listVersions(ctx context.Context) (map[string][]string, error) {
 	out := map[string][]string{}
 	if s.cli == nil {
 		return out, nil
@@ -211,7 +237,7 @@ func addVersion(m map[string][]string, key string) {
 // before compacting (a leader also prunes when it loads the state). It
 // returns how many versions it deleted.
 func PruneVersions(ctx context.Context, cli *clientv3.Client, keep int) (int, error) {
-	s := store{cli: cli}
+	s := &store{cli: cli}
 	vs, err := s.listVersions(ctx)
 	if err != nil {
 		return 0, err
@@ -229,7 +255,7 @@ type snapshot struct {
 	tasks       []*task
 }
 
-func (s store) load(ctx context.Context) (snapshot, error) {
+func (s *store) load(ctx context.Context) (snapshot, error) {
 	snap := snapshot{versions: map[string][]string{}}
 	if s.cli == nil {
 		return snap, nil
