@@ -99,17 +99,13 @@ func ensureAdmin(ctx context.Context, cfg Config, users *auth.Users, redact func
 	secret := base64.RawURLEncoding.EncodeToString(b)
 	redact(secret)
 	path := filepath.Join(cfg.WorkDir, AdminSecretName)
-	if err := os.WriteFile(path+".tmp", []byte(secret+"\n"), 0o600); err != nil {
-		return fmt.Errorf("admin secret: %w", err)
-	}
 	if err := users.Add(ctx, auth.User{Principal: AdminPrincipal, Superuser: true}, secret); err != nil {
-		_ = os.Remove(path + ".tmp")
 		if errors.Is(err, auth.ErrUserExists) {
 			return nil // another master won the race
 		}
 		return fmt.Errorf("admin user: %w", err)
 	}
-	if err := os.Rename(path+".tmp", path); err != nil {
+	if err := writeSecretFile(path, []byte(secret+"\n")); err != nil {
 		return fmt.Errorf("admin secret: %w", err)
 	}
 	log.Info("created the admin principal; its secret is in "+path+" (shown once: keep it, then delete the file)", "principal", AdminPrincipal)

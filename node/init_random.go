@@ -3,7 +3,6 @@ package node
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -109,22 +108,7 @@ func addEntropy(data []byte, bits int) error {
 // writeSynced replaces path with data durably (a power cut must not leave
 // an empty seed behind).
 func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path+".tmp", os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(path+".tmp", path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := writeSecretFile(path, data); err != nil {
 		return err
 	}
 	unix.Sync()

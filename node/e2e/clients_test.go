@@ -46,7 +46,7 @@ func clientsStartNode(t *testing.T) (node, *http.Client) {
 }
 
 // clientsTLS trusts the cluster CA of n and nothing else.
-func clientsTLS(t *testing.T, n node) *tls.Config {
+func clientsTLS(t testing.TB, n node) *tls.Config {
 	t.Helper()
 	caPEM, err := os.ReadFile(filepath.Join(n.dir, "pki", "ca.crt"))
 	if err != nil {

@@ -5,8 +5,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -247,14 +245,6 @@ func running(pid int) bool {
 // no certificate: an outsider, or a client with only a password.
 func anonClient(t testing.TB, n node) *http.Client {
 	t.Helper()
-	pem, err := os.ReadFile(filepath.Join(n.dir, "pki", "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("no CA certificate in pki/ca.crt")
-	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: clientsTLS(t, n)},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
