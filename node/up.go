@@ -38,6 +38,12 @@ func (cfg Config) advertised(port int) string {
 // HTTP → cluster loops → agent → etcd. Logs go to stderr (unless cfg.Quiet)
 // and to cfg.LogDir. cfg must have been validated (Validate).
 func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
+	// One owner per work dir, before anything else touches it.
+	lock, err := lockWorkDir(cfg.WorkDir, cfg.Role)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	logs, err := newLogging(cfg, stderr)
 	if err != nil {
 		return err
