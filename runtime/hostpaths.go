@@ -57,7 +57,7 @@ func ParseAllowedHostPaths(s string) ([]HostPathRule, error) {
 
 // errHostPath is a hostPath volume the agent refuses; the task ends
 // TASK_ERROR with the message.
-var errHostPath = errors.New("host path refused")
+var errHostPath = errors.New("hostPath volume refused")
 
 // within reports whether p is dir or beneath it (both clean and absolute).
 func within(p, dir string) bool {
@@ -95,8 +95,12 @@ func (a *Agent) checkHostPaths(ti api.TaskInfo) ([]api.Volume, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: hostPath %q: %w", errHostPath, v.HostPath, err)
 		}
+		name := fmt.Sprintf("%q", v.HostPath)
+		if real != filepath.Clean(v.HostPath) {
+			name += " (resolves to " + real + ")"
+		}
 		if within(real, wd) || within(wd, real) {
-			return nil, fmt.Errorf("%w: hostPath %q (%s) is or overlaps the agent's work dir %s, which tasks never mount", errHostPath, v.HostPath, real, wd)
+			return nil, fmt.Errorf("%w: hostPath %s is or overlaps the agent's work dir %s, which tasks never mount", errHostPath, name, wd)
 		}
 		// The most specific entry decides (rw on a tie).
 		var rule *HostPathRule
@@ -118,7 +122,7 @@ func (a *Agent) checkHostPaths(ti api.TaskInfo) ([]api.Volume, error) {
 				}
 				list = strings.Join(parts, ",")
 			}
-			return nil, fmt.Errorf("%w: hostPath %q (%s) is not under the agent's --allowed-host-paths (%s)", errHostPath, v.HostPath, real, list)
+			return nil, fmt.Errorf("%w: hostPath %s is not under the agent's --allowed-host-paths (%s)", errHostPath, name, list)
 		}
 		mode := "RO"
 		if rule.RW && v.Mode != "RO" {
