@@ -34,11 +34,11 @@ func (m *Master) FilesHandler(logFile string) http.Handler { return auth.Mux(m.F
 
 // FilesRoutes are FilesHandler's routes with their permissions.
 func (m *Master) FilesRoutes(logFile string) []auth.Route {
-	own := api.FilesHandler(func(virtual string) (string, error) {
+	own := api.FilesHandler(func(virtual string) (api.FileTarget, error) {
 		if virtual == masterLogPath && logFile != "" {
-			return logFile, nil
+			return api.FileAt(logFile), nil
 		}
-		return "", fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
+		return api.FileTarget{}, fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
 	}, "/master")
 	proxy := m.leaderOnly(m.proxyAgentFiles)
 	return []auth.Route{

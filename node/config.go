@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"nodectl/cluster/apps"
 	"nodectl/cluster/auth"
 	"nodectl/embed"
+	"nodectl/runtime"
 )
 
 // ErrConfig wraps every configuration error.
@@ -50,6 +52,7 @@ type Config struct {
 	TaskReservationTimeout    time.Duration
 	DiskWatchInterval         time.Duration
 	InsecureRegistries        []string
+	AllowedHostPaths          []runtime.HostPathRule
 	Recover                   string
 	Strict                    bool
 	RecoveryTimeout           time.Duration
@@ -147,6 +150,7 @@ func upFlags() []cli.Flag {
 		str("mesos-role", "marathon", "master: the role of the built-in apps framework, in which resident apps reserve", "mesos_role"),
 		dur("task-reservation-timeout", 20*time.Second, "master: a resident app's reservation whose task does not start in this time is released", "task_reservation_timeout"),
 		str("insecure-registries", "", "agent: comma-separated registry hosts that may be pulled from over plain HTTP", "insecure_registries"),
+		str("allowed-host-paths", "", "agent: comma-separated host paths tasks' hostPath volumes may mount, read-only unless suffixed :rw, e.g. /data/shared:rw,/srv/ro (default: none; never the work dir)", "allowed_host_paths"),
 		str("recover", "reconnect", "agent: reconnect (reattach to running tasks) or cleanup (kill them and exit)"),
 		&cli.BoolFlag{Name: "strict", Value: true, Usage: "agent: any recovery error is fatal (--no-strict: skip bad records)", EnvVars: []string{envName("strict")}},
 		&cli.BoolFlag{Name: "no-strict", Usage: "agent: skip bad checkpoint records, count them in slave/recovery_errors", Hidden: true},
@@ -246,6 +250,16 @@ func loadConfig(c *cli.Context) (Config, error) {
 	}
 	if cfg.Attributes, err = api.ParseAttributes(c.String("attributes")); err != nil {
 		return Config{}, fmt.Errorf("%w: --attributes: %w", ErrConfig, err)
+	}
+	if cfg.AllowedHostPaths, err = runtime.ParseAllowedHostPaths(c.String("allowed-host-paths")); err != nil {
+		return Config{}, fmt.Errorf("%w: --allowed-host-paths: %w", ErrConfig, err)
+	}
+	if wd, err := filepath.Abs(cfg.WorkDir); err == nil {
+		for _, r := range cfg.AllowedHostPaths {
+			if r.Path == wd || strings.HasPrefix(r.Path, wd+"/") {
+				return Config{}, fmt.Errorf("%w: --allowed-host-paths: %s is inside the work dir %s, which tasks never mount", ErrConfig, r.Path, wd)
+			}
+		}
 	}
 	return cfg, cfg.Validate()
 }

@@ -127,6 +127,9 @@ func TestConfigErrors(t *testing.T) {
 		{"malformed file value", nil, []string{"--config", writeFile(t, "port: many\n")}, "port"},
 		{"missing file", nil, []string{"--config", "/nonexistent/nodectl.yaml"}, "--config"},
 		{"not yaml", nil, []string{"--config", writeFile(t, "port: [1\n")}, "not YAML"},
+		{"bad host path mode", nil, []string{"--allowed-host-paths", "/data:rwx"}, "--allowed-host-paths:"},
+		{"relative host path", nil, []string{"--allowed-host-paths", "data"}, "not an absolute path"},
+		{"host path in work dir", nil, []string{"--work-dir", "/var/lib/x", "--allowed-host-paths", "/srv,/var/lib/x/volumes:rw"}, "inside the work dir"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

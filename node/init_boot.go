@@ -40,8 +40,9 @@ func boot(log *slog.Logger) {
 
 	devs := scanDisks(log)
 	workDir := mountDataDisk(log, devs)
-	// Host volumes of apps go under volumes/ on the data disk.
-	_ = os.MkdirAll(filepath.Join(workDir, "volumes"), 0o755)
+	// Host volumes of apps go under volumes/ on the data disk, reached at
+	// /volumes: tasks never mount the work dir or anything in it (docs/iso.md).
+	volumesReady := bindVolumes(log, workDir)
 	cfgFiles := readConfigDisk(log, devs)
 	seedRandom(log, workDir)
 
@@ -81,6 +82,9 @@ func boot(log *slog.Logger) {
 	if !plan.Sets("work-dir", "work_dir") {
 		args = append(args, "--work-dir="+workDir)
 	}
+	if volumesReady && !plan.Sets("allowed-host-paths", "allowed_host_paths") {
+		args = append(args, "--allowed-host-paths="+applianceVolumes+":rw")
+	}
 	preloadImages(log, workDir)
 	log.Info("boot done", "elapsed", time.Since(start).Round(time.Millisecond))
 	banner(plan, leases)
@@ -90,6 +94,29 @@ func boot(log *slog.Logger) {
 		s.announce = func(ctx context.Context) error { return announceJoin(ctx, log, workDir) }
 	}
 	s.run(ctx)
+}
+
+// applianceVolumes is where apps' host volumes are on the appliance: a bind
+// mount of <work dir>/volumes, outside the work dir's path, so the agent's
+// --allowed-host-paths can list it (it never allows the work dir).
+const applianceVolumes = "/volumes"
+
+// bindVolumes makes <workDir>/volumes and binds it at /volumes.
+func bindVolumes(log *slog.Logger, workDir string) bool {
+	src := filepath.Join(workDir, "volumes")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		log.Warn("host volumes dir", "err", err)
+		return false
+	}
+	if err := os.MkdirAll(applianceVolumes, 0o755); err != nil {
+		log.Warn("host volumes mount point", "err", err)
+		return false
+	}
+	if err := unix.Mount(src, applianceVolumes, "", unix.MS_BIND, ""); err != nil {
+		log.Warn("bind host volumes", "src", src, "err", err)
+		return false
+	}
+	return true
 }
 
 // mountBase mounts the kernel filesystems and the tmpfs directories.

@@ -38,6 +38,12 @@ func (cfg Config) advertised(port int) string {
 // HTTP → cluster loops → agent → etcd. Logs go to stderr (unless cfg.Quiet)
 // and to cfg.LogDir. cfg must have been validated (Validate).
 func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
+	// One owner per work dir, before anything else touches it.
+	lock, err := lockWorkDir(cfg.WorkDir, cfg.Role)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	logs, err := newLogging(cfg, stderr)
 	if err != nil {
 		return err
@@ -101,7 +107,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			WorkDir: cfg.WorkDir, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.AgentPort,
 			Masters: masters, HTTPClient: hc, Scheme: scheme, Resources: cfg.Resources, Attributes: cfg.Attributes,
 			RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, Flags: cfg.Flags,
-			ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries,
+			ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries, AllowedHostPaths: cfg.AllowedHostPaths,
 			Recover: cfg.Recover, Strict: cfg.Strict, RecoveryTimeout: cfg.RecoveryTimeout, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
 			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
 			Logger: logs.logger("agent"),

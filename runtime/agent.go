@@ -53,6 +53,9 @@ type Config struct {
 	ShimPath string
 	// InsecureRegistries may be reached over plain HTTP when pulling images.
 	InsecureRegistries []string
+	// AllowedHostPaths are the host paths tasks' hostPath volumes may
+	// mount (--allowed-host-paths); none by default. The work dir never.
+	AllowedHostPaths []HostPathRule
 	// Recover is "reconnect" (default: reattach to live containers) or
 	// "cleanup" (kill them all, then Run returns ErrCleanupDone).
 	Recover string

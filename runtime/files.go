@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"net/http"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -42,10 +43,11 @@ func FilesHandler(cfg FilesConfig) (http.Handler, error) {
 	return api.FilesHandler(cfg.resolve, "/slave(1)"), nil
 }
 
-// resolve maps a clean virtual path to a confined real path.
-func (cfg FilesConfig) resolve(virtual string) (string, error) {
+// resolve maps a clean virtual path to its sandbox (the root every open
+// stays beneath) and the path inside it.
+func (cfg FilesConfig) resolve(virtual string) (api.FileTarget, error) {
 	if virtual == agentLogPath && cfg.LogFile != "" {
-		return cfg.LogFile, nil
+		return api.FileAt(cfg.LogFile), nil
 	}
 	slaves := filepath.Join(cfg.WorkDir, "slaves")
 	var root string
@@ -55,11 +57,11 @@ func (cfg FilesConfig) resolve(virtual string) (string, error) {
 		// frameworks/<fid>/executors/<eid>/runs/latest[/...]
 		segs := strings.Split(strings.TrimPrefix(virtual, "/"), "/")
 		if len(segs) < 6 || segs[2] != "executors" || segs[4] != "runs" || segs[5] != "latest" {
-			return "", fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
+			return api.FileTarget{}, fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
 		}
 		id := cfg.AgentID()
 		if id == "" {
-			return "", fmt.Errorf("%s: agent not registered: %w", virtual, api.ErrFileNotFound)
+			return api.FileTarget{}, fmt.Errorf("%s: agent not registered: %w", virtual, api.ErrFileNotFound)
 		}
 		root = filepath.Join(slaves, id, filepath.Join(segs[:6]...))
 		rest = segs[6:]
@@ -67,12 +69,12 @@ func (cfg FilesConfig) resolve(virtual string) (string, error) {
 		// <aid>/frameworks/<fid>/executors/<eid>/runs/<cid>[/...]
 		segs := strings.Split(strings.TrimPrefix(virtual, slaves+"/"), "/")
 		if len(segs) < 7 || segs[1] != "frameworks" || segs[3] != "executors" || segs[5] != "runs" {
-			return "", fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
+			return api.FileTarget{}, fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
 		}
 		root = filepath.Join(slaves, filepath.Join(segs[:7]...))
 		rest = segs[7:]
 	default:
-		return "", fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
+		return api.FileTarget{}, fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
 	}
-	return api.Confine(root, filepath.Join(rest...))
+	return api.FileTarget{Root: root, Rel: path.Join(rest...)}, nil
 }

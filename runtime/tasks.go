@@ -30,6 +30,7 @@ type task struct {
 	sandbox                                  string // host path
 	runDir                                   string // container dir for the image rootfs
 	launchedAt                               time.Time
+	hostVolumes                              []api.Volume // hostPath volumes as allowed: resolved source, mode
 
 	// Guarded by taskTable.mu.
 	state    api.TaskState
@@ -228,6 +229,14 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		a.setState(t, api.TaskDropped, api.ReasonContainerLaunchFailed, "could not checkpoint the task: "+err.Error(), nil)
 		return
 	}
+	// hostPath volumes only under --allowed-host-paths (never the work dir).
+	hostVolumes, err := a.checkHostPaths(t.info)
+	if err != nil {
+		a.endLaunch(t)
+		a.setState(t, api.TaskError, api.ReasonTaskInvalid, err.Error(), nil)
+		return
+	}
+	t.hostVolumes = hostVolumes
 	if t.launchCtx.Err() != nil && ctx.Err() == nil {
 		a.launchKilled(t, "before it was launched")
 		return
@@ -243,7 +252,7 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		return
 	}
 	atStage(stageSlot, t)
-	err := a.startContainer(t.launchCtx, t)
+	err = a.startContainer(t.launchCtx, t)
 	<-a.starts
 	if ctx.Err() != nil {
 		return // detaching: recovery settles whatever was made
@@ -376,7 +385,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		// The sandbox stays the working directory, as Mesos has it.
 		imgEnv, entrypoint, cmd = ic.Env, ic.Entrypoint, ic.Cmd
 	}
-	for _, v := range volumes(t.info) {
+	for _, v := range t.hostVolumes {
 		spec.Mounts = append(spec.Mounts, container.Mount{Source: v.HostPath, Destination: v.ContainerPath, ReadOnly: v.Mode == "RO"})
 	}
 	vm, err := a.volumeMounts(t.info, sandbox, spec.SandboxTarget)

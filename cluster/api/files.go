@@ -48,9 +48,60 @@ var (
 	ErrFileOutside = errors.New("path leads outside the sandbox")
 )
 
-// FileResolver maps a clean absolute virtual path (no "..") to the real
-// path to serve, already confined (see Confine).
-type FileResolver func(virtual string) (string, error)
+// FileTarget is where a virtual path lives: Rel beneath the directory
+// Root. Root is trusted (the node made it); everything in Rel may be
+// controlled by a task. Every open goes through an os.Root at Root: each
+// component is opened relative to the directory already open, and
+// symlinks are resolved inside Root or refused (RESOLVE_BENEATH's
+// guarantee), so no component of Rel can leave Root, even when a task
+// swaps a directory for a symlink during the request.
+type FileTarget struct {
+	Root string
+	Rel  string // slash-separated, relative; "" or "." is Root itself
+}
+
+// FileAt is the target for one file the node itself names (its log): the
+// file beneath its directory, symlinks in the trusted path resolved first.
+func FileAt(file string) FileTarget {
+	if p, err := filepath.EvalSymlinks(file); err == nil {
+		file = p
+	}
+	return FileTarget{Root: filepath.Dir(file), Rel: filepath.Base(file)}
+}
+
+// FileResolver maps a clean absolute virtual path (no "..") to the
+// directory and the path beneath it to serve.
+type FileResolver func(virtual string) (FileTarget, error)
+
+// openTarget opens t beneath its root. It does not block on a FIFO a task
+// left in its sandbox (O_NONBLOCK; only regular files are read).
+func openTarget(virtual string, t FileTarget) (*os.File, error) {
+	root, err := os.OpenRoot(t.Root)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", virtual, ErrFileNotFound)
+	}
+	defer root.Close()
+	rel := t.Rel
+	if rel == "" {
+		rel = "."
+	}
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	switch {
+	case err == nil:
+		return f, nil
+	case escapes(err):
+		return nil, fmt.Errorf("%s: %w", virtual, ErrFileOutside)
+	default:
+		return nil, fmt.Errorf("%s: %w", virtual, ErrFileNotFound)
+	}
+}
+
+// escapes reports whether err is os.Root refusing a path that leaves the
+// root (its error is unexported: "path escapes from parent").
+func escapes(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Err != nil && strings.Contains(pe.Err.Error(), "escapes")
+}
 
 // filesReadPages caps one /files/read at 16 pages, as Mesos does.
 const filesReadPages = 16
@@ -73,23 +124,6 @@ func FilesHandler(resolve FileResolver, prefixes ...string) http.Handler {
 	return mux
 }
 
-// Confine returns root/rel with symlinks resolved, or ErrFileOutside when
-// that leaves root (itself resolved). A missing file is ErrFileNotFound.
-func Confine(root, rel string) (string, error) {
-	realRoot, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", root, ErrFileNotFound)
-	}
-	p, err := filepath.EvalSymlinks(filepath.Join(realRoot, rel))
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", rel, ErrFileNotFound)
-	}
-	if p != realRoot && !strings.HasPrefix(p, realRoot+string(filepath.Separator)) {
-		return "", fmt.Errorf("%s: %w", rel, ErrFileOutside)
-	}
-	return p, nil
-}
-
 // virtualPath validates the path query parameter; ok=false: a 400 was written.
 func virtualPath(w http.ResponseWriter, r *http.Request) (string, bool) {
 	p := r.URL.Query().Get("path")
@@ -106,40 +140,47 @@ func virtualPath(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return path.Clean("/" + p), true
 }
 
-// open resolves and stats a virtual path, writing the error response.
-func open(w http.ResponseWriter, r *http.Request, resolve FileResolver) (virtual, real string, fi os.FileInfo, ok bool) {
+// open resolves a virtual path and opens it beneath its root, writing the
+// error response; the caller closes f.
+func open(w http.ResponseWriter, r *http.Request, resolve FileResolver) (virtual string, f *os.File, fi os.FileInfo, ok bool) {
 	virtual, ok = virtualPath(w, r)
 	if !ok {
-		return "", "", nil, false
+		return "", nil, nil, false
 	}
-	real, err := resolve(virtual)
+	t, err := resolve(virtual)
 	if err == nil {
-		fi, err = os.Stat(real)
-		if err != nil {
+		f, err = openTarget(virtual, t)
+	}
+	if err == nil {
+		if fi, err = f.Stat(); err != nil {
+			_ = f.Close()
 			err = fmt.Errorf("%s: %w", virtual, ErrFileNotFound)
 		}
 	}
 	switch {
 	case err == nil:
-		return virtual, real, fi, true
+		return virtual, f, fi, true
 	case errors.Is(err, ErrFileOutside):
 		filesError(w, http.StatusForbidden, "Path '"+virtual+"' leads outside the sandbox")
 	default:
 		filesError(w, http.StatusNotFound, "No file or directory found at path '"+virtual+"'")
 	}
-	return "", "", nil, false
+	return "", nil, nil, false
 }
 
 func browse(w http.ResponseWriter, r *http.Request, resolve FileResolver) {
-	virtual, real, fi, ok := open(w, r, resolve)
+	virtual, f, fi, ok := open(w, r, resolve)
 	if !ok {
 		return
 	}
+	defer f.Close()
 	if !fi.IsDir() {
 		filesJSON(w, http.StatusOK, []FileInfo{NewFileInfo(virtual, fi)})
 		return
 	}
-	entries, err := os.ReadDir(real)
+	// Listed through the open directory: entries are lstat'ed relative to
+	// it (fstatat), never by name from the host's root.
+	entries, err := f.ReadDir(-1)
 	if err != nil {
 		filesError(w, http.StatusInternalServerError, "Cannot list '"+virtual+"': "+err.Error())
 		return
@@ -213,20 +254,21 @@ func read(w http.ResponseWriter, r *http.Request, resolve FileResolver) {
 	filesJSON(w, http.StatusOK, FileChunk{Data: string(buf), Offset: offset})
 }
 
-// openFile resolves the request's path to a regular file and opens it
-// for verb ("read", "download"); on failure it has answered the request.
+// openFile opens the request's path, a regular file beneath its root, for
+// verb ("read", "download"); on failure it has answered the request.
 func openFile(w http.ResponseWriter, r *http.Request, resolve FileResolver, verb string) (string, *os.File, fs.FileInfo, bool) {
-	virtual, real, fi, ok := open(w, r, resolve)
+	virtual, f, fi, ok := open(w, r, resolve)
 	if !ok {
 		return "", nil, nil, false
 	}
-	if fi.IsDir() {
+	switch {
+	case fi.IsDir():
+		_ = f.Close()
 		filesError(w, http.StatusBadRequest, "Cannot "+verb+" a directory.")
 		return "", nil, nil, false
-	}
-	f, err := os.Open(real)
-	if err != nil {
-		filesError(w, http.StatusNotFound, "Cannot open file: "+err.Error())
+	case !fi.Mode().IsRegular():
+		_ = f.Close()
+		filesError(w, http.StatusBadRequest, "Cannot "+verb+" '"+virtual+"': not a regular file.")
 		return "", nil, nil, false
 	}
 	return virtual, f, fi, true

@@ -14,8 +14,9 @@ import (
 // the figure each test logs is the one to compare with the 40 s goal.
 const bootBudget = 150 * time.Second
 
-// writerApp writes a file into a host volume on the data disk
-// (/var/lib/nodectl/volumes) from the preloaded busybox image.
+// volumeApp runs cmd with a host volume on the data disk
+// (/var/lib/nodectl/volumes, bound at /volumes, which the appliance's agent
+// allows) from the preloaded busybox image.
 func volumeApp(id, cmd string) map[string]any {
 	return map[string]any{
 		"id": id, "cmd": cmd, "cpus": 0.1, "mem": 32, "instances": 1,
@@ -23,7 +24,7 @@ func volumeApp(id, cmd string) map[string]any {
 			"type":   "MESOS",
 			"docker": map[string]any{"image": busyboxRef},
 			"volumes": []map[string]any{
-				{"containerPath": "/data", "hostPath": "/var/lib/nodectl/volumes", "mode": "RW"},
+				{"containerPath": "/data", "hostPath": "/volumes", "mode": "RW"},
 			},
 		},
 	}
