@@ -1,0 +1,56 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
+)
+
+// The CPU weights of a node's two cgroups (docs/runtime.md "Protected
+// control-plane capacity"), in cgroup v1 cpu.shares units; on cgroup v2
+// they are converted to cpu.weight the way runc converts an OCI spec's
+// shares. Under contention the kernel splits CPU time between siblings in
+// proportion to their weights, so the node's own processes get up to 8/9
+// of the CPU they ask for however busy the tasks keep it, and give back
+// whatever they do not use.
+const (
+	SystemCPUShares = 8192
+	TasksCPUShares  = 1024
+)
+
+// CPUWeight is the cgroup v2 cpu.weight runc derives from cpu.shares.
+func CPUWeight(shares uint64) uint64 { return cgroups.ConvertCPUSharesToCgroupV2Value(shares) }
+
+// SetupCgroup creates the cgroup at path (absolute, in every hierarchy on
+// cgroup v1) if needed, sets its CPU weight and, when memLow > 0 and the
+// host has cgroup v2, its memory.low, and moves pid into it unless pid is
+// -1. It leaves the device controller alone: path is a parent of
+// containers or the node's own cgroup, never a container.
+func SetupCgroup(path string, shares uint64, memLow int64, pid int) error {
+	if os.Geteuid() != 0 {
+		return errors.New("not running as root")
+	}
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("cgroup path %q is not absolute", path)
+	}
+	res := &cgroups.Resources{SkipDevices: true, CpuShares: shares}
+	if cgroups.IsCgroup2UnifiedMode() {
+		res.CpuShares, res.CpuWeight = 0, CPUWeight(shares)
+		res.MemoryReservation = memLow // memory.low; v1 has no such protection
+	}
+	m, err := manager.New(&cgroups.Cgroup{Path: path, Resources: res})
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %w", path, err)
+	}
+	if err := m.Apply(pid); err != nil {
+		return fmt.Errorf("cgroup %s: create: %w", path, err)
+	}
+	if err := m.Set(res); err != nil {
+		return fmt.Errorf("cgroup %s: set weight: %w", path, err)
+	}
+	return nil
+}
