@@ -41,7 +41,7 @@ type Config struct {
 	// given (it is then what tasks may use, as is).
 	ReservedResources api.Resources
 	// CgroupsRoot is --cgroups-root (Mesos' --cgroups_root): the node's
-	// cgroups /<root>/system (nodectl itself) and /<root>/tasks (every
+	// cgroups /<root>/system (nodectl itself) and /<root>/containers (every
 	// task's container). Empty (a Config built in code, or
 	// --cgroups-root=""): no cgroups of its own; nodectl stays where it was
 	// started and containers go under /nodectl.
@@ -150,7 +150,7 @@ func upFlags() []cli.Flag {
 		str("master", "", "agent: comma-separated master addresses host:port"),
 		str("resources", "", "agent resources, Mesos syntax 'cpus:2;mem:1024;disk:4096;ports:[31000-32000]' (default: detected)"),
 		str("reserved-resources", "", "agent: what the node keeps for its own processes out of detected resources, Mesos syntax 'cpus:0.5;mem:1024' (default: cpus max(0.5, 5% of the CPUs), mem min(1024, half), disk min(5120, half); a resource not named keeps its default); not with --resources", "reserved_resources"),
-		str("cgroups-root", "nodectl", "agent: cgroup under which nodectl runs (<root>/system, higher CPU weight) and tasks' containers run (<root>/tasks); empty: none", "cgroups_root"),
+		str("cgroups-root", "nodectl", "agent: cgroup under which nodectl runs (<root>/system, higher CPU weight) and tasks' containers run (<root>/containers); empty: none", "cgroups_root"),
 		str("attributes", "", "agent attributes 'rack:a;zone:1'"),
 		str("hostname", "", "hostname to advertise (default: the host's)"),
 		dur("agent-ping-timeout", 15*time.Second, "master: how long an agent may stay silent per missed ping", "agent_ping_timeout", "slave_ping_timeout"),

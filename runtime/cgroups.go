@@ -9,7 +9,8 @@ import (
 
 // A node's cgroups (docs/runtime.md "Protected control-plane capacity"):
 // under /<root> (the agent's --cgroups-root, like Mesos' --cgroups_root),
-// "tasks" is the parent of every task container's cgroup and "system"
+// "containers" (not "tasks": cgroup v1 has a file of that name in every
+// cgroup) is the parent of every task container's cgroup and "system"
 // holds the nodectl process itself (Mesos' --agent_subsystems idea), with
 // a CPU weight eight times the tasks' so the control plane wins
 // contention.
@@ -22,7 +23,7 @@ const (
 func SystemCgroup(root string) string { return path.Join("/", root, "system") }
 
 // TasksCgroup is the absolute path of the task containers' parent cgroup.
-func TasksCgroup(root string) string { return path.Join("/", root, "tasks") }
+func TasksCgroup(root string) string { return path.Join("/", root, "containers") }
 
 // CPUWeight is the cgroup v2 cpu.weight of a cgroup v1 cpu.shares value.
 func CPUWeight(shares uint64) uint64 { return container.CPUWeight(shares) }

@@ -28,7 +28,7 @@ func CPUWeight(shares uint64) uint64 { return cgroups.ConvertCPUSharesToCgroupV2
 // SetupCgroup creates the cgroup at path (absolute, in every hierarchy on
 // cgroup v1) if needed, sets its CPU weight and, when memLow > 0 and the
 // host has cgroup v2, its memory.low, and moves pid into it unless pid is
-// -1. It leaves the device controller alone: path is a parent of
+// -1 (on cgroup v1, in the cpu and cpuacct hierarchies only). It leaves the device controller alone: path is a parent of
 // containers or the node's own cgroup, never a container.
 func SetupCgroup(path string, shares uint64, memLow int64, pid int) error {
 	if os.Geteuid() != 0 {
@@ -46,11 +46,30 @@ func SetupCgroup(path string, shares uint64, memLow int64, pid int) error {
 	if err != nil {
 		return fmt.Errorf("cgroup %s: %w", path, err)
 	}
-	if err := m.Apply(pid); err != nil {
+	v2 := cgroups.IsCgroup2UnifiedMode()
+	join := pid
+	if !v2 {
+		join = -1 // below, into the CPU hierarchies only
+	}
+	if err := m.Apply(join); err != nil {
 		return fmt.Errorf("cgroup %s: create: %w", path, err)
 	}
 	if err := m.Set(res); err != nil {
 		return fmt.Errorf("cgroup %s: set weight: %w", path, err)
+	}
+	if v2 || pid == -1 {
+		return nil
+	}
+	// On cgroup v1 the process joins the cpu and cpuacct hierarchies
+	// only: the weight is all this buys there, and the process keeps its
+	// memory, pids, ... cgroups (a service manager's limits and
+	// accounting).
+	for _, sub := range []string{"cpu", "cpuacct"} {
+		if dir := m.Path(sub); dir != "" {
+			if err := cgroups.WriteCgroupProc(dir, pid); err != nil {
+				return fmt.Errorf("cgroup %s: join: %w", path, err)
+			}
+		}
 	}
 	return nil
 }
