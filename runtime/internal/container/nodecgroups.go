@@ -12,18 +12,20 @@ import (
 
 // The CPU weights of a node's two cgroups (docs/runtime.md "Protected
 // control-plane capacity"), in cgroup v1 cpu.shares units; on cgroup v2
-// they are converted to cpu.weight the way runc converts an OCI spec's
-// shares. Under contention the kernel splits CPU time between siblings in
+// they become cpu.weight by CPUWeight. Under contention the kernel splits CPU time between siblings in
 // proportion to their weights, so the node's own processes get up to 8/9
 // of the CPU they ask for however busy the tasks keep it, and give back
-// whatever they do not use.
+// whatever they do not use. cgroup v2 gets the same ratio (CPUWeight).
 const (
 	SystemCPUShares = 8192
 	TasksCPUShares  = 1024
 )
 
-// CPUWeight is the cgroup v2 cpu.weight runc derives from cpu.shares.
-func CPUWeight(shares uint64) uint64 { return cgroups.ConvertCPUSharesToCgroupV2Value(shares) }
+// CPUWeight is the cgroup v2 cpu.weight of a node cgroup with the given
+// v1 cpu.shares: proportional, default to default (1024 → 100), so the
+// two cgroups keep the same ratio on v2. (runc's own conversion,
+// cgroups.ConvertCPUSharesToCgroupV2Value, is not linear: 8192 → 532.)
+func CPUWeight(shares uint64) uint64 { return max(1, min(10000, shares*100/1024)) }
 
 // SetupCgroup creates the cgroup at path (absolute, in every hierarchy on
 // cgroup v1) if needed, sets its CPU weight and, when memLow > 0 and the
