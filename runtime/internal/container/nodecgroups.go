@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/manager"
@@ -59,6 +61,15 @@ func SetupCgroup(path string, shares uint64, memLow int64, pid int) error {
 	if err := m.Set(res); err != nil {
 		return fmt.Errorf("cgroup %s: set weight: %w", path, err)
 	}
+	if v2 && memLow > 0 {
+		// memory.low protects a cgroup only as far as its ancestors'
+		// does: raise theirs (below the root) to at least memLow.
+		for dir := filepath.Dir(path); dir != "/"; dir = filepath.Dir(dir) {
+			if err := raiseMemoryLow(filepath.Join("/sys/fs/cgroup", dir), memLow); err != nil {
+				return fmt.Errorf("cgroup %s: %w", dir, err)
+			}
+		}
+	}
 	if v2 || pid == -1 {
 		return nil
 	}
@@ -74,4 +85,18 @@ func SetupCgroup(path string, shares uint64, memLow int64, pid int) error {
 		}
 	}
 	return nil
+}
+
+// raiseMemoryLow sets the cgroup v2 dir's memory.low to v unless it is
+// already at least that.
+func raiseMemoryLow(dir string, v int64) error {
+	cur, err := cgroups.ReadFile(dir, "memory.low")
+	if err != nil {
+		return err
+	}
+	cur = strings.TrimSpace(cur)
+	if n, err := strconv.ParseInt(cur, 10, 64); cur == "max" || (err == nil && n >= v) {
+		return nil
+	}
+	return cgroups.WriteFile(dir, "memory.low", strconv.FormatInt(v, 10))
 }
