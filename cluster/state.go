@@ -71,6 +71,7 @@ func (m *Master) slaveJSON(a *agent) map[string]any {
 		"last_ping":            epoch(a.lastPing),
 	}
 	s["reserved_resources_full"] = reservedFull
+	s["system_reserved_resources"] = a.Info.SystemReserved.Summary()
 	if a.ReregisteredTime != nil {
 		s["reregistered_time"] = epoch(*a.ReregisteredTime)
 	}

@@ -36,7 +36,25 @@ type Config struct {
 	Masters      []string // agent: master addresses (host:port)
 	Resources    api.Resources
 	Attributes   api.Attributes
-	Hostname     string
+	// ReservedResources is --reserved-resources: what the node keeps for
+	// its own processes out of detected resources. Before Validate, what
+	// the operator gave (nil: the defaults); after it, the effective
+	// reservation when resources were detected, nil when --resources was
+	// given (it is then what tasks may use, as is).
+	ReservedResources api.Resources
+	// CgroupsRoot is --cgroups-root (Mesos' --cgroups_root): the node's
+	// cgroups /<root>/system (nodectl itself) and /<root>/containers (every
+	// task's container). Empty (a Config built in code, or
+	// --cgroups-root=""): no cgroups of its own; nodectl stays where it was
+	// started and containers go under /nodectl.
+	CgroupsRoot string
+	// reservedApplied: Validate has taken ReservedResources off detected
+	// Resources (Validate may run again).
+	reservedApplied bool
+	// reservedNamed are the resources --reserved-resources names, even
+	// with zero amounts (which ReservedResources drops).
+	reservedNamed []string
+	Hostname      string
 
 	AgentPingTimeout          time.Duration
 	MaxAgentPingTimeouts      int
@@ -134,6 +152,8 @@ func upFlags() []cli.Flag {
 		num("etcd-peer-port", 2380, "embedded etcd peer port", "etcd_peer_port"),
 		str("master", "", "agent: comma-separated master addresses host:port"),
 		str("resources", "", "agent resources, Mesos syntax 'cpus:2;mem:1024;disk:4096;ports:[31000-32000]' (default: detected)"),
+		str("reserved-resources", "", "agent: what the node keeps for its own processes out of detected resources, Mesos syntax 'cpus:0.5;mem:1024' (default: cpus max(0.5, 5% of the CPUs), mem min(1024, half), disk min(5120, half); a resource not named keeps its default); not with --resources", "reserved_resources"),
+		str("cgroups-root", "nodectl", "agent: cgroup under which nodectl runs (<root>/system, higher CPU weight) and tasks' containers run (<root>/containers); empty: none", "cgroups_root"),
 		str("attributes", "", "agent attributes 'rack:a;zone:1'"),
 		str("hostname", "", "hostname to advertise (default: the host's)"),
 		dur("agent-ping-timeout", 15*time.Second, "master: how long an agent may stay silent per missed ping", "agent_ping_timeout", "slave_ping_timeout"),
@@ -230,8 +250,8 @@ func loadConfig(c *cli.Context) (Config, error) {
 		Credentials: c.String("credentials"), ACLs: c.String("acls"), FirewallRules: c.String("firewall-rules"),
 		RateLimits: c.String("rate-limits"), AnonymousReadonly: !c.Bool("authenticate-http-readonly"),
 		AnonymousReadwrite: !c.Bool("authenticate-http-readwrite"), AnonymousFrameworks: !c.Bool("authenticate-frameworks"),
-		NoRootSubmissions: !c.Bool("root-submissions"),
-		Flags:             map[string]string{},
+		NoRootSubmissions: !c.Bool("root-submissions"), CgroupsRoot: c.String("cgroups-root"),
+		Flags: map[string]string{},
 	}
 	if !c.Bool("authenticate-agents") {
 		return Config{}, fmt.Errorf("%w: --authenticate-agents=false: not supported: agents always authenticate with their certificate of the cluster (mutual TLS)", ErrConfig)
@@ -248,6 +268,10 @@ func loadConfig(c *cli.Context) (Config, error) {
 	if cfg.Resources, err = api.ParseResources(c.String("resources")); err != nil {
 		return Config{}, fmt.Errorf("%w: --resources: %w", ErrConfig, err)
 	}
+	if cfg.ReservedResources, err = api.ParseResources(c.String("reserved-resources")); err != nil {
+		return Config{}, fmt.Errorf("%w: --reserved-resources: %w", ErrConfig, err)
+	}
+	cfg.reservedNamed = resourceNames(c.String("reserved-resources"))
 	if cfg.Attributes, err = api.ParseAttributes(c.String("attributes")); err != nil {
 		return Config{}, fmt.Errorf("%w: --attributes: %w", ErrConfig, err)
 	}
@@ -363,8 +387,24 @@ func (cfg *Config) Validate() error {
 			cfg.AdvertiseIP = primaryIP()
 		}
 	}
-	if cfg.runsAgent() && cfg.Resources == nil {
-		cfg.Resources = detectResources(cfg.WorkDir)
+	if cfg.CgroupsRoot != "" && (strings.HasPrefix(cfg.CgroupsRoot, "/") || slices.Contains(strings.Split(cfg.CgroupsRoot, "/"), "..")) {
+		return bad("cgroups-root", "%q: want a relative cgroup path without .. (e.g. nodectl)", cfg.CgroupsRoot)
+	}
+	if cfg.runsAgent() {
+		switch {
+		case cfg.Resources == nil:
+			host := hostResources(cfg.WorkDir)
+			reserved, err := reservedFor(host, cfg.ReservedResources, cfg.reservedNamed)
+			if err != nil {
+				return bad("reserved-resources", "%v", err)
+			}
+			cfg.Resources, cfg.ReservedResources, cfg.reservedApplied = host.Subtract(reserved), reserved, true
+		case (cfg.ReservedResources != nil || cfg.reservedNamed != nil) && !cfg.reservedApplied:
+			return bad("reserved-resources", "applies to detected resources only; with --resources, give what tasks may use")
+		}
+		if cfg.Flags != nil {
+			cfg.Flags["reserved-resources"] = cfg.ReservedResources.String()
+		}
 	}
 	return nil
 }

@@ -2,8 +2,11 @@ package node
 
 import (
 	"bufio"
+	"fmt"
+	"math"
 	"os"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,28 +15,74 @@ import (
 	"nodectl/cluster/api"
 )
 
-// detectResources derives agent resources from the host the way Mesos
-// does: all CPUs, memory and disk less a reserve for the system, and the
-// default port range.
-func detectResources(workDir string) api.Resources {
+// hostResources is the host's capacity: all CPUs, memory and the work
+// dir's file system (its size, not its free space: detected resources must
+// not change between restarts, or the agent's checkpointed config stops
+// matching; Mesos sizes disk the same way), and the default port range.
+func hostResources(workDir string) api.Resources {
 	const mb = 1 << 20
-	mem := float64(hostMemBytes()) / mb
-	mem -= min(1024, mem/2) // leave min(1 GB, half) to the host
-	disk := 10240.0
+	disk := 20480.0
 	var st unix.Statfs_t
 	if err := unix.Statfs(existingParent(workDir), &st); err == nil {
-		// The filesystem's size, not its free space: detected resources
-		// must not change between restarts, or the agent's checkpointed
-		// config stops matching (Mesos sizes disk the same way).
-		d := float64(st.Blocks) * float64(st.Bsize) / mb
-		disk = d - min(5120, d/2)
+		disk = float64(st.Blocks) * float64(st.Bsize) / mb
 	}
 	return api.Resources{
 		api.ScalarResource("cpus", float64(goruntime.NumCPU())),
-		api.ScalarResource("mem", float64(int64(mem))),
+		api.ScalarResource("mem", float64(hostMemBytes()/mb)),
 		api.ScalarResource("disk", float64(int64(disk))),
 		api.RangesResource("ports", api.Range{Begin: 31000, End: 32000}),
 	}
+}
+
+// defaultReserved is what a node keeps for itself out of the host's
+// capacity when --reserved-resources does not say (docs/runtime.md
+// "Protected control-plane capacity"): max(0.5, 5%) of the CPUs, and the
+// memory and disk Mesos' agent leaves to the host when it detects its
+// resources, min(1 GiB, half) and min(5 GiB, half) (Mesos'
+// src/slave/containerizer/containerizer.cc), so the advertised memory and
+// disk are what they were before the reservation existed.
+func defaultReserved(host api.Resources) api.Resources {
+	cpus, mem, disk := host.Scalar("cpus"), host.Scalar("mem"), host.Scalar("disk")
+	return api.Resources{
+		api.ScalarResource("cpus", math.Round(max(0.5, cpus*0.05)*1000)/1000),
+		api.ScalarResource("mem", math.Floor(min(1024, mem/2))),
+		api.ScalarResource("disk", math.Floor(min(5120, disk/2))),
+	}
+}
+
+// reservedFor merges the --reserved-resources the operator gave (nil:
+// none) over the defaults for host: a resource named there (in given or,
+// for zero amounts, which parsing drops, in named) replaces the default of
+// that name ("cpus:0" reserves no CPU), the others keep theirs. It fails
+// if the reservation does not fit in host.
+func reservedFor(host, given api.Resources, named []string) (api.Resources, error) {
+	out := slices.DeleteFunc(defaultReserved(host), func(d api.Resource) bool {
+		return slices.Contains(named, d.Name) || slices.ContainsFunc(given, func(g api.Resource) bool { return g.Name == d.Name })
+	})
+	out = out.Add(given)
+	for _, r := range out {
+		if r.Role != "" && r.Role != "*" {
+			return nil, fmt.Errorf("%s: a role does not apply to the node's own reservation", r.Name)
+		}
+	}
+	if !host.Contains(out) {
+		return nil, fmt.Errorf("%s does not fit in the host's %s", out, host)
+	}
+	return out, nil
+}
+
+// resourceNames are the names in a Mesos resources string
+// ("cpus(role):1;mem:2" → cpus, mem).
+func resourceNames(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ";") {
+		name, _, _ := strings.Cut(part, ":")
+		name, _, _ = strings.Cut(name, "(")
+		if name = strings.TrimSpace(name); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func hostMemBytes() int64 {

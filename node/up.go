@@ -61,6 +61,10 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		return fmt.Errorf("create work dir: %w", err)
 	}
 	start := time.Now()
+	if cfg.runsAgent() {
+		// Before anything starts: every thread moves with the process.
+		runtime.JoinSystemCgroup(cfg.CgroupsRoot, int64(cfg.ReservedResources.Scalar("mem"))<<20, os.Getpid(), log)
+	}
 
 	var (
 		etcdSrv   *embed.Server
@@ -110,6 +114,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries, AllowedHostPaths: cfg.AllowedHostPaths,
 			Recover: cfg.Recover, Strict: cfg.Strict, RecoveryTimeout: cfg.RecoveryTimeout, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
 			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
+			CgroupsRoot: cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources,
 			Logger: logs.logger("agent"),
 		})
 		if err != nil {

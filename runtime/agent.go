@@ -80,6 +80,13 @@ type Config struct {
 	// ContainerDiskWatchInterval is how often volumes are measured;
 	// default DefaultContainerDiskWatchInterval.
 	ContainerDiskWatchInterval time.Duration
+	// CgroupsRoot (Mesos' --cgroups_root), when set, puts every task
+	// container's cgroup under TasksCgroup(CgroupsRoot), created with the
+	// tasks' CPU weight. Empty: containers go under /nodectl as before.
+	CgroupsRoot string
+	// SystemReserved is what the node keeps for itself (--reserved-resources):
+	// already left out of Resources, shown in /state and sent to masters.
+	SystemReserved api.Resources
 
 	Logger *slog.Logger
 }
@@ -212,7 +219,14 @@ func newDriver(cfg Config, log *slog.Logger) (*container.Driver, error) {
 			return nil, err
 		}
 	}
-	return container.New(container.Config{Root: filepath.Join(cfg.WorkDir, "runtime"), ShimPath: shim, Logger: log})
+	var parent string
+	if cfg.CgroupsRoot != "" {
+		parent = TasksCgroup(cfg.CgroupsRoot)
+		if err := container.SetupCgroup(parent, TasksCPUShares, 0, -1); err != nil {
+			log.Warn("cannot set up the tasks' parent cgroup; tasks compete with the control plane at full weight", "cgroup", parent, "err", err)
+		}
+	}
+	return container.New(container.Config{Root: filepath.Join(cfg.WorkDir, "runtime"), ShimPath: shim, CgroupParent: parent, Logger: log})
 }
 
 // ID is the agent id, empty until the first registration.
@@ -286,6 +300,7 @@ func (a *Agent) info() api.AgentInfo {
 	return api.AgentInfo{
 		ID: a.id, Hostname: a.cfg.Hostname, IP: a.cfg.IP, Port: a.cfg.Port,
 		Resources: a.cfg.Resources, Attributes: a.cfg.Attributes, Version: api.Version,
+		SystemReserved: a.cfg.SystemReserved,
 	}
 }
 

@@ -52,6 +52,9 @@ func (a *Agent) handleState(w http.ResponseWriter, r *http.Request) {
 	}
 	st["reserved_resources_full"] = reservedFull(a.checkpointedResources())
 	st["persistent_volumes"] = a.volumesJSON()
+	// "reserved_resources" is Mesos' (role reservations); the node's own
+	// share is this (docs/runtime.md "Protected control-plane capacity").
+	st["system_reserved_resources"] = info.SystemReserved.Summary()
 	writeJSON(w, st)
 }
 

@@ -74,6 +74,10 @@ type AgentInfo struct {
 	Resources  Resources  `json:"resources"`
 	Attributes Attributes `json:"attributes,omitempty"`
 	Version    string     `json:"version"`
+	// SystemReserved is what the agent keeps for the node's own processes
+	// (--reserved-resources), already left out of Resources; shown in
+	// /state as "system_reserved_resources".
+	SystemReserved Resources `json:"system_reserved,omitempty"`
 }
 
 // RegisterRequest is sent by an agent to the leading master. An empty

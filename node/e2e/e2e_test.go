@@ -5,7 +5,10 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -46,6 +49,12 @@ func TestMain(m *testing.M) {
 	// registers a master's ports, agentToken an agent's).
 	http.DefaultTransport = nodetest.Transport()
 	code := m.Run()
+	// Empty once every test node's cgroups are gone; another run's
+	// nodes may still use it.
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/" + e2eCgroups)
+	for _, p := range append(parents, "/sys/fs/cgroup/"+e2eCgroups) {
+		_ = syscall.Rmdir(p)
+	}
 	os.Exit(code)
 }
 
@@ -105,10 +114,20 @@ func (n node) args(role string, extra ...string) []string {
 	if role != "agent" {
 		nodetest.Trust(nodetest.ClientConfigOf(n.dir), n.port, n.agentPort)
 	}
-	return append([]string{"up", "--role=" + role, "--work-dir", n.dir, "--ip", "127.0.0.1",
+	return append([]string{"up", "--role=" + role, "--work-dir", n.dir, "--cgroups-root", n.cgroupsRoot(), "--ip", "127.0.0.1",
 		"--port", strconv.Itoa(n.port), "--agent-port", strconv.Itoa(n.agentPort),
 		"--etcd-port", strconv.Itoa(n.etcd), "--etcd-peer-port", strconv.Itoa(n.etcdPr)}, extra...)
 }
+
+// cgroupsRoot is the node's --cgroups-root, unique to its work dir so
+// parallel test nodes do not share one; endContainers removes it.
+func (n node) cgroupsRoot() string {
+	h := sha256.Sum256([]byte(n.dir))
+	return e2eCgroups + "/" + hex.EncodeToString(h[:6])
+}
+
+// e2eCgroups is the parent of the test nodes' cgroups.
+const e2eCgroups = "nodectl-e2e"
 
 func (n node) url() string { return "https://127.0.0.1:" + strconv.Itoa(n.port) }
 
@@ -224,9 +243,47 @@ func endContainers(t testing.TB, dir string) {
 	for _, id := range ids {
 		cgs, _ := filepath.Glob("/sys/fs/cgroup/*/nodectl/" + id)
 		cg2, _ := filepath.Glob("/sys/fs/cgroup/nodectl/" + id)
-		for _, cg := range append(cgs, cg2...) {
+		cg3, _ := filepath.Glob("/sys/fs/cgroup/*/nodectl/containers/" + id)
+		for _, cg := range append(append(cgs, cg2...), cg3...) {
 			_ = os.Remove(cg)
 		}
+	}
+	// The node's own cgroups (node.args' --cgroups-root), in every
+	// hierarchy; its processes have been killed by now.
+	root := node{dir: dir}.cgroupsRoot()
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + root)
+	if _, err := os.Stat("/sys/fs/cgroup/" + root); err == nil {
+		roots = append(roots, "/sys/fs/cgroup/"+root)
+	}
+	for _, r := range roots {
+		removeCgroupTree(t, r)
+	}
+}
+
+// removeCgroupTree rmdirs a cgroup directory bottom-up (cgroup files
+// cannot be unlinked), retrying EBUSY while the kernel finishes tearing
+// down exited processes.
+func removeCgroupTree(t testing.TB, dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			removeCgroupTree(t, filepath.Join(dir, e.Name()))
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := syscall.Rmdir(dir)
+		if err == nil || errors.Is(err, syscall.ENOENT) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Logf("remove cgroup %s: %v", dir, err)
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the kernel to release it
 	}
 }
 
