@@ -136,6 +136,9 @@ func TestAppScopedPrincipal(t *testing.T) {
 		}
 	}
 
+	// Both scales done: no launch is in flight when the test ends.
+	appWaitRunning(t, n, "/team-a/web", 2, false, 2*time.Minute)
+	appWaitRunning(t, n, "/team-b/db", 2, false, 2*time.Minute)
 	for _, p := range []string{"/v2/apps", "/v2/tasks", "/v2/deployments", "/v2/queue", "/state", "/state-summary", "/tasks", "/frameworks"} {
 		code, b := do("GET", p, "")
 		if code != 200 || strings.Contains(b, "team-b") {

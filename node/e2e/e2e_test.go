@@ -233,6 +233,20 @@ func endContainers(t testing.TB, dir string) {
 		monitors = append(monitors, pid)
 		ids = append(ids, filepath.Base(args[1]))
 	}
+	// Every process left in the node's container cgroups: killing a
+	// container's init does not end its children when the task has no pid
+	// namespace (a shell's child).
+	cgRoot := node{dir: dir}.cgroupsRoot()
+	procFiles, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgRoot + "/containers/*/cgroup.procs")
+	more, _ := filepath.Glob("/sys/fs/cgroup/" + cgRoot + "/containers/*/cgroup.procs")
+	for _, f := range append(procFiles, more...) {
+		b, _ := os.ReadFile(f)
+		for _, field := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(field); err == nil && pid > 1 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, pid := range monitors {
 		for running(pid) && time.Now().Before(deadline) {
