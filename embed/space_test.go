@@ -67,16 +67,19 @@ func TestDefragLoop(t *testing.T) {
 	if _, err := cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond) // polling the member's sizes
+	defer tick.Stop()
+	deadline := time.After(60 * time.Second)
 	for {
 		sp := srv.Space()
 		if sp.Size < big/2 {
 			t.Logf("defragmented: %d → %d bytes", big, sp.Size)
 			break
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-deadline:
 			t.Fatalf("database file still %d bytes (was %d, %d in use)", sp.Size, big, sp.InUse)
 		}
-		time.Sleep(20 * time.Millisecond) // polling the member's sizes
 	}
 }

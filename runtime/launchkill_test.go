@@ -105,15 +105,7 @@ func taskStatuses(a *Agent, id string) []api.TaskStatus {
 // is left.
 func requireKilledDuringLaunch(t *testing.T, a *Agent, id string, pids ...int) {
 	t.Helper()
-	var last api.TaskStatus
-	containertest.Eventually(t, time.Minute, func() bool {
-		sts := taskStatuses(a, id)
-		if len(sts) == 0 {
-			return false
-		}
-		last = sts[len(sts)-1]
-		return last.State.Terminal()
-	}, "task %s did not end: %+v", id, taskStatuses(a, id))
+	last := awaitTerminal(t, a, id)
 	if last.State != api.TaskKilled || last.Reason != api.ReasonTaskKilledDuringLaunch || last.Source != api.SourceAgent {
 		t.Fatalf("task %s ended %s/%s from %s (%q), want TASK_KILLED/%s from the agent", id, last.State, last.Reason, last.Source, last.Message, api.ReasonTaskKilledDuringLaunch)
 	}

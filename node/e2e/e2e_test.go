@@ -287,17 +287,20 @@ func removeCgroupTree(t testing.TB, dir string) {
 			removeCgroupTree(t, filepath.Join(dir, e.Name()))
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond) // polling for the kernel to release it
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
 	for {
 		err := syscall.Rmdir(dir)
 		if err == nil || errors.Is(err, syscall.ENOENT) {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-deadline:
 			t.Logf("remove cgroup %s: %v", dir, err)
 			return
 		}
-		time.Sleep(10 * time.Millisecond) // polling for the kernel to release it
 	}
 }
 

@@ -50,12 +50,15 @@ func TestSoloMasterKeepsLeadershipUnderLoad(t *testing.T) {
 		return metric(n.url(), "master/elected") == 1 && metric(n.url(), "master/leader_changes") == 1
 	})
 	const changes = 1
+	const masterStall = 5 * time.Second
 
 	hog := cpuHog(t, 2*runtime.NumCPU(), 20*time.Second)
 	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Second) // the stall is the measurement
+	// The stimulus, not a wait: the master stays stopped longer than the
+	// 3 s lease a one-member cluster had before.
+	<-time.After(masterStall)
 	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}

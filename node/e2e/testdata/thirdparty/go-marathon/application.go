@@ -132,14 +132,16 @@ type Fetch struct {
 }
 
 // GetAppOpts contains a payload for Application method
-//		embed:	Embeds nested resources that match the supplied path.
-// 				You can specify this parameter multiple times with different values
+//
+//	embed:	Embeds nested resources that match the supplied path.
+//			You can specify this parameter multiple times with different values
 type GetAppOpts struct {
 	Embed []string `url:"embed,omitempty"`
 }
 
 // DeleteAppOpts contains a payload for DeleteApplication method
-//		force:		overrides a currently running deployment.
+//
+//	force:		overrides a currently running deployment.
 type DeleteAppOpts struct {
 	Force bool `url:"force,omitempty"`
 }
@@ -194,14 +196,16 @@ func (r *Application) Command(cmd string) *Application {
 }
 
 // CPU set the amount of CPU shares per instance which is assigned to the application
-//		cpu:	the CPU shared (check Docker docs) per instance
+//
+//	cpu:	the CPU shared (check Docker docs) per instance
 func (r *Application) CPU(cpu float64) *Application {
 	r.CPUs = cpu
 	return r
 }
 
 // SetGPUs set the amount of GPU per instance which is assigned to the application
-//		gpu:	the GPU (check MESOS docs) per instance
+//
+//	gpu:	the GPU (check MESOS docs) per instance
 func (r *Application) SetGPUs(gpu float64) *Application {
 	r.GPUs = &gpu
 	return r
@@ -218,7 +222,8 @@ func (r *Application) EmptyGPUs() *Application {
 
 // Storage sets the amount of disk space the application is assigned, which for docker
 // application I don't believe is relevant
-//		disk:	the disk space in MB
+//
+//	disk:	the disk space in MB
 func (r *Application) Storage(disk float64) *Application {
 	r.Disk = &disk
 	return r
@@ -242,7 +247,8 @@ func (r *Application) AllTaskRunning() bool {
 // DependsOn adds one or more dependencies for this application. Note, if you want to wait for
 // an application dependency to actually be UP, i.e. not just deployed, you need a health check
 // on the dependant app.
-//		names:	the application id(s) this application depends on
+//
+//	names:	the application id(s) this application depends on
 func (r *Application) DependsOn(names ...string) *Application {
 	if r.Dependencies == nil {
 		r.Dependencies = make([]string, 0)
@@ -253,7 +259,8 @@ func (r *Application) DependsOn(names ...string) *Application {
 }
 
 // Memory sets he amount of memory the application can consume per instance
-//		memory:	the amount of MB to assign
+//
+//	memory:	the amount of MB to assign
 func (r *Application) Memory(memory float64) *Application {
 	r.Mem = &memory
 
@@ -284,7 +291,8 @@ func (r *Application) EmptyPortDefinitions() *Application {
 }
 
 // Count sets the number of instances of the application to run
-//		count:	the number of instances to run
+//
+//	count:	the number of instances to run
 func (r *Application) Count(count int) *Application {
 	r.Instances = &count
 
@@ -294,7 +302,8 @@ func (r *Application) Count(count int) *Application {
 // SetTaskKillGracePeriod sets the number of seconds between escalating from SIGTERM to SIGKILL
 // when signalling tasks to terminate. Using this grace period, tasks should perform orderly shut down
 // immediately upon receiving SIGTERM.
-//		seconds:	the number of seconds
+//
+//	seconds:	the number of seconds
 func (r *Application) SetTaskKillGracePeriod(seconds float64) *Application {
 	r.TaskKillGracePeriodSeconds = &seconds
 
@@ -302,7 +311,8 @@ func (r *Application) SetTaskKillGracePeriod(seconds float64) *Application {
 }
 
 // AddArgs adds one or more arguments to the applications
-//		arguments:	the argument(s) you are adding
+//
+//	arguments:	the argument(s) you are adding
 func (r *Application) AddArgs(arguments ...string) *Application {
 	if r.Args == nil {
 		r.EmptyArgs()
@@ -325,7 +335,8 @@ func (r *Application) EmptyArgs() *Application {
 }
 
 // AddConstraint adds a new constraint
-//		constraints:	the constraint definition, one constraint per array element
+//
+//	constraints:	the constraint definition, one constraint per array element
 func (r *Application) AddConstraint(constraints ...string) *Application {
 	if r.Constraints == nil {
 		r.EmptyConstraints()
@@ -348,8 +359,9 @@ func (r *Application) EmptyConstraints() *Application {
 }
 
 // AddLabel adds a label to the application
-//		name:	the name of the label
-//		value: value for this label
+//
+//	name:	the name of the label
+//	value: value for this label
 func (r *Application) AddLabel(name, value string) *Application {
 	if r.Labels == nil {
 		r.EmptyLabels()
@@ -419,7 +431,8 @@ func (r *Application) SetExecutor(executor string) *Application {
 }
 
 // AddHealthCheck adds a health check
-// 	healthCheck the health check that should be added
+//
+//	healthCheck the health check that should be added
 func (r *Application) AddHealthCheck(healthCheck HealthCheck) *Application {
 	if r.HealthChecks == nil {
 		r.EmptyHealthChecks()
@@ -489,8 +502,9 @@ func (r *Application) DeploymentIDs() []*DeploymentID {
 }
 
 // CheckHTTP adds a HTTP check to an application
-//		port: 		the port the check should be checking
-// 		interval:	the interval in seconds the check should be performed
+//
+//	port: 		the port the check should be checking
+//	interval:	the interval in seconds the check should be performed
 func (r *Application) CheckHTTP(path string, port, interval int) (*Application, error) {
 	if r.Container == nil || r.Container.Docker == nil {
 		return nil, ErrNoApplicationContainer
@@ -515,8 +529,9 @@ func (r *Application) CheckHTTP(path string, port, interval int) (*Application, 
 
 // CheckTCP adds a TCP check to an application; note the port mapping must already exist, or an
 // error will thrown
-//		port: 		the port the check should, err, check
-// 		interval:	the interval in seconds the check should be performed
+//
+//	port: 		the port the check should, err, check
+//	interval:	the interval in seconds the check should be performed
 func (r *Application) CheckTCP(port, interval int) (*Application, error) {
 	if r.Container == nil || r.Container.Docker == nil {
 		return nil, ErrNoApplicationContainer
@@ -540,7 +555,8 @@ func (r *Application) CheckTCP(port, interval int) (*Application, error) {
 }
 
 // AddUris adds one or more uris to the applications
-//		arguments:	the uri(s) you are adding
+//
+//	arguments:	the uri(s) you are adding
 func (r *Application) AddUris(newUris ...string) *Application {
 	if r.Uris == nil {
 		r.EmptyUris()
@@ -563,7 +579,8 @@ func (r *Application) EmptyUris() *Application {
 }
 
 // AddFetchURIs adds one or more fetch URIs to the application.
-//		fetchURIs:	the fetch URI(s) to add.
+//
+//	fetchURIs:	the fetch URI(s) to add.
 func (r *Application) AddFetchURIs(fetchURIs ...Fetch) *Application {
 	if r.Fetch == nil {
 		r.EmptyFetchURIs()
@@ -671,8 +688,9 @@ func (r *marathonClient) ListApplications(v url.Values) ([]string, error) {
 }
 
 // HasApplicationVersion checks to see if the application version exists in Marathon
-// 		name: 		the id used to identify the application
-//		version: 	the version (normally a timestamp) your looking for
+//
+//	name: 		the id used to identify the application
+//	version: 	the version (normally a timestamp) your looking for
 func (r *marathonClient) HasApplicationVersion(name, version string) (bool, error) {
 	id := trimRootPath(name)
 	versions, err := r.ApplicationVersions(id)
@@ -684,7 +702,8 @@ func (r *marathonClient) HasApplicationVersion(name, version string) (bool, erro
 }
 
 // ApplicationVersions is a list of versions which has been deployed with marathon for a specific application
-//		name:		the id used to identify the application
+//
+//	name:		the id used to identify the application
 func (r *marathonClient) ApplicationVersions(name string) (*ApplicationVersions, error) {
 	path := fmt.Sprintf("%s/versions", buildPath(name))
 	versions := new(ApplicationVersions)
@@ -695,8 +714,9 @@ func (r *marathonClient) ApplicationVersions(name string) (*ApplicationVersions,
 }
 
 // SetApplicationVersion changes the version of the application
-// 		name: 		the id used to identify the application
-//		version: 	the version (normally a timestamp) you wish to change to
+//
+//	name: 		the id used to identify the application
+//	version: 	the version (normally a timestamp) you wish to change to
 func (r *marathonClient) SetApplicationVersion(name string, version *ApplicationVersion) (*DeploymentID, error) {
 	path := buildPath(name)
 	deploymentID := new(DeploymentID)
@@ -708,7 +728,8 @@ func (r *marathonClient) SetApplicationVersion(name string, version *Application
 }
 
 // Application retrieves the application configuration from marathon
-// 		name: 		the id used to identify the application
+//
+//	name: 		the id used to identify the application
 func (r *marathonClient) Application(name string) (*Application, error) {
 	var wrapper struct {
 		Application *Application `json:"app"`
@@ -722,8 +743,9 @@ func (r *marathonClient) Application(name string) (*Application, error) {
 }
 
 // ApplicationBy retrieves the application configuration from marathon
-// 		name: 		the id used to identify the application
-//		opts:		GetAppOpts request payload
+//
+//	name: 		the id used to identify the application
+//	opts:		GetAppOpts request payload
 func (r *marathonClient) ApplicationBy(name string, opts *GetAppOpts) (*Application, error) {
 	path, err := addOptions(buildPath(name), opts)
 	if err != nil {
@@ -741,8 +763,9 @@ func (r *marathonClient) ApplicationBy(name string, opts *GetAppOpts) (*Applicat
 }
 
 // ApplicationByVersion retrieves the application configuration from marathon
-// 		name: 		the id used to identify the application
-// 		version:  the version of the configuration you would like to receive
+//
+//	name: 		the id used to identify the application
+//	version:  the version of the configuration you would like to receive
 func (r *marathonClient) ApplicationByVersion(name, version string) (*Application, error) {
 	app := new(Application)
 
@@ -756,7 +779,8 @@ func (r *marathonClient) ApplicationByVersion(name, version string) (*Applicatio
 
 // ApplicationOK validates that the application, or more appropriately it's tasks have passed all the health checks.
 // If no health checks exist, we simply return true
-// 		name: 		the id used to identify the application
+//
+//	name: 		the id used to identify the application
 func (r *marathonClient) ApplicationOK(name string) (bool, error) {
 	// step: get the application
 	application, err := r.Application(name)
@@ -794,7 +818,8 @@ func (r *marathonClient) ApplicationOK(name string) (bool, error) {
 }
 
 // ApplicationDeployments retrieves an array of Deployment IDs for an application
-//       name:       the id used to identify the application
+//
+//	name:       the id used to identify the application
 func (r *marathonClient) ApplicationDeployments(name string) ([]*DeploymentID, error) {
 	application, err := r.Application(name)
 	if err != nil {
@@ -805,7 +830,8 @@ func (r *marathonClient) ApplicationDeployments(name string) ([]*DeploymentID, e
 }
 
 // CreateApplication creates a new application in Marathon
-// 		application:		the structure holding the application configuration
+//
+//	application:		the structure holding the application configuration
 func (r *marathonClient) CreateApplication(application *Application) (*Application, error) {
 	result := new(Application)
 	if err := r.ApiPost(marathonAPIApps, application, result); err != nil {
@@ -816,8 +842,9 @@ func (r *marathonClient) CreateApplication(application *Application) (*Applicati
 }
 
 // WaitOnApplication waits for an application to be deployed
-//		name:		the id of the application
-//		timeout:	a duration of time to wait for an application to deploy
+//
+//	name:		the id of the application
+//	timeout:	a duration of time to wait for an application to deploy
 func (r *marathonClient) WaitOnApplication(name string, timeout time.Duration) error {
 	return r.wait(name, timeout, r.appExistAndRunning)
 }
@@ -834,8 +861,9 @@ func (r *marathonClient) appExistAndRunning(name string) bool {
 }
 
 // DeleteApplication deletes an application from marathon
-// 		name: 		the id used to identify the application
-//		force:		used to force the delete operation in case of blocked deployment
+//
+//	name: 		the id used to identify the application
+//	force:		used to force the delete operation in case of blocked deployment
 func (r *marathonClient) DeleteApplication(name string, force bool) (*DeploymentID, error) {
 	path := buildPathWithForceParam(name, force)
 	// step: check of the application already exists
@@ -848,7 +876,8 @@ func (r *marathonClient) DeleteApplication(name string, force bool) (*Deployment
 }
 
 // RestartApplication performs a rolling restart of marathon application
-// 		name: 		the id used to identify the application
+//
+//	name: 		the id used to identify the application
 func (r *marathonClient) RestartApplication(name string, force bool) (*DeploymentID, error) {
 	deployment := new(DeploymentID)
 	var options struct{}
@@ -861,9 +890,10 @@ func (r *marathonClient) RestartApplication(name string, force bool) (*Deploymen
 }
 
 // ScaleApplicationInstances changes the number of instance an application is running
-// 		name: 		the id used to identify the application
-// 		instances:	the number of instances you wish to change to
-//    force: used to force the scale operation in case of blocked deployment
+//
+//			name: 		the id used to identify the application
+//			instances:	the number of instances you wish to change to
+//	   force: used to force the scale operation in case of blocked deployment
 func (r *marathonClient) ScaleApplicationInstances(name string, instances int, force bool) (*DeploymentID, error) {
 	changes := new(Application)
 	changes.ID = validateID(name)
@@ -878,7 +908,8 @@ func (r *marathonClient) ScaleApplicationInstances(name string, instances int, f
 }
 
 // UpdateApplication updates an application in Marathon
-// 		application:		the structure holding the application configuration
+//
+//	application:		the structure holding the application configuration
 func (r *marathonClient) UpdateApplication(application *Application, force bool) (*DeploymentID, error) {
 	result := new(DeploymentID)
 	path := buildPathWithForceParam(application.ID, force)
@@ -908,8 +939,9 @@ func (i *IPAddressPerTask) EmptyLabels() *IPAddressPerTask {
 }
 
 // AddLabel adds a label to an IPAddressPerTask
-//    name: The label name
-//   value: The label value
+//
+//	 name: The label name
+//	value: The label value
 func (i *IPAddressPerTask) AddLabel(name, value string) *IPAddressPerTask {
 	if i.Labels == nil {
 		i.EmptyLabels()
@@ -926,7 +958,8 @@ func (i *IPAddressPerTask) EmptyGroups() *IPAddressPerTask {
 }
 
 // AddGroup adds a group to an IPAddressPerTask
-//  group: The group name
+//
+//	group: The group name
 func (i *IPAddressPerTask) AddGroup(group string) *IPAddressPerTask {
 	if i.Groups == nil {
 		i.EmptyGroups()
@@ -940,7 +973,8 @@ func (i *IPAddressPerTask) AddGroup(group string) *IPAddressPerTask {
 }
 
 // SetDiscovery define the discovery to an IPAddressPerTask
-//  discovery: The discovery struct
+//
+//	discovery: The discovery struct
 func (i *IPAddressPerTask) SetDiscovery(discovery Discovery) *IPAddressPerTask {
 	i.Discovery = &discovery
 	return i
@@ -955,7 +989,8 @@ func (d *Discovery) EmptyPorts() *Discovery {
 }
 
 // AddPort adds a port to the discovery info of a IP per task applicable
-//   port: The discovery port
+//
+//	port: The discovery port
 func (d *Discovery) AddPort(port Port) *Discovery {
 	if d.Ports == nil {
 		d.EmptyPorts()

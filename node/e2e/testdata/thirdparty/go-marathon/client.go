@@ -251,7 +251,8 @@ type newRequestError struct {
 }
 
 // NewClient creates a new marathon client
-//		config:			the configuration to use
+//
+//	config:			the configuration to use
 func NewClient(config Config) (Marathon, error) {
 	// step: if the SSE HTTP client is missing, prefer a configured regular
 	// client, and otherwise use the default SSE HTTP client.

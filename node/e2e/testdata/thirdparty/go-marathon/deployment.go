@@ -105,8 +105,9 @@ func (r *marathonClient) Deployments() ([]*Deployment, error) {
 }
 
 // DeleteDeployment delete a current deployment from marathon
-// 	id:		the deployment id you wish to delete
-// 	force:	whether or not to force the deletion
+//
+//	id:		the deployment id you wish to delete
+//	force:	whether or not to force the deletion
 func (r *marathonClient) DeleteDeployment(id string, force bool) (*DeploymentID, error) {
 	path := fmt.Sprintf("%s/%s", marathonAPIDeployments, id)
 
@@ -127,7 +128,8 @@ func (r *marathonClient) DeleteDeployment(id string, force bool) (*DeploymentID,
 }
 
 // HasDeployment checks to see if a deployment exists
-// 	id:		the deployment id you are looking for
+//
+//	id:		the deployment id you are looking for
 func (r *marathonClient) HasDeployment(id string) (bool, error) {
 	deployments, err := r.Deployments()
 	if err != nil {
@@ -142,8 +144,9 @@ func (r *marathonClient) HasDeployment(id string) (bool, error) {
 }
 
 // WaitOnDeployment waits on a deployment to finish
-//  version:		the version of the application
-// 	timeout:		the timeout to wait for the deployment to take, otherwise return an error
+//
+//	 version:		the version of the application
+//		timeout:		the timeout to wait for the deployment to take, otherwise return an error
 func (r *marathonClient) WaitOnDeployment(id string, timeout time.Duration) error {
 	if found, err := r.HasDeployment(id); err != nil {
 		return err

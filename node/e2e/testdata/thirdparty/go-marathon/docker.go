@@ -78,14 +78,16 @@ type PersistentVolume struct {
 }
 
 // SetType sets the type of mesos disk resource to use
-//		type:	       PersistentVolumeType enum
+//
+//	type:	       PersistentVolumeType enum
 func (p *PersistentVolume) SetType(tp PersistentVolumeType) *PersistentVolume {
 	p.Type = tp
 	return p
 }
 
 // SetSize sets size of the persistent volume
-//		size:	        size in MiB
+//
+//	size:	        size in MiB
 func (p *PersistentVolume) SetSize(size int) *PersistentVolume {
 	p.Size = size
 	return p
@@ -93,14 +95,16 @@ func (p *PersistentVolume) SetSize(size int) *PersistentVolume {
 
 // SetMaxSize sets maximum size of an exclusive mount-disk resource to consider;
 // does not apply to root or path disk resource types
-//		maxSize:	size in MiB
+//
+//	maxSize:	size in MiB
 func (p *PersistentVolume) SetMaxSize(maxSize int) *PersistentVolume {
 	p.MaxSize = maxSize
 	return p
 }
 
 // AddConstraint adds a new constraint
-//		constraints:	the constraint definition, one constraint per array element
+//
+//	constraints:	the constraint definition, one constraint per array element
 func (p *PersistentVolume) AddConstraint(constraints ...string) *PersistentVolume {
 	if p.Constraints == nil {
 		p.EmptyConstraints()
@@ -151,9 +155,10 @@ type Docker struct {
 }
 
 // Volume attachs a volume to the container
-//		host_path:			the path on the docker host to map
-//		container_path:		the path inside the container to map the host volume
-//		mode:				the mode to map the container
+//
+//	host_path:			the path on the docker host to map
+//	container_path:		the path inside the container to map the host volume
+//	mode:				the mode to map the container
 func (container *Container) Volume(hostPath, containerPath, mode string) *Container {
 	if container.Volumes == nil {
 		container.EmptyVolumes()
@@ -200,8 +205,9 @@ func (v *Volume) EmptyPersistentVolume() *Volume {
 }
 
 // SetExternalVolume define external elements for a volume
-//      name: the name of the volume
-//      provider: the provider of the volume (e.g. dvdi)
+//
+//	name: the name of the volume
+//	provider: the provider of the volume (e.g. dvdi)
 func (v *Volume) SetExternalVolume(name, provider string) *ExternalVolume {
 	ev := &ExternalVolume{
 		Name:     name,
@@ -218,8 +224,9 @@ func (v *Volume) EmptyExternalVolume() *Volume {
 }
 
 // AddOption adds an option to an ExternalVolume
-//		name:  the name of the option
-//		value: value for the option
+//
+//	name:  the name of the option
+//	value: value for the option
 func (ev *ExternalVolume) AddOption(name, value string) *ExternalVolume {
 	if ev.Options == nil {
 		ev.EmptyOptions()
@@ -247,7 +254,8 @@ func NewDockerContainer() *Container {
 
 // SetForcePullImage sets whether the docker image should always be force pulled before
 // starting an instance
-//		forcePull:			true / false
+//
+//	forcePull:			true / false
 func (docker *Docker) SetForcePullImage(forcePull bool) *Docker {
 	docker.ForcePullImage = &forcePull
 
@@ -256,7 +264,8 @@ func (docker *Docker) SetForcePullImage(forcePull bool) *Docker {
 
 // SetPrivileged sets whether the docker image should be started
 // with privilege turned on
-//		priv:			true / false
+//
+//	priv:			true / false
 func (docker *Docker) SetPrivileged(priv bool) *Docker {
 	docker.Privileged = &priv
 
@@ -264,7 +273,8 @@ func (docker *Docker) SetPrivileged(priv bool) *Docker {
 }
 
 // Container sets the image of the container
-//		image:			the image name you are using
+//
+//	image:			the image name you are using
 func (docker *Docker) Container(image string) *Docker {
 	docker.Image = image
 	return docker
@@ -283,7 +293,8 @@ func (docker *Docker) Host() *Docker {
 }
 
 // Expose sets the container to expose the following TCP ports
-//		ports:			the TCP ports the container is exposing
+//
+//	ports:			the TCP ports the container is exposing
 func (container *Container) Expose(ports ...int) *Container {
 	for _, port := range ports {
 		container.ExposePort(PortMapping{
@@ -296,7 +307,8 @@ func (container *Container) Expose(ports ...int) *Container {
 }
 
 // Expose sets the container to expose the following TCP ports
-//		ports:			the TCP ports the container is exposing
+//
+//	ports:			the TCP ports the container is exposing
 func (docker *Docker) Expose(ports ...int) *Docker {
 	for _, port := range ports {
 		docker.ExposePort(PortMapping{
@@ -309,7 +321,8 @@ func (docker *Docker) Expose(ports ...int) *Docker {
 }
 
 // ExposeUDP sets the container to expose the following UDP ports
-//		ports:			the UDP ports the container is exposing
+//
+//	ports:			the UDP ports the container is exposing
 func (container *Container) ExposeUDP(ports ...int) *Container {
 	for _, port := range ports {
 		container.ExposePort(PortMapping{
@@ -322,7 +335,8 @@ func (container *Container) ExposeUDP(ports ...int) *Container {
 }
 
 // ExposeUDP sets the container to expose the following UDP ports
-//		ports:			the UDP ports the container is exposing
+//
+//	ports:			the UDP ports the container is exposing
 func (docker *Docker) ExposeUDP(ports ...int) *Docker {
 	for _, port := range ports {
 		docker.ExposePort(PortMapping{
@@ -377,8 +391,9 @@ func (docker *Docker) EmptyPortMappings() *Docker {
 }
 
 // AddLabel adds a label to a PortMapping
-//		name:	the name of the label
-//		value: value for this label
+//
+//	name:	the name of the label
+//	value: value for this label
 func (p *PortMapping) AddLabel(name, value string) *PortMapping {
 	if p.Labels == nil {
 		p.EmptyLabels()
@@ -398,8 +413,9 @@ func (p *PortMapping) EmptyLabels() *PortMapping {
 }
 
 // AddParameter adds a parameter to the docker execution line when creating the container
-//		key:			the name of the option to add
-//		value:		the value of the option
+//
+//	key:			the name of the option to add
+//	value:		the value of the option
 func (docker *Docker) AddParameter(key string, value string) *Docker {
 	if docker.Parameters == nil {
 		docker.EmptyParameters()
@@ -424,7 +440,8 @@ func (docker *Docker) EmptyParameters() *Docker {
 }
 
 // ServicePortIndex finds the service port index of the exposed port
-//		port:			the port you are looking for
+//
+//	port:			the port you are looking for
 func (container *Container) ServicePortIndex(port int) (int, error) {
 	if container.PortMappings == nil || len(*container.PortMappings) == 0 {
 		return 0, errors.New("The container does not contain any port mappings to search")
@@ -442,7 +459,8 @@ func (container *Container) ServicePortIndex(port int) (int, error) {
 }
 
 // ServicePortIndex finds the service port index of the exposed port
-//		port:			the port you are looking for
+//
+//	port:			the port you are looking for
 func (docker *Docker) ServicePortIndex(port int) (int, error) {
 	if docker.PortMappings == nil || len(*docker.PortMappings) == 0 {
 		return 0, errors.New("The docker does not contain any port mappings to search")
@@ -467,7 +485,8 @@ func (docker *Docker) SetPullConfig(pullConfig *PullConfig) *Docker {
 }
 
 // AddNetwork adds a network name to a PortMapping
-//		name:	the name of the network
+//
+//	name:	the name of the network
 func (p *PortMapping) AddNetwork(name string) *PortMapping {
 	if p.NetworkNames == nil {
 		p.EmptyNetworkNames()

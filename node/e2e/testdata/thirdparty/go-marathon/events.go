@@ -311,7 +311,8 @@ type EventDeploymentStepFailure struct {
 }
 
 // GetEvent returns allocated empty event object which corresponds to provided event type
-//		eventType:			the type of Marathon event
+//
+//	eventType:			the type of Marathon event
 func GetEvent(eventType string) (*Event, error) {
 	// step: check it's supported
 	id, found := eventTypesMap[eventType]

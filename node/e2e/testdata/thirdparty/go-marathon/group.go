@@ -38,26 +38,30 @@ type Groups struct {
 }
 
 // GetGroupOpts contains a payload for Group and Groups method
-//		embed:		Embeds nested resources that match the supplied path.
-// 					You can specify this parameter multiple times with different values
+//
+//	embed:		Embeds nested resources that match the supplied path.
+//				You can specify this parameter multiple times with different values
 type GetGroupOpts struct {
 	Embed []string `url:"embed,omitempty"`
 }
 
 // DeleteGroupOpts contains a payload for DeleteGroup method
-//		force:		overrides a currently running deployment.
+//
+//	force:		overrides a currently running deployment.
 type DeleteGroupOpts struct {
 	Force bool `url:"force,omitempty"`
 }
 
 // UpdateGroupOpts contains a payload for UpdateGroup method
-//		force:		overrides a currently running deployment.
+//
+//	force:		overrides a currently running deployment.
 type UpdateGroupOpts struct {
 	Force bool `url:"force,omitempty"`
 }
 
 // NewApplicationGroup create a new application group
-//		name:			the name of the group
+//
+//	name:			the name of the group
 func NewApplicationGroup(name string) *Group {
 	return &Group{
 		ID:           name,
@@ -68,14 +72,16 @@ func NewApplicationGroup(name string) *Group {
 }
 
 // Name sets the name of the group
-// 		name:	the name of the group
+//
+//	name:	the name of the group
 func (r *Group) Name(name string) *Group {
 	r.ID = validateID(name)
 	return r
 }
 
 // App add a application to the group in question
-// 		application:	a pointer to the Application
+//
+//	application:	a pointer to the Application
 func (r *Group) App(application *Application) *Group {
 	if r.Apps == nil {
 		r.Apps = make([]*Application, 0)
@@ -94,7 +100,8 @@ func (r *marathonClient) Groups() (*Groups, error) {
 }
 
 // Group retrieves the configuration of a specific group from marathon
-//		name:			the identifier for the group
+//
+//	name:			the identifier for the group
 func (r *marathonClient) Group(name string) (*Group, error) {
 	group := new(Group)
 	if err := r.apiGet(fmt.Sprintf("%s/%s", marathonAPIGroups, trimRootPath(name)), nil, group); err != nil {
@@ -104,7 +111,8 @@ func (r *marathonClient) Group(name string) (*Group, error) {
 }
 
 // GroupsBy retrieves a list of all the groups from marathon by embed options
-//		opts:		GetGroupOpts request payload
+//
+//	opts:		GetGroupOpts request payload
 func (r *marathonClient) GroupsBy(opts *GetGroupOpts) (*Groups, error) {
 	path, err := addOptions(marathonAPIGroups, opts)
 	if err != nil {
@@ -118,8 +126,9 @@ func (r *marathonClient) GroupsBy(opts *GetGroupOpts) (*Groups, error) {
 }
 
 // GroupBy retrieves the configuration of a specific group from marathon
-//		name:			the identifier for the group
-//		opts:			GetGroupOpts request payload
+//
+//	name:			the identifier for the group
+//	opts:			GetGroupOpts request payload
 func (r *marathonClient) GroupBy(name string, opts *GetGroupOpts) (*Group, error) {
 	path, err := addOptions(fmt.Sprintf("%s/%s", marathonAPIGroups, trimRootPath(name)), opts)
 	if err != nil {
@@ -133,7 +142,8 @@ func (r *marathonClient) GroupBy(name string, opts *GetGroupOpts) (*Group, error
 }
 
 // HasGroup checks if the group exists in marathon
-// 		name:			the identifier for the group
+//
+//	name:			the identifier for the group
 func (r *marathonClient) HasGroup(name string) (bool, error) {
 	path := fmt.Sprintf("%s/%s", marathonAPIGroups, trimRootPath(name))
 	err := r.apiGet(path, "", nil)
@@ -147,14 +157,16 @@ func (r *marathonClient) HasGroup(name string) (bool, error) {
 }
 
 // CreateGroup creates a new group in marathon
-//		group:			a pointer the Group structure defining the group
+//
+//	group:			a pointer the Group structure defining the group
 func (r *marathonClient) CreateGroup(group *Group) error {
 	return r.ApiPost(marathonAPIGroups, group, nil)
 }
 
 // WaitOnGroup waits for all the applications in a group to be deployed
-// 		group:			the identifier for the group
-//		timeout: 		a duration of time to wait before considering it failed (all tasks in all apps running defined as deployed)
+//
+//	group:			the identifier for the group
+//	timeout: 		a duration of time to wait before considering it failed (all tasks in all apps running defined as deployed)
 func (r *marathonClient) WaitOnGroup(name string, timeout time.Duration) error {
 	err := deadline(timeout, func(stop_channel chan bool) error {
 		var flick atomicSwitch
@@ -204,8 +216,9 @@ func (r *marathonClient) WaitOnGroup(name string, timeout time.Duration) error {
 }
 
 // DeleteGroup deletes a group from marathon
-//		name:			the identifier for the group
-//		force:			used to force the delete operation in case of blocked deployment
+//
+//	name:			the identifier for the group
+//	force:			used to force the delete operation in case of blocked deployment
 func (r *marathonClient) DeleteGroup(name string, force bool) (*DeploymentID, error) {
 	version := new(DeploymentID)
 	path := fmt.Sprintf("%s/%s", marathonAPIGroups, trimRootPath(name))
@@ -220,9 +233,10 @@ func (r *marathonClient) DeleteGroup(name string, force bool) (*DeploymentID, er
 }
 
 // UpdateGroup updates the parameters of a groups
-//		name:			the identifier for the group
-//		group:  		the group structure with the new params
-//		force:			used to force the update operation in case of blocked deployment
+//
+//	name:			the identifier for the group
+//	group:  		the group structure with the new params
+//	force:			used to force the update operation in case of blocked deployment
 func (r *marathonClient) UpdateGroup(name string, group *Group, force bool) (*DeploymentID, error) {
 	deploymentID := new(DeploymentID)
 	path := fmt.Sprintf("%s/%s", marathonAPIGroups, trimRootPath(name))

@@ -60,7 +60,8 @@ func NewPodPlacement() *PodPlacement {
 }
 
 // AddConstraint adds a new constraint
-//		constraints:	the constraint definition, one constraint per array element
+//
+//	constraints:	the constraint definition, one constraint per array element
 func (p *PodPlacement) AddConstraint(constraint Constraint) *PodPlacement {
 	c := *p.Constraints
 	c = append(c, constraint)

@@ -57,8 +57,9 @@ func (p *PortDefinition) SetName(name string) *PortDefinition {
 }
 
 // AddLabel adds a label to the PortDefinition
-//		name: the name of the label
-//		value: value for this label
+//
+//	name: the name of the label
+//	value: value for this label
 func (p *PortDefinition) AddLabel(name, value string) *PortDefinition {
 	if p.Labels == nil {
 		p.EmptyLabels()

@@ -78,7 +78,8 @@ func (r *marathonClient) Queue() (*Queue, error) {
 }
 
 // DeleteQueueDelay resets task launch delay of the specific application
-//		appID:		the ID of the application
+//
+//	appID:		the ID of the application
 func (r *marathonClient) DeleteQueueDelay(appID string) error {
 	path := fmt.Sprintf("%s/%s/delay", marathonAPIQueue, trimRootPath(appID))
 	return r.apiDelete(path, nil, nil)

@@ -45,7 +45,8 @@ func (r *marathonClient) Subscriptions() (*Subscriptions, error) {
 }
 
 // AddEventsListener adds your self as a listener to events from Marathon
-//		channel:	a EventsChannel used to receive event on
+//
+//	channel:	a EventsChannel used to receive event on
 func (r *marathonClient) AddEventsListener(filter int) (EventsChannel, error) {
 	r.Lock()
 	defer r.Unlock()
@@ -66,7 +67,8 @@ func (r *marathonClient) AddEventsListener(filter int) (EventsChannel, error) {
 }
 
 // RemoveEventsListener removes the channel from the events listeners
-//		channel:			the channel you are removing
+//
+//	channel:			the channel you are removing
 func (r *marathonClient) RemoveEventsListener(channel EventsChannel) {
 	r.Lock()
 	defer r.Unlock()
@@ -247,6 +249,7 @@ func (r *marathonClient) listenToSSE(stream *eventsource.Stream) error {
 }
 
 // Subscribe adds a URL to Marathon's callback facility
+//
 //	callback	: the URL you wish to subscribe
 func (r *marathonClient) Subscribe(callback string) error {
 	path := fmt.Sprintf("%s?callbackUrl=%s", marathonAPISubscription, callback)
@@ -255,6 +258,7 @@ func (r *marathonClient) Subscribe(callback string) error {
 }
 
 // Unsubscribe removes a URL from Marathon's callback facility
+//
 //	callback	: the URL you wish to unsubscribe
 func (r *marathonClient) Unsubscribe(callback string) error {
 	// step: remove from the list of subscriptions
@@ -262,7 +266,8 @@ func (r *marathonClient) Unsubscribe(callback string) error {
 }
 
 // HasSubscription checks to see a subscription already exists with Marathon
-//		callback:			the url of the callback
+//
+//	callback:			the url of the callback
 func (r *marathonClient) HasSubscription(callback string) (bool, error) {
 	// step: generate our events callback
 	subscriptions, err := r.Subscriptions()

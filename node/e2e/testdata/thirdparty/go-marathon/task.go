@@ -49,15 +49,17 @@ type IPAddress struct {
 }
 
 // AllTasksOpts contains a payload for AllTasks method
-//		status:		Return only those tasks whose status matches this parameter.
-//				If not specified, all tasks are returned. Possible values: running, staging. Default: none.
+//
+//	status:		Return only those tasks whose status matches this parameter.
+//			If not specified, all tasks are returned. Possible values: running, staging. Default: none.
 type AllTasksOpts struct {
 	Status string `url:"status,omitempty"`
 }
 
 // KillApplicationTasksOpts contains a payload for KillApplicationTasks method
-//		host:		kill only those tasks on a specific host (optional)
-//		scale:		Scale the app down (i.e. decrement its instances setting by the number of tasks killed) after killing the specified tasks
+//
+//	host:		kill only those tasks on a specific host (optional)
+//	scale:		Scale the app down (i.e. decrement its instances setting by the number of tasks killed) after killing the specified tasks
 type KillApplicationTasksOpts struct {
 	Host  string `url:"host,omitempty"`
 	Scale bool   `url:"scale,omitempty"`
@@ -65,7 +67,8 @@ type KillApplicationTasksOpts struct {
 }
 
 // KillTaskOpts contains a payload for task killing methods
-//		scale:		Scale the app down
+//
+//	scale:		Scale the app down
 type KillTaskOpts struct {
 	Scale bool `url:"scale,omitempty"`
 	Force bool `url:"force,omitempty"`
@@ -78,7 +81,8 @@ func (r *Task) HasHealthCheckResults() bool {
 }
 
 // AllTasks lists tasks of all applications.
-//		opts: 		AllTasksOpts request payload
+//
+//	opts: 		AllTasksOpts request payload
 func (r *marathonClient) AllTasks(opts *AllTasksOpts) (*Tasks, error) {
 	path, err := addOptions(marathonAPITasks, opts)
 	if err != nil {
@@ -94,7 +98,8 @@ func (r *marathonClient) AllTasks(opts *AllTasksOpts) (*Tasks, error) {
 }
 
 // Tasks retrieves a list of tasks for an application
-//		id:		the id of the application
+//
+//	id:		the id of the application
 func (r *marathonClient) Tasks(id string) (*Tasks, error) {
 	tasks := new(Tasks)
 	if err := r.apiGet(fmt.Sprintf("%s/%s/tasks", marathonAPIApps, trimRootPath(id)), nil, tasks); err != nil {
@@ -105,8 +110,9 @@ func (r *marathonClient) Tasks(id string) (*Tasks, error) {
 }
 
 // KillApplicationTasks kills all tasks relating to an application
-//		id:		the id of the application
-//		opts: 		KillApplicationTasksOpts request payload
+//
+//	id:		the id of the application
+//	opts: 		KillApplicationTasksOpts request payload
 func (r *marathonClient) KillApplicationTasks(id string, opts *KillApplicationTasksOpts) (*Tasks, error) {
 	path := fmt.Sprintf("%s/%s/tasks", marathonAPIApps, trimRootPath(id))
 	path, err := addOptions(path, opts)
@@ -123,7 +129,8 @@ func (r *marathonClient) KillApplicationTasks(id string, opts *KillApplicationTa
 }
 
 // KillTask kills the task associated with a given ID
-// 	taskID:		the id for the task
+//
+//	taskID:		the id for the task
 //	opts:		KillTaskOpts request payload
 func (r *marathonClient) KillTask(taskID string, opts *KillTaskOpts) (*Task, error) {
 	appName := taskID[0:strings.LastIndex(taskID, ".")]
@@ -148,6 +155,7 @@ func (r *marathonClient) KillTask(taskID string, opts *KillTaskOpts) (*Task, err
 }
 
 // KillTasks kills tasks associated with given array of ids
+//
 //	tasks:		the array of task ids
 //	opts:		KillTaskOpts request payload
 func (r *marathonClient) KillTasks(tasks []string, opts *KillTaskOpts) error {
@@ -174,9 +182,9 @@ func (r *marathonClient) KillTasks(tasks []string, opts *KillTaskOpts) error {
 // down, the per port check is redundant??? .. personally, I like it anyhow, but hey
 //
 
-//		name:		the identifier for the application
-//		port:		the container port you are interested in
-//		health: 	whether to check the health or not
+// name:		the identifier for the application
+// port:		the container port you are interested in
+// health: 	whether to check the health or not
 func (r *marathonClient) TaskEndpoints(name string, port int, healthCheck bool) ([]string, error) {
 	// step: get the application details
 	application, err := r.Application(name)

@@ -2,102 +2,104 @@
 // source: mesos.proto
 
 /*
-	Package mesos is a generated protocol buffer package.
+Package mesos is a generated protocol buffer package.
 
-	It is generated from these files:
-		mesos.proto
+It is generated from these files:
 
-	It has these top-level messages:
-		FrameworkID
-		OfferID
-		AgentID
-		TaskID
-		ExecutorID
-		ContainerID
-		ResourceProviderID
-		OperationID
-		TimeInfo
-		DurationInfo
-		Address
-		URL
-		Unavailability
-		MachineID
-		MachineInfo
-		FrameworkInfo
-		CheckInfo
-		HealthCheck
-		KillPolicy
-		CommandInfo
-		ExecutorInfo
-		DomainInfo
-		MasterInfo
-		AgentInfo
-		CSIPluginContainerInfo
-		CSIPluginInfo
-		ResourceProviderInfo
-		Value
-		Attribute
-		Resource
-		TrafficControlStatistics
-		IpStatistics
-		IcmpStatistics
-		TcpStatistics
-		UdpStatistics
-		SNMPStatistics
-		DiskStatistics
-		ResourceStatistics
-		ResourceUsage
-		PerfStatistics
-		OfferFilters
-		Request
-		Offer
-		InverseOffer
-		TaskInfo
-		TaskGroupInfo
-		Task
-		TaskResourceLimitation
-		UUID
-		Operation
-		OperationStatus
-		CheckStatusInfo
-		TaskStatus
-		Filters
-		Environment
-		Parameter
-		Parameters
-		Credential
-		Credentials
-		Secret
-		RateLimit
-		RateLimits
-		Image
-		MountPropagation
-		Volume
-		NetworkInfo
-		CapabilityInfo
-		SeccompInfo
-		LinuxInfo
-		RLimitInfo
-		TTYInfo
-		ContainerInfo
-		ContainerStatus
-		CgroupInfo
-		Labels
-		Label
-		Port
-		Ports
-		DiscoveryInfo
-		WeightInfo
-		VersionInfo
-		Flag
-		Role
-		Metric
-		FileInfo
-		Device
-		DeviceAccess
-		DeviceWhitelist
-		DrainConfig
-		DrainInfo
+	mesos.proto
+
+It has these top-level messages:
+
+	FrameworkID
+	OfferID
+	AgentID
+	TaskID
+	ExecutorID
+	ContainerID
+	ResourceProviderID
+	OperationID
+	TimeInfo
+	DurationInfo
+	Address
+	URL
+	Unavailability
+	MachineID
+	MachineInfo
+	FrameworkInfo
+	CheckInfo
+	HealthCheck
+	KillPolicy
+	CommandInfo
+	ExecutorInfo
+	DomainInfo
+	MasterInfo
+	AgentInfo
+	CSIPluginContainerInfo
+	CSIPluginInfo
+	ResourceProviderInfo
+	Value
+	Attribute
+	Resource
+	TrafficControlStatistics
+	IpStatistics
+	IcmpStatistics
+	TcpStatistics
+	UdpStatistics
+	SNMPStatistics
+	DiskStatistics
+	ResourceStatistics
+	ResourceUsage
+	PerfStatistics
+	OfferFilters
+	Request
+	Offer
+	InverseOffer
+	TaskInfo
+	TaskGroupInfo
+	Task
+	TaskResourceLimitation
+	UUID
+	Operation
+	OperationStatus
+	CheckStatusInfo
+	TaskStatus
+	Filters
+	Environment
+	Parameter
+	Parameters
+	Credential
+	Credentials
+	Secret
+	RateLimit
+	RateLimits
+	Image
+	MountPropagation
+	Volume
+	NetworkInfo
+	CapabilityInfo
+	SeccompInfo
+	LinuxInfo
+	RLimitInfo
+	TTYInfo
+	ContainerInfo
+	ContainerStatus
+	CgroupInfo
+	Labels
+	Label
+	Port
+	Ports
+	DiscoveryInfo
+	WeightInfo
+	VersionInfo
+	Flag
+	Role
+	Metric
+	FileInfo
+	Device
+	DeviceAccess
+	DeviceWhitelist
+	DrainConfig
+	DrainInfo
 */
 package mesos
 
@@ -1612,7 +1614,9 @@ func (x *NetworkInfo_Protocol) UnmarshalJSON(data []byte) error {
 	*x = NetworkInfo_Protocol(value)
 	return nil
 }
-func (NetworkInfo_Protocol) EnumDescriptor() ([]byte, []int) { return fileDescriptorMesos, []int{65, 0} }
+func (NetworkInfo_Protocol) EnumDescriptor() ([]byte, []int) {
+	return fileDescriptorMesos, []int{65, 0}
+}
 
 // We start the actual values at an offset(1000) because Protobuf 2
 // uses the first value as the default one. Separating the default
@@ -2991,8 +2995,8 @@ func (m *HealthCheck_TCPCheckInfo) GetPort() uint32 {
 // different policies (e.g. hitting HTTP endpoints), only controls
 // how long to wait between graceful and forcible task kill:
 //
-//     graceful kill --------------> forcible kill
-//                    grace_period
+//	graceful kill --------------> forcible kill
+//	               grace_period
 //
 // Kill policies are best-effort, because machine failures / forcible
 // terminations may occur.
@@ -4224,9 +4228,11 @@ type Resource_AllocationInfo struct {
 	Role *string `protobuf:"bytes,1,opt,name=role" json:"role,omitempty"`
 }
 
-func (m *Resource_AllocationInfo) Reset()                    { *m = Resource_AllocationInfo{} }
-func (*Resource_AllocationInfo) ProtoMessage()               {}
-func (*Resource_AllocationInfo) Descriptor() ([]byte, []int) { return fileDescriptorMesos, []int{29, 0} }
+func (m *Resource_AllocationInfo) Reset()      { *m = Resource_AllocationInfo{} }
+func (*Resource_AllocationInfo) ProtoMessage() {}
+func (*Resource_AllocationInfo) Descriptor() ([]byte, []int) {
+	return fileDescriptorMesos, []int{29, 0}
+}
 
 func (m *Resource_AllocationInfo) GetRole() string {
 	if m != nil && m.Role != nil {
@@ -4542,7 +4548,8 @@ func (*Resource_SharedInfo) Descriptor() ([]byte, []int) { return fileDescriptor
 // rate_bps   : throughput in bytes/sec
 // rate_pps   : throughput in packets/sec
 // requeues   : number of times a packet has been delayed due to
-//              locking or device contention issues
+//
+//	locking or device contention issues
 //
 // More information on the operation of Linux Traffic Control can be
 // found at http://www.lartc.org/lartc.html.
@@ -5823,11 +5830,11 @@ func (m *ResourceUsage_Executor_Task) GetLabels() *Labels {
 //
 // NOTE: Each optional field matches the name of a perf event (see
 // "perf list") with the following changes:
-// 1. Names are downcased.
-// 2. Hyphens ('-') are replaced with underscores ('_').
-// 3. Events with alternate names use the name "perf stat" returns,
-//    e.g., for the event "cycles OR cpu-cycles" perf always returns
-//    cycles.
+//  1. Names are downcased.
+//  2. Hyphens ('-') are replaced with underscores ('_').
+//  3. Events with alternate names use the name "perf stat" returns,
+//     e.g., for the event "cycles OR cpu-cycles" perf always returns
+//     cycles.
 type PerfStatistics struct {
 	Timestamp float64 `protobuf:"fixed64,1,req,name=timestamp" json:"timestamp"`
 	Duration  float64 `protobuf:"fixed64,2,req,name=duration" json:"duration"`
@@ -6771,9 +6778,10 @@ func (m *Offer_Operation_ShrinkVolume) GetSubtract() Value_Scalar {
 // (1) The CSI volume is preprovisioned out-of-band.
 //
 // (2) The CSI volume is provisioned by Mesos, but Mesos has lost the
-//     corresponding `MOUNT` or `BLOCK` resource metadata. This could
-//     happen if there has been a change in the agent ID or resource
-//     provider ID where the volume belongs.
+//
+//	corresponding `MOUNT` or `BLOCK` resource metadata. This could
+//	happen if there has been a change in the agent ID or resource
+//	provider ID where the volume belongs.
 //
 // In the above cases, Mesos won't provision a new CSI volume, but instead
 // will simply return a `MOUNT` or `BLOCK` disk resource backed by the same
@@ -6829,14 +6837,16 @@ func (m *Offer_Operation_CreateDisk) GetTargetProfile() string {
 // However, the following scenarios could lead to different outcomes:
 //
 // (1) If the CSI plugin supports volume deprovisioning but the profile of
-//     the disk resource is unknown to the disk profile adaptor, or the disk
-//     resource is a `RAW` disk with no profile but a source ID (see above
-//     for possible scenarios), the volume will be deprovisioned but no
-//     resource will be returned.
+//
+//	the disk resource is unknown to the disk profile adaptor, or the disk
+//	resource is a `RAW` disk with no profile but a source ID (see above
+//	for possible scenarios), the volume will be deprovisioned but no
+//	resource will be returned.
 //
 // (2) If the CSI plugin does not support volume deprovisioning, the volume
-//     won't be deprovisioned and a `RAW` disk resource with no profile but
-//     the same source ID will be returned.
+//
+//	won't be deprovisioned and a `RAW` disk resource with no profile but
+//	the same source ID will be returned.
 //
 // NOTE: For the time being, this API is subject to change and the related
 // feature is experimental.
@@ -7118,9 +7128,9 @@ func (m *TaskInfo) GetLimits() map[string]Value_Scalar {
 // allow the group to be launched "atomically".
 //
 // NOTES:
-// 1) `NetworkInfo` must not be set inside task's `ContainerInfo`.
-// 2) `TaskInfo.executor` doesn't need to set. If set, it should match
-//    `LaunchGroup.executor`.
+//  1. `NetworkInfo` must not be set inside task's `ContainerInfo`.
+//  2. `TaskInfo.executor` doesn't need to set. If set, it should match
+//     `LaunchGroup.executor`.
 type TaskGroupInfo struct {
 	Tasks []TaskInfo `protobuf:"bytes,1,rep,name=tasks" json:"tasks"`
 }
@@ -7141,11 +7151,11 @@ func (m *TaskGroupInfo) GetTasks() []TaskInfo {
 //
 // `Task` is used in some of the Mesos messages found below.
 // `Task` is used instead of `TaskInfo` if:
-//   1) we need additional IDs, such as a specific
-//      framework, executor, or agent; or
-//   2) we do not need the additional data, such as the command run by the
-//      task. These additional fields may be large and unnecessary for some
-//      Mesos messages.
+//  1. we need additional IDs, such as a specific
+//     framework, executor, or agent; or
+//  2. we do not need the additional data, such as the command run by the
+//     task. These additional fields may be large and unnecessary for some
+//     Mesos messages.
 //
 // `Task` is generally constructed from a `TaskInfo`.  See protobuf::createTask.
 type Task struct {
@@ -7534,9 +7544,11 @@ type CheckStatusInfo_Command struct {
 	ExitCode *int32 `protobuf:"varint,1,opt,name=exit_code,json=exitCode" json:"exit_code,omitempty"`
 }
 
-func (m *CheckStatusInfo_Command) Reset()                    { *m = CheckStatusInfo_Command{} }
-func (*CheckStatusInfo_Command) ProtoMessage()               {}
-func (*CheckStatusInfo_Command) Descriptor() ([]byte, []int) { return fileDescriptorMesos, []int{51, 0} }
+func (m *CheckStatusInfo_Command) Reset()      { *m = CheckStatusInfo_Command{} }
+func (*CheckStatusInfo_Command) ProtoMessage() {}
+func (*CheckStatusInfo_Command) Descriptor() ([]byte, []int) {
+	return fileDescriptorMesos, []int{51, 0}
+}
 
 func (m *CheckStatusInfo_Command) GetExitCode() int32 {
 	if m != nil && m.ExitCode != nil {
@@ -7983,10 +7995,10 @@ func (m *Secret) GetValue() *Secret_Value {
 // For example, given a back-end secret store with a secret named
 // "my-secret" containing the following key-value pairs:
 //
-//   {
-//     "username": "my-user",
-//     "password": "my-password
-//   }
+//	{
+//	  "username": "my-user",
+//	  "password": "my-password
+//	}
 //
 // the username could be referred to in a `Secret` by specifying
 // "my-secret" for the `name` and "username" for the `key`.
@@ -8605,9 +8617,11 @@ type NetworkInfo_PortMapping struct {
 	Protocol *string `protobuf:"bytes,3,opt,name=protocol" json:"protocol,omitempty"`
 }
 
-func (m *NetworkInfo_PortMapping) Reset()                    { *m = NetworkInfo_PortMapping{} }
-func (*NetworkInfo_PortMapping) ProtoMessage()               {}
-func (*NetworkInfo_PortMapping) Descriptor() ([]byte, []int) { return fileDescriptorMesos, []int{65, 1} }
+func (m *NetworkInfo_PortMapping) Reset()      { *m = NetworkInfo_PortMapping{} }
+func (*NetworkInfo_PortMapping) ProtoMessage() {}
+func (*NetworkInfo_PortMapping) Descriptor() ([]byte, []int) {
+	return fileDescriptorMesos, []int{65, 1}
+}
 
 func (m *NetworkInfo_PortMapping) GetHostPort() uint32 {
 	if m != nil {
@@ -9119,9 +9133,11 @@ type ContainerInfo_MesosInfo struct {
 	Image *Image `protobuf:"bytes,1,opt,name=image" json:"image,omitempty"`
 }
 
-func (m *ContainerInfo_MesosInfo) Reset()                    { *m = ContainerInfo_MesosInfo{} }
-func (*ContainerInfo_MesosInfo) ProtoMessage()               {}
-func (*ContainerInfo_MesosInfo) Descriptor() ([]byte, []int) { return fileDescriptorMesos, []int{71, 1} }
+func (m *ContainerInfo_MesosInfo) Reset()      { *m = ContainerInfo_MesosInfo{} }
+func (*ContainerInfo_MesosInfo) ProtoMessage() {}
+func (*ContainerInfo_MesosInfo) Descriptor() ([]byte, []int) {
+	return fileDescriptorMesos, []int{71, 1}
+}
 
 func (m *ContainerInfo_MesosInfo) GetImage() *Image {
 	if m != nil {
@@ -9230,9 +9246,11 @@ func (m *CgroupInfo_Blkio_Value) GetValue() uint64 {
 type CgroupInfo_Blkio_CFQ struct {
 }
 
-func (m *CgroupInfo_Blkio_CFQ) Reset()                    { *m = CgroupInfo_Blkio_CFQ{} }
-func (*CgroupInfo_Blkio_CFQ) ProtoMessage()               {}
-func (*CgroupInfo_Blkio_CFQ) Descriptor() ([]byte, []int) { return fileDescriptorMesos, []int{73, 0, 1} }
+func (m *CgroupInfo_Blkio_CFQ) Reset()      { *m = CgroupInfo_Blkio_CFQ{} }
+func (*CgroupInfo_Blkio_CFQ) ProtoMessage() {}
+func (*CgroupInfo_Blkio_CFQ) Descriptor() ([]byte, []int) {
+	return fileDescriptorMesos, []int{73, 0, 1}
+}
 
 type CgroupInfo_Blkio_CFQ_Statistics struct {
 	// Stats are grouped by block devices. If `device` is not

@@ -318,7 +318,9 @@ func Acknowledge(agentID, taskID string, uuid []byte) *scheduler.Call {
 }
 
 // ReconcileTasks constructs a []Call_Reconcile_Task from the given mappings:
-//     map[string]string{taskID:agentID}
+//
+//	map[string]string{taskID:agentID}
+//
 // Map keys (taskID's) are required to be non-empty, but values (agentID's) *may* be empty.
 func ReconcileTasks(tasks map[string]string) scheduler.ReconcileOpt {
 	return func(cr *scheduler.Call_Reconcile) {
@@ -444,14 +446,13 @@ func ReconcileOperations(req []ReconcileOperationRequest) *scheduler.Call {
 //
 // The HTTP response codes specific to this call are:
 //
-// * 200 OK: update operation was successfully completed.
-// * 400 Bad Request: the requested update is not valid.
-// * 403 Forbidden: framework is not authorized to use some entities
-//   requested by the update (e.g. not authorized to use some of the
-//   supplied roles).
-// * 409 Conflict: framework disappeared while this call was being processed
-//   (example: the framework was removed by a concurrent TEARDOWN call).
-//
+//   - 200 OK: update operation was successfully completed.
+//   - 400 Bad Request: the requested update is not valid.
+//   - 403 Forbidden: framework is not authorized to use some entities
+//     requested by the update (e.g. not authorized to use some of the
+//     supplied roles).
+//   - 409 Conflict: framework disappeared while this call was being processed
+//     (example: the framework was removed by a concurrent TEARDOWN call).
 func UpdateFramework(fi mesos.FrameworkInfo, options ...func(*scheduler.Call_UpdateFramework)) *scheduler.Call {
 	c := &scheduler.Call{
 		Type: scheduler.Call_UPDATE_FRAMEWORK,
