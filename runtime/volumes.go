@@ -210,43 +210,6 @@ func diskUsage(dir string) (int64, error) {
 	return total, err
 }
 
-// watchDisk polls a task's volumes and kills the task once one is beyond
-// its size. It returns when the task is terminal or ctx ends.
-func (a *Agent) watchDisk(ctx context.Context, t *task) {
-	vols := a.taskVolumes(t.info)
-	if len(vols) == 0 || !a.cfg.EnforceContainerDiskQuota {
-		return
-	}
-	tick := time.NewTicker(a.cfg.ContainerDiskWatchInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		a.tasks.mu.Lock()
-		done := t.state.Terminal() || t.killing
-		a.tasks.mu.Unlock()
-		if done {
-			return
-		}
-		for _, v := range vols {
-			used, err := diskUsage(v.hostPath)
-			if err != nil {
-				a.log.Warn("measure persistent volume", "task_id", t.id, "persistence_id", v.id, "err", err)
-				continue
-			}
-			if used <= v.sizeBytes {
-				continue
-			}
-			msg := fmt.Sprintf("Disk usage (%d bytes) of persistent volume %s exceeds its quota (%d bytes)", used, v.id, v.sizeBytes)
-			a.killForLimit(ctx, t, api.ReasonContainerLimitationDisk, msg)
-			return
-		}
-	}
-}
-
 // killForLimit kills a task for a resource limitation: it ends TASK_FAILED
 // with reason, as Mesos reports isolator limitations.
 func (a *Agent) killForLimit(ctx context.Context, t *task, reason, msg string) {
