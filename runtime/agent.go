@@ -112,6 +112,7 @@ type Agent struct {
 	status    *statusManager
 	tasks     taskTable
 	vols      volumeState
+	space     diskSpace // the work dir's free space (diskfull.go)
 	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines
 
 	// starts bounds concurrent container starts, so a burst of launches
@@ -252,6 +253,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer a.wg.Done()
 		a.status.run(ctx)
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.watchDiskSpace(ctx)
 	}()
 	if err := a.recoverTasks(ctx); err != nil {
 		return err

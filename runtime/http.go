@@ -21,7 +21,7 @@ func (a *Agent) Handler() http.Handler {
 		mux.HandleFunc("GET "+path, h)
 		mux.HandleFunc("GET /slave(1)"+path, h)
 	}
-	both("/health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	both("/health", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.diskSpaceJSON()) })
 	both("/state", a.handleState)
 	both("/flags", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"flags": joinFlags(a.cfg.Flags)})
@@ -55,6 +55,7 @@ func (a *Agent) handleState(w http.ResponseWriter, r *http.Request) {
 	// "reserved_resources" is Mesos' (role reservations); the node's own
 	// share is this (docs/runtime.md "Protected control-plane capacity").
 	st["system_reserved_resources"] = info.SystemReserved.Summary()
+	st["disk_space"] = a.diskSpaceJSON()
 	writeJSON(w, st)
 }
 
@@ -114,6 +115,7 @@ func (a *Agent) registerMetrics() agentMetrics {
 	}
 	m.GaugeFunc("slave/frameworks_active", "frameworks with tasks here", func() float64 { return float64(len(a.frameworksJSON())) })
 	m.GaugeFunc("slave/status_updates_unacknowledged", "status updates waiting for acknowledgement", func() float64 { return float64(a.status.unacked()) })
+	a.registerDiskSpaceMetrics()
 	api.AddSystemMetrics(m)
 	return agentMetrics{
 		invalidAcks: m.Counter("slave/invalid_status_updates", "acknowledgements that matched no pending update"),

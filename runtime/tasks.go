@@ -223,6 +223,11 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		a.setState(t, api.TaskError, api.ReasonTaskInvalid, "task and framework ids are required", nil)
 		return
 	}
+	if msg := a.diskFullRefusal(); msg != "" {
+		a.endLaunch(t)
+		a.setState(t, api.TaskFailed, api.ReasonContainerLaunchFailed, msg, nil)
+		return
+	}
 	if err := a.checkpointLaunch(t); err != nil {
 		a.log.Error("checkpoint launch", "task_id", t.id, "err", err)
 		a.endLaunch(t)
