@@ -112,7 +112,7 @@ type Agent struct {
 	status    *statusManager
 	tasks     taskTable
 	vols      volumeState
-	space     diskSpace // the work dir's free space (diskfull.go)
+	space     diskSpace      // the work dir's free space (diskfull.go)
 	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines
 
 	// starts bounds concurrent container starts, so a burst of launches
