@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,11 +72,11 @@ func TestExec(t *testing.T) {
 	spec := e.spec(t, "exec", "", "/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait; done")
 	spec.Env = []string{"TASKVAR=task"}
 	c := e.start(t, spec)
-	before := livePids(t, c.Pid())
+	var before []int
 	containertest.Eventually(t, time.Minute, func() bool {
 		before = livePids(t, c.Pid())
 		return len(before) == 2 // the shell and its sleep
-	}, "task processes never settled: %v", before)
+	}, "task processes never settled: %v", lazyPids{&before})
 
 	t.Run("exit code and output", func(t *testing.T) {
 		ex, out := execIn(t, c, container.ExecSpec{Args: []string{"/bin/sh", "-c", "echo out; echo err >&2; exit 7"}})
@@ -168,7 +169,7 @@ touch /tmp/exec-was-here && [ -e /tmp/exec-was-here ] && echo private-tmp`
 		containertest.Eventually(t, time.Minute, func() bool {
 			now = livePids(t, c.Pid())
 			return slices.Equal(now, before)
-		}, "processes in the container after exec: %v, before: %v", now, before)
+		}, "processes in the container after exec: %v, before: %v", lazyPids{&now}, before)
 	})
 	t.Run("timeout kills", func(t *testing.T) {
 		// The deadline comes once the process runs (it leaves a mark in
@@ -203,7 +204,7 @@ touch /tmp/exec-was-here && [ -e /tmp/exec-was-here ] && echo private-tmp`
 		containertest.Eventually(t, time.Minute, func() bool {
 			now = livePids(t, c.Pid())
 			return slices.Equal(now, before)
-		}, "processes in the container after a timed out exec: %v, before: %v", now, before)
+		}, "processes in the container after a timed out exec: %v, before: %v", lazyPids{&now}, before)
 	})
 	t.Run("bad requests", func(t *testing.T) {
 		ctx := context.Background()
@@ -265,3 +266,8 @@ func TestExecNotRunning(t *testing.T) {
 		t.Fatalf("exec in an exited container: %v, want ErrNotRunning", err)
 	}
 }
+
+// lazyPids prints *p when the failure message is printed.
+type lazyPids struct{ p *[]int }
+
+func (l lazyPids) String() string { return fmt.Sprint(*l.p) }
