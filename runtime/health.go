@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -201,12 +200,7 @@ func (a *Agent) probe(ctx context.Context, t *task, hc *api.HealthCheck, timeout
 		if hc.Command == nil || hc.Command.Value == "" {
 			return fmt.Errorf("command check without a command")
 		}
-		cmd := a.checkCommand(ctx, t, hc.Command.Value)
-		cmd.WaitDelay = time.Second
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%w: %s", err, truncate(string(out), 200))
-		}
-		return nil
+		return a.commandCheck(ctx, t, hc.Command)
 	}
 	return fmt.Errorf("unknown health check type %q", hc.Type)
 }
@@ -216,31 +210,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// checkCommand is the process of a COMMAND check. As in Mesos it runs
-// inside the task's container: nsenter joins the namespaces, root and
-// working directory of the container's init process, so the command sees
-// the task's image, private /tmp and sandbox. Without a container process
-// or an nsenter binary it runs on the host, in the sandbox.
-func (a *Agent) checkCommand(ctx context.Context, t *task, value string) *exec.Cmd {
-	a.tasks.mu.Lock()
-	ctr := t.ctr
-	a.tasks.mu.Unlock()
-	if ctr != nil && ctr.Pid() > 0 {
-		if nsenter, err := exec.LookPath("nsenter"); err == nil {
-			inside := ctr.Spec().SandboxTarget
-			if inside == "" {
-				inside = t.sandbox
-			}
-			cmd := exec.CommandContext(ctx, nsenter, "--target", strconv.Itoa(ctr.Pid()),
-				"--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--", "/bin/sh", "-c", value)
-			cmd.Env = taskEnv(t, a.ID(), a.cfg.Hostname, inside, nil)
-			return cmd
-		}
-	}
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", value)
-	cmd.Dir = t.sandbox
-	cmd.Env = taskEnv(t, a.ID(), a.cfg.Hostname, t.sandbox, nil)
-	return cmd
 }

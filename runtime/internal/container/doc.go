@@ -25,6 +25,11 @@
 // recorded while no agent ran, Load sees that too. If the monitor is gone and
 // left no record, the container is Lost (ErrLost).
 //
+// Container.Exec runs one more process in a running container (a COMMAND
+// health check) through `nodectl-shim exec`, the way `runc exec` does: the
+// container's namespaces, cgroup, user, capabilities, no_new_privs and
+// seccomp filter; see docs/runtime.md.
+//
 // Why the shim execs a separate monitor (measured on the 2-core dev box; see
 // docs/runtime.md for the method and alternatives):
 //

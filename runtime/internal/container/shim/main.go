@@ -1,4 +1,5 @@
-// Command nodectl-shim creates, starts and then monitors one container.
+// Command nodectl-shim creates, starts and then monitors one container, and
+// runs extra processes in it (`nodectl-shim exec <rundir>`, see exec.go).
 //
 // The agent runs `nodectl-shim run <rundir>` in a new session. The shim
 // becomes a child subreaper, creates and starts the container with
@@ -47,9 +48,12 @@ func init() {
 }
 
 func main() {
-	if len(os.Args) != 3 || os.Args[1] != "run" {
-		fmt.Fprintln(os.Stderr, "usage: nodectl-shim run <rundir>")
+	if len(os.Args) != 3 || (os.Args[1] != "run" && os.Args[1] != "exec") {
+		fmt.Fprintln(os.Stderr, "usage: nodectl-shim run|exec <rundir>")
 		os.Exit(2)
+	}
+	if os.Args[1] == "exec" {
+		os.Exit(execMain(os.Args[2]))
 	}
 	if err := run(os.Args[2]); err != nil {
 		fmt.Fprintf(os.Stderr, "nodectl-shim: %v\n", err)

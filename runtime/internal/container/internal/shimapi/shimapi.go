@@ -290,3 +290,38 @@ func OOMKillCount(paths map[string]string) (uint64, error) {
 	}
 	return 0, ErrNoOOMCounter
 }
+
+// ExecRequest is what the driver writes on the standard input of
+// `nodectl-shim exec <rundir>`: one extra process to run inside the
+// container described by <rundir>/request.json, the way `runc exec` does.
+// The process joins the container's namespaces and cgroup and gets the
+// container's user (Spec.UID/GID), capabilities, no_new_privs, seccomp
+// filter and AppArmor/SELinux labels; the request can only choose what to
+// run, never how privileged it is.
+type ExecRequest struct {
+	// Args is the command line; Args[0] is resolved against the PATH in Env.
+	Args []string `json:"args"`
+	// Env is KEY=VALUE pairs; empty means the container's own Spec.Env.
+	Env []string `json:"env,omitempty"`
+	// Cwd is the working directory inside the container; empty means the
+	// container's Spec.Cwd.
+	Cwd string `json:"cwd,omitempty"`
+}
+
+// ExecReply is what `nodectl-shim exec` writes on ReplyFD once the process
+// has ended (or could not start). The process's stdout and stderr go to the
+// shim's stdout.
+type ExecReply struct {
+	// Code is the exit status, or 128+Signal when killed by a signal.
+	Code int `json:"code"`
+	// Signal is the terminating signal, 0 if the process exited.
+	Signal int `json:"signal,omitempty"`
+	// Killed is true when the shim killed the process because it was told
+	// to (SIGTERM or SIGINT: the caller's timeout).
+	Killed bool `json:"killed,omitempty"`
+	// Error says why the process could not run; Code and Signal are then
+	// meaningless.
+	Error string `json:"error,omitempty"`
+	// NotRunning is set with Error when the container was not running.
+	NotRunning bool `json:"not_running,omitempty"`
+}

@@ -1,0 +1,59 @@
+package ociconf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/opencontainers/runc/libcontainer"
+
+	"nodectl/runtime/internal/container/internal/shimapi"
+)
+
+// ErrNotRunning: Exec found the container stopped (or still being created).
+var ErrNotRunning = errors.New("container is not running")
+
+// Exec starts e as an extra, non-init process in the running container that
+// req created, like `runc exec`: libcontainer's setns process joins the
+// container's namespaces and cgroup and applies the container config's
+// capabilities, no_new_privs, seccomp filter, AppArmor profile, SELinux
+// label and rlimits. Nothing of that is taken from e. The user is the
+// container's (req.Spec.UID/GID), the same as its init process's.
+//
+// The process's stdin is /dev/null; its stdout and stderr are out. The
+// caller waits for the returned process.
+func Exec(req *shimapi.Request, e *shimapi.ExecRequest, out *os.File) (*libcontainer.Process, error) {
+	if len(e.Args) == 0 || e.Args[0] == "" {
+		return nil, fmt.Errorf("exec: empty command")
+	}
+	c, err := libcontainer.Load(req.StateRoot, req.Spec.ID)
+	if err != nil {
+		return nil, fmt.Errorf("exec: load container: %w", err)
+	}
+	switch st, err := c.Status(); {
+	case err != nil:
+		return nil, fmt.Errorf("exec: container status: %w", err)
+	case st != libcontainer.Running:
+		return nil, fmt.Errorf("exec: %w (%s)", ErrNotRunning, st)
+	}
+	p := &libcontainer.Process{
+		Args:   e.Args,
+		Env:    e.Env,
+		Cwd:    e.Cwd,
+		UID:    int(req.Spec.UID),
+		GID:    int(req.Spec.GID),
+		Stdout: out,
+		Stderr: out,
+		Init:   false,
+	}
+	if len(p.Env) == 0 {
+		p.Env = req.Spec.Env
+	}
+	if p.Cwd == "" {
+		p.Cwd = req.Spec.Cwd
+	}
+	if err := c.Run(p); err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	return p, nil
+}
