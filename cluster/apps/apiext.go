@@ -453,3 +453,18 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	}
 	return body, true
 }
+
+// handleAbdicate is DELETE /v2/leader: the leading master steps down and
+// campaigns again, so another master leads if there is one (Marathon's
+// leader.raml; Marathon's own leader election is the master's here).
+func (a *Apps) handleAbdicate(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Abdicate == nil {
+		writeMessage(w, http.StatusServiceUnavailable, "Leadership abdication is not available on this node")
+		return
+	}
+	if err := a.cfg.Abdicate(); err != nil {
+		writeMessage(w, http.StatusServiceUnavailable, "Leadership not abdicated: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "Leadership abdicated"})
+}

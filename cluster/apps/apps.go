@@ -96,6 +96,9 @@ type Config struct {
 	// MaxVersions is how many versions of an app are kept (Marathon's
 	// --zk_max_versions); default DefaultMaxVersions.
 	MaxVersions int
+	// Abdicate makes the leading master step down (DELETE /v2/leader);
+	// nil: abdication is refused (503).
+	Abdicate func() error
 }
 
 // Apps is the apps framework and its HTTP API.

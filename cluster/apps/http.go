@@ -38,6 +38,7 @@ func (a *Apps) Routes() []auth.Route {
 			_, _ = io.WriteString(w, "pong")
 		}),
 		h("GET /v2/leader", auth.ViewApps, a.handleLeader),
+		h("DELETE /v2/leader", auth.ManageCluster, a.leaderOnly(a.handleAbdicate)),
 		h("GET /v2/info", auth.ViewApps, a.leaderOnly(a.handleInfo)),
 		h("GET /v2/apps", auth.ViewApps, a.leaderOnly(a.handleListApps)),
 		h("POST /v2/apps", auth.CreateApps, a.leaderOnly(a.handleCreate)),

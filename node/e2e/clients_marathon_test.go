@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
@@ -199,6 +200,25 @@ func TestClientsGoMarathonGroups(t *testing.T) {
 	if ok, err := c.HasGroup("/cg"); err != nil || !ok {
 		t.Errorf("HasGroup: %v %v", ok, err)
 	}
+
+	// DELETE /v2/leader (an admin's call): the only master steps down and
+	// is elected again; the group's tasks survive the new term.
+	electedAt := func() float64 {
+		var st struct {
+			ElectedTime float64 `json:"elected_time"`
+		}
+		_, b := appDo(t, n, "GET", "/master/state", "")
+		_ = json.Unmarshal(b, &st)
+		return st.ElectedTime
+	}
+	before := electedAt()
+	if code, body := appDo(t, n, "DELETE", "/v2/leader", ""); code != 200 {
+		t.Fatalf("DELETE /v2/leader: %d %s", code, body)
+	}
+	waitFor(t, 60*time.Second, "a new term, with /cg/db's task", func() bool {
+		a, err := c.Application("/cg/db")
+		return err == nil && len(a.Tasks) == 1 && a.Tasks[0].ID == dbApp.Tasks[0].ID && a.TasksRunning == 1 && electedAt() > before
+	})
 
 	dep, err := c.DeleteGroup("/cg", false)
 	if err != nil {
