@@ -208,11 +208,11 @@ func labelsMatch(sel []labelTerm, labels map[string]string) bool {
 // 1.11): per app and service port a line "app_id<TAB>port<TAB>" followed
 // by "host:hostPort<TAB>" per running task; an app without ports gets one
 // line with a blank port and the hosts.
-func (a *Apps) tasksTextLocked(r *http.Request, byApp map[string][]*task) string {
+func (a *Apps) tasksTextLocked(r *http.Request, byApp map[string][]*task, only string) string {
 	var b strings.Builder
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
-		if st.def == nil || !a.visible(r, id) {
+		if st.def == nil || !a.visible(r, id) || only != "" && id != only {
 			continue
 		}
 		clean := taskPrefix(id)

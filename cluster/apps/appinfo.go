@@ -222,6 +222,11 @@ func (a *Apps) handleAppTasks(w http.ResponseWriter, r *http.Request, id string)
 	if _, ok := a.appLocked(w, id); !ok {
 		return
 	}
+	if wantsText(r) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, a.tasksTextLocked(r, map[string][]*task{id: a.tasksOfLocked(id)}, id))
+		return
+	}
 	out := []map[string]any{}
 	for _, t := range a.tasksOfLocked(id) {
 		out = append(out, a.taskJSONLocked(t))
@@ -243,7 +248,7 @@ func (a *Apps) handleAllTasks(w http.ResponseWriter, r *http.Request) {
 	byApp := a.tasksByAppLocked()
 	if wantsText(r) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, a.tasksTextLocked(r, byApp))
+		_, _ = io.WriteString(w, a.tasksTextLocked(r, byApp, ""))
 		return
 	}
 	for _, id := range a.appIDsLocked() {

@@ -350,6 +350,9 @@ func parentOf(id string) string {
 // instances running and healthy, and is not being deployed except in
 // def's own deployment, where it converged.
 func (a *Apps) depsReadyLocked(def *App) bool {
+	if len(def.Dependencies) == 0 && !a.groupHasDepsLocked(def.ID) {
+		return true // the common case, without a pass over every app
+	}
 	defs := map[string]*App{}
 	for id, st := range a.apps {
 		if st.def != nil {

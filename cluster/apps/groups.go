@@ -67,6 +67,16 @@ func (a *Apps) groupDepsLocked() map[string][]string {
 	return out
 }
 
+// groupHasDepsLocked: a group app id is in has dependencies.
+func (a *Apps) groupHasDepsLocked(id string) bool {
+	for g := parentOf(id); g != "/"; g = parentOf(g) {
+		if rec := a.groups[g]; rec != nil && len(rec.Dependencies) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // under: id is g or inside it.
 func under(id, g string) bool {
 	return g == "/" || id == g || strings.HasPrefix(id, g+"/")

@@ -243,6 +243,13 @@ func TestAppsAPIExtras(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), "l_a\t0\th1:") || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
 		t.Errorf("text tasks: %q", rec.Body.String())
 	}
+	req = httptest.NewRequest("GET", "/v2/apps/l/b/tasks", nil)
+	req.Header.Set("Accept", "text/plain")
+	rec = httptest.NewRecorder()
+	h.srv.ServeHTTP(rec, req)
+	if got := rec.Body.String(); !strings.HasPrefix(got, "l_b\t0\th1:") || strings.Count(got, "\n") != 1 {
+		t.Errorf("text tasks of /l/b: %q", got)
+	}
 	// POST /v2/tasks/delete with scale.
 	var ts struct {
 		Tasks []map[string]any `json:"tasks"`
