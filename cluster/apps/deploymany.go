@@ -56,11 +56,12 @@ const txnBudget = 128
 // applies them and apply. It returns the deployment; with no app
 // changed, an empty deployment that is not tracked (already finished).
 func (a *Apps) deployManyLocked(changes []appChange, extra []clientv3.Op, apply func()) (*Deployment, error) {
-	return a.deployManyAtLocked(a.nextVersionLocked(), changes, extra, apply)
+	return a.deployManyAtLocked(a.nextVersionLocked(), changes, extra, apply, a.groupDepsLocked())
 }
 
-// deployManyAtLocked is deployManyLocked at version v.
-func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv3.Op, apply func()) (*Deployment, error) {
+// deployManyAtLocked is deployManyLocked at version v, with the groups'
+// dependencies as they will be (gd).
+func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv3.Op, apply func(), gd map[string][]string) (*Deployment, error) {
 	var real []appChange
 	for _, c := range changes {
 		if c.app != nil && c.old != nil && sameDefinition(c.old, c.app) {
@@ -126,7 +127,7 @@ func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv
 	for _, id := range sortedKeys(dropDeps) {
 		ops = append(ops, dropOp(dropDeps[id]))
 	}
-	d := a.planLocked(real, actions, v)
+	d := a.planLocked(real, actions, v, gd)
 	if len(real) > 0 {
 		op, err := deploymentOp(d)
 		if err != nil {
@@ -177,7 +178,7 @@ func sameDefinition(a, b *App) bool {
 // planLocked builds the deployment of real: stops first, dependents
 // before what they depend on; then the rest, dependencies first. Each
 // step holds the apps of one dependency level.
-func (a *Apps) planLocked(real []appChange, actions map[string]string, v string) *Deployment {
+func (a *Apps) planLocked(real []appChange, actions map[string]string, v string, gd map[string][]string) *Deployment {
 	defs := map[string]*App{}
 	for id, st := range a.apps {
 		if st.def != nil {
@@ -197,7 +198,7 @@ func (a *Apps) planLocked(real []appChange, actions map[string]string, v string)
 			defs[id] = c.app
 		}
 	}
-	level := dependencyLevels(defs, a.groupDepsLocked())
+	level := dependencyLevels(defs, gd)
 	var steps []Step
 	add := func(ids []string, reverse bool) {
 		byLevel := map[int][]string{}
@@ -472,4 +473,20 @@ func (a *Apps) versionAt(ctx context.Context, id string, versions []string, cur 
 	}
 	app.normalize()
 	return &app, nil
+}
+
+// currentStepLocked is the index of d's first step with an app that has
+// not converged yet (0 for a one-step deployment).
+func (a *Apps) currentStepLocked(d *Deployment) int {
+	if len(d.Steps) < 2 {
+		return 0
+	}
+	for i, s := range d.Steps {
+		for _, act := range s.Actions {
+			if !a.convergedLocked(act.App) {
+				return i
+			}
+		}
+	}
+	return len(d.Steps) - 1
 }

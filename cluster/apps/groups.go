@@ -424,7 +424,7 @@ func (a *Apps) commitGroupPlanLocked(w http.ResponseWriter, p *groupPlan) (*Depl
 		for id, rec := range recs {
 			a.groups[id] = rec
 		}
-	})
+	}, gd)
 	if err != nil {
 		writeDeployError(w, err)
 		return nil, false
@@ -519,12 +519,13 @@ func (a *Apps) groupVisibleLocked(r *http.Request, g string) bool {
 	return false
 }
 
-// groupVersionLocked is g's version: its record's, else its newest app's.
+// groupVersionLocked is g's version: the newest of its record's and its
+// apps' (a change of an app in it changes the group).
 func (a *Apps) groupVersionLocked(g string) string {
-	if rec := a.groups[g]; rec != nil {
-		return rec.Version
-	}
 	v := ""
+	if rec := a.groups[g]; rec != nil {
+		v = rec.Version
+	}
 	for _, id := range a.appsUnderLocked(g) {
 		v = max(v, a.apps[id].def.Version)
 	}

@@ -36,8 +36,8 @@ func TestGroupCreateDependenciesAndTree(t *testing.T) {
 	if code := h.do("GET", "/v2/deployments/"+d["deploymentId"].(string), "", &dep); code != 200 || len(dep.AffectedApps) != 3 || dep.TotalSteps != 2 {
 		t.Fatalf("deployment: %d %+v", code, dep)
 	}
-	if dep.Steps[0].Actions[0].App != "/acc/db" {
-		t.Errorf("first step %+v, want /acc/db first", dep.Steps[0])
+	if dep.Steps[0].Actions[0].App != "/acc/db" || dep.CurrentStep != 1 {
+		t.Errorf("first step %+v (current %d), want /acc/db first", dep.Steps[0], dep.CurrentStep)
 	}
 	// Only db may start: web and inner/job wait for it.
 	h.offerFrom("h1", res)
@@ -45,6 +45,10 @@ func TestGroupCreateDependenciesAndTree(t *testing.T) {
 		t.Fatalf("first launches %v, want only /acc/db", got)
 	}
 	h.runAll()
+	h.do("GET", "/v2/deployments/"+d["deploymentId"].(string), "", &dep)
+	if dep.CurrentStep != 2 || len(dep.CurrentActions) != 2 {
+		t.Errorf("once db runs: current step %d %+v, want 2", dep.CurrentStep, dep.CurrentActions)
+	}
 	h.offerFrom("h1", res)
 	h.runAll()
 	got := launchedApps(h)
