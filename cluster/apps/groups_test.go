@@ -302,3 +302,16 @@ func urlEscape(s string) string {
 	r := strings.NewReplacer(" ", "%20", "(", "%28", ")", "%29", ",", "%2C", "!", "%21", "=", "%3D")
 	return r.Replace(s)
 }
+
+func TestAbdicate(t *testing.T) {
+	h := newHarness(t)
+	if code := h.do("DELETE", "/v2/leader", "", nil); code != 503 {
+		t.Errorf("abdicate without a master hook: %d, want 503", code)
+	}
+	called := 0
+	h.a.cfg.Abdicate = func() error { called++; return nil }
+	var m map[string]string
+	if code := h.do("DELETE", "/v2/leader", "", &m); code != 200 || m["message"] != "Leadership abdicated" || called != 1 {
+		t.Errorf("abdicate: %d %v (called %d)", code, m, called)
+	}
+}
