@@ -146,6 +146,8 @@ type Master struct {
 
 	// allocWake asks the allocation loop for a round now.
 	allocWake chan struct{}
+	// abdicate asks the leader to end its term (Abdicate).
+	abdicate chan struct{}
 	// closing ends every long-lived stream (CloseStreams).
 	closing     chan struct{}
 	closingOnce sync.Once
@@ -265,6 +267,7 @@ func newMaster(cfg Config) (*Master, error) {
 		log:       cfg.Logger.With("component", "master", "node_id", id),
 		started:   cfg.Now(),
 		allocWake: make(chan struct{}, 1),
+		abdicate:  make(chan struct{}, 1),
 		closing:   make(chan struct{}),
 		termEvent: make(chan struct{}),
 		agents:    map[string]*agent{},
@@ -359,7 +362,11 @@ func (m *Master) elect(ctx context.Context) error {
 			// operator has looked. The term already resigned.
 			return err
 		}
-		m.log.Warn("election session ended; campaigning again", "err", err)
+		if errors.Is(err, errAbdicated) {
+			m.log.Info("abdicated; campaigning again")
+		} else {
+			m.log.Warn("election session ended; campaigning again", "err", err)
+		}
 		m.mu.Lock()
 		m.leader = nil // unknown until observed again: 503, not a 307 to a dead master
 		m.mu.Unlock()
@@ -413,6 +420,7 @@ func (m *Master) term(ctx context.Context) error {
 		lg, lctx := errgroup.WithContext(gctx)
 		lg.Go(func() error { return m.guardLease(lctx, sess.Lease(), ttl) })
 		lg.Go(func() error { return m.lead(lctx) })
+		lg.Go(func() error { return m.awaitAbdication(lctx) })
 		lerr := lg.Wait()
 		m.stepDown() // before the key goes: no overlap with a successor
 		resign(m.cfg.Etcd, key)

@@ -1,6 +1,7 @@
 package apps
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -15,18 +16,22 @@ const (
 	embedCounts
 	embedDeployments
 	embedLastFailure
+	embedReadiness
+	embedTaskStats
 	embedAll = embedCounts | embedDeployments | embedLastFailure
 )
 
 func embedsOf(r *http.Request, single bool) int {
 	e := 0
 	if single {
-		e = embedAll // an app's own page always has counts, deployments, lastTaskFailure
+		// An app's own page always has its tasks, counts, deployments
+		// and lastTaskFailure (Marathon's AppsResource.show).
+		e = embedAll | embedTasks
 	} else {
 		e = embedCounts | embedDeployments
 	}
 	for _, v := range r.URL.Query()["embed"] {
-		v = strings.TrimPrefix(strings.TrimPrefix(v, "apps."), "app.")
+		v = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(v, "group."), "apps."), "app.")
 		switch v {
 		case "tasks":
 			e |= embedTasks
@@ -34,8 +39,12 @@ func embedsOf(r *http.Request, single bool) int {
 			e |= embedCounts
 		case "deployments":
 			e |= embedDeployments
-		case "lastTaskFailure":
+		case "lastTaskFailure", "failures":
 			e |= embedLastFailure
+		case "readiness":
+			e |= embedReadiness
+		case "taskStats":
+			e |= embedTaskStats
 		}
 	}
 	return e
@@ -52,6 +61,8 @@ type appInfo struct {
 	Deployments     []map[string]string `json:"deployments"`
 	Tasks           *[]map[string]any   `json:"tasks,omitempty"`
 	LastTaskFailure *TaskFailure        `json:"lastTaskFailure,omitempty"`
+	Readiness       *[]readinessResult  `json:"readinessCheckResults,omitempty"`
+	TaskStats       map[string]any      `json:"taskStats,omitempty"`
 }
 
 // appInfoLocked is the AppInfo of app id.
@@ -93,6 +104,7 @@ func (a *Apps) appInfoOfLocked(id string, embed int, ts []*task) appInfo {
 	if embed&embedLastFailure != 0 {
 		info.LastTaskFailure = st.lastFailure
 	}
+	a.embedMoreLocked(&info, embed, ts)
 	return info
 }
 
@@ -159,6 +171,19 @@ func portsOf(t *task) []int {
 func (a *Apps) handleListApps(w http.ResponseWriter, r *http.Request) {
 	embed := embedsOf(r, false)
 	q := r.URL.Query()
+	var sel []labelTerm
+	if s := q.Get("label"); s != "" {
+		var err error
+		if sel, err = parseLabelSelector(s); err != nil {
+			writeMessage(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	// GET /v2/apps/{group}/*: the apps in a group.
+	group := ""
+	if rest := strings.Trim(r.PathValue("rest"), "/"); strings.HasSuffix(rest, "*") {
+		group = canonicalID(strings.TrimSuffix(rest, "*"))
+	}
 	a.mu.Lock()
 	out := []appInfo{}
 	byApp := a.tasksByAppLocked()
@@ -171,6 +196,9 @@ func (a *Apps) handleListApps(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if s := q.Get("cmd"); s != "" && !strings.Contains(st.def.Cmd, s) {
+			continue
+		}
+		if !labelsMatch(sel, st.def.Labels) || group != "" && !under(id, group) {
 			continue
 		}
 		out = append(out, a.appInfoOfLocked(id, embed, byApp[id]))
@@ -194,6 +222,11 @@ func (a *Apps) handleAppTasks(w http.ResponseWriter, r *http.Request, id string)
 	if _, ok := a.appLocked(w, id); !ok {
 		return
 	}
+	if wantsText(r) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, a.tasksTextLocked(r, map[string][]*task{id: a.tasksOfLocked(id)}, id))
+		return
+	}
 	out := []map[string]any{}
 	for _, t := range a.tasksOfLocked(id) {
 		out = append(out, a.taskJSONLocked(t))
@@ -213,6 +246,11 @@ func (a *Apps) handleAllTasks(w http.ResponseWriter, r *http.Request) {
 	defer a.mu.Unlock()
 	out := []map[string]any{}
 	byApp := a.tasksByAppLocked()
+	if wantsText(r) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, a.tasksTextLocked(r, byApp, ""))
+		return
+	}
 	for _, id := range a.appIDsLocked() {
 		if !a.visible(r, id) {
 			continue

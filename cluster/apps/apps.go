@@ -96,6 +96,9 @@ type Config struct {
 	// MaxVersions is how many versions of an app are kept (Marathon's
 	// --zk_max_versions); default DefaultMaxVersions.
 	MaxVersions int
+	// Abdicate makes the leading master step down (DELETE /v2/leader);
+	// nil: abdication is refused (503).
+	Abdicate func() error
 }
 
 // Apps is the apps framework and its HTTP API.
@@ -126,6 +129,8 @@ type Apps struct {
 	gcUntil      time.Time
 
 	bus *eventBus // /v2/events subscribers (own lock)
+
+	groups map[string]*groupRec // explicit groups (groups.go)
 }
 
 // appState is an app with what the scheduler keeps about it.
@@ -237,6 +242,7 @@ func (a *Apps) resetLocked() {
 	a.reconciling = map[string]bool{}
 	a.seen = map[string]map[string]time.Time{}
 	a.reservations = map[string]*reservation{}
+	a.groups = map[string]*groupRec{}
 }
 
 // poke wakes the scheduling loop.
@@ -329,11 +335,16 @@ func (a *Apps) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	groups, err := a.loadGroups(ctx)
+	if err != nil {
+		return err
+	}
 	q := cluster.NewEventQueue()
 	a.mu.Lock()
 	a.resetLocked()
 	a.restoreLocked(snap)
 	a.reservations = resv
+	a.groups = groups
 	info := api.FrameworkInfo{
 		User: "root", Name: FrameworkName, Role: a.cfg.Role, Checkpoint: true,
 		FailoverTimeout: failoverTimeout.Seconds(),

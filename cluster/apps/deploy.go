@@ -31,6 +31,9 @@ type Deployment struct {
 	// Original is the app before the change, for rollback (nil: it did
 	// not exist).
 	Original *App `json:"original,omitempty"`
+	// Originals are the apps of a multi-app deployment (bulk updates,
+	// groups; deploymany.go) before it, by id (nil: created by it).
+	Originals map[string]*App `json:"originals,omitempty"`
 }
 
 // Step is a set of actions done together.

@@ -38,6 +38,7 @@ func (a *Apps) Routes() []auth.Route {
 			_, _ = io.WriteString(w, "pong")
 		}),
 		h("GET /v2/leader", auth.ViewApps, a.handleLeader),
+		h("DELETE /v2/leader", auth.ManageCluster, a.leaderOnly(a.handleAbdicate)),
 		h("GET /v2/info", auth.ViewApps, a.leaderOnly(a.handleInfo)),
 		h("GET /v2/apps", auth.ViewApps, a.leaderOnly(a.handleListApps)),
 		h("POST /v2/apps", auth.CreateApps, a.leaderOnly(a.handleCreate)),
@@ -52,6 +53,20 @@ func (a *Apps) Routes() []auth.Route {
 		h("DELETE /v2/deployments/{id}", auth.UpdateApps, a.leaderOnly(a.handleDeleteDeployment)),
 		h("GET /v2/queue", auth.ViewApps, a.leaderOnly(a.handleQueue)),
 		h("GET /v2/events", auth.ViewApps, a.leaderOnly(a.handleEvents)),
+		h("PUT /v2/apps", auth.UpdateApps, a.leaderOnly(a.handleBulkUpdate)),
+		h("PATCH /v2/apps", auth.UpdateApps, a.leaderOnly(a.handleBulkUpdate)),
+		h("POST /v2/tasks/delete", auth.UpdateApps, a.leaderOnly(a.handleDeleteTasks)),
+		h("DELETE /v2/queue/{rest...}", auth.UpdateApps, a.leaderOnly(a.handleResetDelay)),
+		h("GET /v2/plugins", auth.ViewApps, a.handlePlugins),
+		h("GET /v2/groups", auth.ViewApps, a.leaderOnly(a.handleGroupGet)),
+		h("GET /v2/groups/{rest...}", auth.ViewApps, a.leaderOnly(a.handleGroupGet)),
+		h("POST /v2/groups", auth.CreateApps, a.leaderOnly(a.handleGroupWrite)),
+		h("POST /v2/groups/{rest...}", auth.CreateApps, a.leaderOnly(a.handleGroupWrite)),
+		h("PUT /v2/groups", auth.UpdateApps, a.leaderOnly(a.handleGroupWrite)),
+		h("PUT /v2/groups/{rest...}", auth.UpdateApps, a.leaderOnly(a.handleGroupWrite)),
+		h("PATCH /v2/groups/{rest...}", auth.UpdateApps, a.leaderOnly(a.handleGroupWrite)),
+		h("DELETE /v2/groups", auth.DeleteApps, a.leaderOnly(a.handleGroupDelete)),
+		h("DELETE /v2/groups/{rest...}", auth.DeleteApps, a.leaderOnly(a.handleGroupDelete)),
 		h("/v2/", auth.Self, func(w http.ResponseWriter, r *http.Request) {
 			writeMessage(w, http.StatusNotFound, "Not found: "+r.URL.Path)
 		}),
@@ -374,6 +389,9 @@ func (a *Apps) handleAppPath(w http.ResponseWriter, r *http.Request) {
 			a.handleRestart(w, r, canonicalID(strings.Join(segs[:n-1], "/")))
 			return
 		}
+	case n >= 2 && segs[n-1] == "*" && r.Method == http.MethodGet:
+		a.handleListApps(w, r)
+		return
 	default:
 		id := canonicalID(rest)
 		switch r.Method {
@@ -680,6 +698,10 @@ func (a *Apps) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {
 		if !a.permit(w, r, auth.UpdateApps, app) {
 			return
 		}
+	}
+	if d.Originals != nil && !isTrue(r, "force") {
+		a.rollbackManyLocked(w, d)
+		return
 	}
 	appID := d.AffectedApps[0]
 	st := a.apps[appID]

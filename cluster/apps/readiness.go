@@ -140,8 +140,13 @@ type readinessResult struct {
 // readiness of their app's readiness-checked tasks.
 func (a *Apps) withReadinessLocked(d *Deployment) *Deployment {
 	c := *d
-	c.CurrentActions = make([]Action, len(d.CurrentActions))
-	for i, act := range d.CurrentActions {
+	c.Originals = nil // rollback state, not part of Marathon's plan
+	cur := d.CurrentActions
+	if i := a.currentStepLocked(d); i > 0 {
+		c.CurrentStep, cur = i+1, d.Steps[i].Actions
+	}
+	c.CurrentActions = make([]Action, len(cur))
+	for i, act := range cur {
 		act.ReadinessCheckResults = []any{}
 		if st := a.apps[act.App]; st != nil && st.def != nil && len(st.def.ReadinessChecks) > 0 {
 			for _, t := range a.tasksOfLocked(act.App) {

@@ -180,9 +180,11 @@ func (a *Apps) step() {
 	if a.residentStepLocked(now) {
 		queued = true // dropped reservations must come back in offers
 	}
-	// Orphans: tasks of apps that no longer exist.
+	// Orphans: tasks of apps that no longer exist (after the tasks of
+	// the deleted apps that depended on theirs).
+	stopWaits := a.stopWaitsLocked()
 	for _, t := range a.tasks {
-		if a.apps[t.AppID] == nil && reconciled {
+		if a.apps[t.AppID] == nil && reconciled && !stopWaits[t.AppID] {
 			a.killLocked(t, now)
 		}
 		if t.Killing && !t.KillSentAt.IsZero() && now.Sub(t.KillSentAt) > killRetry {
@@ -420,14 +422,7 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 // finished its deployments with all its instances healthy, so apps start
 // (and restart) after what they depend on.
 func (a *Apps) dependenciesReadyLocked(def *App) bool {
-	for _, dep := range def.Dependencies {
-		if st := a.apps[dep]; st != nil && st.def != nil {
-			if a.deploymentOfLocked(dep) != nil || !a.convergedLocked(dep) {
-				return false
-			}
-		}
-	}
-	return true
+	return a.depsReadyLocked(def) // its groups' dependencies too (deploymany.go)
 }
 
 // taskInfo builds the Mesos TaskInfo of an app task, with Marathon's

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
@@ -76,7 +77,7 @@ func TestClientsGoMarathonBasic(t *testing.T) {
 	if ok, err := c.ApplicationOK(id); err != nil {
 		t.Errorf("ApplicationOK: %v", err)
 	} else if !ok {
-		t.Logf("ApplicationOK is false: GET /v2/apps/{id} does not embed tasks (issue 17)")
+		t.Errorf("ApplicationOK is false: GET /v2/apps/{id} has no tasks")
 	}
 
 	apps, err := c.Applications(nil)
@@ -141,4 +142,97 @@ func TestClientsGoMarathonBasic(t *testing.T) {
 	if _, err := c.Application("/clients/intruder"); !errors.As(err, &apiErr) || apiErr.ErrCode != marathon.ErrCodeNotFound {
 		t.Errorf("the refused app exists: %v", err)
 	}
+}
+
+// go-marathon's group calls, unchanged: CreateGroup of a group with a
+// nested group and a dependency, WaitOnApplication (which needs the tasks
+// GET /v2/apps/{id} always carries), WaitOnGroup, Group, Groups,
+// DeleteGroup; the dependency starts first and the group is gone after.
+func TestClientsGoMarathonGroups(t *testing.T) {
+	n, hc := clientsStartNode(t)
+	c := marathonClient(t, n, hc, clientPrincipal, clientSecret)
+
+	db := new(marathon.Application).Name("/cg/db").Command("sleep " + appMark(7101)).CPU(0.05).Memory(16).Count(1)
+	web := new(marathon.Application).Name("/cg/web").Command("sleep " + appMark(7102)).CPU(0.05).Memory(16).Count(2).DependsOn("/cg/db")
+	job := new(marathon.Application).Name("/cg/inner/job").Command("sleep " + appMark(7103)).CPU(0.05).Memory(16).Count(1)
+	g := &marathon.Group{ID: "/cg", Apps: []*marathon.Application{db, web},
+		Groups: []*marathon.Group{{ID: "/cg/inner", Apps: []*marathon.Application{job}}}}
+	if err := c.CreateGroup(g); err != nil {
+		t.Fatalf("CreateGroup: %v", err)
+	}
+	for _, id := range []string{"/cg/db", "/cg/web", "/cg/inner/job"} {
+		if err := c.WaitOnApplication(id, 60*time.Second); err != nil {
+			t.Fatalf("WaitOnApplication %s: %v", id, err)
+		}
+	}
+	if err := c.WaitOnGroup("/cg", 60*time.Second); err != nil {
+		t.Fatalf("WaitOnGroup: %v", err)
+	}
+	// db started before web: its task is the oldest.
+	dbApp, err := c.Application("/cg/db")
+	if err != nil || len(dbApp.Tasks) != 1 {
+		t.Fatalf("Application /cg/db: %+v %v", dbApp, err)
+	}
+	webApp, err := c.Application("/cg/web")
+	if err != nil || len(webApp.Tasks) != 2 {
+		t.Fatalf("Application /cg/web: %+v %v", webApp, err)
+	}
+	for _, wt := range webApp.Tasks {
+		if wt.StagedAt < dbApp.Tasks[0].StartedAt {
+			t.Errorf("web task staged at %s, before db started at %s", wt.StagedAt, dbApp.Tasks[0].StartedAt)
+		}
+	}
+
+	got, err := c.Group("/cg")
+	if err != nil {
+		t.Fatalf("Group: %v", err)
+	}
+	if got.ID != "/cg" || len(got.Apps) != 2 || len(got.Groups) != 1 || got.Groups[0].ID != "/cg/inner" || len(got.Groups[0].Apps) != 1 {
+		t.Errorf("Group /cg: %+v", got)
+	}
+	all, err := c.Groups()
+	if err != nil {
+		t.Fatalf("Groups: %v", err)
+	}
+	if all.ID != "/" || len(all.Groups) != 1 || all.Groups[0].ID != "/cg" {
+		t.Errorf("Groups: %+v", all)
+	}
+	if ok, err := c.HasGroup("/cg"); err != nil || !ok {
+		t.Errorf("HasGroup: %v %v", ok, err)
+	}
+
+	// DELETE /v2/leader (an admin's call): the only master steps down and
+	// is elected again; the group's tasks survive the new term.
+	electedAt := func() float64 {
+		var st struct {
+			ElectedTime float64 `json:"elected_time"`
+		}
+		_, b := appDo(t, n, "GET", "/master/state", "")
+		_ = json.Unmarshal(b, &st)
+		return st.ElectedTime
+	}
+	before := electedAt()
+	if code, body := appDo(t, n, "DELETE", "/v2/leader", ""); code != 200 {
+		t.Fatalf("DELETE /v2/leader: %d %s", code, body)
+	}
+	waitFor(t, 60*time.Second, "a new term, with /cg/db's task", func() bool {
+		a, err := c.Application("/cg/db")
+		return err == nil && len(a.Tasks) == 1 && a.Tasks[0].ID == dbApp.Tasks[0].ID && a.TasksRunning == 1 && electedAt() > before
+	})
+
+	dep, err := c.DeleteGroup("/cg", false)
+	if err != nil {
+		t.Fatalf("DeleteGroup: %v", err)
+	}
+	if dep.DeploymentID == "" {
+		t.Errorf("DeleteGroup: no deployment id")
+	}
+	waitFor(t, 60*time.Second, "group /cg gone", func() bool {
+		ok, err := c.HasGroup("/cg")
+		return err == nil && !ok
+	})
+	waitFor(t, 60*time.Second, "no task of /cg", func() bool {
+		all, err := c.AllTasks(nil)
+		return err == nil && len(all.Tasks) == 0
+	})
 }
