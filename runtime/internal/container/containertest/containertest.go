@@ -31,7 +31,7 @@ const (
 // ShimBuildFlags are the flags the Makefile uses for the shipped shim: cgo
 // (libcontainer's nsenter needs it), pure-Go DNS and user lookups, static.
 var ShimBuildFlags = []string{
-	"-tags", "netgo,osusergo",
+	"-tags", "netgo,osusergo,seccomp",
 	"-trimpath",
 	"-ldflags", "-s -w -linkmode external -extldflags -static",
 }

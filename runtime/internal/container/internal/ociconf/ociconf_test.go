@@ -1,6 +1,7 @@
 package ociconf
 
 import (
+	"os"
 	"slices"
 	"testing"
 
@@ -64,7 +65,7 @@ func TestConfig(t *testing.T) {
 		Spec:        shimapi.Spec{ID: "c2", SandboxDir: "/sb", SandboxTarget: "/sb", Cwd: "/sb", Args: []string{"true"}},
 		CgroupPath:  "/nodectl/c2",
 		HostRootDir: t.TempDir() + "/rootfs",
-		MaskPaths:   []string{"/run/nodectl"},
+		HiddenPaths: []string{"/run/nodectl"},
 	}
 	cfg, err = Config(cmd)
 	if err != nil {
@@ -87,5 +88,44 @@ func TestConfig(t *testing.T) {
 	}
 	if tmp == nil || tmp.Device != "tmpfs" {
 		t.Errorf("/tmp mount = %+v, want tmpfs", tmp)
+	}
+}
+
+func TestHide(t *testing.T) {
+	work := t.TempDir()
+	sandbox := work + "/slaves/s1/runs/c1"
+	if err := os.MkdirAll(sandbox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	req := &shimapi.Request{
+		Spec:        shimapi.Spec{ID: "c3", SandboxDir: sandbox, SandboxTarget: sandbox, Cwd: sandbox, Args: []string{"true"}},
+		HostRootDir: t.TempDir() + "/rootfs",
+		HiddenPaths: []string{work, work + "/runtime", "/srv/secret"},
+	}
+	cfg, err := Config(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The work dir holds the sandbox: a tmpfs over it before the sandbox
+	// bind, read-only afterwards; not masked (that would hide the sandbox).
+	tmpfsAt, sandboxAt := -1, -1
+	for i, m := range cfg.Mounts {
+		switch {
+		case m.Destination == work && m.Device == "tmpfs":
+			tmpfsAt = i
+		case m.Destination == sandbox:
+			sandboxAt = i
+		}
+	}
+	if tmpfsAt < 0 || sandboxAt < tmpfsAt {
+		t.Errorf("tmpfs over the work dir at %d, sandbox bind at %d: want the tmpfs first", tmpfsAt, sandboxAt)
+	}
+	if !slices.Contains(cfg.ReadonlyPaths, work) || slices.Contains(cfg.MaskPaths, work) || slices.Contains(cfg.MaskPaths, work+"/runtime") {
+		t.Errorf("readonly %v masked %v", cfg.ReadonlyPaths, cfg.MaskPaths)
+	}
+	for _, p := range []string{"/srv/secret", "/etc/shadow", "/etc/gshadow", "/root"} {
+		if !slices.Contains(cfg.MaskPaths, p) {
+			t.Errorf("%s not masked: %v", p, cfg.MaskPaths)
+		}
 	}
 }
