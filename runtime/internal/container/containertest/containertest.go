@@ -275,3 +275,18 @@ func PSS(pid int) (int64, error) {
 	}
 	return 0, errors.New("no Pss line in smaps_rollup")
 }
+
+// EscapeProbePackage tries every way out of a task's box (isolation tests).
+const EscapeProbePackage = "nodectl/runtime/internal/container/containertest/escapeprobe"
+
+// BuildEscapeProbe builds the static escape probe into dir and returns its path.
+func BuildEscapeProbe(tb testing.TB, dir string) string {
+	tb.Helper()
+	out := filepath.Join(dir, "escapeprobe")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, EscapeProbePackage)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("build escape probe: %v\n%s", err, b)
+	}
+	return out
+}

@@ -127,7 +127,6 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("convert spec: %w", err)
 	}
-	dropUnsupportedDevices(cfg)
 	return cfg, nil
 }
 
