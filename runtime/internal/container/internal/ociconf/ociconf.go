@@ -88,7 +88,11 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 		for _, m := range s.Mounts {
 			dests = append(dests, filepath.Clean(m.Destination))
 		}
-		mounts = append(mounts, hide(spec, req.HiddenPaths, dests)...)
+		hidden, err := hide(spec, req.HiddenPaths, dests, filepath.Dir(req.HostRootDir))
+		if err != nil {
+			return nil, err
+		}
+		mounts = append(mounts, hidden...)
 	} else {
 		spec.Root = &specs.Root{Path: s.Rootfs}
 		mounts = append(mounts, spec.Mounts...)

@@ -3,6 +3,7 @@ package ociconf
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -71,7 +72,7 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Rootfs != cmd.HostRootDir || !cfg.Readonlyfs || !slices.Contains(cfg.MaskPaths, "/run/nodectl") {
+	if cfg.Rootfs != cmd.HostRootDir || !cfg.Readonlyfs {
 		t.Errorf("command task config: rootfs %q ro %v masked %v", cfg.Rootfs, cfg.Readonlyfs, cfg.MaskPaths)
 	}
 	var usr, tmp *configs.Mount
@@ -92,40 +93,63 @@ func TestConfig(t *testing.T) {
 }
 
 func TestHide(t *testing.T) {
-	work := t.TempDir()
-	sandbox := work + "/slaves/s1/runs/c1"
-	if err := os.MkdirAll(sandbox, 0o755); err != nil {
+	// Outside /tmp: command tasks get their own /tmp, which would hide it anyway.
+	work, err := os.MkdirTemp("/var/tmp", "nodectl-hide-")
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	sandbox := work + "/slaves/s1/runs/c1"
+	secretDir, secretFile := work+"-etc", work+"-key"
+	for _, d := range []string{sandbox, secretDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { os.RemoveAll(secretDir) })
+	if err := os.WriteFile(secretFile, []byte("k"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(secretFile) })
+	run := t.TempDir()
 	req := &shimapi.Request{
 		Spec:        shimapi.Spec{ID: "c3", SandboxDir: sandbox, SandboxTarget: sandbox, Cwd: sandbox, Args: []string{"true"}},
-		HostRootDir: t.TempDir() + "/rootfs",
-		HiddenPaths: []string{work, work + "/runtime", "/srv/secret"},
+		HostRootDir: run + "/rootfs",
+		HiddenPaths: []string{work, work + "/runtime", work + "-*", "/srv/absent"},
 	}
 	cfg, err := Config(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The work dir holds the sandbox: a tmpfs over it before the sandbox
-	// bind, read-only afterwards; not masked (that would hide the sandbox).
-	tmpfsAt, sandboxAt := -1, -1
+	at := map[string]int{}
+	byDest := map[string]*configs.Mount{}
 	for i, m := range cfg.Mounts {
-		switch {
-		case m.Destination == work && m.Device == "tmpfs":
-			tmpfsAt = i
-		case m.Destination == sandbox:
-			sandboxAt = i
-		}
+		at[m.Destination] = i
+		byDest[m.Destination] = m
 	}
-	if tmpfsAt < 0 || sandboxAt < tmpfsAt {
-		t.Errorf("tmpfs over the work dir at %d, sandbox bind at %d: want the tmpfs first", tmpfsAt, sandboxAt)
+	// The work dir holds the sandbox: a tmpfs over it before the sandbox
+	// bind, read-only afterwards (masking it would hide the sandbox).
+	if m := byDest[work]; m == nil || m.Device != "tmpfs" || at[sandbox] < at[work] {
+		t.Errorf("work dir mount %+v at %d, sandbox bind at %d: want a tmpfs first", m, at[work], at[sandbox])
 	}
-	if !slices.Contains(cfg.ReadonlyPaths, work) || slices.Contains(cfg.MaskPaths, work) || slices.Contains(cfg.MaskPaths, work+"/runtime") {
+	if !slices.Contains(cfg.ReadonlyPaths, work) || slices.Contains(cfg.MaskPaths, work) {
 		t.Errorf("readonly %v masked %v", cfg.ReadonlyPaths, cfg.MaskPaths)
 	}
-	for _, p := range []string{"/srv/secret", "/etc/shadow", "/etc/gshadow", "/root"} {
-		if !slices.Contains(cfg.MaskPaths, p) {
-			t.Errorf("%s not masked: %v", p, cfg.MaskPaths)
+	// Other hidden directories: an unreadable read-only tmpfs; files: a
+	// bind of an empty mode-0000 file.
+	if m := byDest[secretDir]; m == nil || m.Device != "tmpfs" || !slices.Contains(strings.Split(m.Data, ","), "mode=000") || m.Flags&1 == 0 {
+		t.Errorf("hidden directory mount = %+v", m)
+	}
+	for _, f := range []string{secretFile, "/etc/shadow"} {
+		m := byDest[f]
+		if m == nil || m.Source != run+"/hidden" {
+			t.Errorf("hidden file %s mount = %+v", f, m)
 		}
+	}
+	if st, err := os.Stat(run + "/hidden"); err != nil || st.Mode().Perm() != 0 || st.Size() != 0 {
+		t.Errorf("blank file: %v %v", st, err)
+	}
+	if _, ok := byDest["/srv/absent"]; ok {
+		t.Error("an absent path was mounted over")
 	}
 }
