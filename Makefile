@@ -4,7 +4,7 @@ BIN     := bin/nodectl
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X nodectl/cluster/api.Version=$(VERSION)
 # Debian packages the tests use (installed by `make deps` when missing).
-DEB_PKGS := busybox-static docker-registry jq curl iproute2 gcc libc6-dev chromium
+DEB_PKGS := busybox-static docker-registry jq curl iproute2 gcc libc6-dev libseccomp-dev pkg-config chromium
 RUN_DIR  := $(CURDIR)/.run
 # Debian packages `make iso` builds from: the kernel and its modules, mke2fs,
 # depmod, GRUB for BIOS and UEFI, xorriso and mtools (for grub-mkrescue).
@@ -28,7 +28,7 @@ help: ## list the targets
 SHIM_DIR := runtime/internal/container/shimbin
 
 build: ## build bin/nodectl (with its embedded container shim and monitor)
-	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo -trimpath -ldflags '-s -w -linkmode external -extldflags -static' -o $(SHIM_DIR)/nodectl-shim ./runtime/internal/container/shim
+	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo,seccomp -trimpath -ldflags '-s -w -linkmode external -extldflags -static' -o $(SHIM_DIR)/nodectl-shim ./runtime/internal/container/shim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(SHIM_DIR)/nodectl-monitor ./runtime/internal/container/monitor
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
 

@@ -88,7 +88,7 @@ func (m *Master) mayRunAsLocked(fw *framework, ti api.TaskInfo) error {
 		//lint:ignore ST1005 Mesos' own TASK_ERROR message
 		return fmt.Errorf("Not authorized to launch as user '%s'", user)
 	}
-	return nil
+	return mayRunUnconfined(*fw.authz, ti)
 }
 
 // permitOperation checks an operator endpoint's resources: reserve and

@@ -89,6 +89,9 @@ func validateCommand(ti api.TaskInfo) error {
 			}
 			image = true
 		}
+		if li := ct.LinuxInfo; li != nil && li.Seccomp != nil && li.Seccomp.Unconfined && li.Seccomp.ProfileName != "" {
+			return errors.New("linux_info.seccomp: profile_name and unconfined exclude each other")
+		}
 		for _, v := range ct.Volumes {
 			if v.ContainerPath == "" {
 				return errors.New("a volume has no container_path")

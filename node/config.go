@@ -71,6 +71,9 @@ type Config struct {
 	DiskWatchInterval         time.Duration
 	InsecureRegistries        []string
 	AllowedHostPaths          []runtime.HostPathRule
+	TaskHiddenPaths           []string
+	SeccompConfigDir          string
+	SeccompProfileName        string
 	Recover                   string
 	Strict                    bool
 	RecoveryTimeout           time.Duration
@@ -171,6 +174,9 @@ func upFlags() []cli.Flag {
 		dur("task-reservation-timeout", 20*time.Second, "master: a resident app's reservation whose task does not start in this time is released", "task_reservation_timeout"),
 		str("insecure-registries", "", "agent: comma-separated registry hosts that may be pulled from over plain HTTP", "insecure_registries"),
 		str("allowed-host-paths", "", "agent: comma-separated host paths tasks' hostPath volumes may mount, read-only unless suffixed :rw, e.g. /data/shared:rw,/srv/ro (default: none; never the work dir)", "allowed_host_paths"),
+		str("task-hidden-paths", "", "agent: comma-separated host paths (globs allowed) command tasks do not see, besides the work dir and the host's secrets (/etc/shadow, /root, /home/*/.ssh, ...)", "task_hidden_paths"),
+		str("seccomp-config-dir", "", "agent: directory of seccomp profiles (OCI LinuxSeccomp JSON) that --seccomp-profile-name and tasks name", "seccomp_config_dir"),
+		str("seccomp-profile-name", "", "agent: profile in --seccomp-config-dir every task gets unless it names one (default: the built-in profile)", "seccomp_profile_name"),
 		str("recover", "reconnect", "agent: reconnect (reattach to running tasks) or cleanup (kill them and exit)"),
 		&cli.BoolFlag{Name: "strict", Value: true, Usage: "agent: any recovery error is fatal (--no-strict: skip bad records)", EnvVars: []string{envName("strict")}},
 		&cli.BoolFlag{Name: "no-strict", Usage: "agent: skip bad checkpoint records, count them in slave/recovery_errors", Hidden: true},
@@ -233,6 +239,9 @@ func loadConfig(c *cli.Context) (Config, error) {
 		TaskReservationTimeout:    c.Generic("task-reservation-timeout").(*durationFlag).d,
 		DiskWatchInterval:         c.Generic("container-disk-watch-interval").(*durationFlag).d,
 		InsecureRegistries:        splitList(c.String("insecure-registries")),
+		TaskHiddenPaths:           splitList(c.String("task-hidden-paths")),
+		SeccompConfigDir:          c.String("seccomp-config-dir"),
+		SeccompProfileName:        c.String("seccomp-profile-name"),
 		Recover:                   c.String("recover"), Strict: c.Bool("strict") && !c.Bool("no-strict"),
 		RecoveryTimeout:       c.Generic("recovery-timeout").(*durationFlag).d,
 		ReconfigurationPolicy: c.String("reconfiguration-policy"), BootID: c.String("boot-id"),
@@ -283,6 +292,22 @@ func loadConfig(c *cli.Context) (Config, error) {
 			if r.Path == wd || strings.HasPrefix(r.Path, wd+"/") {
 				return Config{}, fmt.Errorf("%w: --allowed-host-paths: %s is inside the work dir %s, which tasks never mount", ErrConfig, r.Path, wd)
 			}
+		}
+	}
+	for _, p := range cfg.TaskHiddenPaths {
+		if !filepath.IsAbs(p) {
+			return Config{}, fmt.Errorf("%w: --task-hidden-paths: %s is not an absolute path", ErrConfig, p)
+		}
+		if _, err := filepath.Match(p, ""); err != nil {
+			return Config{}, fmt.Errorf("%w: --task-hidden-paths: %s: %w", ErrConfig, p, err)
+		}
+	}
+	if cfg.SeccompProfileName != "" && cfg.SeccompConfigDir == "" {
+		return Config{}, fmt.Errorf("%w: --seccomp-profile-name needs --seccomp-config-dir", ErrConfig)
+	}
+	if cfg.SeccompProfileName != "" {
+		if err := runtime.CheckSeccompProfile(cfg.SeccompConfigDir, cfg.SeccompProfileName); err != nil {
+			return Config{}, fmt.Errorf("%w: --seccomp-profile-name: %w", ErrConfig, err)
 		}
 	}
 	return cfg, cfg.Validate()

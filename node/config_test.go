@@ -130,6 +130,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad host path mode", nil, []string{"--allowed-host-paths", "/data:rwx"}, "--allowed-host-paths:"},
 		{"relative host path", nil, []string{"--allowed-host-paths", "data"}, "not an absolute path"},
 		{"host path in work dir", nil, []string{"--work-dir", "/var/lib/x", "--allowed-host-paths", "/srv,/var/lib/x/volumes:rw"}, "inside the work dir"},
+		{"relative hidden path", nil, []string{"--task-hidden-paths", "/srv,secrets"}, "--task-hidden-paths: secrets is not an absolute path"},
+		{"bad hidden glob", nil, []string{"--task_hidden_paths", "/srv/[x"}, "--task-hidden-paths:"},
+		{"seccomp profile without dir", nil, []string{"--seccomp_profile_name", "p.json"}, "needs --seccomp-config-dir"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

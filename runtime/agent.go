@@ -56,6 +56,15 @@ type Config struct {
 	// AllowedHostPaths are the host paths tasks' hostPath volumes may
 	// mount (--allowed-host-paths); none by default. The work dir never.
 	AllowedHostPaths []HostPathRule
+	// TaskHiddenPaths are host paths (glob patterns allowed) command tasks
+	// do not see, besides the work dir and the host's secrets
+	// (--task-hidden-paths).
+	TaskHiddenPaths []string
+	// SeccompConfigDir and SeccompProfileName are Mesos' agent flags: the
+	// named profile (OCI JSON) in the directory replaces the built-in
+	// default profile for every task that names none.
+	SeccompConfigDir   string
+	SeccompProfileName string
 	// Recover is "reconnect" (default: reattach to live containers) or
 	// "cleanup" (kill them all, then Run returns ErrCleanupDone).
 	Recover string
@@ -227,7 +236,14 @@ func newDriver(cfg Config, log *slog.Logger) (*container.Driver, error) {
 			log.Warn("cannot set up the tasks' parent cgroup; tasks compete with the control plane at full weight", "cgroup", parent, "err", err)
 		}
 	}
-	return container.New(container.Config{Root: filepath.Join(cfg.WorkDir, "runtime"), ShimPath: shim, CgroupParent: parent, Logger: log})
+	// Command tasks see the host read-only, minus the work dir (but their
+	// own sandbox and volumes), host secrets and the operator's paths.
+	workDir, err := filepath.Abs(cfg.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("work dir: %w", err)
+	}
+	hidden := append([]string{workDir}, cfg.TaskHiddenPaths...)
+	return container.New(container.Config{Root: filepath.Join(cfg.WorkDir, "runtime"), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
 }
 
 // ID is the agent id, empty until the first registration.

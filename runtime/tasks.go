@@ -376,6 +376,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		CPUs: t.info.Resources.Scalar("cpus"), MemBytes: int64(t.info.Resources.Scalar("mem") * (1 << 20)),
 		PidsLimit: defaultPidsLimit,
 	}
+	spec.SeccompProfile, spec.SeccompUnconfined = taskSeccomp(t.info)
 	var imgEnv, entrypoint, cmd []string
 	if img := taskImage(t.info); img != "" {
 		if err := ctx.Err(); err != nil {

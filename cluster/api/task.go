@@ -175,9 +175,24 @@ type MesosContainer struct {
 
 // ContainerInfo says how to containerize a task.
 type ContainerInfo struct {
-	Type    string          `json:"type"` // MESOS
-	Mesos   *MesosContainer `json:"mesos,omitempty"`
-	Volumes []Volume        `json:"volumes,omitempty"`
+	Type      string          `json:"type"` // MESOS
+	Mesos     *MesosContainer `json:"mesos,omitempty"`
+	Volumes   []Volume        `json:"volumes,omitempty"`
+	LinuxInfo *LinuxInfo      `json:"linux_info,omitempty"`
+}
+
+// LinuxInfo is Mesos' ContainerInfo.LinuxInfo; only its seccomp part is
+// supported.
+type LinuxInfo struct {
+	Seccomp *SeccompInfo `json:"seccomp,omitempty"`
+}
+
+// SeccompInfo is Mesos' SeccompInfo: a profile in the agent's
+// --seccomp_config_dir instead of its default, or no filter at all
+// (unconfined; only for principals the master allows, docs/runtime.md).
+type SeccompInfo struct {
+	ProfileName string `json:"profile_name,omitempty"`
+	Unconfined  bool   `json:"unconfined,omitempty"`
 }
 
 // DurationInfo is Mesos' {"nanoseconds": n}.

@@ -60,9 +60,10 @@ type PortDefinition struct {
 // Container is the app's container: MESOS (UCR) or DOCKER, both run by
 // the Mesos containerizer with the docker image.
 type Container struct {
-	Type    string   `json:"type"`
-	Docker  *Docker  `json:"docker,omitempty"`
-	Volumes []Volume `json:"volumes,omitempty"`
+	Type      string     `json:"type"`
+	Docker    *Docker    `json:"docker,omitempty"`
+	Volumes   []Volume   `json:"volumes,omitempty"`
+	LinuxInfo *LinuxInfo `json:"linuxInfo,omitempty"`
 }
 
 // Docker names the image.
@@ -449,6 +450,9 @@ func (a *App) validate() []Detail {
 		}
 		if c.Type == "DOCKER" && (c.Docker == nil || c.Docker.Image == "") {
 			add("/container/docker/image", "must not be empty")
+		}
+		if sc := c.seccomp(); sc != nil && sc.Unconfined && sc.ProfileName != "" {
+			add("/container/linuxInfo/seccomp", "profileName and unconfined exclude each other")
 		}
 		for i, v := range c.Volumes {
 			if v.ContainerPath == "" {

@@ -495,6 +495,7 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 		for _, v := range c.Volumes {
 			ci.Volumes = append(ci.Volumes, api.Volume{ContainerPath: v.ContainerPath, HostPath: v.HostPath, Mode: v.Mode})
 		}
+		ci.LinuxInfo = c.linuxInfo()
 		ti.Container = ci
 	}
 	if g := def.TaskKillGracePeriodSeconds; g != nil {

@@ -58,6 +58,18 @@ func TestISOSingleNodeSurvivesReboot(t *testing.T) {
 	first.waitRunning("writer", 2*time.Minute, false)
 	first.isoPostApp(volumeApp("/checker", "grep -q hello-iso /data/f && exec sleep 100000"))
 	first.waitStable("checker", 2*time.Minute, false)
+	// The appliance kernel runs cgroup v2: an image task there runs under
+	// seccomp with no_new_privs, and stays running only if the checks
+	// pass; the device allow-list is runc's eBPF program, which must load
+	// for the task to start at all, and a block device stays out of reach.
+	first.isoPostApp(map[string]any{
+		"id": "/boxed", "cpus": 0.1, "mem": 32, "instances": 1,
+		"cmd": "grep -q '^Seccomp:[[:space:]]*2' /proc/self/status && grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status && " +
+			"! mknod b b 254 0 2>/dev/null && ! unshare -U true 2>/dev/null && ! head -c1 /dev/vda >/dev/null 2>&1 && exec sleep 100000",
+		"container": map[string]any{"type": "MESOS", "docker": map[string]any{"image": busyboxRef}},
+	})
+	first.waitStable("boxed", 2*time.Minute, false)
+	first.isoDelete("/v2/apps/boxed")
 	// Without the writer, only the file can make the checker run again.
 	first.isoDelete("/v2/apps/writer")
 	first.powerdown(90 * time.Second)

@@ -44,6 +44,17 @@ type Config struct {
 	// CgroupParent is the absolute cgroup path under which each container
 	// gets <CgroupParent>/<id>. Default DefaultCgroupParent.
 	CgroupParent string
+	// HiddenPaths are host paths (glob patterns allowed) hidden from command
+	// tasks besides Root and the shim's list of host secrets (/etc/shadow,
+	// /root, ...): the agent's work dir and the operator's paths.
+	HiddenPaths []string
+	// SeccompDir is Mesos' --seccomp_config_dir: where the profiles a
+	// Spec or SeccompProfile names are (OCI LinuxSeccomp JSON files).
+	SeccompDir string
+	// SeccompProfile is Mesos' --seccomp_profile_name: the profile in
+	// SeccompDir that replaces the built-in default for every container
+	// whose Spec names none. Checked by New.
+	SeccompProfile string
 	// Logger defaults to a discarding logger.
 	Logger *slog.Logger
 }
@@ -103,6 +114,11 @@ func New(cfg Config) (*Driver, error) {
 	}
 	if !filepath.IsAbs(cfg.CgroupParent) {
 		return nil, fmt.Errorf("new container driver: CgroupParent must be absolute, got %q", cfg.CgroupParent)
+	}
+	if cfg.SeccompProfile != "" {
+		if _, err := LoadSeccompProfile(cfg.SeccompDir, cfg.SeccompProfile); err != nil {
+			return nil, fmt.Errorf("new container driver: %w", err)
+		}
 	}
 	cfg.Root = filepath.Clean(cfg.Root)
 	log := cfg.Logger
@@ -229,13 +245,18 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 			}
 		}
 	}()
+	profile, err := d.seccompFor(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
 	req := shimapi.Request{
+		Seccomp:     profile,
 		Spec:        s,
 		StateRoot:   d.stateRoot(),
 		CgroupPath:  d.cgroupPath(s.ID),
 		MonitorPath: d.cfg.MonitorPath,
 		HostRootDir: filepath.Join(dir, "rootfs"),
-		MaskPaths:   []string{d.cfg.Root},
+		HiddenPaths: append([]string{d.cfg.Root}, d.cfg.HiddenPaths...),
 	}
 	// No fsync: only the shim we are about to start reads it.
 	if err := shimapi.WriteJSONAtomic(filepath.Join(dir, shimapi.RequestFile), &req, false); err != nil {

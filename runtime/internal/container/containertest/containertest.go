@@ -31,7 +31,7 @@ const (
 // ShimBuildFlags are the flags the Makefile uses for the shipped shim: cgo
 // (libcontainer's nsenter needs it), pure-Go DNS and user lookups, static.
 var ShimBuildFlags = []string{
-	"-tags", "netgo,osusergo",
+	"-tags", "netgo,osusergo,seccomp",
 	"-trimpath",
 	"-ldflags", "-s -w -linkmode external -extldflags -static",
 }
@@ -274,4 +274,19 @@ func PSS(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("no Pss line in smaps_rollup")
+}
+
+// EscapeProbePackage tries every way out of a task's box (isolation tests).
+const EscapeProbePackage = "nodectl/runtime/internal/container/containertest/escapeprobe"
+
+// BuildEscapeProbe builds the static escape probe into dir and returns its path.
+func BuildEscapeProbe(tb testing.TB, dir string) string {
+	tb.Helper()
+	out := filepath.Join(dir, "escapeprobe")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, EscapeProbePackage)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("build escape probe: %v\n%s", err, b)
+	}
+	return out
 }

@@ -10,12 +10,13 @@
 // capabilities, NoNewPrivileges, masked and read-only paths, /proc, /dev,
 // /dev/pts, /dev/shm, /dev/mqueue, read-only /sys and the default device
 // allow-list; plus pid, ipc, uts and mount namespaces (and cgroup on v2), host
-// networking, and no seccomp filter: libcontainer's seccomp needs the
-// `seccomp` build tag and libseccomp via cgo, which this build does not
-// enable.
+// networking, and the seccomp profile the driver resolved (the shim is built
+// with the `seccomp` tag and links libseccomp statically). Command tasks see
+// the host minus its secrets and the agent's work dir (hidden.go).
 package ociconf
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -83,7 +84,15 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 			Destination: "/tmp", Type: "tmpfs", Source: "tmpfs",
 			Options: []string{"nosuid", "nodev", "mode=1777"},
 		})
-		spec.Linux.MaskedPaths = append(spec.Linux.MaskedPaths, req.MaskPaths...)
+		dests := []string{filepath.Clean(s.SandboxTarget)}
+		for _, m := range s.Mounts {
+			dests = append(dests, filepath.Clean(m.Destination))
+		}
+		hidden, err := hide(spec, req.HiddenPaths, dests, filepath.Dir(req.HostRootDir))
+		if err != nil {
+			return nil, err
+		}
+		mounts = append(mounts, hidden...)
 	} else {
 		spec.Root = &specs.Root{Path: s.Rootfs}
 		mounts = append(mounts, spec.Mounts...)
@@ -108,6 +117,12 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 		mounts = append(mounts, specs.Mount{Destination: m.Destination, Source: m.Source, Type: "bind", Options: opts})
 	}
 	spec.Mounts = mounts
+	if len(req.Seccomp) > 0 && string(req.Seccomp) != "null" {
+		spec.Linux.Seccomp = new(specs.LinuxSeccomp)
+		if err := json.Unmarshal(req.Seccomp, spec.Linux.Seccomp); err != nil {
+			return nil, fmt.Errorf("seccomp profile: %w", err)
+		}
+	}
 
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName: s.ID,
@@ -116,7 +131,6 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("convert spec: %w", err)
 	}
-	dropUnsupportedDevices(cfg)
 	return cfg, nil
 }
 

@@ -1,7 +1,9 @@
 package ociconf
 
 import (
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -64,13 +66,13 @@ func TestConfig(t *testing.T) {
 		Spec:        shimapi.Spec{ID: "c2", SandboxDir: "/sb", SandboxTarget: "/sb", Cwd: "/sb", Args: []string{"true"}},
 		CgroupPath:  "/nodectl/c2",
 		HostRootDir: t.TempDir() + "/rootfs",
-		MaskPaths:   []string{"/run/nodectl"},
+		HiddenPaths: []string{"/run/nodectl"},
 	}
 	cfg, err = Config(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Rootfs != cmd.HostRootDir || !cfg.Readonlyfs || !slices.Contains(cfg.MaskPaths, "/run/nodectl") {
+	if cfg.Rootfs != cmd.HostRootDir || !cfg.Readonlyfs {
 		t.Errorf("command task config: rootfs %q ro %v masked %v", cfg.Rootfs, cfg.Readonlyfs, cfg.MaskPaths)
 	}
 	var usr, tmp *configs.Mount
@@ -87,5 +89,67 @@ func TestConfig(t *testing.T) {
 	}
 	if tmp == nil || tmp.Device != "tmpfs" {
 		t.Errorf("/tmp mount = %+v, want tmpfs", tmp)
+	}
+}
+
+func TestHide(t *testing.T) {
+	// Outside /tmp: command tasks get their own /tmp, which would hide it anyway.
+	work, err := os.MkdirTemp("/var/tmp", "nodectl-hide-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	sandbox := work + "/slaves/s1/runs/c1"
+	secretDir, secretFile := work+"-etc", work+"-key"
+	for _, d := range []string{sandbox, secretDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { os.RemoveAll(secretDir) })
+	if err := os.WriteFile(secretFile, []byte("k"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(secretFile) })
+	run := t.TempDir()
+	req := &shimapi.Request{
+		Spec:        shimapi.Spec{ID: "c3", SandboxDir: sandbox, SandboxTarget: sandbox, Cwd: sandbox, Args: []string{"true"}},
+		HostRootDir: run + "/rootfs",
+		HiddenPaths: []string{work, work + "/runtime", work + "-*", "/srv/absent"},
+	}
+	cfg, err := Config(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[string]int{}
+	byDest := map[string]*configs.Mount{}
+	for i, m := range cfg.Mounts {
+		at[m.Destination] = i
+		byDest[m.Destination] = m
+	}
+	// The work dir holds the sandbox: a tmpfs over it before the sandbox
+	// bind, read-only afterwards (masking it would hide the sandbox).
+	if m := byDest[work]; m == nil || m.Device != "tmpfs" || at[sandbox] < at[work] {
+		t.Errorf("work dir mount %+v at %d, sandbox bind at %d: want a tmpfs first", m, at[work], at[sandbox])
+	}
+	if !slices.Contains(cfg.ReadonlyPaths, work) || slices.Contains(cfg.MaskPaths, work) {
+		t.Errorf("readonly %v masked %v", cfg.ReadonlyPaths, cfg.MaskPaths)
+	}
+	// Other hidden directories: an unreadable read-only tmpfs; files: a
+	// bind of an empty mode-0000 file.
+	if m := byDest[secretDir]; m == nil || m.Device != "tmpfs" || !slices.Contains(strings.Split(m.Data, ","), "mode=000") || m.Flags&1 == 0 {
+		t.Errorf("hidden directory mount = %+v", m)
+	}
+	for _, f := range []string{secretFile, "/etc/shadow"} {
+		m := byDest[f]
+		if m == nil || m.Source != run+"/hidden" {
+			t.Errorf("hidden file %s mount = %+v", f, m)
+		}
+	}
+	if st, err := os.Stat(run + "/hidden"); err != nil || st.Mode().Perm() != 0 || st.Size() != 0 {
+		t.Errorf("blank file: %v %v", st, err)
+	}
+	if _, ok := byDest["/srv/absent"]; ok {
+		t.Error("an absent path was mounted over")
 	}
 }

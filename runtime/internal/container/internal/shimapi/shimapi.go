@@ -87,6 +87,12 @@ type Spec struct {
 	PidsLimit int64 `json:"pids_limit,omitempty"`
 	// Hostname for the container's UTS namespace. Empty keeps the host's.
 	Hostname string `json:"hostname,omitempty"`
+	// SeccompProfile names a profile in the driver's seccomp config dir
+	// (Mesos' SeccompInfo.profile_name); empty means the driver's default.
+	SeccompProfile string `json:"seccomp_profile,omitempty"`
+	// SeccompUnconfined runs the container without a seccomp filter (Mesos'
+	// SeccompInfo.unconfined); who may ask for it is decided upstream.
+	SeccompUnconfined bool `json:"seccomp_unconfined,omitempty"`
 	// UID and GID the process runs as. Default root.
 	UID uint32 `json:"uid,omitempty"`
 	GID uint32 `json:"gid,omitempty"`
@@ -105,9 +111,15 @@ type Request struct {
 	// HostRootDir is an empty directory (in the run directory) that the
 	// shim turns into the root of a command task.
 	HostRootDir string `json:"host_root_dir,omitempty"`
-	// MaskPaths are extra host paths hidden from command tasks (the driver's
-	// own state), on top of runc's default masked paths.
-	MaskPaths []string `json:"mask_paths,omitempty"`
+	// HiddenPaths are host paths (glob patterns allowed) command tasks do
+	// not see: the agent's work dir, the driver's state, the operator's
+	// --task-hidden-paths; on top of the shim's own list of host secrets
+	// and runc's default masked paths. A hidden directory holding the task's
+	// sandbox or volumes shows only the way to them.
+	HiddenPaths []string `json:"hidden_paths,omitempty"`
+	// Seccomp is the seccomp profile, an OCI LinuxSeccomp object (the
+	// driver resolves names and defaults); null means none.
+	Seccomp json.RawMessage `json:"seccomp,omitempty"`
 }
 
 // Reply is what the shim writes on ReplyFD once, then closes it.
