@@ -165,6 +165,8 @@ func runExecute(ctx, base context.Context, m *masterAPI, spec executeSpec, out i
 	info.ID = &api.ID{Value: sub.frameworkID}
 	fmt.Fprintf(out, "Subscribed with framework ID %s\n", sub.frameworkID)
 	r := &execRun{spec: spec, out: out, m: m}
+	rc := newReconciler()
+	defer rc.timer.Stop()
 	fitCheck := time.NewTicker(2 * time.Second)
 	defer fitCheck.Stop()
 	interrupted := ctx.Done()
@@ -189,6 +191,8 @@ func runExecute(ctx, base context.Context, m *masterAPI, spec executeSpec, out i
 				_ = sub.call(base, api.Call{Type: api.CallTeardown})
 				return &exitError{1, err.Error()}
 			}
+		case <-rc.C():
+			rc.fire(base, sub, r)
 		case ev, ok := <-sub.events:
 			if !ok {
 				// The leader went away: re-subscribe as the same framework
@@ -198,7 +202,14 @@ func runExecute(ctx, base context.Context, m *masterAPI, spec executeSpec, out i
 					return &exitError{1, err.Error()}
 				}
 				fmt.Fprintf(out, "Re-subscribed with framework ID %s\n", sub.frameworkID)
+				if r.taskID != "" && r.final == nil {
+					// Updates may have died with the old leader.
+					rc.start()
+				}
 				continue
+			}
+			if ev.Type == api.EventUpdate && ev.Update != nil && ev.Update.Status.TaskID.Value == r.taskID {
+				rc.answered()
 			}
 			done, err := r.handle(base, sub, ev)
 			if done {
@@ -235,6 +246,7 @@ type execRun struct {
 	agentID string
 	sandbox bool
 	final   *api.TaskStatus
+	last    api.TaskState // the task's last printed state
 }
 
 // declineForever is the refuse_seconds for offers execute does not need.
@@ -280,6 +292,10 @@ func (r *execRun) handle(ctx context.Context, sub *subscription, ev api.Event) (
 		if st.TaskID.Value != r.taskID {
 			return false, nil
 		}
+		if st.Reason == api.ReasonReconciliation && len(st.UUID) == 0 && st.State == r.last {
+			return false, nil // a reconciliation answer that tells nothing new
+		}
+		r.last = st.State
 		printStatus(r.out, st)
 		if st.State == api.TaskRunning && !r.sandbox {
 			r.sandbox = true

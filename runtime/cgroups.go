@@ -29,7 +29,8 @@ func TasksCgroup(root string) string { return path.Join("/", root, "containers")
 func CPUWeight(shares uint64) uint64 { return container.CPUWeight(shares) }
 
 // JoinSystemCgroup moves the calling process (all its threads) into
-// SystemCgroup(root), creating it with its CPU weight and, on cgroup v2,
+// SystemCgroup(root), creating it with its CPU weight (and the node's root
+// cgroup with container.NodeCPUShares) and, on cgroup v2,
 // memory.low = memLow bytes. Without root or a writable cgroup file
 // system (a nested, read-only one) it logs a warning and the process
 // stays where it is: the node still runs, unprotected. It reports whether
@@ -39,6 +40,9 @@ func JoinSystemCgroup(root string, memLow int64, pid int, log *slog.Logger) bool
 		return false
 	}
 	p := SystemCgroup(root)
+	if err := container.SetupCgroup(path.Join("/", root), container.NodeCPUShares, 0, -1); err != nil {
+		log.Warn("cannot weigh the node's cgroup: processes outside the node may starve its control plane of CPU", "cgroup", path.Join("/", root), "err", err)
+	}
 	if err := container.SetupCgroup(p, SystemCPUShares, memLow, pid); err != nil {
 		log.Warn("cannot move nodectl into its own cgroup: tasks may starve the control plane of CPU", "cgroup", p, "err", err)
 		return false

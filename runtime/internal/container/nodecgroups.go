@@ -21,6 +21,15 @@ import (
 const (
 	SystemCPUShares = 8192
 	TasksCPUShares  = 1024
+	// NodeCPUShares is the weight of the node's root cgroup, the parent
+	// of both, against its own siblings: processes outside the node (on
+	// cgroup v1, every process in the root cgroup counts as 1024). It is
+	// the sum of its children's, so each keeps, against those outside,
+	// the weight it has inside: tasks weigh as one default process, as
+	// before, and the control plane eight. With the kernel's default
+	// 1024 the whole node, control plane included, weighed as a single
+	// busy loop outside it.
+	NodeCPUShares = SystemCPUShares + TasksCPUShares
 )
 
 // CPUWeight is the cgroup v2 cpu.weight of a node cgroup with the given

@@ -1,0 +1,70 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"nodectl/cluster/api"
+)
+
+// Explicit reconciliation of `nodectl execute`'s one task, as the Mesos
+// reconciliation guide asks of a scheduler
+// (https://mesos.apache.org/documentation/latest/reconciliation/): after
+// every re-subscription, and with a capped exponential backoff until the
+// master answers for the task. A master that failed over before it
+// recorded the launch, and whose agent never ran it, sends no update of
+// its own; asked, it answers TASK_LOST (TASK_GONE/TASK_UNKNOWN for a
+// partition-aware framework), so execute ends instead of waiting forever.
+// While the task's agent is still re-registering the master stays silent
+// (Mesos case "agent transitioning"), hence the retries.
+
+const (
+	reconcileFirst = time.Second
+	reconcileMax   = 30 * time.Second
+)
+
+// reconciler paces RECONCILE calls for the task; its timer channel is nil
+// while no reconciliation is due.
+type reconciler struct {
+	timer   *time.Timer
+	backoff time.Duration
+	pending bool // asked, not answered yet
+}
+
+func newReconciler() *reconciler {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &reconciler{timer: t}
+}
+
+// C fires when a RECONCILE is due.
+func (rc *reconciler) C() <-chan time.Time { return rc.timer.C }
+
+// start asks for a reconciliation right away and then backs off until
+// answered: called after each re-subscription while a task is submitted
+// and not final.
+func (rc *reconciler) start() {
+	rc.pending, rc.backoff = true, reconcileFirst
+	rc.timer.Reset(0)
+}
+
+// answered stops the retries: the master spoke for the task.
+func (rc *reconciler) answered() {
+	rc.pending = false
+	rc.timer.Stop()
+}
+
+// fire sends one RECONCILE for r's task and arms the next try.
+func (rc *reconciler) fire(ctx context.Context, sub *subscription, r *execRun) {
+	if !rc.pending || r.taskID == "" || r.final != nil {
+		return
+	}
+	call := api.Call{Type: api.CallReconcile, Reconcile: &api.ReconcileCall{Tasks: []api.ReconcileTask{{TaskID: api.ID{Value: r.taskID}}}}}
+	if r.agentID != "" {
+		call.Reconcile.Tasks[0].AgentID = &api.ID{Value: r.agentID}
+	}
+	// A failed call is retried with the next tick, like an unanswered one.
+	_ = sub.call(ctx, call)
+	rc.timer.Reset(rc.backoff)
+	rc.backoff = min(2*rc.backoff, reconcileMax)
+}
