@@ -56,6 +56,10 @@ type Config struct {
 	// AllowedHostPaths are the host paths tasks' hostPath volumes may
 	// mount (--allowed-host-paths); none by default. The work dir never.
 	AllowedHostPaths []HostPathRule
+	// NoSwitchUser is Mesos' --switch_user=false: tasks run as the agent's
+	// user (image tasks as their image's USER), whatever user they name.
+	// The zero value switches, as Mesos' default.
+	NoSwitchUser bool
 	// Recover is "reconnect" (default: reattach to live containers) or
 	// "cleanup" (kill them all, then Run returns ErrCleanupDone).
 	Recover string

@@ -96,6 +96,22 @@ type Config struct {
 	// MaxVersions is how many versions of an app are kept (Marathon's
 	// --zk_max_versions); default DefaultMaxVersions.
 	MaxVersions int
+	// User is the framework's user (Marathon's --mesos_user): the user of
+	// apps that name none. Default DefaultUser, unprivileged.
+	User string
+}
+
+// DefaultUser is the built-in Marathon's user by default: tasks of apps
+// without a "user" run unprivileged ("user": "root" still runs as root
+// where --root_submissions and the run_tasks ACL allow).
+const DefaultUser = "nobody"
+
+// user is the framework's user (Config.User or DefaultUser).
+func (a *Apps) user() string {
+	if a.cfg.User != "" {
+		return a.cfg.User
+	}
+	return DefaultUser
 }
 
 // Apps is the apps framework and its HTTP API.
@@ -335,7 +351,7 @@ func (a *Apps) lead(ctx context.Context) error {
 	a.restoreLocked(snap)
 	a.reservations = resv
 	info := api.FrameworkInfo{
-		User: "root", Name: FrameworkName, Role: a.cfg.Role, Checkpoint: true,
+		User: a.user(), Name: FrameworkName, Role: a.cfg.Role, Checkpoint: true,
 		FailoverTimeout: failoverTimeout.Seconds(),
 		// Partition aware: tasks of a lost agent are TASK_UNREACHABLE (not
 		// LOST) and survive its return, so unreachableStrategy decides.
