@@ -71,6 +71,8 @@ type Config struct {
 	DiskWatchInterval         time.Duration
 	InsecureRegistries        []string
 	AllowedHostPaths          []runtime.HostPathRule
+	NoSwitchUser              bool   // agent: --switch_user=false (default true, as Mesos)
+	AppsUser                  string // master: the built-in Marathon's user (--mesos_user); "" is apps.DefaultUser
 	Recover                   string
 	Strict                    bool
 	RecoveryTimeout           time.Duration
@@ -168,6 +170,7 @@ func upFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "enforce-container-disk-quota", Value: true, Usage: "agent: kill a task whose persistent volume grows beyond its size", EnvVars: []string{envName("enforce-container-disk-quota")}},
 		dur("container-disk-watch-interval", 15*time.Second, "agent: how often persistent volumes are measured", "container_disk_watch_interval"),
 		str("mesos-role", "marathon", "master: the role of the built-in apps framework, in which resident apps reserve", "mesos_role"),
+		str("mesos-user", apps.DefaultUser, "master: the user of the built-in apps framework, as which apps without a \"user\" run (Marathon's --mesos_user)", "mesos_user"),
 		dur("task-reservation-timeout", 20*time.Second, "master: a resident app's reservation whose task does not start in this time is released", "task_reservation_timeout"),
 		str("insecure-registries", "", "agent: comma-separated registry hosts that may be pulled from over plain HTTP", "insecure_registries"),
 		str("allowed-host-paths", "", "agent: comma-separated host paths tasks' hostPath volumes may mount, read-only unless suffixed :rw, e.g. /data/shared:rw,/srv/ro (default: none; never the work dir)", "allowed_host_paths"),
@@ -205,6 +208,7 @@ func upFlags() []cli.Flag {
 		boolT("authenticate-frameworks", "master: schedulers on /api/v1/scheduler need a principal (Mesos' default is false)", "authenticate_frameworks", "authenticate", "authenticate_http_frameworks"),
 		boolT("authenticate-agents", "master: agents need a certificate of the cluster; cannot be turned off", "authenticate_agents", "authenticate_slaves"),
 		boolT("root-submissions", "master: principals may run tasks as root", "root_submissions"),
+		boolT("switch-user", "agent: run each task as its user (CommandInfo.user, else FrameworkInfo.user; an image's USER); false: as the agent's user", "switch_user"),
 	}
 }
 
@@ -251,6 +255,7 @@ func loadConfig(c *cli.Context) (Config, error) {
 		RateLimits: c.String("rate-limits"), AnonymousReadonly: !c.Bool("authenticate-http-readonly"),
 		AnonymousReadwrite: !c.Bool("authenticate-http-readwrite"), AnonymousFrameworks: !c.Bool("authenticate-frameworks"),
 		NoRootSubmissions: !c.Bool("root-submissions"), CgroupsRoot: c.String("cgroups-root"),
+		NoSwitchUser: !c.Bool("switch-user"), AppsUser: c.String("mesos-user"),
 		Flags: map[string]string{},
 	}
 	if !c.Bool("authenticate-agents") {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -16,12 +17,11 @@ import (
 
 // Task users (issue 15 point 1), as Mesos' --switch_user
 // (https://mesos.apache.org/documentation/latest/configuration/agent/):
-// a task runs as CommandInfo.user, else as FrameworkInfo.user. A command
-// task's user is looked up in the host's /etc/passwd and /etc/group; an
-// image task's in the image's own files (as Mesos' launcher does after it
-// changed root), and the image's USER applies when the task names no user.
-// With switch-user off, command tasks run as the agent's user (root) and
-// image tasks as their image's USER. The sandbox (and its stdout and
+// a task runs as CommandInfo.user, else as FrameworkInfo.user (see
+// resolveTaskUser for image tasks and their USER). Users are read from
+// /etc/passwd and /etc/group (the host's, or an image's). With
+// switch-user off, command tasks run as the agent's user (root) and image
+// tasks as their image's USER. The sandbox (and its stdout and
 // stderr) belongs to the task's user, and so does a persistent volume the
 // first time a task uses it.
 
@@ -47,40 +47,66 @@ func requestedUser(ti api.TaskInfo, fw api.FrameworkInfo) string {
 
 // resolveTaskUser decides who a task runs as. rootfs is the image's root
 // filesystem ("" for a command task) and imageUser the image's USER.
+//
+// A command task runs as CommandInfo.user, else FrameworkInfo.user, looked
+// up on the host. An image task runs as CommandInfo.user, else its
+// image's USER, else FrameworkInfo.user; a named user is looked up in the
+// image's /etc/passwd and, when the image lacks it, on the host (Mesos
+// resolves users on the agent). An image cannot grant root: a USER that is
+// uid 0 gives way to the framework's user. With switchUser off only the
+// image's USER counts.
 func resolveTaskUser(ti api.TaskInfo, fw api.FrameworkInfo, switchUser bool, rootfs, imageUser string) (taskUser, error) {
-	name := requestedUser(ti, fw)
-	if !switchUser {
-		name = ""
+	var taskName, fwName string
+	if switchUser {
+		if c := ti.Command; c != nil {
+			taskName = c.User
+		}
+		fwName = fw.User
 	}
 	if rootfs == "" {
+		name := cmp.Or(taskName, fwName)
 		if name == "" {
 			return agentUser(), nil
 		}
 		u, err := lookupUser("/", name, false)
 		if err != nil {
-			return taskUser{}, fmt.Errorf("user %q of the task cannot be used on this agent: %w", name, err)
+			return taskUser{}, fmt.Errorf("user %q of the task does not exist on this agent: %w", name, err)
 		}
 		return u, nil
 	}
-	if name != "" {
-		// By name only: "0" must not get around --root_submissions,
-		// which the master checks by name.
+	named := func(name string) (taskUser, error) {
 		u, err := lookupUser(rootfs, name, false)
+		if errors.Is(err, errNoUser) {
+			u, err = lookupUser("/", name, false)
+		}
 		if err != nil {
-			return taskUser{}, fmt.Errorf("user %q of the task cannot be used in its image: %w", name, err)
+			return taskUser{}, fmt.Errorf("user %q of the task exists neither in its image nor on this agent: %w", name, err)
 		}
 		return u, nil
 	}
-	if imageUser == "" {
-		u, err := lookupUser(rootfs, "0", true)
-		if err != nil {
-			return taskUser{Name: "root", Home: "/root"}, nil //nolint:nilerr // an image without /etc/passwd runs as root, as in Docker
-		}
-		return u, nil
+	if taskName != "" {
+		return named(taskName)
 	}
-	u, err := lookupUser(rootfs, imageUser, true)
+	var img *taskUser
+	if imageUser != "" {
+		u, err := lookupUser(rootfs, imageUser, true)
+		if err != nil {
+			return taskUser{}, fmt.Errorf("the image's USER %q cannot be used: %w", imageUser, err)
+		}
+		if u.UID != 0 || fwName == "" || fwName == "root" {
+			return u, nil
+		}
+		img = &u
+	}
+	if fwName != "" {
+		return named(fwName)
+	}
+	if img != nil {
+		return *img, nil
+	}
+	u, err := lookupUser(rootfs, "0", true)
 	if err != nil {
-		return taskUser{}, fmt.Errorf("the image's USER %q cannot be used: %w", imageUser, err)
+		return taskUser{Name: "root", Home: "/root"}, nil //nolint:nilerr // an image without /etc/passwd runs as root, as in Docker
 	}
 	return u, nil
 }

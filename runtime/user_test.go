@@ -43,6 +43,9 @@ func TestResolveTaskUserImage(t *testing.T) {
 		{name: "no USER is root", want: taskUser{Name: "root", Home: "/root"}},
 		{name: "task user wins", taskUser: "web", imageUser: "app", want: taskUser{Name: "web", UID: 1001, GID: 1001, Groups: []uint32{2000, 2001}, Home: "/srv"}},
 		{name: "framework user", fwUser: "app", want: taskUser{Name: "app", UID: 1000, GID: 1000, Groups: []uint32{2000}, Home: "/home/app"}},
+		{name: "image USER beats framework user", fwUser: "app", imageUser: "web", want: taskUser{Name: "web", UID: 1001, GID: 1001, Groups: []uint32{2000, 2001}, Home: "/srv"}},
+		{name: "image USER root gives way to framework user", fwUser: "app", imageUser: "root", want: taskUser{Name: "app", UID: 1000, GID: 1000, Groups: []uint32{2000}, Home: "/home/app"}},
+		{name: "image USER root with framework root", fwUser: "root", imageUser: "0", want: taskUser{Name: "root", Home: "/root"}},
 		{name: "task user missing", taskUser: "ghost", wantErr: true},
 		{name: "task user numeric is not a uid", taskUser: "0", wantErr: true},
 	} {
@@ -79,6 +82,17 @@ func TestResolveTaskUserHost(t *testing.T) {
 	u, err = resolveTaskUser(api.TaskInfo{}, api.FrameworkInfo{User: "no-such-user-x"}, false, "", "")
 	if err != nil || u.UID != uint32(os.Getuid()) {
 		t.Fatalf("switch off: %+v, %v", u, err)
+	}
+}
+
+func TestImageTaskUserFromHost(t *testing.T) {
+	root := t.TempDir() // an image without /etc/passwd
+	u, err := resolveTaskUser(api.TaskInfo{}, api.FrameworkInfo{User: "nobody"}, true, root, "")
+	if err != nil || u.Name != "nobody" || u.UID == 0 {
+		t.Fatalf("nobody in an image without passwd: %+v, %v", u, err)
+	}
+	if u, err := resolveTaskUser(api.TaskInfo{}, api.FrameworkInfo{}, true, root, ""); err != nil || u.UID != 0 {
+		t.Fatalf("no user at all: %+v, %v", u, err)
 	}
 }
 
