@@ -114,7 +114,7 @@ func TestTaskLimitsMinimums(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, m := taskLimits(rs); c != MinCPUs || m != MinMemMB<<20 {
+	if c, m := taskLimits(rs); c != api.MinCPUs || m != api.MinMemMB<<20 {
 		t.Fatalf("limits %v %v", c, m)
 	}
 	rs, _ = api.ParseResources("cpus:0.5;mem:128")
