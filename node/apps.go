@@ -21,5 +21,6 @@ func appsFramework(master *cluster.Master, etcd *clientv3.Client, log *slog.Logg
 		Scheduler: master, Etcd: etcd, IsLeader: master.IsLeader, Leader: master.Leader, Logger: log,
 		Fence: master.Fence, TermEvents: master.TermEvents,
 		Role: role, TaskReservationTimeout: reservationTimeout, MaxVersions: maxVersions, Guard: guard, User: user,
+		HostPathAllowed: master.HostPathAllowed,
 	})
 }

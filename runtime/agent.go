@@ -304,7 +304,7 @@ func (a *Agent) info() api.AgentInfo {
 	return api.AgentInfo{
 		ID: a.id, Hostname: a.cfg.Hostname, IP: a.cfg.IP, Port: a.cfg.Port,
 		Resources: a.cfg.Resources, Attributes: a.cfg.Attributes, Version: api.Version,
-		SystemReserved: a.cfg.SystemReserved,
+		SystemReserved: a.cfg.SystemReserved, AllowedHostPaths: allowedHostPathStrings(a.cfg.AllowedHostPaths),
 	}
 }
 

@@ -99,6 +99,10 @@ type Config struct {
 	// User is the framework's user (Marathon's --mesos_user): the user of
 	// apps that name none. Default DefaultUser, unprivileged.
 	User string
+	// HostPathAllowed says whether some agent allows a hostPath volume
+	// (cluster.Master.HostPathAllowed); known is false when none can tell.
+	// Nil: hostPaths are left to the agents (TASK_ERROR).
+	HostPathAllowed func(path string) (allowed, known bool)
 }
 
 // DefaultUser is the built-in Marathon's user by default: tasks of apps

@@ -234,7 +234,7 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ds := app.validate(); len(ds) > 0 {
+	if ds := append(app.validate(), a.hostPathDetails(app)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return
 	}
@@ -426,7 +426,7 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	if ds := append(app.validate(), residentChanges(old, app)...); len(ds) > 0 {
+	if ds := append(append(app.validate(), residentChanges(old, app)...), a.hostPathDetails(app)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return
 	}
