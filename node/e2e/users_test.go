@@ -155,3 +155,93 @@ func userImage(t *testing.T, ref, user string) string {
 	must(t, tarball.WriteToFile(out, tag, img))
 	return out
 }
+
+// TestRootRefusedAndMinimumLimits (issue 15 points 1 and 8) on a node with
+// --root-submissions=false: root is refused through the Mesos scheduler
+// API (TASK_ERROR, REASON_TASK_UNAUTHORIZED) and /v2/apps (403), even for
+// the admin; an app without a user runs as the framework's (nobody); an
+// app with cpus 0 and mem 0 runs under a CPU quota and a memory limit at
+// Mesos' minimums (cgroup files) and the master counts it at them.
+func TestRootRefusedAndMinimumLimits(t *testing.T) {
+	nobody := nobodyUID(t)
+	n := newNode(t)
+	start(t, n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]", "--root-submissions=false")...)
+	waitFor(t, 30*time.Second, "agent active", func() bool {
+		s := slaves(t, n.url())
+		return len(s) == 1 && s[0].Active
+	})
+
+	out, code := execute(t, n.port, "--name", "root-task", "--user", "root", "--", "true")
+	if code == 0 || !strings.Contains(out, "TASK_ERROR") || !strings.Contains(out, "REASON_TASK_UNAUTHORIZED") {
+		t.Errorf("root through the scheduler API: exit %d; want TASK_ERROR, REASON_TASK_UNAUTHORIZED:\n%s", code, out)
+	}
+	body := appMust(t, n, "POST", "/v2/apps", `{"id": "/e2e/as-root", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16, "user": "root"}`, 403)
+	if !strings.Contains(string(body), "root") {
+		t.Errorf("403 %s: want the user named", body)
+	}
+
+	mark := appMark(7001)
+	appMust(t, n, "POST", "/v2/apps", `{"id": "/e2e/tiny", "cmd": "sleep `+mark+`", "cpus": 0, "mem": 0}`, 201)
+	appWaitRunning(t, n, "/e2e/tiny", 1, false, 60*time.Second)
+	var pid int
+	waitFor(t, 30*time.Second, "the tiny app's process", func() bool {
+		pids := cmdlinePids()["sleep "+mark]
+		if len(pids) == 1 {
+			pid = pids[0]
+		}
+		return pid != 0
+	})
+	var st syscall.Stat_t
+	must(t, syscall.Stat("/proc/"+strconv.Itoa(pid), &st))
+	if int(st.Uid) != nobody {
+		t.Errorf("an app without a user runs as uid %d, want nobody (%d)", st.Uid, nobody)
+	}
+	quota, memLimit := cgroupLimits(t, pid)
+	waitFor(t, 30*time.Second, "cpu quota 1000us per 100ms (cpus 0.01)", func() bool {
+		quota, memLimit = cgroupLimits(t, pid)
+		return quota == "1000 100000" || quota == "1000"
+	})
+	if memLimit != strconv.Itoa(32<<20) {
+		t.Errorf("memory limit %s, want %d (mem 32)", memLimit, 32<<20)
+	}
+	var state struct {
+		Slaves []struct {
+			Used map[string]any `json:"used_resources"`
+		} `json:"slaves"`
+	}
+	must(t, getJSON(n.url()+"/state", &state))
+	if len(state.Slaves) != 1 {
+		t.Fatalf("slaves %+v", state.Slaves)
+	}
+	cpus, _ := state.Slaves[0].Used["cpus"].(float64)
+	mem, _ := state.Slaves[0].Used["mem"].(float64)
+	if cpus < 0.01-1e-9 || mem < 32 {
+		t.Errorf("the master counts the tiny app at cpus %v, mem %v; want at least 0.01 and 32", cpus, mem)
+	}
+	appMust(t, n, "DELETE", "/v2/apps/e2e/tiny", "", 200)
+}
+
+// cgroupLimits reads pid's CFS quota (v1 "cpu.cfs_quota_us", v2 "cpu.max")
+// and memory limit (v1 "memory.limit_in_bytes", v2 "memory.max").
+func cgroupLimits(t *testing.T, pid int) (quota, mem string) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	must(t, err)
+	read := func(p string) string {
+		v, _ := os.ReadFile(p)
+		return strings.TrimSpace(string(v))
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		cg := cpuCgroupIn(string(b))
+		return read(filepath.Join("/sys/fs/cgroup", cg, "cpu.max")), read(filepath.Join("/sys/fs/cgroup", cg, "memory.max"))
+	}
+	var memCg string
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && strings.Contains(","+parts[1]+",", ",memory,") {
+			memCg = parts[2]
+		}
+	}
+	cg := cpuCgroupIn(string(b))
+	return read(filepath.Join("/sys/fs/cgroup/cpu", cg, "cpu.cfs_quota_us")), read(filepath.Join("/sys/fs/cgroup/memory", memCg, "memory.limit_in_bytes"))
+}
