@@ -36,15 +36,6 @@ type taskUser struct {
 // errNoUser is wrapped by lookups of a user or group that does not exist.
 var errNoUser = errors.New("no such user")
 
-// requestedUser is the user a task asks for: CommandInfo.user, else
-// FrameworkInfo.user (Mesos' rule); "" when neither names one.
-func requestedUser(ti api.TaskInfo, fw api.FrameworkInfo) string {
-	if c := ti.Command; c != nil && c.User != "" {
-		return c.User
-	}
-	return fw.User
-}
-
 // resolveTaskUser decides who a task runs as. rootfs is the image's root
 // filesystem ("" for a command task) and imageUser the image's USER.
 //
@@ -106,7 +97,8 @@ func resolveTaskUser(ti api.TaskInfo, fw api.FrameworkInfo, switchUser bool, roo
 	}
 	u, err := lookupUser(rootfs, "0", true)
 	if err != nil {
-		return taskUser{Name: "root", Home: "/root"}, nil //nolint:nilerr // an image without /etc/passwd runs as root, as in Docker
+		// An image without /etc/passwd runs as root, as in Docker.
+		return taskUser{Name: "root", Home: "/root"}, nil
 	}
 	return u, nil
 }
