@@ -52,7 +52,7 @@ func sandboxOwner(t *testing.T, dir, want string) (sandbox, stdout int) {
 // a task runs as nobody by default, writes in its sandbox (its cwd), which
 // it owns; --user names another; a user missing on the agent ends
 // TASK_FAILED naming it; an image's USER is honoured (from the image's own
-// /etc/passwd) unless the task names a user.
+// /etc/passwd) unless the task (a Marathon app's "user") names one.
 func TestTaskUsers(t *testing.T) {
 	nobody := nobodyUID(t)
 	n := newNode(t)
@@ -111,6 +111,32 @@ func TestTaskUsers(t *testing.T) {
 	}
 	if sb, _ := sandboxOwner(t, n.dir, "img uid=1234"); sb != 1234 {
 		t.Errorf("image task's sandbox owned by %d, want 1234", sb)
+	}
+
+	// Through Marathon: an app's "user" (CommandInfo.user) beats the
+	// image's USER (nobody is not in the image: the agent's); without one
+	// the image's USER beats the framework's user (nobody).
+	for _, tc := range []struct {
+		id, user string
+		uid      int
+	}{{"/e2e/img-app-user", `"user": "nobody",`, nobody}, {"/e2e/img-image-user", "", 1234}} {
+		mark := appMark(7100 + tc.uid%97)
+		appMust(t, n, "POST", "/v2/apps", `{"id": "`+tc.id+`", `+tc.user+` "cmd": "sleep `+mark+`", "cpus": 0.05, "mem": 32,
+			"container": {"type": "MESOS", "docker": {"image": "test/userimg:1"}}}`, 201)
+		appWaitRunning(t, n, tc.id, 1, false, 60*time.Second)
+		var pid int
+		waitFor(t, 30*time.Second, tc.id+" process", func() bool {
+			if pids := cmdlinePids()["sleep "+mark]; len(pids) == 1 {
+				pid = pids[0]
+			}
+			return pid != 0
+		})
+		var st syscall.Stat_t
+		must(t, syscall.Stat("/proc/"+strconv.Itoa(pid), &st))
+		if int(st.Uid) != tc.uid {
+			t.Errorf("%s runs as uid %d, want %d", tc.id, st.Uid, tc.uid)
+		}
+		appMust(t, n, "DELETE", "/v2/apps"+tc.id, "", 200)
 	}
 }
 
