@@ -776,7 +776,7 @@ func (a *Apps) handleInfo(w http.ResponseWriter, r *http.Request) {
 		"elected": a.cfg.IsLeader(), "leader": l.Address(), "frameworkId": fwID,
 		"marathon_config": map[string]any{
 			"master": l.Address(), "framework_name": FrameworkName, "failover_timeout": int(failoverTimeout.Seconds()),
-			"checkpoint": true, "mesos_role": a.cfg.Role, "decline_offer_duration": int(declineIdle * 1000),
+			"checkpoint": true, "mesos_role": a.cfg.Role, "mesos_user": a.user(), "decline_offer_duration": int(declineIdle * 1000),
 			"local_port_min": 10000, "local_port_max": 20000, "max_running_deployments": 100,
 			"task_launch_timeout": 300000, "reconciliation_initial_delay": 15000, "reconciliation_interval": 600000,
 		},
