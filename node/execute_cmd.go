@@ -43,7 +43,7 @@ func executeCommand() *cli.Command {
 			&cli.BoolFlag{Name: "checkpoint", Usage: "the task survives agent restarts (FrameworkInfo.checkpoint)"},
 			&cli.BoolFlag{Name: "detach", Usage: "return once the task runs, printing its id"},
 			&cli.StringFlag{Name: "role", Usage: "role to take resources from (default *)"},
-			&cli.StringFlag{Name: "user", Value: defaultExecuteUser, Usage: "user the task runs as (FrameworkInfo.user): it must exist on the agent, or in the image with --image; root only where the master's --root-submissions and run_tasks ACL allow"},
+			&cli.StringFlag{Name: "user", Value: defaultExecuteUser, Usage: "user the task runs as (FrameworkInfo.user; given explicitly also CommandInfo.user, which beats an image's USER): it must exist on the agent or in the image; root only where the master's --root-submissions and run_tasks ACL allow"},
 		),
 		Action: func(c *cli.Context) error {
 			spec, err := executeSpecFrom(c)
@@ -119,6 +119,9 @@ func executeSpecFrom(c *cli.Context) (executeSpec, error) {
 	}
 	if len(env) > 0 {
 		s.command.Environment = &api.Environment{Variables: env}
+	}
+	if c.IsSet("user") {
+		s.command.User = s.user // an explicit --user beats an image's USER
 	}
 	return s, nil
 }

@@ -112,6 +112,12 @@ func TestTaskUsers(t *testing.T) {
 	if sb, _ := sandboxOwner(t, n.dir, "img uid=1234"); sb != 1234 {
 		t.Errorf("image task's sandbox owned by %d, want 1234", sb)
 	}
+	// An explicit --user is CommandInfo.user too: it beats the image's USER.
+	out, code = execute(t, n.port, "--name", "img-explicit", "--user", "nobody", "--image", "test/userimg:1", "--", "sh", "-c",
+		`echo "img-explicit uid=$(busybox id -u)"`)
+	if want := fmt.Sprintf("img-explicit uid=%d", nobody); code != 0 || findFile(n.dir, "stdout", want) == "" {
+		t.Errorf("execute --user nobody --image: exit %d, no %q:\n%s", code, want, out)
+	}
 
 	// Through Marathon: an app's "user" (CommandInfo.user) beats the
 	// image's USER (nobody is not in the image: the agent's); without one
