@@ -278,8 +278,8 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 			}
 			role := ""
 			for _, r := range roles {
-				if avail[r].Contains(ti.Resources) {
-					role = r
+				if rs, err := withMinimums(ti.Resources, avail[r]); err == nil && avail[r].Contains(rs) {
+					role, ti.Resources = r, rs
 					break
 				}
 			}

@@ -16,11 +16,11 @@ import (
 // its state in the master's etcd. Run it in the master stage and mount its
 // Handler at /v2/ and /ping. Its writes are fenced by the master's term,
 // and it follows the master's term events.
-func appsFramework(master *cluster.Master, etcd *clientv3.Client, log *slog.Logger, role string, reservationTimeout time.Duration, maxVersions int, guard *auth.Guard) (*apps.Apps, error) {
+func appsFramework(master *cluster.Master, etcd *clientv3.Client, log *slog.Logger, role string, reservationTimeout time.Duration, maxVersions int, guard *auth.Guard, user string) (*apps.Apps, error) {
 	return apps.New(apps.Config{
 		Scheduler: master, Etcd: etcd, IsLeader: master.IsLeader, Leader: master.Leader, Logger: log,
 		Fence: master.Fence, TermEvents: master.TermEvents,
-		Role: role, TaskReservationTimeout: reservationTimeout, MaxVersions: maxVersions, Guard: guard,
-		Abdicate: master.Abdicate,
+		Role: role, TaskReservationTimeout: reservationTimeout, MaxVersions: maxVersions, Guard: guard, User: user,
+		Abdicate: master.Abdicate, HostPathAllowed: master.HostPathAllowed,
 	})
 }

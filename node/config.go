@@ -74,6 +74,8 @@ type Config struct {
 	TaskHiddenPaths           []string
 	SeccompConfigDir          string
 	SeccompProfileName        string
+	NoSwitchUser              bool   // agent: --switch_user=false (default true, as Mesos)
+	AppsUser                  string // master: the built-in Marathon's user (--mesos_user); "" is apps.DefaultUser
 	Recover                   string
 	Strict                    bool
 	RecoveryTimeout           time.Duration
@@ -171,6 +173,7 @@ func upFlags() []cli.Flag {
 		boolT("enforce-container-disk-quota", "agent: kill a task whose sandbox grows beyond its disk resource, or whose persistent volume beyond its size (REASON_CONTAINER_LIMITATION_DISK); on by default, unlike Mesos, so a task cannot fill the work-dir filesystem", "enforce_container_disk_quota"),
 		dur("container-disk-watch-interval", 15*time.Second, "agent: how often sandboxes and persistent volumes are measured", "container_disk_watch_interval"),
 		str("mesos-role", "marathon", "master: the role of the built-in apps framework, in which resident apps reserve", "mesos_role"),
+		str("mesos-user", apps.DefaultUser, "master: the user of the built-in apps framework, as which apps without a \"user\" run (Marathon's --mesos_user)", "mesos_user"),
 		dur("task-reservation-timeout", 20*time.Second, "master: a resident app's reservation whose task does not start in this time is released", "task_reservation_timeout"),
 		str("insecure-registries", "", "agent: comma-separated registry hosts that may be pulled from over plain HTTP", "insecure_registries"),
 		str("allowed-host-paths", "", "agent: comma-separated host paths tasks' hostPath volumes may mount, read-only unless suffixed :rw, e.g. /data/shared:rw,/srv/ro (default: none; never the work dir)", "allowed_host_paths"),
@@ -211,6 +214,7 @@ func upFlags() []cli.Flag {
 		boolT("authenticate-frameworks", "master: schedulers on /api/v1/scheduler need a principal (Mesos' default is false)", "authenticate_frameworks", "authenticate", "authenticate_http_frameworks"),
 		boolT("authenticate-agents", "master: agents need a certificate of the cluster; cannot be turned off", "authenticate_agents", "authenticate_slaves"),
 		boolT("root-submissions", "master: principals may run tasks as root", "root_submissions"),
+		boolT("switch-user", "agent: run each task as its user (CommandInfo.user, else FrameworkInfo.user; an image's USER); false: as the agent's user", "switch_user"),
 	}
 }
 
@@ -260,6 +264,7 @@ func loadConfig(c *cli.Context) (Config, error) {
 		RateLimits: c.String("rate-limits"), AnonymousReadonly: !c.Bool("authenticate-http-readonly"),
 		AnonymousReadwrite: !c.Bool("authenticate-http-readwrite"), AnonymousFrameworks: !c.Bool("authenticate-frameworks"),
 		NoRootSubmissions: !c.Bool("root-submissions"), CgroupsRoot: c.String("cgroups-root"),
+		NoSwitchUser: !c.Bool("switch-user"), AppsUser: c.String("mesos-user"),
 		Flags: map[string]string{},
 	}
 	if !c.Bool("authenticate-agents") {

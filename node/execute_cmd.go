@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/signal"
 	"sort"
 	"strings"
@@ -44,6 +43,7 @@ func executeCommand() *cli.Command {
 			&cli.BoolFlag{Name: "checkpoint", Usage: "the task survives agent restarts (FrameworkInfo.checkpoint)"},
 			&cli.BoolFlag{Name: "detach", Usage: "return once the task runs, printing its id"},
 			&cli.StringFlag{Name: "role", Usage: "role to take resources from (default *)"},
+			&cli.StringFlag{Name: "user", Value: defaultExecuteUser, Usage: "user the task runs as (FrameworkInfo.user; given explicitly also CommandInfo.user, which beats an image's USER): it must exist on the agent or in the image; root only where the master's --root-submissions and run_tasks ACL allow"},
 		),
 		Action: func(c *cli.Context) error {
 			spec, err := executeSpecFrom(c)
@@ -70,12 +70,20 @@ type executeSpec struct {
 	checkpoint bool
 	detach     bool
 	role       string
+	user       string
 }
 
+// defaultExecuteUser is `nodectl execute --user`'s default: unprivileged,
+// unlike mesos-execute, which uses whoever runs it (often root).
+const defaultExecuteUser = "nobody"
+
 func executeSpecFrom(c *cli.Context) (executeSpec, error) {
-	s := executeSpec{name: c.String("name"), image: c.String("image"), checkpoint: c.Bool("checkpoint"), detach: c.Bool("detach"), role: c.String("role")}
+	s := executeSpec{name: c.String("name"), image: c.String("image"), checkpoint: c.Bool("checkpoint"), detach: c.Bool("detach"), role: c.String("role"), user: c.String("user")}
 	if strings.TrimSpace(s.name) == "" {
 		return s, errors.New("--name must not be empty")
+	}
+	if strings.TrimSpace(s.user) == "" {
+		return s, errors.New("--user must not be empty")
 	}
 	rs, err := api.ParseResources(c.String("resources"))
 	if err != nil {
@@ -112,12 +120,15 @@ func executeSpecFrom(c *cli.Context) (executeSpec, error) {
 	if len(env) > 0 {
 		s.command.Environment = &api.Environment{Variables: env}
 	}
+	if c.IsSet("user") {
+		s.command.User = s.user // an explicit --user beats an image's USER
+	}
 	return s, nil
 }
 
 func (s executeSpec) frameworkInfo() api.FrameworkInfo {
 	info := api.FrameworkInfo{
-		User: currentUser(), Name: "nodectl-execute (" + s.name + ")", Checkpoint: s.checkpoint,
+		User: s.user, Name: "nodectl-execute (" + s.name + ")", Checkpoint: s.checkpoint,
 		// Long enough to re-subscribe after a leader change; a detached
 		// task's framework waits a week for `nodectl task kill`.
 		FailoverTimeout: resubscribeWindow.Seconds() * 2,
@@ -582,17 +593,6 @@ func (s *subscription) acknowledge(ctx context.Context, st api.TaskStatus) error
 		return nil
 	}
 	return s.call(ctx, api.Call{Type: api.CallAcknowledge, Acknowledge: &api.AcknowledgeCall{AgentID: *st.AgentID, TaskID: st.TaskID, UUID: st.UUID}})
-}
-
-// currentUser is FrameworkInfo.user: who runs the CLI.
-func currentUser() string {
-	if u := os.Getenv("USER"); u != "" {
-		return u
-	}
-	if os.Geteuid() == 0 {
-		return "root"
-	}
-	return ""
 }
 
 // taskExitCode is the CLI's exit code for a task's terminal status: 0 for

@@ -65,6 +65,10 @@ type Config struct {
 	// default profile for every task that names none.
 	SeccompConfigDir   string
 	SeccompProfileName string
+	// NoSwitchUser is Mesos' --switch_user=false: tasks run as the agent's
+	// user (image tasks as their image's USER), whatever user they name.
+	// The zero value switches, as Mesos' default.
+	NoSwitchUser bool
 	// Recover is "reconnect" (default: reattach to live containers) or
 	// "cleanup" (kill them all, then Run returns ErrCleanupDone).
 	Recover string
@@ -322,7 +326,7 @@ func (a *Agent) info() api.AgentInfo {
 	return api.AgentInfo{
 		ID: a.id, Hostname: a.cfg.Hostname, IP: a.cfg.IP, Port: a.cfg.Port,
 		Resources: a.cfg.Resources, Attributes: a.cfg.Attributes, Version: api.Version,
-		SystemReserved: a.cfg.SystemReserved,
+		SystemReserved: a.cfg.SystemReserved, AllowedHostPaths: allowedHostPathStrings(a.cfg.AllowedHostPaths),
 	}
 }
 

@@ -25,6 +25,14 @@ func (r HostPathRule) String() string {
 	return r.Path
 }
 
+func allowedHostPathStrings(rules []HostPathRule) []string {
+	var out []string
+	for _, r := range rules {
+		out = append(out, r.String())
+	}
+	return out
+}
+
 // ParseAllowedHostPaths parses --allowed-host-paths: comma-separated
 // absolute paths, each optionally suffixed ":rw" (read-write) or ":ro"
 // (read-only, the default), e.g. "/data/shared:rw,/srv/ro". "" allows none.

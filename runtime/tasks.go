@@ -371,13 +371,14 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		return err
 	}
 	t.sandbox = sandbox
+	cpus, mem := taskLimits(t.info.Resources)
 	spec := container.Spec{
 		ID: t.containerID, SandboxDir: sandbox, SandboxTarget: sandbox,
-		CPUs: t.info.Resources.Scalar("cpus"), MemBytes: int64(t.info.Resources.Scalar("mem") * (1 << 20)),
-		PidsLimit: defaultPidsLimit,
+		CPUs: cpus, MemBytes: mem, PidsLimit: defaultPidsLimit,
 	}
 	spec.SeccompProfile, spec.SeccompUnconfined = taskSeccomp(t.info)
 	var imgEnv, entrypoint, cmd []string
+	var imgUser string
 	if img := taskImage(t.info); img != "" {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -389,8 +390,13 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		}
 		spec.Rootfs, spec.SandboxTarget = rootfs, container.DefaultSandboxTarget
 		// The sandbox stays the working directory, as Mesos has it.
-		imgEnv, entrypoint, cmd = ic.Env, ic.Entrypoint, ic.Cmd
+		imgEnv, entrypoint, cmd, imgUser = ic.Env, ic.Entrypoint, ic.Cmd, ic.User
 	}
+	user, err := a.taskUser(t, spec.Rootfs, imgUser, sandbox)
+	if err != nil {
+		return err
+	}
+	spec.UID, spec.GID, spec.Groups = user.UID, user.GID, user.Groups
 	for _, v := range t.hostVolumes {
 		spec.Mounts = append(spec.Mounts, container.Mount{Source: v.HostPath, Destination: v.ContainerPath, ReadOnly: v.Mode == "RO"})
 	}
@@ -402,7 +408,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	if spec.Args, err = taskArgs(t.info.Command, entrypoint, cmd); err != nil {
 		return err
 	}
-	spec.Env = taskEnv(t, a.ID(), a.cfg.Hostname, spec.SandboxTarget, imgEnv)
+	spec.Env = taskEnv(t, a.ID(), a.cfg.Hostname, spec.SandboxTarget, append(userEnv(user), imgEnv...))
 	if err := ctx.Err(); err != nil {
 		return err
 	}

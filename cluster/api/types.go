@@ -78,6 +78,9 @@ type AgentInfo struct {
 	// (--reserved-resources), already left out of Resources; shown in
 	// /state as "system_reserved_resources".
 	SystemReserved Resources `json:"system_reserved,omitempty"`
+	// AllowedHostPaths is the agent's --allowed-host-paths ("/data:rw",
+	// "/srv"), so the master can refuse a hostPath no agent allows.
+	AllowedHostPaths []string `json:"allowed_host_paths,omitempty"`
 }
 
 // RegisterRequest is sent by an agent to the leading master. An empty

@@ -99,6 +99,26 @@ type Config struct {
 	// Abdicate makes the leading master step down (DELETE /v2/leader);
 	// nil: abdication is refused (503).
 	Abdicate func() error
+	// User is the framework's user (Marathon's --mesos_user): the user of
+	// apps that name none. Default DefaultUser, unprivileged.
+	User string
+	// HostPathAllowed says whether some agent allows a hostPath volume
+	// (cluster.Master.HostPathAllowed); known is false when none can tell.
+	// Nil: hostPaths are left to the agents (TASK_ERROR).
+	HostPathAllowed func(path string) (allowed, known bool)
+}
+
+// DefaultUser is the built-in Marathon's user by default: tasks of apps
+// without a "user" run unprivileged ("user": "root" still runs as root
+// where --root_submissions and the run_tasks ACL allow).
+const DefaultUser = "nobody"
+
+// user is the framework's user (Config.User or DefaultUser).
+func (a *Apps) user() string {
+	if a.cfg.User != "" {
+		return a.cfg.User
+	}
+	return DefaultUser
 }
 
 // Apps is the apps framework and its HTTP API.
@@ -346,7 +366,7 @@ func (a *Apps) lead(ctx context.Context) error {
 	a.reservations = resv
 	a.groups = groups
 	info := api.FrameworkInfo{
-		User: "root", Name: FrameworkName, Role: a.cfg.Role, Checkpoint: true,
+		User: a.user(), Name: FrameworkName, Role: a.cfg.Role, Checkpoint: true,
 		FailoverTimeout: failoverTimeout.Seconds(),
 		// Partition aware: tasks of a lost agent are TASK_UNREACHABLE (not
 		// LOST) and survive its return, so unreachableStrategy decides.

@@ -32,11 +32,11 @@ func (a *Apps) visible(r *http.Request, id string) bool {
 
 // permitUser checks that the request's principal may run tasks as the
 // app's user (Mesos run_tasks; --root_submissions). An app without a user
-// runs as the agent's default, root.
+// runs as the framework's (Config.User).
 func (a *Apps) permitUser(w http.ResponseWriter, r *http.Request, app *App) bool {
 	user := app.User
 	if user == "" {
-		user = "root"
+		user = a.user()
 	}
 	if a.cfg.Guard == nil || a.cfg.Guard.AllowedCtx(r.Context(), auth.RunTasks, user) {
 		return true

@@ -249,7 +249,7 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ds := app.validate(); len(ds) > 0 {
+	if ds := append(app.validate(), a.hostPathDetails(app)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return
 	}
@@ -444,7 +444,7 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	if ds := append(app.validate(), residentChanges(old, app)...); len(ds) > 0 {
+	if ds := append(append(app.validate(), residentChanges(old, app)...), a.hostPathDetails(app)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return
 	}
@@ -798,7 +798,7 @@ func (a *Apps) handleInfo(w http.ResponseWriter, r *http.Request) {
 		"elected": a.cfg.IsLeader(), "leader": l.Address(), "frameworkId": fwID,
 		"marathon_config": map[string]any{
 			"master": l.Address(), "framework_name": FrameworkName, "failover_timeout": int(failoverTimeout.Seconds()),
-			"checkpoint": true, "mesos_role": a.cfg.Role, "decline_offer_duration": int(declineIdle * 1000),
+			"checkpoint": true, "mesos_role": a.cfg.Role, "mesos_user": a.user(), "decline_offer_duration": int(declineIdle * 1000),
 			"local_port_min": 10000, "local_port_max": 20000, "max_running_deployments": 100,
 			"task_launch_timeout": 300000, "reconciliation_initial_delay": 15000, "reconciliation_interval": 600000,
 		},

@@ -112,7 +112,7 @@ func fit(def *App, left api.Resources) (api.Resources, []int, bool) {
 	for _, s := range []struct {
 		name string
 		v    float64
-	}{{"cpus", *def.Cpus}, {"mem", *def.Mem}, {"disk", *def.Disk}} {
+	}{{"cpus", max(*def.Cpus, api.MinCPUs)}, {"mem", max(*def.Mem, api.MinMemMB)}, {"disk", *def.Disk}} { // at least Mesos' minimums, as the master counts a task
 		if s.v > 0 {
 			r := api.ScalarResource(s.name, s.v)
 			r.Role = roleOf(s.name)

@@ -47,7 +47,7 @@ func TestSpreadByHostname(t *testing.T) {
 func TestDependenciesOrderStarts(t *testing.T) {
 	h := newHarness(t)
 	h.do("POST", "/v2/apps", `{"id":"/db","cmd":"x","cpus":0.1,"mem":16}`, nil)
-	h.offerFrom("h1", "cpus:0.1;mem:16;ports:[31000-31000]") // room for one task only: the db's
+	h.offerFrom("h1", "cpus:0.1;mem:32;ports:[31000-31000]") // room for one task only: the db's (mem at the 32 MB minimum)
 	if n := len(h.fake.launched()); n != 1 {
 		t.Fatalf("launched %d, want the db", n)
 	}

@@ -11,7 +11,7 @@ import (
 // Spec describes a container to Start. See shimapi.Spec for the fields:
 // ID, Rootfs ("" = command task on the read-only host root), SandboxDir,
 // SandboxTarget, Cwd, Args, Env, Mounts, CPUs, MemBytes, PidsLimit,
-// Hostname, UID, GID.
+// Hostname, UID, GID, Groups.
 type Spec = shimapi.Spec
 
 // Mount is an extra bind mount {Source, Destination, ReadOnly}.

@@ -46,6 +46,7 @@ func Exec(req *shimapi.Request, e *shimapi.ExecRequest, out *os.File) (*libconta
 		Stderr: out,
 		Init:   false,
 	}
+	p.AdditionalGroups = additionalGroups(req.Spec.Groups)
 	if len(p.Env) == 0 {
 		p.Env = req.Spec.Env
 	}

@@ -48,7 +48,7 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 	spec.Process.Args = s.Args
 	spec.Process.Env = s.Env
 	spec.Process.Cwd = s.Cwd
-	spec.Process.User = specs.User{UID: s.UID, GID: s.GID}
+	spec.Process.User = specs.User{UID: s.UID, GID: s.GID, AdditionalGids: s.Groups}
 	// Inherit the agent's rlimits rather than runc's NOFILE=1024, as Mesos does.
 	spec.Process.Rlimits = nil
 	// Don't let the container inherit a monitor's OOM score adjustment.
@@ -255,14 +255,15 @@ func Start(req *shimapi.Request) (_ *Started, err error) {
 		}
 	}()
 	p := &libcontainer.Process{
-		Args:   req.Spec.Args,
-		Env:    req.Spec.Env,
-		Cwd:    req.Spec.Cwd,
-		UID:    int(req.Spec.UID),
-		GID:    int(req.Spec.GID),
-		Stdout: stdout,
-		Stderr: stderr,
-		Init:   true,
+		Args:             req.Spec.Args,
+		Env:              req.Spec.Env,
+		Cwd:              req.Spec.Cwd,
+		UID:              int(req.Spec.UID),
+		GID:              int(req.Spec.GID),
+		AdditionalGroups: additionalGroups(req.Spec.Groups),
+		Stdout:           stdout,
+		Stderr:           stderr,
+		Init:             true,
 	}
 	if err := c.Run(p); err != nil {
 		return nil, fmt.Errorf("start container: %w", err)
@@ -280,6 +281,14 @@ func Start(req *shimapi.Request) (_ *Started, err error) {
 		return nil, fmt.Errorf("start container: %w", err)
 	}
 	return &Started{Container: c, Process: p, InitPid: pid}, nil
+}
+
+func additionalGroups(gids []uint32) []int {
+	var out []int
+	for _, g := range gids {
+		out = append(out, int(g))
+	}
+	return out
 }
 
 func openLog(path string) (*os.File, error) {

@@ -96,6 +96,8 @@ type Spec struct {
 	// UID and GID the process runs as. Default root.
 	UID uint32 `json:"uid,omitempty"`
 	GID uint32 `json:"gid,omitempty"`
+	// Groups are the process's supplementary groups.
+	Groups []uint32 `json:"groups,omitempty"`
 }
 
 // Request is everything the shim needs to create and start one container.
