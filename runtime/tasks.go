@@ -123,7 +123,7 @@ func (a *Agent) updateTask(t *task, state api.TaskState, reason, message string,
 	}
 	switch reason {
 	case api.ReasonContainerLaunchFailed, api.ReasonContainerLimitationMem, api.ReasonContainerLimitationDisk,
-		api.ReasonExecutorTerminated, api.ReasonTaskInvalid, api.ReasonTaskKilledDuringLaunch:
+		api.ReasonExecutorTerminated, api.ReasonTaskInvalid, api.ReasonTaskKilledDuringLaunch, api.ReasonFetcherFailed:
 		st.Source = api.SourceAgent // the agent, not the task, decided this
 	}
 	t.statuses = append(t.statuses, st)
@@ -277,7 +277,11 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		return
 	case err != nil:
 		a.endLaunch(t)
-		a.setState(t, api.TaskFailed, api.ReasonContainerLaunchFailed, err.Error(), nil)
+		reason := api.ReasonContainerLaunchFailed
+		if fe := (*FetchError)(nil); errors.As(err, &fe) {
+			reason = api.ReasonFetcherFailed
+		}
+		a.setState(t, api.TaskFailed, reason, err.Error(), nil)
 		a.releaseRootfs(t)
 		return
 	}
@@ -371,6 +375,9 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		return err
 	}
 	t.sandbox = sandbox
+	if err := a.fetchURIs(ctx, t); err != nil {
+		return err
+	}
 	spec := container.Spec{
 		ID: t.containerID, SandboxDir: sandbox, SandboxTarget: sandbox,
 		CPUs: t.info.Resources.Scalar("cpus"), MemBytes: int64(t.info.Resources.Scalar("mem") * (1 << 20)),
