@@ -15,8 +15,8 @@ package runtime
 //     checkpoints) and other tasks' sandboxes. Mesos copies any path the
 //     agent can read; nodectl keeps that for paths outside the work dir.
 //   - The file lands in the sandbox as output_file (Marathon's destPath),
-//     else the URI's basename; output_file must be relative and stay in
-//     the sandbox.
+//     else the URI's basename; output_file is relative to the sandbox
+//     (a leading "/" too, as Mesos joins it) and may not leave it ("..").
 //   - executable: chmod 0755, never extracted. extract (the default):
 //     .tar, .tgz/.tar.gz, .tbz2/.tar.bz2, .txz/.tar.xz and .zip are
 //     extracted into the sandbox's top directory, a bare .gz is gunzipped
@@ -247,7 +247,9 @@ func (f *fetcher) fetchOne(ctx context.Context, root *os.Root, req fetchRequest,
 	if out == "" {
 		out = src.base
 	}
-	out = filepath.Clean(out)
+	// Mesos joins output_file to the sandbox (stout's path::join), so a
+	// leading "/" stays inside it.
+	out = filepath.Clean(strings.TrimLeft(out, "/"))
 	if !filepath.IsLocal(out) {
 		return fmt.Errorf("output file %q is not a relative path inside the sandbox", u.OutputFile)
 	}

@@ -121,6 +121,7 @@ func TestFetchPlainAndExecutable(t *testing.T) {
 		{Value: srv.URL + "/d/hello.txt"},
 		{Value: srv.URL + "/d/hello.txt", OutputFile: "sub/dir/renamed.txt"},
 		{Value: srv.URL + "/tool.sh", Executable: true},
+		{Value: srv.URL + "/d/hello.txt", OutputFile: "/abs/in/sandbox.txt"},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +131,9 @@ func TestFetchPlainAndExecutable(t *testing.T) {
 	}
 	if got := readFile(t, filepath.Join(sb, "sub/dir/renamed.txt")); got != "hello\n" {
 		t.Errorf("output_file = %q", got)
+	}
+	if got := readFile(t, filepath.Join(sb, "abs/in/sandbox.txt")); got != "hello\n" {
+		t.Errorf("absolute output_file = %q, want it inside the sandbox as Mesos has it", got)
 	}
 	if m := mode(t, filepath.Join(sb, "hello.txt")); m != 0o644 {
 		t.Errorf("plain file mode %v, want 0644", m)
