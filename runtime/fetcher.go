@@ -669,12 +669,41 @@ func (l *fetchLog) Close() {
 	}
 }
 
-// fetchURIs fetches the task's CommandInfo.uris into its sandbox, under
-// the task's kill context.
-func (a *Agent) fetchURIs(ctx context.Context, t *task) error {
+// fetchForLaunch fetches the task's CommandInfo.uris into its sandbox,
+// before the launch takes a start slot (a long download must not hold
+// other tasks' starts), under the task's kill context. It reports whether
+// the launch goes on; if not, it has ended the task: TASK_KILLED for a
+// KILL during the fetch, TASK_FAILED/REASON_FETCHER_FAILED for a failed
+// fetch (nothing for an agent detaching: recovery settles the task).
+func (a *Agent) fetchForLaunch(ctx context.Context, t *task) bool {
 	if t.info.Command == nil || len(t.info.Command.URIs) == 0 {
-		return nil
+		return true
 	}
+	sandbox, err := makeSandbox(a.cfg.WorkDir, a.ID(), t.frameworkID, t.executorID, t.containerID)
+	if err == nil {
+		t.sandbox = sandbox
+		err = a.fetchURIs(t.launchCtx, t)
+	}
+	switch {
+	case err == nil:
+		return true
+	case ctx.Err() != nil:
+		return false
+	case t.launchCtx.Err() != nil:
+		a.launchKilled(t, "fetching its URIs")
+		return false
+	}
+	reason := api.ReasonContainerLaunchFailed
+	if fe := (*FetchError)(nil); errors.As(err, &fe) {
+		reason = api.ReasonFetcherFailed
+	}
+	a.endLaunch(t)
+	a.setState(t, api.TaskFailed, reason, err.Error(), nil)
+	return false
+}
+
+// fetchURIs fetches the task's URIs into t.sandbox under ctx.
+func (a *Agent) fetchURIs(ctx context.Context, t *task) error {
 	if a.fetcher == nil {
 		return &FetchError{URI: t.info.Command.URIs[0].Value, Err: errors.New("the agent has no fetcher")}
 	}

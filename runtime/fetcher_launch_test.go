@@ -40,11 +40,21 @@ func TestFetchLaunch(t *testing.T) {
 }
 
 // A KILL during a fetch ends the task TASK_KILLED (killed during launch)
-// and stops the download: the server sees its client go away.
+// and stops the download: the server sees its client go away. The fetch
+// does not wait for (or hold) a start slot: it runs while every slot is
+// taken.
 func TestKillDuringFetch(t *testing.T) {
 	srv := newFileServer(t, map[string][]byte{"/slow.tgz": []byte("never")})
 	srv.hold["/slow.tgz"] = make(chan struct{})
 	a, ctx := killTestAgent(t)
+	for range cap(a.starts) {
+		a.starts <- struct{}{}
+	}
+	defer func() {
+		for range cap(a.starts) {
+			<-a.starts
+		}
+	}()
 	for _, cache := range []bool{false, true} {
 		id := "fetch-" + map[bool]string{false: "direct", true: "cached"}[cache]
 		a.dispatch(ctx, fetchLaunch(id, "sleep 1000", api.CommandURI{Value: srv.URL + "/slow.tgz", Cache: cache}))

@@ -247,6 +247,9 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		return
 	}
 	a.setState(t, api.TaskStarting, "", "", nil)
+	if !a.fetchForLaunch(ctx, t) {
+		return
+	}
 	select {
 	case a.starts <- struct{}{}:
 	case <-t.launchCtx.Done():
@@ -277,11 +280,7 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		return
 	case err != nil:
 		a.endLaunch(t)
-		reason := api.ReasonContainerLaunchFailed
-		if fe := (*FetchError)(nil); errors.As(err, &fe) {
-			reason = api.ReasonFetcherFailed
-		}
-		a.setState(t, api.TaskFailed, reason, err.Error(), nil)
+		a.setState(t, api.TaskFailed, api.ReasonContainerLaunchFailed, err.Error(), nil)
 		a.releaseRootfs(t)
 		return
 	}
@@ -375,9 +374,6 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		return err
 	}
 	t.sandbox = sandbox
-	if err := a.fetchURIs(ctx, t); err != nil {
-		return err
-	}
 	spec := container.Spec{
 		ID: t.containerID, SandboxDir: sandbox, SandboxTarget: sandbox,
 		CPUs: t.info.Resources.Scalar("cpus"), MemBytes: int64(t.info.Resources.Scalar("mem") * (1 << 20)),
