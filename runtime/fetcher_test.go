@@ -37,7 +37,7 @@ type fileServer struct {
 	gone  chan string // paths whose client went away while held
 }
 
-func newFileServer(t *testing.T, files map[string][]byte) *fileServer {
+func newFileServer(t testing.TB, files map[string][]byte) *fileServer {
 	fs := &fileServer{files: files, hits: map[string]int{}, hold: map[string]chan struct{}{}, gone: make(chan string, 16)}
 	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fs.mu.Lock()
@@ -82,7 +82,7 @@ func testFetcher(t *testing.T, cfg FetcherConfig) (*fetcher, string) {
 }
 
 // sandbox makes a fresh sandbox directory under the work dir.
-func newSandbox(t *testing.T, wd string) string {
+func newSandbox(t testing.TB, wd string) string {
 	t.Helper()
 	d, err := os.MkdirTemp(wd, "sandbox-")
 	if err != nil {
