@@ -13,7 +13,8 @@ package runtime
 //   - A local path inside the agent's work dir is refused, whatever it
 //     resolves through: it holds the node's secrets (admin.secret, keys,
 //     checkpoints) and other tasks' sandboxes. Mesos copies any path the
-//     agent can read; nodectl keeps that for paths outside the work dir.
+//     agent can read; nodectl keeps that for paths outside the work dir
+//     (and outside --fetcher-cache-dir: other tasks' downloads).
 //   - The file lands in the sandbox as output_file (Marathon's destPath),
 //     else the URI's basename; output_file is relative to the sandbox
 //     (a leading "/" too, as Mesos joins it) and may not leave it ("..").
@@ -121,10 +122,11 @@ var errStalled = errors.New("stalled")
 
 // fetcher downloads URIs into sandboxes, through its cache when asked.
 type fetcher struct {
-	cfg     FetcherConfig
-	workDir string // resolved; local URIs inside are refused
-	client  *http.Client
-	log     *slog.Logger
+	cfg      FetcherConfig
+	workDir  string // resolved; local URIs inside are refused
+	cacheDir string // resolved; so are those in the cache (other tasks' downloads)
+	client   *http.Client
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	entries map[string]*cacheEntry // by URI
@@ -172,6 +174,13 @@ func newFetcher(cfg FetcherConfig, workDir string, log *slog.Logger) (*fetcher, 
 	if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("fetcher cache dir: %w", err)
 	}
+	cd, err := filepath.Abs(cfg.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	if r, err := filepath.EvalSymlinks(cd); err == nil {
+		cd = r
+	}
 	// Only our own files: the directory may be one the operator shares.
 	old, _ := filepath.Glob(filepath.Join(cfg.CacheDir, cachePrefix+"*"))
 	for _, f := range old {
@@ -180,7 +189,7 @@ func newFetcher(cfg FetcherConfig, workDir string, log *slog.Logger) (*fetcher, 
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = cfg.StallTimeout
 	return &fetcher{
-		cfg: cfg, workDir: wd, log: log, entries: map[string]*cacheEntry{},
+		cfg: cfg, workDir: wd, cacheDir: cd, log: log, entries: map[string]*cacheEntry{},
 		client: &http.Client{Transport: tr},
 	}, nil
 }
@@ -430,8 +439,10 @@ func (f *fetcher) copyLocal(ctx context.Context, p string, w io.Writer) (int64, 
 	if err != nil {
 		return 0, fmt.Errorf("resolve %s: %w", p, err)
 	}
-	if real == f.workDir || strings.HasPrefix(real, f.workDir+"/") {
-		return 0, fmt.Errorf("%s is inside the agent's work dir %s, which tasks never fetch from", p, f.workDir)
+	for _, d := range []struct{ dir, what string }{{f.workDir, "the agent's work dir"}, {f.cacheDir, "the fetcher cache"}} {
+		if real == d.dir || strings.HasPrefix(real, d.dir+"/") {
+			return 0, fmt.Errorf("%s is inside %s %s, which tasks never fetch from", p, d.what, d.dir)
+		}
 	}
 	st, err := in.Stat()
 	if err != nil {

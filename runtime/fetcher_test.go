@@ -425,7 +425,8 @@ func TestFetchFailures(t *testing.T) {
 // Local files: file:// and absolute paths are copied, unless they are (or
 // lead) inside the agent's work dir.
 func TestFetchLocalFiles(t *testing.T) {
-	f, wd := testFetcher(t, FetcherConfig{})
+	cacheDir := t.TempDir() // outside the work dir
+	f, wd := testFetcher(t, FetcherConfig{CacheDir: cacheDir})
 	outside := t.TempDir()
 	src := filepath.Join(outside, "local.txt")
 	if err := os.WriteFile(src, []byte("local"), 0o644); err != nil {
@@ -444,6 +445,13 @@ func TestFetchLocalFiles(t *testing.T) {
 	}
 	if a, b := readFile(t, filepath.Join(sb, "local.txt")), readFile(t, filepath.Join(sb, "again.txt")); a != "local" || b != "local" {
 		t.Errorf("local copies %q %q", a, b)
+	}
+	cached := filepath.Join(cacheDir, cachePrefix+"someone-else")
+	if err := os.WriteFile(cached, []byte("private"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.fetch(context.Background(), fetchRequest{sandbox: newSandbox(t, wd), uris: []api.CommandURI{{Value: cached}}}); err == nil || !strings.Contains(err.Error(), "fetcher cache") {
+		t.Errorf("a file of the cache: err %v, want a refusal naming the cache", err)
 	}
 	for _, uri := range []string{secret, "file://" + secret, filepath.Join(outside, "innocent.txt"), filepath.Join(outside, "..", filepath.Base(outside), "innocent.txt")} {
 		sb := newSandbox(t, wd)
