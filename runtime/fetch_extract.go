@@ -49,13 +49,13 @@ func archiveKind(name string) archiveType {
 	return archiveNone
 }
 
-// extractArchive extracts the host file from (named name in the sandbox)
+// extractArchive extracts the file open opens (named name in the sandbox)
 // into root's top directory and returns the bytes written. Every file is
 // made through root, so nothing lands outside the sandbox; entries that
 // would (absolute paths, "..", links leading out) fail the extraction.
 // max > 0 bounds the bytes written.
-func extractArchive(ctx context.Context, root *os.Root, from, name string, kind archiveType, max int64) (int64, error) {
-	in, err := os.Open(from)
+func extractArchive(ctx context.Context, root *os.Root, open func() (*os.File, error), name string, kind archiveType, max int64) (int64, error) {
+	in, err := open()
 	if err != nil {
 		return 0, err
 	}

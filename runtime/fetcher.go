@@ -270,8 +270,9 @@ func (f *fetcher) fetchOne(ctx context.Context, root *os.Root, req fetchRequest,
 	extract := (u.Extract == nil || *u.Extract) && !u.Executable
 	kind := archiveKind(out)
 
-	// from is the fetched file: the cache's, or the one in the sandbox.
-	var from string
+	// open opens the fetched file: the cache's, or the one in the sandbox
+	// (through root).
+	var open func() (*os.File, error)
 	if u.Cache {
 		e, hit, err := f.acquire(ctx, src, logw)
 		if err != nil {
@@ -281,9 +282,9 @@ func (f *fetcher) fetchOne(ctx context.Context, root *os.Root, req fetchRequest,
 		if hit {
 			logw.printf("Using the cached copy of '%s' (%d bytes)", u.Value, e.size)
 		}
-		from = e.file
+		open = func() (*os.File, error) { return os.Open(e.file) }
 		if !extract || kind == archiveNone {
-			if err := copyIntoRoot(ctx, root, out, from); err != nil {
+			if err := copyIntoRoot(ctx, root, out, e.file); err != nil {
 				return err
 			}
 		}
@@ -302,7 +303,7 @@ func (f *fetcher) fetchOne(ctx context.Context, root *os.Root, req fetchRequest,
 			return err
 		}
 		logw.printf("Downloaded %d bytes", n)
-		from = filepath.Join(req.sandbox, out)
+		open = func() (*os.File, error) { return root.Open(out) }
 	}
 	switch {
 	case u.Executable:
@@ -311,7 +312,7 @@ func (f *fetcher) fetchOne(ctx context.Context, root *os.Root, req fetchRequest,
 		}
 		logw.printf("Made '%s' executable", out)
 	case extract && kind != archiveNone:
-		n, err := extractArchive(ctx, root, from, out, kind, req.maxExtract)
+		n, err := extractArchive(ctx, root, open, out, kind, req.maxExtract)
 		if err != nil {
 			return fmt.Errorf("extract %s: %w", out, err)
 		}

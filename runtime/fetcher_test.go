@@ -396,6 +396,12 @@ func TestFetchSizeBound(t *testing.T) {
 			}
 		}
 	}
+	// An archive that extracts to more than the task's disk resource fails.
+	bomb := newFileServer(t, map[string][]byte{"/bomb.tgz": gz(t, tarOf(t, []tar.Header{{Name: "zeros", Typeflag: tar.TypeReg, Mode: 0o644}}, strings.Repeat("\x00", 1<<20)))})
+	err := f.fetch(context.Background(), fetchRequest{sandbox: newSandbox(t, wd), maxExtract: 64 << 10, uris: []api.CommandURI{{Value: bomb.URL + "/bomb.tgz"}}})
+	if err == nil || !strings.Contains(err.Error(), "disk resource") {
+		t.Errorf("archive extracting past the disk resource: err %v", err)
+	}
 	part, _ := filepath.Glob(filepath.Join(f.cfg.CacheDir, "*"))
 	if len(part) != 0 {
 		t.Errorf("partial downloads left in the cache: %v", part)
