@@ -81,6 +81,8 @@ type Config struct {
 	RecoveryTimeout           time.Duration
 	ReconfigurationPolicy     string
 	BootID                    string
+	// Fetcher is the agent's Mesos fetcher (runtime.FetcherConfig).
+	Fetcher runtime.FetcherConfig
 
 	// HA masters (docs/ha.md).
 	Join                  string // master: URL of a running master to join through
@@ -180,6 +182,10 @@ func upFlags() []cli.Flag {
 		str("task-hidden-paths", "", "agent: comma-separated host paths (globs allowed) command tasks do not see, besides the work dir and the host's secrets (/etc/shadow, /root, /home/*/.ssh, ...)", "task_hidden_paths"),
 		str("seccomp-config-dir", "", "agent: directory of seccomp profiles (OCI LinuxSeccomp JSON) that --seccomp-profile-name and tasks name", "seccomp_config_dir"),
 		str("seccomp-profile-name", "", "agent: profile in --seccomp-config-dir every task gets unless it names one (default: the built-in profile)", "seccomp_profile_name"),
+		str("fetcher-cache-dir", "", "agent: directory of the fetcher cache, emptied at start (default: <work-dir>/fetch)", "fetcher_cache_dir"),
+		str("fetcher-cache-size", "2GB", "agent: size of the fetcher cache (Mesos Bytes: 2GB, 512MB, ...); least recently used files are evicted", "fetcher_cache_size"),
+		dur("fetcher-stall-timeout", time.Minute, "agent: a fetch that receives nothing for this long fails", "fetcher_stall_timeout"),
+		str("fetcher-max-size", "1GB", "agent: a URI larger than this fails to fetch (Mesos Bytes)", "fetcher_max_size"),
 		str("recover", "reconnect", "agent: reconnect (reattach to running tasks) or cleanup (kill them and exit)"),
 		&cli.BoolFlag{Name: "strict", Value: true, Usage: "agent: any recovery error is fatal (--no-strict: skip bad records)", EnvVars: []string{envName("strict")}},
 		&cli.BoolFlag{Name: "no-strict", Usage: "agent: skip bad checkpoint records, count them in slave/recovery_errors", Hidden: true},
@@ -314,6 +320,18 @@ func loadConfig(c *cli.Context) (Config, error) {
 		if err := runtime.CheckSeccompProfile(cfg.SeccompConfigDir, cfg.SeccompProfileName); err != nil {
 			return Config{}, fmt.Errorf("%w: --seccomp-profile-name: %w", ErrConfig, err)
 		}
+	}
+	cfg.Fetcher = runtime.FetcherConfig{CacheDir: c.String("fetcher-cache-dir"), StallTimeout: c.Generic("fetcher-stall-timeout").(*durationFlag).d}
+	for _, b := range []struct {
+		flag string
+		v    *int64
+	}{{"fetcher-cache-size", &cfg.Fetcher.CacheSize}, {"fetcher-max-size", &cfg.Fetcher.MaxSize}} {
+		if *b.v, err = runtime.ParseBytes(c.String(b.flag)); err != nil || *b.v <= 0 {
+			return Config{}, fmt.Errorf("%w: --%s: %q is not a positive size such as 2GB or 512MB", ErrConfig, b.flag, c.String(b.flag))
+		}
+	}
+	if cfg.Fetcher.StallTimeout <= 0 {
+		return Config{}, fmt.Errorf("%w: --fetcher-stall-timeout: must be positive", ErrConfig)
 	}
 	return cfg, cfg.Validate()
 }

@@ -116,7 +116,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			NoSwitchUser: cfg.NoSwitchUser,
 			Recover:      cfg.Recover, Strict: cfg.Strict, RecoveryTimeout: cfg.RecoveryTimeout, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
 			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
-			CgroupsRoot: cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources,
+			CgroupsRoot: cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources, Fetcher: cfg.Fetcher,
 			Logger: logs.logger("agent"),
 		})
 		if err != nil {

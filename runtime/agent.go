@@ -100,6 +100,8 @@ type Config struct {
 	// SystemReserved is what the node keeps for itself (--reserved-resources):
 	// already left out of Resources, shown in /state and sent to masters.
 	SystemReserved api.Resources
+	// Fetcher configures the Mesos fetcher (fetcher.go).
+	Fetcher FetcherConfig
 
 	Logger *slog.Logger
 }
@@ -122,6 +124,7 @@ type Agent struct {
 	driver    *container.Driver // nil when containers cannot run here
 	driverErr error             // why driver is nil
 	images    *image.Store
+	fetcher   *fetcher
 	status    *statusManager
 	tasks     taskTable
 	vols      volumeState
@@ -220,6 +223,10 @@ func New(cfg Config) (*Agent, error) {
 	if a.images, err = image.New(image.Config{Dir: filepath.Join(cfg.WorkDir, "images"), InsecureRegistries: cfg.InsecureRegistries, Logger: a.log}); err != nil {
 		_ = a.Close()
 		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	if a.fetcher, err = newFetcher(cfg.Fetcher, cfg.WorkDir, a.log); err != nil {
+		_ = a.Close()
+		return nil, err
 	}
 	return a, nil
 }

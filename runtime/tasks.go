@@ -123,7 +123,7 @@ func (a *Agent) updateTask(t *task, state api.TaskState, reason, message string,
 	}
 	switch reason {
 	case api.ReasonContainerLaunchFailed, api.ReasonContainerLimitationMem, api.ReasonContainerLimitationDisk,
-		api.ReasonExecutorTerminated, api.ReasonTaskInvalid, api.ReasonTaskKilledDuringLaunch:
+		api.ReasonExecutorTerminated, api.ReasonTaskInvalid, api.ReasonTaskKilledDuringLaunch, api.ReasonFetcherFailed:
 		st.Source = api.SourceAgent // the agent, not the task, decided this
 	}
 	t.statuses = append(t.statuses, st)
@@ -247,6 +247,9 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		return
 	}
 	a.setState(t, api.TaskStarting, "", "", nil)
+	if !a.fetchForLaunch(ctx, t) {
+		return
+	}
 	select {
 	case a.starts <- struct{}{}:
 	case <-t.launchCtx.Done():

@@ -86,6 +86,11 @@ func Next(from, to TaskState) (TaskState, error) {
 	return from, fmt.Errorf("%w: %s -> %s", ErrIllegalTransition, from, to)
 }
 
+// ReasonFetcherFailed: a URI of the task could not be fetched. Mesos'
+// TaskStatus.Reason has no such value (Mesos reports
+// REASON_CONTAINER_LAUNCH_FAILED); nodectl names the fetcher.
+const ReasonFetcherFailed = "REASON_FETCHER_FAILED"
+
 // Sources and reasons of status updates (the ones nodectl produces).
 const (
 	SourceMaster   = "SOURCE_MASTER"

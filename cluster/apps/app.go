@@ -43,6 +43,7 @@ type App struct {
 	AcceptedResourceRoles      []string          `json:"acceptedResourceRoles,omitempty"`
 	Dependencies               []string          `json:"dependencies"`
 	Fetch                      []Fetch           `json:"fetch"`
+	URIs                       []string          `json:"uris,omitempty"` // deprecated: normalize turns it into Fetch
 	Executor                   string            `json:"executor"`
 	Residency                  *Residency        `json:"residency,omitempty"`
 	Version                    string            `json:"version,omitempty"`
@@ -207,6 +208,7 @@ type Fetch struct {
 	Executable bool   `json:"executable,omitempty"`
 	Extract    *bool  `json:"extract,omitempty"`
 	Cache      bool   `json:"cache,omitempty"`
+	DestPath   string `json:"destPath,omitempty"` // Mesos' output_file
 }
 
 // VersionInfo says when the app last scaled and last changed config.
@@ -309,6 +311,7 @@ func (a *App) normalize() {
 	for i, d := range a.Dependencies {
 		a.Dependencies[i] = canonicalID(d)
 	}
+	a.normalizeURIs()
 	if a.Fetch == nil {
 		a.Fetch = []Fetch{}
 	}
@@ -366,6 +369,9 @@ func (a *App) validate() []Detail {
 		add("/args", "must be empty when cmd is set")
 	case a.Cmd == "" && len(a.Args) == 0 && !hasImage:
 		add("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.")
+	}
+	if len(a.URIs) > 0 {
+		add("/uris", "cannot specify both uris and fetch fields")
 	}
 	if *a.Instances < 0 {
 		add("/instances", "must be greater than or equal to 0")

@@ -438,6 +438,7 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 		for k, v := range m {
 			merged[k] = v
 		}
+		dropStoredFetch(merged, m)
 	}
 	merged["id"], _ = json.Marshal(id)
 	app, ok := decodeApp(w, merged)

@@ -481,7 +481,7 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 		cmd.Shell = new(bool) // the image's entrypoint
 	}
 	for _, f := range def.Fetch {
-		cmd.URIs = append(cmd.URIs, api.CommandURI{Value: f.URI, Executable: f.Executable, Extract: f.Extract, Cache: f.Cache})
+		cmd.URIs = append(cmd.URIs, api.CommandURI{Value: f.URI, Executable: f.Executable, Extract: f.Extract, Cache: f.Cache, OutputFile: f.DestPath})
 	}
 	ti := api.TaskInfo{
 		Name: strings.ReplaceAll(strings.TrimPrefix(def.ID, "/"), "/", "."), TaskID: api.ID{Value: t.ID},
