@@ -722,7 +722,8 @@ func (a *Agent) fetchURIs(ctx context.Context, t *task) error {
 	return a.fetcher.fetch(ctx, fetchRequest{
 		uris: t.info.Command.URIs, sandbox: t.sandbox,
 		maxExtract: int64(t.info.Resources.Scalar("disk") * (1 << 20)),
-		// Tasks run as the agent's user here: the files stay the agent's.
+		// The task's user is known only once its image is pulled: taskUser
+		// gives it the sandbox's files then.
 		owner: nil,
 	})
 }

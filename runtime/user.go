@@ -366,6 +366,14 @@ func (a *Agent) taskUser(t *task, rootfs, imageUser, sandbox string) (taskUser, 
 	if err := chownSandbox(sandbox, u); err != nil {
 		return taskUser{}, err
 	}
+	// The fetcher ran before the user was known (an image's USER is read
+	// after its pull): what it fetched goes to the user now, as Mesos'
+	// fetcher gives the task's user its files.
+	if c := t.info.Command; c != nil && len(c.URIs) > 0 && (u.UID != 0 || u.GID != 0) {
+		if err := chownSandboxTree(sandbox, u); err != nil {
+			return taskUser{}, fmt.Errorf("give the fetched files to user %s: %w", u.Name, err)
+		}
+	}
 	for _, v := range a.taskVolumes(t.info) {
 		if v.readOnly {
 			continue
@@ -376,4 +384,15 @@ func (a *Agent) taskUser(t *task, rootfs, imageUser, sandbox string) (taskUser, 
 	}
 	a.log.Debug("task user", "task_id", t.id, "user", u.Name, "uid", u.UID, "gid", u.GID)
 	return u, nil
+}
+
+// chownSandboxTree gives everything in the sandbox to the task's user,
+// walking beneath the sandbox root (symlinks are not followed).
+func chownSandboxTree(sandbox string, u taskUser) error {
+	root, err := os.OpenRoot(sandbox)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return chownTree(root, fileOwner{uid: int(u.UID), gid: int(u.GID)})
 }
