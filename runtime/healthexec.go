@@ -40,6 +40,9 @@ func (a *Agent) commandCheck(ctx context.Context, t *task, cmd *api.CommandInfo)
 	env := slices.Clone(ctr.Spec().Env)
 	if cmd.Environment != nil {
 		for _, v := range cmd.Environment.Variables {
+			if v.Type == api.EnvTypeSecret {
+				continue // the container's environment has its value
+			}
 			env = append(env, v.Name+"="+v.Value)
 		}
 	}

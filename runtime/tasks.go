@@ -31,6 +31,7 @@ type task struct {
 	runDir                                   string // container dir for the image rootfs
 	launchedAt                               time.Time
 	hostVolumes                              []api.Volume // hostPath volumes as allowed: resolved source, mode
+	secrets                                  taskSecrets  // resolved secrets, out of info (secrets.go); dropped once started
 
 	// Guarded by taskTable.mu.
 	state    api.TaskState
@@ -186,8 +187,9 @@ func (a *Agent) admitLaunch(ctx context.Context, m *api.LaunchMessage) *task {
 	}
 	t := &task{
 		id: m.Task.TaskID.Value, frameworkID: fw, executorID: m.Task.TaskID.Value,
-		containerID: uuid.NewString(), framework: m.Framework, info: m.Task, launchedAt: time.Now(),
+		containerID: uuid.NewString(), framework: m.Framework, launchedAt: time.Now(),
 	}
+	t.info, t.secrets = takeSecrets(m.Task)
 	t.launchCtx, t.killLaunch = context.WithCancel(ctx)
 	k := streamKey{fw, t.id}
 	a.tasks.mu.Lock()
@@ -221,6 +223,11 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 	if t.frameworkID == "" || t.id == "" {
 		a.endLaunch(t)
 		a.setState(t, api.TaskError, api.ReasonTaskInvalid, "task and framework ids are required", nil)
+		return
+	}
+	if err := t.secrets.err; err != nil {
+		a.endLaunch(t)
+		a.setState(t, api.TaskError, api.ReasonTaskInvalid, "Task refused: "+err.Error(), nil)
 		return
 	}
 	if msg := a.diskFullRefusal(); msg != "" {
@@ -371,6 +378,9 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		return err
 	}
 	t.sandbox = sandbox
+	if err := writeSecretFiles(sandbox, t.secrets.files); err != nil {
+		return err
+	}
 	spec := container.Spec{
 		ID: t.containerID, SandboxDir: sandbox, SandboxTarget: sandbox,
 		CPUs: t.info.Resources.Scalar("cpus"), MemBytes: int64(t.info.Resources.Scalar("mem") * (1 << 20)),
@@ -413,6 +423,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	a.tasks.mu.Lock()
 	t.ctr = ctr
 	a.tasks.mu.Unlock()
+	t.secrets = taskSecrets{} // in the container now; not kept
 	atStage(stageCreated, t)
 	return nil
 }

@@ -1,0 +1,105 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"nodectl/cluster/api"
+)
+
+// Secrets reach the agent resolved (VALUE secrets in the LAUNCH, over the
+// mTLS agent stream): SECRET environment variables and SECRET volumes
+// (Mesos Environment.Variable.SECRET and Volume.Source.SECRET). The agent
+// takes the values out of the task when it admits it (takeSecrets): what
+// it checkpoints in sqlite, shows and reports is the task without them.
+// Variables join the container's environment; a volume becomes a file at
+// its container path inside the sandbox, mode 0400 (Mesos mounts a tmpfs
+// with the file instead; nodectl writes it into the sandbox, on the
+// agent's disk, and it goes with the sandbox). Files are owned by the
+// agent's user (root), as is the task's process.
+//
+// After an agent restart a running task keeps its environment and files;
+// nothing of a secret is recovered from the checkpoint, because nothing
+// needs relaunching from it.
+
+// taskSecrets are the resolved secrets of one task.
+type taskSecrets struct {
+	env   []string // NAME=value
+	files []secretFile
+	err   error // a secret arrived without its value: the launch is refused
+}
+
+type secretFile struct {
+	containerPath string
+	data          []byte
+}
+
+// takeSecrets splits ti into the task without secret values and its
+// secrets.
+func takeSecrets(ti api.TaskInfo) (api.TaskInfo, taskSecrets) {
+	var s taskSecrets
+	missing := func(where string, sec *api.Secret) {
+		name := ""
+		if sec != nil && sec.Reference != nil {
+			name = " " + sec.Reference.Name
+		}
+		s.err = errors.Join(s.err, fmt.Errorf("%s: secret%s arrived without its value", where, name))
+	}
+	if c := ti.Command; c != nil && c.Environment != nil {
+		for _, v := range c.Environment.Variables {
+			if v.Type != api.EnvTypeSecret {
+				continue
+			}
+			if v.Secret == nil || v.Secret.Value == nil {
+				missing("environment variable "+v.Name, v.Secret)
+				continue
+			}
+			s.env = append(s.env, v.Name+"="+string(v.Secret.Value.Data))
+		}
+	}
+	if ct := ti.Container; ct != nil {
+		for _, v := range ct.Volumes {
+			if v.Source == nil || v.Source.Type != api.VolumeTypeSecret {
+				continue
+			}
+			if v.Source.Secret == nil || v.Source.Secret.Value == nil {
+				missing("volume "+v.ContainerPath, v.Source.Secret)
+				continue
+			}
+			s.files = append(s.files, secretFile{containerPath: v.ContainerPath, data: v.Source.Secret.Value.Data})
+		}
+	}
+	return ti.Redacted(), s
+}
+
+// writeSecretFiles writes the task's secret files into its sandbox, 0400.
+// A container path must stay inside the sandbox.
+func writeSecretFiles(sandbox string, files []secretFile) error {
+	for _, f := range files {
+		rel := filepath.Clean(strings.TrimPrefix(f.containerPath, "/"))
+		if rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+			return fmt.Errorf("secret volume %s: not a path inside the sandbox", f.containerPath)
+		}
+		p := filepath.Join(sandbox, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("secret volume %s: %w", f.containerPath, err)
+		}
+		// O_EXCL|O_NOFOLLOW: never through a link a task left behind.
+		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o400)
+		if err != nil {
+			return fmt.Errorf("secret volume %s: %w", f.containerPath, err)
+		}
+		_, werr := fh.Write(f.data)
+		if cerr := fh.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return fmt.Errorf("secret volume %s: %w", f.containerPath, werr)
+		}
+	}
+	return nil
+}
