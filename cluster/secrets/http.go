@@ -20,6 +20,12 @@ type PutRequest struct {
 	Value string `json:"value"`
 }
 
+// PutResponse is PUT /v1/secrets/{path}'s answer (201 created, 200 replaced).
+type PutResponse struct {
+	Path    string `json:"path"`
+	Created bool   `json:"created"`
+}
+
 // ListResponse is GET /v1/secrets's answer: paths, never values.
 type ListResponse struct {
 	Secrets []Entry `json:"secrets"`
@@ -27,17 +33,23 @@ type ListResponse struct {
 
 // API serves the store over HTTP.
 type API struct {
-	store *Store
-	guard *auth.Guard // nil: no authorization (tests of the store alone)
-	log   *slog.Logger
+	store  *Store
+	guard  *auth.Guard // nil: no authorization (tests of the store alone)
+	log    *slog.Logger
+	redact func(...string)
 }
 
-// NewAPI returns the HTTP API of store; guard authorizes by path.
-func NewAPI(store *Store, guard *auth.Guard, log *slog.Logger) *API {
+// NewAPI returns the HTTP API of store; guard authorizes by path. redact
+// (may be nil) registers every value written with the node's redacting
+// log handler, in case one ever reaches a log line.
+func NewAPI(store *Store, guard *auth.Guard, log *slog.Logger, redact func(...string)) *API {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &API{store: store, guard: guard, log: log.With("component", "secrets")}
+	if redact == nil {
+		redact = func(...string) {}
+	}
+	return &API{store: store, guard: guard, log: log.With("component", "secrets"), redact: redact}
 }
 
 // Routes are the API's routes, each with its one permission; handlers
@@ -127,6 +139,7 @@ func (a *API) handlePut(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusBadRequest, `body must be JSON {"value": "..."} (and nothing else)`)
 		return
 	}
+	a.redact(req.Value)
 	created, err := a.store.Put(r.Context(), path, []byte(req.Value))
 	if err != nil {
 		a.storeError(w, path, err)
@@ -137,7 +150,7 @@ func (a *API) handlePut(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusCreated
 	}
 	a.log.Info("secret written", "path", path, "principal", principal(r), "created", created)
-	writeJSON(w, code, map[string]string{"path": path})
+	writeJSON(w, code, PutResponse{Path: path, Created: created})
 }
 
 func (a *API) handleDelete(w http.ResponseWriter, r *http.Request) {
