@@ -23,6 +23,9 @@ func secretStore(cli *clientv3.Client, ca *pki.Authority, guard *auth.Guard, red
 	if err != nil {
 		return nil, nil, fmt.Errorf("secret store key: %w", err)
 	}
+	if redact == nil {
+		redact = func(...string) {}
+	}
 	store, err := secrets.NewStore(cli, aead)
 	if err != nil {
 		return nil, nil, err
