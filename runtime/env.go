@@ -45,8 +45,7 @@ func taskEnv(t *task, agentID, host, sandboxInside string, imageEnv []string) []
 			env = append(env, v.Name+"="+v.Value)
 		}
 	}
-	env = append(env, t.secrets.env...)
-	return dedupEnv(env)
+	return dedupEnv(env) // secret variables: container.Spec.SecretEnv
 }
 
 // dedupEnv keeps the last value of each variable, in first-seen order.

@@ -16,7 +16,9 @@ import (
 // (Mesos Environment.Variable.SECRET and Volume.Source.SECRET). The agent
 // takes the values out of the task when it admits it (takeSecrets): what
 // it checkpoints in sqlite, shows and reports is the task without them.
-// Variables join the container's environment; a volume becomes a file at
+// Variables join the container's environment through the shim
+// (container.Spec.SecretEnv, handed over in a 0600 file the shim removes
+// once read, never in the container's request file); a volume becomes a file at
 // its container path inside the sandbox, mode 0400 (Mesos mounts a tmpfs
 // with the file instead; nodectl writes it into the sandbox, on the
 // agent's disk, and it goes with the sandbox). Files are owned by the

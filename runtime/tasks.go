@@ -412,6 +412,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		return err
 	}
 	spec.Env = taskEnv(t, a.ID(), a.cfg.Hostname, spec.SandboxTarget, imgEnv)
+	spec.SecretEnv = t.secrets.env // kept out of the container's request file
 	if err := ctx.Err(); err != nil {
 		return err
 	}
