@@ -227,3 +227,71 @@ func TestSecretsAPIAuthz(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestSecretsThroughTheMasterRouter: on a real node, a user limited to
+// /team-a manages /team-a's secrets only, and cannot define an app that
+// references another team's secret.
+func TestSecretsThroughTheMasterRouter(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{All: true})
+	base := c.Master.URL()
+	admin := nodetest.Client(30 * time.Second)
+	out := outsider(t, c)
+	if code, _, body := send(t, admin, base, call{method: "POST", path: auth.PathUsers, ctype: "application/json", body: `{"principal":"alice","secret":"alice-secret-0001","apps":["/team-a"]}`}); code != 201 {
+		t.Fatalf("add user: %d %s", code, body)
+	}
+	alice := call{user: "alice", secret: "alice-secret-0001", ctype: "application/json"}
+	as := func(c call, method, path, body string) call { c.method, c.path, c.body = method, path, body; return c }
+	if code, _, b := send(t, admin, base, call{method: "PUT", path: "/v1/secrets/team-b/db", ctype: "application/json", body: `{"value":"team-b-value"}`}); code != 201 {
+		t.Fatalf("admin put: %d %s", code, b)
+	}
+	if code, _, b := send(t, out, base, as(alice, "PUT", "/v1/secrets/team-a/db", `{"value":"team-a-value"}`)); code != 201 {
+		t.Fatalf("alice put /team-a/db: %d %s", code, b)
+	}
+	if code, _, b := send(t, out, base, as(alice, "PUT", "/v1/secrets/team-b/db", `{"value":"x"}`)); code != 403 {
+		t.Errorf("alice put /team-b/db: %d %s, want 403", code, b)
+	}
+	code, _, b := send(t, out, base, as(alice, "GET", "/v1/secrets", ""))
+	if code != 200 || !strings.Contains(string(b), "/team-a/db") || strings.Contains(string(b), "/team-b") || strings.Contains(string(b), "value") {
+		t.Errorf("alice's list: %d %s", code, b)
+	}
+	app := func(source string) string {
+		return `{"id":"/team-a/web","cmd":"sleep 600","cpus":0.01,"mem":16,"instances":0,
+			"env":{"P":{"secret":"s"}},"secrets":{"s":{"source":"` + source + `"}}}`
+	}
+	if code, _, b := send(t, out, base, as(alice, "POST", "/v2/apps", app("/team-b/db"))); code != 403 || !strings.Contains(string(b), "/team-b/db") {
+		t.Errorf("alice's app with /team-b/db: %d %s, want 403 naming it", code, b)
+	}
+	if code, _, b := send(t, out, base, as(alice, "POST", "/v2/apps", app("/team-a/db"))); code != 201 {
+		t.Errorf("alice's app with /team-a/db: %d %s", code, b)
+	}
+	if code, _, b := send(t, out, base, as(alice, "GET", "/v2/apps/team-a/web", "")); code != 200 || strings.Contains(string(b), "team-a-value") {
+		t.Errorf("app answer: %d %s", code, b)
+	}
+}
+
+// TestSecretCLIUsage: bad input is exit 2 with one line, before any dial.
+func TestSecretCLIUsage(t *testing.T) {
+	defer node.SetTerminal(true)()
+	f := t.TempDir() + "/v"
+	for _, c := range []struct {
+		args  []string
+		stdin string
+		want  string
+	}{
+		{[]string{"secret", "create", "/a/b"}, "", "no value"},
+		{[]string{"secret", "create", "/a/b", "--value", "x", "--from-file", f}, "", "one of"},
+		{[]string{"secret", "create", "/a/../b", "--value", "x"}, "", "invalid secret path"},
+		{[]string{"secret", "create", "/a/b", "--value", ""}, "", "empty"},
+		{[]string{"secret", "create", "/a/b", "--from-file", f + "-missing"}, "", "--from-file"},
+		{[]string{"secret", "create"}, "", "usage"},
+		{[]string{"secret", "rm", "/a/b", "extra"}, "", "usage"},
+		{[]string{"secret", "ls", "-o", "yaml"}, "", "want table or json"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := node.RunCLIInput(c.args, strings.NewReader(c.stdin), &stdout, &stderr)
+		msg := strings.TrimSpace(stderr.String())
+		if code != 2 || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, c.want) {
+			t.Errorf("%v: exit %d %q, want 2 and one line with %q", c.args, code, msg, c.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -95,6 +96,12 @@ func TestAppSecrets(t *testing.T) {
 		if strings.Contains(string(b), value) {
 			t.Errorf("GET %s shows the secret's value", p)
 		}
+	}
+	var agentState map[string]any
+	if err := getJSON(n.agentURL()+"/state", &agentState); err != nil {
+		t.Errorf("agent /state: %v", err)
+	} else if b, _ := json.Marshal(agentState); strings.Contains(string(b), value) || !strings.Contains(string(b), "sec_app") {
+		t.Errorf("agent /state shows the value, or not the task: %s", b)
 	}
 	if _, b := appDo(t, n, "GET", "/v2/apps/sec/app", ""); !strings.Contains(string(b), `"/db/password"`) {
 		t.Errorf("the app lost its secrets: %s", b)
