@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"nodectl/cluster/api"
+	"nodectl/runtime/internal/container"
 )
 
 // Secrets reach the agent resolved (VALUE secrets in the LAUNCH, over the
@@ -18,10 +19,12 @@ import (
 // it checkpoints in sqlite, shows and reports is the task without them.
 // Variables join the container's environment through the shim
 // (container.Spec.SecretEnv, handed over in a 0600 file the shim removes
-// once read, never in the container's request file); a volume becomes a file at
-// its container path inside the sandbox, mode 0400 (Mesos mounts a tmpfs
-// with the file instead; nodectl writes it into the sandbox, on the
-// agent's disk, and it goes with the sandbox). Files are owned by the
+// once read, never in the container's request file). A volume is a file,
+// mode 0400, in <work dir>/secrets/<container id>/ (0700), bind-mounted
+// read-only at its container path in the sandbox: the sandbox on the host,
+// which the files API serves, holds only the empty mount point. Mesos
+// mounts a tmpfs instead; nodectl's file is on the agent's disk and is
+// removed when the task ends (releaseRootfs). Files are owned by the
 // agent's user (root), as is the task's process.
 //
 // After an agent restart a running task keeps its environment and files;
@@ -78,30 +81,43 @@ func takeSecrets(ti api.TaskInfo) (api.TaskInfo, taskSecrets) {
 	return ti.Redacted(), s
 }
 
-// writeSecretFiles writes the task's secret files into its sandbox, 0400.
-// A container path must stay inside the sandbox.
-func writeSecretFiles(sandbox string, files []secretFile) error {
-	for _, f := range files {
+// secretDir holds a container's secret files, outside its sandbox (the
+// files API serves sandboxes): <work dir>/secrets/<container id>, 0700.
+func secretDir(workDir, containerID string) string {
+	return filepath.Join(workDir, "secrets", containerID)
+}
+
+// secretMounts writes the task's secret files, 0400, into dir and returns
+// read-only bind mounts of each at its container path under the sandbox
+// as the container sees it (sandboxTarget). The sandbox itself only gets
+// the empty mount point. A container path must stay inside the sandbox.
+func secretMounts(dir, sandboxTarget string, files []secretFile) ([]container.Mount, error) {
+	if len(files) == 0 {
+		return nil, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("secret volumes: %w", err)
+	}
+	var out []container.Mount
+	for i, f := range files {
 		rel := filepath.Clean(strings.TrimPrefix(f.containerPath, "/"))
 		if rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
-			return fmt.Errorf("secret volume %s: not a path inside the sandbox", f.containerPath)
+			return nil, fmt.Errorf("secret volume %s: not a path inside the sandbox", f.containerPath)
 		}
-		p := filepath.Join(sandbox, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("secret volume %s: %w", f.containerPath, err)
-		}
-		// O_EXCL|O_NOFOLLOW: never through a link a task left behind.
+		p := filepath.Join(dir, fmt.Sprintf("%d", i))
+		// O_EXCL|O_NOFOLLOW: a fresh file, never through a link.
 		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o400)
 		if err != nil {
-			return fmt.Errorf("secret volume %s: %w", f.containerPath, err)
+			return nil, fmt.Errorf("secret volume %s: %w", f.containerPath, err)
 		}
 		_, werr := fh.Write(f.data)
 		if cerr := fh.Close(); werr == nil {
 			werr = cerr
 		}
 		if werr != nil {
-			return fmt.Errorf("secret volume %s: %w", f.containerPath, werr)
+			return nil, fmt.Errorf("secret volume %s: %w", f.containerPath, werr)
 		}
+		out = append(out, container.Mount{Source: p, Destination: filepath.Join(sandboxTarget, rel), ReadOnly: true})
 	}
-	return nil
+	return out, nil
 }

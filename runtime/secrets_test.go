@@ -42,17 +42,21 @@ func TestTakeSecrets(t *testing.T) {
 			t.Errorf("taskEnv has the secret variable (%q): it goes through SecretEnv only", kv)
 		}
 	}
-	sb := t.TempDir()
-	if err := writeSecretFiles(sb, s.files); err != nil {
-		t.Fatal(err)
+	dir := filepath.Join(t.TempDir(), "secrets", "cid")
+	mounts, err := secretMounts(dir, "/mnt/mesos/sandbox", s.files)
+	if err != nil || len(mounts) != 1 {
+		t.Fatalf("mounts: %v %v", mounts, err)
 	}
-	p := filepath.Join(sb, "dir", "file")
-	st, err := os.Stat(p)
-	if got, _ := os.ReadFile(p); err != nil || string(got) != "file-value" || st.Mode().Perm() != 0o400 {
-		t.Errorf("secret file: %q %v %v", got, st.Mode(), err)
+	m := mounts[0]
+	st, err := os.Stat(m.Source)
+	if got, _ := os.ReadFile(m.Source); err != nil || string(got) != "file-value" || st.Mode().Perm() != 0o400 || !m.ReadOnly || m.Destination != "/mnt/mesos/sandbox/dir/file" {
+		t.Errorf("secret mount %+v: %q %v", m, got, err)
 	}
-	if err := writeSecretFiles(sb, []secretFile{{containerPath: "../escape", data: []byte("x")}}); err == nil {
-		t.Error("a secret file outside the sandbox was written")
+	if d, err := os.Stat(dir); err != nil || d.Mode().Perm() != 0o700 {
+		t.Errorf("secret dir: %v %v", d, err)
+	}
+	if _, err := secretMounts(dir+"2", "/sb", []secretFile{{containerPath: "../escape", data: []byte("x")}}); err == nil {
+		t.Error("a secret file outside the sandbox was mounted")
 	}
 	// A reference that reached the agent unresolved refuses the launch.
 	ti.Command.Environment.Variables[1].Secret = &api.Secret{Type: api.SecretReference, Reference: &api.SecretRef{Name: "/db/x"}}

@@ -378,9 +378,6 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		return err
 	}
 	t.sandbox = sandbox
-	if err := writeSecretFiles(sandbox, t.secrets.files); err != nil {
-		return err
-	}
 	spec := container.Spec{
 		ID: t.containerID, SandboxDir: sandbox, SandboxTarget: sandbox,
 		CPUs: t.info.Resources.Scalar("cpus"), MemBytes: int64(t.info.Resources.Scalar("mem") * (1 << 20)),
@@ -408,6 +405,11 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, vm...)
+	sm, err := secretMounts(secretDir(a.cfg.WorkDir, t.containerID), spec.SandboxTarget, t.secrets.files)
+	if err != nil {
+		return err
+	}
+	spec.Mounts = append(spec.Mounts, sm...)
 	if spec.Args, err = taskArgs(t.info.Command, entrypoint, cmd); err != nil {
 		return err
 	}
@@ -506,6 +508,7 @@ func exitMessage(e container.Exit) string {
 }
 
 func (a *Agent) releaseRootfs(t *task) {
+	_ = os.RemoveAll(secretDir(a.cfg.WorkDir, t.containerID)) // secrets.go
 	if t.runDir == "" || a.images == nil {
 		return
 	}

@@ -107,6 +107,15 @@ func TestAppSecrets(t *testing.T) {
 		t.Errorf("the app lost its secrets: %s", b)
 	}
 
+	// The sandbox on the host (which the files API serves) has only the
+	// empty mount point; the file itself is under <work dir>/secrets.
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(stdout), "dbpass")); err != nil || len(b) != 0 {
+		t.Errorf("sandbox dbpass on the host: %q %v, want an empty mount point", b, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(n.dir, "secrets")); len(ents) != 1 {
+		t.Errorf("%d secret dirs, want 1", len(ents))
+	}
+
 	// A secret deleted after the app was defined refuses the launch.
 	appMust(t, n, "POST", "/v2/apps", `{"id":"/sec/missing","instances":0,"cpus":0.1,"mem":16,"cmd":"sleep `+appMark(2)+`",
 		"env":{"GONE":{"secret":"g"}},"secrets":{"g":{"source":"/db/gone"}}}`, 201)
@@ -120,14 +129,20 @@ func TestAppSecrets(t *testing.T) {
 		return ok && a.LastTaskFailure != nil && a.LastTaskFailure.State == "TASK_ERROR" &&
 			strings.Contains(a.LastTaskFailure.Message, "/db/gone")
 	})
+	appMust(t, n, "DELETE", "/v2/apps/sec/app", "", 200)
+	waitFor(t, 30*time.Second, "the task's secret dir removed", func() bool {
+		ents, err := os.ReadDir(filepath.Join(n.dir, "secrets"))
+		return err == nil && len(ents) == 0
+	})
 	if code, out := cli("", "secret", "rm", "/db/gone"); code == 0 || !strings.Contains(out, "does not exist") {
 		t.Errorf("rm of a missing secret: %d %s", code, out)
 	}
 
-	// Nowhere under the work dir but the task's own secret file: etcd's
+	// Nowhere under the work dir but the task's own secret file (in
+	// <work dir>/secrets, mounted into the sandbox): etcd's
 	// data, the agent's sqlite checkpoint, logs.
 	_ = filepath.WalkDir(n.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() == "dbpass" || !d.Type().IsRegular() {
+		if err != nil || d.IsDir() || strings.HasPrefix(p, filepath.Join(n.dir, "secrets")+"/") || !d.Type().IsRegular() {
 			return nil
 		}
 		if st, err := d.Info(); err != nil || st.Size() > 256<<20 {
