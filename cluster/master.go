@@ -33,6 +33,9 @@ const (
 type Config struct {
 	// Etcd is a connected client; required. The caller owns and closes it.
 	Etcd *clientv3.Client
+	// Secrets resolves the secrets tasks reference (secrets_launch.go);
+	// nil: a task that references one is refused.
+	Secrets SecretResolver
 	// EtcdMember is the name of this master's etcd member, to match
 	// masters with members in the quorum view.
 	EtcdMember string

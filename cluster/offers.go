@@ -197,6 +197,7 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 			return fmt.Errorf("%w: operation %q is not supported", ErrBadCall, o.Type)
 		}
 	}
+	secrets := m.resolveSecrets(call) // etcd reads: before the lock
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fw, err := m.callerLocked(s)
@@ -276,6 +277,19 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 				m.dropLaunchLocked(fw, ti, api.TaskError, api.ReasonTaskUnauthorized, err.Error())
 				continue
 			}
+			if err := m.maySeeSecretsLocked(fw, ti); err != nil {
+				m.dropLaunchLocked(fw, ti, api.TaskError, api.ReasonTaskUnauthorized, err.Error())
+				continue
+			}
+			wire := ti
+			if r, ok := secrets[ti.TaskID.Value]; ok {
+				if r.err != nil {
+					m.dropLaunchLocked(fw, ti, api.TaskError, api.ReasonTaskInvalid, secretRefusal(r.err))
+					continue
+				}
+				wire = r.wire
+				wire.Resources, wire.AgentID = ti.Resources, ti.AgentID // as validated
+			}
 			role := ""
 			for _, r := range roles {
 				if rs, err := withMinimums(ti.Resources, avail[r]); err == nil && avail[r].Contains(rs) {
@@ -299,7 +313,7 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 			}
 			avail[role] = avail[role].Subtract(ti.Resources)
 			batch[ti.TaskID.Value] = true
-			m.launchLocked(fw, a, role, ti, now)
+			m.launchLocked(fw, a, role, ti, wire, now)
 		}
 	}
 	for _, r := range roles {
@@ -311,15 +325,18 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 	return nil
 }
 
-// launchLocked creates a STAGING task and sends LAUNCH to its agent.
-func (m *Master) launchLocked(fw *framework, a *agent, role string, ti api.TaskInfo, now time.Time) {
+// launchLocked creates a STAGING task and sends LAUNCH to its agent: the
+// task kept is ti without secret values, the one sent is wire (ti with
+// its secrets resolved).
+func (m *Master) launchLocked(fw *framework, a *agent, role string, ti, wire api.TaskInfo, now time.Time) {
+	ti = ti.Redacted()
 	t := &task{info: ti, frameworkID: fw.id, agentID: a.Info.ID, role: role, state: api.TaskStaging, launchedAt: now, inAlloc: true}
 	t.latest = m.masterStatus(t, api.TaskStaging, "", "")
 	t.statuses = []api.TaskStatus{t.latest}
 	m.addTaskLocked(fw, a, t)
 	m.m.launches.Inc()
 	info := fw.info
-	a.outbox.push(api.AgentMessage{Type: api.MsgLaunch, Launch: &api.LaunchMessage{Framework: info, Task: ti}})
+	a.outbox.push(api.AgentMessage{Type: api.MsgLaunch, Launch: &api.LaunchMessage{Framework: info, Task: wire}})
 }
 
 // dropLaunchLocked answers a task that was not launched with a terminal

@@ -66,6 +66,9 @@ func validateTask(ti api.TaskInfo, fw *framework, a *agent, batch map[string]boo
 	if err := validateCommand(ti); err != nil {
 		return ti, fmt.Errorf("task %s: %w", id, err)
 	}
+	if err := ti.ValidateSecrets(); err != nil {
+		return ti, fmt.Errorf("task %s: %w", id, err)
+	}
 	if kp := ti.KillPolicy; kp != nil && kp.GracePeriod != nil && kp.GracePeriod.Nanoseconds < 0 {
 		return ti, fmt.Errorf("task %s: kill_policy.grace_period is negative", id)
 	}

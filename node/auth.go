@@ -119,6 +119,7 @@ func masterRouter(g *auth.Guard, r *masterRole, join *cluster.Join, masterLog st
 	rt := g.NewRouter()
 	rt.Add(join.Routes()...)
 	rt.Add(r.apps.Routes()...)
+	rt.Add(r.secret.Routes()...)
 	rt.Add(g.Routes()...)
 	// The UI's page and assets are public (they hold no data); everything
 	// they show comes from the API, which needs a principal.

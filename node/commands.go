@@ -15,6 +15,7 @@ func extraCommands() []*cli.Command {
 		etcdCommand(),
 		tokenCommand(),
 		userCommand(),
+		secretCommand(),
 		whoamiCommand(),
 		initCommand(),
 		poweroffCommand(),

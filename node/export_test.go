@@ -20,3 +20,6 @@ func SetTerminal(term bool) func() {
 	isTerminal = func(io.Reader) bool { return term }
 	return func() { isTerminal = old }
 }
+
+// SecretStore is secretStore, for the store's tests.
+var SecretStore = secretStore

@@ -23,6 +23,7 @@ import (
 	"nodectl/cluster/auth"
 	"nodectl/cluster/client"
 	"nodectl/cluster/pki"
+	"nodectl/cluster/secrets"
 	"nodectl/embed"
 )
 
@@ -34,6 +35,7 @@ type masterRole struct {
 	cli    *clientv3.Client
 	master *cluster.Master
 	apps   *apps.Apps
+	secret *secrets.API
 	srv    *http.Server
 	ln     net.Listener
 	guard  *auth.Guard
@@ -144,8 +146,13 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 			return r, err
 		}
 	}
+	secretsAPI, resolveSecret, err := secretStore(r.cli, r.pki.Authority, r.guard, logs.RedactValues, log)
+	if err != nil {
+		return r, err
+	}
+	r.secret = secretsAPI
 	r.master, err = cluster.New(cluster.Config{
-		Etcd: r.cli, EtcdMember: cfg.etcdName(), Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.Port,
+		Etcd: r.cli, Secrets: resolveSecret, EtcdMember: cfg.etcdName(), Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.Port,
 		AgentPingTimeout: cfg.AgentPingTimeout, MaxAgentPingTimeouts: cfg.MaxAgentPingTimeouts,
 		AllocationInterval: cfg.AllocationInterval, OfferTimeout: cfg.OfferTimeout,
 		AgentRemovalRateLimit: cfg.AgentRemovalRateLimit, AgentReregisterTimeout: cfg.AgentReregisterTimeout,

@@ -39,10 +39,13 @@ func taskEnv(t *task, agentID, host, sandboxInside string, imageEnv []string) []
 	env = append(env, imageEnv...)
 	if c := t.info.Command; c != nil && c.Environment != nil {
 		for _, v := range c.Environment.Variables {
+			if v.Type == api.EnvTypeSecret {
+				continue // its value is in t.secrets, never in info
+			}
 			env = append(env, v.Name+"="+v.Value)
 		}
 	}
-	return dedupEnv(env)
+	return dedupEnv(env) // secret variables: container.Spec.SecretEnv
 }
 
 // dedupEnv keeps the last value of each variable, in first-seen order.

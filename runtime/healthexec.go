@@ -40,9 +40,15 @@ func (a *Agent) commandCheck(ctx context.Context, t *task, cmd *api.CommandInfo)
 	env := slices.Clone(ctr.Spec().Env)
 	if cmd.Environment != nil {
 		for _, v := range cmd.Environment.Variables {
+			if v.Type == api.EnvTypeSecret {
+				continue // its value is in SecretEnv below
+			}
 			env = append(env, v.Name+"="+v.Value)
 		}
 	}
+	// Only in memory: after an agent restart a COMMAND check runs without
+	// the task's secret variables (the shim never wrote them down).
+	env = append(env, ctr.Spec().SecretEnv...)
 	ex, out, err := ctr.Exec(ctx, container.ExecSpec{Args: args, Env: env})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -31,6 +31,7 @@ type task struct {
 	runDir                                   string // container dir for the image rootfs
 	launchedAt                               time.Time
 	hostVolumes                              []api.Volume // hostPath volumes as allowed: resolved source, mode
+	secrets                                  taskSecrets  // resolved secrets, out of info (secrets.go); dropped once started
 
 	// Guarded by taskTable.mu.
 	state    api.TaskState
@@ -186,8 +187,9 @@ func (a *Agent) admitLaunch(ctx context.Context, m *api.LaunchMessage) *task {
 	}
 	t := &task{
 		id: m.Task.TaskID.Value, frameworkID: fw, executorID: m.Task.TaskID.Value,
-		containerID: uuid.NewString(), framework: m.Framework, info: m.Task, launchedAt: time.Now(),
+		containerID: uuid.NewString(), framework: m.Framework, launchedAt: time.Now(),
 	}
+	t.info, t.secrets = takeSecrets(m.Task)
 	t.launchCtx, t.killLaunch = context.WithCancel(ctx)
 	k := streamKey{fw, t.id}
 	a.tasks.mu.Lock()
@@ -221,6 +223,11 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 	if t.frameworkID == "" || t.id == "" {
 		a.endLaunch(t)
 		a.setState(t, api.TaskError, api.ReasonTaskInvalid, "task and framework ids are required", nil)
+		return
+	}
+	if err := t.secrets.err; err != nil {
+		a.endLaunch(t)
+		a.setState(t, api.TaskError, api.ReasonTaskInvalid, "Task refused: "+err.Error(), nil)
 		return
 	}
 	if msg := a.diskFullRefusal(); msg != "" {
@@ -408,10 +415,16 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, vm...)
+	sm, err := secretMounts(secretDir(a.cfg.WorkDir, t.containerID), spec.SandboxTarget, t.secrets.files)
+	if err != nil {
+		return err
+	}
+	spec.Mounts = append(spec.Mounts, sm...)
 	if spec.Args, err = taskArgs(t.info.Command, entrypoint, cmd); err != nil {
 		return err
 	}
 	spec.Env = taskEnv(t, a.ID(), a.cfg.Hostname, spec.SandboxTarget, append(userEnv(user), imgEnv...))
+	spec.SecretEnv = t.secrets.env // kept out of the container's request file
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -423,6 +436,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	a.tasks.mu.Lock()
 	t.ctr = ctr
 	a.tasks.mu.Unlock()
+	t.secrets = taskSecrets{} // in the container now; not kept
 	atStage(stageCreated, t)
 	return nil
 }
@@ -504,6 +518,7 @@ func exitMessage(e container.Exit) string {
 }
 
 func (a *Agent) releaseRootfs(t *task) {
+	_ = os.RemoveAll(secretDir(a.cfg.WorkDir, t.containerID)) // secrets.go
 	if t.runDir == "" || a.images == nil {
 		return
 	}

@@ -125,10 +125,13 @@ type Environment struct {
 	Variables []EnvVar `json:"variables,omitempty"`
 }
 
-// EnvVar is one environment variable.
+// EnvVar is one environment variable (Mesos Environment.Variable): a
+// VALUE (the default) or a SECRET, whose value the agent gets resolved.
 type EnvVar struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+	Name   string  `json:"name"`
+	Value  string  `json:"value"`
+	Type   string  `json:"type,omitempty"` // VALUE (default) or SECRET
+	Secret *Secret `json:"secret,omitempty"`
 }
 
 // CommandURI is a file fetched into the sandbox before the task starts.
@@ -171,6 +174,9 @@ type Volume struct {
 	ContainerPath string `json:"container_path"`
 	HostPath      string `json:"host_path,omitempty"`
 	Mode          string `json:"mode"` // RW or RO
+	// Source is a SECRET volume: a file with the secret's value at
+	// ContainerPath (Mesos Volume.Source.SECRET).
+	Source *VolumeSource `json:"source,omitempty"`
 }
 
 // MesosContainer is the MESOS containerizer's part of ContainerInfo.

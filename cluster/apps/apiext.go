@@ -398,7 +398,7 @@ func (a *Apps) handleBulkUpdate(w http.ResponseWriter, r *http.Request) {
 		if old == nil {
 			perm = auth.CreateApps
 		}
-		if !a.permit(w, r, perm, id) || !a.permitUser(w, r, app) || !a.freeLocked(w, r, id) {
+		if !a.permit(w, r, perm, id) || !a.permitRun(w, r, app) || !a.freeLocked(w, r, id) {
 			return
 		}
 		changes = append(changes, appChange{old: old, app: app})

@@ -15,39 +15,40 @@ import (
 // a Marathon default are pointers while decoding so that normalize can
 // tell "absent" from zero; a normalized App has them all set.
 type App struct {
-	ID                         string            `json:"id"`
-	Cmd                        string            `json:"cmd,omitempty"`
-	Args                       []string          `json:"args,omitempty"`
-	User                       string            `json:"user,omitempty"`
-	Env                        map[string]any    `json:"env"`
-	Instances                  *int              `json:"instances"`
-	Cpus                       *float64          `json:"cpus"`
-	Mem                        *float64          `json:"mem"`
-	Disk                       *float64          `json:"disk"`
-	Gpus                       int               `json:"gpus"`
-	Constraints                [][]string        `json:"constraints"`
-	PortDefinitions            []PortDefinition  `json:"portDefinitions"`
-	Ports                      []int             `json:"ports,omitempty"`
-	RequirePorts               bool              `json:"requirePorts"`
-	Container                  *Container        `json:"container,omitempty"`
-	HealthChecks               []HealthCheck     `json:"healthChecks"`
-	ReadinessChecks            []ReadinessCheck  `json:"readinessChecks"`
-	Labels                     map[string]string `json:"labels"`
-	UpgradeStrategy            *UpgradeStrategy  `json:"upgradeStrategy"`
-	BackoffSeconds             *float64          `json:"backoffSeconds"`
-	BackoffFactor              *float64          `json:"backoffFactor"`
-	MaxLaunchDelaySeconds      *float64          `json:"maxLaunchDelaySeconds"`
-	TaskKillGracePeriodSeconds *float64          `json:"taskKillGracePeriodSeconds,omitempty"`
-	KillSelection              string            `json:"killSelection"`
-	UnreachableStrategy        *Unreachable      `json:"unreachableStrategy"`
-	AcceptedResourceRoles      []string          `json:"acceptedResourceRoles,omitempty"`
-	Dependencies               []string          `json:"dependencies"`
-	Fetch                      []Fetch           `json:"fetch"`
-	URIs                       []string          `json:"uris,omitempty"` // deprecated: normalize turns it into Fetch
-	Executor                   string            `json:"executor"`
-	Residency                  *Residency        `json:"residency,omitempty"`
-	Version                    string            `json:"version,omitempty"`
-	VersionInfo                *VersionInfo      `json:"versionInfo,omitempty"`
+	ID                         string               `json:"id"`
+	Cmd                        string               `json:"cmd,omitempty"`
+	Args                       []string             `json:"args,omitempty"`
+	User                       string               `json:"user,omitempty"`
+	Env                        map[string]any       `json:"env"`
+	Instances                  *int                 `json:"instances"`
+	Cpus                       *float64             `json:"cpus"`
+	Mem                        *float64             `json:"mem"`
+	Disk                       *float64             `json:"disk"`
+	Gpus                       int                  `json:"gpus"`
+	Constraints                [][]string           `json:"constraints"`
+	PortDefinitions            []PortDefinition     `json:"portDefinitions"`
+	Ports                      []int                `json:"ports,omitempty"`
+	RequirePorts               bool                 `json:"requirePorts"`
+	Container                  *Container           `json:"container,omitempty"`
+	HealthChecks               []HealthCheck        `json:"healthChecks"`
+	ReadinessChecks            []ReadinessCheck     `json:"readinessChecks"`
+	Labels                     map[string]string    `json:"labels"`
+	UpgradeStrategy            *UpgradeStrategy     `json:"upgradeStrategy"`
+	BackoffSeconds             *float64             `json:"backoffSeconds"`
+	BackoffFactor              *float64             `json:"backoffFactor"`
+	MaxLaunchDelaySeconds      *float64             `json:"maxLaunchDelaySeconds"`
+	TaskKillGracePeriodSeconds *float64             `json:"taskKillGracePeriodSeconds,omitempty"`
+	KillSelection              string               `json:"killSelection"`
+	UnreachableStrategy        *Unreachable         `json:"unreachableStrategy"`
+	AcceptedResourceRoles      []string             `json:"acceptedResourceRoles,omitempty"`
+	Dependencies               []string             `json:"dependencies"`
+	Fetch                      []Fetch              `json:"fetch"`
+	URIs                       []string             `json:"uris,omitempty"` // deprecated: normalize turns it into Fetch
+	Executor                   string               `json:"executor"`
+	Residency                  *Residency           `json:"residency,omitempty"`
+	Secrets                    map[string]SecretDef `json:"secrets,omitempty"`
+	Version                    string               `json:"version,omitempty"`
+	VersionInfo                *VersionInfo         `json:"versionInfo,omitempty"`
 }
 
 // PortDefinition is one host port the app asks for (0: any).
@@ -80,6 +81,8 @@ type Volume struct {
 	Mode          string `json:"mode"`
 	// Persistent makes it a local persistent volume (resident.go).
 	Persistent *PersistentVolume `json:"persistent,omitempty"`
+	// Secret makes it a file holding a secret's value (secrets.go).
+	Secret string `json:"secret,omitempty"`
 }
 
 // HealthCheck is a Marathon health check. The first one is run by the
@@ -464,7 +467,7 @@ func (a *App) validate() []Detail {
 			if v.ContainerPath == "" {
 				add(fmt.Sprintf("/container/volumes/%d/containerPath", i), "must not be empty")
 			}
-			if v.Mode != "RO" && v.Mode != "RW" {
+			if v.Mode != "RO" && v.Mode != "RW" && !(v.Secret != "" && v.Mode == "") {
 				add(fmt.Sprintf("/container/volumes/%d/mode", i), "must be one of RO, RW")
 			}
 		}
@@ -575,6 +578,7 @@ func (a *App) validate() []Detail {
 		}
 	}
 	ds = append(ds, a.validateResident()...)
+	ds = append(ds, a.validateSecrets()...)
 	return ds
 }
 

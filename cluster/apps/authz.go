@@ -30,6 +30,14 @@ func (a *Apps) visible(r *http.Request, id string) bool {
 	return a.cfg.Guard == nil || a.cfg.Guard.AppVisible(r.Context(), id)
 }
 
+// permitRun checks everything about how an app's tasks would run that the
+// request's principal must be allowed: the user, an unconfined seccomp
+// profile and the secrets it reads. Every path that stores an app
+// definition (create, update, bulk, groups) goes through it.
+func (a *Apps) permitRun(w http.ResponseWriter, r *http.Request, app *App) bool {
+	return a.permitUser(w, r, app) && a.permitSeccomp(w, r, app) && a.permitSecrets(w, r, app)
+}
+
 // permitUser checks that the request's principal may run tasks as the
 // app's user (Mesos run_tasks; --root_submissions). An app without a user
 // runs as the framework's (Config.User).

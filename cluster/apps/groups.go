@@ -279,7 +279,7 @@ func (a *Apps) planGroupLocked(w http.ResponseWriter, r *http.Request, spec *gro
 		if old == nil {
 			perm = auth.CreateApps
 		}
-		if !a.permit(w, r, perm, id) || !a.permitUser(w, r, app) || !a.freeLocked(w, r, id) {
+		if !a.permit(w, r, perm, id) || !a.permitRun(w, r, app) || !a.freeLocked(w, r, id) {
 			return false
 		}
 		p.changes = append(p.changes, appChange{old: old, app: app})

@@ -253,7 +253,7 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, ds)
 		return
 	}
-	if !definitionFits(w, app) || !a.permit(w, r, auth.CreateApps, app.ID) || !a.permitUser(w, r, app) || !a.permitSeccomp(w, r, app) {
+	if !definitionFits(w, app) || !a.permit(w, r, auth.CreateApps, app.ID) || !a.permitRun(w, r, app) {
 		return
 	}
 	a.mu.Lock()
@@ -453,7 +453,7 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 	if old == nil {
 		perm = auth.CreateApps
 	}
-	if !definitionFits(w, app) || !a.permit(w, r, perm, id) || !a.permitUser(w, r, app) || !a.permitSeccomp(w, r, app) {
+	if !definitionFits(w, app) || !a.permit(w, r, perm, id) || !a.permitRun(w, r, app) {
 		return
 	}
 	if !a.freeLocked(w, r, id) {

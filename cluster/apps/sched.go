@@ -469,6 +469,7 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 	for _, k := range sortedKeys(env) {
 		vars = append(vars, api.EnvVar{Name: k, Value: env[k]})
 	}
+	vars = append(vars, secretEnv(def)...)
 	cmd := &api.CommandInfo{Environment: &api.Environment{Variables: vars}, User: def.User}
 	switch {
 	case def.Cmd != "":
@@ -493,6 +494,10 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 			ci.Mesos = &api.MesosContainer{Image: &api.Image{Type: "DOCKER", Docker: &api.DockerImage{Name: c.Docker.Image}}}
 		}
 		for _, v := range c.Volumes {
+			if v.Secret != "" {
+				ci.Volumes = append(ci.Volumes, secretVolume(def, v))
+				continue
+			}
 			ci.Volumes = append(ci.Volumes, api.Volume{ContainerPath: v.ContainerPath, HostPath: v.HostPath, Mode: v.Mode})
 		}
 		ci.LinuxInfo = c.linuxInfo()

@@ -48,6 +48,8 @@ const (
 	ManageCluster      Perm = "manage_cluster"
 	AgentProtocol      Perm = "agent_protocol"
 	RenewCertificate   Perm = "renew_certificate"
+	ViewSecrets        Perm = "view_secrets"
+	ManageSecrets      Perm = "manage_secrets"
 )
 
 // PermInfo describes a permission.
@@ -82,6 +84,8 @@ var perms = map[Perm]PermInfo{
 	ManageCluster:      {ManageCluster, RealmAdmin, "", "masters, join tokens, users, etcd snapshots (superusers unless an ACL grants it)"},
 	AgentProtocol:      {AgentProtocol, RealmNode, "", "the agent protocol: agent certificates only"},
 	RenewCertificate:   {RenewCertificate, RealmNode, "", "renew a node's certificate: node certificates only"},
+	ViewSecrets:        {ViewSecrets, RealmReadonly, "secrets", "list secret paths, never values; reference a secret from an app (by secret path, prefix-matched like app ids)"},
+	ManageSecrets:      {ManageSecrets, RealmReadwrite, "secrets", "create, replace and delete secrets (by secret path, prefix-matched like app ids)"},
 }
 
 // Info describes p; false for an unknown permission.
@@ -100,10 +104,13 @@ func Perms() []PermInfo {
 	return out
 }
 
-// appPerm reports whether p is one of nodectl's app permissions.
+// appPerm reports whether p is one of nodectl's app permissions, or a
+// secret permission: both take a path as object, matched by prefix, and an
+// app-scoped user's app prefixes bound both (its secrets live beside its
+// apps, say /team-a/db/password).
 func appPerm(p Perm) bool {
 	switch p {
-	case ViewApps, CreateApps, UpdateApps, DeleteApps:
+	case ViewApps, CreateApps, UpdateApps, DeleteApps, ViewSecrets, ManageSecrets:
 		return true
 	}
 	return false

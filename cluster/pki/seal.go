@@ -41,8 +41,12 @@ func decodeSecret(b []byte) ([]byte, error) {
 
 // sealKey derives an AES-256 key from the secret with HKDF-SHA256. The
 // secret is 256 random bits, so no password stretching is needed.
-func sealKey(secret []byte) (cipher.AEAD, error) {
-	k, err := hkdf.Key(sha256.New, secret, nil, sealInfo, 32)
+func sealKey(secret []byte) (cipher.AEAD, error) { return deriveAEAD(secret, sealInfo) }
+
+// deriveAEAD derives an AES-256-GCM AEAD for one purpose (info) from the
+// cluster secret: distinct infos give independent keys.
+func deriveAEAD(secret []byte, info string) (cipher.AEAD, error) {
+	k, err := hkdf.Key(sha256.New, secret, nil, info, 32)
 	if err != nil {
 		return nil, fmt.Errorf("derive seal key: %w", err)
 	}
@@ -78,4 +82,15 @@ func unseal(secret, sealed, aad []byte) ([]byte, error) {
 		return nil, ErrSealed
 	}
 	return plain, nil
+}
+
+// AEAD derives an AES-256-GCM AEAD from the cluster secret for one
+// purpose, named by info (say "nodectl secret store v1"); it is never the
+// CA key's sealing key. Every master holds the same secret (MasterBundle),
+// so every master derives the same key.
+func (a *Authority) AEAD(info string) (cipher.AEAD, error) {
+	if info == sealInfo {
+		return nil, errors.New("AEAD: info is reserved for the CA key")
+	}
+	return deriveAEAD(a.secret, info)
 }

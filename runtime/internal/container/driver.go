@@ -262,6 +262,15 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 	if err := shimapi.WriteJSONAtomic(filepath.Join(dir, shimapi.RequestFile), &req, false); err != nil {
 		return nil, err
 	}
+	if len(s.SecretEnv) > 0 {
+		b, err := json.Marshal(s.SecretEnv)
+		if err != nil {
+			return nil, err
+		}
+		if err := shimapi.WriteFileAtomic(filepath.Join(dir, shimapi.SecretEnvFile), b, 0o600, false); err != nil {
+			return nil, err
+		}
+	}
 
 	pid, pidfd, replyR, err := d.execShim(dir)
 	if err != nil {

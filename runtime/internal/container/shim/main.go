@@ -116,6 +116,14 @@ func start(dir string) (*shimapi.Request, *shimapi.Monitor, error) {
 	if err := shimapi.ReadJSON(filepath.Join(dir, shimapi.RequestFile), &req); err != nil {
 		return nil, nil, fmt.Errorf("read request: %w", err)
 	}
+	// Secret variables come in a file of their own, gone once read.
+	secretFile := filepath.Join(dir, shimapi.SecretEnvFile)
+	var secretEnv []string
+	if err := shimapi.ReadJSON(secretFile, &secretEnv); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("read secret environment: %w", err)
+	}
+	_ = os.Remove(secretFile)
+	req.Spec.Env = shimapi.MergeEnv(req.Spec.Env, secretEnv)
 	st, err := ociconf.Start(&req)
 	if err != nil {
 		return nil, nil, err

@@ -33,6 +33,9 @@ const (
 	ExitFile = "exit.json"
 	// ShimLogFile receives the shim's own stdout and stderr.
 	ShimLogFile = "shim.log"
+	// SecretEnvFile (0600) holds Spec.SecretEnv for the shim, which
+	// removes it once read: secret values are never in RequestFile.
+	SecretEnvFile = "secret-env.json"
 )
 
 // Names of the task's output files inside the sandbox, as in Mesos.
@@ -75,6 +78,10 @@ type Spec struct {
 	Args []string `json:"args"`
 	// Env is KEY=VALUE pairs. PATH gets a default when missing.
 	Env []string `json:"env,omitempty"`
+	// SecretEnv is KEY=VALUE pairs of secrets, added to Env (replacing
+	// the same names) inside the shim only: never written to RequestFile,
+	// so a Spec loaded after a restart has none.
+	SecretEnv []string `json:"-"`
 	// Mounts are extra bind mounts (persistent volumes, host paths).
 	Mounts []Mount `json:"mounts,omitempty"`
 	// CPUs becomes cpu shares (1024*CPUs) and a CFS quota of CPUs*100ms per
@@ -338,4 +345,24 @@ type ExecReply struct {
 	Error string `json:"error,omitempty"`
 	// NotRunning is set with Error when the container was not running.
 	NotRunning bool `json:"not_running,omitempty"`
+}
+
+// MergeEnv returns env with extra added, an extra variable replacing one
+// of env with the same name.
+func MergeEnv(env, extra []string) []string {
+	if len(extra) == 0 {
+		return env
+	}
+	names := map[string]bool{}
+	for _, kv := range extra {
+		k, _, _ := strings.Cut(kv, "=")
+		names[k] = true
+	}
+	out := make([]string, 0, len(env)+len(extra))
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); !names[k] {
+			out = append(out, kv)
+		}
+	}
+	return append(out, extra...)
 }

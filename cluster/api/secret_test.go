@@ -1,0 +1,71 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func secretTask() TaskInfo {
+	ref := func(n string) *Secret { return &Secret{Type: SecretReference, Reference: &SecretRef{Name: n}} }
+	return TaskInfo{
+		TaskID: ID{Value: "t"},
+		Command: &CommandInfo{Value: "true", Environment: &Environment{Variables: []EnvVar{
+			{Name: "PLAIN", Value: "x"},
+			{Name: "DB", Type: EnvTypeSecret, Secret: ref("/db/password")},
+		}}},
+		Container: &ContainerInfo{Type: "MESOS", Volumes: []Volume{
+			{ContainerPath: "key", Mode: "RO", Source: &VolumeSource{Type: VolumeTypeSecret, Secret: ref("/tls/key")}},
+		}},
+	}
+}
+
+// TestSecretResolveRedact: Resolved fills values into a copy (the
+// original keeps its references), Redacted takes them out again, and a
+// missing secret names itself and where it is used.
+func TestSecretResolveRedact(t *testing.T) {
+	ti := secretTask()
+	if err := ti.ValidateSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ti.SecretRefs(); len(got) != 2 || got[0] != "/db/password" || got[1] != "/tls/key" {
+		t.Fatalf("refs: %v", got)
+	}
+	vals := map[string]string{"/db/password": "pw-value", "/tls/key": "key-value"}
+	wire, err := ti.Resolved(func(n string) ([]byte, error) { return []byte(vals[n]), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wj, _ := json.Marshal(wire)
+	oj, _ := json.Marshal(ti)
+	if !wire.HasSecretValues() || ti.HasSecretValues() || strings.Contains(string(oj), "cHctdmFsdWU") {
+		t.Errorf("resolution changed the original or filled nothing: %s", wj)
+	}
+	if err := wire.ValidateSecrets(); err != nil {
+		t.Errorf("resolved task invalid: %v", err)
+	}
+	red := wire.Redacted()
+	if red.HasSecretValues() || !wire.HasSecretValues() {
+		t.Error("Redacted kept a value or changed its receiver")
+	}
+	_, err = ti.Resolved(func(n string) ([]byte, error) {
+		if n == "/tls/key" {
+			return nil, ErrSecretMissing
+		}
+		return []byte("v"), nil
+	})
+	if !errors.Is(err, ErrSecretMissing) || !strings.Contains(err.Error(), "/tls/key") || !strings.Contains(err.Error(), "volume key") {
+		t.Errorf("missing secret: %v", err)
+	}
+	bad := secretTask()
+	bad.Command.Environment.Variables[1].Value = "inline"
+	if err := bad.ValidateSecrets(); err == nil {
+		t.Error("a SECRET variable with a value was accepted")
+	}
+	bad = secretTask()
+	bad.Container.Volumes[0].Source.Type = "DOCKER_VOLUME"
+	if err := bad.ValidateSecrets(); err == nil || !strings.Contains(err.Error(), "DOCKER_VOLUME") {
+		t.Errorf("unsupported volume source: %v", err)
+	}
+}
