@@ -166,6 +166,8 @@ type Volume struct {
 	ContainerPath string `json:"container_path"`
 	HostPath      string `json:"host_path,omitempty"`
 	Mode          string `json:"mode"` // RW or RO
+	// Source is set for SANDBOX_PATH volumes (taskgroup.go).
+	Source *VolumeSource `json:"source,omitempty"`
 }
 
 // MesosContainer is the MESOS containerizer's part of ContainerInfo.

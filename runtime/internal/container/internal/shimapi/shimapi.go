@@ -90,6 +90,10 @@ type Spec struct {
 	// UID and GID the process runs as. Default root.
 	UID uint32 `json:"uid,omitempty"`
 	GID uint32 `json:"gid,omitempty"`
+	// IPCNamespacePath joins this IPC namespace (an nsfs path such as
+	// /proc/<pid>/task/<tid>/ns/ipc) instead of creating a new one: the
+	// containers of one task group share it. Empty: a new namespace.
+	IPCNamespacePath string `json:"ipc_namespace_path,omitempty"`
 }
 
 // Request is everything the shim needs to create and start one container.
