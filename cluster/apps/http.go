@@ -67,6 +67,11 @@ func (a *Apps) Routes() []auth.Route {
 		h("PATCH /v2/groups/{rest...}", auth.UpdateApps, a.leaderOnly(a.handleGroupWrite)),
 		h("DELETE /v2/groups", auth.DeleteApps, a.leaderOnly(a.handleGroupDelete)),
 		h("DELETE /v2/groups/{rest...}", auth.DeleteApps, a.leaderOnly(a.handleGroupDelete)),
+		h("GET /v2/pods", auth.ViewApps, a.leaderOnly(a.handlePodList)),
+		h("POST /v2/pods", auth.CreateApps, a.leaderOnly(a.handlePodCreate)),
+		h("GET /v2/pods/{rest...}", auth.ViewApps, a.leaderOnly(a.handlePodGet)),
+		h("PUT /v2/pods/{rest...}", auth.UpdateApps, a.leaderOnly(a.handlePodPut)),
+		h("DELETE /v2/pods/{rest...}", auth.DeleteApps, a.leaderOnly(a.handlePodDelete)),
 		h("/v2/", auth.Self, func(w http.ResponseWriter, r *http.Request) {
 			writeMessage(w, http.StatusNotFound, "Not found: "+r.URL.Path)
 		}),
