@@ -121,7 +121,7 @@ func validateVolumeSource(v api.Volume) error {
 		return fmt.Errorf("volume %s: sandbox_path type %q is not supported (only PARENT)", v.ContainerPath, sp.Type)
 	}
 	if sp.Path == "" || strings.HasPrefix(sp.Path, "/") || slices.Contains(strings.Split(sp.Path, "/"), "..") {
-		return fmt.Errorf("volume %s: sandbox_path.path %q must be relative, without ..", v.ContainerPath, sp.Path)
+		return fmt.Errorf("volume %s: sandbox_path.path %q must be relative and must not contain \"..\"", v.ContainerPath, sp.Path)
 	}
 	if v.HostPath != "" {
 		return fmt.Errorf("volume %s: host_path and source are exclusive", v.ContainerPath)

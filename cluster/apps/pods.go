@@ -435,10 +435,3 @@ func (p *Pod) instances() int {
 type PodLifecycle struct {
 	KillGracePeriodSeconds *float64 `json:"killGracePeriodSeconds,omitempty"`
 }
-
-func (p *Pod) clone() *Pod {
-	b, _ := json.Marshal(p)
-	var c Pod
-	_ = json.Unmarshal(b, &c)
-	return &c
-}
