@@ -704,6 +704,10 @@ func (a *Apps) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if len(d.AffectedApps) == 0 {
+		a.cancelPodDeploymentLocked(w, r, d) // poddeploy.go
+		return
+	}
 	if d.Originals != nil && !isTrue(r, "force") {
 		a.rollbackManyLocked(w, d)
 		return

@@ -180,14 +180,24 @@ func (a *Apps) writePod(w http.ResponseWriter, r *http.Request, pathID string, p
 		return
 	}
 	p.Version = a.nextVersionLocked()
+	action := actionStartPod
+	if old != nil {
+		action = actionRestartPod
+	}
+	d := a.newPodDeploymentLocked(action, p.ID, p.Version)
 	ops, err := podOps(p)
+	dops, replaced, derr := a.podDeploymentOpsLocked(d)
 	if err == nil {
-		err = a.store.commit(ops...)
+		err = derr
+	}
+	if err == nil {
+		err = a.store.commit(append(ops, dops...)...)
 	}
 	if err != nil {
 		writeMessage(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
+	a.startPodDeploymentLocked(d, replaced)
 	if old == nil {
 		old = &podState{}
 		a.pods.pods[p.ID] = old
@@ -199,6 +209,7 @@ func (a *Apps) writePod(w http.ResponseWriter, r *http.Request, pathID string, p
 	a.poke()
 	a.publishLocked("pod_created_event", map[string]any{"podId": p.ID, "version": p.Version})
 	w.Header().Set("Location", "/v2/pods"+p.ID)
+	w.Header().Set("Marathon-Deployment-Id", d.ID)
 	code := http.StatusCreated
 	if put && len(old.versions) > 1 {
 		code = http.StatusOK
@@ -222,12 +233,19 @@ func (a *Apps) handlePodDelete(w http.ResponseWriter, r *http.Request) {
 			podNotFound(w, id)
 			return
 		}
+		d := a.newPodDeploymentLocked(actionStopPod, id, a.nextVersionLocked())
 		ops := []clientv3.Op{clientv3.OpDelete(podKey(id)), clientv3.OpDelete(prefixPodVersions+escapeID(id)+"/", clientv3.WithPrefix())}
-		if err := a.store.commit(ops...); err != nil {
+		dops, replaced, err := a.podDeploymentOpsLocked(d)
+		if err == nil {
+			err = a.store.commit(append(ops, dops...)...)
+		}
+		if err != nil {
 			writeMessage(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
 		delete(a.pods.pods, id)
+		a.startPodDeploymentLocked(d, replaced)
+		w.Header().Set("Marathon-Deployment-Id", d.ID)
 		a.poke()
 		a.publishLocked("pod_deleted_event", map[string]any{"podId": id})
 		w.WriteHeader(http.StatusAccepted)

@@ -73,7 +73,17 @@ func TestPodLifecycle(t *testing.T) {
 	if code := h.do("POST", "/v2/pods", twoContainerPod, nil); code != 409 {
 		t.Fatalf("second create: %d, want 409", code)
 	}
+	deployments := func() int {
+		var ds []map[string]any
+		if code := h.do("GET", "/v2/deployments", "", &ds); code != 200 {
+			t.Fatalf("deployments: %d", code)
+		}
+		return len(ds)
+	}
 	h.a.step()
+	if n := deployments(); n != 1 {
+		t.Fatalf("%d deployments after create, want 1", n)
+	}
 	h.offerFrom("h1", "cpus:0.1;mem:64") // too small with the executor's resources
 	if n := len(h.fake.accepts); n != 0 {
 		t.Fatalf("%d accepts on a too small offer", n)
@@ -127,6 +137,10 @@ func TestPodLifecycle(t *testing.T) {
 	}
 	if st := status(); st["status"] != podStable || instStatus(st) != instStable {
 		t.Fatalf("healthy: %s %s", st["status"], instStatus(st))
+	}
+	h.a.step()
+	if n := deployments(); n != 0 {
+		t.Fatalf("%d deployments once stable, want 0", n)
 	}
 	var all []map[string]any
 	if code := h.do("GET", "/v2/pods/::status", "", &all); code != 200 || len(all) != 1 {
