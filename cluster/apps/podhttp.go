@@ -190,12 +190,30 @@ func (a *Apps) writePod(w http.ResponseWriter, r *http.Request, pathID string, p
 	if err == nil {
 		err = derr
 	}
+	// A change of scaling alone keeps the running instances: they are
+	// instances of the new version too.
+	var kept []*podInstance
+	if old != nil && onlyScalingDiffers(old.def, p) {
+		for _, i := range a.instancesOfLocked(p.ID) {
+			if i.Version == old.def.Version && err == nil {
+				c := *i
+				c.Version = p.Version
+				var op clientv3.Op
+				op, err = putOp(prefixPodInstances+i.ID, &c)
+				dops = append(dops, op)
+				kept = append(kept, i)
+			}
+		}
+	}
 	if err == nil {
 		err = a.store.commit(append(ops, dops...)...)
 	}
 	if err != nil {
 		writeMessage(w, http.StatusServiceUnavailable, err.Error())
 		return
+	}
+	for _, i := range kept {
+		i.Version = p.Version
 	}
 	a.startPodDeploymentLocked(d, replaced)
 	if old == nil {
@@ -396,4 +414,13 @@ func instanceStatusJSON(def *Pod, i *podInstance) map[string]any {
 		"containers": cs, "networks": []any{}, "specReference": "/v2/pods" + i.PodID + "::versions/" + i.Version,
 		"lastUpdated": formatTime(updated), "lastChanged": formatTime(since),
 	}
+}
+
+// onlyScalingDiffers: a and b differ in scaling (and version) only.
+func onlyScalingDiffers(a, b *Pod) bool {
+	x, y := *a, *b
+	x.Scaling, y.Scaling, x.Version, y.Version = nil, nil, "", ""
+	bx, err1 := json.Marshal(&x)
+	by, err2 := json.Marshal(&y)
+	return err1 == nil && err2 == nil && string(bx) == string(by)
 }
