@@ -98,3 +98,82 @@ func realGlob(pattern string) []string {
 	}
 	return out
 }
+
+// TestPodsKillPolicy: when one container of an instance fails, the agent
+// kills the others (Mesos' default executor kill policy) and the instance
+// is replaced by a new one.
+func TestPodsKillPolicy(t *testing.T) {
+	n := appStartNode(t, "")
+	pod := `{"id":"/acc/kp","scaling":{"kind":"fixed","instances":1},
+	  "scheduling":{"backoff":{"backoff":1,"backoffFactor":1}},
+	  "containers":[
+	    {"name":"good","exec":{"command":{"shell":"sleep ` + appMark(7011) + `"}},"resources":{"cpus":0.05,"mem":16}},
+	    {"name":"bad","exec":{"command":{"shell":"sleep 2; exit 3"}},"resources":{"cpus":0.05,"mem":16}}]}`
+	appMust(t, n, "POST", "/v2/pods", pod, 201)
+	type status struct {
+		Instances []struct {
+			ID         string `json:"id"`
+			Containers []struct {
+				Name   string `json:"name"`
+				Status string `json:"status"`
+			} `json:"containers"`
+		} `json:"instances"`
+	}
+	get := func() status {
+		var st status
+		_, b := appDo(t, n, "GET", "/v2/pods/acc/kp::status", "")
+		_ = json.Unmarshal(b, &st)
+		return st
+	}
+	var first string
+	waitFor(t, 30*time.Second, "an instance", func() bool {
+		st := get()
+		if len(st.Instances) == 0 {
+			return false
+		}
+		first = st.Instances[0].ID
+		return true
+	})
+	waitFor(t, 60*time.Second, "the first instance replaced, its good container killed", func() bool {
+		st := get()
+		for _, i := range st.Instances {
+			if i.ID == first {
+				return false
+			}
+		}
+		return len(st.Instances) >= 1
+	})
+	// The good container of the first instance ended TASK_KILLED.
+	m := realGlob(filepath.Join(n.dir, "slaves", "*", "frameworks", "*", "executors", "instance-"+first, "runs", "*", "tasks", first+".good"))
+	if len(m) != 1 {
+		t.Fatalf("first instance's good sandbox: %v", m)
+	}
+	code, b := appDo(t, n, "GET", "/master/tasks", "")
+	if code != 200 || !strings.Contains(string(b), first+".good") {
+		t.Fatalf("/master/tasks: %d", code)
+	}
+	var tasks struct {
+		Tasks []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"tasks"`
+	}
+	_ = json.Unmarshal(b, &tasks)
+	found := 0
+	for _, tk := range tasks.Tasks {
+		if tk.ID == first+".good" || tk.ID == first+".bad" {
+			found++
+		}
+		if tk.ID == first+".good" && tk.State != "TASK_KILLED" {
+			t.Fatalf("good container of the failed instance: %s", tk.State)
+		}
+		if tk.ID == first+".bad" && tk.State != "TASK_FAILED" {
+			t.Fatalf("bad container: %s", tk.State)
+		}
+	}
+	if found != 2 {
+		t.Fatalf("/master/tasks lists %d of the first instance's tasks, want 2", found)
+	}
+	appMust(t, n, "DELETE", "/v2/pods/acc/kp", "", 202)
+	waitFor(t, 60*time.Second, "no container left", func() bool { return appMonitors(n.dir) == 0 })
+}
