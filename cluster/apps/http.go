@@ -267,6 +267,10 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusConflict, fmt.Sprintf("An app with id [%s] already exists.", app.ID))
 		return
 	}
+	if a.pods.pods[app.ID] != nil {
+		writeMessage(w, http.StatusConflict, fmt.Sprintf("A pod with id [%s] already exists.", app.ID))
+		return
+	}
 	if !a.freeLocked(w, r, app.ID) {
 		return
 	}

@@ -17,6 +17,7 @@ import (
 const (
 	actionStartPod   = "StartPod"
 	actionRestartPod = "RestartPod"
+	actionScalePod   = "ScalePod"
 	actionStopPod    = "StopPod"
 )
 

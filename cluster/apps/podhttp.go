@@ -181,7 +181,10 @@ func (a *Apps) writePod(w http.ResponseWriter, r *http.Request, pathID string, p
 	}
 	p.Version = a.nextVersionLocked()
 	action := actionStartPod
-	if old != nil {
+	switch {
+	case old != nil && onlyScalingDiffers(old.def, p):
+		action = actionScalePod
+	case old != nil:
 		action = actionRestartPod
 	}
 	d := a.newPodDeploymentLocked(action, p.ID, p.Version)
@@ -423,4 +426,27 @@ func onlyScalingDiffers(a, b *Pod) bool {
 	bx, err1 := json.Marshal(&x)
 	by, err2 := json.Marshal(&y)
 	return err1 == nil && err2 == nil && string(bx) == string(by)
+}
+
+// podsInGroupLocked are the definitions of the visible pods directly in
+// group g (a group's "pods").
+func (a *Apps) podsInGroupLocked(r *http.Request, g string) []*Pod {
+	out := []*Pod{}
+	for _, id := range sortedKeys(a.pods.pods) {
+		if parentOf(id) == g && a.visible(r, id) {
+			out = append(out, a.pods.pods[id].def)
+		}
+	}
+	return out
+}
+
+// podsUnderLocked: a pod is in group g or below it (g itself a pod
+// is no group).
+func (a *Apps) podsUnderLocked(g string) bool {
+	for id := range a.pods.pods {
+		if id != g && under(id, g) {
+			return true
+		}
+	}
+	return false
 }

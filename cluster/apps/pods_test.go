@@ -142,12 +142,30 @@ func TestPodLifecycle(t *testing.T) {
 	if n := deployments(); n != 0 {
 		t.Fatalf("%d deployments once stable, want 0", n)
 	}
+	var grp map[string]any
+	if code := h.do("GET", "/v2/groups/acc", "", &grp); code != 200 || len(grp["pods"].([]any)) != 1 {
+		t.Fatalf("group /acc: %d %v", code, grp)
+	}
+	if code := h.do("POST", "/v2/apps", `{"id":"/acc/pod","cmd":"sleep 1"}`, nil); code != 409 {
+		t.Fatalf("an app with the pod's id: %d, want 409", code)
+	}
+	// A PUT of scaling alone keeps the instance (no launch, no kill).
+	accepts, kills := len(h.fake.accepts), len(h.fake.killed())
+	scaled := strings.Replace(twoContainerPod, `"instances":1`, `"instances":1,"maxInstances":3`, 1)
+	if code := h.do("PUT", "/v2/pods/acc/pod", scaled, nil); code != 200 {
+		t.Fatalf("PUT: %d", code)
+	}
+	h.a.step()
+	h.offerFrom("h1", "cpus:1;mem:512;disk:100")
+	if st := status(); st["status"] != podStable || len(h.fake.accepts) != accepts || len(h.fake.killed()) != kills {
+		t.Fatalf("after a scaling change: %s, %d accepts, %d kills", st["status"], len(h.fake.accepts)-accepts, len(h.fake.killed())-kills)
+	}
 	var all []map[string]any
 	if code := h.do("GET", "/v2/pods/::status", "", &all); code != 200 || len(all) != 1 {
 		t.Fatalf("all statuses: %d %v", code, all)
 	}
 	var vs []string
-	if code := h.do("GET", "/v2/pods/acc/pod::versions", "", &vs); code != 200 || len(vs) != 1 {
+	if code := h.do("GET", "/v2/pods/acc/pod::versions", "", &vs); code != 200 || len(vs) != 2 {
 		t.Fatalf("versions: %d %v", code, vs)
 	}
 	if code := h.do("GET", "/v2/pods/acc/pod::versions/"+vs[0], "", nil); code != 200 {
