@@ -189,6 +189,10 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 			if o.Launch == nil {
 				return fmt.Errorf("%w: LAUNCH operation without launch", ErrBadCall)
 			}
+		case api.OperationLaunchGroup:
+			if o.LaunchGroup == nil {
+				return fmt.Errorf("%w: LAUNCH_GROUP operation without launch_group", ErrBadCall)
+			}
 		case api.OperationReserve, api.OperationUnreserve, api.OperationCreate, api.OperationDestroy:
 			if o.Reserve == nil && o.Unreserve == nil && o.Create == nil && o.Destroy == nil {
 				return fmt.Errorf("%w: %s operation without its body", ErrBadCall, o.Type)
@@ -248,10 +252,7 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 		}
 		msg := "Task launched with invalid offers: " + strings.Join(problems, "; ")
 		for _, op := range call.Operations {
-			if op.Launch == nil {
-				continue
-			}
-			for _, ti := range op.Launch.TaskInfos {
+			for _, ti := range launchedTasks(op) {
 				m.dropLaunchLocked(fw, ti, fw.lostState(api.TaskDropped), api.ReasonInvalidOffers, msg)
 			}
 		}
@@ -261,6 +262,10 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 	a := offs[0].agent
 	batch := map[string]bool{}
 	for _, op := range call.Operations {
+		if op.Type == api.OperationLaunchGroup {
+			m.launchGroupLocked(fw, a, avail, roles, op.LaunchGroup, batch, now)
+			continue
+		}
 		if op.Type != api.OperationLaunch {
 			if err := m.applyOfferOpLocked(fw, a, avail, roles, op); err != nil {
 				m.log.Warn("offer operation dropped", "op", op.Type, "framework_id", fw.id, "agent_id", a.Info.ID, "err", err)
@@ -313,7 +318,7 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 			}
 			avail[role] = avail[role].Subtract(ti.Resources)
 			batch[ti.TaskID.Value] = true
-			m.launchLocked(fw, a, role, ti, wire, now)
+			m.launchLocked(fw, a, role, ti, wire, nil, now)
 		}
 	}
 	for _, r := range roles {
@@ -327,8 +332,9 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 
 // launchLocked creates a STAGING task and sends LAUNCH to its agent: the
 // task kept is ti without secret values, the one sent is wire (ti with
-// its secrets resolved).
-func (m *Master) launchLocked(fw *framework, a *agent, role string, ti, wire api.TaskInfo, now time.Time) {
+// its secrets resolved). A task of a group carries the group (group
+// non-nil).
+func (m *Master) launchLocked(fw *framework, a *agent, role string, ti, wire api.TaskInfo, group *api.GroupLaunch, now time.Time) {
 	ti = ti.Redacted()
 	t := &task{info: ti, frameworkID: fw.id, agentID: a.Info.ID, role: role, state: api.TaskStaging, launchedAt: now, inAlloc: true}
 	t.latest = m.masterStatus(t, api.TaskStaging, "", "")
@@ -336,7 +342,7 @@ func (m *Master) launchLocked(fw *framework, a *agent, role string, ti, wire api
 	m.addTaskLocked(fw, a, t)
 	m.m.launches.Inc()
 	info := fw.info
-	a.outbox.push(api.AgentMessage{Type: api.MsgLaunch, Launch: &api.LaunchMessage{Framework: info, Task: wire}})
+	a.outbox.push(api.AgentMessage{Type: api.MsgLaunch, Launch: &api.LaunchMessage{Framework: info, Task: wire, Group: group}})
 }
 
 // dropLaunchLocked answers a task that was not launched with a terminal

@@ -102,6 +102,9 @@ func validateCommand(ti api.TaskInfo) error {
 			if v.Mode != "RW" && v.Mode != "RO" {
 				return fmt.Errorf("volume %s: mode %q is not RW or RO", v.ContainerPath, v.Mode)
 			}
+			if err := validateVolumeSource(v); err != nil {
+				return err
+			}
 		}
 	}
 	switch {

@@ -127,6 +127,7 @@ type Agent struct {
 	fetcher   *fetcher
 	status    *statusManager
 	tasks     taskTable
+	groups    taskGroups // LAUNCH_GROUP groups (taskgroup.go)
 	vols      volumeState
 	space     diskSpace      // the work dir's free space (diskfull.go)
 	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines

@@ -32,6 +32,7 @@ type task struct {
 	launchedAt                               time.Time
 	hostVolumes                              []api.Volume // hostPath volumes as allowed: resolved source, mode
 	secrets                                  taskSecrets  // resolved secrets, out of info (secrets.go); dropped once started
+	group                                    *taskGroup   // its task group (LAUNCH_GROUP), nil for a lone task
 
 	// Guarded by taskTable.mu.
 	state    api.TaskState
@@ -129,6 +130,7 @@ func (a *Agent) updateTask(t *task, state api.TaskState, reason, message string,
 	}
 	t.statuses = append(t.statuses, st)
 	a.tasks.mu.Unlock()
+	defer a.groupTaskEnded(t, next) // kill policy (taskgroup.go), after the update is queued
 	a.log.Info("task "+string(state), "task_id", t.id, "framework_id", t.frameworkID, "reason", reason, "message", message)
 	u := api.StatusUpdate{AgentID: api.ID{Value: a.ID()}, FrameworkID: api.ID{Value: t.frameworkID}, Status: st, LatestState: next}
 	a.checkpointUpdate(u)
@@ -191,6 +193,7 @@ func (a *Agent) admitLaunch(ctx context.Context, m *api.LaunchMessage) *task {
 	}
 	t.info, t.secrets = takeSecrets(m.Task)
 	t.launchCtx, t.killLaunch = context.WithCancel(ctx)
+	a.joinGroup(t, m.Group) // taskgroup.go
 	k := streamKey{fw, t.id}
 	a.tasks.mu.Lock()
 	if _, dup := a.tasks.live[k]; dup {
@@ -362,7 +365,7 @@ func (a *Agent) checkpointLaunch(t *task) error {
 	if err != nil {
 		return err
 	}
-	t.sandbox = sandboxDir(a.cfg.WorkDir, a.ID(), t.frameworkID, t.executorID, t.containerID)
+	t.sandbox = a.taskSandboxDir(t)
 	return a.store.LaunchTask(context.Background(), storage.Launch{
 		Framework: storage.Framework{ID: t.frameworkID, Info: fwInfo, Checkpoint: t.framework.Checkpoint},
 		Executor: storage.Executor{FrameworkID: t.frameworkID, ExecutorID: t.executorID, ContainerID: t.containerID,
@@ -376,7 +379,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	if a.driver == nil {
 		return fmt.Errorf("this agent cannot run containers: %w", a.driverErr)
 	}
-	sandbox, err := makeSandbox(a.cfg.WorkDir, a.ID(), t.frameworkID, t.executorID, t.containerID)
+	sandbox, err := a.makeTaskSandbox(t)
 	if err != nil {
 		return err
 	}
@@ -425,6 +428,9 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	}
 	spec.Env = taskEnv(t, a.ID(), a.cfg.Hostname, spec.SandboxTarget, append(userEnv(user), imgEnv...))
 	spec.SecretEnv = t.secrets.env // kept out of the container's request file
+	if err := a.groupSpec(t, &spec); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

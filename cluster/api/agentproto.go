@@ -47,6 +47,8 @@ type CheckpointResources struct {
 type LaunchMessage struct {
 	Framework FrameworkInfo `json:"framework"`
 	Task      TaskInfo      `json:"task"`
+	// Group is set when the task is one of a task group (LAUNCH_GROUP).
+	Group *GroupLaunch `json:"group,omitempty"`
 }
 
 // KillMessage asks the agent to kill a task; GracePeriod overrides the

@@ -40,7 +40,7 @@ const (
 	CallReconcileOperations  = "RECONCILE_OPERATIONS"
 )
 
-// Offer operation types. nodectl implements LAUNCH.
+// Offer operation types. nodectl implements all of these.
 const (
 	OperationLaunch      = "LAUNCH"
 	OperationLaunchGroup = "LAUNCH_GROUP"
@@ -92,15 +92,17 @@ type AcceptCall struct {
 	Filters    *Filters    `json:"filters,omitempty"`
 }
 
-// Operation is an Offer.Operation. nodectl implements LAUNCH, RESERVE,
-// UNRESERVE, CREATE and DESTROY.
+// Operation is an Offer.Operation. nodectl implements LAUNCH,
+// LAUNCH_GROUP, RESERVE, UNRESERVE, CREATE and DESTROY.
 type Operation struct {
-	Type      string              `json:"type"`
-	Launch    *LaunchOperation    `json:"launch,omitempty"`
-	Reserve   *ResourcesOperation `json:"reserve,omitempty"`
-	Unreserve *ResourcesOperation `json:"unreserve,omitempty"`
-	Create    *VolumesOperation   `json:"create,omitempty"`
-	Destroy   *VolumesOperation   `json:"destroy,omitempty"`
+	Type   string           `json:"type"`
+	Launch *LaunchOperation `json:"launch,omitempty"`
+	// LaunchGroup is the body of LAUNCH_GROUP (taskgroup.go).
+	LaunchGroup *LaunchGroupOperation `json:"launch_group,omitempty"`
+	Reserve     *ResourcesOperation   `json:"reserve,omitempty"`
+	Unreserve   *ResourcesOperation   `json:"unreserve,omitempty"`
+	Create      *VolumesOperation     `json:"create,omitempty"`
+	Destroy     *VolumesOperation     `json:"destroy,omitempty"`
 }
 
 // ResourcesOperation is the body of RESERVE and UNRESERVE.

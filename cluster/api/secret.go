@@ -40,10 +40,12 @@ type SecretVal struct {
 	Data []byte `json:"data"`
 }
 
-// VolumeSource is a volume's source; nodectl supports SECRET.
+// VolumeSource is a volume's source (Mesos Volume.Source); nodectl
+// supports SECRET and, in task groups, SANDBOX_PATH (taskgroup.go).
 type VolumeSource struct {
-	Type   string  `json:"type"`
-	Secret *Secret `json:"secret,omitempty"`
+	Type        string       `json:"type"`
+	Secret      *Secret      `json:"secret,omitempty"`
+	SandboxPath *SandboxPath `json:"sandbox_path,omitempty"`
 }
 
 // ErrSecretMissing is returned when a referenced secret does not exist.

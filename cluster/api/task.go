@@ -175,7 +175,8 @@ type Volume struct {
 	HostPath      string `json:"host_path,omitempty"`
 	Mode          string `json:"mode"` // RW or RO
 	// Source is a SECRET volume: a file with the secret's value at
-	// ContainerPath (Mesos Volume.Source.SECRET).
+	// ContainerPath (Mesos Volume.Source.SECRET), or a SANDBOX_PATH volume
+	// of a task group (taskgroup.go).
 	Source *VolumeSource `json:"source,omitempty"`
 }
 

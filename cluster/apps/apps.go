@@ -151,6 +151,8 @@ type Apps struct {
 	bus *eventBus // /v2/events subscribers (own lock)
 
 	groups map[string]*groupRec // explicit groups (groups.go)
+
+	pods podTable // pods and their instances (podsched.go)
 }
 
 // appState is an app with what the scheduler keeps about it.
@@ -263,6 +265,7 @@ func (a *Apps) resetLocked() {
 	a.seen = map[string]map[string]time.Time{}
 	a.reservations = map[string]*reservation{}
 	a.groups = map[string]*groupRec{}
+	a.pods = podTable{pods: map[string]*podState{}, instances: map[string]*podInstance{}}
 }
 
 // poke wakes the scheduling loop.
@@ -359,12 +362,17 @@ func (a *Apps) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pods, err := a.loadPods(ctx)
+	if err != nil {
+		return err
+	}
 	q := cluster.NewEventQueue()
 	a.mu.Lock()
 	a.resetLocked()
 	a.restoreLocked(snap)
 	a.reservations = resv
 	a.groups = groups
+	a.installPodsLocked(pods)
 	info := api.FrameworkInfo{
 		User: a.user(), Name: FrameworkName, Role: a.cfg.Role, Checkpoint: true,
 		FailoverTimeout: failoverTimeout.Seconds(),
@@ -527,6 +535,9 @@ func (a *Apps) updateLocked(st api.TaskStatus) error {
 		}
 	}
 	id := st.TaskID.Value
+	if handled, err := a.podUpdateLocked(st); handled {
+		return err // a pod task (podsched.go)
+	}
 	t := a.tasks[id]
 	if t == nil {
 		delete(a.reconciling, id)

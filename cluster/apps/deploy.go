@@ -131,7 +131,7 @@ func (a *Apps) convergedLocked(id string) bool {
 
 func (a *Apps) finishDeploymentsLocked() {
 	for _, d := range a.deployments {
-		done := true
+		done := a.podsConvergedLocked(d) // poddeploy.go
 		for _, id := range d.AffectedApps {
 			if !a.convergedLocked(id) {
 				done = false

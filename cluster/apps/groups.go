@@ -95,7 +95,7 @@ func (a *Apps) appsUnderLocked(g string) []string {
 
 // groupExistsLocked: g is the root, an explicit group or holds an app.
 func (a *Apps) groupExistsLocked(g string) bool {
-	return g == "/" || a.groups[g] != nil || len(a.appsUnderLocked(g)) > 0
+	return g == "/" || a.groups[g] != nil || len(a.appsUnderLocked(g)) > 0 || a.podsUnderLocked(g)
 }
 
 // groupSpec is a GroupUpdate (types/group.raml) with its ids resolved.
@@ -353,6 +353,9 @@ func (a *Apps) allGroupIDsLocked() map[string]bool {
 			addChain(parentOf(id))
 		}
 	}
+	for id := range a.pods.pods {
+		addChain(parentOf(id)) // podhttp.go
+	}
 	return out
 }
 
@@ -541,7 +544,7 @@ func (a *Apps) groupInfoLocked(r *http.Request, g string, e groupEmbeds, byApp m
 	if rec := a.groups[g]; rec != nil && rec.Dependencies != nil {
 		deps = rec.Dependencies
 	}
-	out := map[string]any{"id": g, "dependencies": deps, "version": a.groupVersionLocked(g), "enforceRole": false, "pods": []any{}}
+	out := map[string]any{"id": g, "dependencies": deps, "version": a.groupVersionLocked(g), "enforceRole": false, "pods": a.podsInGroupLocked(r, g)}
 	if e.apps {
 		apps := []appInfo{}
 		for _, id := range a.appsUnderLocked(g) {

@@ -67,6 +67,11 @@ func (a *Apps) Routes() []auth.Route {
 		h("PATCH /v2/groups/{rest...}", auth.UpdateApps, a.leaderOnly(a.handleGroupWrite)),
 		h("DELETE /v2/groups", auth.DeleteApps, a.leaderOnly(a.handleGroupDelete)),
 		h("DELETE /v2/groups/{rest...}", auth.DeleteApps, a.leaderOnly(a.handleGroupDelete)),
+		h("GET /v2/pods", auth.ViewApps, a.leaderOnly(a.handlePodList)),
+		h("POST /v2/pods", auth.CreateApps, a.leaderOnly(a.handlePodCreate)),
+		h("GET /v2/pods/{rest...}", auth.ViewApps, a.leaderOnly(a.handlePodGet)),
+		h("PUT /v2/pods/{rest...}", auth.UpdateApps, a.leaderOnly(a.handlePodPut)),
+		h("DELETE /v2/pods/{rest...}", auth.DeleteApps, a.leaderOnly(a.handlePodDelete)),
 		h("/v2/", auth.Self, func(w http.ResponseWriter, r *http.Request) {
 			writeMessage(w, http.StatusNotFound, "Not found: "+r.URL.Path)
 		}),
@@ -260,6 +265,10 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 	defer a.mu.Unlock()
 	if st := a.apps[app.ID]; st != nil {
 		writeMessage(w, http.StatusConflict, fmt.Sprintf("An app with id [%s] already exists.", app.ID))
+		return
+	}
+	if a.pods.pods[app.ID] != nil {
+		writeMessage(w, http.StatusConflict, fmt.Sprintf("A pod with id [%s] already exists.", app.ID))
 		return
 	}
 	if !a.freeLocked(w, r, app.ID) {
@@ -699,6 +708,10 @@ func (a *Apps) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {
 		if !a.permit(w, r, auth.UpdateApps, app) {
 			return
 		}
+	}
+	if len(d.AffectedApps) == 0 {
+		a.cancelPodDeploymentLocked(w, r, d) // poddeploy.go
+		return
 	}
 	if d.Originals != nil && !isTrue(r, "force") {
 		a.rollbackManyLocked(w, d)

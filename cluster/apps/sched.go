@@ -180,6 +180,9 @@ func (a *Apps) step() {
 	if a.residentStepLocked(now) {
 		queued = true // dropped reservations must come back in offers
 	}
+	if a.podStepLocked(now, reconciled) {
+		queued = true // podsched.go
+	}
 	// Orphans: tasks of apps that no longer exist (after the tasks of
 	// the deleted apps that depended on theirs).
 	stopWaits := a.stopWaitsLocked()
@@ -317,6 +320,9 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 		if len(infos) > 0 {
 			ops = append(ops, api.Operation{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: infos}})
 		}
+		if reconciled {
+			ops = append(ops, a.placePodsLocked(o, infos, now)...) // podsched.go
+		}
 		if len(ops) == 0 {
 			refuse := declineIdle
 			if a.anyQueuedLocked() {
@@ -334,6 +340,7 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 		if err != nil {
 			a.log.Warn("accept offer", "err", err)
 			for _, op := range ops {
+				a.dropGroupLaunchLocked(op) // podsched.go
 				if op.Launch == nil {
 					continue
 				}
@@ -352,7 +359,7 @@ func (a *Apps) anyQueuedLocked() bool {
 			return true
 		}
 	}
-	return false
+	return a.podsQueuedLocked()
 }
 
 // placeLocked fills one offer with queued instances, app by app.

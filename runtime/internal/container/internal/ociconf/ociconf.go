@@ -60,6 +60,13 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 	spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
 		return ns.Type == specs.NetworkNamespace
 	})
+	if s.IPCNamespacePath != "" {
+		for i, ns := range spec.Linux.Namespaces {
+			if ns.Type == specs.IPCNamespace {
+				spec.Linux.Namespaces[i].Path = s.IPCNamespacePath
+			}
+		}
+	}
 	spec.Linux.CgroupsPath = req.CgroupPath
 	spec.Linux.Resources = resources(s, spec.Linux.Resources)
 

@@ -105,6 +105,10 @@ type Spec struct {
 	GID uint32 `json:"gid,omitempty"`
 	// Groups are the process's supplementary groups.
 	Groups []uint32 `json:"groups,omitempty"`
+	// IPCNamespacePath joins this IPC namespace (an nsfs path such as
+	// /proc/<pid>/task/<tid>/ns/ipc) instead of creating a new one: the
+	// containers of one task group share it. Empty: a new namespace.
+	IPCNamespacePath string `json:"ipc_namespace_path,omitempty"`
 }
 
 // Request is everything the shim needs to create and start one container.
