@@ -447,3 +447,32 @@ func make16(b byte) []byte {
 	out[15] = b
 	return out
 }
+
+// A retry of an update already seen is not applied again, but its
+// latest_state is: the agent stamps the newest state at each send, and a
+// task that ended behind an unacknowledged update must not stay RUNNING in
+// the master's view until its framework comes back.
+func TestLatestStateOfRetry(t *testing.T) {
+	h := newHarness(t)
+	ag := h.agent("a1", "cpus:2;mem:1024")
+	fw := h.subscribe(api.FrameworkInfo{})
+	fw.launch(fw.offer(), mkTask("t1", "cpus:0.1"))
+	up := api.StatusUpdate{AgentID: api.ID{Value: ag}, FrameworkID: api.ID{Value: fw.id()}, LatestState: api.TaskRunning,
+		Status: api.TaskStatus{TaskID: api.ID{Value: "t1"}, State: api.TaskRunning, UUID: make16(1)}}
+	must(t, h.m.statusUpdate(up))
+	if got := h.taskState(fw.id(), "t1"); got != api.TaskRunning {
+		t.Fatalf("state %s, want RUNNING", got)
+	}
+	fw.update() // not acknowledged: the framework went away
+	up.LatestState = api.TaskFinished
+	must(t, h.m.statusUpdate(up))
+	if got := h.taskState(fw.id(), "t1"); got != api.TaskFinished {
+		t.Fatalf("state %s after a retry with latest_state FINISHED, want FINISHED", got)
+	}
+	if st := fw.update(); st.State != api.TaskRunning {
+		t.Errorf("retry forwarded as %s, want the RUNNING update itself", st.State)
+	}
+	if h.metric("master/cpus_used") != 0 {
+		t.Errorf("cpus_used = %v, want the resources back", h.metric("master/cpus_used"))
+	}
+}

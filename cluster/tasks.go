@@ -308,7 +308,15 @@ func (m *Master) statusUpdate(u api.StatusUpdate) error {
 	}
 	if len(st.UUID) > 0 {
 		if s := t.seenUUID(st.UUID); s != nil {
-			// A retry. Acknowledged already: the agent missed the ACK.
+			// A retry: not applied again, but its latest_state may have
+			// moved on since (the task ended behind an update nobody has
+			// acknowledged yet), and the master's view follows it.
+			if ls := latestState(u); ls != t.state && !t.unreachable {
+				if err := m.applyLocked(t, ls, nil); err != nil {
+					m.log.Debug("latest state of a retried update refused", "task_id", t.id(), "agent_id", a.Info.ID, "err", err)
+				}
+			}
+			// Acknowledged already: the agent missed the ACK.
 			// Otherwise the framework may have missed the update.
 			if s.acked {
 				a.outbox.push(ackMessage(u.FrameworkID, st.TaskID, st.UUID))

@@ -122,6 +122,22 @@ func (m *statusManager) unacked() int {
 	return n
 }
 
+// head is the update to send for the stream: its first, carrying as
+// latest_state the newest state queued behind it. The state is stamped at
+// each send, as Mesos' agent does when it forwards an update, so a retry
+// of a head nobody acknowledges (a detached framework, an ACK lost to a
+// restart) still moves the master's view of the task to its newest state;
+// the state stamped when the head was queued may be long stale.
+func (s *updateStream) head() api.StatusUpdate {
+	u := s.pending[0]
+	tail := s.pending[len(s.pending)-1]
+	u.LatestState = tail.LatestState
+	if u.LatestState == "" {
+		u.LatestState = tail.Status.State
+	}
+	return u
+}
+
 // due returns the heads to send now and the time of the next retry.
 func (m *statusManager) due() ([]api.StatusUpdate, time.Time) {
 	now := m.now()
@@ -141,7 +157,7 @@ func (m *statusManager) due() ([]api.StatusUpdate, time.Time) {
 				s.backoff = min(2*s.backoff, statusRetryMax)
 			}
 			s.sent, s.retryAt = true, now.Add(s.backoff)
-			out = append(out, s.pending[0])
+			out = append(out, s.head())
 		}
 		if next.IsZero() || s.retryAt.Before(next) {
 			next = s.retryAt

@@ -133,3 +133,37 @@ func TestStatusManagerResendOnReconnect(t *testing.T) {
 		}
 	})
 }
+
+// A retried head carries the newest state queued behind it as latest_state:
+// a task that ended behind an update nobody acknowledges (a detached
+// framework, an ACK lost to a kill -9) still reaches the master's view.
+func TestStatusManagerRetryCarriesLatestState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log sentLog
+		m := newStatusManager(log.send, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go m.run(ctx)
+		m.setOnline(true)
+		running := upd("a", api.TaskRunning, 1)
+		running.LatestState = api.TaskRunning // stamped when it was queued
+		m.enqueue(running)
+		synctest.Wait()
+		finished := upd("a", api.TaskFinished, 2)
+		finished.LatestState = api.TaskFinished
+		m.enqueue(finished)
+		time.Sleep(10 * time.Second) // fake time: the retry is due
+		synctest.Wait()
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		if len(log.sent) != 2 {
+			t.Fatalf("sent %d updates, want the head then its retry", len(log.sent))
+		}
+		if got := log.sent[0].LatestState; got != api.TaskRunning {
+			t.Errorf("first send: latest_state %s, want TASK_RUNNING", got)
+		}
+		if u := log.sent[1]; u.Status.State != api.TaskRunning || u.LatestState != api.TaskFinished {
+			t.Errorf("retry: %s with latest_state %s, want TASK_RUNNING with TASK_FINISHED", u.Status.State, u.LatestState)
+		}
+	})
+}
