@@ -106,15 +106,16 @@ func (m *Master) launchGroupLocked(fw *framework, a *agent, avail map[string]api
 	}
 }
 
-// validateVolumeSource accepts no source (a host path) or a SANDBOX_PATH
-// of type PARENT: a relative path in the executor's sandbox.
+// validateVolumeSource accepts no source (a host path), a SECRET (checked
+// with the task's other secrets) or a SANDBOX_PATH of type PARENT: a
+// relative path in the executor's sandbox.
 func validateVolumeSource(v api.Volume) error {
 	src := v.Source
-	if src == nil {
+	if src == nil || src.Type == api.VolumeTypeSecret {
 		return nil
 	}
 	if src.Type != api.VolumeSourceSandboxPath || src.SandboxPath == nil {
-		return fmt.Errorf("volume %s: source type %q is not supported (only SANDBOX_PATH)", v.ContainerPath, src.Type)
+		return fmt.Errorf("volume %s: source type %q is not supported (only SECRET and SANDBOX_PATH)", v.ContainerPath, src.Type)
 	}
 	sp := src.SandboxPath
 	if sp.Type != api.SandboxPathParent {

@@ -91,7 +91,7 @@ func secretDir(workDir, containerID string) string {
 // read-only bind mounts of each at its container path under the sandbox
 // as the container sees it (sandboxTarget). The sandbox itself only gets
 // the empty mount point. A container path must stay inside the sandbox.
-func secretMounts(dir, sandboxTarget string, files []secretFile) ([]container.Mount, error) {
+func secretMounts(dir, sandboxTarget string, files []secretFile, owner taskUser) ([]container.Mount, error) {
 	if len(files) == 0 {
 		return nil, nil
 	}
@@ -111,6 +111,10 @@ func secretMounts(dir, sandboxTarget string, files []secretFile) ([]container.Mo
 			return nil, fmt.Errorf("secret volume %s: %w", f.containerPath, err)
 		}
 		_, werr := fh.Write(f.data)
+		if werr == nil {
+			// 0400 and the task's user's: readable by the task only.
+			werr = fh.Chown(int(owner.UID), int(owner.GID))
+		}
 		if cerr := fh.Close(); werr == nil {
 			werr = cerr
 		}

@@ -43,7 +43,7 @@ func TestTakeSecrets(t *testing.T) {
 		}
 	}
 	dir := filepath.Join(t.TempDir(), "secrets", "cid")
-	mounts, err := secretMounts(dir, "/mnt/mesos/sandbox", s.files)
+	mounts, err := secretMounts(dir, "/mnt/mesos/sandbox", s.files, taskUser{})
 	if err != nil || len(mounts) != 1 {
 		t.Fatalf("mounts: %v %v", mounts, err)
 	}
@@ -55,7 +55,7 @@ func TestTakeSecrets(t *testing.T) {
 	if d, err := os.Stat(dir); err != nil || d.Mode().Perm() != 0o700 {
 		t.Errorf("secret dir: %v %v", d, err)
 	}
-	if _, err := secretMounts(dir+"2", "/sb", []secretFile{{containerPath: "../escape", data: []byte("x")}}); err == nil {
+	if _, err := secretMounts(dir+"2", "/sb", []secretFile{{containerPath: "../escape", data: []byte("x")}}, taskUser{}); err == nil {
 		t.Error("a secret file outside the sandbox was mounted")
 	}
 	// A reference that reached the agent unresolved refuses the launch.

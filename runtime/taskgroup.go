@@ -147,17 +147,22 @@ func (a *Agent) makeTaskSandbox(t *task) (string, error) {
 
 // groupSpec adds what a task of a group shares to its container spec:
 // the group's IPC namespace and its SANDBOX_PATH volumes.
-func (a *Agent) groupSpec(t *task, spec *container.Spec) error {
+func (a *Agent) groupSpec(t *task, spec *container.Spec, user taskUser) error {
 	if ct := t.info.Container; ct != nil {
 		for _, v := range ct.Volumes {
-			if v.Source == nil {
-				continue
+			if v.Source == nil || v.Source.Type != api.VolumeSourceSandboxPath || v.Source.SandboxPath == nil {
+				continue // host paths, persistent and secret volumes are mounted elsewhere
 			}
 			if t.group == nil {
 				return errors.New("SANDBOX_PATH volumes of type PARENT need a task group")
 			}
 			src := filepath.Join(t.group.sandbox, filepath.Clean(v.Source.SandboxPath.Path))
 			if err := os.MkdirAll(src, 0o755); err != nil {
+				return fmt.Errorf("volume %s: %w", v.ContainerPath, err)
+			}
+			// The group's volume belongs to its tasks' user, like their
+			// sandboxes (the first task to use it while it is new and root's).
+			if err := chownNewVolume(src, user); err != nil {
 				return fmt.Errorf("volume %s: %w", v.ContainerPath, err)
 			}
 			dst := v.ContainerPath

@@ -418,7 +418,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, vm...)
-	sm, err := secretMounts(secretDir(a.cfg.WorkDir, t.containerID), spec.SandboxTarget, t.secrets.files)
+	sm, err := secretMounts(secretDir(a.cfg.WorkDir, t.containerID), spec.SandboxTarget, t.secrets.files, user)
 	if err != nil {
 		return err
 	}
@@ -428,7 +428,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	}
 	spec.Env = taskEnv(t, a.ID(), a.cfg.Hostname, spec.SandboxTarget, append(userEnv(user), imgEnv...))
 	spec.SecretEnv = t.secrets.env // kept out of the container's request file
-	if err := a.groupSpec(t, &spec); err != nil {
+	if err := a.groupSpec(t, &spec, user); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

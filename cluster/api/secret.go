@@ -91,11 +91,8 @@ func (ti TaskInfo) ValidateSecrets() error {
 	}
 	if ct := ti.Container; ct != nil {
 		for _, v := range ct.Volumes {
-			if v.Source == nil {
-				continue
-			}
-			if v.Source.Type != VolumeTypeSecret {
-				return fmt.Errorf("volume %s: source type %q is not supported (SECRET is)", v.ContainerPath, v.Source.Type)
+			if v.Source == nil || v.Source.Type != VolumeTypeSecret {
+				continue // other sources are the master's to check (cluster/validate.go)
 			}
 			if v.HostPath != "" {
 				return fmt.Errorf("volume %s: a SECRET volume has no host_path", v.ContainerPath)
