@@ -70,29 +70,3 @@ func boolDigit(b bool) string {
 	}
 	return "0"
 }
-
-// taskArgs is the command line of a task: a shell command runs under
-// /bin/sh -c; otherwise Value (or the image entrypoint) with Arguments.
-func taskArgs(c *api.CommandInfo, entrypoint, cmd []string) ([]string, error) {
-	if c == nil {
-		c = &api.CommandInfo{Shell: new(bool)}
-	}
-	if c.IsShell() {
-		if strings.TrimSpace(c.Value) == "" {
-			return nil, fmt.Errorf("shell command is empty")
-		}
-		return []string{"/bin/sh", "-c", c.Value}, nil
-	}
-	switch {
-	case c.Value != "" && len(c.Arguments) > 0:
-		// Mesos runs Value with Arguments as its argv; argv[0] is Arguments[0].
-		return append([]string{c.Value}, c.Arguments[1:]...), nil
-	case c.Value != "":
-		return []string{c.Value}, nil
-	case len(c.Arguments) > 0:
-		return append(append([]string(nil), entrypoint...), c.Arguments...), nil
-	case len(entrypoint)+len(cmd) > 0:
-		return append(append([]string(nil), entrypoint...), cmd...), nil
-	}
-	return nil, fmt.Errorf("no command: give a command value or arguments, or use an image with an entrypoint")
-}

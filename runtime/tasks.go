@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nodectl/cluster/api"
+	"nodectl/runtime/image"
 	"nodectl/runtime/internal/container"
 	"nodectl/storage"
 )
@@ -390,20 +391,23 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		CPUs: cpus, MemBytes: mem, PidsLimit: defaultPidsLimit,
 	}
 	spec.SeccompProfile, spec.SeccompUnconfined = taskSeccomp(t.info)
-	var imgEnv, entrypoint, cmd []string
+	var imgEnv []string
 	var imgUser string
+	var imgConfig *image.ImageConfig
 	if img := taskImage(t.info); img != "" {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		t.runDir = filepath.Join(a.cfg.WorkDir, "provisioner", "containers", t.containerID)
+		if err := a.forcePull(ctx, t.info, img); err != nil {
+			return err
+		}
 		rootfs, ic, err := a.prepareRootfs(ctx, img, t.runDir)
 		if err != nil {
 			return err
 		}
 		spec.Rootfs, spec.SandboxTarget = rootfs, container.DefaultSandboxTarget
-		// The sandbox stays the working directory, as Mesos has it.
-		imgEnv, entrypoint, cmd, imgUser = ic.Env, ic.Entrypoint, ic.Cmd, ic.User
+		imgEnv, imgUser, imgConfig = ic.Env, ic.User, &ic
 	}
 	user, err := a.taskUser(t, spec.Rootfs, imgUser, sandbox)
 	if err != nil {
@@ -423,7 +427,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, sm...)
-	if spec.Args, err = taskArgs(t.info.Command, entrypoint, cmd); err != nil {
+	if spec.Args, spec.Cwd, err = launchCommand(t.info.Command, imgConfig); err != nil {
 		return err
 	}
 	spec.Env = taskEnv(t, a.ID(), a.cfg.Hostname, spec.SandboxTarget, append(userEnv(user), imgEnv...))

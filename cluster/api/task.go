@@ -161,6 +161,9 @@ func (c CommandInfo) IsShell() bool { return c.Shell == nil || *c.Shell }
 type Image struct {
 	Type   string       `json:"type"` // DOCKER
 	Docker *DockerImage `json:"docker,omitempty"`
+	// Cached false re-pulls the image even when the store has it (Mesos'
+	// Image.cached, default true; Marathon's forcePullImage sets it false).
+	Cached *bool `json:"cached,omitempty"`
 }
 
 // DockerImage is a registry or local image reference.

@@ -342,6 +342,7 @@ func (a *Apps) handleResetDelay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.backoff, st.launchAfter = 0, time.Time{}
+	a.saveDelayLocked(id, st)
 	a.revive = true
 	a.poke()
 	w.WriteHeader(http.StatusNoContent)

@@ -72,6 +72,9 @@ type Container struct {
 type Docker struct {
 	Image          string `json:"image"`
 	ForcePullImage bool   `json:"forcePullImage,omitempty"`
+	// Privileged and Parameters are read only to be refused (image.go).
+	Privileged bool              `json:"privileged,omitempty"`
+	Parameters []DockerParameter `json:"parameters,omitempty"`
 }
 
 // Volume is a host-path volume.
@@ -579,6 +582,7 @@ func (a *App) validate() []Detail {
 	}
 	ds = append(ds, a.validateResident()...)
 	ds = append(ds, a.validateSecrets()...)
+	ds = append(ds, a.validateDocker()...)
 	return ds
 }
 

@@ -366,10 +366,18 @@ func (a *Apps) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	delays, err := a.store.loadDelays(ctx)
+	if err != nil {
+		return err
+	}
 	q := cluster.NewEventQueue()
 	a.mu.Lock()
 	a.resetLocked()
 	a.restoreLocked(snap)
+	if err := a.restoreDelaysLocked(delays); err != nil {
+		a.mu.Unlock()
+		return err
+	}
 	a.reservations = resv
 	a.groups = groups
 	a.installPodsLocked(pods)
@@ -625,6 +633,7 @@ func (a *Apps) updateLocked(st api.TaskStatus) error {
 			}
 			if app.def != nil && t.ConfigVersion == app.def.VersionInfo.LastConfigChangeAt {
 				app.bumpBackoff(now)
+				a.saveDelayLocked(t.AppID, app)
 			}
 			a.log.Info("app task ended", "app_id", t.AppID, "task_id", id, "state", st.State, "message", st.Message)
 		}

@@ -483,8 +483,8 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 		cmd.Value = def.Cmd
 	case len(def.Args) > 0:
 		cmd.Shell = new(bool)
-		cmd.Value = def.Args[0]
 		cmd.Arguments = def.Args
+		cmd.Value = argsValue(def)
 	default:
 		cmd.Shell = new(bool) // the image's entrypoint
 	}
@@ -498,7 +498,7 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 	if c := def.Container; c != nil {
 		ci := &api.ContainerInfo{Type: "MESOS"}
 		if c.Docker != nil && c.Docker.Image != "" {
-			ci.Mesos = &api.MesosContainer{Image: &api.Image{Type: "DOCKER", Docker: &api.DockerImage{Name: c.Docker.Image}}}
+			ci.Mesos = &api.MesosContainer{Image: dockerImage(c.Docker)}
 		}
 		for _, v := range c.Volumes {
 			if v.Secret != "" {
