@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -73,34 +74,57 @@ func TestImageEntrypointWorkdirEnv(t *testing.T) {
 // WORKDIR /opt/work and ENV GREET=image OVER=image.
 func entrypointImage(t *testing.T, ref string) string {
 	t.Helper()
+	dirs := []imageEntry{{hdr: tar.Header{Name: "opt/", Typeflag: tar.TypeDir, Mode: 0o755}}, {hdr: tar.Header{Name: "opt/work/", Typeflag: tar.TypeDir, Mode: 0o755}}}
+	return busyboxImage(t, ref, dirs, func(c *v1.Config) {
+		c.Entrypoint = []string{"/bin/sh", "-c", `echo "entry \$0=$0 \$1=$1 pwd=$(pwd) greet=$GREET over=$OVER"; exec sleep $1`}
+		c.Cmd = []string{"fromcmd", "1"}
+		c.WorkingDir = "/opt/work"
+		c.Env = []string{"PATH=/bin", "GREET=image", "OVER=image"}
+	})
+}
+
+// imageEntry is one entry of an image layer busyboxImage adds.
+type imageEntry struct {
+	hdr  tar.Header
+	body string
+}
+
+// busyboxImage writes a docker-save archive (tagged ref) of busybox plus
+// one layer holding entries, with its config changed by configure.
+func busyboxImage(t *testing.T, ref string, entries []imageEntry, configure func(*v1.Config)) string {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"opt/", "opt/work/"} {
-		must(t, tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}))
+	for _, e := range entries {
+		h := e.hdr
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(e.body))
+		}
+		must(t, tw.WriteHeader(&h))
+		if h.Typeflag == tar.TypeReg {
+			_, err := tw.Write([]byte(e.body))
+			must(t, err)
+		}
 	}
 	must(t, tw.Close())
-	layer := filepath.Join(t.TempDir(), "opt.tar")
-	must(t, os.WriteFile(layer, buf.Bytes(), 0o644))
-
+	layerPath := filepath.Join(t.TempDir(), "layer.tar")
+	must(t, os.WriteFile(layerPath, buf.Bytes(), 0o644))
 	base, err := tarball.LayerFromFile(busyboxTar(t))
 	must(t, err)
-	opt, err := tarball.LayerFromFile(layer)
+	layer, err := tarball.LayerFromFile(layerPath)
 	must(t, err)
-	img, err := mutate.AppendLayers(empty.Image, base, opt)
+	img, err := mutate.AppendLayers(empty.Image, base, layer)
 	must(t, err)
 	cf, err := img.ConfigFile()
 	must(t, err)
 	cf = cf.DeepCopy()
 	cf.Architecture, cf.OS = "amd64", "linux"
-	cf.Config.Entrypoint = []string{"/bin/sh", "-c", `echo "entry \$0=$0 \$1=$1 pwd=$(pwd) greet=$GREET over=$OVER"; exec sleep $1`}
-	cf.Config.Cmd = []string{"fromcmd", "1"}
-	cf.Config.WorkingDir = "/opt/work"
-	cf.Config.Env = []string{"PATH=/bin", "GREET=image", "OVER=image"}
+	configure(&cf.Config)
 	img, err = mutate.ConfigFile(img, cf)
 	must(t, err)
 	tag, err := name.NewTag(ref, name.WeakValidation)
 	must(t, err)
-	out := filepath.Join(t.TempDir(), "entry.tar")
+	out := filepath.Join(t.TempDir(), "image.tar")
 	must(t, tarball.WriteToFile(out, tag, img))
 	return out
 }

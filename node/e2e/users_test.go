@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"archive/tar"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,10 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // nobodyUID is the host's nobody (Debian: 65534).
@@ -150,42 +146,16 @@ func TestTaskUsers(t *testing.T) {
 // holding app (1234:2345, home /home/app) and the config's USER set.
 func userImage(t *testing.T, ref, user string) string {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	files := map[string]string{
-		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345:app:/home/app:/bin/sh\n",
-		"etc/group":  "root:x:0:\napp:x:2345:\n",
+	entries := []imageEntry{
+		{hdr: tar.Header{Name: "home/", Typeflag: tar.TypeDir, Mode: 0o755}},
+		{hdr: tar.Header{Name: "home/app/", Typeflag: tar.TypeDir, Mode: 0o755, Uid: 1234, Gid: 2345}},
+		{hdr: tar.Header{Name: "etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644}, body: "root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345:app:/home/app:/bin/sh\n"},
+		{hdr: tar.Header{Name: "etc/group", Typeflag: tar.TypeReg, Mode: 0o644}, body: "root:x:0:\napp:x:2345:\n"},
 	}
-	must(t, tw.WriteHeader(&tar.Header{Name: "home/", Typeflag: tar.TypeDir, Mode: 0o755}))
-	must(t, tw.WriteHeader(&tar.Header{Name: "home/app/", Typeflag: tar.TypeDir, Mode: 0o755, Uid: 1234, Gid: 2345}))
-	for p, body := range files {
-		must(t, tw.WriteHeader(&tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}))
-		_, err := tw.Write([]byte(body))
-		must(t, err)
-	}
-	must(t, tw.Close())
-	etcLayer := filepath.Join(t.TempDir(), "etc.tar")
-	must(t, os.WriteFile(etcLayer, buf.Bytes(), 0o644))
-
-	base, err := tarball.LayerFromFile(busyboxTar(t))
-	must(t, err)
-	etc, err := tarball.LayerFromFile(etcLayer)
-	must(t, err)
-	img, err := mutate.AppendLayers(empty.Image, base, etc)
-	must(t, err)
-	cf, err := img.ConfigFile()
-	must(t, err)
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = "amd64", "linux"
-	cf.Config.User = user
-	cf.Config.Cmd = []string{"sh"}
-	img, err = mutate.ConfigFile(img, cf)
-	must(t, err)
-	tag, err := name.NewTag(ref, name.WeakValidation)
-	must(t, err)
-	out := filepath.Join(t.TempDir(), "userimg.tar")
-	must(t, tarball.WriteToFile(out, tag, img))
-	return out
+	return busyboxImage(t, ref, entries, func(c *v1.Config) {
+		c.User = user
+		c.Cmd = []string{"sh"}
+	})
 }
 
 // TestRootRefusedAndMinimumLimits (issue 15 points 1 and 8) on a node with
