@@ -254,7 +254,7 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ds := append(app.validate(), a.hostPathDetails(app)...); len(ds) > 0 {
+	if ds := append(append(app.validate(), a.hostPathDetails(app)...), a.roleDetails(app, nil)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return
 	}
@@ -454,7 +454,7 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	if ds := append(append(app.validate(), residentChanges(old, app)...), a.hostPathDetails(app)...); len(ds) > 0 {
+	if ds := append(append(append(app.validate(), residentChanges(old, app)...), a.hostPathDetails(app)...), a.roleDetails(app, old)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return
 	}

@@ -370,7 +370,7 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 	var infos []api.TaskInfo
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
-		if st.def == nil || st.def.resident() || now.Before(st.launchAfter) || !a.dependenciesReadyLocked(st.def) {
+		if st.def == nil || st.def.resident() || now.Before(st.launchAfter) || !a.dependenciesReadyLocked(st.def) || !a.usableOffer(st.def, o) {
 			continue // resident apps launch in residentOfferLocked
 		}
 		p := planFor(st.def, a.tasksOfLocked(id))
@@ -395,7 +395,7 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 			if !a.groupsBalancedLocked(st.def, ts, attrs, target, now) {
 				break
 			}
-			need, ports, ok := fit(st.def, left)
+			need, ports, ok := fit(st.def, acceptedPart(st.def, left)) // roles.go
 			if !ok {
 				break
 			}
