@@ -242,6 +242,10 @@ func decodeApp(w http.ResponseWriter, m map[string]json.RawMessage) (*App, bool)
 		return nil, false
 	}
 	app.normalize()
+	if ds := append(strictDetails(m), app.unsupportedValues()...); len(ds) > 0 { // strict.go
+		writeInvalid(w, ds)
+		return nil, false
+	}
 	return &app, true
 }
 
