@@ -258,7 +258,7 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ds := append(append(app.validate(), a.hostPathDetails(app)...), a.roleDetails(app, nil)...); len(ds) > 0 {
+	if ds := append(app.validate(), a.hostPathDetails(app)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return
 	}
@@ -267,6 +267,10 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if ds := a.roleDetails(app, nil); len(ds) > 0 { // roles.go
+		writeInvalid(w, ds)
+		return
+	}
 	if st := a.apps[app.ID]; st != nil {
 		writeMessage(w, http.StatusConflict, fmt.Sprintf("An app with id [%s] already exists.", app.ID))
 		return

@@ -1,6 +1,8 @@
 package apps
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,9 +19,9 @@ import (
 // resources the app's tasks may use: "*" (unreserved) and the app's role
 // (Marathon's ResourceRole.validForRole).
 //
-// The built-in framework subscribes in the framework's role only, so a
-// role other than it is refused with 422 until the framework subscribes
-// with every role its apps use (MULTI_ROLE).
+// The built-in framework subscribes (MULTI_ROLE) with every role an app
+// or an enforceRole group uses; when that set changes it subscribes again
+// (a failover of itself) with the new set.
 
 // unreservedRole is Mesos' name for unreserved resources.
 const unreservedRole = "*"
@@ -33,24 +35,108 @@ func (a *Apps) roleOfApp(def *App) string {
 	return a.cfg.Role
 }
 
-// roleDetails fills app's role in (the framework's when absent, or the
-// one old had) and checks it and acceptedResourceRoles; the 422 details.
+// roleState is the roles the framework subscribed with, and the group
+// records of a group request being planned (their enforceRole applies to
+// the apps of the same request).
+type roleState struct {
+	subscribed []string
+	planning   map[string]*groupRec
+}
+
+// errRolesChanged ends a term's subscription so that the next one has
+// the roles the apps now need.
+var errRolesChanged = errors.New("the apps' roles changed")
+
+// neededRolesLocked is the framework's role and every role an app or an
+// enforceRole group uses, sorted.
+func (a *Apps) neededRolesLocked() []string {
+	set := map[string]bool{a.cfg.Role: true}
+	for _, st := range a.apps {
+		if st.def != nil {
+			set[a.roleOfApp(st.def)] = true
+		}
+	}
+	for id, g := range a.groups {
+		if g.EnforceRole && parentOf(id) == "/" {
+			set[strings.TrimPrefix(id, "/")] = true
+		}
+	}
+	return sortedKeys(set)
+}
+
+// rolesChanged: the apps need a role the framework has not subscribed with.
+func (a *Apps) rolesChanged() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.subscribed {
+		return false
+	}
+	for _, r := range a.neededRolesLocked() {
+		if !slices.Contains(a.roles.subscribed, r) {
+			a.log.Info("apps need a new role; subscribing again", "role", r)
+			return true
+		}
+	}
+	return false
+}
+
+// planningRoles makes recs (a group request's plan) the group records
+// roleDetails consults; the returned func undoes it.
+func (a *Apps) planningRoles(recs map[string]*groupRec) func() {
+	prev := a.roles.planning
+	a.roles.planning = recs
+	return func() { a.roles.planning = prev }
+}
+
+// enforcedLocked: top-level group top enforces its role (in the plan
+// being made, else as stored).
+func (a *Apps) enforcedLocked(top string) bool {
+	if rec, ok := a.roles.planning[top]; ok {
+		return rec.EnforceRole
+	}
+	rec := a.groups[top]
+	return rec != nil && rec.EnforceRole
+}
+
+// setEnforceRole reads a group's enforceRole; the errors of a bad one.
+func (g *groupSpec) setEnforceRole(raw json.RawMessage) []string {
+	var v bool
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return []string{"must be a boolean"}
+	}
+	if v && g.id != "/" && parentOf(g.id) != "/" {
+		return []string{fmt.Sprintf("enforceRole can only be set for top-level groups, and %s is not top-level", g.id)}
+	}
+	g.enforceRole = &v
+	return nil
+}
+
+// roleDetails fills app's role in and checks it and
+// acceptedResourceRoles (Marathon's RoleSettings.forService): an app in
+// the root group may use the framework's role; one in top-level group
+// /g also "g", which is its default and only choice when /g enforces
+// its role; an app keeps the role it had. Callers hold a.mu.
 func (a *Apps) roleDetails(app, old *App) []Detail {
 	var ds []Detail
 	add := func(path string, msg ...string) { ds = append(ds, Detail{Path: path, Errors: msg}) }
-	if app.Role == "" {
-		app.Role = a.cfg.Role
+	top := topLevelGroup(app.ID)
+	groupRole := strings.TrimPrefix(top, "/")
+	enforce := top != "" && a.enforcedLocked(top)
+	defaultRole, valid := a.cfg.Role, []string{a.cfg.Role}
+	switch {
+	case enforce:
+		defaultRole, valid = groupRole, []string{groupRole}
+	case top != "":
+		valid = append(valid, groupRole)
 	}
-	valid := []string{a.cfg.Role}
+	if app.Role == "" {
+		app.Role = defaultRole
+	}
 	if old != nil && old.Role != "" && !slices.Contains(valid, old.Role) {
 		valid = append(valid, old.Role) // Marathon keeps an app's existing role valid
 	}
 	if !slices.Contains(valid, app.Role) {
-		msg := fmt.Sprintf("role %q is not valid for %s: valid roles are %s", app.Role, app.ID, strings.Join(valid, ", "))
-		if top := topLevelGroup(app.ID); top != "" && app.Role == strings.TrimPrefix(top, "/") {
-			msg = fmt.Sprintf("the role of the top-level group %s, %q, is not yet supported by nodectl (apps run in the framework's role %q, --mesos-role)", top, app.Role, a.cfg.Role)
-		}
-		add("/role", msg)
+		add("/role", fmt.Sprintf("role %q is not valid for %s: valid roles are %s", app.Role, app.ID, strings.Join(valid, ", ")))
 	}
 	if app.AcceptedResourceRoles != nil {
 		if len(app.AcceptedResourceRoles) == 0 {

@@ -21,7 +21,7 @@ func TestAppRoleDefaultAndRefusals(t *testing.T) {
 	}
 	for _, c := range []struct{ body, path, want string }{
 		{`{"id": "/r/other", "cmd": "x", "role": "other"}`, "/role", `role "other" is not valid`},
-		{`{"id": "/r/other", "cmd": "x", "role": "r"}`, "/role", "not yet supported"},
+		{`{"id": "/other", "cmd": "x", "role": "other"}`, "/role", "valid roles are marathon"},
 		{`{"id": "/r/pub", "cmd": "x", "acceptedResourceRoles": ["slave_public"]}`, "/acceptedResourceRoles", "can only contain * and marathon"},
 		{`{"id": "/r/pub", "cmd": "x", "acceptedResourceRoles": []}`, "/acceptedResourceRoles", "must not be empty"},
 		{`{"id": "/r/pub", "cmd": "x", "acceptedResourceRoles": ["*", "*"]}`, "/acceptedResourceRoles", "duplicates"},
@@ -97,5 +97,53 @@ func TestAcceptedResourceRolesPlacement(t *testing.T) {
 	b, _ := json.Marshal(got[1].Resources)
 	if strings.Contains(string(b), `"role":"marathon"`) {
 		t.Errorf("unreserved-only task got reserved resources: %s", b)
+	}
+}
+
+// A top-level group with enforceRole gives its apps its name as role (the
+// only one they may use); without it the group's role is allowed but not
+// the default. The framework needs every role in use.
+func TestGroupEnforceRole(t *testing.T) {
+	h := newHarness(t)
+	if code := h.do("POST", "/v2/groups", `{"id": "/prod", "enforceRole": true, "apps": [{"id": "web", "cmd": "sleep 1", "instances": 0}]}`, nil); code != 201 {
+		t.Fatalf("create group: %d", code)
+	}
+	if got := h.app("/prod/web")["role"]; got != "prod" {
+		t.Errorf("role %v, want the enforcing group's prod", got)
+	}
+	var g map[string]any
+	h.do("GET", "/v2/groups/prod", "", &g)
+	if g["enforceRole"] != true {
+		t.Errorf("group enforceRole %v", g["enforceRole"])
+	}
+	var out struct {
+		Details []Detail `json:"details"`
+	}
+	if code := h.do("POST", "/v2/apps", `{"id": "/prod/api", "cmd": "x", "role": "marathon"}`, &out); code != 422 || len(out.Details) == 0 || out.Details[0].Path != "/role" {
+		t.Errorf("the default role in an enforcing group: %d %+v, want 422 at /role", code, out.Details)
+	}
+	if code := h.do("POST", "/v2/groups", `{"id": "/prod/inner", "enforceRole": true}`, &out); code != 422 || !strings.Contains(out.Details[0].Errors[0], "top-level") {
+		t.Errorf("enforceRole below the top: %d %+v, want 422", code, out.Details)
+	}
+	if code := h.do("POST", "/v2/apps", `{"id": "/dev/api", "cmd": "x", "instances": 0, "role": "dev"}`, nil); code != 201 {
+		t.Errorf("the group's role without enforceRole: %d, want 201", code)
+	}
+	if code := h.do("POST", "/v2/apps", `{"id": "/dev/web", "cmd": "x", "instances": 0}`, nil); code != 201 || h.app("/dev/web")["role"] != DefaultRole {
+		t.Errorf("default role without enforceRole: %d %v", code, h.app("/dev/web")["role"])
+	}
+	h.a.mu.Lock()
+	roles := h.a.neededRolesLocked()
+	h.a.mu.Unlock()
+	if strings.Join(roles, ",") != "dev,marathon,prod" {
+		t.Errorf("framework roles %v, want dev, marathon, prod", roles)
+	}
+	if code := h.do("PATCH", "/v2/groups/prod?force=true", `{"enforceRole": false}`, nil); code != 200 {
+		t.Fatalf("patch enforceRole: %d", code)
+	}
+	if code := h.do("POST", "/v2/apps", `{"id": "/prod/api", "cmd": "x", "instances": 0}`, nil); code != 201 || h.app("/prod/api")["role"] != DefaultRole {
+		t.Errorf("after enforceRole false: %d %v", code, h.app("/prod/api")["role"])
+	}
+	if got := h.app("/prod/web")["role"]; got != "prod" {
+		t.Errorf("existing app's role %v, want it kept", got)
 	}
 }
