@@ -135,7 +135,7 @@ type Apps struct {
 	subscribed  bool
 	suppressed  bool
 	roles       roleState // roles.go
-	revive      bool // something new is queued: revive before the next offer
+	revive      bool      // something new is queued: revive before the next offer
 	reconciling map[string]bool
 	reconcileBy time.Time
 	apps        map[string]*appState

@@ -49,6 +49,24 @@ func TestAppsAcceptedResourceRoles(t *testing.T) {
 		t.Errorf("role %q (%v), want the framework's slave_public", got.App.Role, err)
 	}
 
+	// A top-level group enforcing its role: its app runs in role "prod",
+	// for which the framework subscribes again (MULTI_ROLE); the running
+	// tasks are kept.
+	before := strings.Join(appTaskIDs(m, "/e2e/pub"), ",")
+	appMust(t, m, "POST", "/v2/groups", `{"id": "/prod", "enforceRole": true, "apps": [{"id": "web", "cmd": "sleep `+appMark(6102)+`", "cpus": 0.1, "mem": 16, "portDefinitions": []}]}`, 201)
+	appWaitRunning(t, m, "/prod/web", 1, false, 60*time.Second)
+	var web struct {
+		App struct {
+			Role string `json:"role"`
+		} `json:"app"`
+	}
+	if err := getJSON(m.url()+"/v2/apps/prod/web", &web); err != nil || web.App.Role != "prod" {
+		t.Errorf("/prod/web role %q (%v), want prod", web.App.Role, err)
+	}
+	if after := strings.Join(appTaskIDs(m, "/e2e/pub"), ","); after != before {
+		t.Errorf("/e2e/pub tasks %s became %s across the framework's new subscription", before, after)
+	}
+
 	code, body := appDo(t, m, "POST", "/v2/apps", `{"id": "/e2e/other", "cmd": "sleep 1", "role": "other"}`)
 	if code != 422 || !strings.Contains(string(body), "/role") {
 		t.Errorf("role other: %d %s, want 422 naming /role", code, body)
