@@ -135,8 +135,11 @@ func (a *Apps) roleDetails(app, old *App) []Detail {
 	if old != nil && old.Role != "" && !slices.Contains(valid, old.Role) {
 		valid = append(valid, old.Role) // Marathon keeps an app's existing role valid
 	}
-	if !slices.Contains(valid, app.Role) {
+	switch {
+	case !slices.Contains(valid, app.Role):
 		add("/role", fmt.Sprintf("role %q is not valid for %s: valid roles are %s", app.Role, app.ID, strings.Join(valid, ", ")))
+	case app.resident() && app.Role != a.cfg.Role:
+		add("/role", fmt.Sprintf("a resident app in role %q is not yet supported by nodectl (reservations are made in the framework's role %q)", app.Role, a.cfg.Role))
 	}
 	if app.AcceptedResourceRoles != nil {
 		if len(app.AcceptedResourceRoles) == 0 {
@@ -172,11 +175,15 @@ func topLevelGroup(id string) string {
 // usableOffer: an offer allocated to def's role (a MULTI_ROLE framework
 // gets offers per role; one without allocation info is the framework's).
 func (a *Apps) usableOffer(def *App, o api.Offer) bool {
-	role := a.cfg.Role
+	return a.offerRole(o) == a.roleOfApp(def)
+}
+
+// offerRole is the role o is allocated to.
+func (a *Apps) offerRole(o api.Offer) string {
 	if o.AllocationInfo != nil && o.AllocationInfo.Role != "" {
-		role = o.AllocationInfo.Role
+		return o.AllocationInfo.Role
 	}
-	return role == a.roleOfApp(def)
+	return a.cfg.Role
 }
 
 // acceptedPart is the part of left def's tasks may use: resources whose

@@ -313,14 +313,17 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 	for _, o := range offers {
 		var infos []api.TaskInfo
 		var ops []api.Operation
+		frameworkRole := a.offerRole(o) == a.cfg.Role // resident apps and pods run in it (roles.go)
 		if reconciled {
-			o, ops = a.residentOfferLocked(o, now)
+			if frameworkRole {
+				o, ops = a.residentOfferLocked(o, now)
+			}
 			infos = a.placeLocked(o, now)
 		}
 		if len(infos) > 0 {
 			ops = append(ops, api.Operation{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: infos}})
 		}
-		if reconciled {
+		if reconciled && frameworkRole {
 			ops = append(ops, a.placePodsLocked(o, infos, now)...) // podsched.go
 		}
 		if len(ops) == 0 {
