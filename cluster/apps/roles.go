@@ -193,15 +193,45 @@ func acceptedPart(def *App, left api.Resources) api.Resources {
 	if len(def.AcceptedResourceRoles) == 0 {
 		return left
 	}
+	return inRoles(def.AcceptedResourceRoles, left)
+}
+
+// podAcceptedPart is the part of left a pod's instances may use: by its
+// scheduling.placement.acceptedResourceRoles, else the unreserved
+// resources (what pods used before they had roles).
+func podAcceptedPart(def *Pod, left api.Resources) api.Resources {
+	roles := []string{unreservedRole}
+	if s := def.Scheduling; s != nil && s.Placement != nil && len(s.Placement.AcceptedResourceRoles) > 0 {
+		roles = s.Placement.AcceptedResourceRoles
+	}
+	return inRoles(roles, left)
+}
+
+// inRoles is the resources of left in one of roles ("*": unreserved).
+func inRoles(roles []string, left api.Resources) api.Resources {
 	var out api.Resources
 	for _, r := range left {
 		role := r.Role
 		if role == "" {
 			role = unreservedRole
 		}
-		if slices.Contains(def.AcceptedResourceRoles, role) {
+		if slices.Contains(roles, role) {
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// podRoleDetails checks a pod's acceptedResourceRoles: "*" and the
+// framework's role, in which pods run.
+func podRoleDetails(rs []string, frameworkRole string) []string {
+	for i, r := range rs {
+		if r != unreservedRole && r != frameworkRole {
+			return []string{fmt.Sprintf("acceptedResourceRoles can only contain %s and %s", unreservedRole, frameworkRole)}
+		}
+		if slices.Contains(rs[:i], r) {
+			return []string{"must not contain duplicates"}
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package apps
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -145,5 +146,36 @@ func TestGroupEnforceRole(t *testing.T) {
 	}
 	if got := h.app("/prod/web")["role"]; got != "prod" {
 		t.Errorf("existing app's role %v, want it kept", got)
+	}
+}
+
+// A pod's scheduling.placement.acceptedResourceRoles: the framework's
+// role only puts it on reserved resources; another role is a 422.
+func TestPodAcceptedResourceRoles(t *testing.T) {
+	h := newHarness(t)
+	pod := `{"id": "/rp", "scheduling": {"placement": {"acceptedResourceRoles": [%q]}},
+		"containers": [{"name": "c", "exec": {"command": {"shell": "sleep 100"}}, "resources": {"cpus": 0.1, "mem": 16}}]}`
+	var out struct {
+		Details []Detail `json:"details"`
+	}
+	if code := h.do("POST", "/v2/pods", fmt.Sprintf(pod, "slave_public"), &out); code != 422 || len(out.Details) == 0 || out.Details[0].Path != "/scheduling/placement/acceptedResourceRoles" {
+		t.Fatalf("pod accepting slave_public: %d %+v, want 422", code, out.Details)
+	}
+	if code := h.do("POST", "/v2/pods", fmt.Sprintf(pod, DefaultRole), nil); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	h.a.step()
+	h.offerFrom("plain", "cpus:4;mem:4096;disk:100")
+	if n := len(h.fake.accepts); n != 0 {
+		t.Fatalf("%d accepts of unreserved resources", n)
+	}
+	h.offerFrom("reserved", "cpus:1;mem:512;cpus(marathon):1;mem(marathon):512;disk(marathon):100")
+	if n := len(h.fake.accepts); n != 1 {
+		t.Fatalf("%d accepts, want the pod on the reserved part", n)
+	}
+	for _, r := range h.fake.accepts[0].Operations[0].LaunchGroup.TaskGroup.Tasks[0].Resources {
+		if r.Role != DefaultRole {
+			t.Errorf("pod resource %s in role %q", r.Name, r.Role)
+		}
 	}
 }
