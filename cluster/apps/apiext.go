@@ -432,7 +432,7 @@ func (a *Apps) mergeApp(w http.ResponseWriter, old *App, m map[string]json.RawMe
 	if !ok {
 		return nil, false
 	}
-	if ds := append(app.validate(), residentChanges(old, app)...); len(ds) > 0 {
+	if ds := append(append(app.validate(), residentChanges(old, app)...), a.roleDetails(app, old)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return nil, false
 	}

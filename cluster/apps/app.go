@@ -41,6 +41,7 @@ type App struct {
 	KillSelection              string               `json:"killSelection"`
 	UnreachableStrategy        *Unreachable         `json:"unreachableStrategy"`
 	AcceptedResourceRoles      []string             `json:"acceptedResourceRoles,omitempty"`
+	Role                       string               `json:"role,omitempty"` // roles.go
 	Dependencies               []string             `json:"dependencies"`
 	Fetch                      []Fetch              `json:"fetch"`
 	URIs                       []string             `json:"uris,omitempty"` // deprecated: normalize turns it into Fetch

@@ -134,7 +134,8 @@ type Apps struct {
 	sub         cluster.Subscription
 	subscribed  bool
 	suppressed  bool
-	revive      bool // something new is queued: revive before the next offer
+	roles       roleState // roles.go
+	revive      bool      // something new is queued: revive before the next offer
 	reconciling map[string]bool
 	reconcileBy time.Time
 	apps        map[string]*appState
@@ -381,12 +382,14 @@ func (a *Apps) lead(ctx context.Context) error {
 	a.reservations = resv
 	a.groups = groups
 	a.installPodsLocked(pods)
+	a.roles.subscribed = a.neededRolesLocked()
 	info := api.FrameworkInfo{
-		User: a.user(), Name: FrameworkName, Role: a.cfg.Role, Checkpoint: true,
+		User: a.user(), Name: FrameworkName, Roles: a.roles.subscribed, Checkpoint: true,
 		FailoverTimeout: failoverTimeout.Seconds(),
 		// Partition aware: tasks of a lost agent are TASK_UNREACHABLE (not
 		// LOST) and survive its return, so unreachableStrategy decides.
-		Capabilities: []api.Capability{{Type: api.CapabilityTaskKillingState}, {Type: api.CapabilityPartitionAware}},
+		// Multi-role: every role an app runs in (roles.go).
+		Capabilities: []api.Capability{{Type: api.CapabilityTaskKillingState}, {Type: api.CapabilityPartitionAware}, {Type: api.CapabilityMultiRole}},
 	}
 	if a.frameworkID != "" {
 		info.ID = &api.ID{Value: a.frameworkID}
@@ -459,6 +462,9 @@ func (a *Apps) lead(ctx context.Context) error {
 			case <-a.wake:
 			}
 			a.step()
+			if a.rolesChanged() {
+				return errRolesChanged // roles.go: subscribe again with them
+			}
 		}
 	})
 	err = g.Wait()

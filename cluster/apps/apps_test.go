@@ -458,7 +458,7 @@ func TestRunResubscribesWithSameID(t *testing.T) {
 	}
 	waitFor(t, func() bool { return len(subs()) == 1 })
 	s := subs()[0]
-	if !s.Info.Checkpoint || s.Info.Name != FrameworkName || s.Info.FailoverTimeout < 86400 || s.Info.Role != DefaultRole {
+	if !s.Info.Checkpoint || s.Info.Name != FrameworkName || s.Info.FailoverTimeout < 86400 || strings.Join(s.Info.AllRoles(), ",") != DefaultRole || !s.Info.HasCapability(api.CapabilityMultiRole) {
 		t.Errorf("framework info %+v", s.Info)
 	}
 	waitFor(t, func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.frameworkID == "fw-1" })

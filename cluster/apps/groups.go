@@ -37,6 +37,9 @@ type groupRec struct {
 	Dependencies []string `json:"dependencies"`
 	Version      string   `json:"version"`
 	Versions     []string `json:"versions"`
+	// EnforceRole (top-level groups): apps in it run in the group's
+	// role, its name (roles.go).
+	EnforceRole bool `json:"enforceRole,omitempty"`
 }
 
 // loadGroups reads the group records.
@@ -110,6 +113,8 @@ type groupSpec struct {
 	groups    []*groupSpec
 	scaleBy   *float64
 	version   string
+	// enforceRole is the request's enforceRole, when given (roles.go).
+	enforceRole *bool
 }
 
 // resolveID makes id absolute: relative ids are inside base.
@@ -140,8 +145,10 @@ func parseGroup(m map[string]json.RawMessage, id, p string, top bool) (*groupSpe
 			add("/"+k, "unknown group field; a group has id, apps, groups, dependencies, scaleBy, version, enforceRole")
 		case k == "pods" && !isNull && string(raw) != "[]":
 			add("/pods", "pods in groups are not yet supported by nodectl")
-		case k == "enforceRole" && !isNull && string(raw) != "false":
-			add("/enforceRole", "enforceRole is not yet supported by nodectl")
+		case k == "enforceRole" && !isNull:
+			if ds2 := g.setEnforceRole(raw); ds2 != nil {
+				add("/enforceRole", ds2...)
+			}
 		case k == "dependencies" && !isNull:
 			var deps []string
 			if err := json.Unmarshal(raw, &deps); err != nil {
@@ -259,8 +266,12 @@ func (a *Apps) planGroupLocked(w http.ResponseWriter, r *http.Request, spec *gro
 		if spec.hasDeps {
 			rec.Dependencies = spec.deps
 		}
+		if spec.enforceRole != nil {
+			rec.EnforceRole = *spec.enforceRole
+		}
 		p.recs[spec.id] = rec
 	}
+	defer a.planningRoles(p.recs)() // roles.go: the apps below see the plan's enforceRole
 	for i, m := range spec.apps {
 		id := spec.appIDs[i]
 		var old *App
@@ -544,7 +555,7 @@ func (a *Apps) groupInfoLocked(r *http.Request, g string, e groupEmbeds, byApp m
 	if rec := a.groups[g]; rec != nil && rec.Dependencies != nil {
 		deps = rec.Dependencies
 	}
-	out := map[string]any{"id": g, "dependencies": deps, "version": a.groupVersionLocked(g), "enforceRole": false, "pods": a.podsInGroupLocked(r, g)}
+	out := map[string]any{"id": g, "dependencies": deps, "version": a.groupVersionLocked(g), "enforceRole": a.groups[g] != nil && a.groups[g].EnforceRole, "pods": a.podsInGroupLocked(r, g)}
 	if e.apps {
 		apps := []appInfo{}
 		for _, id := range a.appsUnderLocked(g) {
@@ -603,6 +614,7 @@ func (a *Apps) groupAtLocked(r *http.Request, g, v string) (map[string]any, erro
 		out := map[string]any{"id": id, "dependencies": []string{}, "version": v, "enforceRole": false, "pods": []any{}}
 		if rec := a.groups[id]; rec != nil {
 			out["dependencies"] = rec.Dependencies
+			out["enforceRole"] = rec.EnforceRole
 		}
 		apps := []*App{}
 		children := map[string]bool{}
@@ -770,15 +782,18 @@ func (a *Apps) rollbackGroupLocked(w http.ResponseWriter, r *http.Request, g, v 
 }
 
 // handleGroupPatch is PATCH /v2/groups/{id}: the settings of a top-level
-// group (only enforceRole, which nodectl does not support yet).
+// group (only enforceRole).
 func (a *Apps) handleGroupPatch(w http.ResponseWriter, r *http.Request, id string, m map[string]json.RawMessage) {
+	spec := &groupSpec{id: id}
 	for _, k := range sortedKeys(m) {
 		switch {
 		case k == "id":
-		case k == "enforceRole" && (string(m[k]) == "false" || string(m[k]) == "null"):
+		case k == "enforceRole" && string(m[k]) == "null":
 		case k == "enforceRole":
-			writeInvalid(w, []Detail{{Path: "/enforceRole", Errors: []string{"enforceRole is not yet supported by nodectl"}}})
-			return
+			if errs := spec.setEnforceRole(m[k]); errs != nil {
+				writeInvalid(w, []Detail{{Path: "/enforceRole", Errors: errs}})
+				return
+			}
 		default:
 			writeInvalid(w, []Detail{{Path: "/" + k, Errors: []string{"PATCH /v2/groups changes only enforceRole"}}})
 			return
@@ -797,7 +812,11 @@ func (a *Apps) handleGroupPatch(w http.ResponseWriter, r *http.Request, id strin
 		groupNotFound(w, id)
 		return
 	}
-	d, ok := a.commitGroupPlanLocked(w, &groupPlan{recs: map[string]*groupRec{id: a.recOrNewLocked(id)}})
+	rec := a.recOrNewLocked(id)
+	if spec.enforceRole != nil {
+		rec.EnforceRole = *spec.enforceRole
+	}
+	d, ok := a.commitGroupPlanLocked(w, &groupPlan{recs: map[string]*groupRec{id: rec}})
 	if ok {
 		deployed(w, http.StatusOK, d)
 	}

@@ -126,7 +126,7 @@ func TestGroupValidationAndUpdate(t *testing.T) {
 		"not a child":  {`{"id":"/g","apps":[{"id":"/other/a","cmd":"x"}]}`, "/apps(0)/id"},
 		"unknown":      {`{"id":"/g","colour":"red"}`, "/colour"},
 		"pods":         {`{"id":"/g","pods":[{"id":"p"}]}`, "/pods"},
-		"enforceRole":  {`{"id":"/g","enforceRole":true}`, "/enforceRole"},
+		"enforceRole":  {`{"id":"/g","groups":[{"id":"s","enforceRole":true}]}`, "/groups(0)/enforceRole"}, // top-level groups only
 		"cycle":        {`{"id":"/g","apps":[{"id":"a","cmd":"x","dependencies":["b"]},{"id":"b","cmd":"x","dependencies":["a"]}]}`, "/dependencies"},
 		"bad app":      {`{"id":"/g","apps":[{"id":"a","cmd":"x","cpus":-1}]}`, "/cpus"},
 		"nested bad":   {`{"id":"/g","groups":[{"id":"s","colour":1}]}`, "/groups(0)/colour"},
@@ -182,8 +182,8 @@ func TestGroupValidationAndUpdate(t *testing.T) {
 	if code := h.do("GET", "/v2/groups/empty", "", nil); code != 404 {
 		t.Errorf("empty after delete: %d", code)
 	}
-	if code := h.do("PATCH", "/v2/groups/p", `{"enforceRole":true}`, nil); code != 422 {
-		t.Errorf("PATCH enforceRole: %d", code)
+	if code := h.do("PATCH", "/v2/groups/p", `{"enforceRole":"yes"}`, nil); code != 422 {
+		t.Errorf("PATCH enforceRole \"yes\": %d", code)
 	}
 }
 

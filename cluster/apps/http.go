@@ -242,6 +242,10 @@ func decodeApp(w http.ResponseWriter, m map[string]json.RawMessage) (*App, bool)
 		return nil, false
 	}
 	app.normalize()
+	if ds := append(strictDetails(m), app.unsupportedValues()...); len(ds) > 0 { // strict.go
+		writeInvalid(w, ds)
+		return nil, false
+	}
 	return &app, true
 }
 
@@ -263,6 +267,10 @@ func (a *Apps) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if ds := a.roleDetails(app, nil); len(ds) > 0 { // roles.go
+		writeInvalid(w, ds)
+		return
+	}
 	if st := a.apps[app.ID]; st != nil {
 		writeMessage(w, http.StatusConflict, fmt.Sprintf("An app with id [%s] already exists.", app.ID))
 		return
@@ -454,7 +462,7 @@ func (a *Apps) handleUpdate(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	if ds := append(append(app.validate(), residentChanges(old, app)...), a.hostPathDetails(app)...); len(ds) > 0 {
+	if ds := append(append(append(app.validate(), residentChanges(old, app)...), a.hostPathDetails(app)...), a.roleDetails(app, old)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return
 	}

@@ -100,9 +100,11 @@ func offerAttrs(o api.Offer) map[string]string {
 // fit picks the app's resources out of an offer's: cpus, mem, disk and
 // one host port per port definition.
 func fit(def *App, left api.Resources) (api.Resources, []int, bool) {
-	roleOf := func(name string) string {
+	// roleOf is the role of the first of left's name resources with at
+	// least v (left may hold one per role: unreserved and reserved).
+	roleOf := func(name string, v float64) string {
 		for _, r := range left {
-			if r.Name == name {
+			if r.Name == name && (r.Scalar == nil || r.Scalar.Value >= v) {
 				return r.Role
 			}
 		}
@@ -115,7 +117,7 @@ func fit(def *App, left api.Resources) (api.Resources, []int, bool) {
 	}{{"cpus", max(*def.Cpus, api.MinCPUs)}, {"mem", max(*def.Mem, api.MinMemMB)}, {"disk", *def.Disk}} { // at least Mesos' minimums, as the master counts a task
 		if s.v > 0 {
 			r := api.ScalarResource(s.name, s.v)
-			r.Role = roleOf(s.name)
+			r.Role = roleOf(s.name, s.v)
 			need = append(need, r)
 		}
 	}
@@ -134,7 +136,7 @@ func fit(def *App, left api.Resources) (api.Resources, []int, bool) {
 			rs = append(rs, api.Range{Begin: p, End: p})
 		}
 		r := api.RangesResource("ports", rs...)
-		r.Role = roleOf("ports")
+		r.Role = roleOf("ports", 0)
 		need = append(need, r)
 	}
 	if !left.Contains(need) {

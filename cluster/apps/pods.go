@@ -271,8 +271,8 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 			}
 		}
 		if pl := s.Placement; pl != nil {
-			if len(pl.AcceptedResourceRoles) > 0 {
-				add("/scheduling/placement/acceptedResourceRoles", notYet("acceptedResourceRoles"))
+			if errs := podRoleDetails(pl.AcceptedResourceRoles, frameworkRole); errs != nil { // roles.go
+				add("/scheduling/placement/acceptedResourceRoles", errs[0])
 			}
 			cs := &App{ID: p.ID, Cmd: "true", Constraints: p.constraints()}
 			cs.normalize()

@@ -472,7 +472,7 @@ func (a *Apps) placePodsLocked(o api.Offer, infos []api.TaskInfo, now time.Time)
 			if !meetsConstraints(cons, attrs, placed) {
 				break
 			}
-			op, inst, need, ok := a.instanceLaunchLocked(def, o, left, attrs, now)
+			op, inst, need, ok := a.instanceLaunchLocked(def, o, podAcceptedPart(def, left), attrs, now) // roles.go
 			if !ok {
 				break
 			}

@@ -264,12 +264,14 @@ func planResident(def *App, tasks []*task) plan {
 func (a *Apps) residentOfferLocked(o api.Offer, now time.Time) (api.Offer, []api.Operation) {
 	byInst := map[string]api.Resources{}
 	var insts []string
-	var left api.Resources
+	var left, static api.Resources
 	for _, r := range o.Resources {
 		d := r.Dynamic()
 		switch {
 		case d == nil && (r.Role == "" || r.Role == "*"):
 			left = append(left, r)
+		case d == nil:
+			static = append(static, r) // statically reserved for the offer's role: for the other apps (roles.go)
 		case d != nil && r.Label(labelFrameworkID) == a.frameworkID && a.frameworkID != "":
 			inst := r.Label(labelTaskID)
 			if _, ok := byInst[inst]; !ok {
@@ -320,6 +322,7 @@ func (a *Apps) residentOfferLocked(o api.Offer, now time.Time) (api.Offer, []api
 	if len(infos) > 0 {
 		ops = append(ops, api.Operation{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: infos}})
 	}
+	o.Resources = append(o.Resources, static...)
 	return o, ops
 }
 

@@ -313,14 +313,17 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 	for _, o := range offers {
 		var infos []api.TaskInfo
 		var ops []api.Operation
+		frameworkRole := a.offerRole(o) == a.cfg.Role // resident apps and pods run in it (roles.go)
 		if reconciled {
-			o, ops = a.residentOfferLocked(o, now)
+			if frameworkRole {
+				o, ops = a.residentOfferLocked(o, now)
+			}
 			infos = a.placeLocked(o, now)
 		}
 		if len(infos) > 0 {
 			ops = append(ops, api.Operation{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: infos}})
 		}
-		if reconciled {
+		if reconciled && frameworkRole {
 			ops = append(ops, a.placePodsLocked(o, infos, now)...) // podsched.go
 		}
 		if len(ops) == 0 {
@@ -370,7 +373,7 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 	var infos []api.TaskInfo
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
-		if st.def == nil || st.def.resident() || now.Before(st.launchAfter) || !a.dependenciesReadyLocked(st.def) {
+		if st.def == nil || st.def.resident() || now.Before(st.launchAfter) || !a.dependenciesReadyLocked(st.def) || !a.usableOffer(st.def, o) {
 			continue // resident apps launch in residentOfferLocked
 		}
 		p := planFor(st.def, a.tasksOfLocked(id))
@@ -395,7 +398,7 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 			if !a.groupsBalancedLocked(st.def, ts, attrs, target, now) {
 				break
 			}
-			need, ports, ok := fit(st.def, left)
+			need, ports, ok := fit(st.def, acceptedPart(st.def, left)) // roles.go
 			if !ok {
 				break
 			}
