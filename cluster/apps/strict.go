@@ -202,8 +202,5 @@ func (a *App) unsupportedValues() []Detail {
 	if a.Executor != "" && a.Executor != "//cmd" {
 		ds = append(ds, Detail{Path: "/executor", Errors: []string{"a custom executor is not yet supported by nodectl (only the command executor, \"//cmd\")"}})
 	}
-	if c := a.Container; c != nil && c.Docker != nil && c.Docker.ForcePullImage {
-		ds = append(ds, Detail{Path: "/container/docker/forcePullImage", Errors: []string{"container.docker.forcePullImage is not yet supported by nodectl"}})
-	}
 	return ds
 }
