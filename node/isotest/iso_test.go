@@ -43,7 +43,7 @@ func TestISOSingleNodeSurvivesReboot(t *testing.T) {
 	took := first.waitHealthy(bootBudget)
 	t.Logf("first boot (formats the data disk) to /health: %s", took.Round(100*time.Millisecond))
 	con := first.console()
-	for _, want := range []string{"formatting empty disk as the data disk", "source=default", "image preloaded"} {
+	for _, want := range []string{"formatting empty disk as the data disk", "source=cmdline", "image preloaded"} {
 		if !strings.Contains(con, want) {
 			t.Errorf("console lacks %q", want)
 		}
@@ -177,7 +177,7 @@ func TestISOBootsFromCDROM(t *testing.T) {
 				// machine's MAC wins over nodectl.yaml.
 				stick := cfgStick(t, map[string]string{
 					"nodectl.yaml": "attributes: rack:generic\n",
-					"nodectl-" + strings.ReplaceAll(userMAC, ":", "-") + ".yaml": "attributes: rack:cfgstick\n",
+					"nodectl-" + strings.ReplaceAll(userMAC, ":", "-") + ".yaml": "attributes: rack:cfgstick\nauthenticate_http_readonly: false\n",
 				})
 				o.extra = []string{"-drive", "file=" + stick + ",format=raw,if=virtio,readonly=on"}
 				wantSource = "source=NODECTL_CFG:nodectl-52-54-00-12-34-56.yaml"

@@ -186,10 +186,10 @@ func bootVM(t *testing.T, name string, o vmOpts) *vm {
 	} else {
 		// The test drives the VMs' API from the host without the admin
 		// secret (it stays inside the VM): the operator's Mesos flags open
-		// the read-only and read-write realms, as docs/security.md allows.
+		// the realms (openRealms), as docs/security.md allows.
 		// Authentication itself is tested outside qemu (node/e2e).
 		args = append(args, "-kernel", o.kernel, "-initrd", o.initrd, "-append",
-			"console=ttyS0,115200 panic=-1 nodectl.authenticate_http_readonly=false nodectl.authenticate_http_readwrite=false "+o.append)
+			"console=ttyS0,115200 panic=-1 "+openRealms+" "+o.append)
 	}
 	if o.disk != "" {
 		args = append(args, "-drive", "file="+o.disk+",format=qcow2,if=virtio")
@@ -454,3 +454,7 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// openRealms are the kernel parameters that let the test use a VM's API
+// anonymously: Mesos' authentication flags, off.
+const openRealms = "nodectl.authenticate_http_readonly=false nodectl.authenticate_http_readwrite=false nodectl.authenticate_frameworks=false"
