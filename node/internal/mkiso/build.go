@@ -76,8 +76,10 @@ func Build(cfg Config) (Result, error) {
 	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "mnt", "root", "var/lib/nodectl", "etc/nodectl"} {
 		t.dir(d)
 	}
-	t.data("etc/passwd", "root:x:0:0:root:/root:/usr/bin/nodectl\n", 0o644)
-	t.data("etc/group", "root:x:0:\n", 0o644)
+	// nobody is the built-in Marathon's default task user (--mesos_user)
+	// and nodectl execute's: tasks run unprivileged on the appliance too.
+	t.data("etc/passwd", "root:x:0:0:root:/root:/usr/bin/nodectl\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", 0o644)
+	t.data("etc/group", "root:x:0:\nnogroup:x:65534:\n", 0o644)
 	t.data("etc/os-release", "NAME=nodectl\nID=nodectl\nPRETTY_NAME=\"nodectl appliance\"\n", 0o644)
 	if cfg.Config != "" {
 		if err := t.file(embeddedConfigPath, cfg.Config, 0o600); err != nil {
