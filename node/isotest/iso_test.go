@@ -20,6 +20,9 @@ const bootBudget = 150 * time.Second
 func volumeApp(id, cmd string) map[string]any {
 	return map[string]any{
 		"id": id, "cmd": cmd, "cpus": 0.1, "mem": 32, "instances": 1,
+		// The appliance's /volumes is root's: the app names its user
+		// (apps default to the unprivileged nobody).
+		"user": "root",
 		"container": map[string]any{
 			"type":   "MESOS",
 			"docker": map[string]any{"image": busyboxRef},
