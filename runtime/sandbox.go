@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 )
 
 // sandboxDir is the Mesos sandbox path of one run:
@@ -28,12 +29,17 @@ func makeSandbox(workDir, agentID, frameworkID, executorID, containerID string) 
 	return dir, nil
 }
 
+// relinkSeq numbers relink's temporary links.
+var relinkSeq atomic.Uint64
+
 // relink atomically points the symlink link at target.
 func relink(link, target string) error {
 	if cur, err := os.Readlink(link); err == nil && cur == target {
 		return nil
 	}
-	tmp := link + ".tmp"
+	// A name of its own: the tasks of one group relink the same "latest"
+	// at once.
+	tmp := fmt.Sprintf("%s.tmp-%d", link, relinkSeq.Add(1))
 	_ = os.Remove(tmp)
 	if err := os.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("link %s: %w", link, err)
