@@ -188,14 +188,8 @@ func tooLarge(w http.ResponseWriter, what string) {
 // readObject reads a JSON object body; a syntax or type error is a 400, a
 // body over MaxDefinitionBytes a 413.
 func readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxDefinitionBytes))
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		tooLarge(w, "Request body")
-		return nil, false
-	}
-	if err != nil {
-		writeMessage(w, http.StatusBadRequest, "Invalid JSON")
+	body, ok := readBody(w, r)
+	if !ok {
 		return nil, false
 	}
 	var m map[string]json.RawMessage

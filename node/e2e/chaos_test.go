@@ -67,11 +67,13 @@ func TestChaos(t *testing.T) {
 		writer   sync.WaitGroup
 	)
 	writer.Go(func() {
+		pace := time.NewTicker(50 * time.Millisecond) // a bounded write rate, not a wait
+		defer pace.Stop()
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
 				return
-			default:
+			case <-pace.C:
 			}
 			id := fmt.Sprintf("chaos-w%d", i)
 			code := haPut("/v2/apps/"+id, fmt.Sprintf(`{"id":"/%s","cmd":"true","instances":0,"cpus":0.01,"mem":1}`, id))
@@ -81,7 +83,6 @@ func TestChaos(t *testing.T) {
 				acked = append(acked, id)
 			}
 			mu.Unlock()
-			time.Sleep(50 * time.Millisecond) // write pace, not a wait for an event
 		}
 	})
 
