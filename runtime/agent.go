@@ -229,6 +229,8 @@ func New(cfg Config) (*Agent, error) {
 		_ = a.Close()
 		return nil, err
 	}
+	hidden := cfg.TaskHiddenPaths
+	a.fetcher.hidden = func(p string) bool { return container.HiddenFromTasks(p, hidden) }
 	return a, nil
 }
 

@@ -125,8 +125,11 @@ type fetcher struct {
 	cfg      FetcherConfig
 	workDir  string // resolved; local URIs inside are refused
 	cacheDir string // resolved; so are those in the cache (other tasks' downloads)
-	client   *http.Client
-	log      *slog.Logger
+	// hidden reports a resolved host path that tasks never see (the
+	// container's hidden paths); local URIs there are refused. nil: none.
+	hidden func(string) bool
+	client *http.Client
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	entries map[string]*cacheEntry // by URI
@@ -205,6 +208,11 @@ type fetchRequest struct {
 	maxExtract int64
 	// owner, when set, gets the fetched files (the task's user).
 	owner *fileOwner
+	// reader, when set, is who local files (file:// URIs and absolute
+	// paths) are opened as: the user the task asked to run as. Mesos runs
+	// its fetcher as the task's user, so a task can fetch only what that
+	// user may read. nil: the agent's own user.
+	reader *taskUser
 }
 
 // fileOwner is a uid and gid.
@@ -273,7 +281,9 @@ func (f *fetcher) fetchOne(ctx context.Context, root *os.Root, req fetchRequest,
 	// open opens the fetched file: the cache's, or the one in the sandbox
 	// (through root).
 	var open func() (*os.File, error)
-	if u.Cache {
+	// Local files are not cached: the cache is shared by every user, and a
+	// local copy is no cheaper from it.
+	if u.Cache && src.local == "" {
 		e, hit, err := f.acquire(ctx, src, logw)
 		if err != nil {
 			return err
@@ -294,7 +304,7 @@ func (f *fetcher) fetchOne(ctx context.Context, root *os.Root, req fetchRequest,
 			return fmt.Errorf("create %s in the sandbox: %w", out, err)
 		}
 		logw.printf("Downloading resource from '%s' to '%s'", u.Value, out)
-		n, err := f.download(ctx, src, w)
+		n, err := f.download(ctx, src, w, req.reader)
 		if cerr := w.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
@@ -366,10 +376,10 @@ func parseSource(raw string) (source, error) {
 }
 
 // download writes src to w, bounded by the stall timeout and the size
-// bound; it returns the bytes written.
-func (f *fetcher) download(ctx context.Context, src source, w io.Writer) (int64, error) {
+// bound; it returns the bytes written. A local file is opened as reader.
+func (f *fetcher) download(ctx context.Context, src source, w io.Writer, reader *taskUser) (int64, error) {
 	if src.local != "" {
-		return f.copyLocal(ctx, src.local, w)
+		return f.copyLocal(ctx, src.local, w, reader)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -427,11 +437,12 @@ func (s *stallReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// copyLocal copies a local file, refusing one inside the work dir. The
-// check is on the file actually opened (through /proc/self/fd), so a
+// copyLocal copies a local file, opened as reader (see openAs), refusing
+// one inside the work dir, the fetcher cache or a path hidden from tasks.
+// The check is on the file actually opened (through /proc/self/fd), so a
 // symlink swapped in between cannot get around it.
-func (f *fetcher) copyLocal(ctx context.Context, p string, w io.Writer) (int64, error) {
-	in, err := os.Open(p)
+func (f *fetcher) copyLocal(ctx context.Context, p string, w io.Writer, reader *taskUser) (int64, error) {
+	in, err := openAs(p, reader)
 	if err != nil {
 		return 0, err
 	}
@@ -444,6 +455,9 @@ func (f *fetcher) copyLocal(ctx context.Context, p string, w io.Writer) (int64, 
 		if real == d.dir || strings.HasPrefix(real, d.dir+"/") {
 			return 0, fmt.Errorf("%s is inside %s %s, which tasks never fetch from", p, d.what, d.dir)
 		}
+	}
+	if f.hidden != nil && f.hidden(real) {
+		return 0, fmt.Errorf("%s is a host path hidden from tasks (--task-hidden-paths and the host's secrets), which tasks never fetch from", p)
 	}
 	st, err := in.Stat()
 	if err != nil {
@@ -577,7 +591,7 @@ func (f *fetcher) fill(ctx context.Context, e *cacheEntry, src source) {
 		if err != nil {
 			return 0, err
 		}
-		n, err := f.download(ctx, src, w)
+		n, err := f.download(ctx, src, w, nil) // never local: local files are not cached
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
@@ -719,11 +733,33 @@ func (a *Agent) fetchURIs(ctx context.Context, t *task) error {
 	if a.fetcher == nil {
 		return &FetchError{URI: t.info.Command.URIs[0].Value, Err: errors.New("the agent has no fetcher")}
 	}
-	return a.fetcher.fetch(ctx, fetchRequest{
+	req := fetchRequest{
 		uris: t.info.Command.URIs, sandbox: t.sandbox,
 		maxExtract: int64(t.info.Resources.Scalar("disk") * (1 << 20)),
 		// The task's user is known only once its image is pulled: taskUser
 		// gives it the sandbox's files then.
 		owner: nil,
-	})
+	}
+	if hasLocalURI(t.info.Command.URIs) {
+		// Local files are read as the user the task asked for (its
+		// command's, else its framework's), looked up on the host: an
+		// image's USER is not known yet, and is no authority over the
+		// agent's files anyway.
+		u, err := resolveTaskUser(t.info, t.framework, !a.cfg.NoSwitchUser, "", "")
+		if err != nil {
+			return &FetchError{URI: t.info.Command.URIs[0].Value, Err: fmt.Errorf("local files are read as the task's user: %w", err)}
+		}
+		req.reader = &u
+	}
+	return a.fetcher.fetch(ctx, req)
+}
+
+// hasLocalURI reports whether any of uris is a local file.
+func hasLocalURI(uris []api.CommandURI) bool {
+	for _, u := range uris {
+		if s, err := parseSource(u.Value); err == nil && s.local != "" {
+			return true
+		}
+	}
+	return false
 }

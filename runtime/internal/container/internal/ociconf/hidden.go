@@ -8,19 +8,9 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-)
 
-// hostSecrets are host paths no command task sees, whatever the agent's
-// flags: password and group hashes, root's home, users' SSH keys and the
-// host's SSH keys. Patterns are expanded with filepath.Glob when a
-// container is configured.
-var hostSecrets = []string{
-	"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
-	"/etc/security/opasswd",
-	"/root",
-	"/home/*/.ssh",
-	"/etc/ssh/ssh_host_*_key",
-}
+	"nodectl/runtime/internal/container/internal/hostsecrets"
+)
 
 // hiddenTmpfsSize bounds the tmpfs laid over a hidden directory that holds
 // the task's own mounts: it only holds their (empty) mount points.
@@ -49,7 +39,7 @@ const hiddenTmpfsSize = "size=64k"
 // the way to its own sandbox and nothing else of the work dir.
 func hide(spec *specs.Spec, hidden, dests []string, blank string) ([]specs.Mount, error) {
 	var paths []string
-	for _, p := range append(slices.Clone(hostSecrets), hidden...) {
+	for _, p := range append(hostsecrets.Paths(), hidden...) {
 		if p == "" || !filepath.IsAbs(p) {
 			continue
 		}

@@ -1,0 +1,49 @@
+// Package hostsecrets lists the host paths no command task sees, whatever
+// the agent's flags, and tells whether a path is one of them. It is a leaf
+// (no cgo, no runc) so both the container driver, in the agent, and the
+// OCI configuration, in the shim, use one list.
+package hostsecrets
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// hostSecrets are host paths no command task sees, whatever the agent's
+// flags: password and group hashes, root's home, users' SSH keys and the
+// host's SSH keys. Patterns are expanded with filepath.Glob when a
+// container is configured.
+var hostSecrets = []string{
+	"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
+	"/etc/security/opasswd",
+	"/root",
+	"/home/*/.ssh",
+	"/etc/ssh/ssh_host_*_key",
+}
+
+// Paths returns the host secrets' patterns (filepath.Glob syntax).
+func Paths() []string { return slices.Clone(hostSecrets) }
+
+// IsHidden reports whether the resolved host path p is one of the host
+// secrets or of hidden (patterns too), or lies beneath one.
+func IsHidden(p string, hidden []string) bool {
+	for _, h := range append(Paths(), hidden...) {
+		if h == "" || !filepath.IsAbs(h) {
+			continue
+		}
+		matches, err := filepath.Glob(filepath.Clean(h))
+		if err != nil {
+			continue
+		}
+		for _, m := range matches {
+			if r, err := filepath.EvalSymlinks(m); err == nil {
+				m = r
+			}
+			if p == m || strings.HasPrefix(p, strings.TrimSuffix(m, "/")+"/") {
+				return true
+			}
+		}
+	}
+	return false
+}
