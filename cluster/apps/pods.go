@@ -79,6 +79,8 @@ type PodResources struct {
 	Mem  float64 `json:"mem"`
 	Disk float64 `json:"disk,omitempty"`
 	Gpus int     `json:"gpus,omitempty"`
+	// hasCpus and hasMem: the fields were in the JSON (see UnmarshalJSON).
+	hasCpus, hasMem bool
 }
 
 // PodImage is a container image.
@@ -206,6 +208,9 @@ func (p *Pod) normalize() {
 	}
 	if len(p.Networks) == 0 {
 		p.Networks = []PodNetwork{{Mode: "host"}}
+	}
+	for i := range p.Containers {
+		p.Containers[i].Resources.defaults()
 	}
 }
 
