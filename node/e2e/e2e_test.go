@@ -49,6 +49,12 @@ func TestMain(m *testing.M) {
 	// registers a master's ports, agentToken an agent's).
 	http.DefaultTransport = nodetest.Transport()
 	code := m.Run()
+	if left := leftovers(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: the tests left %d things behind:\n  %s\n", len(left), strings.Join(left, "\n  "))
+		if code == 0 {
+			code = 1
+		}
+	}
 	// Empty once every test node's cgroups are gone; another run's
 	// nodes may still use it.
 	parents, _ := filepath.Glob("/sys/fs/cgroup/*/" + e2eCgroups)
@@ -104,6 +110,7 @@ type node struct {
 
 func newNode(t testing.TB) node {
 	dir := t.TempDir()
+	registerNode(dir)
 	// Registered after TempDir, so it runs before the directory is removed
 	// and after the test's nodectl processes were killed.
 	t.Cleanup(func() { endContainers(t, dir) })
