@@ -200,3 +200,68 @@ func TestDiskFullAgentSurvives(t *testing.T) {
 		}
 	}
 }
+
+// A --role=all node whose whole work dir (etcd's data, the agent's
+// checkpoints and sandboxes) is a small tmpfs filled to 100% stays up and
+// serving: etcd keeps writing into the space its reserve file gave back,
+// /health and the /v2 API answer, the agent says its disk is full, and
+// once the filler is removed a new app runs.
+func TestDiskFullAllInOneSurvives(t *testing.T) {
+	// etcd preallocates two 64 MiB WAL segments; the rest is the
+	// database, the agent's state and the reserve.
+	n := mountTmpfs(t, 160<<20)
+	p := start(t, n.args("all", "--resources", "cpus:2;mem:1024;disk:256;ports:[31000-31100]",
+		"--log-dir", filepath.Join(n.dir, "logs"))...)
+	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
+	waitFor(t, 30*time.Second, "the etcd space reserve", func() bool {
+		_, err := os.Stat(filepath.Join(n.dir, "etcd.reserve"))
+		return err == nil
+	})
+	appMust(t, n, "POST", "/v2/apps", `{"id":"/fullall/before","cpus":0.1,"mem":32,"cmd":"sleep `+appMark(7401)+`"}`, 201)
+	appWaitRunning(t, n, "/fullall/before", 1, false, 60*time.Second)
+
+	fill(t, filepath.Join(n.dir, "filler"))
+	waitFor(t, 30*time.Second, "the etcd space reserve released", func() bool {
+		_, err := os.Stat(filepath.Join(n.dir, "etcd.reserve"))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	// The agent counts the space given back to etcd as full.
+	waitFor(t, 30*time.Second, "slave/disk_full 1", func() bool { return metric(n.agentURL(), "slave/disk_full") == 1 })
+	alive := func(what string) {
+		t.Helper()
+		select {
+		case <-p.done:
+			t.Fatalf("the node exited on a full disk (%s):\n%s", what, p.out.String())
+		default:
+		}
+	}
+	waitFor(t, 30*time.Second, "/health answers while full", func() bool { alive("health"); return healthy(n.url()) })
+	appMust(t, n, "GET", "/v2/apps", "", 200)
+	// Writes while full: each lands in etcd (WAL and database) or is
+	// refused with a clear 5xx; the node stays up either way.
+	val := strings.Repeat("x", 32<<10)
+	for i := range 20 {
+		code, b := appDo(t, n, "PUT", "/v2/apps/fullall/written?force=true", `{"cpus":0.1,"mem":32,"instances":0,"cmd":"sleep 1","labels":{"pad":"`+val+`","i":"`+strconv.Itoa(i)+`"}}`)
+		if code >= 300 && (code < 500 || !strings.Contains(string(b), "message")) {
+			t.Fatalf("PUT while full: %d %s", code, b)
+		}
+		alive("writes")
+	}
+	if app, _ := appGet(n, "/fullall/before"); app.TasksRunning != 1 {
+		t.Fatalf("/fullall/before: %d running while the disk is full", app.TasksRunning)
+	}
+	alive("after reads")
+
+	// Space freed: the node runs a new app.
+	if err := os.Remove(filepath.Join(n.dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "slave/disk_full 0", func() bool { return metric(n.agentURL(), "slave/disk_full") == 0 })
+	appMust(t, n, "POST", "/v2/apps", `{"id":"/fullall/after","cpus":0.1,"mem":32,"cmd":"sleep `+appMark(7402)+`"}`, 201)
+	appWaitRunning(t, n, "/fullall/after", 1, false, 60*time.Second)
+	waitFor(t, 30*time.Second, "the etcd space reserve recreated", func() bool {
+		_, err := os.Stat(filepath.Join(n.dir, "etcd.reserve"))
+		return err == nil
+	})
+	alive("after recovery")
+}
