@@ -25,7 +25,10 @@ import (
 // it gave back, and one WARN line says so; the reserve is made again once
 // free space is back above low plus its size. The node's agent calls the
 // disk full below that same mark (keep), so it launches nothing into the
-// space meant for etcd.
+// space meant for etcd. A filesystem can also fill faster than check
+// runs: etcd's WAL segments are preallocated by etcd, and its database
+// file is padded (padDB) by as much as the reserve, so neither needs new
+// blocks right away.
 
 const (
 	reserveMaxBytes = 64 << 20 // at most 64 MiB
@@ -38,18 +41,20 @@ const reserveCheckInterval = 100 * time.Millisecond
 
 // spaceReserve is the reserve file of one filesystem.
 type spaceReserve struct {
-	path string
-	log  *slog.Logger
-	size uint64 // of the reserve, bytes
-	held bool   // the file exists with size bytes
-	err  error  // the last measuring or creating error, logged once
+	path   string
+	log    *slog.Logger
+	size   uint64 // of the reserve, bytes
+	held   bool   // the file exists with size bytes
+	db     string // etcd's database file
+	padded int64  // the database's size when last padded
+	err    error  // the last measuring or creating error, logged once
 }
 
 // newSpaceReserve sizes the reserve of workDir's filesystem and makes it
 // if space allows. A reserve left by an earlier run is released first:
 // its space is counted as free.
-func newSpaceReserve(workDir string, log *slog.Logger) (*spaceReserve, error) {
-	r := &spaceReserve{path: filepath.Join(workDir, "etcd.reserve"), log: log}
+func newSpaceReserve(workDir, dbDir string, log *slog.Logger) (*spaceReserve, error) {
+	r := &spaceReserve{path: filepath.Join(workDir, "etcd.reserve"), db: filepath.Join(dbDir, "member", "snap", "db"), log: log, padded: -1}
 	if err := r.release(); err != nil {
 		return nil, err
 	}
@@ -97,7 +102,30 @@ func (r *spaceReserve) check() {
 		}
 		r.log.Info("etcd's space reserve made", "reserve", r.path, "reserve_bytes", r.size, "free_bytes", avail-r.size)
 	}
+	if r.held {
+		r.padDB()
+	}
 	r.err = nil
+}
+
+// padDB allocates size bytes past the end of etcd's database file
+// (FALLOC_FL_KEEP_SIZE: its size stays). The database grows by
+// extending the file and writing into the new pages; pages allocated
+// beforehand need no free space, so a filesystem filled at once (faster
+// than check sees it) does not fail etcd's next commit either.
+func (r *spaceReserve) padDB() {
+	f, err := os.OpenFile(r.db, os.O_WRONLY, 0)
+	if err != nil {
+		return // not created yet, or moved by a restore: padded next time
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == r.padded {
+		return
+	}
+	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, fi.Size(), int64(r.size)); err == nil {
+		r.padded = fi.Size()
+	}
 }
 
 // fail logs err once per run of failures.

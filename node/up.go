@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		etcdSrv, etcdCli, master, appsFw, users = mr.etcd, mr.cli, mr.master, mr.apps, mr.users
 		servers, listeners = append(servers, mr.srv), append(listeners, mr.ln)
 		masterPKI = mr.pki
-		if reserve, err = newSpaceReserve(cfg.WorkDir, log); err != nil {
+		if reserve, err = newSpaceReserve(cfg.WorkDir, cfg.etcdDir(), log); err != nil {
 			closeAll(listeners)
 			return err
 		}

@@ -208,8 +208,9 @@ func TestDiskFullAgentSurvives(t *testing.T) {
 // once the filler is removed a new app runs.
 func TestDiskFullAllInOneSurvives(t *testing.T) {
 	// etcd preallocates two 64 MiB WAL segments; the rest is the
-	// database, the agent's state and the reserve.
-	n := mountTmpfs(t, 160<<20)
+	// database and its padding, the agent's state and the reserve
+	// (node/etcd_reserve.go: 5% of the filesystem here).
+	n := mountTmpfs(t, 192<<20)
 	p := start(t, n.args("all", "--resources", "cpus:2;mem:1024;disk:256;ports:[31000-31100]",
 		"--log-dir", filepath.Join(n.dir, "logs"))...)
 	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
