@@ -25,10 +25,18 @@ import (
 // it gave back, and one WARN line says so; the reserve is made again once
 // free space is back above low plus its size. The node's agent calls the
 // disk full below that same mark (keep), so it launches nothing into the
-// space meant for etcd. A filesystem can also fill faster than check
-// runs: etcd's WAL segments are preallocated by etcd, and its database
-// file is padded (padDB) by as much as the reserve, so neither needs new
-// blocks right away.
+// space meant for etcd.
+//
+// A filesystem can also fill faster than check runs, and a writer that
+// keeps writing takes the released space as soon as etcd does. So what
+// etcd writes next must not need new blocks at all: its WAL segments are
+// preallocated by etcd, and its database file is padded (padDB): every
+// block up to its end (bbolt grows the file with ftruncate, which leaves
+// holes its next commits write into) and as much as the reserve past it
+// (FALLOC_FL_KEEP_SIZE) are allocated while space allows. The padding
+// belongs to the file, so no other writer can take it; it is redone
+// whenever the file grows or is replaced (a defragmentation), and right
+// after a release, so the released space goes to etcd's database first.
 
 const (
 	reserveMaxBytes = 64 << 20 // at most 64 MiB
@@ -46,7 +54,7 @@ type spaceReserve struct {
 	size   uint64 // of the reserve, bytes
 	held   bool   // the file exists with size bytes
 	db     string // etcd's database file
-	padded int64  // the database's size when last padded
+	padded dbFile // the database file when last padded
 	err    error  // the last measuring or creating error, logged once
 }
 
@@ -54,7 +62,7 @@ type spaceReserve struct {
 // if space allows. A reserve left by an earlier run is released first:
 // its space is counted as free.
 func newSpaceReserve(workDir, dbDir string, log *slog.Logger) (*spaceReserve, error) {
-	r := &spaceReserve{path: filepath.Join(workDir, "etcd.reserve"), db: filepath.Join(dbDir, "member", "snap", "db"), log: log, padded: -1}
+	r := &spaceReserve{path: filepath.Join(workDir, "etcd.reserve"), db: filepath.Join(dbDir, "member", "snap", "db"), log: log}
 	if err := r.release(); err != nil {
 		return nil, err
 	}
@@ -93,6 +101,8 @@ func (r *spaceReserve) check() {
 			r.fail("release etcd's space reserve", err)
 			return
 		}
+		r.padded = dbFile{} // hand the released space to the database first
+		r.padDB()
 		r.log.Warn("work-dir filesystem almost full: released etcd's space reserve so etcd keeps writing",
 			"reserve", r.path, "reserve_bytes", r.size, "free_bytes_before", avail)
 	case !r.held && avail >= r.low()+r.size:
@@ -102,29 +112,42 @@ func (r *spaceReserve) check() {
 		}
 		r.log.Info("etcd's space reserve made", "reserve", r.path, "reserve_bytes", r.size, "free_bytes", avail-r.size)
 	}
-	if r.held {
-		r.padDB()
-	}
+	r.padDB()
 	r.err = nil
 }
 
-// padDB allocates size bytes past the end of etcd's database file
-// (FALLOC_FL_KEEP_SIZE: its size stays). The database grows by
-// extending the file and writing into the new pages; pages allocated
-// beforehand need no free space, so a filesystem filled at once (faster
-// than check sees it) does not fail etcd's next commit either.
+// dbFile identifies one version of etcd's database file.
+type dbFile struct {
+	ino  uint64
+	size int64
+}
+
+// padDB allocates every block of etcd's database file up to its end and
+// size bytes past it (FALLOC_FL_KEEP_SIZE: its size stays). The database
+// grows by extending the file and writing into the new pages; pages
+// allocated beforehand need no free space, so a filesystem filled at
+// once (faster than check sees it) does not fail etcd's next commit.
+// A failure (no space) is retried at the next check.
 func (r *spaceReserve) padDB() {
 	f, err := os.OpenFile(r.db, os.O_WRONLY, 0)
 	if err != nil {
 		return // not created yet, or moved by a restore: padded next time
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.Size() == r.padded {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return
 	}
-	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, fi.Size(), int64(r.size)); err == nil {
-		r.padded = fi.Size()
+	cur := dbFile{ino: st.Ino, size: st.Size}
+	if cur == r.padded {
+		return
+	}
+	// The holes below the end first: the next commit writes there.
+	if st.Size > 0 && unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, 0, st.Size) != nil {
+		return
+	}
+	if unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, st.Size, int64(r.size)) == nil {
+		r.padded = cur
 	}
 }
 
