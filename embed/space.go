@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	etcdembed "go.etcd.io/etcd/server/v3/embed"
 )
@@ -72,6 +74,13 @@ func (s *Server) defragLoop(e *etcdembed.Etcd) {
 		if !defragWorthIt(sp) {
 			continue
 		}
+		if free, ok := freeBytes(s.cfg.Dir); ok && !roomToDefrag(sp, free) {
+			// The copy would fill the filesystem, and a member that
+			// then cannot commit stops the process.
+			s.cfg.Logger.Warn("not defragmenting etcd database: too little free space for its copy",
+				"in_use", sp.InUse, "free_bytes", free)
+			continue
+		}
 		if err := defrag(e, sp, s.cfg); err != nil {
 			s.cfg.Logger.Warn("defragment etcd database", "err", err)
 		}
@@ -87,4 +96,20 @@ func defrag(e *etcdembed.Etcd, before Space, cfg Config) error {
 	after := space(e, cfg.QuotaBackendBytes)
 	cfg.Logger.Info("defragmented etcd database", "size_before", before.Size, "size_after", after.Size, "in_use", after.InUse, "quota", after.Quota, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// roomToDefrag: a defrag writes the data in use into a new file beside
+// the database before it removes the old one; it goes ahead only if that
+// copy leaves as much again free.
+func roomToDefrag(sp Space, free uint64) bool {
+	return free >= 2*uint64(max(sp.InUse, 0))
+}
+
+// freeBytes is the space available on dir's filesystem.
+func freeBytes(dir string) (uint64, bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return st.Bavail * uint64(st.Bsize), true
 }

@@ -29,6 +29,14 @@ func TestDefragWorthIt(t *testing.T) {
 	}
 }
 
+// A defrag needs free space for its copy and as much again.
+func TestRoomToDefrag(t *testing.T) {
+	sp := Space{Size: 50 << 20, InUse: 10 << 20}
+	if roomToDefrag(sp, 19<<20) || !roomToDefrag(sp, 20<<20) {
+		t.Fatal("room for a 10 MiB copy: want 20 MiB free")
+	}
+}
+
 // The defragmentation loop gives a mostly free database file back: write
 // history, delete it, compact, and the file shrinks on its own.
 func TestDefragLoop(t *testing.T) {

@@ -75,6 +75,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		agent     *runtime.Agent
 		servers   []*http.Server
 		listeners []net.Listener
+		reserve   *spaceReserve // etcd's (etcd_reserve.go)
 	)
 	defer func() {
 		if etcdCli != nil {
@@ -98,6 +99,10 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		etcdSrv, etcdCli, master, appsFw, users = mr.etcd, mr.cli, mr.master, mr.apps, mr.users
 		servers, listeners = append(servers, mr.srv), append(listeners, mr.ln)
 		masterPKI = mr.pki
+		if reserve, err = newSpaceReserve(cfg.WorkDir, cfg.etcdDir(), log); err != nil {
+			closeAll(listeners)
+			return err
+		}
 	}
 	var atls *agentTLS
 	if cfg.runsAgent() {
@@ -116,7 +121,8 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			NoSwitchUser: cfg.NoSwitchUser,
 			Recover:      cfg.Recover, Strict: cfg.Strict, RecoveryTimeout: cfg.RecoveryTimeout, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
 			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
-			CgroupsRoot: cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources, Fetcher: cfg.Fetcher,
+			DiskFullBelow: reserve.keep(),
+			CgroupsRoot:   cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources, Fetcher: cfg.Fetcher,
 			Logger: logs.logger("agent"),
 		})
 		if err != nil {
@@ -163,6 +169,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			return nil
 		})
 		masterG.Go(func() error { return users.Run(masterCtx) })
+		masterG.Go(func() error { reserve.run(masterCtx); return nil })
 		masterG.Go(func() error {
 			if err := appsFw.Run(masterCtx); err != nil {
 				failed <- err

@@ -93,6 +93,10 @@ type Config struct {
 	// ContainerDiskWatchInterval is how often volumes are measured;
 	// default DefaultContainerDiskWatchInterval.
 	ContainerDiskWatchInterval time.Duration
+	// DiskFullBelow, when set, also calls the work dir's filesystem full
+	// while less than this many bytes are free: a master sharing the
+	// filesystem keeps that much for etcd (diskfull.go).
+	DiskFullBelow uint64
 	// CgroupsRoot (Mesos' --cgroups_root), when set, puts every task
 	// container's cgroup under TasksCgroup(CgroupsRoot), created with the
 	// tasks' CPU weight. Empty: containers go under /nodectl as before.

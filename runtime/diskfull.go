@@ -18,7 +18,9 @@ import (
 // status updates stay queued in memory and are re-sent until acknowledged.
 // The agent watches the filesystem's free space (statfs) and calls it
 // full when less than both diskFullFraction of it and diskFullBytes are
-// available to unprivileged writers. While it is full:
+// available to unprivileged writers, or less than Config.DiskFullBelow
+// (on a node whose master shares the filesystem: the space kept for
+// etcd, see node/etcd_reserve.go). While it is full:
 //   - a LAUNCH is refused: TASK_FAILED, REASON_CONTAINER_LAUNCH_FAILED,
 //     with a message naming the full disk (a task could not even write
 //     its sandbox, and a launch needs checkpoint writes);
@@ -63,7 +65,7 @@ func (a *Agent) checkDiskSpace() bool {
 	}
 	ds.err = nil
 	avail, size := st.Bavail*uint64(st.Bsize), st.Blocks*uint64(st.Bsize)
-	full := float64(avail) < diskFullFraction*float64(size) && avail < diskFullBytes
+	full := float64(avail) < diskFullFraction*float64(size) && avail < diskFullBytes || avail < a.cfg.DiskFullBelow
 	switch {
 	case full && !ds.full:
 		a.log.Error("work-dir filesystem full: launches are refused until space is freed",
