@@ -68,7 +68,7 @@ func TestProtectedControlPlane(t *testing.T) {
 		return len(s) == 1 && s[0].Active
 	})
 	root := "/" + n.cgroupsRoot()
-	system, containers := root+"/system", root+"/containers"
+	system, containers := root+"-system", root+"/containers" // siblings: runtime.SystemCgroup
 	if got := cpuCgroupOf(p.cmd.Process.Pid); got != system {
 		t.Errorf("nodectl runs in cpu cgroup %q, want %q", got, system)
 	}
@@ -79,6 +79,11 @@ func TestProtectedControlPlane(t *testing.T) {
 	}
 	if strings.HasSuffix(sf, "cpu.shares") && (sw != 8192 || tw != 1024) {
 		t.Errorf("cpu.shares: system %d, containers %d; want 8192, 1024", sw, tw)
+	}
+	// Against processes outside the node, the tasks' side weighs as much
+	// as the tasks, not nodectl's weight too.
+	if rf, rw := cgroupCPUWeight(t, root); rw != tw {
+		t.Errorf("%s = %d, want the tasks' %d", rf, rw, tw)
 	}
 
 	wantCPUs := max(0.5, float64(goruntime.NumCPU())*0.05)

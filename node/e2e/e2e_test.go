@@ -271,10 +271,14 @@ func endContainers(t testing.TB, dir string) {
 	}
 	// The node's own cgroups (node.args' --cgroups-root), in every
 	// hierarchy; its processes have been killed by now.
-	root := node{dir: dir}.cgroupsRoot()
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + root)
-	if _, err := os.Stat("/sys/fs/cgroup/" + root); err == nil {
-		roots = append(roots, "/sys/fs/cgroup/"+root)
+	// The nodectl process's is the root's sibling (runtime.SystemCgroup).
+	var roots []string
+	for _, root := range []string{node{dir: dir}.cgroupsRoot(), node{dir: dir}.cgroupsRoot() + "-system"} {
+		hier, _ := filepath.Glob("/sys/fs/cgroup/*/" + root)
+		roots = append(roots, hier...)
+		if _, err := os.Stat("/sys/fs/cgroup/" + root); err == nil {
+			roots = append(roots, "/sys/fs/cgroup/"+root)
+		}
 	}
 	for _, r := range roots {
 		removeCgroupTree(t, r)

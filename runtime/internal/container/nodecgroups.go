@@ -14,22 +14,24 @@ import (
 
 // The CPU weights of a node's two cgroups (docs/runtime.md "Protected
 // control-plane capacity"), in cgroup v1 cpu.shares units; on cgroup v2
-// they become cpu.weight by CPUWeight. Under contention the kernel splits CPU time between siblings in
-// proportion to their weights, so the node's own processes get up to 8/9
-// of the CPU they ask for however busy the tasks keep it, and give back
-// whatever they do not use. cgroup v2 gets the same ratio (CPUWeight).
+// they become cpu.weight by CPUWeight. Under contention the kernel splits
+// CPU time between sibling cgroups in proportion to their weights, so the
+// node's own processes get up to 8/9 of the CPU they ask for however busy
+// the tasks keep it, and give back whatever they do not use.
+//
+// The two are siblings at the top of the hierarchy, never under one
+// parent of their own: the kernel gives a parent's whole weight to
+// whichever of its children are runnable, so under a parent weighing
+// both (8192+1024) the tasks weighed nine default processes against
+// everything outside the node whenever nodectl itself was idle, which
+// is most of the time (measured: two busy tasks got 8x the CPU of four
+// busy processes outside the node). At the top, each weighs only its own
+// against the outside: the tasks one default process (1024, on cgroup v1
+// the weight of one process or autogroup in the root cgroup), nodectl
+// eight.
 const (
 	SystemCPUShares = 8192
 	TasksCPUShares  = 1024
-	// NodeCPUShares is the weight of the node's root cgroup, the parent
-	// of both, against its own siblings: processes outside the node (on
-	// cgroup v1, every process in the root cgroup counts as 1024). It is
-	// the sum of its children's, so each keeps, against those outside,
-	// the weight it has inside: tasks weigh as one default process, as
-	// before, and the control plane eight. With the kernel's default
-	// 1024 the whole node, control plane included, weighed as a single
-	// busy loop outside it.
-	NodeCPUShares = SystemCPUShares + TasksCPUShares
 )
 
 // CPUWeight is the cgroup v2 cpu.weight of a node cgroup with the given
