@@ -24,19 +24,19 @@ import (
 
 // Pod is a Marathon pod definition.
 type Pod struct {
-	ID                string            `json:"id"`
-	Labels            map[string]string `json:"labels,omitempty"`
-	Version           string            `json:"version,omitempty"`
-	User              string            `json:"user,omitempty"`
-	Environment       map[string]any    `json:"environment,omitempty"`
-	Containers        []PodContainer    `json:"containers"`
-	Volumes           []PodVolume       `json:"volumes,omitempty"`
-	Networks          []PodNetwork      `json:"networks,omitempty"`
-	Scaling           *PodScaling       `json:"scaling,omitempty"`
-	Scheduling        *PodScheduling    `json:"scheduling,omitempty"`
-	ExecutorResources *PodResources     `json:"executorResources,omitempty"`
-	Secrets           map[string]any    `json:"secrets,omitempty"`
-	Role              string            `json:"role,omitempty"`
+	ID                string               `json:"id"`
+	Labels            map[string]string    `json:"labels,omitempty"`
+	Version           string               `json:"version,omitempty"`
+	User              string               `json:"user,omitempty"`
+	Environment       map[string]any       `json:"environment,omitempty"`
+	Containers        []PodContainer       `json:"containers"`
+	Volumes           []PodVolume          `json:"volumes,omitempty"`
+	Networks          []PodNetwork         `json:"networks,omitempty"`
+	Scaling           *PodScaling          `json:"scaling,omitempty"`
+	Scheduling        *PodScheduling       `json:"scheduling,omitempty"`
+	ExecutorResources *PodResources        `json:"executorResources,omitempty"`
+	Secrets           map[string]SecretDef `json:"secrets,omitempty"` // podsecrets.go
+	Role              string               `json:"role,omitempty"`
 	// LegacySharedCgroups is Marathon's switch between one cgroup per pod
 	// and per container; nodectl always has one per container.
 	LegacySharedCgroups *bool `json:"legacySharedCgroups,omitempty"`
@@ -219,17 +219,7 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 	if errs := validID(p.ID); errs != nil {
 		add("/id", errs[0])
 	}
-	envCheck := func(p0 string, env map[string]any) {
-		for _, k := range sortedKeys(env) {
-			if _, ok := env[k].(string); !ok {
-				add(p0+"/"+k, notYet("an environment variable that is not a string (secret references)"))
-			}
-		}
-	}
-	envCheck("/environment", p.Environment)
-	if len(p.Secrets) > 0 {
-		add("/secrets", notYet("secrets (no secret store)"))
-	}
+	ds = append(ds, p.validateSecrets()...) // podsecrets.go: secrets and environment
 	if p.Role != "" && p.Role != frameworkRole {
 		add("/role", notYet(fmt.Sprintf("role %q (pods run in the framework's role %q)", p.Role, frameworkRole)))
 	}
@@ -306,8 +296,6 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 			add(pp+"/host", notYet("host volumes in pods"))
 		case len(v.Persistent) > 0:
 			add(pp+"/persistent", notYet("persistent volumes in pods"))
-		case v.Secret != "":
-			add(pp+"/secret", notYet("secret volumes (no secret store)"))
 		}
 	}
 	if len(p.Containers) == 0 {
@@ -357,7 +345,6 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 				add(pc+"/image/pullConfig", notYet("pullConfig (no secret store)"))
 			}
 		}
-		envCheck(pc+"/environment", c.Environment)
 		if c.User != "" && c.User != p.User {
 			add(pc+"/user", notYet("a container user other than the pod's"))
 		}

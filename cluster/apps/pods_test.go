@@ -28,7 +28,7 @@ func TestPodValidation(t *testing.T) {
 		{base(`,"bogus":1`) + `}`, `unknown field \"bogus\"`},
 		{base(`,"endpoints":[{"name":"http","hostPort":0}]`) + `}`, "/containers/0/endpoints"},
 		{base(`,"artifacts":[{"uri":"http://x/y"}]`) + `}`, "/containers/0/artifacts"},
-		{base(``) + `,"secrets":{"s":{"source":"x"}}}`, "/secrets"},
+		{base(``) + `,"secrets":{"s":{"source":"../x"}}}`, "/secrets/s/source"},
 		{base(``) + `,"environment":{"A":{"secret":"s"}}}`, "/environment/A"},
 		{base(``) + `,"networks":[{"mode":"container","name":"dcos"}]}`, "/networks/0"},
 		{base(``) + `,"volumes":[{"name":"v","host":"/etc"}]}`, "/volumes/0/host"},

@@ -547,13 +547,7 @@ func (a *Apps) instanceLaunchLocked(def *Pod, o api.Offer, left api.Resources, a
 // podTaskInfo is the TaskInfo of one container of an instance, with
 // Marathon's pod environment.
 func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources) api.TaskInfo {
-	env := map[string]string{}
-	for k, v := range def.Environment {
-		env[k], _ = v.(string)
-	}
-	for k, v := range c.Environment {
-		env[k], _ = v.(string)
-	}
+	env, secretVars := podEnv(def, c) // podsecrets.go
 	env["MARATHON_APP_ID"] = def.ID
 	env["MARATHON_APP_VERSION"] = def.Version
 	env["MARATHON_CONTAINER_ID"] = c.Name
@@ -573,6 +567,7 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 	for _, k := range sortedKeys(env) {
 		vars = append(vars, api.EnvVar{Name: k, Value: env[k]})
 	}
+	vars = append(vars, secretVars...)
 	cmd := &api.CommandInfo{Environment: &api.Environment{Variables: vars}, User: def.User}
 	switch {
 	case c.Exec != nil && c.Exec.Command.Shell != "":
@@ -592,6 +587,10 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 		ti.Container.Mesos = &api.MesosContainer{Image: &api.Image{Type: "DOCKER", Docker: &api.DockerImage{Name: c.Image.ID}}}
 	}
 	for _, m := range c.VolumeMounts {
+		if v := podSecretVolume(def, m); v != nil {
+			ti.Container.Volumes = append(ti.Container.Volumes, *v)
+			continue
+		}
 		mode := "RW"
 		if m.ReadOnly {
 			mode = "RO"
