@@ -112,7 +112,7 @@ func (m *Master) launchGroupLocked(fw *framework, a *agent, avail map[string]api
 		batch[ti.TaskID.Value] = true
 		wire := ti
 		if r, ok := secrets[ti.TaskID.Value]; ok {
-			wire = r.wire // resolved secrets: sent, never kept
+			wire = r.wire                                           // resolved secrets: sent, never kept
 			wire.Resources, wire.AgentID = ti.Resources, ti.AgentID // as validated
 		}
 		m.launchLocked(fw, a, role, ti, wire, group, now)
