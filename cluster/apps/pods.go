@@ -246,12 +246,7 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 		}
 	}
 	if s := p.Scheduling; s != nil {
-		if len(s.Upgrade) > 0 {
-			add("/scheduling/upgrade", notYet("an upgrade strategy for pods (instances of a new version replace the old ones once they are stable)"))
-		}
-		if len(s.UnreachableStrategy) > 0 {
-			add("/scheduling/unreachableStrategy", notYet("an unreachable strategy for pods"))
-		}
+		ds = append(ds, p.validateStrategies()...) // podstrategy.go: upgrade and unreachableStrategy
 		if s.KillSelection != "" && s.KillSelection != "YOUNGEST_FIRST" {
 			add("/scheduling/killSelection", notYet("killSelection "+s.KillSelection+" (pods kill the youngest instances first)"))
 		}

@@ -69,6 +69,9 @@ type podInstance struct {
 	// Resources is what the instance uses (its containers' and the executor's).
 	Resources  PodResources `json:"resources"`
 	KillSentAt time.Time    `json:"-"`
+	// Inactive: unreachable past the pod's inactiveAfterSeconds, so it no
+	// longer counts (podstrategy.go); derived by each step.
+	Inactive bool `json:"-"`
 }
 
 // podTask is one container's task of an instance.
@@ -95,7 +98,7 @@ func (i *podInstance) ended() bool {
 }
 
 // alive: counts as one of the pod's instances.
-func (i *podInstance) alive() bool { return !i.Killing && !i.ended() }
+func (i *podInstance) alive() bool { return !i.Killing && !i.Inactive && !i.ended() }
 
 // Instance statuses (types/podStatus.raml PodInstanceState).
 const (
@@ -373,6 +376,7 @@ func (a *Apps) killInstanceLocked(i *podInstance, now time.Time) {
 // for an instance to be launched.
 func (a *Apps) podStepLocked(now time.Time, reconciled bool) bool {
 	queued := false
+	a.podUnreachableLocked(now) // podstrategy.go
 	for _, i := range a.pods.instances {
 		if i.Killing && !i.KillSentAt.IsZero() && now.Sub(i.KillSentAt) > killRetry {
 			a.killInstanceLocked(i, now)
@@ -396,31 +400,14 @@ func (a *Apps) podStepLocked(now time.Time, reconciled bool) bool {
 		if status == podStable {
 			ps.backoff = 0
 		}
-		var current []*podInstance
-		allStable := true
-		for _, i := range insts {
-			if i.Version == ps.def.Version && i.alive() {
-				current = append(current, i)
-				if instanceStatus(i) != instStable {
-					allStable = false
-				}
-			}
-		}
-		want := ps.def.instances()
-		if len(current) < want {
+		// Scale down (the youngest first) and replace old versions as
+		// scheduling.upgrade allows (podstrategy.go).
+		launch, kill := podPlan(ps.def, insts)
+		if launch > 0 {
 			queued = true
 		}
-		// Scale down: the youngest first.
-		for k := len(current) - 1; k >= want; k-- {
-			a.killInstanceLocked(current[k], now)
-		}
-		// Old versions go once the current one is complete and stable.
-		if len(current) >= want && allStable {
-			for _, i := range insts {
-				if i.Version != ps.def.Version && !i.Killing {
-					a.killInstanceLocked(i, now)
-				}
-			}
+		for _, i := range kill {
+			a.killInstanceLocked(i, now)
 		}
 	}
 	return queued
@@ -429,13 +416,7 @@ func (a *Apps) podStepLocked(now time.Time, reconciled bool) bool {
 // podsQueuedLocked: a pod waits for an instance.
 func (a *Apps) podsQueuedLocked() bool {
 	for id, ps := range a.pods.pods {
-		n := 0
-		for _, i := range a.instancesOfLocked(id) {
-			if i.Version == ps.def.Version && i.alive() {
-				n++
-			}
-		}
-		if n < ps.def.instances() {
+		if launch, _ := podPlan(ps.def, a.instancesOfLocked(id)); launch > 0 {
 			return true
 		}
 	}
@@ -457,18 +438,16 @@ func (a *Apps) placePodsLocked(o api.Offer, infos []api.TaskInfo, now time.Time)
 			continue
 		}
 		def := ps.def
-		n := 0
 		var placed []*task // for constraints: instances as tasks
-		for _, i := range a.instancesOfLocked(id) {
+		insts := a.instancesOfLocked(id)
+		for _, i := range insts {
 			if i.alive() {
 				placed = append(placed, &task{ID: i.ID, Host: i.Host, Attrs: i.Attrs, State: api.TaskRunning})
-				if i.Version == def.Version {
-					n++
-				}
 			}
 		}
 		cons := &App{Constraints: def.constraints()}
-		for ; n < def.instances(); n++ {
+		launch, _ := podPlan(def, insts) // podstrategy.go
+		for ; launch > 0; launch-- {
 			if !meetsConstraints(cons, attrs, placed) {
 				break
 			}
