@@ -54,7 +54,7 @@ type PodContainer struct {
 	HealthCheck  *PodHealthCheck   `json:"healthCheck,omitempty"`
 	Check        json.RawMessage   `json:"check,omitempty"`
 	VolumeMounts []PodVolumeMount  `json:"volumeMounts,omitempty"`
-	Artifacts    []json.RawMessage `json:"artifacts,omitempty"`
+	Artifacts    []Fetch           `json:"artifacts,omitempty"` // podartifacts.go
 	Labels       map[string]string `json:"labels,omitempty"`
 	Lifecycle    *PodLifecycle     `json:"lifecycle,omitempty"`
 	Tty          *bool             `json:"tty,omitempty"`
@@ -333,9 +333,6 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 			if img.Kind != "DOCKER" || strings.TrimSpace(img.ID) == "" {
 				add(pc+"/image", fmt.Sprintf("image kind %q is not supported (only DOCKER, with an id)", img.Kind))
 			}
-			if img.ForcePull {
-				add(pc+"/image/forcePull", notYet("forcePull"))
-			}
 			if len(img.PullConfig) > 0 {
 				add(pc+"/image/pullConfig", notYet("pullConfig (no secret store)"))
 			}
@@ -360,9 +357,7 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 		if len(c.Check) > 0 {
 			add(pc+"/check", notYet("readiness checks of pod containers (check)"))
 		}
-		if len(c.Artifacts) > 0 {
-			add(pc+"/artifacts", notYet("artifacts (no fetcher)"))
-		}
+		ds = append(ds, validateArtifacts(pc, c)...) // podartifacts.go
 		if c.Tty != nil && *c.Tty {
 			add(pc+"/tty", notYet("tty"))
 		}

@@ -558,12 +558,16 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 	default:
 		cmd.Shell = new(bool) // the image's entrypoint
 	}
+	cmd.URIs = podArtifacts(c) // podartifacts.go
 	ti := api.TaskInfo{
 		Name: c.Name, TaskID: api.ID{Value: inst.ID + "." + c.Name}, AgentID: api.ID{Value: inst.AgentID},
 		Resources: res, Command: cmd, Container: &api.ContainerInfo{Type: "MESOS"},
 	}
 	if c.Image != nil {
 		ti.Container.Mesos = &api.MesosContainer{Image: &api.Image{Type: "DOCKER", Docker: &api.DockerImage{Name: c.Image.ID}}}
+		if c.Image.ForcePull {
+			ti.Container.Mesos.Image.Cached = new(bool) // pulled again
+		}
 	}
 	for _, m := range c.VolumeMounts {
 		if v := podSecretVolume(def, m); v != nil {
