@@ -263,7 +263,7 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 	batch := map[string]bool{}
 	for _, op := range call.Operations {
 		if op.Type == api.OperationLaunchGroup {
-			m.launchGroupLocked(fw, a, avail, roles, op.LaunchGroup, batch, now)
+			m.launchGroupLocked(fw, a, avail, roles, op.LaunchGroup, batch, secrets, now)
 			continue
 		}
 		if op.Type != api.OperationLaunch {

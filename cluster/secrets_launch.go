@@ -31,17 +31,15 @@ type resolved struct {
 	err  error
 }
 
-// resolveSecrets resolves the secret references of the tasks of call,
-// keyed by task id; tasks without references are not in the map.
+// resolveSecrets resolves the secret references of the tasks of call
+// (of its LAUNCH and LAUNCH_GROUP operations), keyed by task id; tasks
+// without references are not in the map.
 func (m *Master) resolveSecrets(call api.AcceptCall) map[string]resolved {
 	var out map[string]resolved
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	defer cancel()
 	for _, op := range call.Operations {
-		if op.Type != api.OperationLaunch || op.Launch == nil {
-			continue
-		}
-		for _, ti := range op.Launch.TaskInfos {
+		for _, ti := range launchedTasks(op) { // LAUNCH and LAUNCH_GROUP
 			if len(ti.SecretRefs()) == 0 {
 				continue
 			}

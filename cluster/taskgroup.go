@@ -28,7 +28,7 @@ func launchedTasks(op api.Operation) []api.TaskInfo {
 }
 
 // launchGroupLocked launches one task group from avail (by role).
-func (m *Master) launchGroupLocked(fw *framework, a *agent, avail map[string]api.Resources, roles []string, lg *api.LaunchGroupOperation, batch map[string]bool, now time.Time) {
+func (m *Master) launchGroupLocked(fw *framework, a *agent, avail map[string]api.Resources, roles []string, lg *api.LaunchGroupOperation, batch map[string]bool, secrets map[string]resolved, now time.Time) {
 	tasks := lg.TaskGroup.Tasks
 	failAll := func(state api.TaskState, reason, msg string) {
 		for _, ti := range tasks {
@@ -64,6 +64,14 @@ func (m *Master) launchGroupLocked(fw *framework, a *agent, avail map[string]api
 		}
 		if err != nil {
 			failAll(api.TaskError, api.ReasonTaskGroupInvalid, "Task group is invalid: "+err.Error())
+			return
+		}
+		if err := m.maySeeSecretsLocked(fw, v); err != nil {
+			failAll(api.TaskError, api.ReasonTaskUnauthorized, "Task group is invalid: "+err.Error())
+			return
+		}
+		if r, ok := secrets[v.TaskID.Value]; ok && r.err != nil {
+			failAll(api.TaskError, api.ReasonTaskInvalid, secretRefusal(r.err))
 			return
 		}
 		local[v.TaskID.Value] = true
@@ -102,7 +110,12 @@ func (m *Master) launchGroupLocked(fw *framework, a *agent, avail map[string]api
 	}
 	for _, ti := range valid {
 		batch[ti.TaskID.Value] = true
-		m.launchLocked(fw, a, role, ti, ti, group, now) // task groups carry no secret values
+		wire := ti
+		if r, ok := secrets[ti.TaskID.Value]; ok {
+			wire = r.wire                                           // resolved secrets: sent, never kept
+			wire.Resources, wire.AgentID = ti.Resources, ti.AgentID // as validated
+		}
+		m.launchLocked(fw, a, role, ti, wire, group, now)
 	}
 }
 

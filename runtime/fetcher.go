@@ -705,7 +705,7 @@ func (a *Agent) fetchForLaunch(ctx context.Context, t *task) bool {
 	if t.info.Command == nil || len(t.info.Command.URIs) == 0 {
 		return true
 	}
-	sandbox, err := makeSandbox(a.cfg.WorkDir, a.ID(), t.frameworkID, t.executorID, t.containerID)
+	sandbox, err := a.makeTaskSandbox(t) // a task of a group: its sandbox in the group's
 	if err == nil {
 		t.sandbox = sandbox
 		err = a.fetchURIs(t.launchCtx, t)

@@ -24,19 +24,19 @@ import (
 
 // Pod is a Marathon pod definition.
 type Pod struct {
-	ID                string            `json:"id"`
-	Labels            map[string]string `json:"labels,omitempty"`
-	Version           string            `json:"version,omitempty"`
-	User              string            `json:"user,omitempty"`
-	Environment       map[string]any    `json:"environment,omitempty"`
-	Containers        []PodContainer    `json:"containers"`
-	Volumes           []PodVolume       `json:"volumes,omitempty"`
-	Networks          []PodNetwork      `json:"networks,omitempty"`
-	Scaling           *PodScaling       `json:"scaling,omitempty"`
-	Scheduling        *PodScheduling    `json:"scheduling,omitempty"`
-	ExecutorResources *PodResources     `json:"executorResources,omitempty"`
-	Secrets           map[string]any    `json:"secrets,omitempty"`
-	Role              string            `json:"role,omitempty"`
+	ID                string               `json:"id"`
+	Labels            map[string]string    `json:"labels,omitempty"`
+	Version           string               `json:"version,omitempty"`
+	User              string               `json:"user,omitempty"`
+	Environment       map[string]any       `json:"environment,omitempty"`
+	Containers        []PodContainer       `json:"containers"`
+	Volumes           []PodVolume          `json:"volumes,omitempty"`
+	Networks          []PodNetwork         `json:"networks,omitempty"`
+	Scaling           *PodScaling          `json:"scaling,omitempty"`
+	Scheduling        *PodScheduling       `json:"scheduling,omitempty"`
+	ExecutorResources *PodResources        `json:"executorResources,omitempty"`
+	Secrets           map[string]SecretDef `json:"secrets,omitempty"` // podsecrets.go
+	Role              string               `json:"role,omitempty"`
 	// LegacySharedCgroups is Marathon's switch between one cgroup per pod
 	// and per container; nodectl always has one per container.
 	LegacySharedCgroups *bool `json:"legacySharedCgroups,omitempty"`
@@ -54,7 +54,7 @@ type PodContainer struct {
 	HealthCheck  *PodHealthCheck   `json:"healthCheck,omitempty"`
 	Check        json.RawMessage   `json:"check,omitempty"`
 	VolumeMounts []PodVolumeMount  `json:"volumeMounts,omitempty"`
-	Artifacts    []json.RawMessage `json:"artifacts,omitempty"`
+	Artifacts    []Fetch           `json:"artifacts,omitempty"` // podartifacts.go
 	Labels       map[string]string `json:"labels,omitempty"`
 	Lifecycle    *PodLifecycle     `json:"lifecycle,omitempty"`
 	Tty          *bool             `json:"tty,omitempty"`
@@ -224,17 +224,7 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 	if errs := validID(p.ID); errs != nil {
 		add("/id", errs[0])
 	}
-	envCheck := func(p0 string, env map[string]any) {
-		for _, k := range sortedKeys(env) {
-			if _, ok := env[k].(string); !ok {
-				add(p0+"/"+k, notYet("an environment variable that is not a string (secret references)"))
-			}
-		}
-	}
-	envCheck("/environment", p.Environment)
-	if len(p.Secrets) > 0 {
-		add("/secrets", notYet("secrets (no secret store)"))
-	}
+	ds = append(ds, p.validateSecrets()...) // podsecrets.go: secrets and environment
 	if p.Role != "" && p.Role != frameworkRole {
 		add("/role", notYet(fmt.Sprintf("role %q (pods run in the framework's role %q)", p.Role, frameworkRole)))
 	}
@@ -261,12 +251,7 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 		}
 	}
 	if s := p.Scheduling; s != nil {
-		if len(s.Upgrade) > 0 {
-			add("/scheduling/upgrade", notYet("an upgrade strategy for pods (instances of a new version replace the old ones once they are stable)"))
-		}
-		if len(s.UnreachableStrategy) > 0 {
-			add("/scheduling/unreachableStrategy", notYet("an unreachable strategy for pods"))
-		}
+		ds = append(ds, p.validateStrategies()...) // podstrategy.go: upgrade and unreachableStrategy
 		if s.KillSelection != "" && s.KillSelection != "YOUNGEST_FIRST" {
 			add("/scheduling/killSelection", notYet("killSelection "+s.KillSelection+" (pods kill the youngest instances first)"))
 		}
@@ -311,8 +296,6 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 			add(pp+"/host", notYet("host volumes in pods"))
 		case len(v.Persistent) > 0:
 			add(pp+"/persistent", notYet("persistent volumes in pods"))
-		case v.Secret != "":
-			add(pp+"/secret", notYet("secret volumes (no secret store)"))
 		}
 	}
 	if len(p.Containers) == 0 {
@@ -355,14 +338,10 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 			if img.Kind != "DOCKER" || strings.TrimSpace(img.ID) == "" {
 				add(pc+"/image", fmt.Sprintf("image kind %q is not supported (only DOCKER, with an id)", img.Kind))
 			}
-			if img.ForcePull {
-				add(pc+"/image/forcePull", notYet("forcePull"))
-			}
 			if len(img.PullConfig) > 0 {
 				add(pc+"/image/pullConfig", notYet("pullConfig (no secret store)"))
 			}
 		}
-		envCheck(pc+"/environment", c.Environment)
 		if c.User != "" && c.User != p.User {
 			add(pc+"/user", notYet("a container user other than the pod's"))
 		}
@@ -383,9 +362,7 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 		if len(c.Check) > 0 {
 			add(pc+"/check", notYet("readiness checks of pod containers (check)"))
 		}
-		if len(c.Artifacts) > 0 {
-			add(pc+"/artifacts", notYet("artifacts (no fetcher)"))
-		}
+		ds = append(ds, validateArtifacts(pc, c)...) // podartifacts.go
 		if c.Tty != nil && *c.Tty {
 			add(pc+"/tty", notYet("tty"))
 		}

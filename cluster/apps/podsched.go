@@ -69,6 +69,9 @@ type podInstance struct {
 	// Resources is what the instance uses (its containers' and the executor's).
 	Resources  PodResources `json:"resources"`
 	KillSentAt time.Time    `json:"-"`
+	// Inactive: unreachable past the pod's inactiveAfterSeconds, so it no
+	// longer counts (podstrategy.go); derived by each step.
+	Inactive bool `json:"-"`
 }
 
 // podTask is one container's task of an instance.
@@ -95,7 +98,7 @@ func (i *podInstance) ended() bool {
 }
 
 // alive: counts as one of the pod's instances.
-func (i *podInstance) alive() bool { return !i.Killing && !i.ended() }
+func (i *podInstance) alive() bool { return !i.Killing && !i.Inactive && !i.ended() }
 
 // Instance statuses (types/podStatus.raml PodInstanceState).
 const (
@@ -373,6 +376,7 @@ func (a *Apps) killInstanceLocked(i *podInstance, now time.Time) {
 // for an instance to be launched.
 func (a *Apps) podStepLocked(now time.Time, reconciled bool) bool {
 	queued := false
+	a.podUnreachableLocked(now) // podstrategy.go
 	for _, i := range a.pods.instances {
 		if i.Killing && !i.KillSentAt.IsZero() && now.Sub(i.KillSentAt) > killRetry {
 			a.killInstanceLocked(i, now)
@@ -396,31 +400,14 @@ func (a *Apps) podStepLocked(now time.Time, reconciled bool) bool {
 		if status == podStable {
 			ps.backoff = 0
 		}
-		var current []*podInstance
-		allStable := true
-		for _, i := range insts {
-			if i.Version == ps.def.Version && i.alive() {
-				current = append(current, i)
-				if instanceStatus(i) != instStable {
-					allStable = false
-				}
-			}
-		}
-		want := ps.def.instances()
-		if len(current) < want {
+		// Scale down (the youngest first) and replace old versions as
+		// scheduling.upgrade allows (podstrategy.go).
+		launch, kill := podPlan(ps.def, insts)
+		if launch > 0 {
 			queued = true
 		}
-		// Scale down: the youngest first.
-		for k := len(current) - 1; k >= want; k-- {
-			a.killInstanceLocked(current[k], now)
-		}
-		// Old versions go once the current one is complete and stable.
-		if len(current) >= want && allStable {
-			for _, i := range insts {
-				if i.Version != ps.def.Version && !i.Killing {
-					a.killInstanceLocked(i, now)
-				}
-			}
+		for _, i := range kill {
+			a.killInstanceLocked(i, now)
 		}
 	}
 	return queued
@@ -429,13 +416,7 @@ func (a *Apps) podStepLocked(now time.Time, reconciled bool) bool {
 // podsQueuedLocked: a pod waits for an instance.
 func (a *Apps) podsQueuedLocked() bool {
 	for id, ps := range a.pods.pods {
-		n := 0
-		for _, i := range a.instancesOfLocked(id) {
-			if i.Version == ps.def.Version && i.alive() {
-				n++
-			}
-		}
-		if n < ps.def.instances() {
+		if launch, _ := podPlan(ps.def, a.instancesOfLocked(id)); launch > 0 {
 			return true
 		}
 	}
@@ -457,18 +438,16 @@ func (a *Apps) placePodsLocked(o api.Offer, infos []api.TaskInfo, now time.Time)
 			continue
 		}
 		def := ps.def
-		n := 0
 		var placed []*task // for constraints: instances as tasks
-		for _, i := range a.instancesOfLocked(id) {
+		insts := a.instancesOfLocked(id)
+		for _, i := range insts {
 			if i.alive() {
 				placed = append(placed, &task{ID: i.ID, Host: i.Host, Attrs: i.Attrs, State: api.TaskRunning})
-				if i.Version == def.Version {
-					n++
-				}
 			}
 		}
 		cons := &App{Constraints: def.constraints()}
-		for ; n < def.instances(); n++ {
+		launch, _ := podPlan(def, insts) // podstrategy.go
+		for ; launch > 0; launch-- {
 			if !meetsConstraints(cons, attrs, placed) {
 				break
 			}
@@ -547,13 +526,7 @@ func (a *Apps) instanceLaunchLocked(def *Pod, o api.Offer, left api.Resources, a
 // podTaskInfo is the TaskInfo of one container of an instance, with
 // Marathon's pod environment.
 func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources) api.TaskInfo {
-	env := map[string]string{}
-	for k, v := range def.Environment {
-		env[k], _ = v.(string)
-	}
-	for k, v := range c.Environment {
-		env[k], _ = v.(string)
-	}
+	env, secretVars := podEnv(def, c) // podsecrets.go
 	env["MARATHON_APP_ID"] = def.ID
 	env["MARATHON_APP_VERSION"] = def.Version
 	env["MARATHON_CONTAINER_ID"] = c.Name
@@ -573,6 +546,7 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 	for _, k := range sortedKeys(env) {
 		vars = append(vars, api.EnvVar{Name: k, Value: env[k]})
 	}
+	vars = append(vars, secretVars...)
 	cmd := &api.CommandInfo{Environment: &api.Environment{Variables: vars}, User: def.User}
 	switch {
 	case c.Exec != nil && c.Exec.Command.Shell != "":
@@ -584,14 +558,22 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 	default:
 		cmd.Shell = new(bool) // the image's entrypoint
 	}
+	cmd.URIs = podArtifacts(c) // podartifacts.go
 	ti := api.TaskInfo{
 		Name: c.Name, TaskID: api.ID{Value: inst.ID + "." + c.Name}, AgentID: api.ID{Value: inst.AgentID},
 		Resources: res, Command: cmd, Container: &api.ContainerInfo{Type: "MESOS"},
 	}
 	if c.Image != nil {
 		ti.Container.Mesos = &api.MesosContainer{Image: &api.Image{Type: "DOCKER", Docker: &api.DockerImage{Name: c.Image.ID}}}
+		if c.Image.ForcePull {
+			ti.Container.Mesos.Image.Cached = new(bool) // pulled again
+		}
 	}
 	for _, m := range c.VolumeMounts {
+		if v := podSecretVolume(def, m); v != nil {
+			ti.Container.Volumes = append(ti.Container.Volumes, *v)
+			continue
+		}
 		mode := "RW"
 		if m.ReadOnly {
 			mode = "RO"
