@@ -47,9 +47,31 @@ func writeDeployError(w http.ResponseWriter, err error) {
 	writeMessage(w, http.StatusServiceUnavailable, err.Error())
 }
 
-// txnBudget is how many operations one deployment's transaction may hold
-// (etcd's default --max-txn-ops is 128).
-const txnBudget = 128
+// defaultTxnOps is etcd's default --max-txn-ops, the budget of a
+// deployment's transaction unless Config.MaxTxnOps says otherwise.
+const defaultTxnOps = 128
+
+// maxTxnBytes bounds the keys and values of one deployment's transaction:
+// etcd refuses a request over its --max-request-bytes (default 1.5 MiB,
+// left as is), less room for the request's framing.
+const maxTxnBytes = 1536<<10 - 64<<10
+
+// txnOps is how many operations one deployment's transaction may hold.
+func (a *Apps) txnOps() int {
+	if a.cfg.MaxTxnOps > 0 {
+		return a.cfg.MaxTxnOps
+	}
+	return defaultTxnOps
+}
+
+// opsBytes is the size of ops' keys and values.
+func opsBytes(ops []clientv3.Op) int {
+	n := 0
+	for _, o := range ops {
+		n += len(o.KeyBytes()) + len(o.ValueBytes()) + len(o.RangeBytes())
+	}
+	return n
+}
 
 // deployManyLocked stores changes (apps whose definition did not change
 // are left alone) with extra (group records) in one transaction, then
@@ -81,10 +103,10 @@ func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv
 		}
 	}
 	base += len(dropDeps)
-	if base > txnBudget {
-		return nil, fmt.Errorf("%w: %d apps need %d etcd operations, more than the limit of %d in one transaction; deploy fewer apps at once", errTooManyOps, len(real), base, txnBudget)
+	if limit := a.txnOps(); base > limit {
+		return nil, fmt.Errorf("%w: %d apps need %d etcd operations, more than the limit of %d in one transaction; deploy fewer apps at once", errTooManyOps, len(real), base, limit)
 	}
-	budget := txnBudget - base
+	budget := a.txnOps() - base
 	kept := map[string][]string{}
 	actions := map[string]string{}
 	for _, c := range real {
@@ -134,6 +156,9 @@ func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv
 			return nil, err
 		}
 		ops = append(ops, op)
+	}
+	if n := opsBytes(ops); n > maxTxnBytes {
+		return nil, fmt.Errorf("%w: %d apps make %d bytes of etcd writes, more than the limit of %d in one transaction; deploy fewer apps at once", errTooManyOps, len(real), n, maxTxnBytes)
 	}
 	if err := a.store.commit(ops...); err != nil {
 		return nil, err
