@@ -78,12 +78,14 @@ func opsBytes(ops []clientv3.Op) int {
 // applies them and apply. It returns the deployment; with no app
 // changed, an empty deployment that is not tracked (already finished).
 func (a *Apps) deployManyLocked(changes []appChange, extra []clientv3.Op, apply func()) (*Deployment, error) {
-	return a.deployManyAtLocked(a.nextVersionLocked(), changes, extra, apply, a.groupDepsLocked())
+	return a.deployManyAtLocked(a.nextVersionLocked(), changes, nil, extra, apply, a.groupDepsLocked())
 }
 
 // deployManyAtLocked is deployManyLocked at version v, with the groups'
-// dependencies as they will be (gd).
-func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv3.Op, apply func(), gd map[string][]string) (*Deployment, error) {
+// dependencies as they will be (gd). stopPods are pods the change
+// deletes (extra and apply delete them): the deployment affects them too
+// and waits for their instances to end.
+func (a *Apps) deployManyAtLocked(v string, changes []appChange, stopPods []string, extra []clientv3.Op, apply func(), gd map[string][]string) (*Deployment, error) {
 	var real []appChange
 	for _, c := range changes {
 		if c.app != nil && c.old != nil && sameDefinition(c.old, c.app) {
@@ -100,6 +102,13 @@ func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv
 		base += 2
 		if d := a.deploymentOfLocked(c.id()); d != nil {
 			dropDeps[d.ID] = d
+		}
+	}
+	for _, id := range stopPods {
+		for _, d := range a.deployments {
+			if slices.Contains(d.AffectedPods, id) {
+				dropDeps[d.ID] = d
+			}
 		}
 	}
 	base += len(dropDeps)
@@ -150,7 +159,9 @@ func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv
 		ops = append(ops, dropOp(dropDeps[id]))
 	}
 	d := a.planLocked(real, actions, v, gd)
-	if len(real) > 0 {
+	addPodStops(d, stopPods)
+	tracked := len(real) > 0 || len(stopPods) > 0
+	if tracked {
 		op, err := deploymentOp(d)
 		if err != nil {
 			return nil, err
@@ -189,10 +200,28 @@ func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv
 	if apply != nil {
 		apply()
 	}
-	if len(real) > 0 {
+	if tracked {
 		a.recordDeploymentLocked(d)
 	}
 	return d, nil
+}
+
+// addPodStops adds the stops of pods (deleted with their group) to d: a
+// first step of StopPod actions (pods have no dependencies), d affecting
+// them.
+func addPodStops(d *Deployment, pods []string) {
+	if len(pods) == 0 {
+		return
+	}
+	var s Step
+	for _, id := range pods {
+		s.Actions = append(s.Actions, Action{Action: actionStopPod, App: id, ReadinessCheckResults: []any{}})
+	}
+	d.AffectedPods = append(d.AffectedPods, pods...)
+	d.Steps = append([]Step{s}, d.Steps...)
+	d.TotalSteps = len(d.Steps)
+	d.CurrentStep = 1
+	d.CurrentActions = s.Actions
 }
 
 // sameDefinition: b is a with nothing changed (versions aside).
