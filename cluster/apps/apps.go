@@ -196,6 +196,9 @@ type task struct {
 	// the agent reports it healthy.
 	HealthChecked bool    `json:"healthChecked,omitempty"`
 	Health        *health `json:"health,omitempty"`
+	// Checks is each health check's own health, for a task with several
+	// (healthchecks.go); Health is their conjunction.
+	Checks []health `json:"checks,omitempty"`
 	// ReadinessChecked: launched with a readiness check, so it counts in
 	// deployments only once Ready (see readiness.go).
 	ReadinessChecked bool      `json:"readinessChecked,omitempty"`
@@ -586,6 +589,9 @@ func (a *Apps) updateLocked(st api.TaskStatus) error {
 	}
 	var healthEvents []func()
 	healthChanged := st.State == api.TaskRunning && st.Healthy != nil && a.healthLocked(t, *st.Healthy, st.Message, now, &healthEvents)
+	if healthChanged {
+		t.recordChecks(st.HealthChecks, now) // healthchecks.go
+	}
 	// Persist, then acknowledge and apply.
 	var err error
 	switch {
@@ -671,6 +677,7 @@ func (t *task) clone() *task {
 		c.Health = &h
 	}
 	c.Ports = slices.Clone(t.Ports)
+	c.Checks = slices.Clone(t.Checks)
 	c.Attrs = maps.Clone(t.Attrs)
 	return &c
 }
