@@ -68,6 +68,9 @@ type Config struct {
 	// file is worth defragmenting (see defragWorthIt); default
 	// DefaultDefragInterval, negative never.
 	DefragInterval time.Duration
+	// MaxTxnOps is the most operations one transaction may hold (etcd's
+	// --max-txn-ops); default DefaultMaxTxnOps.
+	MaxTxnOps uint
 }
 
 // Space defaults.
@@ -80,6 +83,13 @@ const (
 	// DefaultDefragInterval is how often the defragmentation check runs.
 	DefaultDefragInterval = 10 * time.Minute
 )
+
+// DefaultMaxTxnOps raises etcd's default --max-txn-ops (128) so that a
+// deployment of many apps (a Marathon group of hundreds of apps: an app
+// and its version each, plus the deployment record) stays one
+// all-or-nothing transaction. Requests stay bounded by etcd's
+// --max-request-bytes (1.5 MiB), which is left at its default.
+const DefaultMaxTxnOps = 2048
 
 // Server is a running etcd member.
 type Server struct {
@@ -136,6 +146,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DefragInterval == 0 {
 		cfg.DefragInterval = DefaultDefragInterval
 	}
+	if cfg.MaxTxnOps == 0 {
+		cfg.MaxTxnOps = DefaultMaxTxnOps
+	}
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = 30 * time.Second
 	}
@@ -180,6 +193,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = s.cfg.CompactionRetention.String()
 	ec.QuotaBackendBytes = s.cfg.QuotaBackendBytes
+	ec.MaxTxnOps = s.cfg.MaxTxnOps
 	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(zapLogger(s.cfg.Logger))
 	s.cfg.TLS.apply(ec)
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Dir), 0o700); err != nil {

@@ -9,6 +9,7 @@ import (
 	"nodectl/cluster"
 	"nodectl/cluster/apps"
 	"nodectl/cluster/auth"
+	"nodectl/embed"
 )
 
 // appsFramework builds the built-in Marathon (cluster/apps) on top of the
@@ -22,5 +23,6 @@ func appsFramework(master *cluster.Master, etcd *clientv3.Client, log *slog.Logg
 		Fence: master.Fence, TermEvents: master.TermEvents,
 		Role: role, TaskReservationTimeout: reservationTimeout, MaxVersions: maxVersions, Guard: guard, User: user,
 		Abdicate: master.Abdicate, HostPathAllowed: master.HostPathAllowed,
+		MaxTxnOps: int(embed.DefaultMaxTxnOps), // the master's own member (startEtcd)
 	})
 }

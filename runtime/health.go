@@ -40,7 +40,10 @@ func seconds(v float64, def time.Duration) time.Duration {
 // from the latest probes, not accumulated.
 func (a *Agent) runHealthCheck(ctx context.Context, t *task) {
 	checks := append([]api.HealthCheck{*t.info.HealthCheck}, t.info.MoreHealthChecks...)
-	h := &taskHealth{latest: make([]*bool, len(checks))}
+	h := &taskHealth{latest: make([]*bool, len(checks)), causes: make([]string, len(checks))}
+	for _, c := range checks {
+		h.kinds = append(h.kinds, c.Type)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -61,7 +64,36 @@ func (a *Agent) runHealthCheck(ctx context.Context, t *task) {
 type taskHealth struct {
 	mu       sync.Mutex // guards the fields below; held while reporting, so reports stay in order
 	latest   []*bool    // per check; nil until it has a verdict
+	causes   []string   // per check: why its latest probe failed
+	kinds    []string   // per check: its type, fixed
 	reported *bool
+	changed  bool // a check's verdict changed since the last report
+}
+
+// failingLocked names the first failing check and why.
+func (h *taskHealth) failingLocked() string {
+	for i, v := range h.latest {
+		if v != nil && !*v {
+			return fmt.Sprintf("health check %d (%s) failed: %s", i, h.kinds[i], h.causes[i])
+		}
+	}
+	return "health check failed"
+}
+
+// resultsLocked are the checks' latest results for a status update: nil
+// for a single check (Healthy says it all).
+func (h *taskHealth) resultsLocked() []api.CheckResult {
+	if len(h.latest) < 2 {
+		return nil
+	}
+	out := make([]api.CheckResult, len(h.latest))
+	for i, v := range h.latest {
+		out[i] = api.CheckResult{Healthy: v}
+		if v != nil && !*v {
+			out[i].Message = h.causes[i]
+		}
+	}
+	return out
 }
 
 // verdictLocked is the task's health from its checks' latest results:
@@ -124,13 +156,27 @@ func (a *Agent) runCheck(ctx context.Context, t *task, idx int, hc *api.HealthCh
 		}
 		if ok || failing > 0 {
 			h.mu.Lock()
+			if prev := h.latest[idx]; prev == nil || *prev != ok {
+				h.changed = true
+			}
 			h.latest[idx] = &ok
-			if v := h.verdictLocked(); v != nil && (h.reported == nil || *h.reported != *v) {
-				h.reported = v
+			if !ok {
+				h.causes[idx] = err.Error()
+			}
+			// Each change of one check's verdict is reported (with every
+			// check's result) once the task's verdict is known.
+			if v := h.verdictLocked(); v != nil && (h.reported == nil || *h.reported != *v || h.changed && len(h.latest) > 1) {
+				h.reported, h.changed = v, false
 				msg := "health check passed"
-				if !*v {
+				switch {
+				case !*v && err != nil:
 					msg = name + " failed: " + err.Error()
+				case !*v: // this check passed, another still fails
+					msg = h.failingLocked()
 				}
+				a.tasks.mu.Lock()
+				t.checkResults = h.resultsLocked()
+				a.tasks.mu.Unlock()
 				a.updateTask(t, api.TaskRunning, api.ReasonHealthCheckFailed, msg, nil, v)
 			}
 			h.mu.Unlock()

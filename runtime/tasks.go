@@ -55,6 +55,11 @@ type task struct {
 	// after every step. Set before the task is in the table, then fixed.
 	launchCtx  context.Context
 	killLaunch context.CancelFunc
+
+	// checkResults are the task's health checks' latest results, sent
+	// with each health update of a task with several checks (health.go).
+	// Guarded by taskTable.mu.
+	checkResults []api.CheckResult
 }
 
 // taskTable holds live and recently completed tasks.
@@ -123,6 +128,9 @@ func (a *Agent) updateTask(t *task, state api.TaskState, reason, message string,
 	}
 	if t.ctr != nil {
 		st.ContainerStatus.ExecutorPID = t.ctr.Pid()
+	}
+	if healthy != nil {
+		st.HealthChecks = t.checkResults
 	}
 	switch reason {
 	case api.ReasonContainerLaunchFailed, api.ReasonContainerLimitationMem, api.ReasonContainerLimitationDisk,

@@ -271,6 +271,17 @@ type TaskStatus struct {
 	ContainerStatus *ContainerStatus `json:"container_status,omitempty"`
 	// ExitCode is nodectl's addition: the task's exit status when known.
 	ExitCode *int `json:"exit_code,omitempty"`
+	// HealthChecks is nodectl's addition next to Healthy, for a task with
+	// MoreHealthChecks: the latest result of each check, in order
+	// (HealthCheck first). Mesos has one check per task, so Healthy alone.
+	HealthChecks []CheckResult `json:"nodectl_health_checks,omitempty"`
+}
+
+// CheckResult is one health check's latest result: Healthy nil before
+// its first verdict; Message says why it failed.
+type CheckResult struct {
+	Healthy *bool  `json:"healthy,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // Capability is a framework capability ({"type": "PARTITION_AWARE"}).

@@ -134,15 +134,11 @@ func (a *Apps) taskJSONLocked(t *task) map[string]any {
 	}
 	ports := portsOf(t)
 	results := []any{}
-	if h := t.Health; h != nil {
-		r := map[string]any{
-			"alive": h.Alive, "consecutiveFailures": h.ConsecutiveFailures, "firstSuccess": ts(h.FirstSuccess),
-			"lastSuccess": ts(h.LastSuccess), "lastFailure": ts(h.LastFailure), "taskId": t.ID, "instanceId": t.ID,
-		}
-		if h.LastFailureCause != "" {
-			r["lastFailureCause"] = h.LastFailureCause
-		}
-		results = append(results, r)
+	for _, h := range t.Checks { // healthchecks.go: one result per check
+		results = append(results, healthResultJSON(t, &h, ts))
+	}
+	if h := t.Health; h != nil && len(t.Checks) == 0 {
+		results = append(results, healthResultJSON(t, h, ts))
 	}
 	m := map[string]any{
 		"id": t.ID, "appId": t.AppID, "host": t.Host, "ports": ports, "servicePorts": ports,

@@ -106,6 +106,10 @@ type Config struct {
 	// (cluster.Master.HostPathAllowed); known is false when none can tell.
 	// Nil: hostPaths are left to the agents (TASK_ERROR).
 	HostPathAllowed func(path string) (allowed, known bool)
+	// MaxTxnOps is the most operations the etcd member takes in one
+	// transaction (its --max-txn-ops): it bounds how many apps one
+	// deployment (a group, a bulk update) changes. Default 128, etcd's.
+	MaxTxnOps int
 }
 
 // DefaultUser is the built-in Marathon's user by default: tasks of apps
@@ -192,6 +196,9 @@ type task struct {
 	// the agent reports it healthy.
 	HealthChecked bool    `json:"healthChecked,omitempty"`
 	Health        *health `json:"health,omitempty"`
+	// Checks is each health check's own health, for a task with several
+	// (healthchecks.go); Health is their conjunction.
+	Checks []health `json:"checks,omitempty"`
 	// ReadinessChecked: launched with a readiness check, so it counts in
 	// deployments only once Ready (see readiness.go).
 	ReadinessChecked bool      `json:"readinessChecked,omitempty"`
@@ -582,6 +589,9 @@ func (a *Apps) updateLocked(st api.TaskStatus) error {
 	}
 	var healthEvents []func()
 	healthChanged := st.State == api.TaskRunning && st.Healthy != nil && a.healthLocked(t, *st.Healthy, st.Message, now, &healthEvents)
+	if healthChanged {
+		t.recordChecks(st.HealthChecks, now) // healthchecks.go
+	}
 	// Persist, then acknowledge and apply.
 	var err error
 	switch {
@@ -667,6 +677,7 @@ func (t *task) clone() *task {
 		c.Health = &h
 	}
 	c.Ports = slices.Clone(t.Ports)
+	c.Checks = slices.Clone(t.Checks)
 	c.Attrs = maps.Clone(t.Attrs)
 	return &c
 }

@@ -67,7 +67,7 @@ func deploymentOp(d *Deployment) (clientv3.Op, error) {
 // recordDeploymentLocked tracks a persisted deployment.
 func (a *Apps) recordDeploymentLocked(d *Deployment) {
 	a.deployments[d.ID] = d
-	a.log.Info("deployment started", "deployment_id", d.ID, "app_id", d.AffectedApps[0], "action", d.CurrentActions[0].Action)
+	a.log.Info("deployment started", "deployment_id", d.ID, "app_id", d.CurrentActions[0].App, "action", d.CurrentActions[0].Action)
 	a.publishLocked("deployment_info", map[string]any{"plan": planJSON(d), "currentStep": d.Steps[0]})
 	a.revive = true
 	a.poke()

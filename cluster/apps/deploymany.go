@@ -47,21 +47,45 @@ func writeDeployError(w http.ResponseWriter, err error) {
 	writeMessage(w, http.StatusServiceUnavailable, err.Error())
 }
 
-// txnBudget is how many operations one deployment's transaction may hold
-// (etcd's default --max-txn-ops is 128).
-const txnBudget = 128
+// defaultTxnOps is etcd's default --max-txn-ops, the budget of a
+// deployment's transaction unless Config.MaxTxnOps says otherwise.
+const defaultTxnOps = 128
+
+// maxTxnBytes bounds the keys and values of one deployment's transaction:
+// etcd refuses a request over its --max-request-bytes (default 1.5 MiB,
+// left as is), less room for the request's framing.
+const maxTxnBytes = 1536<<10 - 64<<10
+
+// txnOps is how many operations one deployment's transaction may hold.
+func (a *Apps) txnOps() int {
+	if a.cfg.MaxTxnOps > 0 {
+		return a.cfg.MaxTxnOps
+	}
+	return defaultTxnOps
+}
+
+// opsBytes is the size of ops' keys and values.
+func opsBytes(ops []clientv3.Op) int {
+	n := 0
+	for _, o := range ops {
+		n += len(o.KeyBytes()) + len(o.ValueBytes()) + len(o.RangeBytes())
+	}
+	return n
+}
 
 // deployManyLocked stores changes (apps whose definition did not change
 // are left alone) with extra (group records) in one transaction, then
 // applies them and apply. It returns the deployment; with no app
 // changed, an empty deployment that is not tracked (already finished).
 func (a *Apps) deployManyLocked(changes []appChange, extra []clientv3.Op, apply func()) (*Deployment, error) {
-	return a.deployManyAtLocked(a.nextVersionLocked(), changes, extra, apply, a.groupDepsLocked())
+	return a.deployManyAtLocked(a.nextVersionLocked(), changes, nil, extra, apply, a.groupDepsLocked())
 }
 
 // deployManyAtLocked is deployManyLocked at version v, with the groups'
-// dependencies as they will be (gd).
-func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv3.Op, apply func(), gd map[string][]string) (*Deployment, error) {
+// dependencies as they will be (gd). stopPods are pods the change
+// deletes (extra and apply delete them): the deployment affects them too
+// and waits for their instances to end.
+func (a *Apps) deployManyAtLocked(v string, changes []appChange, stopPods []string, extra []clientv3.Op, apply func(), gd map[string][]string) (*Deployment, error) {
 	var real []appChange
 	for _, c := range changes {
 		if c.app != nil && c.old != nil && sameDefinition(c.old, c.app) {
@@ -80,11 +104,18 @@ func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv
 			dropDeps[d.ID] = d
 		}
 	}
-	base += len(dropDeps)
-	if base > txnBudget {
-		return nil, fmt.Errorf("%w: %d apps need %d etcd operations, more than the limit of %d in one transaction; deploy fewer apps at once", errTooManyOps, len(real), base, txnBudget)
+	for _, id := range stopPods {
+		for _, d := range a.deployments {
+			if slices.Contains(d.AffectedPods, id) {
+				dropDeps[d.ID] = d
+			}
+		}
 	}
-	budget := txnBudget - base
+	base += len(dropDeps)
+	if limit := a.txnOps(); base > limit {
+		return nil, fmt.Errorf("%w: %d apps need %d etcd operations, more than the limit of %d in one transaction; deploy fewer apps at once", errTooManyOps, len(real), base, limit)
+	}
+	budget := a.txnOps() - base
 	kept := map[string][]string{}
 	actions := map[string]string{}
 	for _, c := range real {
@@ -128,12 +159,17 @@ func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv
 		ops = append(ops, dropOp(dropDeps[id]))
 	}
 	d := a.planLocked(real, actions, v, gd)
-	if len(real) > 0 {
+	addPodStops(d, stopPods)
+	tracked := len(real) > 0 || len(stopPods) > 0
+	if tracked {
 		op, err := deploymentOp(d)
 		if err != nil {
 			return nil, err
 		}
 		ops = append(ops, op)
+	}
+	if n := opsBytes(ops); n > maxTxnBytes {
+		return nil, fmt.Errorf("%w: %d apps make %d bytes of etcd writes, more than the limit of %d in one transaction; deploy fewer apps at once", errTooManyOps, len(real), n, maxTxnBytes)
 	}
 	if err := a.store.commit(ops...); err != nil {
 		return nil, err
@@ -164,10 +200,28 @@ func (a *Apps) deployManyAtLocked(v string, changes []appChange, extra []clientv
 	if apply != nil {
 		apply()
 	}
-	if len(real) > 0 {
+	if tracked {
 		a.recordDeploymentLocked(d)
 	}
 	return d, nil
+}
+
+// addPodStops adds the stops of pods (deleted with their group) to d: a
+// first step of StopPod actions (pods have no dependencies), d affecting
+// them.
+func addPodStops(d *Deployment, pods []string) {
+	if len(pods) == 0 {
+		return
+	}
+	var s Step
+	for _, id := range pods {
+		s.Actions = append(s.Actions, Action{Action: actionStopPod, App: id, ReadinessCheckResults: []any{}})
+	}
+	d.AffectedPods = append(d.AffectedPods, pods...)
+	d.Steps = append([]Step{s}, d.Steps...)
+	d.TotalSteps = len(d.Steps)
+	d.CurrentStep = 1
+	d.CurrentActions = s.Actions
 }
 
 // sameDefinition: b is a with nothing changed (versions aside).

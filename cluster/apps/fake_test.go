@@ -94,7 +94,9 @@ func (f *fakeScheduler) launched() []api.TaskInfo {
 	var out []api.TaskInfo
 	for _, a := range f.accepts {
 		for _, op := range a.Operations {
-			out = append(out, op.Launch.TaskInfos...)
+			if op.Launch != nil { // LAUNCH_GROUPs are pods'
+				out = append(out, op.Launch.TaskInfos...)
+			}
 		}
 	}
 	return out

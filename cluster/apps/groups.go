@@ -251,6 +251,7 @@ type groupPlan struct {
 	changes []appChange
 	recs    map[string]*groupRec // explicit groups written
 	dropped []string             // explicit groups deleted
+	pods    []string             // pods deleted (with their group)
 }
 
 // planGroupLocked turns spec into app changes and group records; update:
@@ -344,7 +345,7 @@ func (a *Apps) removeGroupLocked(w http.ResponseWriter, r *http.Request, g strin
 			p.dropped = append(p.dropped, id)
 		}
 	}
-	return true
+	return a.removeGroupPodsLocked(w, r, g, p) // grouppods.go
 }
 
 // allGroupIDsLocked is every group: the explicit ones and every group an
@@ -431,7 +432,9 @@ func (a *Apps) commitGroupPlanLocked(w http.ResponseWriter, p *groupPlan) (*Depl
 		ops = append(ops, op)
 		recs[id] = &rec
 	}
-	d, err := a.deployManyAtLocked(v, p.changes, ops, func() {
+	ops = append(ops, podDeleteOps(p.pods)...) // grouppods.go
+	d, err := a.deployManyAtLocked(v, p.changes, p.pods, ops, func() {
+		a.deletePodsLocked(p.pods)
 		for id := range dropped {
 			delete(a.groups, id)
 		}

@@ -711,7 +711,7 @@ func (a *Apps) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if len(d.AffectedApps) == 0 {
+	if len(d.AffectedApps) == 0 || len(d.AffectedPods) > 0 && !isTrue(r, "force") {
 		a.cancelPodDeploymentLocked(w, r, d) // poddeploy.go
 		return
 	}
