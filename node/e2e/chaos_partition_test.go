@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,4 +158,135 @@ func TestChaosPartitionAgent(t *testing.T) {
 	same("after a long partition")
 	t.Logf("short partition %s: task %s kept; long partition: unreachable and replaced by %s after %s, back to the original %s after the heal",
 		short.Round(time.Millisecond), first.ID, replacement.ID, unreachableAfter.Round(time.Millisecond), time.Since(healed).Round(time.Millisecond))
+}
+
+// TestChaosPartitionLeader (make chaos) runs three masters, each in its
+// own network namespace of a lab, and cuts the leader off the others
+// while a writer creates apps through whichever master answers: the two
+// others elect a new leader, which takes writes; the old one, alone, is
+// no leader any more when the network comes back (it lost its etcd
+// quorum and its lease), rejoins as a standby, and no acknowledged write
+// is lost.
+func TestChaosPartitionLeader(t *testing.T) {
+	chaosRounds(t)
+	lab := newNetLab(t)
+	type labMaster struct {
+		n   node
+		mem netMember
+		url string
+	}
+	var ms []labMaster
+	for i := range 3 {
+		n, mem := newNode(t), lab.add("m"+strconv.Itoa(i))
+		m := labMaster{n: n, mem: mem, url: "https://" + mem.ip + ":" + strconv.Itoa(n.port)}
+		var extra []string
+		if i > 0 {
+			tok, _, _ := strings.Cut(haCLI(t, 0, "token", "create", "--role", "master", "--work-dir", ms[0].n.dir,
+				"--master", ms[0].mem.ip+":"+strconv.Itoa(ms[0].n.port)), "\n")
+			extra = []string{"--join", ms[0].url, "--token", strings.TrimSpace(tok)}
+		}
+		startIn(t, mem, withIP(n.args("master", append(slices.Clone(haFlags), extra...)...), mem.ip)...)
+		waitFor(t, 60*time.Second, "master "+mem.ip+" healthy", func() bool { return healthy(m.url) })
+		ms = append(ms, m)
+	}
+	haWaitVoters(t, ms[0].url, 3)
+	leaders := func(among []labMaster) []labMaster {
+		var out []labMaster
+		for _, m := range among {
+			if metric(m.url, "master/elected") == 1 {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	var old labMaster
+	waitFor(t, 30*time.Second, "one leader", func() bool {
+		l := leaders(ms)
+		if len(l) == 1 {
+			old = l[0]
+		}
+		return len(l) == 1
+	})
+	var others []labMaster
+	for _, m := range ms {
+		if m.url != old.url {
+			others = append(others, m)
+		}
+	}
+
+	var (
+		mu       sync.Mutex
+		acked    []string
+		attempts int
+		stop     = make(chan struct{})
+		writer   sync.WaitGroup
+	)
+	writer.Go(func() {
+		pace := time.NewTicker(50 * time.Millisecond) // a bounded write rate, not a wait
+		defer pace.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-pace.C:
+			}
+			id := fmt.Sprintf("part-w%d", i)
+			ok := false
+			for k := range ms {
+				m := ms[(i+k)%len(ms)] // a different first master each time
+				if code, _ := haDo("PUT", m.url+"/v2/apps/"+id, fmt.Sprintf(`{"id":"/%s","cmd":"true","instances":0,"cpus":0.01,"mem":1}`, id)); code/100 == 2 {
+					ok = true
+					break
+				}
+			}
+			mu.Lock()
+			attempts++
+			if ok {
+				acked = append(acked, id)
+			}
+			mu.Unlock()
+		}
+	})
+	ackedNow := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	waitFor(t, 60*time.Second, "writes acknowledged before the partition", func() bool { return ackedNow() >= 10 })
+
+	began := time.Now()
+	lab.cut(old.mem)
+	var fresh labMaster
+	waitFor(t, 60*time.Second, "a new leader among the two others", func() bool {
+		l := leaders(others)
+		if len(l) == 1 {
+			fresh = l[0]
+		}
+		return len(l) == 1
+	})
+	failover := time.Since(began)
+	before := ackedNow()
+	waitFor(t, 60*time.Second, "writes acknowledged by the new leader", func() bool { return ackedNow() >= before+10 })
+	lab.heal(old.mem)
+	waitFor(t, 60*time.Second, "the old leader back as a standby, one leader", func() bool {
+		return healthy(old.url) && metric(old.url, "master/elected") == 0 && len(leaders(ms)) == 1
+	})
+	haWaitVoters(t, fresh.url, 3)
+	close(stop)
+	writer.Wait()
+
+	lost := 0
+	l := leaders(ms)
+	if len(l) != 1 {
+		t.Fatalf("%d leaders after the heal", len(l))
+	}
+	for _, id := range acked {
+		var code int
+		waitFor(t, 30*time.Second, "app "+id+" readable", func() bool {
+			code, _ = haDo("GET", l[0].url+"/v2/apps/"+id, "")
+			return code == 200 || code == 404
+		})
+		if code != 200 {
+			lost++
+			t.Errorf("acknowledged app %s lost: GET %d", id, code)
+		}
+	}
+	t.Logf("leader %s cut off: %s elected after %s; %d writes tried, %d acknowledged, %d acknowledged lost; the old leader rejoined as a standby",
+		old.mem.ip, fresh.mem.ip, failover.Round(time.Millisecond), attempts, len(acked), lost)
 }
