@@ -18,7 +18,7 @@ IMAGES ?=
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-under-load test-e2e test-ui test-iso bench chaos fuzz lint check deps iso clean
+.PHONY: help build run test test-under-load test-e2e test-ui test-iso bench chaos kill-loop-under-load fuzz lint check deps iso clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -98,7 +98,14 @@ bench: deps build ## benchmarks: cold start, idle RSS, and the rest (figures go 
 # masters and two agents; its counts go in issue notes.
 CHAOS_ROUNDS ?= 20
 chaos: deps build ## chaos loop: kill -9 / SIGSTOP masters and agents under a write load, 0 acknowledged writes lost
-	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_CHAOS=$(CHAOS_ROUNDS) $(GO) test -count=1 -run '^TestChaos$$' -timeout 60m -v ./node/e2e/
+	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_CHAOS=$(CHAOS_ROUNDS) $(GO) test -count=1 -run '^TestChaos' -timeout 90m -v ./node/e2e/
+
+# The 200-kill loop beside 2 busy loops per core (bounded by timeout).
+KILL_LOOP ?= 200
+kill-loop-under-load: deps build ## TestKill9Loop (KILL_LOOP kills) with 2 busy loops per core beside it
+	@hogs=""; for i in $$(seq $$(( $$(nproc) * 2 ))); do timeout 2h sh -c 'while :; do :; done' & hogs="$$hogs $$!"; done; \
+	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_KILL_LOOP=$(KILL_LOOP) $(GO) test -count=1 -run '^TestKill9Loop$$' -timeout 2h -v ./node/e2e/; rc=$$?; \
+	kill $$hogs; uptime; exit $$rc
 
 fuzz: ## run each fuzz target for 30s
 	$(GO) test -run '^$$' -fuzz FuzzParseResources -fuzztime 30s ./cluster/api/

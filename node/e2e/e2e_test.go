@@ -77,8 +77,13 @@ type proc struct {
 
 func start(t testing.TB, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, out: &bytes.Buffer{}, args: args, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
+	return startCmd(t, exec.Command(bin, args...), args)
+}
+
+// startCmd starts cmd, a nodectl with args (or a wrapper that execs it).
+func startCmd(t testing.TB, cmd *exec.Cmd, args []string) *proc {
+	t.Helper()
+	p := &proc{t: t, out: &bytes.Buffer{}, args: args, done: make(chan struct{}), cmd: cmd}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start nodectl: %v", err)
