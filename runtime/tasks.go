@@ -421,6 +421,11 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	if err != nil {
 		return err
 	}
+	if spec.Rootfs != "" && user.UID != 0 {
+		if err := writableTmp(spec.Rootfs); err != nil {
+			return err
+		}
+	}
 	spec.UID, spec.GID, spec.Groups = user.UID, user.GID, user.Groups
 	for _, v := range t.hostVolumes {
 		spec.Mounts = append(spec.Mounts, container.Mount{Source: v.HostPath, Destination: v.ContainerPath, ReadOnly: v.Mode == "RO"})
