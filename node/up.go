@@ -117,6 +117,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			Recover:      cfg.Recover, Strict: cfg.Strict, RecoveryTimeout: cfg.RecoveryTimeout, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
 			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
 			CgroupsRoot: cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources, Fetcher: cfg.Fetcher,
+			NetworkCNIConfigDir: cfg.CNIConfigDir, NetworkCNIPluginsDir: cfg.CNIPluginsDir,
 			Logger: logs.logger("agent"),
 		})
 		if err != nil {
