@@ -26,9 +26,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/vishvananda/netlink"
 )
 
 // BridgeNetwork is the name of the built-in bridge network (the name
@@ -72,6 +74,9 @@ type Manager struct {
 	cni    *libcni.CNIConfig
 	bridge *libcni.NetworkConfigList
 	lo     *libcni.NetworkConfigList
+	// mu: attachments share it (RLock) for as long as they run; removing
+	// the bridge once no namespace is left takes it exclusively.
+	mu sync.RWMutex
 }
 
 // PortMapping forwards HostPort on the host to ContainerPort in the task's
@@ -218,12 +223,14 @@ func (m *Manager) Attach(ctx context.Context, id, network string, ports []PortMa
 	if err != nil {
 		return Attachment{}, err
 	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	ns := m.NetNSPath(id)
 	if err := newNetNS(ns); err != nil {
 		return Attachment{}, fmt.Errorf("create network namespace: %w", err)
 	}
 	fail := func(err error) (Attachment, error) {
-		return Attachment{}, errors.Join(err, m.Detach(context.WithoutCancel(ctx), id, network, ports))
+		return Attachment{}, errors.Join(err, m.detach(context.WithoutCancel(ctx), id, list, ports))
 	}
 	if _, err := m.cni.AddNetworkList(ctx, m.lo, m.runtimeConf(id, nil, ns, "lo")); err != nil {
 		return fail(fmt.Errorf("loopback: %w", err))
@@ -249,6 +256,31 @@ func (m *Manager) Detach(ctx context.Context, id, network string, ports []PortMa
 	if err != nil {
 		return err
 	}
+	m.mu.RLock()
+	err = m.detach(ctx, id, list, ports)
+	m.mu.RUnlock()
+	return errors.Join(err, m.removeIdleBridge())
+}
+
+// removeIdleBridge deletes the built-in bridge once no task namespace is
+// left, so a host whose tasks all ended has no interface of ours.
+func (m *Manager) removeIdleBridge() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if es, err := os.ReadDir(filepath.Join(m.cfg.Dir, "netns")); err != nil || len(es) > 0 {
+		return nil
+	}
+	l, err := netlink.LinkByName(m.cfg.Bridge)
+	if err != nil {
+		return nil // not there
+	}
+	if err := netlink.LinkDel(l); err != nil {
+		return fmt.Errorf("remove idle bridge %s: %w", m.cfg.Bridge, err)
+	}
+	return nil
+}
+
+func (m *Manager) detach(ctx context.Context, id string, list *libcni.NetworkConfigList, ports []PortMapping) error {
 	ns := m.NetNSPath(id)
 	rtNS := ns
 	if _, err := os.Stat(ns); err != nil {
