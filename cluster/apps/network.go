@@ -47,8 +47,11 @@ const (
 // bridgeNetworkName is the agent's built-in CNI bridge network.
 const bridgeNetworkName = "mesos-bridge"
 
-// normalizeNetworks turns the legacy docker.network and docker.portMappings
-// into networks and container.portMappings, as Marathon does, and gives a
+// legacyModes are the network modes of the legacy docker.network values.
+var legacyModes = map[string]string{"BRIDGE": modeBridge, "HOST": modeHost}
+
+// normalizeNetworks derives networks from the legacy docker.network (kept
+// as given, with docker.portMappings), fills protocols in, and gives a
 // bridge app no port definitions (its host ports are its mappings').
 func (a *App) normalizeNetworks() {
 	c := a.Container
@@ -56,16 +59,13 @@ func (a *App) normalizeNetworks() {
 		return
 	}
 	if d := c.Docker; d != nil {
-		if len(a.Networks) == 0 {
-			switch d.Network {
-			case "BRIDGE":
-				a.Networks, d.Network = []Network{{Mode: modeBridge}}, ""
-			case "HOST":
-				a.Networks, d.Network = []Network{{Mode: modeHost}}, ""
-			}
+		if legacy := legacyModes[d.Network]; legacy != "" && len(a.Networks) == 0 {
+			a.Networks = []Network{{Mode: legacy}}
 		}
-		if len(c.PortMappings) == 0 && len(d.PortMappings) > 0 {
-			c.PortMappings, d.PortMappings = d.PortMappings, nil
+		for i := range d.PortMappings {
+			if d.PortMappings[i].Protocol == "" {
+				d.PortMappings[i].Protocol = "tcp"
+			}
 		}
 	}
 	for i := range c.PortMappings {
@@ -83,12 +83,17 @@ func (a *App) bridged() bool {
 	return len(a.Networks) == 1 && a.Networks[0].Mode == modeBridge
 }
 
-// portMappings are the app's port mappings (none outside bridge mode).
-func (a *App) portMappings() []PortMapping {
-	if a.Container == nil {
-		return nil
+// portMappings are the app's port mappings (container.portMappings, or
+// the legacy container.docker.portMappings) and the path they are at.
+func (a *App) portMappings() ([]PortMapping, string) {
+	c := a.Container
+	if c == nil {
+		return nil, ""
 	}
-	return a.Container.PortMappings
+	if len(c.PortMappings) == 0 && c.Docker != nil && len(c.Docker.PortMappings) > 0 {
+		return c.Docker.PortMappings, "/container/docker/portMappings"
+	}
+	return c.PortMappings, "/container/portMappings"
 }
 
 // hostPortDefs are the host ports a task of the app takes, in order: its
@@ -98,7 +103,8 @@ func (a *App) hostPortDefs() []PortDefinition {
 		return a.PortDefinitions
 	}
 	var out []PortDefinition
-	for _, pm := range a.portMappings() {
+	pms, _ := a.portMappings()
+	for _, pm := range pms {
 		out = append(out, PortDefinition{Port: pm.HostPort, Protocol: pm.Protocol, Name: pm.Name, Labels: pm.Labels})
 	}
 	return out
@@ -129,16 +135,21 @@ func (a *App) validateNetworks() []Detail {
 		add("/networks", "more than one network is not yet supported by nodectl (networking issue)")
 	}
 	if c := a.Container; c != nil && c.Docker != nil {
-		if c.Docker.Network != "" {
-			add("/container/docker/network", fmt.Sprintf("container.docker.network %q is not yet supported by nodectl (networking issue): use HOST or BRIDGE", c.Docker.Network))
+		if nw := c.Docker.Network; nw != "" {
+			switch mode := legacyModes[nw]; {
+			case mode == "":
+				add("/container/docker/network", fmt.Sprintf("container.docker.network %q is not yet supported by nodectl (networking issue): use HOST or BRIDGE", nw))
+			case len(a.Networks) != 1 || a.Networks[0].Mode != mode:
+				add("/container/docker/network", fmt.Sprintf("container.docker.network %q contradicts networks", nw))
+			}
 		}
-		if len(c.Docker.PortMappings) > 0 {
+		if len(c.Docker.PortMappings) > 0 && len(c.PortMappings) > 0 {
 			add("/container/docker/portMappings", "give port mappings in container.portMappings or container.docker.portMappings, not both")
 		}
 	}
-	pms := a.portMappings()
+	pms, pmPath := a.portMappings()
 	if len(pms) > 0 && !a.bridged() {
-		add("/container/portMappings", "port mappings need container/bridge networking (networks: [{\"mode\": \"container/bridge\"}])")
+		add(pmPath, "port mappings need container/bridge networking (networks: [{\"mode\": \"container/bridge\"}])")
 	}
 	if a.bridged() {
 		if c := a.Container; c == nil || c.Docker == nil || c.Docker.Image == "" {
@@ -150,7 +161,7 @@ func (a *App) validateNetworks() []Detail {
 	}
 	names := map[string]bool{}
 	for i, pm := range pms {
-		p := fmt.Sprintf("/container/portMappings/%d", i)
+		p := fmt.Sprintf("%s/%d", pmPath, i)
 		if pm.ContainerPort < 0 || pm.ContainerPort > 65535 {
 			add(p+"/containerPort", "must be between 0 and 65535")
 		}
@@ -186,7 +197,8 @@ func networkInfos(def *App, ports []int) []api.NetworkInfo {
 		return nil
 	}
 	ni := api.NetworkInfo{Name: bridgeNetworkName}
-	for i, pm := range def.portMappings() {
+	pms, _ := def.portMappings()
+	for i, pm := range pms {
 		if i >= len(ports) {
 			break
 		}
