@@ -4,7 +4,7 @@ BIN     := bin/nodectl
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X nodectl/cluster/api.Version=$(VERSION)
 # Debian packages the tests use (installed by `make deps` when missing).
-DEB_PKGS := busybox-static docker-registry jq curl iproute2 gcc libc6-dev libseccomp-dev pkg-config chromium
+DEB_PKGS := busybox-static docker-registry jq curl iproute2 nftables gcc libc6-dev libseccomp-dev pkg-config chromium
 RUN_DIR  := $(CURDIR)/.run
 # Debian packages `make iso` builds from: the kernel and its modules, mke2fs,
 # depmod, GRUB for BIOS and UEFI, xorriso and mtools (for grub-mkrescue).
@@ -26,10 +26,15 @@ help: ## list the targets
 # The container shim (static, cgo: it links libcontainer) and the monitor it
 # turns into are embedded in nodectl, so they are built first.
 SHIM_DIR := runtime/internal/container/shimbin
+# The CNI reference plugins (bridge, host-local, loopback, portmap; go.mod
+# tool directives) are embedded too, as k3s bundles its own.
+CNI_DIR  := runtime/internal/cni/pluginbin
+CNI_PKG  := github.com/containernetworking/plugins/plugins
 
 build: ## build bin/nodectl (with its embedded container shim and monitor)
 	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo,seccomp -trimpath -ldflags '-s -w -linkmode external -extldflags -static' -o $(SHIM_DIR)/nodectl-shim ./runtime/internal/container/shim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(SHIM_DIR)/nodectl-monitor ./runtime/internal/container/monitor
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(CNI_DIR)/ $(CNI_PKG)/main/bridge $(CNI_PKG)/ipam/host-local $(CNI_PKG)/main/loopback $(CNI_PKG)/meta/portmap
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 run: build ## start a single-node master+agent (work dir .run/); API and UI on https://127.0.0.1:5050/
@@ -114,4 +119,4 @@ fuzz: ## run each fuzz target for 30s
 check: lint test ## lint and test
 
 clean: ## remove build output and the make-run work dir
-	rm -rf bin out $(RUN_DIR) $(SHIM_DIR)/nodectl-shim $(SHIM_DIR)/nodectl-monitor
+	rm -rf bin out $(RUN_DIR) $(SHIM_DIR)/nodectl-shim $(SHIM_DIR)/nodectl-monitor $(addprefix $(CNI_DIR)/,bridge host-local loopback portmap)

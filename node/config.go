@@ -56,31 +56,32 @@ type Config struct {
 	reservedNamed []string
 	Hostname      string
 
-	AgentPingTimeout          time.Duration
-	MaxAgentPingTimeouts      int
-	AllocationInterval        time.Duration
-	OfferTimeout              time.Duration
-	AgentRemovalRateLimit     string
-	AgentReregisterTimeout    time.Duration
-	RecoveryAgentRemovalLimit string
-	RegistrationBackoffFactor time.Duration
-	ExecutorShutdownGrace     time.Duration
-	EnforceDiskQuota          bool
-	AppsRole                  string
-	TaskReservationTimeout    time.Duration
-	DiskWatchInterval         time.Duration
-	InsecureRegistries        []string
-	AllowedHostPaths          []runtime.HostPathRule
-	TaskHiddenPaths           []string
-	SeccompConfigDir          string
-	SeccompProfileName        string
-	NoSwitchUser              bool   // agent: --switch_user=false (default true, as Mesos)
-	AppsUser                  string // master: the built-in Marathon's user (--mesos_user); "" is apps.DefaultUser
-	Recover                   string
-	Strict                    bool
-	RecoveryTimeout           time.Duration
-	ReconfigurationPolicy     string
-	BootID                    string
+	AgentPingTimeout            time.Duration
+	MaxAgentPingTimeouts        int
+	AllocationInterval          time.Duration
+	OfferTimeout                time.Duration
+	AgentRemovalRateLimit       string
+	AgentReregisterTimeout      time.Duration
+	RecoveryAgentRemovalLimit   string
+	RegistrationBackoffFactor   time.Duration
+	ExecutorShutdownGrace       time.Duration
+	EnforceDiskQuota            bool
+	AppsRole                    string
+	TaskReservationTimeout      time.Duration
+	DiskWatchInterval           time.Duration
+	InsecureRegistries          []string
+	AllowedHostPaths            []runtime.HostPathRule
+	TaskHiddenPaths             []string
+	SeccompConfigDir            string
+	SeccompProfileName          string
+	CNIConfigDir, CNIPluginsDir string // agent: --network_cni_config_dir, --network_cni_plugins_dir
+	NoSwitchUser                bool   // agent: --switch_user=false (default true, as Mesos)
+	AppsUser                    string // master: the built-in Marathon's user (--mesos_user); "" is apps.DefaultUser
+	Recover                     string
+	Strict                      bool
+	RecoveryTimeout             time.Duration
+	ReconfigurationPolicy       string
+	BootID                      string
 	// Fetcher is the agent's Mesos fetcher (runtime.FetcherConfig).
 	Fetcher runtime.FetcherConfig
 
@@ -182,6 +183,8 @@ func upFlags() []cli.Flag {
 		str("task-hidden-paths", "", "agent: comma-separated host paths (globs allowed) command tasks do not see, besides the work dir and the host's secrets (/etc/shadow, /root, /home/*/.ssh, ...)", "task_hidden_paths"),
 		str("seccomp-config-dir", "", "agent: directory of seccomp profiles (OCI LinuxSeccomp JSON) that --seccomp-profile-name and tasks name", "seccomp_config_dir"),
 		str("seccomp-profile-name", "", "agent: profile in --seccomp-config-dir every task gets unless it names one (default: the built-in profile)", "seccomp_profile_name"),
+		str("network-cni-config-dir", "", "agent: directory of CNI network configuration lists tasks may name (besides the built-in mesos-bridge)", "network_cni_config_dir"),
+		str("network-cni-plugins-dir", "", "agent: directory searched for CNI plugins before the embedded ones", "network_cni_plugins_dir"),
 		str("fetcher-cache-dir", "", "agent: directory of the fetcher cache, emptied at start (default: <work-dir>/fetch)", "fetcher_cache_dir"),
 		str("fetcher-cache-size", "2GB", "agent: size of the fetcher cache (Mesos Bytes: 2GB, 512MB, ...); least recently used files are evicted", "fetcher_cache_size"),
 		dur("fetcher-stall-timeout", time.Minute, "agent: a fetch that receives nothing for this long fails", "fetcher_stall_timeout"),
@@ -252,7 +255,8 @@ func loadConfig(c *cli.Context) (Config, error) {
 		TaskHiddenPaths:           splitList(c.String("task-hidden-paths")),
 		SeccompConfigDir:          c.String("seccomp-config-dir"),
 		SeccompProfileName:        c.String("seccomp-profile-name"),
-		Recover:                   c.String("recover"), Strict: c.Bool("strict") && !c.Bool("no-strict"),
+		CNIConfigDir:              c.String("network-cni-config-dir"), CNIPluginsDir: c.String("network-cni-plugins-dir"),
+		Recover: c.String("recover"), Strict: c.Bool("strict") && !c.Bool("no-strict"),
 		RecoveryTimeout:       c.Generic("recovery-timeout").(*durationFlag).d,
 		ReconfigurationPolicy: c.String("reconfiguration-policy"), BootID: c.String("boot-id"),
 		Join: c.String("join"), Token: c.String("token"), WipeRemoved: c.Bool("wipe-removed"),

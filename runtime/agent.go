@@ -16,6 +16,7 @@ import (
 
 	"nodectl/cluster/api"
 	"nodectl/runtime/image"
+	"nodectl/runtime/internal/cni"
 	"nodectl/runtime/internal/container"
 	"nodectl/storage"
 )
@@ -106,6 +107,9 @@ type Config struct {
 	SystemReserved api.Resources
 	// Fetcher configures the Mesos fetcher (fetcher.go).
 	Fetcher FetcherConfig
+	// NetworkCNIConfigDir and NetworkCNIPluginsDir are Mesos'
+	// --network_cni_config_dir and --network_cni_plugins_dir (network.go).
+	NetworkCNIConfigDir, NetworkCNIPluginsDir string
 
 	Logger *slog.Logger
 }
@@ -127,6 +131,8 @@ type Agent struct {
 
 	driver    *container.Driver // nil when containers cannot run here
 	driverErr error             // why driver is nil
+	net       *cni.Manager      // CNI networks (network.go); nil when unavailable
+	netErr    error             // why net is nil
 	images    *image.Store
 	fetcher   *fetcher
 	status    *statusManager
@@ -217,6 +223,7 @@ func New(cfg Config) (*Agent, error) {
 	if a.driverErr != nil {
 		a.log.Warn("containers disabled on this agent", "err", a.driverErr)
 	}
+	a.net, a.netErr = newNetworks(cfg)
 	if err := a.openCheckpoint(context.Background()); err != nil {
 		_ = a.Close()
 		return nil, err

@@ -34,6 +34,7 @@ type task struct {
 	hostVolumes                              []api.Volume // hostPath volumes as allowed: resolved source, mode
 	secrets                                  taskSecrets  // resolved secrets, out of info (secrets.go); dropped once started
 	group                                    *taskGroup   // its task group (LAUNCH_GROUP), nil for a lone task
+	netInfos                                 []any        // its CNI networks' addresses for status updates (network.go)
 
 	// Guarded by taskTable.mu.
 	state    api.TaskState
@@ -132,6 +133,7 @@ func (a *Agent) updateTask(t *task, state api.TaskState, reason, message string,
 	if healthy != nil {
 		st.HealthChecks = t.checkResults
 	}
+	st.ContainerStatus.NetworkInfo = t.netInfos
 	switch reason {
 	case api.ReasonContainerLaunchFailed, api.ReasonContainerLimitationMem, api.ReasonContainerLimitationDisk,
 		api.ReasonExecutorTerminated, api.ReasonTaskInvalid, api.ReasonTaskKilledDuringLaunch, api.ReasonFetcherFailed:
@@ -448,6 +450,9 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	if err := a.groupSpec(t, &spec, user); err != nil {
 		return err
 	}
+	if err := a.attachNetwork(ctx, t, &spec); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -542,6 +547,7 @@ func exitMessage(e container.Exit) string {
 
 func (a *Agent) releaseRootfs(t *task) {
 	_ = os.RemoveAll(secretDir(a.cfg.WorkDir, t.containerID)) // secrets.go
+	a.releaseNetwork(t)                                       // network.go
 	if t.runDir == "" || a.images == nil {
 		return
 	}

@@ -194,6 +194,33 @@ type ContainerInfo struct {
 	Mesos     *MesosContainer `json:"mesos,omitempty"`
 	Volumes   []Volume        `json:"volumes,omitempty"`
 	LinuxInfo *LinuxInfo      `json:"linux_info,omitempty"`
+	// NetworkInfos puts the task on CNI networks (Mesos' network/cni
+	// isolator); none: the host's network.
+	NetworkInfos []NetworkInfo `json:"network_infos,omitempty"`
+}
+
+// NetworkInfo is Mesos' NetworkInfo: the network a container joins by
+// Name (a CNI network; "mesos-bridge" is the agent's built-in bridge) and
+// the host ports forwarded to it.
+type NetworkInfo struct {
+	Name         string           `json:"name,omitempty"`
+	IPAddresses  []IPAddress      `json:"ip_addresses,omitempty"`
+	Labels       *Labels          `json:"labels,omitempty"`
+	PortMappings []NetPortMapping `json:"port_mappings,omitempty"`
+}
+
+// IPAddress is Mesos' NetworkInfo.IPAddress.
+type IPAddress struct {
+	Protocol  string `json:"protocol,omitempty"` // IPv4 or IPv6
+	IPAddress string `json:"ip_address,omitempty"`
+}
+
+// NetPortMapping is Mesos' NetworkInfo.PortMapping: HostPort on the agent
+// forwards to ContainerPort in the container ("tcp" or "udp").
+type NetPortMapping struct {
+	HostPort      uint32 `json:"host_port"`
+	ContainerPort uint32 `json:"container_port"`
+	Protocol      string `json:"protocol,omitempty"`
 }
 
 // LinuxInfo is Mesos' ContainerInfo.LinuxInfo; only its seccomp part is

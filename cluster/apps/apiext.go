@@ -222,7 +222,7 @@ func (a *Apps) tasksTextLocked(r *http.Request, byApp map[string][]*task, only s
 				running = append(running, t)
 			}
 		}
-		if len(st.def.PortDefinitions) == 0 {
+		if len(st.def.hostPortDefs()) == 0 {
 			b.WriteString(clean + "\t \t")
 			for _, t := range running {
 				b.WriteString(t.Host + "\t")
@@ -230,7 +230,7 @@ func (a *Apps) tasksTextLocked(r *http.Request, byApp map[string][]*task, only s
 			b.WriteString("\n")
 			continue
 		}
-		for i, pd := range st.def.PortDefinitions {
+		for i, pd := range st.def.hostPortDefs() {
 			fmt.Fprintf(&b, "%s\t%d\t", clean, pd.Port)
 			for _, t := range running {
 				if i < len(t.Ports) {

@@ -30,6 +30,7 @@ type App struct {
 	Ports                      []int                `json:"ports,omitempty"`
 	RequirePorts               bool                 `json:"requirePorts"`
 	Container                  *Container           `json:"container,omitempty"`
+	Networks                   []Network            `json:"networks,omitempty"` // network.go
 	HealthChecks               []HealthCheck        `json:"healthChecks"`
 	ReadinessChecks            []ReadinessCheck     `json:"readinessChecks"`
 	Labels                     map[string]string    `json:"labels"`
@@ -67,6 +68,8 @@ type Container struct {
 	Docker    *Docker    `json:"docker,omitempty"`
 	Volumes   []Volume   `json:"volumes,omitempty"`
 	LinuxInfo *LinuxInfo `json:"linuxInfo,omitempty"`
+	// PortMappings in container/bridge mode (network.go).
+	PortMappings []PortMapping `json:"portMappings,omitempty"`
 }
 
 // Docker names the image.
@@ -76,6 +79,10 @@ type Docker struct {
 	// Privileged and Parameters are read only to be refused (image.go).
 	Privileged bool              `json:"privileged,omitempty"`
 	Parameters []DockerParameter `json:"parameters,omitempty"`
+	// Network and PortMappings are the legacy Docker networking form,
+	// normalized into App.Networks and Container.PortMappings (network.go).
+	Network      string        `json:"network,omitempty"`
+	PortMappings []PortMapping `json:"portMappings,omitempty"`
 }
 
 // Volume is a host-path volume.
@@ -322,6 +329,7 @@ func (a *App) normalize() {
 	if a.Fetch == nil {
 		a.Fetch = []Fetch{}
 	}
+	a.normalizeNetworks() // network.go
 	if a.PortDefinitions == nil {
 		if a.Ports != nil {
 			a.PortDefinitions = []PortDefinition{}
@@ -499,7 +507,7 @@ func (a *App) validate() []Detail {
 			if h.PortIndex != nil {
 				pi = *h.PortIndex
 			}
-			if pi < 0 || pi >= len(a.PortDefinitions) {
+			if pi < 0 || pi >= len(a.hostPortDefs()) {
 				add(fmt.Sprintf("/healthChecks/%d/portIndex", i), "Health check port indices must address an element of the ports array or container port mappings.")
 			}
 		}
@@ -540,7 +548,7 @@ func (a *App) validate() []Detail {
 		if c.Protocol != "HTTP" && c.Protocol != "HTTPS" {
 			add(p+"/protocol", "must be one of HTTP, HTTPS")
 		}
-		if !slices.ContainsFunc(a.PortDefinitions, func(pd PortDefinition) bool { return pd.Name == c.PortName }) {
+		if !slices.ContainsFunc(a.hostPortDefs(), func(pd PortDefinition) bool { return pd.Name == c.PortName }) {
 			add(p+"/portName", "Readiness check portName must reference an existing port definition name")
 		}
 		if c.IntervalSeconds <= 0 || c.TimeoutSeconds <= 0 || c.TimeoutSeconds >= c.IntervalSeconds {
@@ -584,6 +592,7 @@ func (a *App) validate() []Detail {
 	ds = append(ds, a.validateResident()...)
 	ds = append(ds, a.validateSecrets()...)
 	ds = append(ds, a.validateDocker()...)
+	ds = append(ds, a.validateNetworks()...)
 	return ds
 }
 

@@ -122,12 +122,12 @@ func fit(def *App, left api.Resources) (api.Resources, []int, bool) {
 		}
 	}
 	var ports []int
-	if n := len(def.PortDefinitions); n > 0 {
+	if n := len(def.hostPortDefs()); n > 0 {
 		avail := left.RangesOf("ports")
 		taken := map[uint64]bool{}
 		var rs []api.Range
-		for _, pd := range def.PortDefinitions {
-			p, ok := pickPort(avail, taken, pd.Port, def.RequirePorts)
+		for _, pd := range def.hostPortDefs() {
+			p, ok := pickPort(avail, taken, pd.Port, def.fixedHostPorts())
 			if !ok {
 				return nil, nil, false
 			}

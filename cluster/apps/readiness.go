@@ -91,7 +91,7 @@ func (a *Apps) dueReadiness() []readinessProbe {
 		if !t.readyProbeAt.IsZero() && now.Sub(t.readyProbeAt) < time.Duration(c.IntervalSeconds)*time.Second {
 			continue
 		}
-		i := slices.IndexFunc(st.def.PortDefinitions, func(pd PortDefinition) bool { return pd.Name == c.PortName })
+		i := slices.IndexFunc(st.def.hostPortDefs(), func(pd PortDefinition) bool { return pd.Name == c.PortName })
 		if i < 0 || i >= len(t.Ports) {
 			continue
 		}

@@ -463,11 +463,13 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 		env["MARATHON_APP_DOCKER_IMAGE"] = def.Container.Docker.Image
 	}
 	var ports []string
+	portDefs := def.hostPortDefs()
 	for i, p := range t.Ports {
 		ps := strconv.Itoa(p)
 		ports = append(ports, ps)
 		env["PORT"+strconv.Itoa(i)] = ps
-		if name := def.PortDefinitions[i].Name; name != "" {
+		if i < len(portDefs) && portDefs[i].Name != "" {
+			name := portDefs[i].Name
 			env["PORT_"+envName(name)] = ps
 		}
 	}
@@ -511,6 +513,7 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 			ci.Volumes = append(ci.Volumes, api.Volume{ContainerPath: v.ContainerPath, HostPath: v.HostPath, Mode: v.Mode})
 		}
 		ci.LinuxInfo = c.linuxInfo()
+		ci.NetworkInfos = networkInfos(def, t.Ports) // network.go
 		ti.Container = ci
 	}
 	if g := def.TaskKillGracePeriodSeconds; g != nil {

@@ -35,11 +35,7 @@ var notSupported = []struct {
 	noop   func(v any) bool
 	reason string
 }{
-	{"/networks", "networks", hostNetworks, "networking issue"},
 	{"/ipAddress", "ipAddress", nil, "networking issue"},
-	{"/container/portMappings", "container.portMappings", emptyList, "networking issue"},
-	{"/container/docker/portMappings", "container.docker.portMappings", emptyList, "networking issue"},
-	{"/container/docker/network", "container.docker.network", func(v any) bool { return v == "HOST" }, "networking issue"},
 	{"/container/docker/privileged", "container.docker.privileged", isFalse, ""},
 	{"/container/docker/parameters", "container.docker.parameters", emptyList, ""},
 	{"/container/docker/pullConfig", "container.docker.pullConfig", nil, ""},
@@ -58,21 +54,6 @@ var notSupported = []struct {
 func isFalse(v any) bool { return v == false }
 
 func emptyList(v any) bool { l, ok := v.([]any); return ok && len(l) == 0 }
-
-// hostNetworks: networks is empty or only [{"mode": "host"}].
-func hostNetworks(v any) bool {
-	l, ok := v.([]any)
-	if !ok {
-		return false
-	}
-	for _, n := range l {
-		m, ok := n.(map[string]any)
-		if !ok || m["mode"] != "host" || len(m) != 1 {
-			return false
-		}
-	}
-	return true
-}
 
 var indexRE = regexp.MustCompile(`/[0-9]+(/|$)`)
 

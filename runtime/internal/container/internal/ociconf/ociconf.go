@@ -56,10 +56,14 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 	spec.Process.OOMScoreAdj = &zero
 	spec.Hostname = s.Hostname
 
-	// Host networking: drop the network namespace from runc's default set.
+	// Host networking: drop the network namespace from runc's default set;
+	// a task on a CNI network joins the namespace the agent prepared.
 	spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
 		return ns.Type == specs.NetworkNamespace
 	})
+	if s.NetNSPath != "" {
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.NetNSPath})
+	}
 	if s.IPCNamespacePath != "" {
 		for i, ns := range spec.Linux.Namespaces {
 			if ns.Type == specs.IPCNamespace {

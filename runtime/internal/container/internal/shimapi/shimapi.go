@@ -109,6 +109,9 @@ type Spec struct {
 	// /proc/<pid>/task/<tid>/ns/ipc) instead of creating a new one: the
 	// containers of one task group share it. Empty: a new namespace.
 	IPCNamespacePath string `json:"ipc_namespace_path,omitempty"`
+	// NetNSPath joins this network namespace (one the agent pinned and
+	// attached with CNI) instead of the host's network. Empty: host network.
+	NetNSPath string `json:"netns_path,omitempty"`
 }
 
 // Request is everything the shim needs to create and start one container.

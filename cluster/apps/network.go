@@ -1,0 +1,212 @@
+package apps
+
+import (
+	"fmt"
+	"strings"
+
+	"nodectl/cluster/api"
+)
+
+// Networking of Marathon apps (https://mesosphere.github.io/marathon/docs/networking.html,
+// ports.html). Built: host networking (the default) and container/bridge
+// with portMappings (also the legacy container.docker.network BRIDGE with
+// container.docker.portMappings). A bridge task runs on the agent's
+// built-in CNI bridge network, "mesos-bridge" (Marathon's name for it on
+// the Mesos containerizer); each port mapping takes a host port from the
+// offer (hostPort 0: any), which the agent forwards to the containerPort.
+// As Marathon documents, the task's PORT0…/PORT_<NAME>/PORTS are the host
+// ports. Refused with a 422 until built: container networks
+// (mode "container", named networks), ipAddress, networkNames.
+
+// Network is one of an app's networks (Marathon's Network).
+type Network struct {
+	Mode   string            `json:"mode"`
+	Name   string            `json:"name,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// PortMapping maps a host port (0: one from the offer) to a container
+// port in bridge mode (Marathon's ContainerPortMapping).
+type PortMapping struct {
+	ContainerPort int               `json:"containerPort"`
+	HostPort      int               `json:"hostPort"`
+	ServicePort   int               `json:"servicePort"`
+	Protocol      string            `json:"protocol,omitempty"`
+	Name          string            `json:"name,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	NetworkNames  []string          `json:"networkNames,omitempty"`
+}
+
+// Network modes.
+const (
+	modeHost   = "host"
+	modeBridge = "container/bridge"
+	modeUser   = "container"
+)
+
+// bridgeNetworkName is the agent's built-in CNI bridge network.
+const bridgeNetworkName = "mesos-bridge"
+
+// legacyModes are the network modes of the legacy docker.network values.
+var legacyModes = map[string]string{"BRIDGE": modeBridge, "HOST": modeHost}
+
+// normalizeNetworks derives networks from the legacy docker.network (kept
+// as given, with docker.portMappings), fills protocols in, and gives a
+// bridge app no port definitions (its host ports are its mappings').
+func (a *App) normalizeNetworks() {
+	c := a.Container
+	if c == nil {
+		return
+	}
+	if d := c.Docker; d != nil {
+		if legacy := legacyModes[d.Network]; legacy != "" && len(a.Networks) == 0 {
+			a.Networks = []Network{{Mode: legacy}}
+		}
+		for i := range d.PortMappings {
+			if d.PortMappings[i].Protocol == "" {
+				d.PortMappings[i].Protocol = "tcp"
+			}
+		}
+	}
+	for i := range c.PortMappings {
+		if c.PortMappings[i].Protocol == "" {
+			c.PortMappings[i].Protocol = "tcp"
+		}
+	}
+	if a.bridged() && a.PortDefinitions == nil && a.Ports == nil {
+		a.PortDefinitions = []PortDefinition{}
+	}
+}
+
+// bridged: the app runs in container/bridge mode.
+func (a *App) bridged() bool {
+	return len(a.Networks) == 1 && a.Networks[0].Mode == modeBridge
+}
+
+// portMappings are the app's port mappings (container.portMappings, or
+// the legacy container.docker.portMappings) and the path they are at.
+func (a *App) portMappings() ([]PortMapping, string) {
+	c := a.Container
+	if c == nil {
+		return nil, ""
+	}
+	if len(c.PortMappings) == 0 && c.Docker != nil && len(c.Docker.PortMappings) > 0 {
+		return c.Docker.PortMappings, "/container/docker/portMappings"
+	}
+	return c.PortMappings, "/container/portMappings"
+}
+
+// hostPortDefs are the host ports a task of the app takes, in order: its
+// port definitions, or in bridge mode one per port mapping.
+func (a *App) hostPortDefs() []PortDefinition {
+	if !a.bridged() {
+		return a.PortDefinitions
+	}
+	var out []PortDefinition
+	pms, _ := a.portMappings()
+	for _, pm := range pms {
+		out = append(out, PortDefinition{Port: pm.HostPort, Protocol: pm.Protocol, Name: pm.Name, Labels: pm.Labels})
+	}
+	return out
+}
+
+// fixedHostPorts: a nonzero requested host port must be that port (in
+// bridge mode always, otherwise with requirePorts).
+func (a *App) fixedHostPorts() bool { return a.RequirePorts || a.bridged() }
+
+// validateNetworks is the 422 details of the app's networking.
+func (a *App) validateNetworks() []Detail {
+	var ds []Detail
+	add := func(path string, msg ...string) { ds = append(ds, Detail{Path: path, Errors: msg}) }
+	for i, n := range a.Networks {
+		p := fmt.Sprintf("/networks/%d", i)
+		switch n.Mode {
+		case modeHost, modeBridge:
+			if n.Name != "" {
+				add(p+"/name", "a network name is only for mode container")
+			}
+		case modeUser:
+			add(p+"/mode", "container networks (mode \"container\") are not yet supported by nodectl (networking issue): use host or container/bridge")
+		default:
+			add(p+"/mode", "must be one of host, container/bridge, container")
+		}
+	}
+	if len(a.Networks) > 1 {
+		add("/networks", "more than one network is not yet supported by nodectl (networking issue)")
+	}
+	if c := a.Container; c != nil && c.Docker != nil {
+		if nw := c.Docker.Network; nw != "" {
+			switch mode := legacyModes[nw]; {
+			case mode == "":
+				add("/container/docker/network", fmt.Sprintf("container.docker.network %q is not yet supported by nodectl (networking issue): use HOST or BRIDGE", nw))
+			case len(a.Networks) != 1 || a.Networks[0].Mode != mode:
+				add("/container/docker/network", fmt.Sprintf("container.docker.network %q contradicts networks", nw))
+			}
+		}
+		if len(c.Docker.PortMappings) > 0 && len(c.PortMappings) > 0 {
+			add("/container/docker/portMappings", "give port mappings in container.portMappings or container.docker.portMappings, not both")
+		}
+	}
+	pms, pmPath := a.portMappings()
+	if len(pms) > 0 && !a.bridged() {
+		add(pmPath, "port mappings need container/bridge networking (networks: [{\"mode\": \"container/bridge\"}])")
+	}
+	if a.bridged() {
+		if c := a.Container; c == nil || c.Docker == nil || c.Docker.Image == "" {
+			add("/networks", "container/bridge networking needs a container image (container.docker.image)")
+		}
+		if len(a.PortDefinitions) > 0 {
+			add("/portDefinitions", "portDefinitions must be empty in container/bridge mode: use container.portMappings")
+		}
+	}
+	names := map[string]bool{}
+	for i, pm := range pms {
+		p := fmt.Sprintf("%s/%d", pmPath, i)
+		if pm.ContainerPort < 0 || pm.ContainerPort > 65535 {
+			add(p+"/containerPort", "must be between 0 and 65535")
+		}
+		if pm.HostPort < 0 || pm.HostPort > 65535 {
+			add(p+"/hostPort", "must be between 0 and 65535")
+		}
+		if pm.ServicePort < 0 || pm.ServicePort > 65535 {
+			add(p+"/servicePort", "must be between 0 and 65535")
+		}
+		switch pm.Protocol {
+		case "tcp", "udp", "tcp,udp", "udp,tcp":
+		default:
+			add(p+"/protocol", "must be one of tcp, udp, tcp,udp")
+		}
+		if pm.Name != "" {
+			if names[pm.Name] {
+				add(p+"/name", "Port names must be unique.")
+			}
+			names[pm.Name] = true
+		}
+		if len(pm.NetworkNames) > 0 {
+			add(p+"/networkNames", "networkNames is not yet supported by nodectl (networking issue)")
+		}
+	}
+	return ds
+}
+
+// networkInfos is the Mesos ContainerInfo.network_infos of a bridge task
+// whose host ports are ports (one per mapping, in order); a containerPort
+// of 0 is the host port, as Marathon does.
+func networkInfos(def *App, ports []int) []api.NetworkInfo {
+	if !def.bridged() {
+		return nil
+	}
+	ni := api.NetworkInfo{Name: bridgeNetworkName}
+	pms, _ := def.portMappings()
+	for i, pm := range pms {
+		if i >= len(ports) {
+			break
+		}
+		cp := pm.ContainerPort
+		if cp == 0 {
+			cp = ports[i]
+		}
+		ni.PortMappings = append(ni.PortMappings, api.NetPortMapping{HostPort: uint32(ports[i]), ContainerPort: uint32(cp), Protocol: strings.ToLower(pm.Protocol)})
+	}
+	return []api.NetworkInfo{ni}
+}

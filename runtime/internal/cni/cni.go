@@ -1,0 +1,300 @@
+// Package cni attaches task containers to CNI networks, as Mesos'
+// network/cni isolator does (docs: https://mesos.apache.org/documentation/latest/cni/):
+// each task with a network gets a network namespace of its own, pinned
+// under the agent's work dir, and the CNI plugins of its network are run
+// on it (ADD before the container starts, DEL when it is destroyed).
+//
+// The reference plugins (github.com/containernetworking/plugins: bridge,
+// host-local, portmap, loopback) are built by `make build` into pluginbin/
+// and embedded in nodectl, then installed under the work dir at start, the
+// way k3s ships its own; --network_cni_plugins_dir is searched first.
+//
+// The built-in network is Mesos' "mesos-bridge" (Marathon's container/bridge
+// mode): a Linux bridge, addresses from host-local IPAM under the work dir,
+// and portmap for the task's port mappings (nftables backend). Operators
+// add networks with CNI configuration lists in --network_cni_config_dir.
+package cni
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/containernetworking/cni/libcni"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/vishvananda/netlink"
+)
+
+// BridgeNetwork is the name of the built-in bridge network (the name
+// Marathon gives container/bridge networking on the Mesos containerizer,
+// its --mesos_bridge_name default).
+const BridgeNetwork = "mesos-bridge"
+
+// Defaults of the built-in bridge network.
+const (
+	DefaultBridge = "nodectl0"
+	DefaultSubnet = "172.31.0.0/16"
+)
+
+// Plugins are the embedded plugin binaries.
+var Plugins = []string{"bridge", "host-local", "loopback", "portmap"}
+
+// pluginFS holds the plugins when `make build` put them in pluginbin/.
+//
+//go:embed all:pluginbin
+var pluginFS embed.FS
+
+// ErrNoPlugins: nodectl was built without the embedded CNI plugins.
+var ErrNoPlugins = errors.New("nodectl was built without the CNI plugins; build with make build")
+
+// Config configures a Manager.
+type Config struct {
+	// Dir holds the namespaces (netns/), IPAM leases (ipam/) and libcni's
+	// result cache (cache/); BinDir gets the embedded plugins.
+	Dir, BinDir string
+	// ConfDir (--network_cni_config_dir) holds operators' network
+	// configuration lists; PluginsDir (--network_cni_plugins_dir) is
+	// searched for plugins before BinDir.
+	ConfDir, PluginsDir string
+	// Bridge and Subnet of the built-in network; defaults above.
+	Bridge, Subnet string
+}
+
+// Manager runs CNI for the agent's tasks.
+type Manager struct {
+	cfg    Config
+	cni    *libcni.CNIConfig
+	bridge *libcni.NetworkConfigList
+	lo     *libcni.NetworkConfigList
+	// mu: attachments share it (RLock) for as long as they run; removing
+	// the bridge once no namespace is left takes it exclusively.
+	mu sync.RWMutex
+}
+
+// PortMapping forwards HostPort on the host to ContainerPort in the task's
+// namespace; Protocol is tcp or udp.
+type PortMapping struct {
+	HostPort      int    `json:"hostPort"`
+	ContainerPort int    `json:"containerPort"`
+	Protocol      string `json:"protocol"`
+}
+
+// Attachment is a task's place on a network.
+type Attachment struct {
+	NetNS string   // the pinned namespace the container joins
+	IPs   []string // the task's addresses (CIDR notation)
+}
+
+// New installs the plugins and prepares the built-in network.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Bridge == "" {
+		cfg.Bridge = DefaultBridge
+	}
+	if cfg.Subnet == "" {
+		cfg.Subnet = DefaultSubnet
+	}
+	if err := installPlugins(cfg.BinDir); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"netns", "ipam", "cache"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	var path []string
+	if cfg.PluginsDir != "" {
+		path = append(path, cfg.PluginsDir)
+	}
+	path = append(path, cfg.BinDir)
+	m := &Manager{cfg: cfg, cni: libcni.NewCNIConfigWithCacheDir(path, filepath.Join(cfg.Dir, "cache"), nil)}
+	var err error
+	if m.bridge, err = libcni.ConfListFromBytes(bridgeConf(cfg)); err != nil {
+		return nil, fmt.Errorf("built-in bridge network: %w", err)
+	}
+	if m.lo, err = libcni.ConfListFromBytes([]byte(`{"cniVersion":"1.0.0","name":"nodectl-loopback","plugins":[{"type":"loopback"}]}`)); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func bridgeConf(cfg Config) []byte {
+	conf := map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       BridgeNetwork,
+		"plugins": []any{
+			map[string]any{
+				"type": "bridge", "bridge": cfg.Bridge, "isGateway": true,
+				"ipMasq": true, "ipMasqBackend": "nftables", "hairpinMode": true,
+				"ipam": map[string]any{
+					"type":    "host-local",
+					"dataDir": filepath.Join(cfg.Dir, "ipam"),
+					"ranges":  []any{[]any{map[string]any{"subnet": cfg.Subnet}}},
+					"routes":  []any{map[string]any{"dst": "0.0.0.0/0"}},
+				},
+			},
+			map[string]any{
+				"type": "portmap", "backend": "nftables", "snat": true,
+				"capabilities": map[string]bool{"portMappings": true},
+			},
+		},
+	}
+	b, _ := json.Marshal(conf)
+	return b
+}
+
+// installPlugins writes the embedded plugins to dir, replacing a file only
+// when its content differs.
+func installPlugins(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range Plugins {
+		b, err := pluginFS.ReadFile("pluginbin/" + name)
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && len(b) == 0) {
+			return ErrNoPlugins
+		}
+		if err != nil {
+			return fmt.Errorf("read embedded plugin %s: %w", name, err)
+		}
+		path := filepath.Join(dir, name)
+		if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, b) {
+			continue
+		}
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, b, 0o755); err != nil {
+			return fmt.Errorf("install plugin %s: %w", name, err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("install plugin %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// NetNSPath is where the namespace of container id is pinned.
+func (m *Manager) NetNSPath(id string) string { return filepath.Join(m.cfg.Dir, "netns", id) }
+
+// network is the configuration list of a network by name: the built-in
+// bridge or one of ConfDir's.
+func (m *Manager) network(name string) (*libcni.NetworkConfigList, error) {
+	if name == "" || name == BridgeNetwork {
+		return m.bridge, nil
+	}
+	if m.cfg.ConfDir == "" {
+		return nil, fmt.Errorf("unknown network %q (no --network_cni_config_dir)", name)
+	}
+	l, err := libcni.LoadNetworkConf(m.cfg.ConfDir, name)
+	if err != nil {
+		return nil, fmt.Errorf("network %q: %w", name, err)
+	}
+	return l, nil
+}
+
+func (m *Manager) runtimeConf(id string, ports []PortMapping, netns, ifName string) *libcni.RuntimeConf {
+	rt := &libcni.RuntimeConf{ContainerID: id, NetNS: netns, IfName: ifName}
+	var pm []map[string]any
+	for _, p := range ports {
+		protos := strings.Split(p.Protocol, ",")
+		if p.Protocol == "" {
+			protos = []string{"tcp"}
+		}
+		for _, proto := range protos {
+			pm = append(pm, map[string]any{"hostPort": p.HostPort, "containerPort": p.ContainerPort, "protocol": proto})
+		}
+	}
+	if len(pm) > 0 {
+		rt.CapabilityArgs = map[string]any{"portMappings": pm}
+	}
+	return rt
+}
+
+// Attach creates container id's namespace and adds it to network with
+// the port mappings. On failure nothing is left behind.
+func (m *Manager) Attach(ctx context.Context, id, network string, ports []PortMapping) (Attachment, error) {
+	list, err := m.network(network)
+	if err != nil {
+		return Attachment{}, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ns := m.NetNSPath(id)
+	if err := newNetNS(ns); err != nil {
+		return Attachment{}, fmt.Errorf("create network namespace: %w", err)
+	}
+	fail := func(err error) (Attachment, error) {
+		return Attachment{}, errors.Join(err, m.detach(context.WithoutCancel(ctx), id, list, ports))
+	}
+	if _, err := m.cni.AddNetworkList(ctx, m.lo, m.runtimeConf(id, nil, ns, "lo")); err != nil {
+		return fail(fmt.Errorf("loopback: %w", err))
+	}
+	res, err := m.cni.AddNetworkList(ctx, list, m.runtimeConf(id, ports, ns, "eth0"))
+	if err != nil {
+		return fail(fmt.Errorf("cni add %s: %w", list.Name, err))
+	}
+	att := Attachment{NetNS: ns}
+	if r, err := types100.NewResultFromResult(res); err == nil {
+		for _, ip := range r.IPs {
+			att.IPs = append(att.IPs, ip.Address.String())
+		}
+	}
+	return att, nil
+}
+
+// Detach removes container id from network (CNI DEL: its address lease,
+// veth and port forwards) and removes its namespace. It is idempotent: a
+// task never attached, or already detached, is no error.
+func (m *Manager) Detach(ctx context.Context, id, network string, ports []PortMapping) error {
+	list, err := m.network(network)
+	if err != nil {
+		return err
+	}
+	m.mu.RLock()
+	err = m.detach(ctx, id, list, ports)
+	m.mu.RUnlock()
+	return errors.Join(err, m.removeIdleBridge())
+}
+
+// removeIdleBridge deletes the built-in bridge once no task namespace is
+// left, so a host whose tasks all ended has no interface of ours.
+func (m *Manager) removeIdleBridge() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if es, err := os.ReadDir(filepath.Join(m.cfg.Dir, "netns")); err != nil || len(es) > 0 {
+		return nil
+	}
+	l, err := netlink.LinkByName(m.cfg.Bridge)
+	if err != nil {
+		return nil // not there
+	}
+	if err := netlink.LinkDel(l); err != nil {
+		return fmt.Errorf("remove idle bridge %s: %w", m.cfg.Bridge, err)
+	}
+	return nil
+}
+
+func (m *Manager) detach(ctx context.Context, id string, list *libcni.NetworkConfigList, ports []PortMapping) error {
+	ns := m.NetNSPath(id)
+	rtNS := ns
+	if _, err := os.Stat(ns); err != nil {
+		rtNS = "" // plugins release what they hold without the namespace
+	}
+	var errs []error
+	if err := m.cni.DelNetworkList(ctx, list, m.runtimeConf(id, ports, rtNS, "eth0")); err != nil {
+		errs = append(errs, fmt.Errorf("cni del %s: %w", list.Name, err))
+	}
+	if err := m.cni.DelNetworkList(ctx, m.lo, m.runtimeConf(id, nil, rtNS, "lo")); err != nil {
+		errs = append(errs, fmt.Errorf("loopback del: %w", err))
+	}
+	if err := removeNetNS(ns); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

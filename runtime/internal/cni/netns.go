@@ -1,0 +1,70 @@
+package cni
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// newNetNS creates a network namespace and pins it by bind-mounting its
+// nsfs file onto path (as `ip netns add` does under /run/netns). The
+// namespace lives until removeNetNS unmounts it, whatever runs in it.
+func newNetNS(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return fmt.Errorf("create netns file: %w", err)
+	}
+	_ = f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		// The thread switches namespaces: it is locked for the duration and,
+		// if it cannot switch back, never unlocked (the goroutine ends and
+		// the runtime discards the thread).
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer func() { _ = orig.Close() }()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("unshare: %w", err)
+			return
+		}
+		merr := unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, "")
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- errors.Join(merr, fmt.Errorf("back to the host network namespace: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		if merr != nil {
+			merr = fmt.Errorf("bind-mount netns: %w", merr)
+		}
+		errc <- merr
+	}()
+	if err := <-errc; err != nil {
+		_ = os.Remove(path)
+		return err
+	}
+	return nil
+}
+
+// removeNetNS unpins the namespace at path and removes the file; a path
+// that does not exist is no error.
+func removeNetNS(path string) error {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount netns %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove netns %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"nodectl/cluster/api"
+	"nodectl/runtime/internal/cni"
+	"nodectl/runtime/internal/container"
+)
+
+// Container networking, as Mesos' network/cni isolator
+// (https://mesos.apache.org/documentation/latest/cni/): a task whose
+// ContainerInfo names a network (network_infos) gets a network namespace
+// of its own, pinned under <work-dir>/cni/netns/<container id>, attached
+// with CNI before its container starts and detached (CNI DEL: address,
+// veth, port forwards) when the task's container is released. The
+// namespace's path is derived from the container id and the network from
+// the checkpointed TaskInfo, so a recovered task keeps its namespace and
+// is detached when it ends; libcni's cache under <work-dir>/cni/cache
+// keeps each attachment's result for the DEL.
+
+// newNetworks prepares CNI: the embedded plugins go to <work-dir>/bin/cni.
+// Without them the agent still runs host-network tasks.
+func newNetworks(cfg Config) (*cni.Manager, error) {
+	m, err := cni.New(cni.Config{
+		Dir: filepath.Join(cfg.WorkDir, "cni"), BinDir: filepath.Join(cfg.WorkDir, "bin", "cni"),
+		ConfDir: cfg.NetworkCNIConfigDir, PluginsDir: cfg.NetworkCNIPluginsDir,
+	})
+	if err != nil {
+		if cfg.Logger != nil {
+			cfg.Logger.Warn("container networks disabled on this agent (tasks can use the host network only)", "err", err)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// taskNetwork is the network a task joins ("" for the host's) and the
+// port mappings to it.
+func taskNetwork(ti api.TaskInfo) (string, []cni.PortMapping, error) {
+	if ti.Container == nil || len(ti.Container.NetworkInfos) == 0 {
+		return "", nil, nil
+	}
+	if len(ti.Container.NetworkInfos) > 1 {
+		return "", nil, errors.New("a task on more than one network is not yet supported")
+	}
+	n := ti.Container.NetworkInfos[0]
+	name := n.Name
+	if name == "" {
+		name = cni.BridgeNetwork
+	}
+	var ports []cni.PortMapping
+	for _, p := range n.PortMappings {
+		proto := strings.ToLower(p.Protocol)
+		if proto == "" {
+			proto = "tcp"
+		}
+		for _, pr := range strings.Split(proto, ",") {
+			if pr != "tcp" && pr != "udp" {
+				return "", nil, fmt.Errorf("port mapping %d→%d: protocol %q (tcp or udp)", p.HostPort, p.ContainerPort, p.Protocol)
+			}
+		}
+		if p.HostPort == 0 || p.HostPort > 65535 || p.ContainerPort == 0 || p.ContainerPort > 65535 {
+			return "", nil, fmt.Errorf("port mapping %d→%d: ports must be in 1..65535", p.HostPort, p.ContainerPort)
+		}
+		ports = append(ports, cni.PortMapping{HostPort: int(p.HostPort), ContainerPort: int(p.ContainerPort), Protocol: proto})
+	}
+	return name, ports, nil
+}
+
+// attachNetwork puts the task's container on its network, if it has one:
+// spec joins the prepared namespace.
+func (a *Agent) attachNetwork(ctx context.Context, t *task, spec *container.Spec) error {
+	name, ports, err := taskNetwork(t.info)
+	if err != nil || name == "" {
+		return err
+	}
+	if a.net == nil {
+		return fmt.Errorf("this agent cannot put tasks on networks: %w", a.netErr)
+	}
+	att, err := a.net.Attach(ctx, t.containerID, name, ports)
+	if err != nil {
+		return fmt.Errorf("network %s: %w", name, err)
+	}
+	spec.NetNSPath = att.NetNS
+	var ips []any
+	for _, ip := range att.IPs {
+		addr, _, _ := strings.Cut(ip, "/")
+		proto := "IPv4"
+		if strings.Contains(addr, ":") {
+			proto = "IPv6"
+		}
+		ips = append(ips, map[string]any{"protocol": proto, "ip_address": addr})
+	}
+	info := map[string]any{"name": name, "ip_addresses": ips}
+	if pm := t.info.Container.NetworkInfos[0].PortMappings; len(pm) > 0 {
+		info["port_mappings"] = pm
+	}
+	a.tasks.mu.Lock()
+	t.netInfos = []any{info}
+	a.tasks.mu.Unlock()
+	a.log.Info("task attached to network", "task_id", t.id, "network", name, "ips", att.IPs, "netns", att.NetNS)
+	return nil
+}
+
+// releaseNetwork detaches an ended task from its network; harmless for a
+// task never attached.
+func (a *Agent) releaseNetwork(t *task) {
+	name, ports, err := taskNetwork(t.info)
+	if err != nil || name == "" || a.net == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := a.net.Detach(ctx, t.containerID, name, ports); err != nil {
+		a.log.Warn("detach task from its network", "task_id", t.id, "network", name, "err", err)
+	}
+}
