@@ -123,6 +123,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
 			DiskFullBelow: reserve.keep(),
 			CgroupsRoot:   cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources, Fetcher: cfg.Fetcher,
+			GCDelay: cfg.SandboxGC.GCDelay, GCDiskHeadroom: cfg.SandboxGC.GCDiskHeadroom, DiskWatchInterval: cfg.SandboxGC.DiskWatchInterval,
 			Logger: logs.logger("agent"),
 		})
 		if err != nil {
