@@ -43,6 +43,7 @@ func (m *Master) Routes() []auth.Route {
 	both("POST /create-volumes", auth.CreateVolumes, m.leaderOnly(m.handleOperation(api.OperationCreate, "volumes")))
 	both("POST /destroy-volumes", auth.DestroyVolumes, m.leaderOnly(m.handleOperation(api.OperationDestroy, "volumes")))
 	both("GET /metrics/snapshot", auth.GetEndpoints, m.handleSnapshot)
+	rs = append(rs, m.mesosRoutes()...)
 	both("GET /version", auth.GetEndpoints, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, buildInfo()) })
 	add("GET /master/redirect", auth.GetEndpoints, http.HandlerFunc(m.handleRedirect))
 	add("GET /redirect", auth.GetEndpoints, http.HandlerFunc(m.handleRedirect))

@@ -15,7 +15,7 @@ import (
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 func buildInfo() map[string]any {
-	out := map[string]any{"version": api.Version, "git_sha": "", "git_branch": "", "git_tag": "", "build_date": "", "build_time": 0, "build_user": ""}
+	out := map[string]any{"version": api.MesosVersion, "nodectl_version": api.Version, "git_sha": "", "git_branch": "", "git_tag": "", "build_date": "", "build_time": 0, "build_user": ""}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			switch s.Key {

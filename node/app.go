@@ -79,6 +79,9 @@ func oneLine(s string) string {
 func usageError(_ *cli.Context, err error, _ bool) error {
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		if why := refusedFlag(rest); why != "" {
+			return &exitError{2, why}
+		}
 		return &exitError{2, "unknown flag " + dashes(rest) + " (see --help)"}
 	}
 	// "invalid value "x" for flag -port: parse error"

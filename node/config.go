@@ -84,6 +84,8 @@ type Config struct {
 	BootID                      string
 	// Fetcher is the agent's Mesos fetcher (runtime.FetcherConfig).
 	Fetcher runtime.FetcherConfig
+	// SandboxGC is the agent's sandbox garbage collection (mesos_flags.go).
+	SandboxGC sandboxGC
 
 	// HA masters (docs/ha.md).
 	Join                  string // master: URL of a running master to join through
@@ -148,7 +150,7 @@ func upFlags() []cli.Flag {
 	boolT := func(name, usage string, aliases ...string) cli.Flag {
 		return &cli.BoolFlag{Name: name, Value: true, Usage: usage, Aliases: aliases, EnvVars: []string{envName(name)}}
 	}
-	return []cli.Flag{
+	return withMesosEnv(append([]cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "YAML file of flag values (keys are flag names)", EnvVars: []string{envName("config")}},
 		str("role", "all", "what this node runs: master, agent or all"),
 		str("work-dir", "/var/lib/nodectl", "directory for etcd data, checkpoints and sandboxes", "work_dir"),
@@ -224,7 +226,7 @@ func upFlags() []cli.Flag {
 		boolT("authenticate-agents", "master: agents need a certificate of the cluster; cannot be turned off", "authenticate_agents", "authenticate_slaves"),
 		boolT("root-submissions", "master: principals may run tasks as root", "root_submissions"),
 		boolT("switch-user", "agent: run each task as its user (CommandInfo.user, else FrameworkInfo.user; an image's USER); false: as the agent's user", "switch_user"),
-	}
+	}, sandboxGCFlags()...))
 }
 
 // loadConfig merges the config file into c (flags and env win), then builds
@@ -276,6 +278,9 @@ func loadConfig(c *cli.Context) (Config, error) {
 		NoRootSubmissions: !c.Bool("root-submissions"), CgroupsRoot: c.String("cgroups-root"),
 		NoSwitchUser: !c.Bool("switch-user"), AppsUser: c.String("mesos-user"),
 		Flags: map[string]string{},
+	}
+	if err := loadMesosFlags(c, &cfg); err != nil {
+		return Config{}, err
 	}
 	if !c.Bool("authenticate-agents") {
 		return Config{}, fmt.Errorf("%w: --authenticate-agents=false: not supported: agents always authenticate with their certificate of the cluster (mutual TLS)", ErrConfig)

@@ -110,6 +110,12 @@ type Config struct {
 	// NetworkCNIConfigDir and NetworkCNIPluginsDir are Mesos'
 	// --network_cni_config_dir and --network_cni_plugins_dir (network.go).
 	NetworkCNIConfigDir, NetworkCNIPluginsDir string
+	// GCDelay, GCDiskHeadroom and DiskWatchInterval are Mesos' sandbox
+	// garbage collection flags (gc.go); zero durations are Mesos'
+	// defaults (GCDiskHeadroom has no default here: node passes 0.1).
+	GCDelay           time.Duration
+	GCDiskHeadroom    float64
+	DiskWatchInterval time.Duration
 
 	Logger *slog.Logger
 }
@@ -140,6 +146,7 @@ type Agent struct {
 	groups    taskGroups // LAUNCH_GROUP groups (taskgroup.go)
 	vols      volumeState
 	space     diskSpace      // the work dir's free space (diskfull.go)
+	gc        gcMetrics      // sandbox garbage collection (gc.go)
 	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines
 
 	// starts bounds concurrent container starts, so a burst of launches
@@ -203,6 +210,12 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.RecoveryTimeout <= 0 {
 		cfg.RecoveryTimeout = DefaultRecoveryTimeout
+	}
+	if cfg.GCDelay <= 0 {
+		cfg.GCDelay = DefaultGCDelay
+	}
+	if cfg.DiskWatchInterval <= 0 {
+		cfg.DiskWatchInterval = DefaultDiskWatchInterval
 	}
 	if cfg.ContainerDiskWatchInterval <= 0 {
 		cfg.ContainerDiskWatchInterval = DefaultContainerDiskWatchInterval
@@ -303,6 +316,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.recoverTasks(ctx); err != nil {
 		return err
 	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.runGC(ctx)
+	}()
 	for ctx.Err() == nil {
 		if err := a.registerLoop(ctx); err != nil {
 			return nil // only ctx ends the loop

@@ -203,7 +203,21 @@ type MesosMasterInfo struct {
 	Hostname string        `json:"hostname,omitempty"`
 	Version  string        `json:"version,omitempty"`
 	Address  *MesosAddress `json:"address,omitempty"`
+	// Capabilities are Mesos' MasterInfo.Capability values the master
+	// has; none of AGENT_UPDATE, AGENT_DRAINING, QUOTA_V2 yet.
+	Capabilities []MesosCapability `json:"capabilities"`
 }
+
+// MesosCapability is one MasterInfo.Capability ({"type": "..."}).
+type MesosCapability struct {
+	Type string `json:"type"`
+}
+
+// MesosVersion is the Mesos release whose APIs nodectl speaks: the version
+// Mesos clients see in MasterInfo.version, /version and the operator
+// API's GET_VERSION (they compare it as a semantic version). nodectl's own
+// build is Version.
+const MesosVersion = "1.11.0"
 
 // MesosAddress is Mesos' Address message: hostname, IP string, port.
 type MesosAddress struct {
@@ -221,8 +235,8 @@ func (m MasterInfo) Mesos() MesosMasterInfo {
 		ip = binary.LittleEndian.Uint32(b[:])
 	}
 	return MesosMasterInfo{
-		ID: m.ID, IP: ip, Port: m.Port, PID: m.PID, Hostname: m.Hostname, Version: m.Version,
-		Address: &MesosAddress{Hostname: m.Hostname, IP: m.IP, Port: m.Port},
+		ID: m.ID, IP: ip, Port: m.Port, PID: m.PID, Hostname: m.Hostname, Version: MesosVersion,
+		Address: &MesosAddress{Hostname: m.Hostname, IP: m.IP, Port: m.Port}, Capabilities: []MesosCapability{},
 	}
 }
 

@@ -23,7 +23,7 @@ func TestMasterInfoMesosForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"framework_id":{"value":"f"},"heartbeat_interval_seconds":0,"master_info":{"id":"m1","ip":16777343,"port":5050,"hostname":"h","address":{"hostname":"h","ip":"127.0.0.1","port":5050}}}`
+	want := `{"framework_id":{"value":"f"},"heartbeat_interval_seconds":0,"master_info":{"id":"m1","ip":16777343,"port":5050,"hostname":"h","version":"1.11.0","address":{"hostname":"h","ip":"127.0.0.1","port":5050},"capabilities":[]}}`
 	if string(b) != want {
 		t.Errorf("SUBSCRIBED JSON:\n%s\nwant\n%s", b, want)
 	}
