@@ -47,7 +47,8 @@ func TestAppsLifecycle(t *testing.T) {
 	}
 	// The health check saw the real server: it answers on the task's port.
 	tk := appTasks(n, "/e2e/web")
-	if len(tk) != 1 || len(tk[0].Ports) != 1 || len(tk[0].HealthCheckResults) != 1 || !tk[0].HealthCheckResults[0].Alive {
+	// One result per health check (HTTP and COMMAND), each alive.
+	if len(tk) != 1 || len(tk[0].Ports) != 1 || len(tk[0].HealthCheckResults) != 2 || !tk[0].HealthCheckResults[0].Alive || !tk[0].HealthCheckResults[1].Alive {
 		t.Fatalf("web task: %+v", tk)
 	}
 	resp, err := appHTTP.Get(fmt.Sprintf("http://127.0.0.1:%d/", tk[0].Ports[0]))

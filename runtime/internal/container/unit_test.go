@@ -150,6 +150,8 @@ func TestNewValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
+	// Not "/nonexistent": a host may have it (nobody's home).
+	absent := filepath.Join(t.TempDir(), "absent")
 	tests := []struct {
 		name string
 		cfg  Config
@@ -158,9 +160,9 @@ func TestNewValidates(t *testing.T) {
 		{"ok", Config{Root: root, ShimPath: shim}, true},
 		{"relative root", Config{Root: "state", ShimPath: shim}, false},
 		{"no shim", Config{Root: root}, false},
-		{"missing shim", Config{Root: root, ShimPath: "/nonexistent"}, false},
+		{"missing shim", Config{Root: root, ShimPath: absent}, false},
 		{"shim not executable", Config{Root: root, ShimPath: noexec}, false},
-		{"missing monitor", Config{Root: root, ShimPath: shim, MonitorPath: "/nonexistent"}, false},
+		{"missing monitor", Config{Root: root, ShimPath: shim, MonitorPath: absent}, false},
 		{"relative cgroup parent", Config{Root: root, ShimPath: shim, CgroupParent: "nodectl"}, false},
 	}
 	for _, tt := range tests {
