@@ -31,6 +31,8 @@ type serverLimits struct {
 	PreRead, MinBodyRate int
 	// Idle closes a keep-alive connection with no request for this long.
 	Idle time.Duration
+	// MaxConns caps a listener's open connections (see connLimiter).
+	MaxConns int
 	// MaxHeaderBytes caps a request's line and headers.
 	MaxHeaderBytes int
 	// MaxInFlight caps the requests being handled at once; beyond it a
@@ -44,7 +46,7 @@ type serverLimits struct {
 // defaultServerLimits: request bodies here are small JSON (≤ a few MiB).
 var defaultServerLimits = serverLimits{
 	ReadHeader: 5 * time.Second, Body: 30 * time.Second, Idle: 2 * time.Minute,
-	PreRead: 1 << 20, MinBodyRate: 64 << 10,
+	PreRead: 1 << 20, MinBodyRate: 64 << 10, MaxConns: 4096,
 	MaxHeaderBytes: 64 << 10, MaxInFlight: 256, RetryAfter: "1",
 }
 
@@ -58,8 +60,13 @@ func listenLimited(addr string, h http.Handler, log *slog.Logger, lim serverLimi
 	if err != nil {
 		return nil, nil, err
 	}
+	if lim.MaxConns > 0 {
+		ln = newConnLimiter(ln, lim.MaxConns)
+	}
 	srv := &http.Server{
 		Handler:           shed(h, lim),
+		ConnState:         connState,
+		ConnContext:       connContext,
 		ReadHeaderTimeout: lim.ReadHeader,
 		IdleTimeout:       lim.Idle,
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
@@ -76,8 +83,11 @@ func shed(h http.Handler, lim serverLimits) http.Handler {
 		rc := http.NewResponseController(w)
 		whole := r.ContentLength == 0
 		if !whole && lim.PreRead > 0 {
+			waitingOnClient(r, true)
 			var err error
-			if whole, err = preRead(r, rc, lim); err != nil {
+			whole, err = preRead(r, rc, lim)
+			waitingOnClient(r, false)
+			if err != nil {
 				// The connection's read deadline has passed or it broke:
 				// the server closes it after this answer.
 				w.Header().Set("Connection", "close")
