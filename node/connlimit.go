@@ -159,4 +159,3 @@ func waitingOnClient(r *http.Request, waiting bool) {
 		lc.l.setWaiting(lc, waiting)
 	}
 }
-
