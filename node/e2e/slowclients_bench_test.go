@@ -175,8 +175,8 @@ func BenchmarkSlowClients20000(b *testing.B) {
 	b.ResetTimer()
 	under := slowLoad(n, "under", b.N)
 	b.StopTimer()
-	b.Logf("%d slow connections opened, %d refused; 1,000 clients p50/p99 %s/%s before, %s/%s beside them (%d shed, %d errors); %v leadership changes; peak RSS %d MB",
-		opened.Load(), refused.Load(), base.p50, base.p99, under.p50, under.p99, under.shed, under.errors,
+	b.Logf("%d slow connections opened, %d refused; 1,000 clients p50/p99 %s/%s before (%d shed, %d errors), %s/%s beside them (%d shed, %d errors); %v leadership changes; peak RSS %d MB",
+		opened.Load(), refused.Load(), base.p50, base.p99, base.shed, base.errors, under.p50, under.p99, under.shed, under.errors,
 		metric(n.url(), "master/leader_changes")-changes, peakRSS.Load()/1024)
 	// The slow connections get what remains of the body timeout (30 s) and
 	// a margin to be closed; those still open then are reported.
