@@ -8,64 +8,84 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// connLimiter bounds a listener's open connections. At the bound a new
-// connection evicts the connection that has waited longest on its client
-// (in its TLS handshake, sending its headers or its body, or idle between
-// requests); connections running a request (streams included) are never
-// evicted. With every connection busy a new one is closed at once. Slow
-// clients thus cost the server at most max connections' memory, and a
-// client that completes its request promptly still gets in: it is never
-// the oldest waiting.
+// connLimiter bounds a listener's open connections. At the bound it
+// accepts no more (they wait in the kernel's backlog) until one closes, or
+// the connection waiting longest on its client (in its TLS handshake,
+// sending its headers or its body, or idle between requests) has waited
+// evictAfter: that one is closed to make room. Connections running a
+// request (streams included) are never evicted. Slow clients thus cost
+// the server at most max connections' memory, and every accepted
+// connection gets at least evictAfter to send its request.
 type connLimiter struct {
 	net.Listener
-	max int
+	max        int
+	evictAfter time.Duration
 
 	mu      sync.Mutex
 	open    int
-	waiting list.List // of *limitedConn, oldest first
+	waiting list.List     // of *limitedConn, longest waiting first
+	freed   chan struct{} // a connection was uncounted (buffered, 1)
+	closed  chan struct{}
+	once    sync.Once
 	evicted atomic.Int64
-	refused atomic.Int64
 }
 
-func newConnLimiter(ln net.Listener, max int) *connLimiter {
-	return &connLimiter{Listener: ln, max: max}
+func newConnLimiter(ln net.Listener, max int, evictAfter time.Duration) *connLimiter {
+	return &connLimiter{Listener: ln, max: max, evictAfter: evictAfter, freed: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
 	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		lc := &limitedConn{Conn: c, l: l}
 		l.mu.Lock()
-		var victim *limitedConn
-		if l.open >= l.max {
-			if e := l.waiting.Front(); e != nil {
-				victim = e.Value.(*limitedConn)
-				l.removeLocked(victim)
-			}
+		if l.open < l.max {
+			break // l.mu held
 		}
-		full := l.open >= l.max
-		if !full {
-			l.open++
-			lc.counted = true
-			lc.elem = l.waiting.PushBack(lc)
+		var victim *limitedConn
+		wait := l.evictAfter
+		if e := l.waiting.Front(); e != nil {
+			c := e.Value.(*limitedConn)
+			if wait = l.evictAfter - time.Since(c.since); wait <= 0 {
+				victim = c
+				l.removeLocked(c)
+			}
 		}
 		l.mu.Unlock()
 		if victim != nil {
 			l.evicted.Add(1)
 			_ = victim.Conn.Close()
-		}
-		if full {
-			l.refused.Add(1)
-			_ = c.Close()
 			continue
 		}
-		return lc, nil
+		t := time.NewTimer(wait)
+		select {
+		case <-l.freed:
+		case <-t.C:
+		case <-l.closed:
+			t.Stop()
+			return nil, net.ErrClosed
+		}
+		t.Stop()
 	}
+	l.open++ // reserved before Accept: Accept may block
+	l.mu.Unlock()
+	c, err := l.Listener.Accept()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.open--
+		return nil, err
+	}
+	lc := &limitedConn{Conn: c, l: l, counted: true, since: time.Now()}
+	lc.elem = l.waiting.PushBack(lc)
+	return lc, nil
+}
+
+// Close closes the listener; an Accept waiting for room returns.
+func (l *connLimiter) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
 }
 
 // removeLocked uncounts c; l.mu is held.
@@ -77,6 +97,10 @@ func (l *connLimiter) removeLocked(c *limitedConn) {
 	if c.counted {
 		c.counted = false
 		l.open--
+		select {
+		case l.freed <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -92,6 +116,7 @@ func (l *connLimiter) setWaiting(c *limitedConn, waiting bool) {
 		c.elem = nil
 	}
 	if waiting {
+		c.since = time.Now()
 		c.elem = l.waiting.PushBack(c)
 	}
 }
@@ -103,6 +128,7 @@ type limitedConn struct {
 	// Guarded by l.mu.
 	counted bool
 	elem    *list.Element
+	since   time.Time // waiting on its client since
 }
 
 func (c *limitedConn) Close() error {

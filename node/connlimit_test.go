@@ -10,12 +10,12 @@ import (
 	"time"
 )
 
-// At MaxConns a new connection evicts the one waiting longest on its
-// client; one running a request is kept, and with all of them running a
-// new connection is closed.
+// At MaxConns a new connection is let in by evicting the one waiting
+// longest on its client once it has waited EvictAfter; one running a
+// request is kept.
 func TestServerLimitsMaxConns(t *testing.T) {
 	lim := defaultServerLimits
-	lim.MaxConns = 2
+	lim.MaxConns, lim.EvictAfter = 2, 100*time.Millisecond
 	lim.ReadHeader = 2 * time.Minute // only an eviction closes a silent connection in time
 	entered, unblock := make(chan struct{}, 1), make(chan struct{})
 	mux := http.NewServeMux()

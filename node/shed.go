@@ -31,8 +31,10 @@ type serverLimits struct {
 	PreRead, MinBodyRate int
 	// Idle closes a keep-alive connection with no request for this long.
 	Idle time.Duration
-	// MaxConns caps a listener's open connections (see connLimiter).
-	MaxConns int
+	// MaxConns caps a listener's open connections; at the cap one that
+	// has waited EvictAfter on its client makes room (see connLimiter).
+	MaxConns   int
+	EvictAfter time.Duration
 	// MaxHeaderBytes caps a request's line and headers.
 	MaxHeaderBytes int
 	// MaxInFlight caps the requests being handled at once; beyond it a
@@ -46,7 +48,7 @@ type serverLimits struct {
 // defaultServerLimits: request bodies here are small JSON (≤ a few MiB).
 var defaultServerLimits = serverLimits{
 	ReadHeader: 5 * time.Second, Body: 30 * time.Second, Idle: 2 * time.Minute,
-	PreRead: 1 << 20, MinBodyRate: 64 << 10, MaxConns: 4096,
+	PreRead: 1 << 20, MinBodyRate: 64 << 10, MaxConns: 4096, EvictAfter: time.Second,
 	MaxHeaderBytes: 64 << 10, MaxInFlight: 256, RetryAfter: "1",
 }
 
@@ -61,7 +63,7 @@ func listenLimited(addr string, h http.Handler, log *slog.Logger, lim serverLimi
 		return nil, nil, err
 	}
 	if lim.MaxConns > 0 {
-		ln = newConnLimiter(ln, lim.MaxConns)
+		ln = newConnLimiter(ln, lim.MaxConns, lim.EvictAfter)
 	}
 	srv := &http.Server{
 		Handler:           shed(h, lim),

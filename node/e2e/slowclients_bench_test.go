@@ -196,12 +196,14 @@ func slowClients(b *testing.B, sustained bool) {
 	b.ResetTimer()
 	under := slowLoad(n, "under", b.N)
 	b.StopTimer()
+	if sustained {
+		cancel() // the figures below are read from the node
+	}
 	b.Logf("%d slow connections opened, %d refused; 1,000 clients p50/p99 %s/%s before (%d shed, %d errors), %s/%s beside them (%d shed, %d errors); %v leadership changes; peak RSS %d MB",
 		opened.Load(), refused.Load(), base.p50, base.p99, base.shed, base.errors, under.p50, under.p99, under.shed, under.errors,
 		metric(n.url(), "master/leader_changes")-changes, peakRSS.Load()/1024)
 	if sustained {
 		b.Logf("%d slow connections reopened after the node closed them", reopened.Load())
-		cancel()
 	}
 	// The slow connections get what remains of the body timeout (30 s) and
 	// a margin to be closed; those still open then are reported.
