@@ -197,7 +197,8 @@ func slowClients(b *testing.B, sustained bool) {
 	under := slowLoad(n, "under", b.N)
 	b.StopTimer()
 	if sustained {
-		cancel() // the figures below are read from the node
+		cancel() // the figures below are read from the node, once it answers again
+		waitFor(b, 2*time.Minute, "the node answering", func() bool { return metric(n.url(), "master/leader_changes") >= 0 })
 	}
 	b.Logf("%d slow connections opened, %d refused; 1,000 clients p50/p99 %s/%s before (%d shed, %d errors), %s/%s beside them (%d shed, %d errors); %v leadership changes; peak RSS %d MB",
 		opened.Load(), refused.Load(), base.p50, base.p99, base.shed, base.errors, under.p50, under.p99, under.shed, under.errors,
