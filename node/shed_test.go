@@ -41,7 +41,7 @@ func closedByServer(t *testing.T, c net.Conn) string {
 // A client that sends headers or a body too slowly is cut off; a
 // streaming response outlives the body deadline.
 func TestServerLimitsSlowClients(t *testing.T) {
-	lim := serverLimits{ReadHeader: 300 * time.Millisecond, Body: 300 * time.Millisecond, Idle: time.Minute, MaxHeaderBytes: 4 << 10, MaxInFlight: 8, RetryAfter: "1"}
+	lim := serverLimits{ReadHeader: 300 * time.Millisecond, Body: 300 * time.Millisecond, PreRead: 1 << 10, Idle: time.Minute, MaxHeaderBytes: 4 << 10, MaxInFlight: 8, RetryAfter: "1"}
 	bodyErr := make(chan error, 1)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /read", func(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +90,23 @@ func TestServerLimitsSlowClients(t *testing.T) {
 		}
 		defer c.Close()
 		fmt.Fprint(c, "POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly a part")
+		got := closedByServer(t, c)
+		select {
+		case err := <-bodyErr:
+			t.Errorf("the handler ran (body error %v) for a body that never came in full", err)
+		default:
+		}
+		if !strings.Contains(got, "408") || !strings.Contains(got, `"message"`) {
+			t.Errorf("answer %q, want 408 with a JSON message", got)
+		}
+	})
+	t.Run("slow body beyond the pre-read", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", 2*lim.PreRead, strings.Repeat("a", lim.PreRead+1))
 		got := closedByServer(t, c)
 		if err := <-bodyErr; err == nil {
 			t.Errorf("the handler read a body that never came in full")
@@ -202,5 +219,69 @@ func TestServerLimitsInFlight(t *testing.T) {
 	resp.Body.Close()
 	for _, s := range streams {
 		s.Body.Close()
+	}
+}
+
+// A client sending its body slowly holds no in-flight slot: with one slot,
+// other requests pass beside it; a body is read whole before the handler
+// runs. A request shed with its body unread is answered and its
+// connection closed, not drained.
+func TestServerLimitsSlowBodyHoldsNoSlot(t *testing.T) {
+	lim := defaultServerLimits
+	lim.MaxInFlight, lim.PreRead = 1, 1<<10
+	got := make(chan string, 1)
+	entered, unblock := make(chan struct{}, 1), make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+	})
+	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("GET /block", func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-unblock
+	})
+	addr := serveLimited(t, mux, lim)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprint(slow, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+	for i := range 3 {
+		resp, err := client.Get("http://" + addr + "/fast")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d beside a slow body: %s", i, resp.Status)
+		}
+	}
+	select {
+	case b := <-got:
+		t.Fatalf("the handler ran with %q before the body was whole", b)
+	default:
+	}
+	fmt.Fprint(slow, "world")
+	if b := <-got; b != "helloworld" {
+		t.Errorf("handler read %q, want helloworld", b)
+	}
+
+	// The one slot held: a POST with a body beyond the pre-read is shed
+	// and its connection closed though its body never ends.
+	go func() { _, _ = client.Get("http://" + addr + "/block") }()
+	<-entered
+	defer close(unblock)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", 4*lim.PreRead, strings.Repeat("a", lim.PreRead+1))
+	if ans := closedByServer(t, c); !strings.Contains(ans, "503") {
+		t.Errorf("answer %q, want 503", ans)
 	}
 }
