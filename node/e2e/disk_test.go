@@ -212,9 +212,12 @@ func TestDiskFullAgentSurvives(t *testing.T) {
 // node/etcd_reserve.go pads etcd's files beforehand).
 func TestDiskFullAllInOneSurvives(t *testing.T) {
 	// etcd preallocates two 64 MiB WAL segments; the rest is the
-	// database and its padding, the agent's state and the reserve
-	// (node/etcd_reserve.go: 5% of the filesystem here).
-	n := mountTmpfs(t, 192<<20)
+	// database and its padding, the node's binaries (the shim, the
+	// monitor and ~15 MiB of CNI plugins under <work-dir>/bin), the
+	// agent's state and the reserve (node/etcd_reserve.go: 5% of the
+	// filesystem here). At 192 MiB the agent found its disk full before
+	// the fill once the CNI plugins were added.
+	n := mountTmpfs(t, 256<<20)
 	args := n.args("all", "--resources", "cpus:2;mem:1024;disk:256;ports:[31000-31100]",
 		"--log-dir", filepath.Join(n.dir, "logs"))
 	p := start(t, args...)
