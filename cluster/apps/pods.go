@@ -85,10 +85,10 @@ type PodResources struct {
 
 // PodImage is a container image.
 type PodImage struct {
-	Kind       string          `json:"kind"`
-	ID         string          `json:"id"`
-	ForcePull  bool            `json:"forcePull,omitempty"`
-	PullConfig *PullConfig     `json:"pullConfig,omitempty"` // pullconfig.go
+	Kind       string      `json:"kind"`
+	ID         string      `json:"id"`
+	ForcePull  bool        `json:"forcePull,omitempty"`
+	PullConfig *PullConfig `json:"pullConfig,omitempty"` // pullconfig.go
 }
 
 // PodHealthCheck is a container's health check: exactly one of http, tcp
