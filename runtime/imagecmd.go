@@ -76,7 +76,7 @@ func launchCommand(c *api.CommandInfo, ic *image.ImageConfig) (args []string, cw
 // forcePull pulls ref again when the task's image says cached=false
 // (Marathon's forcePullImage), even when the store has it; Mesos' docker
 // store does the same and fails the launch when that pull fails.
-func (a *Agent) forcePull(ctx context.Context, ti api.TaskInfo, ref string) error {
+func (a *Agent) forcePull(ctx context.Context, ti api.TaskInfo, ref string, opts ...image.PullOption) error {
 	c := ti.Container
 	if c == nil || c.Mesos == nil || c.Mesos.Image == nil || c.Mesos.Image.Cached == nil || *c.Mesos.Image.Cached {
 		return nil
@@ -84,7 +84,7 @@ func (a *Agent) forcePull(ctx context.Context, ti api.TaskInfo, ref string) erro
 	if a.images == nil {
 		return errors.New("no image store")
 	}
-	if _, err := a.images.Pull(ctx, ref, nil); err != nil {
+	if _, err := a.images.Pull(ctx, ref, nil, opts...); err != nil {
 		return fmt.Errorf("force pull of image %s: %w", ref, err)
 	}
 	return nil

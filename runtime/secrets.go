@@ -35,7 +35,8 @@ import (
 type taskSecrets struct {
 	env   []string // NAME=value
 	files []secretFile
-	err   error // a secret arrived without its value: the launch is refused
+	pull  []byte // the image's pull config, a Docker config.json (pullauth.go)
+	err   error  // a secret arrived without its value: the launch is refused
 }
 
 type secretFile struct {
@@ -76,6 +77,13 @@ func takeSecrets(ti api.TaskInfo) (api.TaskInfo, taskSecrets) {
 				continue
 			}
 			s.files = append(s.files, secretFile{containerPath: v.ContainerPath, data: v.Source.Secret.Value.Data})
+		}
+		if m := ct.Mesos; m != nil && m.Image != nil && m.Image.Docker != nil && m.Image.Docker.Config != nil {
+			if c := m.Image.Docker.Config; c.Value == nil {
+				missing("image "+m.Image.Docker.Name+" pull config", c)
+			} else {
+				s.pull = c.Value.Data
+			}
 		}
 	}
 	return ti.Redacted(), s

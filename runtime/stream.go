@@ -121,13 +121,13 @@ func (a *Agent) sendStatus(ctx context.Context, u api.StatusUpdate) error {
 
 // prepareRootfs gives a container its image root filesystem, pulling the
 // image first when the store does not have it.
-func (a *Agent) prepareRootfs(ctx context.Context, ref, dir string) (string, image.ImageConfig, error) {
+func (a *Agent) prepareRootfs(ctx context.Context, ref, dir string, opts ...image.PullOption) (string, image.ImageConfig, error) {
 	if a.images == nil {
 		return "", image.ImageConfig{}, errors.New("no image store")
 	}
 	rootfs, ic, err := a.images.PrepareRootfs(ctx, ref, dir)
 	if errors.Is(err, image.ErrNotFound) {
-		if _, perr := a.images.Pull(ctx, ref, nil); perr != nil {
+		if _, perr := a.images.Pull(ctx, ref, nil, opts...); perr != nil {
 			return "", image.ImageConfig{}, fmt.Errorf("image %s is not in the store and could not be pulled: %w", ref, perr)
 		}
 		rootfs, ic, err = a.images.PrepareRootfs(ctx, ref, dir)

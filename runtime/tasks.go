@@ -409,10 +409,14 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 			return err
 		}
 		t.runDir = filepath.Join(a.cfg.WorkDir, "provisioner", "containers", t.containerID)
-		if err := a.forcePull(ctx, t.info, img); err != nil {
+		pull, err := pullOptions(t.secrets.pull) // pullauth.go
+		if err != nil {
 			return err
 		}
-		rootfs, ic, err := a.prepareRootfs(ctx, img, t.runDir)
+		if err := a.forcePull(ctx, t.info, img, pull...); err != nil {
+			return err
+		}
+		rootfs, ic, err := a.prepareRootfs(ctx, img, t.runDir, pull...)
 		if err != nil {
 			return err
 		}

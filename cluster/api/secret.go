@@ -68,7 +68,8 @@ func (s *Secret) valid() error {
 	return nil
 }
 
-// ValidateSecrets checks the secrets of a task's environment and volumes.
+// ValidateSecrets checks the secrets of a task's environment, volumes and
+// image pull config.
 func (ti TaskInfo) ValidateSecrets() error {
 	if c := ti.Command; c != nil && c.Environment != nil {
 		for _, v := range c.Environment.Variables {
@@ -101,8 +102,21 @@ func (ti TaskInfo) ValidateSecrets() error {
 				return fmt.Errorf("volume %s: %w", v.ContainerPath, err)
 			}
 		}
+		if d := ct.dockerImage(); d != nil && d.Config != nil {
+			if err := d.Config.valid(); err != nil {
+				return fmt.Errorf("image %s: docker.config: %w", d.Name, err)
+			}
+		}
 	}
 	return nil
+}
+
+// dockerImage is the container's Docker image, or nil.
+func (c *ContainerInfo) dockerImage() *DockerImage {
+	if c == nil || c.Mesos == nil || c.Mesos.Image == nil {
+		return nil
+	}
+	return c.Mesos.Image.Docker
 }
 
 // eachSecret calls f with every secret of a deep copy of ti and returns
@@ -140,6 +154,22 @@ func (ti TaskInfo) eachSecret(f func(s *Secret) error) (TaskInfo, error) {
 			sc.Secret = &cp
 			c.Volumes[i].Source = &sc
 		}
+		out.Container = &c
+	}
+	if d := out.Container.dockerImage(); d != nil && d.Config != nil {
+		// Image.Docker.config: the pull credentials.
+		c := *out.Container
+		ms := *c.Mesos
+		img := *ms.Image
+		di := *d
+		cp := *d.Config
+		if err := f(&cp); err != nil {
+			return ti, fmt.Errorf("image %s: docker.config: %w", d.Name, err)
+		}
+		di.Config = &cp
+		img.Docker = &di
+		ms.Image = &img
+		c.Mesos = &ms
 		out.Container = &c
 	}
 	return out, nil

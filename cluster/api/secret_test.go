@@ -71,3 +71,38 @@ func TestSecretResolveRedact(t *testing.T) {
 		t.Errorf("a SANDBOX_PATH volume refused as a secret: %v", err)
 	}
 }
+
+// TestSecretImagePullConfig: Image.Docker.config is a secret like the
+// others: referenced, resolved into a copy, redacted, validated.
+func TestSecretImagePullConfig(t *testing.T) {
+	ti := TaskInfo{TaskID: ID{Value: "t"}, Container: &ContainerInfo{Type: "MESOS", Mesos: &MesosContainer{Image: &Image{
+		Type: "DOCKER", Docker: &DockerImage{Name: "reg:5000/app", Config: &Secret{Type: SecretReference, Reference: &SecretRef{Name: "/reg/creds"}}},
+	}}}}
+	if err := ti.ValidateSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ti.SecretRefs(); len(got) != 1 || got[0] != "/reg/creds" {
+		t.Fatalf("refs: %v", got)
+	}
+	wire, err := ti.Resolved(func(string) ([]byte, error) { return []byte(`{"auths":{}}`), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := wire.Container.Mesos.Image.Docker.Config; c.Type != SecretValue || string(c.Value.Data) != `{"auths":{}}` {
+		t.Fatalf("resolved config: %+v", c)
+	}
+	if ti.HasSecretValues() || ti.Container.Mesos.Image.Docker.Config.Type != SecretReference {
+		t.Error("resolution changed the original")
+	}
+	if red := wire.Redacted(); red.HasSecretValues() || !wire.HasSecretValues() {
+		t.Error("Redacted kept the value or changed its receiver")
+	}
+	_, err = ti.Resolved(func(string) ([]byte, error) { return nil, ErrSecretMissing })
+	if !errors.Is(err, ErrSecretMissing) || !strings.Contains(err.Error(), "docker.config") {
+		t.Errorf("missing: %v", err)
+	}
+	ti.Container.Mesos.Image.Docker.Config = &Secret{Type: SecretReference}
+	if err := ti.ValidateSecrets(); err == nil {
+		t.Error("a config reference without a name was accepted")
+	}
+}

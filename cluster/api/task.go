@@ -169,6 +169,9 @@ type Image struct {
 // DockerImage is a registry or local image reference.
 type DockerImage struct {
 	Name string `json:"name"`
+	// Config is the registry credentials for pulling the image: a secret
+	// whose value is a Docker config.json (Mesos Image.Docker.config).
+	Config *Secret `json:"config,omitempty"`
 }
 
 // Volume is a Mesos container volume: a host path (or, later, a persistent

@@ -76,6 +76,8 @@ type Container struct {
 type Docker struct {
 	Image          string `json:"image"`
 	ForcePullImage bool   `json:"forcePullImage,omitempty"`
+	// PullConfig names the secret with registry credentials (pullconfig.go).
+	PullConfig *PullConfig `json:"pullConfig,omitempty"`
 	// Privileged and Parameters are read only to be refused (image.go).
 	Privileged bool              `json:"privileged,omitempty"`
 	Parameters []DockerParameter `json:"parameters,omitempty"`

@@ -53,5 +53,9 @@ func (a *App) validateDocker() []Detail {
 		ds = append(ds, Detail{Path: "/container/docker/parameters", Errors: []string{
 			"container.docker.parameters is not supported: there is no Docker daemon to pass docker run flags to"}})
 	}
+	if c.Docker.PullConfig != nil && c.Docker.Image == "" {
+		ds = append(ds, Detail{Path: "/container/docker/pullConfig", Errors: []string{"pullConfig needs container.docker.image"}})
+	}
+	ds = append(ds, validatePullConfig("/container/docker/pullConfig", c.Docker.PullConfig, a.Secrets)...)
 	return ds
 }

@@ -85,10 +85,10 @@ type PodResources struct {
 
 // PodImage is a container image.
 type PodImage struct {
-	Kind       string          `json:"kind"`
-	ID         string          `json:"id"`
-	ForcePull  bool            `json:"forcePull,omitempty"`
-	PullConfig json.RawMessage `json:"pullConfig,omitempty"`
+	Kind       string      `json:"kind"`
+	ID         string      `json:"id"`
+	ForcePull  bool        `json:"forcePull,omitempty"`
+	PullConfig *PullConfig `json:"pullConfig,omitempty"` // pullconfig.go
 }
 
 // PodHealthCheck is a container's health check: exactly one of http, tcp
@@ -338,9 +338,7 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 			if img.Kind != "DOCKER" || strings.TrimSpace(img.ID) == "" {
 				add(pc+"/image", fmt.Sprintf("image kind %q is not supported (only DOCKER, with an id)", img.Kind))
 			}
-			if len(img.PullConfig) > 0 {
-				add(pc+"/image/pullConfig", notYet("pullConfig (no secret store)"))
-			}
+			ds = append(ds, validatePullConfig(pc+"/image/pullConfig", img.PullConfig, p.Secrets)...)
 		}
 		if c.User != "" && c.User != p.User {
 			add(pc+"/user", notYet("a container user other than the pod's"))

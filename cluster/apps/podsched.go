@@ -564,7 +564,8 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 		Resources: res, Command: cmd, Container: &api.ContainerInfo{Type: "MESOS"},
 	}
 	if c.Image != nil {
-		ti.Container.Mesos = &api.MesosContainer{Image: &api.Image{Type: "DOCKER", Docker: &api.DockerImage{Name: c.Image.ID}}}
+		ti.Container.Mesos = &api.MesosContainer{Image: &api.Image{Type: "DOCKER", Docker: &api.DockerImage{Name: c.Image.ID,
+			Config: pullConfigSecret(c.Image.PullConfig, def.Secrets)}}}
 		if c.Image.ForcePull {
 			ti.Container.Mesos.Image.Cached = new(bool) // pulled again
 		}

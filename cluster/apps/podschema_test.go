@@ -47,7 +47,7 @@ var podSchemaProperties = []struct{ path, def string }{
 	{"/containers/0/endpoints", podC(`, "endpoints": [{"name": "http", "hostPort": 0}]`)},
 	{"/containers/0/linuxInfo", podC(`, "linuxInfo": {"seccomp": {"unconfined": true}}`)},
 	{"/containers/0/image/id", podC(`, "image": {"kind": "DOCKER", "id": "busybox"}`)},
-	{"/containers/0/image/pullConfig", podC(`, "image": {"kind": "DOCKER", "id": "busybox", "pullConfig": {"secret": "s"}}`)},
+	{"/containers/0/image/pullConfig", `{"secrets": {"s": {"source": "registry/creds"}}, "containers": [{"name": "c", "exec": {"command": {"shell": "sleep 100"}}, "resources": {"cpus": 0.1, "mem": 16}, "image": {"kind": "DOCKER", "id": "busybox", "pullConfig": {"secret": "s"}}}]}`},
 	{"/containers/0/image/forcePull", podC(`, "image": {"kind": "DOCKER", "id": "busybox", "forcePull": true}`)},
 	{"/containers/0/image/labels", podC(`, "image": {"kind": "DOCKER", "id": "busybox", "labels": {"a": "b"}}`)},
 	{"/containers/0/environment", podC(`, "environment": {"A": "b"}`)},

@@ -504,6 +504,7 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 		ci := &api.ContainerInfo{Type: "MESOS"}
 		if c.Docker != nil && c.Docker.Image != "" {
 			ci.Mesos = &api.MesosContainer{Image: dockerImage(c.Docker)}
+			ci.Mesos.Image.Docker.Config = pullConfigSecret(c.Docker.PullConfig, def.Secrets) // pullconfig.go
 		}
 		for _, v := range c.Volumes {
 			if v.Secret != "" {

@@ -38,7 +38,6 @@ var notSupported = []struct {
 	{"/ipAddress", "ipAddress", nil, "networking issue"},
 	{"/container/docker/privileged", "container.docker.privileged", isFalse, ""},
 	{"/container/docker/parameters", "container.docker.parameters", emptyList, ""},
-	{"/container/docker/pullConfig", "container.docker.pullConfig", nil, ""},
 	{"/container/docker/credential", "container.docker.credential", nil, ""},
 	{"/container/linuxInfo/ipcInfo", "container.linuxInfo.ipcInfo", nil, ""},
 	{"/container/volumes/*/external", "external volumes (container.volumes[].external)", nil, ""},

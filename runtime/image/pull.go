@@ -14,8 +14,17 @@ import (
 
 // Pull fetches ref (by tag or by digest) from its registry, stores its blobs
 // once by digest, unpacks its layers and names it ref. A multi-platform
-// index resolves to Config.Platform. progress may be nil.
-func (s *Store) Pull(ctx context.Context, ref string, progress ProgressFunc) (Image, error) {
+// index resolves to Config.Platform. progress may be nil; opts give
+// this pull's credentials (pullauth.go).
+func (s *Store) Pull(ctx context.Context, ref string, progress ProgressFunc, opts ...PullOption) (Image, error) {
+	var po pullOptions
+	for _, o := range opts {
+		o(&po)
+	}
+	var kc authn.Keychain = authn.DefaultKeychain
+	if po.keychain != nil {
+		kc = authn.NewMultiKeychain(po.keychain, authn.DefaultKeychain)
+	}
 	r, err := s.parseRef(ref)
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", ref, err)
@@ -30,7 +39,7 @@ func (s *Store) Pull(ctx context.Context, ref string, progress ProgressFunc) (Im
 		remote.WithContext(ctx),
 		remote.WithPlatform(s.platform),
 		remote.WithTransport(s.transport),
-		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithAuthFromKeychain(kc),
 	)
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", ref, err)
