@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -218,9 +219,6 @@ func runExecute(ctx, base context.Context, m *masterAPI, spec executeSpec, out i
 					rc.start()
 				}
 				continue
-			}
-			if ev.Type == api.EventUpdate && ev.Update != nil && ev.Update.Status.TaskID.Value == r.taskID {
-				rc.answered()
 			}
 			done, err := r.handle(base, sub, ev)
 			if done {
@@ -532,18 +530,30 @@ func (c *masterAPI) subscribe(ctx context.Context, info api.FrameworkInfo) (*sub
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	s.frameworkID = first.Subscribed.FrameworkID.Value
+	// A stream that carries nothing, not even a HEARTBEAT, for several
+	// heartbeat intervals is broken (the Mesos scheduler HTTP API asks
+	// schedulers to re-subscribe then): it is ended, and the caller
+	// re-subscribes as it does when the master closes it.
+	silence := stalledAfter(first.Subscribed.HeartbeatIntervalSeconds)
+	var stalled atomic.Bool
+	watchdog := time.AfterFunc(silence, func() { stalled.Store(true); cancel() })
 	go func() {
 		defer close(s.done)
 		defer close(s.events)
 		defer resp.Body.Close()
+		defer watchdog.Stop()
 		for {
 			ev, err := readEvent(br)
 			if err != nil {
+				if stalled.Load() {
+					err = fmt.Errorf("no event for %s: %w", silence, err)
+				}
 				s.mu.Lock()
 				s.err = err
 				s.mu.Unlock()
 				return
 			}
+			watchdog.Reset(silence)
 			select {
 			case s.events <- ev:
 			case <-sctx.Done():
@@ -552,6 +562,16 @@ func (c *masterAPI) subscribe(ctx context.Context, info api.FrameworkInfo) (*sub
 		}
 	}()
 	return s, nil
+}
+
+// stalledAfter is how long a subscription may stay silent: five heartbeat
+// intervals (15 s when the master names none).
+func stalledAfter(heartbeatSeconds float64) time.Duration {
+	iv := time.Duration(heartbeatSeconds * float64(time.Second))
+	if iv <= 0 {
+		iv = 15 * time.Second
+	}
+	return 5 * iv
 }
 
 func readEvent(br *bufio.Reader) (api.Event, error) {

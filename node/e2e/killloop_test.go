@@ -374,7 +374,12 @@ func acknowledgeAll(ctx context.Context, master, fw string) error {
 	}
 }
 
-// taskStateByID is the master's state of the task with this id.
+// taskStateByID is the master's state of the task with this id, or why
+// /state could not say (a failed read is not "no record").
 func taskStateByID(url, id string) string {
-	return loopStateOf(url).state[id]
+	st := loopStateOf(url)
+	if st.err != nil {
+		return "(no /state: " + st.err.Error() + ")"
+	}
+	return st.state[id]
 }
