@@ -97,7 +97,12 @@ func (a *Agent) checkHostPaths(ti api.TaskInfo) ([]api.Volume, error) {
 	out := make([]api.Volume, 0, len(vols))
 	for _, v := range vols {
 		if !filepath.IsAbs(v.HostPath) {
-			return nil, fmt.Errorf("%w: hostPath %q is not an absolute path", errHostPath, v.HostPath)
+			// Sandbox-relative: only a persistent volume of the task, which
+			// volumeMounts binds (persistentByPath).
+			if _, ok := a.persistentByPath(ti, v.HostPath); !ok {
+				return nil, fmt.Errorf("%w: hostPath %q is relative but is not the containerPath of one of the task's persistent volumes", errHostPath, v.HostPath)
+			}
+			continue
 		}
 		real, err := filepath.EvalSymlinks(v.HostPath)
 		if err != nil {

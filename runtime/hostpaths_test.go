@@ -93,7 +93,7 @@ func TestHostPathVolumes(t *testing.T) {
 		{"the work dir", wd, "work dir"},
 		{"inside the work dir", filepath.Join(wd, "slaves"), "work dir"},
 		{"containing the work dir", filepath.Dir(wd), "work dir"},
-		{"relative", "data", "not an absolute path"},
+		{"relative", "data", "is relative but is not the containerPath of one of the task's persistent volumes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_ = os.MkdirAll(filepath.Join(wd, "slaves"), 0o755)

@@ -176,7 +176,42 @@ func (a *Agent) volumeMounts(ti api.TaskInfo, sandbox, sandboxTarget string) ([]
 		}
 		out = append(out, container.Mount{Source: v.hostPath, Destination: filepath.Join(sandboxTarget, v.containerPath), ReadOnly: v.readOnly})
 	}
+	// A volume whose host path is relative names a persistent volume by
+	// its containerPath (Mesos resolves a relative host_path in the
+	// sandbox): the volume's own directory is bound there too, never the
+	// sandbox path, which the task could have made a link.
+	for _, v := range volumes(ti) {
+		if filepath.IsAbs(v.HostPath) {
+			continue
+		}
+		pv, ok := a.persistentByPath(ti, v.HostPath)
+		if !ok {
+			return nil, fmt.Errorf("hostPath %q is relative but is not the containerPath of one of the task's persistent volumes", v.HostPath)
+		}
+		dst := v.ContainerPath
+		if !filepath.IsAbs(dst) {
+			if err := api.ValidateContainerPath(dst); err != nil {
+				return nil, err
+			}
+			if err := os.MkdirAll(filepath.Join(sandbox, dst), 0o755); err != nil {
+				return nil, fmt.Errorf("volume %s mount point: %w", dst, err)
+			}
+			dst = filepath.Join(sandboxTarget, dst)
+		}
+		out = append(out, container.Mount{Source: pv.hostPath, Destination: dst, ReadOnly: pv.readOnly || v.Mode == api.VolumeRO})
+	}
 	return out, nil
+}
+
+// persistentByPath is the task's persistent volume whose containerPath is
+// p (a relative path), if any.
+func (a *Agent) persistentByPath(ti api.TaskInfo, p string) (taskVolume, bool) {
+	for _, v := range a.taskVolumes(ti) {
+		if filepath.Clean(v.containerPath) == filepath.Clean(p) {
+			return v, true
+		}
+	}
+	return taskVolume{}, false
 }
 
 // diskUsage is the bytes used under dir (a du-style walk: apparent sizes of
