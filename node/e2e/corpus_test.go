@@ -453,7 +453,10 @@ func corpusSecrets(t *testing.T, n node, defs []corpusDef) {
 		}
 		for _, s := range v.Secrets {
 			p := "/" + strings.TrimPrefix(s.Source, "/")
-			appMust(t, n, "PUT", "/v1/secrets"+p, `{"value": "corpus-secret"}`, 200, 201)
+			// A Docker config.json (for a registry no image here is
+			// pulled from): a valid value for a pullConfig secret as for an
+			// environment one.
+			appMust(t, n, "PUT", "/v1/secrets"+p, `{"value": "{\"auths\": {\"registry.invalid\": {\"auth\": \"Y29ycHVzOmNvcnB1cw==\"}}}"}`, 200, 201)
 		}
 	}
 }
