@@ -38,12 +38,9 @@ const (
 	HALeaseTTL = 3 * time.Second
 	// SoloLeaseTTL is the lease of a master whose etcd is one voting
 	// member. No other master can take over, so its length costs no
-	// failover time (a restarted master revokes its previous
-	// incarnation's lease at once: revokeOwnStaleCampaign); it is long
-	// enough that neither a keep-alive starved of CPU nor etcd stalled on
-	// a slow fdatasync (12 s measured with dd writers beside it on the
-	// same filesystem) ends the term.
-	SoloLeaseTTL = 60 * time.Second
+	// failover time; it is long enough that a keep-alive starved of CPU
+	// for seconds on a loaded machine does not end the term.
+	SoloLeaseTTL = 15 * time.Second
 )
 
 // termLeaseTTL is the lease TTL of a new term: Config.LeaseTTL when set,
