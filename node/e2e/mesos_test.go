@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -18,21 +16,9 @@ import (
 // startEnv is start with extra environment variables.
 func startEnv(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, out: &bytes.Buffer{}, args: args, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start nodectl: %v", err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("output of nodectl %s:\n%s", strings.Join(args, " "), p.out.String())
-		}
-	})
-	return p
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, cmd, args)
 }
 
 // operatorCall posts a master Call of type typ to the node's /api/v1.

@@ -208,13 +208,24 @@ func slowClients(b *testing.B, sustained bool) {
 	}
 	// The slow connections get what remains of the body timeout (30 s) and
 	// a margin to be closed; those still open then are reported.
-	for deadline := time.Now().Add(2 * time.Minute); !sustained && time.Now().Before(deadline); time.Sleep(time.Second) { // polling interval
-		mu.Lock()
-		all := int64(len(closedAfter)) >= opened.Load()
-		mu.Unlock()
-		if all {
-			break
+	if !sustained {
+		tick := time.NewTicker(time.Second) // polling for the node to close them
+		deadline := time.After(2 * time.Minute)
+	wait:
+		for {
+			mu.Lock()
+			all := int64(len(closedAfter)) >= opened.Load()
+			mu.Unlock()
+			if all {
+				break
+			}
+			select {
+			case <-tick.C:
+			case <-deadline:
+				break wait
+			}
 		}
+		tick.Stop()
 	}
 	cancel()
 	slow.Wait()
