@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	etcdembed "go.etcd.io/etcd/server/v3/embed"
@@ -54,6 +55,9 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logger receives etcd's logs (component=etcd); default slog.Default().
 	Logger *slog.Logger
+	// VerboseLogs keeps etcd's informational lines at INFO; by default
+	// they are DEBUG, so a node's start-up log is its own.
+	VerboseLogs bool
 	// TLS, when set, makes the client and peer ports mutual TLS (all URLs https).
 	TLS *TLS
 	// QuotaBackendBytes is the database quota; default
@@ -98,6 +102,9 @@ type Server struct {
 	errc chan error    // fatal errors of the running member
 	done chan struct{} // closed by Close: ends the watcher
 	wg   sync.WaitGroup
+	// closing is set by Close: etcd's complaints about its listeners
+	// closing are then expected (see zapLogger).
+	closing atomic.Bool
 }
 
 // New validates and copies cfg; it starts nothing.
@@ -194,7 +201,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ec.AutoCompactionRetention = s.cfg.CompactionRetention.String()
 	ec.QuotaBackendBytes = s.cfg.QuotaBackendBytes
 	ec.MaxTxnOps = s.cfg.MaxTxnOps
-	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(zapLogger(s.cfg.Logger))
+	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(zapLogger(s.cfg.Logger, s.cfg.VerboseLogs, &s.closing))
 	s.cfg.TLS.apply(ec)
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Dir), 0o700); err != nil {
 		return fmt.Errorf("create etcd dir: %w", err)
@@ -289,6 +296,7 @@ func (s *Server) Err() <-chan error {
 
 // Close stops the member; it is safe on a server that never started.
 func (s *Server) Close() {
+	s.closing.Store(true)
 	if s.etcd != nil {
 		close(s.done)
 		s.wg.Wait()

@@ -3,21 +3,102 @@ package embed
 import (
 	"context"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
 // zapLogger returns a zap logger whose records go to l, so etcd logs through
-// the node's handler, format and level.
-func zapLogger(l *slog.Logger) *zap.Logger {
-	return zap.New(&slogCore{l: l})
+// the node's handler, format and level. Unless verbose, etcd's
+// informational chatter (dozens of lines per start) is logged at DEBUG,
+// warnings known to be expected here are too, and once closing is set the
+// errors etcd reports about its own listeners closing are as well: a clean
+// stop logs no ERROR.
+func zapLogger(l *slog.Logger, verbose bool, closing *atomic.Bool) *zap.Logger {
+	return zap.New(&slogCore{l: l, verbose: verbose, closing: closing})
 }
 
 // slogCore is a zapcore.Core writing to a slog.Logger.
 type slogCore struct {
-	l     *slog.Logger
-	attrs []any
+	l       *slog.Logger
+	attrs   []any
+	verbose bool
+	closing *atomic.Bool
+}
+
+// expectedWarnings are etcd warnings about choices nodectl makes on
+// purpose: one port for etcd's HTTP and gRPC (only masters reach it, over
+// mutual TLS) and the simple auth token (etcd's own auth is not used;
+// clients authenticate with certificates).
+var expectedWarnings = []string{
+	"Running http and grpc server on single port",
+	"simple token is not cryptographically signed",
+}
+
+// expectedErrors are etcd errors, by message and a substring of their
+// attributes, that etcd logs on every first start of a new member and
+// that resolve themselves (the storage version is set once the first
+// term is written).
+var expectedErrors = []struct{ msg, attr string }{
+	{"Failed to detect schema version", "missing term information"},
+	{"failed to update storage version", "missing term information"},
+}
+
+func expectedError(msg string, attrs []any) bool {
+	for _, e := range expectedErrors {
+		if msg != e.msg {
+			continue
+		}
+		for _, a := range attrs {
+			if s, ok := a.(string); ok && strings.Contains(s, e.attr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// shutdownNoise reports whether an error etcd logs is its listener being
+// closed under it, which is what stopping it does.
+func shutdownNoise(msg string, attrs []any) bool {
+	if strings.Contains(msg, "closed") {
+		return true
+	}
+	for _, a := range attrs {
+		if s, ok := a.(string); ok && (strings.Contains(s, "use of closed network connection") || strings.Contains(s, "Server closed")) {
+			return true
+		}
+	}
+	return false
+}
+
+// adjust is the level a record of etcd's is logged at.
+func (c *slogCore) adjust(lvl slog.Level, msg string, attrs []any) slog.Level {
+	if c.verbose {
+		return lvl
+	}
+	switch {
+	case lvl == slog.LevelInfo:
+		return slog.LevelDebug
+	case lvl == slog.LevelWarn && hasPrefixAny(msg, expectedWarnings):
+		return slog.LevelDebug
+	case lvl >= slog.LevelWarn && expectedError(msg, attrs):
+		return slog.LevelDebug
+	case lvl >= slog.LevelWarn && c.closing != nil && c.closing.Load() && shutdownNoise(msg, attrs):
+		return slog.LevelDebug
+	}
+	return lvl
+}
+
+func hasPrefixAny(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func level(l zapcore.Level) slog.Level {
@@ -34,11 +115,15 @@ func level(l zapcore.Level) slog.Level {
 }
 
 func (c *slogCore) Enabled(l zapcore.Level) bool {
-	return c.l.Enabled(context.Background(), level(l))
+	lvl := level(l)
+	if !c.verbose && lvl == slog.LevelInfo {
+		lvl = slog.LevelDebug
+	}
+	return c.l.Enabled(context.Background(), lvl)
 }
 
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &slogCore{l: c.l, attrs: append(append([]any(nil), c.attrs...), fieldAttrs(fields)...)}
+	return &slogCore{l: c.l, attrs: append(append([]any(nil), c.attrs...), fieldAttrs(fields)...), verbose: c.verbose, closing: c.closing}
 }
 
 func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -53,7 +138,7 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if e.LoggerName != "" {
 		attrs = append(attrs, "logger", e.LoggerName)
 	}
-	c.l.Log(context.Background(), level(e.Level), e.Message, attrs...)
+	c.l.Log(context.Background(), c.adjust(level(e.Level), e.Message, attrs), e.Message, attrs...)
 	return nil
 }
 

@@ -2,12 +2,15 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -76,9 +79,25 @@ func listenLimited(addr string, h http.Handler, log *slog.Logger, lim serverLimi
 		ReadHeaderTimeout: lim.ReadHeader,
 		IdleTimeout:       lim.Idle,
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          stdlog.New(serverErrorLog{log}, "", 0),
 	}
 	return srv, ln, nil
+}
+
+// serverErrorLog is net/http's error log for a listener: its lines are
+// warnings, except failed TLS handshakes, which are DEBUG: a browser
+// meeting the cluster's own CA for the first time, a port scanner or a
+// load balancer's TCP check makes them all day, and none needs a person.
+type serverErrorLog struct{ l *slog.Logger }
+
+func (e serverErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	lvl := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		lvl = slog.LevelDebug
+	}
+	e.l.Log(context.Background(), lvl, msg)
+	return len(p), nil
 }
 
 // shed applies lim's per-request limits (the body pre-read, the body

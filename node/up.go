@@ -231,6 +231,10 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	}
 	deadline, cancel := context.WithTimeout(context.Background(), shutdownBudget)
 	defer cancel()
+	// The agent leaves first (its tasks keep running): stopping the
+	// master's servers under it would only make it log a lost master.
+	stopAgent()
+	_ = agentG.Wait()
 	for _, srv := range servers {
 		if err := srv.Shutdown(deadline); err != nil {
 			_ = srv.Close()
@@ -239,8 +243,6 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	_ = httpG.Wait()
 	stopMaster()
 	_ = masterG.Wait()
-	stopAgent()
-	_ = agentG.Wait()
 	if etcdCli != nil {
 		_ = etcdCli.Close()
 		etcdCli = nil

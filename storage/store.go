@@ -91,7 +91,7 @@ func openWith(ctx context.Context, cfg Config, migs []migration) (*Store, error)
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 512
 	}
-	log := cfg.Logger.With("component", "storage")
+	log := cfg.Logger.With("subsystem", "storage")
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("open checkpoint store: %w", err)
 	}

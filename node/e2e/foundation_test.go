@@ -128,4 +128,17 @@ func TestSIGTERMAndLogDir(t *testing.T) {
 	if !strings.Contains(string(etcd), "component=etcd") {
 		t.Error("etcd's logs are not in the master log")
 	}
+	// A clean start and stop is readable: no ERROR, and etcd's own
+	// chatter (DEBUG unless asked) does not bury the node's lines.
+	for _, role := range []string{"master", "agent"} {
+		b, _ := os.ReadFile(filepath.Join(logDir, "nodectl-"+role+".log"))
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "level=ERROR") {
+				t.Errorf("a clean start and stop logged an error: %s", line)
+			}
+		}
+	}
+	if n := strings.Count(string(etcd), "component=etcd"); n > 5 {
+		t.Errorf("%d lines of etcd's in a clean start and stop, want its chatter at DEBUG", n)
+	}
 }

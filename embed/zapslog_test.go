@@ -1,0 +1,46 @@
+package embed
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/zap"
+)
+
+// TestEtcdLogLevels: etcd's informational lines and its known noise are
+// DEBUG unless verbose; real warnings and errors keep their level; once the
+// server is closing, its listeners' closing errors are DEBUG too.
+func TestEtcdLogLevels(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var closing atomic.Bool
+	z := zapLogger(l, false, &closing)
+	z.Info("starting an etcd server")
+	z.Warn("Running http and grpc server on single port. This is not recommended for production.")
+	z.Error("failed to update storage version", zap.Error(errors.New("cannot detect storage schema version: missing term information")))
+	z.Warn("slow fdatasync", zap.Duration("took", 1))
+	z.Error("setting up serving from embedded etcd failed.", zap.Error(errors.New("accept tcp 127.0.0.1:1: use of closed network connection")))
+	closing.Store(true)
+	z.Error("setting up serving from embedded etcd failed.", zap.Error(errors.New("http: Server closed")))
+	out := buf.String()
+	for _, quiet := range []string{"starting an etcd server", "single port", "storage version", "http: Server closed"} {
+		if strings.Contains(out, quiet) {
+			t.Errorf("%q logged at INFO or above:\n%s", quiet, out)
+		}
+	}
+	for _, loud := range []string{"level=WARN msg=\"slow fdatasync\"", "level=ERROR msg=\"setting up serving from embedded etcd failed.\" error=\"accept tcp"} {
+		if !strings.Contains(out, loud) {
+			t.Errorf("%q missing:\n%s", loud, out)
+		}
+	}
+
+	buf.Reset()
+	zapLogger(l, true, &closing).Info("starting an etcd server")
+	if !strings.Contains(buf.String(), "level=INFO") {
+		t.Errorf("verbose: info line not at INFO: %q", buf.String())
+	}
+}
