@@ -8,7 +8,8 @@
 // and the join tokens) lives in etcd under /nodectl/pki/, reached through the
 // etcd client only. docs/security.md describes the threat model.
 //
-// It uses the standard library's crypto only. It must not import any other
-// nodectl package (it is a leaf under cluster/, like cluster/api) nor etcd's
-// server module.
+// It uses the standard library's crypto only. It imports no other nodectl
+// package but the master API's HTTP client (cluster/client, for the join
+// flow) and its wire types (it is a leaf under cluster/, like cluster/api),
+// nor etcd's server module; deps_test.go enforces it.
 package pki
