@@ -98,7 +98,7 @@ func TestAgentInactiveAndBack(t *testing.T) {
 	}
 }
 
-// Re-registration reconciles (spec 1.7): tasks the agent lost become
+// Re-registration reconciles (Mesos: https://mesos.apache.org/documentation/latest/agent-recovery/): tasks the agent lost become
 // TASK_LOST with REASON_RECONCILIATION; kills asked for while it was away
 // are re-sent; frameworks gone are shut down; tasks the master lost track
 // of are adopted.

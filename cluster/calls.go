@@ -81,7 +81,7 @@ func (m *Master) Acknowledge(s Subscription, call api.AcknowledgeCall) error {
 	return nil
 }
 
-// Reconcile implements Scheduler, case by case as Mesos (spec 1.8). The
+// Reconcile implements Scheduler, case by case as Mesos (https://mesos.apache.org/documentation/latest/reconciliation/). The
 // answers are master-generated updates with REASON_RECONCILIATION.
 func (m *Master) Reconcile(s Subscription, call api.ReconcileCall) error {
 	for _, rt := range call.Tasks {

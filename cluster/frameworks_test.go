@@ -142,7 +142,7 @@ func TestFailoverTimeoutZeroTearsDownAtOnce(t *testing.T) {
 	}
 }
 
-// Reconciliation answers, case by case (spec 1.8).
+// Reconciliation answers, case by case (https://mesos.apache.org/documentation/latest/reconciliation/).
 func TestReconcile(t *testing.T) {
 	h := newHarness(t, shortPings)
 	ag := h.agent("a1", "cpus:2;mem:1024")

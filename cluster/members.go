@@ -21,8 +21,8 @@ import (
 	"nodectl/cluster/auth"
 )
 
-// Membership of the master quorum (spec 5, seed 002's procedures done
-// online): a new master joins through any running one, which adds it to
+// Membership of the master quorum (https://mesos.apache.org/documentation/latest/high-availability/ and
+// operational-guide/, done online): a new master joins through any running one, which adds it to
 // etcd as a learner; the joiner starts its member and asks to be promoted
 // to a voter once it has caught up. Joins hold an etcd lock from the
 // learner check to the learner's addition, and wait while another learner

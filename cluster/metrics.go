@@ -114,8 +114,8 @@ func (m *Master) registerMetrics() masterMetrics {
 	mt.GaugeFunc("master/frameworks_connected", "frameworks with an open subscription", countFw(func(fw *framework) bool { return fw.connected() }))
 	mt.GaugeFunc("master/frameworks_disconnected", "frameworks without a subscription", countFw(func(fw *framework) bool { return !fw.connected() }))
 	mt.GaugeFunc("master/outstanding_offers", "offers not yet accepted, declined or rescinded", locked(func() float64 { return float64(len(m.offers)) }))
-	// Quorum health (spec 5.3: the etcd Raft quorum stands in for Mesos'
-	// replicated log), from the quorum loop's last reading.
+	// Quorum health (the etcd Raft quorum stands in for Mesos'
+	// replicated log, https://mesos.apache.org/documentation/latest/replicated-log-internals/), from the quorum loop's last reading.
 	quorum := func(f func(q api.Quorum) float64) func() float64 {
 		return func() float64 { return f(m.Quorum()) }
 	}

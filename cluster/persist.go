@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// What a new leader recovers from etcd (spec 5.2, plus what nodectl keeps
+// What a new leader recovers from etcd (Mesos: https://mesos.apache.org/documentation/latest/high-availability/, plus what nodectl keeps
 // beyond Mesos' registry: frameworks and tasks, so a leader change does
 // not forget them):
 //

@@ -145,7 +145,7 @@ func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.Reg
 }
 
 // admitLocked installs rec as the live record of its agent, reconciles the
-// tasks req reports (spec 1.7) and puts the agent in the allocator with
+// tasks req reports (https://mesos.apache.org/documentation/latest/agent-recovery/) and puts the agent in the allocator with
 // what its tasks use. The agent's message queue starts afresh with the
 // messages reconciliation calls for: kills requested while it was away,
 // kills of tasks the master has finished with, and shutdowns of

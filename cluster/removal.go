@@ -11,7 +11,8 @@ import (
 	"nodectl/cluster/api"
 )
 
-// Agent removal, Mesos style (spec 1.7, 5.2–5.4):
+// Agent removal, Mesos style (https://mesos.apache.org/documentation/latest/agent-recovery/,
+// https://mesos.apache.org/documentation/latest/high-availability-framework-guide/):
 //
 //   - An agent silent past its ping window, or recovered from the registry
 //     and not re-registered within AgentReregisterTimeout, is scheduled to

@@ -394,7 +394,7 @@ func TestMarkGoneFencesAgent(t *testing.T) {
 	if us := pa2.updates(); len(us) != 0 {
 		t.Errorf("updates %v", us)
 	}
-	// Reconciliation of an unknown task on the gone agent (spec 1.8 case 5).
+	// Reconciliation of an unknown task on the gone agent (https://mesos.apache.org/documentation/latest/reconciliation/, an unknown task).
 	must(t, h.m.Reconcile(pa2.sub, api.ReconcileCall{Tasks: []api.ReconcileTask{{TaskID: api.ID{Value: "zz"}, AgentID: &api.ID{Value: ag}}}}))
 	if st := pa2.update(); st.State != api.TaskGoneByOperator || st.Reason != api.ReasonReconciliation {
 		t.Errorf("reconcile on a gone agent: %s", fmtStatus(st))

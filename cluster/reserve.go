@@ -7,7 +7,8 @@ import (
 	"nodectl/cluster/api"
 )
 
-// Dynamic reservations and persistent volumes (spec 2.1–2.3).
+// Dynamic reservations and persistent volumes (https://mesos.apache.org/documentation/latest/reservation/,
+// https://mesos.apache.org/documentation/latest/persistent-volume/).
 //
 // An agent's "checkpointed resources" are its dynamic reservations and
 // volumes. They are kept in its registry record (etcd) beside the

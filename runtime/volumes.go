@@ -17,7 +17,7 @@ import (
 	"nodectl/storage"
 )
 
-// Persistent volumes on the agent (spec 2.2).
+// Persistent volumes on the agent (https://mesos.apache.org/documentation/latest/persistent-volume/).
 //
 // The master owns the agent's dynamic reservations and volumes and sends
 // the complete set (CHECKPOINT_RESOURCES) after each change and when the

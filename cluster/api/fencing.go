@@ -11,7 +11,7 @@ import "net/http"
 // master already ended those tasks (TASK_GONE_BY_OPERATOR, or TASK_LOST
 // for frameworks that are not partition-aware), so none may run on.
 //
-// This is Mesos' ShutdownMessage "Agent has been marked gone" [spec 1.7].
+// This is Mesos' ShutdownMessage "Agent has been marked gone" (https://mesos.apache.org/documentation/latest/high-availability-framework-guide/).
 
 // StatusAgentRemoved is the HTTP status of a refusal to a removed agent.
 const StatusAgentRemoved = http.StatusGone

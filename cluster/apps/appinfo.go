@@ -50,7 +50,7 @@ func embedsOf(r *http.Request, single bool) int {
 	return e
 }
 
-// appInfo is Marathon's AppInfo (spec 3.4): the definition's fields with
+// appInfo is Marathon's AppInfo (https://mesosphere.github.io/marathon/docs/rest-api.html): the definition's fields with
 // the counts and the embedded parts beside them.
 type appInfo struct {
 	*App
@@ -120,7 +120,7 @@ func (a *Apps) tasksByAppLocked() map[string][]*task {
 	return by
 }
 
-// taskJSONLocked is Marathon's task JSON (spec 3.5).
+// taskJSONLocked is Marathon's task JSON (https://mesosphere.github.io/marathon/docs/rest-api.html).
 func (a *Apps) taskJSONLocked(t *task) map[string]any {
 	ts := func(x time.Time) any {
 		if x.IsZero() {

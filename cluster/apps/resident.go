@@ -15,7 +15,7 @@ import (
 	"nodectl/cluster/api"
 )
 
-// Resident apps (spec 2.4): an app with persistent volumes
+// Resident apps (https://mesosphere.github.io/marathon/docs/persistent-volumes.html): an app with persistent volumes
 // (container.volumes[].persistent) keeps each instance on a dynamic
 // reservation with its volumes, on one agent, for good.
 //

@@ -436,7 +436,7 @@ func (a *Apps) dependenciesReadyLocked(def *App) bool {
 }
 
 // taskInfo builds the Mesos TaskInfo of an app task, with Marathon's
-// task environment (spec 3.7).
+// task environment (https://mesosphere.github.io/marathon/docs/task-environment-vars.html).
 func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 	env := map[string]string{}
 	for k, v := range def.Env {

@@ -224,8 +224,9 @@ func haAgents(t testing.TB, first *haMaster, n int) []*proc {
 	return out
 }
 
-// TestHAMasters runs one cluster through the seed-002 procedures: three
-// masters and two agents; kill -9 of the leader while an app scales
+// TestHAMasters runs one cluster through the procedures of Mesos'
+// operational guide (https://mesos.apache.org/documentation/latest/operational-guide/):
+// three masters and two agents; kill -9 of the leader while an app scales
 // (a new leader takes writes, agents follow without restart, the
 // deployment completes, nothing runs twice, no acknowledged write is
 // lost); grow 3 → 5 and shrink back with the app running; replace a
