@@ -381,6 +381,9 @@ func (m *Master) mesosRoutes() []auth.Route {
 		both("GET "+path+".json", auth.GetEndpoints, m.leaderOnly(h))
 	}
 	both("GET /version.json", auth.GetEndpoints, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, buildInfo()) })
+	rs = append(rs, auth.Route{Pattern: "GET /system/stats.json", Perm: auth.GetEndpoints, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, api.SystemStats())
+	})})
 	sort.Slice(rs, func(i, j int) bool { return rs[i].Pattern < rs[j].Pattern })
 	return rs
 }

@@ -86,4 +86,10 @@ func TestOperatorAPI(t *testing.T) {
 			t.Errorf("GET %s: %d %s", p, rec.Code, rec.Body)
 		}
 	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/system/stats.json", nil))
+	var stats map[string]float64
+	if err := json.Unmarshal(rec.Body.Bytes(), &stats); rec.Code != 200 || err != nil || stats["cpus_total"] < 1 || stats["mem_total_bytes"] <= 0 {
+		t.Errorf("GET /system/stats.json: %d %s", rec.Code, rec.Body)
+	}
 }

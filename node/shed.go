@@ -73,7 +73,7 @@ func listenLimited(addr string, h http.Handler, log *slog.Logger, lim serverLimi
 		ln = newConnLimiter(ln, lim.MaxConns, lim.EvictAfter)
 	}
 	srv := &http.Server{
-		Handler:           shed(h, lim),
+		Handler:           shed(refuseJSONP(h), lim),
 		ConnState:         connState,
 		ConnContext:       connContext,
 		ReadHeaderTimeout: lim.ReadHeader,

@@ -27,6 +27,7 @@ func (a *Agent) Handler() http.Handler {
 		writeJSON(w, map[string]any{"flags": joinFlags(a.cfg.Flags)})
 	})
 	both("/metrics/snapshot", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.metrics.Snapshot()) })
+	mux.HandleFunc("GET /system/stats.json", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, api.SystemStats()) })
 	both("/monitor/statistics", a.handleStatistics)
 	both("/monitor/statistics.json", a.handleStatistics)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))

@@ -47,3 +47,17 @@ func memInfo(field string) float64 {
 	}
 	return 0
 }
+
+// SystemStats is the body of Mesos' /system/stats.json, on masters and
+// agents alike (https://mesos.apache.org/documentation/latest/endpoints/system/stats.json/):
+// the host's load averages, CPUs and memory.
+func SystemStats() map[string]any {
+	return map[string]any{
+		"avg_load_1min":   loadAvg(0),
+		"avg_load_5min":   loadAvg(1),
+		"avg_load_15min":  loadAvg(2),
+		"cpus_total":      goruntime.NumCPU(),
+		"mem_total_bytes": int64(memInfo("MemTotal:")),
+		"mem_free_bytes":  int64(memInfo("MemAvailable:")),
+	}
+}
