@@ -44,7 +44,7 @@ func (m *Master) Routes() []auth.Route {
 	both("POST /destroy-volumes", auth.DestroyVolumes, m.leaderOnly(m.handleOperation(api.OperationDestroy, "volumes")))
 	both("GET /metrics/snapshot", auth.GetEndpoints, m.handleSnapshot)
 	rs = append(rs, m.mesosRoutes()...)
-	both("GET /version", auth.GetEndpoints, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, buildInfo()) })
+	both("GET /version", auth.GetEndpoints, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, api.BuildInfo()) })
 	add("GET /master/redirect", auth.GetEndpoints, http.HandlerFunc(m.handleRedirect))
 	add("GET /redirect", auth.GetEndpoints, http.HandlerFunc(m.handleRedirect))
 	add("GET /master/redirect/", auth.GetEndpoints, http.NotFoundHandler())

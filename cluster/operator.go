@@ -87,7 +87,7 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 func (m *Master) operatorHandlers() map[string]func(*http.Request) any {
 	return map[string]func(*http.Request) any{
 		"GET_HEALTH":               func(*http.Request) any { return map[string]any{"healthy": true} },
-		"GET_VERSION":              func(*http.Request) any { return map[string]any{"version_info": buildInfo()} },
+		"GET_VERSION":              func(*http.Request) any { return map[string]any{"version_info": api.BuildInfo()} },
 		"GET_FLAGS":                func(*http.Request) any { return map[string]any{"flags": m.operatorFlags()} },
 		"GET_METRICS":              func(*http.Request) any { return map[string]any{"metrics": m.operatorMetrics()} },
 		"GET_LOGGING_LEVEL":        func(*http.Request) any { return map[string]any{"level": glogLevel(m.cfg.Flags["logging-level"])} },
@@ -380,7 +380,7 @@ func (m *Master) mesosRoutes() []auth.Route {
 	} {
 		both("GET "+path+".json", auth.GetEndpoints, m.leaderOnly(h))
 	}
-	both("GET /version.json", auth.GetEndpoints, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, buildInfo()) })
+	both("GET /version.json", auth.GetEndpoints, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, api.BuildInfo()) })
 	rs = append(rs, auth.Route{Pattern: "GET /system/stats.json", Perm: auth.GetEndpoints, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, api.SystemStats())
 	})})

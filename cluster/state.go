@@ -3,7 +3,6 @@ package cluster
 import (
 	"fmt"
 	"net/http"
-	"runtime/debug"
 	"sort"
 	"strconv"
 	"time"
@@ -13,21 +12,6 @@ import (
 )
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
-
-func buildInfo() map[string]any {
-	out := map[string]any{"version": api.MesosVersion, "nodectl_version": api.Version, "git_sha": "", "git_branch": "", "git_tag": "", "build_date": "", "build_time": 0, "build_user": ""}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				out["git_sha"] = s.Value
-			case "vcs.time":
-				out["build_date"] = s.Value
-			}
-		}
-	}
-	return out
-}
 
 // agentUsedLocked is what live tasks hold on an agent.
 func agentUsedLocked(a *agent) api.Resources {
@@ -211,7 +195,7 @@ func (m *Master) handleState(w http.ResponseWriter, r *http.Request) {
 	elected := m.electedTime
 	unreachable := m.unreachableCountLocked()
 	m.mu.Unlock()
-	st := buildInfo()
+	st := api.BuildInfo()
 	for k, v := range map[string]any{
 		"id": m.info.ID, "pid": m.info.PID, "hostname": m.info.Hostname,
 		"start_time": epoch(m.started), "elected_time": epoch(elected),

@@ -27,6 +27,8 @@ func (a *Agent) Handler() http.Handler {
 		writeJSON(w, map[string]any{"flags": joinFlags(a.cfg.Flags)})
 	})
 	both("/metrics/snapshot", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.metrics.Snapshot()) })
+	both("/containers", a.handleContainers)
+	both("/version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, api.BuildInfo()) })
 	mux.HandleFunc("GET /system/stats.json", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, api.SystemStats()) })
 	both("/monitor/statistics", a.handleStatistics)
 	both("/monitor/statistics.json", a.handleStatistics)

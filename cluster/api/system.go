@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	goruntime "runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 )
@@ -60,4 +61,22 @@ func SystemStats() map[string]any {
 		"mem_total_bytes": int64(memInfo("MemTotal:")),
 		"mem_free_bytes":  int64(memInfo("MemAvailable:")),
 	}
+}
+
+// BuildInfo is the body of Mesos' /version on masters and agents: the
+// Mesos API version nodectl speaks (version), its own build
+// (nodectl_version) and the VCS revision it was built from.
+func BuildInfo() map[string]any {
+	out := map[string]any{"version": MesosVersion, "nodectl_version": Version, "git_sha": "", "git_branch": "", "git_tag": "", "build_date": "", "build_time": 0, "build_user": ""}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				out["git_sha"] = s.Value
+			case "vcs.time":
+				out["build_date"] = s.Value
+			}
+		}
+	}
+	return out
 }

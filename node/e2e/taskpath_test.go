@@ -188,6 +188,28 @@ func TestDetachStatisticsAndKill(t *testing.T) {
 		}
 		return false
 	})
+	// The same container in Mesos' agent /containers, with its status.
+	var ctrs []struct {
+		ContainerID string `json:"container_id"`
+		Source      string `json:"source"`
+		Status      struct {
+			ExecutorPid int `json:"executor_pid"`
+		} `json:"status"`
+	}
+	if err := getJSON(n.agentURL()+"/containers", &ctrs); err != nil || len(ctrs) != 1 || ctrs[0].Source != taskID || ctrs[0].ContainerID == "" || ctrs[0].Status.ExecutorPid <= 0 {
+		t.Errorf("agent /containers: %v %+v", err, ctrs)
+	}
+	var ver, sys map[string]any
+	if err := getJSON(n.agentURL()+"/version", &ver); err != nil || ver["version"] == "" || ver["nodectl_version"] == nil {
+		t.Errorf("agent /version: %v %v", err, ver)
+	}
+	for _, u := range []string{n.agentURL(), n.url()} {
+		sys = nil
+		err := getJSON(u+"/system/stats.json", &sys)
+		if cpus, _ := sys["cpus_total"].(float64); err != nil || cpus < 1 {
+			t.Errorf("%s/system/stats.json: %v %v", u, err, sys)
+		}
+	}
 	kill := exec.Command(bin, "task", "kill", "--master", "127.0.0.1:"+strconv.Itoa(n.port), taskID)
 	kill.Env = cliEnv(n.port)
 	if out, err := kill.CombinedOutput(); err != nil {
