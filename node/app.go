@@ -18,6 +18,7 @@ import (
 
 	"nodectl/cluster/api"
 	"nodectl/cluster/client"
+	"nodectl/node/appliance"
 )
 
 // exitError carries an exit code with a one-line message.
@@ -32,8 +33,8 @@ func (e *exitError) Error() string { return e.msg }
 // As PID 1 started as init (the appliance ISO's /init) it boots the
 // machine instead and never returns.
 func Main(args []string) int {
-	if startedAsInit(args) {
-		runInit(os.Stderr)
+	if appliance.StartedAsInit(args) {
+		appliance.Run(applianceNode())
 	}
 	return runCLI(args, os.Stdout, os.Stderr)
 }

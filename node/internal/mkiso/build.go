@@ -23,7 +23,7 @@ import (
 	"nodectl/node/internal/kmod"
 )
 
-// Paths inside the initramfs that nodectl's init reads (node/init*.go).
+// Paths inside the initramfs that nodectl's init reads (node/appliance).
 const (
 	embeddedConfigPath = "etc/nodectl/nodectl.yaml"
 	imagesDir          = "usr/share/nodectl/images"

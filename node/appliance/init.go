@@ -1,14 +1,15 @@
-package node
+package appliance
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
-	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,61 +31,57 @@ const (
 	applianceCfgMount = "/run/nodectl/cfg"
 )
 
-// initCommand is `nodectl init`: run as the machine's PID 1 (the ISO's
-// /init). nodectl also enters it by itself when started as PID 1.
-func initCommand() *cli.Command {
-	return &cli.Command{
-		Name:   "init",
-		Usage:  "run as PID 1 of the nodectl appliance (the ISO's /init)",
-		Hidden: true,
-		Action: func(c *cli.Context) error {
-			if os.Getpid() != 1 {
-				return &exitError{2, "init must run as PID 1 (the appliance's /init)"}
-			}
-			runInit(c.App.ErrWriter)
-			return nil
-		},
-	}
+// Node is what PID 1 needs from the node it boots: nodectl's own
+// packages stay out of the appliance's, which only starts `nodectl up`
+// and supervises it.
+type Node struct {
+	// IsUpFlag tells whether name is a spelling of an `up` flag.
+	IsUpFlag func(name string) bool
+	// ShownArgs is args with secret flag values masked, for the log.
+	ShownArgs func(args []string) []string
+	// CreateAgentToken makes an agent join token with the admin
+	// credential `up` wrote into workDir: the master's URL, the token and
+	// the ready-to-paste join command.
+	CreateAgentToken func(ctx context.Context, workDir string) (url, token, joinCommand string, err error)
+	// ShutdownBudget bounds `up`'s staged shutdown.
+	ShutdownBudget time.Duration
 }
 
-// poweroffCommand is `nodectl poweroff`: ask the appliance's PID 1 to stop
-// the node cleanly and power the machine off (or reboot it).
-func poweroffCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "poweroff",
-		Usage: "stop the appliance cleanly and power it off (--reboot: restart it)",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "reboot", Usage: "reboot instead of powering off"}},
-		Action: func(c *cli.Context) error {
-			comm, _ := os.ReadFile("/proc/1/comm")
-			if string(comm) != "init\n" && string(comm) != "nodectl\n" {
-				return &exitError{1, "PID 1 is not nodectl (" + string(comm[:max(0, len(comm)-1)]) + "); use the host's poweroff"}
-			}
-			sig := poweroffSignal
-			if c.Bool("reboot") {
-				sig = rebootSignal
-			}
-			if err := unix.Kill(1, sig); err != nil {
-				return &exitError{1, fmt.Sprintf("signal PID 1: %v", err)}
-			}
-			return nil
-		},
+// node is the running PID 1's Node (set once by Run).
+var node Node
+
+// PowerOff asks the appliance's PID 1 to stop the node cleanly and power
+// the machine off, or reboot it.
+func PowerOff(reboot bool) error {
+	comm, _ := os.ReadFile("/proc/1/comm")
+	if string(comm) != "init\n" && string(comm) != "nodectl\n" {
+		return fmt.Errorf("PID 1 is not nodectl (%s); use the host's poweroff", string(comm[:max(0, len(comm)-1)]))
 	}
+	sig := poweroffSignal
+	if reboot {
+		sig = rebootSignal
+	}
+	if err := unix.Kill(1, sig); err != nil {
+		return fmt.Errorf("signal PID 1: %w", err)
+	}
+	return nil
 }
 
-// startedAsInit tells whether this process is the machine's init: PID 1
+// StartedAsInit tells whether this process is the machine's init: PID 1
 // run under the name init (/init, /sbin/init). The name check keeps
 // `nodectl up` as PID 1 of a container from trying to boot a machine; the
 // kernel passes init unknown command-line words as arguments, so the
 // arguments themselves say nothing.
-func startedAsInit(args []string) bool {
+func StartedAsInit(args []string) bool {
 	return os.Getpid() == 1 && len(args) > 0 && filepath.Base(args[0]) == "init"
 }
 
-// runInit is PID 1. It never returns: the machine powers off or reboots.
+// Run is PID 1 (`nodectl init`, or nodectl started as /init). It never returns: the machine powers off or reboots.
 // Stage 1 runs in the initramfs and moves everything into a tmpfs root
 // (containers cannot pivot_root out of an initramfs), then re-executes
 // itself there as stage 2, which boots the node.
-func runInit(_ io.Writer) {
+func Run(n Node) {
+	node = n
 	setupConsole()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "init")
 	if os.Getenv(initStageEnv) != "2" {

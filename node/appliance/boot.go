@@ -1,4 +1,4 @@
-package node
+package appliance
 
 import (
 	"bytes"
@@ -59,7 +59,7 @@ func boot(log *slog.Logger) {
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	plan, err := bootcfg.Resolve(bootcfg.Inputs{
 		Cmdline: bootcfg.ParseCmdline(string(cmdline)), CfgFiles: cfgFiles, MACs: macs,
-		Embedded: embedded, Known: isUpFlag,
+		Embedded: embedded, Known: node.IsUpFlag,
 	})
 	if err != nil {
 		log.Error("configuration unusable; starting as a single node", "err", err)
@@ -321,18 +321,6 @@ func matchNIC(spec bootcfg.NetSpec, nics []netup.NIC) (netup.NIC, bool) {
 	return netup.NIC{}, false
 }
 
-// isUpFlag tells whether name is a spelling of an `up` flag.
-func isUpFlag(name string) bool {
-	for _, f := range upFlags() {
-		for _, n := range f.Names() {
-			if n == name && n != "config" {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // upConfigFile writes the plan's config file for `up --config`, fetching
 // nodectl.config=URL first (retrying until it answers or a few minutes
 // pass). It returns "" when there is none.
@@ -344,7 +332,7 @@ func upConfigFile(ctx context.Context, log *slog.Logger, plan bootcfg.Plan) stri
 			log.Error("fetch config; going on without it", "url", plan.ConfigURL, "err", err)
 		} else {
 			var notes []string
-			data, _, notes, err = bootcfg.RewriteYAML(body, isUpFlag)
+			data, _, notes, err = bootcfg.RewriteYAML(body, node.IsUpFlag)
 			if err != nil {
 				log.Error("config from URL unusable", "url", plan.ConfigURL, "err", err)
 				data = nil

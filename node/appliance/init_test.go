@@ -1,4 +1,4 @@
-package node
+package appliance
 
 import (
 	"log/slog"
@@ -10,17 +10,6 @@ import (
 	"nodectl/node/internal/bootcfg"
 	"nodectl/node/internal/netup"
 )
-
-func TestIsUpFlag(t *testing.T) {
-	for name, want := range map[string]bool{
-		"role": true, "work-dir": true, "work_dir": true, "slave_ping_timeout": true, "master": true,
-		"config": false, "join-token": false, "net": false, "": false,
-	} {
-		if got := isUpFlag(name); got != want {
-			t.Errorf("isUpFlag(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
 
 func TestMatchNIC(t *testing.T) {
 	nics := []netup.NIC{{Name: "eth0", MAC: "52:54:00:12:34:56"}, {Name: "eth1", MAC: "52:54:00:00:09:01"}}
@@ -62,7 +51,7 @@ func TestRestartBackoff(t *testing.T) {
 
 func TestStartedAsInit(t *testing.T) {
 	// go test is never PID 1, whatever its name.
-	if startedAsInit([]string{"/init"}) || startedAsInit(nil) {
+	if StartedAsInit([]string{"/init"}) || StartedAsInit(nil) {
 		t.Error("a test process is not init")
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package appliance
 
 import (
 	"bufio"
@@ -28,9 +28,7 @@ const (
 	// A child that ran this long before exiting restarts after the minimum
 	// backoff again.
 	restartStableAfter = time.Minute
-	// upStopGrace bounds the child's staged shutdown (shutdownBudget) plus
-	// margin before it is killed.
-	upStopGrace     = shutdownBudget + 10*time.Second
+
 	killOthersGrace = 3 * time.Second
 )
 
@@ -134,7 +132,7 @@ func (s *supervisor) start() {
 	}
 	s.pid, s.started = p.Pid, time.Now()
 	_ = p.Release()
-	s.log.Info("nodectl up started", "pid", s.pid, "args", strings.Join(shownArgs(s.args), " "))
+	s.log.Info("nodectl up started", "pid", s.pid, "args", strings.Join(node.ShownArgs(s.args), " "))
 }
 
 // reap collects every exited child. It reports whether the supervised
@@ -179,7 +177,7 @@ func (s *supervisor) nextBackoff() time.Duration {
 func (s *supervisor) stopAll(sigs chan os.Signal) {
 	if s.pid != 0 {
 		_ = unix.Kill(s.pid, unix.SIGTERM)
-		deadline := time.After(upStopGrace)
+		deadline := time.After(node.ShutdownBudget + 10*time.Second)
 	wait:
 		for s.pid != 0 {
 			select {
@@ -188,7 +186,7 @@ func (s *supervisor) stopAll(sigs chan os.Signal) {
 					s.reap()
 				}
 			case <-deadline:
-				s.log.Warn("nodectl up did not stop in time; killing it", "grace", upStopGrace)
+				s.log.Warn("nodectl up did not stop in time; killing it", "grace", node.ShutdownBudget+10*time.Second)
 				_ = unix.Kill(s.pid, unix.SIGKILL)
 				break wait
 			}

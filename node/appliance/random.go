@@ -1,4 +1,4 @@
-package node
+package appliance
 
 import (
 	"crypto/sha256"
@@ -108,7 +108,20 @@ func addEntropy(data []byte, bits int) error {
 // writeSynced replaces path with data durably (a power cut must not leave
 // an empty seed behind).
 func writeSynced(path string, data []byte) error {
-	if err := writeSecretFile(path, data); err != nil {
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
 	unix.Sync()
