@@ -31,8 +31,8 @@ func TestDiskSourcesParse(t *testing.T) {
 		t.Errorf("DiskSources: %+v", srcs)
 	}
 	bad := map[string]string{
-		`[{"name":"disk","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"BLOCK"}}}]`:                               "BLOCK",
-		`[{"name":"disk","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"MOUNT"}}}]`:                               "mount.root",
+		`[{"name":"disk","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"BLOCK"}}}]`:                                "BLOCK",
+		`[{"name":"disk","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"MOUNT"}}}]`:                                "mount.root",
 		`[{"name":"disk","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"MOUNT","mount":{"root":"/a"},"id":"x"}}}]`: "CSI",
 		`[{"name":"cpus","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"MOUNT","mount":{"root":"/a"}}}}]`:          "only disk",
 		`[{"name":"disk","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"MOUNT","mount":{"root":"/a"}}}},
