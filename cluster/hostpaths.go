@@ -3,6 +3,8 @@ package cluster
 import (
 	"path/filepath"
 	"strings"
+
+	"nodectl/cluster/api"
 )
 
 // HostPathAllowed says whether some registered agent's --allowed-host-paths
@@ -30,4 +32,21 @@ func (m *Master) HostPathAllowed(p string) (allowed, known bool) {
 		}
 	}
 	return false, known
+}
+
+// AgentDisks lists the PATH and MOUNT disks the registered agents report
+// (their whole sizes, free or not). known is false while no agent is
+// registered.
+func (m *Master) AgentDisks() (disks api.Resources, known bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, a := range m.agents {
+		known = true
+		for _, r := range a.Info.Resources {
+			if r.Source() != nil {
+				disks = append(disks, r.Unreserved())
+			}
+		}
+	}
+	return disks, known
 }

@@ -448,6 +448,9 @@ func (cfg *Config) Validate() error {
 		return bad("cgroups-root", "%q: want a relative cgroup path without .. (e.g. nodectl)", cfg.CgroupsRoot)
 	}
 	if cfg.runsAgent() {
+		if err := checkDiskRoots(cfg.WorkDir, cfg.Resources); err != nil {
+			return bad("resources", "%v", err)
+		}
 		switch {
 		case cfg.Resources == nil:
 			host := hostResources(cfg.WorkDir)

@@ -49,6 +49,50 @@ func volumePath(workDir, role, id string) string {
 	return filepath.Join(workDir, "volumes", "roles", role, id)
 }
 
+// volumePathOf is where volume v lives, by its disk (Mesos'
+// src/slave/paths.cpp getPersistentVolumePath): on the root disk under
+// the work dir, on a PATH disk the same tree under the disk's root, and
+// on a MOUNT disk the disk's root itself.
+func volumePathOf(workDir string, v api.Resource) string {
+	s := v.Source()
+	switch {
+	case s == nil:
+		return volumePath(workDir, v.Role, v.PersistenceID())
+	case s.Type == api.DiskSourceMount:
+		return s.RootDir(workDir)
+	default:
+		return volumePath(s.RootDir(workDir), v.Role, v.PersistenceID())
+	}
+}
+
+// isMountRoot reports whether p is the root of one of the agent's MOUNT
+// disks: a DESTROY empties such a directory but leaves it, as Mesos does.
+func (a *Agent) isMountRoot(p string) bool {
+	for _, s := range a.cfg.Resources.DiskSources() {
+		if s.Type == api.DiskSourceMount && s.RootDir(a.cfg.WorkDir) == filepath.Clean(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// removeContents deletes everything in dir but dir itself.
+func removeContents(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // restoreVolumes loads the checkpointed set and finishes interrupted
 // DESTROYs. Called once from openCheckpoint.
 func (a *Agent) restoreVolumes(ctx context.Context, st storage.State) {
@@ -88,7 +132,7 @@ func (a *Agent) applyCheckpoint(ctx context.Context, rs api.Resources) {
 		if a.vols.set.Volumes().Contains(api.Resources{v}) {
 			continue
 		}
-		p := volumePath(a.cfg.WorkDir, v.Role, v.PersistenceID())
+		p := volumePathOf(a.cfg.WorkDir, v)
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			a.log.Error("create persistent volume", "persistence_id", v.PersistenceID(), "path", p, "err", err)
 			continue
@@ -103,7 +147,7 @@ func (a *Agent) applyCheckpoint(ctx context.Context, rs api.Resources) {
 		if rs.Volumes().Contains(api.Resources{v}) {
 			continue
 		}
-		p := volumePath(a.cfg.WorkDir, v.Role, v.PersistenceID())
+		p := volumePathOf(a.cfg.WorkDir, v)
 		rec := storage.Volume{Role: v.Role, PersistenceID: v.PersistenceID(), Path: p, SizeBytes: mib(v), Destroying: true}
 		if err := a.store.PutVolume(ctx, rec); err != nil {
 			a.log.Error("checkpoint persistent volume destroy", "persistence_id", v.PersistenceID(), "err", err)
@@ -121,7 +165,11 @@ func (a *Agent) applyCheckpoint(ctx context.Context, rs api.Resources) {
 }
 
 func (a *Agent) removeVolumeDir(ctx context.Context, v storage.Volume) {
-	if err := os.RemoveAll(v.Path); err != nil {
+	remove := os.RemoveAll
+	if a.isMountRoot(v.Path) {
+		remove = removeContents
+	}
+	if err := remove(v.Path); err != nil {
 		a.log.Error("destroy persistent volume", "persistence_id", v.PersistenceID, "path", v.Path, "err", err)
 		return
 	}
@@ -152,7 +200,7 @@ func (a *Agent) taskVolumes(ti api.TaskInfo) []taskVolume {
 			continue
 		}
 		out = append(out, taskVolume{
-			id: r.PersistenceID(), hostPath: volumePath(a.cfg.WorkDir, r.Role, r.PersistenceID()),
+			id: r.PersistenceID(), hostPath: volumePathOf(a.cfg.WorkDir, r),
 			containerPath: r.Disk.Volume.ContainerPath, readOnly: r.Disk.Volume.Mode == api.VolumeRO, sizeBytes: mib(r),
 		})
 	}
@@ -269,11 +317,14 @@ func (a *Agent) killForLimit(ctx context.Context, t *task, reason, msg string) {
 func (a *Agent) volumesJSON() []map[string]any {
 	out := []map[string]any{}
 	for _, v := range a.checkpointedResources().Volumes() {
-		p := volumePath(a.cfg.WorkDir, v.Role, v.PersistenceID())
+		p := volumePathOf(a.cfg.WorkDir, v)
 		used, _ := diskUsage(p)
 		e := map[string]any{
 			"role": v.Role, "persistence_id": v.PersistenceID(), "path": p, "size": v.Scalar.Value, "used_bytes": used,
 			"container_path": v.Disk.Volume.ContainerPath, "labels": map[string]string{},
+		}
+		if src := v.Source(); src != nil {
+			e["source"] = src
 		}
 		if d := v.Dynamic(); d != nil && d.Labels != nil {
 			for _, l := range d.Labels.Labels {

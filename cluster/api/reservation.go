@@ -35,6 +35,7 @@ type ReservationInfo struct {
 type DiskInfo struct {
 	Persistence *Persistence `json:"persistence,omitempty"`
 	Volume      *DiskVolume  `json:"volume,omitempty"`
+	Source      *DiskSource  `json:"source,omitempty"` // a PATH or MOUNT disk (disksource.go); nil: the root disk
 }
 
 // Persistence names a persistent volume; ID is unique per role per agent.
@@ -74,7 +75,7 @@ func (r *Resource) normReservation() {
 		r.Reservation = &ReservationInfo{Principal: res.Principal, Labels: res.Labels}
 		r.Reservations = []ReservationInfo{{Type: ReservationDynamic, Role: normRole(r.Role), Principal: res.Principal, Labels: res.Labels}}
 	}
-	if r.Disk != nil && r.Disk.Persistence == nil && r.Disk.Volume == nil {
+	if r.Disk != nil && r.Disk.Persistence == nil && r.Disk.Volume == nil && r.Disk.Source == nil {
 		r.Disk = nil
 	}
 }
@@ -104,16 +105,21 @@ func (r Resource) PersistenceID() string {
 }
 
 // Unreserved returns r as the plain unreserved resource it was made from:
-// no role, no reservation, no disk info.
+// no role, no reservation, no volume (a PATH or MOUNT disk keeps its
+// source: that is which disk it is).
 func (r Resource) Unreserved() Resource {
-	r.Role, r.Reservation, r.Reservations, r.Disk = "*", nil, nil, nil
-	return r
+	r.Role, r.Reservation, r.Reservations = "*", nil, nil
+	return r.WithoutVolume()
 }
 
 // WithoutVolume returns r without its persistent volume info: the reserved
 // disk a DESTROY gives back.
 func (r Resource) WithoutVolume() Resource {
-	r.Disk = nil
+	if s := r.Source(); s != nil {
+		r.Disk = &DiskInfo{Source: s}
+	} else {
+		r.Disk = nil
+	}
 	return r
 }
 
@@ -169,7 +175,7 @@ func labelsEqual(a, b *Labels) bool {
 }
 
 func sameDisk(a, b Resource) bool {
-	if a.PersistenceID() != b.PersistenceID() {
+	if a.PersistenceID() != b.PersistenceID() || !sameSource(a.Source(), b.Source()) {
 		return false
 	}
 	var pa, pb DiskVolume
@@ -204,6 +210,11 @@ func (r Resource) validateReservation() error {
 	}
 	if r.Name != "disk" {
 		return fmt.Errorf("%w: %s: only disk resources have disk info", ErrBadResources, r.Name)
+	}
+	if s := r.Disk.Source; s != nil {
+		if err := s.validate(); err != nil {
+			return err
+		}
 	}
 	if p := r.Disk.Persistence; p != nil {
 		if err := ValidateVolumeID(p.ID); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,7 +119,9 @@ func normRole(role string) string {
 
 // ParseResources parses the Mesos text syntax
 // "cpus:2;mem:1024;disk:4096;ports:[31000-32000];zones:{a,b}", with optional
-// roles ("cpus(web):1"), or a JSON array of full resources. Repeated entries
+// roles ("cpus(web):1") and disk sources ("disk[MOUNT:/mnt/ssd-1]:2048",
+// the form String writes; see disksource.go), or a JSON array of full
+// resources. Repeated entries
 // add up; a name used with two different types is an error.
 func ParseResources(s string) (Resources, error) {
 	s = strings.TrimSpace(s)
@@ -142,6 +145,15 @@ func ParseResources(s string) (Resources, error) {
 				return nil, err
 			}
 			in = append(in, r)
+		}
+	}
+	roots := map[string]bool{}
+	for _, r := range in {
+		if s := r.Source(); s != nil {
+			if roots[filepath.Clean(s.Root())] {
+				return nil, fmt.Errorf("%w: disk root %s is listed twice", ErrBadResources, s.Root())
+			}
+			roots[filepath.Clean(s.Root())] = true
 		}
 	}
 	return Validated(in)
@@ -168,13 +180,26 @@ func Validated(in Resources) (Resources, error) {
 }
 
 func parseOne(part string) (Resource, error) {
+	r := Resource{Role: "*"}
+	// A PATH or MOUNT disk: name(role)?[TYPE:root]:value, as String writes it.
+	if i, j := strings.IndexByte(part, '['), strings.IndexByte(part, ':'); i >= 0 && (j < 0 || i < j) {
+		k := strings.IndexByte(part, ']')
+		if k < i {
+			return Resource{}, fmt.Errorf("%w: %q: unterminated disk source", ErrBadResources, part)
+		}
+		src, err := parseSourceText(part[i+1 : k])
+		if err != nil {
+			return Resource{}, err
+		}
+		r.Disk = &DiskInfo{Source: src}
+		part = part[:i] + part[k+1:]
+	}
 	name, val, ok := strings.Cut(part, ":")
 	if !ok {
 		return Resource{}, fmt.Errorf("%w: %q: want name:value", ErrBadResources, part)
 	}
 	name = strings.TrimSpace(name)
 	val = strings.TrimSpace(val)
-	r := Resource{Role: "*"}
 	if i := strings.IndexByte(name, '('); i >= 0 {
 		if !strings.HasSuffix(name, ")") {
 			return Resource{}, fmt.Errorf("%w: %q: unbalanced role parenthesis", ErrBadResources, part)
@@ -570,8 +595,8 @@ func (rs Resources) Contains(other Resources) bool {
 					have += max(0, x.millis())
 				}
 			}
-			if have < need {
-				return false
+			if have < need || o.IsMount() && have != need {
+				return false // a MOUNT disk is taken whole or not at all
 			}
 		case Ranges:
 			var have []Range
@@ -706,6 +731,7 @@ func (rs Resources) String() string {
 		if role := normRole(r.Role); role != "*" {
 			name += "(" + role + ")"
 		}
+		name += r.Source().sourceText()
 		switch r.Type {
 		case Scalar:
 			parts = append(parts, name+":"+strconv.FormatFloat(fromMillis(r.millis()), 'f', -1, 64))

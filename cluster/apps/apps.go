@@ -106,6 +106,10 @@ type Config struct {
 	// (cluster.Master.HostPathAllowed); known is false when none can tell.
 	// Nil: hostPaths are left to the agents (TASK_ERROR).
 	HostPathAllowed func(path string) (allowed, known bool)
+	// AgentDisks lists the PATH and MOUNT disks of the registered agents
+	// (cluster.Master.AgentDisks); known is false while none is
+	// registered. Nil: path and mount volumes wait for offers (diskplace.go).
+	AgentDisks func() (disks api.Resources, known bool)
 	// MaxTxnOps is the most operations the etcd member takes in one
 	// transaction (its --max-txn-ops): it bounds how many apps one
 	// deployment (a group, a bulk update) changes. Default 128, etcd's.

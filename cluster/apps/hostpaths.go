@@ -46,5 +46,5 @@ func (a *Apps) hostPathDetails(app *App) []Detail {
 				fmt.Sprintf("host path %s is not under any agent's --allowed-host-paths", v.HostPath)}})
 		}
 	}
-	return ds
+	return append(ds, a.diskDetails(app)...) // the same question for path and mount volumes (diskplace.go)
 }

@@ -104,7 +104,7 @@ func fit(def *App, left api.Resources) (api.Resources, []int, bool) {
 	// least v (left may hold one per role: unreserved and reserved).
 	roleOf := func(name string, v float64) string {
 		for _, r := range left {
-			if r.Name == name && (r.Scalar == nil || r.Scalar.Value >= v) {
+			if r.Name == name && r.Source() == nil && (r.Scalar == nil || r.Scalar.Value >= v) { // not PATH/MOUNT disks (diskplace.go)
 				return r.Role
 			}
 		}

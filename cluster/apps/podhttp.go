@@ -154,7 +154,7 @@ func (a *Apps) writePod(w http.ResponseWriter, r *http.Request, pathID string, p
 		writeInvalid(w, []Detail{{Path: "/id", Errors: []string{fmt.Sprintf("the pod id %s does not match the path's %s", p.ID, pathID)}}})
 		return
 	}
-	if ds := p.validate(a.cfg.Role); len(ds) > 0 {
+	if ds := append(p.validate(a.cfg.Role), a.podHostPathDetails(p)...); len(ds) > 0 {
 		writeInvalid(w, ds)
 		return
 	}

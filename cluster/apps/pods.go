@@ -224,7 +224,8 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 	if errs := validID(p.ID); errs != nil {
 		add("/id", errs[0])
 	}
-	ds = append(ds, p.validateSecrets()...) // podsecrets.go: secrets and environment
+	ds = append(ds, p.validateSecrets()...)     // podsecrets.go: secrets and environment
+	ds = append(ds, p.validateHostVolumes()...) // podvolumes.go
 	if p.Role != "" && p.Role != frameworkRole {
 		add("/role", notYet(fmt.Sprintf("role %q (pods run in the framework's role %q)", p.Role, frameworkRole)))
 	}
@@ -292,8 +293,7 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 		}
 		vols[v.Name] = true
 		switch {
-		case v.Host != "":
-			add(pp+"/host", notYet("host volumes in pods"))
+		case v.Host != "": // podvolumes.go
 		case len(v.Persistent) > 0:
 			add(pp+"/persistent", notYet("persistent volumes in pods"))
 		}

@@ -32,7 +32,7 @@ func TestPodValidation(t *testing.T) {
 		{base(``) + `,"secrets":{"s":{"source":"../x"}}}`, "/secrets/s/source"},
 		{base(``) + `,"environment":{"A":{"secret":"s"}}}`, "/environment/A"},
 		{base(``) + `,"networks":[{"mode":"container","name":"dcos"}]}`, "/networks/0"},
-		{base(``) + `,"volumes":[{"name":"v","host":"/etc"}]}`, "/volumes/0/host"},
+		{base(``) + `,"volumes":[{"name":"v","host":"etc"}]}`, "/volumes/0/host"},
 		{base(``) + `,"scheduling":{"placement":{"constraints":[{"fieldName":"hostname","operator":"NOPE"}]}}}`, "/scheduling/placement/constraints/0"},
 		{base(`,"healthCheck":{"http":{"endpoint":"web"}}`) + `}`, "/containers/0/healthCheck/http"},
 		{base(`,"image":{"kind":"APPC","id":"x"}`) + `}`, "/containers/0/image"},

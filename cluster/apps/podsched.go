@@ -575,6 +575,10 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 			ti.Container.Volumes = append(ti.Container.Volumes, *v)
 			continue
 		}
+		if v := podHostVolume(def, m); v != nil { // podvolumes.go
+			ti.Container.Volumes = append(ti.Container.Volumes, *v)
+			continue
+		}
 		mode := "RW"
 		if m.ReadOnly {
 			mode = "RO"

@@ -163,17 +163,20 @@ func (a *App) validateResident() []Detail {
 			add(p+"/persistent/size", "must be greater than 0")
 		}
 		switch pv.Type {
-		case "root":
-		case "path", "mount":
-			add(p+"/persistent/type", "only root volumes are supported (agents have one disk)")
+		case "root", "path", "mount": // diskplace.go
 		default:
 			add(p+"/persistent/type", "must be one of root, path, mount")
 		}
 		if pv.MaxSize != 0 && pv.Type != "mount" {
 			add(p+"/persistent/maxSize", "Only mount volumes can have maxSize")
 		}
+		if pv.MaxSize != 0 && !(pv.MaxSize >= pv.Size) {
+			add(p+"/persistent/maxSize", "must be greater than or equal to size")
+		}
 		if len(pv.Constraints) > 0 && pv.Type == "root" {
 			add(p+"/persistent/constraints", "Constraints on root volumes are not supported")
+		} else if _, err := compileVolumeConstraints(pv.Constraints); err != nil {
+			add(p+"/persistent/constraints", err.Error())
 		}
 	}
 	if us := a.UpgradeStrategy; us != nil {
@@ -358,10 +361,11 @@ func (a *Apps) launchResidentLocked(st *appState, o *api.Offer, attrs map[string
 		return api.TaskInfo{}, nil, false
 	}
 	base := need.Filter(func(r api.Resource) bool { return r.Name != "ports" })
-	var volDisk api.Resources
-	for _, v := range def.persistentVolumes() {
-		volDisk = append(volDisk, api.ScalarResource("disk", v.Persistent.Size))
+	picked, ok := pickVolumeDisks(def, o.Resources.Subtract(base)) // diskplace.go: one disk per volume, in order
+	if !ok {
+		return api.TaskInfo{}, nil, false
 	}
+	volDisk := picked.Add(nil)
 	if !o.Resources.Contains(base.Add(volDisk)) {
 		return api.TaskInfo{}, nil, false
 	}
@@ -376,11 +380,11 @@ func (a *Apps) launchResidentLocked(st *appState, o *api.Offer, attrs map[string
 		Deadline: now.Add(a.cfg.TaskReservationTimeout)}
 	var vols api.Resources
 	final := reserved
-	for _, v := range def.persistentVolumes() {
+	for i, v := range def.persistentVolumes() {
 		pid := taskPrefix(def.ID) + "#" + v.ContainerPath + "#" + a.cfg.NewID()
-		d := api.Resources{api.ScalarResource("disk", v.Persistent.Size)}.Reserve(a.cfg.Role, a.cfg.Principal, labels)[0]
+		d := api.Resources{picked[i]}.Reserve(a.cfg.Role, a.cfg.Principal, labels)[0]
 		d.Disk = &api.DiskInfo{Persistence: &api.Persistence{ID: pid, Principal: a.cfg.Principal},
-			Volume: &api.DiskVolume{ContainerPath: v.ContainerPath, Mode: api.VolumeRW}}
+			Volume: &api.DiskVolume{ContainerPath: v.ContainerPath, Mode: api.VolumeRW}, Source: picked[i].Source()}
 		vols = append(vols, d)
 		final = final.Subtract(api.Resources{d.WithoutVolume()}).Add(api.Resources{d})
 		r.Volumes = append(r.Volumes, localVolume{RunSpecID: def.ID, ContainerPath: v.ContainerPath, PersistenceID: pid})
