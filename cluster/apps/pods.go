@@ -212,6 +212,7 @@ func (p *Pod) normalize() {
 	for i := range p.Containers {
 		p.Containers[i].Resources.defaults()
 	}
+	p.normalizeKillSelection() // podkill.go
 }
 
 // notYet is the message of a field nodectl does not implement yet.
@@ -252,8 +253,8 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 	}
 	if s := p.Scheduling; s != nil {
 		ds = append(ds, p.validateStrategies()...) // podstrategy.go: upgrade and unreachableStrategy
-		if s.KillSelection != "" && s.KillSelection != "YOUNGEST_FIRST" {
-			add("/scheduling/killSelection", notYet("killSelection "+s.KillSelection+" (pods kill the youngest instances first)"))
+		if s.KillSelection != "" && s.KillSelection != YoungestFirst && s.KillSelection != OldestFirst {
+			add("/scheduling/killSelection", "must be one of YOUNGEST_FIRST, OLDEST_FIRST")
 		}
 		if b := s.Backoff; b != nil {
 			if b.Backoff != nil && *b.Backoff < 0 || b.BackoffFactor != nil && *b.BackoffFactor < 1 || b.MaxLaunchDelay != nil && *b.MaxLaunchDelay < 0 {
