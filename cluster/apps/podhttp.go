@@ -162,7 +162,7 @@ func (a *Apps) writePod(w http.ResponseWriter, r *http.Request, pathID string, p
 	if put {
 		perm = auth.UpdateApps
 	}
-	if !a.permit(w, r, perm, p.ID) || !a.permitUser(w, r, &App{User: p.User}) || !a.permitSecrets(w, r, &App{Secrets: p.Secrets}) {
+	if !a.permit(w, r, perm, p.ID) || !a.permitPodUsers(w, r, p) || !a.permitSecrets(w, r, &App{Secrets: p.Secrets}) {
 		return
 	}
 	a.mu.Lock()

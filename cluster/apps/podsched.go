@@ -547,13 +547,13 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 		vars = append(vars, api.EnvVar{Name: k, Value: env[k]})
 	}
 	vars = append(vars, secretVars...)
-	cmd := &api.CommandInfo{Environment: &api.Environment{Variables: vars}, User: def.User}
+	cmd := &api.CommandInfo{Environment: &api.Environment{Variables: vars}, User: containerUser(def, c)} // podexec.go
 	switch {
 	case c.Exec != nil && c.Exec.Command.Shell != "":
 		cmd.Value = c.Exec.Command.Shell
 	case c.Exec != nil:
 		cmd.Shell = new(bool)
-		cmd.Value = c.Exec.Command.Argv[0]
+		cmd.Value = argvValue(c) // podexec.go
 		cmd.Arguments = c.Exec.Command.Argv
 	default:
 		cmd.Shell = new(bool) // the image's entrypoint
