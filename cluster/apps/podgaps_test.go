@@ -128,7 +128,7 @@ func TestPodContainerUserAndEntrypoint(t *testing.T) {
 	}
 	for body, path := range map[string]string{
 		`{"id":"/bad","containers":[{"name":"c","exec":{"command":{"shell":"true"},"overrideEntrypoint":false},"resources":{"cpus":0.1,"mem":16}}]}`: "/containers/0/exec/overrideEntrypoint",
-		`{"id":"/bad","containers":[{"name":"c","exec":{"command":{"shell":"true"}},"tty":true,"resources":{"cpus":0.1,"mem":16}}]}`:               "/containers/0/tty",
+		`{"id":"/bad","containers":[{"name":"c","exec":{"command":{"shell":"true"}},"tty":true,"resources":{"cpus":0.1,"mem":16}}]}`:                 "/containers/0/tty",
 	} {
 		var out struct {
 			Details []Detail `json:"details"`
@@ -295,7 +295,7 @@ func TestHealthEventsPerCheck(t *testing.T) {
 	}
 	type ev struct {
 		typ, protocol, cause string
-		alive               any
+		alive                any
 	}
 	drain := func() []ev {
 		var out []ev
