@@ -594,7 +594,9 @@ func (a *Apps) updateLocked(st api.TaskStatus) error {
 	var healthEvents []func()
 	healthChanged := st.State == api.TaskRunning && st.Healthy != nil && a.healthLocked(t, *st.Healthy, st.Message, now, &healthEvents)
 	if healthChanged {
-		t.recordChecks(st.HealthChecks, now) // healthchecks.go
+		// Per check: healthchecks.go, healthevents.go.
+		t.recordChecks(st.HealthChecks, now)
+		healthEvents = append(healthEvents, a.healthEventsLocked(old, t, *st.Healthy, st.Message, st.HealthChecks)...)
 	}
 	// Persist, then acknowledge and apply.
 	var err error
@@ -708,20 +710,10 @@ func (a *Apps) healthLocked(t *task, alive bool, cause string, now time.Time, ev
 		h.LastFailure = now
 		h.LastFailureCause = cause
 	}
-	appID, id, version := t.AppID, t.ID, t.Version
-	if !alive {
-		*events = append(*events, func() {
-			a.publishLocked("failed_health_check_event", map[string]any{
-				"appId": appID, "taskId": id, "instanceId": id, "version": version, "cause": cause,
-			})
-		})
-	}
-	if changed {
+	appID, id := t.AppID, t.ID
+	if changed { // its events are per check (healthevents.go)
 		*events = append(*events, func() {
 			a.log.Info("app task health changed", "app_id", appID, "task_id", id, "alive", alive)
-			a.publishLocked("health_status_changed_event", map[string]any{
-				"appId": appID, "taskId": id, "instanceId": id, "version": version, "alive": alive,
-			})
 		})
 	}
 	return true // counters moved: checkpoint

@@ -39,7 +39,8 @@ func (a *Apps) removeGroupPodsLocked(w http.ResponseWriter, r *http.Request, g s
 func podDeleteOps(pods []string) []clientv3.Op {
 	var ops []clientv3.Op
 	for _, id := range pods {
-		ops = append(ops, clientv3.OpDelete(podKey(id)), clientv3.OpDelete(prefixPodVersions+escapeID(id)+"/", clientv3.WithPrefix()))
+		ops = append(ops, clientv3.OpDelete(podKey(id)), clientv3.OpDelete(prefixPodVersions+escapeID(id)+"/", clientv3.WithPrefix()),
+			clientv3.OpDelete(podTerminationsKey(id)))
 	}
 	return ops
 }

@@ -162,7 +162,7 @@ func (a *Apps) writePod(w http.ResponseWriter, r *http.Request, pathID string, p
 	if put {
 		perm = auth.UpdateApps
 	}
-	if !a.permit(w, r, perm, p.ID) || !a.permitUser(w, r, &App{User: p.User}) || !a.permitSecrets(w, r, &App{Secrets: p.Secrets}) {
+	if !a.permit(w, r, perm, p.ID) || !a.permitPodUsers(w, r, p) || !a.permitSecrets(w, r, &App{Secrets: p.Secrets}) {
 		return
 	}
 	a.mu.Lock()
@@ -255,7 +255,7 @@ func (a *Apps) handlePodDelete(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d := a.newPodDeploymentLocked(actionStopPod, id, a.nextVersionLocked())
-		ops := []clientv3.Op{clientv3.OpDelete(podKey(id)), clientv3.OpDelete(prefixPodVersions+escapeID(id)+"/", clientv3.WithPrefix())}
+		ops := podDeleteOps([]string{id}) // grouppods.go
 		dops, replaced, err := a.podDeploymentOpsLocked(d)
 		if err == nil {
 			err = a.store.commit(append(ops, dops...)...)
@@ -363,7 +363,7 @@ func (a *Apps) podStatusJSONLocked(id string) map[string]any {
 	}
 	return map[string]any{
 		"id": id, "spec": ps.def, "status": status, "statusSince": formatTime(since),
-		"instances": is, "terminationHistory": []any{}, "lastUpdated": now, "lastChanged": formatTime(since),
+		"instances": is, "terminationHistory": terminationHistoryJSON(ps), "lastUpdated": now, "lastChanged": formatTime(since),
 	}
 }
 

@@ -63,8 +63,10 @@ type PodContainer struct {
 
 // PodExec is a container's command.
 type PodExec struct {
-	Command   PodCommand      `json:"command"`
-	Overrides json.RawMessage `json:"overrideEntrypoint,omitempty"`
+	Command PodCommand `json:"command"`
+	// OverrideEntrypoint: argv[0] replaces the image's entrypoint
+	// (podexec.go).
+	OverrideEntrypoint *bool `json:"overrideEntrypoint,omitempty"`
 }
 
 // PodCommand is a shell command line or an argv.
@@ -212,6 +214,7 @@ func (p *Pod) normalize() {
 	for i := range p.Containers {
 		p.Containers[i].Resources.defaults()
 	}
+	p.normalizeKillSelection() // podkill.go
 }
 
 // notYet is the message of a field nodectl does not implement yet.
@@ -253,8 +256,8 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 	}
 	if s := p.Scheduling; s != nil {
 		ds = append(ds, p.validateStrategies()...) // podstrategy.go: upgrade and unreachableStrategy
-		if s.KillSelection != "" && s.KillSelection != "YOUNGEST_FIRST" {
-			add("/scheduling/killSelection", notYet("killSelection "+s.KillSelection+" (pods kill the youngest instances first)"))
+		if s.KillSelection != "" && s.KillSelection != YoungestFirst && s.KillSelection != OldestFirst {
+			add("/scheduling/killSelection", "must be one of YOUNGEST_FIRST, OLDEST_FIRST")
 		}
 		if b := s.Backoff; b != nil {
 			if b.Backoff != nil && *b.Backoff < 0 || b.BackoffFactor != nil && *b.BackoffFactor < 1 || b.MaxLaunchDelay != nil && *b.MaxLaunchDelay < 0 {
@@ -321,8 +324,8 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 			case e.Command.Shell == "" && len(e.Command.Argv) == 0:
 				add(pc+"/exec/command", "a command needs shell or argv")
 			}
-			if len(e.Overrides) > 0 {
-				add(pc+"/exec/overrideEntrypoint", notYet("overrideEntrypoint"))
+			if e.Command.Shell != "" && e.OverrideEntrypoint != nil && !*e.OverrideEntrypoint {
+				add(pc+"/exec/overrideEntrypoint", "must not be false with command.shell: a shell command always replaces the image's entrypoint")
 			}
 		}
 		if r := c.Resources; r.Cpus <= 0 || r.Mem <= 0 || r.Disk < 0 {
@@ -339,9 +342,6 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 				add(pc+"/image", fmt.Sprintf("image kind %q is not supported (only DOCKER, with an id)", img.Kind))
 			}
 			ds = append(ds, validatePullConfig(pc+"/image/pullConfig", img.PullConfig, p.Secrets)...)
-		}
-		if c.User != "" && c.User != p.User {
-			add(pc+"/user", notYet("a container user other than the pod's"))
 		}
 		if hc := c.HealthCheck; hc != nil {
 			switch {
@@ -362,7 +362,7 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 		}
 		ds = append(ds, validateArtifacts(pc, c)...) // podartifacts.go
 		if c.Tty != nil && *c.Tty {
-			add(pc+"/tty", notYet("tty"))
+			add(pc+"/tty", ttyRefusal) // podexec.go
 		}
 		if len(c.LinuxInfo) > 0 {
 			add(pc+"/linuxInfo", notYet("linuxInfo"))

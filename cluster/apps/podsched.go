@@ -53,6 +53,8 @@ type podState struct {
 	launchAfter time.Time
 	since       time.Time // when the pod's status last changed
 	lastStatus  string
+	// terminations: the latest terminated instances (podterm.go).
+	terminations []podTermination
 }
 
 // podInstance is one launched instance (persisted).
@@ -86,6 +88,7 @@ type podTask struct {
 	Message     string        `json:"message,omitempty"`
 	ContainerID string        `json:"containerId,omitempty"`
 	ExitCode    *int          `json:"exitCode,omitempty"`
+	StartedAt   time.Time     `json:"startedAt,omitzero"` // first TASK_RUNNING
 }
 
 func (i *podInstance) ended() bool {
@@ -223,7 +226,7 @@ func (a *Apps) loadPods(ctx context.Context) (podTable, error) {
 		}
 		pt.instances[i.ID] = &i
 	}
-	return pt, nil
+	return pt, a.loadPodTerminations(ctx, pt) // podterm.go
 }
 
 // installPodsLocked installs loaded pods; their tasks are reconciled
@@ -271,6 +274,9 @@ func (a *Apps) podUpdateLocked(st api.TaskStatus) (handled bool, err error) {
 		t.Since = now
 	}
 	t.State, t.Updated, t.Message = st.State, now, st.Message
+	if st.State == api.TaskRunning && t.StartedAt.IsZero() {
+		t.StartedAt = now
+	}
 	if st.Healthy != nil {
 		t.Healthy = st.Healthy
 	}
@@ -282,7 +288,7 @@ func (a *Apps) podUpdateLocked(st api.TaskStatus) (handled bool, err error) {
 	}
 	gone := i.ended()
 	if gone {
-		err = a.store.del(prefixPodInstances + i.ID)
+		err = a.instanceGoneLocked(i, now) // podterm.go
 	} else if old.State != t.State || old.Healthy != t.Healthy {
 		err = a.store.put(prefixPodInstances+i.ID, i)
 	}
@@ -547,13 +553,13 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 		vars = append(vars, api.EnvVar{Name: k, Value: env[k]})
 	}
 	vars = append(vars, secretVars...)
-	cmd := &api.CommandInfo{Environment: &api.Environment{Variables: vars}, User: def.User}
+	cmd := &api.CommandInfo{Environment: &api.Environment{Variables: vars}, User: containerUser(def, c)} // podexec.go
 	switch {
 	case c.Exec != nil && c.Exec.Command.Shell != "":
 		cmd.Value = c.Exec.Command.Shell
 	case c.Exec != nil:
 		cmd.Shell = new(bool)
-		cmd.Value = c.Exec.Command.Argv[0]
+		cmd.Value = argvValue(c) // podexec.go
 		cmd.Arguments = c.Exec.Command.Argv
 	default:
 		cmd.Shell = new(bool) // the image's entrypoint

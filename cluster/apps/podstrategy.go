@@ -132,10 +132,13 @@ func podPlan(def *Pod, insts []*podInstance) (launch int, kill []*podInstance) {
 	}
 	n := def.instances()
 	stable := func(i *podInstance) bool { return instanceStatus(i) == instStable }
-	// The youngest first, those that are not stable before those that are.
+	// By scheduling.killSelection (podkill.go), those that are not stable
+	// before those that are.
 	order := func(is []*podInstance) []*podInstance {
 		out := slices.Clone(is)
-		slices.Reverse(out)
+		if !def.oldestFirst() {
+			slices.Reverse(out)
+		}
 		sort.SliceStable(out, func(x, y int) bool { return !stable(out[x]) && stable(out[y]) })
 		return out
 	}
