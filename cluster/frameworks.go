@@ -69,19 +69,8 @@ func (fw *framework) lostState(precise api.TaskState) api.TaskState {
 }
 
 // roleFor guesses the allocation role of resources a framework already
-// uses (a task adopted from an agent): the role they are reserved for, if
-// the framework has it, else its first role.
-func (fw *framework) roleFor(rs api.Resources) string {
-	roles := fw.info.AllRoles()
-	for _, r := range rs {
-		for _, fr := range roles {
-			if r.Role == fr {
-				return fr
-			}
-		}
-	}
-	return roles[0]
-}
+// uses (a task adopted from an agent; api.FrameworkInfo.RoleFor).
+func (fw *framework) roleFor(rs api.Resources) string { return fw.info.RoleFor(rs) }
 
 func (fw *framework) completedTask(id string) *task { return fw.completedIdx[id] }
 

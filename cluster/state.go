@@ -72,32 +72,13 @@ func nonNilAttrs(a api.Attributes) api.Attributes {
 	return a
 }
 
-// taskJSON is a task in the Mesos /state shape.
-func taskJSON(t *task) map[string]any {
-	statuses := make([]map[string]any, 0, len(t.statuses))
-	for _, s := range t.statuses {
-		e := map[string]any{"state": s.State, "timestamp": s.Timestamp}
-		if s.ContainerStatus != nil {
-			e["container_status"] = s.ContainerStatus
-		}
-		statuses = append(statuses, e)
-	}
-	out := map[string]any{
-		"id": t.id(), "name": t.info.Name, "framework_id": t.frameworkID, "executor_id": "",
-		"slave_id": t.agentID, "state": t.state, "resources": t.info.Resources.Summary(), "role": t.role,
-		"statuses": statuses,
-	}
-	if t.info.Container != nil {
-		out["container"] = t.info.Container
-	}
-	if t.info.Labels != nil {
-		out["labels"] = t.info.Labels.Labels
-	}
-	return out
+// taskJSON is a task in the Mesos /state shape (shared with the agent's).
+func taskJSON(t *task) api.StateTask {
+	return api.NewStateTask(t.info, t.frameworkID, "", t.agentID, t.role, t.state, t.statuses)
 }
 
-func tasksJSON(ts []*task) []map[string]any {
-	out := make([]map[string]any, len(ts))
+func tasksJSON(ts []*task) []api.StateTask {
+	out := make([]api.StateTask, len(ts))
 	for i, t := range ts {
 		out[i] = taskJSON(t)
 	}

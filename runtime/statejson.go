@@ -7,20 +7,10 @@ import (
 	"nodectl/cluster/api"
 )
 
-// taskJSON is a task in the Mesos /state shape. The caller holds tasks.mu.
-func (a *Agent) taskJSONLocked(t *task) map[string]any {
-	statuses := make([]map[string]any, 0, len(t.statuses))
-	for _, s := range t.statuses {
-		e := map[string]any{"state": s.State, "timestamp": s.Timestamp}
-		if s.ContainerStatus != nil {
-			e["container_status"] = s.ContainerStatus
-		}
-		statuses = append(statuses, e)
-	}
-	return map[string]any{
-		"id": t.id, "name": t.info.Name, "framework_id": t.frameworkID, "executor_id": t.executorID,
-		"slave_id": a.ID(), "state": t.state, "resources": t.info.Resources.Summary(), "statuses": statuses,
-	}
+// taskJSONLocked is a task in the Mesos /state shape (shared with the
+// master's). The caller holds tasks.mu.
+func (a *Agent) taskJSONLocked(t *task) api.StateTask {
+	return api.NewStateTask(t.info, t.frameworkID, t.executorID, a.ID(), t.framework.RoleFor(t.info.Resources), t.state, t.statuses)
 }
 
 // frameworksJSON is the agent /state "frameworks" list: each framework with

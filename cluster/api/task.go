@@ -356,6 +356,22 @@ func (f FrameworkInfo) AllRoles() []string {
 	return []string{"*"}
 }
 
+// RoleFor is the allocation role of resources the framework uses when
+// nothing recorded it (a task adopted from an agent, a task on the agent's
+// /state): the role they are reserved for, if the framework has it, else
+// its first role.
+func (f FrameworkInfo) RoleFor(rs Resources) string {
+	roles := f.AllRoles()
+	for _, r := range rs {
+		for _, fr := range roles {
+			if r.Role == fr {
+				return fr
+			}
+		}
+	}
+	return roles[0]
+}
+
 // HealthCheck is a Mesos-native health check, run by the agent next to the
 // task. After GracePeriodSeconds, a failed check counts; after
 // ConsecutiveFailures failures in a row the agent kills the task
