@@ -4,7 +4,7 @@ BIN     := bin/nodectl
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X nodectl/cluster/api.Version=$(VERSION)
 # Debian packages the tests use (installed by `make deps` when missing).
-DEB_PKGS := busybox-static docker-registry jq curl iproute2 nftables gcc libc6-dev libseccomp-dev pkg-config chromium
+DEB_PKGS := busybox-static docker-registry jq curl iproute2 nftables gcc libc6-dev libseccomp-dev pkg-config chromium tmux
 RUN_DIR  := $(CURDIR)/.run
 # Debian packages `make iso` builds from: the kernel and its modules, mke2fs,
 # depmod, GRUB for BIOS and UEFI, xorriso and mtools (for grub-mkrescue).

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,6 +95,9 @@ func (a *Agent) runExecSession(ctx context.Context, s *execConn, ctr *container.
 	// The task's environment: its own variables and, while this agent
 	// has them in memory, its secret ones (the task sees them anyway).
 	env := slices.Concat(ctr.Spec().Env, ctr.Spec().SecretEnv)
+	if req.TTY && !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "TERM=") }) {
+		env = append(env, "TERM=xterm") // what the CLI's and the UI's terminals speak, as docker exec -t sets
+	}
 	spec := container.SessionSpec{
 		ExecSpec: container.ExecSpec{Args: req.Command, Env: env},
 		TTY:      req.TTY, Rows: req.Size.Rows, Cols: req.Size.Cols,

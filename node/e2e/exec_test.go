@@ -31,6 +31,21 @@ func nodectlExec(t *testing.T, n node, stdin string, env []string, args ...strin
 	return "", "", 0
 }
 
+// execAppTask starts a node running the app /exec/app (`sleep mark`, with
+// EXEC_APP_VAR=from-app) and returns the node and the app's task id.
+func execAppTask(t *testing.T, mark string) (node, string) {
+	t.Helper()
+	n := appStartNode(t, "")
+	appMust(t, n, "POST", "/v2/apps", `{"id": "/exec/app", "cmd": "sleep `+mark+`", "cpus": 0.05, "mem": 32,
+		"env": {"EXEC_APP_VAR": "from-app"}}`, 201)
+	appWaitRunning(t, n, "/exec/app", 1, false, 2*time.Minute)
+	ids := appTaskIDs(n, "/exec/app")
+	if len(ids) != 1 {
+		t.Fatalf("tasks of /exec/app: %v", ids)
+	}
+	return n, ids[0]
+}
+
 // TestExecInTask (issue 22 point 2): `nodectl exec TASK -- CMD` runs CMD
 // inside a running app task, through the leading master and the task's
 // agent: as the task's user (nobody), in its pid namespace (pid 1 is the
@@ -41,16 +56,8 @@ func nodectlExec(t *testing.T, n node, stdin string, env []string, args ...strin
 // started is left in the task.
 func TestExecInTask(t *testing.T) {
 	nobody := nobodyUID(t)
-	n := appStartNode(t, "")
 	mark := appMark(2201)
-	appMust(t, n, "POST", "/v2/apps", `{"id": "/exec/app", "cmd": "sleep `+mark+`", "cpus": 0.05, "mem": 32,
-		"env": {"EXEC_APP_VAR": "from-app"}}`, 201)
-	appWaitRunning(t, n, "/exec/app", 1, false, 2*time.Minute)
-	ids := appTaskIDs(n, "/exec/app")
-	if len(ids) != 1 {
-		t.Fatalf("tasks of /exec/app: %v", ids)
-	}
-	task := ids[0]
+	n, task := execAppTask(t, mark)
 
 	out, errOut, code := nodectlExec(t, n, "", nil, task, "--", "sh", "-c",
 		`id -u; echo hi; tr '\0' ' ' < /proc/1/cmdline; echo; echo "$EXEC_APP_VAR $MESOS_TASK_ID"; echo to-stderr >&2`)
