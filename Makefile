@@ -4,7 +4,7 @@ BIN     := bin/nodectl
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X nodectl/cluster/api.Version=$(VERSION)
 # Debian packages the tests use (installed by `make deps` when missing).
-DEB_PKGS := busybox-static docker-registry jq curl iproute2 nftables gcc libc6-dev libseccomp-dev pkg-config chromium
+DEB_PKGS := busybox-static docker-registry jq curl iproute2 nftables gcc libc6-dev libseccomp-dev pkg-config chromium tmux
 RUN_DIR  := $(CURDIR)/.run
 # Debian packages `make iso` builds from: the kernel and its modules, mke2fs,
 # depmod, GRUB for BIOS and UEFI, xorriso and mtools (for grub-mkrescue).
@@ -120,3 +120,21 @@ check: lint test ## lint and test
 
 clean: ## remove build output and the make-run work dir
 	rm -rf bin out $(RUN_DIR) $(SHIM_DIR)/nodectl-shim $(SHIM_DIR)/nodectl-monitor $(addprefix $(CNI_DIR)/,bridge host-local loopback portmap)
+
+# The task page's terminal is xterm.js (and its fit addon) from npm,
+# committed in ui/assets/vendor/xterm and embedded with the other assets, so
+# a build needs no npm; this target refreshes it at the pinned versions.
+XTERM_VERSION     := 6.0.0
+XTERM_FIT_VERSION := 0.11.0
+XTERM_DIR         := ui/assets/vendor/xterm
+.PHONY: vendor-ui
+vendor-ui: ## refresh ui/assets/vendor/xterm from npm (@xterm/xterm, @xterm/addon-fit; needs npm)
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	(cd $$tmp && npm pack --silent @xterm/xterm@$(XTERM_VERSION) @xterm/addon-fit@$(XTERM_FIT_VERSION) >/dev/null) && \
+	mkdir -p $$tmp/x $$tmp/f $(XTERM_DIR) && \
+	tar -xzf $$tmp/xterm-xterm-$(XTERM_VERSION).tgz -C $$tmp/x && tar -xzf $$tmp/xterm-addon-fit-$(XTERM_FIT_VERSION).tgz -C $$tmp/f && \
+	grep -v '^//# sourceMappingURL=' $$tmp/x/package/lib/xterm.mjs > $(XTERM_DIR)/xterm.mjs && \
+	grep -v '^//# sourceMappingURL=' $$tmp/f/package/lib/addon-fit.mjs > $(XTERM_DIR)/addon-fit.mjs && \
+	cp $$tmp/x/package/css/xterm.css $(XTERM_DIR)/xterm.css && cp $$tmp/x/package/LICENSE $(XTERM_DIR)/LICENSE && \
+	echo "@xterm/xterm $(XTERM_VERSION), @xterm/addon-fit $(XTERM_FIT_VERSION) (npm; MIT, see LICENSE)" > $(XTERM_DIR)/VERSION && \
+	echo "vendored $(XTERM_DIR)"

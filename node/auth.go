@@ -135,6 +135,7 @@ func masterRouter(g *auth.Guard, r *masterRole, join *cluster.Join, masterLog st
 		rt.Handle(m+" "+ui.APIPrefix+"/", auth.Self, api)
 	}
 	rt.Add(r.master.FilesRoutes(masterLog)...)
+	rt.Add(r.master.ExecRoutes()...)
 	rt.Add(r.master.Routes()...)
 	rt.HandleTable()
 	return rt

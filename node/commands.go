@@ -8,6 +8,7 @@ func extraCommands() []*cli.Command {
 		imageCommand(),
 		executeCommand(),
 		taskCommand(),
+		execCommand(),
 		appCommand(),
 		volumeCommand(),
 		masterCommand(),

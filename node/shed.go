@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -206,6 +207,13 @@ func (w *slotWriter) Flush() {
 func (w *slotWriter) FlushError() error {
 	w.release()
 	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack gives the slot back too: a hijacked connection (an exec
+// session's WebSocket) is no longer a request in flight.
+func (w *slotWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.release()
+	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer.

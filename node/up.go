@@ -138,6 +138,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		}
 		agentMux.Handle("GET /files/", files)
 		agentMux.Handle("GET /slave(1)/files/", files)
+		agentMux.Handle(runtime.ExecPattern, agent.ExecHandler()) // exec sessions, proxied by the master
 		agentMux.Handle("/", agent.Handler())
 		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agentPortAuth(agentMux), logs.logger("agent"))
 		if err != nil {

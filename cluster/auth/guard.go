@@ -181,6 +181,8 @@ func (g *Guard) Allowed(p Principal, perm Perm, object string) bool {
 			return true // filtered to its apps by the handlers (AppScoped)
 		case perm == RunTasks:
 			return true // its apps' users are checked at submission
+		case perm == LaunchNestedContainerSessions:
+			return object == "" // the route; its apps' tasks are checked by the handler (AppScoped)
 		}
 		return false
 	}

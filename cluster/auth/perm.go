@@ -50,6 +50,9 @@ const (
 	RenewCertificate   Perm = "renew_certificate"
 	ViewSecrets        Perm = "view_secrets"
 	ManageSecrets      Perm = "manage_secrets"
+	// LaunchNestedContainerSessions is Mesos' ACL for a process run inside
+	// a running task (LAUNCH_NESTED_CONTAINER_SESSION): `nodectl exec`.
+	LaunchNestedContainerSessions Perm = "launch_nested_container_sessions"
 )
 
 // PermInfo describes a permission.
@@ -86,6 +89,8 @@ var perms = map[Perm]PermInfo{
 	RenewCertificate:   {RenewCertificate, RealmNode, "", "renew a node's certificate: node certificates only"},
 	ViewSecrets:        {ViewSecrets, RealmReadonly, "secrets", "list secret paths, never values; reference a secret from an app (by secret path, prefix-matched like app ids)"},
 	ManageSecrets:      {ManageSecrets, RealmReadwrite, "secrets", "create, replace and delete secrets (by secret path, prefix-matched like app ids)"},
+	LaunchNestedContainerSessions: {LaunchNestedContainerSessions, RealmReadwrite, "users",
+		"run a process inside a running task, as the task's user (nodectl exec, the UI's terminal; by task user; an app-scoped user: its apps' tasks)"},
 }
 
 // Info describes p; false for an unknown permission.

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +26,11 @@ import (
 // leader, so the group is the process and what it started) is killed before
 // the shim exits: a check leaves nothing behind in the task's container.
 // The exit code is 0 when a reply was written.
+//
+// An interactive session (ExecRequest.Session, `nodectl exec`) also takes
+// the process's stdin and stderr on shimapi.SessionStdinFD and
+// SessionStderrFD, or, for a TTY, a console socket on SessionConsoleFD over
+// which libcontainer sends the new terminal's master to the caller.
 func execMain(dir string) int {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, unix.SIGTERM, unix.SIGINT)
@@ -58,7 +65,22 @@ func execIn(dir string, stop <-chan os.Signal) shimapi.ExecReply {
 		return shimapi.ExecReply{Code: 128 + int(unix.SIGKILL), Signal: int(unix.SIGKILL), Killed: true}
 	default:
 	}
-	p, err := ociconf.Exec(&req, &e, os.Stdout)
+	io := ociconf.ExecIO{Stdout: os.Stdout}
+	switch {
+	case e.Session && e.TTY:
+		io = ociconf.ExecIO{Console: os.NewFile(shimapi.SessionConsoleFD, "console-socket")}
+	case e.Session:
+		io.Stdin = os.NewFile(shimapi.SessionStdinFD, "stdin")
+		io.Stderr = os.NewFile(shimapi.SessionStderrFD, "stderr")
+	}
+	p, err := ociconf.Exec(&req, &e, io)
+	// The process has its own copies (or, for a TTY, libcontainer has sent
+	// the terminal's master): the caller sees EOF when the process ends.
+	for _, f := range []*os.File{io.Stdin, io.Stderr, io.Console} {
+		if f != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		r := fail(err)
 		r.NotRunning = errors.Is(err, ociconf.ErrNotRunning)
@@ -93,8 +115,11 @@ func execIn(dir string, stop <-chan os.Signal) shimapi.ExecReply {
 		_ = unix.Kill(pid, unix.SIGKILL)
 		<-exited
 	}
-	// Whatever the process started and left running goes with it.
+	// Whatever the process started and left running goes with it: its
+	// process group and, since a shell with a terminal puts each job in a
+	// group of its own, every process of its session.
 	_ = unix.Kill(-pid, unix.SIGKILL)
+	killSession(pid)
 	ps, err := p.Wait()
 	if ps == nil {
 		return fail(fmt.Errorf("wait: %w", err))
@@ -109,4 +134,45 @@ func execIn(dir string, stop <-chan os.Signal) shimapi.ExecReply {
 		res.Code = ps.ExitCode()
 	}
 	return res
+}
+
+// killSession kills every process whose session id is sid (the exec'd
+// process, a session leader that is not reaped yet, so sid is not reused),
+// again until none is left: a process that forks meanwhile is found on
+// the next pass. A process that made a session of its own (setsid) is not
+// found, as with `runc exec`; it dies with the container.
+func killSession(sid int) {
+	for pass := 0; pass < 100; pass++ {
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return
+		}
+		found := false
+		for _, e := range ents {
+			p, err := strconv.Atoi(e.Name())
+			if err != nil || p == sid {
+				continue
+			}
+			st, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ppid pgrp session ...
+			i := bytes.LastIndexByte(st, ')')
+			if i < 0 {
+				continue
+			}
+			f := bytes.Fields(st[i+1:])
+			if len(f) < 4 || f[0][0] == 'Z' {
+				continue
+			}
+			if s, err := strconv.Atoi(string(f[3])); err == nil && s == sid {
+				_ = unix.Kill(p, unix.SIGKILL)
+				found = true
+			}
+		}
+		if !found {
+			return
+		}
+	}
 }

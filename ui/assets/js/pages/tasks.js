@@ -4,6 +4,7 @@
 import { h, api, apiURL, table, kv, empty, time, stateBadge, taskLink, agentLink, frameworkLink, appLink, fmtBytes, errorBox, qs, isoTime } from '../lib.js';
 import { setQuery } from '../router.js';
 import { can } from '../session.js';
+import { terminalView } from '../terminal.js';
 
 const shown = 200; // rows rendered before "show all"
 
@@ -54,7 +55,7 @@ export const taskDetail = {
     let listing = null, listErr = null;
     const root = sandboxPath(t);
     const dir = query.dir || root;
-    if (!query.file && t.slave_id && !can('access_sandboxes')) {
+    if (!query.file && !query.terminal && t.slave_id && !can('access_sandboxes')) {
       try { listing = await api(filesURL(t.slave_id, 'browse', { path: dir })); } catch (e) { listErr = e; }
     }
     return { t, root, dir, listing, listErr };
@@ -81,8 +82,12 @@ export const taskDetail = {
             s.message ? h('span', { class: 'muted' }, ' ' + s.message) : null))))),
       h('nav', { class: 'tabs' },
         ['stdout', 'stderr'].map((f) => h('a', { href: taskLink(t.id) + qs({ file: root + '/' + f }), class: file === root + '/' + f ? 'active' : null, id: 'tab-' + f }, f)),
-        h('a', { href: taskLink(t.id), class: !file ? 'active' : null, id: 'tab-files' }, 'Sandbox')),
-      can('access_sandboxes') ? h('div', { class: 'empty', id: 'sandbox-denied' }, 'The sandbox is not shown: reading it ', can('access_sandboxes'), '.')
+        h('a', { href: taskLink(t.id), class: !file && !query.terminal ? 'active' : null, id: 'tab-files' }, 'Sandbox'),
+        t.state === 'TASK_RUNNING' && h('a', { href: taskLink(t.id) + qs({ terminal: '1' }), class: query.terminal ? 'active' : null, id: 'tab-terminal' }, 'Terminal')),
+      query.terminal ? (can('launch_nested_container_sessions') ? h('div', { class: 'empty', id: 'terminal-denied' }, 'No terminal: a session in the task ', can('launch_nested_container_sessions'), '.')
+        : t.state !== 'TASK_RUNNING' ? empty('The task is not running: there is nothing to open a terminal in.', 'pick a running task')
+          : terminalView(t))
+      : can('access_sandboxes') ? h('div', { class: 'empty', id: 'sandbox-denied' }, 'The sandbox is not shown: reading it ', can('access_sandboxes'), '.')
         : file ? tailView(t, file) : browser(t, root, dir, listing, listErr));
   },
 };

@@ -20,9 +20,12 @@ var ErrNotRunning = errors.New("container is not running")
 // label and rlimits. Nothing of that is taken from e. The user is the
 // container's (req.Spec.UID/GID), the same as its init process's.
 //
-// The process's stdin is /dev/null; its stdout and stderr are out. The
+// The process's stdio is io's: a nil Stdin is /dev/null, a nil Stderr is
+// Stdout. With io.Console (an AF_UNIX socket, runc's --console-socket) the
+// process gets a new pseudo-terminal as its stdio and controlling terminal,
+// e.Rows×e.Cols big, and libcontainer sends its master over io.Console. The
 // caller waits for the returned process.
-func Exec(req *shimapi.Request, e *shimapi.ExecRequest, out *os.File) (*libcontainer.Process, error) {
+func Exec(req *shimapi.Request, e *shimapi.ExecRequest, io ExecIO) (*libcontainer.Process, error) {
 	if len(e.Args) == 0 || e.Args[0] == "" {
 		return nil, fmt.Errorf("exec: empty command")
 	}
@@ -37,14 +40,24 @@ func Exec(req *shimapi.Request, e *shimapi.ExecRequest, out *os.File) (*libconta
 		return nil, fmt.Errorf("exec: %w (%s)", ErrNotRunning, st)
 	}
 	p := &libcontainer.Process{
-		Args:   e.Args,
-		Env:    e.Env,
-		Cwd:    e.Cwd,
-		UID:    int(req.Spec.UID),
-		GID:    int(req.Spec.GID),
-		Stdout: out,
-		Stderr: out,
-		Init:   false,
+		Args: e.Args,
+		Env:  e.Env,
+		Cwd:  e.Cwd,
+		UID:  int(req.Spec.UID),
+		GID:  int(req.Spec.GID),
+		Init: false,
+	}
+	if io.Console != nil {
+		p.ConsoleSocket = io.Console
+		p.ConsoleWidth, p.ConsoleHeight = e.Cols, e.Rows
+	} else {
+		p.Stdout, p.Stderr = io.Stdout, io.Stdout
+		if io.Stderr != nil {
+			p.Stderr = io.Stderr
+		}
+		if io.Stdin != nil {
+			p.Stdin = io.Stdin
+		}
 	}
 	p.AdditionalGroups = additionalGroups(req.Spec.Groups)
 	if len(p.Env) == 0 {
@@ -57,4 +70,10 @@ func Exec(req *shimapi.Request, e *shimapi.ExecRequest, out *os.File) (*libconta
 		return nil, fmt.Errorf("exec: %w", err)
 	}
 	return p, nil
+}
+
+// ExecIO is an exec'd process's stdio (see Exec).
+type ExecIO struct {
+	Stdin, Stdout, Stderr *os.File
+	Console               *os.File
 }

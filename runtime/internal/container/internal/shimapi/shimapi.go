@@ -334,7 +334,29 @@ type ExecRequest struct {
 	// Cwd is the working directory inside the container; empty means the
 	// container's Spec.Cwd.
 	Cwd string `json:"cwd,omitempty"`
+	// Session makes this an interactive session (`nodectl exec`): the
+	// process's stdin is the shim's SessionStdinFD and its stderr
+	// SessionStderrFD, kept apart from stdout; with TTY, the process gets a
+	// new pseudo-terminal as its controlling terminal instead, whose master
+	// libcontainer sends over SessionConsoleFD (runc's --console-socket), so
+	// the caller holds it and resizes it.
+	Session bool `json:"session,omitempty"`
+	// TTY asks for a pseudo-terminal (only with Session).
+	TTY bool `json:"tty,omitempty"`
+	// Rows and Cols are the terminal's initial size (TTY only; 0: the
+	// kernel's default).
+	Rows uint16 `json:"rows,omitempty"`
+	Cols uint16 `json:"cols,omitempty"`
 }
+
+// The shim's descriptors of an interactive exec session (ExecRequest.Session)
+// beyond 0 (the request), 1 (the process's stdout), 2 (the shim's log) and
+// ReplyFD. A TTY session gets only SessionConsoleFD.
+const (
+	SessionStdinFD   = 4 // the process's stdin (not TTY)
+	SessionStderrFD  = 5 // the process's stderr (not TTY)
+	SessionConsoleFD = 4 // an AF_UNIX socket for the pty master (TTY)
+)
 
 // ExecReply is what `nodectl-shim exec` writes on ReplyFD once the process
 // has ended (or could not start). The process's stdout and stderr go to the
