@@ -154,10 +154,12 @@ func (m *Master) probeLeader(ctx context.Context, leader api.MasterInfo, key str
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		// Revoke only the lease that still backs this election key.
+		// Revoke the lease that backs this election key now (the
+		// leader may have moved it to another: leasefit.go), if it is
+		// still the same key.
 		resp, err := m.cfg.Etcd.Get(rctx, key)
 		if err == nil && len(resp.Kvs) == 1 && resp.Kvs[0].CreateRevision == createRev {
-			if _, err = m.cfg.Etcd.Revoke(rctx, lease); err == nil {
+			if _, err = m.cfg.Etcd.Revoke(rctx, clientv3.LeaseID(resp.Kvs[0].Lease)); err == nil {
 				m.log.Warn("leader's API refuses connections: revoked its election lease", "leader", leader.PID, "leader_id", leader.ID)
 				m.m.deadLeaderRevokes.Inc()
 			}

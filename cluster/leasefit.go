@@ -141,7 +141,7 @@ func (f *leaseFit) fit(ctx context.Context) error {
 	// was granted for at least want after sent. Lowered before the move,
 	// so no moment overstates it; confirmations wait for leaseMu.
 	m.mu.Lock()
-	if until := sent.Add(want); until.Before(m.leaseUntil) {
+	if until := sent.Add(want); m.leaseFitter == f && until.Before(m.leaseUntil) {
 		m.leaseUntil = until
 	}
 	m.mu.Unlock()
@@ -172,7 +172,10 @@ func (f *leaseFit) fit(ctx context.Context) error {
 	f.tl.swapped = make(chan struct{})
 	f.tl.mu.Unlock()
 	m.mu.Lock()
-	m.leaseTTL = want
+	ours := m.leaseFitter == f
+	if ours {
+		m.leaseTTL = want
+	}
 	m.mu.Unlock()
 	// Nothing is attached to the old lease now; revoking it only saves
 	// etcd the wait.
@@ -182,6 +185,9 @@ func (f *leaseFit) fit(ctx context.Context) error {
 	rcancel()
 	m.m.leaseMoves.Inc()
 	m.log.Info("leadership lease fitted to the etcd membership", "from", ttl, "to", want)
+	if !ours {
+		return nil // the term ended meanwhile
+	}
 	// A confirmation of the new lease can only raise leaseUntil to what
 	// etcd vouches for.
 	if err := m.confirmLease(ctx, ns.Lease(), want); err != nil && errors.Is(err, ErrLostLeadership) {
@@ -191,9 +197,13 @@ func (f *leaseFit) fit(ctx context.Context) error {
 }
 
 // stopActing ends acting at once: the lease behind the term is in doubt.
+// A fit that outlived its term (Promote holds on to it) leaves the next
+// term alone.
 func (f *leaseFit) stopActing() {
 	f.m.mu.Lock()
-	f.m.leaseUntil = time.Time{}
+	if f.m.leaseFitter == f {
+		f.m.leaseUntil = time.Time{}
+	}
 	f.m.mu.Unlock()
 }
 
