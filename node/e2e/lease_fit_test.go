@@ -148,13 +148,7 @@ func TestLeaseSoloStall(t *testing.T) {
 // promoted them), so a successor is elected within the short lease and the
 // paused leader, resumed, commits nothing.
 func TestLeaseGrowthDeposedLeader(t *testing.T) {
-	var flags []string
-	for i := 0; i < len(haFlags); i += 2 {
-		if haFlags[i] != "--leader-lease-ttl" {
-			flags = append(flags, haFlags[i], haFlags[i+1])
-		}
-	}
-	haDeposedLeader(t, flags, func(old *haMaster) {
+	haDeposedLeader(t, haFlagsFitted(), func(old *haMaster) {
 		// No wait: the move happens before the promotions.
 		if got := metric(old.n.url(), "master/leader_lease_ttl_secs"); got != 3 {
 			t.Errorf("leader's lease TTL %vs with 3 voters, want 3s", got)
