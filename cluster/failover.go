@@ -53,7 +53,7 @@ const (
 // cannot be read: failover stays fast when in doubt). A leading term
 // re-fits it when the membership changes (leasefit.go).
 func (m *Master) termLeaseTTL(ctx context.Context) time.Duration {
-	ttl, err := m.fittingTTL(ctx, clientv3.WithSerializable())
+	ttl, err := m.fittingTTL(ctx, 0, clientv3.WithSerializable())
 	if err != nil {
 		m.log.Warn("etcd members unknown; leadership lease for a multi-master cluster", "ttl", HALeaseTTL, "err", err)
 		return HALeaseTTL

@@ -27,11 +27,12 @@ import (
 // is new. The old lease is then revoked; nothing is attached to it any
 // more.
 //
-// Learners count as members: a joining master is a learner before it is
-// promoted, so the leader has moved to the short lease before the new
-// member can vote. The leader re-checks every QuorumCheckInterval, and
-// Promote re-fits synchronously before it promotes, when this master
-// leads, so that no vote is ever cast while the leader holds a long lease.
+// Started learners count as members: a joining master is a learner that
+// starts and catches up before it is promoted, so the leader has moved to
+// the short lease before the new member can vote. The leader re-checks
+// every QuorumCheckInterval, and Promote re-fits synchronously (counting
+// the learner it promotes) before it promotes, when this master leads, so
+// that no vote is cast while the leader holds a long lease.
 //
 // Safety does not depend on any of this: every write of a term is a
 // transaction conditioned on the election key's create revision, and a
@@ -85,9 +86,12 @@ func (tl *termLease) close() {
 }
 
 // fittingTTL is the lease TTL the membership calls for: Config.LeaseTTL
-// when set; else SoloLeaseTTL while etcd has exactly one member (one
-// voter, no learner), HALeaseTTL otherwise.
-func (m *Master) fittingTTL(ctx context.Context, opts ...clientv3.OpOption) (time.Duration, error) {
+// when set; else SoloLeaseTTL while etcd has one member that votes or may
+// soon (a voter, a learner that has started, the learner being promoted),
+// HALeaseTTL when it has more. A learner that never started (a join that
+// died; Join removes it on a retry) does not count: it cannot vote before
+// it starts and catches up, and the lone master keeps its long lease.
+func (m *Master) fittingTTL(ctx context.Context, promoting uint64, opts ...clientv3.OpOption) (time.Duration, error) {
 	if m.cfg.LeaseTTL > 0 {
 		return m.cfg.LeaseTTL, nil
 	}
@@ -97,7 +101,13 @@ func (m *Master) fittingTTL(ctx context.Context, opts ...clientv3.OpOption) (tim
 	if err != nil {
 		return 0, fmt.Errorf("etcd members: %w", err)
 	}
-	if len(list.Members) == 1 {
+	n := 0
+	for _, x := range list.Members {
+		if !x.IsLearner || x.Name != "" || x.ID == promoting {
+			n++
+		}
+	}
+	if n <= 1 {
 		return SoloLeaseTTL, nil
 	}
 	return HALeaseTTL, nil
@@ -120,9 +130,9 @@ var errLeaseUnchanged = errors.New("leadership lease unchanged")
 // is not on one already. An error other than errLeaseUnchanged leaves
 // the lease in doubt: the term must end (the caller's lease guard has
 // already stopped it acting).
-func (f *leaseFit) fit(ctx context.Context) error {
+func (f *leaseFit) fit(ctx context.Context, promoting uint64) error {
 	m := f.m
-	want, err := m.fittingTTL(ctx)
+	want, err := m.fittingTTL(ctx, promoting)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errLeaseUnchanged, err)
 	}
@@ -218,7 +228,7 @@ func (f *leaseFit) loop(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		err := f.fit(ctx)
+		err := f.fit(ctx, 0)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -229,15 +239,15 @@ func (f *leaseFit) loop(ctx context.Context) error {
 	}
 }
 
-// refitLease re-fits the leading term's lease now (a no-op when this
-// master does not lead). Promote calls it before a learner becomes a
-// voter.
-func (m *Master) refitLease(ctx context.Context) error {
+// refitLease re-fits the leading term's lease now, counting the member
+// about to be promoted (a no-op when this master does not lead). Promote
+// calls it before a learner becomes a voter.
+func (m *Master) refitLease(ctx context.Context, promoting uint64) error {
 	m.mu.Lock()
 	fit := m.leaseFitter
 	m.mu.Unlock()
 	if fit == nil {
 		return nil
 	}
-	return fit.fit(ctx)
+	return fit.fit(ctx, promoting)
 }

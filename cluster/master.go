@@ -56,7 +56,7 @@ type Config struct {
 	//
 	// Zero fits it to the etcd membership, at the start of each term and
 	// within it (termLeaseTTL, leasefit.go): HALeaseTTL when etcd has
-	// several members (learners included), so that a hung leader is
+	// several members (started learners included), so that a hung leader is
 	// replaced fast, and SoloLeaseTTL when it has one: nobody could
 	// replace that leader anyway, and a short lease only makes it give up
 	// leadership when the machine is busy or a disk slow.
@@ -425,7 +425,7 @@ func (m *Master) term(ctx context.Context) error {
 			return err
 		}
 		// The membership may have changed while this master waited.
-		if err := fit.fit(gctx); err != nil && !errors.Is(err, errLeaseUnchanged) {
+		if err := fit.fit(gctx, 0); err != nil && !errors.Is(err, errLeaseUnchanged) {
 			return err
 		}
 		// Every write of this term is fenced by our election key: once

@@ -18,8 +18,10 @@ import (
 
 // leaseFitStack is a real master on a real one-member etcd.
 type leaseFitStack struct {
-	master *cluster.Master
-	etcd   *clientv3.Client
+	master  *cluster.Master
+	etcd    *clientv3.Client
+	peerURL string // of the one etcd member
+	log     *slog.Logger
 }
 
 func startLeaseFitStack(t *testing.T, cfg cluster.Config) *leaseFitStack {
@@ -56,7 +58,38 @@ func startLeaseFitStack(t *testing.T, cfg cluster.Config) *leaseFitStack {
 	go func() { defer wg.Done(); _ = master.Run(ctx) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	nodetest.WaitFor(t, 20*time.Second, "master elected", master.IsLeader)
-	return &leaseFitStack{master: master, etcd: cli}
+	return &leaseFitStack{master: master, etcd: cli, peerURL: fmt.Sprintf("http://127.0.0.1:%d", pport), log: log}
+}
+
+// startLearner adds a second etcd member as a learner and starts it; stop
+// stops it.
+func (s *leaseFitStack) startLearner(t *testing.T) (id uint64, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cport, pport := nodetest.FreePort(t), nodetest.FreePort(t)
+	peer := fmt.Sprintf("http://127.0.0.1:%d", pport)
+	add, err := s.etcd.MemberAddAsLearner(ctx, []string{peer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := embed.New(embed.Config{
+		Name: "learner", Dir: t.TempDir(), Existing: true,
+		InitialCluster: "leasefit=" + s.peerURL + ",learner=" + peer,
+		ClientURL:      fmt.Sprintf("http://127.0.0.1:%d", cport), PeerURL: peer,
+		ListenClientURL: fmt.Sprintf("http://127.0.0.1:%d", cport), ListenPeerURL: peer,
+		Logger: s.log.With("component", "etcd-learner"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(srv.Close) }
+	t.Cleanup(stop)
+	return add.Member.ID, stop
 }
 
 func (s *leaseFitStack) metric(name string) float64 { return s.master.Metrics().Snapshot()[name] }
@@ -93,7 +126,7 @@ func (s *leaseFitStack) fencedPut(t *testing.T, cmp clientv3.Cmp, key string) bo
 }
 
 // TestLeaseFollowsMembership: a lone master leads on the long solo lease;
-// once a learner joins etcd, it moves to the short HA lease within the
+// once a learner has joined etcd and started, it moves to the short HA lease within the
 // same term (same election key create revision, so the fence of the term
 // still commits, and no leader change); once the learner is removed, back
 // to the long one.
@@ -113,11 +146,9 @@ func TestLeaseFollowsMembership(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// A learner that never starts: etcd keeps its quorum (one voter).
-	add, err := s.etcd.MemberAddAsLearner(ctx, []string{fmt.Sprintf("http://127.0.0.1:%d", nodetest.FreePort(t))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A learner that has started: a master joining (etcd keeps its quorum
+	// of one voter).
+	learner, stopLearner := s.startLearner(t)
 	nodetest.WaitFor(t, 30*time.Second, "the lease moved to the HA TTL", func() bool {
 		return s.metric("master/leader_lease_ttl_secs") == cluster.HALeaseTTL.Seconds()
 	})
@@ -129,7 +160,8 @@ func TestLeaseFollowsMembership(t *testing.T) {
 		t.Error("the term's fence no longer commits after the lease moved")
 	}
 
-	if _, err := s.etcd.MemberRemove(ctx, add.Member.ID); err != nil {
+	stopLearner()
+	if _, err := s.etcd.MemberRemove(ctx, learner); err != nil {
 		t.Fatal(err)
 	}
 	nodetest.WaitFor(t, 30*time.Second, "the lease back on the solo TTL", func() bool {
@@ -151,9 +183,10 @@ func TestLeaseFollowsMembership(t *testing.T) {
 	}
 }
 
-// TestLeaseFitBeforePromote: the leader moves to the short lease when it
-// is asked to promote a learner, before the promotion, even when its own
-// periodic check would come much later.
+// TestLeaseFitBeforePromote: a learner that never started does not take
+// the lone master's long lease away; the leader moves to the short lease
+// when it is asked to promote a learner, before the promotion, even when
+// its own periodic check would come much later.
 func TestLeaseFitBeforePromote(t *testing.T) {
 	s := startLeaseFitStack(t, cluster.Config{QuorumCheckInterval: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
