@@ -36,37 +36,29 @@ const (
 	// HALeaseTTL is the lease of a master whose etcd has several voting
 	// members: a hung leader is replaced within it.
 	HALeaseTTL = 3 * time.Second
-	// SoloLeaseTTL is the lease of a master whose etcd is one voting
-	// member. No other master can take over, so its length costs no
-	// failover time; it is long enough that a keep-alive starved of CPU
-	// for seconds on a loaded machine does not end the term.
-	SoloLeaseTTL = 15 * time.Second
+	// SoloLeaseTTL is the lease of a master whose etcd is one member
+	// (one voter, no learner). No other master can take over, so its
+	// length costs no failover time (a restarted master revokes its
+	// previous incarnation's lease at once: revokeOwnStaleCampaign); it
+	// is long enough that neither a keep-alive starved of CPU nor etcd
+	// stalled on a slow fdatasync (12 s measured with dd writers beside
+	// it on the same filesystem), nor the whole process stopped for
+	// tens of seconds, ends the term. When others join, the leader moves
+	// to HALeaseTTL before they can vote (leasefit.go).
+	SoloLeaseTTL = 60 * time.Second
 )
 
 // termLeaseTTL is the lease TTL of a new term: Config.LeaseTTL when set,
-// else by the number of etcd voting members (HALeaseTTL when it cannot be
-// read: failover stays fast when in doubt).
+// else fitted to the etcd membership (fittingTTL; HALeaseTTL when it
+// cannot be read: failover stays fast when in doubt). A leading term
+// re-fits it when the membership changes (leasefit.go).
 func (m *Master) termLeaseTTL(ctx context.Context) time.Duration {
-	if m.cfg.LeaseTTL > 0 {
-		return m.cfg.LeaseTTL
-	}
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	list, err := m.cfg.Etcd.MemberList(lctx, clientv3.WithSerializable())
+	ttl, err := m.fittingTTL(ctx, 0, clientv3.WithSerializable())
 	if err != nil {
 		m.log.Warn("etcd members unknown; leadership lease for a multi-master cluster", "ttl", HALeaseTTL, "err", err)
 		return HALeaseTTL
 	}
-	voters := 0
-	for _, x := range list.Members {
-		if !x.IsLearner {
-			voters++
-		}
-	}
-	if voters == 1 {
-		return SoloLeaseTTL
-	}
-	return HALeaseTTL
+	return ttl
 }
 
 // confirmLease sets leaseUntil from etcd's view of the lease, a lease of
@@ -92,10 +84,11 @@ func (m *Master) confirmLease(ctx context.Context, lease clientv3.LeaseID, ttl t
 	return nil
 }
 
-// guardLease keeps leaseUntil fresh until ctx ends; it returns
-// ErrLostLeadership once the lease is gone or could not be confirmed in
-// time, which ends the term.
-func (m *Master) guardLease(ctx context.Context, lease clientv3.LeaseID, ttl time.Duration) error {
+// guardLease keeps leaseUntil fresh, on whichever lease backs the term
+// now, until ctx ends; it returns ErrLostLeadership once the lease is gone
+// or could not be confirmed in time, which ends the term.
+func (m *Master) guardLease(ctx context.Context, tl *termLease) error {
+	_, ttl, _ := tl.current()
 	iv := max(ttl/6, 50*time.Millisecond)
 	t := time.NewTicker(iv)
 	defer t.Stop()
@@ -105,9 +98,16 @@ func (m *Master) guardLease(ctx context.Context, lease clientv3.LeaseID, ttl tim
 			return nil
 		case <-t.C:
 		}
-		err := m.confirmLease(ctx, lease, ttl)
+		m.leaseMu.Lock()
+		sess, cur, _ := tl.current()
+		err := m.confirmLease(ctx, sess.Lease(), cur)
+		m.leaseMu.Unlock()
 		if ctx.Err() != nil {
 			return nil
+		}
+		if cur != ttl { // moved to a lease of another TTL
+			ttl = cur
+			t.Reset(max(ttl/6, 50*time.Millisecond))
 		}
 		if errors.Is(err, ErrLostLeadership) {
 			m.log.Warn("leadership lease gone; stepping down")
@@ -154,10 +154,12 @@ func (m *Master) probeLeader(ctx context.Context, leader api.MasterInfo, key str
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		// Revoke only the lease that still backs this election key.
+		// Revoke the lease that backs this election key now (the
+		// leader may have moved it to another: leasefit.go), if it is
+		// still the same key.
 		resp, err := m.cfg.Etcd.Get(rctx, key)
 		if err == nil && len(resp.Kvs) == 1 && resp.Kvs[0].CreateRevision == createRev {
-			if _, err = m.cfg.Etcd.Revoke(rctx, lease); err == nil {
+			if _, err = m.cfg.Etcd.Revoke(rctx, clientv3.LeaseID(resp.Kvs[0].Lease)); err == nil {
 				m.log.Warn("leader's API refuses connections: revoked its election lease", "leader", leader.PID, "leader_id", leader.ID)
 				m.m.deadLeaderRevokes.Inc()
 			}

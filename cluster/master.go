@@ -54,12 +54,12 @@ type Config struct {
 	// its lease with etcd stops acting when the lease may have run out,
 	// before anyone else can be elected.
 	//
-	// Zero fits it to the cluster at the start of each term (see
-	// termLeaseTTL): HALeaseTTL when etcd has several voting members, so
-	// that a hung leader is replaced fast, and SoloLeaseTTL when it has
-	// one: nobody could replace that leader anyway, and a short lease
-	// only makes it give up leadership when the machine is so busy that a
-	// keep-alive is late.
+	// Zero fits it to the etcd membership, at the start of each term and
+	// within it (termLeaseTTL, leasefit.go): HALeaseTTL when etcd has
+	// several members (started learners included), so that a hung leader is
+	// replaced fast, and SoloLeaseTTL when it has one: nobody could
+	// replace that leader anyway, and a short lease only makes it give up
+	// leadership when the machine is busy or a disk slow.
 	LeaseTTL time.Duration
 	// DeadLeaderProbe is how often a standby checks that the leader's API
 	// port still accepts connections; default 100ms, negative disables.
@@ -156,6 +156,10 @@ type Master struct {
 	closingOnce sync.Once
 	// servers are the http.Servers whose shutdown already ends the streams.
 	servers sync.Map
+	// leaseMu serializes the confirmations of the leadership lease with
+	// its moves to another lease (leasefit.go), so that a confirmation of
+	// the old lease never raises leaseUntil past a move.
+	leaseMu sync.Mutex
 	// registrar serializes the writes of agent registry entries (admit,
 	// mark unreachable, mark gone) with the checks that decide them, as
 	// the Mesos registrar applies one operation at a time. Taken before mu.
@@ -182,6 +186,8 @@ type Master struct {
 	// the master acts only until leaseUntil (confirmed with etcd).
 	leaseGuarded  bool
 	leaseUntil    time.Time
+	leaseTTL      time.Duration // of the lease behind the term, while elected
+	leaseFitter   *leaseFit     // re-fits the leading term's lease; nil unless elected
 	leaderChanges int
 	quorum        api.Quorum
 	// fenceKey and fenceRev are this term's election key and its create
@@ -389,11 +395,14 @@ func (m *Master) term(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open etcd session: %w", err)
 	}
-	defer sess.Close()
+	// The term's keys may move to a lease of another TTL (leasefit.go).
+	tl := newTermLease(ctx, sess, ttl)
+	defer tl.close()
 	// Presence: agents learn the master set from it (RegisterResponse).
 	val, _ := json.Marshal(m.info)
 	pres, _ := json.Marshal(presence{MasterInfo: m.info, EtcdMember: m.cfg.EtcdMember})
-	if _, err := m.cfg.Etcd.Put(ctx, keyMastersPrefix+m.info.ID, string(pres), clientv3.WithLease(sess.Lease())); err != nil {
+	presKey := keyMastersPrefix + m.info.ID
+	if _, err := m.cfg.Etcd.Put(ctx, presKey, string(pres), clientv3.WithLease(sess.Lease())); err != nil {
 		return fmt.Errorf("publish master: %w", err)
 	}
 	el := concurrency.NewElection(sess, keyElection)
@@ -408,7 +417,15 @@ func (m *Master) term(ctx context.Context) error {
 			return err
 		}
 		defer m.stepDown()
+		fit := &leaseFit{m: m, tl: tl, key: key, rev: rev, keys: map[string]string{key: string(val), presKey: string(pres)}}
+		m.mu.Lock()
+		m.leaseFitter = fit // Promote re-fits through it from now on
+		m.mu.Unlock()
 		if err := m.confirmLease(gctx, sess.Lease(), ttl); err != nil {
+			return err
+		}
+		// The membership may have changed while this master waited.
+		if err := fit.fit(gctx, 0); err != nil && !errors.Is(err, errLeaseUnchanged) {
 			return err
 		}
 		// Every write of this term is fenced by our election key: once
@@ -417,11 +434,14 @@ func (m *Master) term(ctx context.Context) error {
 		if err := m.becomeLeader(gctx, st); err != nil {
 			return err
 		}
+		_, ttl, _ := tl.current()
 		m.mu.Lock()
 		m.leaseGuarded = true
+		m.leaseTTL = ttl
 		m.mu.Unlock()
 		lg, lctx := errgroup.WithContext(gctx)
-		lg.Go(func() error { return m.guardLease(lctx, sess.Lease(), ttl) })
+		lg.Go(func() error { return m.guardLease(lctx, tl) })
+		lg.Go(func() error { return fit.loop(lctx) })
 		lg.Go(func() error { return m.lead(lctx) })
 		lg.Go(func() error { return m.awaitAbdication(lctx) })
 		lerr := lg.Wait()
@@ -430,17 +450,24 @@ func (m *Master) term(ctx context.Context) error {
 		return lerr
 	})
 	g.Go(func() error {
-		select {
-		case <-sess.Done():
-			// Whoever we saw lead may be gone as well (lost quorum):
-			// answer 503 at once, not 307s to a dead master, while the
-			// term winds down.
-			m.mu.Lock()
-			m.leader = nil
-			m.mu.Unlock()
-			return errors.New("etcd session expired")
-		case <-gctx.Done():
-			return nil
+		for {
+			s, _, swapped := tl.current()
+			select {
+			case <-s.Done():
+				if !tl.isCurrent(s) {
+					continue // moved to another lease (leasefit.go)
+				}
+				// Whoever we saw lead may be gone as well (lost quorum):
+				// answer 503 at once, not 307s to a dead master, while the
+				// term winds down.
+				m.mu.Lock()
+				m.leader = nil
+				m.mu.Unlock()
+				return errors.New("etcd session expired")
+			case <-swapped:
+			case <-gctx.Done():
+				return nil
+			}
 		}
 	})
 	return g.Wait()
@@ -578,6 +605,7 @@ func (m *Master) stepDown() {
 	}
 	m.removals = removals{}
 	m.leaseGuarded, m.leaseUntil = false, time.Time{}
+	m.leaseTTL, m.leaseFitter = 0, nil
 	if m.leader != nil && m.leader.ID == m.info.ID {
 		m.leader = nil
 	}

@@ -214,6 +214,12 @@ func apiMember(x interface {
 func (m *Master) Promote(ctx context.Context, id uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
+	// A leader on a lone member's long lease moves to the short one
+	// before the learner can vote (leasefit.go); refused, the promotion
+	// waits (503: the joining master retries).
+	if err := m.refitLease(ctx, id); err != nil {
+		return fmt.Errorf("fit the leadership lease before promoting %s: %w", memberID(id), err)
+	}
 	err := retry(ctx, func() error { _, err := m.cfg.Etcd.MemberPromote(ctx, id); return err })
 	if err != nil {
 		if isEtcdErr(err, rpctypes.ErrMemberNotFound) {

@@ -17,6 +17,7 @@ type masterMetrics struct {
 	validAcks, invalidAcks                    prometheus.Counter
 	launches, kills                           prometheus.Counter
 	leaderChanges, deadLeaderRevokes          prometheus.Counter
+	leaseMoves                                prometheus.Counter
 	terminal                                  map[api.TaskState]prometheus.Counter
 }
 
@@ -58,6 +59,7 @@ func (m *Master) registerMetrics() masterMetrics {
 		})
 	}
 	mt.GaugeFunc("master/elected", "1 if this master is the leader", func() float64 { return b(m.IsLeader()) })
+	mt.GaugeFunc("master/leader_lease_ttl_secs", "TTL of the lease behind this master's leadership (0 unless elected)", locked(func() float64 { return m.leaseTTL.Seconds() }))
 	mt.GaugeFunc("master/uptime_secs", "seconds since this master started", func() float64 { return m.cfg.Now().Sub(m.started).Seconds() })
 	mt.GaugeFunc("master/slaves_active", "active agents", countAgents(true))
 	mt.GaugeFunc("master/slaves_inactive", "inactive agents", countAgents(false))
@@ -139,6 +141,7 @@ func (m *Master) registerMetrics() masterMetrics {
 	mm := masterMetrics{
 		leaderChanges:        mt.Counter("master/leader_changes", "leader changes this master observed (the first leader included)"),
 		deadLeaderRevokes:    mt.Counter("master/dead_leader_revocations", "election leases this master revoked because the leader's process was gone"),
+		leaseMoves:           mt.Counter("master/leader_lease_moves", "times this master, leading, moved its term to a lease fitted to a changed etcd membership"),
 		registrations:        mt.Counter("master/slave_registrations", "agent registrations"),
 		reregistrations:      mt.Counter("master/slave_reregistrations", "agent re-registrations"),
 		unhealthy:            mt.Counter("master/slave_removals/reason_unhealthy", "agents marked unreachable for missed pings"),

@@ -208,7 +208,7 @@ func upFlags() []cli.Flag {
 		num("max-versions", apps.DefaultMaxVersions, "master: versions of an app kept in etcd, the newest (Marathon's --zk_max_versions)", "max_versions", "zk_max_versions"),
 		&cli.Int64Flag{Name: "etcd-quota-backend-bytes", Usage: "master: etcd's database quota in bytes; when full, writes fail until recovered (docs/ha.md) (0: etcd's default, 2 GiB)", Aliases: []string{"etcd_quota_backend_bytes"}, EnvVars: []string{envName("etcd-quota-backend-bytes")}},
 		dur("etcd-auto-compaction-retention", embed.DefaultCompactionRetention, "master: etcd keeps this much history; older revisions are compacted periodically", "etcd_auto_compaction_retention"),
-		dur("leader-lease-ttl", 0, "master: TTL of the leader's election lease (whole seconds); a leader that cannot renew it stops acting when it runs out; 0: 15s while etcd has one voting member, else 3s", "leader_lease_ttl"),
+		dur("leader-lease-ttl", 0, "master: TTL of the leader's election lease (whole seconds); a leader that cannot renew it stops acting when it runs out; 0: fitted to the etcd membership, also within a term: 60s while etcd has one member, else 3s", "leader_lease_ttl"),
 		&cli.StringFlag{Name: "boot-id", Usage: "override the kernel boot id (tests simulate reboots)", Hidden: true, EnvVars: []string{envName("boot-id")}},
 		str("log-dir", "", "directory for log files, one per role, rotated by size (default: stderr only)", "log_dir"),
 		str("logging-level", "INFO", "INFO, WARNING or ERROR (DEBUG for more)", "logging_level"),

@@ -131,6 +131,9 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			return err
 		}
 		defer agent.Close() // the storage stage: after everything else has stopped
+		if master != nil {  // --role=all: servers[0] is the master's
+			servers[0].Handler = allInOneHealth(servers[0].Handler, agent.Registered)
+		}
 		agentMux := http.NewServeMux()
 		files, err := runtime.FilesHandler(runtime.FilesConfig{WorkDir: cfg.WorkDir, AgentID: agent.ID, LogFile: logs.logFile("agent")})
 		if err != nil {

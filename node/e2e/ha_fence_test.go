@@ -50,13 +50,27 @@ func haAppDef(url, id string) (instances int, version string, ok bool) {
 // loads the apps state from etcd afresh, sees the app as it was before
 // the pause.
 func TestHADeposedLeaderCommitsNothing(t *testing.T) {
-	m1 := haStartMaster(t, newNode(t))
+	haDeposedLeader(t, haFlags, nil)
+}
+
+// haDeposedLeader is TestHADeposedLeaderCommitsNothing with the masters'
+// flags; paused, if set, checks the leader just before it is paused.
+func haDeposedLeader(t *testing.T, flags []string, paused func(old *haMaster)) {
+	startMaster := func(extra ...string) *haMaster {
+		m := &haMaster{n: newNode(t)}
+		m.p = start(t, m.n.args("master", append(append([]string{}, flags...), extra...)...)...)
+		return m
+	}
+	m1 := startMaster()
 	waitFor(t, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
 	join := haJoin(m1, haToken(t, m1, "master"))
-	m2, m3 := haStartMaster(t, newNode(t), join...), haStartMaster(t, newNode(t), join...)
+	m2, m3 := startMaster(join...), startMaster(join...)
 	haWaitVoters(t, m1.n.url(), 3)
 	ms := []*haMaster{m1, m2, m3}
 	old := haWaitLeader(t, ms)
+	if paused != nil {
+		paused(old)
+	}
 	// No agents: the app is a definition (and its deployment) only.
 	if code, b := haDo("POST", old.n.url()+"/v2/apps", `{"id":"/fence","cmd":"sleep 1","instances":1,"cpus":0.01,"mem":1}`); code != 201 {
 		t.Fatalf("create app: %d %s", code, b)
@@ -69,6 +83,7 @@ func TestHADeposedLeaderCommitsNothing(t *testing.T) {
 	if err := old.p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	stopped := time.Now()
 	t.Cleanup(func() { _ = old.p.cmd.Process.Signal(syscall.SIGCONT) })
 	type answer struct {
 		what string
@@ -93,6 +108,7 @@ func TestHADeposedLeaderCommitsNothing(t *testing.T) {
 		}
 	}
 	succ := haWaitLeader(t, others)
+	t.Logf("successor elected %s after the pause", time.Since(stopped).Round(time.Millisecond))
 	if _, v, ok := haAppDef(succ.n.url(), "fence"); !ok || v != version {
 		waitFor(t, 30*time.Second, "the successor serving the app", func() bool {
 			_, v, ok = haAppDef(succ.n.url(), "fence")

@@ -523,11 +523,34 @@ func haCorrupt(t *testing.T, from, to string) {
 // b.N times, and reports how long until another master accepts a write
 // (p50 and p99 in ms). The killed master comes back with its data each
 // time.
-func BenchmarkHAFailover(b *testing.B) {
-	m1 := haStartMaster(b, newNode(b))
+func BenchmarkHAFailover(b *testing.B) { haFailover(b, haFlags) }
+
+// BenchmarkHAFailoverFittedLease is BenchmarkHAFailover on the default
+// lease, fitted to the membership (no --leader-lease-ttl): the first
+// master leads alone on the 60 s lease and moves to 3 s as the others join.
+func BenchmarkHAFailoverFittedLease(b *testing.B) { haFailover(b, haFlagsFitted()) }
+
+// haFlagsFitted is haFlags without --leader-lease-ttl.
+func haFlagsFitted() []string {
+	var flags []string
+	for i := 0; i < len(haFlags); i += 2 {
+		if haFlags[i] != "--leader-lease-ttl" {
+			flags = append(flags, haFlags[i], haFlags[i+1])
+		}
+	}
+	return flags
+}
+
+func haFailover(b *testing.B, flags []string) {
+	startMaster := func(n node, extra ...string) *haMaster {
+		m := &haMaster{n: n}
+		m.p = start(b, n.args("master", append(append([]string{}, flags...), extra...)...)...)
+		return m
+	}
+	m1 := startMaster(newNode(b))
 	waitFor(b, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
 	tok := haToken(b, m1, "master")
-	ms := []*haMaster{m1, haStartMaster(b, newNode(b), haJoin(m1, tok)...), haStartMaster(b, newNode(b), haJoin(m1, tok)...)}
+	ms := []*haMaster{m1, startMaster(newNode(b), haJoin(m1, tok)...), startMaster(newNode(b), haJoin(m1, tok)...)}
 	haWaitVoters(b, m1.n.url(), 3)
 	var took []float64
 	b.ResetTimer()
@@ -536,7 +559,7 @@ func BenchmarkHAFailover(b *testing.B) {
 		haWrite(b, ms, i%2, 10*time.Second)
 		l.p.kill(syscall.SIGKILL)
 		took = append(took, float64(haWrite(b, ms, (i+1)%2, 10*time.Second).Milliseconds()))
-		l.p = start(b, l.n.args("master", haFlags...)...)
+		l.p = start(b, l.n.args("master", flags...)...)
 		var other *haMaster
 		for _, m := range ms {
 			if m != l {
