@@ -15,12 +15,15 @@ import (
 // container of the instance sees each endpoint's port as
 // EP_HOST_<NAME> (the name upper-cased, other characters than letters
 // and digits as "_"), as Marathon sets it, since the containers share the
-// host network. The ports are in the instance status (endpoints with
+// host network; EP_CONTAINER_<NAME> is the same port, since in host
+// networking the container's port is the host's (a containerPort is
+// shown back but has no other effect, as in Marathon). The ports are in the instance status (endpoints with
 // allocatedHostPort) and a container's http or tcp health check names
 // the endpoint it probes, which the agent checks on 127.0.0.1:<hostPort>.
 //
-// containerPort and networkNames belong to container networking, which
-// pods do not have yet: they are refused with 422.
+// Container and bridge networking (where containerPort means a port of
+// the pod's own network namespace) and networkNames belong to the
+// networking issue: they are refused with 422.
 
 // PodEndpoint is one endpoint of a pod container.
 type PodEndpoint struct {
@@ -50,6 +53,10 @@ type podTCPCheck struct {
 func (p *Pod) validateEndpoints() []Detail {
 	var ds []Detail
 	add := func(at, msg string) { ds = append(ds, Detail{Path: at, Errors: []string{msg}}) }
+	host := true
+	for _, n := range p.Networks {
+		host = host && n.Mode == "host"
+	}
 	names := map[string]bool{}
 	fixed := map[int]bool{}
 	for i, c := range p.Containers {
@@ -62,13 +69,17 @@ func (p *Pod) validateEndpoints() []Detail {
 				add(pe+"/name", "endpoint names must be unique in a pod")
 			}
 			names[e.Name] = true
-			if e.ContainerPort != nil {
+			if e.ContainerPort != nil && !host {
 				add(pe+"/containerPort", notYet("containerPort (container networking for pods)"))
+			}
+			if e.ContainerPort != nil && (*e.ContainerPort < 0 || *e.ContainerPort > 65535) {
+				add(pe+"/containerPort", "must be between 0 and 65535")
 			}
 			if len(e.NetworkNames) > 0 {
 				add(pe+"/networkNames", notYet("networkNames (container networking for pods)"))
 			}
 			switch hp := e.HostPort; {
+			case hp == nil && !host:
 			case hp == nil:
 				add(pe+"/hostPort", "hostPort is required in host networking (0 for any port)")
 			case *hp < 0 || *hp > 65535:
@@ -77,11 +88,6 @@ func (p *Pod) validateEndpoints() []Detail {
 				add(pe+"/hostPort", fmt.Sprintf("host port %d is used by another endpoint of the pod", *hp))
 			case *hp != 0:
 				fixed[*hp] = true
-			}
-			for k, proto := range e.Protocol {
-				if proto != "tcp" && proto != "udp" {
-					add(fmt.Sprintf("%s/protocol/%d", pe, k), "must be tcp or udp")
-				}
 			}
 		}
 	}
@@ -199,6 +205,7 @@ func allPortsResource(def *Pod, ports map[string]int, role string) api.Resources
 func endpointEnv(inst *podInstance, env map[string]string) {
 	for name, p := range inst.Ports {
 		env["EP_HOST_"+envName(name)] = strconv.Itoa(p)
+		env["EP_CONTAINER_"+envName(name)] = strconv.Itoa(p)
 	}
 }
 

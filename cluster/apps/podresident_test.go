@@ -215,7 +215,8 @@ func TestResidentPodValidation(t *testing.T) {
 		"no size":       {`"size":10,`, ``, "/volumes/0/persistent/size"},
 		"bad type":      {`"type":"root"`, `"type":"disk"`, "/volumes/0/persistent/type"},
 		"unknown field": {`"size":10,`, `"size":10,"bogus":1,`, "/volumes/0/persistent"},
-		"containerPort": {`"hostPort":0,`, `"hostPort":0,"containerPort":80,`, "/containers/0/endpoints/0/containerPort"},
+		"containerPort": {`"networks":[{"mode":"host"}]`, `"networks":[{"mode":"container","name":"dcos"}]`, "/networks/0"},
+		"no hostPort":   {`"hostPort":0,`, ``, "/containers/0/endpoints/0/hostPort"},
 		"check target":  {`"endpoint":"httpct1"`, `"endpoint":"nope"`, "/containers/0/healthCheck/http/endpoint"},
 		"same name":     {`"name":"httpct2"`, `"name":"httpct1"`, "/containers/1/endpoints/0/name"},
 	} {

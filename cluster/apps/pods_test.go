@@ -26,7 +26,7 @@ func TestPodValidation(t *testing.T) {
 	cases := []struct{ body, want string }{
 		{base(``) + `,"bogus":1}`, `unknown field \"bogus\"`},
 		{base(`,"bogus":1`) + `}`, `unknown field \"bogus\"`},
-		{base(`,"endpoints":[{"name":"http","containerPort":80,"hostPort":0}]`) + `}`, "/containers/0/endpoints/0/containerPort"},
+		{base(`,"endpoints":[{"name":"http","containerPort":80}]`) + `,"networks":[{"mode":"container","name":"dcos"}]}`, "/containers/0/endpoints/0/containerPort"},
 		{base(`,"endpoints":[{"name":"http"}]`) + `}`, "/containers/0/endpoints/0/hostPort"},
 		{base(`,"artifacts":[{"uri":"http://x/y","bogus":1}]`) + `}`, `unknown field \"bogus\"`},
 		{base(`,"artifacts":[{"uri":"http://x/y","destPath":"../y"}]`) + `}`, "/containers/0/artifacts/0/destPath"},
