@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -128,6 +130,27 @@ func TestPodPersistentVolume(t *testing.T) {
 	}
 	if _, v := stReserved(t, m); v != 1 {
 		t.Fatalf("/state: %d volumes after the relaunch, want 1", v)
+	}
+
+	// Agent kill -9 and restart: the instance is recovered or relaunched on
+	// the same agent, with the data.
+	ag.p.kill(syscall.SIGKILL)
+	ag.p = start(t, ag.args...)
+	waitFor(t, 30*time.Second, "agent back", func() bool { s := slaves(t, m.url()); return len(s) == 1 && s[0].Active })
+	var third podPVStatus
+	waitFor(t, 60*time.Second, "pod STABLE after the agent restart, serving the earlier data", func() bool {
+		code, b := appDo(t, m, "GET", "/v2/pods/st/pvpod::status", "")
+		if code != 200 || json.Unmarshal(b, &third) != nil || third.Status != "STABLE" || len(third.Instances) != 1 {
+			return false
+		}
+		r1, _ := ports(third)
+		return strings.HasPrefix(httpGetBody(fmt.Sprintf("http://127.0.0.1:%d/foo", r1)), "hello\nhello\n")
+	})
+	if third.Instances[0].AgentID != first.Instances[0].AgentID {
+		t.Fatalf("after the agent restart on agent %s, was %s", third.Instances[0].AgentID, first.Instances[0].AgentID)
+	}
+	if files := stVolumeFiles(ag.n.dir, "foo"); len(files) != 1 {
+		t.Fatalf("volume directories with foo after the agent restart: %v", files)
 	}
 
 	// Delete: the volume is destroyed and the reservation released.
