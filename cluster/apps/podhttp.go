@@ -311,6 +311,9 @@ func (a *Apps) handlePodDelete(w http.ResponseWriter, r *http.Request) {
 		for _, iid := range ids {
 			i := a.pods.instances[iid]
 			a.killInstanceLocked(i, now)
+			if isTrue(r, "wipe") {
+				a.wipePodInstanceLocked(i) // podresident.go
+			}
 			out = append(out, instanceJSON(i))
 		}
 		a.poke()

@@ -363,6 +363,15 @@ func (a *Apps) podResidentStatusLocked(i *podInstance, st api.TaskStatus) error 
 	return nil
 }
 
+// wipePodInstanceLocked serves ?wipe=true of a pod instance kill: the
+// instance's reservation is dropped with it, so that a fresh instance
+// starts, anywhere, with empty volumes (as wipe does for resident apps).
+func (a *Apps) wipePodInstanceLocked(i *podInstance) {
+	if r := a.reservations[i.Reservation]; r != nil && r.Pod {
+		a.dropReservationLocked(r, "wiped")
+	}
+}
+
 // residentPodStepLocked drops the reservations no pod keeps: all of a
 // deleted pod's, and those beyond a pod's scaling.instances (suspended
 // ones first, then those whose instance is being killed).

@@ -196,6 +196,15 @@ func TestResidentPodScaleDown(t *testing.T) {
 	if count() != 2 {
 		t.Fatalf("%d reservations after the instance ended, want 2", count())
 	}
+	// Wipe drops the instance's reservation; a new one is made for the
+	// next instance.
+	iid2 := strings.TrimSuffix(ops[5].LaunchGroup.TaskGroup.Tasks[0].TaskID.Value, ".container1")
+	if code := h.do("DELETE", "/v2/pods/persistent-volume-pod::instances/"+iid2+"?wipe=true", "", nil); code != 200 {
+		t.Fatalf("wipe instance: %d", code)
+	}
+	if count() != 1 {
+		t.Fatalf("%d reservations after a wipe, want 1", count())
+	}
 	one := strings.Replace(two, `"instances":2`, `"instances":1`, 1)
 	if code := h.do("PUT", "/v2/pods/persistent-volume-pod", one, nil); code != 200 {
 		t.Fatalf("scale down: %d", code)
