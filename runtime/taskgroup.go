@@ -29,7 +29,12 @@ import (
 //     holds (a locked thread that unshared it) for as long as one of its
 //     tasks lives, and the host network (no network namespace);
 //   - kill policy: when a task ends other than TASK_FINISHED, the other
-//     tasks of the group are killed.
+//     tasks of the group are killed;
+//   - persistent volumes in the executor's resources (a resident pod's)
+//     are the executor's: a SANDBOX_PATH volume of type PARENT whose path
+//     is such a volume's container path binds the volume's own directory
+//     into the task, so every task of the group shares it (Mesos mounts
+//     it in the executor's sandbox, where its tasks find it).
 //
 // The group lives in the agent's memory: after an agent restart the
 // recovered tasks keep their containers (and namespace), but the kill
@@ -45,6 +50,9 @@ type taskGroup struct {
 	release     func()    // ends the namespace holder
 	ended       map[string]bool
 	failed      bool // a task ended other than FINISHED: the rest are killed
+	// volumes are the persistent volumes of the executor's resources, by
+	// container path.
+	volumes map[string]api.Resource
 }
 
 // taskGroups is the agent's live groups.
@@ -68,7 +76,12 @@ func (a *Agent) joinGroup(t *task, gl *api.GroupLaunch) {
 	k := streamKey{t.frameworkID, t.executorID}
 	g := a.groups.m[k]
 	if g == nil {
-		g = &taskGroup{key: k, containerID: uuid.NewString(), ended: map[string]bool{}}
+		g = &taskGroup{key: k, containerID: uuid.NewString(), ended: map[string]bool{}, volumes: map[string]api.Resource{}}
+		for _, v := range gl.Executor.Resources.Volumes() {
+			if v.Disk.Volume != nil {
+				g.volumes[filepath.Clean(v.Disk.Volume.ContainerPath)] = v
+			}
+		}
 		for _, id := range gl.TaskIDs {
 			g.taskIDs = append(g.taskIDs, id.Value)
 		}
@@ -148,6 +161,9 @@ func (a *Agent) makeTaskSandbox(t *task) (string, error) {
 // groupSpec adds what a task of a group shares to its container spec:
 // the group's IPC namespace and its SANDBOX_PATH volumes.
 func (a *Agent) groupSpec(t *task, spec *container.Spec, user taskUser) error {
+	if t.group != nil {
+		spec.Mounts = t.group.withoutExecutorVolumes(spec.Mounts, spec.SandboxTarget)
+	}
 	if ct := t.info.Container; ct != nil {
 		for _, v := range ct.Volumes {
 			if v.Source == nil || v.Source.Type != api.VolumeSourceSandboxPath || v.Source.SandboxPath == nil {
@@ -157,7 +173,12 @@ func (a *Agent) groupSpec(t *task, spec *container.Spec, user taskUser) error {
 				return errors.New("SANDBOX_PATH volumes of type PARENT need a task group")
 			}
 			src := filepath.Join(t.group.sandbox, filepath.Clean(v.Source.SandboxPath.Path))
-			if err := os.MkdirAll(src, 0o755); err != nil {
+			if pv, ok := t.group.volumes[filepath.Clean(v.Source.SandboxPath.Path)]; ok {
+				src = volumePathOf(a.cfg.WorkDir, pv) // the executor's persistent volume
+				if _, err := os.Stat(src); err != nil {
+					return fmt.Errorf("persistent volume %s: %w", pv.PersistenceID(), err)
+				}
+			} else if err := os.MkdirAll(src, 0o755); err != nil {
 				return fmt.Errorf("volume %s: %w", v.ContainerPath, err)
 			}
 			// The group's volume belongs to its tasks' user, like their
@@ -181,6 +202,26 @@ func (a *Agent) groupSpec(t *task, spec *container.Spec, user taskUser) error {
 		spec.IPCNamespacePath = t.group.ipcPath
 	}
 	return nil
+}
+
+// withoutExecutorVolumes drops the mounts of the executor's persistent
+// volumes at their container path in a task's sandbox: the master hands
+// the executor's resources to the group's first task, but the volumes
+// are the executor's, seen by the tasks only where they mount them.
+func (g *taskGroup) withoutExecutorVolumes(ms []container.Mount, sandboxTarget string) []container.Mount {
+	if len(g.volumes) == 0 {
+		return ms
+	}
+	out := ms[:0]
+	for _, m := range ms {
+		if rel, err := filepath.Rel(sandboxTarget, m.Destination); err == nil {
+			if _, ok := g.volumes[rel]; ok {
+				continue
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // groupTaskEnded applies the group's kill policy when t reached a

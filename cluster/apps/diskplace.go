@@ -89,16 +89,16 @@ func mountFits(pv *PersistentVolume, mb float64) bool {
 	return mb >= pv.Size && mb <= maxSize
 }
 
-// pickVolumeDisks picks, for each persistent volume of def in order, the
-// unreserved disk it takes out of avail: the amount of the disk (a whole
-// MOUNT disk) with its source. False when one does not fit.
-func pickVolumeDisks(def *App, avail api.Resources) (api.Resources, bool) {
+// pickVolumeDisks picks, for each persistent volume in order (an app's
+// or a pod's), the unreserved disk it takes out of avail: the amount of
+// the disk (a whole MOUNT disk) with its source. False when one does not
+// fit.
+func pickVolumeDisks(pvs []*PersistentVolume, avail api.Resources) (api.Resources, bool) {
 	left := avail.Filter(func(r api.Resource) bool {
 		return r.Name == "disk" && r.Dynamic() == nil && (r.Role == "" || r.Role == "*")
 	})
 	var out api.Resources
-	for _, v := range def.persistentVolumes() {
-		pv := v.Persistent
+	for _, pv := range pvs {
 		cs, err := compileVolumeConstraints(pv.Constraints)
 		if err != nil {
 			return nil, false

@@ -99,7 +99,7 @@ func TestPickVolumeDisks(t *testing.T) {
 		{ContainerPath: "y", Persistent: &PersistentVolume{Type: "path", Size: 150}},
 		{ContainerPath: "z", Persistent: &PersistentVolume{Type: "root", Size: 100}},
 	}}}
-	got, ok := pickVolumeDisks(def, avail)
+	got, ok := pickVolumeDisks(def.persistentSpecs(), avail)
 	if !ok || len(got) != 3 {
 		t.Fatalf("picked %s, %v", got, ok)
 	}
@@ -109,12 +109,12 @@ func TestPickVolumeDisks(t *testing.T) {
 		}
 	}
 	def.Container.Volumes[2].Persistent.Size = 101
-	if _, ok := pickVolumeDisks(def, avail); ok {
+	if _, ok := pickVolumeDisks(def.persistentSpecs(), avail); ok {
 		t.Error("a root volume larger than the root disk was placed")
 	}
 	// A partial regex does not match: Marathon matches the whole root.
 	def.Container.Volumes = []Volume{{ContainerPath: "x", Persistent: &PersistentVolume{Type: "path", Size: 1, Constraints: [][]string{{"path", "LIKE", "data"}}}}}
-	if got, ok := pickVolumeDisks(def, avail); ok {
+	if got, ok := pickVolumeDisks(def.persistentSpecs(), avail); ok {
 		t.Errorf("LIKE data matched %s", got)
 	}
 }

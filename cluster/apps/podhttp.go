@@ -179,6 +179,12 @@ func (a *Apps) writePod(w http.ResponseWriter, r *http.Request, pathID string, p
 		writeMessage(w, http.StatusConflict, fmt.Sprintf("A group with id [%s] already exists.", p.ID))
 		return
 	}
+	if old != nil {
+		if ds := residentPodChanges(old.def, p); len(ds) > 0 { // podresident.go
+			writeInvalid(w, ds)
+			return
+		}
+	}
 	p.Version = a.nextVersionLocked()
 	action := actionStartPod
 	switch {
@@ -305,6 +311,9 @@ func (a *Apps) handlePodDelete(w http.ResponseWriter, r *http.Request) {
 		for _, iid := range ids {
 			i := a.pods.instances[iid]
 			a.killInstanceLocked(i, now)
+			if isTrue(r, "wipe") {
+				a.wipePodInstanceLocked(i) // podresident.go
+			}
 			out = append(out, instanceJSON(i))
 		}
 		a.poke()
@@ -327,7 +336,7 @@ func instanceJSON(i *podInstance) map[string]any {
 			"status": map[string]any{
 				"stagedAt": formatTime(i.StagedAt), "mesosStatus": string(t.State),
 				"condition":   map[string]any{"str": condition(t.State)},
-				"networkInfo": map[string]any{"hostName": i.Host, "hostPorts": []int{}, "ipAddresses": ipsOf(i.Host)},
+				"networkInfo": map[string]any{"hostName": i.Host, "hostPorts": instanceHostPorts(i), "ipAddresses": ipsOf(i.Host)},
 			},
 		}
 	}
@@ -380,17 +389,20 @@ func instanceStatusJSON(def *Pod, i *podInstance) map[string]any {
 		}
 		c := map[string]any{
 			"name": t.Container, "status": string(t.State), "statusSince": formatTime(t.Since),
-			"containerId": t.ID, "endpoints": []any{}, "conditions": []any{},
+			"containerId": t.ID, "conditions": []any{},
 			"lastUpdated": formatTime(t.Updated), "lastChanged": formatTime(t.Since),
 		}
 		if t.Message != "" {
 			c["message"] = t.Message
 		}
-		for _, pc := range def.Containers {
+		var spec *PodContainer
+		for k, pc := range def.Containers {
 			if pc.Name == t.Container {
 				c["resources"] = pc.Resources
+				spec = &def.Containers[k]
 			}
 		}
+		c["endpoints"] = endpointsJSON(spec, i) // podendpoints.go
 		if t.Checked {
 			healthy := t.Healthy != nil && *t.Healthy
 			v := "false"

@@ -47,7 +47,7 @@ type PodContainer struct {
 	Name         string            `json:"name"`
 	Exec         *PodExec          `json:"exec,omitempty"`
 	Resources    PodResources      `json:"resources"`
-	Endpoints    []json.RawMessage `json:"endpoints,omitempty"`
+	Endpoints    []PodEndpoint     `json:"endpoints,omitempty"` // podendpoints.go
 	Image        *PodImage         `json:"image,omitempty"`
 	Environment  map[string]any    `json:"environment,omitempty"`
 	User         string            `json:"user,omitempty"`
@@ -229,6 +229,8 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 	}
 	ds = append(ds, p.validateSecrets()...)     // podsecrets.go: secrets and environment
 	ds = append(ds, p.validateHostVolumes()...) // podvolumes.go
+	ds = append(ds, p.validateEndpoints()...)   // podendpoints.go
+	ds = append(ds, p.validateResident()...)    // podresident.go
 	if p.Role != "" && p.Role != frameworkRole {
 		add("/role", notYet(fmt.Sprintf("role %q (pods run in the framework's role %q)", p.Role, frameworkRole)))
 	}
@@ -295,11 +297,7 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 			add(pp+"/name", "volume names must be unique")
 		}
 		vols[v.Name] = true
-		switch {
-		case v.Host != "": // podvolumes.go
-		case len(v.Persistent) > 0:
-			add(pp+"/persistent", notYet("persistent volumes in pods"))
-		}
+		// host: podvolumes.go; persistent: podresident.go
 	}
 	if len(p.Containers) == 0 {
 		add("/containers", "a pod needs at least one container")
@@ -334,9 +332,6 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 		if c.Resources.Gpus != 0 {
 			add(pc+"/resources/gpus", notYet("gpus"))
 		}
-		if len(c.Endpoints) > 0 {
-			add(pc+"/endpoints", notYet("endpoints (pod networking)"))
-		}
 		if img := c.Image; img != nil {
 			if img.Kind != "DOCKER" || strings.TrimSpace(img.ID) == "" {
 				add(pc+"/image", fmt.Sprintf("image kind %q is not supported (only DOCKER, with an id)", img.Kind))
@@ -345,10 +340,7 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 		}
 		if hc := c.HealthCheck; hc != nil {
 			switch {
-			case len(hc.HTTP) > 0:
-				add(pc+"/healthCheck/http", notYet("http health checks (they need endpoints)"))
-			case len(hc.TCP) > 0:
-				add(pc+"/healthCheck/tcp", notYet("tcp health checks (they need endpoints)"))
+			case len(hc.HTTP) > 0, len(hc.TCP) > 0: // podendpoints.go
 			case hc.Exec == nil:
 				add(pc+"/healthCheck", "a health check needs http, tcp or exec")
 			case hc.Exec.Command.Shell == "" && len(hc.Exec.Command.Argv) == 0:

@@ -26,7 +26,8 @@ func TestPodValidation(t *testing.T) {
 	cases := []struct{ body, want string }{
 		{base(``) + `,"bogus":1}`, `unknown field \"bogus\"`},
 		{base(`,"bogus":1`) + `}`, `unknown field \"bogus\"`},
-		{base(`,"endpoints":[{"name":"http","hostPort":0}]`) + `}`, "/containers/0/endpoints"},
+		{base(`,"endpoints":[{"name":"http","containerPort":80}]`) + `,"networks":[{"mode":"container","name":"dcos"}]}`, "/containers/0/endpoints/0/containerPort"},
+		{base(`,"endpoints":[{"name":"http"}]`) + `}`, "/containers/0/endpoints/0/hostPort"},
 		{base(`,"artifacts":[{"uri":"http://x/y","bogus":1}]`) + `}`, `unknown field \"bogus\"`},
 		{base(`,"artifacts":[{"uri":"http://x/y","destPath":"../y"}]`) + `}`, "/containers/0/artifacts/0/destPath"},
 		{base(``) + `,"secrets":{"s":{"source":"../x"}}}`, "/secrets/s/source"},

@@ -74,6 +74,12 @@ type podInstance struct {
 	// Inactive: unreachable past the pod's inactiveAfterSeconds, so it no
 	// longer counts (podstrategy.go); derived by each step.
 	Inactive bool `json:"-"`
+	// Ports are the host ports of the pod's endpoints, by endpoint name
+	// (podendpoints.go).
+	Ports map[string]int `json:"ports,omitempty"`
+	// Reservation is the resident instance (reservation id) it runs on,
+	// for a pod with persistent volumes (podresident.go).
+	Reservation string `json:"reservation,omitempty"`
 }
 
 // podTask is one container's task of an instance.
@@ -292,6 +298,9 @@ func (a *Apps) podUpdateLocked(st api.TaskStatus) (handled bool, err error) {
 	} else if old.State != t.State || old.Healthy != t.Healthy {
 		err = a.store.put(prefixPodInstances+i.ID, i)
 	}
+	if err == nil {
+		err = a.podResidentStatusLocked(i, st) // podresident.go
+	}
 	if err != nil {
 		*t = old
 		return true, a.unackedLocked(t.ID, err)
@@ -440,8 +449,8 @@ func (a *Apps) placePodsLocked(o api.Offer, infos []api.TaskInfo, now time.Time)
 	var ops []api.Operation
 	for _, id := range sortedKeys(a.pods.pods) {
 		ps := a.pods.pods[id]
-		if now.Before(ps.launchAfter) {
-			continue
+		if now.Before(ps.launchAfter) || ps.def.resident() {
+			continue // resident pods launch in residentOfferLocked (podresident.go)
 		}
 		def := ps.def
 		var placed []*task // for constraints: instances as tasks
@@ -502,31 +511,52 @@ func podResources(left api.Resources, r PodResources) api.Resources {
 
 // instanceLaunchLocked builds one instance's LAUNCH_GROUP if it fits left.
 func (a *Apps) instanceLaunchLocked(def *Pod, o api.Offer, left api.Resources, attrs map[string]string, now time.Time) (api.Operation, *podInstance, api.Resources, bool) {
-	exec := *def.ExecutorResources
-	need := podResources(left, exec)
-	total := exec
+	exec := podResources(left, *def.ExecutorResources)
+	need := exec
+	var parts []api.Resources
 	for _, c := range def.Containers {
-		need = need.Add(podResources(left, c.Resources))
-		total.Cpus += c.Resources.Cpus
-		total.Mem += c.Resources.Mem
-		total.Disk += c.Resources.Disk
+		r := podResources(left, c.Resources)
+		parts = append(parts, r)
+		need = need.Add(r)
 	}
 	if !left.Contains(need) {
 		return api.Operation{}, nil, nil, false
 	}
+	ports, role, ok := pickEndpointPorts(def, left.Subtract(need)) // podendpoints.go
+	if !ok {
+		return api.Operation{}, nil, nil, false
+	}
+	need = need.Add(allPortsResource(def, ports, role))
+	if !left.Contains(need) {
+		return api.Operation{}, nil, nil, false
+	}
+	op, inst := a.groupLaunchLocked(def, o, attrs, now, exec, parts, ports, role)
+	return op, inst, need, true
+}
+
+// groupLaunchLocked builds an instance and its LAUNCH_GROUP: the executor
+// gets exec and container i parts[i] plus the host ports of its
+// endpoints (in role).
+func (a *Apps) groupLaunchLocked(def *Pod, o api.Offer, attrs map[string]string, now time.Time, exec api.Resources, parts []api.Resources, ports map[string]int, role string) (api.Operation, *podInstance) {
+	total := *def.ExecutorResources
+	for _, c := range def.Containers {
+		total.Cpus += c.Resources.Cpus
+		total.Mem += c.Resources.Mem
+		total.Disk += c.Resources.Disk
+	}
 	inst := &podInstance{
 		ID: strings.ReplaceAll(strings.TrimPrefix(def.ID, "/"), "/", "_") + ".instance-" + a.cfg.NewID(), PodID: def.ID, Version: def.Version,
-		AgentID: o.AgentID.Value, Host: o.Hostname, Attrs: attrs, StagedAt: now, Resources: total,
+		AgentID: o.AgentID.Value, Host: o.Hostname, Attrs: attrs, StagedAt: now, Resources: total, Ports: ports,
 	}
 	lg := &api.LaunchGroupOperation{Executor: api.ExecutorInfo{
-		Type: api.ExecutorTypeDefault, ExecutorID: api.ID{Value: "instance-" + inst.ID}, Resources: podResources(left, exec),
+		Type: api.ExecutorTypeDefault, ExecutorID: api.ID{Value: "instance-" + inst.ID}, Resources: exec,
 	}}
-	for _, c := range def.Containers {
-		ti := podTaskInfo(def, c, inst, podResources(left, c.Resources))
+	for i, c := range def.Containers {
+		ti := podTaskInfo(def, c, inst, parts[i].Add(endpointPortsResource(c, ports, role)))
 		lg.TaskGroup.Tasks = append(lg.TaskGroup.Tasks, ti)
 		inst.Tasks = append(inst.Tasks, &podTask{ID: ti.TaskID.Value, Container: c.Name, State: api.TaskStaging, Since: now, Updated: now, Checked: ti.HealthCheck != nil})
 	}
-	return api.Operation{Type: api.OperationLaunchGroup, LaunchGroup: lg}, inst, need, true
+	return api.Operation{Type: api.OperationLaunchGroup, LaunchGroup: lg}, inst
 }
 
 // podTaskInfo is the TaskInfo of one container of an instance, with
@@ -538,6 +568,7 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 	env["MARATHON_CONTAINER_ID"] = c.Name
 	env["MESOS_TASK_ID"] = inst.ID + "." + c.Name
 	env["HOST"] = inst.Host
+	endpointEnv(inst, env) // podendpoints.go
 	env["MARATHON_CONTAINER_RESOURCE_CPUS"] = strconv.FormatFloat(c.Resources.Cpus, 'f', -1, 64)
 	env["MARATHON_CONTAINER_RESOURCE_MEM"] = strconv.FormatFloat(c.Resources.Mem, 'f', -1, 64)
 	env["MARATHON_CONTAINER_RESOURCE_DISK"] = strconv.FormatFloat(c.Resources.Disk, 'f', -1, 64)
@@ -581,6 +612,10 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 			ti.Container.Volumes = append(ti.Container.Volumes, *v)
 			continue
 		}
+		if v := podPersistentMount(def, m); v != nil { // podresident.go
+			ti.Container.Volumes = append(ti.Container.Volumes, *v)
+			continue
+		}
 		if v := podHostVolume(def, m); v != nil { // podvolumes.go
 			ti.Container.Volumes = append(ti.Container.Volumes, *v)
 			continue
@@ -602,7 +637,7 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 			ti.Labels.Labels = append(ti.Labels.Labels, api.Label{Key: k, Value: c.Labels[k]})
 		}
 	}
-	if hc := c.HealthCheck; hc != nil && hc.Exec != nil {
+	if hc := c.HealthCheck; hc != nil && (hc.Exec != nil || endpointCheck(hc, inst) != nil) {
 		// Marathon's pod health check defaults (types/healthCheck.raml).
 		get := func(p *int, d int) int {
 			if p != nil {
@@ -614,12 +649,13 @@ func podTaskInfo(def *Pod, c PodContainer, inst *podInstance, res api.Resources)
 		if fails == 0 {
 			fails = neverKill
 		}
-		ti.HealthCheck = &api.HealthCheck{
-			Type: "COMMAND", Command: &api.CommandInfo{Value: hc.Exec.Command.Shell},
-			IntervalSeconds: float64(get(hc.IntervalSeconds, 60)), TimeoutSeconds: float64(get(hc.TimeoutSeconds, 20)),
-			GracePeriodSeconds: zeroAsTiny(get(hc.GracePeriodSeconds, 300)), DelaySeconds: zeroAsTiny(get(hc.DelaySeconds, 15)),
-			ConsecutiveFailures: fails,
+		ti.HealthCheck = endpointCheck(hc, inst) // http and tcp: podendpoints.go
+		if hc.Exec != nil {
+			ti.HealthCheck = &api.HealthCheck{Type: "COMMAND", Command: &api.CommandInfo{Value: hc.Exec.Command.Shell}}
 		}
+		ti.HealthCheck.IntervalSeconds, ti.HealthCheck.TimeoutSeconds = float64(get(hc.IntervalSeconds, 60)), float64(get(hc.TimeoutSeconds, 20))
+		ti.HealthCheck.GracePeriodSeconds, ti.HealthCheck.DelaySeconds = zeroAsTiny(get(hc.GracePeriodSeconds, 300)), zeroAsTiny(get(hc.DelaySeconds, 15))
+		ti.HealthCheck.ConsecutiveFailures = fails
 	}
 	return ti
 }

@@ -38,6 +38,9 @@ func strictDecode(raw []byte, v any) error {
 // upgrade is the pod's upgrade strategy with Marathon's defaults.
 func (p *Pod) upgrade() (minHealth, maxOver float64, err error) {
 	minHealth, maxOver = 1, 1
+	if p.resident() {
+		minHealth, maxOver = 0.5, 0 // Marathon's default for resident run specs (podresident.go)
+	}
 	if p.Scheduling == nil || len(p.Scheduling.Upgrade) == 0 {
 		return minHealth, maxOver, nil
 	}
@@ -57,7 +60,7 @@ func (p *Pod) upgrade() (minHealth, maxOver float64, err error) {
 // unreachable is the pod's unreachable strategy with Marathon's default.
 func (p *Pod) unreachable() (Unreachable, error) {
 	if p.Scheduling == nil || len(p.Scheduling.UnreachableStrategy) == 0 {
-		return Unreachable{}, nil
+		return Unreachable{Disabled: p.resident()}, nil
 	}
 	raw := p.Scheduling.UnreachableStrategy
 	var s string

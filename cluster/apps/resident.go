@@ -80,6 +80,8 @@ type reservation struct {
 	TaskID    string            `json:"taskId,omitempty"` // the task last launched on it
 	Confirmed bool              `json:"confirmed"`        // a task on it was heard of from the agent
 	Deadline  time.Time         `json:"deadline"`         // an unconfirmed reservation is dropped after it
+	// Pod: AppID is a pod's id and TaskID its instance's (podresident.go).
+	Pod bool `json:"pod,omitempty"`
 }
 
 // localVolume is the task JSON's localVolumes entry.
@@ -91,6 +93,16 @@ type localVolume struct {
 
 // resident reports whether the app has persistent volumes.
 func (a *App) resident() bool { return len(a.persistentVolumes()) > 0 }
+
+// persistentSpecs are the persistent objects of the app's volumes, in
+// order.
+func (a *App) persistentSpecs() []*PersistentVolume {
+	var out []*PersistentVolume
+	for _, v := range a.persistentVolumes() {
+		out = append(out, v.Persistent)
+	}
+	return out
+}
 
 func (a *App) persistentVolumes() []Volume {
 	if a.Container == nil {
@@ -158,26 +170,7 @@ func (a *App) validateResident() []Detail {
 		if v.Mode != "RW" {
 			add(p+"/mode", "must be RW")
 		}
-		pv := v.Persistent
-		if !(pv.Size > 0) || math.IsInf(pv.Size, 0) {
-			add(p+"/persistent/size", "must be greater than 0")
-		}
-		switch pv.Type {
-		case "root", "path", "mount": // diskplace.go
-		default:
-			add(p+"/persistent/type", "must be one of root, path, mount")
-		}
-		if pv.MaxSize != 0 && pv.Type != "mount" {
-			add(p+"/persistent/maxSize", "Only mount volumes can have maxSize")
-		}
-		if pv.MaxSize != 0 && !(pv.MaxSize >= pv.Size) {
-			add(p+"/persistent/maxSize", "must be greater than or equal to size")
-		}
-		if len(pv.Constraints) > 0 && pv.Type == "root" {
-			add(p+"/persistent/constraints", "Constraints on root volumes are not supported")
-		} else if _, err := compileVolumeConstraints(pv.Constraints); err != nil {
-			add(p+"/persistent/constraints", err.Error())
-		}
+		ds = append(ds, validatePersistent(p+"/persistent", v.Persistent)...)
 	}
 	if us := a.UpgradeStrategy; us != nil {
 		if us.MaximumOverCapacity != 0 {
@@ -189,6 +182,33 @@ func (a *App) validateResident() []Detail {
 	}
 	if u := a.UnreachableStrategy; u == nil || !u.Disabled {
 		add("/unreachableStrategy", "unreachableStrategy must be disabled for resident tasks")
+	}
+	return ds
+}
+
+// validatePersistent returns the 422 details of a normalized persistent
+// object (an app's or a pod's volume) at path p.
+func validatePersistent(p string, pv *PersistentVolume) []Detail {
+	var ds []Detail
+	add := func(path string, msg ...string) { ds = append(ds, Detail{Path: path, Errors: msg}) }
+	if !(pv.Size > 0) || math.IsInf(pv.Size, 0) {
+		add(p+"/size", "must be greater than 0")
+	}
+	switch pv.Type {
+	case "root", "path", "mount": // diskplace.go
+	default:
+		add(p+"/type", "must be one of root, path, mount")
+	}
+	if pv.MaxSize != 0 && pv.Type != "mount" {
+		add(p+"/maxSize", "Only mount volumes can have maxSize")
+	}
+	if pv.MaxSize != 0 && !(pv.MaxSize >= pv.Size) {
+		add(p+"/maxSize", "must be greater than or equal to size")
+	}
+	if len(pv.Constraints) > 0 && pv.Type == "root" {
+		add(p+"/constraints", "Constraints on root volumes are not supported")
+	} else if _, err := compileVolumeConstraints(pv.Constraints); err != nil {
+		add(p+"/constraints", err.Error())
 	}
 	return ds
 }
@@ -288,7 +308,7 @@ func (a *Apps) residentOfferLocked(o api.Offer, now time.Time) (api.Offer, []api
 	var ops []api.Operation
 	for _, inst := range insts {
 		r := a.reservations[inst]
-		if r != nil && a.apps[r.AppID] != nil && a.apps[r.AppID].def != nil {
+		if r != nil && a.reservationOwnedLocked(r) { // podresident.go
 			continue
 		}
 		rs := byInst[inst]
@@ -322,6 +342,7 @@ func (a *Apps) residentOfferLocked(o api.Offer, now time.Time) (api.Offer, []api
 			infos = append(infos, ti)
 		}
 	}
+	ops = append(ops, a.residentPodsOfferLocked(&o, attrs, byInst, now)...) // podresident.go
 	if len(infos) > 0 {
 		ops = append(ops, api.Operation{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: infos}})
 	}
@@ -361,7 +382,7 @@ func (a *Apps) launchResidentLocked(st *appState, o *api.Offer, attrs map[string
 		return api.TaskInfo{}, nil, false
 	}
 	base := need.Filter(func(r api.Resource) bool { return r.Name != "ports" })
-	picked, ok := pickVolumeDisks(def, o.Resources.Subtract(base)) // diskplace.go: one disk per volume, in order
+	picked, ok := pickVolumeDisks(def.persistentSpecs(), o.Resources.Subtract(base)) // diskplace.go: one disk per volume, in order
 	if !ok {
 		return api.TaskInfo{}, nil, false
 	}
@@ -478,6 +499,9 @@ func (a *Apps) reservationsOfLocked(appID string) []*reservation {
 
 // reservationBusyLocked: a live task runs on r.
 func (a *Apps) reservationBusyLocked(r *reservation) bool {
+	if r.Pod {
+		return a.podReservationBusyLocked(r) // podresident.go
+	}
 	t := a.tasks[r.TaskID]
 	return t != nil && !t.State.Terminal()
 }
@@ -527,6 +551,7 @@ func (a *Apps) dropReservationLocked(r *reservation, why string) {
 // (--task_reservation_timeout) and says whether offers are still needed
 // to release dropped ones.
 func (a *Apps) residentStepLocked(now time.Time) bool {
+	a.residentPodStepLocked() // podresident.go
 	for _, id := range sortedKeys(a.reservations) {
 		r := a.reservations[id]
 		if !r.Confirmed && now.After(r.Deadline) && !a.reservationBusyLocked(r) {
