@@ -130,6 +130,7 @@ func (m *Master) handlePing(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	m.reportBusyPorts(req.AgentID, req.BusyPorts)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -146,6 +146,7 @@ type Agent struct {
 	groups    taskGroups // LAUNCH_GROUP groups (taskgroup.go)
 	vols      volumeState
 	space     diskSpace      // the work dir's free space (diskfull.go)
+	ports     portWatch      // host ports other programs hold (ports.go)
 	gc        gcMetrics      // sandbox garbage collection (gc.go)
 	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines
 
@@ -228,6 +229,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), started: time.Now()}
 	a.tasks.live = map[streamKey]*task{}
+	a.ports.changed = make(chan struct{}, 1)
 	a.starts = make(chan struct{}, max(2, goruntime.NumCPU()))
 	a.bootID = cfg.BootID
 	a.status = newStatusManager(a.sendStatus, a.tasks.complete, a.log)
@@ -313,6 +315,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer a.wg.Done()
 		a.watchDiskSpace(ctx)
 	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.watchPorts(ctx)
+	}()
 	if err := a.recoverTasks(ctx); err != nil {
 		return err
 	}
@@ -384,7 +391,7 @@ func (a *Agent) registerLoop(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 		info := a.info()
-		req := api.RegisterRequest{Agent: info, CheckpointedResources: a.checkpointedResources()}
+		req := api.RegisterRequest{Agent: info, CheckpointedResources: a.checkpointedResources(), BusyPorts: a.busyPorts()}
 		if info.ID != "" {
 			req.Frameworks, req.Tasks = a.liveTasks()
 		}
@@ -445,8 +452,9 @@ func (a *Agent) pingLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-a.ports.changed: // ports.go: the master hears at once
 		}
-		if err := a.client.ping(ctx, leader, id); err != nil {
+		if err := a.client.ping(ctx, leader, id, a.busyPorts()); err != nil {
 			return err
 		}
 	}

@@ -249,6 +249,11 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		a.setState(t, api.TaskFailed, api.ReasonContainerLaunchFailed, msg, nil)
 		return
 	}
+	if msg := a.portRefusal(ctx, t); msg != "" { // ports.go
+		a.endLaunch(t)
+		a.setState(t, api.TaskFailed, api.ReasonContainerLaunchFailed, msg, nil)
+		return
+	}
 	if err := a.checkpointLaunch(t); err != nil {
 		a.log.Error("checkpoint launch", "task_id", t.id, "err", err)
 		a.endLaunch(t)
