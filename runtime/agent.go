@@ -116,6 +116,9 @@ type Config struct {
 	GCDelay           time.Duration
 	GCDiskHeadroom    float64
 	DiskWatchInterval time.Duration
+	// UsageInterval and UsageHistory are how often tasks' usage is
+	// sampled and how long it is kept (usage.go); zero: the defaults.
+	UsageInterval, UsageHistory time.Duration
 
 	Logger *slog.Logger
 }
@@ -147,6 +150,7 @@ type Agent struct {
 	vols      volumeState
 	space     diskSpace      // the work dir's free space (diskfull.go)
 	ports     portWatch      // host ports other programs hold (ports.go)
+	usage     usageState     // sampled resource history (usage.go)
 	gc        gcMetrics      // sandbox garbage collection (gc.go)
 	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines
 
@@ -223,6 +227,12 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.ExecutorShutdownGracePeriod <= 0 {
 		cfg.ExecutorShutdownGracePeriod = 5 * time.Second
+	}
+	if cfg.UsageInterval <= 0 {
+		cfg.UsageInterval = DefaultUsageInterval
+	}
+	if cfg.UsageHistory <= 0 {
+		cfg.UsageHistory = DefaultUsageHistory
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -319,6 +329,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer a.wg.Done()
 		a.watchPorts(ctx)
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.sampleUsage(ctx)
 	}()
 	if err := a.recoverTasks(ctx); err != nil {
 		return err
@@ -454,7 +469,7 @@ func (a *Agent) pingLoop(ctx context.Context) error {
 		case <-t.C:
 		case <-a.ports.changed: // ports.go: the master hears at once
 		}
-		if err := a.client.ping(ctx, leader, id, a.busyPorts()); err != nil {
+		if err := a.client.ping(ctx, leader, id, a.busyPorts(), a.latestUsage()); err != nil {
 			return err
 		}
 	}

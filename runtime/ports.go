@@ -239,7 +239,7 @@ func (a *Agent) portRefusal(ctx context.Context, t *task) string {
 	a.mu.Unlock()
 	if registered {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := a.client.ping(pctx, leader, id, busy); err != nil {
+		if err := a.client.ping(pctx, leader, id, busy, a.latestUsage()); err != nil {
 			a.log.Debug("report busy ports", "err", err)
 		}
 		cancel()

@@ -114,6 +114,8 @@ type PingRequest struct {
 	AgentID string `json:"agent_id"`
 	// BusyPorts is as in RegisterRequest: the agent's latest scan.
 	BusyPorts []Range `json:"busy_ports,omitempty"`
+	// Usage is the agent's latest sum of its tasks' usage (usage.go).
+	Usage *UsageSample `json:"usage,omitempty"`
 }
 
 // MasterInfo describes a master (Mesos MasterInfo) and is the value a master
