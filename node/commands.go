@@ -17,6 +17,7 @@ func extraCommands() []*cli.Command {
 		userCommand(),
 		secretCommand(),
 		whoamiCommand(),
+		checkCommand(), // check_cmd.go
 		initCommand(),
 		poweroffCommand(),
 	}
