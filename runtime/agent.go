@@ -325,6 +325,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer a.wg.Done()
 		a.watchDiskSpace(ctx)
 	}()
+	if err := a.recoverTasks(ctx); err != nil {
+		return err
+	}
+	// After recovery: recovered tasks' ports are theirs, not busy.
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -335,9 +339,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer a.wg.Done()
 		a.sampleUsage(ctx)
 	}()
-	if err := a.recoverTasks(ctx); err != nil {
-		return err
-	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
