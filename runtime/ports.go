@@ -213,14 +213,37 @@ func (a *Agent) watchPorts(ctx context.Context) {
 // program holds one, the master hears of it first (a ping, best effort)
 // and the message to fail the task with is returned; "" when all are free.
 func (a *Agent) portRefusal(ctx context.Context, t *task) string {
+	clash := a.clashingPorts(ctx, t)
+	if len(clash) == 0 {
+		return ""
+	}
+	return "Host port " + strings.Join(clash, ", ") + " is in use by another program on this node; the agent no longer offers it"
+}
+
+// failedOnBusyPort is called when t's command failed: if another program
+// holds one of its ports (the task likely died on EADDRINUSE), the master
+// hears of it before the failure, so the relaunch gets another port. It
+// returns a note for the failure's message ("" if no port is busy).
+func (a *Agent) failedOnBusyPort(ctx context.Context, t *task) string {
+	clash := a.clashingPorts(ctx, t)
+	if len(clash) == 0 {
+		return ""
+	}
+	return "; host port " + strings.Join(clash, ", ") + " is in use by another program on this node, no longer offered"
+}
+
+// clashingPorts are t's host ports that something other than t holds. If
+// there are any, the busy set is updated and the master told at once (a
+// ping, best effort, bounded).
+func (a *Agent) clashingPorts(ctx context.Context, t *task) []string {
 	want := taskPorts(t.info)
 	if len(want) == 0 {
-		return ""
+		return nil
 	}
 	busy, err := a.scanPorts(t)
 	if err != nil {
 		a.log.Debug("scan host ports", "err", err)
-		return ""
+		return nil
 	}
 	var clash []string
 	for _, r := range busy {
@@ -231,7 +254,7 @@ func (a *Agent) portRefusal(ctx context.Context, t *task) string {
 		}
 	}
 	if len(clash) == 0 {
-		return ""
+		return nil
 	}
 	a.setBusyPorts(busy)
 	a.mu.Lock()
@@ -244,5 +267,5 @@ func (a *Agent) portRefusal(ctx context.Context, t *task) string {
 		}
 		cancel()
 	}
-	return "Host port " + strings.Join(clash, ", ") + " is in use by another program on this node; the agent no longer offers it"
+	return clash
 }

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"nodectl/cluster/api"
@@ -109,6 +111,10 @@ func TestScanPortsLeavesOutOwnTasks(t *testing.T) {
 	case <-a.ports.changed:
 	default:
 		t.Fatal("a new busy port did not wake the ping loop")
+	}
+	// A task that failed while another program holds its port says so.
+	if note := a.failedOnBusyPort(t.Context(), next); !strings.Contains(note, strconv.FormatUint(held, 10)) {
+		t.Fatalf("failure note %q does not name port %d", note, held)
 	}
 	// Once the other program lets go, the port is given again.
 	_ = ln.Close()
