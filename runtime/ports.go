@@ -32,6 +32,9 @@ import (
 //   - a LAUNCH checks its task's ports again: a busy one fails the task
 //     (TASK_FAILED, REASON_CONTAINER_LAUNCH_FAILED) after the master has
 //     heard of the port, so the framework's next launch gets another one.
+//   - a task whose command fails while another program holds one of its
+//     ports (it lost the race to bind) reports the port the same way
+//     before its TASK_FAILED.
 //
 // Reading the tables never holds a port, unlike a probing bind, which
 // could make a task that starts at that moment fail.
