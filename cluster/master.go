@@ -146,6 +146,7 @@ type Master struct {
 	started      time.Time
 	metrics      *api.Metrics
 	m            masterMetrics
+	usage        clusterUsage // utilisation history (usage.go)
 
 	// allocWake asks the allocation loop for a round now.
 	allocWake chan struct{}

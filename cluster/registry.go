@@ -53,6 +53,7 @@ type agent struct {
 	recovered   bool // loaded by a new leader; has not re-registered yet
 	pendingMark bool // waiting in the removal rate limiter to be marked unreachable
 	inAlloc     bool
+	busyPorts   []api.Range // host ports other programs hold (busyports.go)
 	outbox      *outbox
 	tasks       map[taskKey]*task // live tasks on this agent
 	offers      map[string]*offer
@@ -63,7 +64,7 @@ func newAgentRecord(info api.AgentInfo) *agent {
 }
 
 func (a *agent) allocAgent() alloc.Agent {
-	return alloc.Agent{ID: a.Info.ID, Hostname: a.Info.Hostname, Resources: a.totalResources(), Attributes: a.Info.Attributes}
+	return alloc.Agent{ID: a.Info.ID, Hostname: a.Info.Hostname, Resources: withoutBusyPorts(a.totalResources(), a.busyPorts), Attributes: a.Info.Attributes}
 }
 
 // register admits a new agent or re-admits a known one and reconciles the
@@ -158,6 +159,7 @@ func (m *Master) admitLocked(rec *agent, req api.RegisterRequest, now time.Time)
 		m.agents[id] = a
 	}
 	a.Info, a.RegisteredTime, a.ReregisteredTime, a.Checkpointed = rec.Info, rec.RegisteredTime, rec.ReregisteredTime, rec.Checkpointed
+	a.busyPorts = req.BusyPorts
 	if a.UnreachableTime != nil {
 		m.log.Info("unreachable agent is back", "agent_id", id, "unreachable_for", now.Sub(*a.UnreachableTime).Round(time.Millisecond))
 	}

@@ -18,6 +18,7 @@ func extraCommands() []*cli.Command {
 		userCommand(),
 		secretCommand(),
 		whoamiCommand(),
+		checkCommand(), // check_cmd.go
 		initCommand(),
 		poweroffCommand(),
 	}

@@ -69,6 +69,7 @@ type Config struct {
 	AppsRole                    string
 	TaskReservationTimeout      time.Duration
 	DiskWatchInterval           time.Duration
+	UsageInterval, UsageHistory time.Duration // agent resource history (runtime/usage.go)
 	InsecureRegistries          []string
 	AllowedHostPaths            []runtime.HostPathRule
 	TaskHiddenPaths             []string
@@ -177,6 +178,8 @@ func upFlags() []cli.Flag {
 		dur("executor-shutdown-grace-period", 5*time.Second, "agent: time between SIGTERM and SIGKILL when a task is killed", "executor_shutdown_grace_period"),
 		boolT("enforce-container-disk-quota", "agent: kill a task whose sandbox grows beyond its disk resource, or whose persistent volume beyond its size (REASON_CONTAINER_LIMITATION_DISK); on by default, unlike Mesos, so a task cannot fill the work-dir filesystem", "enforce_container_disk_quota"),
 		dur("container-disk-watch-interval", 15*time.Second, "agent: how often sandboxes and persistent volumes are measured", "container_disk_watch_interval"),
+		dur("usage-sample-interval", runtime.DefaultUsageInterval, "agent: how often each task's CPU, memory, disk and network use is sampled for its resource history"),
+		dur("usage-history", runtime.DefaultUsageHistory, "agent: how much resource history is kept per task (memory is bounded: at most 1000 task series)"),
 		str("mesos-role", "marathon", "master: the role of the built-in apps framework, in which resident apps reserve", "mesos_role"),
 		str("mesos-user", apps.DefaultUser, "master: the user of the built-in apps framework, as which apps without a \"user\" run (Marathon's --mesos_user)", "mesos_user"),
 		dur("task-reservation-timeout", 20*time.Second, "master: a resident app's reservation whose task does not start in this time is released", "task_reservation_timeout"),
@@ -253,6 +256,8 @@ func loadConfig(c *cli.Context) (Config, error) {
 		AppsRole:                  c.String("mesos-role"),
 		TaskReservationTimeout:    c.Generic("task-reservation-timeout").(*durationFlag).d,
 		DiskWatchInterval:         c.Generic("container-disk-watch-interval").(*durationFlag).d,
+		UsageInterval:             c.Generic("usage-sample-interval").(*durationFlag).d,
+		UsageHistory:              c.Generic("usage-history").(*durationFlag).d,
 		InsecureRegistries:        splitList(c.String("insecure-registries")),
 		TaskHiddenPaths:           splitList(c.String("task-hidden-paths")),
 		SeccompConfigDir:          c.String("seccomp-config-dir"),

@@ -116,6 +116,9 @@ type Config struct {
 	GCDelay           time.Duration
 	GCDiskHeadroom    float64
 	DiskWatchInterval time.Duration
+	// UsageInterval and UsageHistory are how often tasks' usage is
+	// sampled and how long it is kept (usage.go); zero: the defaults.
+	UsageInterval, UsageHistory time.Duration
 
 	Logger *slog.Logger
 }
@@ -146,6 +149,8 @@ type Agent struct {
 	groups    taskGroups // LAUNCH_GROUP groups (taskgroup.go)
 	vols      volumeState
 	space     diskSpace      // the work dir's free space (diskfull.go)
+	ports     portWatch      // host ports other programs hold (ports.go)
+	usage     usageState     // sampled resource history (usage.go)
 	gc        gcMetrics      // sandbox garbage collection (gc.go)
 	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines
 
@@ -223,11 +228,18 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.ExecutorShutdownGracePeriod <= 0 {
 		cfg.ExecutorShutdownGracePeriod = 5 * time.Second
 	}
+	if cfg.UsageInterval <= 0 {
+		cfg.UsageInterval = DefaultUsageInterval
+	}
+	if cfg.UsageHistory <= 0 {
+		cfg.UsageHistory = DefaultUsageHistory
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), started: time.Now()}
 	a.tasks.live = map[streamKey]*task{}
+	a.ports.changed = make(chan struct{}, 1)
 	a.starts = make(chan struct{}, max(2, goruntime.NumCPU()))
 	a.bootID = cfg.BootID
 	a.status = newStatusManager(a.sendStatus, a.tasks.complete, a.log)
@@ -316,6 +328,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.recoverTasks(ctx); err != nil {
 		return err
 	}
+	// After recovery: recovered tasks' ports are theirs, not busy.
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.watchPorts(ctx)
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.sampleUsage(ctx)
+	}()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -384,7 +407,7 @@ func (a *Agent) registerLoop(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 		info := a.info()
-		req := api.RegisterRequest{Agent: info, CheckpointedResources: a.checkpointedResources()}
+		req := api.RegisterRequest{Agent: info, CheckpointedResources: a.checkpointedResources(), BusyPorts: a.busyPorts()}
 		if info.ID != "" {
 			req.Frameworks, req.Tasks = a.liveTasks()
 		}
@@ -445,8 +468,9 @@ func (a *Agent) pingLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-a.ports.changed: // ports.go: the master hears at once
 		}
-		if err := a.client.ping(ctx, leader, id); err != nil {
+		if err := a.client.ping(ctx, leader, id, a.busyPorts(), a.latestUsage()); err != nil {
 			return err
 		}
 	}

@@ -119,7 +119,7 @@ func (c *masterClient) register(ctx context.Context, addr string, req api.Regist
 	return resp, leader, err
 }
 
-func (c *masterClient) ping(ctx context.Context, addr, id string) error {
-	_, err := c.post(ctx, addr, api.PathPing, api.PingRequest{AgentID: id}, nil)
+func (c *masterClient) ping(ctx context.Context, addr, id string, busyPorts []api.Range, usage *api.UsageSample) error {
+	_, err := c.post(ctx, addr, api.PathPing, api.PingRequest{AgentID: id, BusyPorts: busyPorts, Usage: usage}, nil)
 	return err
 }

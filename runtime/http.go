@@ -32,6 +32,8 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /system/stats.json", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, api.SystemStats()) })
 	both("/monitor/statistics", a.handleStatistics)
 	both("/monitor/statistics.json", a.handleStatistics)
+	both("/monitor/history", a.handleUsageHistory) // usage.go
+	both("/monitor/summary", a.handleUsageSummary)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
 	return mux
 }

@@ -263,6 +263,11 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		return
 	}
 	t.hostVolumes = hostVolumes
+	if msg := a.portRefusal(ctx, t); msg != "" { // ports.go
+		a.endLaunch(t)
+		a.setState(t, api.TaskFailed, api.ReasonContainerLaunchFailed, msg, nil)
+		return
+	}
 	if t.launchCtx.Err() != nil && ctx.Err() == nil {
 		a.launchKilled(t, "before it was launched")
 		return
@@ -526,7 +531,8 @@ func (a *Agent) awaitExit(ctx context.Context, t *task) {
 	case exit.Success():
 		a.setState(t, api.TaskFinished, "", exitMessage(exit), &code)
 	default:
-		a.setState(t, api.TaskFailed, api.ReasonCommandExecutorFailed, exitMessage(exit), &code)
+		note := a.failedOnBusyPort(ctx, t) // ports.go
+		a.setState(t, api.TaskFailed, api.ReasonCommandExecutorFailed, exitMessage(exit)+note, &code)
 	}
 	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

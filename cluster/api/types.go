@@ -94,6 +94,9 @@ type RegisterRequest struct {
 	// reservations and volumes; the master sends its own set back when
 	// they differ.
 	CheckpointedResources Resources `json:"checkpointed_resources,omitempty"`
+	// BusyPorts are ports of the agent's "ports" resource that other
+	// programs on its host hold: the master does not offer them.
+	BusyPorts []Range `json:"busy_ports,omitempty"`
 }
 
 // RegisterResponse tells the agent its id and how often to ping.
@@ -109,6 +112,10 @@ type RegisterResponse struct {
 // PingRequest is the agent's periodic liveness message.
 type PingRequest struct {
 	AgentID string `json:"agent_id"`
+	// BusyPorts is as in RegisterRequest: the agent's latest scan.
+	BusyPorts []Range `json:"busy_ports,omitempty"`
+	// Usage is the agent's latest sum of its tasks' usage (usage.go).
+	Usage *UsageSample `json:"usage,omitempty"`
 }
 
 // MasterInfo describes a master (Mesos MasterInfo) and is the value a master

@@ -1,5 +1,6 @@
 // Agents (list and detail) and frameworks (list and detail).
 import { h, api, apiURL, table, kv, empty, time, badge, stateBadge, usage, fmtMem, fmtNum, agentLink, taskLink, frameworkLink, miniBar } from '../lib.js';
+import { agentCharts } from '../charts.js';
 
 const taskCount = (s) => (s.TASK_STAGING || 0) + (s.TASK_STARTING || 0) + (s.TASK_RUNNING || 0) + (s.TASK_KILLING || 0);
 
@@ -58,6 +59,7 @@ export const agentDetail = {
           Object.keys(a.reserved_resources_full || {}).length > 0 && h('div', null, h('a', { href: '#/volumes?agent=' + encodeURIComponent(a.id), id: 'agent-volumes' }, 'reservations and volumes on this agent'))),
         h('div', { class: 'card' }, h('h3', null, 'Attributes'),
           attrs.length ? kv(attrs.map(([k, v]) => [k, String(v)])) : h('p', { class: 'muted', style: 'margin:0' }, 'none (set with ', h('code', null, '--attributes rack:a;zone:1'), ')'))),
+      a.active && [h('h2', null, 'Resource use'), agentCharts(a.id)], // charts.js
       h('h2', null, `Running tasks (${live.length})`),
       live.length ? table([
         ['Task', (t) => h('a', { href: taskLink(t.id) }, t.id)],

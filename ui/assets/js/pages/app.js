@@ -4,6 +4,7 @@ import { h, api, ApiError, appURL, table, kv, empty, time, stateBadge, badge, ta
 import { navigate, setQuery, rerender } from '../router.js';
 import { appStatus, statusBadge } from './apps.js';
 import { canApp, allowed } from '../session.js';
+import { appCharts } from '../charts.js';
 
 // killReason: killing or wiping a task is DELETE /v2/apps/{id}/tasks/{t}:
 // delete_apps on the route, update_apps on the app.
@@ -109,6 +110,7 @@ export const appDetail = {
       deployments.map((d) => deploymentCard(d, app)),
       app.lastTaskFailure && h('div', { class: 'error' }, `Last task failure (${app.lastTaskFailure.state}, ${app.lastTaskFailure.timestamp}): ${app.lastTaskFailure.message || 'no message'} — task `,
         h('a', { href: taskLink(app.lastTaskFailure.taskId) }, app.lastTaskFailure.taskId)),
+      tasks.some((t) => t.state === 'TASK_RUNNING') && [h('h2', null, 'Resources'), appCharts(app.id, tasks)], // charts.js
       h('nav', { class: 'tabs' }, tabs.map((t) => h('a', { href: '#/apps' + app.id + '?tab=' + t, class: t === tab ? 'active' : null }, t + (t === 'deployments' ? ` (${deployments.length})` : t === 'versions' ? ` (${versions.length})` : t === 'instances' ? ` (${tasks.length})` : '')))),
       tab === 'instances' && (tasks.length ? table([
         ['Task', (t) => t.state === 'TASK_RESERVED' ? h('span', { class: 'mono', title: 'instance id (reserved; no task runs)' }, t.id) : h('a', { href: taskLink(t.id), class: 'task-link' }, t.id)],

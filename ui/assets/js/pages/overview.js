@@ -4,6 +4,7 @@ import { h, api, usage, fmtMem, fmtNum, empty, time, agentLink, appLink, badge, 
 import * as live from '../live.js';
 import { appStatus, statusBadge } from './apps.js';
 import { mastersCard } from './cluster.js';
+import { clusterCharts } from '../charts.js';
 
 const liveStates = ['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_UNREACHABLE'];
 const doneStates = ['TASK_FINISHED', 'TASK_KILLED', 'TASK_FAILED', 'TASK_LOST', 'TASK_ERROR', 'TASK_DROPPED', 'TASK_GONE'];
@@ -45,6 +46,7 @@ export const overview = {
         h('div', { class: 'card' }, usage('CPUs', m('cpus_used'), m('cpus_total'))),
         h('div', { class: 'card' }, usage('Memory', m('mem_used'), m('mem_total'), fmtMem)),
         h('div', { class: 'card' }, usage('Disk', m('disk_used'), m('disk_total'), fmtMem))),
+      h('h2', null, 'Utilisation, last hour'), clusterCharts(), // charts.js
       h('h2', null, 'Tasks by state'),
       h('div', { class: 'card' }, h('div', { class: 'chips', id: 'task-states' },
         liveStates.map((s) => h('a', { href: '#/tasks?state=' + s }, stateBadge(s), ' ', h('b', null, String(counts[s] || 0)))),

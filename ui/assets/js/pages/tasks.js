@@ -5,6 +5,7 @@ import { h, api, apiURL, table, kv, empty, time, stateBadge, taskLink, agentLink
 import { setQuery } from '../router.js';
 import { can } from '../session.js';
 import { terminalView } from '../terminal.js';
+import { taskCharts } from '../charts.js';
 
 const shown = 200; // rows rendered before "show all"
 
@@ -80,6 +81,7 @@ export const taskDetail = {
             h('time', { title: isoTime(s.timestamp) }, isoTime(s.timestamp).replace('T', ' ').replace('Z', '')),
             i > 0 ? h('span', { class: 'muted' }, ` +${((s.timestamp - statuses[i - 1].timestamp) * 1000).toFixed(0)} ms`) : null,
             s.message ? h('span', { class: 'muted' }, ' ' + s.message) : null))))),
+      t.slave_id && [h('h2', null, 'Resources'), taskCharts(t)], // charts.js
       h('nav', { class: 'tabs' },
         ['stdout', 'stderr'].map((f) => h('a', { href: taskLink(t.id) + qs({ file: root + '/' + f }), class: file === root + '/' + f ? 'active' : null, id: 'tab-' + f }, f)),
         h('a', { href: taskLink(t.id), class: !file && !query.terminal ? 'active' : null, id: 'tab-files' }, 'Sandbox'),
