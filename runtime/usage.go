@@ -327,4 +327,3 @@ func (a *Agent) handleUsageSummary(w http.ResponseWriter, r *http.Request) {
 	a.usage.mu.Unlock()
 	writeJSON(w, out)
 }
-
