@@ -21,7 +21,7 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 .PHONY: help build run test test-under-load test-e2e test-ui test-iso bench chaos kill-loop-under-load fuzz lint check deps iso clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 # The container shim (static, cgo: it links libcontainer) and the monitor it
 # turns into are embedded in nodectl, so they are built first.
