@@ -7,6 +7,7 @@ func extraCommands() []*cli.Command {
 	return []*cli.Command{
 		imageCommand(),
 		executeCommand(),
+		logsCommand(),
 		taskCommand(),
 		appCommand(),
 		volumeCommand(),
