@@ -9,6 +9,7 @@ func extraCommands() []*cli.Command {
 		executeCommand(),
 		logsCommand(),
 		taskCommand(),
+		agentCommand(),
 		appCommand(),
 		volumeCommand(),
 		masterCommand(),
