@@ -38,7 +38,7 @@ func appCommand() *cli.Command {
 			Flags: append(append(clientFlags(), out()), flags...),
 			Action: func(c *cli.Context) error {
 				if c.NArg() != nargs {
-					return &exitError{2, strings.TrimSpace("usage: nodectl app " + name + " " + argsUsage)}
+					return usageErr(c, strings.TrimSpace("nodectl app "+name+" [flags] "+argsUsage))
 				}
 				if err := checkOutput(c); err != nil {
 					return err

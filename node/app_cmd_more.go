@@ -37,7 +37,7 @@ func appKillCommand(out cli.Flag, follow []cli.Flag) *cli.Command {
 		), follow...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return &exitError{2, "usage: nodectl app kill APP_ID [--task ID] [--host HOST] [--scale]"}
+				return usageErr(c, "nodectl app kill [--task ID | --host HOST] [--scale] APP_ID")
 			}
 			if c.IsSet("task") && c.IsSet("host") {
 				return &exitError{2, "give --task or --host, not both"}
@@ -126,7 +126,7 @@ func appEditCommand(out cli.Flag, follow []cli.Flag) *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "override a running deployment"}), follow...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return &exitError{2, "usage: nodectl app edit APP_ID"}
+				return usageErr(c, "nodectl app edit [flags] APP_ID")
 			}
 			if err := checkOutput(c); err != nil {
 				return err

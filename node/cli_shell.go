@@ -250,3 +250,18 @@ func findCommand(cmds []*cli.Command, name string) *cli.Command {
 	}
 	return nil
 }
+
+// usageErr is the usage error of a command given the wrong arguments; when
+// a flag came after them (urfave/cli stops reading flags at the first
+// argument) it says so.
+func usageErr(c *cli.Context, usage string) error {
+	for _, a := range c.Args().Slice() {
+		if a == "--" {
+			break
+		}
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			return &exitError{2, fmt.Sprintf("%s: flags go before the arguments (%s came after them); usage: %s", strings.TrimPrefix(c.Command.HelpName, "nodectl "), a, usage)}
+		}
+	}
+	return &exitError{2, "usage: " + usage}
+}

@@ -394,7 +394,7 @@ func logsCommand() *cli.Command {
 
 func runLogs(c *cli.Context, forceApp bool) error {
 	if c.NArg() != 1 {
-		return &exitError{2, "usage: " + c.Command.HelpName + " TASK_ID|APP_ID"}
+		return usageErr(c, c.Command.HelpName+" [flags] "+c.Command.ArgsUsage)
 	}
 	o := logsOptions{stderr: c.Bool("stderr"), follow: c.Bool("follow"), tail: c.Int("tail"), since: c.Generic("since").(*durationFlag).d}
 	if o.tail < -1 {
