@@ -43,6 +43,10 @@ export const tasksList = {
 // executor id is the task id).
 const sandboxPath = (t) => `/frameworks/${t.framework_id}/executors/${t.executor_id || t.id}/runs/latest`;
 const filesURL = (agent, op, params) => `/agents/${encodeURIComponent(agent)}/files/${op}` + qs(params);
+// sandboxFile resolves a ?file= deep link: a virtual path as the files API
+// has it, or a name relative to the task's sandbox (?file=stderr,
+// ?file=logs/app.log), so a link needs only the task id.
+const sandboxFile = (root, f) => !f ? '' : f.startsWith('/') ? f : root + '/' + f.replace(/^\.?\/+/, '');
 
 export const taskDetail = {
   title: (p) => p.id,
@@ -62,7 +66,7 @@ export const taskDetail = {
   render(d, params, query) {
     if (d.missing) return h('div', null, h('h1', null, d.id), empty('The master knows no task with this id (it may have been forgotten).', `nodectl task list --master ${location.host}`));
     const { t, root, dir, listing, listErr } = d;
-    const file = query.file || '';
+    const file = sandboxFile(root, query.file);
     const statuses = t.statuses || [];
     return h('div', null,
       h('div', { class: 'crumbs' }, h('a', { href: '#/tasks' }, 'Tasks'), ' / ', t.id),
@@ -80,7 +84,7 @@ export const taskDetail = {
             i > 0 ? h('span', { class: 'muted' }, ` +${((s.timestamp - statuses[i - 1].timestamp) * 1000).toFixed(0)} ms`) : null,
             s.message ? h('span', { class: 'muted' }, ' ' + s.message) : null))))),
       h('nav', { class: 'tabs' },
-        ['stdout', 'stderr'].map((f) => h('a', { href: taskLink(t.id) + qs({ file: root + '/' + f }), class: file === root + '/' + f ? 'active' : null, id: 'tab-' + f }, f)),
+        ['stdout', 'stderr'].map((f) => h('a', { href: taskLink(t.id) + qs({ file: f }), class: file === root + '/' + f ? 'active' : null, id: 'tab-' + f }, f)),
         h('a', { href: taskLink(t.id), class: !file ? 'active' : null, id: 'tab-files' }, 'Sandbox')),
       can('access_sandboxes') ? h('div', { class: 'empty', id: 'sandbox-denied' }, 'The sandbox is not shown: reading it ', can('access_sandboxes'), '.')
         : file ? tailView(t, file) : browser(t, root, dir, listing, listErr));
