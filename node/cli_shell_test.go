@@ -183,7 +183,7 @@ func TestRawBytes(t *testing.T) {
 	}{
 		{"abc", 10, "abc", 3},
 		{"héllo", 10, "héllo", 6},
-		{"ab\uFFFD", 10, "ab\uFFFD", 3},    // an invalid byte, not at a chunk's end
+		{"ab\uFFFD", 10, "ab\uFFFD", 3},  // an invalid byte, not at a chunk's end
 		{"abc\uFFFD\uFFFD", 5, "abc", 3}, // a character cut by the chunk's end
 	} {
 		b, n := rawBytes(c.in, c.length)

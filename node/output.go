@@ -83,13 +83,3 @@ func blockStyle(n *yaml.Node) {
 		blockStyle(c)
 	}
 }
-
-// printIDs prints ids one a line.
-func printIDs(w io.Writer, ids []string) error {
-	for _, id := range ids {
-		if _, err := fmt.Fprintln(w, id); err != nil {
-			return err
-		}
-	}
-	return nil
-}
