@@ -334,8 +334,13 @@ func (r *execRun) handle(ctx context.Context, sub *subscription, ev api.Event) (
 			return false, nil // a reconciliation answer that tells nothing new
 		}
 		r.last = st.State
-		printStatus(r.out, st)
 		r.fwID = sub.frameworkID
+		if st.State.Terminal() || st.State == api.TaskLost {
+			// The task's last output before its end, then the end.
+			r.startOutput(ctx) // a task that never ran may still have written
+			r.stopOutput(ctx)
+		}
+		printStatus(r.out, st)
 		var sandbox string
 		if st.State == api.TaskRunning && !r.sandbox {
 			r.sandbox = true
@@ -350,8 +355,6 @@ func (r *execRun) handle(ctx context.Context, sub *subscription, ev api.Event) (
 		}
 		if st.State.Terminal() || st.State == api.TaskLost {
 			r.final = &st
-			r.startOutput(ctx) // a task that never ran may still have written
-			r.stopOutput(ctx)
 			_ = sub.call(ctx, api.Call{Type: api.CallTeardown})
 			if code := taskExitCode(st); code != 0 {
 				return true, &exitError{code, fmt.Sprintf("task %s %s%s", st.TaskID.Value, st.State, detail(st))}
