@@ -121,6 +121,7 @@ func newApp(stdout, stderr io.Writer, run runFunc) *cli.App {
 		},
 	}
 	app.Commands = append(app.Commands, extraCommands()...)
+	fitShell(app)
 	return app
 }
 
