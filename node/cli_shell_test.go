@@ -90,7 +90,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"execute", "--name", "x", "-o", "json", "--", "true"}, // -o needs --detach
 		{"logs"},
 		{"logs", "a", "b"},
-		{"logs", "x", "--tail", "3"}, // a flag after the argument
+		{"logs", "x", "--tail"}, // a flag after the argument is moved before it, and lacks its value
 		{"logs", "--tail", "-2", "x"},
 		{"app", "logs"},
 		{"app", "kill"},
@@ -250,4 +250,25 @@ func TestSandboxFileTailAndDrain(t *testing.T) {
 	if more, err := missing.drain(ctx, &b); more || err != nil {
 		t.Errorf("missing file: %v %v", more, err)
 	}
+}
+
+// TestManPageCurrent: docs/nodectl.1 is the man page of this binary's
+// commands (NODECTL_UPDATE_DOCS=1 rewrites it, as `make man` does).
+func TestManPageCurrent(t *testing.T) {
+	out, _, code := cliRun(t, "man")
+	if code != 0 {
+		t.Fatalf("man: exit %d", code)
+	}
+	const doc = "../docs/nodectl.1"
+	raw, _ := os.ReadFile(doc)
+	if string(raw) == out {
+		return
+	}
+	if os.Getenv("NODECTL_UPDATE_DOCS") == "1" {
+		if err := os.WriteFile(doc, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("%s is not this binary's man page: run make man (or NODECTL_UPDATE_DOCS=1 go test ./node -run TestManPageCurrent)", doc)
 }
