@@ -136,7 +136,8 @@ func (a *Agent) updateTask(t *task, state api.TaskState, reason, message string,
 	st.ContainerStatus.NetworkInfo = t.netInfos
 	switch reason {
 	case api.ReasonContainerLaunchFailed, api.ReasonContainerLimitationMem, api.ReasonContainerLimitationDisk,
-		api.ReasonExecutorTerminated, api.ReasonTaskInvalid, api.ReasonTaskKilledDuringLaunch, api.ReasonFetcherFailed:
+		api.ReasonExecutorTerminated, api.ReasonTaskInvalid, api.ReasonTaskKilledDuringLaunch, api.ReasonFetcherFailed,
+		api.ReasonAgentRestarted, api.ReasonExecutorReregTimeout:
 		st.Source = api.SourceAgent // the agent, not the task, decided this
 	}
 	t.statuses = append(t.statuses, st)
