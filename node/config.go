@@ -57,7 +57,7 @@ type Config struct {
 	// resourcesNamed are the resources --resources names (zero amounts
 	// included); the agent detects the others of cpus, mem, disk and ports.
 	resourcesNamed []string
-	Hostname      string
+	Hostname       string
 
 	AgentPingTimeout            time.Duration
 	MaxAgentPingTimeouts        int
