@@ -143,7 +143,7 @@ func (a *Apps) taskJSONLocked(t *task) map[string]any {
 	m := map[string]any{
 		"id": t.ID, "appId": t.AppID, "host": t.Host, "ports": ports, "servicePorts": ports,
 		"slaveId": t.AgentID, "state": state, "stagedAt": ts(t.StagedAt), "startedAt": ts(t.StartedAt),
-		"version": t.Version, "healthCheckResults": results, "ipAddresses": ipsOf(t.Host), "role": a.cfg.Role,
+		"version": t.Version, "healthCheckResults": results, "ipAddresses": taskIPs(t), "role": a.cfg.Role,
 	}
 	a.residentTaskJSONLocked(t, m)
 	return m

@@ -1,7 +1,9 @@
 package apps
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"nodectl/cluster/api"
@@ -209,4 +211,55 @@ func networkInfos(def *App, ports []int) []api.NetworkInfo {
 		ni.PortMappings = append(ni.PortMappings, api.NetPortMapping{HostPort: uint32(ports[i]), ContainerPort: uint32(cp), Protocol: strings.ToLower(pm.Protocol)})
 	}
 	return []api.NetworkInfo{ni}
+}
+
+// recordIPs takes the task's addresses from a status update's
+// container_status.network_infos (as Marathon does for its ipAddresses);
+// an update without them keeps the known ones. It reports a change.
+func (t *task) recordIPs(st api.TaskStatus) bool {
+	if st.ContainerStatus == nil || len(st.ContainerStatus.NetworkInfo) == 0 {
+		return false
+	}
+	b, err := json.Marshal(st.ContainerStatus.NetworkInfo)
+	if err != nil {
+		return false
+	}
+	var nis []struct {
+		IPAddresses []struct {
+			IPAddress string `json:"ip_address"`
+		} `json:"ip_addresses"`
+	}
+	if json.Unmarshal(b, &nis) != nil {
+		return false
+	}
+	var ips []string
+	for _, ni := range nis {
+		for _, ip := range ni.IPAddresses {
+			if ip.IPAddress != "" {
+				ips = append(ips, ip.IPAddress)
+			}
+		}
+	}
+	if len(ips) == 0 || slices.Equal(ips, t.IPs) {
+		return false
+	}
+	t.IPs = ips
+	return true
+}
+
+// taskIPs is a task's Marathon ipAddresses: its own addresses on a
+// container network, else its host's.
+func taskIPs(t *task) []map[string]string {
+	if len(t.IPs) == 0 {
+		return ipsOf(t.Host)
+	}
+	out := []map[string]string{}
+	for _, ip := range t.IPs {
+		proto := "IPv4"
+		if strings.Contains(ip, ":") {
+			proto = "IPv6"
+		}
+		out = append(out, map[string]string{"ipAddress": ip, "protocol": proto})
+	}
+	return out
 }

@@ -30,7 +30,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // BridgeNetwork is the name of the built-in bridge network (the name
@@ -225,6 +225,8 @@ func (m *Manager) Attach(ctx context.Context, id, network string, ports []PortMa
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	unlock := hostLock(unix.LOCK_SH) // cleanup.go: no bridge removal meanwhile
+	defer unlock()
 	ns := m.NetNSPath(id)
 	if err := newNetNS(ns); err != nil {
 		return Attachment{}, fmt.Errorf("create network namespace: %w", err)
@@ -257,27 +259,11 @@ func (m *Manager) Detach(ctx context.Context, id, network string, ports []PortMa
 		return err
 	}
 	m.mu.RLock()
+	unlock := hostLock(unix.LOCK_SH)
 	err = m.detach(ctx, id, list, ports)
+	unlock()
 	m.mu.RUnlock()
-	return errors.Join(err, m.removeIdleBridge())
-}
-
-// removeIdleBridge deletes the built-in bridge once no task namespace is
-// left, so a host whose tasks all ended has no interface of ours.
-func (m *Manager) removeIdleBridge() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if es, err := os.ReadDir(filepath.Join(m.cfg.Dir, "netns")); err != nil || len(es) > 0 {
-		return nil
-	}
-	l, err := netlink.LinkByName(m.cfg.Bridge)
-	if err != nil {
-		return nil // not there
-	}
-	if err := netlink.LinkDel(l); err != nil {
-		return fmt.Errorf("remove idle bridge %s: %w", m.cfg.Bridge, err)
-	}
-	return nil
+	return errors.Join(err, m.removeIdle(ctx))
 }
 
 func (m *Manager) detach(ctx context.Context, id string, list *libcni.NetworkConfigList, ports []PortMapping) error {
