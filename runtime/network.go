@@ -29,7 +29,7 @@ import (
 func newNetworks(cfg Config) (*cni.Manager, error) {
 	m, err := cni.New(cni.Config{
 		Dir: filepath.Join(cfg.WorkDir, "cni"), BinDir: filepath.Join(cfg.WorkDir, "bin", "cni"),
-		ConfDir: cfg.NetworkCNIConfigDir, PluginsDir: cfg.NetworkCNIPluginsDir,
+		ConfDir: cfg.NetworkCNIConfigDir, PluginsDir: cfg.NetworkCNIPluginsDir, Logger: cfg.Logger,
 	})
 	if err != nil {
 		if cfg.Logger != nil {
@@ -135,8 +135,8 @@ func (a *Agent) adoptNetwork(ctx context.Context, t *task) {
 
 // cleanupNetworkOrphans tears down, at agent start, the networking of
 // containers that no reattached task owns: orphans the checkpoint does
-// not know, tasks whose container is gone, tasks that ended while the
-// agent was down.
+// not know, and tasks whose end was recorded but whose networking was
+// not released before the agent died.
 func (a *Agent) cleanupNetworkOrphans(ctx context.Context) {
 	if a.net == nil {
 		return
@@ -144,7 +144,7 @@ func (a *Agent) cleanupNetworkOrphans(ctx context.Context) {
 	a.tasks.mu.Lock()
 	keep := map[string]bool{}
 	for _, t := range a.tasks.live {
-		if t.ctr != nil && !t.state.Terminal() {
+		if t.ctr != nil { // reattached: its end releases its network
 			keep[t.containerID] = true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
@@ -116,18 +117,8 @@ func (m *Manager) CleanupOrphans(ctx context.Context, keep func(id string) bool)
 			continue
 		}
 		cleaned[att.ContainerID] = true
-		list, err := libcni.ConfListFromBytes(att.Config)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cached config of %s on %s: %w", att.ContainerID, att.Network, err))
-			_ = os.Remove(filepath.Join(m.cfg.Dir, "cache", "results", att.Network+"-"+att.ContainerID+"-"+att.IfName))
-			continue
-		}
-		rt := &libcni.RuntimeConf{ContainerID: att.ContainerID, IfName: att.IfName, Args: att.CniArgs, CapabilityArgs: att.CapabilityArgs}
-		if ns := m.NetNSPath(att.ContainerID); isNetNS(ns) {
-			rt.NetNS = ns
-		}
-		if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
-			errs = append(errs, fmt.Errorf("cni del %s of orphan %s: %w", list.Name, att.ContainerID, err))
+		if err := m.delCached(ctx, att); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	unlock()
@@ -137,22 +128,75 @@ func (m *Manager) CleanupOrphans(ctx context.Context, keep func(id string) bool)
 				continue
 			}
 			cleaned[e.Name()] = true
+			unlockID := m.lockID(e.Name())
 			if err := removeNetNS(m.NetNSPath(e.Name())); err != nil {
 				errs = append(errs, err)
 			}
+			unlockID()
 		}
 	}
 	for _, id := range m.releaseOrphanLeases(keep) {
 		cleaned[id] = true
 	}
 	m.mu.RUnlock()
-	errs = append(errs, m.removeIdle(ctx))
+	m.sweepIdle()
 	var ids []string
 	for id := range cleaned {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	return ids, errors.Join(errs...)
+}
+
+// delCached runs CNI DEL for a cached attachment with its cached
+// configuration and arguments; the namespace is passed while pinned.
+func (m *Manager) delCached(ctx context.Context, att *libcni.NetworkAttachment) error {
+	defer m.lockID(att.ContainerID)()
+	list, err := libcni.ConfListFromBytes(att.Config)
+	if err != nil {
+		_ = os.Remove(filepath.Join(m.cfg.Dir, "cache", "results", att.Network+"-"+att.ContainerID+"-"+att.IfName))
+		return fmt.Errorf("cached config of %s on %s: %w", att.ContainerID, att.Network, err)
+	}
+	rt := &libcni.RuntimeConf{ContainerID: att.ContainerID, IfName: att.IfName, Args: att.CniArgs, CapabilityArgs: att.CapabilityArgs}
+	if ns := m.NetNSPath(att.ContainerID); isNetNS(ns) {
+		rt.NetNS = ns
+	}
+	err = m.cni.DelNetworkList(ctx, list, rt)
+	if err != nil {
+		err = fmt.Errorf("cni del %s of orphan %s: %w", list.Name, att.ContainerID, err)
+	}
+	return errors.Join(err, dropRules(ctx, att.ContainerID))
+}
+
+// dropRules deletes the rules of the plugin tables whose comment names
+// container id: what a DEL leaves when it cannot run whole (the bridge
+// plugin tears its masquerade rules down only while the namespace
+// exists). portmap's comment is the id, bridge's ends with "id: <id>".
+func dropRules(ctx context.Context, id string) error {
+	var errs []error
+	for _, t := range pluginTables {
+		nft, err := knftables.New(t.family, t.name)
+		if err != nil {
+			return nil // no nft
+		}
+		rules, err := nft.ListRules(ctx, "")
+		if err != nil {
+			continue // no such table
+		}
+		tx := nft.NewTransaction()
+		for _, r := range rules {
+			if r.Comment != nil && (*r.Comment == id || strings.HasSuffix(*r.Comment, "id: "+id)) {
+				tx.Delete(r)
+			}
+		}
+		if tx.NumOperations() == 0 {
+			continue
+		}
+		if err := nft.Run(ctx, tx); err != nil && !knftables.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove the nftables rules of %s from %s %s: %w", id, t.family, t.name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func boolInt(b bool) int {
@@ -191,6 +235,37 @@ func (m *Manager) releaseOrphanLeases(keep func(string) bool) []string {
 		}
 	}
 	return ids
+}
+
+// sweepIdle runs removeIdle in the background (deleting a bridge waits
+// for the kernel to finish tearing down the namespaces just released,
+// which can take seconds): one sweep at a time, and one more if asked
+// meanwhile.
+func (m *Manager) sweepIdle() {
+	m.idleMu.Lock()
+	defer m.idleMu.Unlock()
+	if m.sweeping {
+		m.sweepAgain = true
+		return
+	}
+	m.sweeping = true
+	go func() {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			if err := m.removeIdle(ctx); err != nil {
+				m.cfg.Logger.Warn("remove idle container networking", "err", err)
+			}
+			cancel()
+			m.idleMu.Lock()
+			if !m.sweepAgain {
+				m.sweeping = false
+				m.idleMu.Unlock()
+				return
+			}
+			m.sweepAgain = false
+			m.idleMu.Unlock()
+		}
+	}()
 }
 
 // removeIdle removes the built-in bridge once no interface is attached
