@@ -35,3 +35,40 @@ func TestTaskIPsFromStatusUpdates(t *testing.T) {
 		t.Fatal("clone shares the addresses")
 	}
 }
+
+// Bridge port mappings with servicePort 0 get ports from 10000 up that
+// no other app uses; an update keeps its previous ones; given ports stay.
+func TestAssignServicePorts(t *testing.T) {
+	bridge := func(id string, sps ...int) *App {
+		app := &App{ID: id, Networks: []Network{{Mode: modeBridge}}, Container: &Container{}}
+		for _, sp := range sps {
+			app.Container.PortMappings = append(app.Container.PortMappings, PortMapping{ContainerPort: 80, ServicePort: sp})
+		}
+		return app
+	}
+	a := &Apps{apps: map[string]*appState{"/other": {def: bridge("/other", 10000, 10002)}}}
+	app := bridge("/web", 0, 0, 15000)
+	a.assignServicePortsLocked(nil, app)
+	if got := servicePortsOfApp(app); !reflect.DeepEqual(got, []int{10001, 10003, 15000}) {
+		t.Fatalf("new app: %v", got)
+	}
+	a.apps["/web"] = &appState{def: app}
+	upd := bridge("/web", 0, 0, 0)
+	a.assignServicePortsLocked(app, upd)
+	if got := servicePortsOfApp(upd); !reflect.DeepEqual(got, []int{10001, 10003, 15000}) {
+		t.Fatalf("update: %v", got)
+	}
+	host := &App{ID: "/host", Container: &Container{PortMappings: []PortMapping{{ContainerPort: 80}}}}
+	a.assignServicePortsLocked(nil, host)
+	if host.Container.PortMappings[0].ServicePort != 0 {
+		t.Fatal("a host-network app got a service port")
+	}
+}
+
+func servicePortsOfApp(app *App) []int {
+	var out []int
+	for _, pm := range servicePortMappings(app) {
+		out = append(out, pm.ServicePort)
+	}
+	return out
+}

@@ -141,6 +141,17 @@ func bridgePorts() string {
 	return fmt.Sprintf("[%d-%d]", base, base+99)
 }
 
+// containsRuleComment: an nft listing holds a rule with a comment (the
+// tables' own comments are on lines of their own).
+func containsRuleComment(listing string) bool {
+	for _, l := range strings.Split(listing, "\n") {
+		if l = strings.TrimSpace(l); !strings.HasPrefix(l, "comment ") && strings.Contains(l, " comment \"") {
+			return true
+		}
+	}
+	return false
+}
+
 // linkExists: the host has an interface named name.
 func linkExists(name string) bool {
 	_, err := os.Stat("/sys/class/net/" + name)
@@ -236,7 +247,7 @@ func waitAnswering(t *testing.T, tasks map[string]bridgeTask) {
 const bridgeApp = `{"id": %q, "instances": %d, "cpus": 0.05, "mem": 24,
 	"cmd": "echo br-$MESOS_TASK_ID > index.html && exec httpd -f -p 8080 -h .",
 	"container": {"type": "MESOS", "docker": {"image": "test/bridge:1"},
-		"portMappings": [{"containerPort": 8080, "hostPort": 0, "name": "http"}]},
+		"portMappings": [{"containerPort": 8080, "hostPort": 0, "name": "http", "protocol": "udp,tcp"}]},
 	"networks": [{"mode": "container/bridge"}]}`
 
 func loadBridgeImage(t *testing.T, dir string) {
@@ -267,6 +278,17 @@ func checkCNIGone(t *testing.T, dir string, ids []string, veths map[string]strin
 			}
 		}
 		return len(last.Rules) == 0 && slices.Equal(last.Links, links)
+	})
+	// The plugins' tables stay only while a rule of some container is in
+	// them (another node's, on a shared host).
+	waitFor(t, 10*time.Second, "the idle nftables tables of the plugins removed", func() bool {
+		for _, tbl := range [][]string{{"ip", "cni_hostport"}, {"inet", "cni_plugins_masquerade"}} {
+			out, err := exec.Command("nft", append([]string{"list", "table"}, tbl...)...).Output()
+			if err == nil && !containsRuleComment(string(out)) {
+				return false
+			}
+		}
+		return true
 	})
 	// The shared bridge stays only while some interface is on it.
 	if ports, err := os.ReadDir("/sys/class/net/nodectl0/brif"); err == nil && len(ports) == 0 {
@@ -320,6 +342,29 @@ func TestBridgeRecovery(t *testing.T) {
 		t.Fatalf("%d tasks: %d namespaces, %d veths, %d leases (%d before), %d rules", n, len(ids), len(running.Veths), len(running.Leases), len(before.Leases), len(running.Rules))
 	}
 	veths := maps.Clone(running.Veths)
+	// protocol udp,tcp: both forwarded on the one host port; each task has
+	// a service port of its app's, from 10000 (Marathon's local_port_min).
+	for _, tk := range tasks {
+		for _, proto := range []string{"tcp", "udp"} {
+			want := fmt.Sprintf("%s dport %d dnat to %s:8080", proto, tk.Ports[0], tk.IPAddresses[0].IPAddress)
+			if !slices.ContainsFunc(running.Rules, func(r string) bool { return strings.HasPrefix(r, want) }) {
+				t.Errorf("task %s: no rule %q", tk.ID, want)
+			}
+		}
+	}
+	var app struct {
+		App struct {
+			Container struct {
+				PortMappings []struct {
+					ServicePort int `json:"servicePort"`
+				} `json:"portMappings"`
+			} `json:"container"`
+		} `json:"app"`
+	}
+	must(t, getJSON(m.url()+"/v2/apps/e2e/br20", &app))
+	if pms := app.App.Container.PortMappings; len(pms) != 1 || pms[0].ServicePort < 10000 || pms[0].ServicePort >= 20000 {
+		t.Errorf("service port of the app: %+v, want one in [10000, 20000)", pms)
+	}
 	t.Logf("%d tasks: %d namespaces, %d veths, %d leases, %d nftables rules of theirs", n, len(ids), len(veths), len(running.Leases), len(running.Rules))
 
 	// kill -9 and restart: everything adopted, nothing added or lost.

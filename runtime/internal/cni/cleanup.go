@@ -278,16 +278,16 @@ func (m *Manager) removeIdle(ctx context.Context) error {
 	unlock := hostLock(unix.LOCK_EX)
 	defer unlock()
 	var errs []error
+	for _, t := range pluginTables { // first: quick, where the bridge can take seconds
+		if err := removeIdleTable(ctx, t); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if l, err := netlink.LinkByName(m.cfg.Bridge); err == nil {
 		if _, ok := l.(*netlink.Bridge); ok && !bridgeHasPorts(l.Attrs().Index) {
 			if err := netlink.LinkDel(l); err != nil {
 				errs = append(errs, fmt.Errorf("remove idle bridge %s: %w", m.cfg.Bridge, err))
 			}
-		}
-	}
-	for _, t := range pluginTables {
-		if err := removeIdleTable(ctx, t); err != nil {
-			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
