@@ -30,7 +30,7 @@ import (
 
 // cniHost is the part of the host a node's bridge tasks make.
 type cniHost struct {
-	Links  []string          // the host's interfaces, veths and the shared bridge left out
+	Links  []string          // the host's interfaces but veths (any test's) and the shared bridge
 	NetNS  []string          // pinned namespaces: container ids
 	Leases []string          // host-local leases: "<address> <container id>"
 	Veths  map[string]string // container id → its host-side veth (from libcni's cache)
@@ -43,7 +43,7 @@ func snapshotCNI(t *testing.T, dir string, ids []string) cniHost {
 	es, err := os.ReadDir("/sys/class/net")
 	must(t, err)
 	for _, e := range es {
-		if !strings.HasPrefix(e.Name(), "veth") && e.Name() != "nodectl0" {
+		if e.Name() != "nodectl0" && !isPeered(e.Name()) {
 			s.Links = append(s.Links, e.Name())
 		}
 	}
@@ -150,6 +150,14 @@ func containsRuleComment(listing string) bool {
 		}
 	}
 	return false
+}
+
+// isPeered: interface name is one end of a pair (a veth: its iflink is
+// its peer's index, not its own).
+func isPeered(name string) bool {
+	idx, err1 := os.ReadFile("/sys/class/net/" + name + "/ifindex")
+	peer, err2 := os.ReadFile("/sys/class/net/" + name + "/iflink")
+	return err1 == nil && err2 == nil && strings.TrimSpace(string(idx)) != strings.TrimSpace(string(peer))
 }
 
 // linkExists: the host has an interface named name.
