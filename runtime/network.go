@@ -29,7 +29,7 @@ import (
 func newNetworks(cfg Config) (*cni.Manager, error) {
 	m, err := cni.New(cni.Config{
 		Dir: filepath.Join(cfg.WorkDir, "cni"), BinDir: filepath.Join(cfg.WorkDir, "bin", "cni"),
-		ConfDir: cfg.NetworkCNIConfigDir, PluginsDir: cfg.NetworkCNIPluginsDir,
+		ConfDir: cfg.NetworkCNIConfigDir, PluginsDir: cfg.NetworkCNIPluginsDir, Logger: cfg.Logger,
 	})
 	if err != nil {
 		if cfg.Logger != nil {
@@ -88,6 +88,14 @@ func (a *Agent) attachNetwork(ctx context.Context, t *task, spec *container.Spec
 		return fmt.Errorf("network %s: %w", name, err)
 	}
 	spec.NetNSPath = att.NetNS
+	a.setNetInfos(t, name, att)
+	a.log.Info("task attached to network", "task_id", t.id, "network", name, "ips", att.IPs, "netns", att.NetNS)
+	return nil
+}
+
+// setNetInfos records the task's addresses for its status updates, /state
+// and /containers (Mesos' ContainerStatus.network_infos).
+func (a *Agent) setNetInfos(t *task, name string, att cni.Attachment) {
 	var ips []any
 	for _, ip := range att.IPs {
 		addr, _, _ := strings.Cut(ip, "/")
@@ -104,8 +112,50 @@ func (a *Agent) attachNetwork(ctx context.Context, t *task, spec *container.Spec
 	a.tasks.mu.Lock()
 	t.netInfos = []any{info}
 	a.tasks.mu.Unlock()
-	a.log.Info("task attached to network", "task_id", t.id, "network", name, "ips", att.IPs, "netns", att.NetNS)
-	return nil
+}
+
+// adoptNetwork takes back a reattached task's network attachment after an
+// agent restart: the namespace, address lease and port forwards it had
+// are kept (never added again) and its addresses are reported again.
+func (a *Agent) adoptNetwork(ctx context.Context, t *task) {
+	name, ports, err := taskNetwork(t.info)
+	if err != nil || name == "" || a.net == nil {
+		return
+	}
+	att, err := a.net.Adopt(ctx, t.containerID, name, ports)
+	if len(att.IPs) > 0 {
+		a.setNetInfos(t, name, att)
+	}
+	if err != nil {
+		a.log.Warn("recovered task's network attachment is damaged", "task_id", t.id, "network", name, "err", err)
+		return
+	}
+	a.log.Info("task's network attachment recovered", "task_id", t.id, "network", name, "ips", att.IPs)
+}
+
+// cleanupNetworkOrphans tears down, at agent start, the networking of
+// containers that no reattached task owns: orphans the checkpoint does
+// not know, and tasks whose end was recorded but whose networking was
+// not released before the agent died.
+func (a *Agent) cleanupNetworkOrphans(ctx context.Context) {
+	if a.net == nil {
+		return
+	}
+	a.tasks.mu.Lock()
+	keep := map[string]bool{}
+	for _, t := range a.tasks.live {
+		if t.ctr != nil { // reattached: its end releases its network
+			keep[t.containerID] = true
+		}
+	}
+	a.tasks.mu.Unlock()
+	ids, err := a.net.CleanupOrphans(ctx, func(id string) bool { return keep[id] })
+	if len(ids) > 0 {
+		a.log.Info("removed the networking of orphan containers", "container_ids", ids)
+	}
+	if err != nil {
+		a.log.Warn("clean up orphan container networking", "err", err)
+	}
 }
 
 // releaseNetwork detaches an ended task from its network; harmless for a

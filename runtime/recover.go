@@ -220,6 +220,7 @@ func (a *Agent) recoverTasks(ctx context.Context) error {
 		}
 	}
 	a.destroyOrphans(ctx, known)
+	a.cleanupNetworkOrphans(ctx) // network.go
 	if a.cfg.Recover == "cleanup" {
 		return ErrCleanupDone
 	}
@@ -269,12 +270,16 @@ func (a *Agent) restoreTask(rec storage.Task, fws map[string]api.FrameworkInfo, 
 		t.runDir = filepath.Join(a.cfg.WorkDir, "provisioner", "containers", t.containerID)
 	}
 	var pending []api.StatusUpdate
-	for _, u := range rec.Pending() {
+	npending := len(rec.Pending())
+	for i, u := range rec.Updates {
 		var su api.StatusUpdate
 		if err := json.Unmarshal(u.Body, &su); err != nil {
 			return nil, nil, fmt.Errorf("task %s update %d: %w", rec.Key(), u.Seq, err)
 		}
-		pending = append(pending, su)
+		t.statuses = append(t.statuses, su.Status) // /state shows them again, as Mesos' agent does
+		if i >= len(rec.Updates)-npending {
+			pending = append(pending, su)
+		}
 	}
 	return t, pending, nil
 }
@@ -339,6 +344,7 @@ func (a *Agent) settleTask(ctx context.Context, t *task) bool {
 		// The agent died between starting the container and reporting it.
 		a.setState(t, api.TaskRunning, "", "", nil)
 	}
+	a.adoptNetwork(ctx, t) // network.go
 	a.watch(ctx, t)
 	return st == container.Running
 }

@@ -141,9 +141,9 @@ func (a *Apps) taskJSONLocked(t *task) map[string]any {
 		results = append(results, healthResultJSON(t, h, ts))
 	}
 	m := map[string]any{
-		"id": t.ID, "appId": t.AppID, "host": t.Host, "ports": ports, "servicePorts": ports,
+		"id": t.ID, "appId": t.AppID, "host": t.Host, "ports": ports, "servicePorts": a.taskServicePortsLocked(t),
 		"slaveId": t.AgentID, "state": state, "stagedAt": ts(t.StagedAt), "startedAt": ts(t.StartedAt),
-		"version": t.Version, "healthCheckResults": results, "ipAddresses": ipsOf(t.Host), "role": a.cfg.Role,
+		"version": t.Version, "healthCheckResults": results, "ipAddresses": taskIPs(t), "role": a.cfg.Role,
 	}
 	a.residentTaskJSONLocked(t, m)
 	return m

@@ -208,6 +208,10 @@ type task struct {
 	ReadinessChecked bool      `json:"readinessChecked,omitempty"`
 	Ready            bool      `json:"ready,omitempty"`
 	readyProbeAt     time.Time // last readiness probe started (leader memory only)
+
+	// IPs: the task's own addresses on its network, from the agent's
+	// status updates (network.go); empty on the host network.
+	IPs []string `json:"ips,omitempty"`
 }
 
 // health is what the agent's health reports said about a task.
@@ -581,6 +585,7 @@ func (a *Apps) updateLocked(st api.TaskStatus) error {
 	prev := t.State
 	old := t.clone()
 	t.State = st.State
+	ipsChanged := t.recordIPs(st) // network.go
 	if st.State == api.TaskRunning && t.StartedAt.IsZero() {
 		t.StartedAt = now
 	}
@@ -603,7 +608,7 @@ func (a *Apps) updateLocked(st api.TaskStatus) error {
 	switch {
 	case gone(st.State):
 		err = a.store.del(prefixTasks + id)
-	case prev != st.State || healthChanged:
+	case prev != st.State || healthChanged || ipsChanged:
 		err = a.store.put(prefixTasks+id, t)
 	}
 	if err == nil {
@@ -624,7 +629,7 @@ func (a *Apps) updateLocked(st api.TaskStatus) error {
 	if prev != st.State {
 		a.publishLocked("status_update_event", map[string]any{
 			"slaveId": t.AgentID, "taskId": id, "taskStatus": string(st.State), "message": st.Message,
-			"appId": t.AppID, "host": t.Host, "ipAddresses": ipsOf(t.Host), "ports": portsOf(t), "version": t.Version,
+			"appId": t.AppID, "host": t.Host, "ipAddresses": taskIPs(t), "ports": portsOf(t), "version": t.Version,
 		})
 		a.publishLocked("instance_changed_event", map[string]any{
 			"instanceId": id, "condition": condition(st.State), "runSpecId": t.AppID, "agentId": t.AgentID,
@@ -685,6 +690,7 @@ func (t *task) clone() *task {
 	c.Ports = slices.Clone(t.Ports)
 	c.Checks = slices.Clone(t.Checks)
 	c.Attrs = maps.Clone(t.Attrs)
+	c.IPs = slices.Clone(t.IPs)
 	return &c
 }
 

@@ -294,6 +294,7 @@ func (a *Apps) apiPostLocked(r *http.Request, app *App) {
 
 // putAppLocked stores a new version of an app and starts its deployment.
 func (a *Apps) putAppLocked(old, app *App, action string) (*Deployment, error) {
+	a.assignServicePortsLocked(old, app) // network.go
 	v := a.nextVersionLocked()
 	app.Version = v
 	switch {

@@ -1,7 +1,9 @@
 package apps
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"nodectl/cluster/api"
@@ -209,4 +211,130 @@ func networkInfos(def *App, ports []int) []api.NetworkInfo {
 		ni.PortMappings = append(ni.PortMappings, api.NetPortMapping{HostPort: uint32(ports[i]), ContainerPort: uint32(cp), Protocol: strings.ToLower(pm.Protocol)})
 	}
 	return []api.NetworkInfo{ni}
+}
+
+// recordIPs takes the task's addresses from a status update's
+// container_status.network_infos (as Marathon does for its ipAddresses);
+// an update without them keeps the known ones. It reports a change.
+func (t *task) recordIPs(st api.TaskStatus) bool {
+	if st.ContainerStatus == nil || len(st.ContainerStatus.NetworkInfo) == 0 {
+		return false
+	}
+	b, err := json.Marshal(st.ContainerStatus.NetworkInfo)
+	if err != nil {
+		return false
+	}
+	var nis []struct {
+		IPAddresses []struct {
+			IPAddress string `json:"ip_address"`
+		} `json:"ip_addresses"`
+	}
+	if json.Unmarshal(b, &nis) != nil {
+		return false
+	}
+	var ips []string
+	for _, ni := range nis {
+		for _, ip := range ni.IPAddresses {
+			if ip.IPAddress != "" {
+				ips = append(ips, ip.IPAddress)
+			}
+		}
+	}
+	if len(ips) == 0 || slices.Equal(ips, t.IPs) {
+		return false
+	}
+	t.IPs = ips
+	return true
+}
+
+// taskIPs is a task's Marathon ipAddresses: its own addresses on a
+// container network, else its host's.
+func taskIPs(t *task) []map[string]string {
+	if len(t.IPs) == 0 {
+		return ipsOf(t.Host)
+	}
+	out := []map[string]string{}
+	for _, ip := range t.IPs {
+		proto := "IPv4"
+		if strings.Contains(ip, ":") {
+			proto = "IPv6"
+		}
+		out = append(out, map[string]string{"ipAddress": ip, "protocol": proto})
+	}
+	return out
+}
+
+// Service ports (Marathon's servicePort: https://mesosphere.github.io/marathon/docs/ports.html):
+// a bridge app's port mapping with servicePort 0 is given one from
+// [localPortMin, localPortMax), the range /v2/info reports, unused by
+// any other app; an update keeps the ports the previous version had.
+const (
+	localPortMin = 10000
+	localPortMax = 20000
+)
+
+// assignServicePortsLocked fills app's zero service ports; old is its
+// previous version (nil for a new app).
+func (a *Apps) assignServicePortsLocked(old, app *App) {
+	if !app.bridged() {
+		return
+	}
+	pms, _ := app.portMappings()
+	used := map[int]bool{}
+	for id, st := range a.apps {
+		if id == app.ID || st.def == nil {
+			continue
+		}
+		for _, pm := range servicePortMappings(st.def) {
+			used[pm.ServicePort] = true
+		}
+	}
+	var prev []PortMapping
+	if old != nil {
+		prev = servicePortMappings(old)
+	}
+	for i := range pms {
+		if pms[i].ServicePort == 0 && i < len(prev) && prev[i].ServicePort != 0 && !used[prev[i].ServicePort] {
+			pms[i].ServicePort = prev[i].ServicePort
+		}
+		if pms[i].ServicePort != 0 {
+			used[pms[i].ServicePort] = true
+		}
+	}
+	next := localPortMin
+	for i := range pms {
+		if pms[i].ServicePort != 0 {
+			continue
+		}
+		for next < localPortMax && used[next] {
+			next++
+		}
+		if next == localPortMax {
+			return // the range is full: the mapping keeps 0
+		}
+		pms[i].ServicePort, used[next] = next, true
+	}
+}
+
+// servicePortMappings are a bridge app's port mappings (nil otherwise).
+func servicePortMappings(app *App) []PortMapping {
+	if !app.bridged() {
+		return nil
+	}
+	pms, _ := app.portMappings()
+	return pms
+}
+
+// taskServicePorts is a task's Marathon servicePorts: its app's service
+// ports in bridge mode, else its host ports (as before).
+func (a *Apps) taskServicePortsLocked(t *task) []int {
+	st := a.apps[t.AppID]
+	if st == nil || st.def == nil || !st.def.bridged() {
+		return portsOf(t)
+	}
+	out := []int{}
+	for _, pm := range servicePortMappings(st.def) {
+		out = append(out, pm.ServicePort)
+	}
+	return out
 }

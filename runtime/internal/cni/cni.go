@@ -22,7 +22,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +32,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // BridgeNetwork is the name of the built-in bridge network (the name
@@ -66,6 +68,8 @@ type Config struct {
 	ConfDir, PluginsDir string
 	// Bridge and Subnet of the built-in network; defaults above.
 	Bridge, Subnet string
+	// Logger gets what background work could not do (slog.Default if nil).
+	Logger *slog.Logger
 }
 
 // Manager runs CNI for the agent's tasks.
@@ -77,6 +81,22 @@ type Manager struct {
 	// mu: attachments share it (RLock) for as long as they run; removing
 	// the bridge once no namespace is left takes it exclusively.
 	mu sync.RWMutex
+	// idMu serialises a container's ADD, DEL and cleanup (cleanup.go),
+	// striped by container id.
+	idMu [64]sync.Mutex
+	// idleMu guards the background removal of the idle bridge and tables
+	// (sweepIdle, cleanup.go).
+	idleMu               sync.Mutex
+	sweeping, sweepAgain bool
+}
+
+// lockID locks container id's stripe and returns the unlock.
+func (m *Manager) lockID(id string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	mu := &m.idMu[h.Sum32()%uint32(len(m.idMu))]
+	mu.Lock()
+	return mu.Unlock
 }
 
 // PortMapping forwards HostPort on the host to ContainerPort in the task's
@@ -100,6 +120,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Subnet == "" {
 		cfg.Subnet = DefaultSubnet
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	if err := installPlugins(cfg.BinDir); err != nil {
 		return nil, err
@@ -225,6 +248,9 @@ func (m *Manager) Attach(ctx context.Context, id, network string, ports []PortMa
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	defer m.lockID(id)()
+	unlock := hostLock(unix.LOCK_SH) // cleanup.go: no bridge removal meanwhile
+	defer unlock()
 	ns := m.NetNSPath(id)
 	if err := newNetNS(ns); err != nil {
 		return Attachment{}, fmt.Errorf("create network namespace: %w", err)
@@ -257,27 +283,14 @@ func (m *Manager) Detach(ctx context.Context, id, network string, ports []PortMa
 		return err
 	}
 	m.mu.RLock()
+	unlockID := m.lockID(id)
+	unlock := hostLock(unix.LOCK_SH)
 	err = m.detach(ctx, id, list, ports)
+	unlock()
+	unlockID()
 	m.mu.RUnlock()
-	return errors.Join(err, m.removeIdleBridge())
-}
-
-// removeIdleBridge deletes the built-in bridge once no task namespace is
-// left, so a host whose tasks all ended has no interface of ours.
-func (m *Manager) removeIdleBridge() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if es, err := os.ReadDir(filepath.Join(m.cfg.Dir, "netns")); err != nil || len(es) > 0 {
-		return nil
-	}
-	l, err := netlink.LinkByName(m.cfg.Bridge)
-	if err != nil {
-		return nil // not there
-	}
-	if err := netlink.LinkDel(l); err != nil {
-		return fmt.Errorf("remove idle bridge %s: %w", m.cfg.Bridge, err)
-	}
-	return nil
+	m.sweepIdle() // cleanup.go
+	return err
 }
 
 func (m *Manager) detach(ctx context.Context, id string, list *libcni.NetworkConfigList, ports []PortMapping) error {
@@ -287,8 +300,17 @@ func (m *Manager) detach(ctx context.Context, id string, list *libcni.NetworkCon
 		rtNS = "" // plugins release what they hold without the namespace
 	}
 	var errs []error
-	if err := m.cni.DelNetworkList(ctx, list, m.runtimeConf(id, ports, rtNS, "eth0")); err != nil {
+	err := m.cni.DelNetworkList(ctx, list, m.runtimeConf(id, ports, rtNS, "eth0"))
+	if err != nil {
+		// Once more: a plugin's DEL may race another agent's nft
+		// transaction; the plugins' DEL is idempotent.
+		err = m.cni.DelNetworkList(ctx, list, m.runtimeConf(id, ports, rtNS, "eth0"))
+	}
+	if err != nil {
 		errs = append(errs, fmt.Errorf("cni del %s: %w", list.Name, err))
+	}
+	if err := dropRules(ctx, id); err != nil { // cleanup.go
+		errs = append(errs, err)
 	}
 	if err := m.cni.DelNetworkList(ctx, m.lo, m.runtimeConf(id, nil, rtNS, "lo")); err != nil {
 		errs = append(errs, fmt.Errorf("loopback del: %w", err))
