@@ -190,7 +190,7 @@ func errStatus(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadCall):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrForbidden), errors.Is(err, ErrFrameworkRemoved):
+	case errors.Is(err, ErrForbidden), errors.Is(err, ErrFrameworkRemoved), errors.Is(err, ErrMachineDown), errors.Is(err, errMaintForbidden):
 		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError

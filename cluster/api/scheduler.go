@@ -284,6 +284,9 @@ type Offer struct {
 	Attributes     []Attribute     `json:"attributes,omitempty"`
 	ExecutorIDs    []ID            `json:"executor_ids,omitempty"`
 	AllocationInfo *AllocationInfo `json:"allocation_info,omitempty"`
+	// Unavailability is set while the agent's machine is in the
+	// maintenance schedule (maintenance.go).
+	Unavailability *Unavailability `json:"unavailability,omitempty"`
 }
 
 // Attribute is a Mesos Attribute: TEXT or SCALAR.
