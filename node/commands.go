@@ -21,5 +21,6 @@ func extraCommands() []*cli.Command {
 		checkCommand(), // check_cmd.go
 		initCommand(),
 		poweroffCommand(),
+		maintenanceCommand(), // maint_cmd.go
 	}
 }

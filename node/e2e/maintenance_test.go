@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +104,28 @@ func TestMaintenanceDownUp(t *testing.T) {
 		t.Errorf("status while down: %+v %v", status, err)
 	}
 
-	appMust(t, m, "POST", "/machine/up", `[{"hostname":"host-a","ip":"127.0.0.1"}]`, 200)
+	// The CLI: status, a usage error, up.
+	cli := func(args ...string) (int, string) {
+		cmd := exec.Command(bin, append([]string{"maintenance"}, args...)...)
+		cmd.Env = cliEnv(m.port)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), string(out)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	if code, out := cli("status"); code != 0 || !regexp.MustCompile(`host-a\s+127\.0\.0\.1\s+DOWN\s+\d{4}-`).MatchString(out) {
+		t.Errorf("nodectl maintenance status: %d\n%s", code, out)
+	}
+	if code, out := cli("up"); code != 2 || !strings.Contains(out, "needs at least one MACHINE") {
+		t.Errorf("nodectl maintenance up without machines: %d %s", code, out)
+	}
+	if code, out := cli("up", "host-a,127.0.0.1"); code != 0 {
+		t.Fatalf("nodectl maintenance up: %d %s", code, out)
+	}
 	waitFor(t, 60*time.Second, "host-a registered again", func() bool { return len(agentHosts(m)) == 2 })
 	if body := appMust(t, m, "GET", "/maintenance/schedule", "", 200); strings.TrimSpace(string(body)) != `{"windows":[]}` {
 		t.Errorf("schedule after up: %s", body)
