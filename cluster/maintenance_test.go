@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/auth"
 )
 
 // serve sends one request to the master's routes and returns the answer.
@@ -308,5 +309,48 @@ func TestMaintenanceOperatorCalls(t *testing.T) {
 	}
 	if code, out := call(`{"type":"STOP_MAINTENANCE","stop_maintenance":{"machines":[{"hostname":"a1"}]}}`); code != 200 {
 		t.Errorf("STOP_MAINTENANCE: %d %v", code, out)
+	}
+}
+
+// The maintenance ACLs name machines: a principal allowed some machines
+// sees only those and may bring only those down; the operator calls check
+// the same permissions as the endpoints.
+func TestMaintenanceACLs(t *testing.T) {
+	acls, err := auth.ParseACLs(`{"permissive": false,
+		"get_endpoints": [{"principals": {"type": "ANY"}, "paths": {"type": "ANY"}}],
+		"update_maintenance_schedule": [{"principals": {"values": ["admin"]}, "machines": {"type": "ANY"}}],
+		"get_maintenance_status": [{"principals": {"values": ["ops"]}, "machines": {"values": ["a1"]}}],
+		"start_maintenance": [{"principals": {"values": ["ops"]}, "machines": {"values": ["a1"]}}]}`)
+	must(t, err)
+	h := newHarness(t, func(c *Config) { c.Guard = auth.New(auth.Config{ACLs: acls}) })
+	as := func(who, method, path, body string) (int, string) {
+		t.Helper()
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req = req.WithContext(auth.WithPrincipal(req.Context(), auth.Principal{Name: who, Kind: auth.KindBasic}))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.m.routes().ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := as("ops", "POST", "/maintenance/schedule", schedule(window(t0, "a1", "a2"))); code != 403 || !strings.Contains(body, "update_maintenance_schedule") {
+		t.Errorf("ops updates the schedule: %d %s", code, body)
+	}
+	if code, body := as("admin", "POST", "/maintenance/schedule", schedule(window(t0, "a1", "a2"))); code != 200 {
+		t.Fatalf("admin updates the schedule: %d %s", code, body)
+	}
+	code, body := as("ops", "GET", "/maintenance/status", "")
+	var st api.MaintenanceStatus
+	must(t, json.Unmarshal([]byte(body), &st))
+	if draining, _ := statusNames(st); code != 200 || len(draining) != 1 || draining[0] != "a1" {
+		t.Errorf("ops' status: %d %s", code, body)
+	}
+	if code, body := as("ops", "POST", "/machine/down", `[{"hostname":"a2"}]`); code != 403 || !strings.Contains(body, "machine 'a2'") {
+		t.Errorf("ops brings a2 down: %d %s", code, body)
+	}
+	if code, body := as("ops", "POST", "/api/v1", `{"type":"START_MAINTENANCE","start_maintenance":{"machines":[{"hostname":"a1"}]}}`); code != 200 {
+		t.Errorf("ops brings a1 down through the operator API: %d %s", code, body)
+	}
+	if code, body := as("ops", "POST", "/api/v1", `{"type":"GET_MAINTENANCE_SCHEDULE"}`); code != 403 {
+		t.Errorf("ops reads the schedule through the operator API: %d %s", code, body)
 	}
 }
