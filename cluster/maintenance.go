@@ -28,10 +28,8 @@ import (
 //     one window. Posting a schedule replaces the old one; a DOWN machine
 //     cannot be left out of it.
 //   - DRAINING: offers of the machine's agents carry the window's
-//     unavailability (Offer.unavailability). Inverse offers are not sent
-//     yet: GET /maintenance/status lists draining machines with no
-//     inverse-offer statuses, and the scheduler API still refuses
-//     ACCEPT_INVERSE_OFFERS and DECLINE_INVERSE_OFFERS.
+//     unavailability (Offer.unavailability), and the frameworks running
+//     tasks there get inverse offers (inverse.go).
 //   - POST /machine/down (only DRAINING machines): the machine's agents
 //     are removed as an operator's MARK_AGENT_GONE removes one (removal.go):
 //     their tasks end TASK_GONE_BY_OPERATOR (TASK_LOST for frameworks that
@@ -214,8 +212,8 @@ func (m *Master) MaintenanceSchedule() (api.MaintenanceSchedule, error) {
 	return s, nil
 }
 
-// MaintenanceStatus lists the DRAINING machines (with no inverse-offer
-// statuses: inverse offers are not sent yet) and the DOWN ones.
+// MaintenanceStatus lists the DRAINING machines, with the frameworks'
+// answers to their inverse offers (inverse.go), and the DOWN ones.
 func (m *Master) MaintenanceStatus() (api.MaintenanceStatus, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -227,7 +225,7 @@ func (m *Master) MaintenanceStatus() (api.MaintenanceStatus, error) {
 		if m.maint.down(id) {
 			out.DownMachines = append(out.DownMachines, id)
 		} else {
-			out.DrainingMachines = append(out.DrainingMachines, api.DrainingMachine{ID: id, Statuses: []api.InverseOfferStatus{}})
+			out.DrainingMachines = append(out.DrainingMachines, api.DrainingMachine{ID: id, Statuses: m.inverseStatusesLocked(id)})
 		}
 	}
 	return out, nil
@@ -288,6 +286,7 @@ func (m *Master) UpdateMaintenanceSchedule(ctx context.Context, s api.Maintenanc
 				m.rescindAgentOffersLocked(a)
 			}
 		}
+		m.pruneInverseLocked() // inverse.go
 		m.log.Info("maintenance schedule updated", "windows", len(rec.Schedule.Windows), "machines", len(rec.machines()))
 	})
 }
@@ -342,6 +341,7 @@ func (m *Master) StartMaintenance(ctx context.Context, ids []api.MachineID) erro
 				m.removeAgentLocked(a, api.TaskGoneByOperator, "Agent "+a.Info.Hostname+" removed: its machine is down for maintenance")
 			}
 		}
+		m.pruneInverseLocked()
 		m.log.Warn("machines down for maintenance", "machines", machineNames(ids), "agents_removed", len(victims))
 	})
 }

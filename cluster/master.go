@@ -184,6 +184,7 @@ type Master struct {
 	live        map[api.TaskState]int // tasks by state, over frameworks' live tasks
 	removals    removals
 	maint       maintenanceRecord // maintenance.go
+	inverse     inverseState      // inverse.go
 	// leaseGuarded: this term's leadership is backed by an etcd lease, and
 	// the master acts only until leaseUntil (confirmed with etcd).
 	leaseGuarded  bool

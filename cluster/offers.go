@@ -42,6 +42,7 @@ func (m *Master) allocate() {
 		return
 	}
 	now := m.cfg.Now()
+	m.sendInverseOffersLocked(now) // inverse.go
 	made := m.alloc.Allocate(now)
 	if len(made) == 0 {
 		return

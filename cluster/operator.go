@@ -224,7 +224,9 @@ func (m *Master) getFrameworks(r *http.Request) any {
 	active, done := []map[string]any{}, []map[string]any{}
 	for _, fw := range m.sortedFrameworksLocked() {
 		if v.framework(fw) {
-			active = append(active, v1Framework(fw))
+			f := v1Framework(fw)
+			f["inverse_offers"] = m.inverseOffersOfLocked(fw) // inverse.go
+			active = append(active, f)
 		}
 	}
 	for _, fw := range m.completedFw {

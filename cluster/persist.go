@@ -109,7 +109,7 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 	for _, k := range rec.skipped {
 		m.log.Warn("skipping undecodable record", "key", k)
 	}
-	m.maint = rec.maint
+	m.maint, m.inverse = rec.maint, inverseState{}
 	for _, r := range rec.agents {
 		a := newAgentRecord(r.Info)
 		a.RegisteredTime, a.ReregisteredTime, a.UnreachableTime = r.RegisteredTime, r.ReregisteredTime, r.UnreachableTime

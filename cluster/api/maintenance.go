@@ -67,3 +67,31 @@ type MaintenanceStatus struct {
 	DrainingMachines []DrainingMachine `json:"draining_machines"`
 	DownMachines     []MachineID       `json:"down_machines"`
 }
+
+// InverseOffer asks a framework to give back what it uses on an agent
+// whose machine is scheduled for maintenance, by the unavailability's
+// start (Mesos' InverseOffer; resources empty: the whole agent).
+type InverseOffer struct {
+	ID             ID             `json:"id"`
+	FrameworkID    ID             `json:"framework_id"`
+	AgentID        ID             `json:"agent_id"`
+	Unavailability Unavailability `json:"unavailability"`
+}
+
+// InverseOffersEvent is the INVERSE_OFFERS event.
+type InverseOffersEvent struct {
+	InverseOffers []InverseOffer `json:"inverse_offers"`
+}
+
+// RescindInverseOfferEvent withdraws an inverse offer.
+type RescindInverseOfferEvent struct {
+	InverseOfferID ID `json:"inverse_offer_id"`
+}
+
+// InverseOffersCall is the body of ACCEPT_INVERSE_OFFERS and
+// DECLINE_INVERSE_OFFERS: the framework is not asked again about those
+// agents for Filters.RefuseSeconds (default 5).
+type InverseOffersCall struct {
+	InverseOfferIDs []ID     `json:"inverse_offer_ids"`
+	Filters         *Filters `json:"filters,omitempty"`
+}
