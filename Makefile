@@ -18,10 +18,10 @@ IMAGES ?=
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-under-load test-e2e test-ui test-iso bench chaos kill-loop-under-load fuzz lint check deps iso clean
+.PHONY: help build man run test test-under-load test-e2e test-ui test-iso bench chaos kill-loop-under-load fuzz lint check deps iso clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 # The container shim (static, cgo: it links libcontainer) and the monitor it
 # turns into are embedded in nodectl, so they are built first.
@@ -36,6 +36,9 @@ build: ## build bin/nodectl (with its embedded container shim and monitor)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(SHIM_DIR)/nodectl-monitor ./runtime/internal/container/monitor
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(CNI_DIR)/ $(CNI_PKG)/main/bridge $(CNI_PKG)/ipam/host-local $(CNI_PKG)/main/loopback $(CNI_PKG)/meta/portmap
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+man: build ## docs/nodectl.1, the man page generated from the command definitions (nodectl man)
+	$(BIN) man > docs/nodectl.1
 
 run: build ## start a single-node master+agent (work dir .run/); API and UI on https://127.0.0.1:5050/
 	@echo "nodectl: API and UI at https://127.0.0.1:5050/ (cluster CA: $(RUN_DIR)/pki/ca.crt; CLI: export NODECTL_WORK_DIR=$(RUN_DIR)); Ctrl-C stops it"

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -179,19 +178,6 @@ func (m *Master) handleStatus(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// errStatus maps master errors to HTTP status codes.
-func errStatus(err error) int {
-	switch {
-	case errors.Is(err, ErrAgentGone):
-		return api.StatusAgentRemoved
-	case errors.Is(err, ErrUnknownAgent):
-		return http.StatusNotFound
-	case errors.Is(err, ErrNotLeader):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadCall):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrForbidden), errors.Is(err, ErrFrameworkRemoved), errors.Is(err, ErrMachineDown), errors.Is(err, errMaintForbidden):
-		return http.StatusForbidden
-	}
-	return http.StatusInternalServerError
-}
+// errStatus maps master errors to HTTP status codes: by their kind
+// (api.HTTPStatus).
+func errStatus(err error) int { return api.HTTPStatus(err) }

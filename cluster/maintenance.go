@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -53,7 +52,7 @@ const keyMaintenance = "/nodectl/registry/maintenance"
 
 // ErrMachineDown refuses a registration from a machine that is down for
 // maintenance.
-var ErrMachineDown = errors.New("machine is down for maintenance")
+var ErrMachineDown = api.Kind(api.ErrForbidden, "machine is down for maintenance")
 
 // maintenanceRecord is the registry's maintenance state.
 type maintenanceRecord struct {

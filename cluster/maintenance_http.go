@@ -118,7 +118,7 @@ func (m *Master) permitMachines(r *http.Request, perm auth.Perm, ids []api.Machi
 	return nil
 }
 
-var errMaintForbidden = errors.New("forbidden")
+var errMaintForbidden = api.ErrForbidden
 
 func (m *Master) machinesCall(r *http.Request, perm auth.Perm, ids []api.MachineID, do func(ctx context.Context, ids []api.MachineID) error) error {
 	if err := m.permitMachines(r, perm, ids); err != nil {
@@ -205,7 +205,7 @@ type maintenanceCall struct {
 // maintenanceOperator serves the maintenance operator calls; false for
 // other calls. The route's permission is get_endpoints: each call checks
 // its own here.
-func (m *Master) maintenanceOperator(w http.ResponseWriter, r *http.Request, typ string, body []byte) bool {
+func (m *Master) maintenanceOperator(w http.ResponseWriter, r *http.Request, typ string, body []byte, protoAnswer bool) bool {
 	perms := map[string]auth.Perm{
 		"GET_MAINTENANCE_SCHEDULE": auth.GetMaintenanceSchedule, "GET_MAINTENANCE_STATUS": auth.GetMaintenanceStatus,
 		"UPDATE_MAINTENANCE_SCHEDULE": auth.UpdateMaintenanceSchedule, "START_MAINTENANCE": auth.StartMaintenance, "STOP_MAINTENANCE": auth.StopMaintenance,
@@ -224,6 +224,10 @@ func (m *Master) maintenanceOperator(w http.ResponseWriter, r *http.Request, typ
 	}
 	missing := func(field string) bool {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("operator call %s: '%s' is missing", typ, field))
+		return true
+	}
+	if protoAnswer && strings.HasPrefix(typ, "GET_") {
+		writeError(w, http.StatusNotAcceptable, fmt.Sprintf("operator call %s is answered only in application/json yet", typ))
 		return true
 	}
 	switch typ {

@@ -40,11 +40,11 @@ const (
 var (
 	// ErrConflict: the request clashes with the current membership, or an
 	// operation needs resources the agent does not have (HTTP 409).
-	ErrConflict = errors.New("conflict")
+	ErrConflict = api.ErrConflict
 	// ErrBusy: another master is joining; retry later.
-	ErrBusy = errors.New("busy")
+	ErrBusy = api.Kind(api.ErrUnavailable, "busy")
 	// ErrNotFound: no such member.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = api.ErrNotFound
 )
 
 func memberID(id uint64) string { return strconv.FormatUint(id, 16) }
@@ -476,14 +476,5 @@ func (m *Master) agentOnly(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func writeMemberErr(w http.ResponseWriter, err error) {
-	code := http.StatusServiceUnavailable
-	switch {
-	case errors.Is(err, ErrBadRequest):
-		code = http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, ErrConflict):
-		code = http.StatusConflict
-	}
-	writeError(w, code, err.Error())
+	writeError(w, api.HTTPStatusOr(err, http.StatusServiceUnavailable), err.Error())
 }

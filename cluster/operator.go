@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/api/mesospb"
 	"nodectl/cluster/auth"
 )
 
@@ -21,8 +21,10 @@ import (
 // ({"type": "GET_X", "get_x": {...}}), and the maintenance calls
 // (maintenance_http.go, each under its own permission). Other calls that
 // change things (RESERVE_RESOURCES, ...) and SUBSCRIBE are not served yet
-// and answer 400 naming the call, as do unknown calls. Only
-// application/json is spoken; a protobuf request gets 415.
+// and answer 400 naming the call, as do unknown calls. Calls come in
+// application/json or application/x-protobuf (schedcodec.go); the answer
+// is JSON, or protobuf for the calls in operatorProtobuf (406 naming the
+// call for the others).
 //
 // Roles, weights and quota have no state of their own yet: roles are
 // those of registered frameworks (weight 1), and weights and quota are
@@ -47,12 +49,14 @@ type operatorCall struct {
 
 // handleOperator serves POST /api/v1.
 func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("operator API: Content-Type %q is not supported; send application/json", r.Header.Get("Content-Type")))
+	in, ok := requestCodec(r.Header.Get("Content-Type"))
+	if !ok {
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("operator API: Content-Type %q is not supported; send application/json or application/x-protobuf", r.Header.Get("Content-Type")))
 		return
 	}
-	if acc := r.Header.Get("Accept"); acc != "" && !strings.Contains(acc, "application/json") && !strings.Contains(acc, "*/*") {
-		writeError(w, http.StatusNotAcceptable, fmt.Sprintf("operator API: Accept %q is not supported; accept application/json", acc))
+	out, ok := preferred(r.Header.Get("Accept"), false)
+	if !ok {
+		writeError(w, http.StatusNotAcceptable, fmt.Sprintf("operator API: Accept %q is not supported; accept application/json or application/x-protobuf", r.Header.Get("Accept")))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -60,12 +64,18 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("read body: %v", err))
 		return
 	}
+	if in.proto {
+		if body, err = mesospb.ToJSON(mesospb.OperatorCall, body); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("malformed operator call: %v", err))
+			return
+		}
+	}
 	var call operatorCall
 	if err := json.Unmarshal(body, &call); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("malformed operator call: %v", err))
 		return
 	}
-	if m.maintenanceOperator(w, r, call.Type, body) {
+	if m.maintenanceOperator(w, r, call.Type, body, out.proto) {
 		return
 	}
 	h, ok := m.operatorHandlers()[call.Type]
@@ -81,8 +91,36 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if out.proto && !operatorProtobuf[call.Type] {
+		writeError(w, http.StatusNotAcceptable, fmt.Sprintf("operator call %s is answered only in application/json yet", call.Type))
+		return
+	}
 	field := strings.ToLower(call.Type)
-	writeJSON(w, http.StatusOK, map[string]any{"type": call.Type, field: h(r)})
+	resp := map[string]any{"type": call.Type, field: h(r)}
+	if !out.proto {
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	js, err := json.Marshal(resp)
+	if err == nil {
+		body, err = mesospb.FromJSON(mesospb.OperatorResponse, js)
+	}
+	if err != nil {
+		m.log.Error("operator API: encode protobuf response", "call", call.Type, "err", err)
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("operator call %s: encode protobuf: %v", call.Type, err))
+		return
+	}
+	w.Header().Set("Content-Type", mesospb.MediaProtobuf)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// operatorProtobuf are the calls whose responses nodectl's master.proto
+// declares (cluster/api/mesospb/proto/mesos/v1/master/master.proto); the
+// others are answered in JSON only.
+var operatorProtobuf = map[string]bool{
+	"GET_HEALTH": true, "GET_FLAGS": true, "GET_VERSION": true, "GET_METRICS": true, "GET_LOGGING_LEVEL": true,
+	"GET_AGENTS": true, "GET_FRAMEWORKS": true, "GET_MASTER": true,
 }
 
 // operatorHandlers answer the served calls with the body of their

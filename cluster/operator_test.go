@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/api/mesospb"
 )
 
 // operatorPost posts a master Call of type typ to /api/v1.
@@ -25,8 +27,8 @@ func operatorPost(t *testing.T, h http.Handler, typ, contentType string) (int, m
 }
 
 // TestOperatorAPI: every served GET_* call answers 200 with its response
-// field in Mesos' shape; other calls answer 400 naming the call; protobuf
-// is 415.
+// field in Mesos' shape; other calls answer 400 naming the call; text is
+// 415.
 func TestOperatorAPI(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Flags = map[string]string{"gc-delay": "1weeks"} })
 	agentID := h.agent("a1", "cpus:4;mem:1024")
@@ -76,8 +78,8 @@ func TestOperatorAPI(t *testing.T) {
 			t.Errorf("%s: %d %v", typ, code, out)
 		}
 	}
-	if code, _ := operatorPost(t, mux, "GET_HEALTH", "application/x-protobuf"); code != http.StatusUnsupportedMediaType {
-		t.Errorf("protobuf: %d", code)
+	if code, _ := operatorPost(t, mux, "GET_HEALTH", "text/plain"); code != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain: %d", code)
 	}
 	for _, p := range []string{"/flags", "/roles", "/weights", "/quota", "/maintenance/status", "/maintenance/schedule", "/state.json", "/master/state.json", "/tasks.json", "/version"} {
 		rec := httptest.NewRecorder()
@@ -91,5 +93,70 @@ func TestOperatorAPI(t *testing.T) {
 	var stats map[string]float64
 	if err := json.Unmarshal(rec.Body.Bytes(), &stats); rec.Code != 200 || err != nil || stats["cpus_total"] < 1 || stats["mem_total_bytes"] <= 0 {
 		t.Errorf("GET /system/stats.json: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// operatorProto posts a master Call in protobuf, asking for accept.
+func operatorProto(t *testing.T, h http.Handler, js, accept string) *httptest.ResponseRecorder {
+	t.Helper()
+	body, err := mesospb.FromJSON(mesospb.OperatorCall, []byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("POST", "/api/v1", bytes.NewReader(body))
+	req.Header.Set("Content-Type", mesospb.MediaProtobuf)
+	req.Header.Set("Accept", accept)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// The operator API in protobuf: every call with a declared response
+// answers protobuf that decodes to what JSON says; the others 406 in
+// protobuf and answer JSON to a protobuf call that accepts JSON.
+func TestOperatorAPIProtobuf(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Flags = map[string]string{"gc-delay": "1weeks"} })
+	agentID := h.agent("a1", "cpus:4;mem:1024")
+	fw := h.subscribe(api.FrameworkInfo{User: "root", Role: "web"})
+	fw.launch(fw.offer(), mkTask("t1", "cpus:1;mem:64"))
+	mux := h.m.routes()
+	for typ := range h.m.operatorHandlers() {
+		rec := operatorProto(t, mux, `{"type":"`+typ+`"}`, mesospb.MediaProtobuf)
+		if !operatorProtobuf[typ] {
+			if rec.Code != http.StatusNotAcceptable || !strings.Contains(rec.Body.String(), typ) {
+				t.Errorf("%s in protobuf: %d %s", typ, rec.Code, rec.Body)
+			}
+			if rec = operatorProto(t, mux, `{"type":"`+typ+`"}`, "application/json"); rec.Code != 200 {
+				t.Errorf("%s as JSON to a protobuf call: %d %s", typ, rec.Code, rec.Body)
+			}
+			continue
+		}
+		if rec.Code != 200 || rec.Header().Get("Content-Type") != mesospb.MediaProtobuf {
+			t.Fatalf("%s: %d %v %s", typ, rec.Code, rec.Header(), rec.Body)
+		}
+		js, err := mesospb.ToJSON(mesospb.OperatorResponse, rec.Body.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(js, &out); err != nil || out["type"] != typ {
+			t.Errorf("%s: %s", typ, js)
+		}
+		if typ == "GET_AGENTS" && !strings.Contains(string(js), `"value":"`+agentID+`"`) {
+			t.Errorf("GET_AGENTS: %s", js)
+		}
+		if typ == "GET_HEALTH" && !strings.Contains(string(js), `"healthy":true`) {
+			t.Errorf("GET_HEALTH: %s", js)
+		}
+	}
+	// A body nodectl does not declare (GET_METRICS is 2; 7 is LIST_FILES').
+	body, _ := mesospb.FromJSON(mesospb.OperatorCall, []byte(`{"type":"LIST_FILES"}`))
+	body = append(body, 4<<3|2, 0)
+	req := httptest.NewRequest("POST", "/api/v1", bytes.NewReader(body))
+	req.Header.Set("Content-Type", mesospb.MediaProtobuf)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "field 4 of mesos.v1.master.Call") {
+		t.Errorf("undeclared field: %d %s", rec.Code, rec.Body)
 	}
 }

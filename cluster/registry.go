@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -13,13 +12,13 @@ import (
 
 // ErrUnknownAgent is returned for pings and calls naming an agent the
 // registry does not hold; the agent must register again.
-var ErrUnknownAgent = errors.New("unknown agent")
+var ErrUnknownAgent = api.Kind(api.ErrNotFound, "unknown agent")
 
 // ErrNotLeader is returned by leader-only operations on a standby.
-var ErrNotLeader = errors.New("not the leading master")
+var ErrNotLeader = api.Kind(api.ErrUnavailable, "not the leading master")
 
 // ErrBadRequest is wrapped by errors in an agent's message.
-var ErrBadRequest = errors.New("bad request")
+var ErrBadRequest = api.Kind(api.ErrInvalid, "bad request")
 
 // agent is the master's view of one admitted agent. The persisted part
 // (Info, times) lives in etcd; liveness, tasks and offers are the leader's

@@ -35,7 +35,7 @@ import (
 var ErrRecoveryRemovalLimit = errors.New("post-recovery agent removal limit exceeded")
 
 // ErrAgentGone is matched by refusals to agents an operator marked gone.
-var ErrAgentGone = errors.New("agent removed")
+var ErrAgentGone = api.Kind(api.ErrGone, "agent removed")
 
 // goneError is the refusal to removed agent id.
 type goneError string

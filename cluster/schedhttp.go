@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"nodectl/cluster/api"
@@ -16,20 +13,26 @@ import (
 )
 
 // handleScheduler serves POST /api/v1/scheduler, the Mesos v1 scheduler
-// HTTP API (JSON only). SUBSCRIBE answers 200 with a RecordIO stream of
+// HTTP API, in JSON or protobuf (schedcodec.go). SUBSCRIBE answers 200 with a RecordIO stream of
 // events; every other call answers 202 once accepted for processing.
 func (m *Master) handleScheduler(w http.ResponseWriter, r *http.Request) {
-	if !jsonContent(r.Header.Get("Content-Type")) {
-		schedError(w, http.StatusUnsupportedMediaType, "Expecting 'Content-Type' of application/json (nodectl speaks JSON only)")
+	in, ok := requestCodec(r.Header.Get("Content-Type"))
+	if !ok {
+		schedError(w, http.StatusUnsupportedMediaType, "Expecting 'Content-Type' of application/json or application/x-protobuf")
 		return
 	}
-	if !acceptsJSON(r.Header.Get("Accept")) {
-		schedError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow application/json")
+	out, ok := streamCodec(r.Header)
+	if !ok {
+		schedError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow application/json or application/x-protobuf (or application/recordio with such a 'Message-Accept')")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		schedError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("read body: %v", err))
+		return
+	}
+	if body, err = decodeSchedulerBody(in, body); err != nil {
+		schedError(w, http.StatusBadRequest, fmt.Sprintf("Failed to parse body into Call: %v", err))
 		return
 	}
 	var call api.Call
@@ -38,7 +41,7 @@ func (m *Master) handleScheduler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if call.Type == api.CallSubscribe {
-		m.serveSubscription(w, r, call)
+		m.serveSubscription(w, r, call, out)
 		return
 	}
 	sid := r.Header.Get(api.StreamIDHeader)
@@ -110,7 +113,7 @@ func (m *Master) dispatch(s Subscription, call api.Call) error {
 			c = call.DeclineInverseOffers
 		}
 		if c == nil {
-			return missing(strings.ToLower(call.Type))
+			return missing(map[string]string{api.CallAcceptInverseOffers: "accept_inverse_offers", api.CallDeclineInverseOffers: "decline_inverse_offers"}[call.Type])
 		}
 		return m.AnswerInverseOffers(s, *c, call.Type == api.CallAcceptInverseOffers)
 	case api.CallMessage, api.CallRequest:
@@ -129,7 +132,7 @@ func (m *Master) dispatch(s Subscription, call api.Call) error {
 // serveSubscription answers SUBSCRIBE: 200, Mesos-Stream-Id, then the
 // RecordIO-framed events (SUBSCRIBED first), with a HEARTBEAT every
 // HeartbeatInterval. The framework disconnects when the stream ends.
-func (m *Master) serveSubscription(w http.ResponseWriter, r *http.Request, call api.Call) {
+func (m *Master) serveSubscription(w http.ResponseWriter, r *http.Request, call api.Call, out wireCodec) {
 	if r.Header.Get(api.StreamIDHeader) != "" {
 		schedError(w, http.StatusBadRequest, "Expecting no 'Mesos-Stream-Id' header on SUBSCRIBE")
 		return
@@ -170,7 +173,7 @@ func (m *Master) serveSubscription(w http.ResponseWriter, r *http.Request, call 
 		schedError(w, http.StatusServiceUnavailable, "the subscription could not be recorded: "+err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	out.setStreamHeaders(w.Header())
 	w.Header().Set(api.StreamIDHeader, sub.StreamID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
@@ -195,7 +198,11 @@ func (m *Master) serveSubscription(w http.ResponseWriter, r *http.Request, call 
 			evs, qerr = q.poll()
 		}
 		for i := range evs {
-			if err := writeRecord(w, &evs[i]); err != nil {
+			if err := writeEventRecord(w, out, &evs[i]); err != nil {
+				// Only a bug in nodectl's .proto files can fail to
+				// encode: say so, and end the stream rather than skip
+				// an event.
+				m.log.Error("scheduler stream", "framework", sub.FrameworkID, "err", err)
 				return
 			}
 		}
@@ -205,47 +212,9 @@ func (m *Master) serveSubscription(w http.ResponseWriter, r *http.Request, call 
 	}
 }
 
-// writeRecord writes one event as a RecordIO record.
-func writeRecord(w io.Writer, ev *api.Event) error {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	return api.WriteRecord(w, b)
-}
-
 // schedError answers a scheduler call with a text body, as Mesos does.
 func schedError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, msg)
-}
-
-func jsonContent(ct string) bool {
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && mt == "application/json"
-}
-
-// acceptsJSON reports whether an Accept header allows application/json
-// (no header allows anything).
-func acceptsJSON(accept string) bool {
-	if strings.TrimSpace(accept) == "" {
-		return true
-	}
-	for _, part := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		if q, ok := params["q"]; ok {
-			if v, err := strconv.ParseFloat(q, 64); err == nil && v == 0 {
-				continue
-			}
-		}
-		switch mt {
-		case "application/json", "application/*", "*/*":
-			return true
-		}
-	}
-	return false
 }

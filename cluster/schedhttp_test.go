@@ -193,9 +193,10 @@ func TestSchedulerHTTPErrors(t *testing.T) {
 		want       int
 	}{
 		{"text content", `{}`, map[string]string{"Content-Type": "text/plain"}, 415},
-		{"protobuf content", `{}`, map[string]string{"Content-Type": "application/x-protobuf"}, 415},
+		{"protobuf content not protobuf", `{}`, map[string]string{"Content-Type": "application/x-protobuf"}, 400},
 		{"no content type", `{}`, map[string]string{"Content-Type": ""}, 415},
-		{"protobuf accept", `{"type":"SUBSCRIBE"}`, map[string]string{"Accept": "application/x-protobuf"}, 406},
+		{"xml accept", `{"type":"SUBSCRIBE"}`, map[string]string{"Accept": "application/xml"}, 406},
+		{"recordio accept of xml", `{"type":"SUBSCRIBE"}`, map[string]string{"Accept": "application/recordio", "Message-Accept": "application/xml"}, 406},
 		{"json accept with charset", `{"type":"NOPE"}`, map[string]string{"Accept": "application/json; charset=utf-8", api.StreamIDHeader: f.streamID}, 400},
 		{"malformed", `{"type":`, nil, 400},
 		{"not an object", `[]`, nil, 400},

@@ -13,12 +13,12 @@ import (
 // codes (ErrBadCall 400, ErrForbidden 403, ErrNotLeader 307/503).
 var (
 	// ErrBadCall is wrapped by errors in a call's content.
-	ErrBadCall = errors.New("bad call")
+	ErrBadCall = api.Kind(api.ErrInvalid, "bad call")
 	// ErrForbidden: the framework is not subscribed, or the stream id is
 	// not its current one.
-	ErrForbidden = errors.New("framework not subscribed on this stream")
+	ErrForbidden = api.Kind(api.ErrForbidden, "framework not subscribed on this stream")
 	// ErrFrameworkRemoved: the framework was torn down; it cannot come back.
-	ErrFrameworkRemoved = errors.New("framework has been removed")
+	ErrFrameworkRemoved = api.Kind(api.ErrForbidden, "framework has been removed")
 )
 
 // Scheduler is the one way frameworks drive the master: the Mesos v1

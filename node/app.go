@@ -51,7 +51,7 @@ func runCLIWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if stdin != nil {
 		app.Reader = stdin
 	}
-	err := app.Run(args)
+	err := app.Run(interspersed(app, args))
 	if err == nil {
 		return 0
 	}
@@ -121,6 +121,7 @@ func newApp(stdout, stderr io.Writer, run runFunc) *cli.App {
 		},
 	}
 	app.Commands = append(app.Commands, extraCommands()...)
+	fitShell(app)
 	return app
 }
 

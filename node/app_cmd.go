@@ -26,7 +26,7 @@ import (
 // their deployment until it finishes, unless --detach.
 func appCommand() *cli.Command {
 	out := func() cli.Flag {
-		return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"}
+		return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table, wide, json or yaml"}
 	}
 	follow := []cli.Flag{
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the deployment"},
@@ -38,10 +38,13 @@ func appCommand() *cli.Command {
 			Flags: append(append(clientFlags(), out()), flags...),
 			Action: func(c *cli.Context) error {
 				if c.NArg() != nargs {
-					return &exitError{2, strings.TrimSpace("usage: nodectl app " + name + " " + argsUsage)}
+					return usageErr(c, strings.TrimSpace("nodectl app "+name+" [flags] "+argsUsage))
 				}
-				if o := c.String("output"); o != "table" && o != "json" {
-					return &exitError{2, fmt.Sprintf("-o %q: want table or json", o)}
+				if err := checkOutput(c); err != nil {
+					return err
+				}
+				if c.Bool("quiet") && c.IsSet("output") {
+					return &exitError{2, "give -q or -o, not both"}
 				}
 				m, err := newAppsAPI(c)
 				if err != nil {
@@ -55,7 +58,7 @@ func appCommand() *cli.Command {
 		Name:  "app",
 		Usage: "manage apps of the built-in Marathon (/v2)",
 		Subcommands: []*cli.Command{
-			sub("list", "list apps", "", 0, nil, appList),
+			withAlias(sub("list", "list apps", "", 0, []cli.Flag{&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the ids, one a line"}}, appList), "ls"),
 			sub("show", "show an app", "ID", 1, nil, appShow),
 			sub("run", "create or update an app from a JSON definition and follow its deployment", "", 0,
 				append([]cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "app definition (JSON; - for stdin)"},
@@ -63,10 +66,14 @@ func appCommand() *cli.Command {
 			sub("scale", "set an app's instances", "ID N", 2, append([]cli.Flag{&cli.BoolFlag{Name: "force", Usage: "override a running deployment"}}, follow...), appScale),
 			sub("restart", "restart an app's tasks (rolling)", "ID", 1, append([]cli.Flag{&cli.BoolFlag{Name: "force", Usage: "override a running deployment"}}, follow...), appRestart),
 			sub("delete", "delete an app and kill its tasks", "ID", 1, append([]cli.Flag{&cli.BoolFlag{Name: "force", Usage: "override a running deployment"}}, follow...), appDelete),
-			sub("tasks", "list an app's tasks", "ID", 1, nil, appTasks),
+			sub("tasks", "list an app's tasks", "ID", 1, []cli.Flag{&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the ids, one a line"}}, appTasks),
 			sub("wipe", "kill a resident app's task and destroy its volume and reservation (a fresh instance starts)", "ID TASK_ID", 2, nil, appWipe),
-			sub("versions", "list an app's versions", "ID", 1, nil, appVersions),
+			sub("versions", "list an app's versions", "ID", 1, []cli.Flag{&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the ids, one a line"}}, appVersions),
 			sub("rollback", "cancel the app's running deployment (rolling back), or go back to the previous version", "ID", 1, follow, appRollback),
+			appKillCommand(out(), follow),
+			appLogsCommand(),
+			appEditCommand(out(), follow),
+			appExecCommand(),
 		},
 	}
 }
@@ -193,15 +200,30 @@ func appList(c *cli.Context, m *appsAPI) error {
 		return cliErr(err)
 	}
 	w := c.App.Writer
-	if c.String("output") == "json" {
-		return printJSON(w, raw)
+	if o := c.String("output"); structured(o) {
+		return writeFormatted(w, o, raw)
+	}
+	wide := c.String("output") == "wide"
+	if c.Bool("quiet") {
+		for _, a := range resp.Apps {
+			fmt.Fprintln(w, a.ID)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tRUNNING\tHEALTHY\tCPUS\tMEM\tDEPLOYING\tCMD")
+	head := "ID\tRUNNING\tHEALTHY\tCPUS\tMEM\tDEPLOYING\tCMD"
+	if wide {
+		head += "\tDISK\tVERSION"
+	}
+	fmt.Fprintln(tw, head)
 	for _, a := range resp.Apps {
 		dep := "-"
 		if len(a.Deployments) > 0 {
 			dep = "yes"
+		}
+		if wide {
+			fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%g\t%g\t%s\t%s\t%g\t%s\n", a.ID, a.TasksRunning, a.Instances, a.health(), a.Cpus, a.Mem, dep, oneLine(a.command()), a.Disk, a.Version)
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%g\t%g\t%s\t%s\n", a.ID, a.TasksRunning, a.Instances, a.health(), a.Cpus, a.Mem, dep, truncate(a.command(), 40))
 	}
@@ -228,9 +250,9 @@ func appShow(c *cli.Context, m *appsAPI) error {
 		return cliErr(err)
 	}
 	w := c.App.Writer
-	if c.String("output") == "json" {
+	if o := c.String("output"); structured(o) {
 		_ = json.Unmarshal(b, &raw)
-		return printJSON(w, raw.App)
+		return writeFormatted(w, o, raw.App)
 	}
 	a := resp.App
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -277,8 +299,14 @@ func appTasks(c *cli.Context, m *appsAPI) error {
 		return cliErr(err)
 	}
 	w := c.App.Writer
-	if c.String("output") == "json" {
-		return printJSON(w, raw)
+	if o := c.String("output"); structured(o) {
+		return writeFormatted(w, o, raw)
+	}
+	if c.Bool("quiet") {
+		for _, t := range resp.Tasks {
+			fmt.Fprintln(w, t.ID)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tHOST\tPORTS\tSTATE\tHEALTH\tSTARTED\tVERSION")
@@ -314,13 +342,13 @@ func appVersions(c *cli.Context, m *appsAPI) error {
 	if err != nil {
 		return cliErr(err)
 	}
-	if c.String("output") == "json" {
-		return printJSON(c.App.Writer, raw)
+	if o := c.String("output"); structured(o) {
+		return writeFormatted(c.App.Writer, o, raw)
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(resp.Versions)))
 	for i, v := range resp.Versions {
 		mark := ""
-		if i == 0 {
+		if i == 0 && !c.Bool("quiet") {
 			mark = " (current)"
 		}
 		fmt.Fprintln(c.App.Writer, v+mark)
@@ -478,9 +506,9 @@ func appRollback(c *cli.Context, m *appsAPI) error {
 }
 
 func printResult(c *cli.Context, v any) error {
-	if c.String("output") == "json" {
+	if o := c.String("output"); structured(o) {
 		b, _ := json.Marshal(v)
-		return printJSON(c.App.Writer, b)
+		return writeFormatted(c.App.Writer, o, b)
 	}
 	return nil
 }
@@ -503,7 +531,7 @@ func followResult(c *cli.Context, m *appsAPI, id string, d deployedResp, expect 
 		return cliErr(err)
 	}
 	result["status"] = "success"
-	if c.String("output") == "json" {
+	if structured(c.String("output")) {
 		return printResult(c, result)
 	}
 	fmt.Fprintf(c.App.Writer, "deployment %s of %s finished\n", d.DeploymentID, result["app"])
@@ -605,8 +633,8 @@ func appWipe(c *cli.Context, m *appsAPI) error {
 	if err != nil {
 		return cliErr(err)
 	}
-	if c.String("output") == "json" {
-		return printJSON(c.App.Writer, raw)
+	if o := c.String("output"); structured(o) {
+		return writeFormatted(c.App.Writer, o, raw)
 	}
 	fmt.Fprintf(c.App.Writer, "wiped %s of %s: its volume and reservation are released\n", task, id)
 	return nil

@@ -7,8 +7,10 @@ func extraCommands() []*cli.Command {
 	return []*cli.Command{
 		imageCommand(),
 		executeCommand(),
+		logsCommand(),
 		taskCommand(),
 		execCommand(),
+		agentCommand(),
 		appCommand(),
 		volumeCommand(),
 		masterCommand(),

@@ -54,7 +54,10 @@ type Config struct {
 	// reservedNamed are the resources --reserved-resources names, even
 	// with zero amounts (which ReservedResources drops).
 	reservedNamed []string
-	Hostname      string
+	// resourcesNamed are the resources --resources names (zero amounts
+	// included); the agent detects the others of cpus, mem, disk and ports.
+	resourcesNamed []string
+	Hostname       string
 
 	AgentPingTimeout            time.Duration
 	MaxAgentPingTimeouts        int
@@ -164,7 +167,7 @@ func upFlags() []cli.Flag {
 		num("etcd-port", 2379, "embedded etcd client port", "etcd_port"),
 		num("etcd-peer-port", 2380, "embedded etcd peer port", "etcd_peer_port"),
 		str("master", "", "agent: comma-separated master addresses host:port"),
-		str("resources", "", "agent resources, Mesos syntax 'cpus:2;mem:1024;disk:4096;ports:[31000-32000]' (default: detected)"),
+		str("resources", "", "agent resources, Mesos syntax 'cpus:2;mem:1024;disk:4096;ports:[31000-32000]' (default: detected; cpus, mem, disk or ports it leaves out are detected, as Mesos does)"),
 		str("reserved-resources", "", "agent: what the node keeps for its own processes out of detected resources, Mesos syntax 'cpus:0.5;mem:1024' (default: cpus max(0.5, 5% of the CPUs), mem min(1024, half), disk min(5120, half); a resource not named keeps its default); not with --resources", "reserved_resources"),
 		str("cgroups-root", "nodectl", "agent: cgroup under which nodectl runs (<root>/system, higher CPU weight) and tasks' containers run (<root>/containers); empty: none", "cgroups_root"),
 		str("attributes", "", "agent attributes 'rack:a;zone:1'"),
@@ -311,6 +314,7 @@ func loadConfig(c *cli.Context) (Config, error) {
 		return Config{}, fmt.Errorf("%w: --reserved-resources: %w", ErrConfig, err)
 	}
 	cfg.reservedNamed = resourceNames(c.String("reserved-resources"))
+	cfg.resourcesNamed = resourceNames(c.String("resources"))
 	if cfg.Attributes, err = api.ParseAttributes(c.String("attributes")); err != nil {
 		return Config{}, fmt.Errorf("%w: --attributes: %w", ErrConfig, err)
 	}
@@ -474,6 +478,9 @@ func (cfg *Config) Validate() error {
 			cfg.Resources, cfg.ReservedResources, cfg.reservedApplied = host.Subtract(reserved), reserved, true
 		case (cfg.ReservedResources != nil || cfg.reservedNamed != nil) && !cfg.reservedApplied:
 			return bad("reserved-resources", "applies to detected resources only; with --resources, give what tasks may use")
+		}
+		if !cfg.reservedApplied {
+			cfg.Resources = withDetected(cfg.Resources, cfg.resourcesNamed, cfg.WorkDir)
 		}
 		if cfg.Flags != nil {
 			cfg.Flags["reserved-resources"] = cfg.ReservedResources.String()

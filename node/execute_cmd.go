@@ -25,11 +25,14 @@ import (
 
 // executeCommand is `nodectl execute`, this project's mesos-execute: a
 // framework of one task, speaking the v1 scheduler HTTP API to the leading
-// master. It takes the first offer that fits, launches the task, prints its
-// status updates (acknowledging them) and exits with the task's exit code.
-// With --detach it returns once the task runs; the framework then stays
-// registered for its failover timeout (a week), and `nodectl task kill`
-// ends the task.
+// master. It takes the first offer that fits, launches the task, streams
+// the task's stdout and stderr (read from its sandbox, see logs_cmd.go) to
+// its own, prints the status updates (acknowledging them) on stderr, unless
+// -q, and exits with the task's exit code (taskExitCode). stdout carries
+// only the task's output. With --detach it returns once the task runs,
+// printing the task id alone on stdout (or -o json|yaml: id, framework,
+// agent, sandbox); the framework then stays registered for its failover
+// timeout (a week), and `nodectl task kill` ends the task.
 func executeCommand() *cli.Command {
 	return &cli.Command{
 		Name:         "execute",
@@ -42,7 +45,9 @@ func executeCommand() *cli.Command {
 			&cli.StringFlag{Name: "resources", Value: "cpus:0.1;mem:32", Usage: "task resources, Mesos syntax"},
 			&cli.StringSliceFlag{Name: "env", Usage: "environment variable K=V (repeatable)"},
 			&cli.BoolFlag{Name: "checkpoint", Usage: "the task survives agent restarts (FrameworkInfo.checkpoint)"},
-			&cli.BoolFlag{Name: "detach", Usage: "return once the task runs, printing its id"},
+			&cli.BoolFlag{Name: "detach", Usage: "return once the task runs, printing its id (alone on stdout)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no status updates (stderr): only the task's output, or with --detach its id"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "id", Usage: "with --detach: id, json or yaml"},
 			&cli.StringFlag{Name: "role", Usage: "role to take resources from (default *)"},
 			&cli.StringFlag{Name: "user", Value: defaultExecuteUser, Usage: "user the task runs as (FrameworkInfo.user; given explicitly also CommandInfo.user, which beats an image's USER): it must exist on the agent or in the image; root only where the master's --root-submissions and run_tasks ACL allow"},
 		),
@@ -51,13 +56,25 @@ func executeCommand() *cli.Command {
 			if err != nil {
 				return &exitError{2, err.Error()}
 			}
+			switch o := c.String("output"); {
+			case o != "id" && o != "json" && o != "yaml":
+				return &exitError{2, fmt.Sprintf("-o %q: want id, json or yaml", o)}
+			case o != "id" && !spec.detach:
+				return &exitError{2, "-o " + o + " needs --detach"}
+			}
+			spec.output = c.String("output")
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			m, err := newMasterAPI(c)
 			if err != nil {
 				return err
 			}
-			return runExecute(ctx, c.Context, m, spec, c.App.Writer)
+			stderr := &syncWriter{w: c.App.ErrWriter}
+			eio := execIO{stdout: c.App.Writer, stderr: stderr, status: stderr}
+			if c.Bool("quiet") {
+				eio.status = io.Discard
+			}
+			return runExecute(ctx, c.Context, m, spec, eio)
 		},
 	}
 }
@@ -72,6 +89,13 @@ type executeSpec struct {
 	detach     bool
 	role       string
 	user       string
+	output     string // with detach: id, json or yaml
+}
+
+// execIO is where execute writes: the task's stdout and stderr, and the
+// status lines (stderr, or nowhere with -q).
+type execIO struct {
+	stdout, stderr, status io.Writer
 }
 
 // defaultExecuteUser is `nodectl execute --user`'s default: unprivileged,
@@ -164,7 +188,8 @@ func (s executeSpec) taskInfo(agentID string) api.TaskInfo {
 
 // runExecute runs spec to completion. ctx ends on SIGINT/SIGTERM: the task
 // is then killed and the framework torn down; base outlives it for that.
-func runExecute(ctx, base context.Context, m *masterAPI, spec executeSpec, out io.Writer) error {
+func runExecute(ctx, base context.Context, m *masterAPI, spec executeSpec, eio execIO) error {
+	out := eio.status
 	if err := checkFits(base, m, spec.resources); err != nil {
 		return &exitError{1, err.Error()}
 	}
@@ -176,7 +201,8 @@ func runExecute(ctx, base context.Context, m *masterAPI, spec executeSpec, out i
 	defer func() { sub.close() }()
 	info.ID = &api.ID{Value: sub.frameworkID}
 	fmt.Fprintf(out, "Subscribed with framework ID %s\n", sub.frameworkID)
-	r := &execRun{spec: spec, out: out, m: m}
+	r := &execRun{spec: spec, out: out, io: eio, m: m}
+	defer r.stopOutput(base)
 	rc := newReconciler()
 	defer rc.timer.Stop()
 	fitCheck := time.NewTicker(2 * time.Second)
@@ -249,8 +275,11 @@ func resubscribe(ctx context.Context, m *masterAPI, info api.FrameworkInfo) (*su
 // execRun is the state of one `nodectl execute`.
 type execRun struct {
 	spec    executeSpec
-	out     io.Writer
+	out     io.Writer // status lines
+	io      execIO
 	m       *masterAPI
+	fwID    string
+	output  *taskOutput // the streamed stdout/stderr, once running
 	taskID  string
 	agentID string
 	sandbox bool
@@ -305,14 +334,24 @@ func (r *execRun) handle(ctx context.Context, sub *subscription, ev api.Event) (
 			return false, nil // a reconciliation answer that tells nothing new
 		}
 		r.last = st.State
+		r.fwID = sub.frameworkID
+		if st.State.Terminal() || st.State == api.TaskLost {
+			// The task's last output before its end, then the end.
+			r.startOutput(ctx) // a task that never ran may still have written
+			r.stopOutput(ctx)
+		}
 		printStatus(r.out, st)
+		var sandbox string
 		if st.State == api.TaskRunning && !r.sandbox {
 			r.sandbox = true
-			fmt.Fprintf(r.out, "Sandbox: %s\n", sandboxOf(ctx, r.m, sub.frameworkID, r.agentID, r.taskID))
+			sandbox = sandboxOf(ctx, r.m, sub.frameworkID, r.agentID, r.taskID)
+			fmt.Fprintf(r.out, "Sandbox: %s\n", sandbox)
 		}
 		if st.State == api.TaskRunning && r.spec.detach {
-			fmt.Fprintln(r.out, r.taskID)
-			return true, nil
+			return true, r.printDetached(sandbox)
+		}
+		if st.State == api.TaskRunning {
+			r.startOutput(ctx)
 		}
 		if st.State.Terminal() || st.State == api.TaskLost {
 			r.final = &st

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -150,7 +151,7 @@ func runForgotten(t *testing.T, f *forgetfulMaster) *forgetfulMaster {
 	rs, _ := api.ParseResources("cpus:0.1;mem:32")
 	spec := executeSpec{name: "lost", resources: rs, command: api.CommandInfo{Value: "true"}, checkpoint: true}
 	var out bytes.Buffer
-	err = runExecute(context.Background(), context.Background(), &masterAPI{c: cl}, spec, &out)
+	err = runExecute(context.Background(), context.Background(), &masterAPI{c: cl}, spec, execIO{stdout: io.Discard, stderr: io.Discard, status: &out})
 	var ee *exitError
 	if err == nil || !errors.As(err, &ee) || ee.code != 1 {
 		t.Fatalf("execute: %v, want exit 1\n%s", err, out.String())

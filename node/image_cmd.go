@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,7 +54,7 @@ func imageCommand() *cli.Command {
 			sub(&cli.Command{Name: "pull", Usage: "pull an image from a registry", ArgsUsage: "REF", Action: imageAction(1, imagePull)}),
 			sub(&cli.Command{Name: "load", Usage: "load the images of a docker-save or OCI layout archive (.tar or .tar.gz)", ArgsUsage: "FILE", Action: imageAction(1, imageLoad)}),
 			sub(&cli.Command{Name: "import", Usage: "make a single-layer image of a rootfs tarball", ArgsUsage: "ROOTFS.tar[.gz] NAME[:TAG]", Action: imageAction(2, imageImport)}),
-			sub(&cli.Command{Name: "ls", Aliases: []string{"list"}, Usage: "list stored images", Action: imageAction(0, imageList)}),
+			sub(&cli.Command{Name: "ls", Aliases: []string{"list"}, Usage: "list stored images", Flags: listFlags(), Action: imageAction(0, imageList)}),
 			sub(&cli.Command{Name: "rm", Aliases: []string{"remove"}, Usage: "remove an image name (blobs go at the next gc)", ArgsUsage: "REF|DIGEST", Action: imageAction(1, imageRemove)}),
 			sub(&cli.Command{Name: "gc", Usage: "delete blobs and layers no image name or container uses", Action: imageAction(0, imageGC)}),
 		},
@@ -166,9 +167,37 @@ func imageImport(ctx context.Context, c *cli.Context, s *image.Store, args []str
 }
 
 func imageList(ctx context.Context, c *cli.Context, s *image.Store, args []string) error {
+	format, err := listFormat(c)
+	if err != nil {
+		return err
+	}
 	imgs, err := s.List(ctx)
 	if err != nil {
 		return err
+	}
+	switch {
+	case format == "quiet":
+		for _, img := range imgs {
+			fmt.Fprintln(c.App.Writer, img.Ref)
+		}
+		return nil
+	case structured(format):
+		type row struct {
+			Ref     string    `json:"ref"`
+			Name    string    `json:"name"`
+			Digest  string    `json:"digest"`
+			Size    int64     `json:"size"`
+			Created time.Time `json:"created"`
+		}
+		rows := []row{}
+		for _, img := range imgs {
+			rows = append(rows, row{img.Ref, img.Name, img.Digest.String(), img.Size, img.Created})
+		}
+		b, err := json.Marshal(rows)
+		if err != nil {
+			return err
+		}
+		return writeFormatted(c.App.Writer, format, b)
 	}
 	return writeImageTable(c.App.Writer, imgs, time.Now())
 }

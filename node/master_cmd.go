@@ -15,17 +15,19 @@ import (
 
 // masterCommand is `nodectl master`: the master quorum (docs/ha.md).
 func masterCommand() *cli.Command {
-	out := &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"}
 	return &cli.Command{
 		Name:  "master",
 		Usage: "list and remove masters of the quorum",
 		Subcommands: []*cli.Command{
 			{
-				Name: "list", Usage: "list the masters (etcd members) with their health", OnUsageError: usageError,
-				Flags: append(clientFlags(), out),
+				Name: "list", Aliases: []string{"ls"}, Usage: "list the masters (etcd members) with their health", OnUsageError: usageError,
+				Flags: append(clientFlags(), listFlags()...),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 0 {
 						return &exitError{2, "usage: nodectl master list"}
+					}
+					if _, err := listFormat(c); err != nil {
+						return err
 					}
 					return cliErr(masterList(c))
 				},
@@ -71,8 +73,14 @@ func masterList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.String("output") == "json" {
-		return printJSON(c.App.Writer, raw)
+	if o := c.String("output"); structured(o) {
+		return writeFormatted(c.App.Writer, o, raw)
+	}
+	if c.Bool("quiet") {
+		for _, x := range q.Members {
+			fmt.Fprintln(c.App.Writer, x.ID)
+		}
+		return nil
 	}
 	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tNAME\tROLE\tHEALTHY\tETCD LEADER\tMASTER\tPEER URL")

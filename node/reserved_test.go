@@ -98,10 +98,18 @@ func TestConfigReservedResources(t *testing.T) {
 		t.Errorf("--reserved_resources cpus:0.25;mem:300: reserved %s, advertised %s", cfg.ReservedResources, cfg.Resources)
 	}
 
-	// Explicit --resources: advertised as given, nothing reserved.
+	// Explicit --resources: advertised as given, nothing reserved; what
+	// it does not name is detected, as Mesos' agent does (disk less the
+	// node's share, ports 31000-32000); a zero amount stays zero.
 	cfg, err = parse(t, nil, "--work-dir", dir, "--resources", "cpus:2;mem:1024")
-	if err != nil || !cfg.Resources.Equal(mustResources(t, "cpus:2;mem:1024")) || cfg.ReservedResources != nil {
+	wantDisk := host.Scalar("disk") - defaultReserved(host).Scalar("disk")
+	if err != nil || cfg.Resources.Scalar("cpus") != 2 || cfg.Resources.Scalar("mem") != 1024 || cfg.Resources.Scalar("disk") != wantDisk ||
+		cfg.Resources.RangesOf("ports") == nil || cfg.ReservedResources != nil {
 		t.Errorf("--resources: %v %s reserved %s", err, cfg.Resources, cfg.ReservedResources)
+	}
+	cfg, err = parse(t, nil, "--work-dir", dir, "--resources", "cpus:2;mem:1024;disk:0;ports:[40000-40001]")
+	if err != nil || !cfg.Resources.Equal(mustResources(t, "cpus:2;mem:1024;ports:[40000-40001]")) {
+		t.Errorf("--resources with disk:0: %v %s", err, cfg.Resources)
 	}
 
 	for _, args := range [][]string{

@@ -71,9 +71,35 @@ func reservedFor(host, given api.Resources, named []string) (api.Resources, erro
 	return out, nil
 }
 
+// withDetected completes the resources --resources gave as Mesos' agent
+// does (Containerizer::resources in Mesos'
+// src/slave/containerizer/containerizer.cc): each of cpus, mem, disk and
+// ports that the flag does not name is detected — what the host has less
+// what the node keeps for itself (defaultReserved), and ports
+// [31000-32000] — so `--resources cpus:1;mem:512` still offers disk and
+// ports. A resource named with any amount, zero included, is as given.
+func withDetected(given api.Resources, named []string, workDir string) api.Resources {
+	for _, r := range given {
+		named = append(named, r.Name)
+	}
+	host := hostResources(workDir)
+	detected := host.Subtract(defaultReserved(host))
+	out := given
+	for _, r := range detected {
+		if !slices.Contains(named, r.Name) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // resourceNames are the names in a Mesos resources string
-// ("cpus(role):1;mem:2" → cpus, mem).
+// ("cpus(role):1;mem:2" → cpus, mem). The JSON form's names come from
+// the parsed resources (withDetected).
 func resourceNames(s string) []string {
+	if strings.HasPrefix(strings.TrimSpace(s), "[") {
+		return nil
+	}
 	var out []string
 	for _, part := range strings.Split(s, ";") {
 		name, _, _ := strings.Cut(part, ":")

@@ -56,7 +56,7 @@ func secretCommand() *cli.Command {
 					&cli.StringFlag{Name: "from-file", Usage: "file whose contents (exact bytes, UTF-8) are the value"},
 				}, secretCreate),
 			withAlias(sub("list", "list secret paths (never values)", "", 0,
-				[]cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"}}, secretList), "ls"),
+				listFlags(), secretList), "ls"),
 			withAlias(sub("remove", "remove a secret", "PATH", 1, nil, secretRemove), "rm"),
 		},
 	}
@@ -126,9 +126,9 @@ func secretCreate(c *cli.Context, args []string, dial func() (*client.Client, er
 }
 
 func secretList(c *cli.Context, _ []string, dial func() (*client.Client, error)) error {
-	o := c.String("output")
-	if o != "table" && o != "json" {
-		return &exitError{2, fmt.Sprintf("-o %q: want table or json", o)}
+	o, err := listFormat(c)
+	if err != nil {
+		return err
 	}
 	cl, err := dial()
 	if err != nil {
@@ -138,12 +138,18 @@ func secretList(c *cli.Context, _ []string, dial func() (*client.Client, error))
 	if err := cl.Get(c.Context, secrets.PathSecrets, &resp); err != nil {
 		return err
 	}
-	if o == "json" {
+	if structured(o) {
 		if resp.Secrets == nil {
 			resp.Secrets = []secrets.Entry{}
 		}
 		b, _ := json.Marshal(resp.Secrets)
-		return printJSON(c.App.Writer, b)
+		return writeFormatted(c.App.Writer, o, b)
+	}
+	if o == "quiet" {
+		for _, e := range resp.Secrets {
+			fmt.Fprintln(c.App.Writer, e.Path)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PATH\tUPDATED")

@@ -285,7 +285,7 @@ func TestSecretCLIUsage(t *testing.T) {
 		{[]string{"secret", "create", "/a/b", "--from-file", f + "-missing"}, "", "--from-file"},
 		{[]string{"secret", "create"}, "", "usage"},
 		{[]string{"secret", "rm", "/a/b", "extra"}, "", "usage"},
-		{[]string{"secret", "ls", "-o", "yaml"}, "", "want table or json"},
+		{[]string{"secret", "ls", "-o", "xml"}, "", "want table, wide, json or yaml"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := node.RunCLIInput(c.args, strings.NewReader(c.stdin), &stdout, &stderr)

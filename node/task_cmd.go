@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -36,7 +37,8 @@ func taskCommand() *cli.Command {
 				Usage:        "list tasks (newest first), from the leading master's /tasks",
 				OnUsageError: usageError,
 				Flags: append(clientFlags(),
-					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
+					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table, wide, json or yaml"},
+					&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the ids, one a line"},
 					&cli.IntFlag{Name: "limit", Value: 100, Usage: "at most this many tasks"},
 					&cli.StringFlag{Name: "framework", Usage: "only this framework's tasks"},
 				),
@@ -44,11 +46,15 @@ func taskCommand() *cli.Command {
 					if c.NArg() > 0 {
 						return &exitError{2, "task list takes no arguments"}
 					}
+					format, err := listFormat(c)
+					if err != nil {
+						return err
+					}
 					m, err := newMasterAPI(c)
 					if err != nil {
 						return err
 					}
-					return taskList(c.Context, m, c.String("output"), c.Int("limit"), c.String("framework"), c.App.Writer)
+					return taskList(c.Context, m, format, c.Int("limit"), c.String("framework"), c.App.Writer)
 				},
 			},
 			{
@@ -84,11 +90,12 @@ func taskCommand() *cli.Command {
 
 // taskEntry is a /tasks entry as the CLI reads it.
 type taskEntry struct {
-	ID          string        `json:"id"`
-	Name        string        `json:"name"`
-	FrameworkID string        `json:"framework_id"`
-	AgentID     string        `json:"slave_id"`
-	State       api.TaskState `json:"state"`
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	FrameworkID string         `json:"framework_id"`
+	AgentID     string         `json:"slave_id"`
+	State       api.TaskState  `json:"state"`
+	Resources   map[string]any `json:"resources"`
 }
 
 func listTasks(ctx context.Context, m *masterAPI, query url.Values) ([]json.RawMessage, []taskEntry, error) {
@@ -108,9 +115,6 @@ func listTasks(ctx context.Context, m *masterAPI, query url.Values) ([]json.RawM
 }
 
 func taskList(ctx context.Context, m *masterAPI, output string, limit int, framework string, out io.Writer) error {
-	if output != "table" && output != "json" {
-		return &exitError{2, fmt.Sprintf("-o %q: want table or json", output)}
-	}
 	if limit < 0 {
 		return &exitError{2, "--limit must not be negative"}
 	}
@@ -122,13 +126,21 @@ func taskList(ctx context.Context, m *masterAPI, output string, limit int, frame
 	if err != nil {
 		return &exitError{1, err.Error()}
 	}
-	if output == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
+	if structured(output) {
 		if raw == nil {
 			raw = []json.RawMessage{}
 		}
-		return enc.Encode(raw)
+		b, err := json.Marshal(raw)
+		if err != nil {
+			return err
+		}
+		return writeFormatted(out, output, b)
+	}
+	if output == "quiet" {
+		for _, t := range tasks {
+			fmt.Fprintln(out, t.ID)
+		}
+		return nil
 	}
 	hosts := map[string]string{}
 	if slaves, err := listSlaves(ctx, m); err == nil {
@@ -137,11 +149,25 @@ func taskList(ctx context.Context, m *masterAPI, output string, limit int, frame
 		}
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tAGENT\tFRAMEWORK")
+	head := "ID\tNAME\tSTATE\tAGENT\tFRAMEWORK"
+	if output == "wide" {
+		head += "\tAGENT ID\tRESOURCES"
+	}
+	fmt.Fprintln(tw, head)
 	for _, t := range tasks {
 		agent := t.AgentID
 		if h := hosts[agent]; h != "" {
 			agent = h
+		}
+		if output == "wide" {
+			var res []string
+			for _, k := range []string{"cpus", "mem", "disk", "gpus", "ports"} {
+				if v, ok := t.Resources[k]; ok {
+					res = append(res, fmt.Sprintf("%s:%v", k, v))
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.State, agent, t.FrameworkID, t.AgentID, strings.Join(res, ";"))
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.State, agent, t.FrameworkID)
 	}

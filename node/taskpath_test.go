@@ -151,14 +151,14 @@ func TestExecute(t *testing.T) {
 // it through its framework, even across a master restart.
 func TestExecuteDetachListKill(t *testing.T) {
 	tc := startTaskCluster(t, 1)
-	out, code := tc.cli("execute", "--name", "sleeper", "--checkpoint", "--detach", "--", "sleep", "1000")
+	out, code := tc.cli("execute", "--name", "sleeper", "--checkpoint", "--detach", "-q", "--", "sleep", "1000")
 	if code != 0 {
 		t.Fatalf("execute --detach: exit %d\n%s", code, out)
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	id := lines[len(lines)-1]
-	if !strings.HasPrefix(id, "sleeper.") {
-		t.Fatalf("last line %q, want the task id", id)
+	// -q: the id alone, for ID=$(nodectl execute --detach -q ...)
+	id := strings.TrimSuffix(out, "\n")
+	if !strings.HasPrefix(id, "sleeper.") || strings.Contains(id, "\n") {
+		t.Fatalf("output %q, want the task id alone", out)
 	}
 	// The CLI is gone; its framework waits, disconnected, for its
 	// failover timeout.

@@ -18,7 +18,6 @@ import (
 // /master/tokens, authenticated with the admin certificate of the client
 // config.
 func tokenCommand() *cli.Command {
-	out := &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"}
 	return &cli.Command{
 		Name:  "token",
 		Usage: "create, list and revoke join tokens",
@@ -63,14 +62,14 @@ func tokenCommand() *cli.Command {
 				Aliases:      []string{"ls"},
 				Usage:        "list join tokens (secrets are not shown)",
 				OnUsageError: usageError,
-				Flags:        append(clientFlags(), out),
+				Flags:        append(clientFlags(), listFlags()...),
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 0 {
 						return &exitError{2, "token list takes no arguments"}
 					}
-					o := c.String("output")
-					if o != "table" && o != "json" {
-						return &exitError{2, fmt.Sprintf("-o %q: want table or json", o)}
+					o, err := listFormat(c)
+					if err != nil {
+						return err
 					}
 					cc, err := newClient(c, callTimeout)
 					if err != nil {
@@ -116,13 +115,21 @@ func tokenCommand() *cli.Command {
 }
 
 func printTokens(w io.Writer, tokens []pki.TokenInfo, output string, now time.Time) error {
-	if output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
+	if structured(output) {
 		if tokens == nil {
 			tokens = []pki.TokenInfo{}
 		}
-		return enc.Encode(tokens)
+		b, err := json.Marshal(tokens)
+		if err != nil {
+			return err
+		}
+		return writeFormatted(w, output, b)
+	}
+	if output == "quiet" {
+		for _, t := range tokens {
+			fmt.Fprintln(w, t.ID)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tROLE\tSTATE\tUSED\tEXPIRES\tCREATED\tDESCRIPTION")

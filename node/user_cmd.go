@@ -55,9 +55,6 @@ var isTerminal = func(r io.Reader) bool {
 // userCommand is `nodectl user`: the principals that authenticate with a
 // secret (HTTP Basic) and the apps they may manage.
 func userCommand() *cli.Command {
-	out := func() cli.Flag {
-		return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"}
-	}
 	newSecret := func() cli.Flag {
 		return &cli.StringFlag{Name: "new-secret-file", Usage: "file holding the user's secret (first line); default: a line on stdin, or generated and printed when stdin is a terminal"}
 	}
@@ -97,7 +94,7 @@ func userCommand() *cli.Command {
 		Name:  "user",
 		Usage: "manage users: principals with a secret (HTTP Basic) and the apps they may manage",
 		Subcommands: []*cli.Command{
-			withAlias(sub("list", "list users", "", 0, []cli.Flag{out()}, userList), "ls"),
+			withAlias(sub("list", "list users", "", 0, listFlags(), userList), "ls"),
 			sub("add", "add a user; without --new-secret-file reads the secret from stdin, or generates and prints one on a terminal", "NAME", 1,
 				[]cli.Flag{appsFlag("app groups the user may manage, comma-separated (/team-a,/team-b)"), newSecret()}, userAdd),
 			sub("passwd", "set a user's secret (as user add takes it)", "NAME", 1, []cli.Flag{newSecret()}, userPasswd),
@@ -268,9 +265,9 @@ func printGenerated(c *cli.Context, name, secret string, generated bool) {
 }
 
 func userList(c *cli.Context, dial func() (*client.Client, error)) error {
-	o := c.String("output")
-	if o != "table" && o != "json" {
-		return &exitError{2, fmt.Sprintf("-o %q: want table or json", o)}
+	o, err := listFormat(c)
+	if err != nil {
+		return err
 	}
 	cl, err := dial()
 	if err != nil {
@@ -282,12 +279,18 @@ func userList(c *cli.Context, dial func() (*client.Client, error)) error {
 	if err := cl.Get(c.Context, pathUsers, &resp); err != nil {
 		return err
 	}
-	if o == "json" {
+	if structured(o) {
 		if resp.Users == nil {
 			resp.Users = []userInfo{}
 		}
 		b, _ := json.Marshal(resp.Users)
-		return printJSON(c.App.Writer, b)
+		return writeFormatted(c.App.Writer, o, b)
+	}
+	if o == "quiet" {
+		for _, u := range resp.Users {
+			fmt.Fprintln(c.App.Writer, u.Principal)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PRINCIPAL\tAPPS\tCREATED")

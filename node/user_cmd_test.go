@@ -318,7 +318,7 @@ func TestUserCommandUsage(t *testing.T) {
 		{"", []string{"user", "add", "dave", "--secret-file", "/nonexistent"}, "--secret-file is your own secret and needs --principal"},
 		{"", []string{"user", "add", "dave", "--new-secret-file", "/nonexistent"}, "--new-secret-file: open /nonexistent"},
 		{"", []string{"user", "apps", "dave"}, "user apps needs --apps"},
-		{"", []string{"user", "list", "-o", "yaml"}, `-o "yaml": want table or json`},
+		{"", []string{"user", "list", "-o", "xml"}, `-o "xml": want table, wide, json or yaml`},
 		{"", []string{"user", "list", "--secret", "x"}, "--secret (or NODECTL_SECRET) needs --principal"},
 		{"", []string{"user", "list", "--principal", "root"}, "--principal root needs --secret-file, --secret or NODECTL_SECRET"},
 		{"", []string{"user", "list", "--principal", "root", "--secret", "a", "--secret-file", "/x"}, "give --secret or --secret-file, not both"},

@@ -27,14 +27,15 @@ func volumeCommand() *cli.Command {
 			Usage:        "list persistent volumes: agent, role, persistence id, size, used, app instance",
 			OnUsageError: usageError,
 			Flags: append(clientFlags(),
-				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
+				listFlags()...,
 			),
 			Action: func(c *cli.Context) error {
 				if c.NArg() > 0 {
 					return &exitError{2, "volume ls takes no arguments"}
 				}
-				if o := c.String("output"); o != "table" && o != "json" {
-					return &exitError{2, fmt.Sprintf("-o %q: want table or json", o)}
+				format, err := listFormat(c)
+				if err != nil {
+					return err
 				}
 				m, err := newMasterAPI(c)
 				if err != nil {
@@ -44,7 +45,7 @@ func volumeCommand() *cli.Command {
 				if err != nil {
 					return cliErr(err)
 				}
-				return printVolumes(c.App.Writer, c.String("output"), vs)
+				return printVolumes(c.App.Writer, format, vs)
 			},
 		}},
 	}
@@ -133,16 +134,21 @@ func agentVolumeUsage(ctx context.Context, m *masterAPI, pid string) map[string]
 }
 
 func printVolumes(w io.Writer, format string, rows []volumeRow) error {
-	if format == "json" {
+	if structured(format) {
 		if rows == nil {
 			rows = []volumeRow{}
 		}
-		b, err := json.MarshalIndent(rows, "", "  ")
+		b, err := json.Marshal(rows)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintln(w, string(b))
-		return err
+		return writeFormatted(w, format, b)
+	}
+	if format == "quiet" {
+		for _, r := range rows {
+			fmt.Fprintln(w, r.PersistenceID)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "AGENT\tROLE\tPERSISTENCE ID\tSIZE\tUSED\tINSTANCE")

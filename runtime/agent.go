@@ -121,6 +121,9 @@ type Config struct {
 	UsageInterval, UsageHistory time.Duration
 
 	Logger *slog.Logger
+
+	// testDriver, set by unit tests only, replaces the runc driver.
+	testDriver containers
 }
 
 // DefaultRecoveryTimeout is Mesos' default --recovery_timeout.
@@ -138,10 +141,10 @@ type Agent struct {
 	m       agentMetrics
 	client  *masterClient
 
-	driver    *container.Driver // nil when containers cannot run here
-	driverErr error             // why driver is nil
-	net       *cni.Manager      // CNI networks (network.go); nil when unavailable
-	netErr    error             // why net is nil
+	driver    containers   // nil when containers cannot run here (containers.go)
+	driverErr error        // why driver is nil
+	net       *cni.Manager // CNI networks (network.go); nil when unavailable
+	netErr    error        // why net is nil
 	images    *image.Store
 	fetcher   *fetcher
 	status    *statusManager
@@ -271,7 +274,10 @@ func New(cfg Config) (*Agent, error) {
 }
 
 // newDriver sets up the container driver with the embedded (or given) shim.
-func newDriver(cfg Config, log *slog.Logger) (*container.Driver, error) {
+func newDriver(cfg Config, log *slog.Logger) (containers, error) {
+	if cfg.testDriver != nil {
+		return cfg.testDriver, nil
+	}
 	shim := cfg.ShimPath
 	if shim == "" {
 		var err error
@@ -293,7 +299,11 @@ func newDriver(cfg Config, log *slog.Logger) (*container.Driver, error) {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
 	hidden := append([]string{workDir}, cfg.TaskHiddenPaths...)
-	return container.New(container.Config{Root: filepath.Join(cfg.WorkDir, "runtime"), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
+	d, err := container.New(container.Config{Root: filepath.Join(cfg.WorkDir, "runtime"), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return runcDriver{d}, nil
 }
 
 // ID is the agent id, empty until the first registration.
@@ -525,7 +535,7 @@ func (a *Agent) Close() error {
 func (a *Agent) fenced(ctx context.Context, why error) {
 	a.log.Warn("removed by the master: killing all tasks and registering as a new agent", "agent_id", a.ID(), "err", why)
 	a.tasks.mu.Lock()
-	var ctrs []*container.Container
+	var ctrs []taskContainer
 	for k, t := range a.tasks.live {
 		t.killing, t.fenced = true, true
 		if t.launching {

@@ -56,7 +56,7 @@ func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
 	}
 	a.tasks.mu.Lock()
 	t := a.tasks.live[streamKey{fwID, taskID}]
-	var ctr *container.Container
+	var ctr taskContainer
 	var state api.TaskState
 	if t != nil {
 		ctr, state = t.ctr, t.state
@@ -89,7 +89,7 @@ func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
 
 // runExecSession runs req in ctr wired to s until the process ends or the
 // client goes away (which kills it).
-func (a *Agent) runExecSession(ctx context.Context, s *execConn, ctr *container.Container, req api.ExecRequest) api.ExecExitStatus {
+func (a *Agent) runExecSession(ctx context.Context, s *execConn, ctr taskContainer, req api.ExecRequest) api.ExecExitStatus {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The task's environment: its own variables and, while this agent

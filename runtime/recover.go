@@ -293,7 +293,7 @@ func (a *Agent) settleTask(ctx context.Context, t *task) bool {
 		a.setState(t, state, api.ReasonAgentRestarted, "the host rebooted; the task's container is gone", nil)
 		return false
 	}
-	var ctr *container.Container
+	var ctr taskContainer
 	var err error
 	if a.driver != nil && t.containerID != "" {
 		ctr, err = a.driver.Load(t.containerID)

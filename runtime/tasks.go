@@ -45,7 +45,7 @@ type task struct {
 	// (a failing health check); empty for kills the framework asked for.
 	killReason, killMessage string
 	limitation              bool // killed for a resource limitation: ends TASK_FAILED
-	ctr                     *container.Container
+	ctr                     taskContainer
 	// launching is true from the LAUNCH until the launch path has ended
 	// (the task runs, or it ended); while it is, a kill is the launch's to
 	// carry out, through launchCtx.
@@ -136,7 +136,8 @@ func (a *Agent) updateTask(t *task, state api.TaskState, reason, message string,
 	st.ContainerStatus.NetworkInfo = t.netInfos
 	switch reason {
 	case api.ReasonContainerLaunchFailed, api.ReasonContainerLimitationMem, api.ReasonContainerLimitationDisk,
-		api.ReasonExecutorTerminated, api.ReasonTaskInvalid, api.ReasonTaskKilledDuringLaunch, api.ReasonFetcherFailed:
+		api.ReasonExecutorTerminated, api.ReasonTaskInvalid, api.ReasonTaskKilledDuringLaunch, api.ReasonFetcherFailed,
+		api.ReasonAgentRestarted, api.ReasonExecutorReregTimeout:
 		st.Source = api.SourceAgent // the agent, not the task, decided this
 	}
 	t.statuses = append(t.statuses, st)
@@ -579,7 +580,7 @@ func (a *Agent) kill(ctx context.Context, m *api.KillMessage) {
 // cancelled: the launch ends it. A KILL for a task not seen yet is
 // remembered, so its LAUNCH is refused as killed. For a running task it
 // returns the container to stop and the grace period.
-func (a *Agent) beginKill(m *api.KillMessage) (*task, *container.Container, time.Duration) {
+func (a *Agent) beginKill(m *api.KillMessage) (*task, taskContainer, time.Duration) {
 	k := streamKey{m.FrameworkID.Value, m.TaskID.Value}
 	a.tasks.mu.Lock()
 	t := a.tasks.live[k]
@@ -619,7 +620,7 @@ func (a *Agent) beginKill(m *api.KillMessage) (*task, *container.Container, time
 // finishKill stops a running task's container: SIGTERM, then SIGKILL after
 // the grace period (the message's, else the task's kill policy, else the
 // agent default). The exit waiter reports TASK_KILLED.
-func (a *Agent) finishKill(ctx context.Context, t *task, ctr *container.Container, grace time.Duration) {
+func (a *Agent) finishKill(ctx context.Context, t *task, ctr taskContainer, grace time.Duration) {
 	if err := ctr.Kill(ctx, grace); err != nil && ctx.Err() == nil {
 		a.log.Warn("kill task", "task_id", t.id, "err", err)
 	}

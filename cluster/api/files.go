@@ -42,10 +42,10 @@ type FileChunk struct {
 // Errors a FileResolver returns.
 var (
 	// ErrFileNotFound: the virtual path names nothing this node serves.
-	ErrFileNotFound = errors.New("file not found")
+	ErrFileNotFound = Kind(ErrNotFound, "file not found")
 	// ErrFileOutside: the path resolves (through a symlink) outside the
 	// directory it belongs to.
-	ErrFileOutside = errors.New("path leads outside the sandbox")
+	ErrFileOutside = Kind(ErrForbidden, "path leads outside the sandbox")
 )
 
 // FileTarget is where a virtual path lives: Rel beneath the directory

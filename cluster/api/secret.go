@@ -49,7 +49,7 @@ type VolumeSource struct {
 }
 
 // ErrSecretMissing is returned when a referenced secret does not exist.
-var ErrSecretMissing = errors.New("secret not found")
+var ErrSecretMissing = Kind(ErrNotFound, "secret not found")
 
 // valid checks a secret's shape.
 func (s *Secret) valid() error {

@@ -1,11 +1,12 @@
 package auth
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
+
+	"nodectl/cluster/api"
 )
 
 // Paths of the auth API.
@@ -228,16 +229,7 @@ func principalName(r *http.Request) string {
 }
 
 func writeUserErr(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, ErrUserExists):
-		writeMessage(w, http.StatusConflict, err.Error())
-	case errors.Is(err, ErrNoUser):
-		writeMessage(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, ErrInvalidUser):
-		writeMessage(w, http.StatusUnprocessableEntity, err.Error())
-	default:
-		writeMessage(w, http.StatusServiceUnavailable, err.Error())
-	}
+	writeMessage(w, api.HTTPStatusOr(err, http.StatusServiceUnavailable), err.Error())
 }
 
 // readBody reads a bounded JSON body; unknown fields are refused by name.

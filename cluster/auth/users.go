@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -16,6 +15,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/crypto/argon2"
+
+	"nodectl/cluster/api"
 )
 
 // etcd keys of users and sessions.
@@ -26,9 +27,9 @@ const (
 
 // Errors of the user store.
 var (
-	ErrUserExists  = errors.New("user exists")
-	ErrNoUser      = errors.New("no such user")
-	ErrInvalidUser = errors.New("invalid user")
+	ErrUserExists  = api.Kind(api.ErrConflict, "user exists")
+	ErrNoUser      = api.Kind(api.ErrNotFound, "no such user")
+	ErrInvalidUser = api.Kind(api.ErrValidation, "invalid user")
 )
 
 // User is a principal kept in etcd. Its secret is stored only as an

@@ -6,15 +6,18 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"nodectl/cluster/api"
 )
 
-// What a refusal means, for errors.Is on an *Error.
+// What a refusal means, for errors.Is on an *Error: the kinds of
+// cluster/api, so errors.Is(err, api.ErrNotFound) holds for a 404 too.
 var (
-	ErrUnauthenticated  = errors.New("authentication required")
-	ErrPermissionDenied = errors.New("permission denied")
-	ErrNotFound         = errors.New("not found")
-	ErrConflict         = errors.New("conflict")
-	ErrInvalid          = errors.New("invalid request")
+	ErrUnauthenticated  = api.ErrUnauthenticated
+	ErrPermissionDenied = api.ErrForbidden
+	ErrNotFound         = api.ErrNotFound
+	ErrConflict         = api.ErrConflict
+	ErrInvalid          = api.ErrInvalid
 )
 
 // Error is a master's answer other than 2xx (and other than a redirect
@@ -94,21 +97,13 @@ func (e *Error) Error() string {
 	return msg
 }
 
-// Is maps the status to the sentinels above.
+// Is maps the status to its kind (api.KindOf); a 422 is also ErrInvalid,
+// as callers have always read it.
 func (e *Error) Is(target error) bool {
-	switch e.Code {
-	case http.StatusUnauthorized:
-		return target == ErrUnauthenticated
-	case http.StatusForbidden:
-		return target == ErrPermissionDenied
-	case http.StatusNotFound:
-		return target == ErrNotFound
-	case http.StatusConflict:
-		return target == ErrConflict
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return target == ErrInvalid
+	if k := api.KindOf(e.Code); k != nil && target == k {
+		return true
 	}
-	return false
+	return e.Code == http.StatusUnprocessableEntity && target == ErrInvalid
 }
 
 // StatusOf is the HTTP status of a refusal in err's chain; 0 if none.

@@ -2,13 +2,13 @@ package secrets
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 
+	"nodectl/cluster/api"
 	"nodectl/cluster/auth"
 )
 
@@ -90,14 +90,14 @@ func principal(r *http.Request) string {
 }
 
 func (a *API) storeError(w http.ResponseWriter, path string, err error) {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		writeMessage(w, http.StatusNotFound, fmt.Sprintf("secret '%s' does not exist", path))
-	case errors.Is(err, ErrBadPath), errors.Is(err, ErrBadValue):
-		writeMessage(w, http.StatusUnprocessableEntity, err.Error())
-	default:
+	switch code := api.HTTPStatusOr(err, http.StatusServiceUnavailable); code {
+	case http.StatusNotFound:
+		writeMessage(w, code, fmt.Sprintf("secret '%s' does not exist", path))
+	case http.StatusServiceUnavailable:
 		a.log.Warn("secret store", "path", path, "err", err)
-		writeMessage(w, http.StatusServiceUnavailable, "the secret store is unavailable: "+err.Error())
+		writeMessage(w, code, "the secret store is unavailable: "+err.Error())
+	default:
+		writeMessage(w, code, err.Error())
 	}
 }
 

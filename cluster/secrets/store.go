@@ -34,8 +34,8 @@ const storeTimeout = 5 * time.Second
 // Errors of the store.
 var (
 	ErrNotFound = api.ErrSecretMissing
-	ErrBadPath  = errors.New("invalid secret path")
-	ErrBadValue = errors.New("invalid secret value")
+	ErrBadPath  = api.Kind(api.ErrValidation, "invalid secret path")
+	ErrBadValue = api.Kind(api.ErrValidation, "invalid secret value")
 	// ErrCorrupt: a stored value does not open under the cluster key.
 	ErrCorrupt = errors.New("secret cannot be unsealed (wrong cluster secret or corrupted record)")
 )

@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"io"
 	"net"
+	"net/http"
 	"os/user"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +26,9 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/events"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"nodectl/cluster/api/mesospb"
 )
 
 // clientsFramework is what the mesos-go framework of the test saw.
@@ -29,6 +36,7 @@ type clientsFramework struct {
 	mu         sync.Mutex
 	subscribed *scheduler.Event_Subscribed
 	launched   string // the task id, once an offer was accepted
+	agent      string // its agent
 	states     []mesos.TaskState
 	acked      int
 	err        error // the first error of a call the handlers made
@@ -37,7 +45,7 @@ type clientsFramework struct {
 func (f *clientsFramework) snapshot() clientsFramework {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return clientsFramework{subscribed: f.subscribed, launched: f.launched, states: append([]mesos.TaskState(nil), f.states...), acked: f.acked, err: f.err}
+	return clientsFramework{subscribed: f.subscribed, launched: f.launched, agent: f.agent, states: append([]mesos.TaskState(nil), f.states...), acked: f.acked, err: f.err}
 }
 
 func (f *clientsFramework) saw(s mesos.TaskState) bool {
@@ -52,33 +60,45 @@ func (f *clientsFramework) saw(s mesos.TaskState) bool {
 }
 
 // mesosCaller is mesos-go's HTTP scheduler client as its example scheduler
-// builds it: JSON (nodectl speaks no protobuf), HTTP Basic through the
-// library's own httpcli.BasicAuth, TLS with the cluster CA.
-func mesosCaller(t *testing.T, n node, secret string, opts ...httpsched.Option) calls.Caller {
-	return httpsched.NewCaller(httpcli.New(
-		httpcli.Endpoint(n.url()+"/api/v1/scheduler"),
-		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeJSON]),
+// builds it: the library's default codec (protobuf) unless opts say
+// otherwise, HTTP Basic through the library's own httpcli.BasicAuth, TLS
+// with the cluster CA.
+func mesosCaller(t *testing.T, n node, secret string, json bool, opts ...httpsched.Option) calls.Caller {
+	cfg := []httpcli.Opt{
+		httpcli.Endpoint(n.url() + "/api/v1/scheduler"),
 		httpcli.Do(httpcli.With(
 			httpcli.TLSConfig(clientsTLS(t, n)),
 			httpcli.BasicAuth(clientPrincipal, secret),
 		)),
-	), opts...)
+	}
+	if json {
+		cfg = append(cfg, httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeJSON]))
+	}
+	return httpsched.NewCaller(httpcli.New(cfg...), opts...)
 }
 
-// mesos-go's v1 scheduler library with HTTP Basic: SUBSCRIBE, an offer,
-// LAUNCH of a short command task, TASK_RUNNING and TASK_FINISHED
-// (acknowledged by the library's AckStatusUpdates), TEARDOWN; the
-// SUBSCRIBED event's master_info decodes into Mesos' MasterInfo. A wrong
-// secret cannot subscribe.
-func TestClientsMesosGoScheduler(t *testing.T) {
+// mesos-go's v1 scheduler library with HTTP Basic and its JSON codec:
+// SUBSCRIBE, an offer, LAUNCH of a short command task, TASK_RUNNING and
+// TASK_FINISHED (acknowledged by the library's AckStatusUpdates),
+// TEARDOWN; the SUBSCRIBED event's master_info decodes into Mesos'
+// MasterInfo. A wrong secret cannot subscribe.
+func TestClientsMesosGoScheduler(t *testing.T) { runMesosGo(t, true) }
+
+// The same library unchanged, with its default codec: protobuf calls and
+// RecordIO-framed protobuf events. The task runs until the framework
+// kills it (KILL, TASK_KILLED acknowledged), then TEARDOWN.
+func TestClientsMesosGoSchedulerProtobuf(t *testing.T) { runMesosGo(t, false) }
+
+func runMesosGo(t *testing.T, useJSON bool) {
 	n, _ := clientsStartNode(t)
+	kill := !useJSON
 	me, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	fidStore := store.NewInMemorySingleton()
-	cli := callrules.New(callrules.WithFrameworkID(store.GetIgnoreErrors(fidStore))).Caller(mesosCaller(t, n, clientSecret))
+	cli := callrules.New(callrules.WithFrameworkID(store.GetIgnoreErrors(fidStore))).Caller(mesosCaller(t, n, clientSecret, useJSON))
 	f := &clientsFramework{}
 	fail := func(err error) {
 		f.mu.Lock()
@@ -94,6 +114,9 @@ func TestClientsMesosGoScheduler(t *testing.T) {
 		Capabilities: []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_MULTI_ROLE}},
 	}
 	cmd := "sleep 1 # " + appMark(7101)
+	if kill {
+		cmd = "sleep 600 # " + appMark(7102)
+	}
 
 	offers := func(ctx context.Context, e *scheduler.Event) error {
 		for _, o := range e.GetOffers().GetOffers() {
@@ -101,7 +124,7 @@ func TestClientsMesosGoScheduler(t *testing.T) {
 			launch := f.launched == ""
 			id := "clients-task-" + strconv.Itoa(int(time.Now().UnixNano()%1e6))
 			if launch {
-				f.launched = id
+				f.launched, f.agent = id, o.AgentID.Value
 			}
 			f.mu.Unlock()
 			if !launch {
@@ -222,11 +245,30 @@ func TestClientsMesosGoScheduler(t *testing.T) {
 		if errs := lastErrs(); len(errs) > 0 {
 			t.Fatalf("subscription ended: %v (seen %v)", errs, s.states)
 		}
+		if kill {
+			return f.saw(mesos.TASK_RUNNING)
+		}
 		return f.saw(mesos.TASK_RUNNING) && f.saw(mesos.TASK_FINISHED)
 	})
+	if kill {
+		s := f.snapshot()
+		if err := calls.CallNoData(ctx, cli, calls.Kill(s.launched, s.agent)); err != nil {
+			t.Fatalf("KILL: %v", err)
+		}
+		waitFor(t, 60*time.Second, "TASK_KILLED", func() bool {
+			if errs := lastErrs(); len(errs) > 0 {
+				t.Fatalf("subscription ended: %v (seen %v)", errs, f.snapshot().states)
+			}
+			return f.saw(mesos.TASK_KILLED)
+		})
+	}
 	s := f.snapshot()
 	if s.acked == 0 {
 		t.Errorf("no update carried a uuid to acknowledge: %v", s.states)
+	}
+
+	if !useJSON {
+		mesosOperatorProtobuf(t, n, fid)
 	}
 
 	// TEARDOWN answers 202, and the master ends the subscription's stream
@@ -267,12 +309,69 @@ func TestClientsMesosGoScheduler(t *testing.T) {
 	// A wrong secret: the SUBSCRIBE call fails (401) through the library.
 	// httpsched retries any failed SUBSCRIBE as a leader change, with
 	// backoff (9 times by default); none here.
-	bad := mesosCaller(t, n, "not-the-secret", httpsched.MaxRedirects(0))
+	bad := mesosCaller(t, n, "not-the-secret", useJSON, httpsched.MaxRedirects(0))
 	resp, err := bad.Call(context.Background(), calls.Subscribe(info))
 	if resp != nil {
 		resp.Close()
 	}
 	if !apierrors.CodeNotAuthenticated.Matches(err) {
 		t.Fatalf("SUBSCRIBE with a wrong secret: %v, want mesos-go's CodeNotAuthenticated (401)", err)
+	}
+}
+
+// mesosOperatorProtobuf: the operator API (POST /api/v1) in protobuf on a
+// real node: GET_HEALTH and GET_AGENTS, a call built byte by byte as Mesos
+// numbers it (Call.type is field 1; GET_HEALTH 1, GET_AGENTS 10) and the
+// answer's Response.type (field 1) read the same way (in any order), then the whole
+// answer decoded; GET_FRAMEWORKS lists the framework fid.
+func mesosOperatorProtobuf(t *testing.T, n node, fid string) {
+	t.Helper()
+	call := func(callType, respType uint64) string {
+		body := protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), callType)
+		req, _ := http.NewRequest("POST", n.url()+"/api/v1", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		req.Header.Set("Accept", "application/x-protobuf")
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-protobuf" {
+			t.Fatalf("operator call %d: %s %v %q", callType, resp.Status, resp.Header, b)
+		}
+		// Response.type, wherever it is among the top-level fields.
+		var got uint64
+		for rest := b; len(rest) > 0; {
+			num, typ, l := protowire.ConsumeTag(rest)
+			if l < 0 {
+				t.Fatalf("operator call %d: bad protobuf %x", callType, b)
+			}
+			rest = rest[l:]
+			if num == 1 && typ == protowire.VarintType {
+				got, _ = protowire.ConsumeVarint(rest)
+			}
+			if l = protowire.ConsumeFieldValue(num, typ, rest); l < 0 {
+				t.Fatalf("operator call %d: bad protobuf %x", callType, b)
+			}
+			rest = rest[l:]
+		}
+		if got != respType {
+			t.Fatalf("operator call %d: response type %d, want %d: %x", callType, got, respType, b)
+		}
+		js, err := mesospb.ToJSON(mesospb.OperatorResponse, b)
+		if err != nil {
+			t.Fatalf("operator call %d: %v", callType, err)
+		}
+		return string(js)
+	}
+	if js := call(1, 1); !strings.Contains(js, `"healthy":true`) {
+		t.Errorf("GET_HEALTH: %s", js)
+	}
+	if js := call(10, 9); !strings.Contains(js, `"agent_info"`) || !strings.Contains(js, `"active":true`) {
+		t.Errorf("GET_AGENTS: %s", js)
+	}
+	if js := call(11, 10); !strings.Contains(js, `"value":"`+fid+`"`) {
+		t.Errorf("GET_FRAMEWORKS without %s: %s", fid, js)
 	}
 }

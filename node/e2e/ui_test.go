@@ -371,6 +371,9 @@ func TestUI(t *testing.T) {
 	want := fmt.Sprintf("tick-%d\n", last+5)
 	b.waitJS("tail follows the file", 20*time.Second, fmt.Sprintf(`document.querySelector('#tail').textContent.includes(%q)`, want))
 	b.screenshot("task-stdout")
+	// A deep link by file name, relative to the sandbox.
+	b.goTo("/tasks/" + taskID + "?file=stdout")
+	b.waitJS("?file=stdout shows the sandbox's stdout", 15*time.Second, `(document.querySelector('#tail')||{}).textContent?.includes('tick-') && document.querySelector('#tab-stdout').classList.contains('active')`)
 
 	uiStateful(t, b)
 

@@ -45,6 +45,10 @@ export const tasksList = {
 // executor id is the task id).
 const sandboxPath = (t) => `/frameworks/${t.framework_id}/executors/${t.executor_id || t.id}/runs/latest`;
 const filesURL = (agent, op, params) => `/agents/${encodeURIComponent(agent)}/files/${op}` + qs(params);
+// sandboxFile resolves a ?file= deep link: a virtual path as the files API
+// has it, or a name relative to the task's sandbox (?file=stderr,
+// ?file=logs/app.log), so a link needs only the task id.
+const sandboxFile = (root, f) => !f ? '' : f.startsWith('/') ? f : root + '/' + f.replace(/^\.?\/+/, '');
 
 export const taskDetail = {
   title: (p) => p.id,
@@ -64,7 +68,7 @@ export const taskDetail = {
   render(d, params, query) {
     if (d.missing) return h('div', null, h('h1', null, d.id), empty('The master knows no task with this id (it may have been forgotten).', `nodectl task list --master ${location.host}`));
     const { t, root, dir, listing, listErr } = d;
-    const file = query.file || '';
+    const file = sandboxFile(root, query.file);
     const statuses = t.statuses || [];
     return h('div', null,
       h('div', { class: 'crumbs' }, h('a', { href: '#/tasks' }, 'Tasks'), ' / ', t.id),
@@ -83,7 +87,7 @@ export const taskDetail = {
             s.message ? h('span', { class: 'muted' }, ' ' + s.message) : null))))),
       t.slave_id && [h('h2', null, 'Resources'), taskCharts(t)], // charts.js
       h('nav', { class: 'tabs' },
-        ['stdout', 'stderr'].map((f) => h('a', { href: taskLink(t.id) + qs({ file: root + '/' + f }), class: file === root + '/' + f ? 'active' : null, id: 'tab-' + f }, f)),
+        ['stdout', 'stderr'].map((f) => h('a', { href: taskLink(t.id) + qs({ file: f }), class: file === root + '/' + f ? 'active' : null, id: 'tab-' + f }, f)),
         h('a', { href: taskLink(t.id), class: !file && !query.terminal ? 'active' : null, id: 'tab-files' }, 'Sandbox'),
         t.state === 'TASK_RUNNING' && h('a', { href: taskLink(t.id) + qs({ terminal: '1' }), class: query.terminal ? 'active' : null, id: 'tab-terminal' }, 'Terminal')),
       query.terminal ? (can('launch_nested_container_sessions') ? h('div', { class: 'empty', id: 'terminal-denied' }, 'No terminal: a session in the task ', can('launch_nested_container_sessions'), '.')
