@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,6 +110,15 @@ func TestInverseOffers(t *testing.T) {
 	h.m.mu.Unlock()
 	if len(listed) != 1 || listed[0].ID != fresh[0].ID {
 		t.Errorf("GET_FRAMEWORKS' inverse offers %+v", listed)
+	}
+	// GET_FRAMEWORKS carries them in protobuf too.
+	req := httptest.NewRequest("POST", "/api/v1", strings.NewReader(`{"type":"GET_FRAMEWORKS"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/x-protobuf")
+	rec := httptest.NewRecorder()
+	h.m.routes().ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), fresh[0].ID.Value) {
+		t.Errorf("GET_FRAMEWORKS in protobuf: %d %q", rec.Code, rec.Body)
 	}
 
 	// Down: rescinded; the down machine has no statuses.
