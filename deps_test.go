@@ -54,6 +54,8 @@ var leaves = []struct {
 		"the hidden-path list is a leaf shared by the agent and the shim (hostsecrets.go)"},
 	{"nodectl/node/internal", nil,
 		"the appliance's helpers (disk, kmod, netup) are leaves (their doc comments)"},
+	{"nodectl/node/cmdline", []string{"nodectl/cluster/api", "nodectl/cluster/client", "nodectl/cluster/pki", "nodectl/cluster/auth", "nodectl/cluster"},
+		"the client command line talks to masters over HTTPS: no agent, storage, etcd server or UI (node/cmdline/doc.go)"},
 }
 
 // allowed are exceptions to the rules above, by exact package path.
@@ -87,7 +89,7 @@ func TestDependencyRules(t *testing.T) {
 		pkg = strings.TrimSuffix(pkg, "_test")
 		// node (the composition root) and its test harnesses may import
 		// anything; node/internal's helpers are leaves like the rest.
-		if !strings.HasPrefix(pkg, "nodectl/") || within(pkg, "nodectl/node") && !within(pkg, "nodectl/node/internal") {
+		if !strings.HasPrefix(pkg, "nodectl/") || within(pkg, "nodectl/node") && !within(pkg, "nodectl/node/internal") && !within(pkg, "nodectl/node/cmdline") {
 			continue
 		}
 		for _, dep := range p.Deps {
@@ -185,6 +187,9 @@ func TestDependencyRuleCheck(t *testing.T) {
 		{"nodectl/runtime/internal/container/internal/hostsecrets", "nodectl/runtime/internal/container", true},
 		{"nodectl/node/internal/disk", "nodectl/node", true},
 		{"nodectl/node/internal/kmod", "nodectl/cluster/api", true},
+		{"nodectl/node/cmdline", "nodectl/runtime", true},
+		{"nodectl/node/cmdline", "nodectl/embed", true},
+		{"nodectl/node/cmdline", "nodectl/cluster/client", false},
 	} {
 		if got := check(c.pkg, c.dep) != ""; got != c.bad {
 			t.Errorf("check(%s, %s) bad=%v, want %v", c.pkg, c.dep, got, c.bad)

@@ -39,7 +39,7 @@ func prepareAgentTLS(ctx context.Context, cfg Config, masterPKI *pki.Setup) (*ag
 		return &agentTLS{setup: masterPKI, client: agentClient(masterPKI.Identity), masters: masters, local: true}, nil
 	}
 	if cfg.Join == "" && !pki.HasIdentity(cfg.pkiPaths()) {
-		return nil, &exitError{2, fmt.Sprintf("this agent has no certificate of the cluster in %s: start it with --join https://MASTER:5050 --token TOKEN (get one on a master: nodectl token create --role agent)", cfg.pkiPaths().Dir)}
+		return nil, exitErr(2, fmt.Sprintf("this agent has no certificate of the cluster in %s: start it with --join https://MASTER:5050 --token TOKEN (get one on a master: nodectl token create --role agent)", cfg.pkiPaths().Dir))
 	}
 	setup, err := pki.Prepare(ctx, pki.PrepareConfig{
 		Paths: cfg.pkiPaths(), Role: cfg.Role, Hostname: cfg.Hostname,
@@ -57,7 +57,7 @@ func prepareAgentTLS(ctx context.Context, cfg Config, masterPKI *pki.Setup) (*ag
 		}
 	}
 	if len(masters) == 0 {
-		return nil, &exitError{2, "this agent knows no master: give --master HOST:PORT (or --join URL --token TOKEN)"}
+		return nil, exitErr(2, "this agent knows no master: give --master HOST:PORT (or --join URL --token TOKEN)")
 	}
 	return &agentTLS{setup: setup, client: agentClient(setup.Identity), masters: masters}, nil
 }

@@ -19,15 +19,8 @@ import (
 	"nodectl/cluster/api"
 	"nodectl/cluster/client"
 	"nodectl/node/appliance"
+	"nodectl/node/cmdline"
 )
-
-// exitError carries an exit code with a one-line message.
-type exitError struct {
-	code int
-	msg  string
-}
-
-func (e *exitError) Error() string { return e.msg }
 
 // Main runs the nodectl command line and returns the process exit code.
 // As PID 1 started as init (the appliance ISO's /init) it boots the
@@ -51,7 +44,7 @@ func runCLIWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if stdin != nil {
 		app.Reader = stdin
 	}
-	err := app.Run(interspersed(app, args))
+	err := app.Run(cmdline.Interspersed(app, args))
 	if err == nil {
 		return 0
 	}
@@ -60,7 +53,7 @@ func runCLIWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ce cli.ExitCoder
 	switch {
 	case errors.As(err, &ee):
-		code = ee.code
+		code = ee.Code
 	case errors.As(err, &ce):
 		code = ce.ExitCode()
 	case errors.Is(err, ErrConfig):
@@ -72,34 +65,27 @@ func runCLIWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return code
 }
 
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
-}
-
 // usageError turns urfave/flag parse errors into one line naming the flag.
 func usageError(_ *cli.Context, err error, _ bool) error {
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
 		if why := refusedFlag(rest); why != "" {
-			return &exitError{2, why}
+			return exitErr(2, why)
 		}
-		return &exitError{2, "unknown flag " + dashes(rest) + " (see --help)"}
+		return exitErr(2, "unknown flag "+dashes(rest)+" (see --help)")
 	}
 	// "invalid value "x" for flag -port: parse error"
 	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
 		if val, tail, ok := strings.Cut(rest, " for flag "); ok {
 			flag, why, _ := strings.Cut(tail, ": ")
-			return &exitError{2, fmt.Sprintf("%s: invalid value %s: %s", dashes(flag), val, why)}
+			return exitErr(2, fmt.Sprintf("%s: invalid value %s: %s", dashes(flag), val, why))
 		}
 	}
 	if rest, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
-		return &exitError{2, dashes(rest) + ": missing value"}
+		return exitErr(2, dashes(rest)+": missing value")
 	}
-	return &exitError{2, msg}
+	return exitErr(2, msg)
 }
-
-// dashes renders a flag name as --name whatever the parser printed.
-func dashes(s string) string { return "--" + strings.TrimLeft(s, "-") }
 
 // runFunc runs a node; tests substitute it to capture the Config.
 type runFunc func(ctx context.Context, cfg Config, stderr io.Writer) error
@@ -121,7 +107,7 @@ func newApp(stdout, stderr io.Writer, run runFunc) *cli.App {
 		},
 	}
 	app.Commands = append(app.Commands, extraCommands()...)
-	fitShell(app)
+	cmdline.FitShell(app)
 	return app
 }
 
@@ -133,7 +119,7 @@ func upCommand(stderr io.Writer, run runFunc) *cli.Command {
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return &exitError{2, fmt.Sprintf("up takes no arguments, got %q", c.Args().First())}
+				return exitErr(2, fmt.Sprintf("up takes no arguments, got %q", c.Args().First()))
 			}
 			cfg, err := loadConfig(c)
 			if err != nil {
@@ -153,11 +139,11 @@ func healthCommand(stdout io.Writer) *cli.Command {
 		OnUsageError: usageError,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:5050", Usage: "host:port of a master or agent API", EnvVars: []string{"NODECTL_ADDR"}},
-			&cli.GenericFlag{Name: "timeout", Value: &durationFlag{5 * time.Second}, Usage: "how long to wait for the answer"},
+			&cli.GenericFlag{Name: "timeout", Value: &durationFlag{D: 5 * time.Second}, Usage: "how long to wait for the answer"},
 			workDirFlag(), clientConfigFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			timeout := c.Generic("timeout").(*durationFlag).d
+			timeout := c.Generic("timeout").(*durationFlag).D
 			// The CA (and a certificate, which agent ports require) come
 			// from the client config or the node's work dir, as for every
 			// subcommand.
@@ -166,7 +152,7 @@ func healthCommand(stdout io.Writer) *cli.Command {
 				return err
 			}
 			if err := probeHealth(c.Context, c.String("addr"), timeout, tlsCfg); err != nil {
-				return &exitError{1, err.Error()}
+				return exitErr(1, err.Error())
 			}
 			fmt.Fprintln(stdout, "imok")
 			return nil

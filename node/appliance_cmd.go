@@ -33,7 +33,7 @@ func initCommand() *cli.Command {
 		Hidden: true,
 		Action: func(c *cli.Context) error {
 			if os.Getpid() != 1 {
-				return &exitError{2, "init must run as PID 1 (the appliance's /init)"}
+				return exitErr(2, "init must run as PID 1 (the appliance's /init)")
 			}
 			appliance.Run(applianceNode())
 			return nil
@@ -50,7 +50,7 @@ func poweroffCommand() *cli.Command {
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "reboot", Usage: "reboot instead of powering off"}},
 		Action: func(c *cli.Context) error {
 			if err := appliance.PowerOff(c.Bool("reboot")); err != nil {
-				return &exitError{1, err.Error()}
+				return exitErr(1, err.Error())
 			}
 			return nil
 		},

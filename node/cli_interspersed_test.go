@@ -4,6 +4,8 @@ import (
 	"io"
 	"slices"
 	"testing"
+
+	"nodectl/node/cmdline"
 )
 
 func TestInterspersedFlags(t *testing.T) {
@@ -21,7 +23,7 @@ func TestInterspersedFlags(t *testing.T) {
 		{[]string{"nodectl", "logs", "hello", "--nope"}, []string{"nodectl", "logs", "hello", "--nope"}},
 		{[]string{"nodectl", "help", "logs"}, []string{"nodectl", "help", "logs"}},
 	} {
-		if got := interspersed(app, c.in); !slices.Equal(got, c.want) {
+		if got := cmdline.Interspersed(app, c.in); !slices.Equal(got, c.want) {
 			t.Errorf("%v: got %v, want %v", c.in, got, c.want)
 		}
 	}

@@ -1,28 +1,21 @@
 package node
 
-import "github.com/urfave/cli/v2"
+import (
+	"github.com/urfave/cli/v2"
 
-// extraCommands are the subcommands beyond up/health/version.
+	"nodectl/node/cmdline"
+)
+
+// extraCommands are the subcommands beyond up/health/version: the node's
+// own (images, snapshots, etcd, the appliance) and the client commands of
+// node/cmdline, in the order help lists them.
 func extraCommands() []*cli.Command {
-	return []*cli.Command{
-		imageCommand(),
-		executeCommand(),
-		logsCommand(),
-		taskCommand(),
-		execCommand(),
-		agentCommand(),
-		appCommand(),
-		volumeCommand(),
-		masterCommand(),
-		snapshotCommand(),
-		etcdCommand(),
-		tokenCommand(),
-		userCommand(),
-		secretCommand(),
-		whoamiCommand(),
-		checkCommand(), // check_cmd.go
-		initCommand(),
-		poweroffCommand(),
-		maintenanceCommand(), // maint_cmd.go
+	out := []*cli.Command{imageCommand()}
+	for _, c := range cmdline.Commands() {
+		out = append(out, c)
+		if c.Name == "master" {
+			out = append(out, snapshotCommand(), etcdCommand())
+		}
 	}
+	return append(out, initCommand(), poweroffCommand())
 }

@@ -151,7 +151,7 @@ func upFlags() []cli.Flag {
 		return &cli.IntFlag{Name: name, Value: def, Usage: usage, Aliases: aliases, EnvVars: []string{envName(name)}}
 	}
 	dur := func(name string, def time.Duration, usage string, aliases ...string) cli.Flag {
-		return &cli.GenericFlag{Name: name, Value: &durationFlag{def}, Usage: usage, Aliases: aliases, EnvVars: []string{envName(name)}}
+		return &cli.GenericFlag{Name: name, Value: &durationFlag{D: def}, Usage: usage, Aliases: aliases, EnvVars: []string{envName(name)}}
 	}
 	boolT := func(name, usage string, aliases ...string) cli.Flag {
 		return &cli.BoolFlag{Name: name, Value: true, Usage: usage, Aliases: aliases, EnvVars: []string{envName(name)}}
@@ -251,37 +251,37 @@ func loadConfig(c *cli.Context) (Config, error) {
 		Role: c.String("role"), WorkDir: c.String("work-dir"), IP: c.String("ip"), AdvertiseIP: c.String("advertise-ip"),
 		Port: c.Int("port"), AgentPort: c.Int("agent-port"), EtcdPort: c.Int("etcd-port"), EtcdPeerPort: c.Int("etcd-peer-port"),
 		Hostname: c.String("hostname"), MaxAgentPingTimeouts: c.Int("max-agent-ping-timeouts"),
-		AgentPingTimeout:          c.Generic("agent-ping-timeout").(*durationFlag).d,
-		AllocationInterval:        c.Generic("allocation-interval").(*durationFlag).d,
-		OfferTimeout:              c.Generic("offer-timeout").(*durationFlag).d,
+		AgentPingTimeout:          c.Generic("agent-ping-timeout").(*durationFlag).D,
+		AllocationInterval:        c.Generic("allocation-interval").(*durationFlag).D,
+		OfferTimeout:              c.Generic("offer-timeout").(*durationFlag).D,
 		AgentRemovalRateLimit:     c.String("agent-removal-rate-limit"),
-		AgentReregisterTimeout:    c.Generic("agent-reregister-timeout").(*durationFlag).d,
+		AgentReregisterTimeout:    c.Generic("agent-reregister-timeout").(*durationFlag).D,
 		RecoveryAgentRemovalLimit: c.String("recovery-agent-removal-limit"),
-		RegistrationBackoffFactor: c.Generic("registration-backoff-factor").(*durationFlag).d,
-		ExecutorShutdownGrace:     c.Generic("executor-shutdown-grace-period").(*durationFlag).d,
+		RegistrationBackoffFactor: c.Generic("registration-backoff-factor").(*durationFlag).D,
+		ExecutorShutdownGrace:     c.Generic("executor-shutdown-grace-period").(*durationFlag).D,
 		EnforceDiskQuota:          c.Bool("enforce-container-disk-quota"),
 		AppsRole:                  c.String("mesos-role"),
-		TaskReservationTimeout:    c.Generic("task-reservation-timeout").(*durationFlag).d,
-		DiskWatchInterval:         c.Generic("container-disk-watch-interval").(*durationFlag).d,
-		UsageInterval:             c.Generic("usage-sample-interval").(*durationFlag).d,
-		UsageHistory:              c.Generic("usage-history").(*durationFlag).d,
+		TaskReservationTimeout:    c.Generic("task-reservation-timeout").(*durationFlag).D,
+		DiskWatchInterval:         c.Generic("container-disk-watch-interval").(*durationFlag).D,
+		UsageInterval:             c.Generic("usage-sample-interval").(*durationFlag).D,
+		UsageHistory:              c.Generic("usage-history").(*durationFlag).D,
 		InsecureRegistries:        splitList(c.String("insecure-registries")),
 		TaskHiddenPaths:           splitList(c.String("task-hidden-paths")),
 		SeccompConfigDir:          c.String("seccomp-config-dir"),
 		SeccompProfileName:        c.String("seccomp-profile-name"),
 		CNIConfigDir:              c.String("network-cni-config-dir"), CNIPluginsDir: c.String("network-cni-plugins-dir"),
 		Recover: c.String("recover"), Strict: c.Bool("strict") && !c.Bool("no-strict"),
-		RecoveryTimeout:       c.Generic("recovery-timeout").(*durationFlag).d,
+		RecoveryTimeout:       c.Generic("recovery-timeout").(*durationFlag).D,
 		ReconfigurationPolicy: c.String("reconfiguration-policy"), BootID: c.String("boot-id"),
 		Join: c.String("join"), Token: c.String("token"), WipeRemoved: c.Bool("wipe-removed"),
 		ClusterReset: c.Bool("cluster-reset"), Restore: c.String("restore"),
-		SnapshotInterval:      c.Generic("snapshot-interval").(*durationFlag).d,
+		SnapshotInterval:      c.Generic("snapshot-interval").(*durationFlag).D,
 		SnapshotRetention:     c.Int("snapshot-retention"),
-		EtcdHeartbeatInterval: c.Generic("etcd-heartbeat-interval").(*durationFlag).d,
-		EtcdElectionTimeout:   c.Generic("etcd-election-timeout").(*durationFlag).d,
-		LeaderLeaseTTL:        c.Generic("leader-lease-ttl").(*durationFlag).d,
+		EtcdHeartbeatInterval: c.Generic("etcd-heartbeat-interval").(*durationFlag).D,
+		EtcdElectionTimeout:   c.Generic("etcd-election-timeout").(*durationFlag).D,
+		LeaderLeaseTTL:        c.Generic("leader-lease-ttl").(*durationFlag).D,
 		MaxVersions:           c.Int("max-versions"), EtcdQuotaBackendBytes: c.Int64("etcd-quota-backend-bytes"),
-		EtcdCompactionRetention: c.Generic("etcd-auto-compaction-retention").(*durationFlag).d,
+		EtcdCompactionRetention: c.Generic("etcd-auto-compaction-retention").(*durationFlag).D,
 		LogDir:                  c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
 		LogBufSecs: c.Int("logbufsecs"), ExternalLogFile: c.String("external-log-file"), LogFormat: c.String("log-format"),
 		Credentials: c.String("credentials"), ACLs: c.String("acls"), FirewallRules: c.String("firewall-rules"),
@@ -344,7 +344,7 @@ func loadConfig(c *cli.Context) (Config, error) {
 			return Config{}, fmt.Errorf("%w: --seccomp-profile-name: %w", ErrConfig, err)
 		}
 	}
-	cfg.Fetcher = runtime.FetcherConfig{CacheDir: c.String("fetcher-cache-dir"), StallTimeout: c.Generic("fetcher-stall-timeout").(*durationFlag).d}
+	cfg.Fetcher = runtime.FetcherConfig{CacheDir: c.String("fetcher-cache-dir"), StallTimeout: c.Generic("fetcher-stall-timeout").(*durationFlag).D}
 	for _, b := range []struct {
 		flag string
 		v    *int64

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nodectl/cluster/api"
 )
 
 // parse runs `nodectl up args...` with env and returns the Config the node
@@ -157,14 +159,14 @@ func TestParseDuration(t *testing.T) {
 		"15s": 15 * time.Second, "15secs": 15 * time.Second, "1mins": time.Minute, "100ms": 100 * time.Millisecond,
 		"2hrs": 2 * time.Hour, "1days": 24 * time.Hour, "1weeks": 7 * 24 * time.Hour, "1.5secs": 1500 * time.Millisecond,
 	} {
-		got, err := parseDuration(in)
+		got, err := api.ParseDuration(in)
 		if err != nil || got != want {
-			t.Errorf("parseDuration(%q) = %s, %v; want %s", in, got, err, want)
+			t.Errorf("api.ParseDuration(%q) = %s, %v; want %s", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "soon", "-1secs", "5 parsecs"} {
-		if _, err := parseDuration(bad); err == nil {
-			t.Errorf("parseDuration(%q) accepted", bad)
+		if _, err := api.ParseDuration(bad); err == nil {
+			t.Errorf("api.ParseDuration(%q) accepted", bad)
 		}
 	}
 }

@@ -67,7 +67,7 @@ func etcdCommand() *cli.Command {
 			OnUsageError: usageError,
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 0 {
-					return &exitError{2, "usage: nodectl etcd recover [--work-dir DIR] [--endpoint URL]"}
+					return exitErr(2, "usage: nodectl etcd recover [--work-dir DIR] [--endpoint URL]")
 				}
 				return cliErr(etcdRecover(c))
 			},
@@ -77,12 +77,12 @@ func etcdCommand() *cli.Command {
 
 func etcdRecover(c *cli.Context) error {
 	if c.Int("max-versions") < 1 {
-		return &exitError{2, "--max-versions: must be at least 1"}
+		return exitErr(2, "--max-versions: must be at least 1")
 	}
 	id, err := pki.LoadIdentity(pki.Paths{Dir: filepath.Join(c.String("work-dir"), "pki")})
 	if err != nil {
 		if errors.Is(err, pki.ErrNoIdentity) {
-			return &exitError{1, fmt.Sprintf("%v: run on a master with --work-dir set to its work dir", err)}
+			return exitErr(1, fmt.Sprintf("%v: run on a master with --work-dir set to its work dir", err))
 		}
 		return err
 	}

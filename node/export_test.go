@@ -1,6 +1,10 @@
 package node
 
-import "io"
+import (
+	"io"
+
+	"nodectl/node/cmdline"
+)
 
 // RunCLI runs the command line in-process as Main does (exit code and the
 // one-line error on stderr), for the external tests of this package.
@@ -15,11 +19,7 @@ func RunCLIInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // SetTerminal makes the CLI take stdin for a terminal (term) or not, and
 // returns the undo.
-func SetTerminal(term bool) func() {
-	old := isTerminal
-	isTerminal = func(io.Reader) bool { return term }
-	return func() { isTerminal = old }
-}
+func SetTerminal(term bool) func() { return cmdline.SetTerminal(term) }
 
 // SecretStore is secretStore, for the store's tests.
 var SecretStore = secretStore

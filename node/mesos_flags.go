@@ -75,11 +75,11 @@ func withMesosEnv(flags []cli.Flag) []cli.Flag {
 // Mesos' names and defaults (runtime/gc.go).
 func sandboxGCFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.GenericFlag{Name: "gc-delay", Aliases: []string{"gc_delay"}, Value: &durationFlag{runtime.DefaultGCDelay},
+		&cli.GenericFlag{Name: "gc-delay", Aliases: []string{"gc_delay"}, Value: &durationFlag{D: runtime.DefaultGCDelay},
 			Usage: "agent: the sandbox of a finished executor is removed this long after its last activity (sooner as the disk fills, see --gc-disk-headroom); Mesos duration syntax (1weeks, 3days, 30secs)", EnvVars: []string{envName("gc-delay")}},
 		&cli.Float64Flag{Name: "gc-disk-headroom", Aliases: []string{"gc_disk_headroom"}, Value: runtime.DefaultGCDiskHeadroom,
 			Usage: "agent: free-disk headroom in [0, 1]: sandboxes older than gc_delay × max(0, 1 − headroom − disk usage) are removed", EnvVars: []string{envName("gc-disk-headroom")}},
-		&cli.GenericFlag{Name: "disk-watch-interval", Aliases: []string{"disk_watch_interval"}, Value: &durationFlag{runtime.DefaultDiskWatchInterval},
+		&cli.GenericFlag{Name: "disk-watch-interval", Aliases: []string{"disk_watch_interval"}, Value: &durationFlag{D: runtime.DefaultDiskWatchInterval},
 			Usage: "agent: how often disk usage is checked and old sandboxes collected", EnvVars: []string{envName("disk-watch-interval")}},
 	}
 }
@@ -98,9 +98,9 @@ func loadMesosFlags(c *cli.Context, cfg *Config) error {
 		return err
 	}
 	cfg.SandboxGC = sandboxGC{
-		GCDelay:           c.Generic("gc-delay").(*durationFlag).d,
+		GCDelay:           c.Generic("gc-delay").(*durationFlag).D,
 		GCDiskHeadroom:    c.Float64("gc-disk-headroom"),
-		DiskWatchInterval: c.Generic("disk-watch-interval").(*durationFlag).d,
+		DiskWatchInterval: c.Generic("disk-watch-interval").(*durationFlag).D,
 	}
 	g := cfg.SandboxGC
 	switch {

@@ -32,7 +32,7 @@ func snapshotCommand() *cli.Command {
 				Flags: clientFlags(),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
-						return &exitError{2, "usage: nodectl snapshot save FILE"}
+						return exitErr(2, "usage: nodectl snapshot save FILE")
 					}
 					m, err := adminAPI(c)
 					if err != nil {
@@ -50,7 +50,7 @@ func snapshotCommand() *cli.Command {
 				Name: "verify", Usage: "check a snapshot file", ArgsUsage: "FILE", OnUsageError: usageError,
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
-						return &exitError{2, "usage: nodectl snapshot verify FILE"}
+						return exitErr(2, "usage: nodectl snapshot verify FILE")
 					}
 					info, err := embed.VerifySnapshot(c.Args().First())
 					if err != nil {
@@ -67,7 +67,7 @@ func snapshotCommand() *cli.Command {
 func saveSnapshotFromMaster(ctx context.Context, m *appsAPI, path string) (embed.SnapshotInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	resp, err := m.c.Stream(ctx, client.Request{Method: http.MethodGet, Path: api.PathSnapshot}) // the context bounds a large download
+	resp, err := m.Client().Stream(ctx, client.Request{Method: http.MethodGet, Path: api.PathSnapshot}) // the context bounds a large download
 	if err != nil {
 		return embed.SnapshotInfo{}, fmt.Errorf("GET %s: %w", api.PathSnapshot, err)
 	}

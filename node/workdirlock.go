@@ -40,7 +40,7 @@ func lockWorkDir(dir, role string) (*workDirLock, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		_ = f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, &exitError{1, fmt.Sprintf("work dir %s is in use by %s: stop it first", dir, describeHolder(path))}
+			return nil, exitErr(1, fmt.Sprintf("work dir %s is in use by %s: stop it first", dir, describeHolder(path)))
 		}
 		return nil, fmt.Errorf("work dir lock %s: %w", path, err)
 	}

@@ -1,4 +1,4 @@
-package node
+package cmdline
 
 import (
 	"encoding/json"
@@ -47,7 +47,7 @@ func tokenCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					req := cluster.TokenCreateRequest{Role: role, TTL: c.Generic("ttl").(*durationFlag).d.String(), Uses: c.Int("uses"), Description: c.String("description")}
+					req := cluster.TokenCreateRequest{Role: role, TTL: c.Generic("ttl").(*durationFlag).D.String(), Uses: c.Int("uses"), Description: c.String("description")}
 					var resp cluster.TokenCreateResponse
 					if err := cc.Post(c.Context, pki.PathTokens, req, &resp); err != nil {
 						return err

@@ -1,4 +1,4 @@
-package node
+package cmdline
 
 import (
 	"bytes"
@@ -520,7 +520,7 @@ func followResult(c *cli.Context, m *appsAPI, id string, d deployedResp, expect 
 	if c.Bool("detach") || d.DeploymentID == "" {
 		return printResult(c, result)
 	}
-	timeout := c.Generic("timeout").(*durationFlag).d
+	timeout := c.Generic("timeout").(*durationFlag).D
 	ctx, cancel := context.WithTimeout(c.Context, timeout)
 	defer cancel()
 	err := followDeployment(ctx, m, id, d, expect, c.App.ErrWriter)

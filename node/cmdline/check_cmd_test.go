@@ -1,7 +1,6 @@
-package node
+package cmdline
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
@@ -82,17 +81,5 @@ func TestEvaluateCheck(t *testing.T) {
 	}
 	if got := evaluateCheck(st, checkOptions{warn: rng("3:"), crit: rng("2:")}).line(); !strings.Contains(got, "agents=3;3:;2:;0;") {
 		t.Errorf("perfdata thresholds: %q", got)
-	}
-}
-
-// Bad arguments are UNKNOWN (3) with a status line, as the plugin
-// guidelines ask.
-func TestCheckUsageIsUnknown(t *testing.T) {
-	for _, args := range [][]string{{"--bogus"}, {"--warning", "x"}, {"--min-agents", "2", "--critical", "3:"}, {"extra"}} {
-		var out, errOut bytes.Buffer
-		code := runCLI(append([]string{"nodectl", "check", "--master", "127.0.0.1:1"}, args...), &out, &errOut)
-		if code != checkUnknown || !strings.HasPrefix(out.String(), "NODECTL UNKNOWN - ") {
-			t.Errorf("check %v: exit %d, stdout %q, want 3 and an UNKNOWN line", args, code, out.String())
-		}
 	}
 }

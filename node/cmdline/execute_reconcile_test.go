@@ -1,4 +1,4 @@
-package node
+package cmdline
 
 import (
 	"bytes"
@@ -153,7 +153,7 @@ func runForgotten(t *testing.T, f *forgetfulMaster) *forgetfulMaster {
 	var out bytes.Buffer
 	err = runExecute(context.Background(), context.Background(), &masterAPI{c: cl}, spec, execIO{stdout: io.Discard, stderr: io.Discard, status: &out})
 	var ee *exitError
-	if err == nil || !errors.As(err, &ee) || ee.code != 1 {
+	if err == nil || !errors.As(err, &ee) || ee.Code != 1 {
 		t.Fatalf("execute: %v, want exit 1\n%s", err, out.String())
 	}
 	for _, want := range []string{"Submitted task 'lost.", "Re-subscribed", "Received status update TASK_LOST", "reason: REASON_RECONCILIATION"} {

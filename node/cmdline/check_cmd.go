@@ -1,4 +1,4 @@
-package node
+package cmdline
 
 import (
 	"context"
@@ -283,7 +283,7 @@ func runCheck(c *cli.Context) (int, string) {
 	if o.diskHeadroom < 0 || o.diskHeadroom >= 100 {
 		return unknown("--disk-headroom is a percentage in 0..100")
 	}
-	timeout := c.Generic("timeout").(*durationFlag).d
+	timeout := c.Generic("timeout").(*durationFlag).D
 	ctx, cancel := context.WithTimeout(c.Context, timeout)
 	defer cancel()
 	m, err := newMasterAPI(c)

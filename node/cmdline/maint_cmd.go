@@ -1,4 +1,4 @@
-package node
+package cmdline
 
 import (
 	"encoding/json"
@@ -71,7 +71,7 @@ func maintenanceCommand() *cli.Command {
 			},
 			{
 				Name: "status", Usage: "list the draining and down machines", ArgsUsage: " ",
-				Flags:        append(clientFlags(), &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"}),
+				Flags:        append(clientFlags(), listFlags()...),
 				OnUsageError: usageError,
 				Action:       maintenanceStatus,
 			},
@@ -195,8 +195,9 @@ func maintenanceStatus(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return &exitError{2, "maintenance status takes no arguments"}
 	}
-	if o := c.String("output"); o != "table" && o != "json" {
-		return &exitError{2, fmt.Sprintf("-o %q: want table or json", o)}
+	format, err := listFormat(c)
+	if err != nil {
+		return err
 	}
 	m, err := newMasterAPI(c)
 	if err != nil {
@@ -206,10 +207,21 @@ func maintenanceStatus(c *cli.Context) error {
 	if err := m.getJSON(c.Context, "/master/maintenance/status", &st); err != nil {
 		return cliErr(err)
 	}
-	if c.String("output") == "json" {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+	if structured(format) {
+		raw, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		return writeFormatted(c.App.Writer, format, raw)
+	}
+	if format == "quiet" {
+		for _, d := range st.DrainingMachines {
+			fmt.Fprintln(c.App.Writer, d.ID.String())
+		}
+		for _, id := range st.DownMachines {
+			fmt.Fprintln(c.App.Writer, id.String())
+		}
+		return nil
 	}
 	var sched api.MaintenanceSchedule
 	if err := m.getJSON(c.Context, "/master/maintenance/schedule", &sched); err != nil {
@@ -231,16 +243,28 @@ func maintenanceStatus(c *cli.Context) error {
 		return "-", "-"
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOSTNAME\tIP\tMODE\tUNAVAILABLE FROM\tUNTIL")
-	row := func(id api.MachineID, mode string) {
+	head := "HOSTNAME\tIP\tMODE\tUNAVAILABLE FROM\tUNTIL"
+	if format == "wide" {
+		head += "\tINVERSE OFFERS"
+	}
+	fmt.Fprintln(tw, head)
+	row := func(id api.MachineID, mode string, statuses []api.InverseOfferStatus) {
 		s, e := window(id)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", orDash(id.Hostname), orDash(id.IP), mode, s, e)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", orDash(id.Hostname), orDash(id.IP), mode, s, e)
+		if format == "wide" {
+			var answers []string
+			for _, st := range statuses {
+				answers = append(answers, st.FrameworkID.Value+"="+st.Status)
+			}
+			fmt.Fprintf(tw, "\t%s", orDash(strings.Join(answers, ",")))
+		}
+		fmt.Fprintln(tw)
 	}
 	for _, d := range st.DrainingMachines {
-		row(d.ID, "DRAINING")
+		row(d.ID, "DRAINING", d.Statuses)
 	}
 	for _, id := range st.DownMachines {
-		row(id, "DOWN")
+		row(id, "DOWN", nil)
 	}
 	return tw.Flush()
 }

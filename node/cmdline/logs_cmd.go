@@ -1,4 +1,4 @@
-package node
+package cmdline
 
 import (
 	"bytes"
@@ -396,7 +396,7 @@ func runLogs(c *cli.Context, forceApp bool) error {
 	if c.NArg() != 1 {
 		return usageErr(c, c.Command.HelpName+" [flags] "+c.Command.ArgsUsage)
 	}
-	o := logsOptions{stderr: c.Bool("stderr"), follow: c.Bool("follow"), tail: c.Int("tail"), since: c.Generic("since").(*durationFlag).d}
+	o := logsOptions{stderr: c.Bool("stderr"), follow: c.Bool("follow"), tail: c.Int("tail"), since: c.Generic("since").(*durationFlag).D}
 	if o.tail < -1 {
 		return &exitError{2, "--tail must be ≥ 0 (or -1 for all)"}
 	}

@@ -1,4 +1,4 @@
-package node
+package cmdline
 
 import (
 	"context"
@@ -70,7 +70,7 @@ func taskCommand() *cli.Command {
 					if c.NArg() != 1 {
 						return &exitError{2, "usage: nodectl task kill TASK_ID"}
 					}
-					timeout := c.Generic("timeout").(*durationFlag).d
+					timeout := c.Generic("timeout").(*durationFlag).D
 					ctx, cancel := context.WithTimeout(c.Context, timeout)
 					defer cancel()
 					m, err := newMasterAPI(c)

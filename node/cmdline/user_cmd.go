@@ -1,4 +1,4 @@
-package node
+package cmdline
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"nodectl/cluster/client"
 )
@@ -49,7 +50,7 @@ type whoami struct {
 // then generated rather than read).
 var isTerminal = func(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	return ok && imageIsTerminal(f)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // userCommand is `nodectl user`: the principals that authenticate with a
