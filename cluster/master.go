@@ -183,6 +183,8 @@ type Master struct {
 	nextOffer   int
 	live        map[api.TaskState]int // tasks by state, over frameworks' live tasks
 	removals    removals
+	maint       maintenanceRecord // maintenance.go
+	inverse     inverseState      // inverse.go
 	// leaseGuarded: this term's leadership is backed by an etcd lease, and
 	// the master acts only until leaseUntil (confirmed with etcd).
 	leaseGuarded  bool

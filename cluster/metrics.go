@@ -11,6 +11,7 @@ import (
 type masterMetrics struct {
 	registrations, reregistrations, unhealthy prometheus.Counter
 	removals, fenced                          prometheus.Counter
+	maintenanceRefusals                       prometheus.Counter
 	unreachableScheduled                      prometheus.Counter
 	unreachableCompleted, unreachableCanceled prometheus.Counter
 	validUpdates, invalidUpdates              prometheus.Counter
@@ -147,6 +148,7 @@ func (m *Master) registerMetrics() masterMetrics {
 		unhealthy:            mt.Counter("master/slave_removals/reason_unhealthy", "agents marked unreachable for missed pings"),
 		removals:             mt.Counter("master/slave_removals", "agents removed: marked unreachable or gone, or replaced by a new id"),
 		fenced:               mt.Counter("master/slave_gone_refusals", "requests refused because their agent was marked gone"),
+		maintenanceRefusals:  mt.Counter("master/slave_maintenance_refusals", "registrations refused because the agent's machine is down for maintenance"),
 		unreachableScheduled: mt.Counter("master/slave_unreachable_scheduled", "agents scheduled to be marked unreachable"),
 		unreachableCompleted: mt.Counter("master/slave_unreachable_completed", "agents marked unreachable in the registry"),
 		unreachableCanceled:  mt.Counter("master/slave_unreachable_canceled", "scheduled markings dropped: the agent re-registered first"),

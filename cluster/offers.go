@@ -42,6 +42,7 @@ func (m *Master) allocate() {
 		return
 	}
 	now := m.cfg.Now()
+	m.sendInverseOffersLocked(now) // inverse.go
 	made := m.alloc.Allocate(now)
 	if len(made) == 0 {
 		return
@@ -62,7 +63,9 @@ func (m *Master) allocate() {
 		if _, ok := byFw[fw]; !ok {
 			order = append(order, fw)
 		}
-		byFw[fw] = append(byFw[fw], o.apiOffer())
+		wire := o.apiOffer()
+		wire.Unavailability = m.unavailabilityLocked(a) // maintenance.go
+		byFw[fw] = append(byFw[fw], wire)
 	}
 	for _, fw := range order {
 		fw.sink.Send(api.Event{Type: api.EventOffers, Offers: &api.OffersEvent{Offers: byFw[fw]}})

@@ -18,17 +18,17 @@ import (
 // include/mesos/v1/master/master.proto and
 // http://mesos.apache.org/documentation/latest/operator-http-api/): the
 // GET_* calls answered from the master's state, in Mesos' JSON shape
-// ({"type": "GET_X", "get_x": {...}}). Calls that change things
-// (RESERVE_RESOURCES, UPDATE_MAINTENANCE_SCHEDULE, ...) and SUBSCRIBE
-// are not served yet and answer 400 naming the call, as do unknown calls.
-// Calls come in application/json or application/x-protobuf
-// (schedcodec.go); the answer is JSON, or protobuf for the calls in
-// operatorProtobuf (406 naming the call for the others).
+// ({"type": "GET_X", "get_x": {...}}), and the maintenance calls
+// (maintenance_http.go, each under its own permission). Other calls that
+// change things (RESERVE_RESOURCES, ...) and SUBSCRIBE are not served yet
+// and answer 400 naming the call, as do unknown calls. Calls come in
+// application/json or application/x-protobuf (schedcodec.go); the answer
+// is JSON, or protobuf for the calls in operatorProtobuf (406 naming the
+// call for the others).
 //
-// Roles, weights, quota and maintenance have no state of their own yet:
-// roles are those of registered frameworks (weight 1), and weights,
-// quota and maintenance are empty. /roles, /weights, /quota and
-// /maintenance/{status,schedule} serve the same in Mesos' v0 shape.
+// Roles, weights and quota have no state of their own yet: roles are
+// those of registered frameworks (weight 1), and weights and quota are
+// empty. /roles, /weights and /quota serve the same in Mesos' v0 shape.
 
 // operatorCalls are the master calls of master.proto; those with a
 // handler are served.
@@ -73,6 +73,9 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 	var call operatorCall
 	if err := json.Unmarshal(body, &call); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("malformed operator call: %v", err))
+		return
+	}
+	if m.maintenanceOperator(w, r, call.Type, body, out.proto) {
 		return
 	}
 	h, ok := m.operatorHandlers()[call.Type]
@@ -124,22 +127,20 @@ var operatorProtobuf = map[string]bool{
 // response field.
 func (m *Master) operatorHandlers() map[string]func(*http.Request) any {
 	return map[string]func(*http.Request) any{
-		"GET_HEALTH":               func(*http.Request) any { return map[string]any{"healthy": true} },
-		"GET_VERSION":              func(*http.Request) any { return map[string]any{"version_info": api.BuildInfo()} },
-		"GET_FLAGS":                func(*http.Request) any { return map[string]any{"flags": m.operatorFlags()} },
-		"GET_METRICS":              func(*http.Request) any { return map[string]any{"metrics": m.operatorMetrics()} },
-		"GET_LOGGING_LEVEL":        func(*http.Request) any { return map[string]any{"level": glogLevel(m.cfg.Flags["logging-level"])} },
-		"GET_AGENTS":               func(*http.Request) any { return m.getAgents() },
-		"GET_FRAMEWORKS":           m.getFrameworks,
-		"GET_TASKS":                m.getTasks,
-		"GET_EXECUTORS":            func(*http.Request) any { return map[string]any{"executors": []any{}, "orphan_executors": []any{}} },
-		"GET_OPERATIONS":           func(*http.Request) any { return map[string]any{"operations": []any{}} },
-		"GET_ROLES":                func(*http.Request) any { return map[string]any{"roles": m.roles()} },
-		"GET_WEIGHTS":              func(*http.Request) any { return map[string]any{"weight_infos": []any{}} },
-		"GET_QUOTA":                func(*http.Request) any { return map[string]any{"status": map[string]any{"infos": []any{}}} },
-		"GET_MAINTENANCE_STATUS":   func(*http.Request) any { return map[string]any{"status": maintenanceStatus()} },
-		"GET_MAINTENANCE_SCHEDULE": func(*http.Request) any { return map[string]any{"schedule": map[string]any{"windows": []any{}}} },
-		"GET_MASTER":               func(*http.Request) any { return m.getMaster() },
+		"GET_HEALTH":        func(*http.Request) any { return map[string]any{"healthy": true} },
+		"GET_VERSION":       func(*http.Request) any { return map[string]any{"version_info": api.BuildInfo()} },
+		"GET_FLAGS":         func(*http.Request) any { return map[string]any{"flags": m.operatorFlags()} },
+		"GET_METRICS":       func(*http.Request) any { return map[string]any{"metrics": m.operatorMetrics()} },
+		"GET_LOGGING_LEVEL": func(*http.Request) any { return map[string]any{"level": glogLevel(m.cfg.Flags["logging-level"])} },
+		"GET_AGENTS":        func(*http.Request) any { return m.getAgents() },
+		"GET_FRAMEWORKS":    m.getFrameworks,
+		"GET_TASKS":         m.getTasks,
+		"GET_EXECUTORS":     func(*http.Request) any { return map[string]any{"executors": []any{}, "orphan_executors": []any{}} },
+		"GET_OPERATIONS":    func(*http.Request) any { return map[string]any{"operations": []any{}} },
+		"GET_ROLES":         func(*http.Request) any { return map[string]any{"roles": m.roles()} },
+		"GET_WEIGHTS":       func(*http.Request) any { return map[string]any{"weight_infos": []any{}} },
+		"GET_QUOTA":         func(*http.Request) any { return map[string]any{"status": map[string]any{"infos": []any{}}} },
+		"GET_MASTER":        func(*http.Request) any { return m.getMaster() },
 		"GET_STATE": func(r *http.Request) any {
 			return map[string]any{
 				"get_tasks": m.getTasks(r), "get_executors": map[string]any{"executors": []any{}}, "get_frameworks": m.getFrameworks(r), "get_agents": m.getAgents(),
@@ -261,7 +262,9 @@ func (m *Master) getFrameworks(r *http.Request) any {
 	active, done := []map[string]any{}, []map[string]any{}
 	for _, fw := range m.sortedFrameworksLocked() {
 		if v.framework(fw) {
-			active = append(active, v1Framework(fw))
+			f := v1Framework(fw)
+			f["inverse_offers"] = m.inverseOffersOfLocked(fw) // inverse.go
+			active = append(active, f)
 		}
 	}
 	for _, fw := range m.completedFw {
@@ -348,12 +351,6 @@ func (m *Master) roles() []map[string]any {
 	return out
 }
 
-// maintenanceStatus is Mesos' maintenance ClusterStatus: nothing is
-// scheduled for maintenance yet.
-func maintenanceStatus() map[string]any {
-	return map[string]any{"draining_machines": []any{}, "down_machines": []any{}}
-}
-
 // getMaster is GET_MASTER's body.
 func (m *Master) getMaster() map[string]any {
 	m.mu.Lock()
@@ -386,14 +383,6 @@ func (m *Master) handleQuota(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"infos": []any{}})
 }
 
-func (m *Master) handleMaintenanceStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, maintenanceStatus())
-}
-
-func (m *Master) handleMaintenanceSchedule(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"windows": []any{}})
-}
-
 // mesosRoutes are the operator API and the Mesos endpoints of this file,
 // and the ".json" aliases Mesos serves, with and without /master.
 func (m *Master) mesosRoutes() []auth.Route {
@@ -408,7 +397,6 @@ func (m *Master) mesosRoutes() []auth.Route {
 	both("POST /api/v1", auth.GetEndpoints, m.leaderOnly(m.handleOperator))
 	for path, h := range map[string]http.HandlerFunc{
 		"/flags": m.handleFlags, "/roles": m.handleRoles, "/weights": m.handleWeights, "/quota": m.handleQuota,
-		"/maintenance/status": m.handleMaintenanceStatus, "/maintenance/schedule": m.handleMaintenanceSchedule,
 	} {
 		both("GET "+path, auth.GetEndpoints, m.leaderOnly(h))
 	}

@@ -16,6 +16,7 @@ import (
 //	/nodectl/registry/gone/<agent id>      goneRecord (agents an operator removed; fenced)
 //	/nodectl/frameworks/<framework id>     frameworkRecord
 //	/nodectl/tasks/<framework id>/<task>   taskRecord (latest state, recent statuses)
+//	/nodectl/registry/maintenance          maintenanceRecord (schedule, machines down; fenced)
 //
 // Tasks are written once per state change, through writeBehind's group
 // commit; pings and offers are never written.
@@ -25,7 +26,8 @@ type recoveredState struct {
 	gone       []goneRecord
 	frameworks []frameworkRecord
 	tasks      []taskRecord
-	skipped    []string // keys of records that could not be decoded
+	maint      maintenanceRecord // maintenance.go
+	skipped    []string          // keys of records that could not be decoded
 }
 
 // loadState reads the persisted state. An undecodable record is skipped
@@ -77,6 +79,14 @@ func loadState(ctx context.Context, st store) (recoveredState, error) {
 	if err != nil {
 		return rec, err
 	}
+	maint, ok, err := loadMaintenance(ctx, st)
+	if err != nil {
+		return rec, err
+	}
+	if !ok {
+		rec.skipped = append(rec.skipped, keyMaintenance)
+	}
+	rec.maint = maint
 	err = load(keyTasksPrefix, func(b []byte) error {
 		var t taskRecord
 		if err := json.Unmarshal(b, &t); err != nil || t.Info.TaskID.Value == "" || t.FrameworkID == "" {
@@ -99,6 +109,7 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 	for _, k := range rec.skipped {
 		m.log.Warn("skipping undecodable record", "key", k)
 	}
+	m.maint, m.inverse = rec.maint, inverseState{}
 	for _, r := range rec.agents {
 		a := newAgentRecord(r.Info)
 		a.RegisteredTime, a.ReregisteredTime, a.UnreachableTime = r.RegisteredTime, r.ReregisteredTime, r.UnreachableTime

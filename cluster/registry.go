@@ -91,6 +91,12 @@ func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.Reg
 		m.log.Warn("refused registration of a removed agent", "agent_id", info.ID, "hostname", info.Hostname)
 		return api.RegisterResponse{}, agentGoneError(info.ID)
 	}
+	if err := m.refuseDownLocked(info); err != nil { // maintenance.go
+		m.mu.Unlock()
+		m.m.maintenanceRefusals.Inc()
+		m.log.Warn("refused registration of an agent on a machine down for maintenance", "agent_id", info.ID, "hostname", info.Hostname, "ip", info.IP)
+		return api.RegisterResponse{}, err
+	}
 	wb := m.wb
 	rec := &agent{Info: info, RegisteredTime: now}
 	rec.Checkpointed = adoptCheckpointed(info.Resources, req.CheckpointedResources)

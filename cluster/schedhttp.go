@@ -107,6 +107,15 @@ func (m *Master) dispatch(s Subscription, call api.Call) error {
 			rc = *call.Reconcile
 		}
 		return m.Reconcile(s, rc)
+	case api.CallAcceptInverseOffers, api.CallDeclineInverseOffers: // inverse.go
+		c := call.AcceptInverseOffers
+		if call.Type == api.CallDeclineInverseOffers {
+			c = call.DeclineInverseOffers
+		}
+		if c == nil {
+			return missing(map[string]string{api.CallAcceptInverseOffers: "accept_inverse_offers", api.CallDeclineInverseOffers: "decline_inverse_offers"}[call.Type])
+		}
+		return m.AnswerInverseOffers(s, *c, call.Type == api.CallAcceptInverseOffers)
 	case api.CallMessage, api.CallRequest:
 		// Best effort in Mesos, and ignored by its allocator: accepted,
 		// after the usual subscription check.

@@ -81,6 +81,8 @@ type Config struct {
 	CNIConfigDir, CNIPluginsDir string // agent: --network_cni_config_dir, --network_cni_plugins_dir
 	NoSwitchUser                bool   // agent: --switch_user=false (default true, as Mesos)
 	AppsUser                    string // master: the built-in Marathon's user (--mesos_user); "" is apps.DefaultUser
+	DisableMaintenanceMode      bool   // master: --disable_maintenance_mode (Marathon's)
+	DrainingSeconds             int    // master: --draining_seconds (Marathon's)
 	Recover                     string
 	Strict                      bool
 	RecoveryTimeout             time.Duration
@@ -185,6 +187,8 @@ func upFlags() []cli.Flag {
 		dur("usage-history", runtime.DefaultUsageHistory, "agent: how much resource history is kept per task (memory is bounded: at most 1000 task series)"),
 		str("mesos-role", "marathon", "master: the role of the built-in apps framework, in which resident apps reserve", "mesos_role"),
 		str("mesos-user", apps.DefaultUser, "master: the user of the built-in apps framework, as which apps without a \"user\" run (Marathon's --mesos_user)", "mesos_user"),
+		&cli.BoolFlag{Name: "disable-maintenance-mode", Usage: "master: the built-in apps framework uses offers of machines in maintenance like any other (Marathon's --disable_maintenance_mode; by default it declines them: docs/maintenance.md)", Aliases: []string{"disable_maintenance_mode"}, EnvVars: []string{envName("disable-maintenance-mode")}},
+		num("draining-seconds", 0, "master: the built-in apps framework declines a machine's offers this many seconds before its maintenance window starts (Marathon's --draining_seconds)", "draining_seconds"),
 		dur("task-reservation-timeout", 20*time.Second, "master: a resident app's reservation whose task does not start in this time is released", "task_reservation_timeout"),
 		str("insecure-registries", "", "agent: comma-separated registry hosts that may be pulled from over plain HTTP", "insecure_registries"),
 		str("allowed-host-paths", "", "agent: comma-separated host paths tasks' hostPath volumes may mount, read-only unless suffixed :rw, e.g. /data/shared:rw,/srv/ro (default: none; never the work dir)", "allowed_host_paths"),
@@ -287,6 +291,7 @@ func loadConfig(c *cli.Context) (Config, error) {
 		NoSwitchUser: !c.Bool("switch-user"), AppsUser: c.String("mesos-user"),
 		Flags: map[string]string{},
 	}
+	cfg.DisableMaintenanceMode, cfg.DrainingSeconds = c.Bool("disable-maintenance-mode"), c.Int("draining-seconds")
 	if err := loadMesosFlags(c, &cfg); err != nil {
 		return Config{}, err
 	}
@@ -407,6 +412,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.AgentPingTimeout <= 0 {
 		return bad("agent-ping-timeout", "must be positive")
+	}
+	if cfg.DrainingSeconds < 0 {
+		return bad("draining-seconds", "must not be negative")
 	}
 	if cfg.MaxVersions < 0 {
 		return bad("max-versions", "must not be negative (0: the default, %d)", apps.DefaultMaxVersions)

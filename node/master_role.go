@@ -165,7 +165,7 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 		return r, err
 	}
 	// The built-in Marathon-compatible apps framework (leader only).
-	if r.apps, err = appsFramework(r.master, r.cli, log, cfg.AppsRole, cfg.TaskReservationTimeout, cfg.MaxVersions, r.guard, cfg.AppsUser); err != nil {
+	if r.apps, err = appsFramework(r.master, r.cli, log, cfg.AppsRole, cfg.TaskReservationTimeout, cfg.MaxVersions, r.guard, cfg.AppsUser, maintenanceMode(cfg)); err != nil {
 		return r, err
 	}
 	advertised := "https://" + cfg.advertised(cfg.Port)

@@ -70,6 +70,9 @@ type Call struct {
 	Kill        *KillCall        `json:"kill,omitempty"`
 	Acknowledge *AcknowledgeCall `json:"acknowledge,omitempty"`
 	Reconcile   *ReconcileCall   `json:"reconcile,omitempty"`
+	// ACCEPT_INVERSE_OFFERS and DECLINE_INVERSE_OFFERS (maintenance.go).
+	AcceptInverseOffers  *InverseOffersCall `json:"accept_inverse_offers,omitempty"`
+	DeclineInverseOffers *InverseOffersCall `json:"decline_inverse_offers,omitempty"`
 }
 
 // SubscribeCall registers (no FrameworkInfo.ID) or re-registers a framework.
@@ -169,6 +172,9 @@ const (
 	EventFailure    = "FAILURE"
 	EventError      = "ERROR"
 	EventHeartbeat  = "HEARTBEAT"
+	// Maintenance (maintenance.go).
+	EventInverseOffers       = "INVERSE_OFFERS"
+	EventRescindInverseOffer = "RESCIND_INVERSE_OFFER"
 )
 
 // Event is one scheduler event, framed in RecordIO on the SUBSCRIBE stream.
@@ -180,6 +186,9 @@ type Event struct {
 	Update     *UpdateEvent     `json:"update,omitempty"`
 	Failure    *FailureEvent    `json:"failure,omitempty"`
 	Error      *ErrorEvent      `json:"error,omitempty"`
+	// Maintenance (maintenance.go).
+	InverseOffers       *InverseOffersEvent       `json:"inverse_offers,omitempty"`
+	RescindInverseOffer *RescindInverseOfferEvent `json:"rescind_inverse_offer,omitempty"`
 }
 
 // SubscribedEvent is the first event of a subscription.
@@ -284,6 +293,9 @@ type Offer struct {
 	Attributes     []Attribute     `json:"attributes,omitempty"`
 	ExecutorIDs    []ID            `json:"executor_ids,omitempty"`
 	AllocationInfo *AllocationInfo `json:"allocation_info,omitempty"`
+	// Unavailability is set while the agent's machine is in the
+	// maintenance schedule (maintenance.go).
+	Unavailability *Unavailability `json:"unavailability,omitempty"`
 }
 
 // Attribute is a Mesos Attribute: TEXT or SCALAR.

@@ -99,6 +99,14 @@ type Config struct {
 	// Abdicate makes the leading master step down (DELETE /v2/leader);
 	// nil: abdication is refused (503).
 	Abdicate func() error
+	// DisableMaintenanceMode uses offers of machines in maintenance like
+	// any other (Marathon's --disable_maintenance_mode); by default they
+	// are declined (maintenance.go).
+	DisableMaintenanceMode bool
+	// MaintenanceDraining declines a machine's offers this long before
+	// its maintenance window starts (Marathon's --draining_seconds);
+	// default 0.
+	MaintenanceDraining time.Duration
 	// User is the framework's user (Marathon's --mesos_user): the user of
 	// apps that name none. Default DefaultUser, unprivileged.
 	User string

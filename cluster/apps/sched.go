@@ -311,6 +311,9 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 		}
 	}
 	for _, o := range offers {
+		if a.maintenanceDeclineLocked(o, now) { // maintenance.go
+			continue
+		}
 		var infos []api.TaskInfo
 		var ops []api.Operation
 		frameworkRole := a.offerRole(o) == a.cfg.Role // resident apps and pods run in it (roles.go)

@@ -53,6 +53,14 @@ const (
 	// LaunchNestedContainerSessions is Mesos' ACL for a process run inside
 	// a running task (LAUNCH_NESTED_CONTAINER_SESSION): `nodectl exec`.
 	LaunchNestedContainerSessions Perm = "launch_nested_container_sessions"
+	// The maintenance permissions are Mesos' ACLs of the same names
+	// (https://mesos.apache.org/documentation/latest/authorization/); the
+	// object is a machine, by hostname (else IP).
+	UpdateMaintenanceSchedule Perm = "update_maintenance_schedule"
+	GetMaintenanceSchedule    Perm = "get_maintenance_schedule"
+	GetMaintenanceStatus      Perm = "get_maintenance_status"
+	StartMaintenance          Perm = "start_maintenance"
+	StopMaintenance           Perm = "stop_maintenance"
 )
 
 // PermInfo describes a permission.
@@ -91,6 +99,11 @@ var perms = map[Perm]PermInfo{
 	ManageSecrets:      {ManageSecrets, RealmReadwrite, "secrets", "create, replace and delete secrets (by secret path, prefix-matched like app ids)"},
 	LaunchNestedContainerSessions: {LaunchNestedContainerSessions, RealmReadwrite, "users",
 		"run a process inside a running task, as the task's user (nodectl exec, the UI's terminal; by task user; an app-scoped user: its apps' tasks)"},
+	UpdateMaintenanceSchedule: {UpdateMaintenanceSchedule, RealmReadwrite, "machines", "replace the maintenance schedule (by machine: every machine of the old and the new schedule)"},
+	GetMaintenanceSchedule:    {GetMaintenanceSchedule, RealmReadonly, "machines", "see the maintenance schedule (filtered by machine)"},
+	GetMaintenanceStatus:      {GetMaintenanceStatus, RealmReadonly, "machines", "see which machines are draining or down (filtered by machine)"},
+	StartMaintenance:          {StartMaintenance, RealmReadwrite, "machines", "bring scheduled machines down: their agents are removed and their tasks end (by machine)"},
+	StopMaintenance:           {StopMaintenance, RealmReadwrite, "machines", "bring machines up after maintenance (by machine)"},
 }
 
 // Info describes p; false for an unknown permission.

@@ -27,6 +27,7 @@ func Commands() []*cli.Command {
 		secretCommand(),
 		whoamiCommand(),
 		checkCommand(),
+		maintenanceCommand(), // maint_cmd.go
 	}
 }
 
