@@ -310,8 +310,25 @@ func (a *Agent) handleUsageHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	a.usage.mu.Unlock()
 	if s == nil {
-		writeJSONStatus(w, http.StatusNotFound, api.Error{Message: "no resource history for task '" + id + "' on this agent"})
-		return
+		// A task this agent runs but has not sampled yet (it just
+		// started) has an empty history, not none.
+		a.tasks.mu.Lock()
+		var t *task
+		for k, lt := range a.tasks.live {
+			if k.task == id {
+				t = lt
+				break
+			}
+		}
+		if t != nil {
+			out = api.TaskUsage{TaskID: id, FrameworkID: t.frameworkID, AgentID: a.ID(), IntervalSeconds: a.cfg.UsageInterval.Seconds(),
+				Allocated: allocationOf(t.info.Resources), Running: !t.state.Terminal(), Samples: []api.UsageSample{}}
+		}
+		a.tasks.mu.Unlock()
+		if t == nil {
+			writeJSONStatus(w, http.StatusNotFound, api.Error{Message: "no resource history for task '" + id + "' on this agent"})
+			return
+		}
 	}
 	writeJSON(w, out)
 }

@@ -24,6 +24,16 @@ func TestAllInOne(t *testing.T) {
 		st := c.State()
 		return st != nil && st["activated_slaves"] == 1.0
 	})
+	// An all-in-one node's /health waits for its own agent to have heard
+	// back from the master, a moment after the master counts it.
+	WaitFor(t, 30*time.Second, "/health 200", func() bool {
+		resp, err := Client(5 * time.Second).Get(c.Master.URL() + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 	s := slaves(c)[0]
 	res := s["resources"].(map[string]any)
 	if res["cpus"].(float64) <= 0 || res["mem"].(float64) <= 0 {
