@@ -71,7 +71,7 @@ func TestMarathonCorpus(t *testing.T) {
 	t.Setenv("NO_PROXY", "127.0.0.1,localhost")
 	t.Setenv("no_proxy", "127.0.0.1,localhost")
 
-	n := appStartNode(t, "cpus:8;mem:8192;disk:4096;ports:[31000-31999]")
+	n := appStartNode(t, "cpus:8;mem:8192;disk:4096;ports:[36000-36999]")
 	corpusLoadImages(t, n, defs)
 	corpusSecrets(t, n, defs)
 

@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,6 +87,9 @@ func haDeposedLeader(t *testing.T, flags []string, paused func(old *haMaster)) {
 	if err := old.p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// The requests below are sent to a stopped leader: wait until every
+	// thread of it has stopped (the kernel stops them one by one).
+	waitFor(t, 30*time.Second, "every thread of the leader stopped", func() bool { return allThreadsStopped(old.p.cmd.Process.Pid) })
 	stopped := time.Now()
 	t.Cleanup(func() { _ = old.p.cmd.Process.Signal(syscall.SIGCONT) })
 	type answer struct {
@@ -153,4 +160,25 @@ func haDeposedLeader(t *testing.T, flags []string, paused func(old *haMaster)) {
 	if code, b := haDo("GET", third.n.url()+"/v2/apps/fence-new", ""); code != 404 {
 		t.Errorf("app created through the deposed leader: %d %s, want 404", code, b)
 	}
+}
+
+// allThreadsStopped reports whether every thread of pid is in the stopped
+// state ('T' in /proc/<pid>/task/<tid>/stat).
+func allThreadsStopped(pid int) bool {
+	stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if len(stats) == 0 {
+		return false
+	}
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ...: comm may hold spaces, so read after the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }

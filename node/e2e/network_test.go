@@ -48,7 +48,7 @@ func TestBridgeNetworking(t *testing.T) {
 		t.Skip("nft is not installed (make deps installs nftables)")
 	}
 	n := newNode(t)
-	start(t, n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")...)
+	start(t, n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[38100-38199]")...)
 	waitFor(t, 30*time.Second, "agent active", func() bool {
 		s := slaves(t, n.url())
 		return len(s) == 1 && s[0].Active
