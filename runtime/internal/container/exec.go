@@ -166,37 +166,7 @@ func (c *Container) exec(ctx context.Context, s ExecSpec) (Exit, []byte, error) 
 		reqW.Close()
 	}()
 
-	var (
-		reply   shimapi.ExecReply
-		rerr    error
-		ctxErr  error
-		backing <-chan time.Time
-	)
-wait:
-	for {
-		select {
-		case reply = <-replyc:
-			break wait
-		case rerr = <-replyErr:
-			break wait
-		case <-ctx.Done():
-			if ctxErr == nil {
-				ctxErr = ctx.Err()
-				_ = proc.Signal(unix.SIGTERM)
-				t := time.NewTimer(execKillGrace)
-				defer t.Stop()
-				backing = t.C
-			}
-		case <-backing:
-			// The shim did not answer: take it down, and its process group
-			// (which the exec'd process has left).
-			_ = proc.Kill()
-			backing = nil
-		}
-	}
-	if _, err := proc.Wait(); err != nil && rerr == nil {
-		rerr = err
-	}
+	reply, rerr, ctxErr := waitShimExec(ctx, proc, replyc, replyErr)
 	// The exec'd process and its group are gone: the pipe closes, unless a
 	// process that escaped the group still holds it.
 	_ = outR.SetReadDeadline(time.Now().Add(execKillGrace))
@@ -251,4 +221,37 @@ func (b *tailBuffer) bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.buf)
+}
+
+// waitShimExec waits for the shim's reply to an exec (or its failure to
+// give one), and reaps the shim. When ctx ends first the shim gets
+// SIGTERM, then SIGKILL after execKillGrace if it still has not answered
+// (taking down its process group, which the exec'd process has left);
+// ctxErr says ctx ended.
+func waitShimExec(ctx context.Context, proc *os.Process, replyc <-chan shimapi.ExecReply, replyErr <-chan error) (reply shimapi.ExecReply, rerr, ctxErr error) {
+	var backing <-chan time.Time
+wait:
+	for {
+		select {
+		case reply = <-replyc:
+			break wait
+		case rerr = <-replyErr:
+			break wait
+		case <-ctx.Done():
+			if ctxErr == nil {
+				ctxErr = ctx.Err()
+				_ = proc.Signal(unix.SIGTERM)
+				t := time.NewTimer(execKillGrace)
+				defer t.Stop()
+				backing = t.C
+			}
+		case <-backing:
+			_ = proc.Kill()
+			backing = nil
+		}
+	}
+	if _, err := proc.Wait(); err != nil && rerr == nil {
+		rerr = err
+	}
+	return reply, rerr, ctxErr
 }

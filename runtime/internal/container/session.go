@@ -247,35 +247,7 @@ func (c *Container) startSession(ctx context.Context, s SessionSpec) (*Session, 
 
 	go func() {
 		defer close(sess.done)
-		var (
-			reply   shimapi.ExecReply
-			rerr    error
-			ctxErr  error
-			backing <-chan time.Time
-		)
-	wait:
-		for {
-			select {
-			case reply = <-replyc:
-				break wait
-			case rerr = <-replyErr:
-				break wait
-			case <-ctx.Done():
-				if ctxErr == nil {
-					ctxErr = ctx.Err()
-					_ = proc.Signal(unix.SIGTERM)
-					t := time.NewTimer(execKillGrace)
-					defer t.Stop()
-					backing = t.C
-				}
-			case <-backing:
-				_ = proc.Kill()
-				backing = nil
-			}
-		}
-		if _, err := proc.Wait(); err != nil && rerr == nil {
-			rerr = err
-		}
+		reply, rerr, ctxErr := waitShimExec(ctx, proc, replyc, replyErr)
 		// The process and its group are gone: the output ends, unless a
 		// process that left the group still holds it.
 		if sess.console != nil {
