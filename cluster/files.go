@@ -61,6 +61,13 @@ func (m *Master) proxyAgentFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "Forbidden: this principal may not access that path (access_sandboxes)")
 		return
 	}
+	m.proxyToAgent(w, r, id, "/files/"+op, "files", agentFilesTimeout)
+}
+
+// proxyToAgent forwards r to path on agent id's API (over the agents'
+// mutual TLS when configured), bounded by timeout; an unknown agent is a
+// 404, an unreachable one a 502. what names the proxy in the log.
+func (m *Master) proxyToAgent(w http.ResponseWriter, r *http.Request, id, path, what string, timeout time.Duration) {
 	addr, ok := m.agentAddress(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, "unknown agent '"+id+"'")
@@ -75,16 +82,16 @@ func (m *Master) proxyAgentFiles(w http.ResponseWriter, r *http.Request) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = scheme
 			pr.Out.URL.Host = addr
-			pr.Out.URL.Path = "/files/" + op
+			pr.Out.URL.Path = path
 			pr.Out.URL.RawPath = ""
 			pr.Out.Host = addr
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			m.log.Warn("agent files proxy", "agent_id", id, "err", err)
+			m.log.Warn("agent "+what+" proxy", "agent_id", id, "err", err)
 			writeError(w, http.StatusBadGateway, fmt.Sprintf("agent %s at %s unreachable: %v", id, addr, err))
 		},
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), agentFilesTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	proxy.ServeHTTP(w, r.WithContext(ctx))
 }

@@ -1,10 +1,7 @@
 package cluster
 
 import (
-	"context"
-	"fmt"
 	"net/http"
-	"net/http/httputil"
 	"sync"
 	"time"
 
@@ -131,30 +128,5 @@ func (m *Master) proxyAgentUsage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown monitor endpoint '"+op+"': want history or summary")
 		return
 	}
-	addr, ok := m.agentAddress(id)
-	if !ok {
-		writeError(w, http.StatusNotFound, "unknown agent '"+id+"'")
-		return
-	}
-	scheme := "http"
-	if m.cfg.AgentTransport != nil {
-		scheme = "https"
-	}
-	proxy := &httputil.ReverseProxy{
-		Transport: m.cfg.AgentTransport,
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = scheme
-			pr.Out.URL.Host = addr
-			pr.Out.URL.Path = "/monitor/" + op
-			pr.Out.URL.RawPath = ""
-			pr.Out.Host = addr
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			m.log.Warn("agent monitor proxy", "agent_id", id, "err", err)
-			writeError(w, http.StatusBadGateway, fmt.Sprintf("agent %s at %s unreachable: %v", id, addr, err))
-		},
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), agentUsageTimeout)
-	defer cancel()
-	proxy.ServeHTTP(w, r.WithContext(ctx))
+	m.proxyToAgent(w, r, id, "/monitor/"+op, "monitor", agentUsageTimeout)
 }
