@@ -9,16 +9,8 @@ import (
 // one entry per running container with its ids, resource statistics and
 // status (the container id, the executor's pid, its network addresses).
 func (a *Agent) handleContainers(w http.ResponseWriter, r *http.Request) {
-	a.tasks.mu.Lock()
-	var running []*task
-	for _, t := range a.tasks.live {
-		if t.ctr != nil && !t.state.Terminal() {
-			running = append(running, t)
-		}
-	}
-	a.tasks.mu.Unlock()
 	out := []map[string]any{}
-	for _, t := range running {
+	for _, t := range a.runningContainers() {
 		st, err := t.ctr.Stats()
 		if err != nil {
 			continue // the container just ended
@@ -38,4 +30,18 @@ func (a *Agent) handleContainers(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	writeJSON(w, out)
+}
+
+// runningContainers are the live tasks that have a container and have not
+// ended.
+func (a *Agent) runningContainers() []*task {
+	a.tasks.mu.Lock()
+	defer a.tasks.mu.Unlock()
+	var running []*task
+	for _, t := range a.tasks.live {
+		if t.ctr != nil && !t.state.Terminal() {
+			running = append(running, t)
+		}
+	}
+	return running
 }

@@ -66,16 +66,8 @@ func firstRole(f api.FrameworkInfo) string { return f.AllRoles()[0] }
 // handleStatistics serves /monitor/statistics: one entry per running
 // executor container with its cgroup statistics, in the Mesos shape.
 func (a *Agent) handleStatistics(w http.ResponseWriter, r *http.Request) {
-	a.tasks.mu.Lock()
-	var running []*task
-	for _, t := range a.tasks.live {
-		if t.ctr != nil && !t.state.Terminal() {
-			running = append(running, t)
-		}
-	}
-	a.tasks.mu.Unlock()
 	out := []map[string]any{}
-	for _, t := range running {
+	for _, t := range a.runningContainers() {
 		st, err := t.ctr.Stats()
 		if err != nil {
 			continue // the container just ended
