@@ -92,7 +92,7 @@ func TestFakeRecoverReattaches(t *testing.T) {
 		}
 		c.exitWith(0, 0)
 		synctest.Wait()
-		wantStates(t, a, "r", api.TaskFinished)
+		wantStates(t, a, "r", recovered(api.TaskFinished)...)
 		if !c.isDestroyed() {
 			t.Error("the finished container was not destroyed")
 		}
@@ -122,7 +122,7 @@ func TestFakeRecoverEnded(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				d := newFakeDriver()
 				a, _, _ := restartWith(t, t.TempDir(), d, fakeLaunch("e"), nil, tc.between)
-				wantStates(t, a, "e", tc.state)
+				wantStates(t, a, "e", recovered(tc.state)...)
 				st := lastStatus(t, a, "e")
 				if st.Reason != tc.reason || st.Source != tc.source || !strings.Contains(st.Message, tc.message) {
 					t.Errorf("%s/%s from %s %q; want %s/%s from %s %q", st.State, st.Reason, st.Source, st.Message, tc.state, tc.reason, tc.source, tc.message)
@@ -165,7 +165,7 @@ func TestFakeRecoverNotReattached(t *testing.T) {
 				d := newFakeDriver()
 				orphan := d.add("orphan", container.Spec{})
 				a, _, c := restartWith(t, t.TempDir(), d, tc.launch, tc.cfg, tc.between)
-				wantStates(t, a, "n", tc.state)
+				wantStates(t, a, "n", recovered(tc.state)...)
 				if st := lastStatus(t, a, "n"); st.Reason != api.ReasonAgentRestarted || st.Source != api.SourceAgent {
 					t.Errorf("%s/%s from %s, want %s/%s from the agent", st.State, st.Reason, st.Source, tc.state, api.ReasonAgentRestarted)
 				}
@@ -201,7 +201,7 @@ func TestFakeRecoveryTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		wantStates(t, a2, "slow", api.TaskFailed)
+		wantStates(t, a2, "slow", recovered(api.TaskFailed)...)
 		if st := lastStatus(t, a2, "slow"); st.Reason != api.ReasonExecutorReregTimeout || st.Source != api.SourceAgent || !strings.Contains(st.Message, "--recovery_timeout") {
 			t.Errorf("%s/%s %q, want TASK_FAILED/%s", st.State, st.Reason, st.Message, api.ReasonExecutorReregTimeout)
 		}
@@ -378,4 +378,10 @@ func TestFakeFencing(t *testing.T) {
 			t.Errorf("checkpoint after fencing: agent %+v, %d tasks", st.Agent, len(st.Tasks))
 		}
 	})
+}
+
+// recovered is a recovered task's states: the history the checkpoint gave
+// back (STARTING, RUNNING, as before the agent stopped), then these.
+func recovered(then ...api.TaskState) []api.TaskState {
+	return append([]api.TaskState{api.TaskStarting, api.TaskRunning}, then...)
 }
