@@ -16,7 +16,7 @@ func TestArchitectureReferences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refs := regexp.MustCompile("([a-zA-Z0-9_/.-]+\\.go):([A-Za-z_][A-Za-z0-9_]*)(?:\\.([A-Za-z_][A-Za-z0-9_]*))?").FindAllStringSubmatch(string(doc), -1)
+	refs := regexp.MustCompile(`([a-zA-Z0-9_/.-]+\.go):([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?`).FindAllStringSubmatch(string(doc), -1)
 	if len(refs) < 20 {
 		t.Fatalf("only %d file:Name references found; the pattern is broken", len(refs))
 	}
