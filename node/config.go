@@ -69,6 +69,7 @@ type Config struct {
 	RegistrationBackoffFactor   time.Duration
 	ExecutorShutdownGrace       time.Duration
 	EnforceDiskQuota            bool
+	CgroupsEnableCFS            bool
 	AppsRole                    string
 	TaskReservationTimeout      time.Duration
 	DiskWatchInterval           time.Duration
@@ -181,6 +182,8 @@ func upFlags() []cli.Flag {
 		str("recovery-agent-removal-limit", "100%", "master: if more of the recovered agents than this stay away, the leader steps down instead of marking them", "recovery_agent_removal_limit", "recovery_slave_removal_limit"),
 		dur("registration-backoff-factor", time.Second, "agent: registration retry backoff factor", "registration_backoff_factor"),
 		dur("executor-shutdown-grace-period", 5*time.Second, "agent: time between SIGTERM and SIGKILL when a task is killed", "executor_shutdown_grace_period"),
+		&cli.BoolFlag{Name: "cgroups-enable-cfs", Aliases: []string{"cgroups_enable_cfs"}, EnvVars: []string{envName("cgroups-enable-cfs")},
+			Usage: "agent: cap each task's CPU at its cpus with a CFS quota (Mesos' default: off, cpus are shares and a task may use idle CPU)"},
 		boolT("enforce-container-disk-quota", "agent: kill a task whose sandbox grows beyond its disk resource, or whose persistent volume beyond its size (REASON_CONTAINER_LIMITATION_DISK); on by default, unlike Mesos, so a task cannot fill the work-dir filesystem", "enforce_container_disk_quota"),
 		dur("container-disk-watch-interval", 15*time.Second, "agent: how often sandboxes and persistent volumes are measured", "container_disk_watch_interval"),
 		dur("usage-sample-interval", runtime.DefaultUsageInterval, "agent: how often each task's CPU, memory, disk and network use is sampled for its resource history"),
@@ -260,6 +263,7 @@ func loadConfig(c *cli.Context) (Config, error) {
 		RegistrationBackoffFactor: c.Generic("registration-backoff-factor").(*durationFlag).D,
 		ExecutorShutdownGrace:     c.Generic("executor-shutdown-grace-period").(*durationFlag).D,
 		EnforceDiskQuota:          c.Bool("enforce-container-disk-quota"),
+		CgroupsEnableCFS:          c.Bool("cgroups-enable-cfs"),
 		AppsRole:                  c.String("mesos-role"),
 		TaskReservationTimeout:    c.Generic("task-reservation-timeout").(*durationFlag).D,
 		DiskWatchInterval:         c.Generic("container-disk-watch-interval").(*durationFlag).D,

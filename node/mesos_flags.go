@@ -157,7 +157,6 @@ var refusedFlags = map[string]string{
 	"perf_interval":                    "perf sampling is not supported",
 	"resource_monitoring_interval":     "resource usage is measured on demand (/monitor/statistics)",
 	"cgroups_hierarchy":                "the built-in runtime uses cgroup v2 at /sys/fs/cgroup; see --cgroups-root",
-	"cgroups_enable_cfs":               "the built-in runtime always sets CPU limits (CFS quota)",
 	"cgroups_limit_swap":               "the built-in runtime always limits memory and swap together",
 	"slave_subsystems":                 "nodectl places itself in <cgroups-root>/system; see --cgroups-root",
 	"agent_subsystems":                 "nodectl places itself in <cgroups-root>/system; see --cgroups-root",

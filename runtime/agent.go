@@ -66,6 +66,10 @@ type Config struct {
 	// default profile for every task that names none.
 	SeccompConfigDir   string
 	SeccompProfileName string
+	// CgroupsEnableCFS caps each task's CPU at its cpus with a CFS quota
+	// (Mesos' --cgroups_enable_cfs, off by default: cpus are then shares,
+	// a task may use idle CPU).
+	CgroupsEnableCFS bool
 	// NoSwitchUser is Mesos' --switch_user=false: tasks run as the agent's
 	// user (image tasks as their image's USER), whatever user they name.
 	// The zero value switches, as Mesos' default.

@@ -404,7 +404,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	cpus, mem := taskLimits(t.info.Resources)
 	spec := container.Spec{
 		ID: t.containerID, SandboxDir: sandbox, SandboxTarget: sandbox,
-		CPUs: cpus, MemBytes: mem, PidsLimit: defaultPidsLimit,
+		CPUs: cpus, CPUHardLimit: a.cfg.CgroupsEnableCFS, MemBytes: mem, PidsLimit: defaultPidsLimit,
 	}
 	spec.SeccompProfile, spec.SeccompUnconfined = taskSeccomp(t.info)
 	var imgEnv []string

@@ -161,7 +161,7 @@ func TestExecuteImageAndLimits(t *testing.T) {
 // and is ended by `nodectl task kill`.
 func TestDetachStatisticsAndKill(t *testing.T) {
 	n := newNode(t)
-	start(t, n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")...)
+	start(t, n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]", "--cgroups_enable_cfs")...)
 	waitFor(t, 30*time.Second, "agent active", func() bool {
 		s := slaves(t, n.url())
 		return len(s) == 1 && s[0].Active

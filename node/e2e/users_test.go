@@ -167,7 +167,7 @@ func userImage(t *testing.T, ref, user string) string {
 func TestRootRefusedAndMinimumLimits(t *testing.T) {
 	nobody := nobodyUID(t)
 	n := newNode(t)
-	start(t, n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]", "--root-submissions=false")...)
+	start(t, n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]", "--root-submissions=false", "--cgroups_enable_cfs")...)
 	waitFor(t, 30*time.Second, "agent active", func() bool {
 		s := slaves(t, n.url())
 		return len(s) == 1 && s[0].Active

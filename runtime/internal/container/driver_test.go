@@ -123,6 +123,7 @@ func TestCPUThrottledStats(t *testing.T) {
 	rootfs := containertest.BusyboxRootfs(t)
 	spec := e.spec(t, "cpu", rootfs, "sh", "-c", "while :; do :; done")
 	spec.CPUs = 0.1
+	spec.CPUHardLimit = true
 	spec.MemBytes = 64 << 20
 	c := e.start(t, spec)
 	var st container.Stats

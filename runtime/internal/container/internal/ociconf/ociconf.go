@@ -149,10 +149,13 @@ func resources(s *shimapi.Spec, r *specs.LinuxResources) *specs.LinuxResources {
 	if s.CPUs > 0 {
 		shares := uint64(s.CPUs * 1024)
 		shares = max(shares, 2) // the kernel's minimum
-		quota := int64(s.CPUs * cfsPeriod)
-		quota = max(quota, 1000) // the kernel's minimum is 1ms
-		period := uint64(cfsPeriod)
-		r.CPU = &specs.LinuxCPU{Shares: &shares, Quota: &quota, Period: &period}
+		r.CPU = &specs.LinuxCPU{Shares: &shares}
+		if s.CPUHardLimit {
+			quota := int64(s.CPUs * cfsPeriod)
+			quota = max(quota, 1000) // the kernel's minimum is 1ms
+			period := uint64(cfsPeriod)
+			r.CPU.Quota, r.CPU.Period = &quota, &period
+		}
 	}
 	if s.MemBytes > 0 {
 		limit, swap := s.MemBytes, s.MemBytes

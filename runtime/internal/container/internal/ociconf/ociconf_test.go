@@ -16,7 +16,7 @@ func TestConfig(t *testing.T) {
 		Spec: shimapi.Spec{
 			ID: "c1", Rootfs: "/images/c1", SandboxDir: "/sb", SandboxTarget: "/mnt/mesos/sandbox",
 			Cwd: "/mnt/mesos/sandbox", Args: []string{"true"},
-			CPUs: 0.5, MemBytes: 64 << 20, PidsLimit: 10, Hostname: "h",
+			CPUs: 0.5, CPUHardLimit: true, MemBytes: 64 << 20, PidsLimit: 10, Hostname: "h",
 			Mounts: []shimapi.Mount{{Source: "/vol", Destination: "/data", ReadOnly: true}},
 		},
 		CgroupPath: "/nodectl/c1",
@@ -28,6 +28,12 @@ func TestConfig(t *testing.T) {
 	r := cfg.Cgroups.Resources
 	if r.CpuShares != 512 || r.CpuQuota != 50_000 || r.CpuPeriod != 100_000 || r.Memory != 64<<20 || r.PidsLimit == nil || *r.PidsLimit != 10 {
 		t.Errorf("resources = %+v", r)
+	}
+	// Without the hard limit (Mesos' default) cpus are shares only.
+	soft := *image
+	soft.Spec.CPUHardLimit = false
+	if sc, err := Config(&soft); err != nil || sc.Cgroups.Resources.CpuShares != 512 || sc.Cgroups.Resources.CpuQuota != 0 {
+		t.Errorf("soft cpus: %v %+v", err, sc.Cgroups.Resources)
 	}
 	if swapAccounting() && r.MemorySwap != 64<<20 {
 		t.Errorf("swap = %d, want = memory", r.MemorySwap)

@@ -84,9 +84,13 @@ type Spec struct {
 	SecretEnv []string `json:"-"`
 	// Mounts are extra bind mounts (persistent volumes, host paths).
 	Mounts []Mount `json:"mounts,omitempty"`
-	// CPUs becomes cpu shares (1024*CPUs) and a CFS quota of CPUs*100ms per
-	// 100ms period. 0 means unlimited.
+	// CPUs becomes cpu shares (1024*CPUs) and, with CPUHardLimit, a CFS
+	// quota of CPUs*100ms per 100ms period. 0 means unlimited.
 	CPUs float64 `json:"cpus,omitempty"`
+	// CPUHardLimit caps the container at CPUs with a CFS quota (Mesos'
+	// --cgroups_enable_cfs); without it CPUs only weighs the container
+	// against the others when the CPU is contended.
+	CPUHardLimit bool `json:"cpu_hard_limit,omitempty"`
 	// MemBytes is the memory limit; swap is limited to the same value (no
 	// swap). 0 means unlimited.
 	MemBytes int64 `json:"mem_bytes,omitempty"`
