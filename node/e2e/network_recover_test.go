@@ -109,27 +109,7 @@ func dropCNIRulesAtEnd(t *testing.T, dir string) {
 				ids[c.ContainerID] = true
 			}
 		}
-		if len(ids) == 0 {
-			return
-		}
-		out, _ := exec.Command("nft", "-a", "list", "ruleset").Output()
-		var family, table, chain string
-		for _, l := range strings.Split(string(out), "\n") {
-			f := strings.Fields(l)
-			switch {
-			case len(f) >= 3 && f[0] == "table":
-				family, table = f[1], f[2]
-			case len(f) >= 2 && f[0] == "chain":
-				chain = f[1]
-			case len(f) >= 2 && f[len(f)-2] == "handle":
-				for id := range ids {
-					if strings.Contains(l, id) {
-						_ = exec.Command("nft", "delete", "rule", family, table, chain, "handle", f[len(f)-1]).Run()
-						break
-					}
-				}
-			}
-		}
+		dropRulesOf(slices.Collect(maps.Keys(ids)))
 	})
 }
 
@@ -516,4 +496,72 @@ func killContainers(t *testing.T, dir string) {
 		}
 		return true
 	})
+}
+
+// An agent killed together with its containers whose work dir is then
+// deleted never starts again to remove its bridge tasks' port forwards
+// (as an acceptance script's or an operator's cleanup leaves it); those
+// DNAT rules would take 127.0.0.1:<hostPort> from every program of the
+// host. Any agent starting on the host removes them: every attachment
+// records its owner's directory under /run, and rules whose owner
+// directory is gone are swept.
+func TestBridgeAbandonedWorkDirSwept(t *testing.T) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft is not installed (make deps installs nftables)")
+	}
+	const n = 2
+	nd := newNode(t)
+	args := nd.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:"+bridgePorts())
+	p := start(t, args...)
+	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, nd.url()); return len(s) == 1 && s[0].Active })
+	loadBridgeImage(t, nd.dir)
+	appMust(t, nd, "POST", "/v2/apps", fmt.Sprintf(bridgeApp, "/e2e/abandoned", n), 201)
+	appWaitRunning(t, nd, "/e2e/abandoned", n, false, 60*time.Second)
+	var ids []string
+	waitFor(t, 10*time.Second, "the tasks' namespaces", func() bool {
+		ids = snapshotCNI(t, nd.dir, nil).NetNS
+		return len(ids) == n
+	})
+	t.Cleanup(func() { dropRulesOf(ids) }) // if the sweep fails
+	if s := snapshotCNI(t, nd.dir, ids); len(s.Rules) < n {
+		t.Fatalf("%d rules for %d tasks: %v", len(s.Rules), n, s.Rules)
+	}
+
+	// The node and its containers die and the work dir is deleted.
+	p.kill(syscall.SIGKILL)
+	endContainers(t, nd.dir)
+	must(t, os.RemoveAll(nd.dir))
+	if s := snapshotCNI(t, nd.dir, ids); len(s.Rules) == 0 {
+		t.Fatal("want the abandoned rules in place before another agent starts")
+	}
+
+	// Another agent of the host (its own work dir) starts: the abandoned
+	// rules go, and the other node's own are untouched.
+	other := newNode(t)
+	start(t, other.args("all", "--resources", "cpus:1;mem:1024;disk:1024;ports:"+bridgePorts())...)
+	waitFor(t, 60*time.Second, "the abandoned port forwards removed", func() bool {
+		return len(snapshotCNI(t, other.dir, ids).Rules) == 0
+	})
+}
+
+// dropRulesOf deletes the nftables rules naming one of ids.
+func dropRulesOf(ids []string) {
+	out, _ := exec.Command("nft", "-a", "list", "ruleset").Output()
+	var family, table, chain string
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 3 && f[0] == "table":
+			family, table = f[1], f[2]
+		case len(f) >= 2 && f[0] == "chain":
+			chain = f[1]
+		case len(f) >= 2 && f[len(f)-2] == "handle":
+			for _, id := range ids {
+				if strings.Contains(l, id) {
+					_ = exec.Command("nft", "delete", "rule", family, table, chain, "handle", f[len(f)-1]).Run()
+					break
+				}
+			}
+		}
+	}
 }

@@ -138,7 +138,17 @@ func (m *Manager) CleanupOrphans(ctx context.Context, keep func(id string) bool)
 	for _, id := range m.releaseOrphanLeases(keep) {
 		cleaned[id] = true
 	}
+	for id := range cleaned {
+		unclaim(id) // owners.go
+	}
 	m.mu.RUnlock()
+	// Rules of agents whose work dir is gone (they never start again to
+	// clean up after themselves): any agent of the host removes them.
+	if swept, err := SweepHost(ctx); err != nil {
+		errs = append(errs, err)
+	} else if len(swept) > 0 {
+		m.cfg.Logger.Info("removed port forwards of containers whose agent's work dir is gone", "containers", swept)
+	}
 	m.sweepIdle()
 	var ids []string
 	for id := range cleaned {

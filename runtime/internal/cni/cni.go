@@ -251,8 +251,12 @@ func (m *Manager) Attach(ctx context.Context, id, network string, ports []PortMa
 	defer m.lockID(id)()
 	unlock := hostLock(unix.LOCK_SH) // cleanup.go: no bridge removal meanwhile
 	defer unlock()
+	if err := m.claim(id); err != nil { // owners.go: before any rule exists
+		return Attachment{}, err
+	}
 	ns := m.NetNSPath(id)
 	if err := newNetNS(ns); err != nil {
+		unclaim(id)
 		return Attachment{}, fmt.Errorf("create network namespace: %w", err)
 	}
 	fail := func(err error) (Attachment, error) {
@@ -317,6 +321,9 @@ func (m *Manager) detach(ctx context.Context, id string, list *libcni.NetworkCon
 	}
 	if err := removeNetNS(ns); err != nil {
 		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		unclaim(id) // owners.go
 	}
 	return errors.Join(errs...)
 }
