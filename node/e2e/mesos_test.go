@@ -87,10 +87,33 @@ func TestMesosOperatorGCEnv(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "the running task's sandbox", func() bool { return glob("gc-keep") != "" })
 	keep := glob("gc-keep")
-	if out, code := execute(t, n.port, "--name", "gc-done", "--", "echo", "done"); code != 0 {
-		t.Fatalf("execute: %d %s", code, out)
+	// The finished sandbox may be collected before execute returns (the
+	// age limit shrinks as the disk fills: Mesos' gc_delay formula), so
+	// its path is caught while the task runs.
+	found := make(chan string, 1)
+	stop := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(2 * time.Millisecond) // polling for the sandbox to appear
+		defer tick.Stop()
+		for {
+			if d := glob("gc-done"); d != "" {
+				found <- d
+				return
+			}
+			select {
+			case <-stop:
+				found <- glob("gc-done")
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	eout, code := execute(t, n.port, "--name", "gc-done", "--", "sh", "-c", "sleep 0.5; echo done")
+	close(stop)
+	done := <-found
+	if code != 0 {
+		t.Fatalf("execute: %d %s", code, eout)
 	}
-	done := glob("gc-done")
 	if done == "" {
 		t.Fatal("no sandbox for the finished task")
 	}
