@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -56,6 +58,13 @@ func TestChaos(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "app created", func() bool { return haPut("/v2/apps/chaos?force=true", appBody) != 0 })
 	haWaitApp(t, ms, "chaos", 2, 120*time.Second)
+	// A resident app: two tasks on persistent volumes, each recording its
+	// launches on its volume.
+	resCmdline := fmt.Sprintf("sleep %d", 40000+rng.IntN(9000))
+	resBody := fmt.Sprintf(`{"id":"/chaos-res","cmd":"echo $MESOS_TASK_ID >> data/launches; exec %s","instances":2,"cpus":0.01,"mem":8,
+		"container":{"type":"MESOS","volumes":[{"containerPath":"data","mode":"RW","persistent":{"size":1}}]}}`, resCmdline)
+	waitFor(t, 60*time.Second, "resident app created", func() bool { return haPut("/v2/apps/chaos-res?force=true", resBody) != 0 })
+	haWaitApp(t, ms, "chaos-res", 2, 120*time.Second)
 
 	// The writer: one app definition (no instances) at a time, through
 	// the first master that acknowledges it.
@@ -125,6 +134,7 @@ func TestChaos(t *testing.T) {
 			return l != nil && len(haAgentIDs(t, l.n.url())) == 2
 		})
 		haNoTaskTwice(t, cmdline, haWaitApp(t, ms, "chaos", 2, 120*time.Second), 2)
+		haNoTaskTwice(t, resCmdline, haWaitApp(t, ms, "chaos-res", 2, 120*time.Second), 2)
 		if t.Failed() {
 			break
 		}
@@ -146,8 +156,24 @@ func TestChaos(t *testing.T) {
 			t.Errorf("acknowledged app %s lost: GET %d", id, code)
 		}
 	}
-	t.Logf("%d rounds in %s (%v): %d writes tried, %d acknowledged, %d acknowledged lost; app tasks never ran twice: %v",
-		rounds, took.Round(time.Millisecond), counts, attempts, len(acked), lost, !t.Failed())
+	// Each resident task stayed on its volume: two volumes, ever.
+	var volumes, launches int
+	for _, a := range agents {
+		files, _ := filepath.Glob(filepath.Join(argAfter(a.args, "--work-dir"), "volumes", "roles", "*", "*", "launches"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			volumes++
+			launches += strings.Count(string(b), "\n")
+		}
+	}
+	if volumes != 2 {
+		t.Errorf("the resident app's launches were recorded on %d volumes, want its 2", volumes)
+	}
+	t.Logf("%d rounds in %s (%v): %d writes tried, %d acknowledged, %d acknowledged lost; app and resident tasks never ran twice: %v; resident launches %d on %d volumes",
+		rounds, took.Round(time.Millisecond), counts, attempts, len(acked), lost, !t.Failed(), launches, volumes)
 }
 
 // chaosStall stops p for d (the stimulus), then lets it run again.
@@ -160,4 +186,14 @@ func chaosStall(t *testing.T, p *proc, d time.Duration) {
 	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// argAfter is the value following flag in args ("" if absent).
+func argAfter(args []string, flag string) string {
+	for i := range len(args) - 1 {
+		if args[i] == flag {
+			return args[i+1]
+		}
+	}
+	return ""
 }
