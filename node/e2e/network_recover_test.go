@@ -37,6 +37,13 @@ type cniHost struct {
 	Rules  []string          // nftables rules naming one of ids
 }
 
+// The host-wide state of the agents' bridge networking
+// (runtime/internal/cni/owners.go).
+const (
+	hostIPAMDir  = "/run/nodectl/cni-ipam"
+	cniOwnersDir = "/run/nodectl/cni-owners"
+)
+
 func snapshotCNI(t *testing.T, dir string, ids []string) cniHost {
 	t.Helper()
 	var s cniHost
@@ -52,12 +59,19 @@ func snapshotCNI(t *testing.T, dir string, ids []string) cniHost {
 			s.NetNS = append(s.NetNS, e.Name())
 		}
 	}
-	if es, err := os.ReadDir(filepath.Join(dir, "cni", "ipam", "mesos-bridge")); err == nil {
+	// The host's bridge pool is shared by its agents: this node's leases
+	// are those whose container it owns, plus any no agent owns (a leak).
+	if es, err := os.ReadDir(filepath.Join(hostIPAMDir, "mesos-bridge")); err == nil {
 		for _, e := range es {
 			if e.Name() != "lock" && !strings.HasPrefix(e.Name(), "last_reserved_ip") {
-				b, _ := os.ReadFile(filepath.Join(dir, "cni", "ipam", "mesos-bridge", e.Name()))
+				b, _ := os.ReadFile(filepath.Join(hostIPAMDir, "mesos-bridge", e.Name()))
 				id, _, _ := strings.Cut(string(b), "\r\n")
-				s.Leases = append(s.Leases, e.Name()+" "+strings.TrimSpace(id))
+				id = strings.TrimSpace(id)
+				owner, err := os.ReadFile(filepath.Join(cniOwnersDir, id))
+				if err == nil && strings.TrimSpace(string(owner)) != filepath.Join(dir, "cni") {
+					continue // another node's
+				}
+				s.Leases = append(s.Leases, e.Name()+" "+id)
 			}
 		}
 	}
@@ -412,11 +426,27 @@ func TestBridgeOrphanCleanup(t *testing.T) {
 	before := snapshotCNI(t, nd.dir, nil)
 
 	// up: the node with the app's n tasks answering; returns their
-	// containers and veths.
+	// containers and veths. The tasks of an earlier up were killed: a
+	// restarted agent may list them as running a moment before it finds
+	// their containers gone, so up waits for n tasks it has not seen.
+	seen := map[string]bool{}
 	up := func() ([]string, map[string]string) {
 		t.Helper()
 		appWaitRunning(t, nd, "/e2e/orphan", n, false, 60*time.Second)
-		waitAnswering(t, bridgeTasks(nd, "/e2e/orphan"))
+		var tasks map[string]bridgeTask
+		waitFor(t, 60*time.Second, "the app's tasks all new", func() bool {
+			tasks = bridgeTasks(nd, "/e2e/orphan")
+			for id := range tasks {
+				if seen[id] {
+					return false
+				}
+			}
+			return len(tasks) == n
+		})
+		for id := range tasks {
+			seen[id] = true
+		}
+		waitAnswering(t, tasks)
 		var s cniHost
 		waitFor(t, 10*time.Second, "the tasks' namespaces", func() bool {
 			s = snapshotCNI(t, nd.dir, nil)
@@ -539,8 +569,9 @@ func TestBridgeAbandonedWorkDirSwept(t *testing.T) {
 	// rules go, and the other node's own are untouched.
 	other := newNode(t)
 	start(t, other.args("all", "--resources", "cpus:1;mem:1024;disk:1024;ports:"+bridgePorts())...)
-	waitFor(t, 60*time.Second, "the abandoned port forwards removed", func() bool {
-		return len(snapshotCNI(t, other.dir, ids).Rules) == 0
+	waitFor(t, 60*time.Second, "the abandoned port forwards and address leases removed", func() bool {
+		s := snapshotCNI(t, nd.dir, ids) // leases: of nobody's containers, now nd's dir is gone
+		return len(s.Rules) == 0 && len(s.Leases) == 0
 	})
 }
 

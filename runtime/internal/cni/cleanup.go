@@ -216,15 +216,28 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// releaseOrphanLeases removes host-local lease files (Dir/ipam/<network>/
+// releaseOrphanLeases removes host-local lease files (<ipam dir>/<network>/
 // <address>, holding "<container id>\r\n<ifname>") of containers keep
 // rejects: what a DEL would have released had the cache survived. It
-// returns their container ids.
+// returns their container ids. In the host's shared pool (hostIPAMDir) it
+// releases only leases of containers this agent owns (SweepHost those of
+// owners whose directory is gone); Dir/ipam holds leases of nodectl
+// versions that kept a pool per agent.
 func (m *Manager) releaseOrphanLeases(keep func(string) bool) []string {
+	self, _ := filepath.Abs(m.cfg.Dir)
+	ids := releaseLeasesIn(filepath.Join(m.cfg.Dir, "ipam"), keep)
+	return append(ids, releaseLeasesIn(hostIPAMDir, func(id string) bool {
+		return keep(id) || ownerDir(id) != self // others' go in SweepHost
+	})...)
+}
+
+// releaseLeasesIn removes the lease files under root of containers keep
+// rejects.
+func releaseLeasesIn(root string, keep func(string) bool) []string {
 	var ids []string
-	nets, _ := os.ReadDir(filepath.Join(m.cfg.Dir, "ipam"))
+	nets, _ := os.ReadDir(root)
 	for _, n := range nets {
-		dir := filepath.Join(m.cfg.Dir, "ipam", n.Name())
+		dir := filepath.Join(root, n.Name())
 		files, _ := os.ReadDir(dir)
 		for _, f := range files {
 			if f.Name() == "lock" || strings.HasPrefix(f.Name(), "last_reserved_ip") {

@@ -158,7 +158,7 @@ func bridgeConf(cfg Config) []byte {
 				"ipMasq": true, "ipMasqBackend": "nftables", "hairpinMode": true,
 				"ipam": map[string]any{
 					"type":    "host-local",
-					"dataDir": filepath.Join(cfg.Dir, "ipam"),
+					"dataDir": hostIPAMDir, // owners.go: one pool for every agent of the host
 					"ranges":  []any{[]any{map[string]any{"subnet": cfg.Subnet}}},
 					"routes":  []any{map[string]any{"dst": "0.0.0.0/0"}},
 				},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +27,24 @@ import (
 // ownersDir holds one file per attached container id, naming the Dir of
 // the agent that attached it.
 var ownersDir = "/run/nodectl/cni-owners"
+
+// hostIPAMDir is host-local's lease directory for the built-in bridge
+// network. Every agent of a host attaches its bridge tasks to the same
+// bridge and subnet, so they draw from one pool (host-local locks it):
+// with a directory per agent, two agents of one host handed out the same
+// addresses. A lease is released by the agent that owns its container
+// (releaseOrphanLeases), or by any agent once that owner's directory is
+// gone.
+var hostIPAMDir = "/run/nodectl/cni-ipam"
+
+// ownerDir is the Dir recorded as container id's owner ("" if none).
+func ownerDir(id string) string {
+	b, err := os.ReadFile(filepath.Join(ownersDir, id))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
 
 // claim records m as the owner of container id's networking.
 func (m *Manager) claim(id string) error {
@@ -87,41 +106,51 @@ func SweepHost(ctx context.Context) ([]string, error) {
 			}
 		}
 	}
-	var swept []string
+	abandoned := func(id string) bool {
+		recorded, alive := owner(id)
+		return recorded && !alive
+	}
+	swept := map[string]bool{}
 	var errs []error
 	for id := range ids {
-		if recorded, alive := owner(id); !recorded || alive {
+		if !abandoned(id) {
 			continue
 		}
 		if err := dropRules(ctx, id); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		unclaim(id)
-		swept = append(swept, id)
+		swept[id] = true
 	}
-	// Records of containers without rules whose owner is gone.
+	// Their address leases in the host's pool, then their records.
+	for _, id := range releaseLeasesIn(hostIPAMDir, func(id string) bool { return !abandoned(id) }) {
+		swept[id] = true
+	}
 	if es, err := os.ReadDir(ownersDir); err == nil {
 		for _, e := range es {
-			if _, alive := owner(e.Name()); !ids[e.Name()] && !alive {
+			if abandoned(e.Name()) && (swept[e.Name()] || !ids[e.Name()]) {
 				unclaim(e.Name())
 			}
 		}
 	}
-	return swept, errors.Join(errs...)
+	var out []string
+	for id := range swept {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out, errors.Join(errs...)
 }
 
 // owner reports whether container id has an owner record, and whether
 // the directory it names still exists.
 func owner(id string) (recorded, alive bool) {
-	b, err := os.ReadFile(filepath.Join(ownersDir, id))
-	if err != nil {
+	if _, err := os.Stat(filepath.Join(ownersDir, id)); err != nil {
 		return false, false
 	}
-	dir := strings.TrimSpace(string(b))
+	dir := ownerDir(id)
 	if dir == "" {
 		return true, false
 	}
-	_, err = os.Stat(dir)
+	_, err := os.Stat(dir)
 	return true, err == nil
 }
