@@ -18,10 +18,13 @@ import (
 // include/mesos/v1/master/master.proto and
 // http://mesos.apache.org/documentation/latest/operator-http-api/): the
 // GET_* calls answered from the master's state, in Mesos' JSON shape
-// ({"type": "GET_X", "get_x": {...}}), and the maintenance calls
-// (maintenance_http.go, each under its own permission). Other calls that
-// change things (RESERVE_RESOURCES, ...) and SUBSCRIBE are not served yet
-// and answer 400 naming the call, as do unknown calls. Calls come in
+// ({"type": "GET_X", "get_x": {...}}); the maintenance calls
+// (maintenance_http.go), RESERVE_RESOURCES, UNRESERVE_RESOURCES,
+// CREATE_VOLUMES, DESTROY_VOLUMES, TEARDOWN and MARK_AGENT_GONE
+// (operator_calls.go), each under its own permission; and the SUBSCRIBE
+// event stream (operator_stream.go). The other calls (UPDATE_WEIGHTS,
+// quota, DRAIN_AGENT, ...) answer 400 naming the call, as do unknown
+// calls; GROW_VOLUME and SHRINK_VOLUME 400 saying why. Calls come in
 // application/json or application/x-protobuf (schedcodec.go); the answer
 // is JSON, or protobuf for the calls in operatorProtobuf (406 naming the
 // call for the others).
@@ -416,8 +419,8 @@ func (m *Master) mesosRoutes() []auth.Route {
 		rs = append(rs, auth.Route{Pattern: method + " " + path, Perm: perm, Handler: h},
 			auth.Route{Pattern: method + " /master" + path, Perm: perm, Handler: h})
 	}
-	// The GET_* calls only read; calls that change things are refused
-	// until each is served under its own permission.
+	// The GET_* calls only read; each call that changes things checks its
+	// own permission (maintenance_http.go, operator_calls.go).
 	both("POST /api/v1", auth.GetEndpoints, m.leaderOnly(m.handleOperator))
 	for path, h := range map[string]http.HandlerFunc{
 		"/flags": m.handleFlags, "/roles": m.handleRoles, "/weights": m.handleWeights, "/quota": m.handleQuota,
