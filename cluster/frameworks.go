@@ -223,6 +223,7 @@ func (m *Master) Subscribe(req SubscribeRequest) (Subscription, error) {
 		FrameworkID: *fw.info.ID, HeartbeatIntervalSeconds: m.cfg.HeartbeatInterval.Seconds(), MasterInfo: &leader,
 	}})
 	m.persistFrameworkLocked(fw)
+	m.publishFrameworkLocked(fw, !failover)
 	m.kick()
 	if failover {
 		m.log.Info("framework re-subscribed", "framework_id", fw.id, "name", fw.info.Name)
@@ -256,6 +257,7 @@ func (m *Master) disconnectLocked(fw *framework, now time.Time) {
 		m.log.Warn("deactivate framework", "framework_id", fw.id, "err", err)
 	}
 	fw.failoverAt = now.Add(fw.failoverTimeout())
+	m.publishFrameworkLocked(fw, false)
 	m.log.Info("framework disconnected", "framework_id", fw.id, "failover_timeout", fw.failoverTimeout())
 	if fw.failoverTimeout() == 0 {
 		m.teardownLocked(fw, now, "failover timeout 0")
@@ -341,6 +343,7 @@ func (m *Master) teardownLocked(fw *framework, now time.Time, why string) {
 	}
 	m.wb.del(frameworkPath(fw.id))
 	m.wb.delPrefix(taskPrefix(fw.id))
+	m.publishFrameworkRemovedLocked(fw)
 	m.kick()
 	m.log.Info("framework removed", "framework_id", fw.id, "name", fw.info.Name, "reason", why)
 }

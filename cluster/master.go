@@ -185,6 +185,8 @@ type Master struct {
 	removals    removals
 	maint       maintenanceRecord // maintenance.go
 	inverse     inverseState      // inverse.go
+	// opSubs are the operator API's subscribers (operator_stream.go).
+	opSubs map[*opSub]struct{}
 	// leaseGuarded: this term's leadership is backed by an etcd lease, and
 	// the master acts only until leaseUntil (confirmed with etcd).
 	leaseGuarded  bool

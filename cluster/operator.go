@@ -18,10 +18,13 @@ import (
 // include/mesos/v1/master/master.proto and
 // http://mesos.apache.org/documentation/latest/operator-http-api/): the
 // GET_* calls answered from the master's state, in Mesos' JSON shape
-// ({"type": "GET_X", "get_x": {...}}), and the maintenance calls
-// (maintenance_http.go, each under its own permission). Other calls that
-// change things (RESERVE_RESOURCES, ...) and SUBSCRIBE are not served yet
-// and answer 400 naming the call, as do unknown calls. Calls come in
+// ({"type": "GET_X", "get_x": {...}}); the maintenance calls
+// (maintenance_http.go), RESERVE_RESOURCES, UNRESERVE_RESOURCES,
+// CREATE_VOLUMES, DESTROY_VOLUMES, TEARDOWN and MARK_AGENT_GONE
+// (operator_calls.go), each under its own permission; and the SUBSCRIBE
+// event stream (operator_stream.go). The other calls (UPDATE_WEIGHTS,
+// quota, DRAIN_AGENT, ...) answer 400 naming the call, as do unknown
+// calls; GROW_VOLUME and SHRINK_VOLUME 400 saying why. Calls come in
 // application/json or application/x-protobuf (schedcodec.go); the answer
 // is JSON, or protobuf for the calls in operatorProtobuf (406 naming the
 // call for the others).
@@ -76,6 +79,9 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m.maintenanceOperator(w, r, call.Type, body, out.proto) {
+		return
+	}
+	if m.operatorMore(w, r, call.Type, body) { // operator_calls.go
 		return
 	}
 	h, ok := m.operatorHandlers()[call.Type]
@@ -212,30 +218,43 @@ func nonNilResources(r api.Resources) api.Resources {
 func (m *Master) getAgents() map[string]any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.getAgentsLocked()
+}
+
+func (m *Master) getAgentsLocked() map[string]any {
 	agents := []map[string]any{}
 	recovered := []map[string]any{}
 	for _, a := range m.sortedAgentsLocked() {
-		info := map[string]any{
-			"id": map[string]any{"value": a.Info.ID}, "hostname": a.Info.Hostname, "port": a.Info.Port,
-			"resources": nonNilResources(a.Info.Resources), "attributes": v1Attributes(a.Info.Attributes),
-		}
 		if a.recovered {
-			recovered = append(recovered, info)
+			recovered = append(recovered, v1AgentInfo(a))
 			continue
 		}
-		e := map[string]any{
-			"agent_info": info, "active": a.active, "deactivated": false, "version": a.Info.Version,
-			"pid":             "slave(1)@" + a.Info.IP + ":" + fmt.Sprint(a.Info.Port),
-			"registered_time": timeInfo(a.RegisteredTime), "total_resources": nonNilResources(a.totalResources()),
-			"allocated_resources": nonNilResources(agentUsedLocked(a)), "offered_resources": nonNilResources(offeredOf(a.offers)),
-			"capabilities": []map[string]string{{"type": "MULTI_ROLE"}, {"type": "HIERARCHICAL_ROLE"}, {"type": "RESERVATION_REFINEMENT"}},
-		}
-		if a.ReregisteredTime != nil {
-			e["reregistered_time"] = timeInfo(*a.ReregisteredTime)
-		}
-		agents = append(agents, e)
+		agents = append(agents, v1AgentLocked(a))
 	}
 	return map[string]any{"agents": agents, "recovered_agents": recovered}
+}
+
+// v1AgentInfo is Mesos' AgentInfo of a.
+func v1AgentInfo(a *agent) map[string]any {
+	return map[string]any{
+		"id": map[string]any{"value": a.Info.ID}, "hostname": a.Info.Hostname, "port": a.Info.Port,
+		"resources": nonNilResources(a.Info.Resources), "attributes": v1Attributes(a.Info.Attributes),
+	}
+}
+
+// v1AgentLocked is a registered agent in master.proto's GetAgents.Agent form.
+func v1AgentLocked(a *agent) map[string]any {
+	e := map[string]any{
+		"agent_info": v1AgentInfo(a), "active": a.active, "deactivated": false, "version": a.Info.Version,
+		"pid":             "slave(1)@" + a.Info.IP + ":" + fmt.Sprint(a.Info.Port),
+		"registered_time": timeInfo(a.RegisteredTime), "total_resources": nonNilResources(a.totalResources()),
+		"allocated_resources": nonNilResources(agentUsedLocked(a)), "offered_resources": nonNilResources(offeredOf(a.offers)),
+		"capabilities": []map[string]string{{"type": "MULTI_ROLE"}, {"type": "HIERARCHICAL_ROLE"}, {"type": "RESERVATION_REFINEMENT"}},
+	}
+	if a.ReregisteredTime != nil {
+		e["reregistered_time"] = timeInfo(*a.ReregisteredTime)
+	}
+	return e
 }
 
 // v1Framework is a framework in master.proto's GetFrameworks.Framework form.
@@ -259,6 +278,10 @@ func (m *Master) getFrameworks(r *http.Request) any {
 	v := m.viewOf(r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.getFrameworksLocked(v)
+}
+
+func (m *Master) getFrameworksLocked(v view) map[string]any {
 	active, done := []map[string]any{}, []map[string]any{}
 	for _, fw := range m.sortedFrameworksLocked() {
 		if v.framework(fw) {
@@ -303,6 +326,10 @@ func (m *Master) getTasks(r *http.Request) any {
 	v := m.viewOf(r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.getTasksLocked(v)
+}
+
+func (m *Master) getTasksLocked(v view) map[string]any {
 	live, done := []map[string]any{}, []map[string]any{}
 	for _, fws := range [][]*framework{m.sortedFrameworksLocked(), m.completedFw} {
 		for _, fw := range fws {
@@ -392,8 +419,8 @@ func (m *Master) mesosRoutes() []auth.Route {
 		rs = append(rs, auth.Route{Pattern: method + " " + path, Perm: perm, Handler: h},
 			auth.Route{Pattern: method + " /master" + path, Perm: perm, Handler: h})
 	}
-	// The GET_* calls only read; calls that change things are refused
-	// until each is served under its own permission.
+	// The GET_* calls only read; each call that changes things checks its
+	// own permission (maintenance_http.go, operator_calls.go).
 	both("POST /api/v1", auth.GetEndpoints, m.leaderOnly(m.handleOperator))
 	for path, h := range map[string]http.HandlerFunc{
 		"/flags": m.handleFlags, "/roles": m.handleRoles, "/weights": m.handleWeights, "/quota": m.handleQuota,

@@ -134,6 +134,7 @@ func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.Reg
 		}
 	}
 	a := m.admitLocked(rec, req, now)
+	m.publishAgentAddedLocked(a)
 	m.mu.Unlock()
 	m.kick()
 	if re {
@@ -398,6 +399,7 @@ func (m *Master) removeAgentLocked(a *agent, precise api.TaskState, why string) 
 	}
 	a.outbox.close()
 	delete(m.agents, a.Info.ID)
+	m.publishAgentRemovedLocked(a.Info.ID)
 	m.wb.del(keyAgentsPrefix + a.Info.ID)
 	m.m.removals.Inc()
 	m.log.Info("agent removed", "agent_id", a.Info.ID, "reason", why)

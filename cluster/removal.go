@@ -159,6 +159,7 @@ func (m *Master) markUnreachable(ctx context.Context, pm pendingMark) error {
 	}
 	m.log.Warn("agent marked unreachable", "agent_id", pm.id, "hostname", a.Info.Hostname, "tasks", len(a.tasks), "reason", pm.why)
 	m.unreachableTasksLocked(a, pm.why)
+	m.publishAgentRemovedLocked(pm.id)
 	return nil
 }
 

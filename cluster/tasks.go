@@ -120,6 +120,7 @@ func (m *Master) addTaskLocked(fw *framework, a *agent, t *task) {
 	}
 	m.live[t.state]++
 	m.persistTaskLocked(t)
+	m.publishTaskAddedLocked(fw, t)
 }
 
 // applyLocked moves t to state `to` by api.Next and records st (if any) in
@@ -150,6 +151,9 @@ func (m *Master) applyLocked(t *task, to api.TaskState, st *api.TaskStatus) erro
 		}
 	}
 	m.persistTaskLocked(t)
+	if st != nil || prev != next {
+		m.publishTaskUpdatedLocked(t, st)
+	}
 	return nil
 }
 

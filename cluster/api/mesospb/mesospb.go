@@ -51,6 +51,7 @@ const (
 	SchedulerEvent   = "mesos.v1.scheduler.Event"
 	OperatorCall     = "mesos.v1.master.Call"
 	OperatorResponse = "mesos.v1.master.Response"
+	OperatorEvent    = "mesos.v1.master.Event"
 )
 
 //go:embed proto
