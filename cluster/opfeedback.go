@@ -103,7 +103,9 @@ func (m *Master) applyWithFeedbackLocked(fw *framework, a *agent, avail map[stri
 		converted = c.to
 	}
 	if err := m.applyOfferOpLocked(fw, a, avail, roles, op); err != nil {
-		m.log.Warn("offer operation dropped", "op", op.Type, "framework_id", fw.id, "agent_id", a.Info.ID, "err", err)
+		if op.ID == nil {
+			m.log.Warn("offer operation dropped", "op", op.Type, "framework_id", fw.id, "agent_id", a.Info.ID, "err", err)
+		}
 		m.operationErrorLocked(fw, op, err.Error())
 		return
 	}
