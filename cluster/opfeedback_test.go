@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"nodectl/cluster/api"
 	"nodectl/cluster/api/mesospb"
 )
@@ -175,5 +177,43 @@ func TestOperationFeedbackHTTP(t *testing.T) {
 	h.m.mu.Unlock()
 	if n != 0 {
 		t.Errorf("%d operations kept after the acknowledgement", n)
+	}
+}
+
+// The new calls and the operation id survive nodectl's protobuf codec
+// (the .proto files declare them with Mesos' numbers).
+func TestOperationFeedbackProtobufCalls(t *testing.T) {
+	for _, js := range []string{
+		`{"type":"UPDATE_FRAMEWORK","framework_id":{"value":"f"},"update_framework":{"framework_info":{"user":"u","name":"n","id":{"value":"f"},"roles":["a"]},"suppressed_roles":["a"]}}`,
+		`{"type":"ACKNOWLEDGE_OPERATION_STATUS","framework_id":{"value":"f"},"acknowledge_operation_status":{"agent_id":{"value":"a"},"uuid":"AAAAAAAAAAAAAAAAAAAAAA==","operation_id":{"value":"o"}}}`,
+		`{"type":"RECONCILE_OPERATIONS","framework_id":{"value":"f"},"reconcile_operations":{"operations":[{"operation_id":{"value":"o"},"agent_id":{"value":"a"}}]}}`,
+		`{"type":"ACCEPT","framework_id":{"value":"f"},"accept":{"offer_ids":[{"value":"o1"}],"operations":[{"type":"RESERVE","id":{"value":"op"},"reserve":{"resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":1},"reservations":[{"type":"DYNAMIC","role":"r"}]}]}}]}}`,
+	} {
+		pb, err := mesospb.FromJSON(mesospb.SchedulerCall, []byte(js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		back, err := mesospb.ToJSON(mesospb.SchedulerCall, pb)
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		var a, b api.Call
+		must(t, json.Unmarshal([]byte(js), &a))
+		must(t, json.Unmarshal(back, &b))
+		ja, _ := json.Marshal(a)
+		jb, _ := json.Marshal(b)
+		if string(ja) != string(jb) {
+			t.Errorf("protobuf round trip:\n got %s\nwant %s", jb, ja)
+		}
+	}
+	// A protobuf UPDATE_FRAMEWORK carrying offer_constraints (field 3) is
+	// refused naming it, not dropped.
+	uf, err := mesospb.FromJSON("mesos.v1.scheduler.Call.UpdateFramework", []byte(`{"framework_info":{"user":"u","name":"n","id":{"value":"f"}}}`))
+	must(t, err)
+	uf = protowire.AppendBytes(protowire.AppendTag(uf, 3, protowire.BytesType), nil)
+	call := protowire.AppendVarint(protowire.AppendTag(nil, 2, protowire.VarintType), 17)
+	call = protowire.AppendBytes(protowire.AppendTag(call, 19, protowire.BytesType), uf)
+	if _, err := mesospb.ToJSON(mesospb.SchedulerCall, call); err == nil || !strings.Contains(err.Error(), "field 3") {
+		t.Errorf("offer_constraints in protobuf: %v, want a refusal naming field 3", err)
 	}
 }
