@@ -59,7 +59,11 @@ func (m *Master) handleScheduler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if call.Type == api.CallUpdateFramework {
-		w.WriteHeader(http.StatusOK) // as Mesos answers UPDATE_FRAMEWORK
+		// 200 and no body, as Mesos answers UPDATE_FRAMEWORK; the
+		// Content-Type is the accepted codec's, which clients reading a
+		// 200 as a (here empty) response of their codec check (mesos-go).
+		w.Header().Set("Content-Type", out.mediaType())
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
