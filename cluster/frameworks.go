@@ -44,6 +44,7 @@ type framework struct {
 	completed    []*task // newest last
 	completedIdx map[string]*task
 	offers       map[string]*offer
+	operations   map[string]*frameworkOperation // operation feedback (opfeedback.go); nil until one
 }
 
 func newFramework(info api.FrameworkInfo, now time.Time) *framework {

@@ -255,6 +255,7 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 		}
 		msg := "Task launched with invalid offers: " + strings.Join(problems, "; ")
 		for _, op := range call.Operations {
+			m.operationErrorLocked(fw, op, "Operation attempted with invalid offers: "+strings.Join(problems, "; "))
 			for _, ti := range launchedTasks(op) {
 				m.dropLaunchLocked(fw, ti, fw.lostState(api.TaskDropped), api.ReasonInvalidOffers, msg)
 			}
@@ -265,14 +266,15 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 	a := offs[0].agent
 	batch := map[string]bool{}
 	for _, op := range call.Operations {
+		if m.refuseLaunchIDLocked(fw, op) { // opfeedback.go
+			continue
+		}
 		if op.Type == api.OperationLaunchGroup {
 			m.launchGroupLocked(fw, a, avail, roles, op.LaunchGroup, batch, secrets, now)
 			continue
 		}
 		if op.Type != api.OperationLaunch {
-			if err := m.applyOfferOpLocked(fw, a, avail, roles, op); err != nil {
-				m.log.Warn("offer operation dropped", "op", op.Type, "framework_id", fw.id, "agent_id", a.Info.ID, "err", err)
-			}
+			m.applyWithFeedbackLocked(fw, a, avail, roles, op) // opfeedback.go
 			continue
 		}
 		for _, ti := range op.Launch.TaskInfos {

@@ -142,7 +142,7 @@ func (m *Master) operatorHandlers() map[string]func(*http.Request) any {
 		"GET_FRAMEWORKS":    m.getFrameworks,
 		"GET_TASKS":         m.getTasks,
 		"GET_EXECUTORS":     func(*http.Request) any { return map[string]any{"executors": []any{}, "orphan_executors": []any{}} },
-		"GET_OPERATIONS":    func(*http.Request) any { return map[string]any{"operations": []any{}} },
+		"GET_OPERATIONS":    m.getOperations, // opfeedback.go
 		"GET_ROLES":         func(*http.Request) any { return map[string]any{"roles": m.roles()} },
 		"GET_WEIGHTS":       func(*http.Request) any { return map[string]any{"weight_infos": []any{}} },
 		"GET_QUOTA":         func(*http.Request) any { return map[string]any{"status": map[string]any{"infos": []any{}}} },

@@ -58,6 +58,14 @@ func (m *Master) handleScheduler(w http.ResponseWriter, r *http.Request) {
 		schedError(w, errStatus(err), err.Error())
 		return
 	}
+	if call.Type == api.CallUpdateFramework {
+		// 200 and no body, as Mesos answers UPDATE_FRAMEWORK; the
+		// Content-Type is the accepted codec's, which clients reading a
+		// 200 as a (here empty) response of their codec check (mesos-go).
+		w.Header().Set("Content-Type", out.mediaType())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -116,6 +124,21 @@ func (m *Master) dispatch(s Subscription, call api.Call) error {
 			return missing(map[string]string{api.CallAcceptInverseOffers: "accept_inverse_offers", api.CallDeclineInverseOffers: "decline_inverse_offers"}[call.Type])
 		}
 		return m.AnswerInverseOffers(s, *c, call.Type == api.CallAcceptInverseOffers)
+	case api.CallUpdateFramework: // updateframework.go
+		if call.UpdateFramework == nil {
+			return missing("update_framework")
+		}
+		return m.UpdateFramework(s, *call.UpdateFramework)
+	case api.CallReconcileOperations: // opfeedback.go
+		if call.ReconcileOperations == nil {
+			return missing("reconcile_operations")
+		}
+		return m.ReconcileOperations(s, *call.ReconcileOperations)
+	case api.CallAcknowledgeOpStatus: // opfeedback.go
+		if call.AcknowledgeOperationStatus == nil {
+			return missing("acknowledge_operation_status")
+		}
+		return m.AcknowledgeOperationStatus(s, *call.AcknowledgeOperationStatus)
 	case api.CallMessage, api.CallRequest:
 		// Best effort in Mesos, and ignored by its allocator: accepted,
 		// after the usual subscription check.

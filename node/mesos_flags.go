@@ -81,6 +81,7 @@ func sandboxGCFlags() []cli.Flag {
 			Usage: "agent: free-disk headroom in [0, 1]: sandboxes older than gc_delay × max(0, 1 − headroom − disk usage) are removed", EnvVars: []string{envName("gc-disk-headroom")}},
 		&cli.GenericFlag{Name: "disk-watch-interval", Aliases: []string{"disk_watch_interval"}, Value: &durationFlag{D: runtime.DefaultDiskWatchInterval},
 			Usage: "agent: how often disk usage is checked and old sandboxes collected", EnvVars: []string{envName("disk-watch-interval")}},
+		imageGCFlag(), // imagegc_flag.go
 	}
 }
 
@@ -89,6 +90,7 @@ type sandboxGC struct {
 	GCDelay           time.Duration
 	GCDiskHeadroom    float64
 	DiskWatchInterval time.Duration
+	ImageGC           runtime.ImageGCConfig // imagegc_flag.go
 }
 
 // loadMesosFlags reads the flags of this file into cfg and refuses Mesos
@@ -101,6 +103,10 @@ func loadMesosFlags(c *cli.Context, cfg *Config) error {
 		GCDelay:           c.Generic("gc-delay").(*durationFlag).D,
 		GCDiskHeadroom:    c.Float64("gc-disk-headroom"),
 		DiskWatchInterval: c.Generic("disk-watch-interval").(*durationFlag).D,
+	}
+	var err error
+	if cfg.SandboxGC.ImageGC, err = parseImageGCConfig(c.String("image-gc-config")); err != nil {
+		return err
 	}
 	g := cfg.SandboxGC
 	switch {

@@ -120,6 +120,8 @@ type Config struct {
 	GCDelay           time.Duration
 	GCDiskHeadroom    float64
 	DiskWatchInterval time.Duration
+	// ImageGC is Mesos' --image_gc_config (imagegc.go).
+	ImageGC ImageGCConfig
 	// UsageInterval and UsageHistory are how often tasks' usage is
 	// sampled and how long it is kept (usage.go); zero: the defaults.
 	UsageInterval, UsageHistory time.Duration
@@ -159,6 +161,7 @@ type Agent struct {
 	ports     portWatch      // host ports other programs hold (ports.go)
 	usage     usageState     // sampled resource history (usage.go)
 	gc        gcMetrics      // sandbox garbage collection (gc.go)
+	imageGC   imageGCMetrics // image garbage collection (imagegc.go)
 	wg        sync.WaitGroup // launch, kill and exit-waiter goroutines
 
 	// starts bounds concurrent container starts, so a burst of launches

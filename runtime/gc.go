@@ -72,6 +72,12 @@ func gcMaxAge(delay time.Duration, headroom, usage float64) time.Duration {
 // runGC collects sandboxes every min(disk_watch_interval, gc_delay) until
 // ctx ends.
 func (a *Agent) runGC(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { // imagegc.go: its waits for the image store's lock must not hold up sandboxes
+		defer close(done)
+		a.runImageGC(ctx)
+	}()
+	defer func() { <-done }()
 	m := a.gcCounters()
 	every := min(a.cfg.DiskWatchInterval, a.cfg.GCDelay)
 	every = max(every, minGCInterval)

@@ -73,6 +73,10 @@ type Call struct {
 	// ACCEPT_INVERSE_OFFERS and DECLINE_INVERSE_OFFERS (maintenance.go).
 	AcceptInverseOffers  *InverseOffersCall `json:"accept_inverse_offers,omitempty"`
 	DeclineInverseOffers *InverseOffersCall `json:"decline_inverse_offers,omitempty"`
+	// UPDATE_FRAMEWORK and operation feedback (operations.go).
+	UpdateFramework            *UpdateFrameworkCall            `json:"update_framework,omitempty"`
+	AcknowledgeOperationStatus *AcknowledgeOperationStatusCall `json:"acknowledge_operation_status,omitempty"`
+	ReconcileOperations        *ReconcileOperationsCall        `json:"reconcile_operations,omitempty"`
 }
 
 // SubscribeCall registers (no FrameworkInfo.ID) or re-registers a framework.
@@ -98,7 +102,9 @@ type AcceptCall struct {
 // Operation is an Offer.Operation. nodectl implements LAUNCH,
 // LAUNCH_GROUP, RESERVE, UNRESERVE, CREATE and DESTROY.
 type Operation struct {
-	Type   string           `json:"type"`
+	Type string `json:"type"`
+	// ID asks for operation feedback (UPDATE_OPERATION_STATUS events).
+	ID     *ID              `json:"id,omitempty"`
 	Launch *LaunchOperation `json:"launch,omitempty"`
 	// LaunchGroup is the body of LAUNCH_GROUP (taskgroup.go).
 	LaunchGroup *LaunchGroupOperation `json:"launch_group,omitempty"`
@@ -189,6 +195,8 @@ type Event struct {
 	// Maintenance (maintenance.go).
 	InverseOffers       *InverseOffersEvent       `json:"inverse_offers,omitempty"`
 	RescindInverseOffer *RescindInverseOfferEvent `json:"rescind_inverse_offer,omitempty"`
+	// Operation feedback (operations.go).
+	UpdateOperationStatus *UpdateOperationStatusEvent `json:"update_operation_status,omitempty"`
 }
 
 // SubscribedEvent is the first event of a subscription.

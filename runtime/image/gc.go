@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -24,15 +26,53 @@ type GCStats struct {
 // exclusively, so it waits for running pulls, loads, imports and rootfs
 // preparations, and they wait for it.
 func (s *Store) GC(ctx context.Context) (GCStats, error) {
-	st, err := s.gc(ctx)
+	return s.GCWith(ctx, GCOptions{})
+}
+
+// GCOptions narrow what GCWith deletes.
+type GCOptions struct {
+	// StoredBefore, when set, keeps unused blobs and layers stored at or
+	// after it (the later of a file's modification and change times: a
+	// blob or layer is renamed into place when stored, which sets its
+	// change time, whatever times its archive gave it).
+	StoredBefore time.Time
+}
+
+// GCWith is GC with options: the agent's image garbage collector deletes
+// unused blobs and layers by age.
+func (s *Store) GCWith(ctx context.Context, opts GCOptions) (GCStats, error) {
+	st, err := s.gc(ctx, opts)
 	if err != nil {
 		return st, fmt.Errorf("gc images: %w", err)
 	}
-	s.log.Info("image gc done", "blobs", st.Blobs, "layers", st.Layers, "leases", st.Leases, "bytes_freed", st.BytesFreed)
+	if st.Blobs+st.Layers+st.Leases > 0 || opts.StoredBefore.IsZero() {
+		s.log.Info("image gc done", "blobs", st.Blobs, "layers", st.Layers, "leases", st.Leases, "bytes_freed", st.BytesFreed)
+	}
 	return st, nil
 }
 
-func (s *Store) gc(ctx context.Context) (GCStats, error) {
+// storedAt is when a blob or layer was stored: the later of its
+// modification and change times.
+func storedAt(fi fs.FileInfo) time.Time {
+	t := fi.ModTime()
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if c := time.Unix(sys.Ctim.Sec, sys.Ctim.Nsec); c.After(t) {
+			t = c
+		}
+	}
+	return t
+}
+
+// tooNew reports whether opts keep an entry stored after their cutoff.
+func (o GCOptions) tooNew(e fs.DirEntry) bool {
+	if o.StoredBefore.IsZero() {
+		return false
+	}
+	fi, err := e.Info()
+	return err != nil || !storedAt(fi).Before(o.StoredBefore)
+}
+
+func (s *Store) gc(ctx context.Context, opts GCOptions) (GCStats, error) {
 	var st GCStats
 	lk, err := s.lockExclusive(ctx)
 	if err != nil {
@@ -79,7 +119,7 @@ func (s *Store) gc(ctx context.Context) (GCStats, error) {
 		return st, err
 	}
 	for _, e := range blobs {
-		if liveBlobs[e.Name()] {
+		if liveBlobs[e.Name()] || opts.tooNew(e) {
 			continue
 		}
 		if fi, err := e.Info(); err == nil {
@@ -95,7 +135,7 @@ func (s *Store) gc(ctx context.Context) (GCStats, error) {
 		return st, err
 	}
 	for _, e := range layers {
-		if liveLayers[e.Name()] {
+		if liveLayers[e.Name()] || opts.tooNew(e) {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(s.layerDir(), e.Name())); err != nil {
