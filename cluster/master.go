@@ -185,6 +185,8 @@ type Master struct {
 	removals    removals
 	maint       maintenanceRecord // maintenance.go
 	inverse     inverseState      // inverse.go
+	// drains are the agents' deactivation and drain states (drain.go).
+	drains map[string]*drainRecord
 	// leaseGuarded: this term's leadership is backed by an etcd lease, and
 	// the master acts only until leaseUntil (confirmed with etcd).
 	leaseGuarded  bool
@@ -683,6 +685,7 @@ func (m *Master) tick(ctx context.Context) error {
 	if err := m.markScheduled(ctx); err != nil {
 		return err
 	}
+	m.progressDrains(ctx) // drain.go
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.elected {
