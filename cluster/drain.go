@@ -382,9 +382,9 @@ func (m *Master) progressDrains(ctx context.Context) {
 var errNoChange = fmt.Errorf("no change")
 
 // DrainingAgents lists the agents frameworks should move tasks off: those
-// deactivated or draining, and those of machines in a started maintenance
-// window (DRAINING or DOWN).
-func (m *Master) DrainingAgents() map[string]bool {
+// deactivated or draining, and with maintenance those of machines in a
+// started maintenance window.
+func (m *Master) DrainingAgents(maintenance bool) map[string]bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[string]bool{}
@@ -398,6 +398,9 @@ func (m *Master) DrainingAgents() map[string]bool {
 		}
 	}
 	for id, a := range m.agents {
+		if !maintenance {
+			break
+		}
 		if u := m.unavailabilityLocked(a); u != nil && u.Start != nil && !now.Before(time.Unix(0, u.Start.Nanoseconds)) {
 			if u.Duration == nil || now.Before(time.Unix(0, u.Start.Nanoseconds+u.Duration.Nanoseconds)) {
 				out[id] = true

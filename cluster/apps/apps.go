@@ -122,11 +122,11 @@ type Config struct {
 	// transaction (its --max-txn-ops): it bounds how many apps one
 	// deployment (a group, a bulk update) changes. Default 128, etcd's.
 	MaxTxnOps int
-	// DrainingAgents lists the agents being drained or deactivated, or on
-	// machines in maintenance (cluster.Master.DrainingAgents): app tasks
-	// there are moved elsewhere within the app's upgradeStrategy
-	// (drain.go). Nil: none.
-	DrainingAgents func() map[string]bool
+	// DrainingAgents lists the agents being drained or deactivated, and
+	// with maintenance those on machines in a started maintenance window
+	// (cluster.Master.DrainingAgents): app tasks there are moved elsewhere
+	// within the app's upgradeStrategy (drain.go). Nil: none.
+	DrainingAgents func(maintenance bool) map[string]bool
 }
 
 // DefaultUser is the built-in Marathon's user by default: tasks of apps

@@ -30,7 +30,7 @@ func drainLabels() *api.Labels {
 func (a *Apps) drainingLocked() {
 	var draining map[string]bool
 	if a.cfg.DrainingAgents != nil {
-		draining = a.cfg.DrainingAgents()
+		draining = a.cfg.DrainingAgents(!a.cfg.DisableMaintenanceMode)
 	}
 	for _, t := range a.tasks {
 		was := t.Draining

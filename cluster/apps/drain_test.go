@@ -13,7 +13,7 @@ func TestDrainingAgentTasksMoveWithinStrategy(t *testing.T) {
 	h := newHarness(t)
 	draining := map[string]bool{}
 	h.a.mu.Lock()
-	h.a.cfg.DrainingAgents = func() map[string]bool { return draining }
+	h.a.cfg.DrainingAgents = func(bool) map[string]bool { return draining }
 	h.a.mu.Unlock()
 	h.do("POST", "/v2/apps", `{"id":"/d","cmd":"x","instances":2,"cpus":0.1,"mem":16,"upgradeStrategy":{"minimumHealthCapacity":1,"maximumOverCapacity":0}}`, nil)
 	h.offerFrom("h1", res)

@@ -13,8 +13,8 @@ import (
 func agentCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "agent",
-		Usage: "list the cluster's agents",
-		Subcommands: []*cli.Command{{
+		Usage: "list the cluster's agents; drain, deactivate and reactivate them",
+		Subcommands: append([]*cli.Command{{
 			Name:    "list",
 			Aliases: []string{"ls"},
 			Usage:   "list agents: id, host, active, resources (wide: used and reserved too), from the leader's /slaves",
@@ -73,7 +73,7 @@ func agentCommand() *cli.Command {
 				}
 				return tw.Flush()
 			},
-		}},
+		}}, agentDrainCommands()...), // agent_drain_cmd.go
 	}
 }
 
