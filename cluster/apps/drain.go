@@ -15,8 +15,9 @@ import (
 // then leaves these tasks to it rather than killing them at once, so a
 // drain never takes more of an app down than its upgradeStrategy allows.
 //
-// Resident tasks (persistent volumes) are not moved: their data is on the
-// agent. They keep running, and the agent stays DRAINING, until the
+// Pod instances move the same way, within the pod's
+// scheduling.upgrade (podPlan). Resident tasks and pod instances
+// (persistent volumes) are not moved: their data is on the agent. They keep running, and the agent stays DRAINING, until the
 // operator acts (kills or scales the app, or waits for the maintenance to
 // end) — the same as Marathon, which never moves a resident task.
 
@@ -38,6 +39,15 @@ func (a *Apps) drainingLocked() {
 		if t.Draining && !was {
 			a.revive = true // the replacement needs offers
 			a.log.Info("app task on a draining agent; replacing it", "app_id", t.AppID, "task_id", t.ID, "agent_id", t.AgentID)
+		}
+	}
+	for _, i := range a.pods.instances {
+		was := i.Draining
+		// A resident instance stays with its volumes.
+		i.Draining = i.AgentID != "" && i.Reservation == "" && draining[i.AgentID]
+		if i.Draining && !was {
+			a.revive = true
+			a.log.Info("pod instance on a draining agent; replacing it", "pod_id", i.PodID, "instance_id", i.ID, "agent_id", i.AgentID)
 		}
 	}
 }

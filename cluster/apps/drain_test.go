@@ -2,6 +2,8 @@ package apps
 
 import (
 	"testing"
+
+	"nodectl/cluster/api"
 )
 
 // An app's tasks on a draining agent are replaced as in a rolling restart:
@@ -49,5 +51,45 @@ func TestDrainingAgentTasksMoveWithinStrategy(t *testing.T) {
 		if ti.AgentID.Value != "agent-h2" {
 			t.Errorf("replacement on %s", ti.AgentID.Value)
 		}
+	}
+}
+
+// Pod instances on a draining agent move the same way, within
+// scheduling.upgrade: with minimumHealthCapacity 1 the old instance goes
+// only once its replacement elsewhere runs.
+func TestDrainingAgentPodInstancesMove(t *testing.T) {
+	h := newHarness(t)
+	draining := map[string]bool{}
+	h.a.mu.Lock()
+	h.a.cfg.DrainingAgents = func(bool) map[string]bool { return draining }
+	h.a.mu.Unlock()
+	sched := `{"upgrade":{"minimumHealthCapacity":1,"maximumOverCapacity":1}}`
+	if code := h.do("POST", "/v2/pods", stratPod("/dr/pod", 1, "sleep 100", sched), nil); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	h.a.step()
+	h.offerFrom("h1", "cpus:4;mem:1024;disk:100")
+	first := launchedPodTasks(h, 0)
+	if len(first) != 1 {
+		t.Fatalf("first launch: %d tasks", len(first))
+	}
+	h.status(first[0].TaskID.Value, api.TaskRunning)
+	draining["agent-h1"] = true
+	h.a.step()
+	if k := h.fake.killed(); len(k) != 0 {
+		t.Fatalf("killed %v before a replacement runs", k)
+	}
+	accepts := len(h.fake.accepts)
+	h.offerFrom("h2", "cpus:4;mem:1024;disk:100")
+	second := launchedPodTasks(h, accepts)
+	if len(second) != 1 || second[0].AgentID.Value != "agent-h2" {
+		t.Fatalf("replacement %+v, want one instance on h2", second)
+	}
+	if k := h.fake.killed(); len(k) != 0 {
+		t.Fatalf("killed %v while the replacement stages", k)
+	}
+	h.status(second[0].TaskID.Value, api.TaskRunning)
+	if k := h.fake.killed(); len(k) != 1 || k[0] != first[0].TaskID.Value {
+		t.Fatalf("killed %v once the replacement runs, want the h1 instance", k)
 	}
 }
