@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/api/mesospb"
 	"nodectl/cluster/auth"
 )
 
@@ -258,5 +259,30 @@ func TestDrainACLs(t *testing.T) {
 	}
 	if code, body := as("ops", drain(a1, "")); code != 200 {
 		t.Errorf("ops drains a1 (by hostname): %d %s", code, body)
+	}
+}
+
+// The drain calls in protobuf (max_grace_period as a
+// google.protobuf.Duration's fields), and GET_AGENTS' drain_info in
+// protobuf.
+func TestDrainProtobuf(t *testing.T) {
+	h := newHarness(t)
+	a1 := h.agent("a1", "cpus:1;mem:128")
+	mux := h.m.routes()
+	rec := operatorProto(t, mux, `{"type":"DRAIN_AGENT","drain_agent":{"agent_id":{"value":"`+a1+`"},"max_grace_period":{"seconds":7,"nanos":5},"mark_gone":false}}`, "application/json")
+	if rec.Code != 200 {
+		t.Fatalf("DRAIN_AGENT in protobuf: %d %s", rec.Code, rec.Body)
+	}
+	if _, s, g := h.drainState(a1); s != DrainDraining || g != 7e9+5 {
+		t.Errorf("after a protobuf DRAIN_AGENT: state %q grace %d", s, g)
+	}
+	rec = operatorProto(t, mux, `{"type":"GET_AGENTS"}`, mesospb.MediaProtobuf)
+	if rec.Code != 200 {
+		t.Fatalf("GET_AGENTS in protobuf: %d %s", rec.Code, rec.Body)
+	}
+	js, err := mesospb.ToJSON(mesospb.OperatorResponse, rec.Body.Bytes())
+	if err != nil || !strings.Contains(string(js), `"drain_info":{"config":{"mark_gone":false,"max_grace_period":{"nanoseconds":7000000005}},"state":"DRAINING"}`) ||
+		!strings.Contains(string(js), `"deactivated":true`) {
+		t.Errorf("GET_AGENTS in protobuf: %s %v", js, err)
 	}
 }
