@@ -116,11 +116,15 @@ func loadDrains(ctx context.Context, st store) (map[string]*drainRecord, []strin
 	return out, skipped, nil
 }
 
-// restoreDrainsLocked installs the drain records a new leader loaded.
+// restoreDrainsLocked installs the drain records a new leader loaded,
+// but those of agents marked gone.
 func (m *Master) restoreDrainsLocked(rec recoveredState) {
-	m.drains = rec.drains
-	if m.drains == nil {
-		m.drains = map[string]*drainRecord{}
+	m.drains = map[string]*drainRecord{}
+	for id, d := range rec.drains {
+		m.drains[id] = d
+	}
+	for _, g := range rec.gone {
+		delete(m.drains, g.ID)
 	}
 }
 
@@ -374,12 +378,38 @@ func (m *Master) progressDrains(ctx context.Context) {
 		if markGone {
 			if err := m.MarkGone(ctx, id); err != nil {
 				m.log.Warn("mark drained agent gone", "agent_id", id, "err", err)
+				continue
 			}
+			m.forgetDrain(ctx, id)
 		}
 	}
 }
 
 var errNoChange = fmt.Errorf("no change")
+
+// forgetDrain deletes the drain record of an agent marked gone (a failed
+// delete is harmless: the record of a gone agent is never used, and the
+// next leader drops it).
+func (m *Master) forgetDrain(ctx context.Context, id string) {
+	m.registrar.Lock()
+	defer m.registrar.Unlock()
+	m.mu.Lock()
+	wb := m.wb
+	ok := m.elected
+	m.mu.Unlock()
+	if !ok {
+		return
+	}
+	if err := wb.st.commit(ctx, []op{{kind: opDelete, key: keyDrainPrefix + id}}); err != nil {
+		m.log.Warn("forget the drain state of a gone agent", "agent_id", id, "err", err)
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.wb == wb {
+		delete(m.drains, id)
+	}
+}
 
 // DrainingAgents lists the agents frameworks should move tasks off: those
 // deactivated or draining, and with maintenance those of machines in a

@@ -216,6 +216,21 @@ func TestDrainDeactivateAndMarkGone(t *testing.T) {
 	if !gone {
 		t.Error("a drained agent with mark_gone is not gone")
 	}
+	h.m.mu.Lock()
+	_, kept := h.m.drains[a2]
+	h.m.mu.Unlock()
+	if kept {
+		t.Error("the drain state of a gone agent is kept")
+	}
+	// a1 stays deactivated across a leader change.
+	h.restart()
+	h.reregister(a1, "a1", "cpus:1;mem:128",
+		api.AgentTask{FrameworkID: api.ID{Value: fw.id()}, Task: mkTask("t1", "cpus:0.1;mem:32"), State: api.TaskRunning})
+	fw = h.subscribe(api.FrameworkInfo{ID: &api.ID{Value: fw.id()}})
+	h.advance(6 * time.Second)
+	if os := fw.offers(); len(os) != 0 {
+		t.Errorf("a deactivated agent offered after a leader change: %v", offerAgents(os))
+	}
 }
 
 // Each call needs its own permission (Mesos' drain_agents,
