@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,6 +138,12 @@ func TestDrainMovesAppWithinStrategy(t *testing.T) {
 		_, d, s := agentDrain(t, m, "host-a")
 		return d && s == "DRAINED"
 	})
+	if code, out := cli("list"); code != 0 || !regexp.MustCompile(`host-a\s+true\s+DRAINED`).MatchString(out) {
+		t.Errorf("agent list while host-a is drained: %d\n%s", code, out)
+	}
+	if code, out := cli("undrain", "host-c"); code != 2 || !strings.Contains(out, "no agent with id or hostname") {
+		t.Errorf("agent undrain of an unknown host: %d %s", code, out)
+	}
 	if l := low.Load(); l < 3 {
 		t.Errorf("healthy instances dropped to %d during the drain; the strategy keeps 3", l)
 	}
