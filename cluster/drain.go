@@ -315,13 +315,33 @@ func (m *Master) drainKillsLocked(a *agent, d *drainRecord) int {
 	return n
 }
 
-// drainStatusLocked marks the TASK_KILLED update of a task killed by a
-// drain with REASON_AGENT_DRAINING (tasks.go statusUpdate).
-func (m *Master) drainStatusLocked(a *agent, fwID string, st *api.TaskStatus) {
-	if st.State != api.TaskKilled || !m.drains[a.Info.ID].draining() || replacesOnDrain(m.frameworks[fwID]) {
+// drainStatusLocked adjusts an agent's update of a task on a draining
+// agent (tasks.go statusUpdate), as Mesos' agent does for the tasks it
+// kills in a drain: TASK_KILLED carries REASON_AGENT_DRAINING, and with
+// mark_gone every terminal update becomes TASK_GONE_BY_OPERATOR (TASK_LOST
+// for frameworks that are not partition-aware). Tasks of frameworks that
+// move their own are left as they are.
+func (m *Master) drainStatusLocked(a *agent, fw *framework, u *api.StatusUpdate, st *api.TaskStatus) {
+	d := m.drains[a.Info.ID]
+	if !d.draining() || replacesOnDrain(fw) {
 		return
 	}
-	st.Reason = api.ReasonAgentDraining
+	if st.State == api.TaskKilled {
+		st.Reason = api.ReasonAgentDraining
+	}
+	if !d.Drain.Config.MarkGone {
+		return
+	}
+	gone := fw.lostState(api.TaskGoneByOperator)
+	if st.State.Terminal() {
+		st.State = gone
+	}
+	if u.Status.State.Terminal() {
+		u.Status.State = gone
+	}
+	if u.LatestState.Terminal() {
+		u.LatestState = gone
+	}
 }
 
 // liveTasks says whether any task on a has not ended.

@@ -189,6 +189,14 @@ func TestDrainDeactivateAndMarkGone(t *testing.T) {
 			t.Error("a deactivated agent offered")
 		}
 	}
+	var ids []api.ID // fw's outstanding offers (a2's): declined for long
+	h.m.mu.Lock()
+	for id := range h.m.frameworks[fw.id()].offers {
+		ids = append(ids, api.ID{Value: id})
+	}
+	h.m.mu.Unlock()
+	refuse := 3600.0
+	must(t, h.m.Decline(fw.sub, api.DeclineCall{OfferIDs: ids, Filters: &api.Filters{RefuseSeconds: &refuse}}))
 	code, body := h.serve("GET", "/slaves", "")
 	if code != 200 || !strings.Contains(body, `"deactivated":true`) {
 		t.Errorf("/slaves: %d %s", code, body)
@@ -203,11 +211,26 @@ func TestDrainDeactivateAndMarkGone(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400 %q", c.body, code, body, c.want)
 		}
 	}
+	pa := h.subscribe(api.FrameworkInfo{Capabilities: []api.Capability{{Type: api.CapabilityPartitionAware}}})
+	h.advance(6 * time.Second)
+	pa.running(a2, "g1")
 	if code, body := h.serve("POST", "/api/v1", `{"type":"DRAIN_AGENT","drain_agent":{"agent_id":{"value":"`+a2+`"},"mark_gone":true,"max_grace_period":"1mins"}}`); code != 200 {
 		t.Fatalf("DRAIN_AGENT mark_gone: %d %s", code, body)
 	}
 	if _, _, g := h.drainState(a2); g != int64(time.Minute) {
 		t.Errorf("grace %d, want 1mins", g)
+	}
+	wantStrings(t, "messages to a2", msgTypes(h.messages(a2)), []string{"KILL g1"})
+	h.advance(time.Second)
+	if _, s, _ := h.drainState(a2); s != DrainDraining {
+		t.Errorf("state %q with g1 running", s)
+	}
+	h.report(a2, pa.id(), "g1", api.TaskKilled)
+	if st := pa.update(); st.State != api.TaskGoneByOperator || st.Reason != api.ReasonAgentDraining {
+		t.Errorf("g1's update %s, want TASK_GONE_BY_OPERATOR (mark_gone)", fmtStatus(st))
+	}
+	if s := h.taskState(pa.id(), "g1"); s != api.TaskGoneByOperator {
+		t.Errorf("g1's state %s", s)
 	}
 	h.advance(time.Second)
 	h.m.mu.Lock()
