@@ -187,6 +187,8 @@ type Master struct {
 	inverse     inverseState      // inverse.go
 	// opSubs are the operator API's subscribers (operator_stream.go).
 	opSubs map[*opSub]struct{}
+	// drains are the agents' deactivation and drain states (drain.go).
+	drains map[string]*drainRecord
 	// leaseGuarded: this term's leadership is backed by an etcd lease, and
 	// the master acts only until leaseUntil (confirmed with etcd).
 	leaseGuarded  bool
@@ -685,6 +687,7 @@ func (m *Master) tick(ctx context.Context) error {
 	if err := m.markScheduled(ctx); err != nil {
 		return err
 	}
+	m.progressDrains(ctx) // drain.go
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.elected {

@@ -84,6 +84,9 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 	if m.operatorMore(w, r, call.Type, body) { // operator_calls.go
 		return
 	}
+	if m.drainOperator(w, r, call.Type, body, out.proto) { // drain_http.go
+		return
+	}
 	h, ok := m.operatorHandlers()[call.Type]
 	if !ok {
 		known := false

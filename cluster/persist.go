@@ -28,6 +28,8 @@ type recoveredState struct {
 	tasks      []taskRecord
 	maint      maintenanceRecord // maintenance.go
 	skipped    []string          // keys of records that could not be decoded
+	// drains are the drain records (drain.go).
+	drains map[string]*drainRecord
 }
 
 // loadState reads the persisted state. An undecodable record is skipped
@@ -87,6 +89,11 @@ func loadState(ctx context.Context, st store) (recoveredState, error) {
 		rec.skipped = append(rec.skipped, keyMaintenance)
 	}
 	rec.maint = maint
+	drains, skipped, err := loadDrains(ctx, st) // drain.go
+	if err != nil {
+		return rec, err
+	}
+	rec.drains, rec.skipped = drains, append(rec.skipped, skipped...)
 	err = load(keyTasksPrefix, func(b []byte) error {
 		var t taskRecord
 		if err := json.Unmarshal(b, &t); err != nil || t.Info.TaskID.Value == "" || t.FrameworkID == "" {
@@ -110,6 +117,7 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 		m.log.Warn("skipping undecodable record", "key", k)
 	}
 	m.maint, m.inverse = rec.maint, inverseState{}
+	m.restoreDrainsLocked(rec) // drain.go
 	for _, r := range rec.agents {
 		a := newAgentRecord(r.Info)
 		a.RegisteredTime, a.ReregisteredTime, a.UnreachableTime = r.RegisteredTime, r.ReregisteredTime, r.UnreachableTime

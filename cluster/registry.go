@@ -288,6 +288,7 @@ func (m *Master) admitLocked(rec *agent, req api.RegisterRequest, now time.Time)
 		return a
 	}
 	a.inAlloc = true
+	m.drainAdmittedLocked(a) // drain.go
 	return a
 }
 

@@ -62,6 +62,7 @@ func (m *Master) slaveJSON(a *agent) map[string]any {
 	if a.UnreachableTime != nil {
 		s["unreachable_time"] = epoch(*a.UnreachableTime)
 	}
+	m.drainJSONLocked(a, s) // drain.go
 	return s
 }
 

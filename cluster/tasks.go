@@ -342,6 +342,7 @@ func (m *Master) statusUpdate(u api.StatusUpdate) error {
 	} else {
 		t.unreachable = false
 	}
+	m.drainStatusLocked(a, fw, &u, &st) // drain.go
 	if err := m.applyLocked(t, latestState(u), &st); err != nil {
 		m.m.invalidUpdates.Inc()
 		m.log.Warn("status update with an illegal transition", "task_id", t.id(), "agent_id", a.Info.ID, "err", err)

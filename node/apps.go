@@ -23,7 +23,8 @@ func appsFramework(master *cluster.Master, etcd *clientv3.Client, log *slog.Logg
 		Fence: master.Fence, TermEvents: master.TermEvents,
 		Role: role, TaskReservationTimeout: reservationTimeout, MaxVersions: maxVersions, Guard: guard, User: user,
 		Abdicate: master.Abdicate, HostPathAllowed: master.HostPathAllowed, AgentDisks: master.AgentDisks,
-		MaxTxnOps: int(embed.DefaultMaxTxnOps), // the master's own member (startEtcd)
+		MaxTxnOps:      int(embed.DefaultMaxTxnOps), // the master's own member (startEtcd)
+		DrainingAgents: master.DrainingAgents,
 	}
 	for _, f := range mods {
 		f(&cfg)

@@ -110,6 +110,7 @@ const (
 	ReasonTaskUnknown              = "REASON_TASK_UNKNOWN"
 	ReasonTaskKilledDuringLaunch   = "REASON_TASK_KILLED_DURING_LAUNCH"
 	ReasonAgentRemoved             = "REASON_SLAVE_REMOVED"
+	ReasonAgentDraining            = "REASON_AGENT_DRAINING"
 	ReasonAgentDisconnected        = "REASON_SLAVE_DISCONNECTED"
 	ReasonAgentRestarted           = "REASON_SLAVE_RESTARTED"
 	ReasonAgentUnknown             = "REASON_SLAVE_UNKNOWN"

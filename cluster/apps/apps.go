@@ -122,6 +122,11 @@ type Config struct {
 	// transaction (its --max-txn-ops): it bounds how many apps one
 	// deployment (a group, a bulk update) changes. Default 128, etcd's.
 	MaxTxnOps int
+	// DrainingAgents lists the agents being drained or deactivated, and
+	// with maintenance those on machines in a started maintenance window
+	// (cluster.Master.DrainingAgents): app tasks there are moved elsewhere
+	// within the app's upgradeStrategy (drain.go). Nil: none.
+	DrainingAgents func(maintenance bool) map[string]bool
 }
 
 // DefaultUser is the built-in Marathon's user by default: tasks of apps
@@ -204,6 +209,9 @@ type task struct {
 	// from UnreachableSince by step.
 	Inactive   bool      `json:"-"`
 	KillSentAt time.Time `json:"-"`
+	// Draining: on an agent being drained or deactivated (drain.go), so
+	// it is replaced as a task of an old config is. Derived by step.
+	Draining bool `json:"-"`
 	// HealthChecked: launched with a health check, so it serves only once
 	// the agent reports it healthy.
 	HealthChecked bool    `json:"healthChecked,omitempty"`
@@ -413,6 +421,7 @@ func (a *Apps) lead(ctx context.Context) error {
 		// LOST) and survive its return, so unreachableStrategy decides.
 		// Multi-role: every role an app runs in (roles.go).
 		Capabilities: []api.Capability{{Type: api.CapabilityTaskKillingState}, {Type: api.CapabilityPartitionAware}, {Type: api.CapabilityMultiRole}},
+		Labels:       drainLabels(), // drain.go: it moves its tasks off draining agents itself
 	}
 	if a.frameworkID != "" {
 		info.ID = &api.ID{Value: a.frameworkID}

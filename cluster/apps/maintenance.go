@@ -12,8 +12,9 @@ import (
 // is in the maintenance schedule) has started, or starts within
 // Config.MaintenanceDraining, and has not ended is declined as a whole:
 // no new task, pod or reservation lands on a machine about to go down.
-// Tasks already there keep running until the operator brings the machine
-// down (POST /machine/down ends them and they are replaced elsewhere).
+// Tasks already there are moved off once the window has started, as off
+// a draining agent (drain.go: replacements first, within the app's
+// upgradeStrategy); POST /machine/down ends what is left.
 // Offers of machines whose window is still ahead, or over, are used as
 // any other. Config.DisableMaintenanceMode turns this off (Marathon's
 // --disable_maintenance_mode).

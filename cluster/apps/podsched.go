@@ -74,6 +74,9 @@ type podInstance struct {
 	// Inactive: unreachable past the pod's inactiveAfterSeconds, so it no
 	// longer counts (podstrategy.go); derived by each step.
 	Inactive bool `json:"-"`
+	// Draining: on a draining agent, so replaced as an instance of an old
+	// version is (drain.go); derived by each step.
+	Draining bool `json:"-"`
 	// Ports are the host ports of the pod's endpoints, by endpoint name
 	// (podendpoints.go).
 	Ports map[string]int `json:"ports,omitempty"`

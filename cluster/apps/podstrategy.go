@@ -127,7 +127,7 @@ func podPlan(def *Pod, insts []*podInstance) (launch int, kill []*podInstance) {
 			continue
 		}
 		alive = append(alive, i)
-		if i.Version == def.Version {
+		if i.Version == def.Version && !i.Draining {
 			fresh = append(fresh, i)
 		} else {
 			old = append(old, i)

@@ -67,7 +67,7 @@ func planFor(def *App, tasks []*task) plan {
 			continue
 		}
 		alive = append(alive, t)
-		if def != nil && t.ConfigVersion == def.VersionInfo.LastConfigChangeAt {
+		if def != nil && t.ConfigVersion == def.VersionInfo.LastConfigChangeAt && !t.Draining {
 			fresh = append(fresh, t)
 		} else {
 			old = append(old, t)
@@ -152,6 +152,7 @@ func (a *Apps) step() {
 	now := a.cfg.Now()
 	reconciled := a.reconciledLocked(now)
 	a.unreachableLocked(now)
+	a.drainingLocked() // drain.go
 	queued := false
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]

@@ -61,6 +61,14 @@ const (
 	GetMaintenanceStatus      Perm = "get_maintenance_status"
 	StartMaintenance          Perm = "start_maintenance"
 	StopMaintenance           Perm = "stop_maintenance"
+	// The agent drain permissions are Mesos' ACLs drain_agents,
+	// deactivate_agents and reactivate_agents (Mesos'
+	// include/mesos/authorizer/acls.proto); Mesos gives their object
+	// implicitly (ANY or NONE), nodectl matches it with the agent's id or
+	// hostname.
+	DrainAgents      Perm = "drain_agents"
+	DeactivateAgents Perm = "deactivate_agents"
+	ReactivateAgents Perm = "reactivate_agents"
 )
 
 // PermInfo describes a permission.
@@ -104,6 +112,9 @@ var perms = map[Perm]PermInfo{
 	GetMaintenanceStatus:      {GetMaintenanceStatus, RealmReadonly, "machines", "see which machines are draining or down (filtered by machine)"},
 	StartMaintenance:          {StartMaintenance, RealmReadwrite, "machines", "bring scheduled machines down: their agents are removed and their tasks end (by machine)"},
 	StopMaintenance:           {StopMaintenance, RealmReadwrite, "machines", "bring machines up after maintenance (by machine)"},
+	DrainAgents:               {DrainAgents, RealmReadwrite, "agents", "drain an agent: no more offers, its tasks are killed or moved (by agent id or hostname)"},
+	DeactivateAgents:          {DeactivateAgents, RealmReadwrite, "agents", "deactivate an agent: no more offers from it (by agent id or hostname)"},
+	ReactivateAgents:          {ReactivateAgents, RealmReadwrite, "agents", "reactivate a drained or deactivated agent (by agent id or hostname)"},
 }
 
 // Info describes p; false for an unknown permission.

@@ -13,11 +13,11 @@ import (
 func agentCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "agent",
-		Usage: "list the cluster's agents",
-		Subcommands: []*cli.Command{{
+		Usage: "list the cluster's agents; drain, deactivate and reactivate them",
+		Subcommands: append([]*cli.Command{{
 			Name:    "list",
 			Aliases: []string{"ls"},
-			Usage:   "list agents: id, host, active, resources (wide: used and reserved too), from the leader's /slaves",
+			Usage:   "list agents: id, host, active, drain state, resources (wide: used and reserved too), from the leader's /slaves",
 			Flags:   append(clientFlags(), listFlags()...),
 			Action: func(c *cli.Context) error {
 				if c.NArg() > 0 {
@@ -46,11 +46,15 @@ func agentCommand() *cli.Command {
 				}
 				type agent struct {
 					slaveSummary
-					Used map[string]any `json:"used_resources"`
+					Used        map[string]any `json:"used_resources"`
+					Deactivated bool           `json:"deactivated"`
+					DrainInfo   *struct {
+						State string `json:"state"`
+					} `json:"drain_info"`
 				}
 				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 				if format != "quiet" {
-					head := "ID\tHOST\tACTIVE\tCPUS\tMEM\tDISK"
+					head := "ID\tHOST\tACTIVE\tDRAIN\tCPUS\tMEM\tDISK"
 					if format == "wide" {
 						head += "\tUSED CPUS\tUSED MEM\tADDRESS"
 					}
@@ -65,7 +69,14 @@ func agentCommand() *cli.Command {
 						fmt.Fprintln(tw, a.ID)
 						continue
 					}
-					line := fmt.Sprintf("%s\t%s\t%v\t%v\t%v\t%v", a.ID, a.Hostname, a.Active, a.Resources["cpus"], a.Resources["mem"], a.Resources["disk"])
+					drain := "-" // DRAIN_AGENT, DEACTIVATE_AGENT (agent_drain_cmd.go)
+					switch {
+					case a.DrainInfo != nil:
+						drain = a.DrainInfo.State
+					case a.Deactivated:
+						drain = "DEACTIVATED"
+					}
+					line := fmt.Sprintf("%s\t%s\t%v\t%s\t%v\t%v\t%v", a.ID, a.Hostname, a.Active, drain, a.Resources["cpus"], a.Resources["mem"], a.Resources["disk"])
 					if format == "wide" {
 						line += fmt.Sprintf("\t%v\t%v\t%s", orZero(a.Used["cpus"]), orZero(a.Used["mem"]), a.PID)
 					}
@@ -73,7 +84,7 @@ func agentCommand() *cli.Command {
 				}
 				return tw.Flush()
 			},
-		}},
+		}}, agentDrainCommands()...), // agent_drain_cmd.go
 	}
 }
 

@@ -35,9 +35,9 @@ func agentHosts(m node) []string {
 // Mesos maintenance with the built-in Marathon: one master, agents on
 // host-a and host-b, an app of 2 instances (one per host). host-a is
 // scheduled (DRAINING: its offers carry the unavailability and Marathon
-// declines them), then brought down: its task ends and Marathon runs the
-// replacement on host-b; host-a's agent kills what it ran and is refused
-// while the machine is down. machine/up lets it register again.
+// declines them; the window has started, so Marathon moves its instance
+// to host-b, replacement first), then brought down; host-a's agent is
+// refused while the machine is down. machine/up lets it register again.
 func TestMaintenanceDownUp(t *testing.T) {
 	m := newNode(t)
 	start(t, m.args("master")...)
@@ -76,6 +76,19 @@ func TestMaintenanceDownUp(t *testing.T) {
 	waitFor(t, 30*time.Second, "an inverse offer for host-a to the built-in Marathon", func() bool {
 		err := json.Unmarshal(appMust(t, m, "GET", "/maintenance/status", "", 200), &status)
 		return err == nil && len(status.Draining) == 1 && len(status.Draining[0].Statuses) == 1 && status.Draining[0].Statuses[0].Status == "UNKNOWN"
+	})
+	// The window has started: the built-in Marathon moves host-a's
+	// instance to host-b before the machine goes down, replacement first
+	// (docs/maintenance.md, "Agent draining").
+	waitFor(t, 60*time.Second, "both instances running on host-b before machine/down", func() bool {
+		n := 0
+		for _, tk := range appTasks(m, "/e2e/maint") {
+			if tk.Host == "host-b" && tk.State == "TASK_RUNNING" {
+				n++
+			}
+		}
+		a, ok := appGet(m, "/e2e/maint")
+		return ok && n == 2 && a.TasksRunning == 2
 	})
 	// Down only what is scheduled.
 	if code, body := appDo(t, m, "POST", "/machine/down", `[{"hostname":"host-b"}]`); code != 400 || !strings.Contains(string(body), "not part of a maintenance schedule") {

@@ -2,6 +2,13 @@
 import { h, api, apiURL, table, kv, empty, time, badge, stateBadge, usage, fmtMem, fmtNum, agentLink, taskLink, frameworkLink, miniBar } from '../lib.js';
 import { agentCharts } from '../charts.js';
 
+// agentState is an agent's liveness plus its drain state (DRAIN_AGENT:
+// draining, drained; DEACTIVATE_AGENT: deactivated), from /slaves.
+const agentState = (a) => h('span', null,
+  a.active ? badge('active', 'ok') : badge('inactive', 'bad'),
+  a.drain_info ? [' ', badge(a.drain_info.state.toLowerCase(), a.drain_info.state === 'DRAINED' ? 'bad' : 'warn')]
+    : a.deactivated ? [' ', badge('deactivated', 'warn')] : null);
+
 const taskCount = (s) => (s.TASK_STAGING || 0) + (s.TASK_STARTING || 0) + (s.TASK_RUNNING || 0) + (s.TASK_KILLING || 0);
 
 export const agentsList = {
@@ -17,7 +24,7 @@ export const agentsList = {
       h('h1', null, 'Agents'),
       slaves.length === 0 ? empty('No agents registered.', `nodectl token create --role agent   # on a master; then run the join command it prints`) : table([
         ['Hostname', (a) => h('a', { href: agentLink(a.id), class: 'agent-link' }, a.hostname)],
-        ['State', (a) => a.active ? badge('active', 'ok') : badge('inactive', 'bad')],
+        ['State', agentState],
         ['Tasks', (a) => String(taskCount(counts[a.id] || {})), 'num'],
         ['CPUs', (a) => h('span', null, `${fmtNum(a.used_resources?.cpus)}/${fmtNum(a.resources?.cpus)}`, miniBar(a.used_resources?.cpus, a.resources?.cpus)), 'num'],
         ['Mem', (a) => `${fmtMem(a.used_resources?.mem)}/${fmtMem(a.resources?.mem)}`, 'num hide-sm'],
@@ -43,7 +50,7 @@ export const agentDetail = {
     const attrs = Object.entries(a.attributes || {});
     return h('div', null,
       h('div', { class: 'crumbs' }, h('a', { href: '#/agents' }, 'Agents'), ' / ', a.hostname),
-      h('h1', null, a.hostname, ' ', a.active ? badge('active', 'ok') : badge('inactive', 'bad')),
+      h('h1', null, a.hostname, ' ', agentState(a)),
       h('div', { class: 'grid' },
         h('div', { class: 'card' }, kv([
           ['Id', h('span', { class: 'mono' }, a.id)], ['Address', h('span', { class: 'mono' }, a.pid)],
