@@ -51,6 +51,8 @@ const (
 	SchedulerEvent   = "mesos.v1.scheduler.Event"
 	OperatorCall     = "mesos.v1.master.Call"
 	OperatorResponse = "mesos.v1.master.Response"
+	AgentCall        = "mesos.v1.agent.Call"
+	AgentResponse    = "mesos.v1.agent.Response"
 )
 
 //go:embed proto
@@ -59,7 +61,9 @@ var protoFS embed.FS
 var protoFiles = []string{
 	"mesos/v1/mesos.proto",
 	"mesos/v1/scheduler/scheduler.proto",
+	"mesos/v1/quota/quota.proto",
 	"mesos/v1/master/master.proto",
+	"mesos/v1/agent/agent.proto",
 }
 
 // descriptors compiles the embedded .proto files once.
