@@ -21,8 +21,9 @@ const masterLogPath = "/master/log"
 const agentFilesTimeout = 2 * time.Minute
 
 // FilesHandler serves the Mesos files API for this master's own log
-// (/files/browse|read|download?path=/master/log; "" logFile: none) and, so
-// a browser needs only the master's port, proxies an agent's files API:
+// (/files/browse|read|download?path=/master/log; "" logFile: none) and every
+// agent's files under /slave/<agent-id>/... (files_proxy.go), and, so a
+// browser needs only the master's port, proxies an agent's files API:
 //
 //	GET /agents/{agentId}/files/{browse|read|download}?path=...
 //	  → https://<agent ip>:<agent port>/files/{op}?path=... (cfg.AgentTransport)
@@ -40,10 +41,12 @@ func (m *Master) FilesRoutes(logFile string) []auth.Route {
 		}
 		return api.FileTarget{}, fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
 	}, "/master")
+	m.filesLog.Store(&logFile)
+	files := m.handleFiles(own) // files_proxy.go: by path, the log or an agent's files
 	proxy := m.leaderOnly(m.proxyAgentFiles)
 	return []auth.Route{
-		{Pattern: "GET /files/", Perm: auth.AccessMesosLogs, Handler: own},
-		{Pattern: "GET /master/files/", Perm: auth.AccessMesosLogs, Handler: own},
+		{Pattern: "GET /files/{op}", Perm: auth.GetEndpoints, Handler: files},
+		{Pattern: "GET /master/files/{op}", Perm: auth.GetEndpoints, Handler: files},
 		{Pattern: "GET /agents/{agentId}/files/{op}", Perm: auth.AccessSandboxes, Handler: proxy},
 		{Pattern: "GET /master/agents/{agentId}/files/{op}", Perm: auth.AccessSandboxes, Handler: proxy},
 	}
