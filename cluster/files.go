@@ -49,6 +49,9 @@ func (m *Master) FilesRoutes(logFile string) []auth.Route {
 		{Pattern: "GET /master/files/{op}", Perm: auth.GetEndpoints, Handler: files},
 		{Pattern: "GET /agents/{agentId}/files/{op}", Perm: auth.AccessSandboxes, Handler: proxy},
 		{Pattern: "GET /master/agents/{agentId}/files/{op}", Perm: auth.AccessSandboxes, Handler: proxy},
+		// The agents' operator API (agentoperator.go): calls checked one by one.
+		{Pattern: "POST /agents/{agentId}/api/v1", Perm: auth.GetEndpoints, Handler: m.leaderOnly(m.proxyAgentOperator)},
+		{Pattern: "POST /master/agents/{agentId}/api/v1", Perm: auth.GetEndpoints, Handler: m.leaderOnly(m.proxyAgentOperator)},
 	}
 }
 
