@@ -63,7 +63,7 @@ func (m *Master) proxyAgentFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown files operation '"+op+"'")
 		return
 	}
-	if !m.viewOf(r).sandboxVisible(r.URL.Query().Get("path")) {
+	if !m.sandboxAllowed(r, r.URL.Query().Get("path")) { // files_proxy.go
 		writeError(w, http.StatusForbidden, "Forbidden: this principal may not access that path (access_sandboxes)")
 		return
 	}
