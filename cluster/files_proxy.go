@@ -247,20 +247,7 @@ func (m *Master) filesOperator(w http.ResponseWriter, r *http.Request, typ strin
 		writeError(w, code, fmt.Sprintf("operator call %s: %v", typ, err))
 		return true
 	}
-	js, err := json.Marshal(map[string]any{"type": typ, strings.ToLower(typ): resp})
-	if err == nil && outProto {
-		js, err = mesospb.FromJSON(mesospb.OperatorResponse, js)
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("operator call %s: encode: %v", typ, err))
-		return true
-	}
-	w.Header().Set("Content-Type", mesospb.MediaJSON)
-	if outProto {
-		w.Header().Set("Content-Type", mesospb.MediaProtobuf)
-	}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(js)
+	m.writeOperatorAnswer(w, typ, resp, outProto)
 	return true
 }
 

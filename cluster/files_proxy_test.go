@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"nodectl/cluster/api"
 	"nodectl/cluster/api/mesospb"
@@ -169,7 +170,15 @@ func TestOperatorStateProtobuf(t *testing.T) {
 	fw := h.subscribe(api.FrameworkInfo{User: "root", Role: "web"})
 	fw.launch(fw.offer(), mkTask("t1", "cpus:1;mem:64"))
 	mux := h.m.routes()
-	for _, typ := range []string{"GET_STATE", "GET_TASKS", "GET_EXECUTORS", "GET_OPERATIONS", "GET_ROLES", "GET_WEIGHTS", "GET_QUOTA"} {
+	start := time.Now().Add(time.Hour)
+	if code, out := h.serve("POST", "/api/v1", `{"type":"UPDATE_MAINTENANCE_SCHEDULE","update_maintenance_schedule":{"schedule":`+schedule(window(start, "a1", "a2"))+`}}`); code != 200 {
+		t.Fatalf("UPDATE_MAINTENANCE_SCHEDULE: %d %s", code, out)
+	}
+	if code, out := h.serve("POST", "/api/v1", `{"type":"START_MAINTENANCE","start_maintenance":{"machines":[{"hostname":"a2"}]}}`); code != 200 {
+		t.Fatalf("START_MAINTENANCE: %d %s", code, out)
+	}
+	for _, typ := range []string{"GET_STATE", "GET_TASKS", "GET_EXECUTORS", "GET_OPERATIONS", "GET_ROLES", "GET_WEIGHTS", "GET_QUOTA",
+		"GET_MAINTENANCE_SCHEDULE", "GET_MAINTENANCE_STATUS"} {
 		rec := operatorProto(t, mux, `{"type":"`+typ+`"}`, mesospb.MediaProtobuf)
 		if rec.Code != 200 {
 			t.Fatalf("%s: %d %s", typ, rec.Code, rec.Body)
@@ -197,6 +206,16 @@ func TestOperatorStateProtobuf(t *testing.T) {
 			if dig(pb, "get_tasks", "tasks", 0, "state") != "TASK_STAGING" && dig(pb, "get_tasks", "tasks", 0, "state") != "TASK_RUNNING" ||
 				dig(pb, "get_tasks", "tasks", 0, "agent_id", "value") != agentID {
 				t.Errorf("GET_TASKS: %s", js)
+			}
+		case "GET_MAINTENANCE_SCHEDULE":
+			if dig(pb, "get_maintenance_schedule", "schedule", "windows", 0, "machine_ids", 1, "hostname") != "a2" ||
+				dig(pb, "get_maintenance_schedule", "schedule", "windows", 0, "unavailability", "start", "nanoseconds") != float64(start.UnixNano()) {
+				t.Errorf("GET_MAINTENANCE_SCHEDULE: %s", js)
+			}
+		case "GET_MAINTENANCE_STATUS":
+			if dig(pb, "get_maintenance_status", "status", "down_machines", 0, "hostname") != "a2" ||
+				dig(pb, "get_maintenance_status", "status", "draining_machines", 0, "id", "hostname") != "a1" {
+				t.Errorf("GET_MAINTENANCE_STATUS: %s", js)
 			}
 		case "GET_ROLES":
 			if dig(pb, "get_roles", "roles", 0, "name") != "web" {

@@ -62,6 +62,8 @@ var protoFiles = []string{
 	"mesos/v1/mesos.proto",
 	"mesos/v1/scheduler/scheduler.proto",
 	"mesos/v1/quota/quota.proto",
+	"mesos/v1/allocator/allocator.proto",
+	"mesos/v1/maintenance/maintenance.proto",
 	"mesos/v1/master/master.proto",
 	"mesos/v1/agent/agent.proto",
 }
