@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -261,10 +262,13 @@ func (a *Agent) readFileCall(call agentCall) (any, error) {
 	return map[string]any{"size": size, "data": base64.StdEncoding.EncodeToString(data)}, nil
 }
 
-// filesConfig is the files API's view of this agent's sandboxes (the
-// agent's log is served by /files only).
+// filesConfig is the files API's view of this agent's sandboxes and log.
 func (a *Agent) filesConfig() FilesConfig {
-	return FilesConfig{WorkDir: a.cfg.WorkDir, AgentID: a.ID}
+	wd, err := filepath.Abs(a.cfg.WorkDir)
+	if err != nil {
+		wd = a.cfg.WorkDir
+	}
+	return FilesConfig{WorkDir: wd, AgentID: a.ID, LogFile: a.cfg.LogFile}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

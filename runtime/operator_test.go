@@ -75,7 +75,12 @@ func dig(v any, path ...any) any {
 func TestOperatorAgentCalls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d := newFakeDriver()
-		a, ctx, _ := startFakeAgent(t, fakeAgentConfig(t, t.TempDir(), d))
+		cfg := fakeAgentConfig(t, t.TempDir(), d)
+		cfg.LogFile = filepath.Join(t.TempDir(), "nodectl-agent.log")
+		if err := os.WriteFile(cfg.LogFile, []byte("agent log line\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		a, ctx, _ := startFakeAgent(t, cfg)
 		a.status = newStatusManager(func(_ context.Context, u api.StatusUpdate) error { return nil }, a.tasks.complete, a.log)
 		a.dispatch(ctx, fakeLaunch("t1"))
 		synctest.Wait()
@@ -129,6 +134,21 @@ func TestOperatorAgentCalls(t *testing.T) {
 			data, _ := base64.StdEncoding.DecodeString(dig(m, "read_file", "data").(string))
 			if code != 200 || string(data) != "sandbox" || dig(m, "read_file", "size") != float64(14) {
 				t.Errorf("READ_FILE (proto %v): %d %v (%q)", proto, code, m, data)
+			}
+			// The same sandbox by its real path.
+			real := c.spec.SandboxDir
+			code, m = operatorPost(t, a, `{"type":"READ_FILE","read_file":{"path":"`+real+`/stdout","offset":0}}`, proto)
+			data, _ = base64.StdEncoding.DecodeString(dig(m, "read_file", "data").(string))
+			if code != 200 || string(data) != "hello sandbox\n" {
+				t.Errorf("READ_FILE by the real path (proto %v): %d %v", proto, code, m)
+			}
+			code, m = operatorPost(t, a, `{"type":"READ_FILE","read_file":{"path":"/slave/log","offset":0}}`, proto)
+			data, _ = base64.StdEncoding.DecodeString(dig(m, "read_file", "data").(string))
+			if code != 200 || string(data) != "agent log line\n" {
+				t.Errorf("READ_FILE /slave/log (proto %v): %d %v", proto, code, m)
+			}
+			if code, m = operatorPost(t, a, `{"type":"READ_FILE","read_file":{"path":"/frameworks/fw/executors/t1/runs/latest","offset":0}}`, proto); code != 400 {
+				t.Errorf("READ_FILE of a directory: %d %v", code, m)
 			}
 			if code, m = operatorPost(t, a, `{"type":"READ_FILE","read_file":{"path":"/frameworks/fw/executors/t1/runs/latest/../../../../../../etc/passwd","offset":0}}`, proto); code != 400 {
 				t.Errorf("READ_FILE with ..: %d %v", code, m)
