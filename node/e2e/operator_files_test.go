@@ -95,6 +95,14 @@ func TestOperatorAgentAndMasterFiles(t *testing.T) {
 	if code, b = do(alice, "alice", "GET", "/files/read?path="+other+"/stdout&offset=0", "", "", nil); code != 403 {
 		t.Errorf("alice reads team-b's stdout through /files: %d %s, want 403", code, b)
 	}
+	agentLog := "/files/read?path=/slave/" + agentID + "/slave/log&offset=0&length=100"
+	// No --log-dir here: the agent has no log file, and says so.
+	if code, b = do(admin, "", "GET", agentLog, "", "", nil); code != 404 || !strings.Contains(string(b), "No file or directory found at path '/slave/log'") {
+		t.Errorf("admin reads the agent's (absent) log through the master's /files: %d %s", code, b)
+	}
+	if code, b = do(alice, "alice", "GET", agentLog, "", "", nil); code != 403 {
+		t.Errorf("alice reads the agent's log: %d %s, want 403", code, b)
+	}
 	if code, b = do(anon, "", "GET", "/files/browse?path="+master, "", "", nil); code != 401 {
 		t.Errorf("anonymous /files/browse: %d %s, want 401", code, b)
 	}
