@@ -91,6 +91,10 @@ func (m *Master) proxyToAgent(w http.ResponseWriter, r *http.Request, id, path, 
 			pr.Out.URL.Path = path
 			pr.Out.URL.RawPath = ""
 			pr.Out.Host = addr
+			// The agent trusts the master's certificate: the caller's
+			// credentials stay here.
+			pr.Out.Header.Del("Authorization")
+			pr.Out.Header.Del("Cookie")
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			m.log.Warn("agent "+what+" proxy", "agent_id", id, "err", err)

@@ -137,7 +137,7 @@ func (m *Master) handleFiles(own http.Handler) http.HandlerFunc {
 		}
 		virtual, err := api.CleanFilePath(r.URL.Query().Get("path"))
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "Expecting 'path=value' in query without '..'")
+			own.ServeHTTP(w, r) // answers 400 with the files API's own words
 			return
 		}
 		if _, _, ok := splitAgentPath(virtual); ok {
@@ -178,6 +178,10 @@ func (m *Master) proxyFilesPath(w http.ResponseWriter, r *http.Request) {
 			pr.Out.URL.RawPath = ""
 			pr.Out.URL.RawQuery = q.Encode()
 			pr.Out.Host = addr
+			// The agent trusts the master's certificate: the caller's
+			// credentials stay here.
+			pr.Out.Header.Del("Authorization")
+			pr.Out.Header.Del("Cookie")
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			if op != "browse" || resp.StatusCode != http.StatusOK {

@@ -33,6 +33,10 @@ func TestFilesAgentPaths(t *testing.T) {
 	// A stand-in agent: its files API and its operator API.
 	agentSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "" || r.Header.Get("Cookie") != "" {
+			w.WriteHeader(http.StatusTeapot) // the caller's credentials reached the agent
+			return
+		}
 		p := r.URL.Query().Get("path")
 		switch r.URL.Path {
 		case "/files/browse":
@@ -78,13 +82,17 @@ func TestFilesAgentPaths(t *testing.T) {
 		{"/files/browse?path=/slave/" + id + "/nothing", 404, "No file or directory"},
 		{"/files/read?path=/slave/" + id + sandbox + "/stdout&offset=0", 200, `"data":"read ` + sandbox + `/stdout"`},
 		{"/files/browse?path=/slave/nope" + sandbox, 404, "unknown agent 'nope'"},
-		{"/files/browse?path=/slave/" + id + "/../etc", 400, "path"},
+		{"/files/browse?path=/slave/" + id + "/../etc", 400, "Path must not contain '..'"},
+		{"/files/read?offset=0", 400, "Expecting 'path=value' in query."},
 		{"/files/debug", 200, `"/master/log":"` + logFile + `"`},
 		{"/files/debug.json", 200, `"/master/log"`},
 		{"/files/read.json?path=/master/log&offset=0", 200, "master line"},
 	} {
 		rec := httptest.NewRecorder()
-		fh.ServeHTTP(rec, httptest.NewRequest("GET", tc.url, nil))
+		req := httptest.NewRequest("GET", tc.url, nil)
+		req.SetBasicAuth("alice", "secret")
+		req.Header.Set("Cookie", "nodectl_session=x")
+		fh.ServeHTTP(rec, req)
 		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
 			t.Errorf("GET %s: %d %s; want %d containing %s", tc.url, rec.Code, rec.Body, tc.code, tc.body)
 		}
