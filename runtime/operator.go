@@ -322,8 +322,8 @@ func (a *Agent) v1TaskLocked(t *task, agentID string) map[string]any {
 	if t.info.Labels != nil {
 		out["labels"] = t.info.Labels
 	}
-	if t.info.HealthCheck != nil {
-		out["health_check"] = t.info.HealthCheck
+	if hc := t.info.HealthCheck; hc != nil {
+		out["health_check"] = mesosHealthCheck(*hc)
 	}
 	if t.info.KillPolicy != nil {
 		out["kill_policy"] = t.info.KillPolicy
@@ -334,6 +334,22 @@ func (a *Agent) v1TaskLocked(t *task, agentID string) map[string]any {
 		out["user"] = t.framework.User
 	}
 	return out
+}
+
+// mesosHealthCheck is hc as Mesos declares it: nodectl's HTTPS type is
+// Mesos' HTTP with scheme https.
+func mesosHealthCheck(hc api.HealthCheck) api.HealthCheck {
+	if hc.Type == "HTTPS" {
+		hc.Type = "HTTP"
+		if hc.HTTP != nil {
+			h := *hc.HTTP
+			if h.Scheme == "" {
+				h.Scheme = "https"
+			}
+			hc.HTTP = &h
+		}
+	}
+	return hc
 }
 
 // v1Tasks is GET_TASKS' body: the live tasks as launched (not yet

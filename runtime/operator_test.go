@@ -82,7 +82,9 @@ func TestOperatorAgentCalls(t *testing.T) {
 		}
 		a, ctx, _ := startFakeAgent(t, cfg)
 		a.status = newStatusManager(func(_ context.Context, u api.StatusUpdate) error { return nil }, a.tasks.complete, a.log)
-		a.dispatch(ctx, fakeLaunch("t1"))
+		launch := fakeLaunch("t1")
+		launch.Launch.Task.HealthCheck = &api.HealthCheck{Type: "HTTPS", HTTP: &api.HTTPCheck{Port: 8443, Path: "/ping"}, IntervalSeconds: 600, GracePeriodSeconds: 600}
+		a.dispatch(ctx, launch)
 		synctest.Wait()
 		c := d.only()
 		if c == nil {
@@ -102,7 +104,8 @@ func TestOperatorAgentCalls(t *testing.T) {
 				}
 			}
 			_, m = operatorPost(t, a, `{"type":"GET_TASKS"}`, proto)
-			if dig(m, "get_tasks", "launched_tasks", 0, "task_id", "value") != "t1" || dig(m, "get_tasks", "launched_tasks", 0, "state") != "TASK_RUNNING" {
+			if dig(m, "get_tasks", "launched_tasks", 0, "task_id", "value") != "t1" || dig(m, "get_tasks", "launched_tasks", 0, "state") != "TASK_RUNNING" ||
+				dig(m, "get_tasks", "launched_tasks", 0, "health_check", "http", "scheme") != "https" {
 				t.Errorf("GET_TASKS (proto %v): %v", proto, m)
 			}
 			_, m = operatorPost(t, a, `{"type":"GET_STATE"}`, proto)
