@@ -21,8 +21,9 @@ const masterLogPath = "/master/log"
 const agentFilesTimeout = 2 * time.Minute
 
 // FilesHandler serves the Mesos files API for this master's own log
-// (/files/browse|read|download?path=/master/log; "" logFile: none) and, so
-// a browser needs only the master's port, proxies an agent's files API:
+// (/files/browse|read|download?path=/master/log; "" logFile: none) and every
+// agent's files under /slave/<agent-id>/... (files_proxy.go), and, so a
+// browser needs only the master's port, proxies an agent's files API:
 //
 //	GET /agents/{agentId}/files/{browse|read|download}?path=...
 //	  → https://<agent ip>:<agent port>/files/{op}?path=... (cfg.AgentTransport)
@@ -40,12 +41,17 @@ func (m *Master) FilesRoutes(logFile string) []auth.Route {
 		}
 		return api.FileTarget{}, fmt.Errorf("%s: %w", virtual, api.ErrFileNotFound)
 	}, "/master")
+	m.filesLog.Store(&logFile)
+	files := m.handleFiles(own) // files_proxy.go: by path, the log or an agent's files
 	proxy := m.leaderOnly(m.proxyAgentFiles)
 	return []auth.Route{
-		{Pattern: "GET /files/", Perm: auth.AccessMesosLogs, Handler: own},
-		{Pattern: "GET /master/files/", Perm: auth.AccessMesosLogs, Handler: own},
+		{Pattern: "GET /files/{op}", Perm: auth.GetEndpoints, Handler: files},
+		{Pattern: "GET /master/files/{op}", Perm: auth.GetEndpoints, Handler: files},
 		{Pattern: "GET /agents/{agentId}/files/{op}", Perm: auth.AccessSandboxes, Handler: proxy},
 		{Pattern: "GET /master/agents/{agentId}/files/{op}", Perm: auth.AccessSandboxes, Handler: proxy},
+		// The agents' operator API (agentoperator.go): calls checked one by one.
+		{Pattern: "POST /agents/{agentId}/api/v1", Perm: auth.GetEndpoints, Handler: m.leaderOnly(m.proxyAgentOperator)},
+		{Pattern: "POST /master/agents/{agentId}/api/v1", Perm: auth.GetEndpoints, Handler: m.leaderOnly(m.proxyAgentOperator)},
 	}
 }
 
@@ -57,7 +63,7 @@ func (m *Master) proxyAgentFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown files operation '"+op+"'")
 		return
 	}
-	if !m.viewOf(r).sandboxVisible(r.URL.Query().Get("path")) {
+	if !m.sandboxAllowed(r, r.URL.Query().Get("path")) { // files_proxy.go
 		writeError(w, http.StatusForbidden, "Forbidden: this principal may not access that path (access_sandboxes)")
 		return
 	}
@@ -85,6 +91,10 @@ func (m *Master) proxyToAgent(w http.ResponseWriter, r *http.Request, id, path, 
 			pr.Out.URL.Path = path
 			pr.Out.URL.RawPath = ""
 			pr.Out.Host = addr
+			// The agent trusts the master's certificate: the caller's
+			// credentials stay here.
+			pr.Out.Header.Del("Authorization")
+			pr.Out.Header.Del("Cookie")
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			m.log.Warn("agent "+what+" proxy", "agent_id", id, "err", err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"nodectl/cluster/api"
 	"nodectl/cluster/auth"
@@ -226,10 +225,6 @@ func (m *Master) maintenanceOperator(w http.ResponseWriter, r *http.Request, typ
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("operator call %s: '%s' is missing", typ, field))
 		return true
 	}
-	if protoAnswer && strings.HasPrefix(typ, "GET_") {
-		writeError(w, http.StatusNotAcceptable, fmt.Sprintf("operator call %s is answered only in application/json yet", typ))
-		return true
-	}
 	switch typ {
 	case "GET_MAINTENANCE_SCHEDULE":
 		s, err := m.visibleSchedule(r)
@@ -237,14 +232,14 @@ func (m *Master) maintenanceOperator(w http.ResponseWriter, r *http.Request, typ
 			writeErr(w, err)
 			return true
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"type": typ, strings.ToLower(typ): map[string]any{"schedule": s}})
+		m.writeOperatorAnswer(w, typ, map[string]any{"schedule": s}, protoAnswer) // operator_answer.go
 	case "GET_MAINTENANCE_STATUS":
 		s, err := m.visibleStatus(r)
 		if err != nil {
 			writeErr(w, err)
 			return true
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"type": typ, strings.ToLower(typ): map[string]any{"status": s}})
+		m.writeOperatorAnswer(w, typ, map[string]any{"status": s}, protoAnswer)
 	case "UPDATE_MAINTENANCE_SCHEDULE":
 		if call.UpdateMaintenanceSchedule == nil {
 			return missing("update_maintenance_schedule")

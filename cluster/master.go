@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -147,6 +148,10 @@ type Master struct {
 	metrics      *api.Metrics
 	m            masterMetrics
 	usage        clusterUsage // utilisation history (usage.go)
+
+	// filesLog is the master's log for /files and LIST_FILES (set by
+	// FilesRoutes; files_proxy.go).
+	filesLog atomic.Pointer[string]
 
 	// allocWake asks the allocation loop for a round now.
 	allocWake chan struct{}

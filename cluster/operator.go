@@ -87,6 +87,9 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 	if m.drainOperator(w, r, call.Type, body, out.proto) { // drain_http.go
 		return
 	}
+	if m.filesOperator(w, r, call.Type, body, out.proto) { // files_proxy.go
+		return
+	}
 	h, ok := m.operatorHandlers()[call.Type]
 	if !ok {
 		known := false
@@ -130,6 +133,8 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 var operatorProtobuf = map[string]bool{
 	"GET_HEALTH": true, "GET_FLAGS": true, "GET_VERSION": true, "GET_METRICS": true, "GET_LOGGING_LEVEL": true,
 	"GET_AGENTS": true, "GET_FRAMEWORKS": true, "GET_MASTER": true,
+	"GET_STATE": true, "GET_TASKS": true, "GET_EXECUTORS": true, "GET_OPERATIONS": true,
+	"GET_ROLES": true, "GET_WEIGHTS": true, "GET_QUOTA": true,
 }
 
 // operatorHandlers answer the served calls with the body of their

@@ -132,18 +132,6 @@ func (s *opStream) expect(typ string) map[string]any {
 	}
 }
 
-// dig follows a path of object keys.
-func dig(v any, path ...string) any {
-	for _, k := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
 // TestOperatorSubscribe: in JSON and protobuf, the stream starts with
 // SUBSCRIBED carrying the state, then tells of an agent, a framework and a
 // task's whole life, and ends when the master stops leading.

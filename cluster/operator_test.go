@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"nodectl/cluster/api"
 	"nodectl/cluster/api/mesospb"
 )
@@ -149,14 +151,14 @@ func TestOperatorAPIProtobuf(t *testing.T) {
 			t.Errorf("GET_HEALTH: %s", js)
 		}
 	}
-	// A body nodectl does not declare (GET_METRICS is 2; 7 is LIST_FILES').
+	// A body nodectl does not declare (field 999 is no Mesos field).
 	body, _ := mesospb.FromJSON(mesospb.OperatorCall, []byte(`{"type":"LIST_FILES"}`))
-	body = append(body, 4<<3|2, 0)
+	body = append(protowire.AppendTag(body, 999, protowire.BytesType), 0)
 	req := httptest.NewRequest("POST", "/api/v1", bytes.NewReader(body))
 	req.Header.Set("Content-Type", mesospb.MediaProtobuf)
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, req)
-	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "field 4 of mesos.v1.master.Call") {
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "field 999 of mesos.v1.master.Call") {
 		t.Errorf("undeclared field: %d %s", rec.Code, rec.Body)
 	}
 }

@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			CgroupsRoot:   cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources, Fetcher: cfg.Fetcher,
 			NetworkCNIConfigDir: cfg.CNIConfigDir, NetworkCNIPluginsDir: cfg.CNIPluginsDir,
 			GCDelay: cfg.SandboxGC.GCDelay, GCDiskHeadroom: cfg.SandboxGC.GCDiskHeadroom, DiskWatchInterval: cfg.SandboxGC.DiskWatchInterval, ImageGC: cfg.SandboxGC.ImageGC,
-			Logger: logs.logger("agent"),
+			Logger: logs.logger("agent"), LogFile: logs.logFile("agent"),
 		})
 		if err != nil {
 			return err

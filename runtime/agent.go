@@ -41,6 +41,9 @@ type Config struct {
 	RegistrationBackoffFactor time.Duration
 	// Flags are shown under "flags" in /state.
 	Flags map[string]string
+	// LogFile is the agent's log, /slave/log to the operator API's
+	// LIST_FILES and READ_FILE (as to /files, FilesConfig.LogFile); "": none.
+	LogFile string
 	// HTTPClient talks to masters; default a client with a 10s timeout.
 	HTTPClient *http.Client
 	// Scheme is "http" or "https"; default "http".

@@ -34,6 +34,8 @@ func (a *Agent) Handler() http.Handler {
 	both("/monitor/statistics.json", a.handleStatistics)
 	both("/monitor/history", a.handleUsageHistory) // usage.go
 	both("/monitor/summary", a.handleUsageSummary)
+	mux.HandleFunc("POST /api/v1", a.handleOperator) // operator.go
+	mux.HandleFunc("POST /slave(1)/api/v1", a.handleOperator)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
 	return mux
 }

@@ -52,6 +52,8 @@ const (
 	OperatorCall     = "mesos.v1.master.Call"
 	OperatorResponse = "mesos.v1.master.Response"
 	OperatorEvent    = "mesos.v1.master.Event"
+	AgentCall        = "mesos.v1.agent.Call"
+	AgentResponse    = "mesos.v1.agent.Response"
 )
 
 //go:embed proto
@@ -60,7 +62,11 @@ var protoFS embed.FS
 var protoFiles = []string{
 	"mesos/v1/mesos.proto",
 	"mesos/v1/scheduler/scheduler.proto",
+	"mesos/v1/quota/quota.proto",
+	"mesos/v1/allocator/allocator.proto",
+	"mesos/v1/maintenance/maintenance.proto",
 	"mesos/v1/master/master.proto",
+	"mesos/v1/agent/agent.proto",
 }
 
 // descriptors compiles the embedded .proto files once.
