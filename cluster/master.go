@@ -125,6 +125,8 @@ type Config struct {
 	// StoreTimeout is how long etcd writes may keep failing before the
 	// master gives up leadership (Mesos --registry_store_timeout); default 20s.
 	StoreTimeout time.Duration
+	// Roles are --weights, --roles and --whitelist (quota.go).
+	Roles RolesConfig
 	// Flags are shown under "flags" in /state.
 	Flags map[string]string
 	// LogDir and ExternalLogFile are shown in /state.
@@ -185,6 +187,7 @@ type Master struct {
 	removals    removals
 	maint       maintenanceRecord // maintenance.go
 	inverse     inverseState      // inverse.go
+	roleState   rolesState        // quota.go
 	// leaseGuarded: this term's leadership is backed by an etcd lease, and
 	// the master acts only until leaseUntil (confirmed with etcd).
 	leaseGuarded  bool
@@ -215,6 +218,9 @@ func New(cfg Config) (*Master, error) {
 func newMaster(cfg Config) (*Master, error) {
 	if cfg.Port <= 0 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("master config: port %d out of range", cfg.Port)
+	}
+	if err := ValidateRolesConfig(cfg.Roles); err != nil { // quota.go
+		return nil, fmt.Errorf("master config: %w", err)
 	}
 	if cfg.OfferTimeout < 0 {
 		return nil, fmt.Errorf("master config: offer timeout %s is negative", cfg.OfferTimeout)

@@ -61,6 +61,10 @@ const (
 	GetMaintenanceStatus      Perm = "get_maintenance_status"
 	StartMaintenance          Perm = "start_maintenance"
 	StopMaintenance           Perm = "stop_maintenance"
+	// UpdateQuota and UpdateWeight are Mesos' ACLs for changing a role's
+	// quota and weight; the object is the role.
+	UpdateQuota  Perm = "update_quota"
+	UpdateWeight Perm = "update_weight"
 )
 
 // PermInfo describes a permission.
@@ -104,6 +108,8 @@ var perms = map[Perm]PermInfo{
 	GetMaintenanceStatus:      {GetMaintenanceStatus, RealmReadonly, "machines", "see which machines are draining or down (filtered by machine)"},
 	StartMaintenance:          {StartMaintenance, RealmReadwrite, "machines", "bring scheduled machines down: their agents are removed and their tasks end (by machine)"},
 	StopMaintenance:           {StopMaintenance, RealmReadwrite, "machines", "bring machines up after maintenance (by machine)"},
+	UpdateQuota:               {UpdateQuota, RealmReadwrite, "roles", "set, change and remove a role's quota (by role)"},
+	UpdateWeight:              {UpdateWeight, RealmReadwrite, "roles", "change a role's weight (by role)"},
 }
 
 // Info describes p; false for an unknown permission.

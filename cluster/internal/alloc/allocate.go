@@ -35,7 +35,7 @@ func (a *Allocator) Allocate(now time.Time) []Offer {
 	var offers []Offer
 	sorted := true
 	for _, n := range a.order {
-		if !n.active {
+		if !n.active || !a.listed(n) {
 			continue
 		}
 		if b := n.blocked; !a.noCache && b.set && b.version == n.version && b.epoch == a.epoch && (b.until.IsZero() || now.Before(b.until)) {

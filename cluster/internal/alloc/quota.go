@@ -496,7 +496,7 @@ func (a *Allocator) allocateQuota(now time.Time, cands []*role) []Offer {
 	sorted := true
 	for stage := 1; stage <= 2; stage++ {
 		for _, n := range a.order {
-			if !n.active || !a.allocatable(n.free) {
+			if !n.active || !a.listed(n) || !a.allocatable(n.free) {
 				continue
 			}
 			if !sorted {
