@@ -293,6 +293,7 @@ func newMaster(cfg Config) (*Master, error) {
 	}
 	m.metrics = api.NewMetrics()
 	m.m = m.registerMetrics()
+	m.registerQuotaMetrics() // quota_metrics.go
 	return m, nil
 }
 

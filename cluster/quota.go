@@ -463,7 +463,7 @@ func (m *Master) quotaConfigs() ([]QuotaConfig, error) {
 // the last list (Mesos' watcher logs and keeps it too).
 func (m *Master) refreshAgentWhitelist() {
 	path := strings.TrimPrefix(m.cfg.Roles.AgentWhitelist, "file://")
-	if path == "" {
+	if path == "" || path == "*" { // Mesos' old spelling of "all agents"
 		return
 	}
 	now := m.cfg.Now()

@@ -173,6 +173,19 @@ func TestQuotaValidationAndLegacy(t *testing.T) {
 	if code, out := h.operator(`{"type":"GET_QUOTA"}`); code != 200 || !strings.Contains(fmt.Sprint(out), "role:f") {
 		t.Errorf("GET_QUOTA: %d %v", code, out)
 	}
+	snap := h.m.Metrics().Snapshot()
+	if snap["allocator/mesos/quota/roles/f/resources/mem/guarantee"] != 512 || snap["allocator/mesos/quota/roles/f/resources/mem/limit"] != 512 {
+		t.Errorf("quota metrics of f: %v", snap)
+	}
+	mfs, err := h.m.Metrics().Registry.Gather()
+	must(t, err)
+	found := false
+	for _, mf := range mfs {
+		found = found || mf.GetName() == "nodectl_allocator_mesos_quota_limit" && len(mf.GetMetric()) > 0
+	}
+	if !found {
+		t.Error("Prometheus has no nodectl_allocator_mesos_quota_limit")
+	}
 }
 
 // Weights: --weights at first, then the registry's once set; the DRF
