@@ -378,10 +378,8 @@ func (m *Master) capacityCheckLocked(qs map[string]alloc.Quota) error {
 	total := m.alloc.Total()
 	sum := map[string]float64{}
 	for role, q := range qs {
-		if strings.Contains(role, "/") {
-			if _, ok := qs[role[:strings.Index(role, "/")]]; ok {
-				continue // held by its top-level ancestor's guarantee
-			}
+		if guaranteedAncestor(role, qs) {
+			continue // held by an ancestor's guarantee (ValidateQuotas)
 		}
 		for n, v := range q.Guarantees {
 			sum[n] += v
@@ -394,6 +392,17 @@ func (m *Master) capacityCheckLocked(qs map[string]alloc.Quota) error {
 		}
 	}
 	return nil
+}
+
+// guaranteedAncestor reports whether a role above role has guarantees.
+func guaranteedAncestor(role string, qs map[string]alloc.Quota) bool {
+	for i := strings.LastIndexByte(role, '/'); i > 0; i = strings.LastIndexByte(role, '/') {
+		role = role[:i]
+		if len(qs[role].Guarantees) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // rescindRoleOffersLocked rescinds the outstanding offers made to role or

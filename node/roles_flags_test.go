@@ -1,0 +1,37 @@
+package node
+
+import (
+	"strings"
+	"testing"
+
+	"nodectl/cluster"
+	"nodectl/cluster/api"
+)
+
+func TestParseWeights(t *testing.T) {
+	got, err := cluster.ParseWeights("a=2, b/c=0.5,")
+	if err != nil || len(got) != 2 || got["a"] != 2 || got["b/c"] != 0.5 {
+		t.Fatalf("ParseWeights = %v, %v", got, err)
+	}
+	for _, bad := range []string{"a", "a=0", "a=-1", "=2", "a=x"} {
+		if _, err := cluster.ParseWeights(bad); err == nil {
+			t.Errorf("ParseWeights(%q) accepted", bad)
+		}
+	}
+	if err := cluster.ValidateRolesConfig(cluster.RolesConfig{Whitelist: []string{"a"}, Weights: map[string]float64{"b": 2}}); err == nil || !strings.Contains(err.Error(), "not a role of --roles") {
+		t.Errorf("weight outside --roles: %v", err)
+	}
+}
+
+func TestWithDefaultRole(t *testing.T) {
+	rs, err := api.ParseResources("cpus:2;mem:1024;disk(web):10;ports:[31000-31001]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := withDefaultRole(rs, "*"); got.String() != rs.String() {
+		t.Errorf("default role * changed %s to %s", rs, got)
+	}
+	if got := withDefaultRole(rs, "ops").String(); got != "cpus(ops):2;mem(ops):1024;disk(web):10;ports(ops):[31000-31001]" {
+		t.Errorf("default role ops: %s", got)
+	}
+}
