@@ -298,7 +298,7 @@ func (c QuotaConfig) quota() alloc.Quota {
 
 func quotaConfig(role string, q alloc.Quota) QuotaConfig {
 	conv := func(m map[string]float64) map[string]api.ScalarVal {
-		if len(m) == 0 {
+		if m == nil {
 			return nil
 		}
 		out := make(map[string]api.ScalarVal, len(m))

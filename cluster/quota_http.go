@@ -218,6 +218,14 @@ func (m *Master) roleInfos() []alloc.RoleInfo {
 	return m.alloc.Roles()
 }
 
+// nonNilMap is m, or an empty map for nil (JSON {} rather than null).
+func nonNilMap(m map[string]float64) map[string]float64 {
+	if m == nil {
+		return map[string]float64{}
+	}
+	return m
+}
+
 func summary(rs api.Resources) map[string]any { return rs.Summary() }
 
 func quantities(m map[string]float64) map[string]any {
@@ -238,12 +246,13 @@ func (m *Master) rolesV1() []map[string]any {
 		for _, id := range ri.Frameworks {
 			ids = append(ids, map[string]string{"value": id})
 		}
-		q := quotaConfig(ri.Role, ri.Quota)
+		q := quotaConfig(ri.Role, alloc.Quota{Guarantees: nonNilMap(ri.Quota.Guarantees), Limits: nonNilMap(ri.Quota.Limits)})
+		consumed := quotaConfig(ri.Role, alloc.Quota{Guarantees: nonNilMap(ri.Consumed)}).Guarantees
 		out = append(out, map[string]any{
 			"name": ri.Role, "weight": ri.Weight, "frameworks": ids,
 			"resources": nonNilResources(ri.Used.Add(ri.Offered)), "allocated": nonNilResources(ri.Used),
 			"offered": nonNilResources(ri.Offered), "reserved": nonNilResources(ri.Reserved),
-			"quota": map[string]any{"role": ri.Role, "guarantees": q.Guarantees, "limits": q.Limits, "consumed": ri.Consumed},
+			"quota": map[string]any{"role": ri.Role, "guarantees": q.Guarantees, "limits": q.Limits, "consumed": consumed},
 		})
 	}
 	return out

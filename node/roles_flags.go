@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -46,6 +47,9 @@ func loadRoleFlags(c *cli.Context, cfg *Config) error {
 	}
 	if err := cluster.ValidateRolesConfig(rc.Master); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if wl := rc.Master.Whitelist; len(wl) > 0 && cfg.AppsRole != "" && cfg.AppsRole != "*" && !slices.Contains(wl, cfg.AppsRole) {
+		return fmt.Errorf("%w: --roles %s leaves out the built-in apps framework's role %q (--mesos-role): add it to --roles", ErrConfig, strings.Join(wl, ","), cfg.AppsRole)
 	}
 	if rc.DefaultRole == "" {
 		rc.DefaultRole = "*"

@@ -35,3 +35,33 @@ func TestWithDefaultRole(t *testing.T) {
 		t.Errorf("default role ops: %s", got)
 	}
 }
+
+// TestRoleFlags: Mesos' spellings and MESOS_* variables reach the config;
+// bad values and a --roles without the apps framework's role exit 2.
+func TestRoleFlags(t *testing.T) {
+	clearMesosEnv(t)
+	cfg, err := parse(t, map[string]string{"MESOS_WEIGHTS": "a=2,marathon=1.5"}, "--work-dir", t.TempDir(), "--resources", "cpus:1;mem:64",
+		"--roles", "a,marathon", "--whitelist", "/etc/agents", "--default_role", "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Roles
+	if r.Master.Weights["a"] != 2 || r.Master.Weights["marathon"] != 1.5 || strings.Join(r.Master.Whitelist, ",") != "a,marathon" ||
+		r.Master.AgentWhitelist != "/etc/agents" || r.DefaultRole != "ops" {
+		t.Errorf("role flags: %+v", r)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--weights", "a=0"}, "weights must be positive"},
+		{[]string{"--roles", "a"}, "--mesos-role"},
+		{[]string{"--roles", "a,marathon", "--weights", "b=2"}, "b is not a role of --roles"},
+		{[]string{"--default_role", "-bad"}, "--default_role"},
+	} {
+		_, err := parse(t, nil, append(c.args, "--work-dir", t.TempDir(), "--resources", "cpus:1;mem:64")...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error containing %q", c.args, err, c.want)
+		}
+	}
+}
