@@ -59,7 +59,7 @@ func TestRoleFlags(t *testing.T) {
 		{[]string{"--roles", "a,marathon", "--weights", "b=2"}, "b is not a role of --roles"},
 		{[]string{"--default_role", "-bad"}, "--default_role"},
 	} {
-		_, err := parse(t, nil, append(c.args, "--work-dir", t.TempDir(), "--resources", "cpus:1;mem:64")...)
+		_, err := parse(t, map[string]string{"MESOS_WEIGHTS": ""}, append(c.args, "--work-dir", t.TempDir(), "--resources", "cpus:1;mem:64")...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want an error containing %q", c.args, err, c.want)
 		}
