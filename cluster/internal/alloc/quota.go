@@ -295,10 +295,15 @@ type quotaRound struct {
 	// top-most guaranteed roles (Mesos' required headroom).
 	available map[string]int64
 	required  map[string]int64
+
+	// Caches of limitRoom and surplus, valid until the next charge.
+	rooms      map[string]map[string]int64
+	surplusVal map[string]int64
+	surplusOK  bool
 }
 
 func (a *Allocator) newQuotaRound() *quotaRound {
-	q := &quotaRound{a: a, consumed: map[string]map[string]int64{}, available: map[string]int64{}}
+	q := &quotaRound{a: a, consumed: map[string]map[string]int64{}, available: map[string]int64{}, rooms: map[string]map[string]int64{}}
 	for role := range a.quotas {
 		q.consumed[role] = map[string]int64{}
 	}
@@ -380,7 +385,11 @@ func (q *quotaRound) unsatisfied(role string) map[string]int64 {
 // room under the limits of the role and of its ancestors (never negative).
 // Names absent are unlimited.
 func (q *quotaRound) limitRoom(role string) map[string]int64 {
+	if room, ok := q.rooms[role]; ok {
+		return room
+	}
 	var out map[string]int64
+	defer func() { q.rooms[role] = out }()
 	for x := role; x != ""; x = parentRole(x) {
 		qu, ok := q.a.quotas[x]
 		if !ok || len(qu.limit) == 0 {
@@ -402,6 +411,14 @@ func (q *quotaRound) limitRoom(role string) map[string]int64 {
 // surplus is what may go to roles beyond their guarantees without eating
 // into the required headroom; nil when nothing is required.
 func (q *quotaRound) surplus() map[string]int64 {
+	if q.surplusOK {
+		return q.surplusVal
+	}
+	q.surplusVal, q.surplusOK = q.computeSurplus(), true
+	return q.surplusVal
+}
+
+func (q *quotaRound) computeSurplus() map[string]int64 {
 	if len(q.required) == 0 {
 		return nil
 	}
@@ -421,6 +438,8 @@ func (q *quotaRound) charge(role string, rs api.Resources) {
 	}
 	addScalars(q.available, rs, -1)
 	q.updateRequired()
+	clear(q.rooms)
+	q.surplusOK = false
 }
 
 // splitQuota splits resources offerable to a role into the unreserved
@@ -471,6 +490,19 @@ func shrink(rs api.Resources, bound map[string]int64, keepOthers bool) api.Resou
 	return out
 }
 
+// uncut reports whether shrink left rs whole (same entries, same values).
+func uncut(shrunk, rs api.Resources) bool {
+	if len(shrunk) != len(rs) {
+		return false
+	}
+	for i := range rs {
+		if shrunk[i].Name != rs[i].Name || shrunk[i].Scalar.Value != rs[i].Scalar.Value {
+			return false
+		}
+	}
+	return true
+}
+
 func minus(x map[string]int64, rs api.Resources) map[string]int64 {
 	if x == nil {
 		return nil
@@ -504,7 +536,8 @@ func (a *Allocator) allocateQuota(now time.Time, cands []*role) []Offer {
 				sorted = true
 			}
 			for _, r := range cands {
-				quotaRes, rest := splitQuota(offerableTo(n.free, r.name))
+				avail := offerableTo(n.free, r.name)
+				quotaRes, rest := splitQuota(avail)
 				room := q.limitRoom(r.name)
 				var charged, rs api.Resources
 				if stage == 1 {
@@ -521,7 +554,11 @@ func (a *Allocator) allocateQuota(now time.Time, cands []*role) []Offer {
 				} else {
 					charged = shrink(shrink(quotaRes, room, true), q.surplus(), true)
 				}
-				rs = charged.Add(rest)
+				if uncut(charged, quotaRes) {
+					rs = avail // nothing held back: keep the agent's bag (agent.take's fast path)
+				} else {
+					rs = charged.Add(rest)
+				}
 				if !a.allocatable(rs) {
 					continue
 				}
