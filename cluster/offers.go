@@ -44,6 +44,9 @@ func (m *Master) allocate() {
 	}
 	now := m.cfg.Now()
 	m.sendInverseOffersLocked(now) // inverse.go
+	if m.quotaPausedLocked(now) {  // quota.go
+		return
+	}
 	made := m.alloc.Allocate(now)
 	if len(made) == 0 {
 		return

@@ -510,3 +510,27 @@ func (m *Master) refreshAgentWhitelist() {
 		}
 	}
 }
+
+// Mesos' pause after a failover when quota is set (docs/quota.md,
+// "Implementation Notes"): the allocator makes no offers until 80% of the
+// recovered agents are back or 10 minutes have passed, since the tasks on
+// agents not back yet still count against limits the allocator cannot see.
+const (
+	quotaRecoveryShare   = 0.8
+	quotaRecoveryTimeout = 10 * time.Minute
+)
+
+// quotaPausedLocked reports whether allocation waits for recovered agents.
+func (m *Master) quotaPausedLocked(now time.Time) bool {
+	total := m.removals.recoveredAgents
+	if total == 0 || len(m.roleState.rec.Quotas) == 0 || !now.Before(m.electedTime.Add(quotaRecoveryTimeout)) {
+		return false
+	}
+	pending := 0
+	for _, a := range m.agents {
+		if a.recovered {
+			pending++
+		}
+	}
+	return float64(pending) > (1-quotaRecoveryShare)*float64(total)+1e-9
+}

@@ -305,3 +305,33 @@ func (h *harness) agentID(host string) string {
 	h.t.Fatalf("no agent on %s", host)
 	return ""
 }
+
+// After a leader change with quota set, no offers are made until 80% of
+// the recovered agents are back (or 10 minutes pass), as in Mesos: tasks
+// on agents not back yet count against limits.
+func TestQuotaRecoveryPause(t *testing.T) {
+	h := newHarness(t)
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, h.agent(fmt.Sprintf("h%d", i), "cpus:1;mem:1024"))
+	}
+	if code, out := h.operator(`{"type":"UPDATE_QUOTA","update_quota":{"quota_configs":[{"role":"c","limits":{"cpus":{"value":2}}}]}}`); code != 200 {
+		t.Fatalf("UPDATE_QUOTA: %d %v", code, out)
+	}
+	h.restart()
+	fw := h.subscribe(api.FrameworkInfo{User: "u", Role: "c"})
+	for i := range 3 {
+		h.reregister(ids[i], fmt.Sprintf("h%d", i), "cpus:1;mem:1024")
+	}
+	if os := fw.offers(); len(os) != 0 {
+		t.Fatalf("3 of 5 agents back: %d offers, want none yet", len(os))
+	}
+	h.reregister(ids[3], "h3", "cpus:1;mem:1024")
+	cpus := 0.0
+	for _, o := range fw.offers() {
+		cpus += o.Resources.Scalar("cpus")
+	}
+	if cpus != 2 {
+		t.Fatalf("4 of 5 agents back: offers of %v cpus, want 2 (c's limit)", cpus)
+	}
+}
