@@ -110,13 +110,19 @@ func mustResources(t *testing.T, s string) api.Resources {
 // and role c limited to 1. c floods: it stops at 1 cpu. b floods: it
 // stops at what a's guarantee leaves (1 cpu). a subscribes last and gets
 // its 2 cpus. /roles never shows c or b above those bounds, and the quota
-// and weights are in GET_QUOTA, /roles and /weights.
+// and weights are in GET_QUOTA, /roles and /weights. --roles refuses a
+// framework in another role.
 func TestQuotaFlood(t *testing.T) {
 	n := newNode(t)
-	start(t, n.args("all", "--resources", "cpus:4;mem:2048;disk:1024;ports:[31000-31100]", "--weights", "b=2")...)
+	start(t, n.args("all", "--resources", "cpus:4;mem:2048;disk:1024;ports:[31000-31100]", "--weights", "b=2", "--roles", "a,b,c,marathon")...)
 	waitFor(t, 30*time.Second, "the node healthy with its agent", func() bool { return healthy(n.url()) && len(slaves(t, n.url())) == 1 })
 
-	code, body := postJSON(t, n.url()+"/api/v1", `{"type":"UPDATE_QUOTA","update_quota":{"quota_configs":[
+	// --roles: a framework in another role is refused with the reason.
+	code, body := postJSON(t, n.url()+"/api/v1/scheduler", `{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"root","name":"x","roles":["x"],"capabilities":[{"type":"MULTI_ROLE"}]}}}`)
+	if code != 400 || !strings.Contains(body, "roles { x } are not present in the master's --roles (a,b,c,marathon)") {
+		t.Errorf("subscribe in role x: %d %s", code, body)
+	}
+	code, body = postJSON(t, n.url()+"/api/v1", `{"type":"UPDATE_QUOTA","update_quota":{"quota_configs":[
 		{"role":"a","guarantees":{"cpus":{"value":2},"mem":{"value":256}}},
 		{"role":"c","limits":{"cpus":{"value":1},"mem":{"value":512}}}]}}`)
 	if code != 200 {
