@@ -185,7 +185,7 @@ func TestOperatorStateProtobuf(t *testing.T) {
 	if code, out := h.serve("POST", "/api/v1", `{"type":"START_MAINTENANCE","start_maintenance":{"machines":[{"hostname":"a2"}]}}`); code != 200 {
 		t.Fatalf("START_MAINTENANCE: %d %s", code, out)
 	}
-	for _, typ := range []string{"GET_STATE", "GET_TASKS", "GET_EXECUTORS", "GET_OPERATIONS", "GET_ROLES", "GET_WEIGHTS", "GET_QUOTA",
+	for _, typ := range []string{"GET_STATE", "GET_TASKS", "GET_EXECUTORS", "GET_OPERATIONS", "GET_WEIGHTS",
 		"GET_MAINTENANCE_SCHEDULE", "GET_MAINTENANCE_STATUS"} {
 		rec := operatorProto(t, mux, `{"type":"`+typ+`"}`, mesospb.MediaProtobuf)
 		if rec.Code != 200 {

@@ -164,6 +164,9 @@ func (m *Master) Subscribe(req SubscribeRequest) (Subscription, error) {
 		return Subscription{}, err
 	}
 	roles := req.Info.AllRoles()
+	if err := m.checkFrameworkRoles(roles); err != nil { // quota.go
+		return Subscription{}, err
+	}
 	for _, r := range req.SuppressedRoles {
 		if !contains(roles, r) {
 			return Subscription{}, fmt.Errorf("%w: suppressed role %q is not one of the framework's roles", ErrBadCall, r)

@@ -45,6 +45,7 @@ func (m *Master) Routes() []auth.Route {
 	both("GET /metrics/snapshot", auth.GetEndpoints, m.handleSnapshot)
 	rs = append(rs, m.mesosRoutes()...)
 	rs = append(rs, m.maintenanceRoutes()...)
+	rs = append(rs, m.quotaRoutes()...) // quota_http.go
 	rs = append(rs, m.usageRoutes()...) // usage.go
 	both("GET /version", auth.GetEndpoints, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, api.BuildInfo()) })
 	add("GET /master/redirect", auth.GetEndpoints, http.HandlerFunc(m.handleRedirect))

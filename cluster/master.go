@@ -126,6 +126,8 @@ type Config struct {
 	// StoreTimeout is how long etcd writes may keep failing before the
 	// master gives up leadership (Mesos --registry_store_timeout); default 20s.
 	StoreTimeout time.Duration
+	// Roles are --weights, --roles and --whitelist (quota.go).
+	Roles RolesConfig
 	// Flags are shown under "flags" in /state.
 	Flags map[string]string
 	// LogDir and ExternalLogFile are shown in /state.
@@ -193,7 +195,8 @@ type Master struct {
 	// opSubs are the operator API's subscribers (operator_stream.go).
 	opSubs map[*opSub]struct{}
 	// drains are the agents' deactivation and drain states (drain.go).
-	drains map[string]*drainRecord
+	drains    map[string]*drainRecord
+	roleState rolesState // quota.go
 	// leaseGuarded: this term's leadership is backed by an etcd lease, and
 	// the master acts only until leaseUntil (confirmed with etcd).
 	leaseGuarded  bool
@@ -224,6 +227,9 @@ func New(cfg Config) (*Master, error) {
 func newMaster(cfg Config) (*Master, error) {
 	if cfg.Port <= 0 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("master config: port %d out of range", cfg.Port)
+	}
+	if err := ValidateRolesConfig(cfg.Roles); err != nil { // quota.go
+		return nil, fmt.Errorf("master config: %w", err)
 	}
 	if cfg.OfferTimeout < 0 {
 		return nil, fmt.Errorf("master config: offer timeout %s is negative", cfg.OfferTimeout)
@@ -296,6 +302,7 @@ func newMaster(cfg Config) (*Master, error) {
 	}
 	m.metrics = api.NewMetrics()
 	m.m = m.registerMetrics()
+	m.registerQuotaMetrics() // quota_metrics.go
 	return m, nil
 }
 

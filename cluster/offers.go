@@ -36,6 +36,7 @@ func (o *offer) apiOffer() api.Offer {
 // allocate runs one allocation round and sends the offers it makes, one
 // OFFERS event per framework.
 func (m *Master) allocate() {
+	m.refreshAgentWhitelist() // quota.go
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.elected {
@@ -43,6 +44,9 @@ func (m *Master) allocate() {
 	}
 	now := m.cfg.Now()
 	m.sendInverseOffersLocked(now) // inverse.go
+	if m.quotaPausedLocked(now) {  // quota.go
+		return
+	}
 	made := m.alloc.Allocate(now)
 	if len(made) == 0 {
 		return

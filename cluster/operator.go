@@ -29,9 +29,8 @@ import (
 // is JSON, or protobuf for the calls in operatorProtobuf (406 naming the
 // call for the others).
 //
-// Roles, weights and quota have no state of their own yet: roles are
-// those of registered frameworks (weight 1), and weights and quota are
-// empty. /roles, /weights and /quota serve the same in Mesos' v0 shape.
+// Roles, weights and quota: quota.go and quota_http.go (the changing
+// calls each under its own permission).
 
 // operatorCalls are the master calls of master.proto; those with a
 // handler are served.
@@ -90,6 +89,9 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 	if m.filesOperator(w, r, call.Type, body, out.proto) { // files_proxy.go
 		return
 	}
+	if m.quotaOperator(w, r, call.Type, body) { // quota_http.go
+		return
+	}
 	h, ok := m.operatorHandlers()[call.Type]
 	if !ok {
 		known := false
@@ -134,7 +136,7 @@ var operatorProtobuf = map[string]bool{
 	"GET_HEALTH": true, "GET_FLAGS": true, "GET_VERSION": true, "GET_METRICS": true, "GET_LOGGING_LEVEL": true,
 	"GET_AGENTS": true, "GET_FRAMEWORKS": true, "GET_MASTER": true,
 	"GET_STATE": true, "GET_TASKS": true, "GET_EXECUTORS": true, "GET_OPERATIONS": true,
-	"GET_ROLES": true, "GET_WEIGHTS": true, "GET_QUOTA": true,
+	"GET_WEIGHTS": true,
 }
 
 // operatorHandlers answer the served calls with the body of their
@@ -151,9 +153,9 @@ func (m *Master) operatorHandlers() map[string]func(*http.Request) any {
 		"GET_TASKS":         m.getTasks,
 		"GET_EXECUTORS":     func(*http.Request) any { return map[string]any{"executors": []any{}, "orphan_executors": []any{}} },
 		"GET_OPERATIONS":    m.getOperations, // opfeedback.go
-		"GET_ROLES":         func(*http.Request) any { return map[string]any{"roles": m.roles()} },
-		"GET_WEIGHTS":       func(*http.Request) any { return map[string]any{"weight_infos": []any{}} },
-		"GET_QUOTA":         func(*http.Request) any { return map[string]any{"status": map[string]any{"infos": []any{}}} },
+		"GET_ROLES":         func(*http.Request) any { return map[string]any{"roles": m.rolesV1()} },
+		"GET_WEIGHTS":       func(*http.Request) any { return map[string]any{"weight_infos": m.weightInfos()} },
+		"GET_QUOTA":         func(*http.Request) any { return map[string]any{"status": m.quotaStatus()} },
 		"GET_MASTER":        func(*http.Request) any { return m.getMaster() },
 		"GET_STATE": func(r *http.Request) any {
 			return map[string]any{
@@ -355,37 +357,6 @@ func (m *Master) getTasksLocked(v view) map[string]any {
 	return map[string]any{"tasks": live, "completed_tasks": done, "pending_tasks": []any{}, "unreachable_tasks": []any{}, "orphan_tasks": []any{}}
 }
 
-// roles are the roles of registered frameworks, with weight 1 and what
-// their tasks hold (Mesos' Role message; /roles has the same list).
-func (m *Master) roles() []map[string]any {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	fws := map[string][]string{}
-	used := map[string]api.Resources{}
-	for _, fw := range m.sortedFrameworksLocked() {
-		for _, role := range fw.info.AllRoles() {
-			fws[role] = append(fws[role], fw.id)
-		}
-		for _, t := range fw.tasks {
-			if !t.state.Terminal() {
-				used[t.role] = used[t.role].Add(t.info.Resources)
-			}
-		}
-	}
-	out := []map[string]any{}
-	for _, role := range sortedStringKeys(fws) {
-		ids := []map[string]string{}
-		for _, id := range fws[role] {
-			ids = append(ids, map[string]string{"value": id})
-		}
-		out = append(out, map[string]any{
-			"name": role, "weight": 1.0, "frameworks": ids, "resources": nonNilResources(used[role]),
-			"allocated": nonNilResources(used[role]), "offered": api.Resources{}, "reserved": api.Resources{},
-		})
-	}
-	return out
-}
-
 // getMaster is GET_MASTER's body.
 func (m *Master) getMaster() map[string]any {
 	m.mu.Lock()
@@ -407,15 +378,15 @@ func (m *Master) handleFlags(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Master) handleRoles(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"roles": m.roles()})
+	writeJSON(w, http.StatusOK, map[string]any{"roles": m.rolesV0()}) // quota_http.go
 }
 
 func (m *Master) handleWeights(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, []any{})
+	writeJSON(w, http.StatusOK, m.weightInfos())
 }
 
 func (m *Master) handleQuota(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"infos": []any{}})
+	writeJSON(w, http.StatusOK, m.quotaStatus())
 }
 
 // mesosRoutes are the operator API and the Mesos endpoints of this file,

@@ -75,7 +75,7 @@ func TestOperatorAPI(t *testing.T) {
 	if mi := get("GET_MASTER")["master_info"].(map[string]any); mi["ip"] != float64(16777343) || mi["address"].(map[string]any)["ip"] != "127.0.0.1" {
 		t.Errorf("GET_MASTER master_info %v", mi)
 	}
-	for typ, want := range map[string]string{"UPDATE_WEIGHTS": "UPDATE_WEIGHTS is not supported", "GET_NONSENSE": `unknown operator call "GET_NONSENSE"`} {
+	for typ, want := range map[string]string{"SET_LOGGING_LEVEL": "SET_LOGGING_LEVEL is not supported", "GET_NONSENSE": `unknown operator call "GET_NONSENSE"`} {
 		if code, out := operatorPost(t, mux, typ, "application/json"); code != 400 || !strings.Contains(out["message"].(string), want) {
 			t.Errorf("%s: %d %v", typ, code, out)
 		}

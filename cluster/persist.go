@@ -17,6 +17,7 @@ import (
 //	/nodectl/frameworks/<framework id>     frameworkRecord
 //	/nodectl/tasks/<framework id>/<task>   taskRecord (latest state, recent statuses)
 //	/nodectl/registry/maintenance          maintenanceRecord (schedule, machines down; fenced)
+//	/nodectl/registry/roles                rolesRecord (weights, quotas; fenced)
 //
 // Tasks are written once per state change, through writeBehind's group
 // commit; pings and offers are never written.
@@ -27,6 +28,7 @@ type recoveredState struct {
 	frameworks []frameworkRecord
 	tasks      []taskRecord
 	maint      maintenanceRecord // maintenance.go
+	roles      rolesRecord       // quota.go
 	skipped    []string          // keys of records that could not be decoded
 	// drains are the drain records (drain.go).
 	drains map[string]*drainRecord
@@ -94,6 +96,14 @@ func loadState(ctx context.Context, st store) (recoveredState, error) {
 		return rec, err
 	}
 	rec.drains, rec.skipped = drains, append(rec.skipped, skipped...)
+	roles, ok, err := loadRoles(ctx, st)
+	if err != nil {
+		return rec, err
+	}
+	if !ok {
+		rec.skipped = append(rec.skipped, keyRoles)
+	}
+	rec.roles = roles
 	err = load(keyTasksPrefix, func(b []byte) error {
 		var t taskRecord
 		if err := json.Unmarshal(b, &t); err != nil || t.Info.TaskID.Value == "" || t.FrameworkID == "" {
@@ -117,7 +127,8 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 		m.log.Warn("skipping undecodable record", "key", k)
 	}
 	m.maint, m.inverse = rec.maint, inverseState{}
-	m.restoreDrainsLocked(rec) // drain.go
+	m.restoreDrainsLocked(rec)      // drain.go
+	m.restoreRolesLocked(rec.roles) // quota.go
 	for _, r := range rec.agents {
 		a := newAgentRecord(r.Info)
 		a.RegisteredTime, a.ReregisteredTime, a.UnreachableTime = r.RegisteredTime, r.ReregisteredTime, r.UnreachableTime

@@ -108,6 +108,9 @@ func loadMesosFlags(c *cli.Context, cfg *Config) error {
 	if cfg.SandboxGC.ImageGC, err = parseImageGCConfig(c.String("image-gc-config")); err != nil {
 		return err
 	}
+	if err := loadRoleFlags(c, cfg); err != nil { // roles_flags.go
+		return err
+	}
 	g := cfg.SandboxGC
 	switch {
 	case g.GCDelay <= 0:
@@ -173,10 +176,6 @@ var refusedFlags = map[string]string{
 	"lo_name":                          "the network isolator is not supported",
 	"egress_rate_limit_per_container":  "the network isolator is not supported",
 	"network_enable_socket_statistics": "the network isolator is not supported",
-	"roles":                            "roles are not restricted (any role may register); not supported yet",
-	"weights":                          "role weights are not supported yet",
-	"default_role":                     "frameworks name their role (the built-in Marathon's is --mesos-role); not supported yet",
-	"whitelist":                        "agent whitelists are not supported yet; remove an agent with nodectl agent gone",
 	"executor_registration_timeout":    "custom executors are not supported yet; the built-in executor registers at once",
 }
 

@@ -114,7 +114,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		masters, hc, scheme := atls.masters, atls.client, "https"
 		agent, err = runtime.New(runtime.Config{
 			WorkDir: cfg.WorkDir, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.AgentPort,
-			Masters: masters, HTTPClient: hc, Scheme: scheme, Resources: cfg.Resources, Attributes: cfg.Attributes,
+			Masters: masters, HTTPClient: hc, Scheme: scheme, Resources: withDefaultRole(cfg.Resources, cfg.Roles.DefaultRole), Attributes: cfg.Attributes,
 			RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, Flags: cfg.Flags,
 			ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries, AllowedHostPaths: cfg.AllowedHostPaths,
 			TaskHiddenPaths: cfg.TaskHiddenPaths, SeccompConfigDir: cfg.SeccompConfigDir, SeccompProfileName: cfg.SeccompProfileName,

@@ -15,8 +15,22 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	mu     sync.Mutex // guards values
+	mu     sync.Mutex // guards values and sets
 	values map[string]func() float64
+	// sets are metrics whose names are known only when read (one per
+	// role, say); see AddSet.
+	sets []func() map[string]float64
+}
+
+// AddSet adds metrics whose names change over time (Mesos'
+// allocator/mesos/quota/roles/<role>/...): snapshot gives them under
+// their Mesos names for /metrics/snapshot; c exports them to Prometheus
+// (its own families, with labels).
+func (m *Metrics) AddSet(snapshot func() map[string]float64, c prometheus.Collector) {
+	m.Registry.MustRegister(c)
+	m.mu.Lock()
+	m.sets = append(m.sets, snapshot)
+	m.mu.Unlock()
 }
 
 // NewMetrics returns an empty set with its own Prometheus registry.
@@ -63,10 +77,16 @@ func (m *Metrics) Snapshot() map[string]float64 {
 	for k, f := range m.values {
 		fs[k] = f
 	}
+	sets := m.sets
 	m.mu.Unlock()
 	out := make(map[string]float64, len(fs))
 	for k, f := range fs {
 		out[k] = f()
+	}
+	for _, s := range sets {
+		for k, v := range s() {
+			out[k] = v
+		}
 	}
 	return out
 }

@@ -69,6 +69,10 @@ const (
 	DrainAgents      Perm = "drain_agents"
 	DeactivateAgents Perm = "deactivate_agents"
 	ReactivateAgents Perm = "reactivate_agents"
+	// UpdateQuota and UpdateWeight are Mesos' ACLs for changing a role's
+	// quota and weight; the object is the role.
+	UpdateQuota  Perm = "update_quota"
+	UpdateWeight Perm = "update_weight"
 )
 
 // PermInfo describes a permission.
@@ -115,6 +119,8 @@ var perms = map[Perm]PermInfo{
 	DrainAgents:               {DrainAgents, RealmReadwrite, "agents", "drain an agent: no more offers, its tasks are killed or moved (by agent id or hostname)"},
 	DeactivateAgents:          {DeactivateAgents, RealmReadwrite, "agents", "deactivate an agent: no more offers from it (by agent id or hostname)"},
 	ReactivateAgents:          {ReactivateAgents, RealmReadwrite, "agents", "reactivate a drained or deactivated agent (by agent id or hostname)"},
+	UpdateQuota:               {UpdateQuota, RealmReadwrite, "roles", "set, change and remove a role's quota (by role)"},
+	UpdateWeight:              {UpdateWeight, RealmReadwrite, "roles", "change a role's weight (by role)"},
 }
 
 // Info describes p; false for an unknown permission.

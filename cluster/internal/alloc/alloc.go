@@ -145,6 +145,8 @@ type Allocator struct {
 	frameworks map[string]*framework
 	roles      map[string]*role
 	weights    map[string]float64 // only weights other than 1
+	quotas     map[string]*quota  // roles with a quota (quota.go)
+	whitelist  map[string]bool    // offered agents' hostnames; nil: all (whitelist.go)
 	total      qty                // scalar totals of all agents, the DRF denominator
 	// epoch is bumped by every event that may let a framework take an
 	// agent it could not before, other than the agent's free resources

@@ -29,10 +29,13 @@ func (a *Allocator) Allocate(now time.Time) []Offer {
 	if len(cands) == 0 {
 		return nil
 	}
+	if len(a.quotas) > 0 {
+		return a.allocateQuota(now, cands) // quota.go
+	}
 	var offers []Offer
 	sorted := true
 	for _, n := range a.order {
-		if !n.active {
+		if !n.active || !a.listed(n) {
 			continue
 		}
 		if b := n.blocked; !a.noCache && b.set && b.version == n.version && b.epoch == a.epoch && (b.until.IsZero() || now.Before(b.until)) {
@@ -58,14 +61,8 @@ func (a *Allocator) Allocate(now time.Time) []Offer {
 			if i < 0 {
 				continue
 			}
-			c := &r.fws[i]
-			offers = append(offers, Offer{
-				FrameworkID: c.f.info.ID, Role: r.name, AgentID: n.info.ID, Hostname: n.info.Hostname, Resources: rs,
-			})
-			a.track(n, allocKey{c.f.info.ID, r.name}, Offered, rs)
-			r.share = a.dominant(r.alloc) / a.Weight(r.name)
-			c.share = a.dominant(r.held(c.f.info.ID))
-			r.dirty, sorted = true, false
+			offers = append(offers, a.offer(n, r, i, rs))
+			sorted = false
 			if !a.allocatable(n.free) {
 				break
 			}

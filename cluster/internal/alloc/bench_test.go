@@ -104,3 +104,18 @@ func BenchmarkResources(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAllocateQuota1000Agents is decline-cycle with quota: r1 is
+// guaranteed a tenth of the cluster, r2 limited to a tenth, so every
+// round runs both quota stages over all 1,000 agents.
+func BenchmarkAllocateQuota1000Agents(b *testing.B) {
+	a := benchCluster(b)
+	mustOK(b, a.SetQuotas(map[string]Quota{
+		"r1": {Guarantees: map[string]float64{"cpus": 3200, "mem": 13107200}},
+		"r2": {Limits: map[string]float64{"cpus": 3200}},
+	}))
+	b.ReportAllocs()
+	for b.Loop() {
+		recoverAll(b, a, a.Allocate(epoch), 0, epoch)
+	}
+}

@@ -12,9 +12,13 @@
 // resources stay "offered" (and count for DRF) until it reports them back
 // through Allocated, RecoverResources or RemoveFramework/RemoveAgent.
 //
-// Scope, compared to Mesos: roles are treated flat (a role "eng/backend" is
-// its own leaf, not a child of "eng"); there is no quota, no revocable
-// resources, no inverse offers and no offer constraints. Statically reserved
+// Quota (quota.go) follows Mesos 1.9: guarantees are met first and held
+// back from others as headroom, limits cut offers; a limit on a role
+// applies to the roles below it ("eng" covers "eng/backend").
+//
+// Scope, compared to Mesos: for DRF, roles are treated flat (a role
+// "eng/backend" is its own leaf, not a child of "eng"); there are no
+// revocable resources, no inverse offers and no offer constraints. Statically reserved
 // resources ("cpus(web):2") are offered only to frameworks in that role, and
 // after the role's share has been compared like any other.
 //
