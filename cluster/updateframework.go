@@ -36,6 +36,9 @@ func (m *Master) UpdateFramework(s Subscription, call api.UpdateFrameworkCall) e
 		return err
 	}
 	roles := info.AllRoles()
+	if err := m.checkFrameworkRoles(roles); err != nil { // quota.go: --roles
+		return err
+	}
 	for _, r := range call.SuppressedRoles {
 		if !contains(roles, r) {
 			return fmt.Errorf("%w: 'UpdateFramework' call is not valid: suppressed role %q is not one of the framework's roles", ErrBadCall, r)
