@@ -45,6 +45,7 @@ type diskSpace struct {
 	mu          sync.Mutex // guards the fields below
 	full        bool
 	avail, size uint64 // bytes
+	free        uint64 // bytes free, those reserved for root included (f_bfree)
 	err         error  // the last statfs error, if any
 }
 
@@ -74,7 +75,7 @@ func (a *Agent) checkDiskSpace() bool {
 		a.log.Info("work-dir filesystem has space again: launches resume",
 			"work_dir", a.cfg.WorkDir, "free_bytes", avail, "size_bytes", size)
 	}
-	ds.full, ds.avail, ds.size = full, avail, size
+	ds.full, ds.avail, ds.size, ds.free = full, avail, size, st.Bfree*uint64(st.Bsize)
 	return full
 }
 

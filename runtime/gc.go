@@ -96,7 +96,9 @@ func (a *Agent) runGC(ctx context.Context) {
 }
 
 // diskUsage is the used fraction of the work dir's filesystem (0 when it
-// cannot be measured).
+// cannot be measured), as Mesos measures it for GC (stout's fs::usage:
+// (f_blocks − f_bfree) / f_blocks, blocks reserved for root counting as
+// free).
 func (a *Agent) diskUsage() float64 {
 	a.checkDiskSpace()
 	a.space.mu.Lock()
@@ -104,7 +106,7 @@ func (a *Agent) diskUsage() float64 {
 	if a.space.err != nil || a.space.size == 0 {
 		return 0
 	}
-	return 1 - float64(a.space.avail)/float64(a.space.size)
+	return float64(a.space.size-a.space.free) / float64(a.space.size)
 }
 
 // liveExecutors are the framework/executor ids of every live task.
