@@ -51,6 +51,8 @@ const (
 	SchedulerEvent   = "mesos.v1.scheduler.Event"
 	OperatorCall     = "mesos.v1.master.Call"
 	OperatorResponse = "mesos.v1.master.Response"
+	ExecutorCall     = "mesos.v1.executor.Call"
+	ExecutorEvent    = "mesos.v1.executor.Event"
 )
 
 //go:embed proto
@@ -60,6 +62,7 @@ var protoFiles = []string{
 	"mesos/v1/mesos.proto",
 	"mesos/v1/scheduler/scheduler.proto",
 	"mesos/v1/master/master.proto",
+	"mesos/v1/executor/executor.proto",
 }
 
 // descriptors compiles the embedded .proto files once.
