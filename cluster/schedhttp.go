@@ -116,7 +116,17 @@ func (m *Master) dispatch(s Subscription, call api.Call) error {
 			return missing(map[string]string{api.CallAcceptInverseOffers: "accept_inverse_offers", api.CallDeclineInverseOffers: "decline_inverse_offers"}[call.Type])
 		}
 		return m.AnswerInverseOffers(s, *c, call.Type == api.CallAcceptInverseOffers)
-	case api.CallMessage, api.CallRequest:
+	case api.CallShutdown: // executor.go
+		if call.Shutdown == nil {
+			return missing("shutdown")
+		}
+		return m.Shutdown(s, *call.Shutdown)
+	case api.CallMessage:
+		if call.Message == nil {
+			return missing("message")
+		}
+		return m.FrameworkMessage(s, *call.Message)
+	case api.CallRequest:
 		// Best effort in Mesos, and ignored by its allocator: accepted,
 		// after the usual subscription check.
 		m.mu.Lock()

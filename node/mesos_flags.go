@@ -171,7 +171,6 @@ var refusedFlags = map[string]string{
 	"weights":                          "role weights are not supported yet",
 	"default_role":                     "frameworks name their role (the built-in Marathon's is --mesos-role); not supported yet",
 	"whitelist":                        "agent whitelists are not supported yet; remove an agent with nodectl agent gone",
-	"executor_registration_timeout":    "custom executors are not supported yet; the built-in executor registers at once",
 }
 
 // refusedFlag is the one-line refusal of a flag name as the parser saw it
