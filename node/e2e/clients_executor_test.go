@@ -163,7 +163,9 @@ func runExampleExecutor(t *testing.T, codec string) {
 	// The executor runs (the example executor stays subscribed) until
 	// the framework is torn down: SHUTDOWN, and its container ends.
 	sandboxes := filepath.Join(n.dir, "slaves")
-	if len(executorProcs(sandboxes)) == 0 {
+	if pids := executorProcs(sandboxes); len(pids) > 0 {
+		checkExecutorAPIAuth(t, pids[0], fwID)
+	} else {
 		t.Logf("the executor had already exited before the teardown")
 	}
 	resp, err := http.PostForm(n.url()+"/master/teardown", url.Values{"frameworkId": {fwID}})
@@ -175,6 +177,57 @@ func runExampleExecutor(t *testing.T, codec string) {
 		t.Fatalf("teardown: %s", resp.Status)
 	}
 	waitFor(t, 60*time.Second, "the executor's processes gone", func() bool { return len(executorProcs(sandboxes)) == 0 })
+}
+
+// checkExecutorAPIAuth calls the executor API the executor pid was given
+// (MESOS_AGENT_ENDPOINT in its environment) from this test process, which
+// is in no executor's container: without credentials 401; with the
+// executor's own token (MESOS_EXECUTOR_AUTHENTICATION_TOKEN) but naming
+// another executor 403; with the token naming itself, SUBSCRIBE works
+// (200).
+func checkExecutorAPIAuth(t *testing.T, pid int, fwID string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range strings.Split(string(raw), "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	endpoint, token := env["MESOS_AGENT_ENDPOINT"], env["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"]
+	if endpoint == "" || token == "" || env["MESOS_EXECUTOR_ID"] != "default" || env["MESOS_FRAMEWORK_ID"] != fwID || env["MESOS_HTTP_COMMAND_EXECUTOR"] != "0" {
+		t.Fatalf("executor environment: endpoint %q, token set %v, executor %q, framework %q", endpoint, token != "", env["MESOS_EXECUTOR_ID"], env["MESOS_FRAMEWORK_ID"])
+	}
+	call := func(tok, executorID string) int {
+		body := fmt.Sprintf(`{"type":"SUBSCRIBE","framework_id":{"value":%q},"executor_id":{"value":%q},"subscribe":{}}`, fwID, executorID)
+		req, _ := http.NewRequest("POST", "http://"+endpoint+"/api/v1/executor", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close() // a SUBSCRIBE stream: closed at once
+		return resp.StatusCode
+	}
+	if code := call("", "default"); code != http.StatusUnauthorized {
+		t.Errorf("executor API from an unidentified peer: %d, want 401", code)
+	}
+	if code := call("not-a-token", "default"); code != http.StatusUnauthorized {
+		t.Errorf("executor API with a wrong token: %d, want 401", code)
+	}
+	if code := call(token, "another"); code != http.StatusForbidden {
+		t.Errorf("executor API as executor default naming executor another: %d, want 403", code)
+	}
+	if code := call(token, "default"); code != http.StatusOK {
+		t.Errorf("executor API with the executor's token: %d, want 200", code)
+	}
 }
 
 // executorProcs lists processes whose working directory is a custom
