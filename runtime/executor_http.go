@@ -98,7 +98,10 @@ func (a *Agent) executorPrincipal(r *http.Request) (*executor, int, string) {
 	}
 	var cands []peerCandidate
 	for _, e := range a.execs.all() {
-		if ctr := e.run.ctr; ctr != nil {
+		a.tasks.mu.Lock() // guards run.ctr (startContainer)
+		ctr := e.run.ctr
+		a.tasks.mu.Unlock()
+		if ctr != nil {
 			cands = append(cands, peerCandidate{pid: ctr.Pid(), e: e})
 		}
 	}
