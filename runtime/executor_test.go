@@ -1,10 +1,16 @@
 package runtime
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
+
+	"nodectl/cluster/api"
 )
 
 // /proc/net/tcp's address form: 32-bit words in host order, port in hex.
@@ -76,4 +82,61 @@ func TestExecutorAccept(t *testing.T) {
 			t.Errorf("executorAccept(%q, %v) = %v, %v", c.accept, c.in, got, ok)
 		}
 	}
+}
+
+// executorLaunch is a LAUNCH of task id on framework fw's custom
+// executor "ex".
+func executorLaunch(id string) *api.AgentMessage {
+	m := launchMessage(id, "", "")
+	m.Launch.Task.Command = nil
+	m.Launch.Task.Executor = &api.ExecutorInfo{
+		Type: api.ExecutorTypeCustom, ExecutorID: api.ID{Value: "ex"},
+		Command:   &api.CommandInfo{Value: "./my-executor"},
+		Resources: api.Resources{api.ScalarResource("cpus", 0.1), api.ScalarResource("mem", 32)},
+	}
+	return m
+}
+
+// Two tasks on one executor start it once, in its own container with
+// Mesos' executor environment (the token as a secret variable, kept out
+// of the stored spec); an executor that never subscribes is killed after
+// --executor_registration_timeout and its tasks end TASK_FAILED
+// (REASON_EXECUTOR_TERMINATED); its container is destroyed.
+func TestExecutorRegistrationTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newFakeDriver()
+		cfg := fakeAgentConfig(t, t.TempDir(), d)
+		cfg.ExecutorRegistrationTimeout = 10 * time.Second
+		a, ctx, _ := startFakeAgent(t, cfg)
+		a.status = newStatusManager(func(context.Context, api.StatusUpdate) error { return nil }, a.tasks.complete, a.log)
+		a.execs.endpoint = "127.0.0.1:5052"
+		a.dispatch(ctx, executorLaunch("t1"))
+		a.dispatch(ctx, executorLaunch("t2"))
+		synctest.Wait()
+		c := d.only()
+		env := strings.Join(c.spec.Env, "\n")
+		for _, want := range []string{"MESOS_AGENT_ENDPOINT=127.0.0.1:5052", "MESOS_EXECUTOR_ID=ex", "MESOS_FRAMEWORK_ID=fw", "MESOS_HTTP_COMMAND_EXECUTOR=0", "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=5secs", "MESOS_SUBSCRIPTION_BACKOFF_MAX=2secs"} {
+			if !strings.Contains(env, want) {
+				t.Errorf("executor environment lacks %s:\n%s", want, env)
+			}
+		}
+		if strings.Contains(env, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN") || len(c.spec.SecretEnv) != 1 || !strings.HasPrefix(c.spec.SecretEnv[0], "MESOS_EXECUTOR_AUTHENTICATION_TOKEN=") {
+			t.Errorf("the token is not (only) a secret variable: env %q, secret %d", env, len(c.spec.SecretEnv))
+		}
+		wantStates(t, a, "t1") // waiting for the executor: no update yet
+		time.Sleep(11 * time.Second)
+		synctest.Wait()
+		for _, id := range []string{"t1", "t2"} {
+			st := lastStatus(t, a, id)
+			if st.State != api.TaskFailed || st.Reason != api.ReasonExecutorTerminated {
+				t.Errorf("task %s: %s %s, want TASK_FAILED REASON_EXECUTOR_TERMINATED", id, st.State, st.Reason)
+			}
+		}
+		if ids := d.ids(); len(ids) != 0 {
+			t.Errorf("containers left: %v", ids)
+		}
+		if a.execs.get("fw", "ex") != nil {
+			t.Error("the executor is still in the table")
+		}
+	})
 }
