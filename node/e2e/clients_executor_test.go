@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -33,45 +32,28 @@ func TestClientsMesosGoExampleExecutor(t *testing.T) { runExampleExecutor(t, "pr
 // The same with the example scheduler's -codec json.
 func TestClientsMesosGoExampleExecutorJSON(t *testing.T) { runExampleExecutor(t, "json") }
 
-var exampleBins struct {
-	once             sync.Once
-	sched, exec, dir string
-	err              error
-}
-
-// buildExamples builds mesos-go's example scheduler and executor once.
+// buildExamples builds mesos-go's example scheduler and executor from the
+// vendored module into the test's temporary directory (the Go build cache
+// makes the second build a link).
 func buildExamples(t *testing.T) (sched, executor string) {
 	t.Helper()
-	exampleBins.once.Do(func() {
-		dir, err := os.MkdirTemp("", "mesos-go-examples-")
-		if err != nil {
-			exampleBins.err = err
-			return
-		}
-		exampleBins.dir = dir
-		mod, err := filepath.Abs(filepath.Join("testdata", "thirdparty", "mesos-go"))
-		if err != nil {
-			exampleBins.err = err
-			return
-		}
-		for _, b := range []struct{ pkg, out string }{
-			{"./api/v1/cmd/example-scheduler", "example-scheduler"},
-			{"./api/v1/cmd/example-executor", "example-executor"},
-		} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
-			cmd.Dir = mod
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				exampleBins.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
-				return
-			}
-		}
-		exampleBins.sched, exampleBins.exec = filepath.Join(dir, "example-scheduler"), filepath.Join(dir, "example-executor")
-	})
-	if exampleBins.err != nil {
-		t.Fatal(exampleBins.err)
+	dir := t.TempDir()
+	mod, err := filepath.Abs(filepath.Join("testdata", "thirdparty", "mesos-go"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return exampleBins.sched, exampleBins.exec
+	for _, b := range []struct{ pkg, out string }{
+		{"./api/v1/cmd/example-scheduler", "example-scheduler"},
+		{"./api/v1/cmd/example-executor", "example-executor"},
+	} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd.Dir = mod
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	return filepath.Join(dir, "example-scheduler"), filepath.Join(dir, "example-executor")
 }
 
 func runExampleExecutor(t *testing.T, codec string) {
