@@ -304,6 +304,8 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 				wire = r.wire
 				wire.Resources, wire.AgentID = ti.Resources, ti.AgentID // as validated
 			}
+			ti = withExecutorResourcesLocked(fw, a, ti) // executor.go
+			wire.Resources = ti.Resources
 			role := ""
 			for _, r := range roles {
 				if rs, err := withMinimums(ti.Resources, avail[r]); err == nil && avail[r].Contains(rs) {

@@ -139,7 +139,17 @@ func (m *Master) dispatch(s Subscription, call api.Call) error {
 			return missing("acknowledge_operation_status")
 		}
 		return m.AcknowledgeOperationStatus(s, *call.AcknowledgeOperationStatus)
-	case api.CallMessage, api.CallRequest:
+	case api.CallShutdown: // executor.go
+		if call.Shutdown == nil {
+			return missing("shutdown")
+		}
+		return m.Shutdown(s, *call.Shutdown)
+	case api.CallMessage:
+		if call.Message == nil {
+			return missing("message")
+		}
+		return m.FrameworkMessage(s, *call.Message)
+	case api.CallRequest:
 		// Best effort in Mesos, and ignored by its allocator: accepted,
 		// after the usual subscription check.
 		m.mu.Lock()

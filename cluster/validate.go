@@ -79,6 +79,9 @@ func validateTask(ti api.TaskInfo, fw *framework, a *agent, batch map[string]boo
 }
 
 func validateCommand(ti api.TaskInfo) error {
+	if ti.Executor != nil {
+		return validateTaskExecutor(ti) // executor.go
+	}
 	c := ti.Command
 	image := false
 	if ct := ti.Container; ct != nil {

@@ -87,6 +87,7 @@ type Config struct {
 	Recover                     string
 	Strict                      bool
 	RecoveryTimeout             time.Duration
+	ExecutorRegistrationTimeout time.Duration // agent: custom executors (runtime/executor.go)
 	ReconfigurationPolicy       string
 	BootID                      string
 	// Fetcher is the agent's Mesos fetcher (runtime.FetcherConfig).
@@ -209,6 +210,7 @@ func upFlags() []cli.Flag {
 		str("recover", "reconnect", "agent: reconnect (reattach to running tasks) or cleanup (kill them and exit)"),
 		&cli.BoolFlag{Name: "strict", Value: true, Usage: "agent: any recovery error is fatal (--no-strict: skip bad records)", EnvVars: []string{envName("strict")}},
 		&cli.BoolFlag{Name: "no-strict", Usage: "agent: skip bad checkpoint records, count them in slave/recovery_errors", Hidden: true},
+		dur("executor-registration-timeout", time.Minute, "agent: a custom executor that has not subscribed to the executor API by then is killed", "executor_registration_timeout"),
 		dur("recovery-timeout", 15*time.Minute, "agent: time allotted to recover after a restart; running tasks not reattached by then are killed and reported TASK_FAILED", "recovery_timeout"),
 		str("reconfiguration-policy", "equal", "agent: equal or additive: how the config may change across restarts", "reconfiguration_policy"),
 		str("join", "", "master: URL of a running master to join through (http[s]://HOST:PORT); the first master has none"),
@@ -277,8 +279,9 @@ func loadConfig(c *cli.Context) (Config, error) {
 		SeccompProfileName:        c.String("seccomp-profile-name"),
 		CNIConfigDir:              c.String("network-cni-config-dir"), CNIPluginsDir: c.String("network-cni-plugins-dir"),
 		Recover: c.String("recover"), Strict: c.Bool("strict") && !c.Bool("no-strict"),
-		RecoveryTimeout:       c.Generic("recovery-timeout").(*durationFlag).D,
-		ReconfigurationPolicy: c.String("reconfiguration-policy"), BootID: c.String("boot-id"),
+		RecoveryTimeout:             c.Generic("recovery-timeout").(*durationFlag).D,
+		ExecutorRegistrationTimeout: c.Generic("executor-registration-timeout").(*durationFlag).D,
+		ReconfigurationPolicy:       c.String("reconfiguration-policy"), BootID: c.String("boot-id"),
 		Join: c.String("join"), Token: c.String("token"), WipeRemoved: c.Bool("wipe-removed"),
 		ClusterReset: c.Bool("cluster-reset"), Restore: c.String("restore"),
 		SnapshotInterval:      c.Generic("snapshot-interval").(*durationFlag).D,
@@ -444,6 +447,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Recover != "" && cfg.Recover != "reconnect" && cfg.Recover != "cleanup" {
 		return bad("recover", "%q is not reconnect or cleanup", cfg.Recover)
+	}
+	if cfg.ExecutorRegistrationTimeout < 0 {
+		return bad("executor-registration-timeout", "must not be negative (0: the default, 1mins)")
 	}
 	if cfg.RecoveryTimeout < 0 {
 		return bad("recovery-timeout", "must not be negative (0: the default, 15mins)")

@@ -176,7 +176,6 @@ var refusedFlags = map[string]string{
 	"lo_name":                          "the network isolator is not supported",
 	"egress_rate_limit_per_container":  "the network isolator is not supported",
 	"network_enable_socket_statistics": "the network isolator is not supported",
-	"executor_registration_timeout":    "custom executors are not supported yet; the built-in executor registers at once",
 }
 
 // refusedFlag is the one-line refusal of a flag name as the parser saw it

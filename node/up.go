@@ -105,6 +105,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		}
 	}
 	var atls *agentTLS
+	var execLn net.Listener
 	if cfg.runsAgent() {
 		// The agent talks HTTPS with its certificate (docs/security.md).
 		if atls, err = prepareAgentTLS(ctx, cfg, masterPKI); err != nil {
@@ -121,7 +122,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			NoSwitchUser: cfg.NoSwitchUser,
 			Recover:      cfg.Recover, Strict: cfg.Strict, RecoveryTimeout: cfg.RecoveryTimeout, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
 			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, CgroupsEnableCFS: cfg.CgroupsEnableCFS, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
-			UsageInterval: cfg.UsageInterval, UsageHistory: cfg.UsageHistory,
+			UsageInterval: cfg.UsageInterval, UsageHistory: cfg.UsageHistory, ExecutorRegistrationTimeout: cfg.ExecutorRegistrationTimeout,
 			DiskFullBelow: reserve.keep(),
 			CgroupsRoot:   cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources, Fetcher: cfg.Fetcher,
 			NetworkCNIConfigDir: cfg.CNIConfigDir, NetworkCNIPluginsDir: cfg.CNIPluginsDir,
@@ -151,6 +152,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		}
 		ln = tls.NewListener(ln, atls.serverTLS())
 		servers, listeners = append(servers, srv), append(listeners, ln)
+		// The executor API: plain HTTP on loopback, callers identified by
+		// the kernel (runtime/executor_http.go, docs/executors.md).
+		if execLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			closeAll(listeners)
+			return fmt.Errorf("executor API: %w", err)
+		}
 	}
 
 	// Stage contexts are cancelled one after another on shutdown.
@@ -210,6 +217,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			return nil
 		})
 		agentG.Go(func() error { return atls.renew(agentCtx, logs.logger("agent")) })
+		agentG.Go(func() error {
+			if err := agent.ServeExecutorAPI(agentCtx, execLn); err != nil {
+				failed <- fmt.Errorf("executor API: %w", err)
+			}
+			return nil
+		})
 	}
 	if cfg.runsMaster() {
 		log.Info("nodectl up", "role", cfg.Role, "api", "https://"+cfg.advertised(cfg.Port)+"/", "ui", "https://"+cfg.advertised(cfg.Port)+"/", "startup", time.Since(start).Round(time.Millisecond))

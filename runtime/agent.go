@@ -125,6 +125,10 @@ type Config struct {
 	DiskWatchInterval time.Duration
 	// ImageGC is Mesos' --image_gc_config (imagegc.go).
 	ImageGC ImageGCConfig
+	// ExecutorRegistrationTimeout is Mesos' --executor_registration_timeout:
+	// a custom executor that has not subscribed by then is killed
+	// (executor.go). Default DefaultExecutorRegistrationTimeout.
+	ExecutorRegistrationTimeout time.Duration
 	// UsageInterval and UsageHistory are how often tasks' usage is
 	// sampled and how long it is kept (usage.go); zero: the defaults.
 	UsageInterval, UsageHistory time.Duration
@@ -158,7 +162,8 @@ type Agent struct {
 	fetcher   *fetcher
 	status    *statusManager
 	tasks     taskTable
-	groups    taskGroups // LAUNCH_GROUP groups (taskgroup.go)
+	groups    taskGroups    // LAUNCH_GROUP groups (taskgroup.go)
+	execs     executorTable // custom executors (executor.go)
 	vols      volumeState
 	space     diskSpace      // the work dir's free space (diskfull.go)
 	ports     portWatch      // host ports other programs hold (ports.go)
@@ -240,6 +245,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.ExecutorShutdownGracePeriod <= 0 {
 		cfg.ExecutorShutdownGracePeriod = 5 * time.Second
+	}
+	if cfg.ExecutorRegistrationTimeout <= 0 {
+		cfg.ExecutorRegistrationTimeout = DefaultExecutorRegistrationTimeout
 	}
 	if cfg.UsageInterval <= 0 {
 		cfg.UsageInterval = DefaultUsageInterval

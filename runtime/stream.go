@@ -67,10 +67,14 @@ func (a *Agent) dispatch(connCtx context.Context, m *api.AgentMessage) {
 	// goroutines, and a KILL reaches a launch through its kill context.
 	case m.Type == api.MsgLaunch && m.Launch != nil:
 		if t := a.admitLaunch(ctx, m.Launch); t != nil {
+			run := a.launch
+			if t.info.Executor != nil {
+				run = a.launchOnExecutor // executor.go
+			}
 			a.wg.Add(1)
 			go func() {
 				defer a.wg.Done()
-				a.launch(ctx, t)
+				run(ctx, t)
 			}()
 		}
 	case m.Type == api.MsgKill && m.Kill != nil:
@@ -89,6 +93,8 @@ func (a *Agent) dispatch(connCtx context.Context, m *api.AgentMessage) {
 		}
 		if !a.status.ack(ack.FrameworkID.Value, ack.TaskID.Value, ack.UUID) {
 			a.m.invalidAcks.Inc()
+		} else {
+			a.executorAcked(ack) // executor.go
 		}
 	case m.Type == api.MsgShutdownFramework && m.ShutdownFramework != nil:
 		a.wg.Add(1)
@@ -99,6 +105,14 @@ func (a *Agent) dispatch(connCtx context.Context, m *api.AgentMessage) {
 	case m.Type == api.MsgCheckpointResources && m.CheckpointResources != nil:
 		// In line: a LAUNCH after it must find its volume.
 		a.applyCheckpoint(ctx, m.CheckpointResources.Resources)
+	case m.Type == api.MsgShutdownExecutor && m.Executor != nil:
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.shutdownExecutor(ctx, m.Executor.FrameworkID.Value, m.Executor.ExecutorID.Value)
+		}()
+	case m.Type == api.MsgFrameworkMessage && m.Executor != nil:
+		a.frameworkMessage(m.Executor)
 	case m.Type == api.MsgHeartbeat:
 	default:
 		a.log.Warn("unknown message from master", "type", m.Type)

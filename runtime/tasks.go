@@ -581,6 +581,9 @@ func (a *Agent) kill(ctx context.Context, m *api.KillMessage) {
 // remembered, so its LAUNCH is refused as killed. For a running task it
 // returns the container to stop and the grace period.
 func (a *Agent) beginKill(m *api.KillMessage) (*task, taskContainer, time.Duration) {
+	if a.killOnExecutor(m) { // a task on a custom executor (executor.go)
+		return nil, nil, 0
+	}
 	k := streamKey{m.FrameworkID.Value, m.TaskID.Value}
 	a.tasks.mu.Lock()
 	t := a.tasks.live[k]
@@ -685,6 +688,11 @@ func (tt *taskTable) takeEarlyKillLocked(k streamKey) bool {
 
 // shutdownFramework kills every task of a framework.
 func (a *Agent) shutdownFramework(ctx context.Context, fw string) {
+	a.wg.Add(1)
+	go func() { // custom executors get SHUTDOWN (executor.go)
+		defer a.wg.Done()
+		a.shutdownExecutors(ctx, fw)
+	}()
 	a.tasks.mu.Lock()
 	var ids []string
 	for k := range a.tasks.live {

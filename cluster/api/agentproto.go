@@ -36,6 +36,9 @@ type AgentMessage struct {
 	ShutdownFramework *ShutdownFramework `json:"shutdown_framework,omitempty"`
 	// CheckpointResources is set for MsgCheckpointResources.
 	CheckpointResources *CheckpointResources `json:"checkpoint_resources,omitempty"`
+	// Executor is set for MsgShutdownExecutor and MsgFrameworkMessage
+	// (executor.go).
+	Executor *ExecutorMessage `json:"executor,omitempty"`
 }
 
 // CheckpointResources is an agent's dynamic reservations and volumes.

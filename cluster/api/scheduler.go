@@ -70,6 +70,9 @@ type Call struct {
 	Kill        *KillCall        `json:"kill,omitempty"`
 	Acknowledge *AcknowledgeCall `json:"acknowledge,omitempty"`
 	Reconcile   *ReconcileCall   `json:"reconcile,omitempty"`
+	// SHUTDOWN and MESSAGE reach a custom executor (executor.go).
+	Shutdown *ShutdownCall `json:"shutdown,omitempty"`
+	Message  *MessageCall  `json:"message,omitempty"`
 	// ACCEPT_INVERSE_OFFERS and DECLINE_INVERSE_OFFERS (maintenance.go).
 	AcceptInverseOffers  *InverseOffersCall `json:"accept_inverse_offers,omitempty"`
 	DeclineInverseOffers *InverseOffersCall `json:"decline_inverse_offers,omitempty"`
@@ -190,6 +193,7 @@ type Event struct {
 	Offers     *OffersEvent     `json:"offers,omitempty"`
 	Rescind    *RescindEvent    `json:"rescind,omitempty"`
 	Update     *UpdateEvent     `json:"update,omitempty"`
+	Message    *MessageEvent    `json:"message,omitempty"`
 	Failure    *FailureEvent    `json:"failure,omitempty"`
 	Error      *ErrorEvent      `json:"error,omitempty"`
 	// Maintenance (maintenance.go).

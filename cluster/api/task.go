@@ -264,10 +264,13 @@ type Labels struct {
 
 // TaskInfo is a task to launch (Mesos v1 TaskInfo, command tasks).
 type TaskInfo struct {
-	Name        string         `json:"name"`
-	TaskID      ID             `json:"task_id"`
-	AgentID     ID             `json:"agent_id"`
-	Resources   Resources      `json:"resources"`
+	Name      string    `json:"name"`
+	TaskID    ID        `json:"task_id"`
+	AgentID   ID        `json:"agent_id"`
+	Resources Resources `json:"resources"`
+	// Executor is the task's custom executor (executor.go); a task has
+	// either Command or Executor.
+	Executor    *ExecutorInfo  `json:"executor,omitempty"`
 	Command     *CommandInfo   `json:"command,omitempty"`
 	Container   *ContainerInfo `json:"container,omitempty"`
 	KillPolicy  *KillPolicy    `json:"kill_policy,omitempty"`

@@ -9,12 +9,17 @@ package api
 // ExecutorTypeDefault is Mesos' built-in default executor.
 const ExecutorTypeDefault = "DEFAULT"
 
-// ExecutorInfo is the executor of a task group (only the DEFAULT type).
+// ExecutorInfo is the executor of a task group (the DEFAULT type) or a
+// task's custom executor (CUSTOM, with Command; executor.go).
 type ExecutorInfo struct {
-	Type        string    `json:"type,omitempty"`
-	ExecutorID  ID        `json:"executor_id"`
-	FrameworkID *ID       `json:"framework_id,omitempty"`
-	Resources   Resources `json:"resources,omitempty"`
+	Type        string         `json:"type,omitempty"`
+	ExecutorID  ID             `json:"executor_id"`
+	FrameworkID *ID            `json:"framework_id,omitempty"`
+	Command     *CommandInfo   `json:"command,omitempty"`
+	Container   *ContainerInfo `json:"container,omitempty"`
+	Resources   Resources      `json:"resources,omitempty"`
+	Name        string         `json:"name,omitempty"`
+	Data        []byte         `json:"data,omitempty"`
 }
 
 // TaskGroupInfo is the tasks launched together.

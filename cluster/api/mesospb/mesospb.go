@@ -54,6 +54,8 @@ const (
 	OperatorEvent    = "mesos.v1.master.Event"
 	AgentCall        = "mesos.v1.agent.Call"
 	AgentResponse    = "mesos.v1.agent.Response"
+	ExecutorCall     = "mesos.v1.executor.Call"
+	ExecutorEvent    = "mesos.v1.executor.Event"
 )
 
 //go:embed proto
@@ -67,6 +69,7 @@ var protoFiles = []string{
 	"mesos/v1/maintenance/maintenance.proto",
 	"mesos/v1/master/master.proto",
 	"mesos/v1/agent/agent.proto",
+	"mesos/v1/executor/executor.proto",
 }
 
 // descriptors compiles the embedded .proto files once.

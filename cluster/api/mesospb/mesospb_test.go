@@ -274,13 +274,13 @@ func TestUnknownFieldRefused(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "field 13 of mesos.v1.FrameworkInfo") {
 		t.Errorf("offer_filters: %v", err)
 	}
-	// A top-level field: SHUTDOWN's body (7).
+	// A top-level field: REQUEST's body (11).
 	b := protowire.AppendTag(nil, 2, protowire.VarintType)
-	b = protowire.AppendVarint(b, 7)
-	b = protowire.AppendTag(b, 7, protowire.BytesType)
+	b = protowire.AppendVarint(b, 11)
+	b = protowire.AppendTag(b, 11, protowire.BytesType)
 	b = protowire.AppendBytes(b, nil)
-	if _, err = ToJSON(SchedulerCall, b); err == nil || !strings.Contains(err.Error(), "field 7 of mesos.v1.scheduler.Call") {
-		t.Errorf("shutdown body: %v", err)
+	if _, err = ToJSON(SchedulerCall, b); err == nil || !strings.Contains(err.Error(), "field 11 of mesos.v1.scheduler.Call") {
+		t.Errorf("request body: %v", err)
 	}
 	// An enum value nodectl does not know.
 	b = protowire.AppendTag(nil, 2, protowire.VarintType)

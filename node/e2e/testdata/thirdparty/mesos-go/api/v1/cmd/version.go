@@ -1,0 +1,4 @@
+package cmd
+
+// DockerImageTag should be populated by the build system
+var DockerImageTag = ""
