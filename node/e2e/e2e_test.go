@@ -25,6 +25,14 @@ import (
 
 var bin string
 
+// Most tests here run one after another. The longest ones that share
+// nothing with the others — their own nodes, ports, host-port ranges and
+// task command lines, no environment changes — call t.Parallel() and run
+// side by side (make test gives -parallel 4): on 2 cores they mostly wait
+// on processes and timers. The bridge tests among them share the host's
+// bridge, nftables tables and address pool as separate agents of one host
+// do.
+
 func TestMain(m *testing.M) {
 	bin = os.Getenv("NODECTL_BIN")
 	if bin == "" {

@@ -234,6 +234,7 @@ func haAgents(t testing.TB, first *haMaster, n int) []*proc {
 // three: the survivor refuses writes; --cluster-reset from it brings the
 // cluster back with the app, and the others rejoin with --wipe-removed.
 func TestHAMasters(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m1 := haStartMaster(t, newNode(t))
 	waitFor(t, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
 	tok := haToken(t, m1, "master")
@@ -393,6 +394,7 @@ func TestHAMasters(t *testing.T) {
 // TestHAConcurrentJoins starts three masters joining one at the same
 // moment: the joins queue (one learner at a time) and all become voters.
 func TestHAConcurrentJoins(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m1 := haStartMaster(t, newNode(t))
 	waitFor(t, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
 	tok := haToken(t, m1, "master")

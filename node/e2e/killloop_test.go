@@ -44,6 +44,7 @@ var submittedRE = regexp.MustCompile(`Submitted task '([^']+)'`)
 // whose launch returned is lost, duplicated or restarted, and that every
 // status update is delivered. NODECTL_KILL_LOOP sets the iterations (20).
 func TestKill9Loop(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	iterations := 20
 	if s := os.Getenv("NODECTL_KILL_LOOP"); s != "" {
 		n, err := strconv.Atoi(s)

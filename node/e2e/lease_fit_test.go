@@ -94,6 +94,7 @@ func (s *schedStream) state() (types []string, lastBeat time.Time, ended error) 
 // leader changes it counted stay 1, and a scheduler's subscription stays
 // open (its next HEARTBEAT arrives on the same stream after the stall).
 func TestLeaseSoloStall(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	p := start(t, n.args("master")...)
 	waitFor(t, 60*time.Second, "elected, one leader change", func() bool {
@@ -148,6 +149,7 @@ func TestLeaseSoloStall(t *testing.T) {
 // promoted them), so a successor is elected within the short lease and the
 // paused leader, resumed, commits nothing.
 func TestLeaseGrowthDeposedLeader(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	haDeposedLeader(t, haFlagsFitted(), func(old *haMaster) {
 		// No wait: the move happens before the promotions.
 		if got := metric(old.n.url(), "master/leader_lease_ttl_secs"); got != 3 {

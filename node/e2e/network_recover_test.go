@@ -306,6 +306,7 @@ func checkCNIGone(t *testing.T, dir string, ids []string, veths map[string]strin
 // extra interface, rule or lease; once the app is deleted the host is as
 // before.
 func TestBridgeRecovery(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("nft is not installed (make deps installs nftables)")
 	}
@@ -413,6 +414,7 @@ func TestBridgeRecovery(t *testing.T) {
 // checkpoint is lost (containers no checkpoint knows: libcni's cache
 // drives the DEL).
 func TestBridgeOrphanCleanup(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("nft is not installed (make deps installs nftables)")
 	}

@@ -21,6 +21,7 @@ import (
 // no /v2 answer and nowhere under the work dir but the task's secret
 // file.
 func TestPodSecretsEnvAndFile(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	raw := make([]byte, 16)
 	_, _ = rand.Read(raw)

@@ -30,6 +30,7 @@ import (
 // a Docker config.json with the credentials (Marathon's pullConfig, Mesos
 // Image.Docker.config); the password is nowhere under the work dir.
 func TestAppPullConfig(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	mark := appMark(31)
 	ref, pass, auth := privateRegistry(t, `echo pulled-with-credentials; exec sleep `+mark)
 	host, _, _ := strings.Cut(ref, "/")
