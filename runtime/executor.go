@@ -97,18 +97,6 @@ func (et *executorTable) get(fw, id string) *executor {
 	return et.m[customExecKey{fw, id}]
 }
 
-// byToken finds the executor whose token is tok.
-func (et *executorTable) byToken(tok string) *executor {
-	et.mu.Lock()
-	defer et.mu.Unlock()
-	for _, e := range et.m {
-		if e.token != "" && e.token == tok {
-			return e
-		}
-	}
-	return nil
-}
-
 // all lists the executors.
 func (et *executorTable) all() []*executor {
 	et.mu.Lock()
