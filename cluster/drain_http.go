@@ -54,12 +54,8 @@ func (m *Master) drainOperator(w http.ResponseWriter, r *http.Request, typ strin
 		return false
 	}
 	var call drainCall
-	if err := decodeStrict(body, &call); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("operator call %s: %v", typ, err))
-		return true
-	}
-	missing := func(field string) bool {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("operator call %s: '%s' is missing", typ, field))
+	missing, ok := decodeOperatorCall(w, typ, body, &call)
+	if !ok {
 		return true
 	}
 	switch typ {

@@ -180,21 +180,28 @@ func normalizeSchedule(s api.MaintenanceSchedule, down []api.MachineID) (api.Mai
 
 // loadMaintenance reads the maintenance record; none is an empty one.
 func loadMaintenance(ctx context.Context, st store) (maintenanceRecord, bool, error) {
-	kvs, err := st.load(ctx, keyMaintenance)
+	return loadRecord[maintenanceRecord](ctx, st, keyMaintenance)
+}
+
+// loadRecord reads the single JSON record at key: the zero value when
+// there is none; ok is false when it does not decode (the caller reports
+// the key as skipped).
+func loadRecord[T any](ctx context.Context, st store, key string) (rec T, ok bool, err error) {
+	kvs, err := st.load(ctx, key)
 	if err != nil {
-		return maintenanceRecord{}, true, err
+		return rec, true, err
 	}
 	for _, x := range kvs {
-		if x.key != keyMaintenance {
+		if x.key != key {
 			continue
 		}
-		var rec maintenanceRecord
-		if err := json.Unmarshal(x.val, &rec); err != nil {
-			return maintenanceRecord{}, false, nil
+		var v T
+		if err := json.Unmarshal(x.val, &v); err != nil {
+			return rec, false, nil
 		}
-		return rec, true, nil
+		return v, true, nil
 	}
-	return maintenanceRecord{}, true, nil
+	return rec, true, nil
 }
 
 // MaintenanceSchedule is the current schedule.

@@ -217,12 +217,8 @@ func (m *Master) maintenanceOperator(w http.ResponseWriter, r *http.Request, typ
 		return true
 	}
 	var call maintenanceCall
-	if err := decodeStrict(body, &call); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("operator call %s: %v", typ, err))
-		return true
-	}
-	missing := func(field string) bool {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("operator call %s: '%s' is missing", typ, field))
+	missing, ok := decodeOperatorCall(w, typ, body, &call)
+	if !ok {
 		return true
 	}
 	switch typ {
@@ -257,4 +253,19 @@ func (m *Master) maintenanceOperator(w http.ResponseWriter, r *http.Request, typ
 		m.answer(w, m.machinesCall(r, perm, call.StopMaintenance.Machines, m.StopMaintenance))
 	}
 	return true
+}
+
+// decodeOperatorCall decodes an operator call's body into call, strictly
+// (an unknown field is refused naming it). On failure it has answered 400
+// and ok is false; missing answers 400 for an absent field of the call and
+// returns true (handled), for the callers' switch.
+func decodeOperatorCall(w http.ResponseWriter, typ string, body []byte, call any) (missing func(field string) bool, ok bool) {
+	if err := decodeStrict(body, call); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("operator call %s: %v", typ, err))
+		return nil, false
+	}
+	return func(field string) bool {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("operator call %s: '%s' is missing", typ, field))
+		return true
+	}, true
 }

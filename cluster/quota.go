@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -157,21 +156,7 @@ func (m *Master) checkFrameworkRoles(roles []string) error {
 
 // loadRoles reads the roles record; none is an empty one.
 func loadRoles(ctx context.Context, st store) (rolesRecord, bool, error) {
-	kvs, err := st.load(ctx, keyRoles)
-	if err != nil {
-		return rolesRecord{}, true, err
-	}
-	for _, x := range kvs {
-		if x.key != keyRoles {
-			continue
-		}
-		var rec rolesRecord
-		if err := json.Unmarshal(x.val, &rec); err != nil {
-			return rolesRecord{}, false, nil
-		}
-		return rec, true, nil
-	}
-	return rolesRecord{}, true, nil
+	return loadRecord[rolesRecord](ctx, st, keyRoles) // maintenance.go
 }
 
 // restoreRolesLocked installs the recovered roles record in the new
