@@ -204,9 +204,23 @@ func (a *Agent) recoverExecutors(ctx context.Context, known map[string]bool) int
 		if !ok {
 			continue // its tasks failed to restore already
 		}
-		if a.recoverExecutor(ctx, rec, r, *ei, fw, held[rec.ContainerID], acked[rec.ContainerID]) {
+		tasks := held[rec.ContainerID]
+		delete(held, rec.ContainerID)
+		if a.recoverExecutor(ctx, rec, r, *ei, fw, tasks, acked[rec.ContainerID]) {
 			known[rec.ContainerID] = true
 			n++
+		}
+	}
+	// Tasks whose executor run is over or unreadable: their executor is
+	// gone.
+	for _, tasks := range held {
+		for _, t := range tasks {
+			a.tasks.mu.Lock()
+			terminal := t.state.Terminal()
+			a.tasks.mu.Unlock()
+			if !terminal {
+				a.setState(t, api.TaskFailed, api.ReasonExecutorTerminated, "the task's executor had terminated when the agent restarted", nil)
+			}
 		}
 	}
 	return n

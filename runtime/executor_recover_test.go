@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"net"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -71,14 +72,14 @@ func runningUpdate(id string, uuid byte) api.TaskStatus {
 // to the executor, no update yet) on a first agent over dir and d, and
 // stops that agent; the executor's container runs on. It returns the
 // executor's token and the update uuids.
-func executorBeforeRestart(t *testing.T, dir string, d *fakeDriver) (token string, u1, u2 api.TaskStatus) {
+func executorBeforeRestart(t *testing.T, dir string, d *fakeDriver, endpoint string) (token string, u1, u2 api.TaskStatus) {
 	t.Helper()
 	cfg := fakeAgentConfig(t, dir, d)
 	cfg.BootID = "boot-1"
 	a, ctx, stop := startFakeAgent(t, cfg)
 	var master sentUpdates
 	master.install(a, ctx)
-	a.execs.endpoint = "127.0.0.1:5052"
+	a.execs.endpoint = endpoint
 	for _, id := range []string{"t1", "t2", "t3"} {
 		m := executorLaunch(id)
 		m.Launch.Framework.Checkpoint = true
@@ -146,7 +147,7 @@ func restartAgent(t *testing.T, dir string, d *fakeDriver, recoveryTimeout time.
 func TestExecutorRecoverResubscribe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d, dir := newFakeDriver(), t.TempDir()
-		token, u1, u2 := executorBeforeRestart(t, dir, d)
+		token, u1, u2 := executorBeforeRestart(t, dir, d, "127.0.0.1:5052")
 		c := d.only()
 		a, ctx, master, endpoint := restartAgent(t, dir, d, time.Minute)
 		if endpoint != "127.0.0.1:5052" {
@@ -240,7 +241,7 @@ func TestExecutorRecoverResubscribe(t *testing.T) {
 func TestExecutorRecoverTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d, dir := newFakeDriver(), t.TempDir()
-		executorBeforeRestart(t, dir, d)
+		executorBeforeRestart(t, dir, d, "127.0.0.1:5052")
 		c := d.only()
 		a, _, _, _ := restartAgent(t, dir, d, 30*time.Second)
 		if a.execs.get("fw", "ex") == nil {
@@ -275,7 +276,7 @@ func TestExecutorRecoverTimeout(t *testing.T) {
 func TestExecutorRecoverGone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d, dir := newFakeDriver(), t.TempDir()
-		executorBeforeRestart(t, dir, d)
+		executorBeforeRestart(t, dir, d, "127.0.0.1:5052")
 		c := d.only()
 		c.exitWith(1, 0)
 		a, _, _, _ := restartAgent(t, dir, d, time.Minute)
@@ -289,6 +290,39 @@ func TestExecutorRecoverGone(t *testing.T) {
 		}
 		if ep := a.previousExecutorEndpoint(); ep != "" {
 			t.Errorf("previous endpoint after recovery %q", ep)
+		}
+	})
+}
+
+// The executor API listens on the address the surviving executors were
+// given; when it is taken, on a new port (they cannot re-subscribe).
+func TestExecutorRecoverListen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		held, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, dir := newFakeDriver(), t.TempDir()
+		executorBeforeRestart(t, dir, d, held.Addr().String())
+		cfg := fakeAgentConfig(t, dir, d)
+		cfg.BootID = "boot-1"
+		a, _, _ := startFakeAgent(t, cfg)
+		ln, err := a.ListenExecutorAPI()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ln.Addr().String() == held.Addr().String() {
+			t.Error("listening on a taken address")
+		}
+		ln.Close()
+		held.Close()
+		ln, err = a.ListenExecutorAPI()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		if ln.Addr().String() != held.Addr().String() {
+			t.Errorf("the executor API listens on %s, want the previous %s", ln.Addr(), held.Addr())
 		}
 	})
 }
