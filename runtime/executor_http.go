@@ -290,6 +290,9 @@ func (a *Agent) serveExecutorSubscription(w http.ResponseWriter, r *http.Request
 // first subscription of an executor recovered by a restarted agent is its
 // re-subscription (executor_recover.go): resub reports it.
 func (a *Agent) subscribeExecutor(e *executor, call *api.ExecutorSubscribeCall) (sub *executorSub, resub bool, err error) {
+	if call == nil {
+		call = &api.ExecutorSubscribeCall{} // knows no task, has no update
+	}
 	sub = &executorSub{events: make(chan api.ExecutorEvent, 1024), closed: make(chan struct{})}
 	info := a.info()
 	subscribed := api.ExecutorEvent{Type: api.ExecEventSubscribed, Subscribed: &api.ExecutorSubscribed{
@@ -312,20 +315,14 @@ func (a *Agent) subscribeExecutor(e *executor, call *api.ExecutorSubscribeCall) 
 		sub.events <- api.ExecutorEvent{Type: api.ExecEventLaunch, Launch: &api.ExecutorLaunch{Task: t.info}}
 	}
 	e.queued = nil
-	var acks []api.ExecutorEvent
-	if call != nil {
-		acks = a.alreadyAcked(e, call.UnacknowledgedUpdates)
-	}
-	for _, ev := range acks {
+	for _, ev := range a.alreadyAcked(e, call.UnacknowledgedUpdates) {
 		sub.send(ev)
 	}
 	if e.shutdown {
 		sub.events <- api.ExecutorEvent{Type: api.ExecEventShutdown}
 	}
 	a.execs.mu.Unlock()
-	if call != nil {
-		a.resubscribed(e, call, resub) // executor_recover.go
-	}
+	a.resubscribed(e, call, resub) // executor_recover.go
 	return sub, resub, nil
 }
 
