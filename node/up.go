@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		servers, listeners = append(servers, srv), append(listeners, ln)
 		// The executor API: plain HTTP on loopback, callers identified by
 		// the kernel (runtime/executor_http.go, docs/executors.md).
-		if execLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		if execLn, err = agent.ListenExecutorAPI(); err != nil { // the previous port for recovered executors
 			closeAll(listeners)
 			return fmt.Errorf("executor API: %w", err)
 		}

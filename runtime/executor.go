@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,8 +51,10 @@ type executor struct {
 	key       customExecKey
 	info      api.ExecutorInfo
 	framework api.FrameworkInfo
-	run       *task  // the executor's container as a task record: sandbox, container id, ctr
-	token     string // MESOS_EXECUTOR_AUTHENTICATION_TOKEN; never logged
+	run       *task    // the executor's container as a task record: sandbox, container id, ctr
+	token     string   // MESOS_EXECUTOR_AUTHENTICATION_TOKEN; never logged; empty once recovered
+	tokenHash [32]byte // its SHA-256, checkpointed (executor_recover.go)
+	recovered bool     // rebuilt from the checkpoint by a restarted agent
 	started   chan struct{}
 	done      chan struct{} // closed once the executor has ended and its tasks were reported
 
@@ -62,6 +65,14 @@ type executor struct {
 	subscribed bool             // it subscribed at least once
 	shutdown   bool             // SHUTDOWN sent (or to be sent on subscription)
 	ended      bool
+	// acked is the uuids of its updates the framework acknowledged, to
+	// answer a re-subscription that lists them (executor_recover.go).
+	acked map[string]bool
+	// endState, endReason and endMessage, when set, are what its live
+	// tasks become when it ends (the re-registration timeout);
+	// TASK_FAILED (REASON_EXECUTOR_TERMINATED) otherwise.
+	endState              api.TaskState
+	endReason, endMessage string
 }
 
 // executorSub is one SUBSCRIBE stream: events are written by its handler.
@@ -88,13 +99,26 @@ func (s *executorSub) send(ev api.ExecutorEvent) {
 type executorTable struct {
 	mu       sync.Mutex
 	m        map[customExecKey]*executor
-	endpoint string // ip:port of the executor API; empty: not served
+	endpoint string             // ip:port of the executor API; empty: not served
+	held     map[string][]*task // recovered tasks by container id, during recovery (executor_recover.go)
 }
 
 func (et *executorTable) get(fw, id string) *executor {
 	et.mu.Lock()
 	defer et.mu.Unlock()
 	return et.m[customExecKey{fw, id}]
+}
+
+// byToken finds the executor whose token is tok.
+func (et *executorTable) byToken(tok string) *executor {
+	et.mu.Lock()
+	defer et.mu.Unlock()
+	for _, e := range et.m {
+		if tokenMatches(e, tok) {
+			return e
+		}
+	}
+	return nil
 }
 
 // all lists the executors.
@@ -144,7 +168,7 @@ func (a *Agent) launchOnExecutor(ctx context.Context, t *task) {
 	}
 	e, fresh := a.executorFor(t, ei)
 	t.executorID, t.containerID = e.key.executor, e.run.containerID
-	if err := a.checkpointLaunch(t); err != nil {
+	if err := a.checkpointExecutorLaunch(t, e, endpoint); err != nil { // executor_recover.go
 		a.log.Error("checkpoint launch", "task_id", t.id, "err", err)
 	}
 	if fresh {
@@ -198,9 +222,10 @@ func (a *Agent) executorFor(t *task, ei api.ExecutorInfo) (e *executor, fresh bo
 		info: api.TaskInfo{Name: ei.Name, TaskID: ei.ExecutorID, Resources: ei.Resources, Command: ei.Command, Container: ei.Container},
 	}
 	run.launchCtx, run.killLaunch = context.WithCancel(context.Background())
+	tok := newToken()
 	e = &executor{
-		key: k, info: ei, framework: t.framework, run: run, token: newToken(),
-		started: make(chan struct{}), done: make(chan struct{}), tasks: map[string]*task{},
+		key: k, info: ei, framework: t.framework, run: run, token: tok, tokenHash: sha256.Sum256([]byte(tok)),
+		started: make(chan struct{}), done: make(chan struct{}), tasks: map[string]*task{}, acked: map[string]bool{},
 	}
 	a.execs.m[k] = e
 	return e, true
@@ -281,12 +306,23 @@ func (a *Agent) runExecutor(ctx context.Context, e *executor) {
 		return
 	}
 	a.log.Info("custom executor started", "framework_id", e.key.framework, "executor_id", e.key.executor, "container_id", run.containerID)
-	reg := time.AfterFunc(a.cfg.ExecutorRegistrationTimeout, func() {
+	a.followExecutor(ctx, e, a.cfg.ExecutorRegistrationTimeout, func() {
+		a.log.Warn("custom executor did not subscribe in time; killing it", "framework_id", e.key.framework, "executor_id", e.key.executor, "timeout", a.cfg.ExecutorRegistrationTimeout)
+	})
+}
+
+// followExecutor follows a started (or recovered) executor's container to
+// its end: the executor is killed when it has not subscribed within
+// timeout (late is called first, under no lock); when the container
+// ends, its tasks are reported and the container destroyed.
+func (a *Agent) followExecutor(ctx context.Context, e *executor, timeout time.Duration, late func()) {
+	run := e.run
+	reg := time.AfterFunc(timeout, func() {
 		a.execs.mu.Lock()
-		late := !e.subscribed && !e.ended
+		lateNow := !e.subscribed && !e.ended
 		a.execs.mu.Unlock()
-		if late {
-			a.log.Warn("custom executor did not subscribe in time; killing it", "framework_id", e.key.framework, "executor_id", e.key.executor, "timeout", a.cfg.ExecutorRegistrationTimeout)
+		if lateNow {
+			late()
 			_ = run.ctr.Kill(context.Background(), 0)
 		}
 	})
@@ -330,6 +366,10 @@ func (a *Agent) executorEnded(e *executor, reason, msg string) {
 	if a.execs.m[e.key] == e {
 		delete(a.execs.m, e.key)
 	}
+	endState := e.endState
+	if endState != "" {
+		reason, msg = e.endReason, e.endMessage
+	}
 	a.execs.mu.Unlock()
 	for _, t := range left {
 		a.tasks.mu.Lock()
@@ -339,6 +379,8 @@ func (a *Agent) executorEnded(e *executor, reason, msg string) {
 		case fenced || st.Terminal():
 		case killing:
 			a.setState(t, api.TaskKilled, reason, msg, nil)
+		case endState != "":
+			a.setState(t, endState, reason, msg, nil)
 		default:
 			a.setState(t, api.TaskFailed, reason, msg, nil)
 		}
@@ -487,6 +529,7 @@ func (a *Agent) executorAcked(ack *api.AckMessage) {
 	}
 	a.execs.mu.Lock()
 	defer a.execs.mu.Unlock()
+	e.acked[string(ack.UUID)] = true
 	if e.sub != nil {
 		e.sub.send(api.ExecutorEvent{Type: api.ExecEventAcknowledged, Acknowledged: &api.ExecutorAcknowledged{TaskID: ack.TaskID, UUID: ack.UUID}})
 	}

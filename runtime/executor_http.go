@@ -2,8 +2,8 @@ package runtime
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -85,10 +85,8 @@ func (a *Agent) executorPrincipal(r *http.Request) (*executor, int, string) {
 		if !ok {
 			return nil, http.StatusUnauthorized, "only Bearer executor tokens are accepted"
 		}
-		for _, e := range a.execs.all() {
-			if subtle.ConstantTimeCompare([]byte(e.token), []byte(strings.TrimSpace(tok))) == 1 {
-				return e, 0, ""
-			}
+		if e := a.execs.byToken(strings.TrimSpace(tok)); e != nil {
+			return e, 0, ""
 		}
 		return nil, http.StatusUnauthorized, "invalid executor token"
 	}
@@ -156,7 +154,7 @@ func (a *Agent) handleExecutorAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	switch call.Type {
 	case api.ExecCallSubscribe:
-		a.serveExecutorSubscription(w, r, e, outProto)
+		a.serveExecutorSubscription(w, r, e, call.Subscribe, outProto)
 	case api.ExecCallUpdate:
 		if call.Update == nil {
 			execError(w, http.StatusBadRequest, "Expecting 'update' to be present")
@@ -212,33 +210,12 @@ func executorAccept(accept string, inProto bool) (proto, ok bool) {
 // serveExecutorSubscription answers SUBSCRIBE: 200 and a RecordIO stream
 // of events, SUBSCRIBED first, then a LAUNCH for each task waiting for
 // the executor. A new subscription replaces an older one.
-func (a *Agent) serveExecutorSubscription(w http.ResponseWriter, r *http.Request, e *executor, outProto bool) {
-	sub := &executorSub{events: make(chan api.ExecutorEvent, 1024), closed: make(chan struct{})}
-	info := a.info()
-	subscribed := api.ExecutorEvent{Type: api.ExecEventSubscribed, Subscribed: &api.ExecutorSubscribed{
-		ExecutorInfo: e.info, FrameworkInfo: e.framework,
-		AgentInfo:   api.ExecutorAgentInfo{Hostname: info.Hostname, Port: info.Port, Resources: info.Resources, ID: &api.ID{Value: info.ID}},
-		ContainerID: &api.ID{Value: e.run.containerID},
-	}}
-	a.execs.mu.Lock()
-	if e.ended {
-		a.execs.mu.Unlock()
-		execError(w, http.StatusGone, "the executor has terminated")
+func (a *Agent) serveExecutorSubscription(w http.ResponseWriter, r *http.Request, e *executor, call *api.ExecutorSubscribeCall, outProto bool) {
+	sub, resub, err := a.subscribeExecutor(e, call)
+	if err != nil {
+		execError(w, http.StatusGone, err.Error())
 		return
 	}
-	if e.sub != nil {
-		e.sub.close()
-	}
-	e.sub, e.subscribed = sub, true
-	sub.events <- subscribed
-	for _, t := range e.queued {
-		sub.events <- api.ExecutorEvent{Type: api.ExecEventLaunch, Launch: &api.ExecutorLaunch{Task: t.info}}
-	}
-	e.queued = nil
-	if e.shutdown {
-		sub.events <- api.ExecutorEvent{Type: api.ExecEventShutdown}
-	}
-	a.execs.mu.Unlock()
 	defer func() {
 		a.execs.mu.Lock()
 		if e.sub == sub {
@@ -247,6 +224,9 @@ func (a *Agent) serveExecutorSubscription(w http.ResponseWriter, r *http.Request
 		a.execs.mu.Unlock()
 		sub.close()
 	}()
+	if resub {
+		a.log.Info("custom executor re-subscribed after the agent's restart", "framework_id", e.key.framework, "executor_id", e.key.executor, "container_id", e.run.containerID)
+	}
 	a.log.Info("custom executor subscribed", "framework_id", e.key.framework, "executor_id", e.key.executor)
 	media := mesospb.MediaJSON
 	if outProto {
@@ -303,6 +283,47 @@ func (a *Agent) serveExecutorSubscription(w http.ResponseWriter, r *http.Request
 			return
 		}
 	}
+}
+
+// subscribeExecutor makes sub e's subscription, with SUBSCRIBED, the
+// LAUNCH of each waiting task (and SHUTDOWN when due) queued on it. The
+// first subscription of an executor recovered by a restarted agent is its
+// re-subscription (executor_recover.go): resub reports it.
+func (a *Agent) subscribeExecutor(e *executor, call *api.ExecutorSubscribeCall) (sub *executorSub, resub bool, err error) {
+	if call == nil {
+		call = &api.ExecutorSubscribeCall{} // knows no task, has no update
+	}
+	sub = &executorSub{events: make(chan api.ExecutorEvent, 1024), closed: make(chan struct{})}
+	info := a.info()
+	subscribed := api.ExecutorEvent{Type: api.ExecEventSubscribed, Subscribed: &api.ExecutorSubscribed{
+		ExecutorInfo: e.info, FrameworkInfo: e.framework,
+		AgentInfo:   api.ExecutorAgentInfo{Hostname: info.Hostname, Port: info.Port, Resources: info.Resources, ID: &api.ID{Value: info.ID}},
+		ContainerID: &api.ID{Value: e.run.containerID},
+	}}
+	a.execs.mu.Lock()
+	if e.ended {
+		a.execs.mu.Unlock()
+		return nil, false, errors.New("the executor has terminated")
+	}
+	if e.sub != nil {
+		e.sub.close()
+	}
+	resub = e.recovered && !e.subscribed
+	e.sub, e.subscribed = sub, true
+	sub.events <- subscribed
+	for _, t := range e.queued {
+		sub.events <- api.ExecutorEvent{Type: api.ExecEventLaunch, Launch: &api.ExecutorLaunch{Task: t.info}}
+	}
+	e.queued = nil
+	for _, ev := range a.alreadyAcked(e, call.UnacknowledgedUpdates) {
+		sub.send(ev)
+	}
+	if e.shutdown {
+		sub.events <- api.ExecutorEvent{Type: api.ExecEventShutdown}
+	}
+	a.execs.mu.Unlock()
+	a.resubscribed(e, call, resub) // executor_recover.go
+	return sub, resub, nil
 }
 
 // executorMessage relays an executor's MESSAGE to its framework through

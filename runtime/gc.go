@@ -109,11 +109,15 @@ func (a *Agent) diskUsage() float64 {
 	return float64(a.space.size-a.space.free) / float64(a.space.size)
 }
 
-// liveExecutors are the framework/executor ids of every live task.
+// liveExecutors are the framework/executor ids of every live task and
+// running custom executor (executor.go).
 func (a *Agent) liveExecutors() map[string]bool {
+	live := map[string]bool{}
+	for _, e := range a.execs.all() { // before a.tasks.mu: execs.mu comes first
+		live[e.key.framework+"/"+e.key.executor] = true
+	}
 	a.tasks.mu.Lock()
 	defer a.tasks.mu.Unlock()
-	live := map[string]bool{}
 	for _, t := range a.tasks.live {
 		live[t.frameworkID+"/"+t.executorID] = true
 	}

@@ -215,10 +215,14 @@ func (a *Agent) recoverTasks(ctx context.Context) error {
 		for _, u := range pending {
 			a.status.enqueue(u)
 		}
+		if a.holdExecutorTask(t) { // its custom executor's: executor_recover.go
+			continue
+		}
 		if a.settleTask(ctx, t) {
 			reattached++
 		}
 	}
+	reattached += a.recoverExecutors(ctx, known) // executor_recover.go
 	a.destroyOrphans(ctx, known)
 	a.cleanupNetworkOrphans(ctx) // network.go
 	if a.cfg.Recover == "cleanup" {
