@@ -126,13 +126,19 @@ func haWaitVoters(t testing.TB, url string, n int) haQuorum {
 // haMemberID is the etcd member id of master m.
 func haMemberID(t testing.TB, url string, m *haMaster) string {
 	t.Helper()
-	for _, x := range haMembers(url).Members {
-		if strings.HasSuffix(x.Name, "-127.0.0.1-"+strconv.Itoa(m.n.port)) {
-			return x.ID
+	var id string
+	// The list can be briefly unavailable (a member just killed, a loaded
+	// machine): a missing answer is asked again, not taken as "absent".
+	waitFor(t, 30*time.Second, "master "+m.addr()+" in the member list", func() bool {
+		for _, x := range haMembers(url).Members {
+			if strings.HasSuffix(x.Name, "-127.0.0.1-"+strconv.Itoa(m.n.port)) {
+				id = x.ID
+				return true
+			}
 		}
-	}
-	t.Fatalf("master %s is not a member", m.addr())
-	return ""
+		return false
+	})
+	return id
 }
 
 // haLeader is the live master reporting master/elected=1, or nil.
