@@ -247,12 +247,12 @@ func TestExecutorRecoverTimeout(t *testing.T) {
 		if a.execs.get("fw", "ex") == nil {
 			t.Fatal("the executor was not rebuilt")
 		}
-		time.Sleep(29 * time.Second)
+		time.Sleep(29 * time.Second) // synctest's fake clock: the stimulus (time passing to the timeout), not a wait
 		synctest.Wait()
 		if st, _ := c.Status(); st != container.Running {
 			t.Fatal("the executor was killed before --recovery_timeout")
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // synctest's fake clock: the stimulus (time passing to the timeout), not a wait
 		synctest.Wait()
 		for _, id := range []string{"t1", "t2", "t3"} {
 			st := lastStatus(t, a, id)

@@ -123,8 +123,8 @@ func TestExecutorRegistrationTimeout(t *testing.T) {
 		if strings.Contains(env, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN") || len(c.spec.SecretEnv) != 1 || !strings.HasPrefix(c.spec.SecretEnv[0], "MESOS_EXECUTOR_AUTHENTICATION_TOKEN=") {
 			t.Errorf("the token is not (only) a secret variable: env %q, secret %d", env, len(c.spec.SecretEnv))
 		}
-		wantStates(t, a, "t1") // waiting for the executor: no update yet
-		time.Sleep(11 * time.Second)
+		wantStates(t, a, "t1")       // waiting for the executor: no update yet
+		time.Sleep(11 * time.Second) // synctest's fake clock: the stimulus (time passing to the timeout), not a wait
 		synctest.Wait()
 		for _, id := range []string{"t1", "t2"} {
 			st := lastStatus(t, a, id)
