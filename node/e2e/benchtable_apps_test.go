@@ -220,8 +220,11 @@ func benchKill9(t *testing.T, tab *benchTable, rounds int, sw *dockerd, swErr er
 			swErr = err
 			continue
 		}
-		if !pollUntil(300*time.Second, func() bool { return sw.ping() && len(sw.serviceRunning(name)) == count }) {
+		if !pollUntil(300*time.Second, func() bool { return sw.exited() || (sw.ping() && len(sw.serviceRunning(name)) == count) }) || sw.exited() {
 			swErr = fmt.Errorf("service %s: %d of %d running 300 s after dockerd's restart", name, len(sw.serviceRunning(name)), count)
+			if sw.exited() {
+				swErr = fmt.Errorf("dockerd exited after its restart (kill -9 also ends its containerd, Pdeathsig): %s", sw.lastLine())
+			}
 			continue
 		}
 		theirs = append(theirs, msSince(t0))

@@ -161,11 +161,19 @@ func newRuncBaseline(t *testing.T, rootfs string) (*runcBaseline, error) {
 func (r *runcBaseline) run(id string) (float64, error) {
 	cmd := exec.Command("runc", "--root", r.root, "run", "-d", "--bundle", r.bundle, id)
 	r.ids = append(r.ids, id)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	// A file, not a pipe: the detached container inherits runc's stdio,
+	// and Run would wait for a pipe's end as long as the container lives.
+	errFile, err := os.CreateTemp(r.bundle, "stderr")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(errFile.Name())
+	defer errFile.Close()
+	cmd.Stderr = errFile
 	t0 := time.Now()
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("runc run -d %s: %w: %s", id, err, stderr.String())
+		msg, _ := os.ReadFile(errFile.Name())
+		return 0, fmt.Errorf("runc run -d %s: %w: %s", id, err, msg)
 	}
 	return msSince(t0), nil
 }

@@ -209,6 +209,22 @@ func (d *dockerd) logTail() string {
 	return string(b)
 }
 
+// exited reports whether the daemon process has ended.
+func (d *dockerd) exited() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// lastLine is the last line of the daemon's log.
+func (d *dockerd) lastLine() string {
+	lines := strings.Split(strings.TrimSpace(d.logTail()), "\n")
+	return lines[len(lines)-1]
+}
+
 // ping is GET /_ping answering OK.
 func (d *dockerd) ping() bool {
 	c := *d.hc

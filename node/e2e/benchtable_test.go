@@ -45,8 +45,10 @@ func TestBenchTable(t *testing.T) {
 	if peerErr != nil {
 		t.Logf("Docker Swarm peer unavailable: %v", peerErr)
 	}
-	benchTaskStart(t, tab, rounds)
-	benchColdIdle(t, tab, heavy, peer, peerErr)
+	// Each group is a subtest so that its nodes and containers end before
+	// the next group measures.
+	t.Run("taskstart", func(t *testing.T) { benchTaskStart(t, tab, rounds) })
+	t.Run("coldidle", func(t *testing.T) { benchColdIdle(t, tab, heavy, peer, peerErr) })
 	var sw *dockerd
 	swErr := peerErr
 	if swErr == nil {
@@ -54,8 +56,8 @@ func TestBenchTable(t *testing.T) {
 			t.Logf("Docker Swarm peer unavailable: %v", swErr)
 		}
 	}
-	benchApps(t, tab, rounds, heavy, sw, swErr)
-	benchKill9(t, tab, heavy, sw, swErr)
+	t.Run("apps", func(t *testing.T) { benchApps(t, tab, rounds, heavy, sw, swErr) })
+	t.Run("kill9", func(t *testing.T) { benchKill9(t, tab, heavy, sw, swErr) })
 
 	tab.LoadAfter = loadAvg()
 	md := tab.markdown()
