@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,7 +63,21 @@ func newSwarmPeer(t *testing.T) (*swarmPeer, error) {
 			made = append(made, d)
 		}
 	}
-	t.Cleanup(func() { p.cleanup(made) })
+	// The shims' sockets (/run/containerd/s/<hash of the address>): a
+	// shim killed by cleanup leaves its socket behind.
+	socketsBefore, _ := filepath.Glob("/run/containerd/s/*")
+	t.Cleanup(func() {
+		p.cleanup()
+		after, _ := filepath.Glob("/run/containerd/s/*")
+		for _, s := range after {
+			if !slices.Contains(socketsBefore, s) {
+				_ = os.Remove(s)
+			}
+		}
+		for _, d := range made {
+			_ = syscall.Rmdir(d) // only if empty: another dockerd may use it
+		}
+	})
 	if out, err := exec.Command("ip", "netns", "add", p.netns).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ip netns add: %w: %s", err, out)
 	}
@@ -105,7 +120,7 @@ func benchImageArchive(t *testing.T, ref string) (string, error) {
 	return out, tarball.WriteToFile(out, tag, img)
 }
 
-func (p *swarmPeer) cleanup(made []string) {
+func (p *swarmPeer) cleanup() {
 	for _, d := range p.daemons {
 		d.stop()
 	}
@@ -114,28 +129,30 @@ func (p *swarmPeer) cleanup(made []string) {
 	_ = os.RemoveAll(p.dir)
 	_ = exec.Command("ip", "netns", "del", p.netns).Run()
 	removeCgroup(p.cgroup)
-	for _, d := range made {
-		_ = syscall.Rmdir(d) // only if empty: another dockerd may use it
-	}
 }
 
 // killAll kills every process in the peer's cgroups (the containers) and
 // every process whose command line names its dir (dockerd, containerd,
 // shims).
 func (p *swarmPeer) killAll() {
-	files, _ := filepath.Glob("/sys/fs/cgroup/*" + p.cgroup + "/*/cgroup.procs")
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		for _, field := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(field); err == nil && pid > 1 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+	inCgroups := func() []int {
+		var pids []int
+		files, _ := filepath.Glob("/sys/fs/cgroup/*" + p.cgroup + "/*/cgroup.procs")
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			for _, field := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(field); err == nil && pid > 1 {
+					pids = append(pids, pid)
+				}
 			}
 		}
+		return pids
 	}
-	for _, pid := range pidsNaming(p.dir) {
+	for _, pid := range append(inCgroups(), pidsNaming(p.dir)...) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	pollUntil(10*time.Second, func() bool { return len(pidsNaming(p.dir)) == 0 })
+	// Gone, so that their cgroups can be removed.
+	pollUntil(10*time.Second, func() bool { return len(pidsNaming(p.dir)) == 0 && len(inCgroups()) == 0 })
 }
 
 // pidsNaming is the processes whose command line contains s.
