@@ -18,7 +18,7 @@ IMAGES ?=
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .DEFAULT_GOAL := help
-.PHONY: help build man run test test-under-load test-e2e test-ui test-iso bench chaos kill-loop-under-load soak fuzz lint check deps iso clean
+.PHONY: help build man run test test-under-load test-e2e test-ui test-iso bench bench-go chaos kill-loop-under-load soak fuzz lint check deps iso clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -97,7 +97,20 @@ test-e2e: deps build ## only the real-process end-to-end tests
 test-ui: deps build ## only the browser tests of the web UI (chromium headless; screenshots in out/ui-screenshots)
 	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 5m -run '^TestUI' -v ./node/e2e/
 
-bench: deps build ## benchmarks: cold start, idle RSS, and the rest (figures go in issue notes)
+# The baselines of make bench: Debian's runc (`runc run -d`) and docker.io
+# (Docker Swarm, run in a network namespace of the benchmark's own).
+BENCH_PKGS := runc docker.io
+BENCH_ROUNDS ?= 15
+BENCH_HEAVY_ROUNDS ?= 5
+bench: deps build ## the performance table (ours vs runc, libcontainer, Swarm; interleaved) in out/bench/table.md
+	$(call install_pkgs,$(BENCH_PKGS))
+	@mkdir -p out/bench
+	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_BENCH_TABLE=1 NODECTL_BENCH_OUT=$(CURDIR)/out/bench \
+	  NODECTL_BENCH_ROUNDS=$(BENCH_ROUNDS) NODECTL_BENCH_HEAVY_ROUNDS=$(BENCH_HEAVY_ROUNDS) \
+	  $(GO) test -count=1 -run '^TestBenchTable$$' -timeout 60m -v ./node/e2e/ > out/bench/run.log 2>&1 || { tail -40 out/bench/run.log; exit 1; }
+	@cat out/bench/table.md
+
+bench-go: deps build ## the Go benchmark functions (go test -bench) of every package
 	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 10x -timeout 30m ./node/e2e/
 	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_KILL_LOOP=100 $(GO) test -count=1 -run '^TestKill9Loop$$' -timeout 30m -v ./node/e2e/ | grep -E '^(---|ok|FAIL)|kill -9s'
 	$(GO) test -run '^$$' -bench . -timeout 30m $$($(GO) list ./... | grep -v /node/e2e)

@@ -158,7 +158,7 @@ func probeRun(b *testing.B) bool {
 
 // busyboxTarball makes a busybox rootfs tarball with the system tar (the
 // benchmark twin of busyboxTar).
-func busyboxTarball(b *testing.B) string {
+func busyboxTarball(b testing.TB) string {
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
 		b.Skip("busybox-static is not installed (make deps installs it)")
@@ -193,7 +193,7 @@ func busyboxTarball(b *testing.B) string {
 
 // statusTimes is the TASK_STAGING and TASK_RUNNING timestamps (seconds)
 // of a task in the master's /state.
-func statusTimes(b *testing.B, url, id string) (staging, running float64) {
+func statusTimes(b testing.TB, url, id string) (staging, running float64) {
 	var st struct {
 		Frameworks []struct {
 			Tasks []struct {
@@ -375,7 +375,7 @@ func (c *schedClient) acknowledge(st api.TaskStatus) error {
 // launchAll runs tasks through a new checkpointing framework, packing
 // them into the offers, and returns once all are RUNNING. The framework
 // then disconnects (its failover timeout keeps the tasks).
-func launchAll(b *testing.B, master string, tasks []api.TaskInfo, timeout time.Duration) {
+func launchAll(b testing.TB, master string, tasks []api.TaskInfo, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	info := api.FrameworkInfo{User: "root", Name: "bench", Checkpoint: true, FailoverTimeout: (7 * 24 * time.Hour).Seconds()}
