@@ -43,7 +43,7 @@ func TestBuildDNSRecords(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		tasks   []dnsTask
-		a       map[string][]string       // names that must answer exactly these
+		a       map[string][]string        // names that must answer exactly these
 		srv     map[string][]api.SRVTarget // likewise
 		missing []string                   // names that must not exist
 	}{
