@@ -56,11 +56,11 @@ func TestBuildDNSRecords(t *testing.T) {
 				"leader": {"10.0.0.9"}, "master": {"10.0.0.8", "10.0.0.9"}, "slave": {"10.0.0.1", "10.0.0.2"},
 			},
 			srv: map[string][]api.SRVTarget{
-				"_web-shop._tcp.marathon":       {{c1 + ".slave", 31000}, {c2 + ".slave", 31005}},
-				"_http._web-shop._tcp.marathon": {{c1 + ".slave", 31000}, {c2 + ".slave", 31005}},
-				"_web-shop._tcp.marathon.slave": {{c1 + ".slave", 31000}, {c2 + ".slave", 31005}},
-				"_leader._tcp":                  {{"leader", 5050}},
-				"_master._tcp":                  {{"master0", 5050}, {"master1", 5050}},
+				"_web-shop._tcp.marathon":       {srv(c1 + ".slave", 31000), srv(c2 + ".slave", 31005)},
+				"_http._web-shop._tcp.marathon": {srv(c1 + ".slave", 31000), srv(c2 + ".slave", 31005)},
+				"_web-shop._tcp.marathon.slave": {srv(c1 + ".slave", 31000), srv(c2 + ".slave", 31005)},
+				"_leader._tcp":                  {srv("leader", 5050)},
+				"_master._tcp":                  {srv("master0", 5050), srv("master1", 5050)},
 			},
 			missing: []string{"_web-shop._udp.marathon", "_http._web-shop._udp.marathon"},
 		},
@@ -68,18 +68,18 @@ func TestBuildDNSRecords(t *testing.T) {
 			name:  "bridge mode: the task's own address answers A, SRV stays on the agent's host port",
 			tasks: []dnsTask{{ID: "t1", Name: "web.shop", AgentID: "c0ffee-S1", Framework: "marathon", Running: true, IPs: []string{"172.31.0.5"}, HostPorts: []int{31000}, Discovery: named(31000)}},
 			a:     map[string][]string{"web-shop.marathon": {"172.31.0.5"}, c1: {"172.31.0.5"}, c1 + ".slave": {"10.0.0.1"}},
-			srv:   map[string][]api.SRVTarget{"_http._web-shop._tcp.marathon": {{c1 + ".slave", 31000}}},
+			srv:   map[string][]api.SRVTarget{"_http._web-shop._tcp.marathon": {srv(c1 + ".slave", 31000)}},
 		},
 		{
 			name:  "container port without host port targets the task's address",
 			tasks: []dnsTask{{ID: "t1", Name: "db", AgentID: "c0ffee-S1", Framework: "marathon", Running: true, IPs: []string{"9.0.0.3"}, Discovery: &api.DiscoveryInfo{Name: "db", Ports: &api.DiscoveryPort{Ports: []api.Port{{Number: 5432, Name: "pg", Protocol: "tcp"}}}}}},
-			srv:   map[string][]api.SRVTarget{"_pg._db._tcp.marathon": {{"db-" + taskHash("t1") + "-s1.marathon", 5432}}},
+			srv:   map[string][]api.SRVTarget{"_pg._db._tcp.marathon": {srv("db-" + taskHash("t1") + "-s1.marathon", 5432)}},
 		},
 		{
 			name:    "no discovery info: resource ports under both protocols (Mesos-DNS)",
 			tasks:   []dnsTask{{ID: "t1", Name: "Other_Task", AgentID: "c0ffee-S1", Framework: "My.Fw", Running: true, HostPorts: []int{40000}}},
 			a:       map[string][]string{"other-task.my.fw": {"10.0.0.1"}},
-			srv:     map[string][]api.SRVTarget{"_other-task._udp.my.fw": {{"other-task-" + taskHash("t1") + "-s1.my.fw.slave", 40000}}},
+			srv:     map[string][]api.SRVTarget{"_other-task._udp.my.fw": {srv("other-task-" + taskHash("t1") + "-s1.my.fw.slave", 40000)}},
 			missing: []string{"web-shop.marathon"},
 		},
 		{
@@ -132,3 +132,5 @@ func TestBuildDNSRecords(t *testing.T) {
 		t.Error("a new task did not change the version")
 	}
 }
+
+func srv(target string, port int) api.SRVTarget { return api.SRVTarget{Target: target, Port: port} }
