@@ -90,7 +90,10 @@ func TestDNS(t *testing.T) {
 	must(t, err)
 	for _, rr := range r.Answer { // every target resolves to the agent, in the additional section
 		target := rr.(*dns.SRV).Target
-		if !slices.ContainsFunc(r.Extra, func(x dns.RR) bool { a, ok := x.(*dns.A); return ok && a.Hdr.Name == target && a.A.String() == "127.0.0.1" }) {
+		if !slices.ContainsFunc(r.Extra, func(x dns.RR) bool {
+			a, ok := x.(*dns.A)
+			return ok && a.Hdr.Name == target && a.A.String() == "127.0.0.1"
+		}) {
 			t.Errorf("SRV target %s has no address in %v", target, r.Extra)
 		}
 	}
@@ -193,6 +196,7 @@ func BenchmarkDNSUpdate(b *testing.B) {
 			return len(ps) == 1 && !slices.Contains(ps, tasks[0].Ports[0])
 		})
 		gone = append(gone, time.Since(began))
+		appWaitRunning(b, n, "/bench/dns", 1, false, 60*time.Second)
 		began = time.Now()
 		appMust(b, n, "PUT", "/v2/apps/bench/dns", `{"instances": 2}`, 200)
 		waitFor(b, 30*time.Second, "the new task's SRV record", func() bool { return len(srvPorts(addr, srv)) == 2 })
