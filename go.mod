@@ -33,6 +33,8 @@ require (
 	modernc.org/sqlite v1.60.1
 )
 
+require github.com/miekg/dns v1.1.73
+
 require (
 	github.com/alexflint/go-filemutex v1.3.0 // indirect
 	github.com/anishathalye/porcupine v1.3.1

@@ -194,6 +194,7 @@ type Master struct {
 	inverse     inverseState      // inverse.go
 	// opSubs are the operator API's subscribers (operator_stream.go).
 	opSubs map[*opSub]struct{}
+	dns    dnsWatch // DNS long polls (dnsrecords.go)
 	// drains are the agents' deactivation and drain states (drain.go).
 	drains    map[string]*drainRecord
 	roleState rolesState // quota.go

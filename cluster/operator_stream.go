@@ -45,6 +45,7 @@ type opSub struct {
 // subscriber that may see it: fw and t are the framework and task it is
 // about (nil for agent events). build runs only when someone subscribes.
 func (m *Master) publishLocked(typ string, fw *framework, t *task, build func() any) {
+	m.dns.changedLocked() // every event may change DNS records (dnsrecords.go)
 	if len(m.opSubs) == 0 {
 		return
 	}

@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			UsageInterval: cfg.UsageInterval, UsageHistory: cfg.UsageHistory, ExecutorRegistrationTimeout: cfg.ExecutorRegistrationTimeout,
 			DiskFullBelow: reserve.keep(),
 			CgroupsRoot:   cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources, Fetcher: cfg.Fetcher,
-			NetworkCNIConfigDir: cfg.CNIConfigDir, NetworkCNIPluginsDir: cfg.CNIPluginsDir,
+			NetworkCNIConfigDir: cfg.CNIConfigDir, NetworkCNIPluginsDir: cfg.CNIPluginsDir, DNS: cfg.DNS.runtime(cfg.AdvertiseIP),
 			GCDelay: cfg.SandboxGC.GCDelay, GCDiskHeadroom: cfg.SandboxGC.GCDiskHeadroom, DiskWatchInterval: cfg.SandboxGC.DiskWatchInterval, ImageGC: cfg.SandboxGC.ImageGC,
 			Logger: logs.logger("agent"), LogFile: logs.logFile("agent"),
 		})

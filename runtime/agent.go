@@ -117,6 +117,8 @@ type Config struct {
 	// NetworkCNIConfigDir and NetworkCNIPluginsDir are Mesos'
 	// --network_cni_config_dir and --network_cni_plugins_dir (network.go).
 	NetworkCNIConfigDir, NetworkCNIPluginsDir string
+	// DNS is the agent's DNS server (dns.go).
+	DNS DNSConfig
 	// GCDelay, GCDiskHeadroom and DiskWatchInterval are Mesos' sandbox
 	// garbage collection flags (gc.go); zero durations are Mesos'
 	// defaults (GCDiskHeadroom has no default here: node passes 0.1).
@@ -158,6 +160,7 @@ type Agent struct {
 	driverErr error        // why driver is nil
 	net       *cni.Manager // CNI networks (network.go); nil when unavailable
 	netErr    error        // why net is nil
+	dns       dnsState     // the DNS server (dns.go)
 	images    *image.Store
 	fetcher   *fetcher
 	status    *statusManager
@@ -371,6 +374,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer a.wg.Done()
 		a.runGC(ctx)
+	}()
+	a.startDNS() // dns.go
+	defer a.stopDNS()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.pollDNS(ctx)
 	}()
 	for ctx.Err() == nil {
 		if err := a.registerLoop(ctx); err != nil {

@@ -279,6 +279,8 @@ type TaskInfo struct {
 	// MoreHealthChecks (a nodectl extension: Mesos has one check per task)
 	// are checked alongside HealthCheck; the task is healthy when all pass.
 	MoreHealthChecks []HealthCheck `json:"nodectl_more_health_checks,omitempty"`
+	// Discovery is Mesos' TaskInfo.discovery (dns.go).
+	Discovery *DiscoveryInfo `json:"discovery,omitempty"`
 }
 
 // ContainerStatus tells where a task runs.

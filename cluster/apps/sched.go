@@ -501,8 +501,9 @@ func taskInfo(def *App, t *task, res api.Resources) api.TaskInfo {
 		cmd.URIs = append(cmd.URIs, api.CommandURI{Value: f.URI, Executable: f.Executable, Extract: f.Extract, Cache: f.Cache, OutputFile: f.DestPath})
 	}
 	ti := api.TaskInfo{
-		Name: strings.ReplaceAll(strings.TrimPrefix(def.ID, "/"), "/", "."), TaskID: api.ID{Value: t.ID},
+		Name: taskName(def.ID), TaskID: api.ID{Value: t.ID},
 		AgentID: api.ID{Value: t.AgentID}, Resources: res, Command: cmd,
+		Discovery: discoveryInfo(def, t.Ports), // discovery.go
 	}
 	if c := def.Container; c != nil {
 		ci := &api.ContainerInfo{Type: "MESOS"}

@@ -336,10 +336,12 @@ func TestUI(t *testing.T) {
 	b.waitJS("422 shown against the id field", 10*time.Second, `document.querySelector('#field-id').closest('.field').classList.contains('invalid') && document.querySelector('#app-errors').textContent.includes('422')`)
 	b.screenshot("app-create-invalid")
 	b.expectNothing()
-	app := `{"id":"/ui/ticker","cmd":"i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.3; done","instances":2,"cpus":0.1,"mem":16}`
+	app := `{"id":"/ui/ticker","cmd":"i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.3; done","instances":2,"cpus":0.1,"mem":16,"portDefinitions":[{"port":0,"name":"http"}]}`
 	b.do("submit app", chromedp.SetValue(chromedp.CSS("#app-json"), app), chromedp.Click(chromedp.CSS("#app-submit")))
 	b.waitRendered("/apps/ui/ticker")
 	b.waitJS("app reaches 2 instances", 30*time.Second, `(document.querySelector('#app-running')||{}).textContent?.startsWith('2/2 running')`)
+	// Each instance's endpoint is a host:port link, its addresses shown (issue 18).
+	b.waitJS("endpoints are links", 10*time.Second, `(() => { const as = [...document.querySelectorAll('a.endpoint')]; return as.length === 2 && as.every(a => /^http:\/\/ui-host:\d+\/$/.test(a.href)) && document.querySelectorAll('.task-ips').length === 2 })()`)
 	b.screenshot("app")
 	// A resident app (one instance, a small persistent volume), started
 	// now so it runs by the time the volumes page is checked.
@@ -367,6 +369,9 @@ func TestUI(t *testing.T) {
 	b.goTo("/tasks/" + taskID)
 	b.waitJS("sandbox lists stdout", 10*time.Second, `[...document.querySelectorAll('main table a')].some(a => a.textContent === 'stdout')`)
 	b.screenshot("task-sandbox")
+	if ips := b.text("#task-ips"); !strings.Contains(ips, "host network") {
+		t.Errorf("task page addresses: %q", ips)
+	}
 	b.do("open stdout", chromedp.Click(chromedp.CSS("#tab-stdout")))
 	b.waitJS("tail shows output", 15*time.Second, `(document.querySelector('#tail')||{}).textContent?.includes('tick-')`)
 	ticks := regexp.MustCompile(`tick-(\d+)`)

@@ -117,7 +117,8 @@ export const appDetail = {
         ['State', (t) => stateBadge(t.state)],
         ['Health', (t) => t.healthCheckResults?.length ? (t.healthCheckResults.every((r) => r.alive) ? badge('healthy', 'ok') : badge('unhealthy', 'bad')) : '–', 'hide-sm'],
         ['Host', (t) => h('a', { href: agentLink(t.slaveId) }, t.host), 'hide-sm'],
-        ['Ports', (t) => (t.ports || []).join(', '), 'hide-sm'],
+        ['Addresses', (t) => h('span', { class: 'mono task-ips' }, (t.ipAddresses || []).map((a) => a.ipAddress).join(', ') || '–'), 'hide-sm'],
+        ['Endpoints', (t) => endpoints(app, t), 'hide-sm'],
         ['Started', (t) => t.state === 'TASK_RESERVED' ? h('span', { class: 'muted reserved-wait' }, 'waiting for ', t.host || 'its agent') : time(t.startedAt || t.stagedAt)],
         ['Version', (t) => time(t.version), 'hide-sm'],
         resident && ['Volumes', (t) => (t.localVolumes || []).map((v) => h('div', null, h('a', { class: 'mono', title: v.persistenceId, href: '#/volumes?agent=' + encodeURIComponent(t.slaveId) }, v.containerPath))), 'hide-sm'],
@@ -129,6 +130,18 @@ export const appDetail = {
       tab === 'versions' && versionsTab(app, versions, diff, query),
       tab === 'deployments' && (deployments.length ? deployments.map((d) => h('pre', { class: 'json' }, stableJSON(d))) : empty('No deployment is running for this app.', 'Scale or Restart starts one')));
   },
+};
+
+// endpoints are a task's host:port links, one per host port; in bridge
+// mode each says which container port it maps to (docs/networking.md).
+const endpoints = (app, t) => {
+  const pms = app.container?.portMappings || app.container?.docker?.portMappings || [];
+  const bridged = (app.networks || []).some((n) => n.mode === 'container/bridge');
+  return h('span', { class: 'endpoints' }, (t.ports || []).map((p, i) => {
+    const pm = bridged ? pms[i] : null;
+    return h('div', null, h('a', { class: 'endpoint mono', href: `http://${t.host}:${p}/`, target: '_blank', rel: 'noopener' }, `${t.host}:${p}`),
+      pm ? h('span', { class: 'muted port-mapping' }, ` → ${pm.containerPort}/${pm.protocol || 'tcp'}${pm.name ? ' (' + pm.name + ')' : ''}`) : null);
+  }));
 };
 
 // isResident: the app has persistent volumes (docs/stateful.md).

@@ -78,6 +78,8 @@ export const taskDetail = {
           ['Name', t.name], ['Framework', h('a', { href: frameworkLink(t.framework_id) }, t.framework_id)],
           ['Agent', t.slave_id ? h('a', { href: agentLink(t.slave_id) }, t.slave_id) : '–'],
           ['Resources', `cpus ${t.resources?.cpus ?? 0} · mem ${t.resources?.mem ?? 0} MB · disk ${t.resources?.disk ?? 0} MB${t.resources?.ports ? ' · ports ' + t.resources.ports : ''}`],
+          ['Addresses', h('span', { class: 'mono', id: 'task-ips' }, taskIPs(t).join(', ') || 'the agent\'s (host network)')],
+          ...portMappings(t).length ? [['Port mappings', h('span', { class: 'mono', id: 'task-port-mappings' }, portMappings(t).map((m) => `${m.host_port} → ${m.container_port}/${m.protocol || 'tcp'}`).join(', '))]] : [],
           ['Sandbox', h('span', { class: 'mono' }, root)],
         ])),
         h('div', { class: 'card' }, h('h3', null, 'State history'),
@@ -161,3 +163,15 @@ function tailView(t, file) {
   tick();
   return box;
 }
+
+// taskIPs are a task's own addresses: its newest status's network_infos.
+const taskIPs = (t) => {
+  for (const s of [...(t.statuses || [])].reverse()) {
+    const ips = (s.container_status?.network_infos || []).flatMap((n) => (n.ip_addresses || []).map((a) => a.ip_address)).filter(Boolean);
+    if (ips.length) return ips;
+  }
+  return [];
+};
+
+// portMappings are the host→container port mappings of a task's network.
+const portMappings = (t) => (t.container?.network_infos || []).flatMap((n) => n.port_mappings || []);

@@ -1,0 +1,210 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"nodectl/cluster/api"
+	"nodectl/runtime/internal/container"
+	"nodectl/runtime/internal/dnsserver"
+)
+
+// The agent's DNS server (docs/networking.md): Mesos-DNS's names
+// (https://mesosphere.github.io/mesos-dns/docs/naming.html) answered
+// from the record set the leader builds (cluster/dnsrecords.go), which
+// the agent long-polls over its authenticated master connection
+// (api.PathDNS): a task change reaches the server as soon as the master
+// has applied it. The server answers on DNSConfig.Address for the host,
+// and on the container bridge's gateway, port 53, for tasks with a
+// network namespace of their own, whose /etc/resolv.conf points there.
+
+// DNSConfig configures the agent's DNS server.
+type DNSConfig struct {
+	// Address is host:port the server answers on for the host
+	// (--dns-address; node's default is the agent's IP, port 53). ""
+	// runs no DNS server at all (container tasks then get the host's
+	// resolv.conf).
+	Address string
+	// Domain (--dns-domain, default "mesos", Mesos-DNS's default).
+	Domain string
+	// TTL of answers (--dns-ttl, default 60 s, Mesos-DNS's ttl default).
+	TTL time.Duration
+	// Resolvers (host:port) answer names outside the domain asked by
+	// container tasks (--dns-resolvers); nil: the host's resolv.conf
+	// nameservers. Queries on Address outside the domain are refused.
+	Resolvers []string
+}
+
+// DefaultDNSDomain is Mesos-DNS's default domain.
+const DefaultDNSDomain = "mesos"
+
+// dnsState is the agent's DNS server (nil server: none runs).
+type dnsState struct {
+	server     *dnsserver.Server
+	resolvConf string // the resolv.conf bridge tasks get ("": the host's)
+	mu         sync.Mutex
+	updated    time.Time // when the last record set arrived
+}
+
+// startDNS starts the DNS server's listeners; the records come with
+// pollDNS. A listener that cannot start is logged, never fatal.
+func (a *Agent) startDNS() {
+	c := a.cfg.DNS
+	if c.Address == "" {
+		return
+	}
+	addr := c.Address
+	resolvers := c.Resolvers
+	if resolvers == nil {
+		resolvers = hostResolvers("/etc/resolv.conf")
+	}
+	s := dnsserver.New(dnsserver.Config{Domain: c.Domain, TTL: c.TTL, Resolvers: resolvers, Logger: a.log})
+	got, err := s.Listen(dnsserver.Listener{Addr: addr})
+	if err != nil {
+		a.log.Warn("DNS server not started on the host address", "err", err)
+	} else {
+		a.log.Info("DNS server answering", "addr", got, "domain", s.Domain())
+	}
+	a.dns.server = s
+	if a.net == nil {
+		return
+	}
+	gw := a.net.Gateway()
+	if gw == nil {
+		return
+	}
+	gaddr := net.JoinHostPort(gw.String(), "53")
+	if _, err := s.Listen(dnsserver.Listener{Addr: gaddr, FreeBind: true, Forward: true}); err != nil {
+		a.log.Warn("DNS server not started on the container bridge: container tasks keep the host's resolv.conf", "err", err)
+		return
+	}
+	conf := filepath.Join(a.cfg.WorkDir, "dns", "resolv.conf")
+	body := fmt.Sprintf("# nodectl: the agent's DNS server (docs/networking.md)\nnameserver %s\nsearch %s\noptions ndots:1\n", gw, s.Domain())
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err == nil {
+		err = os.WriteFile(conf, []byte(body), 0o644)
+		if err == nil {
+			a.dns.resolvConf = conf
+		}
+	}
+}
+
+// stopDNS stops the DNS server.
+func (a *Agent) stopDNS() {
+	if a.dns.server != nil {
+		a.dns.server.Close()
+	}
+}
+
+// hostResolvers are the nameservers of a resolv.conf, as host:53.
+func hostResolvers(path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) >= 2 && fs[0] == "nameserver" && net.ParseIP(fs[1]) != nil {
+			out = append(out, net.JoinHostPort(fs[1], "53"))
+		}
+	}
+	return out
+}
+
+// dnsResolvConf bind-mounts the agent's resolv.conf over a task's when
+// the task has a network namespace of its own (host-network tasks keep
+// the host's).
+func (a *Agent) dnsResolvConf(spec *container.Spec) {
+	if a.dns.resolvConf == "" || spec.NetNSPath == "" {
+		return
+	}
+	spec.Mounts = append(spec.Mounts, container.Mount{Source: a.dns.resolvConf, Destination: "/etc/resolv.conf", ReadOnly: true})
+}
+
+// pollDNS long-polls the leader's DNS record set into the server until
+// ctx ends, following the leader the agent registered with.
+func (a *Agent) pollDNS(ctx context.Context) {
+	s := a.dns.server
+	if s == nil {
+		return
+	}
+	client := *a.cfg.HTTPClient
+	client.Timeout = 2 * time.Minute // the master answers within its poll wait (25 s)
+	for ctx.Err() == nil {
+		a.mu.Lock()
+		leader, registered := a.leader, a.registered
+		a.mu.Unlock()
+		if !registered {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		recs, err := a.fetchDNS(ctx, &client, leader, s.Version())
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Debug("DNS records from master", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
+		if recs.Version != s.Version() {
+			s.Update(recs)
+			a.dns.mu.Lock()
+			a.dns.updated = time.Now()
+			a.dns.mu.Unlock()
+		}
+	}
+}
+
+// fetchDNS is one long poll: the records once their version is not have.
+func (a *Agent) fetchDNS(ctx context.Context, client *http.Client, leader, have string) (api.DNSRecords, error) {
+	var recs api.DNSRecords
+	u := a.cfg.Scheme + "://" + leader + api.PathDNS + "?version=" + url.QueryEscape(have)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return recs, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return recs, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return recs, fmt.Errorf("%w: GET %s: %s %s", ErrMasterRefused, api.PathDNS, resp.Status, strings.TrimSpace(string(b)))
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&recs); err != nil {
+		return recs, fmt.Errorf("decode DNS records: %w", err)
+	}
+	return recs, nil
+}
+
+// DNSVersion is the version of the DNS record set the agent serves and
+// when it arrived (zero without a DNS server or records).
+func (a *Agent) DNSVersion() (string, time.Time) {
+	if a.dns.server == nil {
+		return "", time.Time{}
+	}
+	a.dns.mu.Lock()
+	defer a.dns.mu.Unlock()
+	return a.dns.server.Version(), a.dns.updated
+}
