@@ -62,6 +62,7 @@ func (m *Master) Routes() []auth.Route {
 	add("POST "+api.PathPing, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handlePing)))
 	add("GET "+api.PathStream, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleStream)))
 	add("POST "+api.PathStatus, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleStatus)))
+	add("POST "+api.PathNetworkLeases, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleNetworkLeases))) // ipam.go
 	add("POST "+api.PathExecutorMessage, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleExecutorMessage)))
 	add("POST "+api.PathScheduler, auth.RegisterFrameworks, m.leaderOnly(m.handleScheduler))
 	return rs
