@@ -375,3 +375,48 @@ func (m *Master) networkNames() string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// ParseClusterNetworks builds the cluster networks from --cluster-cidr
+// (the network api.DefaultClusterNetwork; "" for none) and each
+// --cluster-network, written NAME=CIDR[;allow=NET+NET][;host-prefix=N],
+// and validates them.
+func ParseClusterNetworks(clusterCIDR string, defs []string) ([]api.ClusterNetwork, error) {
+	var out []api.ClusterNetwork
+	if c := strings.TrimSpace(clusterCIDR); c != "" {
+		out = append(out, api.ClusterNetwork{Name: api.DefaultClusterNetwork, CIDR: c})
+	}
+	for _, d := range defs {
+		d = strings.TrimSpace(d)
+		if d == "" {
+			continue
+		}
+		parts := strings.Split(d, ";")
+		name, cidr, found := strings.Cut(parts[0], "=")
+		if !found {
+			return nil, fmt.Errorf("cluster network %q: want NAME=CIDR[;allow=NET+NET][;host-prefix=N]", d)
+		}
+		n := api.ClusterNetwork{Name: strings.TrimSpace(name), CIDR: strings.TrimSpace(cidr)}
+		for _, p := range parts[1:] {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			switch k {
+			case "allow":
+				for _, a := range strings.Split(v, "+") {
+					if a = strings.TrimSpace(a); a != "" {
+						n.Allow = append(n.Allow, a)
+					}
+				}
+			case "host-prefix":
+				if _, err := fmt.Sscanf(v, "%d", &n.HostPrefix); err != nil || n.HostPrefix <= 0 {
+					return nil, fmt.Errorf("cluster network %s: host-prefix %q: want a prefix length such as 24", n.Name, v)
+				}
+			default:
+				return nil, fmt.Errorf("cluster network %s: unknown option %q (allow, host-prefix)", n.Name, p)
+			}
+		}
+		out = append(out, n)
+	}
+	if err := ValidateClusterNetworks(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -111,6 +111,9 @@ func loadMesosFlags(c *cli.Context, cfg *Config) error {
 	if err := loadRoleFlags(c, cfg); err != nil { // roles_flags.go
 		return err
 	}
+	if err := loadNetworkFlags(c, cfg); err != nil { // network_flags.go
+		return err
+	}
 	g := cfg.SandboxGC
 	switch {
 	case g.GCDelay <= 0:
