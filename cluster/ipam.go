@@ -312,7 +312,11 @@ func (m *Master) handleNetworkLeases(w http.ResponseWriter, r *http.Request) {
 	}
 	out, changed := m.leasesAnswer()
 	if req.Index != 0 && req.Index == out.Index {
-		t := time.NewTimer(leasePoll)
+		wait := leasePoll
+		if w := time.Duration(req.WaitSeconds) * time.Second; w > 0 && w < wait {
+			wait = w
+		}
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
 		case <-changed:

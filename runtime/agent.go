@@ -158,6 +158,7 @@ type Agent struct {
 	driverErr error        // why driver is nil
 	net       *cni.Manager // CNI networks (network.go); nil when unavailable
 	netErr    error        // why net is nil
+	ovl       overlayState // cluster networks (overlay.go)
 	images    *image.Store
 	fetcher   *fetcher
 	status    *statusManager
@@ -397,10 +398,14 @@ func (a *Agent) connected(ctx context.Context) error {
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		cancel(a.streamLoop(cctx, leader, id))
+	}()
+	go func() {
+		defer wg.Done()
+		a.overlayLoop(cctx, leader, id) // overlay.go
 	}()
 	go func() {
 		defer wg.Done()

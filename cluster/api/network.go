@@ -51,8 +51,10 @@ type NetworkLeasesRequest struct {
 	// CNINetworks are the networks of the agent's --network_cni_config_dir,
 	// so the master accepts tasks naming them.
 	CNINetworks []string `json:"cni_networks,omitempty"`
-	// Index is the Index of the agent's last answer (0: answer at once).
-	Index uint64 `json:"index"`
+	// Index is the Index of the agent's last answer (0: answer at once);
+	// WaitSeconds bounds the wait for a change (default and most 25).
+	Index       uint64 `json:"index"`
+	WaitSeconds int    `json:"wait_seconds,omitempty"`
 }
 
 // NetworkLeasesResponse is the master's answer.
