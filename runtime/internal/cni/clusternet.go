@@ -88,10 +88,12 @@ func (m *Manager) ConfNames() []string {
 	}
 	var names []string
 	for _, f := range files {
-		if l, err := libcni.ConfListFromFile(f); err == nil {
-			names = append(names, l.Name)
-		} else if c, err := libcni.ConfFromFile(f); err == nil {
-			names = append(names, c.Network.Name)
+		b, err := os.ReadFile(f)
+		var conf struct {
+			Name string `json:"name"`
+		}
+		if err == nil && json.Unmarshal(b, &conf) == nil && conf.Name != "" {
+			names = append(names, conf.Name)
 		}
 	}
 	slices.Sort(names)
