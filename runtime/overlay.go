@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,6 +40,17 @@ type overlayState struct {
 	built bool
 }
 
+// hear marks the master's first answer.
+func (s *overlayState) hear() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.heard:
+	default:
+		close(s.heard)
+	}
+}
+
 func (s *overlayState) init() {
 	s.once.Do(func() {
 		s.heard = make(chan struct{})
@@ -63,6 +75,10 @@ func (a *Agent) overlayLoop(ctx context.Context, leader, id string) {
 			if ctx.Err() != nil {
 				return
 			}
+			if r := (*refusal)(nil); errors.As(err, &r) && r.code == http.StatusNotFound {
+				s.hear() // a master without cluster networks
+				return
+			}
 			a.log.Debug("network leases", "err", err)
 			index = 0
 			select {
@@ -77,11 +93,7 @@ func (a *Agent) overlayLoop(ctx context.Context, leader, id string) {
 		s.mu.Lock()
 		s.resp = resp
 		s.mu.Unlock()
-		select {
-		case <-s.heard:
-		default:
-			close(s.heard)
-		}
+		s.hear()
 		if changed {
 			if err := a.syncOverlay(ctx, id); err != nil {
 				a.log.Warn("cluster network overlay", "err", err)
@@ -124,6 +136,9 @@ func (a *Agent) clusterNetwork(ctx context.Context, name string) (api.ClusterNet
 // its configuration written, the overlay built. ok is false for a name
 // that is no cluster network (nothing done).
 func (a *Agent) prepareClusterNetwork(ctx context.Context, name, containerID string) (bool, error) {
+	if name == "" || name == cni.BridgeNetwork {
+		return false, nil
+	}
 	n, lease, ok, err := a.clusterNetwork(ctx, name)
 	if !ok {
 		if a.net.IsClusterNetwork(name) && err != nil {
