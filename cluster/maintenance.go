@@ -333,7 +333,8 @@ func (m *Master) StartMaintenance(ctx context.Context, ids []api.MachineID) erro
 					victims = append(victims, a)
 					extra = append(extra,
 						op{kind: opDelete, key: keyAgentsPrefix + a.Info.ID},
-						op{kind: opPut, key: keyGonePrefix + a.Info.ID, val: goneRecord{ID: a.Info.ID, Timestamp: now}})
+						op{kind: opPut, key: keyGonePrefix + a.Info.ID, val: goneRecord{ID: a.Info.ID, Timestamp: now}},
+						releaseLeasesOps(a.Info.ID)) // ipam.go
 					break
 				}
 			}
@@ -342,6 +343,7 @@ func (m *Master) StartMaintenance(ctx context.Context, ids []api.MachineID) erro
 	}, func(maintenanceRecord) {
 		for _, a := range victims {
 			m.removals.gone[a.Info.ID] = now
+			m.leasesReleased(a.Info.ID) // ipam.go
 			if m.agents[a.Info.ID] == a {
 				a.pendingMark = false
 				m.removeAgentLocked(a, api.TaskGoneByOperator, "Agent "+a.Info.Hostname+" removed: its machine is down for maintenance")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,6 +129,9 @@ type Config struct {
 	StoreTimeout time.Duration
 	// Roles are --weights, --roles and --whitelist (quota.go).
 	Roles RolesConfig
+	// Networks are the cluster networks (--cluster-cidr,
+	// --cluster-network; ipam.go).
+	Networks []api.ClusterNetwork
 	// Flags are shown under "flags" in /state.
 	Flags map[string]string
 	// LogDir and ExternalLogFile are shown in /state.
@@ -172,6 +176,8 @@ type Master struct {
 	// mark unreachable, mark gone) with the checks that decide them, as
 	// the Mesos registrar applies one operation at a time. Taken before mu.
 	registrar sync.Mutex
+	// ipam is the leader's copy of the network leases (ipam.go).
+	ipam ipamState
 
 	mu          sync.Mutex // guards the fields below
 	leader      *api.MasterInfo
@@ -230,6 +236,10 @@ func newMaster(cfg Config) (*Master, error) {
 		return nil, fmt.Errorf("master config: port %d out of range", cfg.Port)
 	}
 	if err := ValidateRolesConfig(cfg.Roles); err != nil { // quota.go
+		return nil, fmt.Errorf("master config: %w", err)
+	}
+	cfg.Networks = slices.Clone(cfg.Networks)
+	if err := ValidateClusterNetworks(cfg.Networks); err != nil { // ipam.go
 		return nil, fmt.Errorf("master config: %w", err)
 	}
 	if cfg.OfferTimeout < 0 {

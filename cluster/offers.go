@@ -283,6 +283,9 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 		}
 		for _, ti := range op.Launch.TaskInfos {
 			ti, err := validateTask(ti, fw, a, batch)
+			if err == nil {
+				err = m.validateTaskNetworks(ti) // ipam.go
+			}
 			if err != nil {
 				m.dropLaunchLocked(fw, ti, api.TaskError, api.ReasonTaskInvalid, err.Error())
 				continue

@@ -229,6 +229,7 @@ func (m *Master) MarkGone(ctx context.Context, id string) error {
 	err := wb.st.commit(ctx, []op{
 		{kind: opDelete, key: keyAgentsPrefix + id},
 		{kind: opPut, key: keyGonePrefix + id, val: goneRecord{ID: id, Timestamp: now}},
+		releaseLeasesOps(id), // ipam.go
 	})
 	if err != nil {
 		return fmt.Errorf("mark agent %s gone: %w", id, err)
@@ -239,6 +240,7 @@ func (m *Master) MarkGone(ctx context.Context, id string) error {
 		return ErrNotLeader
 	}
 	m.removals.gone[id] = now
+	m.leasesReleased(id) // ipam.go
 	if a := m.agents[id]; a != nil {
 		a.pendingMark = false
 		m.removeAgentLocked(a, api.TaskGoneByOperator, "Agent "+a.Info.Hostname+" marked gone by an operator")

@@ -60,6 +60,9 @@ func (m *Master) launchGroupLocked(fw *framework, a *agent, avail map[string]api
 	for _, ti := range tasks {
 		v, err := validateTask(ti, fw, a, local)
 		if err == nil {
+			err = m.validateTaskNetworks(v) // ipam.go
+		}
+		if err == nil {
 			err = m.mayRunAsLocked(fw, v)
 		}
 		if err != nil {

@@ -22,7 +22,7 @@ func appsFramework(master *cluster.Master, etcd *clientv3.Client, log *slog.Logg
 		Scheduler: master, Etcd: etcd, IsLeader: master.IsLeader, Leader: master.Leader, Logger: log,
 		Fence: master.Fence, TermEvents: master.TermEvents,
 		Role: role, TaskReservationTimeout: reservationTimeout, MaxVersions: maxVersions, Guard: guard, User: user,
-		Abdicate: master.Abdicate, HostPathAllowed: master.HostPathAllowed, AgentDisks: master.AgentDisks,
+		Abdicate: master.Abdicate, HostPathAllowed: master.HostPathAllowed, NetworkKnown: master.NetworkKnown, AgentDisks: master.AgentDisks,
 		MaxTxnOps:      int(embed.DefaultMaxTxnOps), // the master's own member (startEtcd)
 		DrainingAgents: master.DrainingAgents,
 	}

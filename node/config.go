@@ -98,6 +98,8 @@ type Config struct {
 	Roles rolesConfig
 	// DNS is the agent's DNS server (dns_flags.go).
 	DNS dnsConfig
+	// ClusterNetworks are the cluster network flags (network_flags.go).
+	ClusterNetworks []api.ClusterNetwork
 
 	// HA masters (docs/ha.md).
 	Join                  string // master: URL of a running master to join through
@@ -245,7 +247,7 @@ func upFlags() []cli.Flag {
 		boolT("authenticate-agents", "master: agents need a certificate of the cluster; cannot be turned off", "authenticate_agents", "authenticate_slaves"),
 		boolT("root-submissions", "master: principals may run tasks as root", "root_submissions"),
 		boolT("switch-user", "agent: run each task as its user (CommandInfo.user, else FrameworkInfo.user; an image's USER); false: as the agent's user", "switch_user"),
-	}, append(sandboxGCFlags(), append(roleFlags(), dnsFlags()...)...)...))
+	}, append(append(append(sandboxGCFlags(), roleFlags()...), dnsFlags()...), networkFlags()...)...))
 }
 
 // loadConfig merges the config file into c (flags and env win), then builds

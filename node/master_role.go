@@ -159,7 +159,7 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 		RecoveryAgentRemovalLimit: cfg.RecoveryAgentRemovalLimit, LeaseTTL: cfg.LeaderLeaseTTL,
 		Authorize: authorizeMaster, AuthorizeAgent: authorizeAgent, Guard: r.guard,
 		AgentTransport: &http.Transport{TLSClientConfig: pki.ClientTLS(id, pki.RoleAgent)},
-		Roles:          cfg.Roles.Master, Flags: cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: log,
+		Roles:          cfg.Roles.Master, Networks: cfg.ClusterNetworks, Flags: cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: log,
 	})
 	if err != nil {
 		return r, err

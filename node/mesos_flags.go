@@ -114,6 +114,9 @@ func loadMesosFlags(c *cli.Context, cfg *Config) error {
 	if err := loadDNSFlags(c, cfg); err != nil { // dns_flags.go
 		return err
 	}
+	if err := loadNetworkFlags(c, cfg); err != nil { // network_flags.go
+		return err
+	}
 	g := cfg.SandboxGC
 	switch {
 	case g.GCDelay <= 0:

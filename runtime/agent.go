@@ -161,6 +161,7 @@ type Agent struct {
 	net       *cni.Manager // CNI networks (network.go); nil when unavailable
 	netErr    error        // why net is nil
 	dns       dnsState     // the DNS server (dns.go)
+	ovl       overlayState // cluster networks (overlay.go)
 	images    *image.Store
 	fetcher   *fetcher
 	status    *statusManager
@@ -407,10 +408,14 @@ func (a *Agent) connected(ctx context.Context) error {
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		cancel(a.streamLoop(cctx, leader, id))
+	}()
+	go func() {
+		defer wg.Done()
+		a.overlayLoop(cctx, leader, id) // overlay.go
 	}()
 	go func() {
 		defer wg.Done()

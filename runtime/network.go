@@ -83,8 +83,15 @@ func (a *Agent) attachNetwork(ctx context.Context, t *task, spec *container.Spec
 	if a.net == nil {
 		return fmt.Errorf("this agent cannot put tasks on networks: %w", a.netErr)
 	}
+	cluster, err := a.prepareClusterNetwork(ctx, name, t.containerID) // overlay.go
+	if err != nil {
+		return fmt.Errorf("network %s: %w", name, err)
+	}
 	att, err := a.net.Attach(ctx, t.containerID, name, ports)
 	if err != nil {
+		if cluster {
+			a.dropOverlayUser(t.containerID)
+		}
 		return fmt.Errorf("network %s: %w", name, err)
 	}
 	spec.NetNSPath = att.NetNS
@@ -123,6 +130,7 @@ func (a *Agent) adoptNetwork(ctx context.Context, t *task) {
 	if err != nil || name == "" || a.net == nil {
 		return
 	}
+	a.adoptOverlayUser(name, t.containerID) // overlay.go
 	att, err := a.net.Adopt(ctx, t.containerID, name, ports)
 	if len(att.IPs) > 0 {
 		a.setNetInfos(t, name, att)
@@ -157,6 +165,7 @@ func (a *Agent) cleanupNetworkOrphans(ctx context.Context) {
 	if err != nil {
 		a.log.Warn("clean up orphan container networking", "err", err)
 	}
+	a.sweepOverlay(ctx) // overlay.go
 }
 
 // releaseNetwork detaches an ended task from its network; harmless for a
@@ -171,4 +180,5 @@ func (a *Agent) releaseNetwork(t *task) {
 	if err := a.net.Detach(ctx, t.containerID, name, ports); err != nil {
 		a.log.Warn("detach task from its network", "task_id", t.id, "network", name, "err", err)
 	}
+	a.dropOverlayUser(t.containerID) // overlay.go: the last one removes the overlay
 }

@@ -30,7 +30,8 @@ type App struct {
 	Ports                      []int                `json:"ports,omitempty"`
 	RequirePorts               bool                 `json:"requirePorts"`
 	Container                  *Container           `json:"container,omitempty"`
-	Networks                   []Network            `json:"networks,omitempty"` // network.go
+	Networks                   []Network            `json:"networks,omitempty"`  // network.go
+	IPAddress                  *IPAddress           `json:"ipAddress,omitempty"` // network.go (legacy)
 	HealthChecks               []HealthCheck        `json:"healthChecks"`
 	ReadinessChecks            []ReadinessCheck     `json:"readinessChecks"`
 	Labels                     map[string]string    `json:"labels"`

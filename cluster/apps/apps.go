@@ -114,6 +114,9 @@ type Config struct {
 	// (cluster.Master.HostPathAllowed); known is false when none can tell.
 	// Nil: hostPaths are left to the agents (TASK_ERROR).
 	HostPathAllowed func(path string) (allowed, known bool)
+	// NetworkKnown says whether tasks may name a network
+	// (cluster.Master.NetworkKnown). Nil: the agents decide (TASK_ERROR).
+	NetworkKnown func(name string) bool
 	// AgentDisks lists the PATH and MOUNT disks of the registered agents
 	// (cluster.Master.AgentDisks); known is false while none is
 	// registered. Nil: path and mount volumes wait for offers (diskplace.go).

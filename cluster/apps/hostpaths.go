@@ -46,5 +46,6 @@ func (a *Apps) hostPathDetails(app *App) []Detail {
 				fmt.Sprintf("host path %s is not under any agent's --allowed-host-paths", v.HostPath)}})
 		}
 	}
-	return append(ds, a.diskDetails(app)...) // the same question for path and mount volumes (diskplace.go)
+	ds = append(ds, a.networkDetails(app)...) // the same question for named networks (network.go)
+	return append(ds, a.diskDetails(app)...)  // the same question for path and mount volumes (diskplace.go)
 }

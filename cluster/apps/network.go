@@ -39,6 +39,23 @@ type PortMapping struct {
 	NetworkNames  []string          `json:"networkNames,omitempty"`
 }
 
+// IPAddress is Marathon's legacy ipAddress: the app runs on the
+// container network NetworkName (as networks [{"mode": "container",
+// "name": NetworkName}]).
+type IPAddress struct {
+	NetworkName string            `json:"networkName,omitempty"`
+	Groups      []string          `json:"groups,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Discovery   *struct {
+		Ports []struct {
+			Number   int               `json:"number"`
+			Name     string            `json:"name"`
+			Protocol string            `json:"protocol"`
+			Labels   map[string]string `json:"labels,omitempty"`
+		} `json:"ports"`
+	} `json:"discovery,omitempty"`
+}
+
 // Network modes.
 const (
 	modeHost   = "host"
@@ -56,6 +73,7 @@ var legacyModes = map[string]string{"BRIDGE": modeBridge, "HOST": modeHost}
 // as given, with docker.portMappings), fills protocols in, and gives a
 // bridge app no port definitions (its host ports are its mappings').
 func (a *App) normalizeNetworks() {
+	a.normalizeIPAddress()
 	c := a.Container
 	if c == nil {
 		return
@@ -75,9 +93,35 @@ func (a *App) normalizeNetworks() {
 			c.PortMappings[i].Protocol = "tcp"
 		}
 	}
-	if a.bridged() && a.PortDefinitions == nil && a.Ports == nil {
+	if (a.bridged() || a.containerNetwork() != "") && a.PortDefinitions == nil && a.Ports == nil {
 		a.PortDefinitions = []PortDefinition{}
 	}
+}
+
+// normalizeIPAddress derives networks from the legacy ipAddress (kept as
+// given).
+func (a *App) normalizeIPAddress() {
+	if a.IPAddress != nil && len(a.Networks) == 0 {
+		a.Networks = []Network{{Mode: modeUser, Name: a.IPAddress.NetworkName}}
+	}
+}
+
+// containerNetwork is the network of an app in container mode ("" in
+// host or bridge mode).
+func (a *App) containerNetwork() string {
+	if len(a.Networks) == 1 && a.Networks[0].Mode == modeUser {
+		return a.Networks[0].Name
+	}
+	return ""
+}
+
+// networkDetails are the 422 details of network names no agent knows.
+func (a *Apps) networkDetails(app *App) []Detail {
+	name := app.containerNetwork()
+	if name == "" || a.cfg.NetworkKnown == nil || a.cfg.NetworkKnown(name) {
+		return nil
+	}
+	return []Detail{{Path: "/networks/0/name", Errors: []string{fmt.Sprintf("unknown network %q: not a cluster network (--cluster-cidr, --cluster-network) nor one of the agents' --network_cni_config_dir", name)}}}
 }
 
 // bridged: the app runs in container/bridge mode.
@@ -128,7 +172,9 @@ func (a *App) validateNetworks() []Detail {
 				add(p+"/name", "a network name is only for mode container")
 			}
 		case modeUser:
-			add(p+"/mode", "container networks (mode \"container\") are not yet supported by nodectl (networking issue): use host or container/bridge")
+			if n.Name == "" {
+				add(p+"/name", "mode container needs the name of a network")
+			}
 		default:
 			add(p+"/mode", "must be one of host, container/bridge, container")
 		}
@@ -149,9 +195,37 @@ func (a *App) validateNetworks() []Detail {
 			add("/container/docker/portMappings", "give port mappings in container.portMappings or container.docker.portMappings, not both")
 		}
 	}
+	if ip := a.IPAddress; ip != nil {
+		switch {
+		case ip.NetworkName == "":
+			add("/ipAddress/networkName", "ipAddress needs the networkName of a container network")
+		case len(a.Networks) != 1 || a.Networks[0].Mode != modeUser || a.Networks[0].Name != ip.NetworkName:
+			add("/ipAddress", "ipAddress contradicts networks")
+		}
+		if len(ip.Groups) > 0 {
+			add("/ipAddress/groups", "ipAddress.groups is not supported (network isolation is by network: --cluster-network allow)")
+		}
+	}
 	pms, pmPath := a.portMappings()
-	if len(pms) > 0 && !a.bridged() {
-		add(pmPath, "port mappings need container/bridge networking (networks: [{\"mode\": \"container/bridge\"}])")
+	if len(pms) > 0 && !a.bridged() && a.containerNetwork() == "" {
+		add(pmPath, "port mappings need container/bridge or container networking (networks: [{\"mode\": \"container/bridge\"}])")
+	}
+	if a.containerNetwork() != "" {
+		at := "/networks"
+		if a.IPAddress != nil {
+			at = "/ipAddress"
+		}
+		if c := a.Container; c == nil || c.Docker == nil || c.Docker.Image == "" {
+			add(at, "container networking needs a container image (container.docker.image)")
+		}
+		if len(a.PortDefinitions) > 0 {
+			add("/portDefinitions", "portDefinitions must be empty in container mode: use container.portMappings")
+		}
+		for i, pm := range pms {
+			if pm.HostPort != 0 {
+				add(fmt.Sprintf("%s/%d/hostPort", pmPath, i), "host ports in container mode are not yet supported by nodectl: the containerPort is reached on the task's own address")
+			}
+		}
 	}
 	if a.bridged() {
 		if c := a.Container; c == nil || c.Docker == nil || c.Docker.Image == "" {
@@ -195,6 +269,9 @@ func (a *App) validateNetworks() []Detail {
 // whose host ports are ports (one per mapping, in order); a containerPort
 // of 0 is the host port, as Marathon does.
 func networkInfos(def *App, ports []int) []api.NetworkInfo {
+	if name := def.containerNetwork(); name != "" {
+		return []api.NetworkInfo{{Name: name}}
+	}
 	if !def.bridged() {
 		return nil
 	}

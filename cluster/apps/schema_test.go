@@ -187,7 +187,7 @@ func TestAppUnknownFieldsRefused(t *testing.T) {
 		`{"id": "/u/a", "cmd": "x", "comand": "typo"}`:                                                  "/comand",
 		`{"id": "/u/a", "cmd": "x", "portDefinitions": [{"port": 0, "hostport": 1}]}`:                   "/portDefinitions/0/hostport",
 		`{"id": "/u/a", "cmd": "x", "container": {"type": "DOCKER", "docker": {"image": "b", "x": 1}}}`: "/container/docker/x",
-		`{"id": "/u/a", "cmd": "x", "networks": [{"mode": "container", "name": "dcos"}]}`:               "/networks/0/mode",
+		`{"id": "/u/a", "cmd": "x", "networks": [{"mode": "overlay", "name": "dcos"}]}`:                 "/networks/0/mode",
 	} {
 		var out struct {
 			Details []Detail `json:"details"`

@@ -35,7 +35,6 @@ var notSupported = []struct {
 	noop   func(v any) bool
 	reason string
 }{
-	{"/ipAddress", "ipAddress", nil, "networking issue"},
 	{"/container/docker/privileged", "container.docker.privileged", isFalse, ""},
 	{"/container/docker/parameters", "container.docker.parameters", emptyList, ""},
 	{"/container/docker/credential", "container.docker.credential", nil, ""},

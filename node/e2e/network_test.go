@@ -84,11 +84,11 @@ func TestBridgeNetworking(t *testing.T) {
 			return got == want
 		})
 	}
-	// The refused forms name their field.
+	// A container network no one defined is refused, naming it.
 	body := appMust(t, n, "POST", "/v2/apps", `{"id": "/e2e/cnet", "cmd": "sleep 1", "container": {"type": "MESOS", "docker": {"image": "test/bridge:1"}},
 		"networks": [{"mode": "container", "name": "dev"}]}`, 422)
-	if !strings.Contains(string(body), "/networks/0/mode") {
-		t.Errorf("container network: 422 %s does not name /networks/0/mode", body)
+	if !strings.Contains(string(body), "/networks/0/name") || !strings.Contains(string(body), `\"dev\"`) {
+		t.Errorf("unknown container network: 422 %s does not name /networks/0/name and the network", body)
 	}
 
 	appMust(t, n, "DELETE", "/v2/apps/e2e/bridge", "", 200)

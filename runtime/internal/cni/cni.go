@@ -211,6 +211,9 @@ func (m *Manager) network(name string) (*libcni.NetworkConfigList, error) {
 	if name == "" || name == BridgeNetwork {
 		return m.bridge, nil
 	}
+	if l, ok, err := m.clusterNetwork(name); ok { // clusternet.go
+		return l, err
+	}
 	if m.cfg.ConfDir == "" {
 		return nil, fmt.Errorf("unknown network %q (no --network_cni_config_dir)", name)
 	}

@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"nodectl/node/nodetest"
+)
+
+// TestOverlayNetworks (issue 18, container networks): one master and three
+// agents, each agent in a network namespace of its own (netLab). The
+// master defines the cluster network "nodectl" (--cluster-cidr) and a
+// second one, "other"; each agent leases a /24 of both. A task on
+// "nodectl" on agent A reaches a task on "nodectl" on agent C by its task
+// IP, through the VXLAN overlay; a task on "other" (agent B) cannot reach
+// it (isolation between networks). Marathon reports every task's own
+// address in ipAddresses; an unknown network name is a 422 naming it.
+// Once the apps are gone, no agent namespace keeps the overlay's device,
+// nftables table or bridges.
+func TestOverlayNetworks(t *testing.T) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft is not installed (make deps installs nftables)")
+	}
+	lab := newNetLab(t)
+	m := newNode(t)
+	url := "https://" + lab.hostIP() + ":" + strconv.Itoa(m.port)
+	start(t, withIP(m.args("master", "--cluster-cidr", "10.42.0.0/16", "--cluster-network", "other=10.43.0.0/16"), lab.hostIP())...)
+	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(url) })
+	tok, _, _ := strings.Cut(haCLI(t, 0, "token", "create", "--role", "agent", "--work-dir", m.dir, "--master", lab.hostIP()+":"+strconv.Itoa(m.port)), "\n")
+	archive := busyboxImage(t, "test/overlay:1", nil, func(*v1.Config) {})
+	type member struct {
+		netMember
+		dir string
+	}
+	agents := map[string]member{}
+	for _, host := range []string{"ov-a", "ov-b", "ov-c"} {
+		a, mem := newNode(t), lab.add(host)
+		if b, err := exec.Command(bin, "image", "load", "--work-dir", a.dir, archive).CombinedOutput(); err != nil {
+			t.Fatalf("image load: %v\n%s", err, b)
+		}
+		nodetest.Trust(nodetest.ClientConfigOf(m.dir), a.agentPort)
+		startIn(t, mem, withIP(a.args("agent", "--join", url, "--token", strings.TrimSpace(tok), "--registration_backoff_factor", "50ms",
+			"--hostname", host, "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]"), mem.ip)...)
+		agents[host] = member{mem, a.dir}
+	}
+	waitFor(t, 60*time.Second, "three agents active", func() bool {
+		s := slaves(t, url)
+		return len(s) == 3 && s[0].Active && s[1].Active && s[2].Active
+	})
+
+	app := func(id, host, network, cmd string) string {
+		return `{"id": "` + id + `", "instances": 1, "cpus": 0.05, "mem": 32, "cmd": "` + cmd + `",
+			"constraints": [["hostname", "CLUSTER", "` + host + `"]],
+			"container": {"type": "MESOS", "docker": {"image": "test/overlay:1"}},
+			"networks": [{"mode": "container", "name": "` + network + `"}]}`
+	}
+	post := func(body string, want int) []byte {
+		t.Helper()
+		code, b := haDo("POST", url+"/v2/apps", body)
+		if code != want {
+			t.Fatalf("POST /v2/apps: %d %s, want %d", code, b, want)
+		}
+		return b
+	}
+	// An unknown network is refused, naming it.
+	if b := post(app("/ov/nowhere", "ov-a", "nowhere", "sleep 1"), 422); !strings.Contains(string(b), "/networks/0/name") || !strings.Contains(string(b), "nowhere") {
+		t.Errorf("unknown network: 422 %s does not name /networks/0/name and the network", b)
+	}
+	post(app("/ov/server", "ov-c", "nodectl", "echo hello-$MESOS_TASK_ID > index.html && exec httpd -f -p 8080 -h ."), 201)
+	post(app("/ov/client", "ov-a", "nodectl", "exec sleep 3600"), 201)
+	// The legacy form of a container network: ipAddress.networkName.
+	post(`{"id": "/ov/intruder", "instances": 1, "cpus": 0.05, "mem": 32, "cmd": "exec sleep 3600",
+		"constraints": [["hostname", "CLUSTER", "ov-b"]],
+		"container": {"type": "MESOS", "docker": {"image": "test/overlay:1"}},
+		"ipAddress": {"networkName": "other"}}`, 201)
+
+	type ipTask struct {
+		ID          string `json:"id"`
+		State       string `json:"state"`
+		IPAddresses []struct {
+			IPAddress string `json:"ipAddress"`
+		} `json:"ipAddresses"`
+	}
+	running := func(id, prefix string) ipTask {
+		t.Helper()
+		var got ipTask
+		waitFor(t, 90*time.Second, id+" running with an address in "+prefix, func() bool {
+			var r struct {
+				Tasks []ipTask `json:"tasks"`
+			}
+			code, b := haDo("GET", url+"/v2/apps"+id+"/tasks", "")
+			if code != 200 || json.Unmarshal(b, &r) != nil || len(r.Tasks) != 1 {
+				return false
+			}
+			got = r.Tasks[0]
+			return got.State == "TASK_RUNNING" && len(got.IPAddresses) == 1 && strings.HasPrefix(got.IPAddresses[0].IPAddress, prefix)
+		})
+		return got
+	}
+	server := running("/ov/server", "10.42.")
+	client := running("/ov/client", "10.42.")
+	intruder := running("/ov/intruder", "10.43.")
+	serverIP := server.IPAddresses[0].IPAddress
+	t.Logf("server %s, client %s, intruder %s", serverIP, client.IPAddresses[0].IPAddress, intruder.IPAddresses[0].IPAddress)
+	if strings.Join(strings.Split(serverIP, ".")[:3], ".") == strings.Join(strings.Split(client.IPAddresses[0].IPAddress, ".")[:3], ".") {
+		t.Errorf("server %s and client %s share a subnet: every agent leases its own", serverIP, client.IPAddresses[0].IPAddress)
+	}
+
+	// fromTask asks the server with busybox nc from the network namespace of agent host's
+	// one task.
+	fromTask := func(host string) (string, error) {
+		d := filepath.Join(agents[host].dir, "cni", "netns")
+		es, err := os.ReadDir(d)
+		if err != nil || len(es) != 1 {
+			t.Fatalf("%s: want one task namespace in %s: %v %v", host, d, es, err)
+		}
+		cmd := exec.Command("nsenter", "--net="+filepath.Join(d, es[0].Name()), "--", "busybox", "nc", "-w", "2", serverIP, "8080")
+		cmd.Stdin = strings.NewReader("GET / HTTP/1.0\r\n\r\n")
+		out, err := cmd.CombinedOutput()
+		_, body, _ := strings.Cut(string(out), "\r\n\r\n")
+		return strings.TrimSpace(body), err
+	}
+	want := "hello-" + server.ID
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := fromTask("ov-a")
+		if got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			for host, a := range agents {
+				t.Logf("%s:\n%s", host, overlayDump(a.ns))
+			}
+			t.Fatalf("the client on ov-a did not reach the server on ov-c at %s: %q %v", serverIP, got, err)
+		}
+		time.Sleep(200 * time.Millisecond) // polling a remote answer
+	}
+	if out, err := fromTask("ov-b"); err == nil || strings.Contains(out, "hello") {
+		t.Errorf("a task on network other reached the server on nodectl: %q %v", out, err)
+	}
+
+	for _, id := range []string{"/ov/server", "/ov/client", "/ov/intruder"} {
+		if code, b := haDo("DELETE", url+"/v2/apps"+id, ""); code != 200 {
+			t.Fatalf("DELETE %s: %d %s", id, code, b)
+		}
+	}
+	for host, a := range agents {
+		waitFor(t, 60*time.Second, host+": the overlay's device, table and bridges gone", func() bool {
+			links, _ := exec.Command("ip", "-n", a.ns, "-o", "link").Output()
+			tables, _ := exec.Command("ip", "netns", "exec", a.ns, "nft", "list", "tables").Output()
+			es, _ := os.ReadDir(filepath.Join(a.dir, "cni", "netns"))
+			return !strings.Contains(string(links), "nodectl-vx") && !strings.Contains(string(links), "ncn") &&
+				!strings.Contains(string(tables), "nodectl_overlay") && len(es) == 0
+		})
+	}
+}
+
+// overlayDump is what the overlay set up in network namespace ns.
+func overlayDump(ns string) string {
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"ip", "-n", ns, "-d", "link", "show", "nodectl-vx"}, {"ip", "-n", ns, "addr"}, {"ip", "-n", ns, "route"},
+		{"ip", "-n", ns, "neigh", "show", "dev", "nodectl-vx"}, {"bridge", "-n", ns, "fdb", "show", "dev", "nodectl-vx"},
+		{"ip", "netns", "exec", ns, "nft", "list", "ruleset"}, {"ip", "netns", "exec", ns, "sysctl", "net.ipv4.ip_forward"},
+	} {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		fmt.Fprintf(&b, "$ %s (%v)\n%s\n", strings.Join(args, " "), err, out)
+	}
+	return b.String()
+}
