@@ -55,6 +55,9 @@ type dnsState struct {
 	resolvConf string // the resolv.conf bridge tasks get ("": the host's)
 	mu         sync.Mutex
 	updated    time.Time // when the last record set arrived
+	// onNet are the resolv.conf files of cluster networks' tasks, by
+	// gateway address the server answers on (see dnsResolvConfOn).
+	onNet map[string]string
 }
 
 // startDNS starts the DNS server's listeners; the records come with
@@ -97,6 +100,44 @@ func (a *Agent) startDNS() {
 			a.dns.resolvConf = conf
 		}
 	}
+}
+
+// dnsResolvConfOn bind-mounts a resolv.conf naming gw, this agent's
+// address on a cluster network's bridge, over the task's, and makes the
+// server answer there (once per address; the listener stays, as the
+// bridge's own one does, while the bridge comes and goes with its tasks).
+// A task on a cluster network cannot count on the container bridge's
+// gateway: that bridge exists only while bridge-mode tasks run.
+func (a *Agent) dnsResolvConfOn(spec *container.Spec, gw net.IP) {
+	s := a.dns.server
+	if s == nil || gw == nil {
+		return
+	}
+	key := gw.String()
+	a.dns.mu.Lock()
+	defer a.dns.mu.Unlock()
+	conf, ok := a.dns.onNet[key]
+	if !ok {
+		if _, err := s.Listen(dnsserver.Listener{Addr: net.JoinHostPort(key, "53"), FreeBind: true, Forward: true}); err != nil {
+			a.log.Warn("DNS server not started on a cluster network's bridge: its tasks keep the host's resolv.conf", "addr", key, "err", err)
+			return
+		}
+		conf = filepath.Join(a.cfg.WorkDir, "dns", "resolv-"+key+".conf")
+		body := fmt.Sprintf("# nodectl: the agent's DNS server (docs/networking.md)\nnameserver %s\nsearch %s\noptions ndots:1\n", key, s.Domain())
+		if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+			a.log.Warn("write a cluster network's resolv.conf", "err", err)
+			return
+		}
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			a.log.Warn("write a cluster network's resolv.conf", "err", err)
+			return
+		}
+		if a.dns.onNet == nil {
+			a.dns.onNet = map[string]string{}
+		}
+		a.dns.onNet[key] = conf
+	}
+	spec.Mounts = append(spec.Mounts, container.Mount{Source: conf, Destination: "/etc/resolv.conf", ReadOnly: true})
 }
 
 // stopDNS stops the DNS server.

@@ -95,7 +95,11 @@ func (a *Agent) attachNetwork(ctx context.Context, t *task, spec *container.Spec
 		return fmt.Errorf("network %s: %w", name, err)
 	}
 	spec.NetNSPath = att.NetNS
-	a.dnsResolvConf(spec) // dns.go
+	if gw := a.clusterGateway(name); gw != nil {
+		a.dnsResolvConfOn(spec, gw) // dns.go
+	} else {
+		a.dnsResolvConf(spec) // dns.go
+	}
 	a.setNetInfos(t, name, att)
 	a.log.Info("task attached to network", "task_id", t.id, "network", name, "ips", att.IPs, "netns", att.NetNS)
 	return nil

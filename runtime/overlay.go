@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -165,6 +166,33 @@ func (a *Agent) prepareClusterNetwork(ctx context.Context, name, containerID str
 		return true, err
 	}
 	return true, nil
+}
+
+// clusterGateway is this agent's address on cluster network name's bridge
+// (the first address of its subnet lease, the bridge plugin's gateway),
+// nil for a name that is no cluster network or holds no lease.
+func (a *Agent) clusterGateway(name string) net.IP {
+	if name == "" || name == cni.BridgeNetwork {
+		return nil
+	}
+	s := &a.ovl
+	s.init()
+	id := a.ID()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.resp.Leases {
+		if l.Network != name || l.AgentID != id {
+			continue
+		}
+		_, subnet, err := net.ParseCIDR(l.Subnet)
+		if err != nil || subnet.IP.To4() == nil {
+			return nil
+		}
+		gw := slices.Clone(subnet.IP.To4())
+		gw[3]++
+		return gw
+	}
+	return nil
 }
 
 // adoptOverlayUser counts a recovered task on a cluster network.

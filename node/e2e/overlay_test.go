@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,6 +149,27 @@ func TestOverlayNetworks(t *testing.T) {
 		t.Errorf("a task on network other reached the server on nodectl: %q %v", out, err)
 	}
 
+	// By name: the client's container resolves through its agent's DNS on
+	// its bridge's gateway (the first address of ov-a's subnet), which
+	// answers the server's Mesos-DNS name on ov-c with its task IP.
+	clientNS := onlyTaskNetNS(t, agents["ov-a"].dir)
+	conf := resolvConfOfNetNS(t, clientNS)
+	cip := strings.Split(client.IPAddresses[0].IPAddress, ".")
+	gw := strings.Join(cip[:3], ".") + ".1"
+	if !strings.Contains(conf, "nameserver "+gw) || !strings.Contains(conf, "search mesos") {
+		t.Errorf("the client's /etc/resolv.conf does not name its agent's DNS at %s:\n%s", gw, conf)
+	}
+	var resolved string
+	waitFor(t, 30*time.Second, "server-ov.marathon.mesos resolved from the client's namespace", func() bool {
+		out, _ := exec.Command("nsenter", "--net="+clientNS, "--", "busybox", "nslookup", "server-ov.marathon.mesos", gw).CombinedOutput()
+		if strings.Contains(string(out), serverIP) {
+			resolved = serverIP
+			return true
+		}
+		return false
+	})
+	t.Logf("server-ov.marathon.mesos = %s (asked %s from ov-a's task)", resolved, gw)
+
 	for _, id := range []string{"/ov/server", "/ov/client", "/ov/intruder"} {
 		if code, b := haDo("DELETE", url+"/v2/apps"+id, ""); code != 200 {
 			t.Fatalf("DELETE %s: %d %s", id, code, b)
@@ -162,6 +184,40 @@ func TestOverlayNetworks(t *testing.T) {
 				!strings.Contains(string(tables), "nodectl_overlay") && len(es) == 0
 		})
 	}
+}
+
+// onlyTaskNetNS is the pinned network namespace of the one task of the
+// agent with work dir dir.
+func onlyTaskNetNS(t *testing.T, dir string) string {
+	t.Helper()
+	d := filepath.Join(dir, "cni", "netns")
+	es, err := os.ReadDir(d)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("want one task namespace in %s: %v %v", d, es, err)
+	}
+	return filepath.Join(d, es[0].Name())
+}
+
+// resolvConfOfNetNS is /etc/resolv.conf as the processes in the network
+// namespace pinned at ns see it (through /proc/<pid>/root).
+func resolvConfOfNetNS(t *testing.T, ns string) string {
+	t.Helper()
+	var want syscall.Stat_t
+	if err := syscall.Stat(ns, &want); err != nil {
+		t.Fatal(err)
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join("/proc", p.Name(), "ns", "net"), &st) != nil || st.Ino != want.Ino || st.Dev != want.Dev {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join("/proc", p.Name(), "root", "etc", "resolv.conf")); err == nil {
+			return string(b)
+		}
+	}
+	t.Fatalf("no process in the network namespace %s", ns)
+	return ""
 }
 
 // overlayDump is what the overlay set up in network namespace ns.
