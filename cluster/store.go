@@ -56,6 +56,7 @@ type etcdStore struct {
 	cli      *clientv3.Client
 	fenceKey string
 	fenceRev int64
+	meter    *TxnMeter // counts the writes (txnmeter.go); nil: none
 }
 
 func (s *etcdStore) load(ctx context.Context, prefix string) ([]kv, error) {
@@ -91,6 +92,7 @@ func (s *etcdStore) commit(ctx context.Context, ops []op) error {
 		if s.fenceKey != "" {
 			txn = txn.If(clientv3.Compare(clientv3.CreateRevision(s.fenceKey), "=", s.fenceRev))
 		}
+		s.meter.Record(thens)
 		resp, err := txn.Then(thens...).Commit()
 		if err != nil {
 			return fmt.Errorf("etcd txn: %w", err)

@@ -62,6 +62,9 @@ type Config struct {
 	Scheduler cluster.Scheduler
 	// Etcd holds the state; nil keeps it in memory (tests only).
 	Etcd *clientv3.Client
+	// TxnMeter counts the framework's etcd writes
+	// (cluster.Master.AppsTxnMeter); nil counts nothing.
+	TxnMeter *cluster.TxnMeter
 	// IsLeader reports whether this master leads (required).
 	IsLeader func() bool
 	// Fence is the master's current term fence (cluster.Master.Fence):
@@ -283,7 +286,7 @@ func New(cfg Config) (*Apps, error) {
 	if cfg.MaxVersions <= 0 {
 		cfg.MaxVersions = DefaultMaxVersions
 	}
-	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: &store{cli: cfg.Etcd, fenced: cfg.Fence != nil}, wake: make(chan struct{}, 1), bus: newEventBus()}
+	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: &store{cli: cfg.Etcd, fenced: cfg.Fence != nil, meter: cfg.TxnMeter}, wake: make(chan struct{}, 1), bus: newEventBus()}
 	a.resetLocked()
 	return a, nil
 }

@@ -52,6 +52,7 @@ func escapeID(id string) string { return strings.ReplaceAll(strings.TrimPrefix(i
 type store struct {
 	cli    *clientv3.Client
 	fenced bool
+	meter  *cluster.TxnMeter // counts the writes; nil: none
 
 	mu   sync.Mutex // guards the fields below
 	cmp  *clientv3.Cmp
@@ -82,6 +83,7 @@ func (s *store) commit(ops ...clientv3.Op) error {
 		}
 		txn = txn.If(*cmp)
 	}
+	s.meter.Record(ops)
 	resp, err := txn.Then(ops...).Commit()
 	if err != nil {
 		return fmt.Errorf("etcd txn: %w", err)
