@@ -68,7 +68,11 @@ func (s *store) setTerm(cmp *clientv3.Cmp, lost func()) {
 
 // commit writes ops in one transaction, fenced by the term.
 func (s *store) commit(ops ...clientv3.Op) error {
-	if s.cli == nil || len(ops) == 0 {
+	if len(ops) == 0 {
+		return nil
+	}
+	s.meter.Record(ops) // every attempt, refused ones too
+	if s.cli == nil {
 		return nil
 	}
 	s.mu.Lock()
@@ -83,7 +87,6 @@ func (s *store) commit(ops ...clientv3.Op) error {
 		}
 		txn = txn.If(*cmp)
 	}
-	s.meter.Record(ops)
 	resp, err := txn.Then(ops...).Commit()
 	if err != nil {
 		return fmt.Errorf("etcd txn: %w", err)
