@@ -146,6 +146,8 @@ type Config struct {
 // Run to take part in the election.
 type Master struct {
 	cfg          Config
+	storeTxns    TxnMeter  // writes of the master's state (txnmeter.go)
+	appsTxns     TxnMeter  // writes of the built-in apps framework
 	removalRate  RateLimit // parsed cfg.AgentRemovalRateLimit
 	removalLimit float64   // parsed cfg.RecoveryAgentRemovalLimit, a fraction
 	info         api.MasterInfo
@@ -460,7 +462,7 @@ func (m *Master) term(ctx context.Context) error {
 		}
 		// Every write of this term is fenced by our election key: once
 		// another master leads, they fail instead of clobbering its state.
-		st := &etcdStore{cli: m.cfg.Etcd, fenceKey: key, fenceRev: rev}
+		st := &etcdStore{cli: m.cfg.Etcd, fenceKey: key, fenceRev: rev, meter: &m.storeTxns}
 		if err := m.becomeLeader(gctx, st); err != nil {
 			return err
 		}

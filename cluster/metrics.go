@@ -137,6 +137,7 @@ func (m *Master) registerMetrics() masterMetrics {
 	}))
 	mt.GaugeFunc("registrar/log/ensemble_size", "Mesos name: voting members of the quorum", quorum(func(q api.Quorum) float64 { return float64(q.Voters) }))
 	mt.GaugeFunc("registrar/log/recovered", "Mesos name: 1 if the quorum is healthy", quorum(func(q api.Quorum) float64 { return b(q.Healthy) }))
+	m.registerTxnMeters(mt.GaugeFunc) // txnmeter.go
 	api.AddSystemMetrics(mt)
 
 	mm := masterMetrics{

@@ -32,6 +32,7 @@ type op struct {
 	kind opKind
 	key  string
 	val  any
+	enc  []byte // val encoded, set by etcdStore.commit before it splits a batch
 }
 
 // kv is one loaded record.
@@ -50,12 +51,18 @@ type store interface {
 // maxTxnOps is etcd's default --max-txn-ops.
 const maxTxnOps = 128
 
+// maxTxnBytes bounds the keys and values of one transaction: etcd refuses
+// a request over its --max-request-bytes (default 1.5 MiB), less room for
+// the request's framing.
+const maxTxnBytes = 1536<<10 - 64<<10
+
 // etcdStore writes in transactions fenced by the leader's election key:
 // a deposed leader's writes fail instead of overwriting its successor's.
 type etcdStore struct {
 	cli      *clientv3.Client
 	fenceKey string
 	fenceRev int64
+	meter    *TxnMeter // counts the writes (txnmeter.go); nil: none
 }
 
 func (s *etcdStore) load(ctx context.Context, prefix string) ([]kv, error) {
@@ -71,16 +78,23 @@ func (s *etcdStore) load(ctx context.Context, prefix string) ([]kv, error) {
 }
 
 func (s *etcdStore) commit(ctx context.Context, ops []op) error {
-	for _, chunk := range chunkOps(ops) {
+	encoded := make([]op, len(ops))
+	for i, o := range ops {
+		if o.kind == opPut {
+			b, err := json.Marshal(o.val)
+			if err != nil {
+				return fmt.Errorf("encode %s: %w", o.key, err)
+			}
+			o.enc = b
+		}
+		encoded[i] = o
+	}
+	for _, chunk := range chunkOps(encoded) {
 		thens := make([]clientv3.Op, 0, len(chunk))
 		for _, o := range chunk {
 			switch o.kind {
 			case opPut:
-				b, err := json.Marshal(o.val)
-				if err != nil {
-					return fmt.Errorf("encode %s: %w", o.key, err)
-				}
-				thens = append(thens, clientv3.OpPut(o.key, string(b)))
+				thens = append(thens, clientv3.OpPut(o.key, string(o.enc)))
 			case opDelete:
 				thens = append(thens, clientv3.OpDelete(o.key))
 			case opDeletePrefix:
@@ -91,6 +105,7 @@ func (s *etcdStore) commit(ctx context.Context, ops []op) error {
 		if s.fenceKey != "" {
 			txn = txn.If(clientv3.Compare(clientv3.CreateRevision(s.fenceKey), "=", s.fenceRev))
 		}
+		s.meter.Record(thens)
 		resp, err := txn.Then(thens...).Commit()
 		if err != nil {
 			return fmt.Errorf("etcd txn: %w", err)
@@ -103,15 +118,16 @@ func (s *etcdStore) commit(ctx context.Context, ops []op) error {
 }
 
 // chunkOps splits ops, in order, into etcd transactions: at most maxTxnOps
-// each, and no two ops of one transaction touching the same key (etcd
-// refuses that).
+// and maxTxnBytes (of keys and encoded values) each, and no two ops of one
+// transaction touching the same key (etcd refuses that).
 func chunkOps(ops []op) [][]op {
 	var out [][]op
 	var cur []op
 	keys := map[string]bool{}
 	var prefixes []string
+	size := 0
 	conflicts := func(o op) bool {
-		if len(cur) >= maxTxnOps {
+		if len(cur) >= maxTxnOps || len(cur) > 0 && size+len(o.key)+len(o.enc) > maxTxnBytes {
 			return true
 		}
 		for _, p := range prefixes {
@@ -132,9 +148,10 @@ func chunkOps(ops []op) [][]op {
 	for _, o := range ops {
 		if conflicts(o) {
 			out = append(out, cur)
-			cur, keys, prefixes = nil, map[string]bool{}, nil
+			cur, keys, prefixes, size = nil, map[string]bool{}, nil, 0
 		}
 		cur = append(cur, o)
+		size += len(o.key) + len(o.enc)
 		if o.kind == opDeletePrefix {
 			prefixes = append(prefixes, o.key)
 		} else {

@@ -20,7 +20,7 @@ import (
 func appsFramework(master *cluster.Master, etcd *clientv3.Client, log *slog.Logger, role string, reservationTimeout time.Duration, maxVersions int, guard *auth.Guard, user string, mods ...func(*apps.Config)) (*apps.Apps, error) {
 	cfg := apps.Config{
 		Scheduler: master, Etcd: etcd, IsLeader: master.IsLeader, Leader: master.Leader, Logger: log,
-		Fence: master.Fence, TermEvents: master.TermEvents,
+		Fence: master.Fence, TermEvents: master.TermEvents, TxnMeter: master.AppsTxnMeter(),
 		Role: role, TaskReservationTimeout: reservationTimeout, MaxVersions: maxVersions, Guard: guard, User: user,
 		Abdicate: master.Abdicate, HostPathAllowed: master.HostPathAllowed, NetworkKnown: master.NetworkKnown, AgentDisks: master.AgentDisks,
 		MaxTxnOps:      int(embed.DefaultMaxTxnOps), // the master's own member (startEtcd)

@@ -62,6 +62,9 @@ type Config struct {
 	Scheduler cluster.Scheduler
 	// Etcd holds the state; nil keeps it in memory (tests only).
 	Etcd *clientv3.Client
+	// TxnMeter counts the framework's etcd writes
+	// (cluster.Master.AppsTxnMeter); nil counts nothing.
+	TxnMeter *cluster.TxnMeter
 	// IsLeader reports whether this master leads (required).
 	IsLeader func() bool
 	// Fence is the master's current term fence (cluster.Master.Fence):
@@ -178,6 +181,8 @@ type Apps struct {
 	groups map[string]*groupRec // explicit groups (groups.go)
 
 	pods podTable // pods and their instances (podsched.go)
+
+	updBatch *updateBatch // set while handleUpdates collects writes (batch.go)
 }
 
 // appState is an app with what the scheduler keeps about it.
@@ -286,7 +291,7 @@ func New(cfg Config) (*Apps, error) {
 	if cfg.MaxVersions <= 0 {
 		cfg.MaxVersions = DefaultMaxVersions
 	}
-	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: &store{cli: cfg.Etcd, fenced: cfg.Fence != nil}, wake: make(chan struct{}, 1), bus: newEventBus()}
+	a := &Apps{cfg: cfg, log: cfg.Logger.With("component", "apps"), store: &store{cli: cfg.Etcd, fenced: cfg.Fence != nil, meter: cfg.TxnMeter}, wake: make(chan struct{}, 1), bus: newEventBus()}
 	a.resetLocked()
 	return a, nil
 }
@@ -483,10 +488,8 @@ func (a *Apps) lead(ctx context.Context) error {
 				if !ok {
 					return nil
 				}
-				for _, ev := range evs {
-					if err := a.handle(ev); err != nil {
-						return err
-					}
+				if err := a.handleEventBatch(evs); err != nil { // batch.go
+					return err
 				}
 			case <-term:
 				return errLostLeadership
@@ -624,12 +627,27 @@ func (a *Apps) updateLocked(st api.TaskStatus) error {
 		healthEvents = append(healthEvents, a.healthEventsLocked(old, t, *st.Healthy, st.Message, st.HealthChecks)...)
 	}
 	// Persist, then acknowledge and apply.
-	var err error
+	var op *clientv3.Op
 	switch {
 	case gone(st.State):
-		err = a.store.del(prefixTasks + id)
+		del := clientv3.OpDelete(prefixTasks + id)
+		op = &del
 	case prev != st.State || healthChanged || ipsChanged:
-		err = a.store.put(prefixTasks+id, t)
+		put, err := putOp(prefixTasks+id, t)
+		if err != nil {
+			*t = *old
+			return a.unackedLocked(id, err)
+		}
+		op = &put
+	}
+	applied := func() { a.appliedLocked(st, t, prev, unreachable, reachable, healthEvents, now, ack) }
+	if b := a.updBatch; b != nil { // written with the updates beside it (batch.go)
+		b.add(prefixTasks+id, op, func() { *t = *old }, applied)
+		return nil
+	}
+	var err error
+	if op != nil {
+		err = a.store.commit(*op)
 	}
 	if err == nil {
 		err = a.residentStatusLocked(st)
@@ -638,6 +656,14 @@ func (a *Apps) updateLocked(st api.TaskStatus) error {
 		*t = *old
 		return a.unackedLocked(id, err)
 	}
+	applied()
+	return nil
+}
+
+// appliedLocked finishes a status update of an app task once it is
+// persisted: acknowledgement, events, and the end of a task that is gone.
+func (a *Apps) appliedLocked(st api.TaskStatus, t *task, prev api.TaskState, unreachable, reachable bool, healthEvents []func(), now time.Time, ack func()) {
+	id := st.TaskID.Value
 	ack()
 	delete(a.reconciling, id)
 	if unreachable {
@@ -686,7 +712,6 @@ func (a *Apps) updateLocked(st api.TaskStatus) error {
 		}
 		a.revive = true
 	}
-	return nil
 }
 
 // unackedLocked handles a status update that could not be persisted: it

@@ -369,12 +369,16 @@ func (a *Apps) anyQueuedLocked() bool {
 	return a.podsQueuedLocked()
 }
 
-// placeLocked fills one offer with queued instances, app by app.
+// placeLocked fills one offer with queued instances, app by app. The
+// tasks it places are checkpointed together before it returns them (one
+// transaction per offer, batch.go); a task that could not be written is
+// not launched.
 func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 	left := o.Resources
 	attrs := offerAttrs(o)
 	hosts := a.knownValuesLocked("hostname", now)
 	var infos []api.TaskInfo
+	var staged []stagedTask
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
 		if st.def == nil || st.def.resident() || now.Before(st.launchAfter) || !a.dependenciesReadyLocked(st.def) || !a.usableOffer(st.def, o) {
@@ -415,21 +419,22 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 			hcs := healthChecks(st.def, ports)
 			t.HealthChecked = len(hcs) > 0
 			t.ReadinessChecked = len(st.def.ReadinessChecks) > 0
-			if err := a.store.put(prefixTasks+t.ID, t); err != nil {
+			op, err := putOp(prefixTasks+t.ID, t)
+			if err != nil {
 				a.log.Warn("checkpoint task before launch", "task_id", t.ID, "err", err)
-				return infos
+				return a.commitStagedLocked(staged, infos)
 			}
-			a.tasks[t.ID] = t
+			a.tasks[t.ID] = t // staged: committed below, before the ACCEPT
 			ti := taskInfo(st.def, t, need)
 			if len(hcs) > 0 {
 				ti.HealthCheck = &hcs[0]
 				ti.MoreHealthChecks = hcs[1:]
 			}
 			infos = append(infos, ti)
-			a.log.Info("launching app task", "app_id", id, "task_id", t.ID, "agent_id", t.AgentID)
+			staged = append(staged, stagedTask{t, op})
 		}
 	}
-	return infos
+	return a.commitStagedLocked(staged, infos) // batch.go: one transaction for the offer
 }
 
 // dependenciesReadyLocked: every app def depends on that exists has

@@ -52,6 +52,7 @@ func escapeID(id string) string { return strings.ReplaceAll(strings.TrimPrefix(i
 type store struct {
 	cli    *clientv3.Client
 	fenced bool
+	meter  *cluster.TxnMeter // counts the writes; nil: none
 
 	mu   sync.Mutex // guards the fields below
 	cmp  *clientv3.Cmp
@@ -67,7 +68,11 @@ func (s *store) setTerm(cmp *clientv3.Cmp, lost func()) {
 
 // commit writes ops in one transaction, fenced by the term.
 func (s *store) commit(ops ...clientv3.Op) error {
-	if s.cli == nil || len(ops) == 0 {
+	if len(ops) == 0 {
+		return nil
+	}
+	s.meter.Record(ops) // every attempt, refused ones too
+	if s.cli == nil {
 		return nil
 	}
 	s.mu.Lock()
