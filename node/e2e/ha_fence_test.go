@@ -54,6 +54,7 @@ func haAppDef(url, id string) (instances int, version string, ok bool) {
 // loads the apps state from etcd afresh, sees the app as it was before
 // the pause.
 func TestHADeposedLeaderCommitsNothing(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	haDeposedLeader(t, haFlags, nil)
 }
 
