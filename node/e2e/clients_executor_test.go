@@ -28,10 +28,16 @@ import (
 // TASK_RUNNING and TASK_FINISHED with UPDATE calls. The scheduler exits
 // ("mission accomplished") once every task finished; the framework's
 // teardown sends the executor SHUTDOWN and its container ends.
-func TestClientsMesosGoExampleExecutor(t *testing.T) { runExampleExecutor(t, "protobuf") }
+func TestClientsMesosGoExampleExecutor(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
+	runExampleExecutor(t, "protobuf")
+}
 
 // The same with the example scheduler's -codec json.
-func TestClientsMesosGoExampleExecutorJSON(t *testing.T) { runExampleExecutor(t, "json") }
+func TestClientsMesosGoExampleExecutorJSON(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
+	runExampleExecutor(t, "json")
+}
 
 // buildExamples builds mesos-go's example scheduler and executor from the
 // vendored module, once per test run (both example tests use them, side by
