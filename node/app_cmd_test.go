@@ -90,6 +90,7 @@ func (h *healthReporter) failHealth(agents []*fakeAgent, id string) bool {
 }
 
 func TestAppCommand(t *testing.T) {
+	t.Parallel()
 	s := startAppsStack(t, 2)
 	master := s.url // plain test server: an explicit http:// URL
 	hr := &healthReporter{reported: map[string]bool{}, sick: map[string]bool{}}
@@ -227,6 +228,7 @@ func TestAppCommand(t *testing.T) {
 // GET /v2/events on a real master: a scale shows up as status updates and
 // deployment_success.
 func TestAppEventsOnRealMaster(t *testing.T) {
+	t.Parallel()
 	s := startAppsStack(t, 1)
 	if code := s.req("POST", "/v2/apps", `{"id":"/ev","cmd":"sleep 1000","instances":1,"cpus":0.1,"mem":16}`, nil); code != 201 {
 		t.Fatalf("create: %d", code)

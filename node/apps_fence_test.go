@@ -39,6 +39,7 @@ func appsKeys(t *testing.T, cli *clientv3.Client) map[string]int64 {
 // creates, scales and deletes are refused with 503, and not one key under
 // /nodectl/apps/ changes.
 func TestAppsDeposedLeaderCommitsNothing(t *testing.T) {
+	t.Parallel()
 	s := startAppsStack(t, 1)
 	if code := s.req("POST", "/v2/apps", `{"id":"/fence/a","instances":1,"cmd":"sleep 1000","cpus":0.1,"mem":16}`, nil); code != 201 {
 		t.Fatalf("create: %d", code)

@@ -182,6 +182,7 @@ func (s *appsStack) launches() int64 {
 // TestAppsOnRealMaster: create, place with UNIQUE, scale (constrained),
 // survive an apps-framework failover without restarts, delete.
 func TestAppsOnRealMaster(t *testing.T) {
+	t.Parallel()
 	s := startAppsStack(t, 2)
 	if code := s.req("POST", "/v2/apps", `{"id":"/prod/web","instances":2,"cmd":"sleep 1000","cpus":0.1,"mem":16,"constraints":[["hostname","UNIQUE"]]}`, nil); code != 201 {
 		t.Fatalf("create: %d", code)

@@ -96,6 +96,7 @@ func concretePath(pattern string) (method, path string) {
 // router, GET /auth/routes) and calls every route as an outsider: 401
 // with WWW-Authenticate everywhere but the public routes.
 func TestAnonymousRefusedEverywhere(t *testing.T) {
+	t.Parallel()
 	c := nodetest.Start(t, nodetest.Options{All: true})
 	base := c.Master.URL()
 	var table struct{ Routes []auth.RouteInfo }
@@ -154,6 +155,7 @@ const aclsForTest = `{
 const credsForTest = `{"credentials":[{"principal":"fw-a","secret":"fw-a-secret-0001"},{"principal":"bob","secret":"bob-secret-00001"},{"principal":"ops","secret":"ops-secret-00001"}]}`
 
 func TestPrincipalsAndPermissions(t *testing.T) {
+	t.Parallel()
 	c := nodetest.Start(t, nodetest.Options{All: true, Configure: func(cfg *node.Config) {
 		cfg.Credentials, cfg.ACLs = credsForTest, aclsForTest
 	}})

@@ -9,6 +9,7 @@ import (
 // Bad arguments are UNKNOWN (3) with a status line, as the plugin
 // guidelines ask.
 func TestCheckUsageIsUnknown(t *testing.T) {
+	// Not t.Parallel: it parses command lines in-process (see cliMu).
 	for _, args := range [][]string{{"--bogus"}, {"--warning", "x"}, {"--min-agents", "2", "--critical", "3:"}, {"extra"}} {
 		var out, errOut bytes.Buffer
 		code := runCLI(append([]string{"nodectl", "check", "--master", "127.0.0.1:1"}, args...), &out, &errOut)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestInterspersedFlags(t *testing.T) {
+	// Not t.Parallel: it parses command lines in-process (see cliMu).
 	app := newApp(io.Discard, io.Discard, Run)
 	for _, c := range []struct{ in, want []string }{
 		{[]string{"nodectl", "logs", "hello", "--tail", "3"}, []string{"nodectl", "logs", "--tail", "3", "hello"}},

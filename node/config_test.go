@@ -155,6 +155,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestParseDuration(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]time.Duration{
 		"15s": 15 * time.Second, "15secs": 15 * time.Second, "1mins": time.Minute, "100ms": 100 * time.Millisecond,
 		"2hrs": 2 * time.Hour, "1days": 24 * time.Hour, "1weeks": 7 * 24 * time.Hour, "1.5secs": 1500 * time.Millisecond,

@@ -14,6 +14,7 @@ import (
 // longest on its client once it has waited EvictAfter; one running a
 // request is kept.
 func TestServerLimitsMaxConns(t *testing.T) {
+	t.Parallel()
 	lim := defaultServerLimits
 	lim.MaxConns, lim.EvictAfter = 2, 100*time.Millisecond
 	lim.ReadHeader = 2 * time.Minute // only an eviction closes a silent connection in time

@@ -12,6 +12,7 @@ import (
 // TestCheckDiskRoots: a MOUNT root must be an existing directory, a PATH
 // root is made, and no root may hold the work dir.
 func TestCheckDiskRoots(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	wd := filepath.Join(dir, "work")
 	file := filepath.Join(dir, "file")

@@ -13,6 +13,7 @@ import (
 // replaced, etcd's database padded (its holes too), and release removes
 // the reserve.
 func TestSpaceReserve(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "etcd.reserve")
 	if err := os.WriteFile(path, []byte("stale"), 0o600); err != nil {

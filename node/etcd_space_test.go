@@ -94,6 +94,7 @@ func createApp(t *testing.T, n *nodetest.Node, id string) int {
 // master starts again on the full database (plain restart and
 // --cluster-reset), and `nodectl etcd recover` brings a running one back.
 func TestEtcdFullDatabase(t *testing.T) {
+	t.Parallel()
 	c := nodetest.Start(t, nodetest.Options{EtcdQuotaBackendBytes: 16 << 20})
 	m := c.Master
 	cli := masterEtcd(t, m)
@@ -189,6 +190,7 @@ func versionKeys(t *testing.T, cli *clientv3.Client, esc string) int64 {
 // lower bound prunes the backlog, and a definition over the limit is
 // refused with 413 and stores nothing.
 func TestAppVersionsBoundedInEtcd(t *testing.T) {
+	t.Parallel()
 	s := startAppsStack(t, 0)
 	const n = apps.DefaultMaxVersions
 	if code := s.req("POST", "/v2/apps", `{"id":"/v","cmd":"sleep 1000","instances":0}`, nil); code != 201 {

@@ -13,6 +13,7 @@ import (
 )
 
 func TestTransientEtcd(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want bool
@@ -43,6 +44,7 @@ func TestTransientEtcd(t *testing.T) {
 }
 
 func TestRetryEtcd(t *testing.T) {
+	t.Parallel()
 	log := slog.New(slog.DiscardHandler)
 	calls := 0
 	err := retryEtcd(t.Context(), log, "publish CA", func(context.Context) error {

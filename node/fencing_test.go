@@ -17,6 +17,7 @@ import (
 // register, ping and stream, also after the master restarts; registering
 // anew (no id) gives it a new id.
 func TestGoneAgentFenced(t *testing.T) {
+	t.Parallel()
 	c := nodetest.Start(t, nodetest.Options{AgentPingTimeout: time.Second})
 	base := c.Master.URL()
 	hc := &http.Client{Transport: agentTLSTransport(t, c, nil)}

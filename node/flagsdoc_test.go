@@ -15,6 +15,7 @@ import (
 // flag nodectl refuses with its reason, in step with the code
 // (NODECTL_UPDATE_DOCS=1 rewrites it).
 func TestFlagsDoc(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	cell := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") }
 	b.WriteString("# `nodectl up` flags\n\n")

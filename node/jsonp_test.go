@@ -8,6 +8,7 @@ import (
 )
 
 func TestRefuseJSONP(t *testing.T) {
+	t.Parallel()
 	h := refuseJSONP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"ok":true}`)) }))
 	for _, c := range []struct {
 		url  string

@@ -131,6 +131,8 @@ func (s *leaseFitStack) fencedPut(t *testing.T, cmp clientv3.Cmp, key string) bo
 // still commits, and no leader change); once the learner is removed, back
 // to the long one.
 func TestLeaseFollowsMembership(t *testing.T) {
+	// Not t.Parallel: the term must survive the move to the short HA
+	// lease, which the other tests' load beside it can starve.
 	s := startLeaseFitStack(t, cluster.Config{QuorumCheckInterval: 100 * time.Millisecond})
 	if got := s.metric("master/leader_lease_ttl_secs"); got != cluster.SoloLeaseTTL.Seconds() {
 		t.Fatalf("lone master's lease TTL %vs, want %v", got, cluster.SoloLeaseTTL)
@@ -188,6 +190,8 @@ func TestLeaseFollowsMembership(t *testing.T) {
 // when it is asked to promote a learner, before the promotion, even when
 // its own periodic check would come much later.
 func TestLeaseFitBeforePromote(t *testing.T) {
+	// Not t.Parallel: the term must survive the move to the short HA
+	// lease, which the other tests' load beside it can starve.
 	s := startLeaseFitStack(t, cluster.Config{QuorumCheckInterval: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 // need get_endpoints: a principal an ACL denies it gets 403, one it allows
 // reaches the agent (over the master's mutual TLS) and gets its answer.
 func TestOperatorAgentProxyACL(t *testing.T) {
+	t.Parallel()
 	c := nodetest.Start(t, nodetest.Options{All: true, Configure: func(cfg *node.Config) {
 		cfg.Credentials = `{"credentials":[{"principal":"bob","secret":"bob-secret-00001"},{"principal":"ops","secret":"ops-secret-00001"}]}`
 		cfg.ACLs = `{"get_endpoints": [{"principals": {"values": ["bob"]}, "paths": {"type": "NONE"}}]}`

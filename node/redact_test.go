@@ -17,6 +17,7 @@ import (
 // name (or an alias) looks secret-bearing must be classified, as a secret
 // (shown redacted) or as a path to a secret file (shown as given).
 func TestSecretFlagsListed(t *testing.T) {
+	t.Parallel()
 	known := map[string]bool{}
 	for _, f := range upFlags() {
 		name := f.Names()[0]
@@ -82,6 +83,7 @@ func TestFlagsRedactToken(t *testing.T) {
 }
 
 func TestShownArgs(t *testing.T) {
+	t.Parallel()
 	got := strings.Join(shownArgs([]string{"up", "--role=agent", "--join=https://10.0.9.1:5050", "--token=" + testToken, "-token", testToken, "--work-dir", "/w", "--token"}), " ")
 	want := "up --role=agent --join=https://10.0.9.1:5050 --token=<redacted> -token <redacted> --work-dir /w --token"
 	if got != want {
@@ -94,6 +96,7 @@ type testStringer struct{ s string }
 func (s testStringer) String() string { return s.s }
 
 func TestRedactHandler(t *testing.T) {
+	t.Parallel()
 	const secret = "ffeeddccbbaa99887766554433221100"
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
@@ -135,6 +138,7 @@ func TestRedactHandler(t *testing.T) {
 // TestRedactHandlerFiles: the log file (served by the files API) is
 // redacted like stderr.
 func TestRedactHandlerFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	l, err := newLogging(Config{LoggingLevel: "INFO", LogFormat: "text", LogDir: dir, Quiet: true}, io.Discard)
 	if err != nil {
@@ -153,6 +157,7 @@ func TestRedactHandlerFiles(t *testing.T) {
 }
 
 func TestRedactorBounded(t *testing.T) {
+	t.Parallel()
 	var r redactor
 	for i := range maxSecrets + 10 {
 		r.add(fmt.Sprintf("secret-%08d", i))

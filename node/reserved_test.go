@@ -9,6 +9,7 @@ import (
 )
 
 func TestReservedDefaults(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		host, want string
 	}{
@@ -26,6 +27,7 @@ func TestReservedDefaults(t *testing.T) {
 }
 
 func TestReservedFor(t *testing.T) {
+	t.Parallel()
 	host := mustResources(t, "cpus:4;mem:8192;disk:20000;ports:[31000-32000]")
 	for _, c := range []struct {
 		given, want, advertised string

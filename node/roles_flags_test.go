@@ -9,6 +9,7 @@ import (
 )
 
 func TestParseWeights(t *testing.T) {
+	t.Parallel()
 	got, err := cluster.ParseWeights("a=2, b/c=0.5,")
 	if err != nil || len(got) != 2 || got["a"] != 2 || got["b/c"] != 0.5 {
 		t.Fatalf("ParseWeights = %v, %v", got, err)
@@ -24,6 +25,7 @@ func TestParseWeights(t *testing.T) {
 }
 
 func TestWithDefaultRole(t *testing.T) {
+	t.Parallel()
 	rs, err := api.ParseResources("cpus:2;mem:1024;disk(web):10;ports:[31000-31001]")
 	if err != nil {
 		t.Fatal(err)

@@ -64,6 +64,7 @@ func secretsCA(t *testing.T) *pki.Authority {
 // plaintext), are bound to their path, open only under the same cluster
 // secret, and list without values.
 func TestSecretStore(t *testing.T) {
+	t.Parallel()
 	cli := secretsEtcd(t)
 	ca := secretsCA(t)
 	_, resolve, err := node.SecretStore(cli, ca, nil, nil, slog.New(slog.DiscardHandler))
@@ -141,6 +142,7 @@ func TestSecretStore(t *testing.T) {
 // TestSecretsAPIAuthz: the API authorizes by path with the principal's app
 // prefixes; a list shows paths the caller may view and never a value.
 func TestSecretsAPIAuthz(t *testing.T) {
+	t.Parallel()
 	cli := secretsEtcd(t)
 	guard := auth.New(auth.Config{RootSubmissions: true})
 	var logBuf bytes.Buffer
@@ -232,6 +234,7 @@ func TestSecretsAPIAuthz(t *testing.T) {
 // /team-a manages /team-a's secrets only, and cannot define an app that
 // references another team's secret.
 func TestSecretsThroughTheMasterRouter(t *testing.T) {
+	t.Parallel()
 	c := nodetest.Start(t, nodetest.Options{All: true})
 	base := c.Master.URL()
 	admin := nodetest.Client(30 * time.Second)

@@ -11,6 +11,7 @@ import (
 // of a browser that does not trust the cluster CA yet) are DEBUG; its
 // other errors stay warnings.
 func TestServerErrorLog(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	e := serverErrorLog{slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	_, _ = e.Write([]byte("http: TLS handshake error from 127.0.0.1:5000: remote error: tls: unknown certificate\n"))

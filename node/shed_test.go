@@ -41,6 +41,7 @@ func closedByServer(t *testing.T, c net.Conn) string {
 // A client that sends headers or a body too slowly is cut off; a
 // streaming response outlives the body deadline.
 func TestServerLimitsSlowClients(t *testing.T) {
+	t.Parallel()
 	lim := serverLimits{ReadHeader: 300 * time.Millisecond, Body: 300 * time.Millisecond, PreRead: 1 << 10, Idle: time.Minute, MaxHeaderBytes: 4 << 10, MaxInFlight: 8, RetryAfter: "1"}
 	bodyErr := make(chan error, 1)
 	mux := http.NewServeMux()
@@ -144,6 +145,7 @@ func TestServerLimitsSlowClients(t *testing.T) {
 // Beyond MaxInFlight requests at once, a request gets 503 with
 // Retry-After; a stream gives its slot back once under way.
 func TestServerLimitsInFlight(t *testing.T) {
+	t.Parallel()
 	lim := defaultServerLimits
 	lim.MaxInFlight = 2
 	entered, unblock := make(chan struct{}, 8), make(chan struct{})
@@ -227,6 +229,7 @@ func TestServerLimitsInFlight(t *testing.T) {
 // runs. A request shed with its body unread is answered and its
 // connection closed, not drained.
 func TestServerLimitsSlowBodyHoldsNoSlot(t *testing.T) {
+	t.Parallel()
 	lim := defaultServerLimits
 	lim.MaxInFlight, lim.PreRead = 1, 1<<10
 	got := make(chan string, 1)

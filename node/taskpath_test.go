@@ -97,6 +97,7 @@ func (tc *taskCluster) taskNamed(name string) (stateFramework, stateTask, bool) 
 // nodectl execute against a real master: exit codes, the fail-fast for
 // resources no agent has, and the master's records of it all.
 func TestExecute(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t, 2)
 	out, code := tc.cli("execute", "--name", "hello", "--", "echo", "hi")
 	if code != 0 {
@@ -150,6 +151,7 @@ func TestExecute(t *testing.T) {
 // --detach returns once the task runs; task list shows it; task kill ends
 // it through its framework, even across a master restart.
 func TestExecuteDetachListKill(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t, 1)
 	out, code := tc.cli("execute", "--name", "sleeper", "--checkpoint", "--detach", "-q", "--", "sleep", "1000")
 	if code != 0 {

@@ -24,6 +24,7 @@ import (
 // agents (same CA, other CN), other clusters' masters and plain HTTP do
 // not, and a renewed certificate is served without restarting etcd.
 func TestTokenEtcdMutualTLS(t *testing.T) {
+	t.Parallel()
 	p := pki.Paths{Dir: filepath.Join(t.TempDir(), "pki")}
 	a, id, _, err := pki.InitMaster(p, pki.SignRequest{Name: "m1", IPs: pki.NodeIPs("127.0.0.1")})
 	if err != nil {
@@ -129,6 +130,7 @@ func TestTokenEtcdMutualTLS(t *testing.T) {
 // the same CA: the second joins the first (as a learner, as masters join)
 // and gets what the first wrote.
 func TestTokenEtcdPeerTLS(t *testing.T) {
+	t.Parallel()
 	a, _, err := pki.InitAuthority(pki.Paths{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

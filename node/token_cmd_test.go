@@ -342,6 +342,7 @@ func TestTokenJoinAndRefusals(t *testing.T) {
 // to different masters (two etcd clients): the use is counted with a
 // compare-and-swap in etcd.
 func TestTokenSingleUseConcurrent(t *testing.T) {
+	t.Parallel()
 	cli := tokStartEtcd(t)
 	a, _, err := pki.InitAuthority(pki.Paths{Dir: t.TempDir()})
 	if err != nil {

@@ -242,7 +242,7 @@ func appStartNode(t testing.TB, resources string) node {
 	t.Helper()
 	n := newNode(t)
 	if resources == "" {
-		resources = "cpus:4;mem:4096;disk:1024;ports:[31000-31999]"
+		resources = "cpus:4;mem:4096;disk:1024;" + hostPorts()
 	}
 	start(t, n.args("all", "--resources", resources)...)
 	waitFor(t, 30*time.Second, "agent active", func() bool {

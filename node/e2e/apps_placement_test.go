@@ -21,6 +21,7 @@ func appAgent(t *testing.T, m node, hostname string) (*proc, node) {
 // unreachable, an app with inactiveAfterSeconds 1 gets a replacement on
 // the other host, and an app with unreachableStrategy "disabled" waits.
 func TestAppsSpreadAndUnreachable(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m := newNode(t)
 	start(t, m.args("master", "--agent-ping-timeout", "500ms", "--max-agent-ping-timeouts", "4")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })

@@ -37,6 +37,7 @@ func appDeploymentIDs(n node) ([]string, bool) {
 // tasks and a running deployment, which then finishes; kill -9 of the
 // agent relaunches no task (same task ids, same processes).
 func TestAppsSurviveMasterAndAgentRestart(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m := newNode(t)
 	masterArgs := m.args("master")
 	mp := start(t, masterArgs...)

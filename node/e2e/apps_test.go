@@ -15,6 +15,7 @@ import (
 // scaled 2→5→1, a python3 http.server app that becomes healthy through its
 // HTTP check, a busybox-image app; deleting them leaves no container.
 func TestAppsLifecycle(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	py := appPython(t)
 
@@ -101,6 +102,7 @@ func TestAppsLifecycle(t *testing.T) {
 // Invalid definitions get Marathon's 422 with the offending path in
 // details; malformed JSON a 400; an unknown app a 404.
 func TestAppsInvalidDefinitions(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	for _, c := range []struct{ name, body, path string }{
 		{"cmd and args", `{"id": "/bad/both", "cmd": "sleep 1", "args": ["sleep", "1"]}`, "/cmd"},
@@ -144,6 +146,7 @@ func TestAppsInvalidDefinitions(t *testing.T) {
 // ⌈minimumHealthCapacity × instances⌉ healthy tasks, as seen on the event
 // stream, and ends with all tasks replaced and healthy.
 func TestAppsRollingRestartKeepsCapacity(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	py := appPython(t)
 	appMust(t, n, "POST", "/v2/apps", fmt.Sprintf(`{
@@ -216,6 +219,7 @@ func TestAppsRollingRestartKeepsCapacity(t *testing.T) {
 // A crash-looping app is relaunched after backoffSeconds × backoffFactorⁿ,
 // capped at maxLaunchDelaySeconds, and lastTaskFailure says why.
 func TestAppsCrashBackoff(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	ev := appEvents(t, n)
 	// Delays 0.5 s, then × 3 capped at 1.5 s: 0.5, 1.5, 1.5, 1.5 (uncapped
@@ -260,6 +264,7 @@ func TestAppsCrashBackoff(t *testing.T) {
 // An app whose health check keeps failing gets its task killed by the
 // agent and replaced; lastTaskFailure says it was the health check.
 func TestAppsFailingHealthCheckReplaced(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	ev := appEvents(t, n)
 	// The first check passes; nothing listens on the task's port, so every

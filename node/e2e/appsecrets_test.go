@@ -23,6 +23,7 @@ import (
 // whose secret was deleted is refused at launch with a message naming
 // the secret; an undefined reference is refused with 422.
 func TestAppSecrets(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	raw := make([]byte, 16)
 	_, _ = rand.Read(raw)

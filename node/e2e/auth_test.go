@@ -17,6 +17,7 @@ import (
 // step is refused with 401 and a WWW-Authenticate challenge, on the real
 // binary.
 func TestOutsiderChain(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	start(t, n.args("master")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(n.url()) })
@@ -68,6 +69,7 @@ func TestOutsiderChain(t *testing.T) {
 // /v2/deployments, /v2/events, /state, /tasks, /frameworks) and is refused
 // outside them.
 func TestAppScopedPrincipal(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	appMust(t, n, "POST", "/auth/users", `{"principal":"alice","secret":"alice-secret-0001","apps":["/team-a"]}`, 201)
 	alice := anonClient(t, n)

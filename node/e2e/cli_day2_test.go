@@ -15,8 +15,15 @@ import (
 // cliRun runs the built nodectl against n: stdout, stderr, exit code.
 func cliRun(t testing.TB, n node, args ...string) (string, string, int) {
 	t.Helper()
+	return cliRunEnv(t, n, nil, args...)
+}
+
+// cliRunEnv is cliRun with more environment (KEY=value), given to the
+// command only, so the test can run beside others (no t.Setenv).
+func cliRunEnv(t testing.TB, n node, env []string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(cliEnv(n.port), "NODECTL_MASTER=127.0.0.1:"+strconv.Itoa(n.port))
+	cmd.Env = append(append(cliEnv(n.port), "NODECTL_MASTER=127.0.0.1:"+strconv.Itoa(n.port)), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -79,6 +86,7 @@ func follow(t *testing.T, n node, args ...string) (*lineWatcher, *exec.Cmd) {
 // code; --detach -q prints the id alone; logs (and logs -f) of a task and
 // of an app; help; usage errors exit 2; completion asks the binary.
 func TestCLIDayTwo(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 
 	// execute: stdout is the task's, its stderr and the status lines on
@@ -155,13 +163,11 @@ func TestCLIDayTwo(t *testing.T) {
 		t.Errorf("after app kill --scale: %d instances, want 1", a.Instances)
 	}
 	// app edit: an editor that changes nothing, then one that scales
-	t.Setenv("EDITOR", "true")
-	_, errOut, code = cliRun(t, n, "app", "edit", "/cli/echo")
+	_, errOut, code = cliRunEnv(t, n, []string{"EDITOR=true"}, "app", "edit", "/cli/echo")
 	if code != 0 || !strings.Contains(errOut, "no changes") {
 		t.Errorf("app edit (no change): exit %d %s", code, errOut)
 	}
-	t.Setenv("EDITOR", `sed -i 's/"instances": 1,/"instances": 2,/'`)
-	_, errOut, code = cliRun(t, n, "app", "edit", "/cli/echo")
+	_, errOut, code = cliRunEnv(t, n, []string{`EDITOR=sed -i 's/"instances": 1,/"instances": 2,/'`}, "app", "edit", "/cli/echo")
 	if a, _ := appGet(n, "/cli/echo"); code != 0 || a.Instances != 2 {
 		t.Errorf("app edit: exit %d, %d instances, want 2\n%s", code, a.Instances, errOut)
 	}

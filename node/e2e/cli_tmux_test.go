@@ -14,6 +14,7 @@ import (
 // A person at a terminal (bash in tmux): completion of commands and flags,
 // ID=$(nodectl execute --detach -q …), and nodectl logs -f of that task.
 func TestCLIInTmux(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux not installed")
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -27,33 +28,55 @@ import (
 // TASK_RUNNING and TASK_FINISHED with UPDATE calls. The scheduler exits
 // ("mission accomplished") once every task finished; the framework's
 // teardown sends the executor SHUTDOWN and its container ends.
-func TestClientsMesosGoExampleExecutor(t *testing.T) { runExampleExecutor(t, "protobuf") }
+func TestClientsMesosGoExampleExecutor(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
+	runExampleExecutor(t, "protobuf")
+}
 
 // The same with the example scheduler's -codec json.
-func TestClientsMesosGoExampleExecutorJSON(t *testing.T) { runExampleExecutor(t, "json") }
+func TestClientsMesosGoExampleExecutorJSON(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
+	runExampleExecutor(t, "json")
+}
 
 // buildExamples builds mesos-go's example scheduler and executor from the
-// vendored module into the test's temporary directory (the Go build cache
-// makes the second build a link).
+// vendored module, once per test run (both example tests use them, side by
+// side), into a directory TestMain removes.
 func buildExamples(t *testing.T) (sched, executor string) {
 	t.Helper()
-	dir := t.TempDir()
-	mod, err := filepath.Abs(filepath.Join("testdata", "thirdparty", "mesos-go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []struct{ pkg, out string }{
-		{"./api/v1/cmd/example-scheduler", "example-scheduler"},
-		{"./api/v1/cmd/example-executor", "example-executor"},
-	} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
-		cmd.Dir = mod
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
+	examples.Lock()
+	defer examples.Unlock()
+	if examples.dir == "" {
+		dir, err := os.MkdirTemp("", "nodectl-e2e-examples-")
+		if err != nil {
+			t.Fatal(err)
 		}
+		mod, err := filepath.Abs(filepath.Join("testdata", "thirdparty", "mesos-go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range []struct{ pkg, out string }{
+			{"./api/v1/cmd/example-scheduler", "example-scheduler"},
+			{"./api/v1/cmd/example-executor", "example-executor"},
+		} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+			cmd.Dir = mod
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				_ = os.RemoveAll(dir)
+				t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
+			}
+		}
+		examples.dir = dir
 	}
-	return filepath.Join(dir, "example-scheduler"), filepath.Join(dir, "example-executor")
+	return filepath.Join(examples.dir, "example-scheduler"), filepath.Join(examples.dir, "example-executor")
+}
+
+// examples is the directory of the built example binaries ("" until the
+// first buildExamples).
+var examples struct {
+	sync.Mutex
+	dir string
 }
 
 func runExampleExecutor(t *testing.T, codec string) {

@@ -29,6 +29,7 @@ func marathonClient(t *testing.T, n node, hc *http.Client, user, secret string) 
 // task run, list, scale 1→2→1, read its tasks, delete it; a wrong secret
 // gets go-marathon's ErrCodeUnauthorized (401).
 func TestClientsGoMarathonBasic(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n, hc := clientsStartNode(t)
 	c := marathonClient(t, n, hc, clientPrincipal, clientSecret)
 
@@ -149,6 +150,7 @@ func TestClientsGoMarathonBasic(t *testing.T) {
 // GET /v2/apps/{id} always carries), WaitOnGroup, Group, Groups,
 // DeleteGroup; the dependency starts first and the group is gone after.
 func TestClientsGoMarathonGroups(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n, hc := clientsStartNode(t)
 	c := marathonClient(t, n, hc, clientPrincipal, clientSecret)
 

@@ -82,12 +82,18 @@ func mesosCaller(t *testing.T, n node, secret string, json bool, opts ...httpsch
 // TASK_FINISHED (acknowledged by the library's AckStatusUpdates),
 // TEARDOWN; the SUBSCRIBED event's master_info decodes into Mesos'
 // MasterInfo. A wrong secret cannot subscribe.
-func TestClientsMesosGoScheduler(t *testing.T) { runMesosGo(t, true) }
+func TestClientsMesosGoScheduler(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
+	runMesosGo(t, true)
+}
 
 // The same library unchanged, with its default codec: protobuf calls and
 // RecordIO-framed protobuf events. The task runs until the framework
 // kills it (KILL, TASK_KILLED acknowledged), then TEARDOWN.
-func TestClientsMesosGoSchedulerProtobuf(t *testing.T) { runMesosGo(t, false) }
+func TestClientsMesosGoSchedulerProtobuf(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
+	runMesosGo(t, false)
+}
 
 func runMesosGo(t *testing.T, useJSON bool) {
 	n, _ := clientsStartNode(t)

@@ -37,7 +37,7 @@ func clientsStartNode(t *testing.T) (node, *http.Client) {
 	if err := os.WriteFile(creds, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start(t, n.args("all", "--credentials", creds, "--resources", "cpus:4;mem:4096;disk:1024;ports:[31000-31999]")...)
+	start(t, n.args("all", "--credentials", creds, "--resources", "cpus:4;mem:4096;disk:1024;"+hostPorts())...)
 	waitFor(t, 30*time.Second, "agent active", func() bool {
 		s := slaves(t, n.url())
 		return len(s) == 1 && s[0].Active

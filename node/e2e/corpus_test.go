@@ -55,6 +55,7 @@ type corpusOutcome struct {
 // access; the images the definitions name are busybox, loaded under their
 // names, and so never pulled.
 func TestMarathonCorpus(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	defs := corpusDefs(t)
 	var mu sync.Mutex
 	refused := map[string]int{}
@@ -65,13 +66,23 @@ func TestMarathonCorpus(t *testing.T) {
 		http.Error(w, "the test's proxy refuses traffic that would leave the machine", http.StatusForbidden)
 	}))
 	t.Cleanup(proxy.Close)
+	// The node gets the proxy in its environment (not t.Setenv: the test
+	// runs beside others).
+	env := os.Environ()
 	for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
-		t.Setenv(k, proxy.URL)
+		env = append(env, k+"="+proxy.URL)
 	}
-	t.Setenv("NO_PROXY", "127.0.0.1,localhost")
-	t.Setenv("no_proxy", "127.0.0.1,localhost")
+	env = append(env, "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
 
-	n := appStartNode(t, "cpus:8;mem:8192;disk:4096;ports:[36000-36999]")
+	n := newNode(t)
+	args := n.args("all", "--resources", "cpus:8;mem:8192;disk:4096;ports:[36000-36999]")
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	startCmd(t, cmd, args)
+	waitFor(t, 30*time.Second, "agent active", func() bool {
+		s := slaves(t, n.url())
+		return len(s) == 1 && s[0].Active
+	})
 	corpusLoadImages(t, n, defs)
 	corpusSecrets(t, n, defs)
 

@@ -31,6 +31,7 @@ func agentLogHas(dir, s string) bool {
 // REASON_CONTAINER_LIMITATION_DISK and a message with usage and limit; a
 // task with no disk resource writing as much is not.
 func TestSandboxDiskQuota(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	start(t, n.args("all", "--resources", "cpus:2;mem:1024;disk:256;ports:[31000-31100]",
 		"--container-disk-watch-interval", "100ms", "--log-dir", filepath.Join(n.dir, "logs"))...)
@@ -122,6 +123,7 @@ func fill(t *testing.T, path string) {
 // full disk, keeps its running task, and launches again once space is
 // freed; a restart afterwards still knows every task.
 func TestDiskFullAgentSurvives(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m := newNode(t)
 	start(t, m.args("master")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
@@ -211,6 +213,7 @@ func TestDiskFullAgentSurvives(t *testing.T) {
 // outcomes (how fast the reserve is released is a race it need not win:
 // node/etcd_reserve.go pads etcd's files beforehand).
 func TestDiskFullAllInOneSurvives(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	// etcd preallocates two 64 MiB WAL segments; the rest is the
 	// database and its padding, the node's binaries (the shim, the
 	// monitor and ~15 MiB of CNI plugins under <work-dir>/bin), the

@@ -50,6 +50,8 @@ func agentDrain(t *testing.T, m node, host string) (id string, deactivated bool,
 // without drain_agents gets 403, and `nodectl agent undrain` makes host-a
 // offered again (a scale-up lands there).
 func TestDrainMovesAppWithinStrategy(t *testing.T) {
+	// Not t.Parallel: it holds the healthy count at 3 through a drain, with
+	// 1 s health checks; beside the other tests' load one dropped to 2.
 	m := newNode(t)
 	start(t, m.args("master")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })

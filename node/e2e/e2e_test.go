@@ -57,6 +57,9 @@ func TestMain(m *testing.M) {
 	// registers a master's ports, agentToken an agent's).
 	http.DefaultTransport = nodetest.Transport()
 	code := m.Run()
+	if examples.dir != "" {
+		_ = os.RemoveAll(examples.dir)
+	}
 	if left := leftovers(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: the tests left %d things behind:\n  %s\n", len(left), strings.Join(left, "\n  "))
 		if code == 0 {

@@ -55,6 +55,7 @@ func execAppTask(t *testing.T, mark string) (node, string) {
 // app-scoped user of other apps) is refused, and nothing the sessions
 // started is left in the task.
 func TestExecInTask(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	nobody := nobodyUID(t)
 	mark := appMark(2201)
 	n, task := execAppTask(t, mark)

@@ -54,6 +54,7 @@ func (tm *tmux) waitScreen(want string) {
 // the window reaches the remote terminal (SIGWINCH), and the shell's exit
 // code is nodectl's. The local terminal is restored afterwards.
 func TestExecTTYInTmux(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	tm := newTmux(t)
 	n, task := execAppTask(t, appMark(2301))
 	cmd := "env NODECTL_CLIENT_CONFIG=" + nodetest.ClientConfigFor(n.port) + " " + bin + " exec -it " + task +

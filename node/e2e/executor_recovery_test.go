@@ -85,6 +85,7 @@ func nextUpdate(t *testing.T, c *schedClient, id string) api.TaskStatus {
 // TASK_RUNNING in the master, a KILL then reaches it and it ends
 // TASK_KILLED, the executor exits and nothing of it is left.
 func TestExecutorRecovery(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	execBin := buildRecExec(t)
 	n := newNode(t)
 	logDir := t.TempDir()

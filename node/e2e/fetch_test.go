@@ -21,6 +21,7 @@ import (
 // server does not have fails the task with a message naming it, and so
 // does a 1 GiB one past the agent's --fetcher_max_size (issue 17, item 2). The files come from an HTTP server on 127.0.0.1 the test runs.
 func TestAppsFetch(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	var tgz bytes.Buffer
 	zw := gzip.NewWriter(&tgz)
 	tw := tar.NewWriter(zw)

@@ -21,6 +21,7 @@ import (
 // maximum age of 0 and both go, while the running task's sandbox and its
 // image's layer (no longer named, but in use) stay.
 func TestGCEarlyAtLowDisk(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=320m,mode=0755"); err != nil {
 		t.Skipf("cannot mount a tmpfs work dir: %v", err)

@@ -57,6 +57,7 @@ func groupDeployed(t testing.TB, n node, id string, running int, timeout time.Du
 // is updated as a whole (every app restarted) and deleted, with a pod in
 // it that the DELETE removes too.
 func TestGroupLarge(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	mark := appMark(7101)
 	appMust(t, n, "POST", "/v2/groups", largeGroup("/big", 150, 3, "sleep "+mark), 201)

@@ -13,6 +13,7 @@ import (
 // meaning and answers as soon as the master serves; a --role=master
 // node's /health is the master's.
 func TestAllInOneHealthWaitsForAgent(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	start(t, n.args("all", "--resources", "cpus:1;mem:512;disk:256;ports:[31000-31099]")...)
 	sawNotUp := false

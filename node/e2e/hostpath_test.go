@@ -17,6 +17,7 @@ import (
 // list runs with the volumes mounted as listed: read-only without :rw
 // (although the app asks RW), writable with it (issue 15, item 6).
 func TestAppsHostPathVolumes(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	base := t.TempDir()
 	ro, rw, other := filepath.Join(base, "ro"), filepath.Join(base, "rw"), filepath.Join(base, "other")
 	for _, d := range []string{ro, rw, other} {

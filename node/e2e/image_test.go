@@ -24,6 +24,7 @@ import (
 // WORKDIR with the image's ENV, the app's env winning. privileged and
 // docker.parameters are refused by name.
 func TestImageEntrypointWorkdirEnv(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	archive := entrypointImage(t, "test/entry:1")
 	if b, err := exec.Command(bin, "image", "load", "--work-dir", n.dir, archive).CombinedOutput(); err != nil {

@@ -16,6 +16,7 @@ import (
 // read the node's PKI; container.linuxInfo.seccomp.unconfined is refused
 // for a principal that is not a superuser (403) and honoured for the admin.
 func TestTaskSeccompAndHiddenWorkDir(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}

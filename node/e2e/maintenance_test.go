@@ -39,6 +39,7 @@ func agentHosts(m node) []string {
 // to host-b, replacement first), then brought down; host-a's agent is
 // refused while the machine is down. machine/up lets it register again.
 func TestMaintenanceDownUp(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m := newNode(t)
 	start(t, m.args("master")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })

@@ -44,6 +44,7 @@ func operatorCall(t *testing.T, n node, typ string) (int, map[string]any) {
 // calls, shows the hostname, and collects a finished task's sandbox while
 // a running task's stays.
 func TestMesosOperatorGCEnv(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	startEnv(t, []string{"MESOS_HOSTNAME=e2e-mesos-host", "MESOS_GC_DELAY=1secs", "MESOS_DISK_WATCH_INTERVAL=1secs"},
 		n.args("all", "--resources", "cpus:2;mem:512;disk:1024;ports:[31000-31100]")...)
@@ -134,6 +135,7 @@ func TestMesosOperatorGCEnv(t *testing.T) {
 // TestMesosSeedFlagRefused: --zk is refused with what to use instead, exit
 // 2, one line, not "unknown flag"; MESOS_ZK too.
 func TestMesosSeedFlagRefused(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	for _, c := range []struct {
 		env  []string

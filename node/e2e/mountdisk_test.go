@@ -20,6 +20,7 @@ import (
 // keeps it (Mesos' DESTROY of a MOUNT volume). An agent whose MOUNT root
 // does not exist refuses to start (exit 2).
 func TestPersistentMountDisk(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	disks := t.TempDir()
 	ssd, hdd := filepath.Join(disks, "ssd-1"), filepath.Join(disks, "hdd-1")
 	for _, d := range []string{ssd, hdd} {

@@ -21,6 +21,7 @@ import (
 // an app-scoped principal reads its own app's sandbox and gets 403 for
 // another app's and for the agent's unfiltered state.
 func TestOperatorAgentAndMasterFiles(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	appMust(t, n, "POST", "/auth/users", `{"principal":"alice","secret":"alice-secret-0001","apps":["/team-a"]}`, 201)
 	appMust(t, n, "POST", "/v2/apps", `{"id":"/team-a/web","cmd":"echo hello-from-team-a; sleep 3000","cpus":0.01,"mem":16}`, 201)

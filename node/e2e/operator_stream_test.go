@@ -140,6 +140,7 @@ func field(v any, path ...string) any {
 // TASK_UPDATED to TASK_RUNNING, then TASK_KILLED when the app is deleted.
 // A principal the ACLs deny get_endpoints gets 403 through the client.
 func TestOperatorStreamDCOSClient(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	dir := installDCOSMesosClient(t)
 	n := newNode(t)
 	creds := filepath.Join(t.TempDir(), "credentials.json")
@@ -218,6 +219,7 @@ func opRecords(t *testing.T, body io.Reader, out chan<- []byte) {
 // mesos.v1.master.Event, and a task's life shows in it; then the
 // mutating calls answer as Mesos does and their effect is in GET_AGENTS.
 func TestOperatorStreamProtobuf(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	req, _ := http.NewRequest("POST", n.url()+"/api/v1", strings.NewReader(`{"type":"SUBSCRIBE"}`))
 	req.Header.Set("Content-Type", "application/json")

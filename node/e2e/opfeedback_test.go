@@ -26,6 +26,7 @@ import (
 // for an unknown one; UPDATE_FRAMEWORK renames the framework (as /state
 // then shows) and a change of user is refused (400).
 func TestClientsMesosGoOperationFeedback(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n, _ := clientsStartNode(t)
 	me, err := user.Current()
 	if err != nil {

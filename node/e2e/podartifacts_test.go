@@ -18,6 +18,7 @@ import (
 // which checks them; the pod reaches STABLE only then. The files come
 // from an HTTP server on 127.0.0.1 the test runs.
 func TestPodArtifacts(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	var tgz bytes.Buffer
 	zw := gzip.NewWriter(&tgz)
 	tw := tar.NewWriter(zw)

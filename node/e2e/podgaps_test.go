@@ -17,6 +17,7 @@ import (
 // master still shows. Its containers run as their own "user" (nobody) or,
 // naming none, as the pod's (root).
 func TestPodsKillOldestFirstAndContainerUser(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	nobody := nobodyUID(t)
 	if os.Geteuid() != 0 {
 		t.Skip("running a container as root needs root")

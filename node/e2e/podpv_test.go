@@ -70,6 +70,7 @@ func httpGetBody(url string) string {
 // comes back on the same agent with the earlier data; DELETE destroys the
 // volume and releases the reservation.
 func TestPodPersistentVolume(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	if _, err := os.Stat("/usr/bin/busybox"); err != nil {
 		t.Skip("no /usr/bin/busybox on the host")
 	}

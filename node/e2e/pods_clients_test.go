@@ -11,6 +11,7 @@ import (
 // PodStatus, Pods, PodVersions, PodByVersion, UpdatePod (scale to 2),
 // DeletePodInstance (replaced), DeletePod.
 func TestClientsGoMarathonPods(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n, hc := clientsStartNode(t)
 	c := marathonClient(t, n, hc, clientPrincipal, clientSecret)
 

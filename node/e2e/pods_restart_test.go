@@ -10,6 +10,7 @@ import (
 // A pod survives kill -9 of its master and of its agent: the same
 // instance, the same container processes, STABLE again.
 func TestPodsSurviveMasterAndAgentRestart(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m := newNode(t)
 	masterArgs := m.args("master")
 	mp := start(t, masterArgs...)

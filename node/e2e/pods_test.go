@@ -15,6 +15,7 @@ import (
 // a file there, the other reads it), and after DELETE no container is
 // left.
 func TestPodsTwoContainers(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	mark := appMark(7001)
 	pod := `{"id":"/acc/pod","scaling":{"kind":"fixed","instances":1},
@@ -103,6 +104,7 @@ func realGlob(pattern string) []string {
 // kills the others (Mesos' default executor kill policy) and the instance
 // is replaced by a new one.
 func TestPodsKillPolicy(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	pod := `{"id":"/acc/kp","scaling":{"kind":"fixed","instances":1},
 	  "scheduling":{"backoff":{"backoff":1,"backoffFactor":1}},

@@ -15,6 +15,7 @@ import (
 // persistent volume; a relative hostPath that names no persistent volume
 // is a 422 naming it.
 func TestPersistentVolumeAtImagePath(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := appStartNode(t, "")
 	if out, err := exec.Command(bin, "image", "import", "--work-dir", n.dir, busyboxTar(t), "test/busybox:1").CombinedOutput(); err != nil {
 		t.Fatalf("image import: %v\n%s", err, out)

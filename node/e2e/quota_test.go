@@ -113,6 +113,7 @@ func mustResources(t *testing.T, s string) api.Resources {
 // and weights are in GET_QUOTA, /roles and /weights. --roles refuses a
 // framework in another role.
 func TestQuotaFlood(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	start(t, n.args("all", "--resources", "cpus:4;mem:2048;disk:1024;ports:[31000-31100]", "--weights", "b=2", "--roles", "a,b,c,marathon")...)
 	waitFor(t, 30*time.Second, "the node healthy with its agent", func() bool { return healthy(n.url()) && len(slaves(t, n.url())) == 1 })

@@ -16,6 +16,7 @@ import (
 // the README assumes (bin/nodectl, .run as the work dir of a node started
 // the way `make run` starts one), and checks what a newcomer would see.
 func TestReadmeFirstHour(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -82,6 +82,7 @@ func sleeper(t *testing.T, master int, name string, extra ...string) (string, in
 // kill -9 of a whole --role=all node: the task keeps running, and after the
 // restart it is RUNNING under the same id and container, not relaunched.
 func TestKill9ReattachesRunningTask(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	args := n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")
 	p := start(t, args...)
@@ -108,6 +109,7 @@ func TestKill9ReattachesRunningTask(t *testing.T) {
 // reported FINISHED after the restart; a simulated reboot ends tasks as
 // lost; --recover=cleanup kills old containers and exits.
 func TestAgentRestartCases(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m := newNode(t)
 	start(t, m.args("master")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
@@ -164,6 +166,7 @@ func TestAgentRestartCases(t *testing.T) {
 // A corrupted checkpoint is fatal with a clear message under --strict and
 // skipped under --no-strict.
 func TestCorruptCheckpoint(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	args := n.args("all")
 	p := start(t, args...)
@@ -196,6 +199,7 @@ func TestCorruptCheckpoint(t *testing.T) {
 // An agent the operator marks gone is fenced: its running task is killed,
 // never re-adopted, and the agent registers again under a new id.
 func TestGoneAgentIsFenced(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m := newNode(t)
 	start(t, m.args("master")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
@@ -235,6 +239,7 @@ func TestGoneAgentIsFenced(t *testing.T) {
 // is fatal under --strict, naming the file and the ways out, and the
 // running task survives; --no-strict starts afresh and counts the error.
 func TestEmptyCheckpoint(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	args := n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")
 	p := start(t, args...)
@@ -275,6 +280,7 @@ func TestEmptyCheckpoint(t *testing.T) {
 // reattached and reports it TASK_FAILED with
 // REASON_EXECUTOR_REREGISTRATION_TIMEOUT. (1ns: any recovery overruns it.)
 func TestRecoveryTimeout(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	args := n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")
 	p := start(t, args...)

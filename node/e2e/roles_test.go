@@ -14,6 +14,7 @@ import (
 // accepts only unreserved ones is not confined; a role the app may not
 // use is refused with 422.
 func TestAppsAcceptedResourceRoles(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m := newNode(t)
 	start(t, m.args("master", "--mesos-role", "slave_public")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })

@@ -19,6 +19,7 @@ var tokenSecretRE = regexp.MustCompile(`NDCTL1-[0-9a-f]{64}-[0-9a-f]{16}\.([0-9a
 // made with `nodectl token create`, each used by a joining node) and
 // greps every answer and log of every node for their secrets.
 func TestNoSecretInAnswersOrLogs(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m := newNode(t)
 	mLogs := filepath.Join(t.TempDir(), "logs")
 	mp := start(t, m.args("all", "--log-dir", mLogs)...)

@@ -33,7 +33,7 @@ func stCluster(t *testing.T, racks ...string) (node, *proc, []*stAgent) {
 	for _, r := range racks {
 		a := &stAgent{n: newNode(t)}
 		a.args = a.n.args("agent", "--join", m.url(), "--token", agentToken(t, m, a.n), "--registration_backoff_factor", "50ms",
-			"--resources", "cpus:1;mem:512;disk:256;ports:[31000-31100]", "--attributes", "rack:"+r,
+			"--resources", "cpus:1;mem:512;disk:256;"+hostPorts(), "--attributes", "rack:"+r,
 			"--container-disk-watch-interval", "200ms", "--log-dir", filepath.Join(a.n.dir, "logs"))
 		a.p = start(t, a.args...)
 		ags = append(ags, a)
@@ -114,6 +114,7 @@ const stApp = `{"id":"/st/pv","instances":1,"cpus":0.1,"mem":32,"disk":0,"env":{
 // reason; wipe starts afresh; DELETE releases everything; bad
 // definitions get 422.
 func TestStatefulResident(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m, mp, ags := stCluster(t, "a")
 	ag := ags[0]
 	appMust(t, m, "POST", "/v2/apps", stApp, 201)
@@ -266,6 +267,7 @@ func TestStatefulResident(t *testing.T) {
 // Scale 3 → 1 → 3 on three agents: the scaled-down instances keep their
 // volumes and come back on their own agents with their data.
 func TestStatefulScale(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m, _, ags := stCluster(t, "a", "b", "c")
 	app := strings.Replace(strings.Replace(stApp, `"instances":1`, `"instances":3,"constraints":[["rack","UNIQUE"]]`, 1), "/st/pv", "/st/scale", 1)
 	appMust(t, m, "POST", "/v2/apps", app, 201)

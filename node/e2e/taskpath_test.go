@@ -93,6 +93,7 @@ func findFile(dir, name, want string) string {
 // A task runs end to end: transitions printed, exit codes passed through,
 // output in the sandbox stdout with runs/latest pointing at the run.
 func TestExecute(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	start(t, n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")...)
 	waitFor(t, 30*time.Second, "agent active", func() bool {
@@ -130,6 +131,7 @@ func TestExecute(t *testing.T) {
 // An image task runs in the imported busybox rootfs, sandbox at
 // /mnt/mesos/sandbox; an OOM kill is reported with the memory reason.
 func TestExecuteImageAndLimits(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	start(t, n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]")...)
 	waitFor(t, 30*time.Second, "agent active", func() bool {
@@ -160,6 +162,7 @@ func TestExecuteImageAndLimits(t *testing.T) {
 // A detached task shows up in /monitor/statistics with its cgroup figures
 // and is ended by `nodectl task kill`.
 func TestDetachStatisticsAndKill(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	start(t, n.args("all", "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]", "--cgroups_enable_cfs")...)
 	waitFor(t, 30*time.Second, "agent active", func() bool {

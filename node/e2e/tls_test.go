@@ -25,6 +25,7 @@ import (
 // servers' certificates against the cluster CA read from the work dir,
 // not through the harness transport.
 func TestTLSEverywhere(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m, a := newNode(t), newNode(t)
 	start(t, m.args("master")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })
@@ -155,6 +156,7 @@ func TestTLSEverywhere(t *testing.T) {
 // An agent-only node without a certificate and without a token cannot
 // start: exit 2, one line saying how to get a token.
 func TestTLSAgentNeedsToken(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m, a := newNode(t), newNode(t)
 	start(t, m.args("master")...)
 	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(m.url()) })

@@ -13,6 +13,7 @@ import (
 // owner keeps running (issue 15, item 10). Before, a second agent
 // reattached the same tasks and a second --role=all blocked on etcd's lock.
 func TestSecondNodeOnWorkDirExits(t *testing.T) {
+	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	n := newNode(t)
 	first := start(t, n.args("all")...)
 	waitFor(t, 60*time.Second, "first node healthy", func() bool { return healthy(n.url()) })
