@@ -202,15 +202,23 @@ func (u *Users) load(ctx context.Context) (int64, error) {
 }
 
 // lookup returns the user named name; it reads etcd when the mirror has
-// not loaded yet.
+// not loaded yet or does not know the name: a user created a moment ago
+// (on this master or another) authenticates at once, before the watch
+// brings it into the mirror. Unknown principals then cost one etcd read
+// beside the dummy hash check they already pay.
 func (u *Users) lookup(ctx context.Context, name string) (User, bool) {
 	u.mu.Lock()
 	x, ok := u.users[name]
-	loaded := u.loaded
 	u.mu.Unlock()
-	if loaded || u.cli == nil {
+	if ok || u.cli == nil {
 		return x, ok
 	}
+	return u.read(ctx, name)
+}
+
+// read returns user name as etcd has it now.
+func (u *Users) read(ctx context.Context, name string) (User, bool) {
+	var x User
 	resp, err := u.cli.Get(ctx, keyUsersPrefix+name)
 	if err != nil || len(resp.Kvs) == 0 {
 		return User{}, false
@@ -237,7 +245,16 @@ func (u *Users) check(ctx context.Context, name, secret string) (x User, known, 
 		return x, true, true
 	}
 	if !checkHash(x.Hash, secret) {
-		return x, true, false
+		// The mirror may hold a hash the secret was changed from a
+		// moment ago: check against etcd's when it differs.
+		if u.cli == nil {
+			return x, true, false
+		}
+		fresh, still := u.read(ctx, name)
+		if !still || fresh.Hash == x.Hash || !checkHash(fresh.Hash, secret) {
+			return x, true, false
+		}
+		x = fresh
 	}
 	u.mu.Lock()
 	if cur, still := u.users[name]; !u.loaded || still && cur.Hash == x.Hash {
