@@ -138,7 +138,7 @@ func Install(o Options) (Layout, error) {
 			return Layout{}, fmt.Errorf("system to install: %w", err)
 		}
 	}
-	if err := checkEmpty(o.Target); err != nil {
+	if err := CheckEmpty(o.Target); err != nil {
 		return Layout{}, err
 	}
 
@@ -264,8 +264,8 @@ func copyInto(fs filesystem.FileSystem, path string, r io.Reader) error {
 	return f.Close()
 }
 
-// checkEmpty refuses a target whose first MiB is not all zeros.
-func checkEmpty(target string) error {
+// CheckEmpty refuses a target whose first MiB is not all zeros.
+func CheckEmpty(target string) error {
 	f, err := os.Open(target)
 	if err != nil {
 		return err
