@@ -145,5 +145,3 @@ func upgradeCommand() *cli.Command {
 		},
 	}
 }
-
-

@@ -27,12 +27,12 @@ import (
 
 // Install to disk and A/B upgrades (docs/appliance.md).
 const (
-	bootMount      = "/run/nodectl/boot"        // the EFI system partition with the slots, while needed
-	cdMount        = "/run/nodectl/cd"          // the install medium, read-only
-	grubImagesDir  = "/usr/share/nodectl/boot"  // GRUB's images, made by mkiso
-	updatePubKey   = "/etc/nodectl/update.pub"  // the key bundles must be signed with (mkiso -update-key)
-	isoLabel       = "NODECTL"                  // the ISO's volume id
-	upgradeRecord  = "system/upgrade.json"      // under the work dir: the last upgrade's outcome
+	bootMount      = "/run/nodectl/boot"       // the EFI system partition with the slots, while needed
+	cdMount        = "/run/nodectl/cd"         // the install medium, read-only
+	grubImagesDir  = "/usr/share/nodectl/boot" // GRUB's images, made by mkiso
+	updatePubKey   = "/etc/nodectl/update.pub" // the key bundles must be signed with (mkiso -update-key)
+	isoLabel       = "NODECTL"                 // the ISO's volume id
+	upgradeRecord  = "system/upgrade.json"     // under the work dir: the last upgrade's outcome
 	upgradeHistory = "system/upgrade-history.log"
 	// trialDeadline bounds how long a slot on trial may take to become
 	// healthy before init gives up on it and reboots into the default.
