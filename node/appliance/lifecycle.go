@@ -189,15 +189,22 @@ func Upgrade(ctx context.Context, src string, tries int) (slot, version string, 
 	if running == "" {
 		return "", "", errors.New("this system did not boot from an installed disk (no nodectl.slot on the kernel command line): nodectl install first")
 	}
+	b, err := mountBoot()
+	if err != nil {
+		return "", "", err
+	}
+	st, err := b.State()
+	if err != nil {
+		return "", "", err
+	}
+	if err := st.CheckUpgradable(running); err != nil {
+		return "", "", err
+	}
 	dir, m, err := fetchBundle(ctx, src)
 	if err != nil {
 		return "", "", err
 	}
 	defer os.RemoveAll(dir)
-	b, err := mountBoot()
-	if err != nil {
-		return "", "", err
-	}
 	slot = slots.Other(running)
 	k, err := os.Open(filepath.Join(dir, bundle.Kernel))
 	if err != nil {
@@ -228,6 +235,13 @@ func Rollback() (string, error) {
 	b, err := mountBoot()
 	if err != nil {
 		return "", err
+	}
+	// Never back onto a system whose own trial failed.
+	if data, err := os.ReadFile(filepath.Join(applianceWorkDir, upgradeRecord)); err == nil {
+		var r UpgradeRecord
+		if json.Unmarshal(data, &r) == nil && r.Result == "failed" && r.Slot == slots.Other(running) {
+			return "", fmt.Errorf("slot %s holds version %s, whose upgrade failed: nothing good to roll back to", r.Slot, r.Version)
+		}
 	}
 	to, err := b.Rollback(running)
 	unix.Sync()

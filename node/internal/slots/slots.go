@@ -180,6 +180,21 @@ func writeFileSync(path string, r io.Reader) error {
 	return os.Rename(tmp, path)
 }
 
+// CheckUpgradable tells whether a new system may be written to the slot
+// that is not running: only when the running slot is the default and not
+// itself on trial, so the known-good system is never the one overwritten.
+func (st State) CheckUpgradable(running string) error {
+	switch {
+	case !Valid(running):
+		return fmt.Errorf("running slot %q unknown", running)
+	case st.Next == running:
+		return fmt.Errorf("the running system (slot %s) is itself on trial: wait until it is marked good, or roll back", running)
+	case st.Default != running:
+		return fmt.Errorf("the running slot %s is not the default (%s): reboot into the default first", running, st.Default)
+	}
+	return nil
+}
+
 // Try puts slot on trial for the next tries boots (1..MaxTries).
 func (b Boot) Try(slot string, tries int) error {
 	if !Valid(slot) {

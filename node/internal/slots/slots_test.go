@@ -199,3 +199,24 @@ func TestGrubConfig(t *testing.T) {
 		t.Error("a quote in the kept parameters accepted")
 	}
 }
+
+func TestCheckUpgradable(t *testing.T) {
+	b := newBoot(t)
+	st, _ := b.State()
+	if err := st.CheckUpgradable(A); err != nil {
+		t.Errorf("running the default: %v", err)
+	}
+	b.WriteSlot(B, strings.NewReader("k"), strings.NewReader("i"), "v2")
+	b.Try(B, 1)
+	grubBoot(t, b)
+	st, _ = b.State()
+	if err := st.CheckUpgradable(B); err == nil || !strings.Contains(err.Error(), "on trial") {
+		t.Errorf("upgrade from a slot on trial: %v, want refused", err)
+	}
+	b.MarkGood(B)
+	b.Rollback(B) // default A again, B still running until the reboot
+	st, _ = b.State()
+	if err := st.CheckUpgradable(B); err == nil || !strings.Contains(err.Error(), "not the default") {
+		t.Errorf("upgrade from a slot that is not the default: %v, want refused", err)
+	}
+}
