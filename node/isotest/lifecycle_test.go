@@ -165,6 +165,23 @@ func (v *vm) waitExit(timeout time.Duration, what string) time.Duration {
 	return 0
 }
 
+// waitRelaunched waits for the app's task to be a new one (the one from
+// before the reboot is gone; the master may list it until the agent says
+// so), keeps it running a while, and returns its ID.
+func (v *vm) waitRelaunched(id, before string) string {
+	v.t.Helper()
+	v.waitFor(4*time.Minute, "app "+id+" relaunched after the reboot", func() bool {
+		a, err := v.app(id)
+		return err == nil && a.App.TasksRunning == 1 && len(a.App.Tasks) == 1 && a.App.Tasks[0].ID != before
+	})
+	v.waitStable(id, time.Minute, true)
+	a, err := v.app(id)
+	if err != nil || len(a.App.Tasks) != 1 {
+		v.t.Fatalf("app %s: %v %+v", id, err, a)
+	}
+	return a.App.Tasks[0].ID
+}
+
 func (v *vm) nodectlVersion() string {
 	var info struct {
 		Version string `json:"nodectl_version"`
@@ -185,7 +202,10 @@ func TestLifecycle(t *testing.T) {
 	b.buildUpdates()
 	disk := qcow2(t, "3G")
 	port := freePort(t)
-	var current *vm
+	var (
+		current *vm
+		task    string // the checker's task before the last reboot
+	)
 	boot := func(name string) *vm {
 		v := bootVM(t, name, vmOpts{diskBoot: true, disk: disk, apiPort: port, console: true})
 		took := v.waitHealthy(bootBudget + time.Minute)
@@ -208,6 +228,11 @@ func TestLifecycle(t *testing.T) {
 		inst.waitRunning("writer", 2*time.Minute, false)
 		inst.isoPostApp(volumeApp("/checker", "grep -q hello-disk /data/f && exec sleep 100000"))
 		inst.waitStable("checker", 2*time.Minute, false)
+		a, err := inst.app("checker")
+		if err != nil {
+			t.Fatal(err)
+		}
+		task = a.App.Tasks[0].ID
 		inst.isoDelete("/v2/apps/writer")
 		inst.powerdown(90 * time.Second)
 
@@ -216,7 +241,7 @@ func TestLifecycle(t *testing.T) {
 		if con := current.console(); !strings.Contains(con, "nodectl.slot=A") || !strings.Contains(con, "running=A") {
 			t.Fatalf("not booted from slot A:\n%s", current.tail(40))
 		}
-		current.waitStable("checker", 3*time.Minute, true)
+		task = current.waitRelaunched("checker", task)
 	})
 	if !ok {
 		return
@@ -243,7 +268,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("not booted from slot B:\n%s", current.tail(40))
 		}
 		// The app and its volume's file came through.
-		current.waitStable("checker", 3*time.Minute, true)
+		task = current.waitRelaunched("checker", task)
 	})
 	if !ok {
 		return
@@ -279,6 +304,6 @@ func TestLifecycle(t *testing.T) {
 		current.waitFor(time.Minute, "upgrade --status on the console", func() bool {
 			return strings.Contains(current.console(), `"result": "failed"`)
 		})
-		current.waitStable("checker", 3*time.Minute, true)
+		current.waitRelaunched("checker", task)
 	})
 }
