@@ -72,10 +72,10 @@ update-bundle: build ## out/nodectl-update.tar: kernel + initramfs signed with U
 	  -update-key $(UPDATE_KEY) -version $(VERSION) \
 	  $(if $(CONFIG),-config $(CONFIG)) $(if $(IMAGES),-images "$(IMAGES)")
 
-test-iso: iso ## boot the appliance under qemu (TCG): single node and reboot, agent VM joining, ISO (BIOS, UEFI)
+test-iso: iso ## boot the appliance under qemu (TCG): single node and reboot, agent VM joining, ISO (BIOS, UEFI), install + A/B upgrade + rollback
 	$(call install_pkgs,$(ISO_TEST_PKGS))
 	NODECTL_ISO_TEST=1 NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_ISO=$(CURDIR)/out/nodectl.iso \
-	  $(GO) test -count=1 -v -timeout 30m ./node/isotest/
+	  $(GO) test -count=1 -v -timeout 40m ./node/isotest/
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

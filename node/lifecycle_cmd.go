@@ -21,9 +21,11 @@ func installCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "install",
 		Usage: "install the appliance to an empty disk: GPT, GRUB (BIOS+UEFI), system slots A/B, data partition",
-		Description: "Run on the appliance booted from the ISO (or from any system onto a disk image file).\n" +
-			"Slot A gets the kernel and initramfs of the ISO in the CD drive, or of --image (a signed update bundle).\n" +
-			"The disk must be empty (its first MiB all zeros). Unattended: boot with nodectl.install=DISK|auto.",
+		Description: "Run on the appliance booted from the ISO (docs/appliance.md).\n" +
+			"Slot A gets the kernel and initramfs of the ISO in the CD drive,\n" +
+			"or of --image (a signed update bundle). The disk must be empty\n" +
+			"(its first MiB all zeros). Unattended: boot the ISO with\n" +
+			"nodectl.install=DISK (or auto: the first empty disk).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "disk", Usage: "the whole disk (/dev/vda) or image file to install onto"},
 			&cli.StringFlag{Name: "image", Usage: "install from this update bundle (file or http(s) URL) instead of the CD"},
@@ -72,9 +74,11 @@ func upgradeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "upgrade",
 		Usage: "upgrade this appliance: write a signed bundle to the other slot and boot it on trial (--rollback: go back)",
-		Description: "--image verifies the bundle (make update-bundle) with the update key of this system's initramfs,\n" +
-			"writes the slot that is not running, boots it once on trial and reboots: the new system becomes the\n" +
-			"default only once healthy, otherwise the boot loader goes back by itself and the node reports it.",
+		Description: "--image verifies the bundle (make update-bundle) with the update\n" +
+			"key of this system's initramfs, writes the slot that is not running,\n" +
+			"boots it on trial and reboots: the new system becomes the default\n" +
+			"only once healthy; otherwise the boot loader goes back by itself and\n" +
+			"the node reports the failed upgrade (docs/appliance.md).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "image", Usage: "update bundle: a file or an http(s) URL"},
 			&cli.BoolFlag{Name: "rollback", Usage: "make the other slot the default again and reboot into it"},
