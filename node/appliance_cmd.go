@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"nodectl/cluster"
+	"nodectl/cluster/api"
 	"nodectl/cluster/client"
 	"nodectl/cluster/pki"
 	"nodectl/node/appliance"
@@ -21,6 +22,7 @@ func applianceNode() appliance.Node {
 		ShownArgs:        shownArgs,
 		CreateAgentToken: createAgentToken,
 		ShutdownBudget:   shutdownBudget,
+		Version:          api.Version,
 	}
 }
 

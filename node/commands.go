@@ -17,5 +17,5 @@ func extraCommands() []*cli.Command {
 			out = append(out, snapshotCommand(), etcdCommand())
 		}
 	}
-	return append(out, initCommand(), poweroffCommand())
+	return append(out, initCommand(), poweroffCommand(), installCommand(), upgradeCommand())
 }

@@ -39,11 +39,17 @@ func boot(log *slog.Logger) {
 	loadModules(log)
 
 	devs := scanDisks(log)
+	cfgFiles := readConfigDisk(log, devs)
+	embedded, _ := os.ReadFile(embeddedConfig)
+	// An install the configuration asks for comes first: the data disk
+	// is then the new data partition (lifecycle.go).
+	if target := installTarget(cfgFiles, embedded); target != "" && autoInstall(log, devs, target) {
+		devs = scanDisks(log)
+	}
 	workDir := mountDataDisk(log, devs)
 	// Host volumes of apps go under volumes/ on the data disk, reached at
 	// /volumes: tasks never mount the work dir or anything in it (docs/iso.md).
 	volumesReady := bindVolumes(log, workDir)
-	cfgFiles := readConfigDisk(log, devs)
 	seedRandom(log, workDir)
 
 	nics, err := netup.WaitNICs(5 * time.Second)
@@ -55,7 +61,6 @@ func boot(log *slog.Logger) {
 		macs = append(macs, n.MAC)
 	}
 	setHostname(log, nics)
-	embedded, _ := os.ReadFile(embeddedConfig)
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	plan, err := bootcfg.Resolve(bootcfg.Inputs{
 		Cmdline: bootcfg.ParseCmdline(string(cmdline)), CfgFiles: cfgFiles, MACs: macs,
@@ -89,6 +94,10 @@ func boot(log *slog.Logger) {
 	log.Info("boot done", "elapsed", time.Since(start).Round(time.Millisecond))
 	banner(plan, leases)
 
+	// A/B slots: report a failed upgrade, assess a slot on trial; and the
+	// console's commands (lifecycle.go).
+	go assessBoot(ctx, log, workDir, bannerRole(plan))
+	go consoleCommands(log)
 	s := &supervisor{log: log, args: args, leases: leases}
 	if bannerRole(plan) != "agent" {
 		s.announce = func(ctx context.Context) error { return announceJoin(ctx, log, workDir) }

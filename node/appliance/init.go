@@ -45,6 +45,8 @@ type Node struct {
 	CreateAgentToken func(ctx context.Context, workDir string) (url, token, joinCommand string, err error)
 	// ShutdownBudget bounds `up`'s staged shutdown.
 	ShutdownBudget time.Duration
+	// Version is nodectl's (what an install from the CD records for slot A).
+	Version string
 }
 
 // node is the running PID 1's Node (set once by Run).

@@ -51,17 +51,26 @@ var artifacts struct {
 // returns the kernel and an initramfs with busybox preloaded, built once.
 func needISO(t *testing.T) (vmlinuz, initrd string) {
 	t.Helper()
+	needQemu(t)
+	artifacts.once.Do(func() { artifacts.err = buildArtifacts() })
+	if artifacts.err != nil {
+		t.Fatal(artifacts.err)
+	}
+	return artifacts.vmlinuz, artifacts.initrd
+}
+
+// needQemu skips unless the ISO tests were asked for and qemu is there.
+func needQemu(t *testing.T) {
+	t.Helper()
 	if os.Getenv("NODECTL_ISO_TEST") != "1" {
 		t.Skip("ISO tests run with make test-iso (NODECTL_ISO_TEST=1)")
 	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("qemu-system-x86_64 is not installed (make test-iso installs it)")
 	}
-	artifacts.once.Do(func() { artifacts.err = buildArtifacts() })
-	if artifacts.err != nil {
-		t.Fatal(artifacts.err)
+	if os.Getenv("NODECTL_BIN") == "" {
+		t.Fatal("NODECTL_BIN must name the static nodectl binary (make build)")
 	}
-	return artifacts.vmlinuz, artifacts.initrd
 }
 
 func buildArtifacts() error {
@@ -152,6 +161,9 @@ type vmOpts struct {
 	apiPort        int    // forward 127.0.0.1:apiPort to the guest's 5050 on a user-mode NIC; 0: no such NIC
 	smp            int
 	extra          []string
+	cdrom          string // an ISO in the CD drive, not booted (with kernel)
+	diskBoot       bool   // boot from the disk (its GRUB), no -kernel, no CD
+	console        bool   // the serial port is also a socket the test can type into (typeLine)
 }
 
 // vm is a running qemu, bounded by a timeout and killed by PID at cleanup.
@@ -160,6 +172,7 @@ type vm struct {
 	cmd     *exec.Cmd
 	serial  string
 	monitor string
+	conSock string
 	port    int
 	done    chan struct{}
 	started time.Time
@@ -180,8 +193,21 @@ func bootVM(t *testing.T, name string, o vmOpts) *vm {
 		o.smp = 2
 	}
 	args := []string{"-accel", "tcg", "-m", "1024", "-smp", strconv.Itoa(o.smp), "-display", "none", "-no-reboot",
-		"-serial", "file:" + v.serial, "-monitor", "unix:" + v.monitor + ",server,nowait"}
-	if o.iso != "" {
+		"-monitor", "unix:" + v.monitor + ",server,nowait"}
+	if o.console {
+		// qemu logs the serial output to the file whether or not the
+		// test is connected to the socket.
+		v.conSock = filepath.Join(dir, "con.sock")
+		args = append(args, "-chardev", "socket,id=ser0,path="+v.conSock+",server=on,wait=off,logfile="+v.serial, "-serial", "chardev:ser0")
+	} else {
+		args = append(args, "-serial", "file:"+v.serial)
+	}
+	if o.cdrom != "" {
+		args = append(args, "-cdrom", o.cdrom)
+	}
+	if o.diskBoot {
+		args = append(args, "-boot", "c")
+	} else if o.iso != "" {
 		args = append(args, "-cdrom", o.iso, "-boot", "d")
 	} else {
 		// The test drives the VMs' API from the host without the admin

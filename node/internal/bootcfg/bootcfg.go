@@ -82,7 +82,35 @@ const (
 	keyConfig = "config" // URL of a YAML config to fetch once the network is up
 	keyJoin   = "join"   // master to join: URL or host:port
 	keyToken  = "token"  // join token
+	// KeyInstall asks for an unattended install to disk (a device, or
+	// "auto": the first empty disk); KeySlot is the system slot GRUB booted
+	// from an installed disk. Neither is up's.
+	KeyInstall = "install"
+	KeySlot    = "slot"
 )
+
+// Value is the value of the last nodectl.<key> parameter, or "".
+func Value(params []Param, key string) string {
+	v := ""
+	for _, p := range params {
+		if p.Key == key {
+			v = p.Value
+		}
+	}
+	return v
+}
+
+// YAMLInstall is the install key of a config file, or "".
+func YAMLInstall(data []byte) string {
+	var m map[string]any
+	if yaml.Unmarshal(data, &m) != nil {
+		return ""
+	}
+	if v, ok := m[KeyInstall].(string); ok {
+		return v
+	}
+	return ""
+}
 
 // Plan is how the appliance starts `nodectl up`.
 type Plan struct {
@@ -137,6 +165,9 @@ func Resolve(in Inputs) (Plan, error) {
 		if kv.Key == keyNet {
 			cmdNet = kv.Value
 			continue
+		}
+		if kv.Key == KeyInstall || kv.Key == KeySlot {
+			continue // the appliance's (node/appliance), not up's
 		}
 		cmdKeys = append(cmdKeys, kv)
 	}
@@ -246,6 +277,7 @@ func RewriteYAML(data []byte, known func(string) bool) (out []byte, netSpec stri
 		netSpec = yamlList(v)
 		delete(m, keyNet)
 	}
+	delete(m, KeyInstall) // the appliance's: see YAMLInstall
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

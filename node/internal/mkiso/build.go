@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"github.com/cavaliergopher/cpio"
 	"github.com/klauspost/compress/zstd"
 
+	"nodectl/node/internal/bundle"
+	"nodectl/node/internal/install"
 	"nodectl/node/internal/kmod"
 )
 
@@ -27,6 +30,8 @@ import (
 const (
 	embeddedConfigPath = "etc/nodectl/nodectl.yaml"
 	imagesDir          = "usr/share/nodectl/images"
+	updatePubKeyPath   = "etc/nodectl/update.pub" // the key update bundles must be signed with
+	grubImagesDir      = "usr/share/nodectl/boot" // GRUB's images for nodectl install
 )
 
 // Config is what to build.
@@ -41,6 +46,12 @@ type Config struct {
 	ISO           bool
 	Epoch         time.Time // every timestamp in the output
 	Logger        *slog.Logger
+	// UpdateKey is the ed25519 private key (PEM) that signs update
+	// bundles; its public half goes into the initramfs. Created when
+	// missing. "" leaves both out (no upgrades).
+	UpdateKey string
+	Version   string // the system's version (the bundle's manifest)
+	Bundle    bool   // also write nodectl-update.tar
 }
 
 // Result lists what was built.
@@ -100,6 +111,29 @@ func Build(cfg Config) (Result, error) {
 			return res, err
 		}
 	}
+	var signer ed25519.PrivateKey
+	if cfg.UpdateKey != "" {
+		if signer, err = updateKey(cfg); err != nil {
+			return res, err
+		}
+		pub, err := bundle.MarshalPublicKey(signer.Public().(ed25519.PublicKey))
+		if err != nil {
+			return res, err
+		}
+		t.data(updatePubKeyPath, string(pub), 0o644)
+	}
+	grubDir := filepath.Join(tmp, "grub")
+	if err := os.MkdirAll(grubDir, 0o755); err != nil {
+		return res, err
+	}
+	if err := install.MakeGrubImages(grubDir); err != nil {
+		return res, err
+	}
+	for _, f := range []string{install.BootImg, install.CoreImg, install.EFIImg} {
+		if err := t.file(filepath.Join(grubImagesDir, f), filepath.Join(grubDir, f), 0o644); err != nil {
+			return res, err
+		}
+	}
 	n, err := addModules(t, kver, cfg.Modules, filepath.Join(tmp, "modules"))
 	if err != nil {
 		return res, err
@@ -115,6 +149,16 @@ func Build(cfg Config) (Result, error) {
 		return res, err
 	}
 	res.Files = append(res.Files, vmlinuz, initrd)
+	if cfg.Bundle {
+		if signer == nil {
+			return res, errors.New("-bundle needs -update-key")
+		}
+		out := filepath.Join(cfg.Out, "nodectl-update.tar")
+		if err := writeBundle(out, signer, cfg, vmlinuz, initrd); err != nil {
+			return res, err
+		}
+		res.Files = append(res.Files, out)
+	}
 	if !cfg.ISO {
 		return res, nil
 	}
@@ -124,6 +168,37 @@ func Build(cfg Config) (Result, error) {
 	}
 	res.Files = append(res.Files, iso)
 	return res, nil
+}
+
+// updateKey loads the signing key, making it first when it is missing.
+func updateKey(cfg Config) (ed25519.PrivateKey, error) {
+	if _, err := os.Stat(cfg.UpdateKey); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(cfg.UpdateKey), 0o700); err != nil {
+			return nil, err
+		}
+		cfg.Logger.Warn("no update signing key; making one (keep it: only bundles it signs can upgrade these systems)", "key", cfg.UpdateKey)
+		return bundle.GenerateKey(cfg.UpdateKey)
+	}
+	return bundle.LoadPrivateKey(cfg.UpdateKey)
+}
+
+func writeBundle(out string, key ed25519.PrivateKey, cfg Config, vmlinuz, initrd string) error {
+	if cfg.Version == "" {
+		return errors.New("-bundle needs -version")
+	}
+	f, err := os.Create(out + ".tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(out + ".tmp")
+	err = bundle.Write(f, key, cfg.Version, map[string]string{bundle.Kernel: vmlinuz, bundle.Initrd: initrd}, cfg.Epoch)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("update bundle: %w", err)
+	}
+	return os.Rename(out+".tmp", out)
 }
 
 // kernelVersion is want, checked, or the newest release that has both a
