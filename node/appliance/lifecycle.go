@@ -352,6 +352,13 @@ func keptArgs(log *slog.Logger) string {
 		if p.Key == bootcfg.KeyInstall || p.Key == bootcfg.KeySlot {
 			continue
 		}
+		if p.Key == "token" {
+			// A secret: never written to the (unencrypted) boot
+			// partition. The installing boot joins with it and keeps its
+			// certificate on the data disk, which is all later boots need.
+			log.Info("install: nodectl.token is not kept on the boot partition (the node's certificate on the data disk replaces it)")
+			continue
+		}
 		if strings.ContainsAny(p.Value, " \t'\"\\$") {
 			log.Warn("install: kernel parameter not kept (its value has spaces or quotes); put it in a config file", "param", "nodectl."+p.Key)
 			continue
