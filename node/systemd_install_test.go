@@ -167,7 +167,7 @@ func TestSystemdInstallUsageErrorsExit2(t *testing.T) {
 		append(append([]string{"install", "--systemd"}, dirs...), "--", "--port", "x"),
 		append(append([]string{"install", "--systemd"}, dirs...), "--", "--role=agent"),
 		append(append([]string{"install", "--systemd"}, dirs...), "--", "--work-dir", "/x"),
-		append(append([]string{"install", "--systemd", "--role", "agent"}, dirs...)), // an agent needs --join
+		append([]string{"install", "--systemd", "--role", "agent"}, dirs...), // an agent needs --join
 		append(append([]string{"install", "--systemd"}, dirs...), "--", "--attributes", "a\nb"),
 		append(append([]string{"install", "--systemd", "--role", "agent"}, dirs...), "--", "--join", "https://m:5050", "--token", `a"b`),
 	} {
