@@ -2,6 +2,7 @@ package node
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 // other flags, quoted for systemd; the process-only kill, cgroup
 // delegation and limits are there; no sandboxing that breaks containers.
 func TestRenderUnit(t *testing.T) {
+	t.Parallel()
 	u := renderUnit(unitSpec{Bin: "/usr/local/bin/nodectl", Role: "agent", WorkDir: "/var/lib/nodectl",
 		Args:    []string{"--join", "https://10.0.0.1:5050", "--resources", "cpus:2;mem:1024", "--attributes", `rack:a b%$"`},
 		EnvFile: "/etc/nodectl/nodectl.env"})
@@ -40,6 +42,7 @@ func TestRenderUnit(t *testing.T) {
 // Secret flags, in every spelling, leave the command line for the
 // environment file.
 func TestSplitSecretArgs(t *testing.T) {
+	t.Parallel()
 	plain, env := splitSecretArgs([]string{"--join", "https://m:5050", "--token", "T1", "--port=1", "-token=T2", "--resources", "cpus:1"})
 	if want := []string{"--join", "https://m:5050", "--port=1", "--resources", "cpus:1"}; !slices.Equal(plain, want) {
 		t.Errorf("plain %q, want %q", plain, want)
@@ -178,5 +181,25 @@ func TestSystemdInstallUsageErrorsExit2(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(d); len(ents) != 0 {
 		t.Errorf("refused installs wrote %v", ents)
+	}
+}
+
+// systemd's own parser accepts the unit (when systemd-analyze is
+// installed): no unknown setting, no bad quoting.
+func TestSystemdUnitVerifies(t *testing.T) {
+	t.Parallel()
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("no systemd-analyze")
+	}
+	d := t.TempDir()
+	if _, errOut, code := cliRun(t, "install", "--systemd", "--no-start", "--work-dir", filepath.Join(d, "work"), "--bin-dir", filepath.Join(d, "bin"),
+		"--unit-dir", filepath.Join(d, "units"), "--env-file", filepath.Join(d, "env"),
+		"--", "--attributes", `rack:a b%$"x`, "--resources", "cpus:1;mem:256"); code != 0 {
+		t.Fatalf("install: exit %d: %s", code, errOut)
+	}
+	out, err := exec.Command(sa, "verify", "--man=no", filepath.Join(d, "units", "nodectl.service")).CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
