@@ -19,19 +19,32 @@ import (
 // disk (docs/appliance.md).
 func installCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "install",
-		Usage: "install the appliance to an empty disk: GPT, GRUB (BIOS+UEFI), system slots A/B, data partition",
+		Name:      "install",
+		Usage:     "install the appliance to an empty disk (--disk), or nodectl as a systemd service on this host (--systemd)",
+		ArgsUsage: "[-- UP FLAGS (--systemd)]",
 		Description: "Run on the appliance booted from the ISO (docs/appliance.md).\n" +
 			"Slot A gets the kernel and initramfs of the ISO in the CD drive,\n" +
 			"or of --image (a signed update bundle). The disk must be empty\n" +
 			"(its first MiB all zeros). Unattended: boot the ISO with\n" +
-			"nodectl.install=DISK (or auto: the first empty disk).",
-		Flags: []cli.Flag{
+			"nodectl.install=DISK (or auto: the first empty disk).\n" +
+			"--systemd (any Linux host, docs/install.md): copy this binary to\n" +
+			"--bin-dir, write nodectl.service running `nodectl up --role ...\n" +
+			"--work-dir ... UP FLAGS`, enable and (re)start it. Secret up flags\n" +
+			"(--token) go to --env-file (mode 0600), never into the unit.",
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "disk", Usage: "the whole disk (/dev/vda) or image file to install onto"},
 			&cli.StringFlag{Name: "image", Usage: "install from this update bundle (file or http(s) URL) instead of the CD"},
 			&cli.StringFlag{Name: "keep-args", Usage: "kernel parameters for the installed system (default: this boot's nodectl.* parameters)"},
-		},
+		}, systemdFlags()...),
 		Action: func(c *cli.Context) error {
+			if c.Bool("systemd") {
+				return systemdInstall(c)
+			}
+			for _, f := range systemdFlags()[1:] {
+				if c.IsSet(f.Names()[0]) {
+					return exitErr(2, "install: --"+f.Names()[0]+" needs --systemd")
+				}
+			}
 			if c.NArg() > 0 {
 				return exitErr(2, "install: unexpected argument "+c.Args().First())
 			}
