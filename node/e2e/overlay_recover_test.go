@@ -19,7 +19,7 @@ import (
 // address or rule leaks"): several tasks on the cluster network "nodectl"
 // on agent ov-a, reached from a task on ov-c through the overlay; kill -9
 // of ov-a's agent and a restart keep every task, its address and its
-// reachability, and add nothing to ov-a's namespace (links, addresses,
+// reachability (and their agent's DNS on their bridge's gateway), and add nothing to ov-a's namespace (links, addresses,
 // nftables ruleset), to its host-local address leases or to the subnet
 // leases (ov-c's overlay routes, one per leased subnet of another agent;
 // ov-b runs no task, so has no overlay). Once the apps are deleted nothing of the overlay is left.
@@ -79,6 +79,22 @@ func TestOverlayRecovery(t *testing.T) {
 		}
 	}
 	reachAll("after the restart", after)
+	// The restarted agent's DNS answers its tasks again on their bridge's
+	// gateway: the client's Mesos-DNS name from one of ov-a's tasks.
+	es, err := os.ReadDir(filepath.Join(a.dir, "cni", "netns"))
+	if err != nil || len(es) == 0 {
+		t.Fatalf("ov-a's task namespaces: %v %v", es, err)
+	}
+	var clientIP string
+	for _, tk := range c.runningTasks(t, "/ovr/client", "10.42.", 1, 10*time.Second) {
+		clientIP = tk.IPAddresses[0].IPAddress
+	}
+	someIP := strings.Split(after[slices.Sorted(maps.Keys(after))[0]].IPAddresses[0].IPAddress, ".")
+	gw := strings.Join(someIP[:3], ".") + ".1"
+	waitFor(t, 30*time.Second, "client-ovr.marathon.mesos resolved from an ov-a task after the restart", func() bool {
+		out, _ := exec.Command("nsenter", "--net="+filepath.Join(a.dir, "cni", "netns", es[0].Name()), "--", "busybox", "nslookup", "client-ovr.marathon.mesos", gw).CombinedOutput()
+		return strings.Contains(string(out), clientIP)
+	})
 	recovered := snapshotOverlay(t, c)
 	for _, d := range before.diff(recovered) {
 		t.Error("changed by the restart: " + d)
