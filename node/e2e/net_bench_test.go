@@ -90,11 +90,15 @@ func BenchmarkBridgeStartOverhead(b *testing.B) {
 	}
 	appMust(b, n, "POST", "/v2/apps", bridge("/bench/anchor"), 201)
 	startedAt(b, n, "/bench/anchor")
+	// measure launches app id and ends it, waiting for its container to
+	// be gone (its networking torn down) so rounds do not overlap.
 	measure := func(id, body string) time.Duration {
 		began := time.Now()
 		appMust(b, n, "POST", "/v2/apps", body, 201)
 		d := startedAt(b, n, id).Sub(began)
 		appGone(b, n, id)
+		waitFor(b, 60*time.Second, id+"'s container gone", func() bool { return appMonitors(n.dir) == 1 }) // the anchor's
+		b.Logf("%s: %v", id, d)
 		return d
 	}
 	measure("/bench/warm-br", bridge("/bench/warm-br"))
