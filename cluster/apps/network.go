@@ -172,7 +172,7 @@ func (a *App) validateNetworks() []Detail {
 				add(p+"/name", "a network name is only for mode container")
 			}
 		case modeUser:
-			if n.Name == "" {
+			if n.Name == "" && a.IPAddress == nil { // legacy ipAddress: reported at /ipAddress below
 				add(p+"/name", "mode container needs the name of a network")
 			}
 		default:
@@ -198,7 +198,7 @@ func (a *App) validateNetworks() []Detail {
 	if ip := a.IPAddress; ip != nil {
 		switch {
 		case ip.NetworkName == "":
-			add("/ipAddress/networkName", "ipAddress needs the networkName of a container network")
+			add("/ipAddress", "ipAddress needs a networkName: the name of a container network") // the field the definition has
 		case len(a.Networks) != 1 || a.Networks[0].Mode != modeUser || a.Networks[0].Name != ip.NetworkName:
 			add("/ipAddress", "ipAddress contradicts networks")
 		}
