@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,9 @@ type dnsState struct {
 	// onNet are the resolv.conf files of cluster networks' tasks, by
 	// gateway address the server answers on (see dnsResolvConfOn).
 	onNet map[string]string
+	// adopted are the gateways of cluster networks' tasks recovered
+	// before the server started (dnsAdoptGateway).
+	adopted []net.IP
 }
 
 // startDNS starts the DNS server's listeners; the records come with
@@ -80,6 +84,12 @@ func (a *Agent) startDNS() {
 		a.log.Info("DNS server answering", "addr", got, "domain", s.Domain())
 	}
 	a.dns.server = s
+	a.dns.mu.Lock()
+	adopted := a.dns.adopted
+	a.dns.mu.Unlock()
+	for _, gw := range adopted {
+		a.dnsResolvConfOn(&container.Spec{}, gw) // the task's resolv.conf is mounted already
+	}
 	if a.net == nil {
 		return
 	}
@@ -138,6 +148,24 @@ func (a *Agent) dnsResolvConfOn(spec *container.Spec, gw net.IP) {
 		a.dns.onNet[key] = conf
 	}
 	spec.Mounts = append(spec.Mounts, container.Mount{Source: conf, Destination: "/etc/resolv.conf", ReadOnly: true})
+}
+
+// dnsAdoptGateway makes the server answer again, once it starts, on the
+// gateway of a recovered task on a cluster network (ip, the task's
+// address in CIDR notation: the gateway is its subnet's first address),
+// where the task's resolv.conf points.
+func (a *Agent) dnsAdoptGateway(ip string) {
+	_, subnet, err := net.ParseCIDR(ip)
+	if err != nil || subnet.IP.To4() == nil {
+		return
+	}
+	gw := slices.Clone(subnet.IP.To4())
+	gw[3]++
+	a.dns.mu.Lock()
+	defer a.dns.mu.Unlock()
+	if !slices.ContainsFunc(a.dns.adopted, gw.Equal) {
+		a.dns.adopted = append(a.dns.adopted, gw)
+	}
 }
 
 // stopDNS stops the DNS server.

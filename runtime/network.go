@@ -143,6 +143,9 @@ func (a *Agent) adoptNetwork(ctx context.Context, t *task) {
 		a.log.Warn("recovered task's network attachment is damaged", "task_id", t.id, "network", name, "err", err)
 		return
 	}
+	if a.net.IsClusterNetwork(name) && len(att.IPs) > 0 {
+		a.dnsAdoptGateway(att.IPs[0]) // dns.go
+	}
 	a.log.Info("task's network attachment recovered", "task_id", t.id, "network", name, "ips", att.IPs)
 }
 

@@ -92,7 +92,7 @@ type imageEntry struct {
 
 // busyboxImage writes a docker-save archive (tagged ref) of busybox plus
 // one layer holding entries, with its config changed by configure.
-func busyboxImage(t *testing.T, ref string, entries []imageEntry, configure func(*v1.Config)) string {
+func busyboxImage(t testing.TB, ref string, entries []imageEntry, configure func(*v1.Config)) string {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)

@@ -252,7 +252,7 @@ const bridgeApp = `{"id": %q, "instances": %d, "cpus": 0.05, "mem": 24,
 		"portMappings": [{"containerPort": 8080, "hostPort": 0, "name": "http", "protocol": "udp,tcp"}]},
 	"networks": [{"mode": "container/bridge"}]}`
 
-func loadBridgeImage(t *testing.T, dir string) {
+func loadBridgeImage(t testing.TB, dir string) {
 	t.Helper()
 	archive := busyboxImage(t, "test/bridge:1", nil, func(*v1.Config) {})
 	if b, err := exec.Command(bin, "image", "load", "--work-dir", dir, archive).CombinedOutput(); err != nil {

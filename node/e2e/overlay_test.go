@@ -31,81 +31,26 @@ func TestOverlayNetworks(t *testing.T) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("nft is not installed (make deps installs nftables)")
 	}
-	lab := newNetLab(t)
-	m := newNode(t)
-	url := "https://" + lab.hostIP() + ":" + strconv.Itoa(m.port)
-	start(t, withIP(m.args("master", "--cluster-cidr", "10.42.0.0/16", "--cluster-network", "other=10.43.0.0/16"), lab.hostIP())...)
-	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(url) })
-	tok, _, _ := strings.Cut(haCLI(t, 0, "token", "create", "--role", "agent", "--work-dir", m.dir, "--master", lab.hostIP()+":"+strconv.Itoa(m.port)), "\n")
-	archive := busyboxImage(t, "test/overlay:1", nil, func(*v1.Config) {})
-	type member struct {
-		netMember
-		dir string
-	}
-	agents := map[string]member{}
-	for _, host := range []string{"ov-a", "ov-b", "ov-c"} {
-		a, mem := newNode(t), lab.add(host)
-		if b, err := exec.Command(bin, "image", "load", "--work-dir", a.dir, archive).CombinedOutput(); err != nil {
-			t.Fatalf("image load: %v\n%s", err, b)
-		}
-		nodetest.Trust(nodetest.ClientConfigOf(m.dir), a.agentPort)
-		startIn(t, mem, withIP(a.args("agent", "--join", url, "--token", strings.TrimSpace(tok), "--registration_backoff_factor", "50ms",
-			"--hostname", host, "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]"), mem.ip)...)
-		agents[host] = member{mem, a.dir}
-	}
-	waitFor(t, 60*time.Second, "three agents active", func() bool {
-		s := slaves(t, url)
-		return len(s) == 3 && s[0].Active && s[1].Active && s[2].Active
-	})
-
-	app := func(id, host, network, cmd string) string {
-		return `{"id": "` + id + `", "instances": 1, "cpus": 0.05, "mem": 32, "cmd": "` + cmd + `",
-			"constraints": [["hostname", "CLUSTER", "` + host + `"]],
-			"container": {"type": "MESOS", "docker": {"image": "test/overlay:1"}},
-			"networks": [{"mode": "container", "name": "` + network + `"}]}`
-	}
-	post := func(body string, want int) []byte {
-		t.Helper()
-		code, b := haDo("POST", url+"/v2/apps", body)
-		if code != want {
-			t.Fatalf("POST /v2/apps: %d %s, want %d", code, b, want)
-		}
-		return b
-	}
+	c := newOverlayCluster(t)
+	url, agents, app, post := c.url, c.agents, c.app, c.post
 	// An unknown network is refused, naming it.
-	if b := post(app("/ov/nowhere", "ov-a", "nowhere", "sleep 1"), 422); !strings.Contains(string(b), "/networks/0/name") || !strings.Contains(string(b), "nowhere") {
+	if b := post(app("/ov/nowhere", "ov-a", "nowhere", "sleep 1", 1), 422); !strings.Contains(string(b), "/networks/0/name") || !strings.Contains(string(b), "nowhere") {
 		t.Errorf("unknown network: 422 %s does not name /networks/0/name and the network", b)
 	}
-	post(app("/ov/server", "ov-c", "nodectl", "echo hello-$MESOS_TASK_ID > index.html && exec httpd -f -p 8080 -h ."), 201)
-	post(app("/ov/client", "ov-a", "nodectl", "exec sleep 3600"), 201)
+	post(app("/ov/server", "ov-c", "nodectl", overlayServerCmd, 1), 201)
+	post(app("/ov/client", "ov-a", "nodectl", "exec sleep 3600", 1), 201)
 	// The legacy form of a container network: ipAddress.networkName.
 	post(`{"id": "/ov/intruder", "instances": 1, "cpus": 0.05, "mem": 32, "cmd": "exec sleep 3600",
 		"constraints": [["hostname", "CLUSTER", "ov-b"]],
 		"container": {"type": "MESOS", "docker": {"image": "test/overlay:1"}},
 		"ipAddress": {"networkName": "other"}}`, 201)
 
-	type ipTask struct {
-		ID          string `json:"id"`
-		State       string `json:"state"`
-		IPAddresses []struct {
-			IPAddress string `json:"ipAddress"`
-		} `json:"ipAddresses"`
-	}
 	running := func(id, prefix string) ipTask {
 		t.Helper()
-		var got ipTask
-		waitFor(t, 90*time.Second, id+" running with an address in "+prefix, func() bool {
-			var r struct {
-				Tasks []ipTask `json:"tasks"`
-			}
-			code, b := haDo("GET", url+"/v2/apps"+id+"/tasks", "")
-			if code != 200 || json.Unmarshal(b, &r) != nil || len(r.Tasks) != 1 {
-				return false
-			}
-			got = r.Tasks[0]
-			return got.State == "TASK_RUNNING" && len(got.IPAddresses) == 1 && strings.HasPrefix(got.IPAddresses[0].IPAddress, prefix)
-		})
-		return got
+		for _, tk := range c.runningTasks(t, id, prefix, 1, 90*time.Second) {
+			return tk
+		}
+		return ipTask{}
 	}
 	server := running("/ov/server", "10.42.")
 	client := running("/ov/client", "10.42.")
@@ -175,7 +120,116 @@ func TestOverlayNetworks(t *testing.T) {
 			t.Fatalf("DELETE %s: %d %s", id, code, b)
 		}
 	}
-	for host, a := range agents {
+	c.checkOverlayGone(t)
+}
+
+// overlayServerCmd serves hello-<task id> on port 8080 (busybox httpd).
+const overlayServerCmd = "echo hello-$MESOS_TASK_ID > index.html && exec httpd -f -p 8080 -h ."
+
+// overlayCluster is the setup of the overlay tests: one master in the
+// test's namespace defining the cluster networks "nodectl" (10.42.0.0/16)
+// and "other" (10.43.0.0/16), and three agents ov-a, ov-b, ov-c, each in a
+// network namespace of a netLab, all active, with the image test/overlay:1.
+type overlayCluster struct {
+	lab    *netLab
+	url    string
+	agents map[string]*overlayAgent
+}
+
+// overlayAgent is one agent of an overlayCluster.
+type overlayAgent struct {
+	netMember
+	node
+	args []string
+	p    *proc
+}
+
+// agentURL is the agent's API in its namespace.
+func (a *overlayAgent) agentURL() string { return "https://" + a.ip + ":" + strconv.Itoa(a.agentPort) }
+
+func newOverlayCluster(t *testing.T) *overlayCluster {
+	t.Helper()
+	lab := newNetLab(t)
+	m := newNode(t)
+	url := "https://" + lab.hostIP() + ":" + strconv.Itoa(m.port)
+	start(t, withIP(m.args("master", "--cluster-cidr", "10.42.0.0/16", "--cluster-network", "other=10.43.0.0/16"), lab.hostIP())...)
+	waitFor(t, 30*time.Second, "master healthy", func() bool { return healthy(url) })
+	tok, _, _ := strings.Cut(haCLI(t, 0, "token", "create", "--role", "agent", "--work-dir", m.dir, "--master", lab.hostIP()+":"+strconv.Itoa(m.port)), "\n")
+	archive := busyboxImage(t, "test/overlay:1", nil, func(*v1.Config) {})
+	c := &overlayCluster{lab: lab, url: url, agents: map[string]*overlayAgent{}}
+	for _, host := range []string{"ov-a", "ov-b", "ov-c"} {
+		a, mem := newNode(t), lab.add(host)
+		if b, err := exec.Command(bin, "image", "load", "--work-dir", a.dir, archive).CombinedOutput(); err != nil {
+			t.Fatalf("image load: %v\n%s", err, b)
+		}
+		nodetest.Trust(nodetest.ClientConfigOf(m.dir), a.agentPort)
+		args := withIP(a.args("agent", "--join", url, "--token", strings.TrimSpace(tok), "--registration_backoff_factor", "50ms",
+			"--hostname", host, "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]"), mem.ip)
+		c.agents[host] = &overlayAgent{netMember: mem, node: a, args: args, p: startIn(t, mem, args...)}
+	}
+	waitFor(t, 60*time.Second, "three agents active", func() bool {
+		s := slaves(t, url)
+		return len(s) == 3 && s[0].Active && s[1].Active && s[2].Active
+	})
+	return c
+}
+
+// app is a Marathon app of n instances on network, pinned to agent host.
+func (c *overlayCluster) app(id, host, network, cmd string, n int) string {
+	return `{"id": "` + id + `", "instances": ` + strconv.Itoa(n) + `, "cpus": 0.05, "mem": 32, "cmd": "` + cmd + `",
+		"constraints": [["hostname", "CLUSTER", "` + host + `"]],
+		"container": {"type": "MESOS", "docker": {"image": "test/overlay:1"}},
+		"networks": [{"mode": "container", "name": "` + network + `"}]}`
+}
+
+// post posts an app and wants the answer code want.
+func (c *overlayCluster) post(body string, want int) []byte {
+	c.lab.t.Helper()
+	code, b := haDo("POST", c.url+"/v2/apps", body)
+	if code != want {
+		c.lab.t.Fatalf("POST /v2/apps: %d %s, want %d", code, b, want)
+	}
+	return b
+}
+
+// ipTask is a Marathon task with its addresses.
+type ipTask struct {
+	ID          string `json:"id"`
+	State       string `json:"state"`
+	IPAddresses []struct {
+		IPAddress string `json:"ipAddress"`
+	} `json:"ipAddresses"`
+}
+
+// runningTasks waits for app id's n tasks RUNNING, each with one address in prefix.
+func (c *overlayCluster) runningTasks(t *testing.T, id, prefix string, n int, within time.Duration) map[string]ipTask {
+	t.Helper()
+	got := map[string]ipTask{}
+	waitFor(t, within, fmt.Sprintf("%s: %d tasks running with an address in %s", id, n, prefix), func() bool {
+		var r struct {
+			Tasks []ipTask `json:"tasks"`
+		}
+		code, b := haDo("GET", c.url+"/v2/apps"+id+"/tasks", "")
+		if code != 200 || json.Unmarshal(b, &r) != nil || len(r.Tasks) != n {
+			return false
+		}
+		clear(got)
+		for _, tk := range r.Tasks {
+			if tk.State != "TASK_RUNNING" || len(tk.IPAddresses) != 1 || !strings.HasPrefix(tk.IPAddresses[0].IPAddress, prefix) {
+				return false
+			}
+			got[tk.ID] = tk
+		}
+		return true
+	})
+	return got
+}
+
+// checkOverlayGone waits until no agent namespace keeps the overlay's
+// device, table, bridges or task namespaces.
+func (c *overlayCluster) checkOverlayGone(t *testing.T) {
+	t.Helper()
+	for host, a := range c.agents {
 		waitFor(t, 60*time.Second, host+": the overlay's device, table and bridges gone", func() bool {
 			links, _ := exec.Command("ip", "-n", a.ns, "-o", "link").Output()
 			tables, _ := exec.Command("ip", "netns", "exec", a.ns, "nft", "list", "tables").Output()

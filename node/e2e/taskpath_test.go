@@ -15,7 +15,7 @@ import (
 
 // busyboxTar writes a gzipped rootfs tarball of busybox-static with a few
 // applet links, like `docker import` input.
-func busyboxTar(t *testing.T) string {
+func busyboxTar(t testing.TB) string {
 	t.Helper()
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
@@ -47,7 +47,7 @@ func busyboxTar(t *testing.T) string {
 	return out
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -63,6 +63,13 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 	})
 	if s.NetNSPath != "" {
 		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.NetNSPath})
+		// A task with a namespace of its own may listen on any port of it
+		// (Marathon's documented container ports 80 and 443), as Docker
+		// sets for containers with their own network namespace.
+		if spec.Linux.Sysctl == nil {
+			spec.Linux.Sysctl = map[string]string{}
+		}
+		spec.Linux.Sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
 	}
 	if s.IPCNamespacePath != "" {
 		for i, ns := range spec.Linux.Namespaces {
