@@ -29,9 +29,11 @@ func dnsFlags() []cli.Flag {
 }
 
 // dnsConfig is what the DNS flags configure; the address is resolved
-// against the advertised IP at start (runtime).
+// against the advertised IP at start (runtime). The zero value runs no DNS
+// server: a Config built in code (in-process test nodes) does not take
+// the host's port 53 and bridge gateway unless it asks.
 type dnsConfig struct {
-	Off       bool
+	On        bool
 	Address   string
 	Domain    string
 	TTL       time.Duration
@@ -40,10 +42,10 @@ type dnsConfig struct {
 
 // loadDNSFlags reads and validates the DNS flags into cfg.
 func loadDNSFlags(c *cli.Context, cfg *Config) error {
-	d := dnsConfig{Address: strings.TrimSpace(c.String("dns-address")), Domain: strings.Trim(strings.ToLower(c.String("dns-domain")), "."),
+	d := dnsConfig{On: true, Address: strings.TrimSpace(c.String("dns-address")), Domain: strings.Trim(strings.ToLower(c.String("dns-domain")), "."),
 		TTL: c.Generic("dns-ttl").(*durationFlag).D}
 	if d.Address == "off" {
-		d.Off, d.Address = true, ""
+		d.On, d.Address = false, ""
 	}
 	if d.Address != "" {
 		h, p, err := net.SplitHostPort(d.Address)
@@ -75,7 +77,7 @@ func loadDNSFlags(c *cli.Context, cfg *Config) error {
 
 // runtime is the agent's DNS configuration; ip is the advertised one.
 func (d dnsConfig) runtime(ip string) runtime.DNSConfig {
-	if d.Off {
+	if !d.On {
 		return runtime.DNSConfig{}
 	}
 	addr := d.Address

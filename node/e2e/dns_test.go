@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -46,7 +48,7 @@ func srvPorts(addr, name string) []int {
 func dnsNode(t testing.TB, extra ...string) (node, string) {
 	n := newNode(t)
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	start(t, n.args("all", append([]string{"--resources", "cpus:2;mem:2048;disk:1024;ports:[38200-38299]", "--dns-address", addr}, extra...)...)...)
+	start(t, n.args("all", append([]string{"--resources", "cpus:2;mem:2048;disk:1024;" + hostPorts(), "--dns-address", addr}, extra...)...)...)
 	waitFor(t, 30*time.Second, "agent active", func() bool {
 		s := slaves(t, n.url())
 		return len(s) == 1 && s[0].Active
@@ -126,6 +128,16 @@ func TestDNS(t *testing.T) {
 			"container": {"type": "MESOS", "docker": {"image": "test/dns:1"},
 				"portMappings": [{"containerPort": 8080, "hostPort": 0, "name": "http"}]},
 			"networks": [{"mode": "container/bridge"}]}`, 201)
+		// Passed or failed, the bridge task ends through its agent, so its
+		// network (namespace, host-port forward) is removed with it and
+		// no stale forward is left on the host for a later run.
+		t.Cleanup(func() {
+			appDo(t, n, "DELETE", "/v2/apps/e2e/dns/client", "")
+			waitFor(t, 60*time.Second, "the bridge task's network removed", func() bool {
+				es, err := os.ReadDir(filepath.Join(n.dir, "cni", "netns"))
+				return err == nil && len(es) == 0 || os.IsNotExist(err)
+			})
+		})
 		appWaitRunning(t, n, "/e2e/dns/client", 1, false, 60*time.Second)
 		tasks := appTasks(n, "/e2e/dns/client")
 		if len(tasks) != 1 || len(tasks[0].Ports) != 1 {
@@ -150,7 +162,6 @@ func TestDNS(t *testing.T) {
 			r, err := dnsQuery(addr, "client-dns-e2e.marathon.mesos", dns.TypeA)
 			return err == nil && len(r.Answer) == 1 && strings.HasPrefix(r.Answer[0].(*dns.A).A.String(), "172.31.")
 		})
-		appMust(t, n, "DELETE", "/v2/apps/e2e/dns/client", "", 200)
 	})
 
 	// Scaling down removes the instance's records.

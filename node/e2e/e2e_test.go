@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -133,13 +134,21 @@ func newNode(t testing.TB) node {
 	return node{dir: dir, port: freePort(t), agentPort: freePort(t), etcd: freePort(t), etcdPr: freePort(t)}
 }
 
+// The agent's DNS server is off unless extra sets --dns-address: its
+// default addresses (127.0.0.1:53 and the container bridge's gateway) are
+// one per host, and the test nodes running side by side would race for
+// them (TestDNS's bridge check then asked another test's agent).
 func (n node) args(role string, extra ...string) []string {
 	if role != "agent" {
 		nodetest.Trust(nodetest.ClientConfigOf(n.dir), n.port, n.agentPort)
 	}
-	return append([]string{"up", "--role=" + role, "--work-dir", n.dir, "--cgroups-root", n.cgroupsRoot(), "--ip", "127.0.0.1",
+	args := []string{"up", "--role=" + role, "--work-dir", n.dir, "--cgroups-root", n.cgroupsRoot(), "--ip", "127.0.0.1",
 		"--port", strconv.Itoa(n.port), "--agent-port", strconv.Itoa(n.agentPort),
-		"--etcd-port", strconv.Itoa(n.etcd), "--etcd-peer-port", strconv.Itoa(n.etcdPr)}, extra...)
+		"--etcd-port", strconv.Itoa(n.etcd), "--etcd-peer-port", strconv.Itoa(n.etcdPr)}
+	if role != "master" && !slices.Contains(extra, "--dns-address") {
+		args = append(args, "--dns-address", "off")
+	}
+	return append(args, extra...)
 }
 
 // cgroupsRoot is the node's --cgroups-root, unique to its work dir so

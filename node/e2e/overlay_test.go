@@ -164,7 +164,7 @@ func newOverlayCluster(t *testing.T) *overlayCluster {
 		}
 		nodetest.Trust(nodetest.ClientConfigOf(m.dir), a.agentPort)
 		args := withIP(a.args("agent", "--join", url, "--token", strings.TrimSpace(tok), "--registration_backoff_factor", "50ms",
-			"--hostname", host, "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]"), mem.ip)
+			"--hostname", host, "--resources", "cpus:2;mem:2048;disk:1024;ports:[31000-31100]", "--dns-address", mem.ip+":53"), mem.ip)
 		c.agents[host] = &overlayAgent{netMember: mem, node: a, args: args, p: startIn(t, mem, args...)}
 	}
 	waitFor(t, 60*time.Second, "three agents active", func() bool {
