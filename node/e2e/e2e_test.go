@@ -246,43 +246,21 @@ func slaves(t testing.TB, url string) []slave {
 // nothing running and its temp dir can go. Monitors are found through
 // /proc: "nodectl-monitor <run dir> <init pid> <oom file>".
 func endContainers(t testing.TB, dir string) {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	var monitors []int
+	// A shim the killed node had just started finishes its container on
+	// its own and only then becomes the monitor: kill passes repeat until
+	// one finds nothing (each kills shims mid-start too).
 	var ids []string
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) < 3 || filepath.Base(args[0]) != "nodectl-monitor" || !strings.HasPrefix(args[1], dir+"/") {
-			continue
-		}
-		pid, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSuffix(p, "/cmdline"), "/proc/"))
-		if initPid, err := strconv.Atoi(args[2]); err == nil {
-			_ = syscall.Kill(initPid, syscall.SIGKILL)
-		}
-		monitors = append(monitors, pid)
-		ids = append(ids, filepath.Base(args[1]))
-	}
-	// Every process left in the node's container cgroups: killing a
-	// container's init does not end its children when the task has no pid
-	// namespace (a shell's child).
-	cgRoot := node{dir: dir}.cgroupsRoot()
-	procFiles, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgRoot + "/containers/*/cgroup.procs")
-	more, _ := filepath.Glob("/sys/fs/cgroup/" + cgRoot + "/containers/*/cgroup.procs")
-	for _, f := range append(procFiles, more...) {
-		b, _ := os.ReadFile(f)
-		for _, field := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(field); err == nil && pid > 1 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+	for pass := 0; pass < 20; pass++ {
+		monitors, found := killContainersOnce(dir)
+		ids = append(ids, found...)
+		deadline := time.Now().Add(10 * time.Second)
+		for _, pid := range monitors {
+			for running(pid) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond) // polling for the monitor's exit
 			}
 		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, pid := range monitors {
-		for running(pid) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond) // polling for the monitor's exit
+		if len(monitors) == 0 {
+			break
 		}
 	}
 	unmountUnder(dir)
@@ -308,6 +286,49 @@ func endContainers(t testing.TB, dir string) {
 	for _, r := range roots {
 		removeCgroupTree(t, r)
 	}
+}
+
+// killContainersOnce kills, once, the containers under dir: each
+// monitor's init, every process left in the node's container cgroups, and
+// shims still starting a container ("nodectl-shim run <run dir>"). It
+// returns the monitors and shims to wait for and the container ids seen.
+func killContainersOnce(dir string) (waitFor []int, ids []string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		pid, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSuffix(p, "/cmdline"), "/proc/"))
+		switch {
+		case len(args) >= 3 && filepath.Base(args[0]) == "nodectl-monitor" && strings.HasPrefix(args[1], dir+"/"):
+			if initPid, err := strconv.Atoi(args[2]); err == nil {
+				_ = syscall.Kill(initPid, syscall.SIGKILL)
+			}
+			waitFor = append(waitFor, pid)
+			ids = append(ids, filepath.Base(args[1]))
+		case len(args) >= 3 && filepath.Base(args[0]) == "nodectl-shim" && args[1] == "run" && strings.HasPrefix(args[2], dir+"/"):
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			waitFor = append(waitFor, pid)
+			ids = append(ids, filepath.Base(args[2]))
+		}
+	}
+	// Every process left in the node's container cgroups: killing a
+	// container's init does not end its children when the task has no pid
+	// namespace (a shell's child).
+	cgRoot := node{dir: dir}.cgroupsRoot()
+	procFiles, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgRoot + "/containers/*/cgroup.procs")
+	more, _ := filepath.Glob("/sys/fs/cgroup/" + cgRoot + "/containers/*/cgroup.procs")
+	for _, f := range append(procFiles, more...) {
+		b, _ := os.ReadFile(f)
+		for _, field := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(field); err == nil && pid > 1 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	return waitFor, ids
 }
 
 // removeCgroupTree rmdirs a cgroup directory bottom-up (cgroup files
