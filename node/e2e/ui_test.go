@@ -181,9 +181,19 @@ func (b *uiBrowser) checkProblems() {
 	}
 }
 
+// A browser step may take a while on a loaded 2-core machine: headless
+// Chromium competing with busy loops showed "Loading…" for over 15 s
+// before the app's first route (make test-under-load). Waits are for
+// something to become true, so a generous floor costs a passing test
+// nothing.
+const (
+	uiMinWait     = 60 * time.Second
+	uiStepTimeout = uiMinWait + 30*time.Second
+)
+
 func (b *uiBrowser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, uiStepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.mu.Lock()
@@ -198,7 +208,7 @@ func (b *uiBrowser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 
 func uiEval[T any](b *uiBrowser, expr string) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, uiStepTimeout)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -210,6 +220,7 @@ func uiEval[T any](b *uiBrowser, expr string) T {
 // waitJS polls a JavaScript predicate until it is true.
 func (b *uiBrowser) waitJS(what string, timeout time.Duration, expr string) {
 	b.t.Helper()
+	timeout = max(timeout, uiMinWait)
 	b.do(what, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		deadline := time.Now().Add(timeout)
 		for {
@@ -260,7 +271,7 @@ func (b *uiBrowser) waitRendered(route string) {
 
 func (b *uiBrowser) screenshot(name string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, uiStepTimeout)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
