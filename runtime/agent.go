@@ -187,6 +187,9 @@ type Agent struct {
 	state    storage.State // what the checkpoint held at start, until recovered
 	bootID   string
 	rebooted bool
+	// bootRelaunches are the tasks recovery relaunches after a host
+	// reboot (bootrelaunch.go); used by recoverTasks only.
+	bootRelaunches []*task
 
 	mu           sync.Mutex // guards the fields below
 	id           string

@@ -80,7 +80,8 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // agentMetrics are the counters the agent bumps.
 type agentMetrics struct {
-	invalidAcks prometheus.Counter
+	invalidAcks    prometheus.Counter
+	bootRelaunches prometheus.Counter // bootrelaunch.go
 }
 
 func (a *Agent) registerMetrics() agentMetrics {
@@ -125,7 +126,8 @@ func (a *Agent) registerMetrics() agentMetrics {
 	a.registerDiskSpaceMetrics()
 	api.AddSystemMetrics(m)
 	return agentMetrics{
-		invalidAcks: m.Counter("slave/invalid_status_updates", "acknowledgements that matched no pending update"),
+		invalidAcks:    m.Counter("slave/invalid_status_updates", "acknowledgements that matched no pending update"),
+		bootRelaunches: m.Counter("slave/tasks_relaunched_after_reboot", "tasks the agent relaunched from its checkpoint after a host reboot (label "+api.LabelRestartOnBoot+")"),
 	}
 }
 

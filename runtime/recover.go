@@ -225,6 +225,7 @@ func (a *Agent) recoverTasks(ctx context.Context) error {
 	reattached += a.recoverExecutors(ctx, known) // executor_recover.go
 	a.destroyOrphans(ctx, known)
 	a.cleanupNetworkOrphans(ctx) // network.go
+	a.startBootRelaunches(ctx)   // bootrelaunch.go: after the orphans are gone
 	if a.cfg.Recover == "cleanup" {
 		return ErrCleanupDone
 	}
@@ -295,12 +296,18 @@ func (a *Agent) settleTask(ctx context.Context, t *task) bool {
 		return false // its end is recorded; the update waits for its ack
 	}
 	if a.rebooted {
-		state := api.TaskLost
-		if t.framework.HasCapability("PARTITION_AWARE") {
-			state = api.TaskGone
+		switch a.afterReboot(ctx, t) { // bootrelaunch.go: tasks labelled to restart on boot
+		case bootRelaunch:
+			return false // startBootRelaunches launches it
+		case bootLost:
+			state := api.TaskLost
+			if t.framework.HasCapability("PARTITION_AWARE") {
+				state = api.TaskGone
+			}
+			a.setState(t, state, api.ReasonAgentRestarted, "the host rebooted; the task's container is gone", nil)
+			return false
 		}
-		a.setState(t, state, api.ReasonAgentRestarted, "the host rebooted; the task's container is gone", nil)
-		return false
+		// bootReattach: relaunched in this boot already; reattach below.
 	}
 	var ctr taskContainer
 	var err error

@@ -50,6 +50,10 @@ type task struct {
 	// (the task runs, or it ended); while it is, a kill is the launch's to
 	// carry out, through launchCtx.
 	launching bool
+	// relaunch, set when the agent relaunches the task from its checkpoint
+	// after a host reboot (bootrelaunch.go), is its TASK_RUNNING message;
+	// the launch then skips the checkpoint and STARTING it already has.
+	relaunch string
 
 	// launchCtx is the launch's context: killLaunch cancels it on a KILL
 	// (or when the agent is fenced), and the launch checks it before and
@@ -250,7 +254,9 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		a.setState(t, api.TaskFailed, api.ReasonContainerLaunchFailed, msg, nil)
 		return
 	}
-	if err := a.checkpointLaunch(t); err != nil {
+	if t.relaunch != "" {
+		// Checkpointed by afterReboot (bootrelaunch.go).
+	} else if err := a.checkpointLaunch(t); err != nil {
 		a.log.Error("checkpoint launch", "task_id", t.id, "err", err)
 		a.endLaunch(t)
 		a.setState(t, api.TaskDropped, api.ReasonContainerLaunchFailed, "could not checkpoint the task: "+err.Error(), nil)
@@ -273,7 +279,9 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		a.launchKilled(t, "before it was launched")
 		return
 	}
-	a.setState(t, api.TaskStarting, "", "", nil)
+	if t.relaunch == "" || t.state == api.TaskStaging {
+		a.setState(t, api.TaskStarting, "", "", nil)
+	}
 	if !a.fetchForLaunch(ctx, t) {
 		return
 	}
@@ -311,7 +319,7 @@ func (a *Agent) launch(ctx context.Context, t *task) {
 		a.releaseRootfs(t)
 		return
 	}
-	a.setState(t, api.TaskRunning, "", "", nil)
+	a.setState(t, api.TaskRunning, "", t.relaunch, nil)
 	a.watch(ctx, t)
 }
 

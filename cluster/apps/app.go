@@ -596,6 +596,7 @@ func (a *App) validate() []Detail {
 	ds = append(ds, a.validateSecrets()...)
 	ds = append(ds, a.validateDocker()...)
 	ds = append(ds, a.validateNetworks()...)
+	ds = append(ds, a.validateRestartOnBoot()...) // restartonboot.go
 	return ds
 }
 

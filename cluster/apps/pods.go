@@ -227,10 +227,11 @@ func (p *Pod) validate(frameworkRole string) []Detail {
 	if errs := validID(p.ID); errs != nil {
 		add("/id", errs[0])
 	}
-	ds = append(ds, p.validateSecrets()...)     // podsecrets.go: secrets and environment
-	ds = append(ds, p.validateHostVolumes()...) // podvolumes.go
-	ds = append(ds, p.validateEndpoints()...)   // podendpoints.go
-	ds = append(ds, p.validateResident()...)    // podresident.go
+	ds = append(ds, p.validateSecrets()...)       // podsecrets.go: secrets and environment
+	ds = append(ds, p.validateHostVolumes()...)   // podvolumes.go
+	ds = append(ds, p.validateEndpoints()...)     // podendpoints.go
+	ds = append(ds, p.validateResident()...)      // podresident.go
+	ds = append(ds, p.validateRestartOnBoot()...) // restartonboot.go
 	if p.Role != "" && p.Role != frameworkRole {
 		add("/role", notYet(fmt.Sprintf("role %q (pods run in the framework's role %q)", p.Role, frameworkRole)))
 	}
