@@ -73,6 +73,59 @@ func taskNetwork(ti api.TaskInfo) (string, []cni.PortMapping, error) {
 	return name, ports, nil
 }
 
+// pendingNetwork is a task's network attachment made while the rest of
+// its container is prepared (startContainer): CNI ADD, mostly plugin and
+// nft processes, overlaps image and sandbox preparation.
+type pendingNetwork struct {
+	done chan struct{}
+	spec container.Spec // the namespace and the resolv.conf mount
+	err  error
+}
+
+// beginNetwork starts attaching the task's container to its network, if
+// it has one, under ctx (a KILL during launch ends the ADD, which then
+// removes what it made).
+func (a *Agent) beginNetwork(ctx context.Context, t *task) *pendingNetwork {
+	p := &pendingNetwork{done: make(chan struct{})}
+	if name, _, err := taskNetwork(t.info); err == nil && name == "" {
+		close(p.done)
+		return p
+	}
+	go func() {
+		defer close(p.done)
+		p.err = a.attachNetwork(ctx, t, &p.spec)
+	}()
+	return p
+}
+
+// wait waits for the attachment to be over: a start that failed returns
+// only then, so the release that follows (releaseRootfs) detaches
+// whatever it made.
+func (p *pendingNetwork) wait() { <-p.done }
+
+// failed is the attachment's error if it is over already.
+func (p *pendingNetwork) failed() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// join waits for the attachment; spec joins the namespace.
+func (p *pendingNetwork) join(spec *container.Spec) error {
+	<-p.done
+	if p.err != nil {
+		return p.err
+	}
+	if p.spec.NetNSPath != "" {
+		spec.NetNSPath = p.spec.NetNSPath
+		spec.Mounts = append(spec.Mounts, p.spec.Mounts...)
+	}
+	return nil
+}
+
 // attachNetwork puts the task's container on its network, if it has one:
 // spec joins the prepared namespace.
 func (a *Agent) attachNetwork(ctx context.Context, t *task, spec *container.Spec) error {

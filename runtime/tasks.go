@@ -404,6 +404,8 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	if a.driver == nil {
 		return fmt.Errorf("this agent cannot run containers: %w", a.driverErr)
 	}
+	netw := a.beginNetwork(ctx, t) // network.go: attached meanwhile
+	defer netw.wait()
 	sandbox, err := a.makeTaskSandbox(t)
 	if err != nil {
 		return err
@@ -421,6 +423,9 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	if img := taskImage(t.info); img != "" {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if err := netw.failed(); err != nil {
+			return err // no pull for a task that cannot start
 		}
 		t.runDir = filepath.Join(a.cfg.WorkDir, "provisioner", "containers", t.containerID)
 		pull, err := pullOptions(t.secrets.pull) // pullauth.go
@@ -468,7 +473,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	if err := a.groupSpec(t, &spec, user); err != nil {
 		return err
 	}
-	if err := a.attachNetwork(ctx, t, &spec); err != nil {
+	if err := netw.join(&spec); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

@@ -299,6 +299,12 @@ func checkCNIGone(t *testing.T, dir string, ids []string, veths map[string]strin
 			return err != nil || len(ports) > 0
 		})
 	}
+	// Its masquerade table (runtime/internal/cni/masq.go) goes with it.
+	if !linkExists("nodectl0") {
+		waitFor(t, 10*time.Second, "the masquerade of the removed bridge removed", func() bool {
+			return exec.Command("nft", "list", "table", "inet", "nodectl_masq_nodectl0").Run() != nil || linkExists("nodectl0")
+		})
+	}
 }
 
 // TestBridgeRecovery: 20 bridge tasks on one agent; kill -9 of the agent

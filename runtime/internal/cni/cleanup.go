@@ -291,11 +291,14 @@ func (m *Manager) sweepIdle() {
 	}()
 }
 
-// removeIdle removes the built-in bridge once no interface is attached
-// to it, and the nftables tables the plugins create once no rule of any
-// container is left in them, under the exclusive host lock (no agent of
+// removeIdle removes the built-in bridge (and its masquerade) once no
+// interface is attached to it, and the nftables tables the plugins create
+// once no rule of any container is left in them, under the exclusive host lock (no agent of
 // this host is adding or deleting meanwhile).
 func (m *Manager) removeIdle(ctx context.Context) error {
+	if !m.mayBeIdle() { // idle.go
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	unlock := hostLock(unix.LOCK_EX)
@@ -306,11 +309,20 @@ func (m *Manager) removeIdle(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if l, err := netlink.LinkByName(m.cfg.Bridge); err == nil {
+	l, err := netlink.LinkByName(m.cfg.Bridge)
+	gone := errors.As(err, &netlink.LinkNotFoundError{})
+	if err == nil {
 		if _, ok := l.(*netlink.Bridge); ok && !bridgeHasPorts(l.Attrs().Index) {
 			if err := netlink.LinkDel(l); err != nil {
 				errs = append(errs, fmt.Errorf("remove idle bridge %s: %w", m.cfg.Bridge, err))
+			} else {
+				gone = true
 			}
+		}
+	}
+	if gone { // the masquerade goes with the bridge (masq.go)
+		if err := m.removeMasquerade(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

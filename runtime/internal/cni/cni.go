@@ -11,7 +11,8 @@
 //
 // The built-in network is Mesos' "mesos-bridge" (Marathon's container/bridge
 // mode): a Linux bridge, addresses from host-local IPAM under the work dir,
-// and portmap for the task's port mappings (nftables backend). Operators
+// portmap for the task's port mappings (nftables backend), and one
+// masquerade rule for the bridge's subnet (masq.go). Operators
 // add networks with CNI configuration lists in --network_cni_config_dir.
 package cni
 
@@ -77,7 +78,9 @@ type Manager struct {
 	cfg    Config
 	cni    *libcni.CNIConfig
 	bridge *libcni.NetworkConfigList
-	lo     *libcni.NetworkConfigList
+	// lo: the loopback network earlier versions attached each namespace
+	// to (newNetNS brings loopback up now); kept for their DEL.
+	lo *libcni.NetworkConfigList
 	// mu: attachments share it (RLock) for as long as they run; removing
 	// the bridge once no namespace is left takes it exclusively.
 	mu sync.RWMutex
@@ -154,8 +157,8 @@ func bridgeConf(cfg Config) []byte {
 		"name":       BridgeNetwork,
 		"plugins": []any{
 			map[string]any{
-				"type": "bridge", "bridge": cfg.Bridge, "isGateway": true,
-				"ipMasq": true, "ipMasqBackend": "nftables", "hairpinMode": true,
+				// ipMasq: one rule for the subnet (masq.go), not one per task.
+				"type": "bridge", "bridge": cfg.Bridge, "isGateway": true, "hairpinMode": true,
 				"ipam": map[string]any{
 					"type":    "host-local",
 					"dataDir": hostIPAMDir, // owners.go: one pool for every agent of the host
@@ -265,8 +268,10 @@ func (m *Manager) Attach(ctx context.Context, id, network string, ports []PortMa
 	fail := func(err error) (Attachment, error) {
 		return Attachment{}, errors.Join(err, m.detach(context.WithoutCancel(ctx), id, list, ports))
 	}
-	if _, err := m.cni.AddNetworkList(ctx, m.lo, m.runtimeConf(id, nil, ns, "lo")); err != nil {
-		return fail(fmt.Errorf("loopback: %w", err))
+	if list == m.bridge {
+		if err := m.ensureMasquerade(); err != nil { // masq.go
+			return fail(err)
+		}
 	}
 	res, err := m.cni.AddNetworkList(ctx, list, m.runtimeConf(id, ports, ns, "eth0"))
 	if err != nil {
@@ -319,8 +324,12 @@ func (m *Manager) detach(ctx context.Context, id string, list *libcni.NetworkCon
 	if err := dropRules(ctx, id); err != nil { // cleanup.go
 		errs = append(errs, err)
 	}
-	if err := m.cni.DelNetworkList(ctx, m.lo, m.runtimeConf(id, nil, rtNS, "lo")); err != nil {
-		errs = append(errs, fmt.Errorf("loopback del: %w", err))
+	// Namespaces made before loopback came up in newNetNS have a loopback
+	// attachment in libcni's cache.
+	if _, err := os.Stat(filepath.Join(m.cfg.Dir, "cache", "results", m.lo.Name+"-"+id+"-lo")); err == nil {
+		if err := m.cni.DelNetworkList(ctx, m.lo, m.runtimeConf(id, nil, rtNS, "lo")); err != nil {
+			errs = append(errs, fmt.Errorf("loopback del: %w", err))
+		}
 	}
 	if err := removeNetNS(ns); err != nil {
 		errs = append(errs, err)

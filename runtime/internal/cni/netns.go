@@ -9,9 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// newNetNS creates a network namespace and pins it by bind-mounting its
-// nsfs file onto path (as `ip netns add` does under /run/netns). The
-// namespace lives until removeNetNS unmounts it, whatever runs in it.
+// newNetNS creates a network namespace with its loopback interface up and
+// pins it by bind-mounting its nsfs file onto path (as `ip netns add` does
+// under /run/netns). The namespace lives until removeNetNS unmounts it,
+// whatever runs in it. Loopback is brought up here, as Mesos' network/cni
+// isolator does itself (src/slave/containerizer/mesos/isolators/network/
+// cni/cni.cpp, "Bring up the loopback interface"), not by the loopback
+// plugin: one plugin run less before each task starts.
 func newNetNS(path string) error {
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {
@@ -36,15 +40,18 @@ func newNetNS(path string) error {
 			errc <- fmt.Errorf("unshare: %w", err)
 			return
 		}
-		merr := unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, "")
+		merr := loopbackUp()
+		if merr == nil {
+			merr = unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, "")
+			if merr != nil {
+				merr = fmt.Errorf("bind-mount netns: %w", merr)
+			}
+		}
 		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
 			errc <- errors.Join(merr, fmt.Errorf("back to the host network namespace: %w", err))
 			return
 		}
 		runtime.UnlockOSThread()
-		if merr != nil {
-			merr = fmt.Errorf("bind-mount netns: %w", merr)
-		}
 		errc <- merr
 	}()
 	if err := <-errc; err != nil {
@@ -65,6 +72,28 @@ func removeNetNS(path string) error {
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove netns %s: %w", path, err)
+	}
+	return nil
+}
+
+// loopbackUp sets the interface lo of the calling thread's network
+// namespace up.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	defer func() { _ = unix.Close(fd) }()
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: %w", err)
 	}
 	return nil
 }
