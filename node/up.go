@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"nodectl/cluster"
-	"nodectl/cluster/api"
 	"nodectl/cluster/apps"
 	"nodectl/cluster/auth"
 	"nodectl/cluster/pki"
