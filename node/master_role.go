@@ -31,16 +31,16 @@ import (
 // master, the built-in apps framework and the API server.
 type masterRole struct {
 	upgrader *nodeUpgrader // serves /node/upgrade (nil: it answers 503)
-	pki    *pki.Setup
-	etcd   *embed.Server
-	cli    *clientv3.Client
-	master *cluster.Master
-	apps   *apps.Apps
-	secret *secrets.API
-	srv    *http.Server
-	ln     net.Listener
-	guard  *auth.Guard
-	users  *auth.Users // run beside the master: mirrors the users in etcd
+	pki      *pki.Setup
+	etcd     *embed.Server
+	cli      *clientv3.Client
+	master   *cluster.Master
+	apps     *apps.Apps
+	secret   *secrets.API
+	srv      *http.Server
+	ln       net.Listener
+	guard    *auth.Guard
+	users    *auth.Users // run beside the master: mirrors the users in etcd
 }
 
 // close releases what startMaster opened (on a failed start, or after Run).
