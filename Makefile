@@ -21,7 +21,7 @@ UPDATE_KEY ?= $(CURDIR)/.keys/update-signing.key
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .DEFAULT_GOAL := help
-.PHONY: help build man run test test-under-load test-e2e test-ui test-iso update-bundle bench bench-go chaos kill-loop-under-load soak fuzz lint check deps iso clean
+.PHONY: help build man run test test-under-load test-e2e test-ui test-iso update-bundle binary-bundle bench bench-go chaos kill-loop-under-load soak fuzz lint check deps iso clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ update-bundle: build ## out/nodectl-update.tar: kernel + initramfs signed with U
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./node/internal/mkiso -nodectl $(BIN) -out out -no-iso -bundle \
 	  -update-key $(UPDATE_KEY) -version $(VERSION) \
 	  $(if $(CONFIG),-config $(CONFIG)) $(if $(IMAGES),-images "$(IMAGES)")
+
+binary-bundle: build ## out/nodectl-binary.tar: bin/nodectl signed with UPDATE_KEY (and out/update.pub), for plain installs' node and cluster upgrades
+	$(GO) run ./node/internal/mkiso -binary-bundle -nodectl $(BIN) -out out -update-key $(UPDATE_KEY) -version $(VERSION)
 
 test-iso: iso ## boot the appliance under qemu (TCG): single node and reboot, agent VM joining, ISO (BIOS, UEFI), install + A/B upgrade + rollback
 	$(call install_pkgs,$(ISO_TEST_PKGS))

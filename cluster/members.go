@@ -274,7 +274,7 @@ func (m *Master) readQuorum(ctx context.Context) (api.Quorum, error) {
 	if err != nil {
 		return api.Quorum{}, fmt.Errorf("list members: %w", err)
 	}
-	masters := m.runningMasters(ctx)
+	masters, versions := m.runningMasters(ctx)
 	q := api.Quorum{Members: make([]api.Member, len(list.Members))}
 	var wg sync.WaitGroup
 	var mu sync.Mutex // guards q's leader fields
@@ -285,7 +285,7 @@ func (m *Master) readQuorum(ctx context.Context) (api.Quorum, error) {
 		} else {
 			q.Voters++
 		}
-		q.Members[i].Master = masters[x.Name]
+		q.Members[i].Master, q.Members[i].Version = masters[x.Name], versions[x.Name]
 		if len(x.ClientURLs) == 0 {
 			continue
 		}
@@ -335,15 +335,15 @@ type presence struct {
 }
 
 // runningMasters maps the etcd member name of each running master to its
-// API address.
-func (m *Master) runningMasters(ctx context.Context) map[string]string {
-	out := map[string]string{}
+// API address, and to its nodectl version.
+func (m *Master) runningMasters(ctx context.Context) (addrs, versions map[string]string) {
+	addrs, versions = map[string]string{}, map[string]string{}
 	for _, p := range m.masterInfos(ctx) {
 		if p.EtcdMember != "" {
-			out[p.EtcdMember] = p.Address()
+			addrs[p.EtcdMember], versions[p.EtcdMember] = p.Address(), p.Version
 		}
 	}
-	return out
+	return addrs, versions
 }
 
 // masterInfos lists the masters whose election session is alive.

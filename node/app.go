@@ -126,8 +126,9 @@ func upCommand(stderr io.Writer, run runFunc) *cli.Command {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			return run(ctx, cfg, stderr)
+			err = run(ctx, cfg, stderr)
+			stop()
+			return reexecAfterUpgrade(err) // POST /node/upgrade (node_upgrade.go)
 		},
 	}
 }

@@ -137,6 +137,7 @@ func masterRouter(g *auth.Guard, r *masterRole, join *cluster.Join, masterLog st
 	rt.Add(r.master.FilesRoutes(masterLog)...)
 	rt.Add(r.master.ExecRoutes()...)
 	rt.Add(r.master.Routes()...)
+	rt.Add(r.upgrader.routes()...) // node_upgrade.go
 	rt.HandleTable()
 	return rt
 }

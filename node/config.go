@@ -42,6 +42,8 @@ type Config struct {
 	// reservation when resources were detected, nil when --resources was
 	// given (it is then what tasks may use, as is).
 	ReservedResources api.Resources
+	UpdateKey         string // --update-key: the public key node upgrades are verified with (node_upgrade.go)
+	upgrader          *nodeUpgrader
 	// CgroupsRoot is --cgroups-root (Mesos' --cgroups_root): the node's
 	// cgroups /<root>/system (nodectl itself) and /<root>/containers (every
 	// task's container). Empty (a Config built in code, or
@@ -247,7 +249,7 @@ func upFlags() []cli.Flag {
 		boolT("authenticate-agents", "master: agents need a certificate of the cluster; cannot be turned off", "authenticate_agents", "authenticate_slaves"),
 		boolT("root-submissions", "master: principals may run tasks as root", "root_submissions"),
 		boolT("switch-user", "agent: run each task as its user (CommandInfo.user, else FrameworkInfo.user; an image's USER); false: as the agent's user", "switch_user"),
-	}, append(append(append(sandboxGCFlags(), roleFlags()...), dnsFlags()...), networkFlags()...)...))
+	}, append(append(append(append(sandboxGCFlags(), roleFlags()...), dnsFlags()...), networkFlags()...), updateKeyFlag())...))
 }
 
 // loadConfig merges the config file into c (flags and env win), then builds
@@ -286,7 +288,7 @@ func loadConfig(c *cli.Context) (Config, error) {
 		RecoveryTimeout:             c.Generic("recovery-timeout").(*durationFlag).D,
 		ExecutorRegistrationTimeout: c.Generic("executor-registration-timeout").(*durationFlag).D,
 		ReconfigurationPolicy:       c.String("reconfiguration-policy"), BootID: c.String("boot-id"),
-		Join: c.String("join"), Token: c.String("token"), WipeRemoved: c.Bool("wipe-removed"),
+		Join: c.String("join"), Token: c.String("token"), WipeRemoved: c.Bool("wipe-removed"), UpdateKey: c.String("update-key"),
 		ClusterReset: c.Bool("cluster-reset"), Restore: c.String("restore"),
 		SnapshotInterval:      c.Generic("snapshot-interval").(*durationFlag).D,
 		SnapshotRetention:     c.Int("snapshot-retention"),

@@ -30,16 +30,17 @@ import (
 // masterRole is what a master runs: its etcd member, a client of it, the
 // master, the built-in apps framework and the API server.
 type masterRole struct {
-	pki    *pki.Setup
-	etcd   *embed.Server
-	cli    *clientv3.Client
-	master *cluster.Master
-	apps   *apps.Apps
-	secret *secrets.API
-	srv    *http.Server
-	ln     net.Listener
-	guard  *auth.Guard
-	users  *auth.Users // run beside the master: mirrors the users in etcd
+	upgrader *nodeUpgrader // serves /node/upgrade (nil: it answers 503)
+	pki      *pki.Setup
+	etcd     *embed.Server
+	cli      *clientv3.Client
+	master   *cluster.Master
+	apps     *apps.Apps
+	secret   *secrets.API
+	srv      *http.Server
+	ln       net.Listener
+	guard    *auth.Guard
+	users    *auth.Users // run beside the master: mirrors the users in etcd
 }
 
 // close releases what startMaster opened (on a failed start, or after Run).
@@ -104,7 +105,7 @@ func (cfg Config) etcdName() string {
 // but etcd; the caller serves r.srv on r.ln and runs the master.
 func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog string) (r *masterRole, err error) {
 	log := logs.logger("master")
-	r = &masterRole{}
+	r = &masterRole{upgrader: cfg.upgrader}
 	defer func() {
 		if err != nil {
 			r.close()

@@ -61,6 +61,10 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		return fmt.Errorf("create work dir: %w", err)
 	}
 	start := time.Now()
+	// POST /node/upgrade ends the run this way (node_upgrade.go).
+	ctx, stopForUpgrade := context.WithCancelCause(ctx)
+	defer stopForUpgrade(nil)
+	cfg.upgrader = newNodeUpgrader(cfg, func(exe string) { stopForUpgrade(&errUpgradeRestart{Exe: exe}) }, log)
 	if cfg.runsAgent() {
 		// Before anything starts: every thread moves with the process.
 		runtime.JoinSystemCgroup(cfg.CgroupsRoot, int64(cfg.ReservedResources.Scalar("mem"))<<20, os.Getpid(), log)
@@ -144,6 +148,11 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		agentMux.Handle("GET /files/", files)
 		agentMux.Handle("GET /slave(1)/files/", files)
 		agentMux.Handle(runtime.ExecPattern, agent.ExecHandler()) // exec sessions, proxied by the master
+		// Upgrades: the admin certificate only (the master port's route
+		// needs upgrade_nodes, superusers only).
+		for _, rt := range cfg.upgrader.routes() {
+			agentMux.Handle(rt.Pattern, pki.RequireNode(pki.RoleAdmin)(rt.Handler))
+		}
 		agentMux.Handle("/", agent.Handler())
 		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agentPortAuth(agentMux), logs.logger("agent"))
 		if err != nil {
@@ -273,6 +282,10 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		log.Warn("shutdown exceeded its budget", "budget", shutdownBudget)
 	}
 	log.Info("stopped")
+	var restart *errUpgradeRestart
+	if runErr == nil && errors.As(context.Cause(ctx), &restart) {
+		return restart
+	}
 	return runErr
 }
 

@@ -50,6 +50,9 @@ type Member struct {
 	// Master is the API address (host:port) of the nodectl master on
 	// that member, when it is up.
 	Master string `json:"master,omitempty"`
+	// Version is the nodectl version of that master, when it is up (""
+	// also from masters older than this field).
+	Version string `json:"version,omitempty"`
 	// DBSize and DBSizeInUse are its database file's size and the part
 	// holding data, in bytes (0: unknown).
 	DBSize      int64 `json:"db_size,omitempty"`

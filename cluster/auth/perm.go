@@ -73,6 +73,10 @@ const (
 	// quota and weight; the object is the role.
 	UpdateQuota  Perm = "update_quota"
 	UpdateWeight Perm = "update_weight"
+	// UpgradeNodes is nodectl's own: make a node install a signed update
+	// bundle and restart into it (POST /node/upgrade, docs/upgrade.md).
+	// It has no object, so no ACL grants it: superusers only.
+	UpgradeNodes Perm = "upgrade_nodes"
 )
 
 // PermInfo describes a permission.
@@ -121,6 +125,7 @@ var perms = map[Perm]PermInfo{
 	ReactivateAgents:          {ReactivateAgents, RealmReadwrite, "agents", "reactivate a drained or deactivated agent (by agent id or hostname)"},
 	UpdateQuota:               {UpdateQuota, RealmReadwrite, "roles", "set, change and remove a role's quota (by role)"},
 	UpdateWeight:              {UpdateWeight, RealmReadwrite, "roles", "change a role's weight (by role)"},
+	UpgradeNodes:              {UpgradeNodes, RealmAdmin, "", "upgrade a node: it installs a signed update bundle and restarts into it (superusers only)"},
 }
 
 // Info describes p; false for an unknown permission.

@@ -28,6 +28,7 @@ func Commands() []*cli.Command {
 		whoamiCommand(),
 		checkCommand(),
 		maintenanceCommand(), // maint_cmd.go
+		clusterCommand(),     // cluster_upgrade_cmd.go
 	}
 }
 

@@ -38,10 +38,13 @@ const (
 	Format        = "nodectl-update/1"
 )
 
-// The files a bundle must carry.
+// The files a bundle carries: the kernel and initramfs of an appliance
+// slot, or (a binary bundle, for plain and systemd installs) the nodectl
+// binary alone.
 const (
 	Kernel = "vmlinuz"
 	Initrd = "initrd.img"
+	Binary = "nodectl"
 )
 
 // Manifest describes a bundle.
@@ -125,6 +128,12 @@ func hashFile(p string) (string, int64, error) {
 // did not verify, on a bad or missing signature, a file the manifest does
 // not list or that does not match it, or a missing kernel or initramfs.
 func Read(r io.Reader, trusted []ed25519.PublicKey, dir string) (Manifest, error) {
+	return ReadWith(r, trusted, dir, Kernel, Initrd)
+}
+
+// ReadWith is Read for a bundle that must carry the files named by need
+// (Binary for a binary bundle).
+func ReadWith(r io.Reader, trusted []ed25519.PublicKey, dir string, need ...string) (Manifest, error) {
 	var m Manifest
 	if len(trusted) == 0 {
 		return m, errors.New("no trusted update key")
@@ -184,7 +193,7 @@ func Read(r io.Reader, trusted []ed25519.PublicKey, dir string) (Manifest, error
 			return m, fmt.Errorf("%s: %w", h.Name, err)
 		}
 	}
-	for _, need := range []string{Kernel, Initrd} {
+	for _, need := range need {
 		if !seen[need] {
 			return m, fmt.Errorf("bundle lacks %s", need)
 		}
@@ -214,6 +223,29 @@ func extract(r io.Reader, dst string, want File) error {
 		os.Remove(dst)
 	}
 	return err
+}
+
+// Peek reads a bundle's manifest without checking its signature: what a
+// client shows or plans with before sending the bundle to nodes, which
+// verify it (ReadWith) before using any of it.
+func Peek(r io.Reader) (Manifest, error) {
+	var m Manifest
+	tr := tar.NewReader(r)
+	h, err := tr.Next()
+	if err != nil || h.Name != ManifestName {
+		return m, fmt.Errorf("not an update bundle (%s first)", ManifestName)
+	}
+	b, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("manifest: %w", err)
+	}
+	if m.Format != Format {
+		return m, fmt.Errorf("bundle format %q, want %q", m.Format, Format)
+	}
+	return m, nil
 }
 
 // GenerateKey writes a new ed25519 private key to path (PEM, PKCS #8,

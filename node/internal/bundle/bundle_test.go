@@ -133,3 +133,33 @@ func TestBundleRejects(t *testing.T) {
 		t.Errorf("second trusted key: %v", err)
 	}
 }
+
+// A binary bundle (the nodectl binary alone, for plain installs) reads
+// with ReadWith(Binary) and not as a slot bundle; Peek shows its version
+// without the key.
+func TestBinaryBundle(t *testing.T) {
+	dir, key, pub, _ := fixture(t)
+	binPath := filepath.Join(dir, "nodectl-bin")
+	os.WriteFile(binPath, bytes.Repeat([]byte("B"), 50_000), 0o755)
+	var buf bytes.Buffer
+	if err := Write(&buf, key, "v2", map[string]string{Binary: binPath}, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Peek(bytes.NewReader(buf.Bytes()))
+	if err != nil || m.Version != "v2" {
+		t.Fatalf("Peek: %+v %v", m, err)
+	}
+	if _, err := Read(bytes.NewReader(buf.Bytes()), pub, t.TempDir()); err == nil || !strings.Contains(err.Error(), "lacks vmlinuz") {
+		t.Fatalf("Read of a binary bundle: %v, want lacks vmlinuz", err)
+	}
+	out := t.TempDir()
+	if m, err := ReadWith(bytes.NewReader(buf.Bytes()), pub, out, Binary); err != nil || m.Version != "v2" {
+		t.Fatalf("ReadWith: %+v %v", m, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, Binary)); len(b) != 50_000 {
+		t.Fatalf("extracted binary: %d bytes", len(b))
+	}
+	if _, err := Peek(strings.NewReader("not a tar")); err == nil {
+		t.Fatal("Peek took garbage")
+	}
+}

@@ -50,6 +50,7 @@ func main() {
 	flag.StringVar(&cfg.UpdateKey, "update-key", "", "ed25519 private key (PEM) signing update bundles, made when missing; its public key goes into the initramfs")
 	flag.StringVar(&cfg.Version, "version", "", "the system's version string (the update bundle's manifest)")
 	flag.BoolVar(&cfg.Bundle, "bundle", false, "also write nodectl-update.tar: kernel and initramfs signed with -update-key")
+	binOnly := flag.Bool("binary-bundle", false, "write only nodectl-binary.tar (the -nodectl binary signed with -update-key) and update.pub, for plain installs")
 	flag.Parse()
 	cfg.Images = strings.FieldsFunc(*images, func(r rune) bool { return r == ' ' || r == ',' })
 	cfg.Modules = strings.Split(*modules, ",")
@@ -64,6 +65,17 @@ func main() {
 		cfg.Epoch = time.Unix(sec, 0)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if *binOnly {
+		files, err := BuildBinaryBundle(cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mkiso: "+err.Error())
+			os.Exit(1)
+		}
+		for _, f := range files {
+			fmt.Println(f)
+		}
+		return
+	}
 	start := time.Now()
 	res, err := Build(cfg)
 	if err != nil {
