@@ -32,6 +32,9 @@ type Container struct {
 	monitor *os.File
 	// lc is libcontainer's handle, loaded on first use. Guarded by mu.
 	lc *libcontainer.Container
+	// gate holds a container started with Spec.WaitBeforeExec until
+	// OpenGate (gate.go). Guarded by mu.
+	gate *gate
 }
 
 // ID returns the container id.
@@ -46,8 +49,13 @@ func (c *Container) MonitorPid() int { return c.monitorPid }
 // Spec returns the normalized spec the container was started with.
 func (c *Container) Spec() Spec { return c.spec }
 
-// Close releases the handle's resources. The container keeps running.
+// Close releases the handle's resources. The container keeps running
+// (a container still waiting at its gate never runs: its shim destroys it).
 func (c *Container) Close() error {
+	if g := c.takeGate(); g != nil {
+		g.w.Close()
+		g.r.Close()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.monitor == nil {
@@ -256,8 +264,12 @@ func (c *Container) signalAll(sig unix.Signal) error {
 
 // Kill stops the container: SIGTERM to all its processes, then after grace
 // SIGKILL to its init (which takes down its whole pid namespace). It returns
-// once the container has exited, and nil at once if it already had.
+// once the container has exited, and nil at once if it already had. A
+// container waiting at its gate is destroyed by its shim.
 func (c *Container) Kill(ctx context.Context, grace time.Duration) error {
+	if err := c.closeGate(ctx); err != nil {
+		return fmt.Errorf("kill container %s: %w", c.id, err)
+	}
 	switch st, err := c.Status(); {
 	case err != nil:
 		return fmt.Errorf("kill container %s: %w", c.id, err)

@@ -210,7 +210,9 @@ func underTmp(p string) bool {
 	return p == "/tmp" || strings.HasPrefix(p, "/tmp/")
 }
 
-// Start creates and starts a container and returns once its process runs.
+// Start creates and starts a container and returns once its process runs;
+// with Spec.WaitBeforeExec, once the container is created, its process
+// waiting for OpenGate (gate.go).
 // The container is monitored by its own nodectl-shim process, so it keeps
 // running when this process exits; Load finds it again. Stdout and stderr go
 // to the files "stdout" and "stderr" in SandboxDir (appended).
@@ -272,11 +274,29 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 		}
 	}
 
-	pid, pidfd, replyR, err := d.execShim(dir)
+	var gateR, gateW *os.File
+	if s.WaitBeforeExec {
+		if gateR, gateW, err = os.Pipe(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				gateW.Close()
+			}
+		}()
+	}
+	pid, pidfd, replyR, err := d.execShim(dir, gateR)
+	if gateR != nil {
+		gateR.Close() // the shim's now
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer replyR.Close()
+	defer func() {
+		if err != nil || gateW == nil {
+			replyR.Close()
+		}
+	}()
 	c := &Container{d: d, id: s.ID, dir: dir, spec: s, monitorPid: pid, monitor: pidfd}
 	defer func() {
 		if err != nil {
@@ -292,7 +312,8 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 	stop := context.AfterFunc(ctx, func() { _ = replyR.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	var reply shimapi.Reply
-	rerr := json.NewDecoder(replyR).Decode(&reply)
+	dec := json.NewDecoder(replyR)
+	rerr := dec.Decode(&reply)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -303,12 +324,16 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 		return nil, errors.New(reply.Error)
 	}
 	c.initPid = reply.InitPid
+	if gateW != nil {
+		c.gate = &gate{w: gateW, r: replyR, dec: dec}
+	}
 	return c, nil
 }
 
 // execShim starts `nodectl-shim run <dir>` in a new session, with the write
-// end of a pipe as fd 3 for its Reply.
-func (d *Driver) execShim(dir string) (pid int, pidfd *os.File, reply *os.File, err error) {
+// end of a pipe as fd 3 for its Reply and, if not nil, gate as fd 4
+// (shimapi.GateFD).
+func (d *Driver) execShim(dir string, gate *os.File) (pid int, pidfd *os.File, reply *os.File, err error) {
 	log, err := os.OpenFile(filepath.Join(dir, shimapi.ShimLogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("open shim log: %w", err)
@@ -334,6 +359,9 @@ func (d *Driver) execShim(dir string) (pid int, pidfd *os.File, reply *os.File, 
 		Env:   env,
 		Files: []uintptr{null.Fd(), log.Fd(), log.Fd(), w.Fd()},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
+	}
+	if gate != nil {
+		attr.Files = append(attr.Files, gate.Fd())
 	}
 	pid, err = syscall.ForkExec(d.cfg.ShimPath, []string{"nodectl-shim", "run", dir}, attr)
 	if err != nil {

@@ -71,7 +71,7 @@ func run(dir string) error {
 	unix.CloseOnExec(shimapi.ReplyFD)
 	reply := os.NewFile(shimapi.ReplyFD, "reply")
 
-	req, m, err := start(dir)
+	req, m, err := start(dir, reply)
 	if err != nil {
 		_ = json.NewEncoder(reply).Encode(shimapi.Reply{Error: err.Error()})
 		return err
@@ -107,8 +107,10 @@ func run(dir string) error {
 	return nil
 }
 
-// start creates and starts the container and records the monitor.
-func start(dir string) (*shimapi.Request, *shimapi.Monitor, error) {
+// start creates and starts the container and records the monitor. With
+// Spec.WaitBeforeExec it replies once the container is created and waits
+// at the gate (awaitGate) before the container's process runs.
+func start(dir string, reply *os.File) (*shimapi.Request, *shimapi.Monitor, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, nil, fmt.Errorf("set child subreaper: %w", err)
 	}
@@ -127,6 +129,14 @@ func start(dir string) (*shimapi.Request, *shimapi.Monitor, error) {
 	st, err := ociconf.Start(&req)
 	if err != nil {
 		return nil, nil, err
+	}
+	if req.Spec.WaitBeforeExec {
+		if err := awaitGate(st, reply); err != nil {
+			_ = st.Container.Signal(unix.SIGKILL)
+			_, _ = st.Process.Wait()
+			_ = st.Container.Destroy()
+			return nil, nil, err
+		}
 	}
 	m := &shimapi.Monitor{Pid: os.Getpid(), InitPid: st.InitPid}
 	if state, err := st.Container.State(); err == nil {
@@ -148,6 +158,30 @@ func start(dir string) (*shimapi.Request, *shimapi.Monitor, error) {
 		return nil, nil, fmt.Errorf("record monitor: %w", err)
 	}
 	return &req, m, nil
+}
+
+// awaitGate tells the driver the container is created and waits for its
+// go on GateFD, then lets the container's process run.
+func awaitGate(st *ociconf.Started, reply *os.File) error {
+	unix.CloseOnExec(shimapi.GateFD)
+	gate := os.NewFile(shimapi.GateFD, "gate")
+	defer gate.Close()
+	if err := json.NewEncoder(reply).Encode(shimapi.Reply{InitPid: st.InitPid}); err != nil {
+		return fmt.Errorf("write created reply: %w", err)
+	}
+	var b [1]byte
+	for {
+		n, err := gate.Read(b[:])
+		if n == 1 {
+			return st.Exec()
+		}
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		// The driver closed the gate (the task was killed, its network
+		// could not be attached) or died: the container never runs.
+		return fmt.Errorf("the container was not started: gate closed (%v)", err)
+	}
 }
 
 // wait reaps children until the container's init exits. Other children

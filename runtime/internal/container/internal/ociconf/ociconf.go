@@ -231,11 +231,17 @@ func hostRootSkeleton(root string) ([]specs.Mount, error) {
 	return binds, nil
 }
 
-// Started is a container whose init process has been started.
+// Started is a container whose init process has been started. With
+// Spec.WaitBeforeExec the init waits, created, for Exec (runc's create and
+// start).
 type Started struct {
 	Container *libcontainer.Container
 	Process   *libcontainer.Process
 	InitPid   int
+	// quota is the CFS quota Exec applies once the task's process runs;
+	// cfg the configuration it is applied to.
+	quota int64
+	cfg   *configs.Config
 }
 
 // Start creates the container described by req and starts its init process
@@ -286,22 +292,41 @@ func Start(req *shimapi.Request) (_ *Started, err error) {
 		Stderr:           stderr,
 		Init:             true,
 	}
-	if err := c.Run(p); err != nil {
+	// Create: the init sets the container up and waits on libcontainer's
+	// exec fifo.
+	if err := c.Start(p); err != nil {
 		return nil, fmt.Errorf("start container: %w", err)
-	}
-	if quota != 0 {
-		cfg.Cgroups.Resources.CpuQuota = quota
-		// A task that already ended (a quick command) has nothing left to
-		// limit; its exit is reported as usual.
-		if err := c.Set(*cfg); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
-			return nil, fmt.Errorf("limit container cpu: %w", err)
-		}
 	}
 	pid, err := p.Pid()
 	if err != nil {
 		return nil, fmt.Errorf("start container: %w", err)
 	}
-	return &Started{Container: c, Process: p, InitPid: pid}, nil
+	st := &Started{Container: c, Process: p, InitPid: pid, quota: quota, cfg: cfg}
+	if req.Spec.WaitBeforeExec {
+		return st, nil // the caller calls Exec
+	}
+	if err := st.Exec(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Exec lets a created container's init run the task's process (runc
+// start) and applies the CPU quota. On error the caller destroys the
+// container.
+func (st *Started) Exec() error {
+	if err := st.Container.Exec(); err != nil {
+		return fmt.Errorf("start container: %w", err)
+	}
+	if st.quota != 0 {
+		st.cfg.Cgroups.Resources.CpuQuota = st.quota
+		// A task that already ended (a quick command) has nothing left to
+		// limit; its exit is reported as usual.
+		if err := st.Container.Set(*st.cfg); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+			return fmt.Errorf("limit container cpu: %w", err)
+		}
+	}
+	return nil
 }
 
 func additionalGroups(gids []uint32) []int {

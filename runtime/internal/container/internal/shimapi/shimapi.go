@@ -47,6 +47,13 @@ const (
 // ReplyFD is the descriptor on which the shim writes its Reply.
 const ReplyFD = 3
 
+// GateFD is the read end of the gate pipe of a container started with
+// Spec.WaitBeforeExec: the shim creates the container, replies, and reads
+// one byte here before it lets the container's process run (runc's create,
+// then start). End of file instead (the driver closed the gate, or its
+// process died) makes the shim destroy the created container and exit.
+const GateFD = 4
+
 // Mount is an extra bind mount into the container.
 type Mount struct {
 	// Source is an absolute host path.
@@ -116,6 +123,10 @@ type Spec struct {
 	// NetNSPath joins this network namespace (one the agent pinned and
 	// attached with CNI) instead of the host's network. Empty: host network.
 	NetNSPath string `json:"netns_path,omitempty"`
+	// WaitBeforeExec creates the container and has its process wait for
+	// the driver's go (Container.OpenGate, see GateFD) before it runs: the
+	// agent attaches the network namespace meanwhile.
+	WaitBeforeExec bool `json:"wait_before_exec,omitempty"`
 }
 
 // Request is everything the shim needs to create and start one container.
@@ -142,7 +153,9 @@ type Request struct {
 	Seccomp json.RawMessage `json:"seccomp,omitempty"`
 }
 
-// Reply is what the shim writes on ReplyFD once, then closes it.
+// Reply is what the shim writes on ReplyFD once, then closes it. With
+// Spec.WaitBeforeExec it writes two: one when the container is created
+// (or could not be), one when its process runs (or could not).
 type Reply struct {
 	InitPid int    `json:"init_pid,omitempty"`
 	Error   string `json:"error,omitempty"`
