@@ -32,7 +32,6 @@ import (
 	"sync"
 
 	"github.com/containernetworking/cni/libcni"
-	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"golang.org/x/sys/unix"
 )
 
@@ -246,44 +245,13 @@ func (m *Manager) runtimeConf(id string, ports []PortMapping, netns, ifName stri
 }
 
 // Attach creates container id's namespace and adds it to network with
-// the port mappings. On failure nothing is left behind.
+// the port mappings: Prepare, then Add (prepare.go). On failure nothing
+// is left behind.
 func (m *Manager) Attach(ctx context.Context, id, network string, ports []PortMapping) (Attachment, error) {
-	list, err := m.network(network)
-	if err != nil {
+	if _, err := m.Prepare(id, network); err != nil {
 		return Attachment{}, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	defer m.lockID(id)()
-	unlock := hostLock(unix.LOCK_SH) // cleanup.go: no bridge removal meanwhile
-	defer unlock()
-	if err := m.claim(id); err != nil { // owners.go: before any rule exists
-		return Attachment{}, err
-	}
-	ns := m.NetNSPath(id)
-	if err := newNetNS(ns); err != nil {
-		unclaim(id)
-		return Attachment{}, fmt.Errorf("create network namespace: %w", err)
-	}
-	fail := func(err error) (Attachment, error) {
-		return Attachment{}, errors.Join(err, m.detach(context.WithoutCancel(ctx), id, list, ports))
-	}
-	if list == m.bridge {
-		if err := m.ensureMasquerade(); err != nil { // masq.go
-			return fail(err)
-		}
-	}
-	res, err := m.cni.AddNetworkList(ctx, list, m.runtimeConf(id, ports, ns, "eth0"))
-	if err != nil {
-		return fail(fmt.Errorf("cni add %s: %w", list.Name, err))
-	}
-	att := Attachment{NetNS: ns}
-	if r, err := types100.NewResultFromResult(res); err == nil {
-		for _, ip := range r.IPs {
-			att.IPs = append(att.IPs, ip.Address.String())
-		}
-	}
-	return att, nil
+	return m.Add(ctx, id, network, ports)
 }
 
 // Detach removes container id from network (CNI DEL: its address lease,
