@@ -38,6 +38,9 @@ type taskContainer interface {
 	Kill(ctx context.Context, grace time.Duration) error
 	// Destroy removes a stopped container and everything it held.
 	Destroy(ctx context.Context) error
+	// OpenGate lets the process of a container started with
+	// Spec.WaitBeforeExec run (container.Container.OpenGate).
+	OpenGate(ctx context.Context) error
 	Stats() (container.Stats, error)
 	// Exec runs a command in the container (COMMAND health checks).
 	Exec(ctx context.Context, s container.ExecSpec) (container.Exit, []byte, error)

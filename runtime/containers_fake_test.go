@@ -240,6 +240,10 @@ func (c *fakeContainer) Destroy(ctx context.Context) error {
 	return nil
 }
 
+// OpenGate: the fake runs no network, so no container of it waits at a
+// gate.
+func (c *fakeContainer) OpenGate(context.Context) error { return nil }
+
 func (c *fakeContainer) Stats() (container.Stats, error) {
 	return container.Stats{Timestamp: float64(time.Now().Unix()), Processes: 1, MemRSSBytes: 1 << 20}, nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"nodectl/cluster/api"
@@ -73,27 +75,37 @@ func taskNetwork(ti api.TaskInfo) (string, []cni.PortMapping, error) {
 	return name, ports, nil
 }
 
-// pendingNetwork is a task's network attachment made while the rest of
-// its container is prepared (startContainer): CNI ADD, mostly plugin and
-// nft processes, overlaps image and sandbox preparation.
+// pendingNetwork is a task's network attachment made while its container
+// is prepared and created (startContainer). The namespace is made first
+// (cni Prepare, in-process, milliseconds); the container is created in it
+// and waits at its gate (container.Spec.WaitBeforeExec) while CNI ADD —
+// plugin and nft processes — runs; the gate opens once ADD succeeded
+// (open). A failed ADD or a KILL meanwhile destroys the created container
+// instead: its process never runs.
 type pendingNetwork struct {
-	done chan struct{}
-	spec container.Spec // the namespace and the resolv.conf mount
-	err  error
+	prepared chan struct{} // closed once ns is made, or could not be
+	done     chan struct{} // closed once the attachment is over
+	ns       string        // the prepared namespace ("" none)
+	// resolvConf is the task's own resolv.conf (not on the built-in
+	// bridge), mounted empty at create and filled after ADD from spec.
+	resolvConf string
+	spec       container.Spec // the resolv.conf mount ADD's result chose
+	err        error
 }
 
 // beginNetwork starts attaching the task's container to its network, if
 // it has one, under ctx (a KILL during launch ends the ADD, which then
 // removes what it made).
 func (a *Agent) beginNetwork(ctx context.Context, t *task) *pendingNetwork {
-	p := &pendingNetwork{done: make(chan struct{})}
+	p := &pendingNetwork{prepared: make(chan struct{}), done: make(chan struct{})}
 	if name, _, err := taskNetwork(t.info); err == nil && name == "" {
+		close(p.prepared)
 		close(p.done)
 		return p
 	}
 	go func() {
 		defer close(p.done)
-		p.err = a.attachNetwork(ctx, t, &p.spec)
+		p.err = a.attachNetwork(ctx, t, p)
 	}()
 	return p
 }
@@ -113,22 +125,84 @@ func (p *pendingNetwork) failed() error {
 	}
 }
 
-// join waits for the attachment; spec joins the namespace.
-func (p *pendingNetwork) join(spec *container.Spec) error {
+// joinNetwork waits for the namespace; spec joins it, with the resolv.conf
+// mount, and waits at its gate for open. A task without a network is
+// left as it is.
+func (a *Agent) joinNetwork(p *pendingNetwork, spec *container.Spec) error {
+	<-p.prepared
+	if p.ns == "" { // no network, or it failed before the namespace was made
+		<-p.done
+		return p.err
+	}
+	spec.NetNSPath = p.ns
+	spec.WaitBeforeExec = true
+	if p.resolvConf != "" {
+		spec.Mounts = append(spec.Mounts, container.Mount{Source: p.resolvConf, Destination: "/etc/resolv.conf", ReadOnly: true})
+	} else {
+		a.dnsResolvConf(spec) // dns.go: the built-in bridge's, known already
+	}
+	return nil
+}
+
+// Launch stages of a task on a network (launchHook, tests only).
+const (
+	stageGated    launchStage = "gated"    // its container is created and waits at its gate
+	stageAttached launchStage = "attached" // ADD succeeded, the gate is not open yet
+)
+
+// openGate waits for the attachment of a container created from
+// joinNetwork's spec, fills its resolv.conf and lets its process run. On
+// error the caller destroys the container.
+func (a *Agent) openGate(ctx context.Context, t *task, p *pendingNetwork, ctr taskContainer) error {
+	if !ctr.Spec().WaitBeforeExec {
+		return nil // host network: no gate
+	}
+	atStage(stageGated, t)
 	<-p.done
 	if p.err != nil {
 		return p.err
 	}
-	if p.spec.NetNSPath != "" {
-		spec.NetNSPath = p.spec.NetNSPath
-		spec.Mounts = append(spec.Mounts, p.spec.Mounts...)
+	if p.resolvConf != "" {
+		if err := fillResolvConf(p.resolvConf, p.spec); err != nil {
+			return err
+		}
+	}
+	atStage(stageAttached, t)
+	return ctr.OpenGate(ctx)
+}
+
+// taskResolvConf is where the resolv.conf of a task on a network other
+// than the built-in bridge is: its name server is known only once the
+// task's network is set up.
+func (a *Agent) taskResolvConf(containerID string) string {
+	return filepath.Join(a.cfg.WorkDir, "dns", "tasks", containerID)
+}
+
+// fillResolvConf writes, in place (the container's bind mount holds the
+// inode), the content of the resolv.conf spec mounts — the agent's DNS
+// server on the network — or else the host's.
+func fillResolvConf(path string, spec container.Spec) error {
+	src := "/etc/resolv.conf"
+	for _, m := range spec.Mounts {
+		if m.Destination == "/etc/resolv.conf" {
+			src = m.Source
+		}
+	}
+	b, err := os.ReadFile(src)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("resolv.conf: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("resolv.conf: %w", err)
 	}
 	return nil
 }
 
 // attachNetwork puts the task's container on its network, if it has one:
-// spec joins the prepared namespace.
-func (a *Agent) attachNetwork(ctx context.Context, t *task, spec *container.Spec) error {
+// the namespace first (p.prepared), then the network's setup and CNI ADD.
+func (a *Agent) attachNetwork(ctx context.Context, t *task, p *pendingNetwork) error {
+	prepared := sync.OnceFunc(func() { close(p.prepared) })
+	defer prepared()
 	name, ports, err := taskNetwork(t.info)
 	if err != nil || name == "" {
 		return err
@@ -136,17 +210,35 @@ func (a *Agent) attachNetwork(ctx context.Context, t *task, spec *container.Spec
 	if a.net == nil {
 		return fmt.Errorf("this agent cannot put tasks on networks: %w", a.netErr)
 	}
-	cluster, err := a.prepareClusterNetwork(ctx, name, t.containerID) // overlay.go
+	var conf string
+	if name != cni.BridgeNetwork {
+		conf = a.taskResolvConf(t.containerID)
+		if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+			return fmt.Errorf("network %s: resolv.conf: %w", name, err)
+		}
+		if err := os.WriteFile(conf, nil, 0o644); err != nil {
+			return fmt.Errorf("network %s: resolv.conf: %w", name, err)
+		}
+	}
+	ns, err := a.net.Prepare(t.containerID)
 	if err != nil {
+		_ = os.Remove(conf)
 		return fmt.Errorf("network %s: %w", name, err)
 	}
-	att, err := a.net.Attach(ctx, t.containerID, name, ports)
+	p.ns, p.resolvConf = ns, conf
+	prepared()
+	cluster, err := a.prepareClusterNetwork(ctx, name, t.containerID) // overlay.go
+	if err != nil {
+		return fmt.Errorf("network %s: %w", name, errors.Join(err, a.net.Unprepare(t.containerID)))
+	}
+	att, err := a.net.Add(ctx, t.containerID, name, ports)
 	if err != nil {
 		if cluster {
 			a.dropOverlayUser(t.containerID)
 		}
 		return fmt.Errorf("network %s: %w", name, err)
 	}
+	spec := &p.spec
 	spec.NetNSPath = att.NetNS
 	if gw := a.clusterGateway(name); gw != nil {
 		a.dnsResolvConfOn(spec, gw) // dns.go
@@ -240,5 +332,6 @@ func (a *Agent) releaseNetwork(t *task) {
 	if err := a.net.Detach(ctx, t.containerID, name, ports); err != nil {
 		a.log.Warn("detach task from its network", "task_id", t.id, "network", name, "err", err)
 	}
+	_ = os.Remove(a.taskResolvConf(t.containerID))
 	a.dropOverlayUser(t.containerID) // overlay.go: the last one removes the overlay
 }

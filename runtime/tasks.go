@@ -473,7 +473,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	if err := a.groupSpec(t, &spec, user); err != nil {
 		return err
 	}
-	if err := netw.join(&spec); err != nil {
+	if err := a.joinNetwork(netw, &spec); err != nil { // network.go
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -483,6 +483,11 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	ctr, err := a.driver.Start(ctx, spec)
 	if err != nil {
 		return err
+	}
+	if err := a.openGate(ctx, t, netw, ctr); err != nil { // network.go: after CNI ADD
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return errors.Join(err, ctr.Destroy(dctx))
 	}
 	a.tasks.mu.Lock()
 	t.ctr = ctr

@@ -248,7 +248,10 @@ func (m *Manager) runtimeConf(id string, ports []PortMapping, netns, ifName stri
 // the port mappings: Prepare, then Add (prepare.go). On failure nothing
 // is left behind.
 func (m *Manager) Attach(ctx context.Context, id, network string, ports []PortMapping) (Attachment, error) {
-	if _, err := m.Prepare(id, network); err != nil {
+	if _, err := m.network(network); err != nil {
+		return Attachment{}, err
+	}
+	if _, err := m.Prepare(id); err != nil {
 		return Attachment{}, err
 	}
 	return m.Add(ctx, id, network, ports)

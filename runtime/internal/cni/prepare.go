@@ -16,13 +16,10 @@ import (
 // Attach is the two in a row.
 
 // Prepare claims container id's networking (owners.go) and creates its
-// namespace, pinned at NetNSPath(id), for Add. network is checked first:
-// an unknown network makes no namespace. Detach removes a prepared
-// namespace whether or not Add ran.
-func (m *Manager) Prepare(id, network string) (string, error) {
-	if _, err := m.network(network); err != nil {
-		return "", err
-	}
+// namespace, pinned at NetNSPath(id), for Add. The network need not be
+// known yet (a cluster network is defined on its first task's start).
+// Unprepare, Add's failure or Detach removes a prepared namespace.
+func (m *Manager) Prepare(id string) (string, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	defer m.lockID(id)()
@@ -39,13 +36,28 @@ func (m *Manager) Prepare(id, network string) (string, error) {
 	return ns, nil
 }
 
+// Unprepare removes the namespace Prepare made for container id when no
+// Add ran on it (its network could not be set up).
+func (m *Manager) Unprepare(id string) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	defer m.lockID(id)()
+	unlock := hostLock(unix.LOCK_SH)
+	defer unlock()
+	if err := removeNetNS(m.NetNSPath(id)); err != nil {
+		return err
+	}
+	unclaim(id)
+	return nil
+}
+
 // Add adds container id's prepared namespace to network with the port
 // mappings (CNI ADD). On failure nothing is left behind: not even the
 // namespace, which a container created in it keeps alive until it ends.
 func (m *Manager) Add(ctx context.Context, id, network string, ports []PortMapping) (Attachment, error) {
 	list, err := m.network(network)
 	if err != nil {
-		return Attachment{}, err
+		return Attachment{}, errors.Join(err, m.Unprepare(id))
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
