@@ -67,8 +67,10 @@ func run(dir string) error {
 	// ignored (SIG_IGN survives the exec into the monitor) so only SIGKILL
 	// can take the monitor down.
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGTERM, unix.SIGPIPE, unix.SIGQUIT)
-	// Keep the reply pipe out of the container's processes.
+	// Keep the reply and gate pipes out of the container's processes (no
+	// gate: fd 4 is not open, or the runtime's own, close-on-exec already).
 	unix.CloseOnExec(shimapi.ReplyFD)
+	unix.CloseOnExec(shimapi.GateFD)
 	reply := os.NewFile(shimapi.ReplyFD, "reply")
 
 	req, m, err := start(dir, reply)
@@ -163,7 +165,6 @@ func start(dir string, reply *os.File) (*shimapi.Request, *shimapi.Monitor, erro
 // awaitGate tells the driver the container is created and waits for its
 // go on GateFD, then lets the container's process run.
 func awaitGate(st *ociconf.Started, reply *os.File) error {
-	unix.CloseOnExec(shimapi.GateFD)
 	gate := os.NewFile(shimapi.GateFD, "gate")
 	defer gate.Close()
 	if err := json.NewEncoder(reply).Encode(shimapi.Reply{InitPid: st.InitPid}); err != nil {
