@@ -11,7 +11,8 @@
 //
 // The built-in network is Mesos' "mesos-bridge" (Marathon's container/bridge
 // mode): a Linux bridge, addresses from host-local IPAM under the work dir,
-// portmap for the task's port mappings (nftables backend), and one
+// port forwards for the task's port mappings written by the agent over
+// netlink (portfwd.go, what the portmap plugin would do), and one
 // masquerade rule for the bridge's subnet (masq.go). Operators
 // add networks with CNI configuration lists in --network_cni_config_dir.
 package cni
@@ -157,7 +158,8 @@ func bridgeConf(cfg Config) []byte {
 		"name":       BridgeNetwork,
 		"plugins": []any{
 			map[string]any{
-				// ipMasq: one rule for the subnet (masq.go), not one per task.
+				// ipMasq: one rule for the subnet (masq.go), not one per task;
+				// port forwards: portfwd.go, not the portmap plugin.
 				"type": "bridge", "bridge": cfg.Bridge, "isGateway": true, "hairpinMode": true,
 				"ipam": map[string]any{
 					"type":    "host-local",
@@ -165,10 +167,6 @@ func bridgeConf(cfg Config) []byte {
 					"ranges":  []any{[]any{map[string]any{"subnet": cfg.Subnet}}},
 					"routes":  []any{map[string]any{"dst": "0.0.0.0/0"}},
 				},
-			},
-			map[string]any{
-				"type": "portmap", "backend": "nftables", "snat": true,
-				"capabilities": map[string]bool{"portMappings": true},
 			},
 		},
 	}
@@ -283,6 +281,11 @@ func (m *Manager) Attach(ctx context.Context, id, network string, ports []PortMa
 			att.IPs = append(att.IPs, ip.Address.String())
 		}
 	}
+	if list == m.bridge {
+		if err := m.forwardPorts(id, att.IPs, ports); err != nil { // portfwd.go
+			return fail(err)
+		}
+	}
 	return att, nil
 }
 
@@ -321,8 +324,11 @@ func (m *Manager) detach(ctx context.Context, id string, list *libcni.NetworkCon
 	if err != nil {
 		errs = append(errs, fmt.Errorf("cni del %s: %w", list.Name, err))
 	}
-	if err := dropRules(ctx, id); err != nil { // cleanup.go
+	if err := dropRules(ctx, id); err != nil { // cleanup.go; port forwards too
 		errs = append(errs, err)
+	}
+	if list == m.bridge {
+		unforwardPorts(ports) // portfwd.go
 	}
 	// Namespaces made before loopback came up in newNetNS have a loopback
 	// attachment in libcni's cache.
