@@ -199,7 +199,7 @@ func sendTo(b testing.TB, addr string, size int) float64 {
 
 // BenchmarkPortForwardThroughput: TCP throughput from the test process
 // to a task's host port on 127.0.0.1, forwarded to a container/bridge
-// task's container port (the portmap plugin's DNAT, the bridge and a
+// task's container port (the agent's DNAT, runtime/internal/cni/portfwd.go, the bridge and a
 // veth), against the same receiver in host mode (listening on the host
 // port itself). 256 MiB per round, interleaved; the receiver is a small
 // Go program that discards what it reads.
