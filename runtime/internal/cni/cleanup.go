@@ -214,9 +214,16 @@ func dropRulesIn(c *nftables.Conn, id string) error {
 }
 
 func dropRulesOnce(c *nftables.Conn, id string) error {
+	tables, err := c.ListTables()
+	if err != nil {
+		return err
+	}
 	n := 0
 	for _, t := range pluginTables {
 		tbl := &nftables.Table{Family: nftFamily(t.family), Name: t.name}
+		if !slices.ContainsFunc(tables, func(x *nftables.Table) bool { return x.Name == tbl.Name && x.Family == tbl.Family }) {
+			continue
+		}
 		for _, ch := range t.chains {
 			rules, err := c.GetRules(tbl, &nftables.Chain{Name: ch, Table: tbl})
 			if err != nil {

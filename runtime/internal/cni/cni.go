@@ -315,6 +315,12 @@ func (m *Manager) detach(ctx context.Context, id string, list *libcni.NetworkCon
 		rtNS = "" // plugins release what they hold without the namespace
 	}
 	var errs []error
+	if list == m.bridge { // the forwards first, as portmap's DEL ran before bridge's
+		if err := dropRules(ctx, id); err != nil { // portfwd.go, cleanup.go
+			errs = append(errs, err)
+		}
+		unforwardPorts(ports)
+	}
 	err := m.cni.DelNetworkList(ctx, list, m.runtimeConf(id, ports, rtNS, "eth0"))
 	if err != nil {
 		// Once more: a plugin's DEL may race another agent's nft
@@ -324,11 +330,8 @@ func (m *Manager) detach(ctx context.Context, id string, list *libcni.NetworkCon
 	if err != nil {
 		errs = append(errs, fmt.Errorf("cni del %s: %w", list.Name, err))
 	}
-	if err := dropRules(ctx, id); err != nil { // cleanup.go; port forwards too
+	if err := dropRules(ctx, id); err != nil { // cleanup.go
 		errs = append(errs, err)
-	}
-	if list == m.bridge {
-		unforwardPorts(ports) // portfwd.go
 	}
 	// Namespaces made before loopback came up in newNetNS have a loopback
 	// attachment in libcni's cache.
