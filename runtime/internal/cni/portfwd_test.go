@@ -103,6 +103,11 @@ func TestPortForwards(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces)")
 	}
+	for _, cmd := range []string{"nsenter", "nft"} {
+		if _, err := exec.LookPath(cmd); err != nil {
+			t.Skipf("%s is not installed", cmd)
+		}
+	}
 	dir := t.TempDir()
 	host, task := testNS(t, dir, "host"), testNS(t, dir, "task")
 	taskIP := net.IPv4(10, 99, 0, 2).To4()
@@ -180,24 +185,20 @@ func TestPortForwards(t *testing.T) {
 		}
 	}
 	// As nft shows them (what operators and the e2e tests read).
-	if _, err := exec.LookPath("nsenter"); err == nil {
-		if _, err := exec.LookPath("nft"); err == nil {
-			out, err := exec.Command("nsenter", "--net="+host, "nft", "list", "table", "ip", PortsTable).CombinedOutput()
-			if err != nil {
-				t.Fatalf("nft list: %v\n%s", err, out)
-			}
-			for _, want := range []string{
-				`fib daddr type local jump hostports`,
-				`tcp dport 18080 dnat to 10.99.0.2:80 comment "ctr-a"`,
-				`udp dport 18080 dnat to 10.99.0.2:80 comment "ctr-a"`,
-				`tcp dport 18081 dnat to 10.99.0.3:8080 comment "ctr-b"`,
-				`ip saddr 10.99.0.2 ip daddr 10.99.0.2 masquerade comment "ctr-a"`,
-				`ip saddr 127.0.0.1 ip daddr 10.99.0.2 masquerade comment "ctr-a"`,
-			} {
-				if !strings.Contains(string(out), want) {
-					t.Errorf("no %q in\n%s", want, out)
-				}
-			}
+	out, err := exec.Command("nsenter", "--net="+host, "nft", "list", "table", "ip", PortsTable).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`fib daddr type local jump hostports`,
+		`tcp dport 18080 dnat to 10.99.0.2:80 comment "ctr-a"`,
+		`udp dport 18080 dnat to 10.99.0.2:80 comment "ctr-a"`,
+		`tcp dport 18081 dnat to 10.99.0.3:8080 comment "ctr-b"`,
+		`ip saddr 10.99.0.2 ip daddr 10.99.0.2 masquerade comment "ctr-a"`,
+		`ip saddr 127.0.0.1 ip daddr 10.99.0.2 masquerade comment "ctr-a"`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("no %q in\n%s", want, out)
 		}
 	}
 
@@ -224,6 +225,20 @@ func TestPortForwards(t *testing.T) {
 		}
 	}
 
+	// A task of a version that used portmap: its rules in ip cni_hostport
+	// (as the plugin writes them) are recognised, and dropped by id.
+	legacy := exec.Command("nsenter", "--net="+host, "nft", "-f", "-")
+	legacy.Stdin = strings.NewReader(`table ip cni_hostport {
+		chain hostports { tcp dport 18082 dnat to 10.99.0.4:80 comment "ctr-a" ; tcp dport 18083 dnat to 10.99.0.5:80 comment "ctr-c" ; }
+		chain masquerading { type nat hook postrouting priority srcnat; ip saddr 10.99.0.4 ip daddr 10.99.0.4 masquerade comment "ctr-a" ; }
+	}`)
+	if out, err := legacy.CombinedOutput(); err != nil {
+		t.Fatalf("nft -f: %v\n%s", err, out)
+	}
+	if !legacyForwards(c, "ctr-a") || legacyForwards(c, "ctr-b") {
+		t.Error("legacyForwards: ctr-a's portmap rules not told apart from ctr-b's")
+	}
+
 	// Dropping ctr-a's rules leaves ctr-b's and the fixed ones.
 	if err := dropRulesIn(c, "ctr-a"); err != nil {
 		t.Fatal(err)
@@ -237,6 +252,12 @@ func TestPortForwards(t *testing.T) {
 	}{{pfHostports, "", 1}, {pfMasquerades, "", 2}, {pfHostports, "ctr-b", 1}, {pfPrerouting, "", 1}, {pfOutput, "", 1}} {
 		if got := countRules(t, c, w.chain, w.id); got != w.n {
 			t.Errorf("after the drop, chain %s: %d rules of %q, want %d", w.chain, got, w.id, w.n)
+		}
+	}
+	lt := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: "cni_hostport"}
+	for ch, want := range map[string]int{"hostports": 1, "masquerading": 0} {
+		if rules, err := c.GetRules(lt, &nftables.Chain{Name: ch, Table: lt}); err != nil || len(rules) != want || (want == 1 && len(rulesOf(rules, "ctr-c")) != 1) {
+			t.Errorf("after the drop, cni_hostport %s: %d rules (%v), want %d (ctr-c's)", ch, len(rules), err, want)
 		}
 	}
 }
