@@ -75,6 +75,7 @@ func BenchmarkBridgeStartOverhead(b *testing.B) {
 		b.Skip("nft is not installed (make deps installs nftables)")
 	}
 	n := appStartNode(b, "")
+	dropCNIRulesAtEnd(b, n.dir) // the node is killed with the anchor's DEL maybe pending
 	loadBridgeImage(b, n.dir)
 	const common = `"instances": 1, "cpus": 0.05, "mem": 24, "cmd": "exec sleep 3600",`
 	bridge := func(id string) string {
@@ -208,6 +209,7 @@ func BenchmarkPortForwardThroughput(b *testing.B) {
 		b.Skip("nft is not installed (make deps installs nftables)")
 	}
 	n := appStartNode(b, "")
+	dropCNIRulesAtEnd(b, n.dir)
 	archive := sinkImage(b)
 	if out, err := exec.Command(bin, "image", "load", "--work-dir", n.dir, archive).CombinedOutput(); err != nil {
 		b.Fatalf("image load: %v\n%s", err, out)

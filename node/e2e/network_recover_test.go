@@ -111,7 +111,7 @@ func snapshotCNI(t *testing.T, dir string, ids []string) cniHost {
 // dropCNIRulesAtEnd removes, when the test ends, the nftables rules of
 // the containers of the node at dir that its agent did not remove (a
 // failed test): killing a node's containers leaves its port forwards.
-func dropCNIRulesAtEnd(t *testing.T, dir string) {
+func dropCNIRulesAtEnd(t testing.TB, dir string) {
 	t.Cleanup(func() {
 		files, _ := filepath.Glob(filepath.Join(dir, "cni", "cache", "results", "*"))
 		ids := map[string]bool{}
