@@ -87,7 +87,10 @@ func startAppsStack(t *testing.T, agents int) *appsStack {
 	mux.Handle("/v2/", appsRoute)
 	mux.Handle("GET /ping", appsRoute)
 	mux.Handle("/", master.Handler())
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// A generous header timeout: at load 17 (make test-under-load) the
+	// test process was starved long enough for a 5 s one to close a
+	// request's connection (connection reset by peer).
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)

@@ -44,6 +44,11 @@ func masterEtcd(t *testing.T, n *nodetest.Node) *clientv3.Client {
 // every other write is a new "app version" (live data: only deleting
 // old versions frees it), the rest overwrite one key (history: freed by
 // compaction). It returns the number of writes that succeeded.
+// putWait bounds one put: a 100 KiB put took over 10 s with make test
+// beside 4 busy loops (load 20; etcd's fsyncs share the disk with every
+// other test).
+const putWait = 60 * time.Second
+
 func fillEtcd(t *testing.T, cli *clientv3.Client, round int) int {
 	t.Helper()
 	val := strings.Repeat("v", 100<<10)
@@ -53,7 +58,7 @@ func fillEtcd(t *testing.T, cli *clientv3.Client, round int) int {
 		if i%2 == 1 {
 			key = "/nodectl/apps/versions/flood/" + base.Add(time.Duration(i)*time.Millisecond).Format("2006-01-02T15:04:05.000Z")
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), putWait)
 		_, err := cli.Put(ctx, key, val)
 		cancel()
 		if errors.Is(err, rpctypes.ErrNoSpace) {
@@ -110,7 +115,7 @@ func TestEtcdFullDatabase(t *testing.T) {
 		start := time.Now()
 		n := fillEtcd(t, cli, round)
 		t.Logf("round %d: etcd full after %d writes of 100 KiB in %s", round, n, time.Since(start).Round(time.Millisecond))
-		nodetest.WaitFor(t, 10*time.Second, "NOSPACE in /health, metrics and /state", func() bool {
+		nodetest.WaitFor(t, 30*time.Second, "NOSPACE in /health, metrics and /state", func() bool {
 			code, alarm, body := health(t, m)
 			st := c.State()
 			masters, _ := st["masters"].(map[string]any)
@@ -124,12 +129,12 @@ func TestEtcdFullDatabase(t *testing.T) {
 	}
 	writable := func(what string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), putWait)
 		defer cancel()
 		if _, err := cli.Put(ctx, "/fill/after", "ok"); err != nil {
 			t.Fatalf("%s: put: %v", what, err)
 		}
-		nodetest.WaitFor(t, 10*time.Second, what+": alarm cleared", func() bool {
+		nodetest.WaitFor(t, 30*time.Second, what+": alarm cleared", func() bool {
 			_, alarm, _ := health(t, m)
 			return alarm == "" && c.Metric("master/etcd_alarm_nospace") == 0
 		})
@@ -145,7 +150,7 @@ func TestEtcdFullDatabase(t *testing.T) {
 		m.Config.ClusterReset = reset
 		start := time.Now()
 		m.Start()
-		nodetest.WaitFor(t, 30*time.Second, what+": master elected", func() bool { return c.Metric("master/elected") == 1 })
+		nodetest.WaitFor(t, 60*time.Second, what+": master elected", func() bool { return c.Metric("master/elected") == 1 })
 		t.Logf("%s on a full database: elected %s after start", what, time.Since(start).Round(time.Millisecond))
 		m.Config.ClusterReset = false
 	}

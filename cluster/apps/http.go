@@ -82,6 +82,7 @@ func (a *Apps) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if a.cfg.IsLeader() {
 			if !a.waitReady(r.Context(), readyWait) {
+				w.Header().Set("Retry-After", "1") // nothing was done: come back
 				writeMessage(w, http.StatusServiceUnavailable, "Leader is starting up: apps state not loaded yet")
 				return
 			}
@@ -90,6 +91,7 @@ func (a *Apps) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 		}
 		l, ok := a.cfg.Leader()
 		if !ok || l.IP == "" {
+			w.Header().Set("Retry-After", "1") // an election is under way
 			writeMessage(w, http.StatusServiceUnavailable, "Could not determine the current leader")
 			return
 		}

@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -229,7 +230,46 @@ func (c *Client) Delete(ctx context.Context, path string, out any) error {
 // to another host) and the body is re-sent on a 307/308. A redirect is
 // remembered: later calls go to the leader directly. When that leader is
 // gone (the dial fails), the call goes back to Server once.
+//
+// A 503 that carries Retry-After is the master saying it did nothing and
+// to come back (a leader still loading its state, an election under way,
+// a shed request): the call is sent again after the delay it asks (at
+// most maxRetryDelay each time) for up to unavailableFor in all, then the
+// 503 is returned as it is.
 func (c *Client) send(ctx context.Context, r Request) (*http.Response, error) {
+	give := time.Now().Add(unavailableFor)
+	for {
+		resp, err := c.sendOnce(ctx, r)
+		if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+			return resp, err
+		}
+		secs, perr := strconv.Atoi(resp.Header.Get("Retry-After"))
+		if perr != nil || secs < 0 {
+			return resp, nil
+		}
+		delay := min(time.Duration(secs)*time.Second, maxRetryDelay)
+		if time.Now().Add(delay).After(give) {
+			return resp, nil
+		}
+		resp.Body.Close()
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%s %s: %w", r.Method, r.Path, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// How long send keeps retrying a 503 with Retry-After, and the longest
+// wait between two tries.
+const (
+	unavailableFor = 30 * time.Second
+	maxRetryDelay  = 2 * time.Second
+)
+
+func (c *Client) sendOnce(ctx context.Context, r Request) (*http.Response, error) {
 	start := c.target()
 	resp, err := c.follow(ctx, start, r)
 	if err != nil && start != c.origin && isDial(err) && ctx.Err() == nil {

@@ -225,3 +225,53 @@ func TestRedirectDowngradeRefused(t *testing.T) {
 		t.Fatalf("downgrade: %v", err)
 	}
 }
+
+// A 503 with Retry-After (a leader still loading its state) is sent again,
+// body and all, until the master answers; a 503 without it is returned
+// at once.
+func TestUnavailableRetried(t *testing.T) {
+	var rec recorder
+	var mu sync.Mutex
+	left := 2
+	s := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.add(r)
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path == "/plain" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"message":"down"}`)
+			return
+		}
+		if left > 0 {
+			left--
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"message":"Leader is starting up"}`)
+			return
+		}
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	c, err := New(Config{Server: s.URL, TLS: trust(s), Principal: "alice", Secret: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ OK bool }
+	if err := c.Post(t.Context(), "/v2/apps", map[string]string{"id": "/a"}, &out); err != nil || !out.OK {
+		t.Fatalf("post: %v %v", out, err)
+	}
+	reqs := rec.all()
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests, want 3 (two 503s, then the answer)", len(reqs))
+	}
+	for _, r := range reqs {
+		if r.body != `{"id":"/a"}` {
+			t.Errorf("body %q re-sent", r.body)
+		}
+	}
+	if err := c.Get(t.Context(), "/plain", nil); err == nil {
+		t.Fatal("a 503 without Retry-After: no error")
+	}
+	if n := len(rec.all()); n != 4 {
+		t.Errorf("a 503 without Retry-After was sent %d times, want once", n-3)
+	}
+}

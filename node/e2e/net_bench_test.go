@@ -75,6 +75,7 @@ func BenchmarkBridgeStartOverhead(b *testing.B) {
 		b.Skip("nft is not installed (make deps installs nftables)")
 	}
 	n := appStartNode(b, "")
+	dropCNIRulesAtEnd(b, n.dir) // the node is killed with the anchor's DEL maybe pending
 	loadBridgeImage(b, n.dir)
 	const common = `"instances": 1, "cpus": 0.05, "mem": 24, "cmd": "exec sleep 3600",`
 	bridge := func(id string) string {
@@ -199,7 +200,7 @@ func sendTo(b testing.TB, addr string, size int) float64 {
 
 // BenchmarkPortForwardThroughput: TCP throughput from the test process
 // to a task's host port on 127.0.0.1, forwarded to a container/bridge
-// task's container port (the portmap plugin's DNAT, the bridge and a
+// task's container port (the agent's DNAT, runtime/internal/cni/portfwd.go, the bridge and a
 // veth), against the same receiver in host mode (listening on the host
 // port itself). 256 MiB per round, interleaved; the receiver is a small
 // Go program that discards what it reads.
@@ -208,6 +209,7 @@ func BenchmarkPortForwardThroughput(b *testing.B) {
 		b.Skip("nft is not installed (make deps installs nftables)")
 	}
 	n := appStartNode(b, "")
+	dropCNIRulesAtEnd(b, n.dir)
 	archive := sinkImage(b)
 	if out, err := exec.Command(bin, "image", "load", "--work-dir", n.dir, archive).CombinedOutput(); err != nil {
 		b.Fatalf("image load: %v\n%s", err, out)

@@ -111,7 +111,7 @@ func snapshotCNI(t *testing.T, dir string, ids []string) cniHost {
 // dropCNIRulesAtEnd removes, when the test ends, the nftables rules of
 // the containers of the node at dir that its agent did not remove (a
 // failed test): killing a node's containers leaves its port forwards.
-func dropCNIRulesAtEnd(t *testing.T, dir string) {
+func dropCNIRulesAtEnd(t testing.TB, dir string) {
 	t.Cleanup(func() {
 		files, _ := filepath.Glob(filepath.Join(dir, "cni", "cache", "results", "*"))
 		ids := map[string]bool{}
@@ -281,10 +281,11 @@ func checkCNIGone(t *testing.T, dir string, ids []string, veths map[string]strin
 		}
 		return len(last.Rules) == 0 && slices.Equal(last.Links, links)
 	})
-	// The plugins' tables stay only while a rule of some container is in
-	// them (another node's, on a shared host).
-	waitFor(t, 10*time.Second, "the idle nftables tables of the plugins removed", func() bool {
-		for _, tbl := range [][]string{{"ip", "cni_hostport"}, {"inet", "cni_plugins_masquerade"}} {
+	// The port forwards' table (runtime/internal/cni/portfwd.go) and the
+	// plugins' tables stay only while a rule of some container is in them
+	// (another node's, on a shared host).
+	waitFor(t, 10*time.Second, "the idle nftables tables of the port forwards and the plugins removed", func() bool {
+		for _, tbl := range [][]string{{"ip", "nodectl_hostport"}, {"ip", "cni_hostport"}, {"inet", "cni_plugins_masquerade"}} {
 			out, err := exec.Command("nft", append([]string{"list", "table"}, tbl...)...).Output()
 			if err == nil && !containsRuleComment(string(out)) {
 				return false

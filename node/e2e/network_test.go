@@ -92,8 +92,14 @@ func TestBridgeNetworking(t *testing.T) {
 	}
 
 	appMust(t, n, "DELETE", "/v2/apps/e2e/bridge", "", 200)
+	var links, rules, netns []string
+	defer func() {
+		if t.Failed() {
+			t.Logf("host before: links %q rules %q\nhost at the end: links %q rules %q namespaces %q", links0, rules0, links, rules, netns)
+		}
+	}()
 	waitFor(t, 60*time.Second, "the bridge tasks' networking gone", func() bool {
-		links, rules, netns := hostNetState(t, n.dir)
+		links, rules, netns = hostNetState(t, n.dir)
 		return len(appTasks(n, "/e2e/bridge")) == 0 && len(netns) == 0 &&
 			slices.Equal(links, links0) && slices.Equal(rules, rules0)
 	})

@@ -12,6 +12,8 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/google/nftables"
+	"github.com/google/nftables/userdata"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/knftables"
@@ -58,7 +60,8 @@ func hostLock(how int) func() {
 // Adopt takes back a recovered container's attachment to network: its
 // pinned namespace must still be there, and its addresses are read from
 // libcni's cache (nothing is added again). A CNI CHECK verifies the
-// veth, address and port forwards the plugins set up.
+// veth and address the plugins set up; adoptPorts (portfwd.go) the port
+// forwards.
 func (m *Manager) Adopt(ctx context.Context, id, network string, ports []PortMapping) (Attachment, error) {
 	list, err := m.network(network)
 	if err != nil {
@@ -83,6 +86,11 @@ func (m *Manager) Adopt(ctx context.Context, id, network string, ports []PortMap
 	defer unlock()
 	if err := m.cni.CheckNetworkList(ctx, list, rt); err != nil {
 		return att, fmt.Errorf("cni check %s: %w", list.Name, err)
+	}
+	if list == m.bridge {
+		if err := m.adoptPorts(id, att.IPs, ports); err != nil { // portfwd.go
+			return att, err
+		}
 	}
 	return att, nil
 }
@@ -178,35 +186,77 @@ func (m *Manager) delCached(ctx context.Context, att *libcni.NetworkAttachment) 
 	return errors.Join(err, dropRules(ctx, att.ContainerID))
 }
 
-// dropRules deletes the rules of the plugin tables whose comment names
-// container id: what a DEL leaves when it cannot run whole (the bridge
-// plugin tears its masquerade rules down only while the namespace
-// exists). portmap's comment is the id, bridge's ends with "id: <id>".
-func dropRules(ctx context.Context, id string) error {
-	var errs []error
+// dropRules deletes the rules of the nodectl and plugin tables whose
+// comment names container id: its port forwards (portfwd.go), and what a
+// plugin's DEL leaves when it cannot run whole (the bridge plugin tears
+// its masquerade rules down only while the namespace exists; tasks
+// attached by versions that used portmap). portmap's and nodectl's
+// comment is the id, bridge's ends with "id: <id>". Netlink dumps and one
+// transaction, no nft process.
+func dropRules(_ context.Context, id string) error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("remove the nftables rules of %s: %w", id, err)
+	}
+	return dropRulesIn(c, id)
+}
+
+// dropRulesIn is dropRules on connection c (a namespace's in tests).
+func dropRulesIn(c *nftables.Conn, id string) error {
+	err := dropRulesOnce(c, id)
+	if errors.Is(err, unix.ENOENT) { // a rule went meanwhile: the batch did nothing
+		err = dropRulesOnce(c, id)
+	}
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("remove the nftables rules of %s: %w", id, err)
+	}
+	return nil
+}
+
+func dropRulesOnce(c *nftables.Conn, id string) error {
+	tables, err := c.ListTables()
+	if err != nil {
+		return err
+	}
+	n := 0
 	for _, t := range pluginTables {
-		nft, err := knftables.New(t.family, t.name)
-		if err != nil {
-			return nil // no nft
-		}
-		rules, err := nft.ListRules(ctx, "")
-		if err != nil {
-			continue // no such table
-		}
-		tx := nft.NewTransaction()
-		for _, r := range rules {
-			if r.Comment != nil && (*r.Comment == id || strings.HasSuffix(*r.Comment, "id: "+id)) {
-				tx.Delete(r)
-			}
-		}
-		if tx.NumOperations() == 0 {
+		tbl := &nftables.Table{Family: nftFamily(t.family), Name: t.name}
+		if !slices.ContainsFunc(tables, func(x *nftables.Table) bool { return x.Name == tbl.Name && x.Family == tbl.Family }) {
 			continue
 		}
-		if err := nft.Run(ctx, tx); err != nil && !knftables.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove the nftables rules of %s from %s %s: %w", id, t.family, t.name, err))
+		for _, ch := range t.chains {
+			rules, err := c.GetRules(tbl, &nftables.Chain{Name: ch, Table: tbl})
+			if err != nil {
+				continue // no such table or chain
+			}
+			for _, r := range rules {
+				s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+				if s != "" && (s == id || strings.HasSuffix(s, "id: "+id)) {
+					r.Table = tbl
+					if err := c.DelRule(r); err != nil {
+						return err
+					}
+					n++
+				}
+			}
 		}
 	}
-	return errors.Join(errs...)
+	if n == 0 {
+		return nil
+	}
+	return c.Flush()
+}
+
+// nftFamily is google/nftables' family of a knftables family.
+func nftFamily(f knftables.Family) nftables.TableFamily {
+	switch f {
+	case knftables.IPv4Family:
+		return nftables.TableFamilyIPv4
+	case knftables.IPv6Family:
+		return nftables.TableFamilyIPv6
+	default:
+		return nftables.TableFamilyINet
+	}
 }
 
 func boolInt(b bool) int {
@@ -343,18 +393,21 @@ func bridgeHasPorts(idx int) bool {
 	return false
 }
 
-// pluginTable is an nftables table the reference plugins create, with
-// the chains they create in it.
+// pluginTable is an nftables table the reference plugins or nodectl
+// (PortsTable) create, with the chains created in it.
 type pluginTable struct {
 	family knftables.Family
 	name   string
 	chains []string
 }
 
-// pluginTables: portmap's (nftables backend) and bridge's ipMasq
-// (ipMasqBackend nftables), from github.com/containernetworking/plugins
+// pluginTables: nodectl's port forwards (portfwd.go), portmap's (nftables
+// backend: tasks of operators' networks, and of versions that used it on
+// the bridge) and bridge's ipMasq (ipMasqBackend nftables, versions that
+// used it), from github.com/containernetworking/plugins
 // plugins/meta/portmap/portmap_nftables.go and pkg/ip/ipmasq_nftables_linux.go.
 var pluginTables = []pluginTable{
+	{knftables.IPv4Family, PortsTable, []string{pfHostports, pfPrerouting, pfOutput, pfMasquerades}},
 	{knftables.IPv4Family, "cni_hostport", []string{"hostports", "hostip_hostports", "hostports_all", "prerouting", "output", "masquerading"}},
 	{knftables.IPv6Family, "cni_hostport", []string{"hostports", "hostip_hostports", "hostports_all", "prerouting", "output", "masquerading"}},
 	{knftables.InetFamily, "cni_plugins_masquerade", []string{"masq_checks", "postrouting"}},

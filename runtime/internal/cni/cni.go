@@ -11,7 +11,8 @@
 //
 // The built-in network is Mesos' "mesos-bridge" (Marathon's container/bridge
 // mode): a Linux bridge, addresses from host-local IPAM under the work dir,
-// portmap for the task's port mappings (nftables backend), and one
+// port forwards for the task's port mappings written by the agent over
+// netlink (portfwd.go, what the portmap plugin would do), and one
 // masquerade rule for the bridge's subnet (masq.go). Operators
 // add networks with CNI configuration lists in --network_cni_config_dir.
 package cni
@@ -156,7 +157,8 @@ func bridgeConf(cfg Config) []byte {
 		"name":       BridgeNetwork,
 		"plugins": []any{
 			map[string]any{
-				// ipMasq: one rule for the subnet (masq.go), not one per task.
+				// ipMasq: one rule for the subnet (masq.go), not one per task;
+				// port forwards: portfwd.go, not the portmap plugin.
 				"type": "bridge", "bridge": cfg.Bridge, "isGateway": true, "hairpinMode": true,
 				"ipam": map[string]any{
 					"type":    "host-local",
@@ -164,10 +166,6 @@ func bridgeConf(cfg Config) []byte {
 					"ranges":  []any{[]any{map[string]any{"subnet": cfg.Subnet}}},
 					"routes":  []any{map[string]any{"dst": "0.0.0.0/0"}},
 				},
-			},
-			map[string]any{
-				"type": "portmap", "backend": "nftables", "snat": true,
-				"capabilities": map[string]bool{"portMappings": true},
 			},
 		},
 	}
@@ -283,6 +281,12 @@ func (m *Manager) detach(ctx context.Context, id string, list *libcni.NetworkCon
 		rtNS = "" // plugins release what they hold without the namespace
 	}
 	var errs []error
+	if list == m.bridge { // the forwards first, as portmap's DEL ran before bridge's
+		if err := dropRules(ctx, id); err != nil { // portfwd.go, cleanup.go
+			errs = append(errs, err)
+		}
+		unforwardPorts(ports)
+	}
 	err := m.cni.DelNetworkList(ctx, list, m.runtimeConf(id, ports, rtNS, "eth0"))
 	if err != nil {
 		// Once more: a plugin's DEL may race another agent's nft

@@ -86,5 +86,10 @@ func (m *Manager) Add(ctx context.Context, id, network string, ports []PortMappi
 			att.IPs = append(att.IPs, ip.Address.String())
 		}
 	}
+	if list == m.bridge {
+		if err := m.forwardPorts(id, att.IPs, ports); err != nil { // portfwd.go
+			return fail(err)
+		}
+	}
 	return att, nil
 }
