@@ -163,8 +163,14 @@ func TestExecutorRecovery(t *testing.T) {
 	if len(stdout) != 1 {
 		t.Fatalf("executor sandboxes: %v", stdout)
 	}
-	if b, _ := os.ReadFile(stdout[0]); !strings.Contains(string(b), "SUBSCRIBED 2") {
-		t.Errorf("the executor did not subscribe a second time:\n%s", b)
+	// The agent logs the re-subscription when it accepts it; the executor
+	// prints SUBSCRIBED 2 when the event reaches it, a moment later.
+	var got []byte
+	if !pollUntil(30*time.Second, func() bool {
+		got, _ = os.ReadFile(stdout[0])
+		return strings.Contains(string(got), "SUBSCRIBED 2")
+	}) {
+		t.Errorf("the executor did not subscribe a second time:\n%s", got)
 	}
 	b, _ := os.ReadFile(filepath.Join(logDir, "nodectl-agent.log"))
 	if strings.Contains(string(b), "destroying an orphan container") || strings.Contains(string(b), "REASON_COMMAND_EXECUTOR_FAILED") {
