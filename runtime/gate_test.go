@@ -199,11 +199,12 @@ func TestGateAgentDies(t *testing.T) {
 		m := netLaunchMessage("orphan", `touch "$MESOS_SANDBOX/ran"; sleep 1000`, "mesos-bridge")
 		m.Launch.Framework.Checkpoint = true
 		a.dispatch(context.Background(), m)
-		time.Sleep(time.Minute)
-		os.Exit(1)
+		select {} // the hook exits at the gate; the parent's context bounds a launch that never gets there
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestGateAgentDies$")
+	octx, ocancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer ocancel()
+	cmd := exec.CommandContext(octx, os.Args[0], "-test.run=^TestGateAgentDies$")
 	cmd.Env = append(os.Environ(), gateAgentEnv+"="+dir)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()

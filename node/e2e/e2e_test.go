@@ -253,12 +253,9 @@ func endContainers(t testing.TB, dir string) {
 	for pass := 0; pass < 20; pass++ {
 		monitors, found := killContainersOnce(dir)
 		ids = append(ids, found...)
-		deadline := time.Now().Add(10 * time.Second)
-		for _, pid := range monitors {
-			for running(pid) && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond) // polling for the monitor's exit
-			}
-		}
+		pollUntil(10*time.Second, func() bool { // the monitors' exits
+			return !slices.ContainsFunc(monitors, running)
+		})
 		if len(monitors) == 0 {
 			break
 		}
