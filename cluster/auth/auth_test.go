@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/argon2"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -270,4 +273,16 @@ func TestRoutesNeedKnownPerm(t *testing.T) {
 		}
 	}()
 	rt.Handle("GET /x", Perm("nonsense"), http.NotFoundHandler())
+}
+
+// The constant dummy hash has today's argon2id parameters, so an unknown
+// principal costs what a known one with a wrong secret does.
+func TestDummyHashParameters(t *testing.T) {
+	want := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$", argon2.Version, argonMemory, argonTime, argonThreads)
+	if !strings.HasPrefix(dummyHash, want) {
+		t.Fatalf("dummyHash %q does not start with %q: make it again with HashSecret", dummyHash, want)
+	}
+	if !checkHash(dummyHash, "nodectl-no-such-user") {
+		t.Fatal("dummyHash is not a well-formed argon2id hash")
+	}
 }

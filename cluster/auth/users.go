@@ -121,11 +121,12 @@ func checkHash(encoded, secret string) bool {
 }
 
 // dummyHash is checked against for unknown principals, so that a wrong
-// principal costs as much as a wrong secret.
-var dummyHash = func() string {
-	h, _ := HashSecret("nodectl-no-such-user")
-	return h
-}()
+// principal costs as much as a wrong secret. It is a constant, made once
+// with HashSecret and today's parameters (TestDummyHashParameters keeps
+// them in step): computing it at package init cost every nodectl process,
+// each CLI command included, an argon2id hash (19 MiB, tens of ms) at
+// start-up. Its secret matching is of no use: the result is ignored.
+const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$00K6LfmeW6kJWvt93RyZCQ$qRXbtKpeo/Up9ErvLfHWn09q839AQlsNKTL7OA3Cx0o"
 
 // Users is the user store: users in etcd, mirrored in memory by a watch
 // (Run), with verified secrets cached so that HTTP Basic does not pay an
