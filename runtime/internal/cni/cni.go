@@ -18,19 +18,19 @@
 package cni
 
 import (
-	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"nodectl/runtime/internal/embedbin"
 
 	"github.com/containernetworking/cni/libcni"
 	"golang.org/x/sys/unix"
@@ -174,30 +174,15 @@ func bridgeConf(cfg Config) []byte {
 }
 
 // installPlugins writes the embedded plugins to dir, replacing a file only
-// when its content differs.
+// when its content differs (embedbin: nothing is read while dir is as this
+// nodectl binary left it).
 func installPlugins(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	_, err := embedbin.Install(pluginFS, "pluginbin", dir, Plugins...)
+	if errors.Is(err, embedbin.ErrMissing) {
+		return ErrNoPlugins
 	}
-	for _, name := range Plugins {
-		b, err := pluginFS.ReadFile("pluginbin/" + name)
-		if errors.Is(err, fs.ErrNotExist) || (err == nil && len(b) == 0) {
-			return ErrNoPlugins
-		}
-		if err != nil {
-			return fmt.Errorf("read embedded plugin %s: %w", name, err)
-		}
-		path := filepath.Join(dir, name)
-		if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, b) {
-			continue
-		}
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o755); err != nil {
-			return fmt.Errorf("install plugin %s: %w", name, err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			return fmt.Errorf("install plugin %s: %w", name, err)
-		}
+	if err != nil {
+		return fmt.Errorf("install the CNI plugins: %w", err)
 	}
 	return nil
 }

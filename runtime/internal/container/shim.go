@@ -1,15 +1,12 @@
 package container
 
 import (
-	"bytes"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 
-	"nodectl/runtime/internal/container/internal/shimapi"
+	"nodectl/runtime/internal/embedbin"
 )
 
 // File names of the two helper binaries embedded in nodectl.
@@ -42,35 +39,15 @@ func embedded(name string) ([]byte, error) {
 // returns the shim's path (the monitor goes next to it, where Config expects
 // it by default). Each file is replaced atomically and only when its content
 // differs, so shims and monitors already running from an older file keep
-// their inode. Without embedded binaries it returns ErrNoShim.
+// their inode; while dir is as this nodectl binary left it, nothing is read
+// (embedbin). Without embedded binaries it returns ErrNoShim.
 func InstallShim(dir string) (string, error) {
-	var paths []string
-	for _, name := range []string{ShimName, MonitorName} {
-		b, err := embedded(name)
-		if err != nil {
-			return "", err
-		}
-		path, err := install(dir, name, b)
-		if err != nil {
-			return "", fmt.Errorf("install %s: %w", name, err)
-		}
-		paths = append(paths, path)
+	paths, err := embedbin.Install(shimFS, "shimbin", dir, ShimName, MonitorName)
+	if errors.Is(err, embedbin.ErrMissing) {
+		return "", ErrNoShim
+	}
+	if err != nil {
+		return "", fmt.Errorf("install the shim: %w", err)
 	}
 	return paths[0], nil
-}
-
-func install(dir, name string, b []byte) (string, error) {
-	path := filepath.Join(dir, name)
-	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, b) {
-		if st, err := os.Stat(path); err == nil && st.Mode().Perm() == 0o755 {
-			return path, nil
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	if err := shimapi.WriteFileAtomic(path, b, 0o755, true); err != nil {
-		return "", err
-	}
-	return path, nil
 }
