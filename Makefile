@@ -21,7 +21,7 @@ UPDATE_KEY ?= $(CURDIR)/.keys/update-signing.key
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .DEFAULT_GOAL := help
-.PHONY: help build man run test test-under-load test-e2e test-ui test-iso update-bundle binary-bundle bench bench-go chaos kill-loop-under-load soak fuzz lint check deps iso clean
+.PHONY: help build man run test test-under-load test-e2e test-ui test-iso update-bundle binary-bundle bench bench-go chaos kill-loop-under-load soak curl-under-load fuzz lint check deps iso clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -145,6 +145,11 @@ chaos: deps build ## chaos loop: kill -9 / SIGSTOP masters and agents under a wr
 SOAK_MINUTES ?= 10
 soak: deps build ## 10-minute soak: 50 burning tasks + CPU hog, GET /v2/apps p99 and leader changes
 	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_SOAK=1 NODECTL_SOAK_MINUTES=$(SOAK_MINUTES) $(GO) test -count=1 -run '^$$' -bench '^BenchmarkSoakBusyAllInOne$$' -benchtime 1x -timeout 60m ./node/e2e/
+
+# GET /v2/apps through a new curl per request beside 13-reliability's load, against a bare HTTPS server in the same run.
+CURLLOAD_SECS ?= 90
+curl-under-load: deps build ## curl per request under load: nodectl vs a bare Go HTTPS server of the same CPU weight
+	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_CURLLOAD=1 NODECTL_CURLLOAD_SECS=$(CURLLOAD_SECS) $(GO) test -count=1 -run '^$$' -bench '^BenchmarkCurlUnderLoad$$' -benchtime 1x -timeout 20m ./node/e2e/
 
 # The 200-kill loop beside 2 busy loops per core (bounded by timeout).
 KILL_LOOP ?= 200

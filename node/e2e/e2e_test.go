@@ -35,6 +35,9 @@ var bin string
 // do.
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(tlsBaselineEnv); addr != "" {
+		serveTLSBaseline(addr) // BenchmarkCurlUnderLoad's baseline
+	}
 	bin = os.Getenv("NODECTL_BIN")
 	if bin == "" {
 		dir, err := os.MkdirTemp("", "nodectl-e2e-")
