@@ -167,6 +167,7 @@ type Apps struct {
 	reconcileBy time.Time
 	apps        map[string]*appState
 	tasks       map[string]*task
+	tasksByApp  map[string]map[string]*task // a.tasks by app id: add/removeTaskLocked
 	deployments map[string]*Deployment
 	lastVersion time.Time
 	seen        map[string]map[string]time.Time // offer field (hostname, attribute) → value → last offer with it, for spreading
@@ -300,6 +301,7 @@ func (a *Apps) resetLocked() {
 	a.ready, a.subscribed, a.suppressed = false, false, false
 	a.apps = map[string]*appState{}
 	a.tasks = map[string]*task{}
+	a.tasksByApp = map[string]map[string]*task{}
 	a.deployments = map[string]*Deployment{}
 	a.reconciling = map[string]bool{}
 	a.seen = map[string]map[string]time.Time{}
@@ -531,7 +533,7 @@ func (a *Apps) restoreLocked(s snapshot) {
 		a.deployments[d.ID] = d
 	}
 	for _, t := range s.tasks {
-		a.tasks[t.ID] = t
+		a.addTaskLocked(t)
 		a.reconciling[t.ID] = true
 	}
 	a.reconcileBy = a.cfg.Now().Add(reconcileGrace)
@@ -686,7 +688,7 @@ func (a *Apps) appliedLocked(st api.TaskStatus, t *task, prev api.TaskState, unr
 		publish()
 	}
 	if gone(st.State) {
-		delete(a.tasks, id)
+		a.removeTaskLocked(id)
 		app := a.apps[t.AppID]
 		healthKill := st.Reason == api.ReasonHealthCheckFailed
 		if healthKill {

@@ -61,7 +61,7 @@ func (a *Apps) commitStagedLocked(staged []stagedTask, infos []api.TaskInfo) []a
 	if err != nil {
 		a.log.Warn("checkpoint tasks before launch", "tasks", len(staged)-n, "err", err)
 		for _, s := range staged[n:] {
-			delete(a.tasks, s.t.ID)
+			a.removeTaskLocked(s.t.ID)
 		}
 	}
 	for _, s := range staged[:n] {

@@ -112,12 +112,12 @@ func (f *fakeScheduler) killed() []string {
 	return out
 }
 
-func testLogger(t *testing.T) *slog.Logger { return slog.New(slog.NewTextHandler(t.Output(), nil)) }
+func testLogger(t testing.TB) *slog.Logger { return slog.New(slog.NewTextHandler(t.Output(), nil)) }
 
 // harness is an Apps subscribed to a fake scheduler, driven by hand: no
 // Run loop, a settable clock.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	a     *Apps
 	fake  *fakeScheduler
 	now   time.Time
@@ -126,7 +126,7 @@ type harness struct {
 	offer int
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, fake: &fakeScheduler{}, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	a, err := New(Config{

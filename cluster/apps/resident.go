@@ -474,7 +474,7 @@ func (a *Apps) residentTaskLocked(st *appState, r *reservation, o *api.Offer, po
 		a.log.Warn("checkpoint task before launch", "task_id", t.ID, "instance_id", r.ID, "err", err)
 		return api.TaskInfo{}, false
 	}
-	a.tasks[t.ID] = t
+	a.addTaskLocked(t)
 	r.TaskID = t.ID
 	ti := taskInfo(def, t, res)
 	if len(hcs) > 0 {

@@ -29,14 +29,43 @@ type plan struct {
 
 // tasksOfLocked is the app's tasks, oldest first.
 func (a *Apps) tasksOfLocked(appID string) []*task {
-	var out []*task
-	for _, t := range a.tasks {
-		if t.AppID == appID {
-			out = append(out, t)
-		}
+	of := a.tasksByApp[appID]
+	out := make([]*task, 0, len(of))
+	for _, t := range of {
+		out = append(out, t)
 	}
 	sortTasks(out)
 	return out
+}
+
+// addTaskLocked and removeTaskLocked keep a.tasks and its index by app
+// (tasksOfLocked: the scheduler asks per app and per offer; scanning every
+// task of every app each time made placement O(apps × tasks) per offer).
+func (a *Apps) addTaskLocked(t *task) {
+	if old, ok := a.tasks[t.ID]; ok && old.AppID != t.AppID {
+		a.removeTaskLocked(t.ID)
+	}
+	a.tasks[t.ID] = t
+	of := a.tasksByApp[t.AppID]
+	if of == nil {
+		of = map[string]*task{}
+		a.tasksByApp[t.AppID] = of
+	}
+	of[t.ID] = t
+}
+
+func (a *Apps) removeTaskLocked(id string) {
+	t, ok := a.tasks[id]
+	if !ok {
+		return
+	}
+	delete(a.tasks, id)
+	if of := a.tasksByApp[t.AppID]; of != nil {
+		delete(of, id)
+		if len(of) == 0 {
+			delete(a.tasksByApp, t.AppID)
+		}
+	}
 }
 
 // sortTasks orders tasks oldest first (then by id).
@@ -156,7 +185,8 @@ func (a *Apps) step() {
 	queued := false
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
-		p := planFor(st.def, a.tasksOfLocked(id))
+		ts := a.tasksOfLocked(id) // grows with each task staged below
+		p := planFor(st.def, ts)
 		if reconciled {
 			for _, t := range p.kill {
 				a.killLocked(t, now)
@@ -233,7 +263,7 @@ func (a *Apps) unreachableLocked(now time.Time) {
 				a.log.Warn("expunge task; retried later", "task_id", id, "err", err)
 				continue
 			}
-			delete(a.tasks, id)
+			a.removeTaskLocked(id)
 			a.log.Info("unreachable app task expunged", "app_id", t.AppID, "task_id", id)
 		}
 	}
@@ -352,7 +382,7 @@ func (a *Apps) offersLocked(offers []api.Offer) {
 					continue
 				}
 				for _, ti := range op.Launch.TaskInfos {
-					delete(a.tasks, ti.TaskID.Value)
+					a.removeTaskLocked(ti.TaskID.Value)
 					_ = a.store.del(prefixTasks + ti.TaskID.Value)
 				}
 			}
@@ -384,19 +414,19 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 		if st.def == nil || st.def.resident() || now.Before(st.launchAfter) || !a.dependenciesReadyLocked(st.def) || !a.usableOffer(st.def, o) {
 			continue // resident apps launch in residentOfferLocked
 		}
-		p := planFor(st.def, a.tasksOfLocked(id))
+		ts := a.tasksOfLocked(id) // grows with each task staged below
+		p := planFor(st.def, ts)
 		// Spread: with no constraints, at most ⌈tasks / hosts⌉ per host
 		// while other hosts may still offer; relaxed once the app has
 		// waited spreadPatience, so one full host cannot stall it.
 		spread := len(st.def.Constraints) == 0 && len(hosts) > 1 && (st.queuedSince.IsZero() || now.Sub(st.queuedSince) < spreadPatience)
 		target := p.launch
-		for _, t := range a.tasksOfLocked(id) {
+		for _, t := range ts {
 			if t.alive() {
 				target++
 			}
 		}
 		for range p.launch {
-			ts := a.tasksOfLocked(id)
 			if !meetsConstraints(st.def, attrs, ts) {
 				break
 			}
@@ -424,7 +454,8 @@ func (a *Apps) placeLocked(o api.Offer, now time.Time) []api.TaskInfo {
 				a.log.Warn("checkpoint task before launch", "task_id", t.ID, "err", err)
 				return a.commitStagedLocked(staged, infos)
 			}
-			a.tasks[t.ID] = t // staged: committed below, before the ACCEPT
+			a.addTaskLocked(t) // staged: committed below, before the ACCEPT
+			ts = append(ts, t)
 			ti := taskInfo(st.def, t, need)
 			if len(hcs) > 0 {
 				ti.HealthCheck = &hcs[0]
