@@ -136,18 +136,21 @@ func shed(h http.Handler, lim serverLimits) http.Handler {
 		sw := &slotWriter{ResponseWriter: w, release: sync.OnceFunc(func() { <-slots })}
 		defer sw.release()
 		if !whole && lim.Body > 0 {
-			if err := rc.SetReadDeadline(time.Now().Add(lim.Body)); err == nil {
-				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+			if rt := startReadTimer(rc, lim.Body); rt != nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rt: rt}
+				// A body the handler left unread: a deadline the timer set
+				// stays, so the server closes the connection rather than
+				// read the rest with no deadline.
+				defer rt.stop(false)
 			}
 		}
 		h.ServeHTTP(sw, r)
 	})
 }
 
-// preRead reads up to lim.PreRead bytes of r's body under a deadline of
-// lim.ReadHeader plus the time the body takes at lim.MinBodyRate (at most
-// lim.Body), and puts them back in front of the rest. whole: the body
-// ended within them.
+// preRead reads up to lim.PreRead bytes of r's body within lim.ReadHeader
+// plus the time the body takes at lim.MinBodyRate (at most lim.Body), and
+// puts them back in front of the rest. whole: the body ended within them.
 func preRead(r *http.Request, rc *http.ResponseController, lim serverLimits) (whole bool, err error) {
 	n := int64(lim.PreRead)
 	if r.ContentLength > 0 && r.ContentLength < n {
@@ -160,18 +163,17 @@ func preRead(r *http.Request, rc *http.ResponseController, lim serverLimits) (wh
 	if lim.Body > 0 && d > lim.Body {
 		d = lim.Body
 	}
-	if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
+	rt := startReadTimer(rc, d)
+	if rt == nil {
 		return false, nil // not a connection with deadlines: the handler reads it
 	}
 	// Grown as the bytes come: a slow client holds little memory.
 	buf, err := io.ReadAll(io.LimitReader(r.Body, n+1))
+	rt.stop(err == nil)
 	if err != nil {
 		return false, err
 	}
-	// At EOF the server's own read that notices a client going away has
-	// started: it must not time out (see deadlineBody).
 	if int64(len(buf)) <= n {
-		_ = rc.SetReadDeadline(time.Time{})
 		_ = r.Body.Close()
 		r.Body = io.NopCloser(bytes.NewReader(buf))
 		return true, nil
@@ -181,6 +183,58 @@ func preRead(r *http.Request, rc *http.ResponseController, lim serverLimits) (wh
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
 	return false, nil
+}
+
+// readTimer bounds the reads of a request's body: once its time has
+// passed it sets the connection's read deadline to now, which fails the
+// read under way and the ones after it. A deadline set in advance would
+// do the same, but it is still in force when net/http, at the body's end,
+// starts its own background read (the one that notices a client going
+// away), unless the handler's goroutine lifts it first; on a busy machine
+// that goroutine was not always scheduled in time, and the background
+// read's timeout cancelled a stream the client was reading (CI under load:
+// unexpected EOF). The timer is disarmed as soon as the body has been
+// read, so no deadline is ever set for a client that was quick enough.
+type readTimer struct {
+	rc    *http.ResponseController
+	t     *time.Timer
+	mu    sync.Mutex
+	fired bool
+	done  bool
+}
+
+// startReadTimer arms a readTimer of d, or returns nil when the
+// connection has no read deadlines.
+func startReadTimer(rc *http.ResponseController, d time.Duration) *readTimer {
+	if err := rc.SetReadDeadline(time.Time{}); err != nil {
+		return nil
+	}
+	rt := &readTimer{rc: rc}
+	rt.t = time.AfterFunc(d, func() {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		if !rt.done {
+			rt.fired = true
+			_ = rc.SetReadDeadline(time.Now())
+		}
+	})
+	return rt
+}
+
+// stop disarms the timer. ok: the reads it guarded completed, so a
+// deadline it set at that very moment is lifted again; otherwise it stays
+// and the server closes the connection after the answer.
+func (rt *readTimer) stop(ok bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.done {
+		return
+	}
+	rt.done = true
+	rt.t.Stop()
+	if rt.fired && ok {
+		_ = rt.rc.SetReadDeadline(time.Time{})
+	}
 }
 
 // writeShedError answers {"message": msg} with code.
@@ -219,21 +273,18 @@ func (w *slotWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (w *slotWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// deadlineBody lifts the body's read deadline once the body has been read
-// to its end: the server's own read that notices a client going away
-// starts then, and must not time out under a long-lived stream. A body
-// that times out keeps its expired deadline, so the server closes the
-// connection rather than wait for the rest.
+// deadlineBody disarms the body's readTimer once the body has been read
+// to its end. A body that times out keeps its expired deadline, so the
+// server closes the connection rather than wait for the rest.
 type deadlineBody struct {
 	io.ReadCloser
-	rc   *http.ResponseController
-	once sync.Once
+	rt *readTimer
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if errors.Is(err, io.EOF) {
-		b.once.Do(func() { _ = b.rc.SetReadDeadline(time.Time{}) })
+		b.rt.stop(true)
 	}
 	return n, err
 }
