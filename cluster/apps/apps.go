@@ -169,8 +169,10 @@ type Apps struct {
 	tasks       map[string]*task
 	tasksByApp  map[string]map[string]*task // a.tasks by app id: add/removeTaskLocked
 	deployments map[string]*Deployment
-	lastVersion time.Time
-	seen        map[string]map[string]time.Time // offer field (hostname, attribute) → value → last offer with it, for spreading
+	// deploymentsByApp is a.deployments by affected app id (add/removeDeploymentLocked).
+	deploymentsByApp map[string]map[string]*Deployment
+	lastVersion      time.Time
+	seen             map[string]map[string]time.Time // offer field (hostname, attribute) → value → last offer with it, for spreading
 
 	// reservations are the resident instances (resident.go); gcUntil:
 	// offers are revived until then to release dropped ones.
@@ -303,6 +305,7 @@ func (a *Apps) resetLocked() {
 	a.tasks = map[string]*task{}
 	a.tasksByApp = map[string]map[string]*task{}
 	a.deployments = map[string]*Deployment{}
+	a.deploymentsByApp = map[string]map[string]*Deployment{}
 	a.reconciling = map[string]bool{}
 	a.seen = map[string]map[string]time.Time{}
 	a.reservations = map[string]*reservation{}
@@ -530,7 +533,7 @@ func (a *Apps) restoreLocked(s snapshot) {
 		}
 	}
 	for _, d := range s.deployments {
-		a.deployments[d.ID] = d
+		a.addDeploymentLocked(d)
 	}
 	for _, t := range s.tasks {
 		a.addTaskLocked(t)

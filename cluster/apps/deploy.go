@@ -66,7 +66,7 @@ func deploymentOp(d *Deployment) (clientv3.Op, error) {
 
 // recordDeploymentLocked tracks a persisted deployment.
 func (a *Apps) recordDeploymentLocked(d *Deployment) {
-	a.deployments[d.ID] = d
+	a.addDeploymentLocked(d)
 	a.log.Info("deployment started", "deployment_id", d.ID, "app_id", d.CurrentActions[0].App, "action", d.CurrentActions[0].Action)
 	a.publishLocked("deployment_info", map[string]any{"plan": planJSON(d), "currentStep": d.Steps[0]})
 	a.revive = true
@@ -75,14 +75,41 @@ func (a *Apps) recordDeploymentLocked(d *Deployment) {
 
 // deploymentOfLocked is the running deployment that locks app id.
 func (a *Apps) deploymentOfLocked(id string) *Deployment {
-	for _, d := range a.deployments {
-		for _, x := range d.AffectedApps {
-			if x == id {
-				return d
+	for _, d := range a.deploymentsByApp[id] {
+		return d
+	}
+	return nil
+}
+
+// addDeploymentLocked and removeDeploymentLocked keep a.deployments and
+// its index by affected app (deploymentOfLocked: asked per app by every
+// create, update and listing; a scan of every deployment's apps made a
+// group of n apps cost n² to deploy and to list).
+func (a *Apps) addDeploymentLocked(d *Deployment) {
+	if old := a.deployments[d.ID]; old != nil {
+		a.removeDeploymentLocked(old)
+	}
+	a.deployments[d.ID] = d
+	for _, id := range d.AffectedApps {
+		of := a.deploymentsByApp[id]
+		if of == nil {
+			of = map[string]*Deployment{}
+			a.deploymentsByApp[id] = of
+		}
+		of[d.ID] = d
+	}
+}
+
+func (a *Apps) removeDeploymentLocked(d *Deployment) {
+	delete(a.deployments, d.ID)
+	for _, id := range d.AffectedApps {
+		if of := a.deploymentsByApp[id]; of != nil {
+			delete(of, d.ID)
+			if len(of) == 0 {
+				delete(a.deploymentsByApp, id)
 			}
 		}
 	}
-	return nil
 }
 
 // dropDeploymentLocked stops tracking a deployment that did not finish
@@ -90,7 +117,7 @@ func (a *Apps) deploymentOfLocked(id string) *Deployment {
 // (dropOp, in the transaction of the change that drops it).
 func (a *Apps) dropDeploymentLocked(d *Deployment) {
 	a.publishLocked("deployment_failed", map[string]any{"id": d.ID, "plan": planJSON(d)})
-	delete(a.deployments, d.ID)
+	a.removeDeploymentLocked(d)
 }
 
 // dropOp deletes deployment d.
@@ -103,7 +130,7 @@ func (a *Apps) forgetDeploymentLocked(d *Deployment) bool {
 		a.log.Warn("forget deployment", "deployment_id", d.ID, "err", err)
 		return false
 	}
-	delete(a.deployments, d.ID)
+	a.removeDeploymentLocked(d)
 	return true
 }
 

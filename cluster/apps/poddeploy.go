@@ -55,7 +55,7 @@ func (a *Apps) startPodDeploymentLocked(d *Deployment, replaced []*Deployment) {
 	for _, x := range replaced {
 		a.dropDeploymentLocked(x)
 	}
-	a.deployments[d.ID] = d
+	a.addDeploymentLocked(d)
 	a.log.Info("deployment started", "deployment_id", d.ID, "pod_id", d.AffectedPods[0], "action", d.CurrentActions[0].Action)
 	a.publishLocked("deployment_info", map[string]any{"plan": planJSON(d), "currentStep": d.Steps[0]})
 	a.revive = true
