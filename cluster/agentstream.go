@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -176,6 +177,30 @@ func (m *Master) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// handleStatuses serves POST PathStatuses: a batch of status updates
+// from one agent, each handled as handleStatus handles one. It answers 200
+// with what it took and refused; a malformed or oversized batch is a 400.
+func (m *Master) handleStatuses(w http.ResponseWriter, r *http.Request) {
+	var b api.StatusBatch
+	if !readJSON(w, r, &b) {
+		m.m.invalidUpdates.Inc()
+		return
+	}
+	if len(b.Updates) > api.MaxStatusBatch {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("a status batch holds at most %d updates, not %d", api.MaxStatusBatch, len(b.Updates)))
+		return
+	}
+	res := api.StatusBatchResult{}
+	for _, u := range b.Updates {
+		if err := m.statusUpdate(u); err != nil {
+			res.Refused = append(res.Refused, api.StatusBatchError{TaskID: u.Status.TaskID.Value, Code: errStatus(err), Message: err.Error()})
+			continue
+		}
+		res.Accepted++
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // errStatus maps master errors to HTTP status codes: by their kind

@@ -140,3 +140,51 @@ func TestEventQueue(t *testing.T) {
 		t.Fatalf("%v, want ErrQueueOverflow", err)
 	}
 }
+
+// A batch of status updates is handled as that many single ones: each
+// reaches the framework, and the ones the master refuses are named with
+// their code.
+func TestAgentStatusBatch(t *testing.T) {
+	h, srv := newHTTPHarness(t)
+	resp := post(t, srv.URL+api.PathRegister, `{"agent":{"hostname":"a1","ip":"127.0.0.1","port":5051,"resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":2}},{"name":"mem","type":"SCALAR","scalar":{"value":512}}]}}`, nil)
+	var reg api.RegisterResponse
+	if err := json.NewDecoder(resp.Body).Decode(&reg); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("register: %s %v", resp.Status, err)
+	}
+	resp.Body.Close()
+	fw := h.subscribe(api.FrameworkInfo{Name: "f", Checkpoint: true})
+	fw.launch(fw.offer(), mkTask("b1", "cpus:0.5;mem:64"), mkTask("b2", "cpus:0.5;mem:64"))
+
+	upd := func(agent, task string, n byte) api.StatusUpdate {
+		return api.StatusUpdate{AgentID: api.ID{Value: agent}, FrameworkID: api.ID{Value: fw.id()},
+			Status: api.TaskStatus{TaskID: api.ID{Value: task}, State: api.TaskRunning, UUID: make16(n)}}
+	}
+	body, _ := json.Marshal(api.StatusBatch{Updates: []api.StatusUpdate{upd(reg.AgentID, "b1", 1), upd("nope", "b9", 2), upd(reg.AgentID, "b2", 3)}})
+	resp = post(t, srv.URL+api.PathStatuses, string(body), nil)
+	var res api.StatusBatchResult
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("batch: %s %v", resp.Status, err)
+	}
+	resp.Body.Close()
+	if res.Accepted != 2 || len(res.Refused) != 1 || res.Refused[0].TaskID != "b9" || res.Refused[0].Code != http.StatusNotFound {
+		t.Fatalf("batch result %+v", res)
+	}
+	got := map[string]bool{}
+	for _, u := range fw.updates() {
+		got[u.TaskID.Value] = true
+	}
+	if !got["b1"] || !got["b2"] {
+		t.Errorf("framework got updates for %v, want b1 and b2", got)
+	}
+
+	many := api.StatusBatch{Updates: make([]api.StatusUpdate, api.MaxStatusBatch+1)}
+	big, _ := json.Marshal(many)
+	for name, b := range map[string]string{"malformed": `{"updates":`, "oversized": string(big)} {
+		resp := post(t, srv.URL+api.PathStatuses, b, nil)
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), `"message"`) {
+			t.Errorf("%s batch: %s %s, want 400 with a message", name, resp.Status, msg)
+		}
+	}
+}

@@ -63,6 +63,7 @@ func (m *Master) Routes() []auth.Route {
 	add("GET "+api.PathStream, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleStream)))
 	add("GET "+api.PathDNS, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleDNS))) // dnsrecords.go
 	add("POST "+api.PathStatus, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleStatus)))
+	add("POST "+api.PathStatuses, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleStatuses)))
 	add("POST "+api.PathNetworkLeases, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleNetworkLeases))) // ipam.go
 	add("POST "+api.PathExecutorMessage, auth.AgentProtocol, m.agentOnly(m.leaderOnly(m.handleExecutorMessage)))
 	add("POST "+api.PathScheduler, auth.RegisterFrameworks, m.leaderOnly(m.handleScheduler))

@@ -195,6 +195,7 @@ type Agent struct {
 	id           string
 	registered   bool
 	leader       string // host:port of the master that accepted us
+	noBatch      string // a leader that does not know api.PathStatuses (older)
 	masterID     string
 	pingInterval time.Duration
 
@@ -271,6 +272,7 @@ func New(cfg Config) (*Agent, error) {
 	a.starts = make(chan struct{}, max(2, goruntime.NumCPU()))
 	a.bootID = cfg.BootID
 	a.status = newStatusManager(a.sendStatus, a.tasks.complete, a.log)
+	a.status.sendBatch = a.sendStatuses
 	// The driver first: a lost checkpoint is judged by the containers too.
 	a.driver, a.driverErr = newDriver(cfg, a.log)
 	if a.driverErr != nil {

@@ -33,10 +33,13 @@ type updateStream struct {
 // per task, retried with backoff until acknowledged. (The checkpoint of
 // the streams arrives with the sqlite store.)
 type statusManager struct {
-	send   func(context.Context, api.StatusUpdate) error
-	onDone func(framework, task string) // the terminal update of a task was acked
-	now    func() time.Time
-	log    *slog.Logger
+	send func(context.Context, api.StatusUpdate) error
+	// sendBatch, when set, sends the heads due together in one go
+	// (Agent.sendStatuses: a burst of starts is a few requests).
+	sendBatch func(context.Context, []api.StatusUpdate) error
+	onDone    func(framework, task string) // the terminal update of a task was acked
+	now       func() time.Time
+	log       *slog.Logger
 
 	mu      sync.Mutex // guards streams and online
 	streams map[streamKey]*updateStream
@@ -172,6 +175,16 @@ func (m *statusManager) run(ctx context.Context) {
 	defer timer.Stop()
 	for {
 		heads, next := m.due()
+		if len(heads) > 1 && m.sendBatch != nil {
+			if err := m.sendBatch(ctx, heads); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				// Left in place: the retry timer or the next registration re-sends them.
+				m.log.Debug("status updates not all delivered", "updates", len(heads), "err", err)
+			}
+			heads = nil
+		}
 		for _, u := range heads {
 			if err := m.send(ctx, u); err != nil {
 				if ctx.Err() != nil {

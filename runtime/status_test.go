@@ -167,3 +167,48 @@ func TestStatusManagerRetryCarriesLatestState(t *testing.T) {
 		}
 	})
 }
+
+// The heads due together go out in one batch when the manager has a batch
+// sender (one head per task: a task's next update waits for its ACK);
+// a single head goes alone.
+func TestStatusManagerBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var single sentLog
+		var mu sync.Mutex
+		var batches [][]api.StatusUpdate
+		m := newStatusManager(single.send, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		m.sendBatch = func(_ context.Context, us []api.StatusUpdate) error {
+			mu.Lock()
+			defer mu.Unlock()
+			batches = append(batches, us)
+			return nil
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go m.run(ctx)
+		m.enqueue(upd("a", api.TaskStarting, 1))
+		m.enqueue(upd("a", api.TaskRunning, 2))
+		m.enqueue(upd("b", api.TaskStarting, 3))
+		m.enqueue(upd("c", api.TaskStarting, 4))
+		m.setOnline(true)
+		synctest.Wait()
+		mu.Lock()
+		if len(batches) != 1 || len(batches[0]) != 3 {
+			t.Fatalf("batches %v, want one of the three heads", batches)
+		}
+		seen := map[string]api.TaskState{}
+		for _, u := range batches[0] {
+			seen[u.Status.TaskID.Value] = u.Status.State
+		}
+		mu.Unlock()
+		if seen["a"] != api.TaskStarting || seen["b"] != api.TaskStarting || seen["c"] != api.TaskStarting {
+			t.Errorf("batch heads %v", seen)
+		}
+		// a's ACK releases its RUNNING: one head, sent alone.
+		m.ack("fw", "a", []byte{1})
+		synctest.Wait()
+		if got := single.states(); len(got) != 1 || got[0] != api.TaskRunning {
+			t.Errorf("single sends %v, want a's RUNNING", got)
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"nodectl/cluster/api"
@@ -131,6 +132,55 @@ func (a *Agent) sendStatus(ctx context.Context, u api.StatusUpdate) error {
 	defer cancel()
 	_, err := a.client.post(sctx, leader, api.PathStatus, u, nil)
 	return err
+}
+
+// sendStatuses posts the updates due together to the leader in batches of
+// api.MaxStatusBatch (api.PathStatuses); a master that does not know the
+// batch (404 or 405: an older version, during a rolling upgrade) gets
+// them one by one from then on. Updates the master refused are named in
+// the error; like a failed single update, they are retried.
+func (a *Agent) sendStatuses(ctx context.Context, us []api.StatusUpdate) error {
+	a.mu.Lock()
+	leader, single := a.leader, a.noBatch != "" && a.noBatch == a.leader
+	a.mu.Unlock()
+	if leader == "" {
+		return errors.New("no master")
+	}
+	var errs []error
+	each := func(us []api.StatusUpdate) {
+		for _, u := range us {
+			if err := a.sendStatus(ctx, u); err != nil {
+				errs = append(errs, fmt.Errorf("task %s: %w", u.Status.TaskID.Value, err))
+			}
+		}
+	}
+	for chunk := range slices.Chunk(us, api.MaxStatusBatch) {
+		if single || len(chunk) == 1 {
+			each(chunk)
+			continue
+		}
+		var res api.StatusBatchResult
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := a.client.post(sctx, leader, api.PathStatuses, api.StatusBatch{Updates: chunk}, &res)
+		cancel()
+		var ref *refusal
+		if errors.As(err, &ref) && (ref.code == http.StatusNotFound || ref.code == http.StatusMethodNotAllowed) {
+			a.mu.Lock()
+			a.noBatch = leader
+			a.mu.Unlock()
+			single = true
+			each(chunk)
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, r := range res.Refused {
+			errs = append(errs, fmt.Errorf("task %s: refused: %d %s", r.TaskID, r.Code, r.Message))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // prepareRootfs gives a container its image root filesystem, pulling the

@@ -5,13 +5,43 @@ package api
 //   - the agent keeps one long-lived GET PathStream open to the leader; the
 //     master writes AgentMessage values to it as newline-delimited JSON
 //     (LAUNCH, KILL, ACKNOWLEDGE, SHUTDOWN_FRAMEWORK, HEARTBEAT);
-//   - the agent POSTs each status update to PathStatus; the master
-//     deduplicates by UUID, forwards to the framework, and relays the
-//     framework's acknowledgement back down the stream as ACKNOWLEDGE.
+//   - the agent POSTs each status update to PathStatus, or the updates
+//     due together (the heads of several tasks' streams) to
+//     PathStatuses as one StatusBatch; the master deduplicates by UUID,
+//     forwards to the framework, and relays the framework's
+//     acknowledgement back down the stream as ACKNOWLEDGE.
 const (
-	PathStream = "/api/agent/v1/stream"
-	PathStatus = "/api/agent/v1/status"
+	PathStream   = "/api/agent/v1/stream"
+	PathStatus   = "/api/agent/v1/status"
+	PathStatuses = "/api/agent/v1/statuses"
 )
+
+// MaxStatusBatch bounds the updates of one StatusBatch.
+const MaxStatusBatch = 256
+
+// StatusBatch is several agent→master status updates in one request, at
+// most one per task (each the head of its task's stream): a burst of
+// container starts on one agent is then a few requests, not one per
+// update. Masters older than the batch answer 404; agents then send one
+// update per request.
+type StatusBatch struct {
+	Updates []StatusUpdate `json:"updates"`
+}
+
+// StatusBatchResult answers a StatusBatch: how many updates the master
+// took, and why it refused the others (each is retried like a refused
+// single update).
+type StatusBatchResult struct {
+	Accepted int                `json:"accepted"`
+	Refused  []StatusBatchError `json:"refused,omitempty"`
+}
+
+// StatusBatchError is one refused update of a StatusBatch.
+type StatusBatchError struct {
+	TaskID  string `json:"task_id"`
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
 
 // Types of AgentMessage.
 const (
