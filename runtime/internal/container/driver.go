@@ -139,7 +139,18 @@ func (d *Driver) runRoot() string             { return filepath.Join(d.cfg.Root,
 func (d *Driver) runDir(id string) string     { return filepath.Join(d.runRoot(), id) }
 func (d *Driver) cgroupPath(id string) string { return filepath.Join(d.cfg.CgroupParent, id) }
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+// validID accepts 1-128 of letters, digits, '_', '.' and '-'. (A
+// regexp with {1,128} compiled into 128 copies of its class at every
+// nodectl start, CLI commands included.)
+var validID = idMatcher{re: regexp.MustCompile(`^[A-Za-z0-9_.-]+$`), max: 128}
+
+// idMatcher is a regexp and a length limit.
+type idMatcher struct {
+	re  *regexp.Regexp
+	max int
+}
+
+func (m idMatcher) MatchString(s string) bool { return len(s) <= m.max && m.re.MatchString(s) }
 
 // normalize validates s and fills its defaults.
 func (d *Driver) normalize(s Spec) (Spec, error) {
