@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -206,7 +207,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Dir), 0o700); err != nil {
 		return fmt.Errorf("create etcd dir: %w", err)
 	}
-	e, err := etcdembed.StartEtcd(ec)
+	e, err := s.startEtcd(ctx, ec)
 	if err != nil {
 		return fmt.Errorf("start etcd: %w", err)
 	}
@@ -239,6 +240,35 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.cfg.Logger.Info("etcd ready", "name", s.cfg.Name, "member_id", fmt.Sprintf("%x", uint64(e.Server.MemberID())), "client_url", s.cfg.ClientURL, "peer_url", s.cfg.PeerURL)
 	return nil
+}
+
+// errPeersUnreachable is how etcd words a joining member's failure to get
+// the running members' versions in time (etcdserver's
+// isCompatibleWithCluster counts a member that did not answer as not
+// compatible): on a busy machine the one running member may take longer
+// than the peer dial timeout (1 s + the election timeout) to answer.
+const errPeersUnreachable = "incompatible with current running cluster"
+
+// startEtcd starts the member; a member joining an existing cluster whose
+// peers did not answer the version check in time tries again, with
+// backoff, until ReadyTimeout has passed or ctx ends (a failed start
+// leaves nothing behind: etcd checks before it writes its log).
+func (s *Server) startEtcd(ctx context.Context, ec *etcdembed.Config) (*etcdembed.Etcd, error) {
+	deadline := time.Now().Add(s.cfg.ReadyTimeout)
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		e, err := etcdembed.StartEtcd(ec)
+		if err == nil || !s.cfg.Existing || !strings.Contains(err.Error(), errPeersUnreachable) || time.Now().Add(backoff).After(deadline) {
+			return e, err
+		}
+		s.cfg.Logger.Warn("etcd peers did not answer the joining member's version check in time; retrying", "attempt", attempt, "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 // watch turns the member's listener errors and an unrequested stop into

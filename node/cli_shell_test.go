@@ -13,6 +13,8 @@ import (
 // cliRun runs the command line in-process: stdout, stderr, exit code.
 func cliRun(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	cliMu.Lock() // urfave/cli's shared flags: one in-process command line at a time
+	defer cliMu.Unlock()
 	var out, errOut bytes.Buffer
 	code := runCLIWith(append([]string{"nodectl"}, args...), strings.NewReader(""), &out, &errOut)
 	return out.String(), errOut.String(), code

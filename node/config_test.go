@@ -29,6 +29,8 @@ func parse(t *testing.T, env map[string]string, args ...string) (Config, error) 
 	}
 	var got Config
 	var out bytes.Buffer
+	cliMu.Lock() // urfave/cli's shared flags: one in-process command line at a time
+	defer cliMu.Unlock()
 	app := newApp(&out, &out, func(_ context.Context, cfg Config, _ io.Writer) error { got = cfg; return nil })
 	err := app.Run(append([]string{"nodectl", "up"}, args...))
 	return got, err
