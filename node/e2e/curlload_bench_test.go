@@ -109,7 +109,7 @@ func BenchmarkCurlUnderLoad(b *testing.B) {
 	ioDir := b.TempDir()
 	var writers []*exec.Cmd
 	for i := range runtime.NumCPU() {
-		w := exec.Command("timeout", "-s", "KILL", (d + 30*time.Second).String(), "sh", "-c",
+		w := exec.Command("timeout", "-s", "KILL", timeoutArg(d+30*time.Second), "sh", "-c",
 			fmt.Sprintf("while :; do dd if=/dev/zero of=%s/io.%d bs=1M count=128 conv=fsync status=none; done", ioDir, i))
 		if err := w.Start(); err != nil {
 			b.Fatal(err)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -14,10 +15,28 @@ import (
 // channel closed once they all exited.
 func cpuHog(t testing.TB, n int, d time.Duration) <-chan struct{} {
 	t.Helper()
+	// timeout(1) refusing its duration exits at once (status 125): the
+	// hog would silently not run and a load test pass for the wrong
+	// reason. Check the form first.
+	if out, err := exec.Command("timeout", timeoutArg(d), "true").CombinedOutput(); err != nil {
+		t.Fatalf("CPU hog: timeout %s: %v %s", timeoutArg(d), err, out)
+	}
+	return startHog(t, n, d)
+}
+
+// timeoutArg is d as timeout(1) reads it: whole seconds. (Duration's
+// String, "2m0s", is not a duration timeout(1) knows: a hog of a minute
+// or more never ran.)
+func timeoutArg(d time.Duration) string {
+	return fmt.Sprintf("%ds", int(d.Round(time.Second).Seconds()))
+}
+
+func startHog(t testing.TB, n int, d time.Duration) <-chan struct{} {
+	t.Helper()
 	done := make(chan struct{})
 	var cmds []*exec.Cmd
 	for range n {
-		c := exec.Command("timeout", "-s", "KILL", d.String(), "sh", "-c", "while :; do :; done")
+		c := exec.Command("timeout", "-s", "KILL", timeoutArg(d), "sh", "-c", "while :; do :; done")
 		if err := c.Start(); err != nil {
 			t.Fatalf("start CPU hog: %v", err)
 		}
