@@ -98,8 +98,7 @@ func benchTaskStart(t *testing.T, tab *benchTable, rounds int) {
 }
 
 // runcBaseline runs `runc run -d` of a busybox `sleep 3600` bundle (no
-// network namespace, like a host-network task), as
-// ../shared/acceptance/17-scale does.
+// network namespace, like a host-network task), timed from exec to exit.
 type runcBaseline struct {
 	root, bundle, version string
 	ids                   []string
