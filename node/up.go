@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -238,6 +239,10 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	} else {
 		log.Info("nodectl up", "role", cfg.Role, "agent_api", "https://"+cfg.advertised(cfg.AgentPort)+"/", "masters", atls.masters)
 	}
+	// Start-up (etcd's bootstrap, certificates, the checkpoint store)
+	// leaves tens of MB of garbage the runtime would return to the OS only
+	// over minutes: return it now, once (docs/performance.md).
+	go debug.FreeOSMemory()
 
 	var runErr error
 	select {
