@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -111,6 +112,7 @@ func BenchmarkCurlUnderLoad(b *testing.B) {
 	for i := range runtime.NumCPU() {
 		w := exec.Command("timeout", "-s", "KILL", timeoutArg(d+30*time.Second), "sh", "-c",
 			fmt.Sprintf("while :; do dd if=/dev/zero of=%s/io.%d bs=1M count=128 conv=fsync status=none; done", ioDir, i))
+		w.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := w.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -118,7 +120,7 @@ func BenchmarkCurlUnderLoad(b *testing.B) {
 	}
 	b.Cleanup(func() {
 		for _, w := range writers {
-			_ = w.Process.Kill()
+			_ = syscall.Kill(-w.Process.Pid, syscall.SIGKILL) // timeout, its shell and dd
 			_ = w.Wait()
 		}
 	})

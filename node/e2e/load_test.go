@@ -37,6 +37,7 @@ func startHog(t testing.TB, n int, d time.Duration) <-chan struct{} {
 	var cmds []*exec.Cmd
 	for range n {
 		c := exec.Command("timeout", "-s", "KILL", timeoutArg(d), "sh", "-c", "while :; do :; done")
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the cleanup kills the loop with its timeout
 		if err := c.Start(); err != nil {
 			t.Fatalf("start CPU hog: %v", err)
 		}
@@ -50,7 +51,8 @@ func startHog(t testing.TB, n int, d time.Duration) <-chan struct{} {
 	}()
 	t.Cleanup(func() {
 		for _, c := range cmds {
-			_ = c.Process.Kill() // timeout: its child dies with the KILL timeout sends, or at its own end
+			// The whole group: a timeout killed alone leaves its loop running.
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
 		}
 		<-done
 	})
