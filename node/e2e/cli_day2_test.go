@@ -111,10 +111,13 @@ func TestCLIDayTwo(t *testing.T) {
 		out, _, code := cliRun(t, n, "logs", id)
 		return code == 0 && strings.HasPrefix(out, "logline-42\ntick-1\n")
 	})
-	out, _, code = cliRun(t, n, "logs", "--stderr", "--tail", "2", id)
-	if lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n"); code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "etick-") {
-		t.Errorf("logs --stderr --tail 2: exit %d\n%s", code, out)
-	}
+	// stderr has its own pace: wait for a second line there too (CI once
+	// saw only "etick-1" when stdout already had its first tick).
+	waitFor(t, 15*time.Second, "two lines on the task's stderr", func() bool {
+		out, _, code = cliRun(t, n, "logs", "--stderr", "--tail", "2", id)
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		return code == 0 && len(lines) == 2 && strings.HasPrefix(lines[0], "etick-")
+	})
 	// -f shows what the task prints next
 	w, _ := follow(t, n, "logs", "-f", "--tail", "0", id)
 	out, _, _ = cliRun(t, n, "logs", "--tail", "1", id)
