@@ -207,11 +207,13 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Dir), 0o700); err != nil {
 		return fmt.Errorf("create etcd dir: %w", err)
 	}
-	e, err := s.startEtcd(ctx, ec)
+	deadline := time.Now().Add(s.cfg.ReadyTimeout)
+	e, err := s.startEtcd(ctx, ec, deadline)
 	if err != nil {
 		return fmt.Errorf("start etcd: %w", err)
 	}
-	timer := time.NewTimer(s.cfg.ReadyTimeout)
+	// The wait for readiness gets what the start's retries left of ReadyTimeout.
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
@@ -251,10 +253,9 @@ const errPeersUnreachable = "incompatible with current running cluster"
 
 // startEtcd starts the member; a member joining an existing cluster whose
 // peers did not answer the version check in time tries again, with
-// backoff, until ReadyTimeout has passed or ctx ends (a failed start
-// leaves nothing behind: etcd checks before it writes its log).
-func (s *Server) startEtcd(ctx context.Context, ec *etcdembed.Config) (*etcdembed.Etcd, error) {
-	deadline := time.Now().Add(s.cfg.ReadyTimeout)
+// backoff, until deadline or until ctx ends (a failed start leaves nothing
+// behind: etcd checks before it writes its log).
+func (s *Server) startEtcd(ctx context.Context, ec *etcdembed.Config, deadline time.Time) (*etcdembed.Etcd, error) {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		e, err := etcdembed.StartEtcd(ec)

@@ -142,22 +142,16 @@ func (d *Driver) cgroupPath(id string) string { return filepath.Join(d.cfg.Cgrou
 // validID accepts 1-128 of letters, digits, '_', '.' and '-'. (A
 // regexp with {1,128} compiled into 128 copies of its class at every
 // nodectl start, CLI commands included.)
-var validID = idMatcher{re: regexp.MustCompile(`^[A-Za-z0-9_.-]+$`), max: 128}
+func validID(s string) bool { return len(s) <= 128 && idChars.MatchString(s) }
 
-// idMatcher is a regexp and a length limit.
-type idMatcher struct {
-	re  *regexp.Regexp
-	max int
-}
-
-func (m idMatcher) MatchString(s string) bool { return len(s) <= m.max && m.re.MatchString(s) }
+var idChars = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // normalize validates s and fills its defaults.
 func (d *Driver) normalize(s Spec) (Spec, error) {
 	bad := func(format string, a ...any) (Spec, error) {
 		return Spec{}, fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, a...))
 	}
-	if !validID.MatchString(s.ID) || s.ID == "." || s.ID == ".." {
+	if !validID(s.ID) || s.ID == "." || s.ID == ".." {
 		return bad("id %q: want 1-128 of [A-Za-z0-9_.-]", s.ID)
 	}
 	if len(s.Args) == 0 || s.Args[0] == "" {
@@ -467,7 +461,7 @@ func destroyCgroup(path string) error {
 // before an agent restart. It verifies that the recorded monitor is still the
 // same process (pid, start time and boot id) before trusting it.
 func (d *Driver) Load(id string) (*Container, error) {
-	if !validID.MatchString(id) {
+	if !validID(id) {
 		return nil, fmt.Errorf("load container %s: %w", id, ErrNotFound)
 	}
 	dir := d.runDir(id)
@@ -524,7 +518,7 @@ func (d *Driver) List() ([]string, error) {
 	}
 	var ids []string
 	for _, e := range ents {
-		if e.IsDir() && validID.MatchString(e.Name()) {
+		if e.IsDir() && validID(e.Name()) {
 			ids = append(ids, e.Name())
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"nodectl/runtime/internal/embedbin"
 )
@@ -22,18 +21,6 @@ const (
 //
 //go:embed all:shimbin
 var shimFS embed.FS
-
-// embedded returns one embedded helper binary, or ErrNoShim.
-func embedded(name string) ([]byte, error) {
-	b, err := shimFS.ReadFile("shimbin/" + name)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(b) == 0) {
-		return nil, ErrNoShim
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read embedded %s: %w", name, err)
-	}
-	return b, nil
-}
 
 // InstallShim writes the embedded shim and monitor to dir (mode 0755) and
 // returns the shim's path (the monitor goes next to it, where Config expects
