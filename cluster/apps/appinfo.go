@@ -1,6 +1,8 @@
 package apps
 
 import (
+	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -182,7 +184,7 @@ func (a *Apps) handleListApps(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Lock()
 	out := []appInfo{}
-	byApp := a.tasksByAppLocked()
+	var sts []*appState
 	for _, id := range a.appIDsLocked() {
 		st := a.apps[id]
 		if st.def == nil || !a.visible(r, id) {
@@ -197,10 +199,64 @@ func (a *Apps) handleListApps(w http.ResponseWriter, r *http.Request) {
 		if !labelsMatch(sel, st.def.Labels) || group != "" && !under(id, group) {
 			continue
 		}
-		out = append(out, a.appInfoOfLocked(id, embed, byApp[id]))
+		out = append(out, a.appInfoOfLocked(id, embed, a.tasksOfLocked(id)))
+		sts = append(sts, st)
 	}
 	a.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"apps": out})
+	writeAppList(w, out, sts)
+}
+
+// defJSON is one app definition's JSON.
+type defJSON struct {
+	def *App
+	b   []byte
+}
+
+// definitionJSON is st's definition def encoded, from st's cache while def
+// is still its definition (definitions are never changed in place: a
+// change stores a new one).
+func (st *appState) definitionJSON(def *App) ([]byte, error) {
+	if c := st.enc.Load(); c != nil && c.def == def {
+		return c.b, nil
+	}
+	b, err := json.Marshal(def)
+	if err != nil {
+		return nil, err
+	}
+	st.enc.Store(&defJSON{def: def, b: b})
+	return b, nil
+}
+
+// writeAppList writes {"apps":[...]} the way encoding/json would encode
+// it, but each definition's part comes from its cache: the definitions
+// were most of the CPU time of a list of 10,000 apps (issue 20: p99 ≤
+// 50 ms at that size). The counts and embedded parts are encoded anew.
+func writeAppList(w http.ResponseWriter, infos []appInfo, sts []*appState) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	_, _ = bw.WriteString(`{"apps":[`)
+	for i, info := range infos {
+		if i > 0 {
+			_ = bw.WriteByte(',')
+		}
+		def, err := sts[i].definitionJSON(info.App)
+		if err != nil {
+			return // cannot happen for a stored definition; the client sees a cut body
+		}
+		info.App = nil // the rest: counts and embedded parts
+		rest, err := json.Marshal(info)
+		if err != nil {
+			return
+		}
+		_, _ = bw.Write(def[:len(def)-1])
+		if len(def) > 2 && len(rest) > 2 {
+			_ = bw.WriteByte(',')
+		}
+		_, _ = bw.Write(rest[1:])
+	}
+	_, _ = bw.WriteString("]}\n")
+	_ = bw.Flush()
 }
 
 func (a *Apps) handleGetApp(w http.ResponseWriter, r *http.Request, id string) {

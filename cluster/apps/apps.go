@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -196,6 +197,8 @@ type appState struct {
 	launchAfter time.Time
 	queuedSince time.Time
 	lastFailure *TaskFailure
+	// enc caches def's JSON for the lists (appinfo.go).
+	enc atomic.Pointer[defJSON]
 }
 
 // task is one launched task (persisted until terminal).
