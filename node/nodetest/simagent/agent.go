@@ -79,6 +79,10 @@ type Stats struct {
 	Launches      int64 // LAUNCH messages
 	Acks          int64 // ACKNOWLEDGE messages
 	Live          int   // tasks not yet terminal
+	// Registration attempts a master did not admit: answered 503 (no
+	// leader, or busy), answered another error, or not answered (refused
+	// connection, timeout).
+	RegisterBusy, RegisterRefused, RegisterUnanswered int64
 }
 
 // Agent is one simulated agent. Its runtime does no work: a launched task
@@ -90,7 +94,8 @@ type Agent struct {
 	http   *http.Client
 	tr     *http.Transport
 
-	registrations, launches, acks atomic.Int64
+	registrations, launches, acks      atomic.Int64
+	regBusy, regRefused, regUnanswered atomic.Int64
 
 	mu         sync.Mutex // guards the fields below
 	id         string
@@ -155,6 +160,7 @@ func (a *Agent) Stats() Stats {
 	s := Stats{MasterID: a.masterID, Live: live}
 	a.mu.Unlock()
 	s.Registrations, s.Launches, s.Acks = a.registrations.Load(), a.launches.Load(), a.acks.Load()
+	s.RegisterBusy, s.RegisterRefused, s.RegisterUnanswered = a.regBusy.Load(), a.regRefused.Load(), a.regUnanswered.Load()
 	return s
 }
 
@@ -202,6 +208,15 @@ func (a *Agent) registerLoop(ctx context.Context) bool {
 				a.reset()
 				attempt = -1
 				break
+			}
+			switch {
+			case err == nil:
+			case code == http.StatusServiceUnavailable:
+				a.regBusy.Add(1)
+			case code != 0:
+				a.regRefused.Add(1)
+			default:
+				a.regUnanswered.Add(1)
 			}
 			if err != nil {
 				continue

@@ -365,6 +365,17 @@ func (f *Framework) Launch(ctx context.Context, n int, cmd string, until api.Tas
 	return time.Since(start), nil
 }
 
+// Progress is the current phase's tasks launched and those that reached
+// its state so far.
+func (f *Framework) Progress() (launched, reached int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.phase == nil {
+		return 0, 0
+	}
+	return f.phase.launched, f.phase.reached
+}
+
 func (f *Framework) reached(p *phase) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
