@@ -185,6 +185,9 @@ func scaleRun(b *testing.B, r *scaleResult) {
 		_, k := s.top()
 		r.note("registration stalled: %d of %d agents registered after %s; the leader has %d open files (each agent holds 2 connections to it, and its port takes at most defaultServerLimits.MaxConns at once, node/shed.go); attempts not admitted: %d answered 503, %d refused otherwise, %d unanswered",
 			k, n, time.Since(start).Round(time.Second), openFDs(leader.p.cmd.Process.Pid), s.RegBusy, s.RegRefused, s.RegUnanswered)
+		for i, p := range fleet.procs {
+			b.Logf("simulator %d's stderr: %s", i, p.stderr.String())
+		}
 		b.Fatalf("%s", r.Notes[len(r.Notes)-1])
 	}
 	r.Register = time.Since(start)
@@ -577,13 +580,17 @@ type simProc struct {
 func startFleet(b *testing.B, procs int, cfg simConfig) *simFleet {
 	b.Helper()
 	f := &simFleet{}
-	b.Cleanup(f.stop)
+	dirs := make([]string, procs)
+	for i := range dirs {
+		dirs[i] = b.TempDir()
+	}
+	b.Cleanup(f.stop) // before the directories go
 	total := cfg.Count
 	for i := range procs {
 		c := cfg
 		c.Proc, c.First = i, i*total/procs
 		c.Count = (i+1)*total/procs - c.First
-		c.Dir = b.TempDir()
+		c.Dir = dirs[i]
 		raw, _ := json.Marshal(c)
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), scaleSimEnv+"="+string(raw))
