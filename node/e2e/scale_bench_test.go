@@ -122,7 +122,10 @@ func (r *scaleResult) note(format string, args ...any) {
 func scaleRun(b *testing.B, r *scaleResult) {
 	n := r.Agents
 	launch := envInt("NODECTL_SCALE_LAUNCH", 20000)
-	perAgent := envInt("NODECTL_SCALE_RUNNING_PER_AGENT", 30)
+	perAgent := 30 // 0 leaves the agents without running tasks
+	if v, err := strconv.Atoi(os.Getenv("NODECTL_SCALE_RUNNING_PER_AGENT")); err == nil && v >= 0 {
+		perAgent = v
+	}
 	perProc := envInt("NODECTL_SCALE_AGENTS_PER_PROC", 1000)
 	summaryReqs := envInt("NODECTL_SCALE_SUMMARY_REQS", 50)
 	resources := os.Getenv("NODECTL_SCALE_AGENT_RESOURCES")
@@ -823,6 +826,9 @@ func (rep *scaleReport) markdown() string {
 	row("running tasks launched (to TASK_RUNNING, acknowledged)", "", func(r *scaleResult) string {
 		if !r.runDone {
 			return dash
+		}
+		if r.RunningTasks == 0 {
+			return "none (SCALE_RUNNING_PER_AGENT=0)"
 		}
 		return fmt.Sprintf("%s in %s (%s/s)", group(r.RunningTasks), secs(r.Running), group(int(float64(r.RunningTasks)/r.Running.Seconds())))
 	})
