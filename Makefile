@@ -21,7 +21,7 @@ UPDATE_KEY ?= $(CURDIR)/.keys/update-signing.key
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .DEFAULT_GOAL := help
-.PHONY: help build man run test test-under-load test-e2e test-ui test-iso update-bundle binary-bundle bench bench-go chaos kill-loop-under-load soak curl-under-load fuzz lint check deps iso clean
+.PHONY: help build man run test test-under-load test-e2e test-ui test-iso update-bundle binary-bundle bench bench-go bench-scale chaos kill-loop-under-load soak curl-under-load fuzz lint check deps iso clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -127,6 +127,20 @@ bench: deps build ## the performance table (ours vs runc, libcontainer, Swarm; i
 	  NODECTL_BENCH_ROUNDS=$(BENCH_ROUNDS) NODECTL_BENCH_HEAVY_ROUNDS=$(BENCH_HEAVY_ROUNDS) \
 	  $(GO) test -count=1 -run '^TestBenchTable$$' -timeout 60m -v ./node/e2e/ > out/bench/run.log 2>&1 || { tail -40 out/bench/run.log; exit 1; }
 	@cat out/bench/table.md
+
+# Issue 20's scale check (BenchmarkScale): three real masters and simulated
+# agents in separate processes, a fresh cluster per size in SCALE_AGENTS.
+SCALE_AGENTS ?= 1000 10000
+SCALE_LAUNCH ?= 20000
+SCALE_RUNNING_PER_AGENT ?= 30
+bench-scale: deps build ## 3 masters + SCALE_AGENTS simulated agents: launch tasks/s, leader RSS, /state-summary, failover (out/bench/scale.md)
+	@mkdir -p out/bench && rm -f out/bench/scale.md
+	@echo "bench-scale: agents $(SCALE_AGENTS); log in out/bench/scale.log, masters' logs in out/bench/scale-logs/"
+	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_SCALE=1 NODECTL_SCALE_AGENTS="$(SCALE_AGENTS)" NODECTL_SCALE_LAUNCH=$(SCALE_LAUNCH) \
+	  NODECTL_SCALE_RUNNING_PER_AGENT=$(SCALE_RUNNING_PER_AGENT) NODECTL_BENCH_OUT=$(CURDIR)/out/bench \
+	  $(GO) test -count=1 -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 150m -v ./node/e2e/ > out/bench/scale.log 2>&1 || \
+	  { tail -40 out/bench/scale.log; [ ! -f out/bench/scale.md ] || cat out/bench/scale.md; exit 1; }
+	@cat out/bench/scale.md
 
 bench-go: deps build ## the Go benchmark functions (go test -bench) of every package
 	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 10x -timeout 30m ./node/e2e/

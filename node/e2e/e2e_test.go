@@ -35,6 +35,9 @@ var bin string
 // do.
 
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(scaleSimEnv); cfg != "" {
+		os.Exit(runSimulator(cfg)) // a simulator process of BenchmarkScale
+	}
 	if addr := os.Getenv(tlsBaselineEnv); addr != "" {
 		serveTLSBaseline(addr) // BenchmarkCurlUnderLoad's baseline
 	}
