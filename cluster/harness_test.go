@@ -47,7 +47,7 @@ func (h *harness) start(mod ...func(*Config)) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := m.becomeLeader(context.Background(), h.st); err != nil {
+	if err := m.becomeLeader(context.Background(), h.st, nil); err != nil {
 		h.t.Fatal(err)
 	}
 	h.m = m

@@ -21,7 +21,7 @@ func TestLeaderLoops(t *testing.T) {
 		})
 		must(t, err)
 		ctx, cancel := context.WithCancel(t.Context())
-		must(t, m.becomeLeader(ctx, st))
+		must(t, m.becomeLeader(ctx, st, nil))
 		done := make(chan error, 1)
 		go func() { done <- m.lead(ctx) }()
 		defer func() {

@@ -463,12 +463,17 @@ func (m *Master) term(ctx context.Context) error {
 		// Every write of this term is fenced by our election key: once
 		// another master leads, they fail instead of clobbering its state.
 		st := &etcdStore{cli: m.cfg.Etcd, fenceKey: key, fenceRev: rev, meter: &m.storeTxns}
-		if err := m.becomeLeader(gctx, st); err != nil {
+		confirm := func() error { // as guardLease does
+			m.leaseMu.Lock()
+			defer m.leaseMu.Unlock()
+			sess, cur, _ := tl.current()
+			return m.confirmLease(gctx, sess.Lease(), cur)
+		}
+		if err := m.becomeLeader(gctx, st, confirm); err != nil {
 			return err
 		}
 		_, ttl, _ := tl.current()
 		m.mu.Lock()
-		m.leaseGuarded = true
 		m.leaseTTL = ttl
 		m.mu.Unlock()
 		lg, lctx := errgroup.WithContext(gctx)
@@ -573,11 +578,22 @@ func (m *Master) observe(ctx context.Context, el *concurrency.Election) {
 
 // becomeLeader recovers the registry, frameworks and tasks from st and
 // takes over. Recovered agents get a full ping window to re-register;
-// recovered frameworks their failover_timeout to re-subscribe.
-func (m *Master) becomeLeader(ctx context.Context, st store) error {
+// recovered frameworks their failover_timeout to re-subscribe. With
+// confirm (the term's lease), the term is lease-guarded from its first
+// moment, and the lease is confirmed after the state is loaded: loading
+// takes seconds with thousands of agents and tasks, longer than the lease
+// confirmed before it, and a term that started with its lease unconfirmed
+// would act (IsLeader) only from the lease guard's next check — after the
+// frameworks woken by its term event had found it not leading.
+func (m *Master) becomeLeader(ctx context.Context, st store, confirm func() error) error {
 	rec, err := loadState(ctx, st)
 	if err != nil {
 		return fmt.Errorf("recover state: %w", err)
+	}
+	if confirm != nil {
+		if err := confirm(); err != nil {
+			return err
+		}
 	}
 	a, err := alloc.New(alloc.Config{})
 	if err != nil {
@@ -588,6 +604,7 @@ func (m *Master) becomeLeader(ctx context.Context, st store) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.elected = true
+	m.leaseGuarded = confirm != nil
 	m.electedTime = now
 	m.termCtx, m.termCancel = tctx, cancel
 	info := m.info

@@ -100,3 +100,45 @@ func TestLeaseTTLBelowTwoSecondsRefused(t *testing.T) {
 		t.Error("lease TTL 1s accepted")
 	}
 }
+
+// A term whose state took longer to load than the lease confirmed before
+// it starts acting at once: becomeLeader confirms the lease after loading,
+// so a framework woken by the term event finds IsLeader true (with
+// thousands of agents the load took seconds and the built-in Marathon
+// waited for its next recheck). A confirmation that fails starts no term.
+func TestTermActsFromItsEvent(t *testing.T) {
+	m, err := newMaster(Config{Port: 5050})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newMemStore()
+	stale := time.Now().Add(-time.Second) // confirmed before a long load
+	m.mu.Lock()
+	m.leaseUntil = stale
+	m.mu.Unlock()
+	if err := m.becomeLeader(t.Context(), st, func() error { return errors.New("etcd unreachable") }); err == nil || m.IsLeader() {
+		t.Fatalf("becomeLeader with a failed confirmation: err %v, leading %v", err, m.IsLeader())
+	}
+	ev := m.TermEvents()
+	confirm := func() error {
+		m.mu.Lock()
+		m.leaseUntil = time.Now().Add(time.Hour)
+		m.mu.Unlock()
+		return nil
+	}
+	if err := m.becomeLeader(t.Context(), st, confirm); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.stepDown)
+	select {
+	case <-ev:
+	default:
+		t.Fatal("no term event")
+	}
+	m.mu.Lock()
+	guarded := m.leaseGuarded
+	m.mu.Unlock()
+	if !guarded || !m.IsLeader() {
+		t.Fatalf("after the term event: lease-guarded %v, leading %v; want both", guarded, m.IsLeader())
+	}
+}

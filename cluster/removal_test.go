@@ -236,7 +236,7 @@ func TestRemovalLoops(t *testing.T) {
 	seed := func(t *testing.T, st *memStore, n int) {
 		m, err := newMaster(Config{Port: 5050, Logger: logger(t)})
 		must(t, err)
-		must(t, m.becomeLeader(t.Context(), st))
+		must(t, m.becomeLeader(t.Context(), st, nil))
 		for i := range n {
 			_, err := m.register(t.Context(), api.RegisterRequest{Agent: api.AgentInfo{Hostname: fmt.Sprint("a", i), Port: 1, Resources: mustRes(t, "cpus:1")}})
 			must(t, err)
@@ -249,7 +249,7 @@ func TestRemovalLoops(t *testing.T) {
 			seed(t, st, 2)
 			m, err := newMaster(Config{Port: 5050, AgentReregisterTimeout: time.Minute, RecoveryAgentRemovalLimit: "50%", Logger: logger(t)})
 			must(t, err)
-			must(t, m.becomeLeader(t.Context(), st))
+			must(t, m.becomeLeader(t.Context(), st, nil))
 			defer m.stepDown()
 			start := time.Now()
 			err = m.lead(t.Context())
@@ -267,7 +267,7 @@ func TestRemovalLoops(t *testing.T) {
 			m, err := newMaster(Config{Port: 5050, AgentPingTimeout: time.Second, MaxAgentPingTimeouts: 3, AgentRemovalRateLimit: "1/1mins", Logger: logger(t)})
 			must(t, err)
 			ctx, cancel := context.WithCancel(t.Context())
-			must(t, m.becomeLeader(ctx, st))
+			must(t, m.becomeLeader(ctx, st, nil))
 			done := make(chan error, 1)
 			go func() { done <- m.lead(ctx) }()
 			for i := range 3 {
