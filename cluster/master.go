@@ -178,6 +178,10 @@ type Master struct {
 	// mark unreachable, mark gone) with the checks that decide them, as
 	// the Mesos registrar applies one operation at a time. Taken before mu.
 	registrar sync.Mutex
+	// regMu guards regQueue, the registrations waiting for the registrar
+	// (registry.go); taken under registrar or alone, never with mu.
+	regMu    sync.Mutex
+	regQueue []*pendingRegistration
 	// ipam is the leader's copy of the network leases (ipam.go).
 	ipam ipamState
 

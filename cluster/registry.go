@@ -68,87 +68,165 @@ func (a *agent) allocAgent() alloc.Agent {
 
 // register admits a new agent or re-admits a known one and reconciles the
 // tasks it reports with the master's. The registry write commits before
-// the agent hears its id, as the Mesos registrar does.
+// the agent hears its id, as the Mesos registrar does; registrations that
+// queue up while the registrar writes are written together, in one
+// transaction, and admitted in their order, as the Mesos registrar applies
+// the operations queued during a write in one batch
+// (src/master/registrar.cpp). A new leader's thousands of re-registering
+// agents otherwise waited for one etcd commit each, one after another.
 func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.RegisterResponse, error) {
-	info := req.Agent
-	if info.ID != "" {
-		if err := validateID(info.ID); err != nil {
+	if req.Agent.ID != "" {
+		if err := validateID(req.Agent.ID); err != nil {
 			return api.RegisterResponse{}, fmt.Errorf("%w: agent id: %w", ErrBadRequest, err)
 		}
 	}
-	info.Resources = info.Resources.Add(nil)
-	m.registrar.Lock()
-	defer m.registrar.Unlock()
+	req.Agent.Resources = req.Agent.Resources.Add(nil)
+	p := &pendingRegistration{req: req, done: make(chan registration, 1)}
+	m.regMu.Lock()
+	m.regQueue = append(m.regQueue, p)
+	m.regMu.Unlock()
+	for {
+		m.registrar.Lock()
+		select {
+		case r := <-p.done: // written by whoever held the registrar
+			m.registrar.Unlock()
+			return r.resp, r.err
+		default:
+		}
+		m.regMu.Lock()
+		batch := m.regQueue[:min(len(m.regQueue), maxTxnOps)]
+		m.regQueue = m.regQueue[len(batch):]
+		m.regMu.Unlock()
+		m.registerBatch(batch)
+		m.registrar.Unlock()
+	}
+}
+
+// pendingRegistration is a registration waiting for the registrar.
+type pendingRegistration struct {
+	req  api.RegisterRequest
+	done chan registration
+	rec  *agent
+	re   bool
+}
+
+// registration is the outcome of one.
+type registration struct {
+	resp api.RegisterResponse
+	err  error
+}
+
+func (p *pendingRegistration) finish(resp api.RegisterResponse, err error) {
+	p.done <- registration{resp, err}
+}
+
+// registerBatch decides, writes and admits batch, under the registrar. The
+// write is bounded by the term (a registration's own request may end
+// while the others of its batch wait for it).
+func (m *Master) registerBatch(batch []*pendingRegistration) {
 	now := m.cfg.Now()
+	var refused []func()
 	m.mu.Lock()
 	if !m.elected {
 		m.mu.Unlock()
-		return api.RegisterResponse{}, ErrNotLeader
-	}
-	if _, gone := m.removals.gone[info.ID]; gone && info.ID != "" {
-		m.mu.Unlock()
-		m.m.fenced.Inc()
-		m.log.Warn("refused registration of a removed agent", "agent_id", info.ID, "hostname", info.Hostname)
-		return api.RegisterResponse{}, agentGoneError(info.ID)
-	}
-	if err := m.refuseDownLocked(info); err != nil { // maintenance.go
-		m.mu.Unlock()
-		m.m.maintenanceRefusals.Inc()
-		m.log.Warn("refused registration of an agent on a machine down for maintenance", "agent_id", info.ID, "hostname", info.Hostname, "ip", info.IP)
-		return api.RegisterResponse{}, err
-	}
-	wb := m.wb
-	rec := &agent{Info: info, RegisteredTime: now}
-	rec.Checkpointed = adoptCheckpointed(info.Resources, req.CheckpointedResources)
-	re := false
-	if info.ID == "" {
-		rec.Info.ID = fmt.Sprintf("%s-S%d", m.info.ID, m.nextAgent)
-		m.nextAgent++
-	} else if old, ok := m.agents[info.ID]; ok {
-		re = true
-		rec.RegisteredTime = old.RegisteredTime
-		rec.ReregisteredTime = &now
-		if !old.recovered {
-			// This leader may have applied operations the agent has not
-			// seen yet: its set wins, and is sent to the agent.
-			rec.Checkpointed = old.Checkpointed
+		for _, p := range batch {
+			p.finish(api.RegisterResponse{}, ErrNotLeader)
 		}
+		return
+	}
+	wb, tctx := m.wb, m.termCtx
+	var ops []op
+	var admit []*pendingRegistration
+	for _, p := range batch {
+		info := p.req.Agent
+		if _, gone := m.removals.gone[info.ID]; gone && info.ID != "" {
+			refused = append(refused, func() {
+				m.m.fenced.Inc()
+				m.log.Warn("refused registration of a removed agent", "agent_id", info.ID, "hostname", info.Hostname)
+			})
+			p.finish(api.RegisterResponse{}, agentGoneError(info.ID))
+			continue
+		}
+		if err := m.refuseDownLocked(info); err != nil { // maintenance.go
+			refused = append(refused, func() {
+				m.m.maintenanceRefusals.Inc()
+				m.log.Warn("refused registration of an agent on a machine down for maintenance", "agent_id", info.ID, "hostname", info.Hostname, "ip", info.IP)
+			})
+			p.finish(api.RegisterResponse{}, err)
+			continue
+		}
+		rec := &agent{Info: info, RegisteredTime: now}
+		rec.Checkpointed = adoptCheckpointed(info.Resources, p.req.CheckpointedResources)
+		if info.ID == "" {
+			rec.Info.ID = fmt.Sprintf("%s-S%d", m.info.ID, m.nextAgent)
+			m.nextAgent++
+		} else if old, ok := m.agents[info.ID]; ok {
+			p.re = true
+			rec.RegisteredTime = old.RegisteredTime
+			rec.ReregisteredTime = &now
+			if !old.recovered {
+				// This leader may have applied operations the agent has not
+				// seen yet: its set wins, and is sent to the agent.
+				rec.Checkpointed = old.Checkpointed
+			}
+		}
+		p.rec = rec
+		ops = append(ops, op{kind: opPut, key: keyAgentsPrefix + rec.Info.ID, val: rec})
+		admit = append(admit, p)
 	}
 	m.mu.Unlock()
-
-	if err := wb.st.commit(ctx, []op{{kind: opPut, key: keyAgentsPrefix + rec.Info.ID, val: rec}}); err != nil {
-		return api.RegisterResponse{}, fmt.Errorf("store agent %s: %w", rec.Info.ID, err)
+	for _, f := range refused {
+		f()
+	}
+	if len(admit) == 0 {
+		return
+	}
+	if err := wb.st.commit(tctx, ops); err != nil {
+		for _, p := range admit {
+			p.finish(api.RegisterResponse{}, fmt.Errorf("store agent %s: %w", p.rec.Info.ID, err))
+		}
+		return
 	}
 	m.mu.Lock()
 	if !m.elected || m.wb != wb {
 		m.mu.Unlock()
-		return api.RegisterResponse{}, ErrNotLeader
+		for _, p := range admit {
+			p.finish(api.RegisterResponse{}, ErrNotLeader)
+		}
+		return
 	}
-	if info.ID == "" {
-		// An agent that lost its id comes back as a new one: whatever ran
-		// under the old id at the same address is gone.
-		for _, old := range m.sortedAgentsLocked() {
-			if old.Info.Hostname == info.Hostname && old.Info.Port == info.Port && old.Info.IP == info.IP {
-				m.removeAgentLocked(old, api.TaskGone, "Agent "+old.Info.Hostname+" re-registered as a new agent")
+	admitted := make([]*agent, len(admit))
+	for i, p := range admit {
+		info := p.req.Agent
+		if info.ID == "" {
+			// An agent that lost its id comes back as a new one: whatever ran
+			// under the old id at the same address is gone.
+			for _, old := range m.sortedAgentsLocked() {
+				if old.Info.Hostname == info.Hostname && old.Info.Port == info.Port && old.Info.IP == info.IP {
+					m.removeAgentLocked(old, api.TaskGone, "Agent "+old.Info.Hostname+" re-registered as a new agent")
+				}
 			}
 		}
+		admitted[i] = m.admitLocked(p.rec, p.req, now)
+		m.publishAgentAddedLocked(admitted[i])
 	}
-	a := m.admitLocked(rec, req, now)
-	m.publishAgentAddedLocked(a)
 	m.mu.Unlock()
 	m.kick()
-	if re {
-		m.m.reregistrations.Inc()
-		m.log.Info("agent re-registered", "agent_id", a.Info.ID, "hostname", info.Hostname, "tasks", len(req.Tasks))
-	} else {
-		m.m.registrations.Inc()
-		m.log.Info("agent registered", "agent_id", a.Info.ID, "hostname", info.Hostname, "resources", info.Resources.String())
+	for i, p := range admit {
+		a, info := admitted[i], p.req.Agent
+		if p.re {
+			m.m.reregistrations.Inc()
+			m.log.Info("agent re-registered", "agent_id", a.Info.ID, "hostname", info.Hostname, "tasks", len(p.req.Tasks))
+		} else {
+			m.m.registrations.Inc()
+			m.log.Info("agent registered", "agent_id", a.Info.ID, "hostname", info.Hostname, "resources", info.Resources.String())
+		}
+		p.finish(api.RegisterResponse{
+			AgentID:             a.Info.ID,
+			MasterID:            m.info.ID,
+			PingIntervalSeconds: m.cfg.AgentPingTimeout.Seconds(),
+		}, nil)
 	}
-	return api.RegisterResponse{
-		AgentID:             a.Info.ID,
-		MasterID:            m.info.ID,
-		PingIntervalSeconds: m.cfg.AgentPingTimeout.Seconds(),
-	}, nil
 }
 
 // admitLocked installs rec as the live record of its agent, reconciles the
