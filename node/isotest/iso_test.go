@@ -120,23 +120,7 @@ func TestISOAgentJoinsMaster(t *testing.T) {
 		extra:  []string{"-netdev", fmt.Sprintf("socket,id=cl,connect=127.0.0.1:%d", sock), "-device", "virtio-net-pci,netdev=cl,mac=" + agentMAC},
 	})
 	const agentHost = "nodectl-525400000902"
-	master.waitFor(bootBudget+time.Minute, "the agent VM to register", func() bool {
-		var s struct {
-			Slaves []struct {
-				Hostname string `json:"hostname"`
-				Active   bool   `json:"active"`
-			} `json:"slaves"`
-		}
-		if getJSON(master.url("/slaves"), &s) != nil {
-			return false
-		}
-		for _, sl := range s.Slaves {
-			if sl.Hostname == agentHost && sl.Active {
-				return true
-			}
-		}
-		return false
-	})
+	master.waitAgentActive(agentHost, bootBudget+time.Minute)
 	t.Logf("agent registered %s after its start", time.Since(agent.started).Round(100*time.Millisecond))
 	app := map[string]any{
 		"id": "/on-agent", "cmd": "exec sleep 100000", "cpus": 0.1, "mem": 32, "instances": 1,
