@@ -75,7 +75,7 @@ update-bundle: build ## out/nodectl-update.tar: kernel + initramfs signed with U
 binary-bundle: build ## out/nodectl-binary.tar: bin/nodectl signed with UPDATE_KEY (and out/update.pub), for plain installs' node and cluster upgrades
 	$(GO) run ./node/internal/mkiso -binary-bundle -nodectl $(BIN) -out out -update-key $(UPDATE_KEY) -version $(VERSION)
 
-test-iso: iso ## boot the appliance under qemu (TCG): single node and reboot, agent VM joining, ISO (BIOS, UEFI), install + A/B upgrade + rollback
+test-iso: iso ## boot the appliance under qemu (TCG): single node and reboot, agent VM joining, ISO (BIOS, UEFI), install + A/B upgrade + rollback, tasks back after an agent VM's reboot without a master
 	$(call install_pkgs,$(ISO_TEST_PKGS))
 	NODECTL_ISO_TEST=1 NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_ISO=$(CURDIR)/out/nodectl.iso \
 	  $(GO) test -count=1 -v -timeout 40m ./node/isotest/

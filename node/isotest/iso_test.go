@@ -61,6 +61,11 @@ func TestISOSingleNodeSurvivesReboot(t *testing.T) {
 	first.waitRunning("writer", 2*time.Minute, false)
 	first.isoPostApp(volumeApp("/checker", "grep -q hello-iso /data/f && exec sleep 100000"))
 	first.waitStable("checker", 2*time.Minute, false)
+	a, err := first.app("checker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkerTask := a.App.Tasks[0].ID
 	// The appliance kernel runs cgroup v2: an image task there runs under
 	// seccomp with no_new_privs, and stays running only if the checks
 	// pass; the device allow-list is runc's eBPF program, which must load
@@ -89,7 +94,9 @@ func TestISOSingleNodeSurvivesReboot(t *testing.T) {
 	}
 	// The checker's task died with the machine (TASK_GONE); the app is
 	// still defined, runs again, and stays running: the file is intact.
-	second.waitStable("checker", 2*time.Minute, true)
+	// The restarted master lists the task from before the reboot as
+	// running until the agent reports it gone: a new task it must be.
+	second.waitRelaunched("checker", checkerTask)
 	if c := status(second.url("/v2/apps/writer")); c != 404 {
 		t.Errorf("deleted app after the reboot: GET = %d, want 404", c)
 	}
@@ -120,23 +127,7 @@ func TestISOAgentJoinsMaster(t *testing.T) {
 		extra:  []string{"-netdev", fmt.Sprintf("socket,id=cl,connect=127.0.0.1:%d", sock), "-device", "virtio-net-pci,netdev=cl,mac=" + agentMAC},
 	})
 	const agentHost = "nodectl-525400000902"
-	master.waitFor(bootBudget+time.Minute, "the agent VM to register", func() bool {
-		var s struct {
-			Slaves []struct {
-				Hostname string `json:"hostname"`
-				Active   bool   `json:"active"`
-			} `json:"slaves"`
-		}
-		if getJSON(master.url("/slaves"), &s) != nil {
-			return false
-		}
-		for _, sl := range s.Slaves {
-			if sl.Hostname == agentHost && sl.Active {
-				return true
-			}
-		}
-		return false
-	})
+	master.waitAgentActive(agentHost, bootBudget+time.Minute)
 	t.Logf("agent registered %s after its start", time.Since(agent.started).Round(100*time.Millisecond))
 	app := map[string]any{
 		"id": "/on-agent", "cmd": "exec sleep 100000", "cpus": 0.1, "mem": 32, "instances": 1,

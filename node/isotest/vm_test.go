@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -164,6 +163,13 @@ type vmOpts struct {
 	cdrom          string // an ISO in the CD drive, not booted (with kernel)
 	diskBoot       bool   // boot from the disk (its GRUB), no -kernel, no CD
 	console        bool   // the serial port is also a socket the test can type into (typeLine)
+	// fwds are more forwards on the user-mode NIC, host port (127.0.0.1)
+	// to guest port; with apiPort 0 the NIC is there for them alone.
+	fwds map[int]int
+	// reboots lets a guest reboot reset the machine in the same qemu
+	// (same console log, NICs, forwards) instead of ending qemu.
+	reboots bool
+	timeout time.Duration // bounds the qemu run; 0: vmTimeout
 }
 
 // vm is a running qemu, bounded by a timeout and killed by PID at cleanup.
@@ -192,8 +198,14 @@ func bootVM(t *testing.T, name string, o vmOpts) *vm {
 	if o.smp == 0 {
 		o.smp = 2
 	}
-	args := []string{"-accel", "tcg", "-m", "1024", "-smp", strconv.Itoa(o.smp), "-display", "none", "-no-reboot",
+	if o.timeout == 0 {
+		o.timeout = vmTimeout
+	}
+	args := []string{"-accel", "tcg", "-m", "1024", "-smp", strconv.Itoa(o.smp), "-display", "none",
 		"-monitor", "unix:" + v.monitor + ",server,nowait"}
+	if !o.reboots {
+		args = append(args, "-no-reboot")
+	}
 	if o.console {
 		// qemu logs the serial output to the file whether or not the
 		// test is connected to the socket.
@@ -220,13 +232,20 @@ func bootVM(t *testing.T, name string, o vmOpts) *vm {
 	if o.disk != "" {
 		args = append(args, "-drive", "file="+o.disk+",format=qcow2,if=virtio")
 	}
-	if o.apiPort != 0 {
-		args = append(args, "-nic", fmt.Sprintf("user,model=e1000,mac="+userMAC+",hostfwd=tcp:127.0.0.1:%d-:5050", o.apiPort))
+	if o.apiPort != 0 || len(o.fwds) > 0 {
+		nic := "user,model=e1000,mac=" + userMAC
+		if o.apiPort != 0 {
+			nic += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:5050", o.apiPort)
+		}
+		for host, guest := range o.fwds {
+			nic += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", host, guest)
+		}
+		args = append(args, "-nic", nic)
 	} else {
 		args = append(args, "-nic", "none")
 	}
 	args = append(args, o.extra...)
-	ctx, cancel := context.WithTimeout(context.Background(), vmTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	v.cmd = exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	v.cmd.Stdin = nil
 	var stderr bytes.Buffer
@@ -242,8 +261,7 @@ func bootVM(t *testing.T, name string, o vmOpts) *vm {
 		close(v.done)
 	}()
 	t.Cleanup(func() {
-		_ = syscall.Kill(v.cmd.Process.Pid, syscall.SIGKILL)
-		<-v.done
+		v.kill()
 		if t.Failed() {
 			// Keep the whole console for a post-mortem; the log shows its end.
 			keep := filepath.Join(os.TempDir(), fmt.Sprintf("nodectl-isotest-%s-%d.serial", name, v.cmd.Process.Pid))
@@ -260,6 +278,14 @@ func bootVM(t *testing.T, name string, o vmOpts) *vm {
 		}
 	})
 	return v
+}
+
+// kill ends qemu at once (SIGKILL, as pulling the plug) and waits for it.
+// os.Process signals through a pidfd: a qemu already reaped is not
+// signalled again, nor a process that took its PID.
+func (v *vm) kill() {
+	_ = v.cmd.Process.Kill()
+	<-v.done
 }
 
 // tail is the end of the serial console log.
@@ -320,17 +346,72 @@ func (v *vm) joinParams() string {
 	return params
 }
 
-// powerdown presses the ACPI power button and waits for qemu to exit.
-func (v *vm) powerdown(timeout time.Duration) {
+// monitorCmd runs a command on the qemu monitor (HMP) and waits for the
+// monitor's next prompt: the command was carried out.
+func (v *vm) monitorCmd(cmd string) {
 	v.t.Helper()
 	c, err := net.Dial("unix", v.monitor)
 	if err != nil {
 		v.t.Fatalf("qemu monitor: %v", err)
 	}
 	defer c.Close()
-	if _, err := io.WriteString(c, "system_powerdown\n"); err != nil {
-		v.t.Fatalf("qemu monitor: %v", err)
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
+		v.t.Fatalf("qemu monitor %q: %v", cmd, err)
 	}
+	// The banner's prompt, then the one after the command.
+	var out []byte
+	buf := make([]byte, 4096)
+	for bytes.Count(out, []byte("(qemu)")) < 2 {
+		n, err := c.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			v.t.Fatalf("qemu monitor %q: %v (read %q)", cmd, err, out)
+		}
+	}
+}
+
+// waitAgentActive waits for the master to list the agent on host ("":
+// any) as registered with it and active, and returns its hostname. An
+// agent a restarted master loaded from its registry shows as active too,
+// and in recovered_slaves until it registers again (Mesos' /slaves lists
+// the agents "registered in this master or recovered from registry":
+// https://mesos.apache.org/documentation/latest/endpoints/master/slaves/).
+func (v *vm) waitAgentActive(host string, timeout time.Duration) string {
+	v.t.Helper()
+	var found string
+	v.waitFor(timeout, "the agent "+host+" registered and active", func() bool {
+		type slave struct {
+			ID       string `json:"id"`
+			Hostname string `json:"hostname"`
+			Active   bool   `json:"active"`
+		}
+		var s struct {
+			Slaves    []slave `json:"slaves"`
+			Recovered []slave `json:"recovered_slaves"`
+		}
+		if getJSON(v.url("/slaves"), &s) != nil {
+			return false
+		}
+		recovered := map[string]bool{}
+		for _, sl := range s.Recovered {
+			recovered[sl.ID] = true
+		}
+		for _, sl := range s.Slaves {
+			if (host == "" || sl.Hostname == host) && sl.Active && !recovered[sl.ID] {
+				found = sl.Hostname
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// powerdown presses the ACPI power button and waits for qemu to exit.
+func (v *vm) powerdown(timeout time.Duration) {
+	v.t.Helper()
+	v.monitorCmd("system_powerdown")
 	select {
 	case <-v.done:
 	case <-time.After(timeout):
