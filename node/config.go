@@ -116,6 +116,7 @@ type Config struct {
 	LeaderLeaseTTL        time.Duration
 	// etcd space (docs/ha.md "A full etcd database").
 	MaxVersions             int   // master: app versions kept per app (0: apps.DefaultMaxVersions)
+	MaxConnections          int   // master and agent ports: open connections per listener
 	EtcdQuotaBackendBytes   int64 // master: etcd's database quota (0: etcd's 2 GiB)
 	EtcdCompactionRetention time.Duration
 
@@ -228,6 +229,7 @@ func upFlags() []cli.Flag {
 		num("snapshot-retention", 5, "master: scheduled snapshots to keep", "snapshot_retention"),
 		dur("etcd-heartbeat-interval", 50*time.Millisecond, "master: etcd Raft heartbeat interval", "etcd_heartbeat_interval"),
 		dur("etcd-election-timeout", 500*time.Millisecond, "master: etcd Raft election timeout (at least 5 heartbeats)", "etcd_election_timeout"),
+		num("max-connections", defaultServerLimits.MaxConns, "master and agent ports: open connections each listener holds; at the cap it closes the one that has waited longest on its client (a master needs about 2 per agent: raise it, and the open-files limit, beyond ~2,000 agents)", "max_connections"),
 		num("max-versions", apps.DefaultMaxVersions, "master: versions of an app kept in etcd, the newest (Marathon's --zk_max_versions)", "max_versions", "zk_max_versions"),
 		&cli.Int64Flag{Name: "etcd-quota-backend-bytes", Usage: "master: etcd's database quota in bytes; when full, writes fail until recovered (docs/ha.md) (0: etcd's default, 2 GiB)", Aliases: []string{"etcd_quota_backend_bytes"}, EnvVars: []string{envName("etcd-quota-backend-bytes")}},
 		dur("etcd-auto-compaction-retention", embed.DefaultCompactionRetention, "master: etcd keeps this much history; older revisions are compacted periodically", "etcd_auto_compaction_retention"),
@@ -295,6 +297,7 @@ func loadConfig(c *cli.Context) (Config, error) {
 		EtcdHeartbeatInterval: c.Generic("etcd-heartbeat-interval").(*durationFlag).D,
 		EtcdElectionTimeout:   c.Generic("etcd-election-timeout").(*durationFlag).D,
 		LeaderLeaseTTL:        c.Generic("leader-lease-ttl").(*durationFlag).D,
+		MaxConnections:        c.Int("max-connections"),
 		MaxVersions:           c.Int("max-versions"), EtcdQuotaBackendBytes: c.Int64("etcd-quota-backend-bytes"),
 		EtcdCompactionRetention: c.Generic("etcd-auto-compaction-retention").(*durationFlag).D,
 		LogDir:                  c.String("log-dir"), LoggingLevel: strings.ToUpper(c.String("logging-level")), Quiet: c.Bool("quiet"),
@@ -430,6 +433,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.DrainingSeconds < 0 {
 		return bad("draining-seconds", "must not be negative")
+	}
+	if cfg.MaxConnections < minMaxConns {
+		return bad("max-connections", "%d is below %d", cfg.MaxConnections, minMaxConns)
 	}
 	if cfg.MaxVersions < 0 {
 		return bad("max-versions", "must not be negative (0: the default, %d)", apps.DefaultMaxVersions)

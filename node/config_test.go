@@ -190,6 +190,18 @@ func TestConfigEtcdSpace(t *testing.T) {
 	}
 }
 
+func TestConfigMaxConnections(t *testing.T) {
+	if cfg, err := parse(t, nil); err != nil || cfg.MaxConnections != 4096 {
+		t.Errorf("default: %v %d", err, cfg.MaxConnections)
+	}
+	if cfg, err := parse(t, nil, "--max_connections", "25000"); err != nil || cfg.MaxConnections != 25000 {
+		t.Errorf("--max_connections 25000: %v %d", err, cfg.MaxConnections)
+	}
+	if _, err := parse(t, nil, "--max-connections", "10"); err == nil || !strings.Contains(err.Error(), "--max-connections") {
+		t.Errorf("--max-connections 10: %v", err)
+	}
+}
+
 func TestConfigRecoveryTimeout(t *testing.T) {
 	if cfg, err := parse(t, nil); err != nil || cfg.RecoveryTimeout != 15*time.Minute {
 		t.Errorf("default: %v %s", err, cfg.RecoveryTimeout)

@@ -194,7 +194,7 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 		}
 	}
 	router := masterRouter(r.guard, r, join, masterLog, id, log)
-	r.srv, r.ln, err = listen(cfg.bindAddr(cfg.Port), router, log)
+	r.srv, r.ln, err = listen(cfg.bindAddr(cfg.Port), router, log, cfg.MaxConnections)
 	if err != nil {
 		return r, fmt.Errorf("master API: %w", err)
 	}

@@ -60,8 +60,17 @@ var defaultServerLimits = serverLimits{
 	MaxHeaderBytes: 64 << 10, MaxInFlight: 256, RetryAfter: "1",
 }
 
-func listen(addr string, h http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
-	return listenLimited(addr, h, log, defaultServerLimits)
+// minMaxConns is the smallest --max-connections.
+const minMaxConns = 64
+
+// listen serves h on addr with the default limits and at most maxConns
+// open connections (0: the default).
+func listen(addr string, h http.Handler, log *slog.Logger, maxConns int) (*http.Server, net.Listener, error) {
+	lim := defaultServerLimits
+	if maxConns > 0 {
+		lim.MaxConns = maxConns
+	}
+	return listenLimited(addr, h, log, lim)
 }
 
 // listenLimited is listen with the limits lim.

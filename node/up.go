@@ -155,7 +155,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			agentMux.Handle(rt.Pattern, pki.RequireNode(pki.RoleAdmin)(rt.Handler))
 		}
 		agentMux.Handle("/", agent.Handler())
-		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agentPortAuth(agentMux), logs.logger("agent"))
+		srv, ln, err := listen(cfg.bindAddr(cfg.AgentPort), agentPortAuth(agentMux), logs.logger("agent"), cfg.MaxConnections)
 		if err != nil {
 			closeAll(listeners)
 			return fmt.Errorf("agent API: %w", err)
