@@ -105,9 +105,29 @@ func (c *Container) monitorAlive() bool {
 	if c.monitor == nil {
 		return false
 	}
-	fds := []unix.PollFd{{Fd: int32(c.monitor.Fd()), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds, 0)
-	return err == nil && n == 0
+	exited, err := pidfdExited(c.monitor.Fd())
+	return err == nil && !exited
+}
+
+// poll is unix.Poll (a variable for the test that interrupts it).
+var poll = unix.Poll
+
+// pidfdExited reports whether the pidfd fd polls readable now, i.e. its
+// process has exited. A poll interrupted by a signal is asked again: the
+// Go runtime preempts goroutines with signals (SIGURG), and a zero-timeout
+// poll(2) fails with EINTR when one is pending. Taken for an exit, that
+// EINTR made a restarted agent report a running container lost ("monitor
+// gone without an exit record") and destroy it: TestKill9Loop under load,
+// twice in 200 kills, each time while recovery waited on hundreds of
+// monitors at once.
+func pidfdExited(fd uintptr) (bool, error) {
+	for {
+		n, err := poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return n > 0, err
+	}
 }
 
 // dupMonitor returns a private copy of the monitor pidfd, so that concurrent
@@ -165,8 +185,8 @@ func waitFD(ctx context.Context, f *os.File) error {
 		return err
 	}
 	exited := func(fd uintptr) bool {
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
-		return err != nil || n > 0
+		gone, err := pidfdExited(fd)
+		return err != nil || gone
 	}
 	if err := f.SetReadDeadline(time.Time{}); err != nil {
 		// Not in the poller: fall back to polling with a short timeout.
