@@ -434,8 +434,8 @@ func (cfg *Config) Validate() error {
 	if cfg.DrainingSeconds < 0 {
 		return bad("draining-seconds", "must not be negative")
 	}
-	if cfg.MaxConnections < minMaxConns {
-		return bad("max-connections", "%d is below %d", cfg.MaxConnections, minMaxConns)
+	if cfg.MaxConnections != 0 && cfg.MaxConnections < minMaxConns {
+		return bad("max-connections", "%d is below %d (0: the default, %d)", cfg.MaxConnections, minMaxConns, defaultServerLimits.MaxConns)
 	}
 	if cfg.MaxVersions < 0 {
 		return bad("max-versions", "must not be negative (0: the default, %d)", apps.DefaultMaxVersions)

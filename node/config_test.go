@@ -197,8 +197,10 @@ func TestConfigMaxConnections(t *testing.T) {
 	if cfg, err := parse(t, nil, "--max_connections", "25000"); err != nil || cfg.MaxConnections != 25000 {
 		t.Errorf("--max_connections 25000: %v %d", err, cfg.MaxConnections)
 	}
-	if _, err := parse(t, nil, "--max-connections", "10"); err == nil || !strings.Contains(err.Error(), "--max-connections") {
-		t.Errorf("--max-connections 10: %v", err)
+	for _, bad := range []string{"10", "-1"} {
+		if _, err := parse(t, nil, "--max-connections", bad); err == nil || !strings.Contains(err.Error(), "--max-connections") {
+			t.Errorf("--max-connections %s: %v", bad, err)
+		}
 	}
 }
 
