@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -66,7 +65,7 @@ func TestFilesAgentPaths(t *testing.T) {
 	ip, port, _ := net.SplitHostPort(agentSrv.Listener.Addr().String())
 	p, _ := strconv.Atoi(port)
 	rs, _ := api.ParseResources("cpus:1;mem:64")
-	resp, err := h.m.register(context.Background(), api.RegisterRequest{Agent: api.AgentInfo{Hostname: "live", IP: ip, Port: p, Resources: rs}})
+	resp, err := h.m.register(api.RegisterRequest{Agent: api.AgentInfo{Hostname: "live", IP: ip, Port: p, Resources: rs}})
 	if err != nil {
 		t.Fatal(err)
 	}

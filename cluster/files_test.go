@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,7 +29,7 @@ func TestMasterFiles(t *testing.T) {
 		ip, port, _ := net.SplitHostPort(addr)
 		p, _ := strconv.Atoi(port)
 		rs, _ := api.ParseResources("cpus:1;mem:64")
-		resp, err := h.m.register(context.Background(), api.RegisterRequest{Agent: api.AgentInfo{Hostname: host, IP: ip, Port: p, Resources: rs}})
+		resp, err := h.m.register(api.RegisterRequest{Agent: api.AgentInfo{Hostname: host, IP: ip, Port: p, Resources: rs}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -100,7 +100,7 @@ func (h *harness) reregister(id, host, res string, tasks ...api.AgentTask) strin
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	resp, err := h.m.register(context.Background(), api.RegisterRequest{
+	resp, err := h.m.register(api.RegisterRequest{
 		Agent: api.AgentInfo{ID: id, Hostname: host, IP: "10.0.0.1", Port: 5051, Resources: rs},
 		Tasks: tasks,
 	})

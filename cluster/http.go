@@ -117,7 +117,7 @@ func (m *Master) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "agent hostname and port are required")
 		return
 	}
-	resp, err := m.register(r.Context(), req)
+	resp, err := m.register(req)
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -32,7 +32,7 @@ func TestLeaderLoops(t *testing.T) {
 			m.stepDown()
 		}()
 
-		resp, err := m.register(ctx, api.RegisterRequest{Agent: api.AgentInfo{Hostname: "a", Port: 1, Resources: mustRes(t, "cpus:1;mem:256")}})
+		resp, err := m.register(api.RegisterRequest{Agent: api.AgentInfo{Hostname: "a", Port: 1, Resources: mustRes(t, "cpus:1;mem:256")}})
 		must(t, err)
 		q := NewEventQueue()
 		sub, err := m.Subscribe(SubscribeRequest{Info: api.FrameworkInfo{Name: "f", FailoverTimeout: 10}, Sink: q})

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -220,7 +219,7 @@ func TestMachineDownUp(t *testing.T) {
 	}
 
 	reg := func(id string) error {
-		_, err := h.m.register(context.Background(), api.RegisterRequest{Agent: api.AgentInfo{ID: id, Hostname: "A1", IP: "10.0.0.1", Port: 5051}})
+		_, err := h.m.register(api.RegisterRequest{Agent: api.AgentInfo{ID: id, Hostname: "A1", IP: "10.0.0.1", Port: 5051}})
 		return err
 	}
 	if err := reg(a1); !errors.Is(err, ErrAgentGone) {
@@ -260,7 +259,7 @@ func TestMaintenancePersistsAcrossLeaderChange(t *testing.T) {
 	draining, down := statusNames(h.maintStatus())
 	wantStrings(t, "draining", draining, []string{"a2"})
 	wantStrings(t, "down", down, []string{"a1"})
-	if _, err := h.m.register(context.Background(), api.RegisterRequest{Agent: api.AgentInfo{Hostname: "a1", IP: "10.0.0.1", Port: 5051}}); !errors.Is(err, ErrMachineDown) {
+	if _, err := h.m.register(api.RegisterRequest{Agent: api.AgentInfo{Hostname: "a1", IP: "10.0.0.1", Port: 5051}}); !errors.Is(err, ErrMachineDown) {
 		t.Errorf("a1 registers after the leader change: %v", err)
 	}
 	a2 := h.agent("a2", "cpus:1;mem:128")

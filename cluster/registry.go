@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"time"
@@ -74,7 +73,9 @@ func (a *agent) allocAgent() alloc.Agent {
 // the operations queued during a write in one batch
 // (src/master/registrar.cpp). A new leader's thousands of re-registering
 // agents otherwise waited for one etcd commit each, one after another.
-func (m *Master) register(ctx context.Context, req api.RegisterRequest) (api.RegisterResponse, error) {
+// Once queued, a registration is written even if its caller has gone (the
+// write is bounded by the leader's term), as a registrar operation is.
+func (m *Master) register(req api.RegisterRequest) (api.RegisterResponse, error) {
 	if req.Agent.ID != "" {
 		if err := validateID(req.Agent.ID); err != nil {
 			return api.RegisterResponse{}, fmt.Errorf("%w: agent id: %w", ErrBadRequest, err)

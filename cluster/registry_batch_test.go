@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -34,14 +33,14 @@ func TestRegistrationsBatched(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := h.m.register(context.Background(), api.RegisterRequest{Agent: api.AgentInfo{Hostname: fmt.Sprint("b", i), IP: "10.0.1.1", Port: 5051 + i, Resources: rs}})
+			resp, err := h.m.register(api.RegisterRequest{Agent: api.AgentInfo{Hostname: fmt.Sprint("b", i), IP: "10.0.1.1", Port: 5051 + i, Resources: rs}})
 			ids[i], errs[i] = resp.AgentID, err
 		}()
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, errs[n] = h.m.register(context.Background(), api.RegisterRequest{Agent: api.AgentInfo{ID: gone, Hostname: "gone"}})
+		_, errs[n] = h.m.register(api.RegisterRequest{Agent: api.AgentInfo{ID: gone, Hostname: "gone"}})
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -238,7 +238,7 @@ func TestRemovalLoops(t *testing.T) {
 		must(t, err)
 		must(t, m.becomeLeader(t.Context(), st, nil))
 		for i := range n {
-			_, err := m.register(t.Context(), api.RegisterRequest{Agent: api.AgentInfo{Hostname: fmt.Sprint("a", i), Port: 1, Resources: mustRes(t, "cpus:1")}})
+			_, err := m.register(api.RegisterRequest{Agent: api.AgentInfo{Hostname: fmt.Sprint("a", i), Port: 1, Resources: mustRes(t, "cpus:1")}})
 			must(t, err)
 		}
 		m.stepDown()
@@ -271,7 +271,7 @@ func TestRemovalLoops(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- m.lead(ctx) }()
 			for i := range 3 {
-				_, err := m.register(ctx, api.RegisterRequest{Agent: api.AgentInfo{Hostname: fmt.Sprint("a", i), Port: 1, Resources: mustRes(t, "cpus:1")}})
+				_, err := m.register(api.RegisterRequest{Agent: api.AgentInfo{Hostname: fmt.Sprint("a", i), Port: 1, Resources: mustRes(t, "cpus:1")}})
 				must(t, err)
 			}
 			unreachable := func() float64 { return m.metrics.Snapshot()["master/slaves_unreachable"] }
@@ -374,7 +374,7 @@ func TestMarkGoneFencesAgent(t *testing.T) {
 
 	// Still fenced under a new leader.
 	h.restart()
-	if _, err := h.m.register(context.Background(), api.RegisterRequest{Agent: api.AgentInfo{ID: ag, Hostname: "a1", Port: 5051}}); !errors.Is(err, ErrAgentGone) {
+	if _, err := h.m.register(api.RegisterRequest{Agent: api.AgentInfo{ID: ag, Hostname: "a1", Port: 5051}}); !errors.Is(err, ErrAgentGone) {
 		t.Fatalf("re-register after a leader change: %v, want ErrAgentGone", err)
 	}
 	// Registering anew, reporting the old tasks: they are killed.

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -63,7 +62,7 @@ func TestReserveCreateLaunchInOneAccept(t *testing.T) {
 	rec.Checkpointed = nil
 	h.st.data[keyAgentsPrefix+ag], _ = json.Marshal(&rec)
 	h.restart()
-	_, err = h.m.register(context.Background(), api.RegisterRequest{
+	_, err = h.m.register(api.RegisterRequest{
 		Agent:                 api.AgentInfo{ID: ag, Hostname: "a1", IP: "10.0.0.1", Port: 5051, Resources: mustRes(t, "cpus:2;mem:1024;disk:1000")},
 		CheckpointedResources: checkpointed,
 	})

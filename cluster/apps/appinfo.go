@@ -3,6 +3,7 @@ package apps
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -203,7 +204,11 @@ func (a *Apps) handleListApps(w http.ResponseWriter, r *http.Request) {
 		sts = append(sts, st)
 	}
 	a.mu.Unlock()
-	writeAppList(w, out, sts)
+	if err := writeAppList(w, out, sts); err != nil {
+		// Headers are sent: the client sees a cut body (not valid JSON),
+		// as with any error after the first byte.
+		a.log.Error("list apps: encoding failed; the answer was cut", "err", err)
+	}
 }
 
 // defJSON is one app definition's JSON.
@@ -231,7 +236,7 @@ func (st *appState) definitionJSON(def *App) ([]byte, error) {
 // it, but each definition's part comes from its cache: the definitions
 // were most of the CPU time of a list of 10,000 apps (issue 20: p99 ≤
 // 50 ms at that size). The counts and embedded parts are encoded anew.
-func writeAppList(w http.ResponseWriter, infos []appInfo, sts []*appState) {
+func writeAppList(w http.ResponseWriter, infos []appInfo, sts []*appState) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -242,12 +247,12 @@ func writeAppList(w http.ResponseWriter, infos []appInfo, sts []*appState) {
 		}
 		def, err := sts[i].definitionJSON(info.App)
 		if err != nil {
-			return // cannot happen for a stored definition; the client sees a cut body
+			return fmt.Errorf("app %s: %w", sts[i].def.ID, err) // cannot happen for a stored definition
 		}
 		info.App = nil // the rest: counts and embedded parts
 		rest, err := json.Marshal(info)
 		if err != nil {
-			return
+			return fmt.Errorf("app %s: %w", sts[i].def.ID, err)
 		}
 		_, _ = bw.Write(def[:len(def)-1])
 		if len(def) > 2 && len(rest) > 2 {
@@ -256,7 +261,8 @@ func writeAppList(w http.ResponseWriter, infos []appInfo, sts []*appState) {
 		_, _ = bw.Write(rest[1:])
 	}
 	_, _ = bw.WriteString("]}\n")
-	_ = bw.Flush()
+	_ = bw.Flush() // a client gone away: nothing to do
+	return nil
 }
 
 func (a *Apps) handleGetApp(w http.ResponseWriter, r *http.Request, id string) {
