@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -73,6 +74,41 @@ func haJoin(m *haMaster, token string) []string {
 
 // haDo sends a JSON request; redirects from standbys are followed.
 func haDo(method, url, body string) (int, []byte) {
+	r := haCall(method, url, body)
+	if r.err != nil {
+		return 0, []byte(r.err.Error())
+	}
+	return r.code, r.body
+}
+
+// haResult is one call's outcome: an answer (code, body, header) or the
+// error that stopped it.
+type haResult struct {
+	code   int
+	body   []byte
+	header http.Header
+	err    error
+}
+
+// noEffect reports whether the call certainly changed nothing: the
+// connection was refused, or the master answered that it did nothing (a
+// Retry-After: no leader yet, state still loading, shed) or that the
+// write lost its term's fence (cluster/apps/store.go: nothing commits).
+func (r haResult) noEffect() bool {
+	if r.err != nil {
+		return errors.Is(r.err, syscall.ECONNREFUSED)
+	}
+	if r.code/100 == 2 {
+		return false
+	}
+	if r.header.Get("Retry-After") != "" || r.code/100 == 4 {
+		return true
+	}
+	return strings.Contains(string(r.body), "apps state write refused") || strings.Contains(string(r.body), "apps state write outside a term")
+}
+
+// haCall is haDo with the outcome's details.
+func haCall(method, url, body string) haResult {
 	c := &http.Client{Timeout: 3 * time.Second}
 	var rd io.Reader
 	if body != "" {
@@ -80,18 +116,21 @@ func haDo(method, url, body string) (int, []byte) {
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		return 0, nil
+		return haResult{err: err}
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, []byte(err.Error())
+		return haResult{err: err}
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return haResult{err: err} // the answer was cut: what it said is not known
+	}
+	return haResult{code: resp.StatusCode, body: b, header: resp.Header}
 }
 
 type haQuorum struct {
