@@ -3,10 +3,13 @@ package runtime
 import (
 	"log/slog"
 	"net"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"nodectl/cluster/api"
 )
@@ -120,5 +123,70 @@ func TestScanPortsLeavesOutOwnTasks(t *testing.T) {
 	_ = ln.Close()
 	if msg := a.portRefusal(t.Context(), next); msg != "" {
 		t.Fatalf("launch refused after the port was freed: %s", msg)
+	}
+}
+
+// A burst of launches shares reads of the socket tables: callers that ask
+// while a read is in progress get the next one (started after they asked),
+// one read for all of them.
+func TestHostPortsShared(t *testing.T) {
+	started := make(chan int)
+	release := make(chan struct{})
+	var reads atomic.Int32
+	old := readHostPorts
+	readHostPorts = func() (map[uint64]bool, error) {
+		n := int(reads.Add(1))
+		started <- n
+		<-release
+		return map[uint64]bool{uint64(n): true}, nil
+	}
+	t.Cleanup(func() { readHostPorts = old })
+
+	var w portWatch
+	first := make(chan map[uint64]bool)
+	go func() {
+		m, _ := w.hostPorts()
+		first <- m
+	}()
+	if n := <-started; n != 1 {
+		t.Fatalf("read %d started, want 1", n)
+	}
+	// While read 1 is in progress, 20 more callers ask.
+	const burst = 20
+	got := make(chan map[uint64]bool, burst)
+	for range burst {
+		go func() {
+			m, _ := w.hostPorts()
+			got <- m
+		}()
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		w.pendMu.Lock()
+		joined := w.pending != nil && w.pending.joined == burst-1
+		w.pendMu.Unlock()
+		if joined {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the burst's callers did not join one pending read")
+		}
+		goruntime.Gosched()
+	}
+	release <- struct{}{} // read 1 ends
+	if m := <-first; !m[1] {
+		t.Fatalf("first caller got %v, want read 1's result", m)
+	}
+	if n := <-started; n != 2 {
+		t.Fatalf("read %d started, want 2", n)
+	}
+	release <- struct{}{}
+	for range burst {
+		if m := <-got; !m[2] {
+			t.Fatalf("a caller of the burst got %v, want read 2's (started after it asked)", m)
+		}
+	}
+	if n := reads.Load(); n != 2 {
+		t.Fatalf("%d reads for 21 callers, want 2", n)
 	}
 }
