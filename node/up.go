@@ -118,10 +118,14 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			return err
 		}
 		masters, hc, scheme := atls.masters, atls.client, "https"
+		var leaderKnown func() bool
+		if master != nil {
+			leaderKnown = func() bool { _, ok := master.Leader(); return ok }
+		}
 		agent, err = runtime.New(runtime.Config{
 			WorkDir: cfg.WorkDir, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.AgentPort,
 			Masters: masters, HTTPClient: hc, Scheme: scheme, Resources: withDefaultRole(cfg.Resources, cfg.Roles.DefaultRole), Attributes: cfg.Attributes,
-			RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, Flags: cfg.Flags,
+			RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, LeaderKnown: leaderKnown, Flags: cfg.Flags,
 			ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries, AllowedHostPaths: cfg.AllowedHostPaths,
 			TaskHiddenPaths: cfg.TaskHiddenPaths, SeccompConfigDir: cfg.SeccompConfigDir, SeccompProfileName: cfg.SeccompProfileName,
 			NoSwitchUser: cfg.NoSwitchUser,

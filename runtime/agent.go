@@ -39,6 +39,13 @@ type Config struct {
 	// attempt n waits a random time in [0, factor·2ⁿ], capped at 1 min.
 	// Default 1s.
 	RegistrationBackoffFactor time.Duration
+	// LeaderKnown, for an agent in the same process as a master (--role=
+	// all), reports whether that master knows a leader. The first
+	// registration then goes as soon as one is known (at most the backoff
+	// factor later) instead of after a random wait: the random wait spreads
+	// a herd of agents over a new master, and this agent is not one of a
+	// herd; it is the node's own, and /health waits for it.
+	LeaderKnown func() bool
 	// Flags are shown under "flags" in /state.
 	Flags map[string]string
 	// LogFile is the agent's log, /slave/log to the operator API's
@@ -449,11 +456,17 @@ func (a *Agent) registerLoop(ctx context.Context) error {
 		if limit > maxRegistrationBackoff || limit <= 0 {
 			limit = maxRegistrationBackoff
 		}
-		wait := time.Duration(rand.Int64N(int64(limit) + 1))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+		if attempt == 0 && a.cfg.LeaderKnown != nil {
+			if err := a.awaitLeaderKnown(ctx, limit); err != nil {
+				return err
+			}
+		} else {
+			wait := time.Duration(rand.Int64N(int64(limit) + 1))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
 		}
 		info := a.info()
 		req := api.RegisterRequest{Agent: info, CheckpointedResources: a.checkpointedResources(), BusyPorts: a.busyPorts()}
@@ -479,6 +492,28 @@ func (a *Agent) registerLoop(ctx context.Context) error {
 		}
 		a.log.Debug("registration attempt failed", "attempt", attempt, "err", errors.Join(errs...))
 	}
+}
+
+// leaderKnownPoll is how often awaitLeaderKnown asks the local master.
+const leaderKnownPoll = 10 * time.Millisecond
+
+// awaitLeaderKnown waits until Config.LeaderKnown reports a leader, or at
+// most limit; it returns an error only when ctx ends.
+func (a *Agent) awaitLeaderKnown(ctx context.Context, limit time.Duration) error {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	tick := time.NewTicker(leaderKnownPoll)
+	defer tick.Stop()
+	for !a.cfg.LeaderKnown() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return nil
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 func (a *Agent) admitted(resp api.RegisterResponse, leader string, re bool) error {

@@ -385,3 +385,45 @@ func TestFakeFencing(t *testing.T) {
 func recovered(then ...api.TaskState) []api.TaskState {
 	return append([]api.TaskState{api.TaskStarting, api.TaskRunning}, then...)
 }
+
+// An agent in the same process as a master (--role=all) registers as soon
+// as that master knows a leader, not after Mesos' random first wait in
+// [0, registration_backoff_factor]; with no leader known, it waits at most
+// that factor, as before.
+func TestFirstRegistrationAtLeaderKnown(t *testing.T) {
+	const factor = 10 * time.Second
+	for _, tc := range []struct {
+		name    string
+		knownAt time.Duration // when the local master learns a leader; 0: never
+		max     time.Duration
+	}{
+		{"leader known after 300ms", 300 * time.Millisecond, 300*time.Millisecond + leaderKnownPoll},
+		{"no leader", 0, factor},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				m := &fakeMaster{}
+				cfg := fakeAgentConfig(t, t.TempDir(), newFakeDriver())
+				cfg.HTTPClient = &http.Client{Transport: m}
+				cfg.RegistrationBackoffFactor = factor
+				start := time.Now()
+				cfg.LeaderKnown = func() bool { return tc.knownAt > 0 && time.Since(start) >= tc.knownAt }
+				a, err := New(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = a.Close() })
+				if err := a.registerLoop(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				took := time.Since(start)
+				if len(m.registrations()) != 1 || a.ID() != "agent-new" {
+					t.Fatalf("registrations %d, id %q; want one, agent-new", len(m.registrations()), a.ID())
+				}
+				if took < tc.knownAt || took > tc.max {
+					t.Fatalf("registered after %v; want within [%v, %v]", took, tc.knownAt, tc.max)
+				}
+			})
+		})
+	}
+}
