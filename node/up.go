@@ -22,6 +22,7 @@ import (
 	"nodectl/cluster/pki"
 	"nodectl/embed"
 	"nodectl/runtime"
+	"nodectl/runtime/exetrim"
 )
 
 // shutdownBudget bounds the whole staged shutdown.
@@ -38,6 +39,11 @@ func (cfg Config) advertised(port int) string {
 // Run runs a node until ctx ends, then stops it in stages:
 // HTTP → cluster loops → agent → etcd. Logs go to stderr (unless cfg.Quiet)
 // and to cfg.LogDir. cfg must have been validated (Validate).
+// startupSettle is how long after "nodectl up" the node returns its
+// start-up memory: the leader's election, the agent's registration and
+// their first writes are done by then on an idle machine.
+var startupSettle = time.Second
+
 func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	// One owner per work dir, before anything else touches it.
 	lock, err := lockWorkDir(cfg.WorkDir, cfg.Role)
@@ -245,8 +251,17 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	}
 	// Start-up (etcd's bootstrap, certificates, the checkpoint store)
 	// leaves tens of MB of garbage the runtime would return to the OS only
-	// over minutes: return it now, once (docs/performance.md).
-	go debug.FreeOSMemory()
+	// over minutes: return it now, once. And the binary's pages that
+	// start-up touched (package inits all over its code, the embedded
+	// helpers copied to a fresh work dir) leave the resident set; those
+	// the node goes on using come back at their first touch
+	// (runtime/exetrim, docs/performance.md).
+	time.AfterFunc(startupSettle, func() {
+		debug.FreeOSMemory()
+		if _, err := exetrim.Release(false); err != nil {
+			log.Debug("release the executable's start-up pages", "err", err)
+		}
+	})
 
 	var runErr error
 	select {

@@ -29,13 +29,13 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 	"golang.org/x/sys/unix"
 
+	"nodectl/runtime/exetrim"
 	"nodectl/runtime/internal/container/internal/ociconf"
 	"nodectl/runtime/internal/container/internal/shimapi"
 )
@@ -237,32 +237,5 @@ func wait(initPid int) (shimapi.Exit, error) {
 func trimMemory() {
 	debug.SetGCPercent(20)
 	debug.FreeOSMemory()
-	exe, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		return
-	}
-	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(string(maps), "\n") {
-		// start-end perms offset dev inode path
-		f := strings.Fields(line)
-		if len(f) < 6 || f[5] != exe || strings.Contains(f[1], "w") {
-			continue
-		}
-		start, end, ok := strings.Cut(f[0], "-")
-		if !ok {
-			continue
-		}
-		lo, err1 := strconv.ParseUint(start, 16, 64)
-		hi, err2 := strconv.ParseUint(end, 16, 64)
-		if err1 != nil || err2 != nil || hi <= lo {
-			continue
-		}
-		// MADV_RANDOM turns off fault-around, which would otherwise map
-		// back 64 KiB around every page the monitor touches later.
-		_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(lo), uintptr(hi-lo), unix.MADV_RANDOM)
-		_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(lo), uintptr(hi-lo), unix.MADV_DONTNEED)
-	}
+	_, _ = exetrim.Release(true)
 }
