@@ -218,15 +218,25 @@ func TestStatefulResident(t *testing.T) {
 	cur := stRunning(m, "/st/pv")[0]
 	// nodectl volume ls shows it with its usage; nodectl app wipe wipes it.
 	master := "127.0.0.1:" + strconv.Itoa(m.port)
-	out, err := exec.Command(bin, "volume", "ls", "--master", master, "--work-dir", m.dir, "-o", "json").CombinedOutput()
-	var rows []struct {
-		PersistenceID string `json:"persistence_id"`
-		UsedBytes     *int64 `json:"used_bytes"`
-		Instance      string `json:"instance"`
+	// The deleted /st/big's volume is destroyed after its DELETE answered
+	// (its task is killed first): poll until only /st/pv's is left.
+	var out []byte
+	var err error
+	listed := func() bool {
+		out, err = exec.Command(bin, "volume", "ls", "--master", master, "--work-dir", m.dir, "-o", "json").CombinedOutput()
+		var rows []struct {
+			PersistenceID string `json:"persistence_id"`
+			UsedBytes     *int64 `json:"used_bytes"`
+			Instance      string `json:"instance"`
+		}
+		return err == nil && json.Unmarshal(out, &rows) == nil && len(rows) == 1 && rows[0].UsedBytes != nil && *rows[0].UsedBytes > 0 && strings.HasPrefix(rows[0].Instance, "st_pv.")
 	}
-	if err != nil || json.Unmarshal(out, &rows) != nil || len(rows) != 1 || rows[0].UsedBytes == nil || *rows[0].UsedBytes == 0 || !strings.HasPrefix(rows[0].Instance, "st_pv.") {
-		t.Fatalf("volume ls: %v\n%s", err, out)
-	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last volume ls: %v\n%s", err, out)
+		}
+	})
+	waitFor(t, 60*time.Second, "volume ls to list /st/pv's volume alone, with its usage", listed)
 	if out, err := exec.Command(bin, "app", "wipe", "--master", master, "--work-dir", m.dir, "/st/pv", cur.ID).CombinedOutput(); err != nil {
 		t.Fatalf("app wipe: %v\n%s", err, out)
 	}
