@@ -566,13 +566,16 @@ func TestBridgeAbandonedWorkDirSwept(t *testing.T) {
 		t.Fatalf("%d rules for %d tasks: %v", len(s.Rules), n, s.Rules)
 	}
 
-	// The node and its containers die and the work dir is deleted.
+	// The node and its containers die (the rules stay), and the work dir
+	// is deleted. From then on any agent starting on the host may sweep
+	// them, another package's test's too (packages' tests run side by
+	// side): the rules are checked before the deletion.
 	p.kill(syscall.SIGKILL)
 	endContainers(t, nd.dir)
-	must(t, os.RemoveAll(nd.dir))
 	if s := snapshotCNI(t, nd.dir, ids); len(s.Rules) == 0 {
-		t.Fatal("want the abandoned rules in place before another agent starts")
+		t.Fatal("want the abandoned rules in place after the node and its containers died")
 	}
+	must(t, os.RemoveAll(nd.dir))
 
 	// Another agent of the host (its own work dir) starts: the abandoned
 	// rules go, and the other node's own are untouched.
