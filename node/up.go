@@ -36,14 +36,14 @@ func (cfg Config) advertised(port int) string {
 	return net.JoinHostPort(cfg.AdvertiseIP, strconv.Itoa(port))
 }
 
-// Run runs a node until ctx ends, then stops it in stages:
-// HTTP → cluster loops → agent → etcd. Logs go to stderr (unless cfg.Quiet)
-// and to cfg.LogDir. cfg must have been validated (Validate).
 // startupSettle is how long after "nodectl up" the node returns its
 // start-up memory: the leader's election, the agent's registration and
 // their first writes are done by then on an idle machine.
-var startupSettle = time.Second
+const startupSettle = time.Second
 
+// Run runs a node until ctx ends, then stops it in stages:
+// HTTP → cluster loops → agent → etcd. Logs go to stderr (unless cfg.Quiet)
+// and to cfg.LogDir. cfg must have been validated (Validate).
 func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	// One owner per work dir, before anything else touches it.
 	lock, err := lockWorkDir(cfg.WorkDir, cfg.Role)
