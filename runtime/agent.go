@@ -80,6 +80,11 @@ type Config struct {
 	// (Mesos' --cgroups_enable_cfs, off by default: cpus are then shares,
 	// a task may use idle CPU).
 	CgroupsEnableCFS bool
+	// CgroupsFavorDynMods turns on the host's cgroup2 mount option
+	// favordynmods when the driver is set up (--cgroups-favor-dynmods):
+	// container starts then do not wait for the kernel's cgroup migration
+	// lock (container.FavorDynMods).
+	CgroupsFavorDynMods bool
 	// NoSwitchUser is Mesos' --switch_user=false: tasks run as the agent's
 	// user (image tasks as their image's USER), whatever user they name.
 	// The zero value switches, as Mesos' default.
@@ -320,6 +325,9 @@ func newDriver(cfg Config, log *slog.Logger) (containers, error) {
 			return nil, err
 		}
 	}
+	if cfg.CgroupsFavorDynMods {
+		favorDynMods(log)
+	}
 	var parent string
 	if cfg.CgroupsRoot != "" {
 		parent = TasksCgroup(cfg.CgroupsRoot)
@@ -339,6 +347,18 @@ func newDriver(cfg Config, log *slog.Logger) (containers, error) {
 		return nil, err
 	}
 	return runcDriver{d}, nil
+}
+
+// favorDynMods turns on the cgroup2 option favordynmods, saying what it
+// did; a host where it cannot be set starts containers as before, slower.
+func favorDynMods(log *slog.Logger) {
+	mp, changed, err := container.FavorDynMods()
+	switch {
+	case err != nil:
+		log.Info("cgroup2 favordynmods not set: container starts wait for the kernel's cgroup migration lock", "err", err)
+	case changed:
+		log.Info("cgroup2 favordynmods turned on (--cgroups-favor-dynmods)", "mount", mp)
+	}
 }
 
 // ID is the agent id, empty until the first registration.
