@@ -21,6 +21,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 
+	"nodectl/runtime/internal/container/internal/hostroot"
 	"nodectl/runtime/internal/container/internal/shimapi"
 )
 
@@ -72,6 +73,12 @@ type Driver struct {
 	// unreaped child's pid cannot be reused, so the pid is enough. Guarded
 	// by mu.
 	children map[int]bool
+
+	// rootMu guards the command tasks' root skeleton (hostRoot): rootDir,
+	// made when "/" looked like rootStat.
+	rootMu   sync.Mutex
+	rootDir  string
+	rootStat unix.Stat_t
 }
 
 // reap collects pid's exit status if it is an exited child of this process.
@@ -131,7 +138,70 @@ func New(cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("new container driver: %w", err)
 		}
 	}
+	d.sweepHostRoots()
 	return d, nil
+}
+
+func (d *Driver) hostRootParent() string { return filepath.Join(d.cfg.Root, "hostroot") }
+
+// hostRoot returns the root of command tasks, the skeleton of the host's
+// top level (package hostroot), making a new one when "/" changed since
+// the last was made.
+func (d *Driver) hostRoot() (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/", &st); err != nil {
+		return "", fmt.Errorf("stat host root: %w", err)
+	}
+	d.rootMu.Lock()
+	defer d.rootMu.Unlock()
+	if d.rootDir != "" && st.Ino == d.rootStat.Ino && st.Mtim == d.rootStat.Mtim && st.Ctim == d.rootStat.Ctim {
+		return d.rootDir, nil
+	}
+	entries, err := hostroot.List()
+	if err != nil {
+		return "", err
+	}
+	dir, err := hostroot.Ensure(d.hostRootParent(), entries)
+	if err != nil {
+		return "", err
+	}
+	if dir != d.rootDir {
+		d.log.Info("command tasks' root skeleton", "dir", dir, "entries", len(entries))
+	}
+	d.rootDir, d.rootStat = dir, st
+	return dir, nil
+}
+
+// sweepHostRoots removes the root skeletons no container (by its
+// request.json) uses any more: left by an earlier host root. One in use
+// must stay: its entries are mount points in the container.
+func (d *Driver) sweepHostRoots() {
+	ents, err := os.ReadDir(d.runRoot())
+	if err != nil {
+		d.log.Warn("sweep root skeletons: list containers", "err", err)
+		return
+	}
+	var keep []string
+	for _, e := range ents {
+		var req shimapi.Request
+		if err := shimapi.ReadJSON(filepath.Join(d.runRoot(), e.Name(), shimapi.RequestFile), &req); err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				d.log.Warn("sweep root skeletons: keeping them all", "container_id", e.Name(), "err", err)
+				return // cannot tell what it uses
+			}
+			continue
+		}
+		if req.HostRootDir != "" {
+			keep = append(keep, filepath.Clean(req.HostRootDir))
+		}
+	}
+	removed, err := hostroot.Sweep(d.hostRootParent(), keep)
+	if err != nil {
+		d.log.Warn("sweep root skeletons", "err", err)
+	}
+	if len(removed) > 0 {
+		d.log.Info("removed unused root skeletons", "dirs", removed)
+	}
 }
 
 func (d *Driver) stateRoot() string           { return filepath.Join(d.cfg.Root, "runc") }
@@ -256,13 +326,20 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
+	var hostRoot string
+	if s.Rootfs == "" {
+		if hostRoot, err = d.hostRoot(); err != nil {
+			return nil, err
+		}
+	}
 	req := shimapi.Request{
+		HostRootDir: hostRoot,
 		Seccomp:     profile,
 		Spec:        s,
 		StateRoot:   d.stateRoot(),
 		CgroupPath:  d.cgroupPath(s.ID),
 		MonitorPath: d.cfg.MonitorPath,
-		HostRootDir: filepath.Join(dir, "rootfs"),
+		RunDir:      dir,
 		HiddenPaths: append([]string{d.cfg.Root}, d.cfg.HiddenPaths...),
 	}
 	// No fsync: only the shim we are about to start reads it.

@@ -2,9 +2,11 @@ package container_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -287,5 +289,65 @@ func TestStartCancelledMidway(t *testing.T) {
 		if containertest.CgroupExists(e.cfg.CgroupParent + "/" + id) {
 			t.Errorf("%v: cgroup left behind", d)
 		}
+	}
+}
+
+// TestCommandTasksShareTheRootSkeleton: command tasks' root is one
+// skeleton of the host's top level, made by the driver; a start adds
+// nothing to it, and a new driver sweeps only skeletons no container uses.
+func TestCommandTasksShareTheRootSkeleton(t *testing.T) {
+	e := newEnv(t)
+	rootOf := func(id string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(e.cfg.Root, "containers", id, "request.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var req struct {
+			HostRootDir string `json:"host_root_dir"`
+		}
+		if err := json.Unmarshal(b, &req); err != nil {
+			t.Fatal(err)
+		}
+		return req.HostRootDir
+	}
+	listing := func(dir string) []string {
+		t.Helper()
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	var roots []string
+	for _, id := range []string{"share1", "share2"} {
+		spec := e.spec(t, id, "", "/bin/sh", "-c", "sleep 30")
+		e.start(t, spec)
+		roots = append(roots, rootOf(id))
+	}
+	if roots[0] != roots[1] || filepath.Dir(roots[0]) != filepath.Join(e.cfg.Root, "hostroot") {
+		t.Fatalf("command tasks' roots %q, want one skeleton under %s/hostroot", roots, e.cfg.Root)
+	}
+	host := listing("/")
+	if got := listing(roots[0]); !slices.Equal(got, host) {
+		t.Errorf("skeleton holds %q, the host's top level is %q", got, host)
+	}
+
+	stale := filepath.Join(e.cfg.Root, "hostroot", "0123456789abcdef")
+	if err := os.MkdirAll(filepath.Join(stale, "usr"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := container.New(e.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("unused skeleton %s not swept: %v", stale, err)
+	}
+	if got := listing(roots[0]); !slices.Equal(got, host) {
+		t.Errorf("the skeleton in use was touched by the sweep: %q", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"nodectl/runtime/internal/container/internal/hostroot"
 	"nodectl/runtime/internal/container/internal/hostsecrets"
 )
 
@@ -59,7 +60,7 @@ func hide(spec *specs.Spec, hidden, dests []string, blank string) ([]specs.Mount
 		if slices.ContainsFunc(covers, func(c string) bool { return under(p, c) }) {
 			continue // already behind a parent's tmpfs
 		}
-		if top := "/" + strings.Split(p, "/")[1]; replaced[top] {
+		if top := "/" + strings.Split(p, "/")[1]; hostroot.Replaced[top] {
 			continue // the container has its own /proc, /sys, /dev, /tmp
 		}
 		st, err := os.Stat(p)

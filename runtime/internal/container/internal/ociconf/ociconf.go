@@ -29,6 +29,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"nodectl/runtime/internal/container/internal/hostroot"
 	"nodectl/runtime/internal/container/internal/shimapi"
 )
 
@@ -85,13 +86,13 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 	if s.Rootfs == "" {
 		// Command task: the host's root, read-only. libcontainer can
 		// neither pivot_root into "/" itself nor mount onto the container's
-		// "/", so the root is a skeleton directory mirroring the host's
-		// top level, with each top-level directory rbound read-only
-		// (recursively: host submounts too).
-		if req.HostRootDir == "" {
-			return nil, fmt.Errorf("command task: no host root skeleton directory")
+		// "/", so the root is the driver's skeleton of the host's top level
+		// (package hostroot), with each top-level directory rbound
+		// read-only (recursively: host submounts too).
+		if req.HostRootDir == "" || req.RunDir == "" {
+			return nil, fmt.Errorf("command task: no host root skeleton or run directory")
 		}
-		binds, err := hostRootSkeleton(req.HostRootDir)
+		binds, err := hostRootBinds(req.HostRootDir)
 		if err != nil {
 			return nil, err
 		}
@@ -106,7 +107,7 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 		for _, m := range s.Mounts {
 			dests = append(dests, filepath.Clean(m.Destination))
 		}
-		hidden, err := hide(spec, req.HiddenPaths, dests, filepath.Dir(req.HostRootDir))
+		hidden, err := hide(spec, req.HiddenPaths, dests, req.RunDir)
 		if err != nil {
 			return nil, err
 		}
@@ -187,43 +188,23 @@ func swapAccounting() bool {
 	return err == nil
 }
 
-// replaced lists host top-level directories the container gets its own
-// instances of.
-var replaced = map[string]bool{"/proc": true, "/sys": true, "/dev": true, "/tmp": true}
-
-// hostRootSkeleton fills the empty directory root with the host's top-level
-// entries: directories become mount points (returned as read-only recursive
-// binds, except the replaced ones), symlinks (/bin -> usr/bin) are copied,
-// and regular files become read-only file binds.
-func hostRootSkeleton(root string) ([]specs.Mount, error) {
-	ents, err := os.ReadDir("/")
+// hostRootBinds are the read-only binds of the host's top-level entries
+// onto their mount points in the skeleton dir: directories recursively
+// (host submounts too), except the ones the container has its own of;
+// files singly. Symlinks are in the skeleton already.
+func hostRootBinds(dir string) ([]specs.Mount, error) {
+	entries, err := hostroot.Read(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read host root: %w", err)
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("host root skeleton: %w", err)
+		return nil, err
 	}
 	var binds []specs.Mount
-	for _, e := range ents {
-		host, dst := "/"+e.Name(), filepath.Join(root, e.Name())
-		switch t := e.Type(); {
-		case t&os.ModeSymlink != 0:
-			target, err := os.Readlink(host)
-			if err != nil {
-				return nil, fmt.Errorf("host root skeleton: %w", err)
-			}
-			if err := os.Symlink(target, dst); err != nil {
-				return nil, fmt.Errorf("host root skeleton: %w", err)
-			}
-		case t.IsDir():
-			if err := os.Mkdir(dst, 0o755); err != nil {
-				return nil, fmt.Errorf("host root skeleton: %w", err)
-			}
-			if !replaced[host] {
-				binds = append(binds, specs.Mount{Destination: host, Source: host, Type: "bind",
-					Options: []string{"rbind", "ro", "rro"}})
-			}
-		case t.IsRegular():
+	for _, e := range entries {
+		host := "/" + e.Name
+		switch {
+		case e.Kind == hostroot.Dir && !hostroot.Replaced[host]:
+			binds = append(binds, specs.Mount{Destination: host, Source: host, Type: "bind",
+				Options: []string{"rbind", "ro", "rro"}})
+		case e.Kind == hostroot.File:
 			binds = append(binds, specs.Mount{Destination: host, Source: host, Type: "bind",
 				Options: []string{"bind", "ro"}})
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer/configs"
 
+	"nodectl/runtime/internal/container/internal/hostroot"
 	"nodectl/runtime/internal/container/internal/shimapi"
 )
 
@@ -71,7 +72,8 @@ func TestConfig(t *testing.T) {
 	cmd := &shimapi.Request{
 		Spec:        shimapi.Spec{ID: "c2", SandboxDir: "/sb", SandboxTarget: "/sb", Cwd: "/sb", Args: []string{"true"}},
 		CgroupPath:  "/nodectl/c2",
-		HostRootDir: t.TempDir() + "/rootfs",
+		HostRootDir: skeleton(t),
+		RunDir:      t.TempDir(),
 		HiddenPaths: []string{"/run/nodectl"},
 	}
 	cfg, err = Config(cmd)
@@ -98,6 +100,20 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+// skeleton makes a root skeleton of this host's top level.
+func skeleton(t *testing.T) string {
+	t.Helper()
+	entries, err := hostroot.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := hostroot.Ensure(t.TempDir(), entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func TestHide(t *testing.T) {
 	// Outside /tmp: command tasks get their own /tmp, which would hide it anyway.
 	work, err := os.MkdirTemp("/var/tmp", "nodectl-hide-")
@@ -120,7 +136,8 @@ func TestHide(t *testing.T) {
 	run := t.TempDir()
 	req := &shimapi.Request{
 		Spec:        shimapi.Spec{ID: "c3", SandboxDir: sandbox, SandboxTarget: sandbox, Cwd: sandbox, Args: []string{"true"}},
-		HostRootDir: run + "/rootfs",
+		HostRootDir: skeleton(t),
+		RunDir:      run,
 		HiddenPaths: []string{work, work + "/runtime", work + "-*", "/srv/absent"},
 	}
 	cfg, err := Config(req)

@@ -139,9 +139,11 @@ type Request struct {
 	// MonitorPath is the nodectl-monitor binary the shim execs once the
 	// container runs; empty means the shim monitors in-process (bigger).
 	MonitorPath string `json:"monitor_path,omitempty"`
-	// HostRootDir is an empty directory (in the run directory) that the
-	// shim turns into the root of a command task.
+	// HostRootDir is the root of a command task: the driver's skeleton of
+	// the host's top level (package hostroot), shared by command tasks.
 	HostRootDir string `json:"host_root_dir,omitempty"`
+	// RunDir is the container's run directory (where request.json is).
+	RunDir string `json:"run_dir,omitempty"`
 	// HiddenPaths are host paths (glob patterns allowed) command tasks do
 	// not see: the agent's work dir, the driver's state, the operator's
 	// --task-hidden-paths; on top of the shim's own list of host secrets
