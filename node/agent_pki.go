@@ -65,8 +65,17 @@ func prepareAgentTLS(ctx context.Context, cfg Config, masterPKI *pki.Setup) (*ag
 // agentClient reaches masters over HTTPS with the node's certificate; a
 // server must show a master certificate.
 func agentClient(id *pki.Identity) *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(id, pki.RoleMaster)}}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: pki.ClientTLS(id, pki.RoleMaster), MaxIdleConnsPerHost: nodeIdleConns}}
 }
+
+// nodeIdleConns is how many idle connections a node keeps to each other
+// node. Go's default, 2, is too few for a burst: an agent has one status
+// update in flight per task (50 in a 50-instance burst), and every
+// connection beyond the idle ones was closed after its request, so the
+// next update paid a new TLS handshake, with certificate checks, at both
+// ends. A master's limit on open connections still evicts idle ones first.
+const nodeIdleConns = 32
 
 // serverTLS is the agent port's TLS: mutual, with any certificate of the
 // cluster; agentPortAuth then lets only masters and admins past /health.

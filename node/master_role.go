@@ -159,7 +159,7 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 		AgentRemovalRateLimit: cfg.AgentRemovalRateLimit, AgentReregisterTimeout: cfg.AgentReregisterTimeout,
 		RecoveryAgentRemovalLimit: cfg.RecoveryAgentRemovalLimit, LeaseTTL: cfg.LeaderLeaseTTL,
 		Authorize: authorizeMaster, AuthorizeAgent: authorizeAgent, Guard: r.guard,
-		AgentTransport: &http.Transport{TLSClientConfig: pki.ClientTLS(id, pki.RoleAgent)},
+		AgentTransport: &http.Transport{TLSClientConfig: pki.ClientTLS(id, pki.RoleAgent), MaxIdleConnsPerHost: nodeIdleConns},
 		Roles:          cfg.Roles.Master, Networks: cfg.ClusterNetworks, Flags: cfg.Flags, LogDir: cfg.LogDir, ExternalLogFile: cfg.ExternalLogFile, Logger: log,
 	})
 	if err != nil {
