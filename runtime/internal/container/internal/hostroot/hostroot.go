@@ -63,20 +63,31 @@ func List() ([]Entry, error) {
 	}
 	var out []Entry
 	for _, e := range ents {
-		switch t := e.Type(); {
-		case t&os.ModeSymlink != 0:
-			target, err := os.Readlink("/" + e.Name())
-			if err != nil {
+		en := Entry{Name: e.Name(), Kind: kindOf(e)}
+		switch en.Kind {
+		case 0:
+			continue
+		case Symlink:
+			if en.Target, err = os.Readlink("/" + e.Name()); err != nil {
 				return nil, fmt.Errorf("read host root: %w", err)
 			}
-			out = append(out, Entry{Name: e.Name(), Kind: Symlink, Target: target})
-		case t.IsDir():
-			out = append(out, Entry{Name: e.Name(), Kind: Dir})
-		case t.IsRegular():
-			out = append(out, Entry{Name: e.Name(), Kind: File})
 		}
+		out = append(out, en)
 	}
 	return out, nil
+}
+
+// kindOf is what e is in a skeleton; 0 for other file types.
+func kindOf(e os.DirEntry) Kind {
+	switch t := e.Type(); {
+	case t&os.ModeSymlink != 0:
+		return Symlink
+	case t.IsDir():
+		return Dir
+	case t.IsRegular():
+		return File
+	}
+	return 0
 }
 
 // Name is the skeleton's directory name for a listing: a digest of it.
@@ -148,13 +159,8 @@ func Read(dir string) ([]Entry, error) {
 	}
 	var out []Entry
 	for _, e := range ents {
-		switch t := e.Type(); {
-		case t&os.ModeSymlink != 0:
-			out = append(out, Entry{Name: e.Name(), Kind: Symlink})
-		case t.IsDir():
-			out = append(out, Entry{Name: e.Name(), Kind: Dir})
-		case t.IsRegular():
-			out = append(out, Entry{Name: e.Name(), Kind: File})
+		if k := kindOf(e); k != 0 {
+			out = append(out, Entry{Name: e.Name(), Kind: k})
 		}
 	}
 	return out, nil
