@@ -79,6 +79,8 @@ type Driver struct {
 	rootMu   sync.Mutex
 	rootDir  string
 	rootStat unix.Stat_t
+
+	spares spares // spare.go
 }
 
 // reap collects pid's exit status if it is an exited child of this process.
@@ -303,6 +305,8 @@ func (d *Driver) Start(ctx context.Context, s Spec) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start container %s: %w", s.ID, err)
 	}
+	d.refillSpare() // for the next start
+
 	d.log.Info("container started", "container_id", s.ID, "pid", c.initPid, "monitor_pid", c.monitorPid)
 	return c, nil
 }
@@ -367,7 +371,18 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 			}
 		}()
 	}
-	pid, pidfd, replyR, err := d.execShim(dir, gateR)
+	// A spare shim (spare.go) has no gate: a gated start execs its own.
+	var (
+		pid           int
+		pidfd, replyR *os.File
+		claimed       bool
+	)
+	if !s.WaitBeforeExec {
+		pid, pidfd, replyR, claimed = d.claimSpare(dir)
+	}
+	if !claimed {
+		pid, pidfd, replyR, err = d.execShim(dir, gateR)
+	}
 	if gateR != nil {
 		gateR.Close() // the shim's now
 	}
@@ -421,11 +436,26 @@ func (d *Driver) execShim(dir string, gate *os.File) (pid int, pidfd *os.File, r
 		return 0, nil, nil, fmt.Errorf("open shim log: %w", err)
 	}
 	defer log.Close()
+	var extra []*os.File
+	if gate != nil {
+		extra = append(extra, gate)
+	}
+	return d.forkShim([]string{ShimName, "run", dir}, log, extra)
+}
+
+// forkShim starts the shim with args in a new session: stdin /dev/null,
+// stdout and stderr out, the write end of a new pipe as fd 3 (ReplyFD),
+// then extra as fds 4, 5, ... (a nil one closed). It returns the shim's
+// pid, a pidfd and the reply pipe's read end.
+func (d *Driver) forkShim(args []string, out *os.File, extra []*os.File) (pid int, pidfd *os.File, reply *os.File, err error) {
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	defer null.Close()
+	if out == nil {
+		out = null
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return 0, nil, nil, err
@@ -439,13 +469,17 @@ func (d *Driver) execShim(dir string, gate *os.File) (pid int, pidfd *os.File, r
 	attr := &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   env,
-		Files: []uintptr{null.Fd(), log.Fd(), log.Fd(), w.Fd()},
+		Files: []uintptr{null.Fd(), out.Fd(), out.Fd(), w.Fd()},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	}
-	if gate != nil {
-		attr.Files = append(attr.Files, gate.Fd())
+	for _, f := range extra {
+		fd := ^uintptr(0) // closed in the child
+		if f != nil {
+			fd = f.Fd()
+		}
+		attr.Files = append(attr.Files, fd)
 	}
-	pid, err = syscall.ForkExec(d.cfg.ShimPath, []string{"nodectl-shim", "run", dir}, attr)
+	pid, err = syscall.ForkExec(d.cfg.ShimPath, args, attr)
 	if err != nil {
 		r.Close()
 		return 0, nil, nil, fmt.Errorf("exec shim: %w", err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -350,4 +351,46 @@ func TestCommandTasksShareTheRootSkeleton(t *testing.T) {
 	if got := listing(roots[0]); !slices.Equal(got, host) {
 		t.Errorf("the skeleton in use was touched by the sweep: %q", got)
 	}
+}
+
+// spareShims lists the pids of the spare shims of the driver rooted at
+// root (`nodectl-shim spare <root>`).
+func spareShims(root string) []int {
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) == 3 && filepath.Base(args[0]) == container.ShimName && args[1] == "spare" && args[2] == root {
+			pid, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(p, "/proc/"), "/cmdline"))
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestSpareShim: after a start the driver keeps a shim started ahead; the
+// next start hands it its run directory (the container's monitor is that
+// process), and it starts the container as any shim does.
+func TestSpareShim(t *testing.T) {
+	e := newEnv(t)
+	e.start(t, e.spec(t, "spare1", "", "/bin/sh", "-c", "sleep 30"))
+	var spare []int
+	containertest.Eventually(t, 30*time.Second, func() bool { spare = spareShims(e.cfg.Root); return len(spare) == 1 }, "no spare shim after a start")
+
+	spec := e.spec(t, "spare2", "", "/bin/sh", "-c", "echo from-spare; sleep 30")
+	c := e.start(t, spec)
+	if c.MonitorPid() != spare[0] {
+		t.Fatalf("monitor pid %d, want the spare shim %d", c.MonitorPid(), spare[0])
+	}
+	containertest.Eventually(t, 30*time.Second, func() bool {
+		return containertest.ReadFile(sandboxFile(spec, "stdout")) == "from-spare\n"
+	}, "the task's output is not in its sandbox")
+	if st, err := c.Status(); err != nil || st != container.Running {
+		t.Fatalf("status %v, %v", st, err)
+	}
+	containertest.Eventually(t, 30*time.Second, func() bool { s := spareShims(e.cfg.Root); return len(s) == 1 && s[0] != spare[0] }, "no new spare shim")
 }

@@ -54,6 +54,12 @@ const ReplyFD = 3
 // process died) makes the shim destroy the created container and exit.
 const GateFD = 4
 
+// ClaimFD is the read end of a spare shim's claim pipe (`nodectl-shim
+// spare`): the driver writes the run directory of the container the shim
+// is to start, then closes it. End of file with nothing read: the driver
+// is gone, and the spare exits.
+const ClaimFD = 5
+
 // Mount is an extra bind mount into the container.
 type Mount struct {
 	// Source is an absolute host path.
