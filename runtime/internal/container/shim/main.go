@@ -142,6 +142,10 @@ func run(dir string) error {
 // log, as the driver does for a shim it starts for a container. ok is
 // false when the driver closed the pipe with nothing in it.
 func awaitClaim() (dir string, ok bool) {
+	// Waiting may take long: the binary's pages the start-up touched go
+	// back to the page cache (6 MB resident otherwise); those the start
+	// needs fault back in from it.
+	_, _ = exetrim.Release(false)
 	claim := os.NewFile(shimapi.ClaimFD, "claim")
 	b, err := io.ReadAll(io.LimitReader(claim, 4096))
 	claim.Close()
