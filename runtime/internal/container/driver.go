@@ -178,6 +178,22 @@ func (d *Driver) hostRoot() (string, error) {
 // request.json) uses any more: left by an earlier host root. One in use
 // must stay: its entries are mount points in the container.
 func (d *Driver) sweepHostRoots() {
+	// Nothing but the skeleton of today's host root (the usual case):
+	// nothing to sweep, and no container's request to read.
+	skeletons, err := os.ReadDir(d.hostRootParent())
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) { // else none made yet
+			d.log.Warn("sweep root skeletons", "err", err)
+		}
+		return
+	}
+	current := ""
+	if entries, err := hostroot.List(); err == nil {
+		current = hostroot.Name(entries)
+	}
+	if !slices.ContainsFunc(skeletons, func(e os.DirEntry) bool { return e.Name() != current }) {
+		return
+	}
 	ents, err := os.ReadDir(d.runRoot())
 	if err != nil {
 		d.log.Warn("sweep root skeletons: list containers", "err", err)
