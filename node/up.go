@@ -136,7 +136,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			TaskHiddenPaths: cfg.TaskHiddenPaths, SeccompConfigDir: cfg.SeccompConfigDir, SeccompProfileName: cfg.SeccompProfileName,
 			NoSwitchUser: cfg.NoSwitchUser,
 			Recover:      cfg.Recover, Strict: cfg.Strict, RecoveryTimeout: cfg.RecoveryTimeout, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
-			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, CgroupsEnableCFS: cfg.CgroupsEnableCFS, CgroupsFavorDynMods: cfg.CgroupsFavorDynMods, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
+			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, CgroupsEnableCFS: cfg.CgroupsEnableCFS, CgroupsFavorDynMods: cfg.CgroupsFavorDynMods, WarmContainers: cfg.WarmContainers, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
 			UsageInterval: cfg.UsageInterval, UsageHistory: cfg.UsageHistory, ExecutorRegistrationTimeout: cfg.ExecutorRegistrationTimeout,
 			DiskFullBelow: reserve.keep(),
 			CgroupsRoot:   cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources, Fetcher: cfg.Fetcher,

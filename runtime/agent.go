@@ -85,6 +85,9 @@ type Config struct {
 	// container starts then do not wait for the kernel's cgroup migration
 	// lock (container.FavorDynMods).
 	CgroupsFavorDynMods bool
+	// WarmContainers has the container driver make the next command
+	// task's container ahead (--warm-containers, container.Config).
+	WarmContainers bool
 	// NoSwitchUser is Mesos' --switch_user=false: tasks run as the agent's
 	// user (image tasks as their image's USER), whatever user they name.
 	// The zero value switches, as Mesos' default.
@@ -342,7 +345,7 @@ func newDriver(cfg Config, log *slog.Logger) (containers, error) {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
 	hidden := append([]string{workDir}, cfg.TaskHiddenPaths...)
-	d, err := container.New(container.Config{Root: filepath.Join(cfg.WorkDir, "runtime"), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
+	d, err := container.New(container.Config{Root: filepath.Join(cfg.WorkDir, "runtime"), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, WarmContainers: cfg.WarmContainers, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -613,10 +616,18 @@ func (a *Agent) liveTasks() ([]api.FrameworkInfo, []api.AgentTask) {
 	return fws, ts
 }
 
-// Close releases what New opened (the checkpoint store). Call it after Run
+// Close releases what New opened (the checkpoint store, the driver's spare
+// shim). Call it after Run
 // has returned; it is safe on a half-built agent.
 func (a *Agent) Close() error {
-	if a == nil || a.store == nil {
+	if a == nil {
+		return nil
+	}
+	// The driver's spare shim and warm container end with it (tasks' containers run on).
+	if d, ok := a.driver.(interface{ Close() }); ok {
+		d.Close()
+	}
+	if a.store == nil {
 		return nil
 	}
 	return a.store.Close()

@@ -315,6 +315,11 @@ func killContainersOnce(dir string) (waitFor []int, ids []string) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			waitFor = append(waitFor, pid)
 			ids = append(ids, filepath.Base(args[2]))
+		case len(args) >= 3 && filepath.Base(args[0]) == "nodectl-shim" && args[1] == "spare" && strings.HasPrefix(args[2], dir+"/"):
+			// A spare shim ends by itself with its node, destroying its
+			// warm container; killed, its container is in the cgroups below.
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			waitFor = append(waitFor, pid)
 		}
 	}
 	// Every process left in the node's container cgroups: killing a

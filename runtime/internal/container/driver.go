@@ -45,6 +45,10 @@ type Config struct {
 	// CgroupParent is the absolute cgroup path under which each container
 	// gets <CgroupParent>/<id>. Default DefaultCgroupParent.
 	CgroupParent string
+	// WarmContainers has the driver make the next command task's
+	// container ahead (spare.go): a task like the last one started takes
+	// it over.
+	WarmContainers bool
 	// HiddenPaths are host paths (glob patterns allowed) hidden from command
 	// tasks besides Root and the shim's list of host secrets (/etc/shadow,
 	// /root, ...): the agent's work dir and the operator's paths.
@@ -141,6 +145,7 @@ func New(cfg Config) (*Driver, error) {
 		}
 	}
 	d.sweepHostRoots()
+	d.sweepWarm()
 	return d, nil
 }
 
@@ -317,23 +322,24 @@ func (d *Driver) Start(ctx context.Context, s Spec) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start container %s: %w", s.ID, err)
 	}
-	c, err := d.start(ctx, s)
+	c, req, err := d.start(ctx, s)
 	if err != nil {
+		d.refillSpare(nil) // it may have taken the spare
 		return nil, fmt.Errorf("start container %s: %w", s.ID, err)
 	}
-	d.refillSpare() // for the next start
+	d.refillSpare(req) // for the next start
 
 	d.log.Info("container started", "container_id", s.ID, "pid", c.initPid, "monitor_pid", c.monitorPid)
 	return c, nil
 }
 
-func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
+func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, _ *shimapi.Request, err error) {
 	dir := d.runDir(s.ID)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return nil, ErrExist
+			return nil, nil, ErrExist
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -344,12 +350,12 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 	}()
 	profile, err := d.seccompFor(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	var hostRoot string
 	if s.Rootfs == "" {
 		if hostRoot, err = d.hostRoot(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	req := shimapi.Request{
@@ -362,24 +368,37 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 		RunDir:      dir,
 		HiddenPaths: append([]string{d.cfg.Root}, d.cfg.HiddenPaths...),
 	}
+	// A spare shim (spare.go) has no gate: a gated start execs its own.
+	// Its warm container is for this task if the task fits.
+	var sp *spareShim
+	defer func() {
+		if sp != nil { // not handed over: an error came first
+			go d.discardSpare(sp)
+		}
+	}()
+	if !s.WaitBeforeExec {
+		if sp = d.takeSpare(); sp != nil && sp.warm != nil && shimapi.WarmCompatible(sp.warm, &req) == nil {
+			req.WarmDir = sp.warm.RunDir
+		}
+	}
 	// No fsync: only the shim we are about to start reads it.
 	if err := shimapi.WriteJSONAtomic(filepath.Join(dir, shimapi.RequestFile), &req, false); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(s.SecretEnv) > 0 {
 		b, err := json.Marshal(s.SecretEnv)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := shimapi.WriteFileAtomic(filepath.Join(dir, shimapi.SecretEnvFile), b, 0o600, false); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
 	var gateR, gateW *os.File
 	if s.WaitBeforeExec {
 		if gateR, gateW, err = os.Pipe(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer func() {
 			if err != nil {
@@ -387,14 +406,14 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 			}
 		}()
 	}
-	// A spare shim (spare.go) has no gate: a gated start execs its own.
 	var (
 		pid           int
 		pidfd, replyR *os.File
 		claimed       bool
 	)
-	if !s.WaitBeforeExec {
-		pid, pidfd, replyR, claimed = d.claimSpare(dir)
+	if sp != nil {
+		pid, pidfd, replyR, claimed = d.claimSpare(sp, dir)
+		sp = nil
 	}
 	if !claimed {
 		pid, pidfd, replyR, err = d.execShim(dir, gateR)
@@ -403,7 +422,7 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 		gateR.Close() // the shim's now
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() {
 		if err != nil || gateW == nil {
@@ -428,19 +447,19 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, err error) {
 	dec := json.NewDecoder(replyR)
 	rerr := dec.Decode(&reply)
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	if rerr != nil || (reply.Error == "" && reply.InitPid == 0) {
-		return nil, fmt.Errorf("shim exited without a reply (%v): %s", rerr, d.shimLogTail(dir))
+		return nil, nil, fmt.Errorf("shim exited without a reply (%v): %s", rerr, d.shimLogTail(dir))
 	}
 	if reply.Error != "" {
-		return nil, errors.New(reply.Error)
+		return nil, nil, errors.New(reply.Error)
 	}
 	c.initPid = reply.InitPid
 	if gateW != nil {
 		c.gate = &gate{w: gateW, r: replyR, dec: dec}
 	}
-	return c, nil
+	return c, &req, nil
 }
 
 // execShim starts `nodectl-shim run <dir>` in a new session, with the write
@@ -534,6 +553,21 @@ func (d *Driver) shimLogTail(dir string) string {
 // cleanup removes what a failed Start or a Destroy leaves: libcontainer's
 // state and cgroups, and the run directory.
 func (d *Driver) cleanup(id string) error {
+	errs := []error{d.destroyLibcontainer(id)}
+	// A container made warm has its warm dir here, with the slot its
+	// sandbox is bound under: unmounted before anything is removed.
+	if err := shimapi.ReleaseWarmDir(filepath.Join(d.runDir(id), "warm")); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if err := os.RemoveAll(d.runDir(id)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// destroyLibcontainer destroys libcontainer's container id (killing what
+// runs in it) or, without its state, the cgroups of that id.
+func (d *Driver) destroyLibcontainer(id string) error {
 	var errs []error
 	if lc, err := loadLibcontainer(d.stateRoot(), id); err == nil {
 		// A start cancelled after the init began leaves it running with
@@ -558,9 +592,6 @@ func (d *Driver) cleanup(id string) error {
 			errs = append(errs, err)
 		}
 	} else {
-		errs = append(errs, err)
-	}
-	if err := os.RemoveAll(d.runDir(id)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

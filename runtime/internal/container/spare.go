@@ -2,8 +2,11 @@ package container
 
 import (
 	"context"
+	"crypto/rand"
 	"os"
+	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -20,12 +23,21 @@ import (
 // shim. The spare holds nothing of a task before its claim, and ends by
 // itself when the driver's process does (end of file on its claim pipe).
 
+//
+// With Config.WarmContainers the spare also makes a container ahead of its
+// task (a warm container, see the shim's warm.go), from the request of the
+// last command task started with its root, user and seccomp profile: the
+// next such task takes it over and skips libcontainer's create and start.
+
 // spareShim is a shim started ahead of its container.
 type spareShim struct {
 	pid   int
 	pidfd *os.File
 	reply *os.File // read end of its reply pipe
 	claim *os.File // write end of its claim pipe
+	// warm is the request of its warm container (in warm.RunDir), nil
+	// for a spare without one.
+	warm *shimapi.Request
 }
 
 // spares holds at most one spare shim.
@@ -33,18 +45,21 @@ type spares struct {
 	mu       sync.Mutex
 	ready    *spareShim
 	starting bool
+	closed   bool
 }
 
-// claimSpare hands dir to the spare shim, if there is one alive, and
-// returns it as execShim would have. ok is false when there was none.
-func (d *Driver) claimSpare(dir string) (pid int, pidfd, reply *os.File, ok bool) {
+// takeSpare returns the spare shim, if there is one, for claimSpare.
+func (d *Driver) takeSpare() *spareShim {
 	d.spares.mu.Lock()
+	defer d.spares.mu.Unlock()
 	sp := d.spares.ready
 	d.spares.ready = nil
-	d.spares.mu.Unlock()
-	if sp == nil {
-		return 0, nil, nil, false
-	}
+	return sp
+}
+
+// claimSpare hands dir to the spare shim sp and returns it as execShim
+// would have. ok is false when it is gone.
+func (d *Driver) claimSpare(sp *spareShim, dir string) (pid int, pidfd, reply *os.File, ok bool) {
 	// One write of less than PIPE_BUF: whole or not at all. A spare that
 	// died makes it fail (EPIPE).
 	_, werr := sp.claim.WriteString(dir + "\n")
@@ -57,20 +72,22 @@ func (d *Driver) claimSpare(dir string) (pid int, pidfd, reply *os.File, ok bool
 }
 
 // refillSpare starts a new spare shim in the background unless one is
-// ready or starting.
-func (d *Driver) refillSpare() {
+// ready or starting. With warm containers on and last (the request of the
+// container just started) a command task's, the spare makes a warm
+// container like it.
+func (d *Driver) refillSpare(last *shimapi.Request) {
 	d.spares.mu.Lock()
-	if d.spares.ready != nil || d.spares.starting {
+	if d.spares.ready != nil || d.spares.starting || d.spares.closed {
 		d.spares.mu.Unlock()
 		return
 	}
 	d.spares.starting = true
 	d.spares.mu.Unlock()
 	go func() {
-		sp, err := d.forkSpare()
+		sp, err := d.forkSpare(d.warmRequest(last))
 		d.spares.mu.Lock()
 		d.spares.starting = false
-		if err == nil && d.spares.ready == nil {
+		if err == nil && d.spares.ready == nil && !d.spares.closed {
 			d.spares.ready, sp = sp, nil
 		}
 		d.spares.mu.Unlock()
@@ -83,9 +100,21 @@ func (d *Driver) refillSpare() {
 	}()
 }
 
-// forkSpare starts `nodectl-shim spare <root>`: no gate (GateFD closed),
-// the read end of its claim pipe as ClaimFD.
-func (d *Driver) forkSpare() (*spareShim, error) {
+// forkSpare starts `nodectl-shim spare <root> [<warm dir>]`: no gate
+// (GateFD closed), the read end of its claim pipe as ClaimFD. With warm,
+// it first writes warm to its warm dir (warm.RunDir).
+func (d *Driver) forkSpare(warm *shimapi.Request) (*spareShim, error) {
+	args := []string{ShimName, "spare", d.cfg.Root}
+	if warm != nil {
+		if err := os.MkdirAll(warm.RunDir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := shimapi.WriteJSONAtomic(filepath.Join(warm.RunDir, shimapi.RequestFile), warm, false); err != nil {
+			_ = os.RemoveAll(warm.RunDir)
+			return nil, err
+		}
+		args = append(args, warm.RunDir)
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -93,20 +122,100 @@ func (d *Driver) forkSpare() (*spareShim, error) {
 	defer r.Close()
 	extra := make([]*os.File, shimapi.ClaimFD-shimapi.ReplyFD) // fds 4 .. ClaimFD
 	extra[len(extra)-1] = r
-	pid, pidfd, reply, err := d.forkShim([]string{ShimName, "spare", d.cfg.Root}, nil, extra)
+	pid, pidfd, reply, err := d.forkShim(args, nil, extra)
 	if err != nil {
 		w.Close()
+		if warm != nil {
+			_ = os.RemoveAll(warm.RunDir)
+		}
 		return nil, err
 	}
-	return &spareShim{pid: pid, pidfd: pidfd, reply: reply, claim: w}, nil
+	return &spareShim{pid: pid, pidfd: pidfd, reply: reply, claim: w, warm: warm}, nil
 }
 
-// discardSpare kills a spare shim that was not claimed and reaps it.
+// discardSpare ends a spare shim that was not claimed and reaps it: end of
+// file on its claim pipe ends it (destroying its warm container); a kill
+// after a minute.
 func (d *Driver) discardSpare(sp *spareShim) {
 	sp.claim.Close()
-	_ = unix.PidfdSendSignal(int(sp.pidfd.Fd()), unix.SIGKILL, nil, 0)
-	_ = waitFD(context.Background(), sp.pidfd)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := waitFD(ctx, sp.pidfd); err != nil {
+		_ = unix.PidfdSendSignal(int(sp.pidfd.Fd()), unix.SIGKILL, nil, 0)
+		_ = waitFD(context.Background(), sp.pidfd)
+	}
 	d.reap(sp.pid)
 	sp.pidfd.Close()
 	sp.reply.Close()
+	if sp.warm != nil {
+		_ = shimapi.ReleaseWarmDir(sp.warm.RunDir) // killed before it could
+	}
+}
+
+// Close ends the driver's spare shim and its warm container, waiting for
+// them. Containers keep running. Starts after Close make no spare.
+func (d *Driver) Close() {
+	d.spares.mu.Lock()
+	d.spares.closed = true
+	sp := d.spares.ready
+	d.spares.ready = nil
+	d.spares.mu.Unlock()
+	if sp != nil {
+		d.discardSpare(sp)
+	}
+}
+
+func (d *Driver) warmRoot() string { return filepath.Join(d.cfg.Root, "warm") }
+
+// warmRequest is the request of a warm container like last's, or nil when
+// warm containers are off or last's container cannot be made ahead (an
+// image task, one with mounts, a gate or namespaces of its own): a command
+// task's root, hidden paths, seccomp profile, user and hostname, no
+// resources yet; the shim fills in its process.
+func (d *Driver) warmRequest(last *shimapi.Request) *shimapi.Request {
+	if !d.cfg.WarmContainers || last == nil {
+		return nil
+	}
+	w := *last
+	w.Spec = shimapi.Spec{
+		ID: "warm-" + rand.Text()[:16], SandboxDir: last.Spec.SandboxDir, SandboxTarget: last.Spec.SandboxTarget,
+		Hostname: last.Spec.Hostname, UID: last.Spec.UID, GID: last.Spec.GID, Groups: last.Spec.Groups,
+		PidsLimit: last.Spec.PidsLimit,
+	}
+	w.RunDir = filepath.Join(d.warmRoot(), w.Spec.ID)
+	w.Slot = filepath.Join(w.RunDir, "slot")
+	w.CgroupPath = d.cgroupPath(w.Spec.ID)
+	w.WarmDir = ""
+	if shimapi.WarmCompatible(&w, last) != nil {
+		return nil
+	}
+	return &w
+}
+
+// sweepWarm removes the warm containers no spare shim holds (their lock is
+// free): left by a shim killed before it could clean up.
+func (d *Driver) sweepWarm() {
+	ents, err := os.ReadDir(d.warmRoot())
+	if err != nil {
+		return // none made yet
+	}
+	for _, e := range ents {
+		dir := filepath.Join(d.warmRoot(), e.Name())
+		if f, err := os.Open(filepath.Join(dir, "lock")); err == nil {
+			held := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil
+			f.Close()
+			if held {
+				continue // its shim is alive and cleans up itself
+			}
+		}
+		if validID(e.Name()) {
+			if err := d.destroyLibcontainer(e.Name()); err != nil {
+				d.log.Warn("sweep warm container", "dir", dir, "err", err)
+				continue
+			}
+		}
+		if err := shimapi.ReleaseWarmDir(dir); err != nil {
+			d.log.Warn("sweep warm container", "dir", dir, "err", err)
+		}
+	}
 }

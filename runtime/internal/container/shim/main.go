@@ -56,11 +56,15 @@ func init() {
 		debug.SetGCPercent(-1)
 		libcontainer.Init()
 	}
+	if len(os.Args) == 2 && os.Args[1] == "stub" {
+		stubMain() // a warm container's process (stub.go)
+	}
 }
 
 func main() {
-	if len(os.Args) != 3 || (os.Args[1] != "run" && os.Args[1] != "exec" && os.Args[1] != "spare") {
-		fmt.Fprintln(os.Stderr, "usage: nodectl-shim run|exec <rundir> | spare <driver root>")
+	if !(len(os.Args) == 3 && (os.Args[1] == "run" || os.Args[1] == "exec" || os.Args[1] == "spare")) &&
+		!(len(os.Args) == 4 && os.Args[1] == "spare") {
+		fmt.Fprintln(os.Stderr, "usage: nodectl-shim run|exec <rundir> | spare <driver root> [<warm dir>]")
 		os.Exit(2)
 	}
 	if os.Args[1] == "exec" {
@@ -76,35 +80,54 @@ func main() {
 	runtime.GOMAXPROCS(1)
 	_ = os.Setenv("GOMAXPROCS", "1")
 	dir := os.Args[2]
+	var w *warm
 	if os.Args[1] == "spare" {
+		if len(os.Args) == 4 {
+			// Its own output goes to the warm dir's log until claimed.
+			if log, err := os.OpenFile(filepath.Join(os.Args[3], shimapi.ShimLogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o644); err == nil {
+				_ = unix.Dup3(int(log.Fd()), 1, 0)
+				_ = unix.Dup3(int(log.Fd()), 2, 0)
+				log.Close()
+			}
+			var err error
+			if w, err = makeWarm(os.Args[3]); err != nil {
+				fmt.Fprintf(os.Stderr, "nodectl-shim: warm container: %v\n", err)
+			}
+		}
 		var ok bool
 		if dir, ok = awaitClaim(); !ok {
+			if w != nil {
+				w.destroy()
+			}
 			os.Exit(0) // the driver is gone: no container to start
 		}
 	}
-	if err := run(dir); err != nil {
+	if err := run(dir, w); err != nil {
 		fmt.Fprintf(os.Stderr, "nodectl-shim: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string) error {
-	// The agent's signals (terminal hangup, Ctrl-C to its process group,
-	// systemd's SIGTERM) are not ours: the session is new, and these are
-	// ignored (SIG_IGN survives the exec into the monitor) so only SIGKILL
-	// can take the monitor down.
-	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGTERM, unix.SIGPIPE, unix.SIGQUIT)
+func run(dir string, w *warm) error {
 	// Keep the reply and gate pipes out of the container's processes (no
 	// gate: fd 4 is not open, or the runtime's own, close-on-exec already).
 	unix.CloseOnExec(shimapi.ReplyFD)
 	unix.CloseOnExec(shimapi.GateFD)
 	reply := os.NewFile(shimapi.ReplyFD, "reply")
 
-	req, m, err := start(dir, reply)
+	req, m, err := start(dir, reply, w)
 	if err != nil {
 		_ = json.NewEncoder(reply).Encode(shimapi.Reply{Error: err.Error()})
 		return err
 	}
+	// The agent's signals (terminal hangup, Ctrl-C to its process group,
+	// systemd's SIGTERM) are not ours: the session is new, and these are
+	// ignored (SIG_IGN survives the exec into the monitor) so only SIGKILL
+	// can take the monitor down. Only now: the container's process must
+	// not inherit them ignored (Go keeps an inherited SIG_IGN of SIGHUP and
+	// SIGINT, and libcontainer's init is Go), whether its container was
+	// made for it or ahead (warm).
+	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGTERM, unix.SIGPIPE, unix.SIGQUIT)
 	if err := json.NewEncoder(reply).Encode(shimapi.Reply{InitPid: m.InitPid}); err != nil {
 		// The agent is gone or gave up; the container runs on regardless.
 		fmt.Fprintf(os.Stderr, "nodectl-shim: write reply: %v\n", err)
@@ -164,7 +187,7 @@ func awaitClaim() (dir string, ok bool) {
 // start creates and starts the container and records the monitor. With
 // Spec.WaitBeforeExec it replies once the container is created and waits
 // at the gate (awaitGate) before the container's process runs.
-func start(dir string, reply *os.File) (*shimapi.Request, *shimapi.Monitor, error) {
+func start(dir string, reply *os.File, w *warm) (*shimapi.Request, *shimapi.Monitor, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, nil, fmt.Errorf("set child subreaper: %w", err)
 	}
@@ -180,6 +203,19 @@ func start(dir string, reply *os.File) (*shimapi.Request, *shimapi.Monitor, erro
 	}
 	_ = os.Remove(secretFile)
 	req.Spec.Env = shimapi.MergeEnv(req.Spec.Env, secretEnv)
+	if w != nil {
+		m, fallback, err := w.adopt(dir, &req)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !fallback {
+			if err := recordMonitor(dir, m); err != nil {
+				_ = unix.Kill(m.InitPid, unix.SIGKILL)
+				return nil, nil, err
+			}
+			return &req, m, nil
+		}
+	}
 	st, err := ociconf.Start(&req)
 	if err != nil {
 		return nil, nil, err
@@ -196,6 +232,18 @@ func start(dir string, reply *os.File) (*shimapi.Request, *shimapi.Monitor, erro
 	if state, err := st.Container.State(); err == nil {
 		m.CgroupPaths = state.CgroupPaths
 	}
+	if err := recordMonitor(dir, m); err != nil {
+		_ = st.Container.Signal(unix.SIGKILL)
+		_, _ = st.Process.Wait()
+		_ = st.Container.Destroy()
+		return nil, nil, err
+	}
+	return &req, m, nil
+}
+
+// recordMonitor fills in m's start time and boot id and writes it to dir.
+func recordMonitor(dir string, m *shimapi.Monitor) error {
+	var err error
 	m.StartTime, err = shimapi.ProcStartTime(m.Pid)
 	if err == nil {
 		m.BootID, err = shimapi.BootID()
@@ -206,12 +254,9 @@ func start(dir string, reply *os.File) (*shimapi.Request, *shimapi.Monitor, erro
 		err = shimapi.WriteJSONAtomic(filepath.Join(dir, shimapi.MonitorFile), m, false)
 	}
 	if err != nil {
-		_ = st.Container.Signal(unix.SIGKILL)
-		_, _ = st.Process.Wait()
-		_ = st.Container.Destroy()
-		return nil, nil, fmt.Errorf("record monitor: %w", err)
+		return fmt.Errorf("record monitor: %w", err)
 	}
-	return &req, m, nil
+	return nil
 }
 
 // awaitGate tells the driver the container is created and waits for its

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer"
@@ -111,6 +112,11 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		if req.Slot != "" {
+			if hidden, err = slotCover(spec, hidden, req.HiddenPaths, s.SandboxTarget, req.Slot); err != nil {
+				return nil, err
+			}
+		}
 		mounts = append(mounts, hidden...)
 	} else {
 		spec.Root = &specs.Root{Path: s.Rootfs}
@@ -124,10 +130,12 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 			}
 		}
 	}
-	mounts = append(mounts, specs.Mount{
-		Destination: s.SandboxTarget, Source: s.SandboxDir, Type: "bind",
-		Options: []string{"rbind", "rw"},
-	})
+	if req.Slot == "" { // a warm container's sandbox comes through its slot
+		mounts = append(mounts, specs.Mount{
+			Destination: s.SandboxTarget, Source: s.SandboxDir, Type: "bind",
+			Options: []string{"rbind", "rw"},
+		})
+	}
 	for _, m := range s.Mounts {
 		opts := []string{"rbind", "rw"}
 		if m.ReadOnly {
@@ -151,6 +159,22 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 		return nil, fmt.Errorf("convert spec: %w", err)
 	}
 	return cfg, nil
+}
+
+// Resources are the cgroup limits of req's container, for a container made
+// before its task (a warm one): the CFS quota apart, to apply once the
+// task's process runs (as Start does). Devices are left as they are.
+func Resources(req *shimapi.Request) (*cgroups.Resources, int64, error) {
+	spec := &specs.Spec{Linux: &specs.Linux{CgroupsPath: req.CgroupPath, Resources: resources(&req.Spec, &specs.LinuxResources{})}}
+	cg, err := specconv.CreateCgroupConfig(&specconv.CreateOpts{CgroupName: req.Spec.ID, Spec: spec}, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("container resources: %w", err)
+	}
+	r := cg.Resources
+	r.SkipDevices = true
+	quota := r.CpuQuota
+	r.CpuQuota = 0
+	return r, quota, nil
 }
 
 func resources(s *shimapi.Spec, r *specs.LinuxResources) *specs.LinuxResources {
@@ -212,6 +236,58 @@ func hostRootBinds(dir string) ([]specs.Mount, error) {
 	return binds, nil
 }
 
+// slotCover binds slot, read-only and a slave of it, over the hidden
+// directory that holds sandbox: a mount made under slot on the host (the
+// task's sandbox, once it arrives) then appears inside at the same place
+// under that directory. It replaces the empty tmpfs hide lays there; under
+// the container's own /tmp, where hide lays nothing (nothing of the host's
+// /tmp is there), it goes over the deepest of hiddenPaths holding sandbox.
+func slotCover(spec *specs.Spec, hidden []specs.Mount, hiddenPaths []string, sandbox, slot string) ([]specs.Mount, error) {
+	bind := func(dir string) specs.Mount {
+		return specs.Mount{Destination: dir, Source: slot, Type: "bind",
+			Options: []string{"bind", "ro", "nosuid", "nodev", "noexec", "slave"}}
+	}
+	for i, m := range hidden {
+		if m.Type != "tmpfs" || !under(sandbox, m.Destination) || sandbox == m.Destination {
+			continue
+		}
+		hidden[i] = bind(m.Destination)
+		spec.Linux.ReadonlyPaths = slices.DeleteFunc(spec.Linux.ReadonlyPaths, func(p string) bool { return p == m.Destination })
+		return hidden, nil
+	}
+	cover := ""
+	for _, p := range hiddenPaths {
+		p = filepath.Clean(p)
+		if strings.HasPrefix(p, "/tmp/") && under(sandbox, p) && sandbox != p && len(p) > len(cover) {
+			cover = p
+		}
+	}
+	if cover == "" {
+		return nil, fmt.Errorf("warm container: no hidden directory holds the sandbox %s", sandbox)
+	}
+	return append(hidden, bind(cover)), nil
+}
+
+// WarmCover is the hidden directory that holds the sandbox of the warm
+// container req, where its slot is bound.
+func WarmCover(req *shimapi.Request) (string, error) {
+	spec := specconv.Example()
+	hidden, err := hide(spec, req.HiddenPaths, []string{filepath.Clean(req.Spec.SandboxTarget)}, req.RunDir)
+	if err != nil {
+		return "", err
+	}
+	hidden, err = slotCover(spec, hidden, req.HiddenPaths, req.Spec.SandboxTarget, req.Slot)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range hidden {
+		if m.Source == req.Slot {
+			return m.Destination, nil
+		}
+	}
+	return "", fmt.Errorf("warm container: no slot")
+}
+
 // Started is a container whose init process has been started. With
 // Spec.WaitBeforeExec the init waits, created, for Exec (runc's create and
 // start).
@@ -229,20 +305,27 @@ type Started struct {
 // with the sandbox's stdout and stderr files (O_APPEND, so they keep growing
 // whoever else writes or rotates them). On error nothing is left behind.
 func Start(req *shimapi.Request) (_ *Started, err error) {
+	return StartWith(req, nil)
+}
+
+// StartWith is Start, passing extra as the process's fds 3, 4, ... A warm
+// container's (req.Slot set) output goes nowhere until its task's.
+func StartWith(req *shimapi.Request, extra []*os.File) (_ *Started, err error) {
 	cfg, err := Config(req)
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := openLog(filepath.Join(req.Spec.SandboxDir, shimapi.StdoutFile))
-	if err != nil {
-		return nil, err
+	var stdout, stderr *os.File
+	if req.Slot == "" {
+		if stdout, err = openLog(filepath.Join(req.Spec.SandboxDir, shimapi.StdoutFile)); err != nil {
+			return nil, err
+		}
+		defer stdout.Close()
+		if stderr, err = openLog(filepath.Join(req.Spec.SandboxDir, shimapi.StderrFile)); err != nil {
+			return nil, err
+		}
+		defer stderr.Close()
 	}
-	defer stdout.Close()
-	stderr, err := openLog(filepath.Join(req.Spec.SandboxDir, shimapi.StderrFile))
-	if err != nil {
-		return nil, err
-	}
-	defer stderr.Close()
 
 	// The CFS quota is applied only once the task's process runs: the
 	// container's init is a Go program whose few milliseconds of start-up
@@ -269,9 +352,11 @@ func Start(req *shimapi.Request) (_ *Started, err error) {
 		UID:              int(req.Spec.UID),
 		GID:              int(req.Spec.GID),
 		AdditionalGroups: additionalGroups(req.Spec.Groups),
-		Stdout:           stdout,
-		Stderr:           stderr,
 		Init:             true,
+		ExtraFiles:       extra,
+	}
+	if stdout != nil { // a nil *os.File in the interface would not mean /dev/null
+		p.Stdout, p.Stderr = stdout, stderr
 	}
 	// Create: the init sets the container up and waits on libcontainer's
 	// exec fifo.
@@ -291,6 +376,9 @@ func Start(req *shimapi.Request) (_ *Started, err error) {
 	}
 	return st, nil
 }
+
+// Resources are the container's cgroup resources, device rules included.
+func (st *Started) Resources() *cgroups.Resources { return st.cfg.Cgroups.Resources }
 
 // Exec lets a created container's init run the task's process (runc
 // start) and applies the CPU quota. On error the caller destroys the
@@ -317,6 +405,9 @@ func additionalGroups(gids []uint32) []int {
 	}
 	return out
 }
+
+// OpenLog opens a sandbox output file for appending.
+func OpenLog(path string) (*os.File, error) { return openLog(path) }
 
 func openLog(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

@@ -17,8 +17,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -159,6 +161,95 @@ type Request struct {
 	// Seccomp is the seccomp profile, an OCI LinuxSeccomp object (the
 	// driver resolves names and defaults); null means none.
 	Seccomp json.RawMessage `json:"seccomp,omitempty"`
+	// Slot marks the request of a warm container (see WarmCompatible): the
+	// container is made ahead of its task, running the shim's stub, and
+	// the hidden directory that holds the sandbox is this host directory
+	// (bound read-only, a slave of it) instead of an empty tmpfs, so that
+	// the task's sandbox, bound under Slot on the host when the task
+	// arrives, appears at its own path inside.
+	Slot string `json:"slot,omitempty"`
+	// WarmDir is the warm container (its directory: request, slot) a task's
+	// container may take over instead of being made: the spare shim that
+	// holds it checks WarmCompatible. Destroying the container removes it.
+	WarmDir string `json:"warm_dir,omitempty"`
+}
+
+// WarmCompatible reports why the container of req cannot take over the warm
+// container made from warm (a request with Slot), or nil when it can:
+// everything fixed when a container is made must be the same — a command
+// task's root, hidden paths, seccomp profile, user, hostname, namespaces —
+// with no extra mounts, no gate, and the sandbox at its own host path.
+// Resources, arguments, environment and working directory come later.
+func WarmCompatible(warm, req *Request) error {
+	w, s := &warm.Spec, &req.Spec
+	switch {
+	case warm.Slot == "":
+		return errors.New("not a warm container")
+	case s.Rootfs != "" || req.HostRootDir == "" || req.HostRootDir != warm.HostRootDir:
+		return errors.New("not a command task on the same host root")
+	case len(s.Mounts) > 0 || s.WaitBeforeExec || s.NetNSPath != "" || s.IPCNamespacePath != "":
+		return errors.New("mounts, a gate or namespaces of its own")
+	case s.SandboxTarget != s.SandboxDir:
+		return errors.New("the sandbox is not at its host path")
+	case s.UID != w.UID || s.GID != w.GID || !slices.Equal(s.Groups, w.Groups) || s.Hostname != w.Hostname:
+		return errors.New("another user or hostname")
+	case !bytes.Equal(req.Seccomp, warm.Seccomp) || !slices.Equal(req.HiddenPaths, warm.HiddenPaths):
+		return errors.New("another seccomp profile or hidden paths")
+	case req.StateRoot != warm.StateRoot || filepath.Dir(req.CgroupPath) != filepath.Dir(warm.CgroupPath):
+		return errors.New("another state root or cgroup parent")
+	}
+	return nil
+}
+
+// ReleaseWarmDir removes a warm container's directory (see Request.Slot)
+// once its container is gone: the slot is unmounted (with what was bound
+// under it) before anything is removed, and nothing is removed when that
+// fails, for the slot holds a task's sandbox. A missing dir is fine.
+func ReleaseWarmDir(dir string) error {
+	err := syscall.Unmount(filepath.Join(dir, "slot"), syscall.MNT_DETACH)
+	if err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("release warm dir: unmount slot: %w", err)
+	}
+	if m, err := mountedUnder(dir); err != nil || m != "" {
+		return fmt.Errorf("release warm dir: %s is still mounted (%v)", m, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("release warm dir: %w", err)
+	}
+	return nil
+}
+
+// mountedUnder returns a mount point at or under dir, "" if none.
+func mountedUnder(dir string) (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		// Field 5 is the mount point, octal-escaped; dir has no spaces.
+		if mp := fields[4]; mp == dir || strings.HasPrefix(mp, dir+"/") {
+			return mp, nil
+		}
+	}
+	return "", sc.Err()
+}
+
+// StubRequest is what a warm container's stub (`nodectl-shim stub`, the
+// process a warm container runs until its task arrives) receives on its
+// socket, with the task's stdout and stderr as SCM_RIGHTS: it execs Args
+// with Env in Cwd. On failure it writes one line and exits; on success the
+// socket (close-on-exec) reads end of file.
+type StubRequest struct {
+	Args []string `json:"args"`
+	Env  []string `json:"env"`
+	Cwd  string   `json:"cwd"`
 }
 
 // Reply is what the shim writes on ReplyFD once, then closes it. With

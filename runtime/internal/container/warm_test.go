@@ -1,0 +1,211 @@
+package container_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"nodectl/runtime/internal/container"
+	"nodectl/runtime/internal/container/containertest"
+)
+
+// warmEnv is newEnv with warm containers on and a hidden work dir that
+// holds the sandboxes (as the agent's work dir does).
+func warmEnv(t *testing.T) (*env, string) {
+	t.Helper()
+	containertest.RequireRoot(t)
+	work := t.TempDir()
+	e := newEnv(t)
+	e.d.Close() // the env's driver, replaced by one with warm containers
+	e.cfg.WarmContainers = true
+	e.cfg.HiddenPaths = []string{work}
+	d, err := container.New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.d = d
+	t.Cleanup(d.Close) // runs before the containers' destruction
+	return e, work
+}
+
+func warmSpec(t *testing.T, work, id string, args ...string) container.Spec {
+	dir := filepath.Join(work, "sandboxes", id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return container.Spec{ID: id, SandboxDir: dir, Args: args}
+}
+
+// warmReady waits for the spare shim's warm container to run its stub and
+// returns the stub's pid.
+func warmReady(t *testing.T, root string) int {
+	t.Helper()
+	stub := 0
+	containertest.Eventually(t, 30*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(root, "runc", "warm-*", "state.json"))
+		if len(m) != 1 {
+			return false
+		}
+		var st struct {
+			Pid int `json:"init_process_pid"`
+		}
+		b, _ := os.ReadFile(m[0])
+		if json.Unmarshal(b, &st) != nil {
+			return false
+		}
+		b, _ = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Pid))
+		stub = st.Pid
+		return string(b) == "/proc/self/exe\x00stub\x00"
+	}, "no warm container after a start")
+	return stub
+}
+
+// TestWarmContainer: after a command task starts, the spare shim makes a
+// container like it ahead; the next such task takes it over — the same
+// monitor, its own id, cgroup, limits, sandbox, output, environment and
+// isolation — and destroying it leaves nothing.
+func TestWarmContainer(t *testing.T) {
+	e, work := warmEnv(t)
+	e.start(t, warmSpec(t, work, "w1", "/bin/sh", "-c", "sleep 30"))
+	stub := warmReady(t, e.cfg.Root)
+	spare := spareShimsWarm(e.cfg.Root)
+
+	spec := warmSpec(t, work, "w2", "/bin/sh", "-c",
+		`echo "$FOO $(pwd) $(id -u) $(grep -c . /proc/self/mountinfo)"; grep Seccomp: /proc/self/status; ls /proc/1/fd | wc -l; ls `+work+`; grep -E '^(Sig|Shd|Cap|NoNewPrivs)' /proc/1/status | tr '\n\t' '  '; echo; sleep 30`)
+	spec.Env = []string{"FOO=bar"}
+	spec.MemBytes = 64 << 20
+	c := e.start(t, spec)
+	if len(spare) != 1 || c.MonitorPid() != spare[0] {
+		t.Fatalf("monitor pid %d, want the warm spare %v", c.MonitorPid(), spare)
+	}
+	if c.Pid() != stub {
+		t.Fatalf("init pid %d, want the warm container's %d: not taken over", c.Pid(), stub)
+	}
+	var out string
+	containertest.Eventually(t, 30*time.Second, func() bool {
+		out = containertest.ReadFile(sandboxFile(spec, "stdout"))
+		return strings.Count(out, "\n") >= 5
+	}, "the task's output is not in its sandbox")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if f := strings.Fields(lines[0]); len(f) != 4 || f[0] != "bar" || f[1] != spec.SandboxDir || f[2] != "0" {
+		t.Errorf("task saw %q, want FOO=bar, cwd %s, uid 0", lines[0], spec.SandboxDir)
+	}
+	if lines[1] != "Seccomp:\t2" {
+		t.Errorf("seccomp: %q, want filtering (2)", lines[1])
+	}
+	if lines[2] != "3" { // stdin, stdout, stderr: the stub's socket is gone
+		t.Errorf("the task has %s fds open, want 3", lines[2])
+	}
+	// The same signal state, capabilities and no_new_privs as a task in
+	// a container made for it (w1 printed its own).
+	if ref := taskStatus(t, e, work); lines[4] != ref {
+		t.Errorf("the task's status\n%s\nwant, as made for it,\n%s", lines[4], ref)
+	}
+	if lines[3] != "sandboxes" {
+		t.Errorf("the hidden work dir shows %q, want only the way to the sandbox", lines[3])
+	}
+	if st, err := c.Status(); err != nil || st != container.Running {
+		t.Fatalf("status %v, %v", st, err)
+	}
+	cg := filepath.Join("/sys/fs/cgroup", e.cfg.CgroupParent, "w2")
+	limit := filepath.Join(cg, "memory.max")
+	if _, err := os.Stat(limit); err != nil { // cgroup v1
+		cg = filepath.Join("/sys/fs/cgroup/memory", e.cfg.CgroupParent, "w2")
+		limit = filepath.Join(cg, "memory.limit_in_bytes")
+	}
+	if b, err := os.ReadFile(limit); err != nil || strings.TrimSpace(string(b)) != "67108864" {
+		t.Errorf("%s: %q, %v", limit, b, err)
+	}
+	if err := c.Kill(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	destroy(t, e.d, "w2")
+	if _, err := os.Stat(cg); !os.IsNotExist(err) {
+		t.Errorf("cgroup %s left: %v", cg, err)
+	}
+	if m := mountsUnder(filepath.Join(e.cfg.Root, "containers")); len(m) > 0 {
+		t.Errorf("mounts left under the containers' run dirs: %v", m)
+	}
+	if _, err := os.Stat(spec.SandboxDir); err != nil {
+		t.Errorf("sandbox gone with the container: %v", err)
+	}
+
+	// A command that is not there fails the start, as without a warm
+	// container, and leaves nothing.
+	warmReady(t, e.cfg.Root)
+	bad := warmSpec(t, work, "w3", "no-such-command")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := e.d.Start(ctx, bad); err == nil || !strings.Contains(err.Error(), "no-such-command") {
+		t.Errorf("start of a missing command: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", e.cfg.CgroupParent, "w3")); !os.IsNotExist(err) {
+		t.Errorf("cgroup of the failed start left: %v", err)
+	}
+
+	// Close ends the spare and its warm container. (The failed start's
+	// spare is a plain one: the next start takes it and a warm one follows.)
+	e.start(t, warmSpec(t, work, "w4", "/bin/true"))
+	e.start(t, warmSpec(t, work, "w5", "/bin/true"))
+	warmReady(t, e.cfg.Root)
+	e.d.Close()
+	if m, _ := filepath.Glob(filepath.Join(e.cfg.Root, "warm", "*")); len(m) > 0 {
+		t.Errorf("warm dirs left after Close: %v", m)
+	}
+	if m, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", e.cfg.CgroupParent, "warm-*")); len(m) > 0 {
+		t.Errorf("warm cgroups left after Close: %v", m)
+	}
+	if m := mountsUnder(e.cfg.Root); len(m) > 0 {
+		t.Errorf("mounts left under the driver root: %v", m)
+	}
+}
+
+// taskStatus is the signal, capability and no_new_privs lines of
+// /proc/1/status of a command task in a container made for it (a gated
+// start never takes a warm container).
+func taskStatus(t *testing.T, e *env, work string) string {
+	spec := warmSpec(t, work, "ref", "/bin/sh", "-c", `grep -E '^(Sig|Shd|Cap|NoNewPrivs)' /proc/1/status | tr '\n\t' '  '; echo; sleep 30`)
+	spec.WaitBeforeExec = true
+	c := e.start(t, spec)
+	if err := c.OpenGate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	containertest.Eventually(t, 30*time.Second, func() bool {
+		out = containertest.ReadFile(sandboxFile(spec, "stdout"))
+		return strings.HasSuffix(out, "\n")
+	}, "no output from the reference task")
+	return strings.TrimSpace(out)
+}
+
+func spareShimsWarm(root string) []int {
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) == 4 && filepath.Base(args[0]) == container.ShimName && args[1] == "spare" && args[2] == root {
+			var pid int
+			if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimPrefix(p, "/proc/"), "/cmdline"), &pid); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+func mountsUnder(dir string) []string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
