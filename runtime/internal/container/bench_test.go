@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,4 +157,68 @@ func TestShimIsStatic(t *testing.T) {
 	if strings.Contains(string(b), "/lib64/ld-linux") {
 		t.Fatal("shim is dynamically linked")
 	}
+}
+
+// BenchmarkBurst starts 25 command tasks at once, as a burst of an app's
+// instances does, and reports the machine's CPU time per start (all
+// processes: shims, inits, this driver) next to the burst's wall time.
+func BenchmarkBurst(b *testing.B) {
+	e := newEnv(b)
+	const n = 25
+	ctx := context.Background()
+	var cpu, wall []time.Duration
+	for i := 0; i < b.N; i++ {
+		specs := make([]container.Spec, n)
+		for j := range specs {
+			specs[j] = e.spec(b, fmt.Sprintf("burst%d-%d", i, j), "", "sleep", "1000")
+		}
+		busy0 := busyTime(b)
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		ctrs := make([]*container.Container, n)
+		for j := range specs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := e.d.Start(ctx, specs[j])
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				ctrs[j] = c
+			}()
+		}
+		wg.Wait()
+		wall = append(wall, time.Since(t0))
+		cpu = append(cpu, (busyTime(b)-busy0)/n)
+		b.StopTimer()
+		for _, c := range ctrs {
+			if c != nil {
+				if err := c.Destroy(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(medianMillis(cpu), "cpu-ms/start")
+	b.ReportMetric(medianMillis(wall), "burst-ms")
+}
+
+// busyTime is the machine's non-idle CPU time so far (/proc/stat).
+func busyTime(b *testing.B) time.Duration {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(strings.SplitN(string(raw), "\n", 2)[0])
+	var busy int64
+	for k, v := range f[1:] {
+		if k == 3 || k == 4 { // idle, iowait
+			continue
+		}
+		x, _ := strconv.ParseInt(v, 10, 64)
+		busy += x
+	}
+	return time.Duration(busy) * 10 * time.Millisecond // USER_HZ is 100
 }

@@ -322,7 +322,13 @@ func (d *Driver) Start(ctx context.Context, s Spec) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start container %s: %w", s.ID, err)
 	}
+	d.spares.mu.Lock()
+	d.spares.inflight++
+	d.spares.mu.Unlock()
 	c, req, err := d.start(ctx, s)
+	d.spares.mu.Lock()
+	d.spares.inflight--
+	d.spares.mu.Unlock()
 	if err != nil {
 		d.refillSpare(nil) // it may have taken the spare
 		return nil, fmt.Errorf("start container %s: %w", s.ID, err)

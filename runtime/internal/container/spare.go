@@ -46,6 +46,8 @@ type spares struct {
 	ready    *spareShim
 	starting bool
 	closed   bool
+	// inflight counts the starts under way (Start).
+	inflight int
 }
 
 // takeSpare returns the spare shim, if there is one, for claimSpare.
@@ -75,16 +77,34 @@ func (d *Driver) claimSpare(sp *spareShim, dir string) (pid int, pidfd, reply *o
 // ready or starting. With warm containers on and last (the request of the
 // container just started) a command task's, the spare makes a warm
 // container like it.
+//
+// A warm container costs more CPU than the container it saves (its stub is
+// one more process start, its takeover one more step): worth it for the
+// next start after a quiet spell, not amid a burst of starts, where every
+// start would go through one. So while other starts are in flight the
+// spare is a plain one, and the last start of a burst swaps it for a warm
+// one.
 func (d *Driver) refillSpare(last *shimapi.Request) {
 	d.spares.mu.Lock()
+	var warm *shimapi.Request
+	if d.spares.inflight == 0 {
+		warm = d.warmRequest(last)
+	}
+	var plain *spareShim
+	if sp := d.spares.ready; sp != nil && sp.warm == nil && warm != nil && !d.spares.starting {
+		plain, d.spares.ready = sp, nil
+	}
 	if d.spares.ready != nil || d.spares.starting || d.spares.closed {
 		d.spares.mu.Unlock()
 		return
 	}
 	d.spares.starting = true
 	d.spares.mu.Unlock()
+	if plain != nil {
+		go d.discardSpare(plain)
+	}
 	go func() {
-		sp, err := d.forkSpare(d.warmRequest(last))
+		sp, err := d.forkSpare(warm)
 		d.spares.mu.Lock()
 		d.spares.starting = false
 		if err == nil && d.spares.ready == nil && !d.spares.closed {
