@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"nodectl/runtime/internal/container"
 	"nodectl/runtime/internal/container/containertest"
 )
@@ -76,7 +78,7 @@ func TestWarmContainer(t *testing.T) {
 	spare := spareShimsWarm(e.cfg.Root)
 
 	spec := warmSpec(t, work, "w2", "/bin/sh", "-c",
-		`echo "$FOO $(pwd) $(id -u) $(grep -c . /proc/self/mountinfo)"; grep Seccomp: /proc/self/status; echo; ls `+work+`; grep -E '^(Sig|Shd|Cap|NoNewPrivs)' /proc/1/status | tr '\n\t' '  '; echo; sleep 30`)
+		`echo "$FOO $(pwd) $(id -u) $(grep -c . /proc/self/mountinfo)"; grep Seccomp: /proc/self/status; echo; ls `+work+`; grep -E '^(SigBlk|SigIgn|SigCgt|Cap|NoNewPrivs)' /proc/1/status | tr '\n\t' '  '; echo; sleep 30`)
 	spec.Env = []string{"FOO=bar"}
 	spec.MemBytes = 64 << 20
 	c := e.start(t, spec)
@@ -121,6 +123,12 @@ func TestWarmContainer(t *testing.T) {
 	if b, err := os.ReadFile(limit); err != nil || strings.TrimSpace(string(b)) != "67108864" {
 		t.Errorf("%s: %q, %v", limit, b, err)
 	}
+	// A process run in it (a COMMAND health check) joins the task's
+	// namespaces and cgroups, found through its renamed state.
+	ex, out2, err := c.Exec(context.Background(), container.ExecSpec{Args: []string{"/bin/sh", "-c", "pwd; grep -c /w2$ /proc/self/cgroup"}})
+	if f := strings.Fields(string(out2)); err != nil || ex.Code != 0 || len(f) != 2 || f[0] != spec.SandboxDir || f[1] == "0" {
+		t.Errorf("exec in the taken-over container: %v, %+v, %q", err, ex, out2)
+	}
 	if err := c.Kill(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -157,11 +165,11 @@ func TestWarmContainer(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(e.cfg.Root, "warm", "*")); len(m) > 0 {
 		t.Errorf("warm dirs left after Close: %v", m)
 	}
-	if m, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", e.cfg.CgroupParent, "warm-*")); len(m) > 0 {
+	if m, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", e.cfg.CgroupParent, "warm-*")); len(m) > 0 {
 		t.Errorf("warm cgroups left after Close: %v", m)
 	}
-	if m := mountsUnder(e.cfg.Root); len(m) > 0 {
-		t.Errorf("mounts left under the driver root: %v", m)
+	if m := mountsUnder(filepath.Join(e.cfg.Root, "warm")); len(m) > 0 {
+		t.Errorf("warm mounts left after Close: %v", m)
 	}
 }
 
@@ -169,7 +177,7 @@ func TestWarmContainer(t *testing.T) {
 // /proc/1/status of a command task in a container made for it (a gated
 // start never takes a warm container).
 func taskStatus(t *testing.T, e *env, work string) string {
-	spec := warmSpec(t, work, "ref", "/bin/sh", "-c", `grep -E '^(Sig|Shd|Cap|NoNewPrivs)' /proc/1/status | tr '\n\t' '  '; echo; sleep 30`)
+	spec := warmSpec(t, work, "ref", "/bin/sh", "-c", `grep -E '^(SigBlk|SigIgn|SigCgt|Cap|NoNewPrivs)' /proc/1/status | tr '\n\t' '  '; echo; sleep 30`)
 	spec.WaitBeforeExec = true
 	c := e.start(t, spec)
 	if err := c.OpenGate(context.Background()); err != nil {
@@ -208,4 +216,57 @@ func mountsUnder(dir string) []string {
 		}
 	}
 	return out
+}
+
+// TestWarmContainerSwept: a warm container whose spare shim was killed
+// (it cannot clean up) is removed by the next driver on the same root.
+func TestWarmContainerSwept(t *testing.T) {
+	e, work := warmEnv(t)
+	e.start(t, warmSpec(t, work, "s1", "/bin/true"))
+	stub := warmReady(t, e.cfg.Root)
+	spare := spareShimsWarm(e.cfg.Root)
+	if len(spare) != 1 {
+		t.Fatalf("spare shims %v, want one", spare)
+	}
+	if err := unix.Kill(spare[0], unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The stub ends at end of file on its socket; orphaned, it is our
+	// child (TestMain made this process a subreaper): reap it.
+	containertest.Eventually(t, 30*time.Second, func() bool {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(stub, &ws, unix.WNOHANG, nil)
+		return got == stub || err != nil
+	}, "the stub outlived its shim")
+	// The shim's lock goes with its last thread, maybe after the stub saw
+	// end of file.
+	locks, _ := filepath.Glob(filepath.Join(e.cfg.Root, "warm", "*", "lock"))
+	if len(locks) != 1 {
+		t.Fatalf("warm locks %v, want one", locks)
+	}
+	containertest.Eventually(t, 30*time.Second, func() bool {
+		f, err := os.Open(locks[0])
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil
+	}, "the killed shim's lock is still held")
+	d, err := container.New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if m, _ := filepath.Glob(filepath.Join(e.cfg.Root, "warm", "*")); len(m) > 0 {
+		t.Errorf("warm dirs left: %v", m)
+	}
+	if m, _ := filepath.Glob(filepath.Join(e.cfg.Root, "runc", "warm-*")); len(m) > 0 {
+		t.Errorf("warm container state left: %v", m)
+	}
+	if m, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", e.cfg.CgroupParent, "warm-*")); len(m) > 0 {
+		t.Errorf("warm cgroups left: %v", m)
+	}
+	if m := mountsUnder(e.cfg.Root); len(m) > 0 {
+		t.Errorf("mounts left under the driver root: %v", m)
+	}
 }
