@@ -18,14 +18,14 @@ import (
 
 // warmEnv is newEnv with warm containers on and a hidden work dir that
 // holds the sandboxes (as the agent's work dir does).
-func warmEnv(t *testing.T) (*env, string) {
+func warmEnv(t *testing.T, hidden ...string) (*env, string) {
 	t.Helper()
 	containertest.RequireRoot(t)
 	work := t.TempDir()
 	e := newEnv(t)
 	e.d.Close() // the env's driver, replaced by one with warm containers
 	e.cfg.WarmContainers = true
-	e.cfg.HiddenPaths = []string{work}
+	e.cfg.HiddenPaths = append([]string{work}, hidden...)
 	d, err := container.New(e.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -268,5 +268,25 @@ func TestWarmContainerSwept(t *testing.T) {
 	}
 	if m := mountsUnder(e.cfg.Root); len(m) > 0 {
 		t.Errorf("mounts left under the driver root: %v", m)
+	}
+}
+
+// TestWarmContainerHiddenChanged: a path to hide that appeared after the
+// warm container was made (a glob of --task-hidden-paths, a host secret)
+// keeps the next task out of it: that task's container is made for it.
+func TestWarmContainerHiddenChanged(t *testing.T) {
+	secrets := t.TempDir()
+	e, work := warmEnv(t, filepath.Join(secrets, "secret-*"))
+	e.start(t, warmSpec(t, work, "h1", "/bin/true"))
+	stub := warmReady(t, e.cfg.Root)
+	if err := os.WriteFile(filepath.Join(secrets, "secret-1"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := e.start(t, warmSpec(t, work, "h2", "sleep", "30"))
+	if c.Pid() == stub {
+		t.Fatalf("the task took over a warm container made before %s/secret-1 was there to hide", secrets)
+	}
+	if st, err := c.Status(); err != nil || st != container.Running {
+		t.Fatalf("status %v, %v", st, err)
 	}
 }

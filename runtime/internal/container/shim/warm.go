@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/cgroups"
@@ -29,6 +30,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 
+	"nodectl/runtime/internal/container/internal/hostsecrets"
 	"nodectl/runtime/internal/container/internal/ociconf"
 	"nodectl/runtime/internal/container/internal/shimapi"
 )
@@ -42,9 +44,12 @@ type warm struct {
 	dir   string // <driver root>/warm/<id>
 	req   shimapi.Request
 	cover string // the hidden directory its slot is bound over
-	st    *ociconf.Started
-	sock  *os.File // our end of the stub's socket
-	lock  *os.File
+	// hidden is what it hides (hostsecrets.Matches): a task is given it
+	// only while that is still what a container made now would hide.
+	hidden []string
+	st     *ociconf.Started
+	sock   *os.File // our end of the stub's socket
+	lock   *os.File
 }
 
 // makeWarm creates the warm container described in dir. Errors leave
@@ -72,6 +77,9 @@ func makeWarm(dir string) (_ *warm, err error) {
 	if w.cover, err = ociconf.WarmCover(&w.req); err != nil {
 		return nil, err
 	}
+	// What the container hides, as of before it is configured (a path
+	// that appears meanwhile makes the take-over check fail: safe).
+	w.hidden = hostsecrets.Matches(w.req.HiddenPaths)
 	// The slot: a mount of its own in a peer group of its own, so that what
 	// is mounted under it propagates to the container's view of it (a
 	// slave) and nowhere else.
@@ -125,7 +133,8 @@ func (w *warm) destroy() {
 func (w *warm) adopt(dir string, req *shimapi.Request) (_ *shimapi.Monitor, fallback bool, err error) {
 	s := &req.Spec
 	rel, rerr := filepath.Rel(w.cover, s.SandboxDir)
-	if req.WarmDir != w.dir || shimapi.WarmCompatible(&w.req, req) != nil || rerr != nil || rel == "." || strings.HasPrefix(rel, "..") {
+	if req.WarmDir != w.dir || shimapi.WarmCompatible(&w.req, req) != nil || rerr != nil || rel == "." || strings.HasPrefix(rel, "..") ||
+		!slices.Equal(w.hidden, hostsecrets.Matches(req.HiddenPaths)) {
 		w.destroy()
 		return nil, true, nil
 	}

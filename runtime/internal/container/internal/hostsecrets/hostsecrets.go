@@ -5,6 +5,7 @@
 package hostsecrets
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,4 +47,33 @@ func IsHidden(p string, hidden []string) bool {
 		}
 	}
 	return false
+}
+
+// Matches expands the host secrets and hidden (patterns too) into the host
+// paths that exist now, sorted, each with its kind ("d" directory, "f"
+// regular file, "o" other): what a command task's container configured now
+// hides. A container made ahead of its task (a warm one) is taken over
+// only while this is still what it hid.
+func Matches(hidden []string) []string {
+	var out []string
+	for _, p := range append(Paths(), hidden...) {
+		if p == "" || !filepath.IsAbs(p) {
+			continue
+		}
+		matches, err := filepath.Glob(filepath.Clean(p))
+		if err != nil {
+			continue
+		}
+		for _, m := range matches {
+			kind := "o"
+			if st, err := os.Stat(m); err == nil && st.IsDir() {
+				kind = "d"
+			} else if err == nil && st.Mode().IsRegular() {
+				kind = "f"
+			}
+			out = append(out, m+" "+kind)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
