@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"nodectl/runtime/exetrim"
 	"nodectl/runtime/internal/container/internal/shimapi"
 )
 
@@ -25,6 +26,9 @@ const stubFD = 3
 // shim is gone) ends it. It never returns.
 func stubMain() {
 	unix.CloseOnExec(stubFD)
+	// It may wait long: its binary's pages go back to the page cache
+	// (~6 MB resident otherwise), as a spare shim's do.
+	_, _ = exetrim.Release(true)
 	var data []byte
 	var fds []int
 	buf := make([]byte, 64<<10)
