@@ -383,7 +383,7 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, _ *shimapi.Re
 		}
 	}()
 	if !s.WaitBeforeExec {
-		if sp = d.takeSpare(); sp != nil && sp.warm != nil && shimapi.WarmCompatible(sp.warm, &req) == nil {
+		if sp = d.takeSpare(&req); sp != nil && sp.warm != nil {
 			req.WarmDir = sp.warm.RunDir
 		}
 	}

@@ -48,13 +48,21 @@ type spares struct {
 	closed   bool
 	// inflight counts the starts under way (Start).
 	inflight int
+	// last is the request of the last container started that a warm
+	// container could have been made for: the model of the next one.
+	last *shimapi.Request
 }
 
-// takeSpare returns the spare shim, if there is one, for claimSpare.
-func (d *Driver) takeSpare() *spareShim {
+// takeSpare returns the spare shim for the container of req, if there is
+// one, for claimSpare. A warm one req does not fit is left for the next
+// start (req's gets a shim of its own).
+func (d *Driver) takeSpare(req *shimapi.Request) *spareShim {
 	d.spares.mu.Lock()
 	defer d.spares.mu.Unlock()
 	sp := d.spares.ready
+	if sp == nil || sp.warm != nil && shimapi.WarmCompatible(sp.warm, req) != nil {
+		return nil
+	}
 	d.spares.ready = nil
 	return sp
 }
@@ -74,9 +82,10 @@ func (d *Driver) claimSpare(sp *spareShim, dir string) (pid int, pidfd, reply *o
 }
 
 // refillSpare starts a new spare shim in the background unless one is
-// ready or starting. With warm containers on and last (the request of the
-// container just started) a command task's, the spare makes a warm
-// container like it.
+// ready or starting. With warm containers on, the spare makes a warm
+// container like the last command task's (last, the request of the
+// container just started, or an earlier one: an image task between two
+// command tasks leaves the warm one waiting).
 //
 // A warm container costs more CPU than the container it saves (its stub is
 // one more process start, its takeover one more step): worth it for the
@@ -86,13 +95,19 @@ func (d *Driver) claimSpare(sp *spareShim, dir string) (pid int, pidfd, reply *o
 // one.
 func (d *Driver) refillSpare(last *shimapi.Request) {
 	d.spares.mu.Lock()
+	if last != nil && d.warmRequest(last) != nil {
+		d.spares.last = last // the last command task a warm container would fit
+	}
 	var warm *shimapi.Request
 	if d.spares.inflight == 0 {
-		warm = d.warmRequest(last)
+		warm = d.warmRequest(d.spares.last)
 	}
-	var plain *spareShim
-	if sp := d.spares.ready; sp != nil && sp.warm == nil && warm != nil && !d.spares.starting {
-		plain, d.spares.ready = sp, nil
+	// A plain spare, or a warm one unlike the last command task (another
+	// user, say), makes way for the warm one wanted.
+	var old *spareShim
+	if sp := d.spares.ready; sp != nil && warm != nil && !d.spares.starting &&
+		(sp.warm == nil || shimapi.WarmCompatible(sp.warm, d.spares.last) != nil) {
+		old, d.spares.ready = sp, nil
 	}
 	if d.spares.ready != nil || d.spares.starting || d.spares.closed {
 		d.spares.mu.Unlock()
@@ -100,8 +115,8 @@ func (d *Driver) refillSpare(last *shimapi.Request) {
 	}
 	d.spares.starting = true
 	d.spares.mu.Unlock()
-	if plain != nil {
-		go d.discardSpare(plain)
+	if old != nil {
+		go d.discardSpare(old)
 	}
 	go func() {
 		sp, err := d.forkSpare(warm)

@@ -290,3 +290,23 @@ func TestWarmContainerHiddenChanged(t *testing.T) {
 		t.Fatalf("status %v, %v", st, err)
 	}
 }
+
+// TestWarmContainerWaitsForAFit: a task the warm container does not fit
+// (here: one with a volume) gets a container of its own and leaves the
+// warm one to the next task it fits.
+func TestWarmContainerWaitsForAFit(t *testing.T) {
+	e, work := warmEnv(t)
+	e.start(t, warmSpec(t, work, "f1", "/bin/true"))
+	stub := warmReady(t, e.cfg.Root)
+	vol := warmSpec(t, work, "f2", "sleep", "30")
+	vol.Mounts = []container.Mount{{Source: t.TempDir(), Destination: "/tmp/vol"}}
+	if c := e.start(t, vol); c.Pid() == stub {
+		t.Fatal("a task with a volume took over the warm container")
+	}
+	if got := warmReady(t, e.cfg.Root); got != stub {
+		t.Fatalf("warm container %d, want the same %d still waiting", got, stub)
+	}
+	if c := e.start(t, warmSpec(t, work, "f3", "sleep", "30")); c.Pid() != stub {
+		t.Fatalf("init pid %d, want the warm container's %d", c.Pid(), stub)
+	}
+}
