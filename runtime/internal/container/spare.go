@@ -51,6 +51,9 @@ type spares struct {
 	// last is the request of the last container started that a warm
 	// container could have been made for: the model of the next one.
 	last *shimapi.Request
+	// misfits counts the command tasks in a row the waiting warm
+	// container did not fit.
+	misfits int
 }
 
 // takeSpare returns the spare shim for the container of req, if there is
@@ -97,17 +100,23 @@ func (d *Driver) refillSpare(last *shimapi.Request) {
 	d.spares.mu.Lock()
 	if last != nil && d.warmRequest(last) != nil {
 		d.spares.last = last // the last command task a warm container would fit
+		if sp := d.spares.ready; sp != nil && sp.warm != nil && shimapi.WarmCompatible(sp.warm, last) != nil {
+			d.spares.misfits++ // it went by the waiting warm container
+		} else {
+			d.spares.misfits = 0
+		}
 	}
 	var warm *shimapi.Request
 	if d.spares.inflight == 0 {
 		warm = d.warmRequest(d.spares.last)
 	}
-	// A plain spare, or a warm one unlike the last command task (another
-	// user, say), makes way for the warm one wanted.
+	// A plain spare makes way for the warm one wanted, and so does a warm
+	// one that two command tasks in a row did not fit (another user, say;
+	// tasks of two users taking turns keep it).
 	var old *spareShim
-	if sp := d.spares.ready; sp != nil && warm != nil && !d.spares.starting &&
-		(sp.warm == nil || shimapi.WarmCompatible(sp.warm, d.spares.last) != nil) {
+	if sp := d.spares.ready; sp != nil && warm != nil && !d.spares.starting && (sp.warm == nil || d.spares.misfits >= 2) {
 		old, d.spares.ready = sp, nil
+		d.spares.misfits = 0
 	}
 	if d.spares.ready != nil || d.spares.starting || d.spares.closed {
 		d.spares.mu.Unlock()

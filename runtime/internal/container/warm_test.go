@@ -48,23 +48,27 @@ func warmSpec(t *testing.T, work, id string, args ...string) container.Spec {
 func warmReady(t *testing.T, root string) int {
 	t.Helper()
 	stub := 0
-	containertest.Eventually(t, 30*time.Second, func() bool {
-		m, _ := filepath.Glob(filepath.Join(root, "runc", "warm-*", "state.json"))
-		if len(m) != 1 {
-			return false
-		}
-		var st struct {
-			Pid int `json:"init_process_pid"`
-		}
-		b, _ := os.ReadFile(m[0])
-		if json.Unmarshal(b, &st) != nil {
-			return false
-		}
-		b, _ = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Pid))
-		stub = st.Pid
-		return string(b) == "/proc/self/exe\x00stub\x00"
-	}, "no warm container after a start")
+	containertest.Eventually(t, 30*time.Second, func() bool { stub = warmStub(root); return stub != 0 }, "no warm container after a start")
 	return stub
+}
+
+// warmStub is the pid of the warm container's stub, 0 if there is none.
+func warmStub(root string) int {
+	m, _ := filepath.Glob(filepath.Join(root, "runc", "warm-*", "state.json"))
+	if len(m) != 1 {
+		return 0
+	}
+	var st struct {
+		Pid int `json:"init_process_pid"`
+	}
+	b, _ := os.ReadFile(m[0])
+	if json.Unmarshal(b, &st) != nil {
+		return 0
+	}
+	if b, _ = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Pid)); string(b) != "/proc/self/exe\x00stub\x00" {
+		return 0
+	}
+	return st.Pid
 }
 
 // TestWarmContainer: after a command task starts, the spare shim makes a
@@ -308,5 +312,36 @@ func TestWarmContainerWaitsForAFit(t *testing.T) {
 	}
 	if c := e.start(t, warmSpec(t, work, "f3", "sleep", "30")); c.Pid() != stub {
 		t.Fatalf("init pid %d, want the warm container's %d", c.Pid(), stub)
+	}
+}
+
+// TestWarmContainerUsers: with tasks of two users taking turns the warm
+// container stays for the one it was made for; two tasks in a row of
+// another user get one made for theirs.
+func TestWarmContainerUsers(t *testing.T) {
+	e, work := warmEnv(t)
+	n := 0
+	start := func(uid uint32) *container.Container {
+		n++
+		spec := warmSpec(t, work, fmt.Sprintf("u%d", n), "sleep", "30")
+		spec.UID, spec.GID = uid, uid
+		return e.start(t, spec)
+	}
+	start(0)
+	root := warmReady(t, e.cfg.Root)
+	if c := start(65534); c.Pid() == root {
+		t.Fatal("a task of another user took over the warm container")
+	}
+	if c := start(0); c.Pid() != root {
+		t.Fatalf("init pid %d, want root's warm container %d", c.Pid(), root)
+	}
+	root = warmReady(t, e.cfg.Root)
+	start(65534)
+	start(65534)
+	var nobody int
+	containertest.Eventually(t, 30*time.Second, func() bool { nobody = warmStub(e.cfg.Root); return nobody != 0 && nobody != root },
+		"two tasks of another user in a row left the warm container as it was")
+	if c := start(65534); c.Pid() != nobody {
+		t.Fatalf("init pid %d, want the new warm container %d", c.Pid(), nobody)
 	}
 }
