@@ -345,3 +345,21 @@ func TestWarmContainerUsers(t *testing.T) {
 		t.Fatalf("init pid %d, want the new warm container %d", c.Pid(), nobody)
 	}
 }
+
+// TestWarmContainerStubDied: a warm container whose stub died is not taken
+// over: the task gets a container of its own and runs.
+func TestWarmContainerStubDied(t *testing.T) {
+	e, work := warmEnv(t)
+	e.start(t, warmSpec(t, work, "d1", "/bin/true"))
+	stub := warmReady(t, e.cfg.Root)
+	if err := unix.Kill(stub, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c := e.start(t, warmSpec(t, work, "d2", "sleep", "30"))
+	if c.Pid() == stub {
+		t.Fatal("the task was given the dead stub's container")
+	}
+	if st, err := c.Status(); err != nil || st != container.Running {
+		t.Fatalf("status %v, %v", st, err)
+	}
+}

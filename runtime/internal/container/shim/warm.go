@@ -138,8 +138,10 @@ func (w *warm) adopt(dir string, req *shimapi.Request) (_ *shimapi.Monitor, fall
 		w.destroy()
 		return nil, true, nil
 	}
+	// A stub that died (a seccomp profile its Go runtime cannot live
+	// under, say) has nothing to exec the task with.
 	state, err := w.st.Container.State()
-	if err != nil {
+	if st, serr := w.st.Container.Status(); err != nil || serr != nil || st != libcontainer.Running {
 		w.destroy()
 		return nil, true, nil
 	}
