@@ -23,6 +23,7 @@ import (
 
 	"nodectl/runtime/internal/container/internal/hostroot"
 	"nodectl/runtime/internal/container/internal/shimapi"
+	"nodectl/runtime/internal/container/internal/warmdir"
 )
 
 // DefaultCgroupParent is where container cgroups go when Config leaves it
@@ -562,7 +563,7 @@ func (d *Driver) cleanup(id string) error {
 	errs := []error{d.destroyLibcontainer(id)}
 	// A container made warm has its warm dir here, with the slot its
 	// sandbox is bound under: unmounted before anything is removed.
-	if err := shimapi.ReleaseWarmDir(filepath.Join(d.runDir(id), "warm")); err != nil {
+	if err := warmdir.Release(filepath.Join(d.runDir(id), "warm")); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	if err := os.RemoveAll(d.runDir(id)); err != nil {

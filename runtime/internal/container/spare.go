@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nodectl/runtime/internal/container/internal/shimapi"
+	"nodectl/runtime/internal/container/internal/warmdir"
 )
 
 // A container start used to begin with the exec of the shim and its Go
@@ -192,7 +193,7 @@ func (d *Driver) discardSpare(sp *spareShim) {
 	sp.pidfd.Close()
 	sp.reply.Close()
 	if sp.warm != nil {
-		_ = shimapi.ReleaseWarmDir(sp.warm.RunDir) // killed before it could
+		_ = warmdir.Release(sp.warm.RunDir) // killed before it could
 	}
 }
 
@@ -258,7 +259,7 @@ func (d *Driver) sweepWarm() {
 				continue
 			}
 		}
-		if err := shimapi.ReleaseWarmDir(dir); err != nil {
+		if err := warmdir.Release(dir); err != nil {
 			d.log.Warn("sweep warm container", "dir", dir, "err", err)
 		}
 	}

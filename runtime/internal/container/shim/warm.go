@@ -33,6 +33,7 @@ import (
 	"nodectl/runtime/internal/container/internal/hostsecrets"
 	"nodectl/runtime/internal/container/internal/ociconf"
 	"nodectl/runtime/internal/container/internal/shimapi"
+	"nodectl/runtime/internal/container/internal/warmdir"
 )
 
 // warmLockFile is held (flock) by the spare shim while its warm dir is
@@ -121,7 +122,7 @@ func (w *warm) destroy() {
 		_, _ = w.st.Process.Wait()
 		_ = w.st.Container.Destroy()
 	}
-	if shimapi.ReleaseWarmDir(w.dir) == nil && w.lock != nil {
+	if warmdir.Release(w.dir) == nil && w.lock != nil {
 		w.lock.Close()
 	}
 }

@@ -29,21 +29,12 @@ func Paths() []string { return slices.Clone(hostSecrets) }
 // IsHidden reports whether the resolved host path p is one of the host
 // secrets or of hidden (patterns too), or lies beneath one.
 func IsHidden(p string, hidden []string) bool {
-	for _, h := range append(Paths(), hidden...) {
-		if h == "" || !filepath.IsAbs(h) {
-			continue
+	for _, m := range expand(hidden) {
+		if r, err := filepath.EvalSymlinks(m); err == nil {
+			m = r
 		}
-		matches, err := filepath.Glob(filepath.Clean(h))
-		if err != nil {
-			continue
-		}
-		for _, m := range matches {
-			if r, err := filepath.EvalSymlinks(m); err == nil {
-				m = r
-			}
-			if p == m || strings.HasPrefix(p, strings.TrimSuffix(m, "/")+"/") {
-				return true
-			}
+		if p == m || strings.HasPrefix(p, strings.TrimSuffix(m, "/")+"/") {
+			return true
 		}
 	}
 	return false
@@ -56,24 +47,32 @@ func IsHidden(p string, hidden []string) bool {
 // only while this is still what it hid.
 func Matches(hidden []string) []string {
 	var out []string
+	for _, m := range expand(hidden) {
+		kind := "o"
+		if st, err := os.Stat(m); err == nil && st.IsDir() {
+			kind = "d"
+		} else if err == nil && st.Mode().IsRegular() {
+			kind = "f"
+		}
+		out = append(out, m+" "+kind)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// expand returns the paths the host secrets' and hidden's absolute
+// patterns match now.
+func expand(hidden []string) []string {
+	var out []string
 	for _, p := range append(Paths(), hidden...) {
 		if p == "" || !filepath.IsAbs(p) {
 			continue
 		}
 		matches, err := filepath.Glob(filepath.Clean(p))
 		if err != nil {
-			continue
+			continue // only ErrBadPattern; the agent validates operator paths
 		}
-		for _, m := range matches {
-			kind := "o"
-			if st, err := os.Stat(m); err == nil && st.IsDir() {
-				kind = "d"
-			} else if err == nil && st.Mode().IsRegular() {
-				kind = "f"
-			}
-			out = append(out, m+" "+kind)
-		}
+		out = append(out, matches...)
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }

@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -199,46 +198,6 @@ func WarmCompatible(warm, req *Request) error {
 		return errors.New("another state root or cgroup parent")
 	}
 	return nil
-}
-
-// ReleaseWarmDir removes a warm container's directory (see Request.Slot)
-// once its container is gone: the slot is unmounted (with what was bound
-// under it) before anything is removed, and nothing is removed when that
-// fails, for the slot holds a task's sandbox. A missing dir is fine.
-func ReleaseWarmDir(dir string) error {
-	err := syscall.Unmount(filepath.Join(dir, "slot"), syscall.MNT_DETACH)
-	if err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-		return fmt.Errorf("release warm dir: unmount slot: %w", err)
-	}
-	if m, err := mountedUnder(dir); err != nil || m != "" {
-		return fmt.Errorf("release warm dir: %s is still mounted (%v)", m, err)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("release warm dir: %w", err)
-	}
-	return nil
-}
-
-// mountedUnder returns a mount point at or under dir, "" if none.
-func mountedUnder(dir string) (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		// Field 5 is the mount point, octal-escaped; dir has no spaces.
-		if mp := fields[4]; mp == dir || strings.HasPrefix(mp, dir+"/") {
-			return mp, nil
-		}
-	}
-	return "", sc.Err()
 }
 
 // StubRequest is what a warm container's stub (`nodectl-shim stub`, the
