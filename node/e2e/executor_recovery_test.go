@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,32 +101,49 @@ func TestExecutorRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const taskID = "keeper"
-	launched := false
-	for !launched {
-		select {
-		case ev, ok := <-c.events:
-			if !ok {
-				t.Fatal("the scheduler's stream ended before an offer")
-			}
-			if ev.Type != api.EventOffers || ev.Offers == nil || len(ev.Offers.Offers) == 0 {
-				continue
-			}
-			o := ev.Offers.Offers[0]
-			ti := api.TaskInfo{Name: taskID, TaskID: api.ID{Value: taskID}, AgentID: o.AgentID,
-				Resources: mustResources(t, "cpus:0.1;mem:32"),
-				Executor: &api.ExecutorInfo{Type: api.ExecutorTypeCustom, ExecutorID: api.ID{Value: "recexec"}, Name: "recexec",
-					Command:   &api.CommandInfo{Value: "exec ./recexec", URIs: []api.CommandURI{{Value: execBin, Executable: true}}},
-					Resources: mustResources(t, "cpus:0.1;mem:64")}}
-			must(t, c.call(api.Call{Type: api.CallAccept, Accept: &api.AcceptCall{OfferIDs: []api.ID{o.ID},
-				Operations: []api.Operation{{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: []api.TaskInfo{ti}}}}}}))
-			launched = true
-		case <-time.After(time.Minute): // bounds a hang only
-			t.Fatal("no offer")
+	// An offer can be rescinded between its arrival and our ACCEPT (the
+	// agent reports a host port another test's process took): the task is
+	// then LOST with "no longer valid", and the next offer is taken.
+	taskID := ""
+	for attempt := 0; taskID == ""; attempt++ {
+		if attempt == 5 {
+			t.Fatal("five offers in a row were no longer valid")
 		}
-	}
-	if st := nextUpdate(t, c, taskID); st.State != api.TaskRunning {
-		t.Fatalf("first update: %s %s", st.State, st.Message)
+		id := "keeper"
+		if attempt > 0 {
+			id = fmt.Sprintf("keeper-%d", attempt)
+		}
+		launched := false
+		for !launched {
+			select {
+			case ev, ok := <-c.events:
+				if !ok {
+					t.Fatal("the scheduler's stream ended before an offer")
+				}
+				if ev.Type != api.EventOffers || ev.Offers == nil || len(ev.Offers.Offers) == 0 {
+					continue
+				}
+				o := ev.Offers.Offers[0]
+				ti := api.TaskInfo{Name: id, TaskID: api.ID{Value: id}, AgentID: o.AgentID,
+					Resources: mustResources(t, "cpus:0.1;mem:32"),
+					Executor: &api.ExecutorInfo{Type: api.ExecutorTypeCustom, ExecutorID: api.ID{Value: "recexec"}, Name: "recexec",
+						Command:   &api.CommandInfo{Value: "exec ./recexec", URIs: []api.CommandURI{{Value: execBin, Executable: true}}},
+						Resources: mustResources(t, "cpus:0.1;mem:64")}}
+				must(t, c.call(api.Call{Type: api.CallAccept, Accept: &api.AcceptCall{OfferIDs: []api.ID{o.ID},
+					Operations: []api.Operation{{Type: api.OperationLaunch, Launch: &api.LaunchOperation{TaskInfos: []api.TaskInfo{ti}}}}}}))
+				launched = true
+			case <-time.After(time.Minute): // bounds a hang only
+				t.Fatal("no offer")
+			}
+		}
+		switch st := nextUpdate(t, c, id); {
+		case st.State == api.TaskRunning:
+			taskID = id
+		case st.State == api.TaskLost && strings.Contains(st.Message, "no longer valid"):
+			t.Logf("attempt %d: %s", attempt, st.Message)
+		default:
+			t.Fatalf("first update: %s %s", st.State, st.Message)
+		}
 	}
 	fw := c.fw
 	sandboxes := filepath.Join(n.dir, "slaves")
