@@ -192,8 +192,12 @@ func (d *Driver) discardSpare(sp *spareShim) {
 	d.reap(sp.pid)
 	sp.pidfd.Close()
 	sp.reply.Close()
-	if sp.warm != nil {
-		_ = warmdir.Release(sp.warm.RunDir) // killed before it could
+	if sp.warm != nil { // what it left if it was killed before it could clean up
+		if err := d.destroyLibcontainer(sp.warm.Spec.ID); err != nil {
+			d.log.Warn("destroy a discarded spare's warm container", "dir", sp.warm.RunDir, "err", err)
+			return
+		}
+		_ = warmdir.Release(sp.warm.RunDir)
 	}
 }
 
