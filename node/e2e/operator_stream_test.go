@@ -188,6 +188,9 @@ func TestOperatorStreamDCOSClient(t *testing.T) {
 		})
 	}
 	updated("TASK_RUNNING")
+	// The stream's TASK_RUNNING can come before the app's deployment has
+	// finished (it does once Marathon has the update): DELETE after it.
+	waitFor(t, 60*time.Second, "the app's deployment to finish", func() bool { ids, ok := appDeploymentIDs(n); return ok && len(ids) == 0 })
 	appMust(t, n, "DELETE", "/v2/apps"+app, "", 200)
 	updated("TASK_KILLED")
 }
@@ -271,6 +274,9 @@ func TestOperatorStreamProtobuf(t *testing.T) {
 	next("TASK_UPDATED TASK_RUNNING", func(v map[string]any) bool {
 		return v["type"] == "TASK_UPDATED" && field(v, "task_updated", "state") == "TASK_RUNNING"
 	})
+	// The stream's TASK_RUNNING can come before the app's deployment has
+	// finished (it does once Marathon has the update): DELETE after it.
+	waitFor(t, 60*time.Second, "the app's deployment to finish", func() bool { ids, ok := appDeploymentIDs(n); return ok && len(ids) == 0 })
 	appMust(t, n, "DELETE", "/v2/apps"+app, "", 200)
 	next("TASK_UPDATED TASK_KILLED", func(v map[string]any) bool {
 		return v["type"] == "TASK_UPDATED" && field(v, "task_updated", "state") == "TASK_KILLED"
