@@ -364,7 +364,8 @@ func spareShims(root string) []int {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) == 3 && filepath.Base(args[0]) == container.ShimName && args[1] == "spare" && args[2] == root {
+		// `spare <root>`, and `spare <root> <warm dir>` with warm containers
+		if len(args) >= 3 && filepath.Base(args[0]) == container.ShimName && args[1] == "spare" && args[2] == root {
 			pid, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(p, "/proc/"), "/cmdline"))
 			pids = append(pids, pid)
 		}

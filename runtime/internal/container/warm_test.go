@@ -79,7 +79,7 @@ func TestWarmContainer(t *testing.T) {
 	e, work := warmEnv(t)
 	e.start(t, warmSpec(t, work, "w1", "/bin/sh", "-c", "sleep 30"))
 	stub := warmReady(t, e.cfg.Root)
-	spare := spareShimsWarm(e.cfg.Root)
+	spare := spareShims(e.cfg.Root)
 
 	spec := warmSpec(t, work, "w2", "/bin/sh", "-c",
 		`echo "$FOO $(pwd) $(id -u) $(grep -c . /proc/self/mountinfo)"; grep Seccomp: /proc/self/status; echo; ls `+work+`; grep -E '^(SigBlk|SigIgn|SigCgt|Cap|NoNewPrivs)' /proc/1/status | tr '\n\t' '  '; echo; sleep 30`)
@@ -195,22 +195,6 @@ func taskStatus(t *testing.T, e *env, work string) string {
 	return strings.TrimSpace(out)
 }
 
-func spareShimsWarm(root string) []int {
-	var pids []int
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, _ := os.ReadFile(p)
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) == 4 && filepath.Base(args[0]) == container.ShimName && args[1] == "spare" && args[2] == root {
-			var pid int
-			if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimPrefix(p, "/proc/"), "/cmdline"), &pid); err == nil {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}
-
 func mountsUnder(dir string) []string {
 	b, _ := os.ReadFile("/proc/self/mountinfo")
 	var out []string
@@ -228,7 +212,7 @@ func TestWarmContainerSwept(t *testing.T) {
 	e, work := warmEnv(t)
 	e.start(t, warmSpec(t, work, "s1", "/bin/true"))
 	stub := warmReady(t, e.cfg.Root)
-	spare := spareShimsWarm(e.cfg.Root)
+	spare := spareShims(e.cfg.Root)
 	if len(spare) != 1 {
 		t.Fatalf("spare shims %v, want one", spare)
 	}
@@ -355,6 +339,11 @@ func TestWarmContainerStubDied(t *testing.T) {
 	if err := unix.Kill(stub, unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// Dead: a zombie (its spare shim does not reap it while it waits).
+	containertest.Eventually(t, 30*time.Second, func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", stub))
+		return err != nil || strings.Contains(string(b), ") Z ")
+	}, "the stub did not die")
 	c := e.start(t, warmSpec(t, work, "d2", "sleep", "30"))
 	if c.Pid() == stub {
 		t.Fatal("the task was given the dead stub's container")

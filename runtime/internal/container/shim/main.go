@@ -83,12 +83,7 @@ func main() {
 	var w *warm
 	if os.Args[1] == "spare" {
 		if len(os.Args) == 4 {
-			// Its own output goes to the warm dir's log until claimed.
-			if log, err := os.OpenFile(filepath.Join(os.Args[3], shimapi.ShimLogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o644); err == nil {
-				_ = unix.Dup3(int(log.Fd()), 1, 0)
-				_ = unix.Dup3(int(log.Fd()), 2, 0)
-				log.Close()
-			}
+			logTo(os.Args[3]) // the warm dir's log until claimed
 			var err error
 			if w, err = makeWarm(os.Args[3]); err != nil {
 				fmt.Fprintf(os.Stderr, "nodectl-shim: warm container: %v\n", err)
@@ -176,12 +171,18 @@ func awaitClaim() (dir string, ok bool) {
 	if err != nil || !filepath.IsAbs(dir) {
 		return "", false
 	}
+	logTo(dir)
+	return dir, true
+}
+
+// logTo sends the shim's stdout and stderr to dir's shim log, as the
+// driver does for a shim it starts.
+func logTo(dir string) {
 	if log, err := os.OpenFile(filepath.Join(dir, shimapi.ShimLogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o644); err == nil {
 		_ = unix.Dup3(int(log.Fd()), 1, 0)
 		_ = unix.Dup3(int(log.Fd()), 2, 0)
 		log.Close()
 	}
-	return dir, true
 }
 
 // start creates and starts the container and records the monitor. With

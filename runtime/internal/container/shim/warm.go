@@ -241,8 +241,11 @@ func (w *warm) adopt(dir string, req *shimapi.Request) (_ *shimapi.Monitor, fall
 	_ = unix.Shutdown(int(w.sock.Fd()), unix.SHUT_WR)
 	why, err := io.ReadAll(io.LimitReader(w.sock, 4096))
 	w.sock.Close()
-	if err != nil || len(why) > 0 {
-		return nil, false, fmt.Errorf("start container: %s%v", strings.TrimSpace(string(why)), errOrNil(err))
+	if err != nil {
+		return nil, false, fmt.Errorf("start container: read the stub's answer: %w", err)
+	}
+	if len(why) > 0 {
+		return nil, false, fmt.Errorf("start container: %s", strings.TrimSpace(string(why)))
 	}
 	if quota != 0 {
 		res.CpuQuota = quota
@@ -251,13 +254,6 @@ func (w *warm) adopt(dir string, req *shimapi.Request) (_ *shimapi.Monitor, fall
 		}
 	}
 	return &shimapi.Monitor{Pid: os.Getpid(), InitPid: initPid, CgroupPaths: newCg}, false, nil
-}
-
-func errOrNil(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // moveCgroups gives the container's cgroups (from, controller → path) the
