@@ -66,6 +66,20 @@ func unclaim(id string) {
 	_ = os.Remove(filepath.Join(ownersDir, id))
 }
 
+// anyAbandoned reports whether some recorded owner's directory is gone.
+func anyAbandoned() bool {
+	es, err := os.ReadDir(ownersDir)
+	if err != nil {
+		return false
+	}
+	for _, e := range es {
+		if recorded, alive := owner(e.Name()); recorded && !alive {
+			return true
+		}
+	}
+	return false
+}
+
 // ruleOwner is the container id a plugin rule's comment names: portmap's
 // comment is the id itself, bridge's masquerade rules end in "id: <id>".
 func ruleOwner(comment string) string {
@@ -87,6 +101,12 @@ func ruleOwner(comment string) string {
 func SweepHost(ctx context.Context) ([]string, error) {
 	unlock := hostLock(unix.LOCK_EX) // no ADD between claim and rules meanwhile
 	defer unlock()
+	if !anyAbandoned() {
+		// Nothing below would be removed: only an abandoned owner's rules,
+		// leases and record are. Listing the tables execs nft once per
+		// table (~100 ms, most of an agent's start on a fresh work dir).
+		return nil, nil
+	}
 	ids := map[string]bool{}
 	for _, t := range pluginTables {
 		nft, err := knftables.New(t.family, t.name)
