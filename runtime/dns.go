@@ -240,9 +240,22 @@ func (a *Agent) pollDNS(ctx context.Context) {
 			a.dns.mu.Lock()
 			a.dns.updated = time.Now()
 			a.dns.mu.Unlock()
+			// Changes come in bursts (an app's instances start together):
+			// one fetch of the whole record set per change would cost the
+			// master and every agent O(tasks) each time. A short pause
+			// takes the burst's changes in one.
+			select {
+			case <-ctx.Done():
+			case <-time.After(dnsPollPause):
+			}
 		}
 	}
 }
+
+// dnsPollPause is the least time between two fetches of changed records
+// (Mesos-DNS refreshes every 60 s by default; the long poll brings a
+// change here within this pause plus a round trip).
+const dnsPollPause = 200 * time.Millisecond
 
 // fetchDNS is one long poll: the records once their version is not have.
 func (a *Agent) fetchDNS(ctx context.Context, client *http.Client, leader, have string) (api.DNSRecords, error) {
