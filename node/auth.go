@@ -84,7 +84,7 @@ func cutFileURL(flag string) (string, bool) {
 // ensureAdmin creates the admin superuser on a new cluster and writes its
 // secret, once, into the work dir (0600). A master joining an existing
 // cluster finds the user there and writes nothing.
-func ensureAdmin(ctx context.Context, cfg Config, users *auth.Users, redact func(...string), log *slog.Logger) error {
+func ensureAdmin(ctx context.Context, cfg Config, users *auth.Users, ahead func() (adminCredential, error), redact func(...string), log *slog.Logger) error {
 	exists, err := users.Exists(ctx, AdminPrincipal)
 	if err != nil {
 		return fmt.Errorf("admin user: %w", err)
@@ -92,14 +92,17 @@ func ensureAdmin(ctx context.Context, cfg Config, users *auth.Users, redact func
 	if exists {
 		return nil
 	}
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return err
+	if ahead == nil {
+		ahead = newAdminCredential
 	}
-	secret := base64.RawURLEncoding.EncodeToString(b)
+	cred, err := ahead()
+	if err != nil {
+		return fmt.Errorf("admin user: %w", err)
+	}
+	secret := cred.secret
 	redact(secret)
 	path := filepath.Join(cfg.WorkDir, AdminSecretName)
-	if err := users.Add(ctx, auth.User{Principal: AdminPrincipal, Superuser: true}, secret); err != nil {
+	if err := users.AddHashed(ctx, auth.User{Principal: AdminPrincipal, Superuser: true, Hash: cred.hash}); err != nil {
 		if errors.Is(err, auth.ErrUserExists) {
 			return nil // another master won the race
 		}
@@ -110,6 +113,37 @@ func ensureAdmin(ctx context.Context, cfg Config, users *auth.Users, redact func
 	}
 	log.Info("created the admin principal; its secret is in "+path+" (shown once: keep it, then delete the file)", "principal", AdminPrincipal)
 	return nil
+}
+
+// adminCredential is the admin principal's secret and its hash.
+type adminCredential struct{ secret, hash string }
+
+func newAdminCredential() (adminCredential, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return adminCredential{}, err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(b)
+	hash, err := auth.HashSecret(secret)
+	if err != nil {
+		return adminCredential{}, err
+	}
+	return adminCredential{secret: secret, hash: hash}, nil
+}
+
+// aheadOf starts f now and returns the wait for its result.
+func aheadOf[T any](f func() (T, error)) func() (T, error) {
+	var v T
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		v, err = f()
+	}()
+	return func() (T, error) {
+		<-done
+		return v, err
+	}
 }
 
 // masterRouter is the master port's one router: every route of the

@@ -62,17 +62,33 @@ type spaceReserve struct {
 // if space allows. A reserve left by an earlier run is released first:
 // its space is counted as free.
 func newSpaceReserve(workDir, dbDir string, log *slog.Logger) (*spaceReserve, error) {
-	r := &spaceReserve{path: filepath.Join(workDir, "etcd.reserve"), db: filepath.Join(dbDir, "member", "snap", "db"), log: log}
-	if err := r.release(); err != nil {
+	r, err := sizeSpaceReserve(workDir, dbDir, log)
+	if err != nil {
 		return nil, err
 	}
+	return r, r.start()
+}
+
+// sizeSpaceReserve sizes the reserve of workDir's filesystem (its size
+// depends on the filesystem's, not on what is free); start makes it.
+func sizeSpaceReserve(workDir, dbDir string, log *slog.Logger) (*spaceReserve, error) {
+	r := &spaceReserve{path: filepath.Join(workDir, "etcd.reserve"), db: filepath.Join(dbDir, "member", "snap", "db"), log: log}
 	var st unix.Statfs_t
 	if err := unix.Statfs(workDir, &st); err != nil {
 		return nil, fmt.Errorf("measure the work dir's filesystem: %w", err)
 	}
 	r.size = min(reserveMaxBytes, uint64(reserveFraction*float64(st.Blocks*uint64(st.Bsize))))
-	r.check()
 	return r, nil
+}
+
+// start releases a reserve left by an earlier run (its space then counts
+// as free) and makes it again if space allows.
+func (r *spaceReserve) start() error {
+	if err := r.release(); err != nil {
+		return err
+	}
+	r.check()
+	return nil
 }
 
 // low is the free space under which the reserve is released.

@@ -103,7 +103,11 @@ func (cfg Config) etcdName() string {
 // startMaster starts the etcd member (new cluster, join, restart, or
 // reset; docs/ha.md) and builds the master on it. Nothing runs yet
 // but etcd; the caller serves r.srv on r.ln and runs the master.
-func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog string) (r *masterRole, err error) {
+//
+// onPKI, if not nil, is called once the node's PKI is ready, before etcd
+// starts: work that needs only the PKI (the agent of a --role=all node)
+// can go on while etcd elects itself.
+func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog string, onPKI func(*pki.Setup)) (r *masterRole, err error) {
 	log := logs.logger("master")
 	r = &masterRole{upgrader: cfg.upgrader}
 	defer func() {
@@ -121,6 +125,15 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 		return r, fmt.Errorf("cluster PKI: %w", err)
 	}
 	id := r.pki.Identity
+	if onPKI != nil {
+		onPKI(r.pki)
+	}
+	// A new cluster gets an admin principal: its secret's hash (argon2id,
+	// ~50 ms of CPU) is made while etcd elects itself.
+	var admin func() (adminCredential, error)
+	if r.pki.Created {
+		admin = aheadOf(newAdminCredential)
+	}
 	if r.etcd, err = startEtcd(ctx, cfg, id, log); err != nil {
 		return r, err
 	}
@@ -180,7 +193,7 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 	if _, err := pki.SetupAdmin(cfg.WorkDir, advertised, r.pki.Authority, cfg.pkiPaths()); err != nil {
 		return r, fmt.Errorf("admin credential: %w", err)
 	}
-	if err := ensureAdmin(ctx, cfg, r.users, logs.RedactValues, log); err != nil {
+	if err := ensureAdmin(ctx, cfg, r.users, admin, logs.RedactValues, log); err != nil {
 		return r, err
 	}
 	if r.pki.Created {

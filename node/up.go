@@ -99,52 +99,91 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 
 	var masterPKI *pki.Setup
 	if cfg.runsMaster() {
+		if reserve, err = sizeSpaceReserve(cfg.WorkDir, cfg.etcdDir(), log); err != nil {
+			return err
+		}
+	}
+	var atls *agentTLS
+	// buildAgent makes the agent (runtime.New: its checkpoint store, cgroups,
+	// container driver). A --role=all node does it while its etcd elects
+	// itself (startMaster's onPKI); an agent alone, here.
+	var agentBuilt chan error
+	buildAgent := func(masterPKI *pki.Setup) {
+		agentBuilt = make(chan error, 1)
+		go func() {
+			// The agent talks HTTPS with its certificate (docs/security.md).
+			var err error
+			if atls, err = prepareAgentTLS(ctx, cfg, masterPKI); err != nil {
+				agentBuilt <- err
+				return
+			}
+			var leaderKnown func() bool
+			if cfg.runsMaster() { // master is set before the agent runs
+				leaderKnown = func() bool { _, ok := master.Leader(); return ok }
+			}
+			agent, err = runtime.New(runtime.Config{
+				WorkDir: cfg.WorkDir, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.AgentPort,
+				Masters: atls.masters, HTTPClient: atls.client, Scheme: "https", Resources: withDefaultRole(cfg.Resources, cfg.Roles.DefaultRole), Attributes: cfg.Attributes,
+				RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, LeaderKnown: leaderKnown, Flags: cfg.Flags,
+				ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries, AllowedHostPaths: cfg.AllowedHostPaths,
+				TaskHiddenPaths: cfg.TaskHiddenPaths, SeccompConfigDir: cfg.SeccompConfigDir, SeccompProfileName: cfg.SeccompProfileName,
+				NoSwitchUser: cfg.NoSwitchUser,
+				Recover:      cfg.Recover, Strict: cfg.Strict, RecoveryTimeout: cfg.RecoveryTimeout, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
+				EnforceContainerDiskQuota: cfg.EnforceDiskQuota, CgroupsEnableCFS: cfg.CgroupsEnableCFS, CgroupsFavorDynMods: cfg.CgroupsFavorDynMods, WarmContainers: cfg.WarmContainers, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
+				UsageInterval: cfg.UsageInterval, UsageHistory: cfg.UsageHistory, ExecutorRegistrationTimeout: cfg.ExecutorRegistrationTimeout,
+				DiskFullBelow: reserve.keep(),
+				CgroupsRoot:   cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources, Fetcher: cfg.Fetcher,
+				NetworkCNIConfigDir: cfg.CNIConfigDir, NetworkCNIPluginsDir: cfg.CNIPluginsDir, DNS: cfg.DNS.runtime(cfg.AdvertiseIP),
+				GCDelay: cfg.SandboxGC.GCDelay, GCDiskHeadroom: cfg.SandboxGC.GCDiskHeadroom, DiskWatchInterval: cfg.SandboxGC.DiskWatchInterval, ImageGC: cfg.SandboxGC.ImageGC,
+				Logger: logs.logger("agent"), LogFile: logs.logFile("agent"),
+			})
+			agentBuilt <- err
+		}()
+	}
+	// agentReady waits for buildAgent; after an error nothing of the agent
+	// is left to close.
+	agentReady := func() error {
+		if agentBuilt == nil {
+			return nil
+		}
+		err := <-agentBuilt
+		agentBuilt = nil
+		return err
+	}
+	if cfg.runsMaster() {
 		masterLog := cfg.ExternalLogFile // served by the files API (docs/ui.md)
 		if masterLog == "" {
 			masterLog = logs.logFile("master")
 		}
-		mr, err := startMaster(ctx, cfg, logs, masterLog)
+		var onPKI func(*pki.Setup)
+		if cfg.runsAgent() {
+			onPKI = buildAgent
+		}
+		mr, err := startMaster(ctx, cfg, logs, masterLog, onPKI)
 		if err != nil {
+			if agentReady() == nil && agent != nil {
+				agent.Close()
+			}
 			return err
 		}
 		etcdSrv, etcdCli, master, appsFw, users = mr.etcd, mr.cli, mr.master, mr.apps, mr.users
 		servers, listeners = append(servers, mr.srv), append(listeners, mr.ln)
 		masterPKI = mr.pki
-		if reserve, err = newSpaceReserve(cfg.WorkDir, cfg.etcdDir(), log); err != nil {
+		if err = reserve.start(); err != nil {
+			if agentReady() == nil && agent != nil {
+				agent.Close()
+			}
 			closeAll(listeners)
 			return err
 		}
 	}
-	var atls *agentTLS
 	var execLn net.Listener
 	if cfg.runsAgent() {
-		// The agent talks HTTPS with its certificate (docs/security.md).
-		if atls, err = prepareAgentTLS(ctx, cfg, masterPKI); err != nil {
+		if agentBuilt == nil {
+			buildAgent(nil)
+		}
+		if err := agentReady(); err != nil {
 			closeAll(listeners)
-			return err
-		}
-		masters, hc, scheme := atls.masters, atls.client, "https"
-		var leaderKnown func() bool
-		if master != nil {
-			leaderKnown = func() bool { _, ok := master.Leader(); return ok }
-		}
-		agent, err = runtime.New(runtime.Config{
-			WorkDir: cfg.WorkDir, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.AgentPort,
-			Masters: masters, HTTPClient: hc, Scheme: scheme, Resources: withDefaultRole(cfg.Resources, cfg.Roles.DefaultRole), Attributes: cfg.Attributes,
-			RegistrationBackoffFactor: cfg.RegistrationBackoffFactor, LeaderKnown: leaderKnown, Flags: cfg.Flags,
-			ExecutorShutdownGracePeriod: cfg.ExecutorShutdownGrace, InsecureRegistries: cfg.InsecureRegistries, AllowedHostPaths: cfg.AllowedHostPaths,
-			TaskHiddenPaths: cfg.TaskHiddenPaths, SeccompConfigDir: cfg.SeccompConfigDir, SeccompProfileName: cfg.SeccompProfileName,
-			NoSwitchUser: cfg.NoSwitchUser,
-			Recover:      cfg.Recover, Strict: cfg.Strict, RecoveryTimeout: cfg.RecoveryTimeout, ReconfigurationPolicy: cfg.ReconfigurationPolicy, BootID: cfg.BootID,
-			EnforceContainerDiskQuota: cfg.EnforceDiskQuota, CgroupsEnableCFS: cfg.CgroupsEnableCFS, CgroupsFavorDynMods: cfg.CgroupsFavorDynMods, WarmContainers: cfg.WarmContainers, ContainerDiskWatchInterval: cfg.DiskWatchInterval,
-			UsageInterval: cfg.UsageInterval, UsageHistory: cfg.UsageHistory, ExecutorRegistrationTimeout: cfg.ExecutorRegistrationTimeout,
-			DiskFullBelow: reserve.keep(),
-			CgroupsRoot:   cfg.CgroupsRoot, SystemReserved: cfg.ReservedResources, Fetcher: cfg.Fetcher,
-			NetworkCNIConfigDir: cfg.CNIConfigDir, NetworkCNIPluginsDir: cfg.CNIPluginsDir, DNS: cfg.DNS.runtime(cfg.AdvertiseIP),
-			GCDelay: cfg.SandboxGC.GCDelay, GCDiskHeadroom: cfg.SandboxGC.GCDiskHeadroom, DiskWatchInterval: cfg.SandboxGC.DiskWatchInterval, ImageGC: cfg.SandboxGC.ImageGC,
-			Logger: logs.logger("agent"), LogFile: logs.logFile("agent"),
-		})
-		if err != nil {
 			return err
 		}
 		defer agent.Close() // the storage stage: after everything else has stopped

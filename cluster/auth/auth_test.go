@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -262,6 +264,24 @@ func TestHash(t *testing.T) {
 	}
 	if !checkHash(h, "correct horse battery") || checkHash(h, "correct horse battery!") || checkHash("garbage", "x") {
 		t.Fatal("checkHash")
+	}
+}
+
+// AddHashed takes only what HashSecret makes: a user with a clear or an
+// empty "hash" would be one whose secret is its stored value.
+func TestAddHashedRefusesWhatIsNoHash(t *testing.T) {
+	u := NewUsers(nil) // refused before etcd is asked
+	for _, h := range []string{"", "correct horse battery", "$2a$10$bcrypt"} {
+		if err := u.AddHashed(context.Background(), User{Principal: "ops", Hash: h}); !errors.Is(err, ErrInvalidUser) {
+			t.Errorf("hash %q: %v, want ErrInvalidUser", h, err)
+		}
+	}
+	h, err := HashSecret("correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.AddHashed(context.Background(), User{Principal: "no/slash", Hash: h}); err == nil {
+		t.Error("an invalid principal was accepted")
 	}
 }
 
