@@ -328,6 +328,13 @@ func teardown(dir string) error {
 		}
 	}
 	for _, p := range []string{rootfs, filepath.Join(dir, partialName)} {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			// Nothing is mounted at or beneath a path that is not there
+			// (a mount point cannot be removed): a new container's case,
+			// spared a read of the whole mount table, which a burst of
+			// image tasks makes long.
+			continue
+		}
 		beneath, err := mountsBeneath(p)
 		if err != nil {
 			return err
