@@ -26,9 +26,16 @@ import (
 
 //
 // With Config.WarmContainers the spare also makes a container ahead of its
-// task (a warm container, see the shim's warm.go), from the request of the
-// last command task started with its root, user and seccomp profile: the
-// next such task takes it over and skips libcontainer's create and start.
+// task (a warm container, see the shim's warm.go), from the request of a
+// recent command task with its root, user and seccomp profile: the next
+// such task takes it over and skips libcontainer's create and start. Up to
+// maxWarm of them wait, one per kind of command task seen last (tasks of
+// two users taking turns, a framework's as root and `nodectl execute`'s as
+// nobody, both find theirs).
+
+// maxWarm is how many warm containers wait at most (each a spare shim of
+// ~3.9 MB and a stub of ~2.3 MB resident).
+const maxWarm = 2
 
 // spareShim is a shim started ahead of its container.
 type spareShim struct {
@@ -41,34 +48,38 @@ type spareShim struct {
 	warm *shimapi.Request
 }
 
-// spares holds at most one spare shim.
+// spares holds the spare shims: one plain one, or a warm one per model.
 type spares struct {
 	mu       sync.Mutex
-	ready    *spareShim
+	pool     []*spareShim
 	starting bool
 	closed   bool
 	// inflight counts the starts under way (Start).
 	inflight int
-	// last is the request of the last container started that a warm
-	// container could have been made for: the model of the next one.
-	last *shimapi.Request
-	// misfits counts the command tasks in a row the waiting warm
-	// container did not fit.
-	misfits int
+	// models are the requests of the last command tasks of different
+	// kinds (no warm container of one fits the other) that a warm
+	// container could have been made for, the most recent first, at most
+	// maxWarm: the warm containers wanted.
+	models []*shimapi.Request
 }
 
 // takeSpare returns the spare shim for the container of req, if there is
-// one, for claimSpare. A warm one req does not fit is left for the next
-// start (req's gets a shim of its own).
+// one, for claimSpare: a warm one req fits, else a plain one. Warm ones
+// req does not fit are left for the next starts (req's gets a shim of its
+// own).
 func (d *Driver) takeSpare(req *shimapi.Request) *spareShim {
 	d.spares.mu.Lock()
 	defer d.spares.mu.Unlock()
-	sp := d.spares.ready
-	if sp == nil || sp.warm != nil && shimapi.WarmCompatible(sp.warm, req) != nil {
-		return nil
+	pool := d.spares.pool
+	for _, warm := range []bool{true, false} {
+		for i, sp := range pool {
+			if (sp.warm != nil) == warm && (!warm || shimapi.WarmCompatible(sp.warm, req) == nil) {
+				d.spares.pool = append(pool[:i:i], pool[i+1:]...)
+				return sp
+			}
+		}
 	}
-	d.spares.ready = nil
-	return sp
+	return nil
 }
 
 // claimSpare hands dir to the spare shim sp and returns it as execShim
@@ -85,63 +96,97 @@ func (d *Driver) claimSpare(sp *spareShim, dir string) (pid int, pidfd, reply *o
 	return sp.pid, sp.pidfd, sp.reply, true
 }
 
-// refillSpare starts a new spare shim in the background unless one is
-// ready or starting. With warm containers on, the spare makes a warm
-// container like the last command task's (last, the request of the
-// container just started, or an earlier one: an image task between two
-// command tasks leaves the warm one waiting).
+// modelFits reports whether a warm container made for model would fit req.
+func (d *Driver) modelFits(model, req *shimapi.Request) bool {
+	w := d.warmRequest(model)
+	return w != nil && shimapi.WarmCompatible(w, req) == nil
+}
+
+// refillSpare starts a new spare shim in the background when one is
+// missing. last is the request of the container just started (nil after a
+// failed start): a command task a warm container could be made for becomes
+// the first model, and the least recent of another kind beyond maxWarm
+// goes (an image task between two command tasks changes nothing).
 //
 // A warm container costs more CPU than the container it saves (its stub is
 // one more process start, its takeover one more step): worth it for the
 // next start after a quiet spell, not amid a burst of starts, where every
-// start would go through one. So while other starts are in flight the
-// spare is a plain one, and the last start of a burst swaps it for a warm
-// one.
+// start would go through one. So while other starts are in flight only a
+// plain spare is made, when there is no spare at all, and the last start
+// of a burst brings the warm ones back: one per model, the plain spare
+// making way for them, warm ones no model wants discarded. One spare
+// starts at a time; each started one refills again.
 func (d *Driver) refillSpare(last *shimapi.Request) {
 	d.spares.mu.Lock()
 	if last != nil && d.warmRequest(last) != nil {
-		d.spares.last = last // the last command task a warm container would fit
-		if sp := d.spares.ready; sp != nil && sp.warm != nil && shimapi.WarmCompatible(sp.warm, last) != nil {
-			d.spares.misfits++ // it went by the waiting warm container
-		} else {
-			d.spares.misfits = 0
+		models := []*shimapi.Request{last}
+		for _, m := range d.spares.models {
+			if len(models) < maxWarm && !d.modelFits(m, last) {
+				models = append(models, m)
+			}
 		}
+		d.spares.models = models
 	}
 	var warm *shimapi.Request
-	if d.spares.inflight == 0 {
-		warm = d.warmRequest(d.spares.last)
+	var drop []*spareShim
+	if d.spares.inflight == 0 && len(d.spares.models) > 0 {
+		covered := make([]bool, len(d.spares.models))
+		var keep []*spareShim
+		for _, sp := range d.spares.pool {
+			fit := -1
+			for i, m := range d.spares.models {
+				if !covered[i] && sp.warm != nil && shimapi.WarmCompatible(sp.warm, m) == nil {
+					fit = i
+					break
+				}
+			}
+			if fit < 0 {
+				drop = append(drop, sp)
+				continue
+			}
+			covered[fit] = true
+			keep = append(keep, sp)
+		}
+		for i, m := range d.spares.models {
+			if !covered[i] {
+				warm = d.warmRequest(m)
+				break
+			}
+		}
+		if warm == nil || !d.spares.starting {
+			d.spares.pool = keep // a plain spare goes only once a warm one starts
+		} else {
+			drop = nil
+		}
 	}
-	// A plain spare makes way for the warm one wanted, and so does a warm
-	// one that two command tasks in a row did not fit (another user, say;
-	// tasks of two users taking turns keep it).
-	var old *spareShim
-	if sp := d.spares.ready; sp != nil && warm != nil && !d.spares.starting && (sp.warm == nil || d.spares.misfits >= 2) {
-		old, d.spares.ready = sp, nil
-		d.spares.misfits = 0
+	start := !d.spares.starting && !d.spares.closed && (warm != nil || len(d.spares.pool) == 0)
+	if start {
+		d.spares.starting = true
 	}
-	if d.spares.ready != nil || d.spares.starting || d.spares.closed {
-		d.spares.mu.Unlock()
-		return
-	}
-	d.spares.starting = true
 	d.spares.mu.Unlock()
-	if old != nil {
-		go d.discardSpare(old)
+	for _, sp := range drop {
+		go d.discardSpare(sp)
+	}
+	if !start {
+		return
 	}
 	go func() {
 		sp, err := d.forkSpare(warm)
 		d.spares.mu.Lock()
 		d.spares.starting = false
-		if err == nil && d.spares.ready == nil && !d.spares.closed {
-			d.spares.ready, sp = sp, nil
+		if err == nil && !d.spares.closed && len(d.spares.pool) < maxWarm {
+			d.spares.pool, sp = append(d.spares.pool, sp), nil
 		}
 		d.spares.mu.Unlock()
 		if err != nil {
 			d.log.Warn("start a spare shim; containers start with their own", "err", err)
+			return
 		}
 		if sp != nil {
 			d.discardSpare(sp)
+			return
 		}
+		d.refillSpare(nil) // the next model's, if one is missing
 	}()
 }
 
@@ -206,10 +251,10 @@ func (d *Driver) discardSpare(sp *spareShim) {
 func (d *Driver) Close() {
 	d.spares.mu.Lock()
 	d.spares.closed = true
-	sp := d.spares.ready
-	d.spares.ready = nil
+	pool := d.spares.pool
+	d.spares.pool = nil
 	d.spares.mu.Unlock()
-	if sp != nil {
+	for _, sp := range pool {
 		d.discardSpare(sp)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,23 +53,32 @@ func warmReady(t *testing.T, root string) int {
 	return stub
 }
 
-// warmStub is the pid of the warm container's stub, 0 if there is none.
+// warmStub is the pid of the warm container's stub, 0 if there is not
+// exactly one.
 func warmStub(root string) int {
+	if pids := warmStubs(root); len(pids) == 1 {
+		return pids[0]
+	}
+	return 0
+}
+
+// warmStubs are the pids of the warm containers' running stubs.
+func warmStubs(root string) []int {
+	var out []int
 	m, _ := filepath.Glob(filepath.Join(root, "runc", "warm-*", "state.json"))
-	if len(m) != 1 {
-		return 0
+	for _, f := range m {
+		var st struct {
+			Pid int `json:"init_process_pid"`
+		}
+		b, _ := os.ReadFile(f)
+		if json.Unmarshal(b, &st) != nil {
+			continue
+		}
+		if b, _ = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Pid)); string(b) == "/proc/self/exe\x00stub\x00" {
+			out = append(out, st.Pid)
+		}
 	}
-	var st struct {
-		Pid int `json:"init_process_pid"`
-	}
-	b, _ := os.ReadFile(m[0])
-	if json.Unmarshal(b, &st) != nil {
-		return 0
-	}
-	if b, _ = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Pid)); string(b) != "/proc/self/exe\x00stub\x00" {
-		return 0
-	}
-	return st.Pid
+	return out
 }
 
 // TestWarmContainer: after a command task starts, the spare shim makes a
@@ -299,9 +309,9 @@ func TestWarmContainerWaitsForAFit(t *testing.T) {
 	}
 }
 
-// TestWarmContainerUsers: with tasks of two users taking turns the warm
-// container stays for the one it was made for; two tasks in a row of
-// another user get one made for theirs.
+// TestWarmContainerUsers: tasks of two users taking turns each find a warm
+// container made for their user; a third user's task makes the least
+// recent user's go.
 func TestWarmContainerUsers(t *testing.T) {
 	e, work := warmEnv(t)
 	n := 0
@@ -311,23 +321,67 @@ func TestWarmContainerUsers(t *testing.T) {
 		spec.UID, spec.GID = uid, uid
 		return e.start(t, spec)
 	}
+	// stubs waits until the warm containers' stubs run as exactly uids.
+	stubs := func(uids ...int) map[int]int {
+		t.Helper()
+		var got map[int]int
+		containertest.Eventually(t, 30*time.Second, func() bool {
+			got = warmStubsByUID(e.cfg.Root)
+			if len(got) != len(uids) {
+				return false
+			}
+			for _, u := range uids {
+				if got[u] == 0 {
+					return false
+				}
+			}
+			return true
+		}, fmt.Sprintf("warm containers for uids %v", uids))
+		return got
+	}
 	start(0)
-	root := warmReady(t, e.cfg.Root)
+	root := stubs(0)[0]
 	if c := start(65534); c.Pid() == root {
-		t.Fatal("a task of another user took over the warm container")
+		t.Fatal("a task of another user took over root's warm container")
 	}
-	if c := start(0); c.Pid() != root {
-		t.Fatalf("init pid %d, want root's warm container %d", c.Pid(), root)
+	w := stubs(0, 65534)
+	if w[0] != root {
+		t.Fatalf("root's warm container %d replaced by %d", root, w[0])
 	}
-	root = warmReady(t, e.cfg.Root)
-	start(65534)
-	start(65534)
-	var nobody int
-	containertest.Eventually(t, 30*time.Second, func() bool { nobody = warmStub(e.cfg.Root); return nobody != 0 && nobody != root },
-		"two tasks of another user in a row left the warm container as it was")
-	if c := start(65534); c.Pid() != nobody {
-		t.Fatalf("init pid %d, want the new warm container %d", c.Pid(), nobody)
+	if c := start(0); c.Pid() != w[0] {
+		t.Fatalf("init pid %d, want root's warm container %d", c.Pid(), w[0])
 	}
+	w = stubs(0, 65534)
+	if c := start(65534); c.Pid() != w[65534] {
+		t.Fatalf("init pid %d, want nobody's warm container %d", c.Pid(), w[65534])
+	}
+	w = stubs(0, 65534)
+	// A third user: root's, the least recent, makes way for its.
+	if c := start(1234); c.Pid() == w[0] || c.Pid() == w[65534] {
+		t.Fatal("a task of a third user took over another user's warm container")
+	}
+	w3 := stubs(65534, 1234)
+	if w3[65534] != w[65534] {
+		t.Fatalf("nobody's warm container %d replaced by %d", w[65534], w3[65534])
+	}
+}
+
+// warmStubsByUID are the pids of the warm containers' stubs by their uid.
+func warmStubsByUID(root string) map[int]int {
+	out := map[int]int{}
+	for _, pid := range warmStubs(root) {
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, line := range strings.Split(string(status), "\n") {
+			if f, ok := strings.CutPrefix(line, "Uid:"); ok {
+				if fs := strings.Fields(f); len(fs) > 0 {
+					if uid, err := strconv.Atoi(fs[0]); err == nil {
+						out[uid] = pid
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // TestWarmContainerStubDied: a warm container whose stub died is not taken
