@@ -287,10 +287,7 @@ func (u *Users) List(ctx context.Context) ([]User, error) {
 
 // Add creates a user; ErrUserExists if the principal is taken.
 func (u *Users) Add(ctx context.Context, x User, secret string) error {
-	if err := ValidPrincipal(x.Principal); err != nil {
-		return err
-	}
-	if err := ValidApps(x.Apps); err != nil {
+	if err := validUser(x); err != nil {
 		return err
 	}
 	if len(secret) < MinSecretLen {
@@ -301,21 +298,30 @@ func (u *Users) Add(ctx context.Context, x User, secret string) error {
 		return err
 	}
 	x.Hash = h
-	return u.AddHashed(ctx, x)
+	return u.create(ctx, x)
 }
 
 // AddHashed creates user x whose x.Hash is HashSecret's of its secret
 // (made ahead: the hash costs tens of milliseconds of CPU).
 func (u *Users) AddHashed(ctx context.Context, x User) error {
-	if err := ValidPrincipal(x.Principal); err != nil {
-		return err
-	}
-	if err := ValidApps(x.Apps); err != nil {
+	if err := validUser(x); err != nil {
 		return err
 	}
 	if !strings.HasPrefix(x.Hash, "$argon2id$") {
 		return fmt.Errorf("%w: no argon2id hash of a secret", ErrInvalidUser)
 	}
+	return u.create(ctx, x)
+}
+
+func validUser(x User) error {
+	if err := ValidPrincipal(x.Principal); err != nil {
+		return err
+	}
+	return ValidApps(x.Apps)
+}
+
+// create stores the valid, hashed user x unless its principal is taken.
+func (u *Users) create(ctx context.Context, x User) error {
 	if x.Created.IsZero() {
 		x.Created = time.Now().UTC().Truncate(time.Second)
 	}

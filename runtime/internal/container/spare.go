@@ -133,9 +133,9 @@ func (d *Driver) refillSpare(last *shimapi.Request) {
 		covered := make([]bool, len(d.spares.models))
 		var keep []*spareShim
 		for _, sp := range d.spares.pool {
-			fit := -1
+			fit := -1 // a plain spare fits no model
 			for i, m := range d.spares.models {
-				if !covered[i] && sp.warm != nil && shimapi.WarmCompatible(sp.warm, m) == nil {
+				if sp.warm != nil && !covered[i] && shimapi.WarmCompatible(sp.warm, m) == nil {
 					fit = i
 					break
 				}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -366,19 +365,14 @@ func TestWarmContainerUsers(t *testing.T) {
 	}
 }
 
-// warmStubsByUID are the pids of the warm containers' stubs by their uid.
+// warmStubsByUID are the pids of the warm containers' stubs by their uid
+// (the owner of /proc/<pid> is the process's effective uid).
 func warmStubsByUID(root string) map[int]int {
 	out := map[int]int{}
 	for _, pid := range warmStubs(root) {
-		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		for _, line := range strings.Split(string(status), "\n") {
-			if f, ok := strings.CutPrefix(line, "Uid:"); ok {
-				if fs := strings.Fields(f); len(fs) > 0 {
-					if uid, err := strconv.Atoi(fs[0]); err == nil {
-						out[uid] = pid
-					}
-				}
-			}
+		var st unix.Stat_t
+		if unix.Stat(fmt.Sprintf("/proc/%d", pid), &st) == nil {
+			out[int(st.Uid)] = pid
 		}
 	}
 	return out
