@@ -269,5 +269,8 @@ func appPython(t testing.TB) string {
 // the machine, so counting task processes by command line sees only ours.
 var appMarkBase = 100000 + mathrand.IntN(800000)*10
 
-// appMark is the unique sleep duration standing for n in this run.
+// appMark is the unique sleep duration standing for n in this run. A test
+// that counts processes by it needs an n no other test uses: the long
+// tests run side by side (TestTasksBackAfterReboot once counted
+// TestClientsGoMarathonGroups' tasks, both on 7101 and 7103).
 func appMark(n int) string { return strconv.Itoa(appMarkBase + n) }

@@ -57,7 +57,7 @@ func TestBinaryUpgradeInPlace(t *testing.T) {
 	p := startCmd(t, exec.Command(installed, args...), args)
 	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
 
-	cmdline := "sleep " + appMark(7021)
+	cmdline := "sleep " + appMark(7631)
 	appMust(t, n, "POST", "/v2/apps", `{"id": "/e2e/upgraded", "cmd": "`+cmdline+`", "cpus": 0.05, "mem": 16}`, 201)
 	appWaitRunning(t, n, "/e2e/upgraded", 1, false, 30*time.Second)
 	tasks := appTaskIDs(n, "/e2e/upgraded")

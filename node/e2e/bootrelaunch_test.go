@@ -25,7 +25,7 @@ func TestTasksBackAfterReboot(t *testing.T) {
 	t.Parallel() // e2e_test.go: the long, self-contained tests run side by side
 	m, mp, ags := stCluster(t, "a")
 	ag := ags[0]
-	sleeps := map[string]string{"/boot/marked": "sleep " + appMark(7101), "/boot/plain": "sleep " + appMark(7102), "/boot/pv": "sleep " + appMark(7103)}
+	sleeps := map[string]string{"/boot/marked": "sleep " + appMark(7601), "/boot/plain": "sleep " + appMark(7602), "/boot/pv": "sleep " + appMark(7603)}
 	const label = `"labels":{"nodectl.restart-on-boot":"true"}`
 	appMust(t, m, "POST", "/v2/apps", `{"id":"/boot/marked","cpus":0.1,"mem":32,"cmd":"`+sleeps["/boot/marked"]+`",`+label+`}`, 201)
 	appMust(t, m, "POST", "/v2/apps", `{"id":"/boot/plain","cpus":0.1,"mem":32,"cmd":"`+sleeps["/boot/plain"]+`"}`, 201)

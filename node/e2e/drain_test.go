@@ -59,7 +59,7 @@ func TestDrainMovesAppWithinStrategy(t *testing.T) {
 	waitFor(t, 30*time.Second, "host-a active", func() bool { return len(agentHosts(m)) == 1 })
 
 	const id = "/e2e/drained"
-	cmd := "sleep " + appMark(7201)
+	cmd := "sleep " + appMark(7621)
 	appMust(t, m, "POST", "/v2/apps", `{"id": "`+id+`", "cmd": "`+cmd+`", "instances": 3, "cpus": 0.05, "mem": 16,
 		"upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1},
 		"healthChecks": [{"protocol": "COMMAND", "command": {"value": "true"}, "gracePeriodSeconds": 0,

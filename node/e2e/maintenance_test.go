@@ -47,7 +47,7 @@ func TestMaintenanceDownUp(t *testing.T) {
 	appAgent(t, m, "host-b")
 	waitFor(t, 30*time.Second, "two agents active", func() bool { return len(agentHosts(m)) == 2 })
 
-	cmd := "sleep " + appMark(7101)
+	cmd := "sleep " + appMark(7611)
 	appMust(t, m, "POST", "/v2/apps", `{"id": "/e2e/maint", "cmd": "`+cmd+`", "instances": 2, "cpus": 0.05, "mem": 16}`, 201)
 	appWaitRunning(t, m, "/e2e/maint", 2, false, 30*time.Second)
 	perHost := map[string]string{}
