@@ -283,8 +283,16 @@ type execRun struct {
 	taskID  string
 	agentID string
 	sandbox bool
+	link    *agentLink // the way to the task's agent, from its submission
 	final   *api.TaskStatus
 	last    api.TaskState // the task's last printed state
+}
+
+// wantsSandbox: the sandbox directory is printed (the "Sandbox:" status
+// line, or -o json|yaml). With -q and the id alone nothing asks for it,
+// and execute spares the agent the request.
+func (r *execRun) wantsSandbox() bool {
+	return r.out != io.Discard || (r.spec.output != "" && r.spec.output != "id")
 }
 
 // declineForever is the refuse_seconds for offers execute does not need.
@@ -312,6 +320,9 @@ func (r *execRun) handle(ctx context.Context, sub *subscription, ev api.Event) (
 				return true, &exitError{1, err.Error()}
 			}
 			r.taskID, r.agentID = ti.TaskID.Value, o.AgentID.Value
+			if r.wantsSandbox() {
+				r.link = linkAgent(ctx, r.m, r.agentID) // meanwhile
+			}
 			fmt.Fprintf(r.out, "Submitted task '%s' to agent '%s' (%s)\n", r.taskID, o.AgentID.Value, o.Hostname)
 			// One task is all we want: no more offers.
 			_ = sub.call(ctx, api.Call{Type: api.CallSuppress})
@@ -342,9 +353,12 @@ func (r *execRun) handle(ctx context.Context, sub *subscription, ev api.Event) (
 		}
 		printStatus(r.out, st)
 		var sandbox string
-		if st.State == api.TaskRunning && !r.sandbox {
+		if st.State == api.TaskRunning && !r.sandbox && r.wantsSandbox() {
 			r.sandbox = true
-			sandbox = sandboxOf(ctx, r.m, sub.frameworkID, r.agentID, r.taskID)
+			if r.link == nil {
+				r.link = linkAgent(ctx, r.m, r.agentID)
+			}
+			sandbox = r.link.sandbox(ctx, sub.frameworkID, r.taskID)
 			fmt.Fprintf(r.out, "Sandbox: %s\n", sandbox)
 		}
 		if st.State == api.TaskRunning && r.spec.detach {
@@ -449,23 +463,61 @@ func checkFits(ctx context.Context, m *masterAPI, want api.Resources) error {
 	return fmt.Errorf("no agent has %s (largest of %d active agents: %s)", strings.Join(asked, ";"), active, strings.Join(have, ";"))
 }
 
-// sandboxOf asks the task's agent (its /state) for the sandbox directory;
-// if the agent cannot say, it names the agent.
-func sandboxOf(ctx context.Context, m *masterAPI, frameworkID, agentID, taskID string) string {
-	fallback := "on agent " + agentID
-	slaves, err := listSlaves(ctx, m)
-	if err != nil {
-		return fallback
-	}
-	var addr string
-	for _, s := range slaves {
-		if s.ID == agentID {
-			_, addr, _ = strings.Cut(s.PID, "@")
-			fallback += " (" + s.Hostname + ")"
+// agentLink is the way to a task's agent: a client of its port and, for
+// the messages that cannot name the port, the agent's id and host. The
+// execute CLI looks it up and opens its connection as soon as the task
+// is submitted, while the task starts, so that the sandbox is one request
+// away once the task runs.
+type agentLink struct {
+	id       string
+	done     chan struct{}
+	agent    *client.Client // nil: the agent's address is unknown
+	fallback string         // "on agent ID (host)"
+}
+
+// linkAgent looks agentID up in the master's agent list and opens a
+// connection to its port (a /version request) in the background.
+func linkAgent(ctx context.Context, m *masterAPI, agentID string) *agentLink {
+	l := &agentLink{id: agentID, done: make(chan struct{}), fallback: "on agent " + agentID}
+	go func() {
+		defer close(l.done)
+		slaves, err := listSlaves(ctx, m)
+		if err != nil {
+			return
 		}
+		var addr string
+		for _, s := range slaves {
+			if s.ID == agentID {
+				_, addr, _ = strings.Cut(s.PID, "@")
+				l.fallback += " (" + s.Hostname + ")"
+			}
+		}
+		if addr == "" {
+			return
+		}
+		agent, err := m.c.At(addr) // the agent port takes the admin certificate
+		if err != nil {
+			return
+		}
+		var v json.RawMessage
+		if err := agent.Get(ctx, "/version", &v); err != nil {
+			return
+		}
+		l.agent = agent
+	}()
+	return l
+}
+
+// sandbox asks the agent (its /state) for the task's sandbox directory;
+// if the agent cannot say, it names the agent.
+func (l *agentLink) sandbox(ctx context.Context, frameworkID, taskID string) string {
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+		return "on agent " + l.id
 	}
-	if addr == "" {
-		return fallback
+	if l.agent == nil {
+		return l.fallback
 	}
 	var state struct {
 		Frameworks []struct {
@@ -476,12 +528,8 @@ func sandboxOf(ctx context.Context, m *masterAPI, frameworkID, agentID, taskID s
 			} `json:"executors"`
 		} `json:"frameworks"`
 	}
-	agent, err := m.c.At(addr) // the agent port takes the admin certificate
-	if err != nil {
-		return fallback
-	}
-	if err := agent.Get(ctx, "/state", &state); err != nil {
-		return fallback
+	if err := l.agent.Get(ctx, "/state", &state); err != nil {
+		return l.fallback
 	}
 	for _, f := range state.Frameworks {
 		for _, e := range f.Executors {
@@ -490,7 +538,7 @@ func sandboxOf(ctx context.Context, m *masterAPI, frameworkID, agentID, taskID s
 			}
 		}
 	}
-	return fallback
+	return l.fallback
 }
 
 // The CLI's side of the Mesos v1 scheduler HTTP API, shared with `nodectl

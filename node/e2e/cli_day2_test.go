@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -107,6 +109,17 @@ func TestCLIDayTwo(t *testing.T) {
 		t.Fatalf("execute --detach -q: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	t.Cleanup(func() { cliRun(t, n, "task", "kill", id) })
+	// --detach -o json names the task's sandbox (looked up while the task
+	// started), a directory of the agent.
+	out, errOut, code = cliRun(t, n, "execute", "--name", "dj", "--detach", "-q", "-o", "json", "--", "sleep", "7641")
+	var detached map[string]string
+	if code != 0 || json.Unmarshal([]byte(out), &detached) != nil || !strings.HasPrefix(detached["id"], "dj.") {
+		t.Fatalf("execute --detach -o json: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	t.Cleanup(func() { cliRun(t, n, "task", "kill", detached["id"]) })
+	if fi, err := os.Stat(detached["sandbox"]); err != nil || !fi.IsDir() || !strings.Contains(detached["sandbox"], "/runs/") {
+		t.Errorf("execute --detach -o json: sandbox %q: %v", detached["sandbox"], err)
+	}
 	waitFor(t, 15*time.Second, "logs show the task's output", func() bool {
 		out, _, code := cliRun(t, n, "logs", id)
 		return code == 0 && strings.HasPrefix(out, "logline-42\ntick-1\n")
