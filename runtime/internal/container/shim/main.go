@@ -154,6 +154,10 @@ func run(dir string, w *warm) error {
 	return nil
 }
 
+// spareTrimAfter is how long a spare shim waits for its claim before it
+// drops its binary's pages (awaitClaim).
+const spareTrimAfter = time.Second
+
 // awaitClaim is a spare shim's wait (started ahead by the driver, see
 // package container's spare.go): it reads the run directory of its
 // container from ClaimFD and sends its output to that directory's shim
@@ -162,10 +166,13 @@ func run(dir string, w *warm) error {
 func awaitClaim() (dir string, ok bool) {
 	// Waiting may take long: the binary's pages the start-up touched go
 	// back to the page cache (6 MB resident otherwise); those the start
-	// needs fault back in from it.
-	_, _ = exetrim.Release(false)
+	// needs fault back in from it. Not at once: a spare claimed soon (the
+	// next start of a burst) would only read its smaps and fault them
+	// back in.
+	trim := time.AfterFunc(spareTrimAfter, func() { _, _ = exetrim.Release(false) })
 	claim := os.NewFile(shimapi.ClaimFD, "claim")
 	b, err := io.ReadAll(io.LimitReader(claim, 4096))
+	trim.Stop()
 	claim.Close()
 	dir = strings.TrimSuffix(string(b), "\n")
 	if err != nil || !filepath.IsAbs(dir) {
