@@ -463,10 +463,10 @@ func checkFits(ctx context.Context, m *masterAPI, want api.Resources) error {
 	return fmt.Errorf("no agent has %s (largest of %d active agents: %s)", strings.Join(asked, ";"), active, strings.Join(have, ";"))
 }
 
-// agentLink is the way to a task's agent: a client of its port and, for
-// the messages that cannot name the port, the agent's id and host. The
-// execute CLI looks it up and opens its connection as soon as the task
-// is submitted, while the task starts, so that the sandbox is one request
+// agentLink is the way to a task's agent: a client of its port, or, when
+// its address is unknown, its id and host to name it by. The execute CLI
+// looks the agent up and opens the connection as soon as the task is
+// submitted, while the task starts, so that the sandbox is one request
 // away once the task runs.
 type agentLink struct {
 	id       string
