@@ -20,8 +20,10 @@ import (
 	"nodectl/runtime/internal/container/internal/shimapi"
 )
 
-// maxMonitorPSS is the budget for one running task's monitor.
-const maxMonitorPSS = 3 << 20
+// maxMonitorPSS is the budget for one running task's monitor: the C monitor
+// measures ~0.06 MiB alone; the Go one it replaced took 1.84 MiB
+// (docs/runtime.md).
+const maxMonitorPSS = 256 << 10
 
 func TestMonitorPSS(t *testing.T) {
 	e := newEnv(t)
@@ -31,7 +33,7 @@ func TestMonitorPSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("monitor pid %d PSS %.2f MiB (budget %.0f MiB)", c.MonitorPid(), float64(pss)/(1<<20), float64(maxMonitorPSS)/(1<<20))
+	t.Logf("monitor pid %d PSS %.2f MiB (budget %.2f MiB)", c.MonitorPid(), float64(pss)/(1<<20), float64(maxMonitorPSS)/(1<<20))
 	if pss > maxMonitorPSS {
 		t.Fatalf("monitor PSS %d bytes > budget %d", pss, maxMonitorPSS)
 	}

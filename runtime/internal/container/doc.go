@@ -16,7 +16,7 @@
 //	agent ──fork+exec, setsid──▶ nodectl-shim (cgo, static, links libcontainer)
 //	                               │ subreaper; libcontainer Create+Run: init is its child
 //	        ◀──reply on fd 3────── │ monitor.json (pid, start time, boot id)
-//	                               └─execve▶ nodectl-monitor (pure Go, same pid)
+//	                               └─execve▶ nodectl-monitor (C, static musl, same pid)
 //	                                           wait4(init) → exit.json (tmp+fsync+rename)
 //
 // A restarted agent finds a container with Driver.Load. It verifies the

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,11 +23,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Packages of the shim and monitor programs.
-const (
-	ShimPackage    = "nodectl/runtime/internal/container/shim"
-	MonitorPackage = "nodectl/runtime/internal/container/monitor"
-)
+// ShimPackage is the shim program's package.
+const ShimPackage = "nodectl/runtime/internal/container/shim"
 
 // ShimBuildFlags are the flags the Makefile uses for the shipped shim: cgo
 // (libcontainer's nsenter needs it), pure-Go DNS and user lookups, static.
@@ -36,31 +34,43 @@ var ShimBuildFlags = []string{
 	"-ldflags", "-s -w -linkmode external -extldflags -static",
 }
 
-// MonitorBuildFlags are the flags for the monitor (built with CGO_ENABLED=0).
-var MonitorBuildFlags = []string{"-trimpath", "-ldflags", "-s -w"}
+// MonitorCompiler and MonitorCFlags build the monitor, a C program, as the
+// Makefile does: static with musl (Debian: musl-tools).
+var (
+	MonitorCompiler = "musl-gcc"
+	MonitorCFlags   = []string{"-static", "-O2", "-s", "-Wall", "-Wextra", "-Werror"}
+)
+
+// MonitorSource is the monitor's C source, found from this file's own path.
+func MonitorSource() string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "monitor", "monitor.c")
+}
 
 // BuildShim builds nodectl-shim and, next to it, nodectl-monitor into dir
 // and returns the shim's path (the driver finds the monitor beside it). It
 // is meant for TestMain (no testing.TB there); the go build cache makes
 // repeated builds cheap.
 func BuildShim(dir string) (string, error) {
-	builds := []struct {
-		out, pkg, cgo string
-		flags         []string
-	}{
-		{"nodectl-shim", ShimPackage, "1", ShimBuildFlags},
-		{"nodectl-monitor", MonitorPackage, "0", MonitorBuildFlags},
+	args := append([]string{"build", "-o", filepath.Join(dir, "nodectl-shim")}, ShimBuildFlags...)
+	cmd := exec.Command("go", append(args, ShimPackage)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build nodectl-shim: %w\n%s", err, out)
 	}
-	for _, b := range builds {
-		args := append([]string{"build", "-o", filepath.Join(dir, b.out)}, b.flags...)
-		args = append(args, b.pkg)
-		cmd := exec.Command("go", args...)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("build %s: %w\n%s", b.out, err, out)
-		}
+	if err := BuildMonitor(filepath.Join(dir, "nodectl-monitor")); err != nil {
+		return "", err
 	}
 	return filepath.Join(dir, "nodectl-shim"), nil
+}
+
+// BuildMonitor compiles the monitor into out.
+func BuildMonitor(out string) error {
+	args := append(append([]string{}, MonitorCFlags...), "-o", out, MonitorSource())
+	if b, err := exec.Command(MonitorCompiler, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("build nodectl-monitor (%s, Debian package musl-tools): %w\n%s", MonitorCompiler, err, b)
+	}
+	return nil
 }
 
 // RequireRoot skips the test unless it runs as root.
