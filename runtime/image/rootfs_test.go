@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -379,5 +380,32 @@ func TestPrepareRootfsRemountsAfterReboot(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(rootfs, "f")); string(b) != "changed" {
 		t.Errorf("f = %q, want the container's change kept", b)
+	}
+}
+
+// BenchmarkPrepareRootfs prepares and releases an overlay rootfs of a small
+// image, as every image task's start and end do.
+func BenchmarkPrepareRootfs(b *testing.B) {
+	requireRoot(b)
+	if err := probeOverlay(b.TempDir()); err != nil {
+		b.Skipf("overlayfs not usable here: %v", err)
+	}
+	s := newStore(b, RootfsOverlay)
+	ctx := testCtx(b)
+	if _, err := s.add(ctx, imageOf(b, v1.Config{}, layer(b, busyboxRootfs(b))), []string{"bench:1"}, nil); err != nil {
+		b.Fatal(err)
+	}
+	parent := b.TempDir()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cdir := filepath.Join(parent, strconv.Itoa(i))
+		if _, _, err := s.PrepareRootfs(ctx, "bench:1", cdir); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := s.ReleaseRootfs(cdir); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
 	}
 }
