@@ -16,7 +16,7 @@
  * One runs per running task for the task's whole life, so it is C, linked
  * statically against musl (make build; the tests build it the same way): a
  * Go monitor took ~0.45 MiB of private memory per task and ~1.1 ms of CPU to
- * start, this one ~0.03 MiB and ~0.05 ms (docs/runtime.md). It uses nothing
+ * start, this one 12–20 KiB and ~0.04 ms (docs/runtime.md). It uses nothing
  * but the C library. The exit record's JSON is written by hand and must stay
  * what encoding/json makes of shimapi.Exit (TestMonitorRecordsExit reads it
  * back): {"code":N[,"signal":S][,"oom_killed":true],"finished_at":RFC 3339}.
