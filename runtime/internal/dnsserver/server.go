@@ -138,17 +138,11 @@ func (s *Server) Listen(l Listener) (string, error) {
 			return serr
 		}
 	}
-	ctx := context.Background()
-	pc, err := lc.ListenPacket(ctx, "udp", l.Addr)
+	pc, ln, err := listenBoth(lc, l.Addr)
 	if err != nil {
-		return "", fmt.Errorf("dns on %s/udp: %w", l.Addr, err)
+		return "", err
 	}
 	addr := pc.LocalAddr().String()
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		_ = pc.Close()
-		return "", fmt.Errorf("dns on %s/tcp: %w", addr, err)
-	}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) { s.serve(w, q, l.Forward) })
 	udp := &dns.Server{PacketConn: pc, Handler: h}
 	tcp := &dns.Server{Listener: ln, Handler: h}
@@ -167,6 +161,29 @@ func (s *Server) Listen(l Listener) (string, error) {
 		}()
 	}
 	return addr, nil
+}
+
+// listenBoth binds UDP and TCP on the same address. With port 0 the
+// kernel picks the UDP port, which a TCP socket may hold already (an
+// outgoing connection's local port): then it tries another one.
+func listenBoth(lc net.ListenConfig, addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	ctx := context.Background()
+	for attempt := 1; ; attempt++ {
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dns on %s/udp: %w", addr, err)
+		}
+		bound := pc.LocalAddr().String()
+		ln, err := lc.Listen(ctx, "tcp", bound)
+		if err == nil {
+			return pc, ln, nil
+		}
+		_ = pc.Close()
+		if port != "0" || !errors.Is(err, syscall.EADDRINUSE) || attempt == 8 {
+			return nil, nil, fmt.Errorf("dns on %s/tcp: %w", bound, err)
+		}
+	}
 }
 
 // Close stops every listener.
