@@ -14,6 +14,10 @@ import (
 	"time"
 
 	etcdembed "go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // ErrNotReady is returned when etcd does not become ready in time.
@@ -212,6 +216,14 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start etcd: %w", err)
 	}
+	campaignDone := make(chan struct{})
+	defer func() { <-campaignDone }()
+	go func() {
+		defer close(campaignDone)
+		if campaignAlone(ctx, e.Server) {
+			s.cfg.Logger.Debug("etcd: the cluster's only member campaigned at once", "name", s.cfg.Name)
+		}
+	}()
 	// The wait for readiness gets what the start's retries left of ReadyTimeout.
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
@@ -344,3 +356,51 @@ func (s *Server) ErrChan() <-chan error {
 	}
 	return s.Err()
 }
+
+// campaignAlone makes the member campaign now when it is its cluster's only
+// member and a voter, and reports whether it did. Raft waits for its
+// randomized election timeout, [ET, 2·ET), before a member campaigns;
+// etcd fast-forwards all but one tick of it for a cluster of one
+// (etcdserver's adjustTicks), which still leaves up to ET (500 ms by
+// default) before the first election: most of a fresh `nodectl up`'s time
+// to /health and of a single master's recovery after a kill -9. A member
+// alone has no one to wait for and wins its own vote, so it is handed the
+// message raft's election timer would give it (MsgHup), from the local
+// thread raft accepts local messages from. Raft declines it while the
+// configuration entries it started with are not applied yet, so it is
+// handed again every campaignRetry until the member leads, or the server
+// stops, or ET has passed (the timer's own campaign comes by then).
+// Members of larger clusters are left to the timer: there a campaign must
+// wait to learn of a leader that may exist.
+func campaignAlone(ctx context.Context, srv *etcdserver.EtcdServer) bool {
+	ms := srv.Cluster().Members()
+	if len(ms) != 1 || ms[0].ID != srv.MemberID() || ms[0].IsLearner {
+		return false
+	}
+	hup := &raftpb.Message{
+		Type: raftpb.MessageType_MsgHup.Enum(),
+		To:   proto.Uint64(uint64(srv.MemberID())),
+		From: proto.Uint64(raft.LocalAppendThread),
+	}
+	et := time.Duration(srv.Cfg.ElectionTicks) * time.Duration(srv.Cfg.TickMs) * time.Millisecond
+	ctx, cancel := context.WithTimeout(ctx, et)
+	defer cancel()
+	tick := time.NewTicker(campaignRetry)
+	defer tick.Stop()
+	for srv.Leader() == 0 {
+		if err := srv.Process(ctx, hup); err != nil {
+			return false
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return false
+		case <-srv.StoppingNotify():
+			return false
+		}
+	}
+	return srv.Leader() == srv.MemberID()
+}
+
+// campaignRetry is how often campaignAlone hands its member MsgHup again.
+const campaignRetry = 5 * time.Millisecond

@@ -259,3 +259,33 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestLoneMemberCampaigns starts a one-member cluster, fresh and again on
+// its data, with 9 s ticks and a 49 s election timeout (5 ticks; etcd
+// refuses 50 s or more): raft alone would make its first election wait
+// 9–45 s (one tick to the whole timeout, after etcd's fast-forward), past
+// the 8.5 s readiness deadline; the lone member's campaign makes it ready
+// at once (campaignAlone).
+func TestLoneMemberCampaigns(t *testing.T) {
+	m := newMember(t, t.TempDir(), "alone")
+	for _, restart := range []bool{false, true} {
+		srv, err := New(Config{
+			Name: m.name, Dir: m.dir, ClientURL: m.client, PeerURL: m.peer, InitialCluster: m.name + "=" + m.peer,
+			ReadyTimeout:      8500 * time.Millisecond,
+			HeartbeatInterval: 9 * time.Second, ElectionTimeout: 49 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(context.Background()); err != nil {
+			t.Fatalf("restart %v: %v", restart, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, err := client(t, m.client).Put(ctx, "k", fmt.Sprint(restart)); err != nil {
+			t.Fatalf("restart %v: put: %v", restart, err)
+		}
+		cancel()
+		srv.Close()
+	}
+}
