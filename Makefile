@@ -42,6 +42,7 @@ MONITOR_CFLAGS := -static -O2 -s -Wall -Wextra -Werror
 build: ## build bin/nodectl (with its embedded container shim and monitor)
 	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo,seccomp -trimpath -ldflags '-s -w -linkmode external -extldflags -static' -o $(SHIM_DIR)/nodectl-shim ./runtime/internal/container/shim
 	$(MONITOR_CC) $(MONITOR_CFLAGS) -o $(SHIM_DIR)/nodectl-monitor runtime/internal/container/monitor/monitor.c
+	$(MONITOR_CC) $(MONITOR_CFLAGS) -o $(SHIM_DIR)/nodectl-seccomp runtime/internal/container/seccompexec/seccompexec.c
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(CNI_DIR)/ $(CNI_PKG)/main/bridge $(CNI_PKG)/ipam/host-local $(CNI_PKG)/main/loopback $(CNI_PKG)/meta/portmap
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
 
@@ -184,7 +185,7 @@ fuzz: ## run each fuzz target for 30s
 check: lint test ## lint and test
 
 clean: ## remove build output and the make-run work dir
-	rm -rf bin out $(RUN_DIR) $(SHIM_DIR)/nodectl-shim $(SHIM_DIR)/nodectl-monitor $(addprefix $(CNI_DIR)/,bridge host-local loopback portmap)
+	rm -rf bin out $(RUN_DIR) $(SHIM_DIR)/nodectl-shim $(SHIM_DIR)/nodectl-monitor $(SHIM_DIR)/nodectl-seccomp $(addprefix $(CNI_DIR)/,bridge host-local loopback portmap)
 
 # The task page's terminal is xterm.js (and its fit addon) from npm,
 # committed in ui/assets/vendor/xterm and embedded with the other assets, so

@@ -14,7 +14,9 @@
 // agent:
 //
 //	agent ──fork+exec, setsid──▶ nodectl-shim (cgo, static, links libcontainer)
-//	                               │ subreaper; libcontainer Create+Run: init is its child
+//	                               │ subreaper; libcontainer Create+Run: init is its child,
+//	                               │ which executes nodectl-seccomp (C): it loads the
+//	                               │ precompiled seccomp filter and executes the task
 //	        ◀──reply on fd 3────── │ monitor.json (pid, start time, boot id)
 //	                               └─execve▶ nodectl-monitor (C, static musl, same pid)
 //	                                           wait4(init) → exit.json (tmp+fsync+rename)

@@ -43,6 +43,11 @@ type Config struct {
 	// MonitorPath is the nodectl-monitor binary the shim turns into once
 	// its container runs. Default: MonitorName next to ShimPath.
 	MonitorPath string
+	// SeccompHelperPath is the nodectl-seccomp binary that loads a
+	// container's seccomp filter, compiled once per profile and kept in
+	// Root/seccomp, instead of libcontainer compiling it in every
+	// container's init. Default: SeccompHelperName next to ShimPath.
+	SeccompHelperPath string
 	// CgroupParent is the absolute cgroup path under which each container
 	// gets <CgroupParent>/<id>. Default DefaultCgroupParent.
 	CgroupParent string
@@ -122,6 +127,14 @@ func New(cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("new container driver: stat monitor: %w", err)
 	} else if st.Mode()&0o111 == 0 {
 		return nil, fmt.Errorf("new container driver: monitor %s is not executable", cfg.MonitorPath)
+	}
+	if cfg.SeccompHelperPath == "" {
+		cfg.SeccompHelperPath = filepath.Join(filepath.Dir(cfg.ShimPath), SeccompHelperName)
+	}
+	if st, err := os.Stat(cfg.SeccompHelperPath); err != nil {
+		return nil, fmt.Errorf("new container driver: stat seccomp helper: %w", err)
+	} else if st.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("new container driver: seccomp helper %s is not executable", cfg.SeccompHelperPath)
 	}
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = DefaultCgroupParent
@@ -373,7 +386,10 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, _ *shimapi.Re
 		CgroupPath:  d.cgroupPath(s.ID),
 		MonitorPath: d.cfg.MonitorPath,
 		RunDir:      dir,
-		HiddenPaths: append([]string{d.cfg.Root}, d.cfg.HiddenPaths...),
+		// The cache is the driver's: its Root is hidden from tasks.
+		SeccompHelperPath: d.cfg.SeccompHelperPath,
+		SeccompCacheDir:   filepath.Join(d.cfg.Root, "seccomp"),
+		HiddenPaths:       append([]string{d.cfg.Root}, d.cfg.HiddenPaths...),
 	}
 	// A spare shim (spare.go) has no gate: a gated start execs its own.
 	// Its warm container is for this task if the task fits.

@@ -164,6 +164,7 @@ func TestNewValidates(t *testing.T) {
 		{"missing shim", Config{Root: root, ShimPath: absent}, false},
 		{"shim not executable", Config{Root: root, ShimPath: noexec}, false},
 		{"missing monitor", Config{Root: root, ShimPath: shim, MonitorPath: absent}, false},
+		{"missing seccomp helper", Config{Root: root, ShimPath: shim, SeccompHelperPath: absent}, false},
 		{"relative cgroup parent", Config{Root: root, ShimPath: shim, CgroupParent: "nodectl"}, false},
 	}
 	for _, tt := range tests {
@@ -197,8 +198,10 @@ func TestInstallShim(t *testing.T) {
 	if err != nil || st1.Mode().Perm() != 0o755 || st1.Size() != int64(len(want)) {
 		t.Fatalf("installed %v, %v", st1, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, MonitorName)); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{MonitorName, SeccompHelperName} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Mode().Perm() != 0o755 {
+			t.Fatalf("installed %s: %v, %v", name, st, err)
+		}
 	}
 	// Unchanged content: the file is left alone (same inode).
 	if _, err := InstallShim(dir); err != nil {
@@ -220,10 +223,10 @@ func TestInstallShim(t *testing.T) {
 	}
 }
 
-// fakeShim creates empty executable shim and monitor files.
+// fakeShim creates empty executable shim, monitor and seccomp helper files.
 func fakeShim(t *testing.T) string {
 	dir := t.TempDir()
-	for _, name := range []string{ShimName, MonitorName} {
+	for _, name := range []string{ShimName, MonitorName, SeccompHelperName} {
 		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -47,8 +47,16 @@ func MonitorSource() string {
 	return filepath.Join(filepath.Dir(file), "..", "monitor", "monitor.c")
 }
 
-// BuildShim builds nodectl-shim and, next to it, nodectl-monitor into dir
-// and returns the shim's path (the driver finds the monitor beside it). It
+// SeccompHelperSource is the seccomp helper's C source (built like the
+// monitor).
+func SeccompHelperSource() string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "seccompexec", "seccompexec.c")
+}
+
+// BuildShim builds nodectl-shim and, next to it, nodectl-monitor and
+// nodectl-seccomp into dir and returns the shim's path (the driver finds
+// the others beside it). It
 // is meant for TestMain (no testing.TB there); the go build cache makes
 // repeated builds cheap.
 func BuildShim(dir string) (string, error) {
@@ -61,7 +69,19 @@ func BuildShim(dir string) (string, error) {
 	if err := BuildMonitor(filepath.Join(dir, "nodectl-monitor")); err != nil {
 		return "", err
 	}
+	if err := BuildSeccompHelper(filepath.Join(dir, "nodectl-seccomp")); err != nil {
+		return "", err
+	}
 	return filepath.Join(dir, "nodectl-shim"), nil
+}
+
+// BuildSeccompHelper compiles the seccomp helper into out.
+func BuildSeccompHelper(out string) error {
+	args := append(append([]string{}, MonitorCFlags...), "-o", out, SeccompHelperSource())
+	if b, err := exec.Command(MonitorCompiler, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("build nodectl-seccomp (%s, Debian package musl-tools): %w\n%s", MonitorCompiler, err, b)
+	}
+	return nil
 }
 
 // BuildMonitor compiles the monitor into out.

@@ -62,6 +62,11 @@ func init() {
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == ociconf.CaptureArg {
+		// Compiles a seccomp profile for the shim that runs it (ociconf's
+		// precompiled.go).
+		os.Exit(ociconf.CaptureChild(os.Stdin, os.Stdout, os.Stderr))
+	}
 	if !(len(os.Args) == 3 && (os.Args[1] == "run" || os.Args[1] == "exec" || os.Args[1] == "spare")) &&
 		!(len(os.Args) == 4 && os.Args[1] == "spare") {
 		fmt.Fprintln(os.Stderr, "usage: nodectl-shim run|exec <rundir> | spare <driver root> [<warm dir>]")

@@ -66,8 +66,38 @@ func Exec(req *shimapi.Request, e *shimapi.ExecRequest, io ExecIO) (*libcontaine
 	if p.Cwd == "" {
 		p.Cwd = req.Spec.Cwd
 	}
-	if err := c.Run(p); err != nil {
+	// A container whose filter the seccomp helper loaded (precompiled.go)
+	// has none in its configuration: the process goes through the helper
+	// too, with the same program.
+	var report *os.File
+	if cfg := c.Config(); cfg.Seccomp == nil && len(req.Seccomp) > 0 && string(req.Seccomp) != "null" && req.SeccompHelperPath != "" {
+		sc, err := seccompConfig(req)
+		if err != nil {
+			return nil, fmt.Errorf("exec: %w", err)
+		}
+		prog, err := loadProgram(req, sc)
+		if err != nil {
+			return nil, fmt.Errorf("exec: %w", err)
+		}
+		if p.Args, p.ExtraFiles, report, err = helperProcess(req, prog, p.Args); err != nil {
+			return nil, fmt.Errorf("exec: %w", err)
+		}
+	}
+	err = c.Run(p)
+	for _, f := range p.ExtraFiles {
+		f.Close() // the process has its own copies
+	}
+	if err != nil {
+		if report != nil {
+			report.Close()
+		}
 		return nil, fmt.Errorf("exec: %w", err)
+	}
+	if report != nil {
+		if err := awaitHelper(report); err != nil {
+			_, _ = p.Wait() // it exits 127 by itself
+			return nil, fmt.Errorf("exec: %w", err)
+		}
 	}
 	return p, nil
 }

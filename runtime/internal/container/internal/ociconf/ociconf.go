@@ -299,6 +299,9 @@ type Started struct {
 	// cfg the configuration it is applied to.
 	quota int64
 	cfg   *configs.Config
+	// report is the seccomp helper's report pipe (precompiled.go), read
+	// once the init has run it; nil when libcontainer loads the filter.
+	report *os.File
 }
 
 // Start creates the container described by req and starts its init process
@@ -336,6 +339,29 @@ func StartWith(req *shimapi.Request, extra []*os.File) (_ *Started, err error) {
 		quota = cfg.Cgroups.Resources.CpuQuota
 		cfg.Cgroups.Resources.CpuQuota = 0
 	}
+	args := req.Spec.Args
+	var report *os.File
+	if req.Slot == "" && len(extra) == 0 && precompilable(req, cfg) {
+		// A warm container (Slot) keeps libcontainer's own filter: its
+		// stub, not a task, is its process, and it is made ahead anyway.
+		prog, perr := loadProgram(req, cfg.Seccomp)
+		if perr != nil {
+			fmt.Fprintf(os.Stderr, "nodectl-shim: %v; libcontainer compiles it in the init\n", perr)
+		} else {
+			if args, extra, report, err = helperProcess(req, prog, args); err != nil {
+				return nil, err
+			}
+			cfg.Seccomp = nil
+			defer func() {
+				if err != nil {
+					for _, f := range extra {
+						f.Close()
+					}
+					report.Close()
+				}
+			}()
+		}
+	}
 	c, err := libcontainer.Create(req.StateRoot, req.Spec.ID, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
@@ -346,7 +372,7 @@ func StartWith(req *shimapi.Request, extra []*os.File) (_ *Started, err error) {
 		}
 	}()
 	p := &libcontainer.Process{
-		Args:             req.Spec.Args,
+		Args:             args,
 		Env:              req.Spec.Env,
 		Cwd:              req.Spec.Cwd,
 		UID:              int(req.Spec.UID),
@@ -360,14 +386,22 @@ func StartWith(req *shimapi.Request, extra []*os.File) (_ *Started, err error) {
 	}
 	// Create: the init sets the container up and waits on libcontainer's
 	// exec fifo.
-	if err := c.Start(p); err != nil {
+	err = c.Start(p)
+	if report != nil {
+		// The init has its own copies now: the report pipe ends once
+		// the helper executes the task (or says why not).
+		for _, f := range extra {
+			f.Close()
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("start container: %w", err)
 	}
 	pid, err := p.Pid()
 	if err != nil {
 		return nil, fmt.Errorf("start container: %w", err)
 	}
-	st := &Started{Container: c, Process: p, InitPid: pid, quota: quota, cfg: cfg}
+	st := &Started{Container: c, Process: p, InitPid: pid, quota: quota, cfg: cfg, report: report}
 	if req.Spec.WaitBeforeExec {
 		return st, nil // the caller calls Exec
 	}
@@ -386,6 +420,13 @@ func (st *Started) Resources() *cgroups.Resources { return st.cfg.Cgroups.Resour
 func (st *Started) Exec() error {
 	if err := st.Container.Exec(); err != nil {
 		return fmt.Errorf("start container: %w", err)
+	}
+	if st.report != nil {
+		err := awaitHelper(st.report)
+		st.report = nil
+		if err != nil {
+			return fmt.Errorf("start container: %w", err)
+		}
 	}
 	if st.quota != 0 {
 		st.cfg.Cgroups.Resources.CpuQuota = st.quota

@@ -146,6 +146,13 @@ type Request struct {
 	// MonitorPath is the nodectl-monitor binary the shim execs once the
 	// container runs; empty means the shim monitors in-process (bigger).
 	MonitorPath string `json:"monitor_path,omitempty"`
+	// SeccompHelperPath is the nodectl-seccomp binary and SeccompCacheDir
+	// where the compiled seccomp filters are kept: with both, the filter
+	// of Seccomp is compiled once and loaded by the helper instead of
+	// being compiled in each container's init (ociconf's precompiled.go).
+	// Empty: libcontainer compiles it in the init.
+	SeccompHelperPath string `json:"seccomp_helper_path,omitempty"`
+	SeccompCacheDir   string `json:"seccomp_cache_dir,omitempty"`
 	// HostRootDir is the root of a command task: the driver's skeleton of
 	// the host's top level (package hostroot), shared by command tasks.
 	HostRootDir string `json:"host_root_dir,omitempty"`
