@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -110,6 +111,9 @@ type Server struct {
 	// closing is set by Close: etcd's complaints about its listeners
 	// closing are then expected (see zapLogger).
 	closing atomic.Bool
+	// campaigning is set while campaignAlone asks raft to campaign: its
+	// declining early is then expected (see campaigningLogger).
+	campaigning atomic.Bool
 }
 
 // New validates and copies cfg; it starts nothing.
@@ -206,12 +210,15 @@ func (s *Server) Start(ctx context.Context) error {
 	ec.AutoCompactionRetention = s.cfg.CompactionRetention.String()
 	ec.QuotaBackendBytes = s.cfg.QuotaBackendBytes
 	ec.MaxTxnOps = s.cfg.MaxTxnOps
-	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(zapLogger(s.cfg.Logger, s.cfg.VerboseLogs, &s.closing))
+	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(campaigningLogger(s.cfg.Logger, s.cfg.VerboseLogs, &s.closing, &s.campaigning))
 	s.cfg.TLS.apply(ec)
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Dir), 0o700); err != nil {
 		return fmt.Errorf("create etcd dir: %w", err)
 	}
 	deadline := time.Now().Add(s.cfg.ReadyTimeout)
+	_, werr := os.Stat(filepath.Join(s.cfg.Dir, "member", "wal"))
+	fresh := errors.Is(werr, fs.ErrNotExist)
+	s.campaigning.Store(fresh)
 	e, err := s.startEtcd(ctx, ec, deadline)
 	if err != nil {
 		return fmt.Errorf("start etcd: %w", err)
@@ -220,8 +227,9 @@ func (s *Server) Start(ctx context.Context) error {
 	defer func() { <-campaignDone }()
 	go func() {
 		defer close(campaignDone)
-		if campaignAlone(ctx, e.Server) {
-			s.cfg.Logger.Debug("etcd: the cluster's only member campaigned at once", "name", s.cfg.Name)
+		defer s.campaigning.Store(false)
+		if fresh && campaignAlone(ctx, e.Server) {
+			s.cfg.Logger.Debug("etcd: the new cluster's only member campaigned at once", "name", s.cfg.Name)
 		}
 	}()
 	// The wait for readiness gets what the start's retries left of ReadyTimeout.
@@ -357,50 +365,68 @@ func (s *Server) ErrChan() <-chan error {
 	return s.Err()
 }
 
-// campaignAlone makes the member campaign now when it is its cluster's only
-// member and a voter, and reports whether it did. Raft waits for its
-// randomized election timeout, [ET, 2·ET), before a member campaigns;
-// etcd fast-forwards all but one tick of it for a cluster of one
-// (etcdserver's adjustTicks), which still leaves up to ET (500 ms by
-// default) before the first election: most of a fresh `nodectl up`'s time
-// to /health and of a single master's recovery after a kill -9. A member
-// alone has no one to wait for and wins its own vote, so it is handed the
-// message raft's election timer would give it (MsgHup), from the local
-// thread raft accepts local messages from. Raft declines it while the
-// configuration entries it started with are not applied yet, so it is
-// handed again every campaignRetry until the member leads, or the server
-// stops, or ET has passed (the timer's own campaign comes by then).
-// Members of larger clusters are left to the timer: there a campaign must
-// wait to learn of a leader that may exist.
+// campaignAlone makes a new cluster's only member campaign as soon as it
+// can, and reports whether it did. Raft waits for its randomized election
+// timeout, [ET, 2·ET), before a member campaigns; etcd fast-forwards all but
+// one tick of it for a cluster of one (etcdserver's adjustTicks), which
+// still leaves up to ET (500 ms by default) before the first election: most
+// of a fresh `nodectl up`'s time to /health. A member alone has no one to
+// wait for and wins its own vote, so once etcd has applied the
+// configuration the member was bootstrapped with it is handed the message
+// raft's election timer would give it (MsgHup), from the local thread raft
+// accepts local messages from, and again every campaignRetry while raft
+// declines it (raft learns of the apply a moment after etcd; the caller
+// logs raft's warnings about that at DEBUG). Only a new member, with no
+// write-ahead log before it started (the caller's check): after a restart
+// raft's view of what was applied lags etcd's, and a campaign then would
+// have raft scan log entries a snapshot compacted. Members of larger
+// clusters are left to the timer: there a campaign must wait to learn of a
+// leader that may exist.
 func campaignAlone(ctx context.Context, srv *etcdserver.EtcdServer) bool {
 	ms := srv.Cluster().Members()
 	if len(ms) != 1 || ms[0].ID != srv.MemberID() || ms[0].IsLearner {
 		return false
+	}
+	et := time.Duration(srv.Cfg.ElectionTicks) * time.Duration(srv.Cfg.TickMs) * time.Millisecond
+	ctx, cancel := context.WithTimeout(ctx, et)
+	defer cancel()
+	poll := time.NewTicker(time.Millisecond)
+	defer poll.Stop()
+	// wait reports whether poll ticked before the deadline or a stop.
+	wait := func() bool {
+		select {
+		case <-poll.C:
+			return true
+		case <-ctx.Done():
+		case <-srv.StoppingNotify():
+		}
+		return false
+	}
+	for srv.AppliedIndex() == 0 || srv.AppliedIndex() < srv.CommittedIndex() {
+		if !wait() || srv.Leader() != 0 {
+			return false
+		}
 	}
 	hup := &raftpb.Message{
 		Type: raftpb.MessageType_MsgHup.Enum(),
 		To:   proto.Uint64(uint64(srv.MemberID())),
 		From: proto.Uint64(raft.LocalAppendThread),
 	}
-	et := time.Duration(srv.Cfg.ElectionTicks) * time.Duration(srv.Cfg.TickMs) * time.Millisecond
-	ctx, cancel := context.WithTimeout(ctx, et)
-	defer cancel()
-	tick := time.NewTicker(campaignRetry)
-	defer tick.Stop()
+	var last time.Time
 	for srv.Leader() == 0 {
-		if err := srv.Process(ctx, hup); err != nil {
-			return false
+		if time.Since(last) >= campaignRetry {
+			if srv.Process(ctx, hup) != nil {
+				return false
+			}
+			last = time.Now()
 		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return false
-		case <-srv.StoppingNotify():
+		if !wait() {
 			return false
 		}
 	}
 	return srv.Leader() == srv.MemberID()
 }
 
-// campaignRetry is how often campaignAlone hands its member MsgHup again.
+// campaignRetry is how often campaignAlone hands raft MsgHup while it
+// declines.
 const campaignRetry = 5 * time.Millisecond

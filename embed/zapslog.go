@@ -20,12 +20,21 @@ func zapLogger(l *slog.Logger, verbose bool, closing *atomic.Bool) *zap.Logger {
 	return zap.New(&slogCore{l: l, verbose: verbose, closing: closing})
 }
 
+// campaigningLogger is zapLogger, also logging at DEBUG raft's warning that
+// it declines to campaign before its configuration is applied while
+// campaigning is set: a new lone member is asked to campaign early, on
+// purpose (campaignAlone).
+func campaigningLogger(l *slog.Logger, verbose bool, closing, campaigning *atomic.Bool) *zap.Logger {
+	return zap.New(&slogCore{l: l, verbose: verbose, closing: closing, campaigning: campaigning})
+}
+
 // slogCore is a zapcore.Core writing to a slog.Logger.
 type slogCore struct {
-	l       *slog.Logger
-	attrs   []any
-	verbose bool
-	closing *atomic.Bool
+	l           *slog.Logger
+	attrs       []any
+	verbose     bool
+	closing     *atomic.Bool
+	campaigning *atomic.Bool
 }
 
 // expectedWarnings are etcd warnings about choices nodectl makes on
@@ -88,8 +97,16 @@ func (c *slogCore) adjust(lvl slog.Level, msg string, attrs []any) slog.Level {
 		return slog.LevelDebug
 	case lvl >= slog.LevelWarn && c.closing != nil && c.closing.Load() && shutdownNoise(msg, attrs):
 		return slog.LevelDebug
+	case lvl == slog.LevelWarn && c.campaigning != nil && c.campaigning.Load() && earlyCampaign(msg):
+		return slog.LevelDebug
 	}
 	return lvl
+}
+
+// earlyCampaign is raft's warning that it declines a campaign while
+// configuration changes are not applied yet (raft's hup).
+func earlyCampaign(msg string) bool {
+	return strings.Contains(msg, "cannot campaign at term") && strings.HasSuffix(msg, "pending configuration changes to apply")
 }
 
 func hasPrefixAny(s string, prefixes []string) bool {

@@ -44,3 +44,24 @@ func TestEtcdLogLevels(t *testing.T) {
 		t.Errorf("verbose: info line not at INFO: %q", buf.String())
 	}
 }
+
+// TestEarlyCampaignWarning: raft's warning that it declines a campaign
+// before its configuration is applied is DEBUG while campaignAlone asks it
+// to campaign, and a warning otherwise.
+func TestEarlyCampaignWarning(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var closing, campaigning atomic.Bool
+	z := campaigningLogger(l, false, &closing, &campaigning).Sugar()
+	const msg = "%x cannot campaign at term %d since there are still pending configuration changes to apply"
+	campaigning.Store(true)
+	z.Warnf(msg, 0x8d8d1a03, 1)
+	if buf.Len() != 0 {
+		t.Errorf("while campaigning: %q, want it at DEBUG", buf.String())
+	}
+	campaigning.Store(false)
+	z.Warnf(msg, 0x8d8d1a03, 1)
+	if !strings.Contains(buf.String(), "level=WARN msg=\"8d8d1a03 cannot campaign at term 1") {
+		t.Errorf("after the campaign: %q, want a warning", buf.String())
+	}
+}
