@@ -186,8 +186,18 @@ func loadProgram(req *shimapi.Request, s *configs.Seccomp) (*program, error) {
 			return p, nil
 		}
 	}
-	p, err := captureProgram(req.Seccomp)
+	// A capture that failed once (a kernel without PTRACE_SECCOMP_GET_FILTER,
+	// ptrace refused by an LSM) fails again: the containers of this shim
+	// and kernel go without trying, libcontainer compiling in the init.
+	failed := strings.TrimSuffix(path, ".bpf") + ".failed"
+	if b, err := os.ReadFile(failed); err == nil {
+		return nil, fmt.Errorf("compile the seccomp profile once: failed before (%s)", strings.TrimSpace(string(b)))
+	}
+	p, err := capture(req.Seccomp)
 	if err != nil {
+		if os.MkdirAll(req.SeccompCacheDir, 0o700) == nil {
+			_ = os.WriteFile(failed, []byte(err.Error()+"\n"), 0o600)
+		}
 		return nil, err
 	}
 	if p.flags&filterFlagLog != flags&filterFlagLog {
@@ -233,6 +243,9 @@ func decodeProgram(b []byte) (*program, error) {
 	}
 	return &program{insns: bytes.Clone(insns), flags: binary.LittleEndian.Uint64(b[8:])}, nil
 }
+
+// capture is captureProgram; tests replace it.
+var capture = captureProgram
 
 // captureProgram has profile (OCI LinuxSeccomp JSON) compiled and loaded by
 // libcontainer in a child (CaptureChild) and reads the loaded filter back.
