@@ -115,26 +115,18 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.ShimPath == "" {
 		return nil, fmt.Errorf("new container driver: ShimPath is required")
 	}
-	if st, err := os.Stat(cfg.ShimPath); err != nil {
-		return nil, fmt.Errorf("new container driver: stat shim: %w", err)
-	} else if st.Mode()&0o111 == 0 {
-		return nil, fmt.Errorf("new container driver: shim %s is not executable", cfg.ShimPath)
-	}
 	if cfg.MonitorPath == "" {
 		cfg.MonitorPath = filepath.Join(filepath.Dir(cfg.ShimPath), MonitorName)
-	}
-	if st, err := os.Stat(cfg.MonitorPath); err != nil {
-		return nil, fmt.Errorf("new container driver: stat monitor: %w", err)
-	} else if st.Mode()&0o111 == 0 {
-		return nil, fmt.Errorf("new container driver: monitor %s is not executable", cfg.MonitorPath)
 	}
 	if cfg.SeccompHelperPath == "" {
 		cfg.SeccompHelperPath = filepath.Join(filepath.Dir(cfg.ShimPath), SeccompHelperName)
 	}
-	if st, err := os.Stat(cfg.SeccompHelperPath); err != nil {
-		return nil, fmt.Errorf("new container driver: stat seccomp helper: %w", err)
-	} else if st.Mode()&0o111 == 0 {
-		return nil, fmt.Errorf("new container driver: seccomp helper %s is not executable", cfg.SeccompHelperPath)
+	for _, b := range []struct{ what, path string }{{"shim", cfg.ShimPath}, {"monitor", cfg.MonitorPath}, {"seccomp helper", cfg.SeccompHelperPath}} {
+		if st, err := os.Stat(b.path); err != nil {
+			return nil, fmt.Errorf("new container driver: stat %s: %w", b.what, err)
+		} else if st.Mode()&0o111 == 0 {
+			return nil, fmt.Errorf("new container driver: %s %s is not executable", b.what, b.path)
+		}
 	}
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = DefaultCgroupParent
