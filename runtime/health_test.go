@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,4 +93,37 @@ func fmtBool(b *bool) string {
 		return "undecided"
 	}
 	return strconv.FormatBool(*b)
+}
+
+// TestNextProbe: a TCP or HTTP check that has not passed yet is retried
+// early, 50 ms doubling, within its grace period and never later than its
+// interval; COMMAND checks, passed checks and checks past their grace
+// period wait the interval.
+func TestNextProbe(t *testing.T) {
+	const interval = time.Second
+	retry := firstProbeRetry
+	var waits []time.Duration
+	for range 6 {
+		var next time.Duration
+		next, retry = nextProbe("TCP", false, false, true, retry, interval)
+		waits = append(waits, next)
+	}
+	want := []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, interval}
+	if !slices.Equal(waits, want) {
+		t.Errorf("waits %v, want %v", waits, want)
+	}
+	for _, tc := range []struct {
+		name                   string
+		typ                    string
+		ok, succeeded, inGrace bool
+	}{
+		{"passed", "TCP", true, true, true},
+		{"failing after a pass", "HTTP", false, true, true},
+		{"past the grace period", "HTTPS", false, false, false},
+		{"command", "COMMAND", false, false, true},
+	} {
+		if next, _ := nextProbe(tc.typ, tc.ok, tc.succeeded, tc.inGrace, firstProbeRetry, interval); next != interval {
+			t.Errorf("%s: next probe in %v, want the interval", tc.name, next)
+		}
+	}
 }
