@@ -396,7 +396,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.recoverTasks(ctx); err != nil {
 		return err
 	}
-	// After recovery: recovered tasks' ports are theirs, not busy.
+	// After recovery: recovered tasks' ports are theirs, not busy. The
+	// first scan is made before the agent registers, which carries its
+	// result: a port another program holds is never offered, rather than
+	// offered and then withdrawn by the first scan's report (an offer
+	// taken in between fails its launch, TASK_DROPPED).
+	a.scanHostPorts()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

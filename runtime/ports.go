@@ -239,7 +239,20 @@ func (a *Agent) busyPorts() []api.Range {
 	return a.ports.busy
 }
 
-// watchPorts rescans the socket tables until ctx ends.
+// scanHostPorts scans the socket tables once and records what it finds.
+func (a *Agent) scanHostPorts() {
+	if len(a.cfg.Resources.RangesOf("ports")) == 0 {
+		return
+	}
+	if busy, err := a.scanPorts(nil); err != nil {
+		a.log.Debug("scan host ports", "err", err)
+	} else {
+		a.setBusyPorts(busy)
+	}
+}
+
+// watchPorts rescans the socket tables every portCheckInterval until ctx
+// ends (Run made the first scan).
 func (a *Agent) watchPorts(ctx context.Context) {
 	if len(a.cfg.Resources.RangesOf("ports")) == 0 {
 		return
@@ -247,16 +260,12 @@ func (a *Agent) watchPorts(ctx context.Context) {
 	t := time.NewTicker(portCheckInterval)
 	defer t.Stop()
 	for {
-		if busy, err := a.scanPorts(nil); err != nil {
-			a.log.Debug("scan host ports", "err", err)
-		} else {
-			a.setBusyPorts(busy)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		a.scanHostPorts()
 	}
 }
 
