@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -134,20 +133,14 @@ func seccompFilter(t *testing.T, pid int) []byte {
 	if err := unix.PtraceInterrupt(pid); err != nil {
 		t.Fatalf("ptrace interrupt %d: %v", pid, err)
 	}
+	// PTRACE_INTERRUPT stops the tracee at once (or it has exited, which
+	// wait reports too): a blocking wait, as the shim's readFilter does.
 	var ws unix.WaitStatus
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got, err := unix.Wait4(pid, &ws, unix.WALL|unix.WNOHANG, nil)
-		if err != nil {
-			t.Fatalf("wait for %d to stop: %v", pid, err)
-		}
-		if got == pid && ws.Stopped() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d did not stop for ptrace", pid)
-		}
-		time.Sleep(time.Millisecond)
+	if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil {
+		t.Fatalf("wait for %d to stop: %v", pid, err)
+	}
+	if !ws.Stopped() {
+		t.Fatalf("%d did not stop for ptrace: %v", pid, ws)
 	}
 	const getFilter = 0x420c // PTRACE_SECCOMP_GET_FILTER
 	n, _, e := unix.Syscall6(unix.SYS_PTRACE, getFilter, uintptr(pid), 0, 0, 0, 0)
