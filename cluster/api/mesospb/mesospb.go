@@ -5,10 +5,14 @@
 //
 // The messages are nodectl's own .proto files under proto/ (numbered as
 // Mesos' include/mesos/v1/*.proto, declaring only what nodectl reads or
-// writes), compiled once at first use with a pure-Go compiler and used
-// through dynamic messages (google.golang.org/protobuf/types/dynamicpb).
-// A protobuf field nodectl does not declare is refused with its number,
-// never dropped.
+// writes), used through dynamic messages
+// (google.golang.org/protobuf/types/dynamicpb). A protobuf field nodectl
+// does not declare is refused with its number, never dropped. The binary
+// carries them compiled, as a FileDescriptorSet (descriptors.binpb, which
+// TestDescriptorsUpToDate compiles again from proto/ with a pure-Go
+// compiler and compares; `go test ./cluster/api/mesospb -run
+// TestDescriptorsUpToDate -update` rewrites it): no compiler in the
+// binary, whose package initialisation every nodectl process paid for.
 //
 // JSON here is Mesos' JSON mapping (Mesos' src/common/http.cpp and
 // stout's protobuf JSON): proto field names, enum values by name, 64-bit
@@ -19,22 +23,20 @@ package mesospb
 
 import (
 	"bytes"
-	"context"
-	"embed"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"math"
 	"strconv"
 	"sync"
 
-	"github.com/bufbuild/protocompile"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
 
@@ -58,9 +60,13 @@ const (
 	ExecutorEvent    = "mesos.v1.executor.Event"
 )
 
-//go:embed proto
-var protoFS embed.FS
+// descriptorSet is proto/'s files compiled (protoFiles and what they
+// import), a serialised google.protobuf.FileDescriptorSet.
+//
+//go:embed descriptors.binpb
+var descriptorSet []byte
 
+// protoFiles are the files descriptorSet is compiled from, under proto/.
 var protoFiles = []string{
 	"mesos/v1/mesos.proto",
 	"mesos/v1/scheduler/scheduler.proto",
@@ -72,23 +78,21 @@ var protoFiles = []string{
 	"mesos/v1/executor/executor.proto",
 }
 
-// descriptors compiles the embedded .proto files once.
+// descriptors builds the message descriptors of descriptorSet once.
 var descriptors = sync.OnceValues(func() (map[protoreflect.FullName]protoreflect.MessageDescriptor, error) {
-	root, err := fs.Sub(protoFS, "proto")
-	if err != nil {
-		return nil, err
+	var set descriptorpb.FileDescriptorSet
+	if err := proto.Unmarshal(descriptorSet, &set); err != nil {
+		return nil, fmt.Errorf("mesos descriptors: %w", err)
 	}
-	c := protocompile.Compiler{Resolver: &protocompile.SourceResolver{
-		Accessor: func(path string) (io.ReadCloser, error) { return root.Open(path) },
-	}}
-	files, err := c.Compile(context.Background(), protoFiles...)
+	files, err := protodesc.NewFiles(&set)
 	if err != nil {
-		return nil, fmt.Errorf("compile mesos protos: %w", err)
+		return nil, fmt.Errorf("mesos descriptors: %w", err)
 	}
 	out := map[protoreflect.FullName]protoreflect.MessageDescriptor{}
-	for _, f := range files {
+	files.RangeFiles(func(f protoreflect.FileDescriptor) bool {
 		collect(f.Messages(), out)
-	}
+		return true
+	})
 	return out, nil
 })
 
