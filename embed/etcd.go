@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"errors"
+	"expvar"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -218,7 +219,7 @@ func (s *Server) Start(ctx context.Context) error {
 	deadline := time.Now().Add(s.cfg.ReadyTimeout)
 	_, werr := os.Stat(filepath.Join(s.cfg.Dir, "member", "wal"))
 	fresh := errors.Is(werr, fs.ErrNotExist)
-	s.campaigning.Store(fresh)
+	s.campaigning.Store(true)
 	e, err := s.startEtcd(ctx, ec, deadline)
 	if err != nil {
 		return fmt.Errorf("start etcd: %w", err)
@@ -228,8 +229,8 @@ func (s *Server) Start(ctx context.Context) error {
 	go func() {
 		defer close(campaignDone)
 		defer s.campaigning.Store(false)
-		if fresh && campaignAlone(ctx, e.Server) {
-			s.cfg.Logger.Debug("etcd: the new cluster's only member campaigned at once", "name", s.cfg.Name)
+		if campaignAlone(ctx, e.Server, fresh) {
+			s.cfg.Logger.Debug("etcd: the cluster's only member campaigned at once", "name", s.cfg.Name, "new", fresh)
 		}
 	}()
 	// The wait for readiness gets what the start's retries left of ReadyTimeout.
@@ -365,24 +366,32 @@ func (s *Server) ErrChan() <-chan error {
 	return s.Err()
 }
 
-// campaignAlone makes a new cluster's only member campaign as soon as it
-// can, and reports whether it did. Raft waits for its randomized election
+// campaignAlone makes a cluster's only member campaign as soon as it can,
+// and reports whether it did. Raft waits for its randomized election
 // timeout, [ET, 2·ET), before a member campaigns; etcd fast-forwards all but
 // one tick of it for a cluster of one (etcdserver's adjustTicks), which
 // still leaves up to ET (500 ms by default) before the first election: most
-// of a fresh `nodectl up`'s time to /health. A member alone has no one to
-// wait for and wins its own vote, so once etcd has applied the
-// configuration the member was bootstrapped with it is handed the message
-// raft's election timer would give it (MsgHup), from the local thread raft
-// accepts local messages from, and again every campaignRetry while raft
-// declines it (raft learns of the apply a moment after etcd; the caller
-// logs raft's warnings about that at DEBUG). Only a new member, with no
-// write-ahead log before it started (the caller's check): after a restart
-// raft's view of what was applied lags etcd's, and a campaign then would
-// have raft scan log entries a snapshot compacted. Members of larger
-// clusters are left to the timer: there a campaign must wait to learn of a
-// leader that may exist.
-func campaignAlone(ctx context.Context, srv *etcdserver.EtcdServer) bool {
+// of a fresh `nodectl up`'s time to /health, and of a restarted one's. A
+// member alone has no one to wait for and wins its own vote, so once it has
+// applied what its log holds it is handed the message raft's election timer
+// would give it (MsgHup), from the local thread raft accepts local messages
+// from, and again every campaignRetry while raft declines it.
+//
+// What "applied" means differs. A new member (fresh: no write-ahead log
+// before it started) waits for etcd to apply the configuration it was
+// bootstrapped with; raft learns of that apply a moment after etcd, and
+// declines until it does (the caller logs raft's warnings about that at
+// DEBUG). A restarted member waits for raft itself to have applied every
+// committed entry (raft's status, which etcd publishes as the expvar
+// "raft.status"): etcd's applied index is its backend's, known at once,
+// while raft's starts at its last snapshot and catches up as etcd replays
+// the log, and a campaign before that has raft scan the unapplied entries
+// for configuration changes, entries a compaction may have dropped (raft
+// panics then: "error scanning unapplied entries"). Without that status
+// (another member's in this process) a restarted member is left to the
+// timer, as are members of larger clusters: there a campaign must wait to
+// learn of a leader that may exist.
+func campaignAlone(ctx context.Context, srv *etcdserver.EtcdServer, fresh bool) bool {
 	ms := srv.Cluster().Members()
 	if len(ms) != 1 || ms[0].ID != srv.MemberID() || ms[0].IsLearner {
 		return false
@@ -402,8 +411,24 @@ func campaignAlone(ctx context.Context, srv *etcdserver.EtcdServer) bool {
 		}
 		return false
 	}
-	for srv.AppliedIndex() == 0 || srv.AppliedIndex() < srv.CommittedIndex() {
-		if !wait() || srv.Leader() != 0 {
+	for {
+		if srv.Leader() != 0 {
+			return false
+		}
+		if fresh {
+			if srv.AppliedIndex() != 0 && srv.AppliedIndex() >= srv.CommittedIndex() {
+				break
+			}
+		} else {
+			st, ok := raftStatus()
+			if !ok || st.ID != uint64(srv.MemberID()) {
+				return false
+			}
+			if st.Applied >= st.HardState.GetCommit() && srv.AppliedIndex() >= srv.CommittedIndex() {
+				break
+			}
+		}
+		if !wait() {
 			return false
 		}
 	}
@@ -425,6 +450,18 @@ func campaignAlone(ctx context.Context, srv *etcdserver.EtcdServer) bool {
 		}
 	}
 	return srv.Leader() == srv.MemberID()
+}
+
+// raftStatus is the status of the raft node of the etcd server this
+// process started last, as etcdserver publishes it for monitoring (the
+// expvar "raft.status"); ok is false when there is none.
+func raftStatus() (st raft.Status, ok bool) {
+	v, isFunc := expvar.Get("raft.status").(expvar.Func)
+	if !isFunc {
+		return raft.Status{}, false
+	}
+	st, ok = v().(raft.Status)
+	return st, ok
 }
 
 // campaignRetry is how often campaignAlone hands raft MsgHup while it

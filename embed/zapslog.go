@@ -22,8 +22,8 @@ func zapLogger(l *slog.Logger, verbose bool, closing *atomic.Bool) *zap.Logger {
 
 // campaigningLogger is zapLogger, also logging at DEBUG raft's warning that
 // it declines to campaign before its configuration is applied while
-// campaigning is set: a new lone member is asked to campaign early, on
-// purpose (campaignAlone).
+// campaigning is set: a cluster's lone member is asked to campaign early,
+// on purpose (campaignAlone).
 func campaigningLogger(l *slog.Logger, verbose bool, closing, campaigning *atomic.Bool) *zap.Logger {
 	return zap.New(&slogCore{l: l, verbose: verbose, closing: closing, campaigning: campaigning})
 }
