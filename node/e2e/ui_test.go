@@ -243,6 +243,52 @@ func (b *uiBrowser) waitJS(what string, timeout time.Duration, expr string) {
 	}))
 }
 
+// clickUntil clicks the element sel until the JavaScript predicate done
+// holds. A page that re-renders under a click (an app's page on live
+// events) can replace the node chromedp found before the click reaches it
+// ("Could not find node with given id"): that click is tried again, as a
+// user clicks again; after a click that landed it waits for done first.
+func (b *uiBrowser) clickUntil(what, sel, done string, timeout time.Duration) {
+	b.t.Helper()
+	timeout = max(timeout, uiMinWait)
+	b.do(what, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		deadline := time.Now().Add(timeout)
+		isDone := chromedp.Evaluate[bool]("!!(" + done + ")")
+		for {
+			if ok, err := isDone(ctx, tg); err != nil || ok {
+				return err
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("not true after %s: %s", timeout, done)
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := chromedp.Click(chromedp.CSS(sel))(cctx, tg)
+			cancel()
+			switch {
+			case err == nil:
+				// Landed: give the page a moment to act on it.
+				for wait := time.Now().Add(3 * time.Second); time.Now().Before(wait); {
+					if ok, err := isDone(ctx, tg); err != nil || ok {
+						return err
+					}
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+			case !strings.Contains(err.Error(), "Could not find node"):
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}))
+}
+
 // open loads the UI at a hash route and waits until the page rendered it.
 func (b *uiBrowser) open(route string) {
 	b.t.Helper()
@@ -424,7 +470,8 @@ func TestUI(t *testing.T) {
 	// reach the overview's list live.
 	b.goTo("/apps/ui/ticker")
 	b.waitJS("event stream connected", 20*time.Second, `document.querySelector('#live').classList.contains('on')`)
-	b.do("restart", chromedp.Click(chromedp.CSS("#act-restart")), chromedp.WaitVisible(chromedp.CSS("#dialog-ok")), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.clickUntil("open the restart dialog", "#act-restart", `document.querySelector('dialog[open] #dialog-ok')`, 20*time.Second)
+	b.clickUntil("restart", "#dialog-ok", `!document.querySelector('dialog[open]')`, 20*time.Second)
 	b.goTo("/")
 	b.waitJS("overview lists stream events", 20*time.Second, `[...document.querySelectorAll('#events li')].some(li => li.textContent.includes('/ui/ticker'))`)
 	b.screenshot("overview-live")
