@@ -407,8 +407,9 @@ func TestUI(t *testing.T) {
 	}
 
 	// Scale through the dialog.
-	b.do("scale", chromedp.Click(chromedp.CSS("#act-scale")), chromedp.WaitVisible(chromedp.CSS("dialog input[name=instances]")),
-		chromedp.SetValue(chromedp.CSS("dialog input[name=instances]"), "3"), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.clickUntil("open the scale dialog", "#act-scale", `document.querySelector('dialog[open] input[name=instances]')`, 20*time.Second)
+	b.do("scale to 3", chromedp.SetValue(chromedp.CSS("dialog input[name=instances]"), "3"))
+	b.clickUntil("scale", "#dialog-ok", `!document.querySelector('dialog[open]')`, 20*time.Second)
 	b.waitJS("app scaled to 3", 30*time.Second, `(document.querySelector('#app-running')||{}).textContent?.startsWith('3/3 running')`)
 
 	// Versions: the scale made a second version; diff them.
@@ -492,7 +493,8 @@ func TestUI(t *testing.T) {
 
 	// Delete through the confirmation dialog.
 	b.goTo("/apps/ui/ticker")
-	b.do("delete", chromedp.Click(chromedp.CSS("#act-delete")), chromedp.WaitVisible(chromedp.CSS("#dialog-ok")), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.clickUntil("open the delete dialog", "#act-delete", `document.querySelector('dialog[open] #dialog-ok')`, 20*time.Second)
+	b.clickUntil("delete", "#dialog-ok", `!document.querySelector('dialog[open]')`, 20*time.Second)
 	b.waitRendered("/apps")
 	b.waitJS("app gone from the list", 20*time.Second, `!document.querySelector('main').textContent.includes('/ui/ticker')`)
 
@@ -587,8 +589,9 @@ func uiStateful(t *testing.T, b *uiBrowser) {
 	b.waitRendered("/apps/ui/pv")
 	b.waitJS("resident app running", 30*time.Second, `(document.querySelector('#app-running')||{}).textContent?.startsWith('1/1 running')`)
 	// Scale to 0: the instance stays, reserved, waiting for its agent.
-	b.do("scale to 0", chromedp.Click(chromedp.CSS("#act-scale")), chromedp.WaitVisible(chromedp.CSS("dialog input[name=instances]")),
-		chromedp.SetValue(chromedp.CSS("dialog input[name=instances]"), "0"), chromedp.Click(chromedp.CSS("#dialog-ok")))
+	b.clickUntil("open the scale dialog", "#act-scale", `document.querySelector('dialog[open] input[name=instances]')`, 20*time.Second)
+	b.do("scale to 0", chromedp.SetValue(chromedp.CSS("dialog input[name=instances]"), "0"))
+	b.clickUntil("scale", "#dialog-ok", `!document.querySelector('dialog[open]')`, 20*time.Second)
 	b.waitJS("instance reserved and waiting", 30*time.Second, `!!document.querySelector('.reserved-wait') && document.querySelector('main table').textContent.includes('reserved')`)
 	b.screenshot("app-resident")
 	b.do("wipe", chromedp.Click(chromedp.CSS("button.wipe")), chromedp.WaitVisible(chromedp.CSS("#dialog-ok")))
