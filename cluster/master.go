@@ -146,10 +146,11 @@ type Config struct {
 // Run to take part in the election.
 type Master struct {
 	cfg          Config
-	storeTxns    TxnMeter  // writes of the master's state (txnmeter.go)
-	appsTxns     TxnMeter  // writes of the built-in apps framework
-	removalRate  RateLimit // parsed cfg.AgentRemovalRateLimit
-	removalLimit float64   // parsed cfg.RecoveryAgentRemovalLimit, a fraction
+	statusConns  statusConns // the quorum reads' connections to each etcd member (statusconns.go)
+	storeTxns    TxnMeter    // writes of the master's state (txnmeter.go)
+	appsTxns     TxnMeter    // writes of the built-in apps framework
+	removalRate  RateLimit   // parsed cfg.AgentRemovalRateLimit
+	removalLimit float64     // parsed cfg.RecoveryAgentRemovalLimit, a fraction
 	info         api.MasterInfo
 	log          *slog.Logger
 	started      time.Time

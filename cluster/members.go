@@ -276,6 +276,13 @@ func (m *Master) readQuorum(ctx context.Context) (api.Quorum, error) {
 	}
 	masters, versions := m.runningMasters(ctx)
 	q := api.Quorum{Members: make([]api.Member, len(list.Members))}
+	eps := map[string]bool{}
+	for _, x := range list.Members {
+		if len(x.ClientURLs) > 0 {
+			eps[x.ClientURLs[0]] = true
+		}
+	}
+	m.statusConns.keep(eps)
 	var wg sync.WaitGroup
 	var mu sync.Mutex // guards q's leader fields
 	for i, x := range list.Members {
@@ -294,7 +301,7 @@ func (m *Master) readQuorum(ctx context.Context) (api.Quorum, error) {
 			defer wg.Done()
 			sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 			defer cancel()
-			st, err := cli.Status(sctx, ep)
+			st, err := m.statusConns.status(sctx, cli, ep)
 			if err != nil {
 				return
 			}
@@ -384,6 +391,7 @@ func (m *Master) Quorum() api.Quorum {
 func (m *Master) quorumLoop(ctx context.Context) {
 	t := time.NewTicker(m.cfg.QuorumCheckInterval)
 	defer t.Stop()
+	defer m.statusConns.close()
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		q, err := m.readQuorum(qctx)
