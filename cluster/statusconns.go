@@ -21,26 +21,57 @@ type statusConns struct {
 }
 
 // status asks the member at ep for its status on ep's kept connection,
-// dialled (without waiting for it to connect) on first use. Once closed it
-// dials for the call alone, as clientv3 does.
+// dialled (without waiting for it to connect) on first use. A connection a
+// call fails on is dropped and the call made once more on a new one: gRPC
+// would reconnect a broken one only after its back-off (a second and
+// more), and a member restarted meanwhile (a rolling upgrade's) must read
+// healthy as soon as it serves, as it did when every read dialled. Once
+// closed it dials for the call alone, as clientv3 does.
 func (s *statusConns) status(ctx context.Context, cli *clientv3.Client, ep string) (*clientv3.StatusResponse, error) {
+	st, conn, err := s.statusOn(ctx, cli, ep)
+	if err == nil || conn == nil {
+		return st, err
+	}
+	s.drop(ep, conn)
+	st, conn, err = s.statusOn(ctx, cli, ep)
+	if err != nil && conn != nil {
+		s.drop(ep, conn)
+	}
+	return st, err
+}
+
+// drop closes conn, ep's kept connection unless another replaced it.
+func (s *statusConns) drop(ep string, conn *grpc.ClientConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[ep] == conn {
+		delete(s.conns, ep)
+		conn.Close()
+	}
+}
+
+// statusOn is one status call on ep's kept connection (nil when closed: a
+// call of its own).
+func (s *statusConns) statusOn(ctx context.Context, cli *clientv3.Client, ep string) (*clientv3.StatusResponse, *grpc.ClientConn, error) {
 	s.mu.Lock()
 	conn, closed := s.conns[ep], s.closed
 	s.mu.Unlock()
 	if closed {
-		return cli.Status(ctx, ep)
+		st, err := cli.Status(ctx, ep)
+		return st, nil, err
 	}
 	if conn == nil {
 		c, err := cli.Dial(ep)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		s.mu.Lock()
 		switch {
 		case s.closed:
 			s.mu.Unlock()
 			c.Close()
-			return cli.Status(ctx, ep)
+			st, err := cli.Status(ctx, ep)
+			return st, nil, err
 		case s.conns[ep] != nil: // dialled meanwhile
 			conn = s.conns[ep]
 			s.mu.Unlock()
@@ -53,7 +84,14 @@ func (s *statusConns) status(ctx context.Context, cli *clientv3.Client, ep strin
 			s.mu.Unlock()
 		}
 	}
-	return clientv3.NewMaintenanceFromMaintenanceClient(pb.NewMaintenanceClient(conn), cli).Status(ctx, ep)
+	// Not clientv3's call options: they wait for a connection that is not
+	// ready (WaitForReady), which on a broken one is its reconnect back-off
+	// or the whole deadline; failing at once leaves the time for a new one.
+	resp, err := pb.NewMaintenanceClient(conn).Status(ctx, &pb.StatusRequest{}, grpc.WaitForReady(false))
+	if err != nil {
+		return nil, conn, err
+	}
+	return (*clientv3.StatusResponse)(resp), conn, nil
 }
 
 // keep closes the connections to endpoints not in eps (members gone, or
