@@ -292,8 +292,23 @@ func (b *uiBrowser) clickUntil(what, sel, done string, timeout time.Duration) {
 // open loads the UI at a hash route and waits until the page rendered it.
 func (b *uiBrowser) open(route string) {
 	b.t.Helper()
-	b.do("open "+route, chromedp.Navigate(b.base+"/#"+route))
+	b.do("open "+route, navigate(b.base+"/#"+route))
 	b.waitRendered(route)
+}
+
+// navigate is chromedp.Navigate, loading again when Chromium aborted the
+// load because the host's network interfaces changed under it
+// (net::ERR_NETWORK_CHANGED: tests running beside this one make and remove
+// bridges and veths), as a user reloads.
+func navigate(url string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		for try := 1; ; try++ {
+			_, err := chromedp.Navigate(url)(ctx, tg)
+			if err == nil || try == 3 || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+				return err
+			}
+		}
+	})
 }
 
 // go changes the route in the loaded page and waits for its render.
@@ -360,7 +375,7 @@ func (b *uiBrowser) loginForm(principal, secret string) {
 // login signs in through the form at route and waits for the page.
 func (b *uiBrowser) login(route, principal, secret string) {
 	b.t.Helper()
-	b.do("open "+route, chromedp.Navigate(b.base+"/#"+route))
+	b.do("open "+route, navigate(b.base+"/#"+route))
 	b.loginForm(principal, secret)
 	b.waitRendered(route)
 	if who := b.text("#who-principal"); who != principal {
@@ -543,7 +558,7 @@ func uiOnStandby(t *testing.T, b *uiBrowser, n node, taskID string) {
 	// browser ignores this test server's certificate errors).
 	standby := httptest.NewTLSServer(mux)
 	defer standby.Close()
-	b.do("open the standby", chromedp.Navigate(standby.URL+"/#/"))
+	b.do("open the standby", navigate(standby.URL+"/#/"))
 	b.waitRendered("/")
 	b.waitJS("overview through the standby shows the agent", 10*time.Second, `document.querySelector('main').textContent.includes('ui-host')`)
 	b.goTo("/apps/ui/ticker")
@@ -559,7 +574,7 @@ func uiOnStandby(t *testing.T, b *uiBrowser, n node, taskID string) {
 	if got == 0 {
 		t.Fatalf("the standby redirected nothing: the pages did not go through it")
 	}
-	b.do("back to the leader", chromedp.Navigate(b.base+"/#/"))
+	b.do("back to the leader", navigate(b.base+"/#/"))
 	b.waitRendered("/")
 }
 
@@ -1002,7 +1017,7 @@ func TestUILogin(t *testing.T) {
 	post("/auth/users", `{"principal":"alice","secret":"alice-secret-123","apps":["/team-a"]}`, http.StatusCreated)
 
 	b := uiNewBrowser(t, n.url())
-	b.do("open /apps", chromedp.Navigate(b.base+"/#/apps"))
+	b.do("open /apps", navigate(b.base+"/#/apps"))
 	b.waitJS("login form", 15*time.Second, `document.body.dataset.route === '/login' && !!document.querySelector('#login-form')`)
 	if uiEval[bool](b, `!document.querySelector('#nav').hidden || document.querySelector('#who').textContent !== ''`) {
 		t.Errorf("signed out, the header shows the navigation or a principal")
