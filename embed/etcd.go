@@ -113,7 +113,7 @@ type Server struct {
 	// closing are then expected (see zapLogger).
 	closing atomic.Bool
 	// campaigning is set while campaignAlone asks raft to campaign: its
-	// declining early is then expected (see campaigningLogger).
+	// declining early is then expected (see zapLogger).
 	campaigning atomic.Bool
 }
 
@@ -211,7 +211,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ec.AutoCompactionRetention = s.cfg.CompactionRetention.String()
 	ec.QuotaBackendBytes = s.cfg.QuotaBackendBytes
 	ec.MaxTxnOps = s.cfg.MaxTxnOps
-	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(campaigningLogger(s.cfg.Logger, s.cfg.VerboseLogs, &s.closing, &s.campaigning))
+	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(zapLogger(s.cfg.Logger, s.cfg.VerboseLogs, &s.closing, &s.campaigning))
 	s.cfg.TLS.apply(ec)
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Dir), 0o700); err != nil {
 		return fmt.Errorf("create etcd dir: %w", err)

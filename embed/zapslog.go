@@ -15,16 +15,11 @@ import (
 // informational chatter (dozens of lines per start) is logged at DEBUG,
 // warnings known to be expected here are too, and once closing is set the
 // errors etcd reports about its own listeners closing are as well: a clean
-// stop logs no ERROR.
-func zapLogger(l *slog.Logger, verbose bool, closing *atomic.Bool) *zap.Logger {
-	return zap.New(&slogCore{l: l, verbose: verbose, closing: closing})
-}
-
-// campaigningLogger is zapLogger, also logging at DEBUG raft's warning that
-// it declines to campaign before its configuration is applied while
-// campaigning is set: a cluster's lone member is asked to campaign early,
-// on purpose (campaignAlone).
-func campaigningLogger(l *slog.Logger, verbose bool, closing, campaigning *atomic.Bool) *zap.Logger {
+// stop logs no ERROR. While campaigning is set (nil: never), raft's warning
+// that it declines to campaign before its configuration is applied is
+// DEBUG too: a cluster's lone member is asked to campaign early, on
+// purpose (campaignAlone).
+func zapLogger(l *slog.Logger, verbose bool, closing, campaigning *atomic.Bool) *zap.Logger {
 	return zap.New(&slogCore{l: l, verbose: verbose, closing: closing, campaigning: campaigning})
 }
 

@@ -18,7 +18,7 @@ func TestEtcdLogLevels(t *testing.T) {
 	var buf bytes.Buffer
 	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var closing atomic.Bool
-	z := zapLogger(l, false, &closing)
+	z := zapLogger(l, false, &closing, nil)
 	z.Info("starting an etcd server")
 	z.Warn("Running http and grpc server on single port. This is not recommended for production.")
 	z.Error("failed to update storage version", zap.Error(errors.New("cannot detect storage schema version: missing term information")))
@@ -39,7 +39,7 @@ func TestEtcdLogLevels(t *testing.T) {
 	}
 
 	buf.Reset()
-	zapLogger(l, true, &closing).Info("starting an etcd server")
+	zapLogger(l, true, &closing, nil).Info("starting an etcd server")
 	if !strings.Contains(buf.String(), "level=INFO") {
 		t.Errorf("verbose: info line not at INFO: %q", buf.String())
 	}
@@ -52,7 +52,7 @@ func TestEarlyCampaignWarning(t *testing.T) {
 	var buf bytes.Buffer
 	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var closing, campaigning atomic.Bool
-	z := campaigningLogger(l, false, &closing, &campaigning).Sugar()
+	z := zapLogger(l, false, &closing, &campaigning).Sugar()
 	const msg = "%x cannot campaign at term %d since there are still pending configuration changes to apply"
 	campaigning.Store(true)
 	z.Warnf(msg, 0x8d8d1a03, 1)

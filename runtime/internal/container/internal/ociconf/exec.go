@@ -70,7 +70,7 @@ func Exec(req *shimapi.Request, e *shimapi.ExecRequest, io ExecIO) (*libcontaine
 	// has none in its configuration: the process goes through the helper
 	// too, with the same program.
 	var report *os.File
-	if cfg := c.Config(); cfg.Seccomp == nil && len(req.Seccomp) > 0 && string(req.Seccomp) != "null" && req.SeccompHelperPath != "" {
+	if cfg := c.Config(); cfg.Seccomp == nil && hasProfile(req) && req.SeccompHelperPath != "" {
 		sc, err := seccompConfig(req)
 		if err != nil {
 			return nil, fmt.Errorf("exec: %w", err)

@@ -144,7 +144,7 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 		mounts = append(mounts, specs.Mount{Destination: m.Destination, Source: m.Source, Type: "bind", Options: opts})
 	}
 	spec.Mounts = mounts
-	if len(req.Seccomp) > 0 && string(req.Seccomp) != "null" {
+	if hasProfile(req) {
 		spec.Linux.Seccomp = new(specs.LinuxSeccomp)
 		if err := json.Unmarshal(req.Seccomp, spec.Linux.Seccomp); err != nil {
 			return nil, fmt.Errorf("seccomp profile: %w", err)
@@ -393,6 +393,7 @@ func StartWith(req *shimapi.Request, extra []*os.File) (_ *Started, err error) {
 		for _, f := range extra {
 			f.Close()
 		}
+		extra = nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start container: %w", err)

@@ -156,6 +156,12 @@ var cacheMagic = [8]byte{'n', 'd', 's', 'e', 'c', 'c', 'p', '1'}
 
 const cacheHeader = 8 + 8 + sha256.Size
 
+// hasProfile reports whether req carries a seccomp profile (JSON null or
+// nothing: unconfined).
+func hasProfile(req *shimapi.Request) bool {
+	return len(req.Seccomp) > 0 && string(req.Seccomp) != "null"
+}
+
 // seccompConfig is req's profile in libcontainer's terms, as Config makes it.
 func seccompConfig(req *shimapi.Request) (*configs.Seccomp, error) {
 	var spec specs.LinuxSeccomp
