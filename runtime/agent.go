@@ -345,7 +345,10 @@ func newDriver(cfg Config, log *slog.Logger) (containers, error) {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
 	hidden := append([]string{workDir}, cfg.TaskHiddenPaths...)
-	d, err := container.New(container.Config{Root: filepath.Join(cfg.WorkDir, "runtime"), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, WarmContainers: cfg.WarmContainers, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
+	if _, err := mountRuntimeDir(runtimeDir(cfg.WorkDir), log); err != nil {
+		return nil, err
+	}
+	d, err := container.New(container.Config{Root: runtimeDir(cfg.WorkDir), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, WarmContainers: cfg.WarmContainers, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -631,6 +634,9 @@ func (a *Agent) Close() error {
 	// The driver's spare shim and warm container end with it (tasks' containers run on).
 	if d, ok := a.driver.(interface{ Close() }); ok {
 		d.Close()
+		if _, real := a.driver.(runcDriver); real {
+			releaseRuntimeDir(runtimeDir(a.cfg.WorkDir), a.log) // runtimedir.go
+		}
 	}
 	if a.store == nil {
 		return nil

@@ -146,7 +146,7 @@ func (a *Agent) checkLostCheckpoint() error {
 	}
 	if a.driver != nil {
 		if ids, err := a.driver.List(); err == nil && len(ids) > 0 {
-			found = append(found, fmt.Sprintf("%d container(s) in %s", len(ids), filepath.Join(a.cfg.WorkDir, "runtime")))
+			found = append(found, fmt.Sprintf("%d container(s) in %s", len(ids), runtimeDir(a.cfg.WorkDir)))
 		}
 	}
 	if len(found) == 0 {
