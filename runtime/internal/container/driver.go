@@ -3,7 +3,6 @@ package container
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,23 +89,6 @@ type Driver struct {
 	rootMu   sync.Mutex
 	rootDir  string
 	rootStat unix.Stat_t
-	// rootView says rootDir is a view (hostroot.MountView) of rootEntries,
-	// made when the host's mounts a task could see were rootForeign;
-	// viewGen numbers the views this driver made, views lists the ones
-	// still mounted, viewUsers counts the starts copying each and retired
-	// the views replaced, detached once no start copies them. noView is
-	// why views cannot be made here (command tasks then bind the host's
-	// entries themselves); mountinfo is /proc/self/mountinfo, polled for
-	// changes of the host's mounts.
-	rootView    bool
-	rootEntries []hostroot.Entry
-	rootForeign []string
-	viewGen     int
-	views       []string
-	viewUsers   map[string]int
-	retired     []string
-	noView      error
-	mountinfo   *os.File
 
 	spares spares // spare.go
 }
@@ -168,7 +150,6 @@ func New(cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("new container driver: %w", err)
 		}
 	}
-	d.detachViews() // a killed driver's: snapshots of then
 	d.sweepHostRoots()
 	d.sweepWarm()
 	return d, nil
@@ -178,176 +159,30 @@ func (d *Driver) hostRootParent() string { return filepath.Join(d.cfg.Root, "hos
 
 // hostRoot returns the root of command tasks, the skeleton of the host's
 // top level (package hostroot), making a new one when "/" changed since
-// the last was made, whether it is a view (its binds made on the host
-// already: hostroot/view.go), and the function to call once the start's
-// init has copied it (a view replaced meanwhile is then detached).
-func (d *Driver) hostRoot() (string, bool, func(), error) {
+// the last was made.
+func (d *Driver) hostRoot() (string, error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/", &st); err != nil {
-		return "", false, nil, fmt.Errorf("stat host root: %w", err)
+		return "", fmt.Errorf("stat host root: %w", err)
 	}
 	d.rootMu.Lock()
 	defer d.rootMu.Unlock()
-	if d.rootDir == "" || st.Ino != d.rootStat.Ino || st.Mtim != d.rootStat.Mtim || st.Ctim != d.rootStat.Ctim {
-		entries, err := hostroot.List()
-		if err != nil {
-			return "", false, nil, err
-		}
-		d.rootEntries, d.rootStat, d.rootForeign = entries, st, nil
-		if err := d.newHostRoot(); err != nil {
-			return "", false, nil, err
-		}
-	} else if d.rootView && !hostroot.IsMount(d.rootDir) {
-		// Detached by another driver on the same root (New detaches what it
-		// finds): only tests make two.
-		if err := d.newHostRoot(); err != nil {
-			return "", false, nil, err
-		}
-	} else if d.rootView && d.hostMountsChanged() {
-		foreign, err := hostroot.Foreign(d.viewHidden())
-		if err != nil || !slices.Equal(foreign, d.rootForeign) {
-			if err := d.newHostRoot(); err != nil {
-				return "", false, nil, err
-			}
-		}
+	if d.rootDir != "" && st.Ino == d.rootStat.Ino && st.Mtim == d.rootStat.Mtim && st.Ctim == d.rootStat.Ctim {
+		return d.rootDir, nil
 	}
-	if !d.rootView {
-		return d.rootDir, false, func() {}, nil
-	}
-	dir := d.rootDir
-	d.viewUsers[dir]++
-	return dir, true, func() {
-		d.rootMu.Lock()
-		defer d.rootMu.Unlock()
-		d.viewUsers[dir]--
-		d.detachRetired()
-	}, nil
-}
-
-// newHostRoot makes the root for rootEntries: a new view, or the plain
-// skeleton where views cannot be made (said once). The view it replaces is
-// retired. Called with rootMu held.
-func (d *Driver) newHostRoot() error {
-	if d.rootDir != "" && d.rootView {
-		d.retired = append(d.retired, d.rootDir)
-	}
-	if d.noView == nil {
-		dir, err := d.makeView()
-		if err == nil {
-			if dir != d.rootDir {
-				d.log.Info("command tasks' root view", "dir", dir, "entries", len(d.rootEntries))
-			}
-			d.rootDir, d.rootView = dir, true
-			d.detachRetired()
-			return nil
-		}
-		d.noView = err
-		d.log.Warn("command tasks bind the host's root themselves", "err", err)
-	}
-	dir, err := hostroot.Ensure(d.hostRootParent(), d.rootEntries)
+	entries, err := hostroot.List()
 	if err != nil {
-		return err
+		return "", err
+	}
+	dir, err := hostroot.Ensure(d.hostRootParent(), entries)
+	if err != nil {
+		return "", err
 	}
 	if dir != d.rootDir {
-		d.log.Info("command tasks' root skeleton", "dir", dir, "entries", len(d.rootEntries))
+		d.log.Info("command tasks' root skeleton", "dir", dir, "entries", len(entries))
 	}
-	d.rootDir, d.rootView = dir, false
-	d.detachRetired()
-	return nil
-}
-
-// makeView makes the next view of rootEntries and notes the host mounts it
-// shows. Called with rootMu held.
-func (d *Driver) makeView() (string, error) {
-	if d.mountinfo == nil {
-		f, err := os.Open("/proc/self/mountinfo")
-		if err != nil {
-			return "", err
-		}
-		d.mountinfo, d.viewUsers = f, map[string]int{}
-	}
-	d.hostMountsChanged() // seen: what follows is judged by Foreign
-	foreign, err := hostroot.Foreign(d.viewHidden())
-	if err != nil {
-		return "", err
-	}
-	d.viewGen++
-	name := fmt.Sprintf("%s-v%d-%s", hostroot.Name(d.rootEntries), d.viewGen, rand.Text()[:8])
-	dir, err := hostroot.EnsureNamed(d.hostRootParent(), name, d.rootEntries)
-	if err != nil {
-		return "", err
-	}
-	if err := hostroot.MountView(dir, d.rootEntries); err != nil {
-		_ = os.RemoveAll(dir)
-		return "", err
-	}
-	d.views = append(d.views, dir)
-	d.rootForeign = foreign
+	d.rootDir, d.rootStat = dir, st
 	return dir, nil
-}
-
-// viewHidden are the host paths whose mounts tasks cannot see (the
-// driver's root, the agent's work dir, the operator's literal paths): a
-// mount there leaves the view as it is.
-func (d *Driver) viewHidden() []string {
-	hidden := []string{d.cfg.Root}
-	for _, p := range d.cfg.HiddenPaths {
-		if filepath.IsAbs(p) && !strings.ContainsAny(p, "*?[") {
-			hidden = append(hidden, filepath.Clean(p))
-		}
-	}
-	return hidden
-}
-
-// hostMountsChanged reports whether the host's mount table changed since
-// it was last asked: the kernel flags /proc/self/mountinfo for poll(2) at
-// every change of the mount namespace, and clears the flag at the poll.
-func (d *Driver) hostMountsChanged() bool {
-	fds := []unix.PollFd{{Fd: int32(d.mountinfo.Fd()), Events: unix.POLLPRI}}
-	n, err := unix.Poll(fds, 0)
-	return err != nil || (n > 0 && fds[0].Revents&(unix.POLLPRI|unix.POLLERR) != 0)
-}
-
-// detachRetired detaches the retired views no start copies any more.
-// Called with rootMu held.
-func (d *Driver) detachRetired() {
-	d.retired = slices.DeleteFunc(d.retired, func(v string) bool {
-		if d.viewUsers[v] > 0 {
-			return false
-		}
-		delete(d.viewUsers, v)
-		d.detachView(v)
-		return true
-	})
-}
-
-func (d *Driver) detachView(v string) {
-	if err := hostroot.Detach(v); err != nil {
-		d.log.Warn("detach host root view", "dir", v, "err", err)
-	}
-	d.views = slices.DeleteFunc(d.views, func(s string) bool { return s == v })
-}
-
-// detachViews detaches every view of this driver, and those a driver
-// before it left (killed): containers have copies of their own, and the
-// next start makes a new one. Starts must be over.
-func (d *Driver) detachViews() {
-	d.rootMu.Lock()
-	defer d.rootMu.Unlock()
-	ents, _ := os.ReadDir(d.hostRootParent())
-	for _, e := range ents {
-		if p := filepath.Join(d.hostRootParent(), e.Name()); hostroot.IsMount(p) {
-			d.detachView(p)
-		}
-	}
-	for _, v := range d.views {
-		d.detachView(v)
-	}
-	d.rootDir, d.rootView, d.retired, d.viewUsers = "", false, nil, map[string]int{}
-	if d.mountinfo != nil {
-		d.mountinfo.Close()
-		d.mountinfo = nil
-	}
 }
 
 // sweepHostRoots removes the root skeletons no container (by its
@@ -530,23 +365,19 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, _ *shimapi.Re
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	var hostRoot string
-	var view bool
 	if s.Rootfs == "" {
-		var release func()
-		if hostRoot, view, release, err = d.hostRoot(); err != nil {
+		if hostRoot, err = d.hostRoot(); err != nil {
 			return nil, nil, err
 		}
-		defer release() // the container's init has copied the view by then
 	}
 	req := shimapi.Request{
-		HostRootDir:  hostRoot,
-		HostRootView: view,
-		Seccomp:      profile,
-		Spec:         s,
-		StateRoot:    d.stateRoot(),
-		CgroupPath:   d.cgroupPath(s.ID),
-		MonitorPath:  d.cfg.MonitorPath,
-		RunDir:       dir,
+		HostRootDir: hostRoot,
+		Seccomp:     profile,
+		Spec:        s,
+		StateRoot:   d.stateRoot(),
+		CgroupPath:  d.cgroupPath(s.ID),
+		MonitorPath: d.cfg.MonitorPath,
+		RunDir:      dir,
 		// The cache is the driver's: its Root is hidden from tasks.
 		SeccompHelperPath: d.cfg.SeccompHelperPath,
 		SeccompCacheDir:   filepath.Join(d.cfg.Root, "seccomp"),

@@ -72,7 +72,6 @@ func newEscapeEnv(t *testing.T) *escapeEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.Close)
 	x.env = &env{cfg: cfg, d: d}
 	return x
 }

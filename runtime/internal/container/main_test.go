@@ -120,7 +120,6 @@ func startInAgent(t *testing.T, cfg container.Config, spec container.Spec) int {
 			t.Error(err)
 			return
 		}
-		defer d.Close()
 		destroy(t, d, spec.ID)
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
@@ -155,7 +154,6 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.Close) // its views go; after the containers' destruction
 	return &env{cfg: cfg, d: d}
 }
 

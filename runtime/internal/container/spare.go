@@ -257,7 +257,6 @@ func (d *Driver) Close() {
 	for _, sp := range pool {
 		d.discardSpare(sp)
 	}
-	d.detachViews() // after the spares: a warm container's init may be copying one
 }
 
 func (d *Driver) warmRoot() string { return filepath.Join(d.cfg.Root, "warm") }
@@ -276,16 +275,6 @@ func (d *Driver) warmRequest(last *shimapi.Request) *shimapi.Request {
 		ID: "warm-" + rand.Text()[:16], SandboxDir: last.Spec.SandboxDir, SandboxTarget: last.Spec.SandboxTarget,
 		Hostname: last.Spec.Hostname, UID: last.Spec.UID, GID: last.Spec.GID, Groups: last.Spec.Groups,
 		PidsLimit: last.Spec.PidsLimit,
-	}
-	if w.HostRootDir != "" {
-		// The root of today, not the model's: a warm container made from a
-		// view that has been replaced would fit no task (WarmCompatible).
-		dir, view, release, err := d.hostRoot()
-		if err != nil {
-			return nil
-		}
-		release() // a view replaced under a warm container's init leaves it fitting nothing
-		w.HostRootDir, w.HostRootView = dir, view
 	}
 	w.RunDir = filepath.Join(d.warmRoot(), w.Spec.ID)
 	w.Slot = filepath.Join(w.RunDir, "slot")

@@ -93,12 +93,9 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 		if req.HostRootDir == "" || req.RunDir == "" {
 			return nil, fmt.Errorf("command task: no host root skeleton or run directory")
 		}
-		var binds []specs.Mount
-		if !req.HostRootView { // a view's binds come with its copy
-			var err error
-			if binds, err = hostRootBinds(req.HostRootDir); err != nil {
-				return nil, err
-			}
+		binds, err := hostRootBinds(req.HostRootDir)
+		if err != nil {
+			return nil, err
 		}
 		spec.Root = &specs.Root{Path: req.HostRootDir, Readonly: true}
 		mounts = append(mounts, binds...)
