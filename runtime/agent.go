@@ -350,6 +350,7 @@ func newDriver(cfg Config, log *slog.Logger) (containers, error) {
 	}
 	d, err := container.New(container.Config{Root: runtimeDir(cfg.WorkDir), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, WarmContainers: cfg.WarmContainers, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
 	if err != nil {
+		releaseRuntimeDir(runtimeDir(cfg.WorkDir), log)
 		return nil, err
 	}
 	return runcDriver{d}, nil
