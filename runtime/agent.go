@@ -348,7 +348,7 @@ func newDriver(cfg Config, log *slog.Logger) (containers, error) {
 	if _, err := mountRuntimeDir(runtimeDir(cfg.WorkDir), log); err != nil {
 		return nil, err
 	}
-	d, err := container.New(container.Config{Root: runtimeDir(cfg.WorkDir), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, WarmContainers: cfg.WarmContainers, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
+	d, err := container.New(container.Config{Root: runtimeDir(cfg.WorkDir), ViewRoot: filepath.Join(runtimeDir(cfg.WorkDir), "views"), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, WarmContainers: cfg.WarmContainers, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
 	if err != nil {
 		releaseRuntimeDir(runtimeDir(cfg.WorkDir), log)
 		return nil, err

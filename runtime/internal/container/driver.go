@@ -59,6 +59,11 @@ type Config struct {
 	// tasks besides Root and the shim's list of host secrets (/etc/shadow,
 	// /root, ...): the agent's work dir and the operator's paths.
 	HiddenPaths []string
+	// ViewRoot is where the driver mounts the command tasks' views of the
+	// host root (hostroot/view.go): a directory of its own, outside
+	// anything walked (the agent's is under /run). Empty: no views,
+	// command tasks bind the host's top-level entries themselves.
+	ViewRoot string
 	// SeccompDir is Mesos' --seccomp_config_dir: where the profiles a
 	// Spec or SeccompProfile names are (OCI LinuxSeccomp JSON files).
 	SeccompDir string
@@ -89,6 +94,13 @@ type Driver struct {
 	rootMu   sync.Mutex
 	rootDir  string
 	rootStat unix.Stat_t
+	// rootEntries is the listing rootDir mirrors. view is the view of it
+	// (hostroot/view.go) mounted while starts copy it; noView is why views
+	// cannot be made here (command tasks then bind the host's entries
+	// themselves).
+	rootEntries []hostroot.Entry
+	view        viewState
+	noView      error
 
 	spares spares // spare.go
 }
@@ -140,6 +152,9 @@ func New(cfg Config) (*Driver, error) {
 		}
 	}
 	cfg.Root = filepath.Clean(cfg.Root)
+	if cfg.ViewRoot != "" {
+		cfg.ViewRoot = filepath.Clean(cfg.ViewRoot)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -150,6 +165,14 @@ func New(cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("new container driver: %w", err)
 		}
 	}
+	d.view.dir = filepath.Join(cfg.ViewRoot, "root")
+	if cfg.ViewRoot != "" {
+		// A killed driver's view. The directory stays: containers made from
+		// it start their processes there.
+		if err := hostroot.Detach(d.view.dir); err != nil {
+			log.Warn("detach host root view", "dir", d.view.dir, "err", err)
+		}
+	}
 	d.sweepHostRoots()
 	d.sweepWarm()
 	return d, nil
@@ -157,9 +180,19 @@ func New(cfg Config) (*Driver, error) {
 
 func (d *Driver) hostRootParent() string { return filepath.Join(d.cfg.Root, "hostroot") }
 
-// hostRoot returns the root of command tasks, the skeleton of the host's
-// top level (package hostroot), making a new one when "/" changed since
-// the last was made.
+// viewState is the view of the host root: always in one directory, as a
+// container's root must exist as long as the container (libcontainer
+// starts its processes there), mounted while starts copy it.
+type viewState struct {
+	dir     string
+	mounted bool
+	current bool     // starts may take it (else it goes with its last user)
+	users   int      // starts copying it
+	foreign []string // the host mounts it shows (hostroot.Foreign)
+}
+
+// hostRoot returns the root skeleton of command tasks (package hostroot),
+// making a new one when "/" changed since the last was made.
 func (d *Driver) hostRoot() (string, error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/", &st); err != nil {
@@ -181,8 +214,130 @@ func (d *Driver) hostRoot() (string, error) {
 	if dir != d.rootDir {
 		d.log.Info("command tasks' root skeleton", "dir", dir, "entries", len(entries))
 	}
-	d.rootDir, d.rootStat = dir, st
+	d.rootDir, d.rootStat, d.rootEntries = dir, st, entries
+	d.retireView()
 	return dir, nil
+}
+
+// hostRootView returns a view of the skeleton dir (hostroot/view.go): the
+// host's top-level entries bound already, for a command task's container
+// to copy with its root instead of binding them itself, and the function
+// to call once the container's init has copied it. A view is mounted only
+// while starts copy it (a walk of the work dir, du or a backup, meets the
+// host's root only then), made again when the host's mounts a task could
+// see changed. ok is false where no view can be had (the kernel, or the
+// view it replaces still being copied): the container then binds the
+// entries itself.
+func (d *Driver) hostRootView(skeleton string) (dir string, ok bool, release func()) {
+	if d.cfg.ViewRoot == "" {
+		return "", false, nil
+	}
+	d.rootMu.Lock()
+	defer d.rootMu.Unlock()
+	if d.noView != nil || skeleton != d.rootDir {
+		return "", false, nil
+	}
+	v := &d.view
+	if v.current {
+		// The host's mounts a task could see, read at every start (~30 µs
+		// for 20 mounts; poll(2)'s change flag on /proc/self/mountinfo
+		// missed changes another thread made now and then).
+		foreign, err := hostroot.Foreign(d.viewHidden())
+		if err != nil || !slices.Equal(foreign, v.foreign) || !hostroot.IsMount(v.dir) {
+			d.retireView()
+		}
+	}
+	if !v.current && !v.mounted {
+		d.makeView()
+	}
+	if !v.current {
+		return "", false, nil // the replaced view is still being copied
+	}
+	v.users++
+	return v.dir, true, func() {
+		d.rootMu.Lock()
+		defer d.rootMu.Unlock()
+		if v.users--; v.users == 0 {
+			v.current = false
+			d.detachView()
+		}
+	}
+}
+
+// makeView mounts a view of rootEntries (none is mounted). Where views
+// cannot be made it says so once and sets noView. Called with rootMu held.
+func (d *Driver) makeView() {
+	v := &d.view
+	err := hostroot.MountViewRoot(d.cfg.ViewRoot)
+	var foreign []string
+	if err == nil {
+		foreign, err = hostroot.Foreign(d.viewHidden())
+	}
+	if err == nil {
+		err = os.MkdirAll(v.dir, 0o755)
+	}
+	if err == nil {
+		err = hostroot.MountView(v.dir, d.rootEntries)
+	}
+	if err != nil {
+		d.noView = err
+		d.log.Warn("command tasks bind the host's root themselves", "err", err)
+		return
+	}
+	v.mounted, v.current, v.foreign = true, true, foreign
+}
+
+// retireView makes the view a former one, detached at once if no start
+// copies it. Called with rootMu held.
+func (d *Driver) retireView() {
+	d.view.current = false
+	if d.view.users == 0 {
+		d.detachView()
+	}
+}
+
+// detachView detaches the view (its directory stays: containers made from
+// it start their processes there). Called with rootMu held.
+func (d *Driver) detachView() {
+	v := &d.view
+	if !v.mounted {
+		return
+	}
+	if err := hostroot.Detach(v.dir); err != nil {
+		d.log.Warn("detach host root view", "dir", v.dir, "err", err)
+		return
+	}
+	v.mounted, v.foreign = false, nil
+}
+
+// viewHidden are the host paths whose mounts tasks cannot see (the
+// driver's root, the agent's work dir, the operator's literal paths): a
+// mount there leaves the view as it is.
+func (d *Driver) viewHidden() []string {
+	hidden := []string{d.cfg.Root, d.cfg.ViewRoot}
+	for _, p := range d.cfg.HiddenPaths {
+		if filepath.IsAbs(p) && !strings.ContainsAny(p, "*?[") {
+			hidden = append(hidden, filepath.Clean(p))
+		}
+	}
+	return hidden
+}
+
+// closeViews detaches the view and the view root (the directories stay:
+// containers made from a view start their processes there). Starts must
+// be over.
+func (d *Driver) closeViews() {
+	if d.cfg.ViewRoot == "" {
+		return
+	}
+	d.rootMu.Lock()
+	defer d.rootMu.Unlock()
+	d.view.current = false
+	d.detachView()
+	d.view.users = 0
+	if err := hostroot.Detach(d.cfg.ViewRoot); err != nil {
+		d.log.Warn("detach host root views", "dir", d.cfg.ViewRoot, "err", err)
+	}
 }
 
 // sweepHostRoots removes the root skeletons no container (by its
@@ -396,6 +551,13 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, _ *shimapi.Re
 			req.WarmDir = sp.warm.RunDir
 		}
 	}
+	if hostRoot != "" && req.WarmDir == "" {
+		// A container of its own: from a view, if there is one.
+		if dir, ok, release := d.hostRootView(hostRoot); ok {
+			req.HostRootDir, req.HostRootView = dir, true
+			defer release() // the container's init has copied it by then
+		}
+	}
 	// No fsync: only the shim we are about to start reads it.
 	if err := shimapi.WriteJSONAtomic(filepath.Join(dir, shimapi.RequestFile), &req, false); err != nil {
 		return nil, nil, err
@@ -474,6 +636,9 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, _ *shimapi.Re
 	if gateW != nil {
 		c.gate = &gate{w: gateW, r: replyR, dec: dec}
 	}
+	// The request as a warm container for the next start would be made
+	// (refillSpare): from the skeleton, never the view.
+	req.HostRootDir, req.HostRootView = hostRoot, false
 	return c, &req, nil
 }
 

@@ -298,6 +298,15 @@ func TestStartCancelledMidway(t *testing.T) {
 // nothing to it, and a new driver sweeps only skeletons no container uses.
 func TestCommandTasksShareTheRootSkeleton(t *testing.T) {
 	e := newEnv(t)
+	// The plain skeletons (no views: a kernel without mount_setattr);
+	// views are TestCommandTaskSeesHostMountsOfItsStart's.
+	e.cfg.ViewRoot = ""
+	d, err := container.New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	e.d = d
 	rootOf := func(id string) string {
 		t.Helper()
 		b, err := os.ReadFile(filepath.Join(e.cfg.Root, "containers", id, "request.json"))

@@ -72,6 +72,7 @@ func newEscapeEnv(t *testing.T) *escapeEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(d.Close)
 	x.env = &env{cfg: cfg, d: d}
 	return x
 }

@@ -120,6 +120,7 @@ func startInAgent(t *testing.T, cfg container.Config, spec container.Spec) int {
 			t.Error(err)
 			return
 		}
+		defer d.Close()
 		destroy(t, d, spec.ID)
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
@@ -147,6 +148,7 @@ func newEnv(t testing.TB) *env {
 	cfg := container.Config{
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Root:         t.TempDir(),
+		ViewRoot:     filepath.Join(t.TempDir(), "views"),
 		ShimPath:     shimPath,
 		CgroupParent: containertest.CgroupParent(t),
 	}
@@ -154,6 +156,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(d.Close) // its views go; after the containers' destruction
 	return &env{cfg: cfg, d: d}
 }
 

@@ -130,6 +130,7 @@ func TestNodeCgroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(d.Close)
 	e := &env{cfg: cfg, d: d}
 	c := e.start(t, e.spec(t, "undertasks", "", "/bin/sleep", "1000"))
 	if got, want := cgroupOf(t, c.Pid()), tasks+"/undertasks"; got != want {

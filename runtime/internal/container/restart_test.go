@@ -36,6 +36,7 @@ func TestAgentRestartReattach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(d2.Close)
 	ids, err := d2.List()
 	if err != nil || len(ids) != 1 || ids[0] != spec.ID {
 		t.Fatalf("List = %v, %v", ids, err)
@@ -92,6 +93,7 @@ func TestExitWhileAgentDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(d2.Close)
 	c, err := d2.Load(spec.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,7 @@ func TestSeccompProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(d.Close)
 	e.d = d
 	script := `grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; if mkdir d 2>/dev/null; then echo mkdir-ok; else echo mkdir-denied; fi`
 	for _, tt := range []struct {

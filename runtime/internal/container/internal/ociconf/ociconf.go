@@ -93,9 +93,12 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 		if req.HostRootDir == "" || req.RunDir == "" {
 			return nil, fmt.Errorf("command task: no host root skeleton or run directory")
 		}
-		binds, err := hostRootBinds(req.HostRootDir)
-		if err != nil {
-			return nil, err
+		var binds []specs.Mount
+		if !req.HostRootView { // a view's binds come with its copy
+			var err error
+			if binds, err = hostRootBinds(req.HostRootDir); err != nil {
+				return nil, err
+			}
 		}
 		spec.Root = &specs.Root{Path: req.HostRootDir, Readonly: true}
 		mounts = append(mounts, binds...)

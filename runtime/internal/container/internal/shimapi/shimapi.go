@@ -156,6 +156,10 @@ type Request struct {
 	// HostRootDir is the root of a command task: the driver's skeleton of
 	// the host's top level (package hostroot), shared by command tasks.
 	HostRootDir string `json:"host_root_dir,omitempty"`
+	// HostRootView says HostRootDir is a view (hostroot.MountView): its
+	// entries carry the host's read-only binds already, which the
+	// container's root copies; without it the container binds them.
+	HostRootView bool `json:"host_root_view,omitempty"`
 	// RunDir is the container's run directory (where request.json is).
 	RunDir string `json:"run_dir,omitempty"`
 	// HiddenPaths are host paths (glob patterns allowed) command tasks do
@@ -191,7 +195,7 @@ func WarmCompatible(warm, req *Request) error {
 	switch {
 	case warm.Slot == "":
 		return errors.New("not a warm container")
-	case s.Rootfs != "" || req.HostRootDir == "" || req.HostRootDir != warm.HostRootDir:
+	case s.Rootfs != "" || req.HostRootDir == "" || req.HostRootDir != warm.HostRootDir || req.HostRootView != warm.HostRootView:
 		return errors.New("not a command task on the same host root")
 	case len(s.Mounts) > 0 || s.WaitBeforeExec || s.NetNSPath != "" || s.IPCNamespacePath != "":
 		return errors.New("mounts, a gate or namespaces of its own")

@@ -1,0 +1,100 @@
+package container_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"nodectl/runtime/internal/container"
+	"nodectl/runtime/internal/container/containertest"
+)
+
+// TestCommandTaskSeesHostMountsOfItsStart: command tasks copy a view of the
+// host root made ahead (hostroot/view.go), a snapshot; a host mount made
+// after it must still be seen by the next command task (the driver makes a
+// new view), read-only, as when each container bound the host itself.
+func TestCommandTaskSeesHostMountsOfItsStart(t *testing.T) {
+	e := newEnv(t)
+	spot, err := os.MkdirTemp("/var/tmp", "nodectl-view-")
+	if err != nil {
+		t.Skip("no /var/tmp:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(spot) })
+	// The driver's views go first: on a host whose mounts do not propagate
+	// one holds the mount below, and spot would be busy.
+	t.Cleanup(e.d.Close)
+	script := `cat ` + spot + `/mark 2>/dev/null || echo none; if touch ` + spot + `/w 2>/dev/null; then echo writable; fi`
+
+	sleeper := e.start(t, e.spec(t, "view-sleeper", "", "/bin/sleep", "1000"))
+	first := e.spec(t, "view-before", "", "/bin/sh", "-c", script)
+	wait(t, e.start(t, first))
+	if out := containertest.ReadFile(sandboxFile(first, "stdout")); strings.TrimSpace(out) != "none" {
+		t.Fatalf("before the mount: %q", out)
+	}
+	again := e.spec(t, "view-again", "", "/bin/true")
+	wait(t, e.start(t, again))
+	if a, b := hostRootOf(t, e, first.ID), hostRootOf(t, e, again.ID); a != b || filepath.Dir(a) != e.cfg.ViewRoot {
+		t.Fatalf("roots %s and %s: want one view under %s while the host's mounts stay", a, b, e.cfg.ViewRoot)
+	}
+
+	if err := unix.Mount("tmpfs", spot, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(spot, unix.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(spot, "mark"), []byte("mounted\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := e.spec(t, "view-after", "", "/bin/sh", "-c", script)
+	wait(t, e.start(t, second))
+	if out := containertest.ReadFile(sandboxFile(second, "stdout")); strings.TrimSpace(out) != "mounted" {
+		t.Fatalf("after the host mounted %s: %q, want the mount's file and no write (roots %s, %s)", spot, out, hostRootOf(t, e, first.ID), hostRootOf(t, e, second.ID))
+	}
+	// A second without a start: the view goes. A process exec'd into a
+	// container made from it still starts (libcontainer starts it in the
+	// container's root directory, which must stay).
+	view := hostRootOf(t, e, second.ID)
+	containertest.Eventually(t, 30*time.Second, func() bool { return !mounted(view) }, "view %s still mounted after the last start", view)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if ex, out, err := sleeper.Exec(ctx, container.ExecSpec{Args: []string{"/bin/true"}}); err != nil || ex.Code != 0 {
+		t.Errorf("exec into a container whose view was replaced: %+v %q %v", ex, out, err)
+	}
+}
+
+// hostRootOf is the root a container's request names, and whether it is a
+// view.
+func hostRootOf(t *testing.T, e *env, id string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.cfg.Root, "containers", id, "request.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req struct {
+		HostRootDir  string `json:"host_root_dir"`
+		HostRootView bool   `json:"host_root_view"`
+	}
+	if err := json.Unmarshal(b, &req); err != nil {
+		t.Fatal(err)
+	}
+	if !req.HostRootView {
+		t.Fatalf("container %s: root %s is no view", id, req.HostRootDir)
+	}
+	return req.HostRootDir
+}
+
+// mounted reports whether dir is a mount point in /proc/self/mountinfo.
+func mounted(dir string) bool {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
