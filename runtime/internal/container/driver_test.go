@@ -2,7 +2,6 @@ package container_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -309,17 +308,8 @@ func TestCommandTasksShareTheRootSkeleton(t *testing.T) {
 	e.d = d
 	rootOf := func(id string) string {
 		t.Helper()
-		b, err := os.ReadFile(filepath.Join(e.cfg.Root, "containers", id, "request.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var req struct {
-			HostRootDir string `json:"host_root_dir"`
-		}
-		if err := json.Unmarshal(b, &req); err != nil {
-			t.Fatal(err)
-		}
-		return req.HostRootDir
+		dir, _ := requestRoot(t, e, id)
+		return dir
 	}
 	listing := func(dir string) []string {
 		t.Helper()

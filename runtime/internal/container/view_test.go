@@ -67,9 +67,9 @@ func TestCommandTaskSeesHostMountsOfItsStart(t *testing.T) {
 	}
 }
 
-// hostRootOf is the root a container's request names, and whether it is a
+// requestRoot is the root a container's request names, and whether it is a
 // view.
-func hostRootOf(t *testing.T, e *env, id string) string {
+func requestRoot(t *testing.T, e *env, id string) (string, bool) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(e.cfg.Root, "containers", id, "request.json"))
 	if err != nil {
@@ -82,10 +82,17 @@ func hostRootOf(t *testing.T, e *env, id string) string {
 	if err := json.Unmarshal(b, &req); err != nil {
 		t.Fatal(err)
 	}
-	if !req.HostRootView {
-		t.Fatalf("container %s: root %s is no view", id, req.HostRootDir)
+	return req.HostRootDir, req.HostRootView
+}
+
+// hostRootOf is the view a container was made from.
+func hostRootOf(t *testing.T, e *env, id string) string {
+	t.Helper()
+	dir, view := requestRoot(t, e, id)
+	if !view {
+		t.Fatalf("container %s: root %s is no view", id, dir)
 	}
-	return req.HostRootDir
+	return dir
 }
 
 // mounted reports whether dir is a mount point in /proc/self/mountinfo.
