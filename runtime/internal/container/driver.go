@@ -34,8 +34,9 @@ const DefaultCgroupParent = "/nodectl"
 type Config struct {
 	// Root is the driver's state directory (required, absolute). It holds
 	// libcontainer's state (Root/runc/<id>) and the run directories
-	// (Root/containers/<id>). Put it on tmpfs (/run/nodectl): after a
-	// reboot every container is gone, and so should their records be.
+	// (Root/containers/<id>). Put it on a tmpfs (the agent mounts one
+	// there, runtime/runtimedir.go): after a reboot every container is
+	// gone, and so should their records be.
 	Root string
 	// ShimPath is the nodectl-shim binary (required): InstallShim's result,
 	// or a test build (containertest.BuildShim).
@@ -59,10 +60,10 @@ type Config struct {
 	// tasks besides Root and the shim's list of host secrets (/etc/shadow,
 	// /root, ...): the agent's work dir and the operator's paths.
 	HiddenPaths []string
-	// ViewRoot is where the driver mounts the command tasks' views of the
-	// host root (hostroot/view.go): a directory of its own, outside
-	// anything walked (the agent's is under /run). Empty: no views,
-	// command tasks bind the host's top-level entries themselves.
+	// ViewRoot is where the driver mounts the command tasks' view of the
+	// host root while starts copy it (hostroot/view.go): a directory of its
+	// own (the agent's is <runtime dir>/views). Empty: no views, command
+	// tasks bind the host's top-level entries themselves.
 	ViewRoot string
 	// SeccompDir is Mesos' --seccomp_config_dir: where the profiles a
 	// Spec or SeccompProfile names are (OCI LinuxSeccomp JSON files).

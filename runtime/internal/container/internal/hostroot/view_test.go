@@ -28,7 +28,7 @@ func TestViewIsReadOnly(t *testing.T) {
 		t.Skip("no /var on this host")
 	}
 	// Under /var (bound in the views), not under a directory containers
-	// replace: the view root as the agent's is under /run, and a spot for
+	// replace: the view root (the agent's is in its work dir), and a spot for
 	// a host mount.
 	base, err := os.MkdirTemp("/var/tmp", "nodectl-view-test-")
 	if err != nil {
