@@ -257,7 +257,7 @@ func (d *Driver) Close() {
 	for _, sp := range pool {
 		d.discardSpare(sp)
 	}
-	d.closeViews() // after the spares: a warm container's init may be copying one
+	d.closeViews()
 }
 
 func (d *Driver) warmRoot() string { return filepath.Join(d.cfg.Root, "warm") }

@@ -103,13 +103,7 @@ func Name(entries []Entry) string {
 // not there yet (in a temporary directory renamed into place, so a
 // skeleton that exists is whole).
 func Ensure(parent string, entries []Entry) (string, error) {
-	return EnsureNamed(parent, Name(entries), entries)
-}
-
-// EnsureNamed is Ensure with the skeleton's name given: a view's is its
-// listing's name and a generation (view.go).
-func EnsureNamed(parent, name string, entries []Entry) (string, error) {
-	dir := filepath.Join(parent, name)
+	dir := filepath.Join(parent, Name(entries))
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
@@ -187,10 +181,6 @@ func Sweep(parent string, keep []string) ([]string, error) {
 	for _, e := range ents {
 		p := filepath.Join(parent, e.Name())
 		if slices.Contains(keep, p) {
-			continue
-		}
-		if err := Detach(p); err != nil { // a view: its binds first
-			errs = append(errs, err.Error())
 			continue
 		}
 		if err := os.RemoveAll(p); err != nil {

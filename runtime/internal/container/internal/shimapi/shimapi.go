@@ -195,7 +195,7 @@ func WarmCompatible(warm, req *Request) error {
 	switch {
 	case warm.Slot == "":
 		return errors.New("not a warm container")
-	case s.Rootfs != "" || req.HostRootDir == "" || req.HostRootDir != warm.HostRootDir || req.HostRootView != warm.HostRootView:
+	case s.Rootfs != "" || req.HostRootDir == "" || req.HostRootDir != warm.HostRootDir:
 		return errors.New("not a command task on the same host root")
 	case len(s.Mounts) > 0 || s.WaitBeforeExec || s.NetNSPath != "" || s.IPCNamespacePath != "":
 		return errors.New("mounts, a gate or namespaces of its own")
