@@ -12,6 +12,7 @@ import (
 	goruntime "runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"nodectl/cluster/api"
@@ -579,17 +580,59 @@ func (a *Agent) pingLoop(ctx context.Context) error {
 	a.mu.Unlock()
 	t := time.NewTicker(iv)
 	defer t.Stop()
+	lastOK := time.Now()
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-retry:
 		case <-a.ports.changed: // ports.go: the master hears at once
 		}
-		if err := a.client.ping(ctx, leader, id, a.busyPorts(), a.latestUsage()); err != nil {
+		retry = nil
+		err := a.client.ping(ctx, leader, id, a.busyPorts(), a.latestUsage())
+		if err == nil {
+			lastOK = time.Now()
+			continue
+		}
+		if !busyPing(err) || time.Since(lastOK) >= pingPatience*iv {
 			return err
 		}
+		a.log.Debug("ping not taken; trying again", "master", leader, "err", err)
+		retry = time.After(pingRetry)
 	}
+}
+
+// A leader too busy to take a ping (503 or 429: it sheds load, or is
+// between terms), to answer one in time, or that closed the connection
+// under it (busyPing) is pinged again after pingRetry,
+// for up to pingPatience ping intervals since the last ping it took, before
+// the agent registers again. Registering anew at the first busy answer
+// turned a leader's overload into more of it: a registration costs the
+// leader far more than a ping, and tasks launched to the agent meanwhile
+// were lost to the re-registration's reconciliation (10,000 simulated
+// agents, make bench-scale). The master gives an agent
+// AgentPingTimeout × MaxAgentPingTimeouts (75 s by default) before it
+// deems it gone; Mesos' agent likewise waits that long without pings from
+// its master before it looks for a master again (agent_ping_timeout,
+// max_agent_ping_timeouts: https://mesos.apache.org/documentation/latest/configuration/master/).
+const (
+	pingRetry    = time.Second
+	pingPatience = 2
+)
+
+// busyPing reports whether err is a ping the master did not take for the
+// moment (503, 429, no answer in time, a keep-alive connection it closed
+// under the ping: a master at --max-connections closes idle ones), not one
+// that says the agent must register again (unknown or removed agent) or
+// that the master is gone (connection refused: its process has exited).
+func busyPing(err error) bool {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r.code == http.StatusServiceUnavailable || r.code == http.StatusTooManyRequests
+	}
+	return !errors.Is(err, syscall.ECONNREFUSED)
 }
 
 func joinFlags(m map[string]string) map[string]string {

@@ -27,14 +27,34 @@ func (a *Agent) streamLoop(ctx context.Context, leader, id string) error {
 	// The stream lives as long as the agent's registration: no client timeout.
 	client := *a.cfg.HTTPClient
 	client.Timeout = 0
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("open message stream: %w", err)
+	// A leader too busy to open the stream (503, 429) is asked again, as a
+	// busy ping is (pingLoop), for up to pingPatience ping intervals.
+	a.mu.Lock()
+	patience := time.Now().Add(pingPatience * a.pingInterval)
+	a.mu.Unlock()
+	var resp *http.Response
+	for {
+		r, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("open message stream: %w", err)
+		}
+		if r.StatusCode == http.StatusOK {
+			resp = r
+			break
+		}
+		r.Body.Close()
+		busy := r.StatusCode == http.StatusServiceUnavailable || r.StatusCode == http.StatusTooManyRequests
+		if !busy || time.Now().After(patience) {
+			return fmt.Errorf("%w: open message stream: %s", ErrMasterRefused, r.Status)
+		}
+		a.log.Debug("message stream not opened; trying again", "master", leader, "status", r.Status)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pingRetry):
+		}
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: open message stream: %s", ErrMasterRefused, resp.Status)
-	}
 	a.status.setOnline(true)
 	defer a.status.setOnline(false)
 	sc := bufio.NewScanner(resp.Body)
