@@ -197,19 +197,27 @@ func (m *Master) registerBatch(batch []*pendingRegistration) {
 		return
 	}
 	admitted := make([]*agent, len(admit))
+	var byAddr map[agentAddr][]*agent // the agents by address, once a batch needs it
 	for i, p := range admit {
 		info := p.req.Agent
 		if info.ID == "" {
 			// An agent that lost its id comes back as a new one: whatever ran
 			// under the old id at the same address is gone.
-			for _, old := range m.sortedAgentsLocked() {
-				if old.Info.Hostname == info.Hostname && old.Info.Port == info.Port && old.Info.IP == info.IP {
+			if byAddr == nil {
+				byAddr = m.agentsByAddrLocked()
+			}
+			for _, old := range byAddr[addrOf(info)] {
+				if m.agents[old.Info.ID] == old {
 					m.removeAgentLocked(old, api.TaskGone, "Agent "+old.Info.Hostname+" re-registered as a new agent")
 				}
 			}
 		}
 		admitted[i] = m.admitLocked(p.rec, p.req, now)
 		m.publishAgentAddedLocked(admitted[i])
+		if byAddr != nil {
+			k := addrOf(admitted[i].Info)
+			byAddr[k] = append(byAddr[k], admitted[i])
+		}
 	}
 	m.mu.Unlock()
 	m.kick()
@@ -484,6 +492,29 @@ func (m *Master) removeAgentLocked(a *agent, precise api.TaskState, why string) 
 	m.m.removals.Inc()
 	m.log.Info("agent removed", "agent_id", a.Info.ID, "reason", why)
 	m.kick()
+}
+
+// agentAddr is where an agent runs: its hostname, IP and port.
+type agentAddr struct {
+	hostname, ip string
+	port         int
+}
+
+func addrOf(info api.AgentInfo) agentAddr {
+	return agentAddr{hostname: info.Hostname, ip: info.IP, port: info.Port}
+}
+
+// agentsByAddrLocked indexes the agents by address, each address's
+// agents ordered by id. A batch of registrations builds it once: looking
+// an address up in a sorted list of every agent for each new agent made
+// registering n agents cost n² log n.
+func (m *Master) agentsByAddrLocked() map[agentAddr][]*agent {
+	out := make(map[agentAddr][]*agent, len(m.agents))
+	for _, a := range m.sortedAgentsLocked() {
+		k := addrOf(a.Info)
+		out[k] = append(out[k], a)
+	}
+	return out
 }
 
 // sortedAgentsLocked returns the agents ordered by id.
