@@ -15,13 +15,34 @@ func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // agentUsedLocked is what live tasks hold on an agent.
 func agentUsedLocked(a *agent) api.Resources {
-	var used api.Resources
-	for _, t := range a.tasks {
-		if !t.state.Terminal() {
-			used = used.Add(t.info.Resources)
+	return api.Sum(func(yield func(api.Resources) bool) {
+		for _, t := range a.tasks {
+			if !t.state.Terminal() && !yield(t.info.Resources) {
+				return
+			}
 		}
+	})
+}
+
+// usedBy is what the live tasks of ts use.
+func usedBy(ts []*task) api.Resources {
+	return api.Sum(func(yield func(api.Resources) bool) {
+		for _, t := range ts {
+			if !t.state.Terminal() && !yield(t.info.Resources) {
+				return
+			}
+		}
+	})
+}
+
+// taskList is fw's tasks in no particular order (sortedTasks, for a
+// listing, sorts them by id).
+func (fw *framework) taskList() []*task {
+	out := make([]*task, 0, len(fw.tasks))
+	for _, t := range fw.tasks {
+		out = append(out, t)
 	}
-	return used
+	return out
 }
 
 func offeredOf(offers map[string]*offer) api.Resources {
@@ -102,13 +123,13 @@ func frameworkJSON(fw *framework, withTasks bool, v view) map[string]any {
 	for i, c := range fw.info.Capabilities {
 		caps[i] = c.Type
 	}
-	var used api.Resources
-	live := v.tasks(fw, fw.sortedTasks())
-	for _, t := range live {
-		if !t.state.Terminal() {
-			used = used.Add(t.info.Resources)
-		}
+	var live []*task
+	if withTasks {
+		live = v.tasks(fw, fw.sortedTasks())
+	} else {
+		live = v.tasks(fw, fw.taskList()) // only summed up: no order needed
 	}
+	used := usedBy(live)
 	offered := offeredOf(fw.offers)
 	offers := []map[string]any{}
 	for _, o := range sortedOffers(fw.offers) {
@@ -215,7 +236,7 @@ func (m *Master) handleStateSummary(w http.ResponseWriter, r *http.Request) {
 		if !v.framework(fw) {
 			continue
 		}
-		all := v.tasks(fw, append(fw.sortedTasks(), fw.completed...))
+		all := v.tasks(fw, append(fw.taskList(), fw.completed...)) // counted: no order needed
 		agents := map[string]bool{}
 		for _, t := range all {
 			byAgent[t.agentID] = append(byAgent[t.agentID], t)

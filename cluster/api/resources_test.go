@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -277,4 +278,30 @@ func FuzzParseResources(f *testing.F) {
 			t.Fatalf("Add/Subtract modified their receiver: %q -> %q", text, a)
 		}
 	})
+}
+
+// Sum gives what adding the bags one by one gives, and leaves them as
+// they were.
+func TestResourcesSum(t *testing.T) {
+	bags := []Resources{
+		mustParse(t, "cpus:0.1;mem:32;ports:[31000-31001]"),
+		nil,
+		mustParse(t, "cpus(web):2;z:{b,c};ports:[31005-31009]"),
+		mustParse(t, "cpus:0.2;z:{a};ports:[31002-31004];disk:10"),
+	}
+	before := mustParse(t, bags[0].String())
+	var want Resources
+	for _, b := range bags {
+		want = want.Add(b)
+	}
+	got := Sum(slices.Values(bags))
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Sum %s, want %s (Add one by one)", got, want)
+	}
+	if !reflect.DeepEqual(bags[0], before) {
+		t.Errorf("Sum changed its input: %s, was %s", bags[0], before)
+	}
+	if got := Sum(slices.Values([]Resources{nil, {}})); got != nil {
+		t.Errorf("Sum of empty bags %#v, want nil", got)
+	}
 }
