@@ -182,10 +182,21 @@ func appEvents(t testing.TB, n node) *appEventStream {
 		t.Fatal(err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		t.Fatalf("GET /v2/events: %v", err)
+	// A node just (re)started may not lead yet: its apps API answers 503
+	// until it does (its agent can be recovered before that).
+	var resp *http.Response
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("GET /v2/events: %v", err)
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+		resp.Body.Close()
+		time.Sleep(50 * time.Millisecond) // polling the node's election
 	}
 	if resp.StatusCode != http.StatusOK {
 		cancel()
