@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -28,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -83,6 +85,14 @@ type Stats struct {
 	// leader, or busy), answered another error, or not answered (refused
 	// connection, timeout).
 	RegisterBusy, RegisterRefused, RegisterUnanswered int64
+	// Why registrations ended (the agent then registers again): the
+	// stream could not be opened (StreamRefused: answered another status
+	// than 200; StreamUnanswered: no answer), the stream broke after it
+	// opened, or a ping failed (PingRefused: answered another status than
+	// 503 or 429; PingUnanswered: refused connection; PingGaveUp: busy
+	// answers for two ping intervals).
+	StreamRefused, StreamUnanswered, StreamBroken int64
+	PingRefused, PingUnanswered, PingGaveUp       int64
 }
 
 // Agent is one simulated agent. Its runtime does no work: a launched task
@@ -96,6 +106,9 @@ type Agent struct {
 
 	registrations, launches, acks      atomic.Int64
 	regBusy, regRefused, regUnanswered atomic.Int64
+
+	streamRefused, streamUnanswered, streamBroken atomic.Int64
+	pingRefused, pingUnanswered, pingGaveUp       atomic.Int64
 
 	mu         sync.Mutex // guards the fields below
 	id         string
@@ -161,6 +174,8 @@ func (a *Agent) Stats() Stats {
 	a.mu.Unlock()
 	s.Registrations, s.Launches, s.Acks = a.registrations.Load(), a.launches.Load(), a.acks.Load()
 	s.RegisterBusy, s.RegisterRefused, s.RegisterUnanswered = a.regBusy.Load(), a.regRefused.Load(), a.regUnanswered.Load()
+	s.StreamRefused, s.StreamUnanswered, s.StreamBroken = a.streamRefused.Load(), a.streamUnanswered.Load(), a.streamBroken.Load()
+	s.PingRefused, s.PingUnanswered, s.PingGaveUp = a.pingRefused.Load(), a.pingUnanswered.Load(), a.pingGaveUp.Load()
 	return s
 }
 
@@ -346,19 +361,43 @@ func (a *Agent) connected(ctx context.Context) {
 	wg.Wait()
 }
 
+// pinger pings as the real agent does (runtime.Agent's pingLoop): a ping
+// the leader is too busy to take (503, 429, no answer, a closed
+// connection; not a refused one) is sent
+// again a second later, for up to two ping intervals since the last one
+// taken; any other failure ends the registration.
 func (a *Agent) pinger(ctx context.Context, leader, id string, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	lastOK := time.Now()
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-retry:
 		}
+		retry = nil
 		code, _, err := a.post(ctx, leader, api.PathPing, api.PingRequest{AgentID: id}, nil)
-		if err != nil || code >= 300 {
+		if err == nil && code < 300 {
+			lastOK = time.Now()
+			continue
+		}
+		busy := code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests || (err != nil && !errors.Is(err, syscall.ECONNREFUSED))
+		if !busy || time.Since(lastOK) >= 2*every {
+			switch {
+			case ctx.Err() != nil:
+			case busy:
+				a.pingGaveUp.Add(1)
+			case err != nil:
+				a.pingUnanswered.Add(1)
+			default:
+				a.pingRefused.Add(1)
+			}
 			return
 		}
+		retry = time.After(time.Second)
 	}
 }
 
@@ -367,14 +406,41 @@ func (a *Agent) stream(ctx context.Context, leader, id string) {
 	if err != nil {
 		return
 	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return
+	// A leader too busy to open it (503, 429) is asked again a second
+	// later, for up to two ping intervals, as the real agent does.
+	a.mu.Lock()
+	patience := time.Now().Add(2 * a.pingEvery)
+	a.mu.Unlock()
+	var resp *http.Response
+	for {
+		r, err := a.http.Do(req)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.streamUnanswered.Add(1)
+			}
+			return
+		}
+		if r.StatusCode == http.StatusOK {
+			resp = r
+			break
+		}
+		r.Body.Close()
+		if (r.StatusCode != http.StatusServiceUnavailable && r.StatusCode != http.StatusTooManyRequests) || time.Now().After(patience) {
+			a.streamRefused.Add(1)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return
-	}
+	defer func() {
+		if ctx.Err() == nil {
+			a.streamBroken.Add(1)
+		}
+	}()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 4<<10), 16<<20)
 	for sc.Scan() {

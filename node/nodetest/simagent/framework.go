@@ -32,6 +32,11 @@ type FrameworkConfig struct {
 	TaskCPUs, TaskMem float64
 	// Callers is how many calls are in flight at once; default 16.
 	Callers int
+	// MaxInFlight caps a phase's tasks launched and not yet in its state
+	// (0: no cap), as Marathon paces its launches: offers that arrive
+	// with the cap reached are declined, and a REVIVE asks for them again
+	// once half the tasks in flight have arrived.
+	MaxInFlight int
 }
 
 // Framework is a scheduler on the Mesos v1 HTTP API
@@ -63,8 +68,12 @@ type phase struct {
 	until    api.TaskState
 	want     int
 	perOffer int
-	launched int
+	launched int // tasks launched and not lost
+	seq      int // tasks launched, for their ids
 	reached  int
+	lost     int             // tasks lost (relaunched)
+	capped   bool            // offers were declined at MaxInFlight
+	done     map[string]bool // tasks that reached until
 	failed   error
 	all      chan struct{} // closed when reached == want or failed is set
 }
@@ -244,7 +253,9 @@ func (f *Framework) serve(ctx context.Context, br *bufio.Reader) error {
 				f.acksQueued.Add(1)
 				f.send(api.Call{Type: api.CallAcknowledge, Acknowledge: &api.AcknowledgeCall{AgentID: *st.AgentID, TaskID: st.TaskID, UUID: st.UUID}})
 			}
-			f.update(st)
+			if f.update(st) {
+				f.send(api.Call{Type: api.CallRevive, Revive: &api.RolesCall{}})
+			}
 		case api.EventError:
 			msg := ""
 			if ev.Error != nil {
@@ -270,37 +281,64 @@ func (f *Framework) fill(o api.Offer) []api.TaskInfo {
 	}
 	n := int(min(o.Resources.Scalar("cpus")/f.cfg.TaskCPUs+1e-9, o.Resources.Scalar("mem")/f.cfg.TaskMem+1e-9))
 	n = min(n, p.want-p.launched, p.perOffer)
+	if c := f.cfg.MaxInFlight; c > 0 {
+		if room := c - (p.launched - p.reached); room < n {
+			n, p.capped = max(room, 0), true
+		}
+	}
 	tasks := make([]api.TaskInfo, 0, max(n, 0))
 	for range n {
 		tasks = append(tasks, api.TaskInfo{
-			Name: p.prefix, TaskID: api.ID{Value: fmt.Sprintf("%s-%d", p.prefix, p.launched)}, AgentID: o.AgentID,
+			Name: p.prefix, TaskID: api.ID{Value: fmt.Sprintf("%s-%d", p.prefix, p.seq)}, AgentID: o.AgentID,
 			Resources: api.Resources{api.ScalarResource("cpus", f.cfg.TaskCPUs), api.ScalarResource("mem", f.cfg.TaskMem)},
 			Command:   &api.CommandInfo{Value: p.cmd},
 		})
 		p.launched++
+		p.seq++
 	}
 	return tasks
 }
 
-func (f *Framework) update(st api.TaskStatus) {
+// update counts st in the current phase; it reports whether offers are
+// to be asked for again (a REVIVE): a lost task is to be launched again,
+// or tasks held back at MaxInFlight may go now.
+func (f *Framework) update(st api.TaskStatus) (relaunch bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := f.phase
-	if p == nil || !strings.HasPrefix(st.TaskID.Value, p.prefix+"-") || p.failed != nil {
-		return
+	if p == nil || !strings.HasPrefix(st.TaskID.Value, p.prefix+"-") || p.failed != nil || p.reached == p.want {
+		return false
+	}
+	if p.done[st.TaskID.Value] {
+		return false // counted already
 	}
 	switch {
 	case st.State == p.until:
 		p.reached++
+		p.done[st.TaskID.Value] = true
 		if p.reached == p.want {
 			close(p.all)
+			return false
 		}
-	case st.State.Terminal() || st.State == api.TaskLost || st.State == api.TaskUnreachable:
+		if p.capped && p.launched-p.reached <= f.cfg.MaxInFlight/2 {
+			p.capped = false
+			return true // room again: ask for the offers declined meanwhile
+		}
+	case lostState(st.State):
+		// Its agent re-registered without it (the launch was in flight),
+		// or went away: launched again, as Marathon would, into the next
+		// offer (a REVIVE clears the filters of the offers declined
+		// meanwhile).
+		p.lost++
+		p.launched--
+		return true
+	case st.State.Terminal() || st.State == api.TaskUnreachable:
 		p.failed = fmt.Errorf("task %s: %s %s %s", st.TaskID.Value, st.State, st.Reason, st.Message)
 		if p.reached < p.want {
 			close(p.all)
 		}
 	}
+	return false
 }
 
 func (f *Framework) fail(err error) {
@@ -325,7 +363,7 @@ func (f *Framework) Launch(ctx context.Context, n int, cmd string, until api.Tas
 	}
 	f.mu.Lock()
 	f.phases++
-	p := &phase{prefix: fmt.Sprintf("p%d", f.phases), cmd: cmd, until: until, want: n, perOffer: max(perOffer, 1), all: make(chan struct{})}
+	p := &phase{prefix: fmt.Sprintf("p%d", f.phases), cmd: cmd, until: until, want: n, perOffer: max(perOffer, 1), all: make(chan struct{}), done: map[string]bool{}}
 	f.phase = p
 	f.mu.Unlock()
 	start := time.Now()
@@ -363,6 +401,22 @@ func (f *Framework) Launch(ctx context.Context, n int, cmd string, until api.Tas
 		}
 	}
 	return time.Since(start), nil
+}
+
+// lostState is a state a task ends in through no fault of its own.
+func lostState(s api.TaskState) bool {
+	return s == api.TaskLost || s == api.TaskDropped || s == api.TaskGone
+}
+
+// Lost is how many of the current phase's tasks were lost and launched
+// again.
+func (f *Framework) Lost() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.phase == nil {
+		return 0
+	}
+	return f.phase.lost
 }
 
 // Progress is the current phase's tasks launched and those that reached
