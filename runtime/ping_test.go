@@ -55,6 +55,23 @@ func (m *pingMaster) pings() []time.Time {
 	return append([]time.Time(nil), m.at...)
 }
 
+// registeredAgent is a fake-driver agent whose master is rt, as if
+// registered with master.test:5050 as agent-1, pinging every iv.
+func registeredAgent(t *testing.T, rt http.RoundTripper, iv time.Duration) *Agent {
+	t.Helper()
+	cfg := fakeAgentConfig(t, t.TempDir(), newFakeDriver())
+	cfg.HTTPClient = &http.Client{Transport: rt}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	a.mu.Lock()
+	a.pingInterval, a.leader, a.id = iv, "master.test:5050", "agent-1"
+	a.mu.Unlock()
+	return a
+}
+
 // A ping the leader sheds (503) or that finds its connection closed is
 // sent again a second later and the registration goes on; one that says
 // the leader does not know the agent (404) or whose connection is refused
@@ -80,18 +97,9 @@ func TestPingRetriesBusyLeader(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				m := &pingMaster{code: tc.code}
-				cfg := fakeAgentConfig(t, t.TempDir(), newFakeDriver())
-				cfg.HTTPClient = &http.Client{Transport: m}
-				a, err := New(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = a.Close() })
-				a.mu.Lock()
-				a.pingInterval, a.leader, a.id = iv, "master.test:5050", "agent-1"
-				a.mu.Unlock()
+				a := registeredAgent(t, m, iv)
 				start := time.Now()
-				err = a.pingLoop(t.Context())
+				err := a.pingLoop(t.Context())
 				took := time.Since(start)
 				var r *refusal
 				if tc.wantCode == connRefused {
@@ -134,17 +142,8 @@ func TestStreamOpenRetriesBusyLeader(t *testing.T) {
 			return &http.Response{StatusCode: code, Status: http.StatusText(code), Header: http.Header{},
 				Body: io.NopCloser(bytes.NewReader(nil)), Request: r}, nil
 		})
-		cfg := fakeAgentConfig(t, t.TempDir(), newFakeDriver())
-		cfg.HTTPClient = &http.Client{Transport: rt}
-		a, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = a.Close() })
-		a.mu.Lock()
-		a.pingInterval = 15 * time.Second
-		a.mu.Unlock()
-		err = a.streamLoop(t.Context(), "master.test:5050", "agent-1")
+		a := registeredAgent(t, rt, 15*time.Second)
+		err := a.streamLoop(t.Context(), "master.test:5050", "agent-1")
 		if err == nil || errors.Is(err, ErrMasterRefused) {
 			t.Fatalf("first stream: %v; want it opened (after two 503s) and closed by the master", err)
 		}
