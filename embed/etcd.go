@@ -218,8 +218,9 @@ func (s *Server) Start(ctx context.Context) error {
 	// Raft keeps the last SnapshotCatchUpEntries entries in memory for
 	// followers that fall behind (one further behind is sent a snapshot).
 	// etcd's 5,000 held ~145 MiB on every master after a burst of task
-	// updates (the masters batch their writes, ~30 KB an entry):
-	// 1,000 still covers seconds of a follower's absence at the busiest.
+	// updates (the masters group their writes: tens of KB an entry, more
+	// the busier they are): 1,000 still covers seconds of a follower's
+	// absence at the busiest.
 	ec.SnapshotCatchUpEntries = snapshotCatchUpEntries
 	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(zapLogger(s.cfg.Logger, s.cfg.VerboseLogs, &s.closing, &s.campaigning))
 	s.cfg.TLS.apply(ec)
