@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"fmt"
+	"iter"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -14,20 +17,12 @@ import (
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // agentUsedLocked is what live tasks hold on an agent.
-func agentUsedLocked(a *agent) api.Resources {
-	return api.Sum(func(yield func(api.Resources) bool) {
-		for _, t := range a.tasks {
-			if !t.state.Terminal() && !yield(t.info.Resources) {
-				return
-			}
-		}
-	})
-}
+func agentUsedLocked(a *agent) api.Resources { return usedBy(maps.Values(a.tasks)) }
 
-// usedBy is what the live tasks of ts use.
-func usedBy(ts []*task) api.Resources {
+// usedBy is what the live tasks among ts use.
+func usedBy(ts iter.Seq[*task]) api.Resources {
 	return api.Sum(func(yield func(api.Resources) bool) {
-		for _, t := range ts {
+		for t := range ts {
 			if !t.state.Terminal() && !yield(t.info.Resources) {
 				return
 			}
@@ -129,7 +124,7 @@ func frameworkJSON(fw *framework, withTasks bool, v view) map[string]any {
 	} else {
 		live = v.tasks(fw, fw.taskList()) // only summed up: no order needed
 	}
-	used := usedBy(live)
+	used := usedBy(slices.Values(live))
 	offered := offeredOf(fw.offers)
 	offers := []map[string]any{}
 	for _, o := range sortedOffers(fw.offers) {

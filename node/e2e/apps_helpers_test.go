@@ -185,19 +185,18 @@ func appEvents(t testing.TB, n node) *appEventStream {
 	// A node just (re)started may not lead yet: its apps API answers 503
 	// until it does (its agent can be recovered before that).
 	var resp *http.Response
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, 30*time.Second, "GET /v2/events answered other than 503", func() bool {
 		resp, err = http.DefaultClient.Do(req)
 		if err != nil {
 			cancel()
 			t.Fatalf("GET /v2/events: %v", err)
 		}
-		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			break
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			resp.Body.Close()
+			return false
 		}
-		resp.Body.Close()
-		time.Sleep(50 * time.Millisecond) // polling the node's election
-	}
+		return true
+	})
 	if resp.StatusCode != http.StatusOK {
 		cancel()
 		t.Fatalf("GET /v2/events: %s", resp.Status)

@@ -302,7 +302,7 @@ func (f *Framework) fill(o api.Offer) []api.TaskInfo {
 // update counts st in the current phase; it reports whether offers are
 // to be asked for again (a REVIVE): a lost task is to be launched again,
 // or tasks held back at MaxInFlight may go now.
-func (f *Framework) update(st api.TaskStatus) (relaunch bool) {
+func (f *Framework) update(st api.TaskStatus) (revive bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := f.phase
