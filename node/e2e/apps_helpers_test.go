@@ -166,6 +166,16 @@ type appEvent struct {
 
 func (e appEvent) str(k string) string { s, _ := e.Data[k].(string); return s }
 
+// stamped is when the master published the event (its "timestamp"), or
+// when the test read it if it has none: a stream read on a busy machine
+// can lag the master by hundreds of milliseconds, unevenly.
+func (e appEvent) stamped() time.Time {
+	if at, err := time.Parse(time.RFC3339Nano, e.str("timestamp")); err == nil {
+		return at
+	}
+	return e.At
+}
+
 // appEventStream reads /v2/events in the background until the test ends.
 type appEventStream struct {
 	mu     sync.Mutex // guards events

@@ -234,10 +234,10 @@ func TestAppsCrashBackoff(t *testing.T) {
 		for _, e := range ev.of("status_update_event") {
 			switch e.str("taskStatus") {
 			case "TASK_FAILED":
-				failedAt = e.At
+				failedAt = e.stamped()
 			case "TASK_RUNNING":
 				if !failedAt.IsZero() {
-					gaps = append(gaps, e.At.Sub(failedAt))
+					gaps = append(gaps, e.stamped().Sub(failedAt))
 					failedAt = time.Time{}
 				}
 			}
