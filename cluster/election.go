@@ -15,14 +15,16 @@ import (
 // the prefix; the lowest create revision leads. It differs in one way that
 // matters without quorum: a cancelled campaign gives up at once (the
 // session's lease cleans the key up) instead of waiting forever, as
-// concurrency.Election.Campaign does, to resign.
-func campaign(ctx context.Context, cli *clientv3.Client, sess *concurrency.Session, prefix, val string) (key string, rev int64, err error) {
+// concurrency.Election.Campaign does, to resign. won is a revision read
+// after every earlier key was gone: no earlier leader's fenced write can
+// come after it.
+func campaign(ctx context.Context, cli *clientv3.Client, sess *concurrency.Session, prefix, val string) (key string, rev, won int64, err error) {
 	key = fmt.Sprintf("%s/%x", prefix, sess.Lease())
 	cmp := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
 	put := clientv3.OpPut(key, val, clientv3.WithLease(sess.Lease()))
 	resp, err := cli.Txn(ctx).If(cmp).Then(put).Else(clientv3.OpGet(key)).Commit()
 	if err != nil {
-		return "", 0, fmt.Errorf("put election key: %w", err)
+		return "", 0, 0, fmt.Errorf("put election key: %w", err)
 	}
 	rev = resp.Header.Revision
 	if !resp.Succeeded {
@@ -30,7 +32,7 @@ func campaign(ctx context.Context, cli *clientv3.Client, sess *concurrency.Sessi
 		rev = kv.CreateRevision
 		if string(kv.Value) != val {
 			if _, err := cli.Put(ctx, key, val, clientv3.WithLease(sess.Lease())); err != nil {
-				return "", 0, fmt.Errorf("update election key: %w", err)
+				return "", 0, 0, fmt.Errorf("update election key: %w", err)
 			}
 		}
 	}
@@ -40,14 +42,14 @@ func campaign(ctx context.Context, cli *clientv3.Client, sess *concurrency.Sessi
 		gr, err := cli.Get(ctx, prefix+"/", opts...)
 		if err != nil {
 			resign(cli, key)
-			return "", 0, fmt.Errorf("campaign: %w", err)
+			return "", 0, 0, fmt.Errorf("campaign: %w", err)
 		}
 		if len(gr.Kvs) == 0 {
-			return key, rev, nil
+			return key, rev, gr.Header.Revision, nil
 		}
 		if err := waitDelete(ctx, cli, string(gr.Kvs[0].Key), gr.Header.Revision); err != nil {
 			resign(cli, key)
-			return "", 0, fmt.Errorf("campaign: %w", err)
+			return "", 0, 0, fmt.Errorf("campaign: %w", err)
 		}
 	}
 }

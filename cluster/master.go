@@ -190,21 +190,25 @@ type Master struct {
 	leader      *api.MasterInfo
 	elected     bool
 	electedTime time.Time
-	termCtx     context.Context // ends with this master's leadership
-	termCancel  context.CancelFunc
-	wb          *writeBehind // nil unless elected
-	agents      map[string]*agent
-	nextAgent   int
-	alloc       *alloc.Allocator
-	frameworks  map[string]*framework
-	completedFw []*framework // torn down, newest last
-	nextFw      int
-	offers      map[string]*offer
-	nextOffer   int
-	live        map[api.TaskState]int // tasks by state, over frameworks' live tasks
-	removals    removals
-	maint       maintenanceRecord // maintenance.go
-	inverse     inverseState      // inverse.go
+	// stateFetch is how long this term's leader took to get its state;
+	// stateFromStandby, whether it came from its standby copy.
+	stateFetch       time.Duration
+	stateFromStandby bool
+	termCtx          context.Context // ends with this master's leadership
+	termCancel       context.CancelFunc
+	wb               *writeBehind // nil unless elected
+	agents           map[string]*agent
+	nextAgent        int
+	alloc            *alloc.Allocator
+	frameworks       map[string]*framework
+	completedFw      []*framework // torn down, newest last
+	nextFw           int
+	offers           map[string]*offer
+	nextOffer        int
+	live             map[api.TaskState]int // tasks by state, over frameworks' live tasks
+	removals         removals
+	maint            maintenanceRecord // maintenance.go
+	inverse          inverseState      // inverse.go
 	// opSubs are the operator API's subscribers (operator_stream.go).
 	opSubs map[*opSub]struct{}
 	dns    dnsWatch // DNS long polls (dnsrecords.go)
@@ -446,10 +450,15 @@ func (m *Master) term(ctx context.Context) error {
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(tctx)
+	// While it waits to lead, the master keeps the state decoded (standby.go).
+	warm := newStandbyCopy(m.cfg.Etcd, m.log)
+	wctx, endWarm := context.WithCancel(gctx)
+	defer endWarm()
+	g.Go(func() error { warm.run(wctx); return nil })
 	g.Go(func() error { m.observe(gctx, el); return nil })
 	g.Go(func() error {
 		m.revokeOwnStaleCampaign(gctx)
-		key, rev, err := campaign(gctx, m.cfg.Etcd, sess, keyElection, string(val))
+		key, rev, won, err := campaign(gctx, m.cfg.Etcd, sess, keyElection, string(val))
 		if err != nil {
 			return err
 		}
@@ -474,7 +483,11 @@ func (m *Master) term(ctx context.Context) error {
 			sess, cur, _ := tl.current()
 			return m.confirmLease(gctx, sess.Lease(), cur)
 		}
-		if err := m.becomeLeader(gctx, st, confirm); err != nil {
+		take := func() *recoveredState {
+			defer endWarm()
+			return warm.take(gctx, won, standbyCatchUp)
+		}
+		if err := m.becomeLeaderFrom(gctx, st, confirm, take); err != nil {
 			return err
 		}
 		_, ttl, _ := tl.current()
@@ -591,10 +604,26 @@ func (m *Master) observe(ctx context.Context, el *concurrency.Election) {
 // would act (IsLeader) only from the lease guard's next check — after the
 // frameworks woken by its term event had found it not leading.
 func (m *Master) becomeLeader(ctx context.Context, st store, confirm func() error) error {
-	rec, err := loadState(ctx, st)
+	return m.becomeLeaderFrom(ctx, st, confirm, nil)
+}
+
+// standbyCatchUp bounds the wait for a standby's copy of the state to
+// catch up with etcd when its master wins an election; then it reads etcd.
+const standbyCatchUp = 3 * time.Second
+
+// becomeLeaderFrom is becomeLeader with the standby's decoded records
+// (standby.go) when take, if not nil, returns them.
+func (m *Master) becomeLeaderFrom(ctx context.Context, st store, confirm func() error, take func() *recoveredState) error {
+	fetchStart := time.Now()
+	var warm *recoveredState
+	if take != nil {
+		warm = take()
+	}
+	rec, err := loadState(ctx, st, warm)
 	if err != nil {
 		return fmt.Errorf("recover state: %w", err)
 	}
+	fetched := time.Since(fetchStart)
 	if confirm != nil {
 		if err := confirm(); err != nil {
 			return err
@@ -611,6 +640,7 @@ func (m *Master) becomeLeader(ctx context.Context, st store, confirm func() erro
 	m.elected = true
 	m.leaseGuarded = confirm != nil
 	m.electedTime = now
+	m.stateFetch, m.stateFromStandby = fetched, warm != nil
 	m.termCtx, m.termCancel = tctx, cancel
 	info := m.info
 	m.leader = &info
@@ -627,8 +657,16 @@ func (m *Master) becomeLeader(ctx context.Context, st store, confirm func() erro
 	clear(m.live)
 	m.restoreLocked(rec, now)
 	m.restoreRemovalsLocked(rec, now)
-	m.log.Info("elected leader", "recovered_agents", m.removals.recoveredAgents, "unreachable_agents", len(rec.agents)-m.removals.recoveredAgents, "gone_agents", len(rec.gone), "recovered_frameworks", len(rec.frameworks), "recovered_tasks", len(rec.tasks))
+	m.log.Info("elected leader", "recovered_agents", m.removals.recoveredAgents, "unreachable_agents", len(rec.agents)-m.removals.recoveredAgents, "gone_agents", len(rec.gone), "recovered_frameworks", len(rec.frameworks), "recovered_tasks", len(rec.tasks), "from", recoveredFrom(warm), "fetched_in", fetched.Round(time.Millisecond))
 	return nil
+}
+
+// recoveredFrom names where a new leader's records came from, for its log.
+func recoveredFrom(warm *recoveredState) string {
+	if warm != nil {
+		return "standby copy"
+	}
+	return "etcd"
 }
 
 // stepDown drops the leader's state: subscriptions and agent streams end

@@ -61,6 +61,10 @@ func (m *Master) registerMetrics() masterMetrics {
 	}
 	mt.GaugeFunc("master/elected", "1 if this master is the leader", func() float64 { return b(m.IsLeader()) })
 	mt.GaugeFunc("master/leader_lease_ttl_secs", "TTL of the lease behind this master's leadership (0 unless elected)", locked(func() float64 { return m.leaseTTL.Seconds() }))
+	// Mesos' registrar/state_fetch_ms: the elected master's read of its
+	// state (https://mesos.apache.org/documentation/latest/monitoring/).
+	mt.GaugeFunc("registrar/state_fetch_ms", "how long this leader took to get its state when elected (0 unless elected)", locked(func() float64 { return float64(m.stateFetch.Microseconds()) / 1000 }))
+	mt.GaugeFunc("master/state_from_standby", "1 if this leader took its state from the copy it kept as a standby, 0 if it read etcd (or is not elected)", locked(func() float64 { return b(m.stateFromStandby) }))
 	mt.GaugeFunc("master/uptime_secs", "seconds since this master started", func() float64 { return m.cfg.Now().Sub(m.started).Seconds() })
 	mt.GaugeFunc("master/slaves_active", "active agents", countAgents(true))
 	mt.GaugeFunc("master/slaves_inactive", "inactive agents", countAgents(false))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -34,54 +35,89 @@ type recoveredState struct {
 	drains map[string]*drainRecord
 }
 
-// loadState reads the persisted state. An undecodable record is skipped
-// (and reported) rather than keeping every master from leading.
-func loadState(ctx context.Context, st store) (recoveredState, error) {
-	var rec recoveredState
-	load := func(prefix string, decode func([]byte) error) error {
-		kvs, err := st.load(ctx, prefix)
-		if err != nil {
-			return err
-		}
-		for _, x := range kvs {
-			if err := decode(x.val); err != nil {
-				rec.skipped = append(rec.skipped, x.key)
-			}
-		}
-		return nil
-	}
-	err := load(keyAgentsPrefix, func(b []byte) error {
+// recordKinds are the prefixes of the records a new leader recovers in
+// bulk, each with its decoder: a standby keeps them decoded (standby.go).
+var recordKinds = []struct {
+	prefix string
+	decode func([]byte) (any, error)
+}{
+	{keyAgentsPrefix, func(b []byte) (any, error) {
 		var a agent
 		if err := json.Unmarshal(b, &a); err != nil || a.Info.ID == "" {
-			return errUndecodable
+			return nil, errUndecodable
 		}
-		rec.agents = append(rec.agents, &a)
-		return nil
-	})
-	if err != nil {
-		return rec, err
-	}
-	err = load(keyGonePrefix, func(b []byte) error {
+		return &a, nil
+	}},
+	{keyGonePrefix, func(b []byte) (any, error) {
 		var g goneRecord
 		if err := json.Unmarshal(b, &g); err != nil || g.ID == "" {
-			return errUndecodable
+			return nil, errUndecodable
 		}
-		rec.gone = append(rec.gone, g)
-		return nil
-	})
-	if err != nil {
-		return rec, err
-	}
-	err = load(keyFrameworksPrefix, func(b []byte) error {
+		return g, nil
+	}},
+	{keyFrameworksPrefix, func(b []byte) (any, error) {
 		var f frameworkRecord
 		if err := json.Unmarshal(b, &f); err != nil || f.Info.ID == nil || validateID(f.Info.ID.Value) != nil {
-			return errUndecodable
+			return nil, errUndecodable
 		}
-		rec.frameworks = append(rec.frameworks, f)
-		return nil
-	})
-	if err != nil {
-		return rec, err
+		return f, nil
+	}},
+	{keyTasksPrefix, func(b []byte) (any, error) {
+		var t taskRecord
+		if err := json.Unmarshal(b, &t); err != nil || t.Info.TaskID.Value == "" || t.FrameworkID == "" {
+			return nil, errUndecodable
+		}
+		return t, nil
+	}},
+}
+
+// recordKind is the index in recordKinds of key's prefix, or -1.
+func recordKind(key string) int {
+	for i, k := range recordKinds {
+		if strings.HasPrefix(key, k.prefix) {
+			return i
+		}
+	}
+	return -1
+}
+
+// add files a decoded record of recordKinds in rec.
+func (rec *recoveredState) add(v any) {
+	switch v := v.(type) {
+	case *agent:
+		rec.agents = append(rec.agents, v)
+	case goneRecord:
+		rec.gone = append(rec.gone, v)
+	case frameworkRecord:
+		rec.frameworks = append(rec.frameworks, v)
+	case taskRecord:
+		rec.tasks = append(rec.tasks, v)
+	}
+}
+
+// loadState reads the persisted state. An undecodable record is skipped
+// (and reported) rather than keeping every master from leading. With warm
+// (a standby's decoded copy, taken at a revision no older than this
+// term's start), the records of recordKinds come from it instead of etcd.
+func loadState(ctx context.Context, st store, warm *recoveredState) (recoveredState, error) {
+	var rec recoveredState
+	if warm != nil {
+		rec = *warm
+	} else {
+		for _, k := range recordKinds {
+			kvs, err := st.load(ctx, k.prefix)
+			if err != nil {
+				return rec, err
+			}
+			for _, x := range kvs {
+				v, err := k.decode(x.val)
+				if err != nil {
+					rec.skipped = append(rec.skipped, x.key)
+					continue
+				}
+				rec.add(v)
+			}
+		}
 	}
 	maint, ok, err := loadMaintenance(ctx, st)
 	if err != nil {
@@ -104,15 +140,7 @@ func loadState(ctx context.Context, st store) (recoveredState, error) {
 		rec.skipped = append(rec.skipped, keyRoles)
 	}
 	rec.roles = roles
-	err = load(keyTasksPrefix, func(b []byte) error {
-		var t taskRecord
-		if err := json.Unmarshal(b, &t); err != nil || t.Info.TaskID.Value == "" || t.FrameworkID == "" {
-			return errUndecodable
-		}
-		rec.tasks = append(rec.tasks, t)
-		return nil
-	})
-	return rec, err
+	return rec, nil
 }
 
 var errUndecodable = errors.New("undecodable record")

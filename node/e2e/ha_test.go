@@ -334,6 +334,12 @@ func TestHAMasters(t *testing.T) {
 		}
 	}
 	newLeader := haWaitLeader(t, ms)
+	// It took over the copy of the state it kept as a standby (standby.go)
+	// instead of reading etcd, and still lost nothing (above).
+	if m := metric(newLeader.n.url(), "master/state_from_standby"); m != 1 {
+		t.Errorf("master/state_from_standby %v on the new leader, want 1 (took the state from its standby copy)", m)
+	}
+	t.Logf("the new leader got its state in %v ms", metric(newLeader.n.url(), "registrar/state_fetch_ms"))
 	waitFor(t, 30*time.Second, "both agents re-registered with the new leader under their ids", func() bool {
 		return haSameIDs(haAgentIDs(t, newLeader.n.url()), agentIDs)
 	})
