@@ -607,8 +607,9 @@ func (m *Master) becomeLeader(ctx context.Context, st store, confirm func() erro
 	return m.becomeLeaderFrom(ctx, st, confirm, nil)
 }
 
-// standbyCatchUp bounds the wait for a standby's copy of the state to
-// catch up with etcd when its master wins an election; then it reads etcd.
+// standbyCatchUp is how long a standby's copy of the state may go without
+// applying a change while its master, elected, waits for it to catch up
+// with etcd; then it reads etcd.
 const standbyCatchUp = 3 * time.Second
 
 // becomeLeaderFrom is becomeLeader with the standby's decoded records

@@ -51,6 +51,8 @@ type standbyCopy struct {
 	takes   chan standbyTake // take's requests to the following loop
 	done    chan struct{}    // closed when run returns
 	decoded atomic.Int64     // records decoded (a change decoded once however often it changed)
+	seen    atomic.Int64     // rev, for take's stall check and log
+	handing atomic.Bool      // caught up and handing over: take waits, however long
 
 	// Owned by run's goroutine.
 	recs  map[string]*spRec // by key
@@ -156,7 +158,9 @@ func (s *standbyCopy) follow(ctx context.Context) error {
 		case <-ask:
 			_ = s.cli.RequestProgress(wctx)
 		}
+		s.seen.Store(s.rev)
 		if pending != nil && s.rev >= pending.rev {
+			s.handing.Store(true)
 			pending.reply <- s.handOver()
 			return errStandbyTaken
 		}
@@ -245,12 +249,18 @@ func (s *standbyCopy) decode() {
 func (s *standbyCopy) handOver() *recoveredState {
 	s.decode()
 	keys := make([]string, 0, len(s.recs))
-	rec := &recoveredState{}
+	tasks := 0
+	for _, r := range s.recs {
+		if r.kind == taskKind {
+			tasks++
+		}
+	}
+	rec := &recoveredState{tasks: make([]*taskRecord, 0, tasks)}
 	for k, r := range s.recs {
 		switch {
 		case r.val == nil:
 			rec.skipped = append(rec.skipped, k)
-		case recordKinds[r.kind].prefix == keyTasksPrefix:
+		case r.kind == taskKind:
 			rec.add(r.val)
 		default:
 			keys = append(keys, k)
@@ -269,12 +279,18 @@ func (s *standbyCopy) handOver() *recoveredState {
 // read after this master won the election, so after the last write of any
 // earlier leader), or nil for the caller to read etcd instead: no copy, a
 // copy not loaded (it is waited for while it loads: that is the same read),
-// or one not caught up within wait. The caller ends the copy's run either
-// way (its context).
-func (s *standbyCopy) take(ctx context.Context, rev int64, wait time.Duration) *recoveredState {
-	if s == nil || s.state.Load() == standbyIdle {
+// or one that stops catching up — no change applied for stall before it
+// reached rev (handing over, however long, is not a stall). The caller
+// ends the copy's run either way (its context).
+func (s *standbyCopy) take(ctx context.Context, rev int64, stall time.Duration) *recoveredState {
+	if s == nil {
 		return nil
 	}
+	if s.state.Load() == standbyIdle {
+		s.log.Info("the standby's copy of the state is not loaded: reading etcd")
+		return nil
+	}
+	start := time.Now()
 	t := standbyTake{rev: rev, reply: make(chan *recoveredState, 1)}
 	select {
 	case s.takes <- t:
@@ -283,14 +299,23 @@ func (s *standbyCopy) take(ctx context.Context, rev int64, wait time.Duration) *
 	case <-ctx.Done():
 		return nil
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case rec := <-t.reply:
-		return rec
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return nil
+	check := time.NewTicker(100 * time.Millisecond)
+	defer check.Stop()
+	seen, moved := s.seen.Load(), time.Now()
+	for {
+		select {
+		case rec := <-t.reply:
+			s.log.Info("took over the standby's copy of the state", "caught_up_in", time.Since(start).Round(time.Millisecond), "revision", rev)
+			return rec
+		case <-check.C:
+			if now := s.seen.Load(); now != seen || s.handing.Load() {
+				seen, moved = now, time.Now()
+			} else if time.Since(moved) > stall {
+				s.log.Warn("the standby's copy of the state stopped catching up with etcd: reading etcd", "waited", time.Since(start).Round(time.Millisecond), "copy_revision", seen, "wanted_revision", rev)
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
+		}
 	}
 }

@@ -1,0 +1,48 @@
+package cluster
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"testing"
+
+	"nodectl/cluster/api"
+)
+
+// BenchmarkStateSummary answers GET /state-summary on a leader with
+// agents × 30 running tasks of one framework (the bench-scale shape:
+// 10,000 agents and 300,000 tasks is the goal's size).
+//
+//	go test -run '^$' -bench StateSummary -benchtime 5x ./cluster/
+func BenchmarkStateSummary(b *testing.B) {
+	for _, agents := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
+			h := newHarness(b)
+			for i := range agents {
+				h.agent(fmt.Sprintf("host-%05d", i), "cpus:32;mem:65536")
+			}
+			f := h.subscribe(api.FrameworkInfo{Name: "bench"})
+			n := 0
+			for _, o := range f.offers() {
+				tasks := make([]api.TaskInfo, 30)
+				for j := range tasks {
+					tasks[j] = mkTask(fmt.Sprintf("t%07d", n), "cpus:0.1;mem:32")
+					n++
+				}
+				f.launch(o, tasks...)
+				for _, t := range tasks {
+					h.report(o.AgentID.Value, f.id(), t.TaskID.Value, api.TaskRunning)
+				}
+			}
+			h.flush()
+			b.ReportMetric(float64(n), "tasks")
+			b.ResetTimer()
+			size := 0
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.m.handleStateSummary(w, httptest.NewRequest("GET", "/state-summary", nil))
+				size = w.Body.Len()
+			}
+			b.ReportMetric(float64(size)/(1<<20), "MiB")
+		})
+	}
+}
