@@ -27,7 +27,7 @@ type recoveredState struct {
 	agents     []*agent
 	gone       []goneRecord
 	frameworks []frameworkRecord
-	tasks      []*taskRecord // pointers: a sort of 300,000 moves no 288-byte records
+	tasks      []*taskRecord     // pointers: a sort of 300,000 moves no 288-byte records
 	maint      maintenanceRecord // maintenance.go
 	roles      rolesRecord       // quota.go
 	skipped    []string          // keys of records that could not be decoded
