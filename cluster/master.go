@@ -198,6 +198,7 @@ type Master struct {
 	termCancel       context.CancelFunc
 	wb               *writeBehind // nil unless elected
 	agents           map[string]*agent
+	byAddr           map[agentAddr][]*agent // the agents by address (registry.go)
 	nextAgent        int
 	alloc            *alloc.Allocator
 	frameworks       map[string]*framework
@@ -651,7 +652,7 @@ func (m *Master) becomeLeaderFrom(ctx context.Context, st store, confirm func() 
 	}
 	m.termEventLocked()
 	m.alloc = a
-	m.agents = map[string]*agent{}
+	m.agents, m.byAddr = map[string]*agent{}, nil
 	m.frameworks = map[string]*framework{}
 	m.completedFw = nil
 	m.offers = map[string]*offer{}

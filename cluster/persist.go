@@ -166,6 +166,7 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 		a.Checkpointed = r.Checkpointed
 		a.lastPing, a.active, a.recovered = now, true, true
 		m.agents[a.Info.ID] = a
+		m.indexAgentLocked(a)
 	}
 	for _, r := range rec.frameworks {
 		fw := newFramework(r.Info, r.RegisteredTime)

@@ -79,3 +79,37 @@ func TestRegistrationsBatched(t *testing.T) {
 		t.Errorf("%d agents admitted, want %d", len(h.m.agents), n+1)
 	}
 }
+
+// An agent that lost its id and registers at an address replaces the agent
+// registered there (whose tasks are gone); the address index follows an
+// agent that re-registers from another address.
+func TestNewAgentAtAnAddressReplacesTheOld(t *testing.T) {
+	h := newHarness(t)
+	a1 := h.agent("h1", "cpus:2;mem:512")
+	a2 := h.agent("h2", "cpus:2;mem:512")
+	f := h.subscribe(api.FrameworkInfo{Name: "fw"})
+	for _, o := range f.offers() {
+		if o.AgentID.Value == a1 {
+			f.launch(o, mkTask("t1", "cpus:1;mem:64"))
+		}
+	}
+	h.report(a1, f.id(), "t1", api.TaskRunning)
+	h.reregister(a2, "h2b", "cpus:2;mem:512") // a2 moves
+	n1 := h.agent("h1", "cpus:2;mem:512")     // a new agent where a1 was
+	n2 := h.agent("h2", "cpus:2;mem:512")     // where a2 was: nobody is now
+	present := func(id string) bool {
+		h.m.mu.Lock()
+		defer h.m.mu.Unlock()
+		return h.m.agents[id] != nil
+	}
+	if present(a1) || !present(n1) || !present(a2) || !present(n2) {
+		t.Fatalf("agents present: a1 %v (want false), n1 %v, a2 %v, n2 %v (want true)", present(a1), present(n1), present(a2), present(n2))
+	}
+	if st := h.taskState(f.id(), "t1"); st != api.TaskLost && st != api.TaskGone {
+		t.Errorf("t1 %s after its agent was replaced, want TASK_LOST (TASK_GONE when partition-aware)", st)
+	}
+	h.agent("h2b", "cpus:2;mem:512") // a new agent where a2 is now
+	if present(a2) {
+		t.Error("a2 kept after a new agent registered at the address it had moved to")
+	}
+}
