@@ -463,13 +463,23 @@ func (m *Master) DrainingAgents(maintenance bool) map[string]bool {
 // drainJSONLocked adds Mesos' deactivated and drain_info to an agent's
 // entry in /state, /slaves and GET_AGENTS.
 func (m *Master) drainJSONLocked(a *agent, e map[string]any) {
+	deactivated, info := m.drainInfoLocked(a)
+	e["deactivated"] = deactivated
+	if info != nil {
+		e["drain_info"] = info
+	}
+}
+
+// drainInfoLocked is Mesos' deactivated and drain_info (nil: not draining)
+// of an agent.
+func (m *Master) drainInfoLocked(a *agent) (deactivated bool, info map[string]any) {
 	d := m.drains[a.Info.ID]
-	e["deactivated"] = d != nil && d.Deactivated
 	if d != nil && d.Drain != nil {
 		cfg := map[string]any{"mark_gone": d.Drain.Config.MarkGone}
 		if g := d.Drain.Config.MaxGracePeriod; g != nil {
 			cfg["max_grace_period"] = map[string]any{"nanoseconds": g.Nanoseconds}
 		}
-		e["drain_info"] = map[string]any{"state": d.Drain.State, "config": cfg}
+		info = map[string]any{"state": d.Drain.State, "config": cfg}
 	}
+	return d != nil && d.Deactivated, info
 }

@@ -204,6 +204,7 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 		fw.tasks[t.id()] = t
 		if a := m.agents[t.agentID]; a != nil {
 			a.tasks[t.key()] = t
+			a.tasksChangedLocked()
 		}
 		m.live[t.state]++
 	}

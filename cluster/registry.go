@@ -57,6 +57,20 @@ type agent struct {
 	outbox      *outbox
 	tasks       map[taskKey]*task // live tasks on this agent
 	offers      map[string]*offer
+
+	// tasksGen counts changes to tasks (a task added or removed, or its
+	// state changed: tasksChangedLocked); summary is what they add up to as
+	// of a count (statesummary.go).
+	tasksGen uint64
+	summary  *agentTasks
+	resJSON  *agentResources // state.go
+}
+
+// tasksChangedLocked records that a's tasks changed (nil a: no agent).
+func (a *agent) tasksChangedLocked() {
+	if a != nil {
+		a.tasksGen++
+	}
 }
 
 func newAgentRecord(info api.AgentInfo) *agent {

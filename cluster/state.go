@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"fmt"
 	"iter"
 	"maps"
@@ -48,37 +49,112 @@ func offeredOf(offers map[string]*offer) api.Resources {
 	return rs
 }
 
-// slaveJSON is one entry of /state "slaves" in the Mesos shape.
-func (m *Master) slaveJSON(a *agent) map[string]any {
+// slaveEntry is one entry of /state "slaves" (and /slaves, /state-summary)
+// in the Mesos shape. It is a struct, not a map: /state-summary encodes
+// 10,000 of them, and a map's keys are sorted at every encoding.
+type slaveEntry struct {
+	ID                  string          `json:"id"`
+	PID                 string          `json:"pid"`
+	Hostname            string          `json:"hostname"`
+	Port                int             `json:"port"`
+	Attributes          api.Attributes  `json:"attributes"`
+	RegisteredTime      float64         `json:"registered_time"`
+	ReregisteredTime    *float64        `json:"reregistered_time,omitempty"`
+	UnreachableTime     *float64        `json:"unreachable_time,omitempty"`
+	Resources           json.RawMessage `json:"resources"`
+	UsedResources       json.RawMessage `json:"used_resources"`
+	OfferedResources    json.RawMessage `json:"offered_resources"`
+	ReservedResources   json.RawMessage `json:"reserved_resources"`
+	UnreservedResources json.RawMessage `json:"unreserved_resources"`
+	ReservedFull        json.RawMessage `json:"reserved_resources_full"`
+	SystemReserved      json.RawMessage `json:"system_reserved_resources"`
+	Active              bool            `json:"active"`
+	Deactivated         bool            `json:"deactivated"`
+	DrainInfo           map[string]any  `json:"drain_info,omitempty"`
+	Version             string          `json:"version"`
+	Capabilities        []string        `json:"capabilities"`
+	LastPing            float64         `json:"last_ping"`
+}
+
+// agentCapabilities is what every agent entry says it can do (shared:
+// never modify).
+var agentCapabilities = []string{"MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT", "RESOURCE_PROVIDER", "AGENT_OPERATION_FEEDBACK"}
+
+// agentResources is an agent's resource summaries, encoded, as of the
+// resources they were made from (held, so compared by identity: they are
+// replaced, never changed in place). /state-summary gives 10,000 of them an
+// answer, and they change only with the agent's resources.
+type agentResources struct {
+	info, checkpointed, systemReserved                                api.Resources
+	resources, reserved, unreserved, reservedFull, systemReservedJSON json.RawMessage
+}
+
+func sameBag(a, b api.Resources) bool { return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0]) }
+
+// resourcesJSONLocked is a's agentResources, made again when its resources
+// changed.
+func (a *agent) resourcesJSONLocked() *agentResources {
+	if c := a.resJSON; c != nil && sameBag(c.info, a.Info.Resources) && sameBag(c.checkpointed, a.Checkpointed) && sameBag(c.systemReserved, a.Info.SystemReserved) {
+		return c
+	}
 	total := a.totalResources()
 	reserved, reservedFull, unreserved := reservedJSON(total)
-	s := map[string]any{
-		"id":                   a.Info.ID,
-		"pid":                  "slave(1)@" + a.Info.IP + ":" + strconv.Itoa(a.Info.Port),
-		"hostname":             a.Info.Hostname,
-		"port":                 a.Info.Port,
-		"attributes":           nonNilAttrs(a.Info.Attributes),
-		"registered_time":      epoch(a.RegisteredTime),
-		"resources":            total.Summary(),
-		"used_resources":       agentUsedLocked(a).Summary(),
-		"offered_resources":    offeredOf(a.offers).Summary(),
-		"reserved_resources":   reserved,
-		"unreserved_resources": unreserved,
-		"active":               a.active,
-		"deactivated":          false,
-		"version":              a.Info.Version,
-		"capabilities":         []string{"MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT", "RESOURCE_PROVIDER", "AGENT_OPERATION_FEEDBACK"},
-		"last_ping":            epoch(a.lastPing),
+	a.resJSON = &agentResources{
+		info: a.Info.Resources, checkpointed: a.Checkpointed, systemReserved: a.Info.SystemReserved,
+		resources: mustJSON(total.Summary()), reserved: mustJSON(reserved), unreserved: mustJSON(unreserved),
+		reservedFull: mustJSON(reservedFull), systemReservedJSON: mustJSON(a.Info.SystemReserved.Summary()),
 	}
-	s["reserved_resources_full"] = reservedFull
-	s["system_reserved_resources"] = a.Info.SystemReserved.Summary()
+	return a.resJSON
+}
+
+// mustJSON encodes what always encodes (maps of numbers and strings,
+// resources).
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode %T: %v", v, err))
+	}
+	return b
+}
+
+// noResources is the summary of nothing.
+var noResources = mustJSON(api.Resources(nil).Summary())
+
+// slaveJSON is one entry of /state "slaves" in the Mesos shape.
+func (m *Master) slaveJSON(a *agent) slaveEntry {
+	res := a.resourcesJSONLocked()
+	offered := noResources
+	if len(a.offers) > 0 {
+		offered = mustJSON(offeredOf(a.offers).Summary())
+	}
+	s := slaveEntry{
+		ID:                  a.Info.ID,
+		PID:                 "slave(1)@" + a.Info.IP + ":" + strconv.Itoa(a.Info.Port),
+		Hostname:            a.Info.Hostname,
+		Port:                a.Info.Port,
+		Attributes:          nonNilAttrs(a.Info.Attributes),
+		RegisteredTime:      epoch(a.RegisteredTime),
+		Resources:           res.resources,
+		UsedResources:       a.tasksSummaryLocked().used,
+		OfferedResources:    offered,
+		ReservedResources:   res.reserved,
+		UnreservedResources: res.unreserved,
+		ReservedFull:        res.reservedFull,
+		SystemReserved:      res.systemReservedJSON,
+		Active:              a.active,
+		Version:             a.Info.Version,
+		Capabilities:        agentCapabilities,
+		LastPing:            epoch(a.lastPing),
+	}
 	if a.ReregisteredTime != nil {
-		s["reregistered_time"] = epoch(*a.ReregisteredTime)
+		t := epoch(*a.ReregisteredTime)
+		s.ReregisteredTime = &t
 	}
 	if a.UnreachableTime != nil {
-		s["unreachable_time"] = epoch(*a.UnreachableTime)
+		t := epoch(*a.UnreachableTime)
+		s.UnreachableTime = &t
 	}
-	m.drainJSONLocked(a, s) // drain.go
+	s.Deactivated, s.DrainInfo = m.drainInfoLocked(a) // drain.go
 	return s
 }
 
@@ -111,13 +187,19 @@ func (fw *framework) sortedTasks() []*task {
 	return out
 }
 
-// frameworkJSON is a framework in the Mesos /state shape, with the tasks
-// v lets its viewer see.
-func frameworkJSON(fw *framework, withTasks bool, v view) map[string]any {
+// frameworkCaps is fw's capabilities by name.
+func frameworkCaps(fw *framework) []string {
 	caps := make([]string, len(fw.info.Capabilities))
 	for i, c := range fw.info.Capabilities {
 		caps[i] = c.Type
 	}
+	return caps
+}
+
+// frameworkJSON is a framework in the Mesos /state shape, with the tasks
+// v lets its viewer see.
+func frameworkJSON(fw *framework, withTasks bool, v view) map[string]any {
+	caps := frameworkCaps(fw)
 	var live []*task
 	if withTasks {
 		live = v.tasks(fw, fw.sortedTasks())
@@ -179,7 +261,7 @@ func (m *Master) frameworksJSONLocked(filter string, v view) (active, completed 
 
 func (m *Master) handleState(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
-	slaves := []map[string]any{}
+	slaves := []slaveEntry{}
 	active, inactive := 0, 0
 	for _, a := range m.sortedAgentsLocked() {
 		slaves = append(slaves, m.slaveJSON(a))
@@ -209,73 +291,10 @@ func (m *Master) handleState(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// stateCounts counts tasks by state, live and completed.
-func stateCounts(ts []*task, into map[string]any) {
-	for _, s := range api.AllTaskStates {
-		if _, ok := into[string(s)]; !ok {
-			into[string(s)] = 0
-		}
-	}
-	for _, t := range ts {
-		into[string(t.state)] = into[string(t.state)].(int) + 1
-	}
-}
-
-func (m *Master) handleStateSummary(w http.ResponseWriter, r *http.Request) {
-	m.mu.Lock()
-	byAgent := map[string][]*task{}
-	fwsOn := map[string]map[string]bool{}
-	fws := []map[string]any{}
-	v := m.viewOf(r)
-	for _, fw := range m.sortedFrameworksLocked() {
-		if !v.framework(fw) {
-			continue
-		}
-		all := v.tasks(fw, append(fw.taskList(), fw.completed...)) // counted: no order needed
-		agents := map[string]bool{}
-		for _, t := range all {
-			byAgent[t.agentID] = append(byAgent[t.agentID], t)
-			if fwsOn[t.agentID] == nil {
-				fwsOn[t.agentID] = map[string]bool{}
-			}
-			fwsOn[t.agentID][fw.id] = true
-			if !t.state.Terminal() {
-				agents[t.agentID] = true
-			}
-		}
-		f := frameworkJSON(fw, false, v)
-		s := map[string]any{}
-		for _, k := range []string{"id", "name", "hostname", "active", "connected", "capabilities", "used_resources", "offered_resources"} {
-			s[k] = f[k]
-		}
-		s["slave_ids"] = sortedKeys(agents)
-		stateCounts(all, s)
-		fws = append(fws, s)
-	}
-	slaves := []map[string]any{}
-	for _, a := range m.sortedAgentsLocked() {
-		s := m.slaveJSON(a)
-		stateCounts(byAgent[a.Info.ID], s)
-		s["framework_ids"] = sortedKeys(fwsOn[a.Info.ID])
-		slaves = append(slaves, s)
-	}
-	m.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"hostname": m.info.Hostname, "cluster": "nodectl", "slaves": slaves, "frameworks": fws})
-}
-
-func sortedKeys(set map[string]bool) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func (m *Master) handleSlaves(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("slave_id")
 	m.mu.Lock()
-	slaves := []map[string]any{}
+	slaves := []slaveEntry{}
 	recovered := []map[string]any{}
 	for _, a := range m.sortedAgentsLocked() {
 		if id != "" && a.Info.ID != id {

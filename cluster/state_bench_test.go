@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -36,13 +37,26 @@ func BenchmarkStateSummary(b *testing.B) {
 			h.flush()
 			b.ReportMetric(float64(n), "tasks")
 			b.ResetTimer()
-			size := 0
+			var w countingWriter
 			for b.Loop() {
-				w := httptest.NewRecorder()
-				h.m.handleStateSummary(w, httptest.NewRequest("GET", "/state-summary", nil))
-				size = w.Body.Len()
+				w = countingWriter{header: http.Header{}}
+				h.m.handleStateSummary(&w, httptest.NewRequest("GET", "/state-summary", nil))
 			}
-			b.ReportMetric(float64(size)/(1<<20), "MiB")
+			b.ReportMetric(float64(w.n)/(1<<20), "MiB")
 		})
 	}
+}
+
+// countingWriter is a ResponseWriter that keeps only the answer's size, as
+// a socket would keep nothing.
+type countingWriter struct {
+	header http.Header
+	n      int
+}
+
+func (w *countingWriter) Header() http.Header { return w.header }
+func (w *countingWriter) WriteHeader(int)     {}
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	return len(p), nil
 }

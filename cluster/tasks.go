@@ -117,6 +117,7 @@ func (m *Master) addTaskLocked(fw *framework, a *agent, t *task) {
 	fw.tasks[t.id()] = t
 	if a != nil {
 		a.tasks[t.key()] = t
+		a.tasksChangedLocked()
 	}
 	m.live[t.state]++
 	m.persistTaskLocked(t)
@@ -146,6 +147,7 @@ func (m *Master) applyLocked(t *task, to api.TaskState, st *api.TaskStatus) erro
 			m.live[next]++
 		}
 		m.m.countState(next)
+		m.agents[t.agentID].tasksChangedLocked()
 		if next.Terminal() {
 			m.releaseLocked(t)
 		}
@@ -205,6 +207,7 @@ func (m *Master) completeLocked(fw *framework, t *task) {
 	delete(fw.tasks, t.id())
 	if a := m.agents[t.agentID]; a != nil {
 		delete(a.tasks, t.key())
+		a.tasksChangedLocked()
 	}
 	fw.addCompleted(t, m.cfg.MaxCompletedTasksPerFramework, func(old *task) {
 		if !fw.removing {

@@ -710,8 +710,8 @@ func (rs Resources) RangesOf(name string) []Range {
 }
 
 // Summary is the Mesos "resources" object in /state: scalars as numbers,
-// ranges as "[a-b, c-d]" strings and sets as "{a, b}" strings, summed over
-// roles. cpus, mem, disk and gpus are always present.
+// ranges as "[a-b, c-d]" strings and sets as "{a, b}" strings (items
+// sorted), summed over roles. cpus, mem, disk and gpus are always present.
 func (rs Resources) Summary() map[string]any {
 	out := map[string]any{"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
 	sets := map[string][]string{}
@@ -723,7 +723,7 @@ func (rs Resources) Summary() map[string]any {
 			out[r.Name] = formatRanges(rs.RangesOf(r.Name))
 		case Set:
 			sets[r.Name] = unionItems(sets[r.Name], r.Set.Item)
-			out[r.Name] = "{" + strings.Join(sets[r.Name], ", ") + "}"
+			out[r.Name] = "{" + strings.Join(slices.Sorted(slices.Values(sets[r.Name])), ", ") + "}"
 		}
 	}
 	return out
