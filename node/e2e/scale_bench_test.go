@@ -274,6 +274,9 @@ func scaleRun(b *testing.B, r *scaleResult) {
 	if k := fw.Lost(); k > 0 {
 		r.note("launch: %d tasks lost (their agent re-registered without them) and launched again, as Marathon would", k)
 	}
+	if k := fw.Unlaunched(); k > 0 {
+		r.note("launch: %d tasks were in ACCEPT calls that failed (below) and were launched again", k)
+	}
 	if err != nil {
 		r.note("launch throughput: %v", err)
 		b.Fatalf("launch: %v", err)
@@ -293,6 +296,9 @@ func scaleRun(b *testing.B, r *scaleResult) {
 	r.noteEnded("running tasks", runBefore, fleet.sum())
 	if k := fw.Lost(); k > 0 {
 		r.note("running tasks: %d tasks lost (their agent re-registered without them) and launched again, as Marathon would", k)
+	}
+	if k := fw.Unlaunched(); k > 0 {
+		r.note("running tasks: %d tasks were in ACCEPT calls that failed (below) and were launched again", k)
 	}
 	if err != nil {
 		r.note("running tasks: %v", err)

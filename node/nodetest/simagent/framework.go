@@ -71,11 +71,13 @@ type phase struct {
 	launched int // tasks launched and not lost
 	seq      int // tasks launched, for their ids
 	reached  int
-	lost     int             // tasks lost (relaunched)
-	capped   bool            // offers were declined at MaxInFlight
-	done     map[string]bool // tasks that reached until
-	failed   error
-	all      chan struct{} // closed when reached == want or failed is set
+	lost     int // tasks lost (relaunched)
+	// tasks whose ACCEPT failed (relaunched)
+	unlaunched int
+	capped     bool            // offers were declined at MaxInFlight
+	done       map[string]bool // tasks that reached until
+	failed     error
+	all        chan struct{} // closed when reached == want or failed is set
 }
 
 // Subscribe subscribes a framework and starts serving its events until
@@ -185,6 +187,11 @@ func (f *Framework) caller(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			if f.callErrs.Add(1) == 1 {
 				f.firstCallErr.Store(err.Error())
+			}
+			if call.Type == api.CallAccept && f.unlaunched(call.Accept) {
+				// Its tasks are launched again into the next offers (a
+				// REVIVE clears the filters of those declined meanwhile).
+				_ = f.post(ctx, api.Call{Type: api.CallRevive, FrameworkID: call.FrameworkID, Revive: &api.RolesCall{}})
 			}
 		}
 		if call.Type == api.CallAcknowledge {
@@ -403,6 +410,35 @@ func (f *Framework) Launch(ctx context.Context, n int, cmd string, until api.Tas
 	return time.Since(start), nil
 }
 
+// unlaunched takes back the current phase's tasks of an ACCEPT the master
+// did not answer 202 (a busy master's request timed out, its connection
+// was evicted): their offer is rescinded or still outstanding at the
+// master, and no update will come for them. It reports whether any were
+// taken back. (Had the master launched them after all, their updates
+// still count, and the phase ends at want tasks.)
+func (f *Framework) unlaunched(acc *api.AcceptCall) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.phase
+	if p == nil || acc == nil || p.reached == p.want || p.failed != nil {
+		return false
+	}
+	n := 0
+	for _, op := range acc.Operations {
+		if op.Launch == nil {
+			continue
+		}
+		for _, t := range op.Launch.TaskInfos {
+			if strings.HasPrefix(t.TaskID.Value, p.prefix+"-") && !p.done[t.TaskID.Value] {
+				n++
+			}
+		}
+	}
+	p.launched -= n
+	p.unlaunched += n
+	return n > 0
+}
+
 // lostState is a state a task ends in through no fault of its own.
 func lostState(s api.TaskState) bool {
 	return s == api.TaskLost || s == api.TaskDropped || s == api.TaskGone
@@ -417,6 +453,17 @@ func (f *Framework) Lost() int {
 		return 0
 	}
 	return f.phase.lost
+}
+
+// Unlaunched is how many of the current phase's tasks were in an ACCEPT
+// that failed and were launched again.
+func (f *Framework) Unlaunched() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.phase == nil {
+		return 0
+	}
+	return f.phase.unlaunched
 }
 
 // Progress is the current phase's tasks launched and those that reached
