@@ -106,6 +106,9 @@ const DefaultMaxTxnOps = 2048
 // default): see Start.
 const snapshotCatchUpEntries = 1000
 
+// snapshotCount is etcd's --snapshot-count (10,000 by default): see Start.
+const snapshotCount = 2000
+
 // Server is a running etcd member.
 type Server struct {
 	cfg  Config
@@ -222,6 +225,13 @@ func (s *Server) Start(ctx context.Context) error {
 	// the busier they are): 1,000 still covers seconds of a follower's
 	// absence at the busiest.
 	ec.SnapshotCatchUpEntries = snapshotCatchUpEntries
+	// Between two snapshots raft holds every entry since the last one as
+	// well: up to 10,000 more by default. A 3,000-agent leader held 114 MB
+	// of them (its heap was 554 MB); a snapshot every 2,000 entries holds a
+	// fifth (https://etcd.io/docs/v3.6/op-guide/maintenance/, "Raft log
+	// retention"). A snapshot writes raft's metadata and the membership, not
+	// the database, which is on disk already.
+	ec.SnapshotCount = snapshotCount
 	ec.ZapLoggerBuilder = etcdembed.NewZapLoggerBuilder(zapLogger(s.cfg.Logger, s.cfg.VerboseLogs, &s.closing, &s.campaigning))
 	s.cfg.TLS.apply(ec)
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Dir), 0o700); err != nil {
