@@ -62,9 +62,15 @@ func TestSandboxDiskQuota(t *testing.T) {
 		m, _ := filepath.Glob(filepath.Join(n.dir, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "written"))
 		return len(m) > 0 // runs/latest is a second path to it
 	})
-	if a, _ := appGet(n, "/disk/free"); a.TasksRunning != 1 || a.LastTaskFailure != nil {
-		t.Fatalf("/disk/free (no disk resource): running %d, failure %+v", a.TasksRunning, a.LastTaskFailure)
-	}
+	// (The file can be written before the agent's TASK_RUNNING reached the
+	// master: the running count is waited for.)
+	waitFor(t, 30*time.Second, "/disk/free running, never failed", func() bool {
+		a, _ := appGet(n, "/disk/free")
+		if a.LastTaskFailure != nil {
+			t.Fatalf("/disk/free (no disk resource) failed: %+v", a.LastTaskFailure)
+		}
+		return a.TasksRunning == 1
+	})
 }
 
 // mountTmpfs mounts a tmpfs of size bytes on a fresh directory and makes
