@@ -179,8 +179,12 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // waitingOnClient marks r's connection evictable (while it reads a body)
-// or not; a no-op without a connLimiter.
+// or not; a no-op without a connLimiter, and for HTTP/2, whose connection
+// carries other requests (an agent's message stream) besides r.
 func waitingOnClient(r *http.Request, waiting bool) {
+	if r.ProtoMajor >= 2 {
+		return
+	}
 	if lc, _ := r.Context().Value(limitedConnKey{}).(*limitedConn); lc != nil {
 		lc.l.setWaiting(lc, waiting)
 	}

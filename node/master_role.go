@@ -213,7 +213,9 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 	}
 	// TLS only: Go's server answers a plain request with 400 "Client sent
 	// an HTTP request to an HTTPS server".
-	r.ln = tls.NewListener(r.ln, pki.ServerTLS(id))
+	// Agents speak HTTP/2 to it (one connection each), everyone else
+	// HTTP/1.1: pki.NodeProto.
+	r.ln = tls.NewListener(r.ln, pki.WithNodeHTTP2(pki.ServerTLS(id)))
 	return r, nil
 }
 

@@ -461,3 +461,42 @@ func TestRestoreAuthority(t *testing.T) {
 		t.Fatalf("other secret: %v", err)
 	}
 }
+
+// TestNodeHTTP2: the master port speaks HTTP/2 to a node that offers
+// NodeProto (its certificate still checked), HTTP/1.1 to a client that
+// offers h2 without it (a browser, curl); a node reaches a master without
+// WithNodeHTTP2 in HTTP/1.1.
+func TestNodeHTTP2(t *testing.T) {
+	a, _ := newCA(t)
+	master := nodeIdentity(t, a, "m1", RoleMaster)
+	agent := nodeIdentity(t, a, "a1", RoleAgent)
+	mux := http.NewServeMux()
+	mux.Handle("/agent-only", RequireNode(RoleAgent)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := PeerOf(r)
+		io.WriteString(w, p.Name)
+	})))
+	get := func(base string, cfg *tls.Config) (proto, body string) {
+		t.Helper()
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}
+		defer c.CloseIdleConnections()
+		resp, err := c.Get(base + "/agent-only")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.Proto, string(b)
+	}
+	node := NodeClientTLS(ClientTLS(agent, RoleMaster))
+	port := serveTLS(t, WithNodeHTTP2(ServerTLS(master)), mux)
+	if proto, body := get(port, node); proto != "HTTP/2.0" || body != "a1" {
+		t.Errorf("node: %s %q, want HTTP/2.0 a1", proto, body)
+	}
+	if proto, body := get(port, ClientTLS(agent, RoleMaster)); proto != "HTTP/1.1" || body != "a1" {
+		t.Errorf("a client offering h2 and http/1.1: %s %q, want HTTP/1.1 a1", proto, body)
+	}
+	old := serveTLS(t, ServerTLS(master), mux)
+	if proto, body := get(old, node); proto != "HTTP/1.1" || body != "a1" {
+		t.Errorf("node to a master without HTTP/2: %s %q", proto, body)
+	}
+}

@@ -151,13 +151,14 @@ func scaleRun(b *testing.B, r *scaleResult) {
 	if d, err := time.ParseDuration(os.Getenv("NODECTL_SCALE_BACKOFF")); err == nil && d > 0 {
 		backoff = d
 	}
-	// Every agent holds two connections to the leader (its stream and one
-	// for requests) and may hold some to the standbys; the masters and
-	// the simulators inherit this limit.
+	// Every agent holds one HTTP/2 connection to the leader (two to a
+	// master that speaks only HTTP/1.1: its stream and one for requests)
+	// and may hold some to the standbys: room for two each. The masters
+	// and the simulators inherit this limit.
 	need := uint64(2*n + 1024)
 	lim, err := simagent.RaiseFileLimit(need)
 	if err != nil || lim < need {
-		r.note("RLIMIT_NOFILE: %d open files at most (%v), and the hard limit cannot be raised here (no CAP_SYS_RESOURCE?); the leader needs about 2 per agent, %d in all", lim, err, need)
+		r.note("RLIMIT_NOFILE: %d open files at most (%v), and the hard limit cannot be raised here (no CAP_SYS_RESOURCE?); the leader needs up to 2 per agent, %d in all", lim, err, need)
 	}
 	// The masters' ports take as many connections as the agents hold
 	// (--max-connections), within the open-files limit less what etcd

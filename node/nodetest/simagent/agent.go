@@ -35,6 +35,7 @@ import (
 	"github.com/google/uuid"
 
 	"nodectl/cluster/api"
+	"nodectl/cluster/pki"
 )
 
 // Status update retry intervals of the real agent (runtime/status.go,
@@ -143,9 +144,16 @@ func New(cfg Config) *Agent {
 	if cfg.IP == "" {
 		cfg.IP = "127.0.0.1"
 	}
-	// Its own connections: one is the stream, one carries registrations,
-	// pings and status updates (they queue for it rather than open more).
-	tr := &http.Transport{TLSClientConfig: cfg.TLS, MaxConnsPerHost: 2, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second}
+	// Its own connection, as a real agent's (pki.NodeProto): HTTP/2, the
+	// stream, registrations, pings and status updates multiplexed. (Over
+	// plain HTTP, or to a master that speaks only HTTP/1.1: one connection
+	// for the stream and one for the rest, which queue for it.)
+	tlsCfg := cfg.TLS
+	if tlsCfg != nil {
+		tlsCfg = pki.NodeClientTLS(tlsCfg)
+	}
+	tr := &http.Transport{TLSClientConfig: tlsCfg, MaxConnsPerHost: 2, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second,
+		ForceAttemptHTTP2: true, HTTP2: &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second}}
 	scheme := "https"
 	if cfg.TLS == nil {
 		scheme = "http"
