@@ -270,18 +270,29 @@ func (m *Master) stateSummaryLocked() ([]summarySlave, []summaryFramework) {
 				g.running = append(g.running, t.agentID)
 			}
 		}
-		fws = append(fws, summaryFramework{
-			ID: fw.id, Name: fw.info.Name, Hostname: fw.info.Hostname,
-			Active: fw.connected(), Connected: fw.connected(), Capabilities: frameworkCaps(fw),
-			UsedResources: g.used.Summary(), OfferedResources: offeredOf(fw.offers).Summary(),
-			SlaveIDs: sortedUnique(g.running), stateCounts: g.counts,
-		})
+		fws = append(fws, g.entry(fw))
 	}
+	m.agentEntriesLocked(agents, slaves)
+	return slaves, fws
+}
+
+// entry is fw's part of the summary as g counted it.
+func (g *fwSum) entry(fw *framework) summaryFramework {
+	return summaryFramework{
+		ID: fw.id, Name: fw.info.Name, Hostname: fw.info.Hostname,
+		Active: fw.connected(), Connected: fw.connected(), Capabilities: frameworkCaps(fw),
+		UsedResources: g.used.Summary(), OfferedResources: offeredOf(fw.offers).Summary(),
+		SlaveIDs: sortedUnique(g.running), stateCounts: g.counts,
+	}
+}
+
+// agentEntriesLocked completes the agents' parts of the summary (counted
+// already) with their /state entries.
+func (m *Master) agentEntriesLocked(agents []*agent, slaves []summarySlave) {
 	for i, a := range agents {
 		slaves[i].slaveEntry = m.slaveJSON(a)
 		slaves[i].FrameworkIDs = sortedUnique(slaves[i].FrameworkIDs)
 	}
-	return slaves, fws
 }
 
 // sortedUnique sorts ids and drops repeats; never nil.
@@ -337,16 +348,8 @@ func (m *Master) stateSummaryWalkLocked(v view) ([]summarySlave, []summaryFramew
 		for _, t := range fw.completed {
 			count(t, false)
 		}
-		fws = append(fws, summaryFramework{
-			ID: fw.id, Name: fw.info.Name, Hostname: fw.info.Hostname,
-			Active: fw.connected(), Connected: fw.connected(), Capabilities: frameworkCaps(fw),
-			UsedResources: g.used.Summary(), OfferedResources: offeredOf(fw.offers).Summary(),
-			SlaveIDs: sortedUnique(g.running), stateCounts: g.counts,
-		})
+		fws = append(fws, g.entry(fw))
 	}
-	for i, a := range agents {
-		slaves[i].slaveEntry = m.slaveJSON(a)
-		slaves[i].FrameworkIDs = sortedUnique(slaves[i].FrameworkIDs)
-	}
+	m.agentEntriesLocked(agents, slaves)
 	return slaves, fws
 }
