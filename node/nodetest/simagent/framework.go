@@ -63,17 +63,16 @@ type Framework struct {
 }
 
 type phase struct {
-	prefix   string
-	cmd      string
-	until    api.TaskState
-	want     int
-	perOffer int
-	launched int // tasks launched and not lost
-	seq      int // tasks launched, for their ids
-	reached  int
-	lost     int // tasks lost (relaunched)
-	// tasks whose ACCEPT failed (relaunched)
-	unlaunched int
+	prefix     string
+	cmd        string
+	until      api.TaskState
+	want       int
+	perOffer   int
+	launched   int // tasks launched and not lost
+	seq        int // tasks launched, for their ids
+	reached    int
+	lost       int             // tasks lost (relaunched)
+	unlaunched int             // tasks whose ACCEPT failed (relaunched)
 	capped     bool            // offers were declined at MaxInFlight
 	done       map[string]bool // tasks that reached until
 	failed     error
