@@ -222,8 +222,9 @@ func (m *Master) stateSummaryLocked() ([]summarySlave, []summaryFramework) {
 	for i, a := range agents {
 		s := &slaves[i]
 		byID[a.Info.ID] = s
-		for j := range a.tasksSummaryLocked().fws {
-			f := &a.summary.fws[j]
+		ts := a.tasksSummaryLocked()
+		for j := range ts.fws {
+			f := &ts.fws[j]
 			if m.frameworks[f.id] == nil {
 				continue // as the walk: only the frameworks there are
 			}

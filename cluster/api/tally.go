@@ -17,56 +17,33 @@ type Tally struct {
 	entries []tallyEntry
 }
 
+// tallyEntry is one name and type's total; an entry exists only once a
+// non-empty value of it was added.
 type tallyEntry struct {
-	name    string
-	typ     ValueType
-	millis  int64
-	ranges  []Range
-	merged  int // len(ranges) when last coalesced
-	items   []string
-	present bool // a non-empty value was added
+	name   string
+	typ    ValueType
+	millis int64
+	ranges []Range
+	merged int // len(ranges) when last coalesced
+	items  []string
 }
 
 // Add counts every resource of rs.
 func (t *Tally) Add(rs Resources) {
 	for i := range rs {
-		t.add(&rs[i])
-	}
-}
-
-func (t *Tally) entry(name string, typ ValueType) *tallyEntry {
-	for i := range t.entries {
-		if e := &t.entries[i]; e.name == name && e.typ == typ {
-			return e
-		}
-	}
-	t.entries = append(t.entries, tallyEntry{name: name, typ: typ})
-	return &t.entries[len(t.entries)-1]
-}
-
-func (t *Tally) add(r *Resource) {
-	switch r.Type {
-	case Scalar:
-		if m := r.millis(); m > 0 {
-			e := t.entry(r.Name, Scalar)
-			e.millis += m
-			e.present = true
-		}
-	case Ranges:
-		if r.Ranges != nil && len(r.Ranges.Range) > 0 {
-			e := t.entry(r.Name, Ranges)
-			e.ranges = append(e.ranges, r.Ranges.Range...)
-			e.present = true
-			if len(e.ranges) > 2*e.merged+64 { // amortised: a framework's ports over 10,000 agents
-				e.ranges = coalesceInPlace(e.ranges)
-				e.merged = len(e.ranges)
+		switch r := &rs[i]; r.Type {
+		case Scalar:
+			if m := r.millis(); m > 0 {
+				t.put(r.Name, Scalar, m, nil, nil)
 			}
-		}
-	case Set:
-		if r.Set != nil && len(r.Set.Item) > 0 {
-			e := t.entry(r.Name, Set)
-			e.items = unionItems(e.items, r.Set.Item)
-			e.present = true
+		case Ranges:
+			if r.Ranges != nil && len(r.Ranges.Range) > 0 {
+				t.put(r.Name, Ranges, 0, r.Ranges.Range, nil)
+			}
+		case Set:
+			if r.Set != nil && len(r.Set.Item) > 0 {
+				t.put(r.Name, Set, 0, nil, r.Set.Item)
+			}
 		}
 	}
 }
@@ -74,23 +51,31 @@ func (t *Tally) add(r *Resource) {
 // Merge adds what o counted.
 func (t *Tally) Merge(o *Tally) {
 	for i := range o.entries {
-		oe := &o.entries[i]
-		if !oe.present {
-			continue
+		e := &o.entries[i]
+		t.put(e.name, e.typ, e.millis, e.ranges, e.items)
+	}
+}
+
+// put adds a non-empty value (of its type's field) to name's entry.
+func (t *Tally) put(name string, typ ValueType, millis int64, ranges []Range, items []string) {
+	var e *tallyEntry
+	for i := range t.entries {
+		if t.entries[i].name == name && t.entries[i].typ == typ {
+			e = &t.entries[i]
+			break
 		}
-		e := t.entry(oe.name, oe.typ)
-		e.present = true
-		switch oe.typ {
-		case Scalar:
-			e.millis += oe.millis
-		case Ranges:
-			e.ranges = append(e.ranges, oe.ranges...)
-			if len(e.ranges) > 2*e.merged+64 {
-				e.ranges = coalesceInPlace(e.ranges)
-				e.merged = len(e.ranges)
-			}
-		case Set:
-			e.items = unionItems(e.items, oe.items)
+	}
+	if e == nil {
+		t.entries = append(t.entries, tallyEntry{name: name, typ: typ})
+		e = &t.entries[len(t.entries)-1]
+	}
+	e.millis += millis
+	e.items = unionItems(e.items, items)
+	if len(ranges) > 0 {
+		e.ranges = append(e.ranges, ranges...)
+		if len(e.ranges) > 2*e.merged+64 { // amortised: a framework's ports over 10,000 agents
+			e.ranges = coalesceInPlace(e.ranges)
+			e.merged = len(e.ranges)
 		}
 	}
 }
@@ -99,11 +84,7 @@ func (t *Tally) Merge(o *Tally) {
 func (t *Tally) Summary() map[string]any {
 	out := map[string]any{"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
 	for i := range t.entries {
-		e := &t.entries[i]
-		if !e.present {
-			continue
-		}
-		switch e.typ {
+		switch e := &t.entries[i]; e.typ {
 		case Scalar:
 			out[e.name] = fromMillis(e.millis)
 		case Ranges:
