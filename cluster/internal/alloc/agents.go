@@ -26,7 +26,7 @@ func (a *Allocator) AddAgent(ag Agent, used []Allocation) error {
 		}
 	}
 	ag.Resources = ag.Resources.Add(nil)
-	n := &agent{info: ag, active: true, gpus: hasGPUs(ag.Resources), allocs: map[allocKey]*allocation{}, free: ag.Resources}
+	n := &agent{info: ag, active: true, gpus: hasGPUs(ag.Resources), allocs: map[allocKey]*allocation{}, free: ag.Resources, owner: a}
 	a.agents[ag.ID] = n
 	a.order = slices.Insert(a.order, i, n)
 	a.add(&a.total, ag.Resources, 1)
@@ -92,6 +92,7 @@ func (a *Allocator) setAgentActive(id string, active bool) error {
 		return fmt.Errorf("set agent %s active=%v: %w", id, active, ErrUnknownAgent)
 	}
 	n.active = active
+	n.touch()
 	return nil
 }
 
@@ -128,7 +129,7 @@ func (n *agent) recompute() {
 	}
 	n.overcommitted = !n.info.Resources.Contains(allocated)
 	n.free = n.info.Resources.Subtract(allocated)
-	n.version++
+	n.freeChanged()
 }
 
 // take removes rs, just allocated, from free.
@@ -138,7 +139,7 @@ func (n *agent) take(rs api.Resources) {
 	} else {
 		n.free = n.free.Subtract(rs)
 	}
-	n.version++
+	n.freeChanged()
 }
 
 // give adds rs, just recovered, back to free. rs must be normalised and
@@ -154,7 +155,7 @@ func (n *agent) give(rs api.Resources) {
 		n.free = n.free.Add(rs)
 	}
 	inTotalOrder(n.free, n.info.Resources)
-	n.version++
+	n.freeChanged()
 }
 
 // inTotalOrder sorts rs, which the caller owns, in the order of the agent's

@@ -269,7 +269,7 @@ func TestDeactivateFrameworkDropsFilters(t *testing.T) {
 // blocked-agent skip and the filter answers) gets the same events and must
 // make the same offers.
 func TestRandomInvariants(t *testing.T) {
-	for seed := range uint64(30) {
+	for seed := range uint64(150) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { randomRun(t, seed, 500) })
 	}
 }

@@ -30,15 +30,20 @@ func (a *Allocator) Allocate(now time.Time) []Offer {
 		return nil
 	}
 	if len(a.quotas) > 0 {
+		// The next round without quotas looks at every agent.
+		a.walkedAll = false
 		return a.allocateQuota(now, cands) // quota.go
 	}
+	walk := a.toWalk(now)
+	defer a.walked()
 	var offers []Offer
 	sorted := true
-	for _, n := range a.order {
+	for _, n := range walk {
 		if !n.active || !a.listed(n) {
 			continue
 		}
 		if b := n.blocked; !a.noCache && b.set && b.version == n.version && b.epoch == a.epoch && (b.until.IsZero() || now.Before(b.until)) {
+			a.expiring(b.until)
 			continue // nobody could take it last time, and nothing has changed since
 		}
 		if !a.allocatable(n.free) {
@@ -69,8 +74,40 @@ func (a *Allocator) Allocate(now time.Time) []Offer {
 		}
 		// Whatever is left, every role was offered it or turned it down.
 		n.blocked = blocked{set: true, version: n.version, epoch: a.epoch, until: until}
+		a.expiring(until)
 	}
 	return offers
+}
+
+// toWalk is the agents a round at now looks at, in id order: every agent,
+// or only those changed since the last round (the others are as the
+// blocked check below would find them: skipped).
+func (a *Allocator) toWalk(now time.Time) []*agent {
+	if a.noCache || !a.walkedAll || a.walkedEpoch != a.epoch || (!a.expiry.IsZero() && !now.Before(a.expiry)) {
+		a.walkedAll, a.walkedEpoch, a.expiry = true, a.epoch, time.Time{}
+		return a.order
+	}
+	a.changed = slices.DeleteFunc(a.changed, func(n *agent) bool { return a.agents[n.info.ID] != n }) // removed since
+	slices.SortFunc(a.changed, func(x, y *agent) int { return cmp.Compare(x.info.ID, y.info.ID) })
+	return a.changed
+}
+
+// expiring notes that a blocked agent is to be looked at again at until
+// (zero: never for that reason).
+func (a *Allocator) expiring(until time.Time) {
+	if !until.IsZero() && (a.expiry.IsZero() || until.Before(a.expiry)) {
+		a.expiry = until
+	}
+}
+
+// walked ends a round: what changed before it has been looked at, and
+// what the round itself changed (the agents it offered) is in their
+// blocked state.
+func (a *Allocator) walked() {
+	for _, n := range a.changed {
+		n.inChanged = false
+	}
+	a.changed = a.changed[:0]
 }
 
 // blocked remembers that no framework could be offered an agent's free
