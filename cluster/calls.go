@@ -43,7 +43,7 @@ func (m *Master) Kill(s Subscription, call api.KillCall) error {
 		}
 		m.log.Info("killing task", "task_id", t.id(), "framework_id", fw.id, "agent_id", t.agentID)
 	case t != nil:
-		st := t.latest
+		st := m.lastStatus(t)
 		st.State = t.state
 		m.forwardLocked(fw, st)
 	default:
@@ -97,7 +97,7 @@ func (m *Master) Reconcile(s Subscription, call api.ReconcileCall) error {
 	}
 	now := epoch(m.cfg.Now())
 	latest := func(t *task) api.TaskStatus {
-		st := t.latest
+		st := m.lastStatus(t)
 		st.TaskID, st.State, st.Reason, st.Source = t.info.TaskID, t.state, api.ReasonReconciliation, api.SourceMaster
 		st.AgentID, st.UUID, st.Timestamp = &api.ID{Value: t.agentID}, nil, now
 		return st

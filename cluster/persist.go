@@ -67,6 +67,12 @@ var recordKinds = []struct {
 		if err := json.Unmarshal(b, t); err != nil || t.Info.TaskID.Value == "" || t.FrameworkID == "" {
 			return nil, errUndecodable
 		}
+		if n := len(t.Statuses) - maxStatuses; n > 0 {
+			t.Statuses = t.Statuses[n:]
+		}
+		for i := range t.Statuses {
+			compactStatus(&t.Statuses[i], t.Info.TaskID.Value, t.AgentID)
+		}
 		return t, nil
 	}},
 }
@@ -191,11 +197,6 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 			info: r.Info, frameworkID: r.FrameworkID, agentID: r.AgentID, role: r.Role, state: r.State,
 			statuses: r.Statuses, launchedAt: r.LaunchedAt, killRequested: r.KillRequested, killGrace: r.KillGrace,
 			unreachable: r.Unreachable, completed: r.Completed,
-		}
-		if n := len(t.statuses); n > 0 {
-			t.latest = t.statuses[n-1]
-		} else {
-			t.latest = m.masterStatus(t, t.state, "", "")
 		}
 		if t.completed {
 			fw.addCompleted(t, m.cfg.MaxCompletedTasksPerFramework, func(old *task) { m.wb.del(taskPath(fw.id, old.id())) })

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"sort"
 	"time"
+	"unique"
 
 	"nodectl/cluster/api"
 	"nodectl/cluster/internal/alloc"
@@ -44,9 +45,12 @@ type task struct {
 	agentID     string
 	role        string // the role its resources are allocated to
 	state       api.TaskState
-	statuses    []api.TaskStatus // history, newest last, at most maxStatuses
-	latest      api.TaskStatus   // the last status applied, for reconciliation
-	launchedAt  time.Time
+	// statuses is the task's history, newest last, at most maxStatuses;
+	// the newest is the one reconciliation answers with (lastStatus). It
+	// is never changed in place (record replaces it), so the records
+	// queued for etcd share it.
+	statuses   []api.TaskStatus
+	launchedAt time.Time
 
 	killRequested bool              // a KILL must reach the agent, even after it re-registers
 	killGrace     *api.DurationInfo // from the KILL call's kill policy
@@ -106,7 +110,7 @@ func (m *Master) persistTaskLocked(t *task) {
 	}
 	m.wb.put(taskPath(t.frameworkID, t.id()), taskRecord{
 		FrameworkID: t.frameworkID, AgentID: t.agentID, Role: t.role, Info: t.info, State: t.state,
-		Statuses: append([]api.TaskStatus(nil), t.statuses...), LaunchedAt: t.launchedAt,
+		Statuses: t.statuses, LaunchedAt: t.launchedAt,
 		KillRequested: t.killRequested, KillGrace: t.killGrace, Unreachable: t.unreachable, Completed: t.completed,
 	})
 }
@@ -135,11 +139,7 @@ func (m *Master) applyLocked(t *task, to api.TaskState, st *api.TaskStatus) erro
 	prev := t.state
 	t.state = next
 	if st != nil {
-		t.latest = *st
-		t.statuses = append(t.statuses, *st)
-		if n := len(t.statuses) - maxStatuses; n > 0 {
-			t.statuses = append([]api.TaskStatus(nil), t.statuses[n:]...)
-		}
+		t.record(*st)
 	}
 	if prev != next {
 		if !t.completed {
@@ -157,6 +157,68 @@ func (m *Master) applyLocked(t *task, to api.TaskState, st *api.TaskStatus) erro
 		m.publishTaskUpdatedLocked(t, st)
 	}
 	return nil
+}
+
+// record appends st to t's history. The history is sized to what it holds
+// (a leader keeps one for each of up to 300,000 tasks: append's spare
+// capacity was a quarter of it), and st shares its strings with t's other
+// records (compactStatus).
+func (t *task) record(st api.TaskStatus) {
+	compactStatus(&st, t.info.TaskID.Value, t.agentID)
+	n := min(len(t.statuses)+1, maxStatuses)
+	h := make([]api.TaskStatus, n)
+	copy(h, t.statuses[len(t.statuses)+1-n:])
+	h[n-1] = st
+	t.statuses = h
+}
+
+// compactStatus makes st share its strings with the rest of the state:
+// the task's id and agent id (those of the task it is kept with), and the
+// enumerated ones (state, source, reason) interned. Each decoded update
+// had its own copies, ~250 bytes a status.
+func compactStatus(st *api.TaskStatus, taskID, agentID string) {
+	if st.TaskID.Value == taskID {
+		st.TaskID.Value = taskID
+	}
+	if st.AgentID != nil && agentID != "" && st.AgentID.Value == agentID {
+		st.AgentID = &api.ID{Value: agentID}
+	}
+	st.State = api.TaskState(intern(string(st.State)))
+	st.Source, st.Reason = intern(st.Source), intern(st.Reason)
+}
+
+// intern returns one canonical copy of s: the common states and sources
+// by a switch, the rest by unique.Make.
+func intern(s string) string {
+	switch s {
+	case "":
+		return ""
+	case string(api.TaskRunning):
+		return string(api.TaskRunning)
+	case string(api.TaskStaging):
+		return string(api.TaskStaging)
+	case string(api.TaskStarting):
+		return string(api.TaskStarting)
+	case string(api.TaskFinished):
+		return string(api.TaskFinished)
+	case api.SourceAgent:
+		return api.SourceAgent
+	case api.SourceMaster:
+		return api.SourceMaster
+	case api.SourceExecutor:
+		return api.SourceExecutor
+	}
+	return unique.Make(s).Value()
+}
+
+// lastStatus is the last status applied to t, for reconciliation: the
+// newest of its history, or one the master makes from its state for a
+// task without any (adopted from an agent, or recovered without one).
+func (m *Master) lastStatus(t *task) api.TaskStatus {
+	if n := len(t.statuses); n > 0 {
+		return t.statuses[n-1]
+	}
+	return m.masterStatus(t, t.state, "", "")
 }
 
 // setStateLocked adopts a state the agent reported, without a status of
