@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -105,6 +106,8 @@ type scaleResult struct {
 	Running                          time.Duration
 	RSSBaseKB, RSSIdleKB             int64
 	RSSRunningKB, HWMKB, SimRSSKB    int64
+	AnonRunningKB, FileRunningKB     int64 // RssAnon, RssFile (the etcd database's mapped pages)
+	DBBytes                          int64 // the leader's etcd database file
 	LeaderFDs                        int
 	SummaryN, SummaryBytes           int
 	SummaryP50, SummaryP99           time.Duration
@@ -315,6 +318,8 @@ func scaleRun(b *testing.B, r *scaleResult) {
 	}
 	r.RSSRunningKB = procStatusKB(pid, "VmRSS")
 	r.HWMKB = procStatusKB(pid, "VmHWM")
+	r.AnonRunningKB, r.FileRunningKB = procStatusKB(pid, "RssAnon"), procStatusKB(pid, "RssFile")
+	r.DBBytes = etcdDBBytes(leader.n.dir)
 	r.LeaderFDs = openFDs(pid)
 	r.LeaderCPURunning = procCPU(pid)
 	if k, first := fw.CallErrors(); k > 0 {
@@ -832,6 +837,21 @@ func procStatusKB(pid int, field string) int64 {
 	return 0
 }
 
+// etcdDBBytes is the size of the etcd database (bbolt) under a node's work
+// dir: its pages are mapped, and those touched count in the RSS.
+func etcdDBBytes(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() == "db" && filepath.Base(filepath.Dir(p)) == "snap" {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
 // procCPU is the user+system CPU time of pid so far (/proc/<pid>/stat).
 func procCPU(pid int) time.Duration {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -920,7 +940,8 @@ func (rep *scaleReport) markdown() string {
 		if !r.runDone {
 			return dash
 		}
-		return fmt.Sprintf("**%s** (%s running; HWM %s)", mib(r.RSSRunningKB), group(r.RunningTasks), mib(r.HWMKB))
+		return fmt.Sprintf("**%s** (%s running; HWM %s; anonymous %s, file %s: the etcd database is %s)", mib(r.RSSRunningKB), group(r.RunningTasks), mib(r.HWMKB),
+			mib(r.AnonRunningKB), mib(r.FileRunningKB), mib(r.DBBytes/1024))
 	})
 	row("leader open files with them", "", func(r *scaleResult) string {
 		if !r.runDone {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -218,10 +219,35 @@ func (f *Framework) post(ctx context.Context, call api.Call) error {
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return fmt.Errorf("%s: %w: %s", call.Type, errBusy, strings.TrimSpace(string(b)))
+	}
 	if resp.StatusCode != http.StatusAccepted {
 		return fmt.Errorf("%s: %s: %s", call.Type, resp.Status, strings.TrimSpace(string(b)))
 	}
 	return nil
+}
+
+// errBusy is a call answered 503: the master sheds load (or has no
+// leader); a framework calls again later.
+var errBusy = errors.New("503 Service Unavailable")
+
+// postUntilTaken posts call again, backing off, while the master answers
+// 503 (a phase's REVIVE must get through a leader busy with the agents).
+func (f *Framework) postUntilTaken(ctx context.Context, call api.Call) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := f.post(ctx, call)
+		if !errors.Is(err, errBusy) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 func (f *Framework) send(c api.Call) { f.calls <- c }
@@ -375,11 +401,11 @@ func (f *Framework) Launch(ctx context.Context, n int, cmd string, until api.Tas
 	start := time.Now()
 	// REVIVE and SUPPRESS go in order, not through the callers: a
 	// phase's SUPPRESS must not overtake the next one's REVIVE.
-	if err := f.post(ctx, api.Call{Type: api.CallRevive, FrameworkID: &api.ID{Value: f.id}, Revive: &api.RolesCall{}}); err != nil {
+	if err := f.postUntilTaken(ctx, api.Call{Type: api.CallRevive, FrameworkID: &api.ID{Value: f.id}, Revive: &api.RolesCall{}}); err != nil {
 		return 0, err
 	}
 	defer func() {
-		_ = f.post(ctx, api.Call{Type: api.CallSuppress, FrameworkID: &api.ID{Value: f.id}, Suppress: &api.RolesCall{}})
+		_ = f.postUntilTaken(ctx, api.Call{Type: api.CallSuppress, FrameworkID: &api.ID{Value: f.id}, Suppress: &api.RolesCall{}})
 	}()
 	select {
 	case <-p.all:
