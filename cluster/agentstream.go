@@ -132,7 +132,10 @@ func (m *Master) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	enc := json.NewEncoder(w)
-	hb := time.NewTicker(m.cfg.AgentHeartbeatInterval)
+	// A HEARTBEAT only after an interval without messages: a stream that
+	// carries others needs none (10,000 agents' streams heartbeating
+	// regardless were 2,000 writes a second on the leader).
+	hb := time.NewTimer(m.cfg.AgentHeartbeatInterval)
 	defer hb.Stop()
 	for {
 		select {
@@ -162,6 +165,7 @@ func (m *Master) handleStream(w http.ResponseWriter, r *http.Request) {
 		if err := rc.Flush(); err != nil {
 			return
 		}
+		hb.Reset(m.cfg.AgentHeartbeatInterval)
 	}
 }
 

@@ -48,6 +48,11 @@ func TestAgentProtocolHTTP(t *testing.T) {
 		return api.AgentMessage{}
 	}
 
+	// An idle stream carries HEARTBEATs.
+	if !lines.Scan() || !strings.Contains(lines.Text(), api.MsgHeartbeat) {
+		t.Fatalf("idle stream's first line %q (%v), want a HEARTBEAT", lines.Text(), lines.Err())
+	}
+
 	fw := h.subscribe(api.FrameworkInfo{Name: "f", Checkpoint: true})
 	fw.launch(fw.offer(), mkTask("t1", "cpus:1;mem:64"))
 	m := next()
