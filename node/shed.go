@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"nodectl/cluster/api"
 )
 
 // serverLimits bound what one client can hold of an API server: how long
@@ -129,6 +131,14 @@ func shed(h http.Handler, lim serverLimits) http.Handler {
 				writeShedError(w, http.StatusRequestTimeout, "request body not received in time: "+err.Error())
 				return
 			}
+		}
+		if whole && r.Method == http.MethodPost && r.URL.Path == api.PathPing {
+			// An agent's ping is never shed: it is tiny, and a master that
+			// sheds pings marks live agents inactive and their tasks lost
+			// once their window passes (10,000 agents registering at once
+			// kept thousands of them from pinging for two intervals).
+			h.ServeHTTP(w, r)
+			return
 		}
 		select {
 		case slots <- struct{}{}:

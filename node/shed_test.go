@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nodectl/cluster/api"
 )
 
 // serveLimited serves h with lim on a loopback port until the test ends.
@@ -171,6 +173,7 @@ func TestServerLimitsInFlight(t *testing.T) {
 		<-r.Context().Done()
 	})
 	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("POST "+api.PathPing, func(w http.ResponseWriter, r *http.Request) {})
 	addr := serveLimited(t, mux, lim)
 	base := "http://" + addr
 	get := func(path string) (*http.Response, error) {
@@ -219,6 +222,16 @@ func TestServerLimitsInFlight(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"message"`) {
 		t.Errorf("over the bound: %s Retry-After %q %s, want 503 with Retry-After and a JSON message", resp.Status, resp.Header.Get("Retry-After"), body)
 	}
+	// An agent's ping is not shed.
+	pc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err = pc.Post(base+api.PathPing, "application/json", strings.NewReader(`{"agent_id":"a"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("a ping with the slots full: %s, want 200", resp.Status)
+	}
 	close(unblock)
 	for range 2 {
 		if err := <-done; err != nil {
@@ -251,6 +264,7 @@ func TestServerLimitsSlowBodyHoldsNoSlot(t *testing.T) {
 		got <- string(b)
 	})
 	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("POST "+api.PathPing, func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("GET /block", func(w http.ResponseWriter, r *http.Request) {
 		entered <- struct{}{}
 		<-unblock
