@@ -175,7 +175,7 @@ func (t *task) record(st api.TaskStatus) {
 // compactStatus makes st share its strings with the rest of the state:
 // the task's id and agent id (those of the task it is kept with), and the
 // enumerated ones (state, source, reason) interned. Each decoded update
-// had its own copies, ~250 bytes a status.
+// had copies of its own (~65 bytes a status kept at 90,000 tasks).
 func compactStatus(st *api.TaskStatus, taskID, agentID string) {
 	if st.TaskID.Value == taskID {
 		st.TaskID.Value = taskID
