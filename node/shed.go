@@ -187,8 +187,9 @@ func preRead(r *http.Request, rc *http.ResponseController, lim serverLimits) (wh
 	if rt == nil {
 		return false, nil // not a connection with deadlines: the handler reads it
 	}
-	// Grown as the bytes come: a slow client holds little memory.
-	buf, err := io.ReadAll(io.LimitReader(r.Body, n+1))
+	// Grown as the bytes come beyond what the client announced (and 16
+	// KiB): a slow client holds little memory.
+	buf, err := api.ReadBody(io.LimitReader(r.Body, n+1), r.ContentLength)
 	rt.stop(err == nil)
 	if err != nil {
 		return false, err
