@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -837,19 +836,15 @@ func procStatusKB(pid int, field string) int64 {
 	return 0
 }
 
-// etcdDBBytes is the size of the etcd database (bbolt) under a node's work
-// dir: its pages are mapped, and those touched count in the RSS.
+// etcdDBBytes is the size of a master's etcd database (bbolt, under
+// its work dir's etcd member): its pages are mapped, and those touched
+// count in the RSS.
 func etcdDBBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && d.Name() == "db" && filepath.Base(filepath.Dir(p)) == "snap" {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
+	fi, err := os.Stat(filepath.Join(dir, "etcd", "member", "snap", "db"))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // procCPU is the user+system CPU time of pid so far (/proc/<pid>/stat).

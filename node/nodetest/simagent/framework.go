@@ -190,8 +190,9 @@ func (f *Framework) caller(ctx context.Context) {
 			}
 			if call.Type == api.CallAccept && f.unlaunched(call.Accept) {
 				// Its tasks are launched again into the next offers (a
-				// REVIVE clears the filters of those declined meanwhile).
-				_ = f.post(ctx, api.Call{Type: api.CallRevive, FrameworkID: call.FrameworkID, Revive: &api.RolesCall{}})
+				// REVIVE clears the filters of those declined meanwhile;
+				// one shed as the ACCEPT may have been is called again).
+				_ = f.postUntilTaken(ctx, api.Call{Type: api.CallRevive, FrameworkID: call.FrameworkID, Revive: &api.RolesCall{}})
 			}
 		}
 		if call.Type == api.CallAcknowledge {
