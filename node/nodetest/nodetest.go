@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,13 +60,21 @@ type Node struct {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It
 // is drawn below the kernel's ephemeral range (32768+), so an outgoing
 // connection cannot take it while a killed node is being restarted on it,
-// and never twice in one test binary.
+// and never twice in one test binary. The e2e binary, which restarts
+// killed nodes on their ports, draws from 12000-21999 and every other
+// binary (make test runs them beside it) from 22000-31999: a node of
+// another package's tests once took a port in the moment a killed e2e
+// node's was free (TestKill9Loop: "bind: address already in use").
 func FreePort(t testing.TB) int {
 	t.Helper()
+	lo := 22000
+	if strings.HasSuffix(filepath.Base(os.Args[0]), "e2e.test") {
+		lo = 12000
+	}
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for range 1000 {
-		p := 12000 + rand.IntN(20000)
+		p := lo + rand.IntN(10000)
 		if portsUsed[p] {
 			continue
 		}
@@ -77,7 +86,7 @@ func FreePort(t testing.TB) int {
 		portsUsed[p] = true
 		return p
 	}
-	t.Fatal("free port: no free port in 12000-31999 after 1000 tries")
+	t.Fatalf("free port: no free port in %d-%d after 1000 tries", lo, lo+9999)
 	return 0
 }
 
