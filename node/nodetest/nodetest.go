@@ -62,9 +62,10 @@ type Node struct {
 // connection cannot take it while a killed node is being restarted on it,
 // and never twice in one test binary. The e2e binary, which restarts
 // killed nodes on their ports, draws from 12000-21999 and every other
-// binary (make test runs them beside it) from 22000-31999: a node of
-// another package's tests once took a port in the moment a killed e2e
-// node's was free (TestKill9Loop: "bind: address already in use").
+// binary (make test runs them beside it) from 22000-31999: a killed e2e
+// node restarted on its ports once found one in use (TestKill9Loop:
+// "bind: address already in use"), most likely taken in that moment by a
+// node of another package's tests.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	lo := 22000
