@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -293,7 +294,31 @@ func (h *harness) metric(name string) float64 {
 	if !ok {
 		h.t.Fatalf("no metric %s", name)
 	}
+	if r, ok := strings.CutSuffix(strings.TrimPrefix(name, "master/"), "_used"); ok {
+		if want := h.usedByTasks(r); v != want {
+			h.t.Fatalf("%s = %v, but the tasks holding resources in the allocator use %v", name, v, want)
+		}
+	}
 	return v
+}
+
+// usedByTasks sums resource r over the live tasks whose resources are in
+// the allocator, as master/<r>_used once did by walking them.
+func (h *harness) usedByTasks(r string) float64 {
+	h.m.mu.Lock()
+	defer h.m.mu.Unlock()
+	if !h.m.elected {
+		return 0
+	}
+	var v float64
+	for _, fw := range h.m.frameworks {
+		for _, t := range fw.tasks {
+			if !t.state.Terminal() && t.inAlloc {
+				v += t.info.Resources.Scalar(r)
+			}
+		}
+	}
+	return math.Round(v*1000) / 1000
 }
 
 func wantStrings(t testing.TB, what string, got, want []string) {

@@ -17,26 +17,7 @@ import (
 func BenchmarkStateSummary(b *testing.B) {
 	for _, agents := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
-			h := newHarness(b)
-			for i := range agents {
-				h.agent(fmt.Sprintf("host-%05d", i), "cpus:32;mem:65536")
-			}
-			f := h.subscribe(api.FrameworkInfo{Name: "bench"})
-			n := 0
-			for _, o := range f.offers() {
-				tasks := make([]api.TaskInfo, 30)
-				for j := range tasks {
-					tasks[j] = mkTask(fmt.Sprintf("t%07d", n), "cpus:0.1;mem:32")
-					n++
-				}
-				f.launch(o, tasks...)
-				for _, t := range tasks {
-					h.report(o.AgentID.Value, f.id(), t.TaskID.Value, api.TaskRunning)
-				}
-			}
-			h.flush()
-			b.ReportMetric(float64(n), "tasks")
-			b.ResetTimer()
+			h := busyCluster(b, agents)
 			var w countingWriter
 			for b.Loop() {
 				w = countingWriter{header: http.Header{}}
@@ -45,6 +26,45 @@ func BenchmarkStateSummary(b *testing.B) {
 			b.ReportMetric(float64(w.n)/(1<<20), "MiB")
 		})
 	}
+}
+
+// BenchmarkMetricsSnapshot is one /metrics/snapshot of a leader with 30
+// running tasks on each agent.
+func BenchmarkMetricsSnapshot(b *testing.B) {
+	for _, agents := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
+			h := busyCluster(b, agents)
+			for b.Loop() {
+				h.m.metrics.Snapshot()
+			}
+		})
+	}
+}
+
+// busyCluster is a leader with the given agents, each running 30 tasks of
+// one framework; the timer starts after it.
+func busyCluster(b *testing.B, agents int) *harness {
+	h := newHarness(b)
+	for i := range agents {
+		h.agent(fmt.Sprintf("host-%05d", i), "cpus:32;mem:65536")
+	}
+	f := h.subscribe(api.FrameworkInfo{Name: "bench"})
+	n := 0
+	for _, o := range f.offers() {
+		tasks := make([]api.TaskInfo, 30)
+		for j := range tasks {
+			tasks[j] = mkTask(fmt.Sprintf("t%07d", n), "cpus:0.1;mem:32")
+			n++
+		}
+		f.launch(o, tasks...)
+		for _, t := range tasks {
+			h.report(o.AgentID.Value, f.id(), t.TaskID.Value, api.TaskRunning)
+		}
+	}
+	h.flush()
+	b.ReportMetric(float64(n), "tasks")
+	b.ResetTimer()
+	return h
 }
 
 // countingWriter is a ResponseWriter that keeps only the answer's size, as

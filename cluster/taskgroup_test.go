@@ -77,4 +77,9 @@ func TestLaunchGroup(t *testing.T) {
 	if o := f.offer(); o.Resources.Scalar("cpus") < 0.49 || o.Resources.Scalar("cpus") > 0.51 {
 		t.Fatalf("offer after the group: %s", o.Resources)
 	}
+	// The group's tasks and their executor count as used (h.metric also
+	// checks the figure against the tasks').
+	if got := h.metric("master/cpus_used"); got != 0.5 {
+		t.Fatalf("cpus_used %v, want the group's 0.4 and its executor's 0.1", got)
+	}
 }

@@ -64,6 +64,7 @@ func (a *Allocator) RemoveAgent(id string) error {
 	}
 	for k, al := range n.allocs {
 		a.untrack(k, al.offered.Add(al.used))
+		a.add(&a.used, al.used, -1)
 	}
 	a.add(&a.total, n.info.Resources, -1)
 	for _, f := range a.frameworks {
@@ -189,6 +190,7 @@ func (a *Allocator) track(n *agent, k allocKey, p Pool, rs api.Resources) {
 	pool := &al.offered
 	if p == Used {
 		pool = &al.used
+		a.add(&a.used, rs, 1)
 	}
 	if len(*pool) == 0 {
 		*pool = rs // bags are never changed in place, so sharing is safe

@@ -148,6 +148,7 @@ type Allocator struct {
 	quotas     map[string]*quota  // roles with a quota (quota.go)
 	whitelist  map[string]bool    // offered agents' hostnames; nil: all (whitelist.go)
 	total      qty                // scalar totals of all agents, the DRF denominator
+	used       qty                // scalar totals of every Used pool (UsedScalar)
 	// epoch is bumped by every event that may let a framework take an
 	// agent it could not before, other than the agent's free resources
 	// changing: a framework added, updated, activated or revived.

@@ -392,7 +392,7 @@ func randomRun(t *testing.T, seed uint64, steps int) {
 
 func checkBooks(t *testing.T, a *Allocator, step int) {
 	t.Helper()
-	var total qty
+	var total, used qty
 	roleSums := map[string]*qty{}
 	for _, n := range a.order {
 		a.add(&total, n.info.Resources, 1)
@@ -407,6 +407,7 @@ func checkBooks(t *testing.T, a *Allocator, step int) {
 			}
 			a.add(roleSums[k.role], al.offered, 1)
 			a.add(roleSums[k.role], al.used, 1)
+			a.add(&used, al.used, 1)
 		}
 		if over := !n.info.Resources.Contains(sum); over != n.overcommitted {
 			t.Fatalf("step %d: agent %s overcommitted=%v, but allocated %s against total %s", step, n.info.ID, n.overcommitted, sum, n.info.Resources)
@@ -417,6 +418,18 @@ func checkBooks(t *testing.T, a *Allocator, step int) {
 	}
 	if !sameQty(total, a.total) {
 		t.Fatalf("step %d: total %v, recomputed %v", step, a.total, total)
+	}
+	if !sameQty(used, a.used) {
+		t.Fatalf("step %d: used %v, recomputed %v", step, a.used, used)
+	}
+	for i, name := range a.kinds {
+		var want int64
+		if i < len(used) {
+			want = used[i]
+		}
+		if got := a.UsedScalar(name); got != float64(want)/1000 {
+			t.Fatalf("step %d: UsedScalar(%s) = %v, recomputed %v", step, name, got, float64(want)/1000)
+		}
 	}
 	for name, r := range a.roles {
 		var want qty

@@ -234,6 +234,7 @@ func (a *Allocator) Allocated(frameworkID, agentID, role string, rs api.Resource
 	}
 	al.offered = al.offered.Subtract(rs)
 	al.used = al.used.Add(rs)
+	a.add(&a.used, rs, 1)
 	return nil
 }
 
@@ -271,6 +272,9 @@ func (a *Allocator) RecoverResources(rc Recovery, now time.Time) error {
 		*pool = nil
 	} else {
 		*pool = pool.Subtract(rs)
+	}
+	if rc.From == Used {
+		a.add(&a.used, rs, -1)
 	}
 	if len(al.offered) == 0 && len(al.used) == 0 {
 		delete(n.allocs, k)

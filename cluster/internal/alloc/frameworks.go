@@ -91,6 +91,7 @@ func (a *Allocator) RemoveFramework(id string) error {
 				continue
 			}
 			rs := al.offered.Add(al.used)
+			a.add(&a.used, al.used, -1)
 			delete(ag.allocs, k)
 			ag.give(rs)
 			a.untrack(k, rs)

@@ -268,6 +268,18 @@ func (a *Allocator) Total() map[string]float64 {
 	return out
 }
 
+// UsedScalar is the total of scalar resource name in every agent's Used
+// pool: what tasks (and their executors) hold. It is kept as allocations
+// change, so reading it costs nothing however many tasks run.
+func (a *Allocator) UsedScalar(name string) float64 {
+	for i, n := range a.kinds {
+		if n == name && i < len(a.used) {
+			return float64(a.used[i]) / 1000
+		}
+	}
+	return 0
+}
+
 func addScalars(m map[string]int64, rs api.Resources, sign int64) {
 	for _, r := range rs {
 		if r.Type == api.Scalar && r.Scalar != nil {
