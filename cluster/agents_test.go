@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -164,5 +165,59 @@ func TestAgentReplacedByNewID(t *testing.T) {
 	h.m.mu.Unlock()
 	if still {
 		t.Error("old agent still registered")
+	}
+}
+
+// An agent that re-registers unchanged, with a new leader or after its
+// stream broke, is admitted without a registry write (Mesos has no
+// registrar operation for it); one whose info changed is written before it
+// is admitted, as at its first registration.
+func TestReregistrationUnchangedWritesNothing(t *testing.T) {
+	h := newHarness(t)
+	ag := h.agent("a1", "cpus:4;mem:1024")
+	fw := h.subscribe(api.FrameworkInfo{FailoverTimeout: 3600})
+	fw.running(ag, "t1")
+	h.restart()
+	before, ok := h.registryEntry(ag)
+	if !ok {
+		t.Fatal("agent not in the registry")
+	}
+	commits := func() int {
+		h.st.mu.Lock()
+		defer h.st.mu.Unlock()
+		return h.st.commits
+	}
+	h.flush()
+	n := commits()
+	h.now = h.now.Add(time.Minute)
+	task := api.AgentTask{FrameworkID: api.ID{Value: fw.id()}, Task: mkTask("t1", "cpus:0.1;mem:32"), State: api.TaskRunning}
+	h.reregister(ag, "a1", "cpus:4;mem:1024", task)
+	h.flush()
+	if got := commits(); got != n {
+		t.Errorf("%d commits to re-admit an unchanged agent with its unchanged task, want none", got-n)
+	}
+	if after, _ := h.registryEntry(ag); !reflect.DeepEqual(after, before) {
+		t.Errorf("registry entry changed: %+v, was %+v", after, before)
+	}
+	// The master knows when it re-registered all the same.
+	h.m.mu.Lock()
+	re := h.m.agents[ag].ReregisteredTime
+	h.m.mu.Unlock()
+	if re == nil || !re.Equal(h.now) {
+		t.Errorf("reregistered_time %v, want %v", re, h.now)
+	}
+	if got := h.metric("master/slaves_active"); got != 1 {
+		t.Errorf("slaves_active %v", got)
+	}
+
+	// Changed resources are written.
+	h.now = h.now.Add(time.Minute)
+	h.reregister(ag, "a1", "cpus:8;mem:1024", task)
+	e, _ := h.registryEntry(ag)
+	if got := e.Info.Resources.Scalar("cpus"); got != 8 {
+		t.Errorf("registry holds cpus %v, want the new 8", got)
+	}
+	if e.ReregisteredTime == nil || !e.ReregisteredTime.Equal(h.now) || !e.RegisteredTime.Equal(before.RegisteredTime) {
+		t.Errorf("registry times %v / %v, want %v / %v", e.RegisteredTime, e.ReregisteredTime, before.RegisteredTime, h.now)
 	}
 }

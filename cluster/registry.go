@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -174,10 +176,11 @@ func (m *Master) registerBatch(batch []*pendingRegistration) {
 		}
 		rec := &agent{Info: info, RegisteredTime: now}
 		rec.Checkpointed = adoptCheckpointed(info.Resources, p.req.CheckpointedResources)
+		var old *agent
 		if info.ID == "" {
 			rec.Info.ID = fmt.Sprintf("%s-S%d", m.info.ID, m.nextAgent)
 			m.nextAgent++
-		} else if old, ok := m.agents[info.ID]; ok {
+		} else if old = m.agents[info.ID]; old != nil {
 			p.re = true
 			rec.RegisteredTime = old.RegisteredTime
 			rec.ReregisteredTime = &now
@@ -188,7 +191,9 @@ func (m *Master) registerBatch(batch []*pendingRegistration) {
 			}
 		}
 		p.rec = rec
-		ops = append(ops, op{kind: opPut, key: keyAgentsPrefix + rec.Info.ID, val: rec})
+		if old == nil || registryChanged(old, rec) {
+			ops = append(ops, op{kind: opPut, key: keyAgentsPrefix + rec.Info.ID, val: rec})
+		}
 		admit = append(admit, p)
 	}
 	m.mu.Unlock()
@@ -198,11 +203,13 @@ func (m *Master) registerBatch(batch []*pendingRegistration) {
 	if len(admit) == 0 {
 		return
 	}
-	if err := wb.st.commit(tctx, ops); err != nil {
-		for _, p := range admit {
-			p.finish(api.RegisterResponse{}, fmt.Errorf("store agent %s: %w", p.rec.Info.ID, err))
+	if len(ops) > 0 {
+		if err := wb.st.commit(tctx, ops); err != nil {
+			for _, p := range admit {
+				p.finish(api.RegisterResponse{}, fmt.Errorf("store agent %s: %w", p.rec.Info.ID, err))
+			}
+			return
 		}
-		return
 	}
 	m.mu.Lock()
 	if !m.elected || m.wb != wb {
@@ -242,6 +249,35 @@ func (m *Master) registerBatch(batch []*pendingRegistration) {
 			PingIntervalSeconds: m.cfg.AgentPingTimeout.Seconds(),
 		}, nil)
 	}
+}
+
+// registryChanged reports whether re-admitting an agent as rec changes
+// what the registry holds of it (old): its info, its first registration,
+// its unreachable marking (which a re-registration lifts) or its
+// checkpointed resources. The time of the re-registration itself is not
+// a reason to write: every agent re-registers with a new leader, which
+// would otherwise write 10,000 records to admit 10,000 agents it already
+// holds, and the agents wait for that write. Mesos' registrar likewise
+// has no operation for an admitted agent that re-registers unchanged
+// (src/master/master.cpp, Master::reregisterSlave; an UpdateSlave
+// operation when its info changed). The record in etcd then keeps the
+// previous re-registration's time, which a new leader replaces with its
+// own when the agent re-registers with it.
+func registryChanged(old, rec *agent) bool {
+	view := func(a *agent) []byte {
+		b, err := json.Marshal(struct {
+			Info            api.AgentInfo `json:"info"`
+			RegisteredTime  time.Time     `json:"registered_time"`
+			UnreachableTime *time.Time    `json:"unreachable_time,omitempty"`
+			Checkpointed    api.Resources `json:"checkpointed_resources,omitempty"`
+		}{a.Info, a.RegisteredTime, a.UnreachableTime, a.Checkpointed})
+		if err != nil {
+			return nil // compares unequal to a record that encodes: written
+		}
+		return b
+	}
+	o, n := view(old), view(rec)
+	return o == nil || !bytes.Equal(o, n)
 }
 
 // admitLocked installs rec as the live record of its agent, reconciles the
