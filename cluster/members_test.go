@@ -3,10 +3,13 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"nodectl/cluster/api"
 )
 
 func TestParseMemberID(t *testing.T) {
@@ -140,5 +143,32 @@ func TestTermActsFromItsEvent(t *testing.T) {
 	m.mu.Unlock()
 	if !guarded || !m.IsLeader() {
 		t.Fatalf("after the term event: lease-guarded %v, leading %v; want both", guarded, m.IsLeader())
+	}
+}
+
+// The masters an agent learns are in the order they would lead: the
+// election's queue first, then those not campaigning, by address.
+func TestSuccessionOrder(t *testing.T) {
+	p := func(id, ip string) presence {
+		return presence{MasterInfo: api.MasterInfo{ID: id, IP: ip, Port: 5050}}
+	}
+	infos := []presence{p("a", "10.0.0.1"), p("b", "10.0.0.2"), p("c", "10.0.0.3"), p("d", "10.0.0.4")}
+	for _, tc := range []struct {
+		queue []string
+		want  string
+	}{
+		{[]string{"c", "a", "b", "d"}, "10.0.0.3:5050 10.0.0.1:5050 10.0.0.2:5050 10.0.0.4:5050"},
+		{[]string{"b", "d"}, "10.0.0.2:5050 10.0.0.4:5050 10.0.0.1:5050 10.0.0.3:5050"},
+		{nil, "10.0.0.1:5050 10.0.0.2:5050 10.0.0.3:5050 10.0.0.4:5050"},
+		{[]string{"gone", "d"}, "10.0.0.4:5050 10.0.0.1:5050 10.0.0.2:5050 10.0.0.3:5050"},
+	} {
+		if got := strings.Join(successionOrder(infos, tc.queue), " "); got != tc.want {
+			t.Errorf("queue %v: %s, want %s", tc.queue, got, tc.want)
+		}
+	}
+	// The same address twice (a master's restart before its old presence
+	// expired) is listed once.
+	if got := successionOrder([]presence{p("a", "10.0.0.1"), p("a2", "10.0.0.1")}, []string{"a2"}); len(got) != 1 {
+		t.Errorf("%v, want the address once", got)
 	}
 }
