@@ -147,6 +147,7 @@ type Config struct {
 type Master struct {
 	cfg          Config
 	statusConns  statusConns // the quorum reads' connections to each etcd member (statusconns.go)
+	addrs        addrsCache  // MasterAddrs' last answer (members.go)
 	storeTxns    TxnMeter    // writes of the master's state (txnmeter.go)
 	appsTxns     TxnMeter    // writes of the built-in apps framework
 	removalRate  RateLimit   // parsed cfg.AgentRemovalRateLimit
