@@ -215,7 +215,9 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 	// an HTTP request to an HTTPS server".
 	// Agents speak HTTP/2 to it (one connection each), everyone else
 	// HTTP/1.1: pki.NodeProto.
-	r.ln = tls.NewListener(r.ln, pki.WithNodeHTTP2(pki.ServerTLS(id)))
+	// Handshakes run through a gate, a bounded number at once
+	// (handshakegate.go): a new leader's agents all reconnect together.
+	r.ln = newHandshakeGate(tls.NewListener(r.ln, pki.WithNodeHTTP2(pki.ServerTLS(id))), handshakeSlots, defaultServerLimits.ReadHeader, log)
 	return r, nil
 }
 

@@ -1,0 +1,188 @@
+package node
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// testServerTLS is a server config with a fresh self-signed certificate for
+// 127.0.0.1, and a client config that trusts it.
+func testServerTLS(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gate"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		&tls.Config{RootCAs: pool}
+}
+
+// The gate runs at most its slots' handshakes at once and hands
+// http.Server finished ones: HTTP/2 and HTTP/1.1 both work through it.
+func TestHandshakeGate(t *testing.T) {
+	t.Parallel()
+	srvTLS, cliTLS := testServerTLS(t)
+	var inFlight, most atomic.Int32
+	entered, release := make(chan struct{}, 8), make(chan struct{})
+	srvTLS.NextProtos = []string{"h2", "http/1.1"}
+	srvTLS.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		n := inFlight.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		entered <- struct{}{}
+		<-release // every handshake waits here until the test lets it go
+		return nil, nil
+	}
+	srvTLS.VerifyConnection = func(tls.ConnectionState) error { inFlight.Add(-1); return nil }
+	addr, gate, srv, served := serveGated(t, srvTLS, 2, time.Minute)
+
+	var wg sync.WaitGroup
+	dialed := make(chan struct{}, 8)
+	protos := make([]string, 8)
+	errs := make([]error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); protos[i], errs[i] = gatedGet(addr, cliTLS, i%2 == 0, dialed) }()
+	}
+	// Let the handshakes go one at a time, each only once two are held (all
+	// that may run), the first once every client has connected: the rest
+	// pile up at the gate meanwhile, and without it would be held here at
+	// once.
+	go func() {
+		for range 8 {
+			<-dialed
+		}
+		held := 0
+		for done := range 8 {
+			for ; held < min(2, 8-done); held++ {
+				<-entered
+			}
+			release <- struct{}{}
+			held--
+		}
+	}()
+	wg.Wait()
+	for i := range 8 {
+		want := "HTTP/2.0"
+		if i%2 == 1 {
+			want = "HTTP/1.1"
+		}
+		if errs[i] != nil || protos[i] != want {
+			t.Errorf("request %d: %q %v, want %s", i, protos[i], errs[i], want)
+		}
+	}
+	if m := most.Load(); m > 2 {
+		t.Errorf("%d handshakes ran at once through a gate of 2", m)
+	}
+
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+	if _, err := gate.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close: %v", err)
+	}
+}
+
+// A client that never finishes its handshake holds its slot only until the
+// timeout: the one behind it is served.
+func TestHandshakeGateTimesOutSilentClients(t *testing.T) {
+	t.Parallel()
+	srvTLS, cliTLS := testServerTLS(t)
+	addr, _, _, _ := serveGated(t, srvTLS, 1, 300*time.Millisecond)
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	if proto, err := gatedGet(addr, cliTLS, true, nil); err != nil || proto != "HTTP/2.0" {
+		t.Fatalf("request behind a silent client: %q %v", proto, err)
+	}
+	_ = silent.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Errorf("silent connection: read %v, want it closed by the server", err)
+	}
+}
+
+// serveGated serves r.Proto over TLS through a gate of n slots.
+func serveGated(t *testing.T, srvTLS *tls.Config, n int, timeout time.Duration) (string, *handshakeGate, *http.Server, chan error) {
+	t.Helper()
+	if srvTLS.NextProtos == nil {
+		srvTLS.NextProtos = []string{"h2", "http/1.1"}
+	}
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := newHandshakeGate(tls.NewListener(raw, srvTLS), n, timeout, slog.New(slog.DiscardHandler))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Proto) })}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(gate) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return gate.Addr().String(), gate, srv, served
+}
+
+// gatedGet is one GET on a connection of its own, in HTTP/2 or HTTP/1.1;
+// dialed (if not nil) hears when its TCP connection is up.
+func gatedGet(addr string, cliTLS *tls.Config, h2 bool, dialed chan<- struct{}) (string, error) {
+	cfg := cliTLS.Clone()
+	if !h2 {
+		cfg.NextProtos = []string{"http/1.1"}
+	}
+	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: h2,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil && dialed != nil {
+				dialed <- struct{}{}
+			}
+			return c, err
+		}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: time.Minute}).Get("https://" + addr + "/")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func isReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && !op.Timeout()
+}
