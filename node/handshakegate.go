@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -30,11 +29,11 @@ const handshakeSlots = 256
 // storm that the CPU clears in ~15 s took close to a minute. Through the
 // gate, handshakes finish at the rate the CPU does them, first come first
 // served; the others wait, accepted, for a slot (the connection limit
-// still bounds how many).
+// still bounds how many). http.Server gets every connection, its
+// handshake done or failed.
 type handshakeGate struct {
 	inner   net.Listener // yields *tls.Conn (tls.NewListener)
 	timeout time.Duration
-	log     *slog.Logger
 	sem     *semaphore.Weighted
 
 	ctx    context.Context // ends at Close
@@ -48,9 +47,9 @@ type accepted struct {
 	err error
 }
 
-func newHandshakeGate(inner net.Listener, n int, timeout time.Duration, log *slog.Logger) *handshakeGate {
+func newHandshakeGate(inner net.Listener, n int, timeout time.Duration) *handshakeGate {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &handshakeGate{inner: inner, timeout: timeout, log: log, sem: semaphore.NewWeighted(int64(n)),
+	g := &handshakeGate{inner: inner, timeout: timeout, sem: semaphore.NewWeighted(int64(n)),
 		ctx: ctx, cancel: cancel, ready: make(chan accepted)}
 	go g.acceptLoop()
 	return g
@@ -96,15 +95,12 @@ func (g *handshakeGate) handshake(tc *tls.Conn) {
 		return
 	}
 	_ = tc.SetDeadline(time.Now().Add(g.timeout))
-	err := tc.HandshakeContext(g.ctx)
+	// A failed handshake goes to http.Server all the same: its own
+	// Handshake call returns the same error, and it answers a plain HTTP
+	// request with 400 "Client sent an HTTP request to an HTTPS server",
+	// logs the rest (serverErrorLog) and closes the connection.
+	_ = tc.HandshakeContext(g.ctx)
 	g.sem.Release(1)
-	if err != nil {
-		// As http.Server's own: browsers meeting the cluster's CA for the
-		// first time, port scanners and TCP health checks make them.
-		g.log.Debug("TLS handshake failed", "remote", tc.RemoteAddr().String(), "err", err)
-		_ = tc.Close()
-		return
-	}
 	_ = tc.SetDeadline(time.Time{})
 	if !g.deliver(accepted{c: tc}) {
 		_ = tc.Close()

@@ -10,10 +10,10 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -137,6 +137,16 @@ func TestHandshakeGateTimesOutSilentClients(t *testing.T) {
 	if _, err := silent.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
 		t.Errorf("silent connection: read %v, want it closed by the server", err)
 	}
+	// Plain HTTP to the TLS port gets http.Server's 400, as without a gate.
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatalf("plain HTTP: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "HTTP request to an HTTPS server") {
+		t.Errorf("plain HTTP: %d %q", resp.StatusCode, b)
+	}
 }
 
 // serveGated serves r.Proto over TLS through a gate of n slots.
@@ -149,7 +159,7 @@ func serveGated(t *testing.T, srvTLS *tls.Config, n int, timeout time.Duration) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate := newHandshakeGate(tls.NewListener(raw, srvTLS), n, timeout, slog.New(slog.DiscardHandler))
+	gate := newHandshakeGate(tls.NewListener(raw, srvTLS), n, timeout)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Proto) })}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(gate) }()
