@@ -2,15 +2,9 @@ package node
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -18,32 +12,20 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"nodectl/cluster/pki"
 )
 
-// testServerTLS is a server config with a fresh self-signed certificate for
-// 127.0.0.1, and a client config that trusts it.
+// testServerTLS is the master port's TLS (pki.ServerTLS) with a fresh
+// cluster CA and a master certificate for 127.0.0.1, and a client config
+// that trusts the CA.
 func testServerTLS(t *testing.T) (server, client *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, id, _, err := pki.InitMaster(pki.Paths{Dir: t.TempDir()}, pki.SignRequest{Name: "gate", IPs: pki.NodeIPs("127.0.0.1")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gate"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
-		&tls.Config{RootCAs: pool}
+	return pki.ServerTLS(id), &tls.Config{RootCAs: id.Pool()}
 }
 
 // The gate runs at most its slots' handshakes at once and hands

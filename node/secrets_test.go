@@ -25,8 +25,9 @@ import (
 	"nodectl/node/nodetest"
 )
 
-// secretsEtcd starts a one-member etcd for the secret store's tests.
-func secretsEtcd(t *testing.T) *clientv3.Client {
+// oneMemberEtcd starts a one-member etcd (stopped at the end of the test)
+// and returns a client of it.
+func oneMemberEtcd(t *testing.T) *clientv3.Client {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cport, pport := nodetest.FreePort(t), nodetest.FreePort(t)
@@ -65,7 +66,7 @@ func secretsCA(t *testing.T) *pki.Authority {
 // secret, and list without values.
 func TestSecretStore(t *testing.T) {
 	t.Parallel()
-	cli := secretsEtcd(t)
+	cli := oneMemberEtcd(t)
 	ca := secretsCA(t)
 	_, resolve, err := node.SecretStore(cli, ca, nil, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -143,7 +144,7 @@ func TestSecretStore(t *testing.T) {
 // prefixes; a list shows paths the caller may view and never a value.
 func TestSecretsAPIAuthz(t *testing.T) {
 	t.Parallel()
-	cli := secretsEtcd(t)
+	cli := oneMemberEtcd(t)
 	guard := auth.New(auth.Config{RootSubmissions: true})
 	var logBuf bytes.Buffer
 	var redacted []string

@@ -11,10 +11,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"nodectl/cluster"
-	"nodectl/embed"
 	"nodectl/node/nodetest"
 )
 
@@ -25,25 +23,7 @@ import (
 // The masters' addresses sort the other way from their queue.
 func TestMastersListedInSuccessionOrder(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cport, pport := nodetest.FreePort(t), nodetest.FreePort(t)
-	srv, err := embed.New(embed.Config{
-		Name: "succession", Dir: t.TempDir(),
-		ClientURL: fmt.Sprintf("http://127.0.0.1:%d", cport), PeerURL: fmt.Sprintf("http://127.0.0.1:%d", pport),
-		ListenClientURL: fmt.Sprintf("http://127.0.0.1:%d", cport), ListenPeerURL: fmt.Sprintf("http://127.0.0.1:%d", pport),
-		Logger: log.With("component", "etcd"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
+	cli := oneMemberEtcd(t)
 
 	campaigning := func() int64 {
 		resp, err := cli.Get(t.Context(), "/nodectl/election/", clientv3.WithPrefix(), clientv3.WithCountOnly())
