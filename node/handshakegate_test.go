@@ -72,6 +72,11 @@ func TestHandshakeGate(t *testing.T) {
 			for ; held < min(2, 8-done); held++ {
 				<-entered
 			}
+			// Two held mid-handshake hold both slots: a third cannot start.
+			if held == 2 && gate.sem.TryAcquire(1) {
+				gate.sem.Release(1)
+				t.Errorf("a slot free with two handshakes under way (%d done)", done)
+			}
 			release <- struct{}{}
 			held--
 		}
