@@ -89,6 +89,9 @@ func (m *Master) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 		}
 		l, ok := m.Leader()
 		if !ok || l.ID == m.info.ID {
+			// An election, or a new leader loading its state: a second
+			// is the order of either (docs/ha.md).
+			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusServiceUnavailable, "no leader elected")
 			return
 		}

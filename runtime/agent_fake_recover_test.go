@@ -282,11 +282,15 @@ func TestFakeLostCheckpoint(t *testing.T) {
 // http.RoundTripper, so it runs inside a synctest bubble): agent ids in
 // removed are refused with 410 Gone and an AgentRemoved body, as a master
 // refuses an agent an operator marked gone (cluster/api/fencing.go); an
-// empty id gets a new one.
+// empty id gets a new one. The first busy registrations are answered 503,
+// with Retry-After: retryAfter when it is set.
 type fakeMaster struct {
-	mu      sync.Mutex
-	removed map[string]bool
-	regs    []api.RegisterRequest
+	mu         sync.Mutex
+	removed    map[string]bool
+	regs       []api.RegisterRequest
+	regTimes   []time.Time
+	busy       int
+	retryAfter string
 }
 
 func (m *fakeMaster) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -304,7 +308,15 @@ func (m *fakeMaster) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.regs = append(m.regs, req)
+	m.regs, m.regTimes = append(m.regs, req), append(m.regTimes, time.Now())
+	if m.busy > 0 {
+		m.busy--
+		resp, err := reply(http.StatusServiceUnavailable, api.Error{Message: "no leader elected"})
+		if m.retryAfter != "" {
+			resp.Header.Set("Retry-After", m.retryAfter)
+		}
+		return resp, err
+	}
 	if m.removed[req.Agent.ID] {
 		return reply(api.StatusAgentRemoved, api.NewAgentRemoved(req.Agent.ID))
 	}
@@ -426,4 +438,59 @@ func TestFirstRegistrationAtLeaderKnown(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A master that answers a registration 503 with Retry-After (an election
+// under way, a leader shedding load) is asked again after that delay plus
+// up to as much again, however many times it answers so, and the backoff
+// does not grow for it; a 503 without one is backed off from as Mesos'
+// agent does (a random wait up to the factor doubled each attempt).
+func TestRegistrationHonoursRetryAfter(t *testing.T) {
+	const factor = 10 * time.Second
+	synctest.Test(t, func(t *testing.T) {
+		m := &fakeMaster{busy: 4, retryAfter: "1"}
+		cfg := fakeAgentConfig(t, t.TempDir(), newFakeDriver())
+		cfg.HTTPClient = &http.Client{Transport: m}
+		cfg.RegistrationBackoffFactor = factor
+		cfg.LeaderKnown = func() bool { return true } // the first attempt at once
+		a, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = a.Close() })
+		if err := a.registerLoop(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if a.ID() != "agent-new" || len(m.regTimes) != 5 {
+			t.Fatalf("id %q after %d attempts; want agent-new after 5", a.ID(), len(m.regTimes))
+		}
+		for i := 1; i < len(m.regTimes); i++ {
+			if gap := m.regTimes[i].Sub(m.regTimes[i-1]); gap < time.Second || gap > 2*time.Second {
+				t.Errorf("attempt %d came %v after the one answered Retry-After: 1; want within [1s, 2s]", i+1, gap)
+			}
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		m := &fakeMaster{busy: 2}
+		cfg := fakeAgentConfig(t, t.TempDir(), newFakeDriver())
+		cfg.HTTPClient = &http.Client{Transport: m}
+		cfg.RegistrationBackoffFactor = factor
+		cfg.LeaderKnown = func() bool { return true }
+		a, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = a.Close() })
+		if err := a.registerLoop(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if a.ID() != "agent-new" || len(m.regTimes) != 3 {
+			t.Fatalf("id %q after %d attempts; want agent-new after 3", a.ID(), len(m.regTimes))
+		}
+		for i, limit := range []time.Duration{2 * factor, 4 * factor} {
+			if gap := m.regTimes[i+1].Sub(m.regTimes[i]); gap > limit {
+				t.Errorf("attempt %d came %v after a plain 503; want at most %v", i+2, gap, limit)
+			}
+		}
+	})
 }

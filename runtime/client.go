@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
+	"time"
 
 	"nodectl/cluster/api"
 )
@@ -22,6 +24,22 @@ type refusal struct {
 	addr, path string
 	code       int
 	msg        string
+	// retryAfter is the answer's Retry-After (whole seconds), 0 if none:
+	// the master did nothing and asks to be asked again then.
+	retryAfter time.Duration
+}
+
+// comeBack is the shortest Retry-After among errs' refusals, at most
+// maxRegistrationBackoff; 0 when none asked for one.
+func comeBack(errs []error) time.Duration {
+	var d time.Duration
+	for _, err := range errs {
+		var r *refusal
+		if errors.As(err, &r) && r.retryAfter > 0 && (d == 0 || r.retryAfter < d) {
+			d = r.retryAfter
+		}
+	}
+	return min(d, maxRegistrationBackoff)
 }
 
 func (r *refusal) Error() string {
@@ -103,7 +121,11 @@ func (c *masterClient) post(ctx context.Context, addr, path string, v, out any) 
 	if resp.StatusCode >= 300 {
 		var e api.Error
 		_ = json.Unmarshal(data, &e)
-		return "", &refusal{addr: addr, path: path, code: resp.StatusCode, msg: e.Message}
+		ref := &refusal{addr: addr, path: path, code: resp.StatusCode, msg: e.Message}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			ref.retryAfter = time.Duration(secs) * time.Second
+		}
+		return "", ref
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {

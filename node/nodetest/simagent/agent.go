@@ -209,14 +209,21 @@ func (a *Agent) Run(ctx context.Context) {
 // registerLoop is the real agent's: before each attempt a random wait up
 // to BackoffFactor × 2^attempt (at most a minute), then every master in
 // turn, the learned ones first (the last leader last), then the
-// configured ones. It reports false when ctx ends.
+// configured ones. When a master answered with Retry-After the next wait
+// is that plus up to as much again at random, and the backoff stays
+// where it was. It reports false when ctx ends.
 func (a *Agent) registerLoop(ctx context.Context) bool {
+	var again time.Duration // the last attempt's shortest Retry-After
 	for attempt := 0; ; attempt++ {
 		limit := a.cfg.BackoffFactor << min(attempt, 16)
 		if limit > maxRegistrationBackoff || limit <= 0 {
 			limit = maxRegistrationBackoff
 		}
-		t := time.NewTimer(time.Duration(rand.Int64N(int64(limit) + 1)))
+		wait := time.Duration(rand.Int64N(int64(limit) + 1))
+		if again > 0 {
+			wait = again + time.Duration(rand.Int64N(int64(again)+1))
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -224,13 +231,17 @@ func (a *Agent) registerLoop(ctx context.Context) bool {
 		case <-t.C:
 		}
 		req := a.registerRequest()
+		again = 0
 		for _, m := range a.masterList() {
-			resp, leader, code, err := a.register(ctx, m, req)
+			resp, leader, code, ra, err := a.register(ctx, m, req)
 			if code == http.StatusGone {
 				// Removed by the master: its tasks are gone; register anew.
 				a.reset()
-				attempt = -1
+				attempt, again = -1, 0
 				break
+			}
+			if err != nil && ra > 0 && (again == 0 || ra < again) {
+				again = min(ra, maxRegistrationBackoff)
 			}
 			switch {
 			case err == nil:
@@ -246,6 +257,9 @@ func (a *Agent) registerLoop(ctx context.Context) bool {
 			}
 			a.admitted(resp, leader)
 			return true
+		}
+		if again > 0 {
+			attempt-- // a master said when to come back: no more backoff
 		}
 	}
 }
@@ -290,13 +304,14 @@ func (a *Agent) reset() {
 }
 
 // register posts the registration to addr; a standby's redirect is
-// followed, and leader is the host:port that finally answered.
-func (a *Agent) register(ctx context.Context, addr string, req api.RegisterRequest) (resp api.RegisterResponse, leader string, code int, err error) {
-	code, leader, err = a.post(ctx, addr, api.PathRegister, req, &resp)
+// followed, and leader is the host:port that finally answered; again is a
+// refusal's Retry-After.
+func (a *Agent) register(ctx context.Context, addr string, req api.RegisterRequest) (resp api.RegisterResponse, leader string, code int, again time.Duration, err error) {
+	code, leader, again, err = a.postRA(ctx, addr, api.PathRegister, req, &resp)
 	if err == nil && code != http.StatusOK {
 		err = fmt.Errorf("register with %s: %d", addr, code)
 	}
-	return resp, leader, code, err
+	return resp, leader, code, again, err
 }
 
 func (a *Agent) admitted(resp api.RegisterResponse, leader string) {
@@ -328,30 +343,39 @@ func (a *Agent) admitted(resp api.RegisterResponse, leader string) {
 // post sends v to addr+path and decodes a 200 answer into out. It returns
 // the status code and the host:port that answered (redirects followed).
 func (a *Agent) post(ctx context.Context, addr, path string, v, out any) (int, string, error) {
+	code, host, _, err := a.postRA(ctx, addr, path, v, out)
+	return code, host, err
+}
+
+// postRA is post that also returns the answer's Retry-After (0: none).
+func (a *Agent) postRA(ctx context.Context, addr, path string, v, out any) (code int, host string, again time.Duration, err error) {
 	body, err := json.Marshal(v)
 	if err != nil {
-		return 0, "", fmt.Errorf("encode %s: %w", path, err)
+		return 0, "", 0, fmt.Errorf("encode %s: %w", path, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.scheme+"://"+addr+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, "", fmt.Errorf("build %s request: %w", path, err)
+		return 0, "", 0, fmt.Errorf("build %s request: %w", path, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := a.http.Do(req)
 	if err != nil {
-		return 0, "", fmt.Errorf("post %s to %s: %w", path, addr, err)
+		return 0, "", 0, fmt.Errorf("post %s to %s: %w", path, addr, err)
 	}
 	defer resp.Body.Close()
 	if out != nil && resp.StatusCode == http.StatusOK {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return resp.StatusCode, "", fmt.Errorf("decode %s answer: %w", path, err)
+			return resp.StatusCode, "", 0, fmt.Errorf("decode %s answer: %w", path, err)
 		}
 	} else {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	}
-	return resp.StatusCode, resp.Request.URL.Host, nil
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		again = time.Duration(secs) * time.Second
+	}
+	return resp.StatusCode, resp.Request.URL.Host, again, nil
 }
 
 // connected runs the stream and the pings of one registration until
