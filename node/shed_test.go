@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"nodectl/cluster/api"
 )
@@ -311,5 +314,52 @@ func TestServerLimitsSlowBodyHoldsNoSlot(t *testing.T) {
 	fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", 4*lim.PreRead, strings.Repeat("a", lim.PreRead+1))
 	if ans := closedByServer(t, c); !strings.Contains(ans, "503") {
 		t.Errorf("answer %q, want 503", ans)
+	}
+}
+
+// The master port's HTTP/2 connections announce small header compression
+// tables (hpackTableSize, not RFC 7541's 4,096 bytes): a leader holds one
+// connection per agent, and their tables were part of its heap.
+func TestServerHPACKTables(t *testing.T) {
+	t.Parallel()
+	srvTLS, cliTLS := testServerTLS(t)
+	srvTLS.NextProtos = []string{"h2", "http/1.1"}
+	srv, ln, err := listenLimited("127.0.0.1:0", http.NotFoundHandler(), slog.New(slog.DiscardHandler), defaultServerLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(tls.NewListener(ln, srvTLS)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	cliTLS.NextProtos = []string{"h2"}
+	c, err := tls.Dial("tcp", ln.Addr().String(), cliTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("negotiated %q, want h2", p)
+	}
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no SETTINGS from the server: %v", err)
+		}
+		sf, ok := f.(*http2.SettingsFrame)
+		if !ok || sf.IsAck() {
+			continue
+		}
+		if v, ok := sf.Value(http2.SettingHeaderTableSize); !ok || v != hpackTableSize {
+			t.Fatalf("SETTINGS_HEADER_TABLE_SIZE %d (sent %v), want %d", v, ok, hpackTableSize)
+		}
+		return
 	}
 }
