@@ -50,7 +50,7 @@ func snapshotCNI(t *testing.T, dir string, ids []string) cniHost {
 	es, err := os.ReadDir("/sys/class/net")
 	must(t, err)
 	for _, e := range es {
-		if e.Name() != "nodectl0" && !isPeered(e.Name()) {
+		if e.Name() != "nodectl0" && unpeered(e.Name()) {
 			s.Links = append(s.Links, e.Name())
 		}
 	}
@@ -146,12 +146,15 @@ func containsRuleComment(listing string) bool {
 	return false
 }
 
-// isPeered: interface name is one end of a pair (a veth: its iflink is
-// its peer's index, not its own).
-func isPeered(name string) bool {
+// unpeered: interface name is there and not one end of a pair (a veth:
+// its iflink is its peer's index, not its own). One gone between the
+// listing and these reads is neither: a veth of another test's container,
+// removed with it (it was once counted among the host's own interfaces,
+// and TestBridgeRecovery saw the host's interfaces change).
+func unpeered(name string) bool {
 	idx, err1 := os.ReadFile("/sys/class/net/" + name + "/ifindex")
 	peer, err2 := os.ReadFile("/sys/class/net/" + name + "/iflink")
-	return err1 == nil && err2 == nil && strings.TrimSpace(string(idx)) != strings.TrimSpace(string(peer))
+	return err1 == nil && err2 == nil && strings.TrimSpace(string(idx)) == strings.TrimSpace(string(peer))
 }
 
 // noNewLinks: every interface of now was there before. One there before
