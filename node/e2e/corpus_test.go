@@ -296,7 +296,11 @@ func corpusWaitApp(t *testing.T, n node, d corpusDef, id string) string {
 }
 
 // corpusWaitPod waits until an instance of the pod was launched and says
-// what its containers did.
+// what its containers did: from the instances, or from the pod's
+// terminationHistory once one ended (an instance whose container fails at
+// once is gone from the instances within ~50 ms, and relaunched after its
+// backoff: polling the instances alone missed it for two minutes on a
+// busy machine).
 func corpusWaitPod(t *testing.T, n node, d corpusDef, id string) string {
 	state := ""
 	waitFor(t, 120*time.Second, d.file+": an instance of pod "+id+" launched", func() bool {
@@ -310,9 +314,19 @@ func corpusWaitPod(t *testing.T, n node, d corpusDef, id string) string {
 					} `json:"termination"`
 				} `json:"containers"`
 			} `json:"instances"`
+			TerminationHistory []struct {
+				Message    string `json:"message"`
+				Containers []struct {
+					LastKnownState string `json:"lastKnownState"`
+				} `json:"containers"`
+			} `json:"terminationHistory"`
 		}
 		if getJSON(n.url()+"/v2/pods"+id+"::status", &st) != nil {
 			return false
+		}
+		if h := st.TerminationHistory; len(h) > 0 && len(h[0].Containers) > 0 {
+			state = st.Status + " ended " + h[0].Containers[0].LastKnownState + ": " + h[0].Message
+			return true
 		}
 		for _, in := range st.Instances {
 			for _, c := range in.Containers {
