@@ -123,9 +123,12 @@ func (m *Master) dnsStateLocked() dnsState {
 }
 
 // statusIPs are the addresses of the newest status that has network_infos.
-func statusIPs(sts []api.TaskStatus) []string {
+func statusIPs(sts []histStatus) []string {
 	for i := len(sts) - 1; i >= 0; i-- {
-		cs := sts[i].ContainerStatus
+		if sts[i].extra == nil {
+			continue
+		}
+		cs := sts[i].extra.container
 		if cs == nil || len(cs.NetworkInfo) == 0 {
 			continue
 		}

@@ -351,7 +351,7 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 func (m *Master) launchLocked(fw *framework, a *agent, role string, ti, wire api.TaskInfo, group *api.GroupLaunch, now time.Time) {
 	ti = ti.Redacted()
 	t := &task{info: ti, frameworkID: fw.id, agentID: a.Info.ID, role: role, state: api.TaskStaging, launchedAt: now, inAlloc: true}
-	t.statuses = []api.TaskStatus{m.masterStatus(t, api.TaskStaging, "", "")}
+	t.record(m.masterStatus(t, api.TaskStaging, "", ""))
 	m.addTaskLocked(fw, a, t)
 	m.m.launches.Inc()
 	info := fw.info

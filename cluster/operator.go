@@ -310,7 +310,7 @@ func (m *Master) getFrameworksLocked(v view) map[string]any {
 
 // v1Task is a task in Mesos' Task form (mesos.proto).
 func v1Task(t *task) map[string]any {
-	statuses := t.statuses
+	statuses := t.history()
 	if statuses == nil {
 		statuses = []api.TaskStatus{}
 	}
@@ -320,7 +320,7 @@ func v1Task(t *task) map[string]any {
 		"statuses": statuses, "role": t.role,
 	}
 	if len(t.statuses) > 0 {
-		out["status_update_state"] = t.statuses[len(t.statuses)-1].State
+		out["status_update_state"] = t.statuses[len(t.statuses)-1].state
 	}
 	if t.info.Container != nil {
 		out["container"] = t.info.Container

@@ -210,9 +210,10 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 		}
 		t := &task{
 			info: r.Info, frameworkID: r.FrameworkID, agentID: r.AgentID, role: r.Role, state: r.State,
-			statuses: r.Statuses, launchedAt: r.LaunchedAt, killRequested: r.KillRequested, killGrace: r.KillGrace,
+			launchedAt: r.LaunchedAt, killRequested: r.KillRequested, killGrace: r.KillGrace,
 			unreachable: r.Unreachable, completed: r.Completed,
 		}
+		t.setHistory(r.Statuses)
 		if t.completed {
 			completed = append(completed, t)
 			continue

@@ -167,7 +167,7 @@ func nonNilAttrs(a api.Attributes) api.Attributes {
 
 // taskJSON is a task in the Mesos /state shape (shared with the agent's).
 func taskJSON(t *task) api.StateTask {
-	return api.NewStateTask(t.info, t.frameworkID, "", t.agentID, t.role, t.state, t.statuses)
+	return api.NewStateTask(t.info, t.frameworkID, "", t.agentID, t.role, t.state, t.history())
 }
 
 func tasksJSON(ts []*task) []api.StateTask {

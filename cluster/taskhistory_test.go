@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unsafe"
@@ -10,56 +11,59 @@ import (
 )
 
 // TestTaskHistoryIsCompact: a task's history keeps the newest maxStatuses
-// statuses, sized to what it holds, never changed in place (a record
-// queued for etcd keeps what it was given), and its statuses share their
-// strings with the task; a record read back from etcd shares them the same
-// way.
+// statuses, sized to what it holds; what it hands out (history) does not
+// change with later records; an agent's status (its task's id and agent
+// id, a 16-byte UUID) is kept without any allocation beside it, its
+// strings shared; a record read back from etcd gives the same history.
 func TestTaskHistoryIsCompact(t *testing.T) {
 	tk := &task{info: api.TaskInfo{TaskID: api.ID{Value: "web.1"}}, agentID: "agent-1"}
 	decoded := func(i int) api.TaskStatus {
 		var st api.TaskStatus // as an agent's update arrives: every string its own copy
-		js := `{"task_id":{"value":"web.1"},"state":"TASK_RUNNING","source":"SOURCE_AGENT","reason":"REASON_TASK_HEALTH_CHECK_STATUS_UPDATED","agent_id":{"value":"agent-1"},"timestamp":` + strings.Repeat("1", i+1) + `}`
+		js := `{"task_id":{"value":"web.1"},"state":"TASK_RUNNING","source":"SOURCE_AGENT","reason":"REASON_TASK_HEALTH_CHECK_STATUS_UPDATED","agent_id":{"value":"agent-1"},"uuid":"AAECAwQFBgcICQoLDA0ODw==","timestamp":` + strings.Repeat("1", i+1) + `}`
 		if err := json.Unmarshal([]byte(js), &st); err != nil {
 			t.Fatal(err)
 		}
 		return st
 	}
-	var queued []api.TaskStatus
+	var handedOut []api.TaskStatus
 	for i := range maxStatuses + 3 {
 		tk.record(decoded(i))
 		if i == 2 {
-			queued = tk.statuses
+			handedOut = tk.history()
 		}
 	}
 	if len(tk.statuses) != maxStatuses || cap(tk.statuses) != maxStatuses {
 		t.Fatalf("history len %d cap %d, want %d", len(tk.statuses), cap(tk.statuses), maxStatuses)
 	}
-	if len(queued) != 3 || queued[2].Timestamp != 111 {
-		t.Fatalf("a history handed out changed: %+v", queued)
+	if len(handedOut) != 3 || handedOut[2].Timestamp != 111 {
+		t.Fatalf("a history handed out changed: %+v", handedOut)
 	}
-	if got := tk.statuses[maxStatuses-1].Timestamp; got != 1111111111111 {
+	h := tk.history()
+	if got := h[maxStatuses-1].Timestamp; got != 1111111111111 {
 		t.Errorf("newest status has timestamp %v, want the last recorded", got)
+	}
+	if want := decoded(maxStatuses + 2); !reflect.DeepEqual(h[maxStatuses-1], want) {
+		t.Errorf("newest status\n%+v, want\n%+v", h[maxStatuses-1], want)
 	}
 	m := &Master{cfg: Config{}}
 	if got := m.lastStatus(tk); got.Timestamp != 1111111111111 {
 		t.Errorf("lastStatus is %v, want the newest", got.Timestamp)
 	}
 	same := func(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
-	check := func(what string, sts []api.TaskStatus, taskID, agentID string) {
-		t.Helper()
-		for i, st := range sts {
-			if !same(st.TaskID.Value, taskID) || !same(st.AgentID.Value, agentID) {
-				t.Errorf("%s: status %d keeps its own copy of the task or agent id", what, i)
-			}
-			if !same(string(st.State), string(api.TaskRunning)) || !same(st.Source, api.SourceAgent) || !same(st.Reason, string(sts[0].Reason)) {
-				t.Errorf("%s: status %d keeps its own copy of its state, source or reason", what, i)
-			}
+	for i, hs := range tk.statuses {
+		if hs.extra != nil {
+			t.Errorf("status %d keeps an extra: %+v", i, *hs.extra)
+		}
+		if !same(string(hs.state), string(api.TaskRunning)) || !same(hs.source, api.SourceAgent) || !same(hs.reason, tk.statuses[0].reason) {
+			t.Errorf("status %d keeps its own copy of its state, source or reason", i)
 		}
 	}
-	check("recorded", tk.statuses, tk.info.TaskID.Value, tk.agentID)
+	if size := unsafe.Sizeof(histStatus{}); size > 112 {
+		t.Errorf("a histStatus is %d bytes", size)
+	}
 
-	// Read back: trimmed to maxStatuses, the strings shared with the record.
-	rec := taskRecord{FrameworkID: "fw", AgentID: "agent-1", Info: tk.info, State: api.TaskRunning, Statuses: append(queued, tk.statuses...)}
+	// Read back: trimmed to maxStatuses, the same history.
+	rec := taskRecord{FrameworkID: "fw", AgentID: "agent-1", Info: tk.info, State: api.TaskRunning, Statuses: append(handedOut, h...)}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		t.Fatal(err)
@@ -69,8 +73,82 @@ func TestTaskHistoryIsCompact(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := v.(*taskRecord)
-	if len(got.Statuses) != maxStatuses {
-		t.Fatalf("read back %d statuses, want %d", len(got.Statuses), maxStatuses)
+	back := &task{info: got.Info, agentID: got.AgentID}
+	back.setHistory(got.Statuses)
+	if !reflect.DeepEqual(back.history(), h) {
+		t.Errorf("read back:\n%+v\nwant\n%+v", back.history(), h)
 	}
-	check("read back", got.Statuses, got.Info.TaskID.Value, got.AgentID)
+}
+
+// TestTaskHistoryKeepsEveryField: a status recorded in a task's history
+// comes back equal, whichever of api.TaskStatus' fields it has: every
+// field set at once (a field added to api.TaskStatus fails this until the
+// history keeps it), ids that are not the task's, no agent id, UUIDs of
+// other lengths.
+func TestTaskHistoryKeepsEveryField(t *testing.T) {
+	full := api.TaskStatus{}
+	fill(t, reflect.ValueOf(&full).Elem(), "TaskStatus")
+	healthy := true
+	code := 3
+	for _, tc := range []struct {
+		name    string
+		agentID string
+		st      api.TaskStatus
+	}{
+		{"every field", "agent-1", full},
+		{"every field, the task's ids", "agent-1", func() api.TaskStatus {
+			st := full
+			st.TaskID, st.AgentID, st.UUID = api.ID{Value: "web.1"}, &api.ID{Value: "agent-1"}, make([]byte, 16)
+			return st
+		}()},
+		{"master status, no agent", "", api.TaskStatus{TaskID: api.ID{Value: "web.1"}, State: api.TaskLost, Source: api.SourceMaster, Reason: "REASON_RECONCILIATION", Message: "gone", Timestamp: 2}},
+		{"another agent's id", "agent-1", api.TaskStatus{TaskID: api.ID{Value: "web.1"}, State: api.TaskRunning, AgentID: &api.ID{Value: "agent-2"}}},
+		{"no agent id on an agent's task", "agent-1", api.TaskStatus{TaskID: api.ID{Value: "web.1"}, State: api.TaskRunning}},
+		{"empty UUID", "agent-1", api.TaskStatus{TaskID: api.ID{Value: "web.1"}, State: api.TaskRunning, UUID: []byte{}}},
+		{"short UUID", "agent-1", api.TaskStatus{TaskID: api.ID{Value: "web.1"}, State: api.TaskRunning, UUID: []byte{1, 2, 3}}},
+		{"health and exit", "agent-1", api.TaskStatus{TaskID: api.ID{Value: "web.1"}, State: api.TaskFailed, Healthy: &healthy, ExitCode: &code,
+			HealthChecks: []api.CheckResult{{Healthy: &healthy, Message: "ok"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tk := &task{info: api.TaskInfo{TaskID: api.ID{Value: "web.1"}}, agentID: tc.agentID}
+			tk.record(tc.st)
+			if got := tk.history(); len(got) != 1 || !reflect.DeepEqual(got[0], tc.st) {
+				t.Errorf("recorded\n%+v\ngot back\n%+v", tc.st, got)
+			}
+		})
+	}
+}
+
+// fill sets every field of v, recursively, to a value that is not its
+// zero value.
+func fill(t *testing.T, v reflect.Value, path string) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(path + "-value")
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(7)
+	case reflect.Uint8:
+		v.SetUint(7)
+	case reflect.Float32, reflect.Float64:
+		v.SetFloat(1.5)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(t, v.Elem(), path)
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := range 2 {
+			fill(t, v.Index(i), path)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			fill(t, v.Field(i), path+"."+v.Type().Field(i).Name)
+		}
+	case reflect.Interface:
+		v.Set(reflect.ValueOf(path + "-any"))
+	default:
+		t.Fatalf("%s: fill has no value for a %s", path, v.Kind())
+	}
 }

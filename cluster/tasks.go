@@ -45,11 +45,10 @@ type task struct {
 	agentID     string
 	role        string // the role its resources are allocated to
 	state       api.TaskState
-	// statuses is the task's history, newest last, at most maxStatuses;
-	// the newest is the one reconciliation answers with (lastStatus). It
-	// is never changed in place (record replaces it), so the records
-	// queued for etcd share it.
-	statuses   []api.TaskStatus
+	// statuses is the task's history, newest last, at most maxStatuses,
+	// kept compact (history.go); the newest is the one reconciliation
+	// answers with (lastStatus).
+	statuses   []histStatus
 	launchedAt time.Time
 
 	killRequested bool              // a KILL must reach the agent, even after it re-registers
@@ -110,7 +109,7 @@ func (m *Master) persistTaskLocked(t *task) {
 	}
 	m.wb.put(taskPath(t.frameworkID, t.id()), taskRecord{
 		FrameworkID: t.frameworkID, AgentID: t.agentID, Role: t.role, Info: t.info, State: t.state,
-		Statuses: t.statuses, LaunchedAt: t.launchedAt,
+		Statuses: t.history(), LaunchedAt: t.launchedAt,
 		KillRequested: t.killRequested, KillGrace: t.killGrace, Unreachable: t.unreachable, Completed: t.completed,
 	})
 }
@@ -161,14 +160,12 @@ func (m *Master) applyLocked(t *task, to api.TaskState, st *api.TaskStatus) erro
 
 // record appends st to t's history. The history is sized to what it holds
 // (a leader keeps one for each of up to 300,000 tasks: append's spare
-// capacity was a quarter of it), and st shares its strings with t's other
-// records (compactStatus).
+// capacity was a quarter of it), and st is kept compact (history.go).
 func (t *task) record(st api.TaskStatus) {
-	compactStatus(&st, t.info.TaskID.Value, t.agentID)
 	n := min(len(t.statuses)+1, maxStatuses)
-	h := make([]api.TaskStatus, n)
+	h := make([]histStatus, n)
 	copy(h, t.statuses[len(t.statuses)+1-n:])
-	h[n-1] = st
+	h[n-1] = compactHist(st, t.info.TaskID.Value, t.agentID)
 	t.statuses = h
 }
 
@@ -216,7 +213,7 @@ func intern(s string) string {
 // task without any (adopted from an agent, or recovered without one).
 func (m *Master) lastStatus(t *task) api.TaskStatus {
 	if n := len(t.statuses); n > 0 {
-		return t.statuses[n-1]
+		return t.statuses[n-1].status(t.info.TaskID.Value, t.agentID)
 	}
 	return m.masterStatus(t, t.state, "", "")
 }
