@@ -208,6 +208,7 @@ type Master struct {
 	offers           map[string]*offer
 	nextOffer        int
 	live             map[api.TaskState]int // tasks by state, over frameworks' live tasks
+	resBags          resourceBags          // tasks' resources shared (resbags.go)
 	removals         removals
 	maint            maintenanceRecord // maintenance.go
 	inverse          inverseState      // inverse.go

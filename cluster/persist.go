@@ -214,6 +214,7 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 			unreachable: r.Unreachable, completed: r.Completed,
 		}
 		t.setHistory(r.Statuses)
+		t.info.Resources = m.resBags.share(t.info.Resources)
 		if t.completed {
 			completed = append(completed, t)
 			continue

@@ -117,6 +117,7 @@ func (m *Master) persistTaskLocked(t *task) {
 // addTaskLocked makes t a live task of fw on agent a (nil when the agent
 // is not known).
 func (m *Master) addTaskLocked(fw *framework, a *agent, t *task) {
+	t.info.Resources = m.resBags.share(t.info.Resources)
 	fw.tasks[t.id()] = t
 	if a != nil {
 		a.tasks[t.key()] = t
