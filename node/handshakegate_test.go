@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,8 +74,8 @@ func TestHandshakeGate(t *testing.T) {
 				<-entered
 			}
 			// Two held mid-handshake hold both slots: a third cannot start.
-			if held == 2 && gate.sem.TryAcquire(1) {
-				gate.sem.Release(1)
+			if held == 2 && gate.slots.tryAcquire() {
+				gate.slots.release()
 				t.Errorf("a slot free with two handshakes under way (%d done)", done)
 			}
 			release <- struct{}{}
@@ -106,8 +107,8 @@ func TestHandshakeGate(t *testing.T) {
 	}
 }
 
-// A client that never finishes its handshake holds its slot only until the
-// timeout: the one behind it is served.
+// A client that never sends its ClientHello holds no slot and is closed
+// after the timeout: the one behind it is served at once.
 func TestHandshakeGateTimesOutSilentClients(t *testing.T) {
 	t.Parallel()
 	srvTLS, cliTLS := testServerTLS(t)
@@ -146,7 +147,7 @@ func serveGated(t *testing.T, srvTLS *tls.Config, n int, timeout time.Duration) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate := newHandshakeGate(tls.NewListener(raw, srvTLS), n, timeout)
+	gate := newHandshakeGate(raw, srvTLS, n, timeout)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Proto) })}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(gate) }()
@@ -182,4 +183,71 @@ func gatedGet(addr string, cliTLS *tls.Config, h2 bool, dialed chan<- struct{}) 
 func isReset(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && !op.Timeout()
+}
+
+// Handshakes waiting for a slot are served clients that are not nodes
+// first (no pki.NodeProto offered: people, the CLI, frameworks), then
+// nodes, each in the order they came: an operator's request to a new
+// leader does not queue behind its reconnecting agents.
+func TestHandshakeGateServesPeopleFirst(t *testing.T) {
+	t.Parallel()
+	srvTLS, cliTLS := testServerTLS(t)
+	entered := make(chan string, 8)
+	release := make(chan struct{})
+	srvTLS.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		who := "person"
+		if slices.Contains(h.SupportedProtos, pki.NodeProto) {
+			who = "node"
+		}
+		entered <- who
+		<-release
+		return nil, nil
+	}
+	addr, gate, _, _ := serveGated(t, srvTLS, 1, time.Minute)
+	queued := func(q, n int) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			gate.slots.mu.Lock()
+			l := gate.slots.queue[q].Len()
+			gate.slots.mu.Unlock()
+			if l == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("queue %d holds %d handshakes, want %d", q, l, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var wg sync.WaitGroup
+	get := func(cfg *tls.Config) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := gatedGet(addr, cfg, true, nil); err != nil {
+				t.Errorf("request: %v", err)
+			}
+		}()
+	}
+	node := pki.NodeClientTLS(cliTLS)
+	get(node) // takes the only slot and is held in it
+	if who := <-entered; who != "node" {
+		t.Fatalf("first in the slot: %s", who)
+	}
+	get(node)
+	get(node)
+	queued(gateNodes, 2)
+	get(cliTLS)
+	queued(gatePeople, 1)
+	var order []string
+	for range 3 {
+		release <- struct{}{}
+		order = append(order, <-entered)
+	}
+	release <- struct{}{}
+	wg.Wait()
+	if !slices.Equal(order, []string{"person", "node", "node"}) {
+		t.Errorf("slots went to %v, want the person before the two nodes that waited longer", order)
+	}
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -217,7 +216,7 @@ func startMaster(ctx context.Context, cfg Config, logs *logging, masterLog strin
 	// HTTP/1.1: pki.NodeProto.
 	// Handshakes run through a gate, a bounded number at once
 	// (handshakegate.go): a new leader's agents all reconnect together.
-	r.ln = newHandshakeGate(tls.NewListener(r.ln, pki.WithNodeHTTP2(pki.ServerTLS(id))), handshakeSlots, defaultServerLimits.ReadHeader)
+	r.ln = newHandshakeGate(r.ln, pki.WithNodeHTTP2(pki.ServerTLS(id)), handshakeSlots, defaultServerLimits.ReadHeader)
 	return r, nil
 }
 
