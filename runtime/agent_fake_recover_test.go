@@ -415,19 +415,8 @@ func TestFirstRegistrationAtLeaderKnown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				m := &fakeMaster{}
-				cfg := fakeAgentConfig(t, t.TempDir(), newFakeDriver())
-				cfg.HTTPClient = &http.Client{Transport: m}
-				cfg.RegistrationBackoffFactor = factor
 				start := time.Now()
-				cfg.LeaderKnown = func() bool { return tc.knownAt > 0 && time.Since(start) >= tc.knownAt }
-				a, err := New(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = a.Close() })
-				if err := a.registerLoop(t.Context()); err != nil {
-					t.Fatal(err)
-				}
+				a := admittedAgent(t, m, factor, func() bool { return tc.knownAt > 0 && time.Since(start) >= tc.knownAt })
 				took := time.Since(start)
 				if len(m.registrations()) != 1 || a.ID() != "agent-new" {
 					t.Fatalf("registrations %d, id %q; want one, agent-new", len(m.registrations()), a.ID())
@@ -447,23 +436,18 @@ func TestFirstRegistrationAtLeaderKnown(t *testing.T) {
 // agent does (a random wait up to the factor doubled each attempt).
 func TestRegistrationHonoursRetryAfter(t *testing.T) {
 	const factor = 10 * time.Second
+	// registered runs an agent's registration loop against m, its first
+	// attempt at once, until the agent is admitted after attempts.
+	registered := func(t *testing.T, m *fakeMaster, attempts int) {
+		t.Helper()
+		a := admittedAgent(t, m, factor, func() bool { return true })
+		if a.ID() != "agent-new" || len(m.regTimes) != attempts {
+			t.Fatalf("id %q after %d attempts; want agent-new after %d", a.ID(), len(m.regTimes), attempts)
+		}
+	}
 	synctest.Test(t, func(t *testing.T) {
 		m := &fakeMaster{busy: 4, retryAfter: "1"}
-		cfg := fakeAgentConfig(t, t.TempDir(), newFakeDriver())
-		cfg.HTTPClient = &http.Client{Transport: m}
-		cfg.RegistrationBackoffFactor = factor
-		cfg.LeaderKnown = func() bool { return true } // the first attempt at once
-		a, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = a.Close() })
-		if err := a.registerLoop(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if a.ID() != "agent-new" || len(m.regTimes) != 5 {
-			t.Fatalf("id %q after %d attempts; want agent-new after 5", a.ID(), len(m.regTimes))
-		}
+		registered(t, m, 5)
 		for i := 1; i < len(m.regTimes); i++ {
 			if gap := m.regTimes[i].Sub(m.regTimes[i-1]); gap < time.Second || gap > 2*time.Second {
 				t.Errorf("attempt %d came %v after the one answered Retry-After: 1; want within [1s, 2s]", i+1, gap)
@@ -472,25 +456,30 @@ func TestRegistrationHonoursRetryAfter(t *testing.T) {
 	})
 	synctest.Test(t, func(t *testing.T) {
 		m := &fakeMaster{busy: 2}
-		cfg := fakeAgentConfig(t, t.TempDir(), newFakeDriver())
-		cfg.HTTPClient = &http.Client{Transport: m}
-		cfg.RegistrationBackoffFactor = factor
-		cfg.LeaderKnown = func() bool { return true }
-		a, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = a.Close() })
-		if err := a.registerLoop(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if a.ID() != "agent-new" || len(m.regTimes) != 3 {
-			t.Fatalf("id %q after %d attempts; want agent-new after 3", a.ID(), len(m.regTimes))
-		}
+		registered(t, m, 3)
 		for i, limit := range []time.Duration{2 * factor, 4 * factor} {
 			if gap := m.regTimes[i+1].Sub(m.regTimes[i]); gap > limit {
 				t.Errorf("attempt %d came %v after a plain 503; want at most %v", i+2, gap, limit)
 			}
 		}
 	})
+}
+
+// admittedAgent runs a new agent's registration loop against m, with
+// backoff factor and cfg.LeaderKnown leaderKnown, until it is admitted.
+func admittedAgent(t *testing.T, m *fakeMaster, factor time.Duration, leaderKnown func() bool) *Agent {
+	t.Helper()
+	cfg := fakeAgentConfig(t, t.TempDir(), newFakeDriver())
+	cfg.HTTPClient = &http.Client{Transport: m}
+	cfg.RegistrationBackoffFactor = factor
+	cfg.LeaderKnown = leaderKnown
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	if err := a.registerLoop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
