@@ -193,6 +193,9 @@ type gateSlots struct {
 	mu    sync.Mutex
 	free  int
 	queue [2]list.List // of chan struct{}, closed when granted
+	// queued, when set (tests), hears the queue of each waiter that joins
+	// one; set and read under mu.
+	queued chan<- int
 }
 
 func newGateSlots(n int) *gateSlots { return &gateSlots{free: n} }
@@ -208,6 +211,9 @@ func (s *gateSlots) acquire(ctx context.Context, q int) error {
 	}
 	granted := make(chan struct{})
 	e := s.queue[q].PushBack(granted)
+	if s.queued != nil {
+		s.queued <- q // buffered by the test for every waiter it makes
+	}
 	s.mu.Unlock()
 	select {
 	case <-granted:

@@ -204,20 +204,19 @@ func TestHandshakeGateServesPeopleFirst(t *testing.T) {
 		return nil, nil
 	}
 	addr, gate, _, _ := serveGated(t, srvTLS, 1, time.Minute)
-	queued := func(q, n int) {
+	joined := make(chan int, 8)
+	gate.slots.mu.Lock()
+	gate.slots.queued = joined
+	gate.slots.mu.Unlock()
+	queued := func(want int) {
 		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for {
-			gate.slots.mu.Lock()
-			l := gate.slots.queue[q].Len()
-			gate.slots.mu.Unlock()
-			if l == n {
-				return
+		select {
+		case q := <-joined:
+			if q != want {
+				t.Fatalf("a handshake joined queue %d, want %d", q, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("queue %d holds %d handshakes, want %d", q, l, n)
-			}
-			time.Sleep(5 * time.Millisecond)
+		case <-time.After(time.Minute):
+			t.Fatalf("no handshake joined queue %d in a minute", want)
 		}
 	}
 	var wg sync.WaitGroup
@@ -236,10 +235,11 @@ func TestHandshakeGateServesPeopleFirst(t *testing.T) {
 		t.Fatalf("first in the slot: %s", who)
 	}
 	get(node)
+	queued(gateNodes)
 	get(node)
-	queued(gateNodes, 2)
+	queued(gateNodes)
 	get(cliTLS)
-	queued(gatePeople, 1)
+	queued(gatePeople)
 	var order []string
 	for range 3 {
 		release <- struct{}{}
