@@ -320,7 +320,7 @@ func v1Task(t *task) map[string]any {
 		"statuses": statuses, "role": t.role,
 	}
 	if len(t.statuses) > 0 {
-		out["status_update_state"] = t.statuses[len(t.statuses)-1].state
+		out["status_update_state"] = t.statuses[len(t.statuses)-1].state()
 	}
 	if t.info.Container != nil {
 		out["container"] = t.info.Container

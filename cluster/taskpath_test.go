@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"unsafe"
+
 	"errors"
 	"strings"
 	"testing"
@@ -474,5 +476,59 @@ func TestLatestStateOfRetry(t *testing.T) {
 	}
 	if h.metric("master/cpus_used") != 0 {
 		t.Errorf("cpus_used = %v, want the resources back", h.metric("master/cpus_used"))
+	}
+}
+
+// A retried update is recognised by its uuid (kept inline, 16 bytes): not
+// applied or forwarded again once acknowledged, its acknowledgement sent
+// to the agent again; an update with another uuid is a new one, and the
+// terminal update's acknowledgement completes the task. A uuid of another
+// length is refused.
+func TestRetriedUpdates(t *testing.T) {
+	if size := unsafe.Sizeof(seenUpdate{}); size > 18 {
+		t.Errorf("a seenUpdate is %d bytes", size)
+	}
+	for _, u := range [][]byte{make16(7), make16(0)} {
+		h := newHarness(t)
+		ag := h.agent("a1", "cpus:2;mem:1024")
+		fw := h.subscribe(api.FrameworkInfo{})
+		fw.launch(fw.offer(), mkTask("t1", "cpus:0.1"))
+		h.messages(ag) // the LAUNCH
+		up := api.StatusUpdate{AgentID: api.ID{Value: ag}, FrameworkID: api.ID{Value: fw.id()},
+			Status: api.TaskStatus{TaskID: api.ID{Value: "t1"}, State: api.TaskRunning, UUID: u, AgentID: &api.ID{Value: ag}}}
+		must(t, h.m.statusUpdate(up))
+		fw.ack(fw.update())
+		wantStrings(t, "messages", msgTypes(h.messages(ag)), []string{"ACKNOWLEDGE t1"})
+		must(t, h.m.statusUpdate(up)) // the agent missed the ACK
+		if us := fw.updates(); len(us) != 0 {
+			t.Errorf("uuid %x: an acknowledged update retried was forwarded again: %v", u, us)
+		}
+		wantStrings(t, "messages", msgTypes(h.messages(ag)), []string{"ACKNOWLEDGE t1"})
+
+		other := append([]byte(nil), u...)
+		other[len(other)-1] ^= 1
+		fin := api.StatusUpdate{AgentID: up.AgentID, FrameworkID: up.FrameworkID,
+			Status: api.TaskStatus{TaskID: api.ID{Value: "t1"}, State: api.TaskFinished, UUID: other, AgentID: &api.ID{Value: ag}}}
+		must(t, h.m.statusUpdate(fin))
+		st := fw.update()
+		if st.State != api.TaskFinished {
+			t.Fatalf("uuid %x: update with another uuid forwarded as %s, want FINISHED", u, st.State)
+		}
+		fw.ack(st)
+		h.m.mu.Lock()
+		done := h.m.frameworks[fw.id()].completedTask("t1") != nil
+		h.m.mu.Unlock()
+		if !done {
+			t.Errorf("uuid %x: the FINISHED update acknowledged, the task is not completed", u)
+		}
+	}
+	h := newHarness(t)
+	ag := h.agent("a1", "cpus:2;mem:1024")
+	fw := h.subscribe(api.FrameworkInfo{})
+	fw.launch(fw.offer(), mkTask("t1", "cpus:0.1"))
+	up := api.StatusUpdate{AgentID: api.ID{Value: ag}, FrameworkID: api.ID{Value: fw.id()},
+		Status: api.TaskStatus{TaskID: api.ID{Value: "t1"}, State: api.TaskRunning, UUID: []byte("6ba7b810-9dad-11d1-80b4-00c04fd430c8")}}
+	if err := h.m.statusUpdate(up); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("update with a 36-byte uuid: %v, want it refused", err)
 	}
 }

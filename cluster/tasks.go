@@ -61,10 +61,23 @@ type task struct {
 
 // seenUpdate is an agent update already applied: a retry of it is not
 // applied again, only re-delivered (or, once acknowledged, re-acknowledged).
+// It is 18 bytes, kept inline: a running task has seen two or three (the
+// uuid as a string, the state and the flag were 56 bytes each, with the
+// uuid allocated apart).
 type seenUpdate struct {
-	uuid  string
-	state api.TaskState
-	acked bool
+	uuid     [16]byte // the update's uuid
+	terminal bool     // the update's state is terminal
+	acked    bool
+}
+
+// seenKey is an update's uuid as a seenUpdate keeps it. Validation lets
+// in only uuids of 16 bytes (validateStatusUpdate).
+func seenKey(u []byte) [16]byte {
+	var k [16]byte
+	if len(u) == len(k) {
+		copy(k[:], u)
+	}
+	return k
 }
 
 func (t *task) id() string { return t.info.TaskID.Value }
@@ -72,8 +85,9 @@ func (t *task) id() string { return t.info.TaskID.Value }
 func (t *task) key() taskKey { return taskKey{t.frameworkID, t.id()} }
 
 func (t *task) seenUUID(u []byte) *seenUpdate {
+	k := seenKey(u)
 	for i := range t.seen {
-		if t.seen[i].uuid == string(u) {
+		if t.seen[i].uuid == k {
 			return &t.seen[i]
 		}
 	}
@@ -392,7 +406,7 @@ func (m *Master) statusUpdate(u api.StatusUpdate) error {
 			}
 			return nil
 		}
-		t.seen = append(t.seen, seenUpdate{uuid: string(st.UUID), state: st.State})
+		t.seen = append(t.seen, seenUpdate{uuid: seenKey(st.UUID), terminal: st.State.Terminal()})
 		if n := len(t.seen) - maxSeen; n > 0 {
 			t.seen = append([]seenUpdate(nil), t.seen[n:]...)
 		}
@@ -443,7 +457,7 @@ func (m *Master) ackLocked(fw *framework, call api.AcknowledgeCall) {
 	if t := fw.tasks[call.TaskID.Value]; t != nil && t.agentID == a.Info.ID {
 		if s := t.seenUUID(call.UUID); s != nil {
 			s.acked = true
-			if s.state.Terminal() && t.state.Terminal() {
+			if s.terminal && t.state.Terminal() {
 				m.completeLocked(fw, t)
 			}
 		}
