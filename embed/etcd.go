@@ -104,7 +104,7 @@ const DefaultMaxTxnOps = 2048
 
 // snapshotCatchUpEntries is etcd's --snapshot-catchup-entries (5,000 by
 // default): see Start.
-const snapshotCatchUpEntries = 1000
+const snapshotCatchUpEntries = 250
 
 // snapshotCount is etcd's --snapshot-count (10,000 by default): see Start.
 const snapshotCount = 2000
@@ -219,11 +219,16 @@ func (s *Server) Start(ctx context.Context) error {
 	ec.QuotaBackendBytes = s.cfg.QuotaBackendBytes
 	ec.MaxTxnOps = s.cfg.MaxTxnOps
 	// Raft keeps the last SnapshotCatchUpEntries entries in memory for
-	// followers that fall behind (one further behind is sent a snapshot).
-	// etcd's 5,000 held ~145 MiB on every master after a burst of task
-	// updates (the masters group their writes: tens of KB an entry, more
-	// the busier they are): 1,000 still covers seconds of a follower's
-	// absence at the busiest.
+	// followers that fall behind (one further behind is sent a snapshot,
+	// as a new member is). The masters group their writes, up to 128
+	// records a transaction: an entry is ~110 KB when they are busy, where
+	// etcd's defaults assume entries of a few hundred bytes. etcd's 5,000
+	// held ~145 MiB on every master after a burst of task updates, and
+	// 1,000 still 113 MB of a 10,000-agent leader's heap (make
+	// bench-scale, a heap profile), a tenth of it. 250 entries are ~28 MB,
+	// and ten seconds or more of a follower's absence at the busiest (the
+	// masters commit ~20 transactions a second while 10,000 agents start
+	// tasks).
 	ec.SnapshotCatchUpEntries = snapshotCatchUpEntries
 	// Between two snapshots raft holds every entry since the last one as
 	// well: up to 10,000 more by default. A 3,000-agent leader held 114 MB
