@@ -350,6 +350,9 @@ func (m *Master) Accept(s Subscription, call api.AcceptCall) error {
 // non-nil).
 func (m *Master) launchLocked(fw *framework, a *agent, role string, ti, wire api.TaskInfo, group *api.GroupLaunch, now time.Time) {
 	ti = ti.Redacted()
+	if ti.AgentID.Value == a.Info.ID {
+		ti.AgentID.Value = a.Info.ID // the agent's string, not a copy of its own (shareIDsLocked)
+	}
 	t := &task{info: ti, frameworkID: fw.id, agentID: a.Info.ID, role: role, state: api.TaskStaging, launchedAt: now, inAlloc: true}
 	t.record(m.masterStatus(t, api.TaskStaging, "", ""))
 	m.addTaskLocked(fw, a, t)

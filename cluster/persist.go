@@ -213,6 +213,7 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 			launchedAt: r.LaunchedAt, killRequested: r.KillRequested, killGrace: r.KillGrace,
 			unreachable: r.Unreachable, completed: r.Completed,
 		}
+		m.shareIDsLocked(t)
 		t.setHistory(r.Statuses)
 		t.info.Resources = m.resBags.share(t.info.Resources)
 		if t.completed {

@@ -94,6 +94,23 @@ func (t *task) seenUUID(u []byte) *seenUpdate {
 	return nil
 }
 
+// shareIDsLocked makes a task read back from etcd refer to its
+// framework's id and its agent's instead of copies of its own: a record
+// decoded holds three (its framework, its agent and its TaskInfo's agent),
+// ~140 bytes a task. Its role is interned.
+func (m *Master) shareIDsLocked(t *task) {
+	if fw := m.frameworks[t.frameworkID]; fw != nil {
+		t.frameworkID = fw.id
+	}
+	if a := m.agents[t.agentID]; a != nil {
+		t.agentID = a.Info.ID
+	}
+	if t.info.AgentID.Value == t.agentID {
+		t.info.AgentID.Value = t.agentID
+	}
+	t.role = intern(t.role)
+}
+
 // taskRecord is what etcd keeps of a task.
 type taskRecord struct {
 	FrameworkID   string            `json:"framework_id"`
@@ -405,6 +422,9 @@ func (m *Master) statusUpdate(u api.StatusUpdate) error {
 				m.forwardLocked(fw, st)
 			}
 			return nil
+		}
+		if t.seen == nil {
+			t.seen = make([]seenUpdate, 0, 3) // STARTING, RUNNING and an end, in 64 bytes
 		}
 		t.seen = append(t.seen, seenUpdate{uuid: seenKey(st.UUID), terminal: st.State.Terminal()})
 		if n := len(t.seen) - maxSeen; n > 0 {
