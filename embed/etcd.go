@@ -225,10 +225,10 @@ func (s *Server) Start(ctx context.Context) error {
 	// etcd's defaults assume entries of a few hundred bytes. etcd's 5,000
 	// held ~145 MiB on every master after a burst of task updates, and
 	// 1,000 still 113 MB of a 10,000-agent leader's heap (make
-	// bench-scale, a heap profile), a tenth of it. 250 entries are ~28 MB,
-	// and ten seconds or more of a follower's absence at the busiest (the
-	// masters commit ~20 transactions a second while 10,000 agents start
-	// tasks).
+	// bench-scale, a heap profile), a tenth of it. 250 entries are ~28 MB:
+	// ~7 s of a follower's absence at the busiest (the leader committed
+	// ~36 transactions a second while 3,000 agents started tasks), far
+	// longer when the masters are not that busy.
 	ec.SnapshotCatchUpEntries = snapshotCatchUpEntries
 	// Between two snapshots raft holds every entry since the last one as
 	// well: up to 10,000 more by default. A 3,000-agent leader held 114 MB
