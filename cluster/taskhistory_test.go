@@ -77,9 +77,10 @@ func TestTaskHistoryIsCompact(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := v.(*taskRecord)
-	back := &task{info: got.Info, agentID: got.AgentID}
-	back.setHistory(got.Statuses)
-	if !reflect.DeepEqual(back.history(), h) {
+	if got.Statuses != nil || got.built == nil {
+		t.Fatalf("a record read back keeps %d statuses, built task %v: want them in the built task's history", len(got.Statuses), got.built)
+	}
+	if back := got.built; !reflect.DeepEqual(back.history(), h) {
 		t.Errorf("read back:\n%+v\nwant\n%+v", back.history(), h)
 	}
 }

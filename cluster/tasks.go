@@ -124,6 +124,23 @@ type taskRecord struct {
 	KillGrace     *api.DurationInfo `json:"kill_grace,omitempty"`
 	Unreachable   bool              `json:"unreachable,omitempty"`
 	Completed     bool              `json:"completed,omitempty"`
+
+	// built is the task made from the record when it was decoded
+	// (recordKinds), which then drops its Statuses: they are in the
+	// task's history.
+	built *task
+}
+
+// task is the task r describes, its history the newest maxStatuses of
+// r's statuses. Its ids are r's own copies until shareIDsLocked.
+func (r *taskRecord) task() *task {
+	t := &task{
+		info: r.Info, frameworkID: r.FrameworkID, agentID: r.AgentID, role: r.Role, state: r.State,
+		launchedAt: r.LaunchedAt, killRequested: r.KillRequested, killGrace: r.KillGrace,
+		unreachable: r.Unreachable, completed: r.Completed,
+	}
+	t.setHistory(r.Statuses)
+	return t
 }
 
 func taskPath(framework, task string) string {
@@ -199,21 +216,6 @@ func (t *task) record(st api.TaskStatus) {
 	copy(h, t.statuses[len(t.statuses)+1-n:])
 	h[n-1] = compactHist(st, t.info.TaskID.Value, t.agentID)
 	t.statuses = h
-}
-
-// compactStatus makes st share its strings with the rest of the state:
-// the task's id and agent id (those of the task it is kept with), and the
-// enumerated ones (state, source, reason) interned. Each decoded update
-// had copies of its own (~65 bytes a status kept at 90,000 tasks).
-func compactStatus(st *api.TaskStatus, taskID, agentID string) {
-	if st.TaskID.Value == taskID {
-		st.TaskID.Value = taskID
-	}
-	if st.AgentID != nil && agentID != "" && st.AgentID.Value == agentID {
-		st.AgentID = &api.ID{Value: agentID}
-	}
-	st.State = api.TaskState(intern(string(st.State)))
-	st.Source, st.Reason = intern(st.Source), intern(st.Reason)
 }
 
 // intern returns one canonical copy of s: the common states and sources
