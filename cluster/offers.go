@@ -353,7 +353,7 @@ func (m *Master) launchLocked(fw *framework, a *agent, role string, ti, wire api
 	if ti.AgentID.Value == a.Info.ID {
 		ti.AgentID.Value = a.Info.ID // the agent's string, not a copy of its own (shareIDsLocked)
 	}
-	t := &task{info: ti, frameworkID: fw.id, agentID: a.Info.ID, role: role, state: api.TaskStaging, launchedAt: now, inAlloc: true}
+	t := &task{info: ti, frameworkID: fw.id, agentID: a.Info.ID, role: role, state: api.TaskStaging, launched: unixNano(now), inAlloc: true}
 	t.record(m.masterStatus(t, api.TaskStaging, "", ""))
 	m.addTaskLocked(fw, a, t)
 	m.m.launches.Inc()

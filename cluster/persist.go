@@ -232,7 +232,7 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 		}
 		m.live[t.state]++
 	}
-	sort.SliceStable(completed, func(i, j int) bool { return completed[i].launchedAt.Before(completed[j].launchedAt) })
+	sort.SliceStable(completed, func(i, j int) bool { return completed[i].launched < completed[j].launched })
 	for _, t := range completed {
 		fw := m.frameworks[t.frameworkID]
 		fw.addCompleted(t, m.cfg.MaxCompletedTasksPerFramework, func(old *task) { m.wb.del(taskPath(fw.id, old.id())) })

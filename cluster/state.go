@@ -367,8 +367,8 @@ func (m *Master) handleTasks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.SliceStable(ts, func(i, j int) bool {
-		if !ts[i].launchedAt.Equal(ts[j].launchedAt) {
-			return ts[i].launchedAt.Before(ts[j].launchedAt) == (order == "asc")
+		if ts[i].launched != ts[j].launched {
+			return (ts[i].launched < ts[j].launched) == (order == "asc")
 		}
 		return ts[i].key().less(ts[j].key()) == (order == "asc")
 	})

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"nodectl/cluster/api"
@@ -179,6 +180,15 @@ func TestTasksShareTheirIDs(t *testing.T) {
 		if !same(tk.frameworkID, f.id) || !same(tk.agentID, a.Info.ID) || !same(tk.info.AgentID.Value, a.Info.ID) {
 			t.Errorf("%s: the task keeps copies of its framework's or agent's id", when)
 		}
+		if got := tk.launchedAt(); !got.Equal(t0) {
+			t.Errorf("%s: launched at %v, want %v", when, got, t0)
+		}
+	}
+	if size := unsafe.Sizeof(task{}); size > 288 {
+		t.Errorf("a task is %d bytes, more than the 288-byte size class", size)
+	}
+	if (&task{}).launchedAt() != (time.Time{}) || unixNano(time.Time{}) != 0 {
+		t.Error("an unknown launch time does not stay unknown")
 	}
 	check("launched")
 	h.flush()

@@ -48,15 +48,37 @@ type task struct {
 	// statuses is the task's history, newest last, at most maxStatuses,
 	// kept compact (history.go); the newest is the one reconciliation
 	// answers with (lastStatus).
-	statuses   []histStatus
-	launchedAt time.Time
+	statuses []histStatus
+	launched int64 // when it was launched (or adopted), in Unix nanoseconds; 0: unknown
 
-	killRequested bool              // a KILL must reach the agent, even after it re-registers
-	killGrace     *api.DurationInfo // from the KILL call's kill policy
-	unreachable   bool              // its agent was removed; the framework was told
-	inAlloc       bool              // its resources are in the allocator's used pool
-	completed     bool              // moved to its framework's completed tasks
-	seen          []seenUpdate      // uuids of agent updates, newest last
+	killGrace *api.DurationInfo // from the KILL call's kill policy
+	seen      []seenUpdate      // uuids of agent updates, newest last
+
+	killRequested bool // a KILL must reach the agent, even after it re-registers
+	unreachable   bool // its agent was removed; the framework was told
+	inAlloc       bool // its resources are in the allocator's used pool
+	completed     bool // moved to its framework's completed tasks
+}
+
+// A task is 288 bytes, one of the allocator's size classes: with the
+// launch time a time.Time (24 bytes) and its flags apart it was 312, in
+// 320-byte blocks (300,000 of them at 10,000 agents).
+
+// unixNano is t as launched keeps it: 0 for the zero time (UnixNano is
+// undefined for years before 1678).
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// launchedAt is when t was launched, UTC; the zero time if unknown.
+func (t *task) launchedAt() time.Time {
+	if t.launched == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, t.launched).UTC()
 }
 
 // seenUpdate is an agent update already applied: a retry of it is not
@@ -136,7 +158,7 @@ type taskRecord struct {
 func (r *taskRecord) task() *task {
 	t := &task{
 		info: r.Info, frameworkID: r.FrameworkID, agentID: r.AgentID, role: r.Role, state: r.State,
-		launchedAt: r.LaunchedAt, killRequested: r.KillRequested, killGrace: r.KillGrace,
+		launched: unixNano(r.LaunchedAt), killRequested: r.KillRequested, killGrace: r.KillGrace,
 		unreachable: r.Unreachable, completed: r.Completed,
 	}
 	t.setHistory(r.Statuses)
@@ -157,7 +179,7 @@ func (m *Master) persistTaskLocked(t *task) {
 	}
 	m.wb.put(taskPath(t.frameworkID, t.id()), taskRecord{
 		FrameworkID: t.frameworkID, AgentID: t.agentID, Role: t.role, Info: t.info, State: t.state,
-		Statuses: t.history(), LaunchedAt: t.launchedAt,
+		Statuses: t.history(), LaunchedAt: t.launchedAt(),
 		KillRequested: t.killRequested, KillGrace: t.killGrace, Unreachable: t.unreachable, Completed: t.completed,
 	})
 }
@@ -316,7 +338,7 @@ func (m *Master) adoptTaskLocked(fw *framework, a *agent, rt api.AgentTask, now 
 	info := rt.Task
 	info.Resources = info.Resources.Add(nil)
 	info.AgentID = api.ID{Value: a.Info.ID}
-	t := &task{info: info, frameworkID: fw.id, agentID: a.Info.ID, role: fw.roleFor(info.Resources), state: rt.State, launchedAt: now}
+	t := &task{info: info, frameworkID: fw.id, agentID: a.Info.ID, role: fw.roleFor(info.Resources), state: rt.State, launched: unixNano(now)}
 	if !api.IsTaskState(t.state) {
 		t.state = api.TaskRunning
 	}
