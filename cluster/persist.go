@@ -27,7 +27,7 @@ type recoveredState struct {
 	agents     []*agent
 	gone       []goneRecord
 	frameworks []frameworkRecord
-	tasks      []*taskRecord     // pointers: a sort of 300,000 moves no 288-byte records
+	tasks      []*task           // built from their records as they are decoded
 	maint      maintenanceRecord // maintenance.go
 	roles      rolesRecord       // quota.go
 	skipped    []string          // keys of records that could not be decoded
@@ -70,9 +70,7 @@ var recordKinds = []struct {
 		// The task is built here, where a standby decodes its copy as
 		// records change, and not when its master is elected: installing
 		// 300,000 tasks was most of a failover at 10,000 agents.
-		r.built = r.task()
-		r.Statuses = nil // in r.built's history
-		return r, nil
+		return r.task(), nil
 	}},
 }
 
@@ -98,7 +96,7 @@ func (rec *recoveredState) add(v any) {
 		rec.gone = append(rec.gone, v)
 	case frameworkRecord:
 		rec.frameworks = append(rec.frameworks, v)
-	case *taskRecord:
+	case *task:
 		rec.tasks = append(rec.tasks, v)
 	}
 }
@@ -192,10 +190,10 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 	// The agents' maps likewise: 30 tasks each grew theirs twice, ~10 % of
 	// the install at 10,000 agents (BenchmarkBecomeLeader).
 	live, onAgent := map[string]int{}, map[string]int{}
-	for _, r := range rec.tasks {
-		if !r.Completed {
-			live[r.FrameworkID]++
-			onAgent[r.AgentID]++
+	for _, t := range rec.tasks {
+		if !t.completed {
+			live[t.frameworkID]++
+			onAgent[t.agentID]++
 		}
 	}
 	for id, n := range live {
@@ -209,15 +207,11 @@ func (m *Master) restoreLocked(rec recoveredState, now time.Time) {
 		}
 	}
 	var completed []*task
-	for _, r := range rec.tasks {
-		fw := m.frameworks[r.FrameworkID]
+	for _, t := range rec.tasks {
+		fw := m.frameworks[t.frameworkID]
 		if fw == nil {
-			m.wb.del(taskPath(r.FrameworkID, r.Info.TaskID.Value))
+			m.wb.del(taskPath(t.frameworkID, t.id()))
 			continue
-		}
-		t := r.built
-		if t == nil {
-			t = r.task()
 		}
 		m.shareIDsLocked(t)
 		t.info.Resources = m.resBags.share(t.info.Resources)

@@ -255,7 +255,7 @@ func (s *standbyCopy) handOver() *recoveredState {
 			tasks++
 		}
 	}
-	rec := &recoveredState{tasks: make([]*taskRecord, 0, tasks)}
+	rec := &recoveredState{tasks: make([]*task, 0, tasks)}
 	for k, r := range s.recs {
 		switch {
 		case r.val == nil:

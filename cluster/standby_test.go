@@ -95,7 +95,7 @@ func TestStandbyCopyMatchesARead(t *testing.T) {
 	got, err := loadState(ctx, h.st, warm)
 	must(t, err)
 	for _, rec := range []*recoveredState{&want, &got} {
-		sort.Slice(rec.tasks, func(i, j int) bool { return rec.tasks[i].Info.TaskID.Value < rec.tasks[j].Info.TaskID.Value })
+		sort.Slice(rec.tasks, func(i, j int) bool { return rec.tasks[i].id() < rec.tasks[j].id() })
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("standby copy:\n%+v\nread of the store:\n%+v", got, want)
@@ -137,7 +137,7 @@ func TestStandbyCopyDecodesEachChangeOnce(t *testing.T) {
 		t.Errorf("%d decodes, want 1 (a once, b never)", n)
 	}
 	rec := s.handOver()
-	if len(rec.tasks) != 1 || rec.tasks[0].State != api.TaskFinished {
+	if len(rec.tasks) != 1 || rec.tasks[0].state != api.TaskFinished {
 		t.Errorf("tasks %+v, want a, TASK_FINISHED", rec.tasks)
 	}
 	if s.rev != 5 {

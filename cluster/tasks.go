@@ -130,7 +130,7 @@ func (m *Master) shareIDsLocked(t *task) {
 	if t.info.AgentID.Value == t.agentID {
 		t.info.AgentID.Value = t.agentID
 	}
-	t.role = intern(t.role)
+	t.role = unique.Make(t.role).Value()
 }
 
 // taskRecord is what etcd keeps of a task.
@@ -146,11 +146,6 @@ type taskRecord struct {
 	KillGrace     *api.DurationInfo `json:"kill_grace,omitempty"`
 	Unreachable   bool              `json:"unreachable,omitempty"`
 	Completed     bool              `json:"completed,omitempty"`
-
-	// built is the task made from the record when it was decoded
-	// (recordKinds), which then drops its Statuses: they are in the
-	// task's history.
-	built *task
 }
 
 // task is the task r describes, its history the newest maxStatuses of
@@ -238,30 +233,6 @@ func (t *task) record(st api.TaskStatus) {
 	copy(h, t.statuses[len(t.statuses)+1-n:])
 	h[n-1] = compactHist(st, t.info.TaskID.Value, t.agentID)
 	t.statuses = h
-}
-
-// intern returns one canonical copy of s: the common states and sources
-// by a switch, the rest by unique.Make.
-func intern(s string) string {
-	switch s {
-	case "":
-		return ""
-	case string(api.TaskRunning):
-		return string(api.TaskRunning)
-	case string(api.TaskStaging):
-		return string(api.TaskStaging)
-	case string(api.TaskStarting):
-		return string(api.TaskStarting)
-	case string(api.TaskFinished):
-		return string(api.TaskFinished)
-	case api.SourceAgent:
-		return api.SourceAgent
-	case api.SourceMaster:
-		return api.SourceMaster
-	case api.SourceExecutor:
-		return api.SourceExecutor
-	}
-	return unique.Make(s).Value()
 }
 
 // lastStatus is the last status applied to t, for reconciliation: the

@@ -204,8 +204,7 @@ func newGateSlots(n int) *gateSlots { return &gateSlots{free: n} }
 // first.
 func (s *gateSlots) acquire(ctx context.Context, q int) error {
 	s.mu.Lock()
-	if s.free > 0 && s.queue[gatePeople].Len() == 0 && s.queue[gateNodes].Len() == 0 {
-		s.free--
+	if s.takeFreeLocked() {
 		s.mu.Unlock()
 		return nil
 	}
@@ -232,10 +231,8 @@ func (s *gateSlots) acquire(ctx context.Context, q int) error {
 	return ctx.Err()
 }
 
-// tryAcquire takes a slot if one is free and nobody waits.
-func (s *gateSlots) tryAcquire() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// takeFreeLocked takes a slot if one is free and nobody waits.
+func (s *gateSlots) takeFreeLocked() bool {
 	if s.free > 0 && s.queue[gatePeople].Len() == 0 && s.queue[gateNodes].Len() == 0 {
 		s.free--
 		return true

@@ -251,3 +251,10 @@ func TestHandshakeGateServesPeopleFirst(t *testing.T) {
 		t.Errorf("slots went to %v, want the person before the two nodes that waited longer", order)
 	}
 }
+
+// tryAcquire takes a slot if one is free and nobody waits.
+func (s *gateSlots) tryAcquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.takeFreeLocked()
+}
