@@ -298,18 +298,33 @@ func (s *Server) Start(ctx context.Context) error {
 // than the peer dial timeout (1 s + the election timeout) to answer.
 const errPeersUnreachable = "incompatible with current running cluster"
 
+// errMembersBehind is how etcd words a joining member's failure to match
+// its initial cluster with the membership a running member answered
+// (membership.ValidateClusterAndAssignIDs): a member that has not yet
+// applied this member's addition still lists one member fewer. Adding a
+// third master right after the second met it (embed's
+// TestMembershipLearnerJoinRemoveForceNew, now and then).
+const errMembersBehind = "member count is unequal"
+
+// joinRetryable reports whether a joining member's failed start is one to
+// try again: its peers answer in time or catch up soon.
+func joinRetryable(err error) bool {
+	return strings.Contains(err.Error(), errPeersUnreachable) || strings.Contains(err.Error(), errMembersBehind)
+}
+
 // startEtcd starts the member; a member joining an existing cluster whose
-// peers did not answer the version check in time tries again, with
-// backoff, until deadline or until ctx ends (a failed start leaves nothing
-// behind: etcd checks before it writes its log).
+// peers did not answer the version check in time, or did not yet list it
+// (joinRetryable), tries again, with backoff, until deadline or until ctx
+// ends (a failed start leaves nothing behind: etcd checks before it writes
+// its log).
 func (s *Server) startEtcd(ctx context.Context, ec *etcdembed.Config, deadline time.Time) (*etcdembed.Etcd, error) {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		e, err := etcdembed.StartEtcd(ec)
-		if err == nil || !s.cfg.Existing || !strings.Contains(err.Error(), errPeersUnreachable) || time.Now().Add(backoff).After(deadline) {
+		if err == nil || !s.cfg.Existing || !joinRetryable(err) || time.Now().Add(backoff).After(deadline) {
 			return e, err
 		}
-		s.cfg.Logger.Warn("etcd peers did not answer the joining member's version check in time; retrying", "attempt", attempt, "in", backoff, "err", err)
+		s.cfg.Logger.Warn("etcd peers did not yet admit the joining member; retrying", "attempt", attempt, "in", backoff, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: %w", err, ctx.Err())

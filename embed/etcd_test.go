@@ -363,3 +363,22 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// A joining member's start is tried again when its peers did not answer in
+// time or did not yet list it (etcd's wording of both), and not for other
+// failures.
+func TestJoinRetryable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("error validating peerURLs {ClusterID:1}: %w", errors.New("member count is unequal")), true},
+		{errors.New("incompatible with current running cluster"), true},
+		{errors.New("member 3e82b0f5ae1fe657 has already been bootstrapped"), false},
+		{errors.New("listen tcp 127.0.0.1:2380: bind: address already in use"), false},
+	} {
+		if got := joinRetryable(tc.err); got != tc.want {
+			t.Errorf("joinRetryable(%q) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
