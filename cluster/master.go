@@ -226,6 +226,9 @@ type Master struct {
 	leaseFitter   *leaseFit     // re-fits the leading term's lease; nil unless elected
 	leaderChanges int
 	quorum        api.Quorum
+	// raftMoved is when this master last asked etcd to hand its Raft
+	// leadership away (raftleader.go); the quorum loop's alone.
+	raftMoved time.Time
 	// fenceKey and fenceRev are this term's election key and its create
 	// revision: every write of the term compares them (empty unless
 	// elected on etcd).

@@ -468,6 +468,7 @@ func (m *Master) quorumLoop(ctx context.Context) {
 			m.mu.Lock()
 			m.quorum = q
 			m.mu.Unlock()
+			m.placeRaftLeader(ctx, q)
 		}
 		select {
 		case <-ctx.Done():

@@ -139,10 +139,13 @@ type haQuorum struct {
 		Name    string `json:"name"`
 		Learner bool   `json:"learner"`
 		Healthy bool   `json:"healthy"`
+		Leader  bool   `json:"leader"` // etcd's Raft leader
+		Master  string `json:"master"`
 	} `json:"members"`
-	Voters        int  `json:"voters"`
-	HealthyVoters int  `json:"healthy_voters"`
-	Healthy       bool `json:"healthy"`
+	Voters        int    `json:"voters"`
+	HealthyVoters int    `json:"healthy_voters"`
+	Healthy       bool   `json:"healthy"`
+	Leader        string `json:"leader"` // the leading master's address
 }
 
 func haMembers(url string) haQuorum {
@@ -160,6 +163,22 @@ func haWaitVoters(t testing.TB, url string, n int) haQuorum {
 		return q.Voters == n && q.HealthyVoters == n && q.Healthy
 	})
 	return q
+}
+
+// haWaitRaftLeaderElsewhere waits until etcd's Raft leader is the member
+// of another master than leader, the leading one (cluster/raftleader.go):
+// the leading master hands Raft's leadership away when it holds both.
+func haWaitRaftLeaderElsewhere(t testing.TB, leader *haMaster) {
+	t.Helper()
+	waitFor(t, 60*time.Second, "etcd's Raft leader on another master than the leading one", func() bool {
+		q := haMembers(leader.n.url())
+		for _, x := range q.Members {
+			if x.Leader {
+				return q.Leader == leader.addr() && x.Master != "" && x.Master != leader.addr()
+			}
+		}
+		return false
+	})
 }
 
 // haMemberID is the etcd member id of master m.
@@ -289,6 +308,7 @@ func TestHAMasters(t *testing.T) {
 	ms := []*haMaster{m1, m2, m3}
 	agents := haAgents(t, m1, 2)
 	leader := haWaitLeader(t, ms)
+	haWaitRaftLeaderElsewhere(t, leader)
 	waitFor(t, 30*time.Second, "2 active agents", func() bool {
 		n := 0
 		for _, s := range slaves(t, leader.n.url()) {
