@@ -122,14 +122,22 @@ test-ui: deps build ## only the browser tests of the web UI (chromium headless; 
 	NODECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 5m -run '^TestUI' -v ./node/e2e/
 
 # The baselines of make bench: Debian's runc (`runc run -d`) and docker.io
-# (Docker Swarm, run in a network namespace of the benchmark's own).
+# (Docker Swarm, run in a network namespace of the benchmark's own), and
+# etcd itself, bare, at the version nodectl embeds (built from the module
+# proxy in a module of its own, so nodectl's go.mod stays as it is).
 BENCH_PKGS := runc docker.io
 BENCH_ROUNDS ?= 15
 BENCH_HEAVY_ROUNDS ?= 5
-bench: deps build ## the performance table (ours vs runc, libcontainer, Swarm; interleaved) in out/bench/table.md
+ETCD_VERSION = $(shell $(GO) list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+BARE_ETCD := out/bench/etcd
+bench: deps build ## the performance table (ours vs runc, libcontainer, Swarm, bare etcd; interleaved) in out/bench/table.md
 	$(call install_pkgs,$(BENCH_PKGS))
 	@mkdir -p out/bench
-	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_BENCH_TABLE=1 NODECTL_BENCH_OUT=$(CURDIR)/out/bench \
+	@if [ "$$($(BARE_ETCD) --version 2>/dev/null | sed -n 's/^etcd Version: //p')" != "$(ETCD_VERSION:v%=%)" ]; then \
+	  echo "building bare etcd $(ETCD_VERSION) (the failover baseline)"; d=$$(mktemp -d) && \
+	  (cd $$d && $(GO) mod init bareetcd >/dev/null 2>&1 && $(GO) get go.etcd.io/etcd/server/v3@$(ETCD_VERSION) && \
+	   CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(BARE_ETCD) go.etcd.io/etcd/server/v3); rc=$$?; rm -rf $$d; exit $$rc; fi
+	NODECTL_BIN=$(CURDIR)/$(BIN) NODECTL_BENCH_TABLE=1 NODECTL_BENCH_OUT=$(CURDIR)/out/bench NODECTL_BENCH_ETCD=$(CURDIR)/$(BARE_ETCD) \
 	  NODECTL_BENCH_ROUNDS=$(BENCH_ROUNDS) NODECTL_BENCH_HEAVY_ROUNDS=$(BENCH_HEAVY_ROUNDS) \
 	  $(GO) test -count=1 -run '^TestBenchTable$$' -timeout 60m -v ./node/e2e/ > out/bench/run.log 2>&1 || { tail -40 out/bench/run.log; exit 1; }
 	@cat out/bench/table.md

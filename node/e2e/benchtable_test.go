@@ -58,6 +58,10 @@ func TestBenchTable(t *testing.T) {
 	}
 	t.Run("apps", func(t *testing.T) { benchApps(t, tab, rounds, heavy, sw, swErr) })
 	t.Run("kill9", func(t *testing.T) { benchKill9(t, tab, heavy, sw, swErr) })
+	t.Run("checkpoint", func(t *testing.T) { benchCheckpoint(t, tab, heavy) })
+	t.Run("reattach", func(t *testing.T) { benchTableReattach(t, tab, heavy) })
+	t.Run("failover", func(t *testing.T) { benchFailover(t, tab, rounds) })
+	benchScaleRows(t, tab, out)
 
 	tab.LoadAfter = loadAvg()
 	md := tab.markdown()
@@ -99,6 +103,9 @@ type benchRow struct {
 	Note     string    `json:"note,omitempty"`
 	Samples  []float64 `json:"ours_samples"`
 	BaseSmp  []float64 `json:"baseline_samples,omitempty"`
+	// Published: the baseline is a peer's published figure (one value,
+	// not run here), not samples of this run.
+	Published bool `json:"baseline_published,omitempty"`
 }
 
 // stats summarises samples: min, median, p90 (nearest rank), max.
@@ -131,10 +138,21 @@ type goal struct {
 	// ours alone.
 	ratio bool
 	limit float64
+	// atLeast: more is better (a rate); the goal holds at or above limit.
+	atLeast bool
 }
 
 func ratioGoal(limit float64, text string) goal { return goal{text: text, ratio: true, limit: limit} }
 func absGoal(limit float64, text string) goal   { return goal{text: text, limit: limit} }
+func minGoal(limit float64, text string) goal   { return goal{text: text, limit: limit, atLeast: true} }
+
+// within reports whether v meets g's limit.
+func (g goal) within(v float64) bool {
+	if g.atLeast {
+		return v >= g.limit
+	}
+	return v <= g.limit
+}
 
 // add records a figure; baseErr non-nil makes the baseline "peer
 // unavailable: why".
@@ -152,14 +170,20 @@ func (tab *benchTable) add(figure, unit string, ours []float64, baseline string,
 	if len(ours) > 0 {
 		switch {
 		case g.ratio && r.Base != nil:
-			p := r.Ratio <= g.limit
+			p := g.within(r.Ratio)
 			r.Pass = &p
 		case !g.ratio:
-			p := r.Ours.Median <= g.limit
+			p := g.within(r.Ours.Median)
 			r.Pass = &p
 		}
 	}
 	tab.Rows = append(tab.Rows, r)
+}
+
+// addPublished records a figure against a peer's published value.
+func (tab *benchTable) addPublished(figure, unit string, ours []float64, baseline string, value float64, g goal, note string) {
+	tab.add(figure, unit, ours, baseline, []float64{value}, nil, g, note)
+	tab.Rows[len(tab.Rows)-1].Published = true
 }
 
 func (tab *benchTable) markdown() string {
@@ -175,6 +199,9 @@ func (tab *benchTable) markdown() string {
 		switch {
 		case r.BaseErr != "":
 			base = r.BaseErr
+		case r.Base != nil && r.Published:
+			base = num(r.Base.Median) + " (published, not run here)"
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
 		case r.Base != nil:
 			base = r.Base.cells()
 			ratio = fmt.Sprintf("%.2f", r.Ratio)

@@ -78,6 +78,10 @@ func BenchmarkScale(b *testing.B) {
 				b.Error(err)
 			} else if err := os.WriteFile(filepath.Join(dir, "scale.md"), []byte(md), 0o644); err != nil {
 				b.Error(err)
+			} else if js, err := json.MarshalIndent(rep, "", "  "); err != nil {
+				b.Error(err)
+			} else if err := os.WriteFile(filepath.Join(dir, "scale.json"), append(js, '\n'), 0o644); err != nil {
+				b.Error(err) // make bench's table reads it (benchScaleRows)
 			}
 		}
 	}()
