@@ -105,16 +105,21 @@ func (a *Agent) usageCapacity() int {
 }
 
 // sampleUsage samples every UsageInterval until ctx ends.
+//
+// The first sample is taken one interval after the agent starts, not at
+// once: a restarted agent is then re-registering its recovered tasks, and
+// reading every task's cgroup files (0.6 s of CPU with 1,000 tasks on 2
+// cores) delayed that by as much.
 func (a *Agent) sampleUsage(ctx context.Context) {
 	t := time.NewTicker(a.cfg.UsageInterval)
 	defer t.Stop()
 	for {
-		a.takeUsageSample(time.Now())
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		a.takeUsageSample(time.Now())
 	}
 }
 
