@@ -227,8 +227,10 @@ type Master struct {
 	leaderChanges int
 	quorum        api.Quorum
 	// raftMoved is when this master last asked etcd to hand its Raft
-	// leadership away (raftleader.go); the quorum loop's alone.
-	raftMoved time.Time
+	// leadership away, raftSpacing the least time until it asks again
+	// (raftleader.go); the quorum loop's alone.
+	raftMoved   time.Time
+	raftSpacing time.Duration
 	// fenceKey and fenceRev are this term's election key and its create
 	// revision: every write of the term compares them (empty unless
 	// elected on etcd).

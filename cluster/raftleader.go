@@ -21,10 +21,27 @@ import (
 // master (etcd's MoveLeader, https://etcd.io/docs/v3.6/dev-guide/api_reference_v3/
 // "Maintenance.MoveLeader"), checked with every quorum read.
 
-// raftMoveSpacing is the least time between two hand-overs a master asks
-// for, so a cluster where etcd keeps electing its member does not see a
-// transfer every quorum read.
-const raftMoveSpacing = 10 * time.Second
+// A hand-over is asked for at most every raftMoveSpacing. When etcd
+// elects the leading master's member again soon after (a saturated
+// machine: its member times out waiting for the Raft leader, campaigns
+// and wins; 10,000 agents re-registering did that every few seconds),
+// each hand-over is a write stall of its own, so the spacing doubles with
+// each hand-over that follows the previous one within raftMoveCalm, up to
+// raftMoveSpacingMax, and is back to raftMoveSpacing after a calm one.
+const (
+	raftMoveSpacing    = 10 * time.Second
+	raftMoveSpacingMax = 10 * time.Minute
+	raftMoveCalm       = 5 * time.Minute
+)
+
+// nextRaftMoveSpacing is the spacing after a hand-over at now, the
+// previous one having been at last (zero: none) with spacing cur.
+func nextRaftMoveSpacing(now, last time.Time, cur time.Duration) time.Duration {
+	if last.IsZero() || now.Sub(last) >= raftMoveCalm || cur <= 0 {
+		return raftMoveSpacing
+	}
+	return min(2*cur, raftMoveSpacingMax)
+}
 
 // raftTransferee is the member to hand etcd's leadership to: none (0,
 // false) unless the member named own leads Raft and another voter is
@@ -62,10 +79,12 @@ func (m *Master) placeRaftLeader(ctx context.Context, q api.Quorum) {
 		return
 	}
 	to, ok := raftTransferee(q, m.cfg.EtcdMember)
-	if !ok || time.Since(m.raftMoved) < raftMoveSpacing {
+	if !ok || time.Since(m.raftMoved) < m.raftSpacing {
 		return
 	}
-	m.raftMoved = time.Now()
+	now := time.Now()
+	m.raftSpacing = nextRaftMoveSpacing(now, m.raftMoved, m.raftSpacing)
+	m.raftMoved = now
 	mctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	began := time.Now()
@@ -75,5 +94,6 @@ func (m *Master) placeRaftLeader(ctx context.Context, q api.Quorum) {
 		m.log.Warn("could not hand etcd's Raft leadership to another master", "to", memberID(to), "err", err)
 		return
 	}
-	m.log.Info("handed etcd's Raft leadership to another master", "to", memberID(to), "took", time.Since(began).Round(time.Millisecond))
+	m.log.Info("handed etcd's Raft leadership to another master", "to", memberID(to), "took", time.Since(began).Round(time.Millisecond),
+		"next_at_most_in", m.raftSpacing)
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"testing"
+	"time"
 
 	"nodectl/cluster/api"
 )
@@ -37,5 +38,27 @@ func TestRaftTransferee(t *testing.T) {
 		if ok != (c.want != 0) || got != c.want {
 			t.Errorf("%s: got %x (%t), want %x", c.name, got, ok, c.want)
 		}
+	}
+}
+
+func TestRaftMoveSpacing(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	if got := nextRaftMoveSpacing(t0, time.Time{}, 0); got != raftMoveSpacing {
+		t.Errorf("first hand-over: spacing %s, want %s", got, raftMoveSpacing)
+	}
+	// Leadership keeps coming back: each hand-over waits twice as long.
+	sp, last := raftMoveSpacing, t0
+	for _, want := range []time.Duration{20 * time.Second, 40 * time.Second, 80 * time.Second} {
+		now := last.Add(sp)
+		sp, last = nextRaftMoveSpacing(now, last, sp), now
+		if sp != want {
+			t.Fatalf("hand-over soon after the last: spacing %s, want %s", sp, want)
+		}
+	}
+	if got := nextRaftMoveSpacing(t0, t0.Add(-time.Second), raftMoveSpacingMax); got != raftMoveSpacingMax {
+		t.Errorf("spacing grew past its bound: %s", got)
+	}
+	if got := nextRaftMoveSpacing(t0, t0.Add(-raftMoveCalm), 80*time.Second); got != raftMoveSpacing {
+		t.Errorf("after a calm %s: spacing %s, want %s", raftMoveCalm, got, raftMoveSpacing)
 	}
 }
