@@ -346,3 +346,69 @@ func benchScaleRows(t *testing.T, tab *benchTable, out string) {
 		}
 	}
 }
+
+// benchChurn: cold start and idle RSS of a node whose work dir has a
+// history, against a fresh work dir, interleaved. The history: 1,000
+// versions of one app's definition (each a deployment and a version kept
+// in etcd), then 20 apps of 3 tasks each started, replaced by a new
+// version (3 more tasks) and deleted: task records written at each state
+// change and removed, agent checkpoints of 120 tasks. "Flat with
+// history" is the goal: the ratio to the fresh work dir.
+func benchChurn(t *testing.T, tab *benchTable, rounds int) {
+	n := newNode(t)
+	t.Cleanup(func() { unmountUnder(n.dir) })
+	args := n.args("all", "--quiet", "--resources", "cpus:16;mem:16384;disk:4096;ports:[31000-31999]")
+	p := start(t, args...)
+	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
+	began := time.Now()
+	const versions, cycles = 1000, 20
+	for i := range versions {
+		appMust(t, n, "PUT", "/v2/apps/churn/config?force=true", fmt.Sprintf(`{"cmd": "sleep 3600", "instances": 0, "cpus": 0.01,
+			"mem": 4, "env": {"N": "%d"}, "labels": {"rev": "%d"}}`, i, i), 200, 201)
+	}
+	for i := range cycles {
+		id := fmt.Sprintf("/churn/c%d", i)
+		settled := func() bool {
+			a, ok := appGet(n, id)
+			d, dok := appDeploymentIDs(n)
+			return ok && a.TasksRunning == 3 && dok && len(d) == 0
+		}
+		appMust(t, n, "POST", "/v2/apps", `{"id": "`+id+`", "cmd": "sleep 3600", "instances": 3, "cpus": 0.01, "mem": 4, "portDefinitions": []}`, 201)
+		waitFor(t, 2*time.Minute, id+" running", settled)
+		appMust(t, n, "PUT", "/v2/apps"+id+"?force=true", `{"cmd": "sleep 3600", "instances": 3, "cpus": 0.01, "mem": 4, "portDefinitions": [], "env": {"V": "2"}}`, 200, 201)
+		waitFor(t, 2*time.Minute, id+" replaced", settled)
+		appMust(t, n, "DELETE", "/v2/apps"+id, "", 200)
+	}
+	waitFor(t, 2*time.Minute, "every churned task gone", func() bool { return appMonitors(n.dir) == 0 })
+	// Made in seconds, the history is all within etcd's compaction
+	// retention (5 minutes): none of it compacted yet, the worst case.
+	note := fmt.Sprintf("history made in %s, none of it compacted yet (etcd keeps 5 minutes); etcd database %.1f MB",
+		time.Since(began).Round(time.Second), float64(etcdDBBytes(n.dir))/1e6)
+	p.kill(syscall.SIGTERM)
+
+	measure := func(n node, args []string) (cold, rss float64) {
+		t0 := time.Now()
+		p := start(t, args...)
+		if !pollUntil(30*time.Second, func() bool { return healthy(n.url()) }) {
+			t.Fatalf("node not healthy in 30 s:\n%s", p.out)
+		}
+		cold = msSince(t0)
+		waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
+		time.Sleep(idleSettle) // idle is time passing with nothing to do: the measurement
+		rss = rssOfPids(p.cmd.Process.Pid)
+		p.kill(syscall.SIGTERM)
+		return cold, rss
+	}
+	var cold, idle, fCold, fIdle []float64
+	for range rounds {
+		c, r := measure(n, args)
+		cold, idle = append(cold, c), append(idle, r)
+		f := newNode(t)
+		c, r = measure(f, f.args("all", "--quiet", "--resources", "cpus:16;mem:16384;disk:4096;ports:[31000-31999]"))
+		fCold, fIdle = append(fCold, c), append(fIdle, r)
+	}
+	tab.add(fmt.Sprintf("cold start to /health after churn (%s app versions, %d apps of 3 tasks started, replaced, deleted)", group(versions), cycles), "ms",
+		cold, "the same node, fresh work dir", fCold, nil, absGoal(300, "≤ 300 ms, flat with history"), note)
+	tab.add("idle RSS after churn (the same history; agent registered, 2 s idle)", "MiB",
+		idle, "the same node, fresh work dir", fIdle, nil, absGoal(40, "≤ 40 MiB, flat with history"), "")
+}

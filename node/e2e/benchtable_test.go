@@ -58,6 +58,7 @@ func TestBenchTable(t *testing.T) {
 	}
 	t.Run("apps", func(t *testing.T) { benchApps(t, tab, rounds, heavy, sw, swErr) })
 	t.Run("kill9", func(t *testing.T) { benchKill9(t, tab, heavy, sw, swErr) })
+	t.Run("churn", func(t *testing.T) { benchChurn(t, tab, heavy) })
 	t.Run("checkpoint", func(t *testing.T) { benchCheckpoint(t, tab, heavy) })
 	t.Run("reattach", func(t *testing.T) { benchTableReattach(t, tab, heavy) })
 	t.Run("failover", func(t *testing.T) { benchFailover(t, tab, rounds) })
