@@ -133,19 +133,10 @@ func benchTableReattach(t *testing.T, tab *benchTable, rounds int) {
 // 500 ms), kill -9 of the leader until a survivor accepts a write (PUT
 // /v2/apps, as BenchmarkHAFailover), against three bare etcd members (the
 // etcd nodectl embeds, built as its own binary: NODECTL_BENCH_ETCD) with
-// the same Raft timers: kill -9 of the etcd
-// leader until a survivor accepts a put. Interleaved.
+// the same Raft timers: kill -9 of the etcd leader until a survivor
+// accepts a put. Interleaved.
 func benchFailover(t *testing.T, tab *benchTable, rounds int) {
-	startMaster := func(n node, extra ...string) *haMaster {
-		m := &haMaster{n: n}
-		m.p = start(t, n.args("master", append(append([]string{}, haFlags...), extra...)...)...)
-		return m
-	}
-	m1 := startMaster(newNode(t))
-	waitFor(t, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
-	tok := haToken(t, m1, "master")
-	ms := []*haMaster{m1, startMaster(newNode(t), haJoin(m1, tok)...), startMaster(newNode(t), haJoin(m1, tok)...)}
-	haWaitVoters(t, m1.n.url(), 3)
+	ms := haThree(t, haFlags)
 	bare, bareErr := newBareEtcd(t)
 	var ours, base []float64
 	for i := range rounds {

@@ -614,17 +614,25 @@ func haFlagsFitted() []string {
 	return flags
 }
 
-func haFailover(b *testing.B, flags []string) {
+// haThree starts three masters with flags, the second and third joined
+// through the first with a token, and waits for three healthy voters.
+func haThree(t testing.TB, flags []string) []*haMaster {
+	t.Helper()
 	startMaster := func(n node, extra ...string) *haMaster {
 		m := &haMaster{n: n}
-		m.p = start(b, n.args("master", append(append([]string{}, flags...), extra...)...)...)
+		m.p = start(t, n.args("master", append(append([]string{}, flags...), extra...)...)...)
 		return m
 	}
-	m1 := startMaster(newNode(b))
-	waitFor(b, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
-	tok := haToken(b, m1, "master")
-	ms := []*haMaster{m1, startMaster(newNode(b), haJoin(m1, tok)...), startMaster(newNode(b), haJoin(m1, tok)...)}
-	haWaitVoters(b, m1.n.url(), 3)
+	m1 := startMaster(newNode(t))
+	waitFor(t, 30*time.Second, "first master", func() bool { return healthy(m1.n.url()) })
+	tok := haToken(t, m1, "master")
+	ms := []*haMaster{m1, startMaster(newNode(t), haJoin(m1, tok)...), startMaster(newNode(t), haJoin(m1, tok)...)}
+	haWaitVoters(t, m1.n.url(), 3)
+	return ms
+}
+
+func haFailover(b *testing.B, flags []string) {
+	ms := haThree(b, flags)
 	var took []float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
