@@ -23,21 +23,13 @@ func benchColdIdle(t *testing.T, tab *benchTable, rounds int, peer *swarmPeer, p
 	var cold, idle, dCold, dIdle []float64
 	for i := range rounds {
 		n := newNode(t)
-		t0 := time.Now()
-		p := start(t, n.args("all", "--quiet")...)
-		if !pollUntil(30*time.Second, func() bool { return healthy(n.url()) }) {
-			t.Fatalf("node not healthy in 30 s:\n%s", p.out)
-		}
-		cold = append(cold, msSince(t0))
-		waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
-		time.Sleep(idleSettle) // idle is time passing with nothing to do: the measurement
-		idle = append(idle, rssOfPids(p.cmd.Process.Pid))
-		p.kill(syscall.SIGTERM)
+		c, r := coldIdle(t, n, n.args("all", "--quiet"))
+		cold, idle = append(cold, c), append(idle, r)
 
 		if peerErr != nil {
 			continue
 		}
-		t0 = time.Now()
+		t0 := time.Now()
 		d, err := peer.start(fmt.Sprintf("cold%d", i))
 		if err != nil {
 			peerErr = err
@@ -55,6 +47,24 @@ func benchColdIdle(t *testing.T, tab *benchTable, rounds int, peer *swarmPeer, p
 	}
 	tab.add("cold start to /health, fresh work dir (`nodectl up --role=all`)", "ms", cold, "dockerd to `/_ping`, fresh data root", dCold, peerErr, absGoal(300, "≤ 300 ms"), "")
 	tab.add("idle RSS, fresh work dir (agent registered, 2 s idle)", "MiB", idle, "dockerd + containerd RSS, fresh data root (no swarm)", dIdle, peerErr, absGoal(40, "≤ 40 MiB"), "")
+}
+
+// coldIdle starts node n with args: it returns the milliseconds from exec
+// to /health and, once its agent is active and it has idled idleSettle,
+// its RSS in MiB; then it stops the node.
+func coldIdle(t *testing.T, n node, args []string) (cold, rss float64) {
+	t.Helper()
+	t0 := time.Now()
+	p := start(t, args...)
+	if !pollUntil(30*time.Second, func() bool { return healthy(n.url()) }) {
+		t.Fatalf("node not healthy in 30 s:\n%s", p.out)
+	}
+	cold = msSince(t0)
+	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
+	time.Sleep(idleSettle) // idle is time passing with nothing to do: the measurement
+	rss = rssOfPids(p.cmd.Process.Pid)
+	p.kill(syscall.SIGTERM)
+	return cold, rss
 }
 
 // benchApps: app create → 1 task running and scale 1 → 50 on one agent,

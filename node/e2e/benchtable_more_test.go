@@ -71,7 +71,7 @@ func checkpointRate(tb testing.TB, writers int, d time.Duration) float64 {
 		}
 	}
 	var done atomic.Int64
-	var failed atomic.Value
+	var failed atomic.Pointer[error] // the first append that failed
 	began := time.Now()
 	stop := began.Add(d)
 	var wg sync.WaitGroup
@@ -87,7 +87,7 @@ func checkpointRate(tb testing.TB, writers int, d time.Duration) float64 {
 					"agent_id": map[string]string{"value": "0b7e4f2a-6c1d-4e3b-8a9f-2d5c7e1b3a4f-S0"}, "uuid": uuid,
 					"timestamp": float64(time.Now().UnixNano()) / 1e9, "container_status": map[string]any{"executor_pid": 4242 + i}}})
 				if _, err := s.AppendUpdate(ctx, storage.Update{FrameworkID: fw, TaskID: id, UUID: uuid, State: "TASK_RUNNING", Body: body}); err != nil {
-					failed.CompareAndSwap(nil, err)
+					failed.CompareAndSwap(nil, &err)
 					return
 				}
 				done.Add(1)
@@ -95,8 +95,8 @@ func checkpointRate(tb testing.TB, writers int, d time.Duration) float64 {
 		})
 	}
 	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
-		tb.Fatalf("checkpoint: %v", err)
+	if err := failed.Load(); err != nil {
+		tb.Fatalf("checkpoint: %v", *err)
 	}
 	return float64(done.Load()) / time.Since(began).Seconds()
 }
@@ -213,14 +213,11 @@ func newBareEtcd(t *testing.T) (*bareEtcd, error) {
 
 // leader is the index of the member every live member names as leader.
 func (e *bareEtcd) leader(timeout time.Duration) (int, error) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if l, ok := e.agreedLeader(); ok {
-			return l, nil
-		}
-		time.Sleep(20 * time.Millisecond) // polling the members
+	l := -1
+	if !pollUntil(timeout, func() bool { var ok bool; l, ok = e.agreedLeader(); return ok }) {
+		return -1, fmt.Errorf("bare etcd: no leader all three members agree on within %s", timeout)
 	}
-	return -1, fmt.Errorf("bare etcd: no leader all three members agree on within %s", timeout)
+	return l, nil
 }
 
 func (e *bareEtcd) agreedLeader() (int, bool) {
@@ -276,17 +273,10 @@ func (e *bareEtcd) failover(t *testing.T) (float64, error) {
 	}
 	e.procs[l].kill(syscall.SIGKILL)
 	began := time.Now()
-	var took float64
-	for {
-		if err = put(); err == nil {
-			took = float64(time.Since(began).Microseconds()) / 1000
-			break
-		}
-		if time.Since(began) > 10*time.Second {
-			return 0, fmt.Errorf("bare etcd: no survivor accepted a put within 10 s: %w", err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the survivors, as haWrite does
+	if !pollUntil(10*time.Second, func() bool { err = put(); return err == nil }) {
+		return 0, fmt.Errorf("bare etcd: no survivor accepted a put within 10 s: %w", err)
 	}
+	took := msSince(began)
 	e.procs[l] = startCmd(t, exec.Command(e.cmd, e.args[l]...), append([]string{"(etcd)"}, e.args[l]...))
 	if _, err := e.leader(30 * time.Second); err != nil {
 		return 0, err
@@ -377,25 +367,12 @@ func benchChurn(t *testing.T, tab *benchTable, rounds int) {
 		time.Since(began).Round(time.Second), float64(etcdDBBytes(n.dir))/1e6)
 	p.kill(syscall.SIGTERM)
 
-	measure := func(n node, args []string) (cold, rss float64) {
-		t0 := time.Now()
-		p := start(t, args...)
-		if !pollUntil(30*time.Second, func() bool { return healthy(n.url()) }) {
-			t.Fatalf("node not healthy in 30 s:\n%s", p.out)
-		}
-		cold = msSince(t0)
-		waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
-		time.Sleep(idleSettle) // idle is time passing with nothing to do: the measurement
-		rss = rssOfPids(p.cmd.Process.Pid)
-		p.kill(syscall.SIGTERM)
-		return cold, rss
-	}
 	var cold, idle, fCold, fIdle []float64
 	for range rounds {
-		c, r := measure(n, args)
+		c, r := coldIdle(t, n, args)
 		cold, idle = append(cold, c), append(idle, r)
 		f := newNode(t)
-		c, r = measure(f, f.args("all", "--quiet", "--resources", "cpus:16;mem:16384;disk:4096;ports:[31000-31999]"))
+		c, r = coldIdle(t, f, f.args("all", "--quiet", "--resources", "cpus:16;mem:16384;disk:4096;ports:[31000-31999]"))
 		fCold, fIdle = append(fCold, c), append(fIdle, r)
 	}
 	tab.add(fmt.Sprintf("cold start to /health after churn (%s app versions, %d apps of 3 tasks started, replaced, deleted)", group(versions), cycles), "ms",
