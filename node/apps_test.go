@@ -174,6 +174,15 @@ func (s *appsStack) running(id string) int {
 	return out.App.TasksRunning
 }
 
+// deployments is the number of deployments in progress, -1 when unreadable.
+func (s *appsStack) deployments() int {
+	var ds []any
+	if s.req("GET", "/v2/deployments", "", &ds) != 200 {
+		return -1
+	}
+	return len(ds)
+}
+
 func (s *appsStack) launches() int64 {
 	var n int64
 	for _, a := range s.agents {
@@ -190,7 +199,11 @@ func TestAppsOnRealMaster(t *testing.T) {
 	if code := s.req("POST", "/v2/apps", `{"id":"/prod/web","instances":2,"cmd":"sleep 1000","cpus":0.1,"mem":16,"constraints":[["hostname","UNIQUE"]]}`, nil); code != 201 {
 		t.Fatalf("create: %d", code)
 	}
-	nodetest.WaitFor(t, 10*time.Second, "2 running", func() bool { return s.running("/prod/web") == 2 })
+	// The deployment ends a moment after its tasks run: a change before
+	// then would meet it (409).
+	nodetest.WaitFor(t, 10*time.Second, "2 running, deployment done", func() bool {
+		return s.running("/prod/web") == 2 && s.deployments() == 0
+	})
 	var tasks struct {
 		Tasks []struct {
 			ID    string `json:"id"`
@@ -222,11 +235,7 @@ func TestAppsOnRealMaster(t *testing.T) {
 	if code := s.req("PUT", "/v2/apps/prod/web?force=true", `{"instances":2}`, nil); code != 200 {
 		t.Fatalf("forced scale: %d", code)
 	}
-	nodetest.WaitFor(t, 5*time.Second, "deployments done", func() bool {
-		var ds []any
-		s.req("GET", "/v2/deployments", "", &ds)
-		return len(ds) == 0
-	})
+	nodetest.WaitFor(t, 5*time.Second, "deployments done", func() bool { return s.deployments() == 0 })
 
 	// A new apps framework (as after a leader change) resumes from etcd
 	// with the same framework id and restarts nothing.
