@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestRelinkConcurrent: the tasks of one group make their sandboxes at
@@ -29,5 +31,33 @@ func TestRelinkConcurrent(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(link + ".tmp*"); len(m) != 0 {
 		t.Errorf("temporary links left: %v", m)
+	}
+}
+
+// TestSandboxSpreadsExecutors: a framework's executors directory carries
+// ext4's top-of-hierarchy attribute (chattr +T), so every task's sandbox
+// is placed in a block group of its own choosing (see spreadChildren).
+func TestSandboxSpreadsExecutors(t *testing.T) {
+	wd := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(wd, &st); err != nil || st.Type != unix.EXT4_SUPER_MAGIC {
+		t.Skipf("%s is not on ext4 (statfs type %#x, %v): the attribute is ext4's", wd, st.Type, err)
+	}
+	for _, run := range []string{"C1", "C2"} {
+		if _, err := makeSandbox(wd, "A-S0", "F1", "task."+run, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(filepath.Join(wd, "slaves", "A-S0", "frameworks", "F1", "executors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	flags, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags&fsTopdirFL == 0 {
+		t.Fatalf("executors directory flags %#x: want FS_TOPDIR_FL", flags)
 	}
 }
