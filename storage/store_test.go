@@ -26,6 +26,8 @@ func TestOpenSetsPragmas(t *testing.T) {
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
 		{"user_version", strconv.Itoa(len(migrations))},
+		{"wal_autocheckpoint", strconv.Itoa(walAutocheckpoint)},
+		{"cache_size", strconv.Itoa(-cacheKiB)},
 	} {
 		var got string
 		if err := c.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(&got); err != nil {
