@@ -72,7 +72,7 @@ func newSpaceReserve(workDir, dbDir string, log *slog.Logger) (*spaceReserve, er
 // sizeSpaceReserve sizes the reserve of workDir's filesystem (its size
 // depends on the filesystem's, not on what is free); start makes it.
 func sizeSpaceReserve(workDir, dbDir string, log *slog.Logger) (*spaceReserve, error) {
-	r := &spaceReserve{path: filepath.Join(workDir, "etcd.reserve"), db: filepath.Join(dbDir, "member", "snap", "db"), log: log}
+	r := &spaceReserve{path: filepath.Join(workDir, "etcd.reserve"), db: etcdDBPath(dbDir), log: log}
 	var st unix.Statfs_t
 	if err := unix.Statfs(workDir, &st); err != nil {
 		return nil, fmt.Errorf("measure the work dir's filesystem: %w", err)
@@ -242,4 +242,9 @@ func (r *spaceReserve) run(ctx context.Context) {
 			r.check()
 		}
 	}
+}
+
+// etcdDBPath is the path of etcd's database (bbolt) in its data dir.
+func etcdDBPath(dataDir string) string {
+	return filepath.Join(dataDir, "member", "snap", "db")
 }

@@ -294,11 +294,19 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	// start-up touched (package inits all over its code, the embedded
 	// helpers copied to a fresh work dir) leave the resident set; those
 	// the node goes on using come back at their first touch
-	// (runtime/exetrim, docs/performance.md).
+	// (runtime/exetrim, docs/performance.md). So do the pages of etcd's
+	// database that its start read to rebuild its index (every revision
+	// of every key still in it: tens of MB after a busy hour); the pages
+	// etcd goes on reading come back from the file.
 	time.AfterFunc(startupSettle, func() {
 		debug.FreeOSMemory()
 		if _, err := exetrim.Release(false); err != nil {
 			log.Debug("release the executable's start-up pages", "err", err)
+		}
+		if cfg.runsMaster() {
+			if _, err := exetrim.PageOut(etcdDBPath(cfg.etcdDir())); err != nil {
+				log.Debug("page out etcd's start-up pages", "err", err)
+			}
 		}
 	})
 

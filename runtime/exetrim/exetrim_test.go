@@ -2,10 +2,14 @@ package exetrim
 
 import (
 	"bufio"
+	"bytes"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // fileRSS is the process's resident file-backed memory in KiB: Pss_File
@@ -73,5 +77,42 @@ Anonymous:             0 kB
 	want := []span{{0x400000, 0x500000}, {0x600000, 0x700000}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("clean mappings %x, want %x", got, want)
+	}
+}
+
+// PageOut takes a read-only file mapping's pages out of the resident set;
+// the mapping still reads the file's bytes afterwards.
+func TestPageOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data")
+	data := bytes.Repeat([]byte("nodectl "), 1<<20) // 8 MiB
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := unix.Mmap(int(f.Fd()), 0, len(data), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	sum := 0
+	for i := 0; i < len(m); i += 4096 {
+		sum += int(m[i]) // every page resident
+	}
+	before := fileRSS(t)
+	advised, err := PageOut(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := fileRSS(t)
+	t.Logf("file-backed resident %d KiB -> %d KiB (%d KiB advised)", before, after, advised>>10)
+	if advised != uint64(len(data)) || before-after < 4096 {
+		t.Fatalf("advised %d bytes of %d; file-backed resident %d -> %d KiB, want at least 4 MiB less", advised, len(data), before, after)
+	}
+	if !bytes.Equal(m, data) || sum == 0 {
+		t.Fatal("the mapping reads other bytes after PageOut")
 	}
 }
