@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -206,6 +207,8 @@ func TestKillDuringImagePull(t *testing.T) {
 	waitOrEnded(t, a, "pull", func() bool { return len(pulling) > 0 })
 	a.dispatch(ctx, killMessage("pull"))
 	requireKilledDuringLaunch(t, a, "pull")
+	// Image tasks' run directories are spread over the disk as sandboxes are.
+	requireTopdir(t, filepath.Join(a.cfg.WorkDir, "provisioner", "containers"))
 }
 
 // A KILL that arrives once the container runs but before the launch has

@@ -66,15 +66,18 @@ var spreadDone sync.Map
 // ext4's Orlov allocator places each in a block group of its own choosing, as
 // for the users' directories under /home (chattr(1)), instead of beside its
 // siblings. A framework's executors directory gets a new subdirectory for
-// every task. Without the mark, every sandbox's inodes (its directories,
-// stdout, stderr, latest) come from the same group, and on ext4 without a
-// journal each inode allocation there first steps over every inode of the
-// group freed in the last minutes (fs/ext4/ialloc.c, recently_deleted): a
-// busy agent frees many (ended sandboxes, other programs' temporary files):
-// a burst of 50 starts spent ~0.5 ms of CPU an inode (perf), and took 2.0 s
-// of CPU where it takes 1.45 s with the mark (docs/runtime.md). A hint
-// only: a file system without the attribute refuses or ignores it, and the
-// sandbox is made either way.
+// every task, and so does provisioner/containers for every image task (its
+// overlay's upper and work directories, and the mount points libcontainer
+// makes in the upper one). Without the mark, every sandbox's inodes (its
+// directories, stdout, stderr, latest) come from the same group, and on
+// ext4 without a journal each inode allocation there first steps over
+// every inode of the group freed in the last minutes (fs/ext4/ialloc.c,
+// recently_deleted): a busy agent frees many (ended sandboxes, other
+// programs' temporary files). A burst of 50 command tasks spent ~0.5 ms of
+// CPU an inode (perf) and took 2.0 s of CPU, 1.45 s with the mark; 50 image
+// tasks 1.9–2.2 s, 1.55–1.7 s with it (docs/runtime.md). A hint only: a
+// file system without the attribute refuses or ignores it, and the
+// directories are made either way.
 func spreadChildren(dir string) {
 	if _, ok := spreadDone.Load(dir); ok {
 		return

@@ -428,6 +428,9 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 			return err // no pull for a task that cannot start
 		}
 		t.runDir = filepath.Join(a.cfg.WorkDir, "provisioner", "containers", t.containerID)
+		// Every image container's overlay, upper dir and mount points
+		// in a block group of ext4's choosing (sandbox.go).
+		spreadChildren(filepath.Dir(t.runDir))
 		pull, err := pullOptions(t.secrets.pull) // pullauth.go
 		if err != nil {
 			return err
