@@ -218,6 +218,8 @@ func rowLevel(msg string) bool {
 const (
 	sqliteCorrupt = 11 // SQLITE_CORRUPT: database disk image is malformed
 	sqliteNotADB  = 26 // SQLITE_NOTADB: file is not a database
+	// SQLITE_CONSTRAINT_UNIQUE (https://www.sqlite.org/rescode.html#constraint_unique)
+	sqliteConstraintUnique = 2067
 )
 
 // wrapErr names the file and turns sqlite's corruption codes into a

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 // Every method here is one atomic write: it returns nil only once the
@@ -162,13 +164,12 @@ func (s *Store) AppendUpdate(ctx context.Context, u Update) (int64, error) {
 	// after a nil error: if ctx ends first, the writer may still set them.
 	var seq int64
 	err := s.write(ctx, func(w *wtx) error {
-		var done, dup bool
+		var done bool
 		var last int64
 		err := w.queryRow(`SELECT t.done,
-				(SELECT COALESCE(MAX(seq), 0) FROM updates WHERE framework_id = t.framework_id AND task_id = t.task_id),
-				EXISTS (SELECT 1 FROM updates WHERE framework_id = t.framework_id AND task_id = t.task_id AND uuid = ?)
+				(SELECT COALESCE(MAX(seq), 0) FROM updates WHERE framework_id = t.framework_id AND task_id = t.task_id)
 			FROM tasks t WHERE t.framework_id = ? AND t.task_id = ?`,
-			[]any{u.UUID, u.FrameworkID, u.TaskID}, &done, &last, &dup)
+			[]any{u.FrameworkID, u.TaskID}, &done, &last)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return ErrNotFound
@@ -176,10 +177,14 @@ func (s *Store) AppendUpdate(ctx context.Context, u Update) (int64, error) {
 			return err
 		case done:
 			return ErrStreamClosed
-		case dup:
-			return ErrDuplicateUpdate
 		}
+		// A uuid already in the stream breaks the UNIQUE (framework_id,
+		// task_id, uuid) rule: the write's savepoint undoes the insert.
 		if err := insertUpdate(w, u, last+1, now); err != nil {
+			var se *sqlite.Error
+			if errors.As(err, &se) && se.Code() == sqliteConstraintUnique {
+				return ErrDuplicateUpdate
+			}
 			return err
 		}
 		seq = last + 1
