@@ -58,8 +58,16 @@ func relink(link, target string) error {
 // attribute `chattr +T` sets.
 const fsTopdirFL = 0x00020000
 
-// spreadDone holds the directories spreadChildren has seen to.
-var spreadDone sync.Map
+// spreadSeen holds directories spreadChildren has seen to, up to
+// spreadRemember of them (every `nodectl execute` is a framework of its
+// own: a long-lived agent sees many), then starts over; a directory
+// forgotten is only looked at again.
+var spreadSeen struct {
+	sync.Mutex
+	dirs map[string]bool
+}
+
+const spreadRemember = 1024
 
 // spreadChildren marks dir (made if missing) as the top of a directory
 // hierarchy (chattr +T): its subdirectories are unrelated to each other and
@@ -79,13 +87,21 @@ var spreadDone sync.Map
 // file system without the attribute refuses or ignores it, and the
 // directories are made either way.
 func spreadChildren(dir string) {
-	if _, ok := spreadDone.Load(dir); ok {
+	spreadSeen.Lock()
+	seen := spreadSeen.dirs[dir]
+	spreadSeen.Unlock()
+	if seen {
 		return
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return // the sandbox's own MkdirAll says why
 	}
-	spreadDone.Store(dir, struct{}{})
+	spreadSeen.Lock()
+	if spreadSeen.dirs == nil || len(spreadSeen.dirs) >= spreadRemember {
+		spreadSeen.dirs = make(map[string]bool)
+	}
+	spreadSeen.dirs[dir] = true
+	spreadSeen.Unlock()
 	f, err := os.Open(dir)
 	if err != nil {
 		return

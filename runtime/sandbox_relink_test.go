@@ -3,6 +3,7 @@ package runtime
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -76,4 +77,19 @@ func requireTopdir(t *testing.T, dir string) {
 func onExt4(path string) bool {
 	var st unix.Statfs_t
 	return unix.Statfs(path, &st) == nil && st.Type == unix.EXT4_SUPER_MAGIC
+}
+
+// TestSpreadSeenBounded: the directories spreadChildren remembers stay
+// bounded however many frameworks an agent sees.
+func TestSpreadSeenBounded(t *testing.T) {
+	wd := t.TempDir()
+	for i := range spreadRemember + 10 {
+		spreadChildren(filepath.Join(wd, "f"+strconv.Itoa(i), "executors"))
+	}
+	spreadSeen.Lock()
+	n := len(spreadSeen.dirs)
+	spreadSeen.Unlock()
+	if n > spreadRemember {
+		t.Fatalf("%d directories remembered, want at most %d", n, spreadRemember)
+	}
 }
