@@ -295,9 +295,10 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	// helpers copied to a fresh work dir) leave the resident set; those
 	// the node goes on using come back at their first touch
 	// (runtime/exetrim, docs/performance.md). So do the pages of etcd's
-	// database that its start read to rebuild its index (every revision
-	// of every key still in it: tens of MB after a busy hour); the pages
-	// etcd goes on reading come back from the file.
+	// database: etcd maps it with MAP_POPULATE (go.etcd.io/etcd/server
+	// storage/backend/config_linux.go), which reads the whole file in at
+	// start (tens of MB after a busy hour, every revision not yet
+	// compacted); the pages etcd goes on reading come back from the file.
 	time.AfterFunc(startupSettle, func() {
 		debug.FreeOSMemory()
 		if _, err := exetrim.Release(false); err != nil {
