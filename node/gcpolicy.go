@@ -13,8 +13,8 @@ import (
 // grows with the cluster. With Go's default GOGC=100 the heap may grow to
 // twice what is live before the next collection: at 10,000 agents and
 // 300,000 tasks (~900 MB live) the leader was 2,254–2,284 MiB resident
-// (make bench-scale, docs/performance.md), 1,738–1,841 MiB with this
-// policy, for 3–20 % more of its CPU. tuneGC caps the
+// (make bench-scale, docs/performance.md), 1,738–1,856 MiB with this
+// policy, for up to a fifth more of its CPU. tuneGC caps the
 // headroom at gcHeadroom once the live heap passes it, by lowering GOGC
 // as the live heap grows (never under gcMinPercent): a small master keeps
 // Go's default, a big one spends some CPU on more frequent collections
