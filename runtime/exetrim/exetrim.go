@@ -18,6 +18,7 @@ package exetrim
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -64,6 +65,10 @@ func Release(noFaultAround bool) (uint64, error) {
 // may be anything, and MADV_PAGEOUT only ever moves pages out, never drops
 // their data. It returns the bytes of address space advised.
 func PageOut(path string) (uint64, error) {
+	// smaps names a mapped file by its path with the links resolved.
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
 	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return 0, fmt.Errorf("read /proc/self/smaps: %w", err)
@@ -101,7 +106,8 @@ func cleanMappings(smaps, path string) []span {
 		if rng, ok := mappingHeader(f); ok {
 			flush()
 			// start-end perms offset dev inode path
-			if len(f) >= 6 && f[5] == path && !strings.Contains(f[1], "w") {
+			// The path is the rest of the line (it may hold a space).
+			if len(f) >= 6 && strings.Join(f[5:], " ") == path && !strings.Contains(f[1], "w") {
 				cur = &rng
 			}
 			continue

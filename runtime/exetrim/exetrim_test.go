@@ -81,11 +81,20 @@ Anonymous:             0 kB
 }
 
 // PageOut takes a read-only file mapping's pages out of the resident set;
-// the mapping still reads the file's bytes afterwards.
+// the mapping still reads the file's bytes afterwards. The file is named
+// through a link, and its real path holds a space.
 func TestPageOut(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "data")
+	dir := filepath.Join(t.TempDir(), "etcd data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "db")
 	data := bytes.Repeat([]byte("nodectl "), 1<<20) // 8 MiB
 	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "db")
+	if err := os.Symlink(path, link); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
@@ -103,7 +112,7 @@ func TestPageOut(t *testing.T) {
 		sum += int(m[i]) // every page resident
 	}
 	before := fileRSS(t)
-	advised, err := PageOut(path)
+	advised, err := PageOut(link)
 	if err != nil {
 		t.Fatal(err)
 	}
