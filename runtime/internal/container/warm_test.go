@@ -308,6 +308,44 @@ func TestWarmContainerWaitsForAFit(t *testing.T) {
 	}
 }
 
+// TestWarmContainerInTheWayEnded: a warm container still being made (no
+// ready file yet) when a task it does not fit starts is ended, so that its
+// making does not compete with that task's container; once nothing is
+// starting it is made again, and the next task it fits takes it over.
+func TestWarmContainerInTheWayEnded(t *testing.T) {
+	e, work := warmEnv(t)
+	e.start(t, warmSpec(t, work, "w1", "/bin/true"))
+	stub := warmReady(t, e.cfg.Root)
+	readies, _ := filepath.Glob(filepath.Join(e.cfg.Root, "warm", "*", "ready"))
+	if len(readies) != 1 {
+		t.Fatalf("ready files %v, want one", readies)
+	}
+	if err := os.Remove(readies[0]); err != nil { // as if still being made
+		t.Fatal(err)
+	}
+	vol := warmSpec(t, work, "w2", "sleep", "30")
+	vol.Mounts = []container.Mount{{Source: t.TempDir(), Destination: "/tmp/vol"}}
+	if c := e.start(t, vol); c.Pid() == stub {
+		t.Fatal("a task with a volume took over the warm container")
+	}
+	// Its shim killed, the stub is orphaned to this process (a subreaper).
+	containertest.Eventually(t, 30*time.Second, func() bool {
+		var ws unix.WaitStatus
+		if got, _ := unix.Wait4(stub, &ws, unix.WNOHANG, nil); got == stub {
+			return true
+		}
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", stub))
+		return err != nil
+	}, "the warm container being made outlived the start of a task it does not fit")
+	again := warmReady(t, e.cfg.Root)
+	if again == stub {
+		t.Fatalf("warm container %d, want a new one", again)
+	}
+	if c := e.start(t, warmSpec(t, work, "w3", "sleep", "30")); c.Pid() != again {
+		t.Fatalf("init pid %d, want the new warm container's %d", c.Pid(), again)
+	}
+}
+
 // TestWarmContainerUsers: tasks of two users taking turns each find a warm
 // container made for their user; a third user's task makes the least
 // recent user's go.

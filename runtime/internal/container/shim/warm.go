@@ -109,6 +109,11 @@ func makeWarm(dir string) (_ *warm, err error) {
 	if w.st, err = ociconf.StartWith(&w.req, []*os.File{theirs}); err != nil {
 		return nil, err
 	}
+	ready, err := os.OpenFile(filepath.Join(dir, shimapi.WarmReadyFile), os.O_RDONLY|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	ready.Close()
 	return w, nil
 }
 

@@ -34,6 +34,9 @@ const (
 	ExitFile = "exit.json"
 	// ShimLogFile receives the shim's own stdout and stderr.
 	ShimLogFile = "shim.log"
+	// WarmReadyFile appears in a warm container's dir once the spare shim
+	// has made the container: until then it is still being made.
+	WarmReadyFile = "ready"
 	// SecretEnvFile (0600) holds Spec.SecretEnv for the shim, which
 	// removes it once read: secret values are never in RequestFile.
 	SecretEnvFile = "secret-env.json"
