@@ -27,7 +27,7 @@ func TestOpenSetsPragmas(t *testing.T) {
 		{"busy_timeout", "5000"},
 		{"user_version", strconv.Itoa(len(migrations))},
 		{"wal_autocheckpoint", strconv.Itoa(walAutocheckpoint)},
-		{"cache_size", strconv.Itoa(-cacheKiB)},
+		{"cache_size", "-2000"}, // sqlite's default: only the writer's is big
 	} {
 		var got string
 		if err := c.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(&got); err != nil {
@@ -36,6 +36,14 @@ func TestOpenSetsPragmas(t *testing.T) {
 		if got != p.want {
 			t.Errorf("PRAGMA %s = %q, want %q", p.pragma, got, p.want)
 		}
+	}
+	// The writer (idle: nothing was written) has the big page cache.
+	var got int
+	if err := s.wc.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != -cacheKiB {
+		t.Errorf("writer's PRAGMA cache_size = %d, want %d", got, -cacheKiB)
 	}
 }
 
