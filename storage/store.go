@@ -160,9 +160,9 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, migs []migration) (
 	// Only the writer gets the big page cache, and only now: quick_check
 	// read every page through it, which stayed cached (and, freed, in
 	// sqlite's allocator) for the node's life; readers (LoadState at a
-	// restart, the operator endpoints) keep sqlite's 2 MB. After a day's
-	// churn the node's idle RSS was 4–5 MB higher with all connections at
-	// cacheKiB.
+	// restart, the operator endpoints) keep sqlite's 2 MB. The node's idle
+	// RSS after make bench's churn: 41.3–41.6 MiB with every connection at
+	// cacheKiB, 39.5–40.0 MiB so (docs/performance.md).
 	for _, q := range []string{"PRAGMA shrink_memory", fmt.Sprintf("PRAGMA cache_size(-%d)", cacheKiB)} {
 		if _, err := s.wc.ExecContext(ctx, q); err != nil {
 			return nil, s.wrapErr("set the page cache of", err)

@@ -69,11 +69,12 @@ type spares struct {
 // own).
 //
 // A warm container still being made that req does not fit is ended: its
-// making (namespaces, mounts, cgroups, a Go start-up) competes with req's
-// container for the CPU and the kernel's mount and cgroup locks, and cost
-// an image task started right after a command task ~150 ms on a 2-core
-// PVM guest (its container ~100 ms without the competition). The next
-// refill makes it again once nothing is starting.
+// making (namespaces, mounts, cgroups, two Go start-ups) competes with
+// req's container for the CPU and the kernel's mount and cgroup locks. On
+// a 2-core PVM guest an image task started right after a command task took
+// 227–302 ms from STAGING to RUNNING beside it, 134–154 ms with it ended
+// (docs/performance.md). The next refill makes it again once nothing is
+// starting.
 func (d *Driver) takeSpare(req *shimapi.Request) *spareShim {
 	d.spares.mu.Lock()
 	defer d.spares.mu.Unlock()
