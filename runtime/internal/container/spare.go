@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -87,17 +88,14 @@ func (d *Driver) takeSpare(req *shimapi.Request) *spareShim {
 			}
 		}
 	}
-	keep := pool[:0]
-	for _, sp := range pool {
-		if sp.warm != nil && !warmReady(sp) {
-			_ = unix.PidfdSendSignal(int(sp.pidfd.Fd()), unix.SIGKILL, nil, 0)
-			go d.discardSpare(sp)
-			continue
+	d.spares.pool = slices.DeleteFunc(pool, func(sp *spareShim) bool {
+		if sp.warm == nil || warmReady(sp) {
+			return false
 		}
-		keep = append(keep, sp)
-	}
-	clear(pool[len(keep):])
-	d.spares.pool = keep
+		_ = unix.PidfdSendSignal(int(sp.pidfd.Fd()), unix.SIGKILL, nil, 0)
+		go d.discardSpare(sp)
+		return true
+	})
 	return nil
 }
 
