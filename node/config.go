@@ -196,7 +196,7 @@ func upFlags() []cli.Flag {
 		dur("executor-shutdown-grace-period", 5*time.Second, "agent: time between SIGTERM and SIGKILL when a task is killed", "executor_shutdown_grace_period"),
 		&cli.BoolFlag{Name: "cgroups-enable-cfs", Aliases: []string{"cgroups_enable_cfs"}, EnvVars: []string{envName("cgroups-enable-cfs")},
 			Usage: "agent: cap each task's CPU at its cpus with a CFS quota (Mesos' default: off, cpus are shares and a task may use idle CPU)"},
-		boolT("warm-containers", "agent: make command tasks' containers ahead (their namespaces, mounts, seccomp filter and user, like the last command tasks' of up to two users): a task like one of them then starts by taking it over, without creating a container"),
+		boolT("warm-containers", "agent: make tasks' containers ahead (their namespaces, mounts, seccomp filter and user, like the last tasks' of up to three kinds: command tasks by user, image tasks by image and user, each image task's on a root of its own): a task like one of them then starts by taking it over, without creating a container"),
 		boolT("cgroups-favor-dynmods", "agent: turn on the host's cgroup2 mount option favordynmods at start: a container start then moves its init into its cgroups without waiting ~10 ms for the kernel (host-wide; forks and exits cost a little more)"),
 		boolT("enforce-container-disk-quota", "agent: kill a task whose sandbox grows beyond its disk resource, or whose persistent volume beyond its size (REASON_CONTAINER_LIMITATION_DISK); on by default, unlike Mesos, so a task cannot fill the work-dir filesystem", "enforce_container_disk_quota"),
 		dur("container-disk-watch-interval", 15*time.Second, "agent: how often sandboxes and persistent volumes are measured", "container_disk_watch_interval"),

@@ -291,7 +291,7 @@ func New(cfg Config) (*Agent, error) {
 	a.status = newStatusManager(a.sendStatus, a.tasks.complete, a.log)
 	a.status.sendBatch = a.sendStatuses
 	// The driver first: a lost checkpoint is judged by the containers too.
-	a.driver, a.driverErr = newDriver(cfg, a.log)
+	a.driver, a.driverErr = newDriver(cfg, a.log, warmRootfs{a})
 	if a.driverErr != nil {
 		a.log.Warn("containers disabled on this agent", "err", a.driverErr)
 	}
@@ -308,6 +308,7 @@ func New(cfg Config) (*Agent, error) {
 		_ = a.Close()
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
+	a.sweepWarmRootfs() // warmimage.go
 	if a.fetcher, err = newFetcher(cfg.Fetcher, cfg.WorkDir, a.log); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -318,7 +319,7 @@ func New(cfg Config) (*Agent, error) {
 }
 
 // newDriver sets up the container driver with the embedded (or given) shim.
-func newDriver(cfg Config, log *slog.Logger) (containers, error) {
+func newDriver(cfg Config, log *slog.Logger, warm container.WarmRootfs) (containers, error) {
 	if cfg.testDriver != nil {
 		return cfg.testDriver, nil
 	}
@@ -349,7 +350,7 @@ func newDriver(cfg Config, log *slog.Logger) (containers, error) {
 	if _, err := mountRuntimeDir(runtimeDir(cfg.WorkDir), log); err != nil {
 		return nil, err
 	}
-	d, err := container.New(container.Config{Root: runtimeDir(cfg.WorkDir), ViewRoot: filepath.Join(runtimeDir(cfg.WorkDir), "views"), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, WarmContainers: cfg.WarmContainers, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
+	d, err := container.New(container.Config{Root: runtimeDir(cfg.WorkDir), ViewRoot: filepath.Join(runtimeDir(cfg.WorkDir), "views"), ShimPath: shim, CgroupParent: parent, HiddenPaths: hidden, WarmContainers: cfg.WarmContainers, WarmRootfs: warm, SeccompDir: cfg.SeccompConfigDir, SeccompProfile: cfg.SeccompProfileName, Logger: log})
 	if err != nil {
 		releaseRuntimeDir(runtimeDir(cfg.WorkDir), log)
 		return nil, err

@@ -3,7 +3,9 @@ package runtime
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -117,6 +119,7 @@ func (a *Agent) runImageGC(ctx context.Context) {
 // collectImages runs one collection.
 func (a *Agent) collectImages(ctx context.Context, plan imageGCPlan) {
 	m := a.imageGCCounters()
+	a.dropWarmImages(ctx, plan.prune)
 	if plan.prune {
 		n, err := a.pruneUnusedImages(ctx)
 		m.images.Add(float64(n))
@@ -132,6 +135,44 @@ func (a *Agent) collectImages(ctx context.Context, plan imageGCPlan) {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		m.failed.Inc()
 		a.log.Warn("image garbage collection failed", "err", err)
+	}
+}
+
+// dropWarmImages ends the warm containers (warmimage.go) whose image is
+// no longer named in the store, or all of them when pruning at low disk:
+// their leases would keep the image's layers, and no task is waiting for
+// them.
+func (a *Agent) dropWarmImages(ctx context.Context, all bool) {
+	wc, ok := a.driver.(interface{ DropWarm(image string) })
+	if !ok {
+		return
+	}
+	if all {
+		wc.DropWarm("")
+		return
+	}
+	leases, err := a.images.Leases()
+	if err != nil {
+		return
+	}
+	var named map[string]bool
+	for _, l := range leases {
+		if !strings.HasPrefix(filepath.Base(l.ContainerDir), warmPrefix) {
+			continue
+		}
+		if named == nil {
+			imgs, err := a.images.List(ctx)
+			if err != nil {
+				return
+			}
+			named = map[string]bool{}
+			for _, img := range imgs {
+				named[img.Digest.String()] = true
+			}
+		}
+		if !named[l.Image.String()] {
+			wc.DropWarm(l.Image.String())
+		}
 	}
 }
 

@@ -272,7 +272,7 @@ func (a *Agent) restoreTask(rec storage.Task, fws map[string]api.FrameworkInfo, 
 		framework: fw, info: info, sandbox: sandboxes[rec.ContainerID], state: api.TaskState(rec.State),
 	}
 	if taskImage(info) != "" {
-		t.runDir = filepath.Join(a.cfg.WorkDir, "provisioner", "containers", t.containerID)
+		t.runDir = provisionerDir(a.cfg.WorkDir, t.containerID)
 	}
 	var pending []api.StatusUpdate
 	npending := len(rec.Pending())

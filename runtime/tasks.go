@@ -420,6 +420,9 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	var imgEnv []string
 	var imgUser string
 	var imgConfig *image.ImageConfig
+	// A warm container claimed for the task (warmimage.go) and not handed
+	// to the driver's Start is ended on the way out.
+	defer func() { a.unclaimWarm(spec.Warm) }()
 	if img := taskImage(t.info); img != "" {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -427,7 +430,7 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		if err := netw.failed(); err != nil {
 			return err // no pull for a task that cannot start
 		}
-		t.runDir = filepath.Join(a.cfg.WorkDir, "provisioner", "containers", t.containerID)
+		t.runDir = provisionerDir(a.cfg.WorkDir, t.containerID)
 		// Every image container's overlay, upper dir and mount points
 		// in a block group of ext4's choosing (sandbox.go).
 		spreadChildren(filepath.Dir(t.runDir))
@@ -438,11 +441,11 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 		if err := a.forcePull(ctx, t.info, img, pull...); err != nil {
 			return err
 		}
-		rootfs, ic, err := a.prepareRootfs(ctx, img, t.runDir, pull...)
+		rootfs, ic, digest, warm, err := a.imageRootfs(ctx, t, img, pull)
 		if err != nil {
 			return err
 		}
-		spec.Rootfs, spec.SandboxTarget = rootfs, container.DefaultSandboxTarget
+		spec.Rootfs, spec.SandboxTarget, spec.Image, spec.Warm = rootfs, container.DefaultSandboxTarget, digest, warm
 		imgEnv, imgUser, imgConfig = ic.Env, ic.User, &ic
 	}
 	user, err := a.taskUser(t, spec.Rootfs, imgUser, sandbox)
@@ -482,8 +485,11 @@ func (a *Agent) startContainer(ctx context.Context, t *task) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// Start destroys a half-started container when ctx ends.
-	ctr, err := a.driver.Start(ctx, spec)
+	// Start destroys a half-started container when ctx ends, and takes
+	// over or ends a claimed warm one.
+	s := spec
+	spec.Warm = ""
+	ctr, err := a.driver.Start(ctx, s)
 	if err != nil {
 		return err
 	}

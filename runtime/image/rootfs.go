@@ -199,6 +199,90 @@ func (s *Store) ReleaseRootfs(containerDir string) error {
 	return nil
 }
 
+// MoveRootfs moves the rootfs PrepareRootfs made in container directory
+// from, mounted, to container directory to (which must not exist), with
+// its lease: a warm container's root given to the task that takes the
+// container over. The overlay stays mounted (a directory holding a mount
+// point renames with it); a container running on it runs on. A move cut
+// short leaves one of the two leases stale (its directory gone), which
+// GC drops. The new lease reaches the disk in the background (a task's
+// start waits for no fsync of it: 1–4 ms of a ~12 ms start on the 2-core
+// dev box), then the directories that hold the lease and the rootfs.
+func (s *Store) MoveRootfs(ctx context.Context, from, to string) error {
+	if err := s.moveRootfs(ctx, from, to); err != nil {
+		return fmt.Errorf("move rootfs from %s to %s: %w", from, to, err)
+	}
+	return nil
+}
+
+func (s *Store) moveRootfs(ctx context.Context, from, to string) error {
+	from, err := filepath.Abs(from)
+	if err != nil {
+		return err
+	}
+	if to, err = filepath.Abs(to); err != nil {
+		return err
+	}
+	lk, err := s.lockShared(ctx)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
+	l, err := s.readLease(from)
+	if err != nil {
+		return err
+	}
+	if !rootfsReady(filepath.Join(from, rootfsName), l.Mode) {
+		return errors.New("no rootfs there")
+	}
+	l.ContainerDir = to
+	b, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return err
+	}
+	lease := s.leasePath(to)
+	if err := writeFile(lease, b, false); err != nil {
+		return fmt.Errorf("write lease: %w", err)
+	}
+	if err := os.Rename(from, to); err != nil {
+		_ = s.removeLease(to)
+		return err
+	}
+	go func() {
+		if f, err := os.Open(lease); err == nil {
+			err = f.Sync()
+			f.Close()
+			if err == nil {
+				_ = syncDir(filepath.Dir(lease))
+				_ = syncDir(filepath.Dir(to))
+			}
+		}
+	}()
+	return s.removeLease(from)
+}
+
+// ImageDigest is the manifest digest of the stored image ref names.
+func (s *Store) ImageDigest(ctx context.Context, ref string) (v1.Hash, ImageConfig, error) {
+	lk, err := s.lockShared(ctx)
+	if err != nil {
+		return v1.Hash{}, ImageConfig{}, err
+	}
+	defer lk.unlock()
+	d, err := s.resolve(ref)
+	if err != nil {
+		return v1.Hash{}, ImageConfig{}, err
+	}
+	img, err := s.image(d.Digest)
+	if err != nil {
+		return v1.Hash{}, ImageConfig{}, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return v1.Hash{}, ImageConfig{}, fmt.Errorf("read config of %s: %w", ref, err)
+	}
+	return d.Digest, imageConfig(cf), nil
+}
+
 // Leases lists the prepared container rootfs, oldest first.
 func (s *Store) Leases() ([]Lease, error) {
 	ents, err := os.ReadDir(s.leaseDir())

@@ -383,6 +383,47 @@ func TestPrepareRootfsRemountsAfterReboot(t *testing.T) {
 	}
 }
 
+// MoveRootfs gives a prepared rootfs (a warm container's) to another
+// container directory, mounted, with its lease: GC keeps its image, and
+// releasing the new directory undoes it all.
+func TestMoveRootfs(t *testing.T) {
+	for _, mode := range modes(t) {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := newStore(t, mode)
+			ctx := testCtx(t)
+			storeImageAs(t, s, imageOf(t, v1.Config{}, layer(t, []entry{file("f", "image")})), "mv:1")
+			parent := t.TempDir()
+			from, to := filepath.Join(parent, "warm-x"), filepath.Join(parent, "task")
+			if _, _, err := s.PrepareRootfs(ctx, "mv:1", from); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.MoveRootfs(ctx, from, to); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.ReleaseRootfs(to) })
+			if _, err := os.Stat(from); !os.IsNotExist(err) {
+				t.Errorf("%s still there: %v", from, err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(to, "rootfs", "f")); string(b) != "image" {
+				t.Errorf("moved rootfs f = %q", b)
+			}
+			ls, err := s.Leases()
+			if err != nil || len(ls) != 1 || ls[0].ContainerDir != to {
+				t.Fatalf("leases %+v, %v: want one, of %s", ls, err, to)
+			}
+			if err := s.MoveRootfs(ctx, from, filepath.Join(parent, "again")); err == nil {
+				t.Error("moved a rootfs that is not there")
+			}
+			if err := s.ReleaseRootfs(to); err != nil {
+				t.Fatal(err)
+			}
+			if ls, _ := s.Leases(); len(ls) != 0 {
+				t.Errorf("leases after release: %+v", ls)
+			}
+		})
+	}
+}
+
 // BenchmarkPrepareRootfs prepares and releases an overlay rootfs of a small
 // image, as every image task's start and end do.
 func BenchmarkPrepareRootfs(b *testing.B) {

@@ -504,6 +504,12 @@ func (s *Store) Remove(ctx context.Context, ref string) ([]Image, error) {
 // writeFileAtomic writes data to a temp file beside path, syncs it and
 // renames it over path.
 func writeFileAtomic(path string, data []byte) error {
+	return writeFile(path, data, true)
+}
+
+// writeFile writes data to path through a temporary file renamed over it;
+// with sync it returns once both are on disk.
+func writeFile(path string, data []byte, sync bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -518,15 +524,20 @@ func writeFileAtomic(path string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
 		return err
+	}
+	if !sync {
+		return nil
 	}
 	return syncDir(dir)
 }

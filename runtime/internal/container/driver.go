@@ -56,6 +56,10 @@ type Config struct {
 	// container ahead (spare.go): a task like the last one started takes
 	// it over.
 	WarmContainers bool
+	// WarmRootfs, with WarmContainers, has the driver make warm containers
+	// of image tasks too: it makes and releases their roots (the agent's
+	// image store). Nil: only command tasks get warm containers.
+	WarmRootfs WarmRootfs
 	// HiddenPaths are host paths (glob patterns allowed) hidden from command
 	// tasks besides Root and the shim's list of host secrets (/etc/shadow,
 	// /root, ...): the agent's work dir and the operator's paths.
@@ -415,6 +419,9 @@ func (d *Driver) normalize(s Spec) (Spec, error) {
 	if s.Rootfs != "" && !filepath.IsAbs(s.Rootfs) {
 		return bad("rootfs %q: not absolute", s.Rootfs)
 	}
+	if (s.Image != "" || s.Warm != "") && s.Rootfs == "" {
+		return bad("image %q, warm container %q: no rootfs", s.Image, s.Warm)
+	}
 	if s.SandboxDir == "" || !filepath.IsAbs(s.SandboxDir) {
 		return bad("sandbox dir %q: not absolute", s.SandboxDir)
 	}
@@ -543,11 +550,27 @@ func (d *Driver) start(ctx context.Context, s Spec) (_ *Container, _ *shimapi.Re
 	// Its warm container is for this task if the task fits.
 	var sp *spareShim
 	defer func() {
-		if sp != nil { // not handed over: an error came first
+		switch {
+		case sp != nil && sp.claimed: // its root is this task's
+			d.discardSpare(sp)
+		case sp != nil: // not handed over: an error came first
 			go d.discardSpare(sp)
 		}
 	}()
-	if !s.WaitBeforeExec {
+	if s.Warm != "" {
+		// The root is the claimed warm container's (ClaimWarm): it is
+		// taken over, or ended before another container starts on it.
+		if sp = d.takeClaimed(s.Warm); sp == nil {
+			return nil, nil, fmt.Errorf("%w: warm container %s: not claimed", ErrInvalidSpec, s.Warm)
+		}
+		if shimapi.WarmCompatible(sp.warm, &req) == nil {
+			req.WarmDir = sp.warm.RunDir
+			d.endUnready() // out of its way, as in takeSpare
+		} else {
+			d.discardSpare(sp)
+			sp = nil
+		}
+	} else if !s.WaitBeforeExec {
 		if sp = d.takeSpare(&req); sp != nil && sp.warm != nil {
 			req.WarmDir = sp.warm.RunDir
 		}

@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,10 +34,30 @@ import (
 // maxWarm of them wait, one per kind of command task seen last (tasks of
 // two users taking turns, a framework's as root and `nodectl execute`'s as
 // nobody, both find theirs).
+//
+// With Config.WarmRootfs image tasks get warm containers too, made on a
+// root of their own of the last image task's image (Spec.Image). The
+// image task that takes one over takes its root first (ClaimWarm), before
+// its container is started: the agent moves the root to the task's
+// container directory and names the warm container in the task's Spec
+// (Spec.Warm); the warm container's slot is bound where the sandbox goes
+// (/mnt/mesos/sandbox), and the task's sandbox is bound onto it.
 
 // maxWarm is how many warm containers wait at most (each a spare shim of
-// ~3.9 MB and a stub of ~2.3 MB resident).
-const maxWarm = 2
+// ~3.9 MB and a stub of ~2.3 MB resident): three kinds of task taking
+// turns (a framework's command and image tasks, `nodectl execute`'s as
+// nobody) all find theirs.
+const maxWarm = 3
+
+// WarmRootfs makes and releases the roots of warm containers of image
+// tasks (the agent's image store, Config.WarmRootfs).
+type WarmRootfs interface {
+	// Prepare gives warm container id a root of its own made of image
+	// (a Spec.Image), as for a task's container, and returns its path.
+	Prepare(image, id string) (string, error)
+	// Release undoes Prepare once the warm container is gone.
+	Release(id string)
+}
 
 // spareShim is a shim started ahead of its container.
 type spareShim struct {
@@ -47,6 +68,9 @@ type spareShim struct {
 	// warm is the request of its warm container (in warm.RunDir), nil
 	// for a spare without one.
 	warm *shimapi.Request
+	// claimed: its warm container's root is an image task's (ClaimWarm),
+	// not the driver's to release.
+	claimed bool
 }
 
 // spares holds the spare shims: one plain one, or a warm one per model.
@@ -62,6 +86,92 @@ type spares struct {
 	// container could have been made for, the most recent first, at most
 	// maxWarm: the warm containers wanted.
 	models []*shimapi.Request
+	// claimed are the spares whose warm container an image task claimed
+	// (ClaimWarm), by warm container id, until it starts (Start) or lets
+	// go (Unclaim).
+	claimed map[string]*spareShim
+	// forks are the spares being started (refillSpare), which Close
+	// waits for.
+	forks sync.WaitGroup
+}
+
+// ClaimWarm takes a warm container made of image (a Spec.Image) for an
+// image task, if one is ready, and returns its id and root: the root is
+// the caller's from now on, to move to the task's container directory
+// (the warm container runs on: its root is its own mount) and to start the
+// task's container on, with Spec.Warm naming id. Start then takes the warm
+// container over, or destroys it first if the task does not fit it. A claim
+// that does not reach Start must be given back to Unclaim.
+func (d *Driver) ClaimWarm(image string) (id, rootfs string, ok bool) {
+	if image == "" {
+		return "", "", false
+	}
+	d.spares.mu.Lock()
+	defer d.spares.mu.Unlock()
+	for i, sp := range d.spares.pool {
+		if sp.warm != nil && sp.warm.Spec.Image == image && sp.warm.Spec.Rootfs != "" && warmReady(sp) {
+			d.spares.pool = slices.Delete(d.spares.pool, i, i+1)
+			sp.claimed = true
+			if d.spares.claimed == nil {
+				d.spares.claimed = map[string]*spareShim{}
+			}
+			d.spares.claimed[sp.warm.Spec.ID] = sp
+			return sp.warm.Spec.ID, sp.warm.Spec.Rootfs, true
+		}
+	}
+	return "", "", false
+}
+
+// DropWarm ends the warm containers of image tasks made of image (every
+// image with "") and waits for them (one being made ends once made):
+// their roots are released, and with them their image leases (image
+// garbage collection). The next image task makes them again.
+func (d *Driver) DropWarm(image string) {
+	d.spares.mu.Lock()
+	var drop []*spareShim
+	d.spares.pool = slices.DeleteFunc(d.spares.pool, func(sp *spareShim) bool {
+		if sp.warm == nil || sp.warm.Spec.Image == "" || (image != "" && sp.warm.Spec.Image != image) {
+			return false
+		}
+		drop = append(drop, sp)
+		return true
+	})
+	d.spares.models = slices.DeleteFunc(d.spares.models, func(m *shimapi.Request) bool {
+		return m.Spec.Image != "" && (image == "" || m.Spec.Image == image)
+	})
+	d.spares.mu.Unlock()
+	for _, sp := range drop {
+		d.discardSpare(sp)
+	}
+}
+
+// Unclaim ends the warm container a claim (ClaimWarm) took that is not
+// started, and returns once it is gone: its root, the caller's, is then
+// no container's.
+func (d *Driver) Unclaim(id string) {
+	if sp := d.takeClaimed(id); sp != nil {
+		d.discardSpare(sp)
+	}
+}
+
+func (d *Driver) takeClaimed(id string) *spareShim {
+	d.spares.mu.Lock()
+	defer d.spares.mu.Unlock()
+	sp := d.spares.claimed[id]
+	delete(d.spares.claimed, id)
+	return sp
+}
+
+// kindFits reports whether the warm container made from warm would fit
+// req but for req's root: an image task's comes from the warm container
+// it takes over (ClaimWarm), which a model task's cannot.
+func kindFits(warm, req *shimapi.Request) bool {
+	if warm.Spec.Image != "" {
+		r := *req
+		r.Spec.Warm = warm.Spec.ID
+		req = &r
+	}
+	return shimapi.WarmCompatible(warm, req) == nil
 }
 
 // takeSpare returns the spare shim for the container of req, if there is
@@ -88,7 +198,20 @@ func (d *Driver) takeSpare(req *shimapi.Request) *spareShim {
 			}
 		}
 	}
-	d.spares.pool = slices.DeleteFunc(pool, func(sp *spareShim) bool {
+	d.endUnreadyLocked()
+	return nil
+}
+
+// endUnready ends the warm containers still being made (takeSpare): for a
+// start that has its own (ClaimWarm).
+func (d *Driver) endUnready() {
+	d.spares.mu.Lock()
+	defer d.spares.mu.Unlock()
+	d.endUnreadyLocked()
+}
+
+func (d *Driver) endUnreadyLocked() {
+	d.spares.pool = slices.DeleteFunc(d.spares.pool, func(sp *spareShim) bool {
 		if sp.warm == nil || warmReady(sp) {
 			return false
 		}
@@ -96,7 +219,6 @@ func (d *Driver) takeSpare(req *shimapi.Request) *spareShim {
 		go d.discardSpare(sp)
 		return true
 	})
-	return nil
 }
 
 // warmReady reports whether sp's warm container is made.
@@ -122,7 +244,7 @@ func (d *Driver) claimSpare(sp *spareShim, dir string) (pid int, pidfd, reply *o
 // modelFits reports whether a warm container made for model would fit req.
 func (d *Driver) modelFits(model, req *shimapi.Request) bool {
 	w := d.warmRequest(model)
-	return w != nil && shimapi.WarmCompatible(w, req) == nil
+	return w != nil && kindFits(w, req)
 }
 
 // refillSpare starts a new spare shim in the background when one is
@@ -158,7 +280,7 @@ func (d *Driver) refillSpare(last *shimapi.Request) {
 		for _, sp := range d.spares.pool {
 			fit := -1 // a plain spare fits no model
 			for i, m := range d.spares.models {
-				if sp.warm != nil && !covered[i] && shimapi.WarmCompatible(sp.warm, m) == nil {
+				if sp.warm != nil && !covered[i] && kindFits(sp.warm, m) {
 					fit = i
 					break
 				}
@@ -185,6 +307,7 @@ func (d *Driver) refillSpare(last *shimapi.Request) {
 	start := !d.spares.starting && !d.spares.closed && (warm != nil || len(d.spares.pool) == 0)
 	if start {
 		d.spares.starting = true
+		d.spares.forks.Add(1)
 	}
 	d.spares.mu.Unlock()
 	for _, sp := range drop {
@@ -194,10 +317,11 @@ func (d *Driver) refillSpare(last *shimapi.Request) {
 		return
 	}
 	go func() {
+		defer d.spares.forks.Done()
 		sp, err := d.forkSpare(warm)
 		d.spares.mu.Lock()
 		d.spares.starting = false
-		if err == nil && !d.spares.closed && len(d.spares.pool) < maxWarm {
+		if err == nil && !d.spares.closed && len(d.spares.pool) < maxWarm && d.wantedLocked(sp) {
 			d.spares.pool, sp = append(d.spares.pool, sp), nil
 		}
 		d.spares.mu.Unlock()
@@ -213,12 +337,37 @@ func (d *Driver) refillSpare(last *shimapi.Request) {
 	}()
 }
 
+// wantedLocked reports whether sp is still wanted: a plain spare, or a
+// warm one some model fits (DropWarm may have dropped its model while it
+// started).
+func (d *Driver) wantedLocked(sp *spareShim) bool {
+	if sp.warm == nil {
+		return true
+	}
+	for _, m := range d.spares.models {
+		if kindFits(sp.warm, m) {
+			return true
+		}
+	}
+	return false
+}
+
 // forkSpare starts `nodectl-shim spare <root> [<warm dir>]`: no gate
 // (GateFD closed), the read end of its claim pipe as ClaimFD. With warm,
 // it first writes warm to its warm dir (warm.RunDir).
-func (d *Driver) forkSpare(warm *shimapi.Request) (*spareShim, error) {
+func (d *Driver) forkSpare(warm *shimapi.Request) (_ *spareShim, err error) {
 	args := []string{ShimName, "spare", d.cfg.Root}
 	if warm != nil {
+		if warm.Spec.Image != "" {
+			if warm.Spec.Rootfs, err = d.cfg.WarmRootfs.Prepare(warm.Spec.Image, warm.Spec.ID); err != nil {
+				return nil, fmt.Errorf("root of a warm container: %w", err)
+			}
+			defer func() {
+				if err != nil {
+					d.cfg.WarmRootfs.Release(warm.Spec.ID)
+				}
+			}()
+		}
 		if err := os.MkdirAll(warm.RunDir, 0o700); err != nil {
 			return nil, err
 		}
@@ -266,6 +415,9 @@ func (d *Driver) discardSpare(sp *spareShim) {
 			return
 		}
 		_ = warmdir.Release(sp.warm.RunDir)
+		if sp.warm.Spec.Image != "" && !sp.claimed {
+			d.cfg.WarmRootfs.Release(sp.warm.Spec.ID)
+		}
 	}
 }
 
@@ -276,35 +428,45 @@ func (d *Driver) Close() {
 	d.spares.closed = true
 	pool := d.spares.pool
 	d.spares.pool = nil
+	for _, sp := range d.spares.claimed { // a start under way, which fails
+		pool = append(pool, sp)
+	}
+	clear(d.spares.claimed)
 	d.spares.mu.Unlock()
 	for _, sp := range pool {
 		d.discardSpare(sp)
 	}
+	d.spares.forks.Wait() // a spare that started meanwhile is discarded
 	d.closeViews()
 }
 
 func (d *Driver) warmRoot() string { return filepath.Join(d.cfg.Root, "warm") }
 
 // warmRequest is the request of a warm container like last's, or nil when
-// warm containers are off or last's container cannot be made ahead (an
-// image task, one with mounts, a gate or namespaces of its own): a command
-// task's root, hidden paths, seccomp profile, user and hostname, no
-// resources yet; the shim fills in its process.
+// warm containers are off or last's container cannot be made ahead (one
+// with mounts, a gate or namespaces of its own; an image task without
+// Config.WarmRootfs or Spec.Image): a command task's root or a root of the
+// same image, hidden paths, seccomp profile, user and hostname, no
+// resources yet; the shim fills in its process. An image task's root is
+// made when its spare starts (forkSpare).
 func (d *Driver) warmRequest(last *shimapi.Request) *shimapi.Request {
 	if !d.cfg.WarmContainers || last == nil {
+		return nil
+	}
+	if last.Spec.Rootfs != "" && (d.cfg.WarmRootfs == nil || last.Spec.Image == "") {
 		return nil
 	}
 	w := *last
 	w.Spec = shimapi.Spec{
 		ID: "warm-" + rand.Text()[:16], SandboxDir: last.Spec.SandboxDir, SandboxTarget: last.Spec.SandboxTarget,
 		Hostname: last.Spec.Hostname, UID: last.Spec.UID, GID: last.Spec.GID, Groups: last.Spec.Groups,
-		PidsLimit: last.Spec.PidsLimit,
+		PidsLimit: last.Spec.PidsLimit, Image: last.Spec.Image,
 	}
 	w.RunDir = filepath.Join(d.warmRoot(), w.Spec.ID)
 	w.Slot = filepath.Join(w.RunDir, "slot")
 	w.CgroupPath = d.cgroupPath(w.Spec.ID)
 	w.WarmDir = ""
-	if shimapi.WarmCompatible(&w, last) != nil {
+	if !kindFits(&w, last) {
 		return nil
 	}
 	return &w
@@ -332,8 +494,14 @@ func (d *Driver) sweepWarm() {
 				continue
 			}
 		}
+		var req shimapi.Request
+		_ = shimapi.ReadJSON(filepath.Join(dir, shimapi.RequestFile), &req)
 		if err := warmdir.Release(dir); err != nil {
 			d.log.Warn("sweep warm container", "dir", dir, "err", err)
+			continue
+		}
+		if req.Spec.Image != "" && req.Spec.ID == e.Name() && d.cfg.WarmRootfs != nil {
+			d.cfg.WarmRootfs.Release(req.Spec.ID)
 		}
 	}
 }

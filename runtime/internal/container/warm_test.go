@@ -347,8 +347,8 @@ func TestWarmContainerInTheWayEnded(t *testing.T) {
 }
 
 // TestWarmContainerUsers: tasks of two users taking turns each find a warm
-// container made for their user; a third user's task makes the least
-// recent user's go.
+// container made for their user; a third user's task gets one beside
+// them, and a fourth's makes the least recent user's go.
 func TestWarmContainerUsers(t *testing.T) {
 	e, work := warmEnv(t)
 	n := 0
@@ -393,13 +393,21 @@ func TestWarmContainerUsers(t *testing.T) {
 		t.Fatalf("init pid %d, want nobody's warm container %d", c.Pid(), w[65534])
 	}
 	w = stubs(0, 65534)
-	// A third user: root's, the least recent, makes way for its.
+	// A third user gets a warm container of its own beside them.
 	if c := start(1234); c.Pid() == w[0] || c.Pid() == w[65534] {
 		t.Fatal("a task of a third user took over another user's warm container")
 	}
-	w3 := stubs(65534, 1234)
-	if w3[65534] != w[65534] {
-		t.Fatalf("nobody's warm container %d replaced by %d", w[65534], w3[65534])
+	w3 := stubs(0, 65534, 1234)
+	if w3[65534] != w[65534] || w3[0] != w[0] {
+		t.Fatalf("warm containers %v replaced: %v", w, w3)
+	}
+	// A fourth: root's, the least recent, makes way for its.
+	if c := start(4321); c.Pid() == w3[0] || c.Pid() == w3[65534] || c.Pid() == w3[1234] {
+		t.Fatal("a task of a fourth user took over another user's warm container")
+	}
+	w4 := stubs(65534, 1234, 4321)
+	if w4[65534] != w3[65534] || w4[1234] != w3[1234] {
+		t.Fatalf("warm containers %v replaced: %v", w3, w4)
 	}
 }
 

@@ -4,10 +4,12 @@ package main
 // spare (`nodectl-shim spare <driver root> <warm dir>`) creates and starts
 // the container the driver described in <warm dir>/request.json — the
 // root, hidden paths, seccomp profile, user and namespaces of the last
-// command task — running the stub (stub.go) instead of a task. When the
-// driver then hands it a task's run directory whose request names this warm
-// dir (shimapi.WarmCompatible held), the shim takes the container over for
-// that task (adopt): it binds the task's sandbox under the slot, renames
+// command task, or a root of its own of the last image task's image —
+// running the stub (stub.go) instead of a task. When the driver then hands
+// it a task's run directory whose request names this warm dir
+// (shimapi.WarmCompatible held), the shim takes the container over for
+// that task (adopt): it binds the task's sandbox under the slot (onto it,
+// for an image task: the slot is bound at /mnt/mesos/sandbox), renames
 // the cgroup and libcontainer's state to the task's container id, applies
 // the task's resources, and gives the stub the task's command line,
 // environment, working directory and output files; the stub execs it.
@@ -75,12 +77,15 @@ func makeWarm(dir string) (_ *warm, err error) {
 	if w.req.Slot != filepath.Join(dir, "slot") || w.req.RunDir != dir {
 		return nil, fmt.Errorf("warm request: slot %q, run dir %q not in %s", w.req.Slot, w.req.RunDir, dir)
 	}
-	if w.cover, err = ociconf.WarmCover(&w.req); err != nil {
-		return nil, err
+	if w.req.Spec.Rootfs == "" { // an image task's root shows nothing of the host's
+		if w.cover, err = ociconf.WarmCover(&w.req); err != nil {
+			return nil, err
+		}
+		// What the container hides, as of before it is configured (a
+		// path that appears meanwhile makes the take-over check fail:
+		// safe).
+		w.hidden = hostsecrets.Matches(w.req.HiddenPaths)
 	}
-	// What the container hides, as of before it is configured (a path
-	// that appears meanwhile makes the take-over check fail: safe).
-	w.hidden = hostsecrets.Matches(w.req.HiddenPaths)
 	// The slot: a mount of its own in a peer group of its own, so that what
 	// is mounted under it propagates to the container's view of it (a
 	// slave) and nowhere else.
@@ -138,9 +143,16 @@ func (w *warm) destroy() {
 // over, is gone, and the task needs a container of its own.
 func (w *warm) adopt(dir string, req *shimapi.Request) (_ *shimapi.Monitor, fallback bool, err error) {
 	s := &req.Spec
-	rel, rerr := filepath.Rel(w.cover, s.SandboxDir)
-	if req.WarmDir != w.dir || shimapi.WarmCompatible(&w.req, req) != nil || rerr != nil || rel == "." || strings.HasPrefix(rel, "..") ||
-		!slices.Equal(w.hidden, hostsecrets.Matches(req.HiddenPaths)) {
+	// The sandbox, bound under the slot on the host (onto it for an image
+	// task), appears at its own place in the container.
+	target, ok := w.req.Slot, true
+	if w.req.Spec.Rootfs == "" {
+		rel, err := filepath.Rel(w.cover, s.SandboxDir)
+		ok = err == nil && rel != "." && !strings.HasPrefix(rel, "..") &&
+			slices.Equal(w.hidden, hostsecrets.Matches(req.HiddenPaths))
+		target = filepath.Join(w.req.Slot, rel)
+	}
+	if req.WarmDir != w.dir || shimapi.WarmCompatible(&w.req, req) != nil || !ok {
 		w.destroy()
 		return nil, true, nil
 	}
@@ -178,9 +190,6 @@ func (w *warm) adopt(dir string, req *shimapi.Request) (_ *shimapi.Monitor, fall
 		return nil, true, nil
 	}
 
-	// The sandbox, bound under the slot on the host, appears at its own
-	// path in the container.
-	target := filepath.Join(w.req.Slot, rel)
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return undo(err)
 	}
@@ -214,7 +223,7 @@ func (w *warm) adopt(dir string, req *shimapi.Request) (_ *shimapi.Monitor, fall
 		return undo(fmt.Errorf("rename state: %w", err))
 	}
 	stateMoved = true
-	if err := renameState(newState, s.ID, req.CgroupPath, newCg); err != nil {
+	if err := renameState(newState, s.ID, s.Rootfs, req.CgroupPath, newCg); err != nil {
 		return undo(err)
 	}
 	cg := &cgroups.Cgroup{Path: req.CgroupPath, Resources: res}
@@ -323,14 +332,17 @@ func moveUnified(from, to string, pid int, res *cgroups.Resources) error {
 }
 
 // renameState rewrites libcontainer's state.json in dir for the container's
-// new id and cgroup.
-func renameState(dir, id, cgroupPath string, cgroupDirs map[string]string) error {
+// new id and cgroup, and an image task's root at its new place (rootfs).
+func renameState(dir, id, rootfs, cgroupPath string, cgroupDirs map[string]string) error {
 	path := filepath.Join(dir, "state.json")
 	var st libcontainer.State
 	if err := shimapi.ReadJSON(path, &st); err != nil {
 		return fmt.Errorf("read container state: %w", err)
 	}
 	st.ID = id
+	if rootfs != "" {
+		st.Config.Rootfs = rootfs
+	}
 	if st.Config.Cgroups != nil {
 		st.Config.Cgroups.Path, st.Config.Cgroups.Name = cgroupPath, id
 	}

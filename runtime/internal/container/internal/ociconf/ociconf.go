@@ -133,11 +133,17 @@ func Config(req *shimapi.Request) (*configs.Config, error) {
 			}
 		}
 	}
-	if req.Slot == "" { // a warm container's sandbox comes through its slot
+	switch {
+	case req.Slot == "":
 		mounts = append(mounts, specs.Mount{
 			Destination: s.SandboxTarget, Source: s.SandboxDir, Type: "bind",
 			Options: []string{"rbind", "rw"},
 		})
+	case s.Rootfs != "":
+		// A warm image container's sandbox comes through its slot, bound
+		// at the sandbox's place: the task's sandbox, bound onto the slot
+		// on the host, appears there over it.
+		mounts = append(mounts, slotBind(s.SandboxTarget, req.Slot))
 	}
 	for _, m := range s.Mounts {
 		opts := []string{"rbind", "rw"}
@@ -246,10 +252,7 @@ func hostRootBinds(dir string) ([]specs.Mount, error) {
 // the container's own /tmp, where hide lays nothing (nothing of the host's
 // /tmp is there), it goes over the deepest of hiddenPaths holding sandbox.
 func slotCover(spec *specs.Spec, hidden []specs.Mount, hiddenPaths []string, sandbox, slot string) ([]specs.Mount, error) {
-	bind := func(dir string) specs.Mount {
-		return specs.Mount{Destination: dir, Source: slot, Type: "bind",
-			Options: []string{"bind", "ro", "nosuid", "nodev", "noexec", "slave"}}
-	}
+	bind := func(dir string) specs.Mount { return slotBind(dir, slot) }
 	for i, m := range hidden {
 		if m.Type != "tmpfs" || !under(sandbox, m.Destination) || sandbox == m.Destination {
 			continue
@@ -269,6 +272,14 @@ func slotCover(spec *specs.Spec, hidden []specs.Mount, hiddenPaths []string, san
 		return nil, fmt.Errorf("warm container: no hidden directory holds the sandbox %s", sandbox)
 	}
 	return append(hidden, bind(cover)), nil
+}
+
+// slotBind binds a warm container's slot at dir: read-only and a slave of
+// it, so that what is mounted under it (or onto it) on the host appears
+// inside, and nothing goes the other way.
+func slotBind(dir, slot string) specs.Mount {
+	return specs.Mount{Destination: dir, Source: slot, Type: "bind",
+		Options: []string{"bind", "ro", "nosuid", "nodev", "noexec", "slave"}}
 }
 
 // WarmCover is the hidden directory that holds the sandbox of the warm

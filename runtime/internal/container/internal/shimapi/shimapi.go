@@ -83,6 +83,14 @@ type Spec struct {
 	// means a Mesos "command task": the host filesystem, read-only, is the
 	// container's root.
 	Rootfs string `json:"rootfs,omitempty"`
+	// Image is what Rootfs was made of (the image's manifest digest): the
+	// driver makes warm containers of image tasks (Config.WarmRootfs) of
+	// the image of the last one.
+	Image string `json:"image,omitempty"`
+	// Warm is the warm container (its id) Rootfs was taken from
+	// (Driver.ClaimWarm): Start takes that container over for this task
+	// if the task fits it, and destroys it otherwise.
+	Warm string `json:"warm,omitempty"`
 	// SandboxDir is the host path of the sandbox; always writable.
 	SandboxDir string `json:"sandbox_dir"`
 	// SandboxTarget is where the sandbox appears inside the container.
@@ -190,20 +198,26 @@ type Request struct {
 // WarmCompatible reports why the container of req cannot take over the warm
 // container made from warm (a request with Slot), or nil when it can:
 // everything fixed when a container is made must be the same — a command
-// task's root, hidden paths, seccomp profile, user, hostname, namespaces —
-// with no extra mounts, no gate, and the sandbox at its own host path.
+// task's root, or an image task's root taken from that very container
+// (Spec.Warm); hidden paths, seccomp profile, user, hostname, namespaces —
+// with no extra mounts, no gate, and the sandbox at its own host path (a
+// command task) or where the warm container has its slot (an image task).
 // Resources, arguments, environment and working directory come later.
 func WarmCompatible(warm, req *Request) error {
 	w, s := &warm.Spec, &req.Spec
 	switch {
 	case warm.Slot == "":
 		return errors.New("not a warm container")
-	case s.Rootfs != "" || req.HostRootDir == "" || req.HostRootDir != warm.HostRootDir:
+	case w.Image == "" && (s.Rootfs != "" || req.HostRootDir == "" || req.HostRootDir != warm.HostRootDir):
 		return errors.New("not a command task on the same host root")
+	case w.Image == "" && s.SandboxTarget != s.SandboxDir:
+		return errors.New("the sandbox is not at its host path")
+	case w.Image != "" && (s.Rootfs == "" || s.Warm != w.ID || s.Image != w.Image || req.HostRootDir != ""):
+		return errors.New("not an image task on this warm container's root")
+	case w.Image != "" && s.SandboxTarget != w.SandboxTarget:
+		return errors.New("the sandbox is not where the warm container has its slot")
 	case len(s.Mounts) > 0 || s.WaitBeforeExec || s.NetNSPath != "" || s.IPCNamespacePath != "":
 		return errors.New("mounts, a gate or namespaces of its own")
-	case s.SandboxTarget != s.SandboxDir:
-		return errors.New("the sandbox is not at its host path")
 	case s.UID != w.UID || s.GID != w.GID || !slices.Equal(s.Groups, w.Groups) || s.Hostname != w.Hostname:
 		return errors.New("another user or hostname")
 	case !bytes.Equal(req.Seccomp, warm.Seccomp) || !slices.Equal(req.HiddenPaths, warm.HiddenPaths):

@@ -48,3 +48,44 @@ func TestWarmCompatible(t *testing.T) {
 		t.Error("a request without a slot is no warm container")
 	}
 }
+
+// TestWarmCompatibleImage: an image task fits the warm container whose
+// root it claimed (Spec.Warm) of the same image, with its sandbox at the
+// slot; what fixes a container must be the same, as for command tasks.
+func TestWarmCompatibleImage(t *testing.T) {
+	task := func() *Request {
+		return &Request{
+			Spec: Spec{ID: "t", Rootfs: "/w/provisioner/containers/t/rootfs", Image: "sha256:aa", Warm: "warm-x",
+				SandboxDir: "/w/s/1", SandboxTarget: "/mnt/mesos/sandbox", Args: []string{"sleep", "1"}},
+			Seccomp: json.RawMessage(`{"defaultAction":"SCMP_ACT_ERRNO"}`), StateRoot: "/r/runc", CgroupPath: "/nodectl/t",
+		}
+	}
+	warm := task()
+	warm.Spec.ID, warm.Spec.Warm, warm.Spec.Rootfs = "warm-x", "", "/w/provisioner/containers/warm-x/rootfs"
+	warm.CgroupPath, warm.Slot = "/nodectl/warm-x", "/r/warm/warm-x/slot"
+	if err := WarmCompatible(warm, task()); err != nil {
+		t.Fatalf("the task that claimed its root: %v", err)
+	}
+	for name, change := range map[string]func(r *Request){
+		"not claimed":       func(r *Request) { r.Spec.Warm = "" },
+		"another's root":    func(r *Request) { r.Spec.Warm = "warm-y" },
+		"another image":     func(r *Request) { r.Spec.Image = "sha256:bb" },
+		"a command task":    func(r *Request) { r.Spec.Rootfs, r.HostRootDir = "", "/r/hostroot/abc" },
+		"sandbox elsewhere": func(r *Request) { r.Spec.SandboxTarget = "/sandbox" },
+		"a volume":          func(r *Request) { r.Spec.Mounts = []Mount{{Source: "/v", Destination: "/v"}} },
+		"another user":      func(r *Request) { r.Spec.UID = 65534 },
+		"another profile":   func(r *Request) { r.Seccomp = nil },
+	} {
+		r := task()
+		change(r)
+		if WarmCompatible(warm, r) == nil {
+			t.Errorf("%s: fits the warm container", name)
+		}
+	}
+	cmd := task()
+	cmd.Spec.Rootfs, cmd.Spec.Image, cmd.Spec.Warm, cmd.HostRootDir = "", "", "", "/r/hostroot/abc"
+	cmd.Slot = "/r/warm/warm-z/slot"
+	if WarmCompatible(cmd, task()) == nil {
+		t.Error("an image task fits a command task's warm container")
+	}
+}

@@ -19,9 +19,15 @@ import (
 // and nothing is removed while anything under dir is still mounted, for
 // the slot holds a task's sandbox. A missing dir is fine.
 func Release(dir string) error {
-	err := unix.Unmount(filepath.Join(dir, "slot"), unix.MNT_DETACH)
-	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("release warm dir: unmount slot: %w", err)
+	// An image task's sandbox is bound onto the slot: two mounts there.
+	for range 3 {
+		err := unix.Unmount(filepath.Join(dir, "slot"), unix.MNT_DETACH)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("release warm dir: unmount slot: %w", err)
+		}
 	}
 	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
