@@ -485,10 +485,14 @@ func underTmp(p string) bool {
 // to the files "stdout" and "stderr" in SandboxDir (appended).
 //
 // If ctx ends before the container runs, the half-started container is
-// destroyed and ctx's error returned.
+// destroyed and ctx's error returned. With Spec.Warm, Start has the claim
+// (ClaimWarm) whatever the outcome: the claimed warm container is taken
+// over, or ended before the task's container starts on its root.
 func (d *Driver) Start(ctx context.Context, s Spec) (*Container, error) {
+	warm := s.Warm
 	s, err := d.normalize(s)
 	if err != nil {
+		d.Unclaim(warm) // Start has the claim, whatever the outcome
 		return nil, fmt.Errorf("start container %s: %w", s.ID, err)
 	}
 	d.spares.mu.Lock()

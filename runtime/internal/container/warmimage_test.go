@@ -173,6 +173,18 @@ func TestWarmImageContainer(t *testing.T) {
 		t.Errorf("the unclaimed warm container %s lives on: %v", wid, err)
 	}
 
+	// A start refused before it begins (no command) ends the claimed
+	// container all the same.
+	wid = claim(t, e, work, "i6")
+	bad := imageSpec(t, work, "i6")
+	bad.Warm = wid
+	if _, err := e.d.Start(context.Background(), bad); err == nil {
+		t.Fatal("a start without a command")
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.Root, "runc", wid)); !os.IsNotExist(err) {
+		t.Errorf("the refused start's warm container %s lives on: %v", wid, err)
+	}
+
 	// DropWarm ends the warm containers of an image (its name removed
 	// from the agent's store) and releases their roots; nothing remakes
 	// them until the next image task.
