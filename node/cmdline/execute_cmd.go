@@ -190,12 +190,18 @@ func (s executeSpec) taskInfo(agentID string) api.TaskInfo {
 // is then killed and the framework torn down; base outlives it for that.
 func runExecute(ctx, base context.Context, m *masterAPI, spec executeSpec, eio execIO) error {
 	out := eio.status
-	if err := checkFits(base, m, spec.resources); err != nil {
-		return &exitError{1, err.Error()}
-	}
+	// Whether any agent could ever fit the task is asked while the
+	// subscription opens (a connection of its own, one round trip less
+	// before the launch): an offer that does not fit is declined
+	// meanwhile, so nothing is launched before the answer counts.
+	fits := make(chan error, 1)
+	go func() { fits <- checkFits(base, m, spec.resources) }()
 	info := spec.frameworkInfo()
 	sub, err := m.subscribe(base, info)
 	if err != nil {
+		if ferr := <-fits; ferr != nil {
+			return &exitError{1, ferr.Error()}
+		}
 		return &exitError{1, err.Error()}
 	}
 	defer func() { sub.close() }()
@@ -218,6 +224,12 @@ func runExecute(ctx, base context.Context, m *masterAPI, spec executeSpec, eio e
 			}
 			fmt.Fprintf(out, "Interrupted: killing task '%s'\n", r.taskID)
 			if err := sub.call(base, api.Call{Type: api.CallKill, Kill: &api.KillCall{TaskID: api.ID{Value: r.taskID}, AgentID: &api.ID{Value: r.agentID}}}); err != nil {
+				return &exitError{1, err.Error()}
+			}
+		case err := <-fits:
+			fits = nil
+			if err != nil && r.taskID == "" {
+				_ = sub.call(base, api.Call{Type: api.CallTeardown})
 				return &exitError{1, err.Error()}
 			}
 		case <-fitCheck.C:
