@@ -20,15 +20,18 @@ func TestMonitorRecordsExit(t *testing.T) {
 		t.Skip("no shim and monitor built (needs root, gcc, musl-gcc)")
 	}
 	monitor := filepath.Join(filepath.Dir(shimPath), "nodectl-monitor")
+	// Each child ends once the shell is the monitor: one that ended before
+	// the exec may be reaped by the shell first (ECHILD for the monitor).
+	const execd = `for i in $(seq 3000); do [ "$(cat /proc/$$/comm)" = nodectl-monitor ] && break; sleep 0.01; done`
 	tests := []struct {
 		name, script, oom string
 		want              shimapi.Exit
 	}{
-		{"exit code", `sleep 0 & (exit 3) & exec "$0" "$1" $!`, "", shimapi.Exit{Code: 3}},
-		{"killed, OOM counter set", `sleep 100 & p=$!; kill -9 $p; exec "$0" "$1" $p "$2"`, "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+		{"exit code", `(` + execd + `; exit 3) & exec "$0" "$1" $!`, "", shimapi.Exit{Code: 3}},
+		{"killed, OOM counter set", `sleep 100 & p=$!; (` + execd + `; kill -9 $p) & exec "$0" "$1" $p "$2"`, "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
 			shimapi.Exit{Code: 137, Signal: 9, OOMKilled: true}},
-		{"OOM counter zero", `(exit 0) & exec "$0" "$1" $! "$2"`, "low 0\noom 1\noom_kill 0\n", shimapi.Exit{}},
-		{"OOM file unreadable", `(exit 1) & exec "$0" "$1" $! /nonexistent/memory.events`, "", shimapi.Exit{Code: 1}},
+		{"OOM counter zero", `(` + execd + `; exit 0) & exec "$0" "$1" $! "$2"`, "low 0\noom 1\noom_kill 0\n", shimapi.Exit{}},
+		{"OOM file unreadable", `(` + execd + `; exit 1) & exec "$0" "$1" $! /nonexistent/memory.events`, "", shimapi.Exit{Code: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
