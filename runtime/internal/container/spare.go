@@ -31,9 +31,9 @@ import (
 // task (a warm container, see the shim's warm.go), from the request of a
 // recent command task with its root, user and seccomp profile: the next
 // such task takes it over and skips libcontainer's create and start. Up to
-// maxWarm of them wait, one per kind of command task seen last (tasks of
-// two users taking turns, a framework's as root and `nodectl execute`'s as
-// nobody, both find theirs).
+// maxWarm of them wait, one per kind of task seen last (a framework's
+// command and image tasks as root and `nodectl execute`'s as nobody,
+// taking turns, all find theirs).
 //
 // With Config.WarmRootfs image tasks get warm containers too, made on a
 // root of their own of the last image task's image (Spec.Image). The
