@@ -48,15 +48,7 @@ func startLeaseFitStack(t *testing.T, cfg cluster.Config) *leaseFitStack {
 	t.Cleanup(func() { _ = cli.Close() })
 	cfg.Etcd, cfg.Hostname, cfg.IP, cfg.Port = cli, "127.0.0.1", "127.0.0.1", nodetest.FreePort(t)
 	cfg.Logger = log
-	master, err := cluster.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = master.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	master, _ := runMaster(t, cfg)
 	nodetest.WaitFor(t, 20*time.Second, "master elected", master.IsLeader)
 	return &leaseFitStack{master: master, etcd: cli, peerURL: fmt.Sprintf("http://127.0.0.1:%d", pport), log: log}
 }

@@ -1,12 +1,9 @@
 package node_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,20 +23,7 @@ func TestStaleOwnElectionEntryIsNoLeader(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cli := oneMemberEtcd(t)
 	port := nodetest.FreePort(t)
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
+	listenAPI(t, port)
 	// The previous run's campaign, as concurrency.Election writes it.
 	lease, err := cli.Grant(t.Context(), 60)
 	if err != nil {
@@ -50,15 +34,7 @@ func TestStaleOwnElectionEntryIsNoLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m, err := cluster.New(cluster.Config{Etcd: cli, Hostname: "127.0.0.1", IP: "127.0.0.1", Port: port, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	m, _ := runMaster(t, cluster.Config{Etcd: cli, Hostname: "127.0.0.1", IP: "127.0.0.1", Port: port, Logger: log})
 	nodetest.WaitFor(t, 30*time.Second, "the new run elected", func() bool {
 		if l, ok := m.Leader(); ok && l.ID == "previous-run" {
 			t.Fatalf("the previous run's entry reported as the leader: %+v", l)

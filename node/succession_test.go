@@ -1,12 +1,9 @@
 package node_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,32 +36,8 @@ func TestMastersListedInSuccessionOrder(t *testing.T) {
 	}
 	start := func(port int, queued int64) running {
 		t.Helper()
-		// The standbys dial the leader's API port to tell a dead one
-		// (failover.go): something must listen there.
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				_ = c.Close()
-			}
-		}()
-		m, err := cluster.New(cluster.Config{Etcd: cli, Hostname: "127.0.0.1", IP: "127.0.0.1", Port: port, Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = m.Run(ctx) }()
-		stop := sync.OnceFunc(func() { cancel(); wg.Wait() })
-		t.Cleanup(stop)
+		listenAPI(t, port)
+		m, stop := runMaster(t, cluster.Config{Etcd: cli, Hostname: "127.0.0.1", IP: "127.0.0.1", Port: port, Logger: log})
 		nodetest.WaitFor(t, 20*time.Second, fmt.Sprintf("master on port %d campaigning", port), func() bool { return campaigning() == queued })
 		return running{m, fmt.Sprintf("127.0.0.1:%d", port), stop}
 	}

@@ -73,7 +73,7 @@ func (w warmRootfs) Release(id string) {
 // left (it ended before its driver could): at the agent's start no warm
 // container exists yet.
 func (a *Agent) sweepWarmRootfs() {
-	ents, err := os.ReadDir(filepath.Join(a.cfg.WorkDir, "provisioner", "containers"))
+	ents, err := os.ReadDir(provisionerDir(a.cfg.WorkDir, ""))
 	if err != nil {
 		return
 	}
@@ -116,29 +116,42 @@ func (a *Agent) imageRootfs(ctx context.Context, t *task, ref string, pull []ima
 		rootfs, ic, err = a.prepareRootfs(ctx, ref, t.runDir, pull...)
 		return rootfs, ic, "", "", err
 	}
-	if d, cfg, err := a.images.ImageDigest(ctx, ref); err == nil {
+	if d, err := a.images.ImageDigest(ctx, ref); err == nil {
 		digest = d.String()
-		if warmable(t) {
-			if id, from, ok := wc.ClaimWarm(digest); ok {
-				err := a.images.MoveRootfs(ctx, filepath.Dir(from), t.runDir)
-				if err == nil {
-					return filepath.Join(t.runDir, filepath.Base(from)), cfg, digest, id, nil
-				}
-				a.log.Warn("take the root of a warm container; making one", "task_id", t.id, "err", err)
-				wc.Unclaim(id)
-				warmRootfs{a}.Release(id)
-			}
-		}
+		warm = a.claimWarm(ctx, wc, t, digest)
 	}
+	// A claimed root, moved to t.runDir, is found there as it is (and
+	// refused if ref names another image by now); else one is made.
 	if rootfs, ic, err = a.prepareRootfs(ctx, ref, t.runDir, pull...); err != nil {
+		a.unclaimWarm(warm)
 		return "", ic, "", "", err
 	}
 	if digest == "" { // pulled just now
-		if d, _, err := a.images.ImageDigest(ctx, ref); err == nil {
+		if d, err := a.images.ImageDigest(ctx, ref); err == nil {
 			digest = d.String()
 		}
 	}
-	return rootfs, ic, digest, "", nil
+	return rootfs, ic, digest, warm, nil
+}
+
+// claimWarm claims a ready warm container of image digest for t, if t
+// could take one, and moves its root to t.runDir; it returns the claimed
+// container's id, or "" for none.
+func (a *Agent) claimWarm(ctx context.Context, wc warmClaimer, t *task, digest string) string {
+	if !warmable(t) {
+		return ""
+	}
+	id, from, ok := wc.ClaimWarm(digest)
+	if !ok {
+		return ""
+	}
+	if err := a.images.MoveRootfs(ctx, filepath.Dir(from), t.runDir); err != nil {
+		a.log.Warn("take the root of a warm container; making one", "task_id", t.id, "err", err)
+		wc.Unclaim(id)
+		warmRootfs{a}.Release(id)
+		return ""
+	}
+	return id
 }
 
 // unclaimWarm ends the warm container a launch claimed and did not start:

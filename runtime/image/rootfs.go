@@ -262,25 +262,17 @@ func (s *Store) moveRootfs(ctx context.Context, from, to string) error {
 }
 
 // ImageDigest is the manifest digest of the stored image ref names.
-func (s *Store) ImageDigest(ctx context.Context, ref string) (v1.Hash, ImageConfig, error) {
+func (s *Store) ImageDigest(ctx context.Context, ref string) (v1.Hash, error) {
 	lk, err := s.lockShared(ctx)
 	if err != nil {
-		return v1.Hash{}, ImageConfig{}, err
+		return v1.Hash{}, err
 	}
 	defer lk.unlock()
 	d, err := s.resolve(ref)
 	if err != nil {
-		return v1.Hash{}, ImageConfig{}, err
+		return v1.Hash{}, err
 	}
-	img, err := s.image(d.Digest)
-	if err != nil {
-		return v1.Hash{}, ImageConfig{}, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return v1.Hash{}, ImageConfig{}, fmt.Errorf("read config of %s: %w", ref, err)
-	}
-	return d.Digest, imageConfig(cf), nil
+	return d.Digest, nil
 }
 
 // Leases lists the prepared container rootfs, oldest first.
