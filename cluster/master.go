@@ -575,18 +575,6 @@ func (m *Master) observe(ctx context.Context, el *concurrency.Election) {
 			m.log.Warn("undecodable leader record", "err", err)
 			continue
 		}
-		if info.ID != m.info.ID && m.info.IP != "" && m.info.Port != 0 && info.IP == m.info.IP && info.Port == m.info.Port {
-			// A previous run of this master (killed: this process serves
-			// its address), whose entry revokeOwnStaleCampaign ends: no
-			// leader, not a redirect to ourselves. An agent in this
-			// process (--role=all) registers once one is known; asked
-			// meanwhile, it waited for its backoff (1–2 s after a kill -9).
-			m.mu.Lock()
-			m.leader = nil
-			m.mu.Unlock()
-			lastID = ""
-			continue
-		}
 		m.mu.Lock()
 		changed := m.leader == nil || m.leader.ID != info.ID
 		m.leader = &info
