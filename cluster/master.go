@@ -353,6 +353,20 @@ func (m *Master) Leader() (api.MasterInfo, bool) {
 	return *m.leader, true
 }
 
+// LeaderKnownLive is Leader's ok, except for an election entry of a
+// previous run of this master (its address, another id): that process is
+// gone, since this one serves its address, and revokeOwnStaleCampaign
+// ends its entry. After a kill -9 the new run observes that entry first;
+// an agent in the same process (--role=all) that registered then was
+// redirected to its own master, which did not lead yet, and waited out
+// its registration backoff (1–2 s). The agent waits for this instead.
+// Leader itself still reports the entry: it is what the election holds
+// until the revocation lands.
+func (m *Master) LeaderKnownLive() bool {
+	l, ok := m.Leader()
+	return ok && !(l.ID != m.info.ID && m.info.IP != "" && m.info.Port != 0 && l.IP == m.info.IP && l.Port == m.info.Port)
+}
+
 // IsLeader reports whether this master currently leads.
 func (m *Master) IsLeader() bool {
 	m.mu.Lock()

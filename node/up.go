@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			}
 			var leaderKnown func() bool
 			if cfg.runsMaster() { // master is set before the agent runs
-				leaderKnown = func() bool { _, ok := master.Leader(); return ok }
+				leaderKnown = func() bool { return master.LeaderKnownLive() }
 			}
 			agent, err = runtime.New(runtime.Config{
 				WorkDir: cfg.WorkDir, Hostname: cfg.Hostname, IP: cfg.AdvertiseIP, Port: cfg.AgentPort,
