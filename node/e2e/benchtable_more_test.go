@@ -22,6 +22,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"nodectl/cluster/api"
 	"nodectl/storage"
 )
 
@@ -81,11 +82,19 @@ func checkpointRate(tb testing.TB, writers int, d time.Duration) float64 {
 				id := fmt.Sprintf("bench.%d", i%tasks)
 				uuid := make([]byte, 16)
 				_, _ = rand.Read(uuid)
-				// A status update's size as the agent checkpoints it.
-				body := info(map[string]any{"framework_id": map[string]string{"value": fw}, "status": map[string]any{
-					"task_id": map[string]string{"value": id}, "state": "TASK_RUNNING", "source": "SOURCE_EXECUTOR",
-					"agent_id": map[string]string{"value": "0b7e4f2a-6c1d-4e3b-8a9f-2d5c7e1b3a4f-S0"}, "uuid": uuid,
-					"timestamp": float64(time.Now().UnixNano()) / 1e9, "container_status": map[string]any{"executor_pid": 4242 + i}}})
+				// The update the agent checkpoints (runtime/tasks.go
+				// checkpointUpdate): its struct, encoded.
+				u := api.StatusUpdate{AgentID: api.ID{Value: "0b7e4f2a-6c1d-4e3b-8a9f-2d5c7e1b3a4f-S0"}, FrameworkID: api.ID{Value: fw},
+					Status: api.TaskStatus{TaskID: api.ID{Value: id}, State: api.TaskRunning, Source: api.SourceExecutor,
+						AgentID: &api.ID{Value: "0b7e4f2a-6c1d-4e3b-8a9f-2d5c7e1b3a4f-S0"}, ExecutorID: &api.ID{Value: id},
+						Timestamp: float64(time.Now().UnixNano()) / 1e9, UUID: uuid,
+						ContainerStatus: &api.ContainerStatus{ContainerID: &api.ID{Value: "ctr-" + id}, ExecutorPID: 4242 + i}},
+					LatestState: api.TaskRunning}
+				body, err := json.Marshal(u)
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
 				if _, err := s.AppendUpdate(ctx, storage.Update{FrameworkID: fw, TaskID: id, UUID: uuid, State: "TASK_RUNNING", Body: body}); err != nil {
 					failed.CompareAndSwap(nil, &err)
 					return
