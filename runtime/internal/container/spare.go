@@ -359,8 +359,10 @@ func (d *Driver) refillSpare(last *shimapi.Request) {
 			return
 		}
 		if sp != nil {
+			// Not kept (the pool filled, or its model went meanwhile):
+			// what is missing is made all the same, or a model that
+			// came meanwhile waited for the next start.
 			d.discardSpare(sp)
-			return
 		}
 		d.refillSpare(nil) // the next model's, if one is missing
 	}()
