@@ -364,7 +364,13 @@ func (m *Master) Leader() (api.MasterInfo, bool) {
 // until the revocation lands.
 func (m *Master) LeaderKnownLive() bool {
 	l, ok := m.Leader()
-	return ok && !(l.ID != m.info.ID && m.info.IP != "" && m.info.Port != 0 && l.IP == m.info.IP && l.Port == m.info.Port)
+	return ok && !m.previousRun(l)
+}
+
+// previousRun reports whether info is a previous run of this master: its
+// address, another id.
+func (m *Master) previousRun(info api.MasterInfo) bool {
+	return m.info.IP != "" && m.info.Port != 0 && info.ID != m.info.ID && info.IP == m.info.IP && info.Port == m.info.Port
 }
 
 // IsLeader reports whether this master currently leads.
@@ -564,7 +570,7 @@ func (m *Master) revokeOwnStaleCampaign(ctx context.Context) {
 	}
 	for _, kv := range resp.Kvs {
 		var info api.MasterInfo
-		if json.Unmarshal(kv.Value, &info) != nil || info.ID == m.info.ID || info.IP != m.info.IP || info.Port != m.info.Port || kv.Lease == 0 {
+		if json.Unmarshal(kv.Value, &info) != nil || !m.previousRun(info) || kv.Lease == 0 {
 			continue
 		}
 		if _, err := m.cfg.Etcd.Revoke(ctx, clientv3.LeaseID(kv.Lease)); err == nil {

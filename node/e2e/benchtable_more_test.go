@@ -84,9 +84,10 @@ func checkpointRate(tb testing.TB, writers int, d time.Duration) float64 {
 				_, _ = rand.Read(uuid)
 				// The update the agent checkpoints (runtime/tasks.go
 				// checkpointUpdate): its struct, encoded.
-				u := api.StatusUpdate{AgentID: api.ID{Value: "0b7e4f2a-6c1d-4e3b-8a9f-2d5c7e1b3a4f-S0"}, FrameworkID: api.ID{Value: fw},
+				agent := api.ID{Value: "0b7e4f2a-6c1d-4e3b-8a9f-2d5c7e1b3a4f-S0"}
+				u := api.StatusUpdate{AgentID: agent, FrameworkID: api.ID{Value: fw},
 					Status: api.TaskStatus{TaskID: api.ID{Value: id}, State: api.TaskRunning, Source: api.SourceExecutor,
-						AgentID: &api.ID{Value: "0b7e4f2a-6c1d-4e3b-8a9f-2d5c7e1b3a4f-S0"}, ExecutorID: &api.ID{Value: id},
+						AgentID: &agent, ExecutorID: &api.ID{Value: id},
 						Timestamp: float64(time.Now().UnixNano()) / 1e9, UUID: uuid,
 						ContainerStatus: &api.ContainerStatus{ContainerID: &api.ID{Value: "ctr-" + id}, ExecutorPID: 4242 + i}},
 					LatestState: api.TaskRunning}

@@ -360,8 +360,8 @@ func (d *Driver) refillSpare(last *shimapi.Request) {
 		}
 		if sp != nil {
 			// Not kept (the pool filled, or its model went meanwhile):
-			// what is missing is made all the same, or a model that
-			// came meanwhile waited for the next start.
+			// refill all the same, or a model that came meanwhile would
+			// wait for the next start.
 			d.discardSpare(sp)
 		}
 		d.refillSpare(nil) // the next model's, if one is missing
