@@ -35,6 +35,8 @@ var (
 	executorCols  = []string{"container_id", "framework_id", "executor_id", "sandbox", "info", "launched_at", "completed", "completed_at"}
 	taskCols      = []string{"framework_id", "task_id", "executor_id", "container_id", "info", "state", "terminal", "done", "acked_seq"}
 	updateCols    = []string{"framework_id", "task_id", "seq", "uuid", "state", "terminal", "body", "created_at", "acked_at"}
+	// updateSel reads updateCols from an update joined with its task.
+	updateSel = []string{"t.framework_id", "t.task_id", "u.seq", "u.uuid", "u.state", "u.terminal", "u.body", "u.created_at", "u.acked_at"}
 )
 
 // LoadState reads the whole checkpoint for recovery. With strict, any
@@ -71,27 +73,31 @@ func (s *Store) readRaw(ctx context.Context) (raw rawState, err error) {
 	}
 	defer tx.Rollback()
 	for _, t := range []struct {
-		table, rowid string
-		cols         []string
-		dst          *[]rawRow
+		table, from, rowid string
+		cols               []string
+		dst                *[]rawRow
 	}{
-		{"agent", "rowid", agentCols, &raw.Agent},
-		{"resources", "rowid", resourceCols, &raw.Resources},
-		{"frameworks", "rowid", frameworkCols, &raw.Frameworks},
-		{"executors", "rowid", executorCols, &raw.Executors},
-		{"tasks", "rowid", taskCols, &raw.Tasks},
-		{"updates", "0", updateCols, &raw.Updates}, // WITHOUT ROWID: its key names a row
-		{"volumes", "rowid", volumeCols, &raw.Volumes},
+		{"agent", "agent", "rowid", agentCols, &raw.Agent},
+		{"resources", "resources", "rowid", resourceCols, &raw.Resources},
+		{"frameworks", "frameworks", "rowid", frameworkCols, &raw.Frameworks},
+		{"executors", "executors", "rowid", executorCols, &raw.Executors},
+		{"tasks", "tasks", "rowid", taskCols, &raw.Tasks},
+		// WITHOUT ROWID: its key names a row. An update row holds its
+		// task's id (tasks.id); the task's own ids are read with it.
+		{"updates", "updates u LEFT JOIN tasks t ON t.id = u.task", "0", updateSel, &raw.Updates},
+		{"volumes", "volumes", "rowid", volumeCols, &raw.Volumes},
 	} {
-		if *t.dst, err = readTable(ctx, tx, t.table, t.rowid, t.cols); err != nil {
+		if *t.dst, err = readTable(ctx, tx, t.from, t.rowid, t.cols); err != nil {
 			return raw, fmt.Errorf("read table %s: %w", t.table, err)
 		}
 	}
 	return raw, nil
 }
 
-func readTable(ctx context.Context, tx *sql.Tx, table, rowid string, cols []string) ([]rawRow, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT "+rowid+", "+strings.Join(cols, ", ")+" FROM "+table+" ORDER BY 1")
+// readTable reads cols of every row of from (a table, or a join whose
+// columns are unambiguous).
+func readTable(ctx context.Context, tx *sql.Tx, from, rowid string, cols []string) ([]rawRow, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT "+rowid+", "+strings.Join(cols, ", ")+" FROM "+from+" ORDER BY 1")
 	if err != nil {
 		return nil, err
 	}
@@ -355,6 +361,12 @@ func assemble(raw rawState) State {
 	}
 	streams := map[TaskKey][]upd{}
 	for _, r := range wellFormed("updates", updateCols, raw.Updates) {
+		if r.Vals[0] == nil && r.Vals[1] == nil {
+			// Read joined with its task (readRaw): the task row it names
+			// is gone (the foreign key makes that impossible).
+			bad("updates", r, key(updateCols, r, 2), fmt.Errorf("its task row is not checkpointed"))
+			continue
+		}
 		d := &rowDec{cols: updateCols, r: r}
 		u := Update{FrameworkID: d.text(0), TaskID: d.text(1), Seq: d.int(2), UUID: d.blob(3), State: d.text(4),
 			Terminal: d.bool(5), Body: d.blob(6), CreatedAt: fromNanos(d.time(7))}

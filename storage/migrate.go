@@ -27,6 +27,7 @@ func sqlStep(stmts string) func(context.Context, *sql.Conn) error {
 var migrations = []migration{
 	{"initial schema", sqlStep(schemaV1)},
 	{"persistent volumes", sqlStep(schemaV2)},
+	{"updates keyed by task row", migrateV3},
 }
 
 // schemaV1: the tables of Mesos' meta/ checkpoint. Ids are TEXT, opaque
@@ -165,4 +166,83 @@ func (s *Store) migrateStep(ctx context.Context, migs []migration, v int) (err e
 	}
 	s.log.Info("checkpoint schema migrated", "path", s.path, "version", v+1, "migration", m.name)
 	return nil
+}
+
+// schemaV3 keys each status update by its task's integer id instead of the
+// task's two TEXT ids. A framework id is ~45 bytes (Mesos':
+// "<uuid>-<4 digits>"), and it was repeated in every update row and in
+// both of the stream's b-trees (its key and the uuid index): appending an
+// update compared and wrote those strings in each. With a 45-byte
+// framework id, 64 tasks updating at once checkpointed 18.3–19.8k
+// updates/s with TEXT keys and 24.1–24.7k with integer ones
+// (BenchmarkAppendUpdate, the two taking turns; docs/performance.md). The
+// tasks table gets an explicit INTEGER PRIMARY KEY (an implicit rowid may
+// change in a VACUUM), its old rowid kept.
+//
+// Rows that break a CHECK rule are copied as they are (LoadState reports
+// them, as before); an update without its task cannot be copied (the
+// foreign key made it impossible), and the migration says so.
+const schemaV3 = `
+CREATE TABLE tasks_v3 (
+	id           INTEGER PRIMARY KEY,
+	framework_id TEXT NOT NULL,
+	task_id      TEXT NOT NULL CHECK (task_id <> ''),
+	executor_id  TEXT NOT NULL,
+	container_id TEXT NOT NULL,
+	info         BLOB NOT NULL,
+	state        TEXT NOT NULL CHECK (state <> ''),
+	terminal     INTEGER NOT NULL CHECK (terminal IN (0, 1)),
+	done         INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1)),
+	acked_seq    INTEGER NOT NULL DEFAULT 0 CHECK (acked_seq >= 0),
+	UNIQUE (framework_id, task_id),
+	FOREIGN KEY (container_id, framework_id, executor_id)
+		REFERENCES executors (container_id, framework_id, executor_id) ON DELETE CASCADE
+) STRICT;
+
+-- task is tasks.id. Clustered by stream (WITHOUT ROWID): an append writes
+-- the stream's page and the uuid index, and every lookup is a seek.
+CREATE TABLE updates_v3 (
+	task       INTEGER NOT NULL REFERENCES tasks_v3 (id) ON DELETE CASCADE,
+	seq        INTEGER NOT NULL CHECK (seq > 0),
+	uuid       BLOB NOT NULL CHECK (length(uuid) > 0),
+	state      TEXT NOT NULL CHECK (state <> ''),
+	terminal   INTEGER NOT NULL CHECK (terminal IN (0, 1)),
+	body       BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	acked_at   INTEGER,
+	PRIMARY KEY (task, seq),
+	UNIQUE (task, uuid)
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO tasks_v3 (id, framework_id, task_id, executor_id, container_id, info, state, terminal, done, acked_seq)
+	SELECT rowid, framework_id, task_id, executor_id, container_id, info, state, terminal, done, acked_seq FROM tasks;
+INSERT INTO updates_v3 (task, seq, uuid, state, terminal, body, created_at, acked_at)
+	SELECT t.id, u.seq, u.uuid, u.state, u.terminal, u.body, u.created_at, u.acked_at
+	FROM updates u JOIN tasks_v3 t ON t.framework_id = u.framework_id AND t.task_id = u.task_id;
+DROP TABLE updates;
+DROP TABLE tasks;
+ALTER TABLE tasks_v3 RENAME TO tasks;
+ALTER TABLE updates_v3 RENAME TO updates;
+CREATE INDEX tasks_container ON tasks (container_id, framework_id, executor_id);
+`
+
+func migrateV3(ctx context.Context, c *sql.Conn) error {
+	var orphans int
+	if err := c.QueryRowContext(ctx, `SELECT count(*) FROM updates u
+		WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.framework_id = u.framework_id AND t.task_id = u.task_id)`).Scan(&orphans); err != nil {
+		return fmt.Errorf("count status updates without their task: %w", err)
+	}
+	if orphans > 0 {
+		return fmt.Errorf("%d status updates belong to no task (the file was changed by hand?)", orphans)
+	}
+	// Copy rows that break a CHECK rule too: they were stored, and
+	// recovery reports them record by record.
+	if _, err := c.ExecContext(ctx, "PRAGMA ignore_check_constraints = ON"); err != nil {
+		return fmt.Errorf("copy rows as they are: %w", err)
+	}
+	_, err := c.ExecContext(ctx, schemaV3)
+	if _, rerr := c.ExecContext(context.Background(), "PRAGMA ignore_check_constraints = OFF"); err == nil && rerr != nil {
+		err = fmt.Errorf("check constraints again: %w", rerr)
+	}
+	return err
 }

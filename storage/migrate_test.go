@@ -55,7 +55,33 @@ var fixtureRows = map[int]string{
 INSERT INTO volumes VALUES ('db', 'pg#data#1', '/w/volumes/roles/db/pg#data#1', 10485760, 0, 1700000002000000000);
 INSERT INTO volumes VALUES ('db', 'pg#data#2', '/w/volumes/roles/db/pg#data#2', 10485760, 1, 1700000003000000000);
 `,
+	3: v3Rows,
 }
+
+// v3Rows: v2's rows with the tasks' ids explicit and updates keyed by them.
+const v3Rows = `
+INSERT INTO agent (id, agent_id, info, boot_id, config_fingerprint)
+	VALUES (1, 'agent-1', CAST('{"hostname":"node-1"}' AS BLOB), 'boot-1', 'fp-1');
+INSERT INTO resources (id, body) VALUES (1, CAST('[{"name":"disk","role":"db"}]' AS BLOB));
+INSERT INTO frameworks VALUES ('marathon', CAST('{"name":"marathon","checkpoint":true}' AS BLOB), 1);
+INSERT INTO frameworks VALUES ('batch', CAST('{"name":"batch"}' AS BLOB), 0);
+INSERT INTO executors VALUES ('ctr-1', 'marathon', 'web.1', '/w/sandbox/web.1', CAST('{"executor_id":"web.1"}' AS BLOB),
+	1700000000000000000, 0, 0);
+INSERT INTO executors VALUES ('ctr-2', 'batch', 'job.1', '/w/sandbox/job.1', CAST('{"executor_id":"job.1"}' AS BLOB),
+	1700000001000000000, 1, 1700000009000000000);
+INSERT INTO tasks VALUES (1, 'marathon', 'web.1', 'web.1', 'ctr-1', CAST('{"task_id":"web.1"}' AS BLOB), 'TASK_RUNNING', 0, 0, 1);
+INSERT INTO tasks VALUES (2, 'batch', 'job.1', 'job.1', 'ctr-2', CAST('{"task_id":"job.1"}' AS BLOB), 'TASK_FINISHED', 1, 1, 2);
+INSERT INTO updates VALUES (1, 1, x'01', 'TASK_STARTING', 0, CAST('{"state":"TASK_STARTING"}' AS BLOB),
+	1700000000100000000, 1700000000200000000);
+INSERT INTO updates VALUES (1, 2, x'02', 'TASK_RUNNING', 0, CAST('{"state":"TASK_RUNNING"}' AS BLOB),
+	1700000000300000000, NULL);
+INSERT INTO updates VALUES (2, 1, x'03', 'TASK_STARTING', 0, CAST('{"state":"TASK_STARTING"}' AS BLOB),
+	1700000001100000000, 1700000001200000000);
+INSERT INTO updates VALUES (2, 2, x'04', 'TASK_FINISHED', 1, CAST('{"state":"TASK_FINISHED"}' AS BLOB),
+	1700000008000000000, 1700000008500000000);
+INSERT INTO volumes VALUES ('db', 'pg#data#1', '/w/volumes/roles/db/pg#data#1', 10485760, 0, 1700000002000000000);
+INSERT INTO volumes VALUES ('db', 'pg#data#2', '/w/volumes/roles/db/pg#data#2', 10485760, 1, 1700000003000000000);
+`
 
 func TestMigrationFixtures(t *testing.T) {
 	for v := 1; v <= len(migrations); v++ {
@@ -280,4 +306,53 @@ func TestMigrationStepAtomic(t *testing.T) {
 	if st := mustLoad(t, s); len(st.Tasks) != 1 {
 		t.Fatalf("data lost in migration: %+v", st)
 	}
+}
+
+// TestMigrateV3 takes a version 2 file through the step that keys updates
+// by their task's integer id: a row that breaks a CHECK rule is copied
+// (recovery reports it, as before the step), and an update whose task is
+// gone stops the step with a message saying so.
+func TestMigrateV3(t *testing.T) {
+	v2 := func(t *testing.T, stmts ...string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", "v2.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "agent.db")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rawExec(t, path, stmts...)
+		return path
+	}
+	t.Run("bad row kept", func(t *testing.T) {
+		path := v2(t, `UPDATE updates SET terminal = 7 WHERE task_id = 'web.1' AND seq = 2`)
+		s := openAt(t, path)
+		_, err := s.LoadState(context.Background(), true)
+		var re *RecordError
+		if !errors.As(err, &re) || re.Table != "updates" || !strings.Contains(re.Problem, "terminal") || !strings.Contains(re.Key, `"web.1"`) {
+			t.Fatalf("strict load after the step: %v, want the update row with terminal 7 reported", err)
+		}
+		st, err := s.LoadState(context.Background(), false)
+		if err != nil || len(st.Errors) != 2 || len(st.Tasks) != 1 || st.Tasks[0].TaskID != "job.1" {
+			t.Fatalf("lenient load: %d errors, tasks %+v, %v; want web.1 and its update skipped", len(st.Errors), st.Tasks, err)
+		}
+	})
+	t.Run("update without its task", func(t *testing.T) {
+		path := v2(t, `INSERT INTO updates VALUES ('marathon', 'ghost', 1, x'09', 'TASK_RUNNING', 0, x'7b7d', 1, NULL)`)
+		_, err := Open(context.Background(), Config{Path: path, Logger: testLogger(t)})
+		if err == nil || !strings.Contains(err.Error(), "1 status updates belong to no task") || !strings.Contains(err.Error(), "version 3") {
+			t.Fatalf("open: %v, want the step refused for the update without its task", err)
+		}
+		// Nothing of the step is left: the file is still version 2.
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var v int
+		if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 2 {
+			t.Fatalf("user_version %d (%v), want 2", v, err)
+		}
+	})
 }

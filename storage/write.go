@@ -124,13 +124,18 @@ func (s *Store) LaunchTask(ctx context.Context, l Launch) error {
 		if exists {
 			return ErrTaskExists
 		}
-		if err := w.exec(`INSERT INTO tasks (framework_id, task_id, executor_id, container_id, info, state, terminal, done)
+		res, err := w.execResult(`INSERT INTO tasks (framework_id, task_id, executor_id, container_id, info, state, terminal, done)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
-			t.FrameworkID, t.TaskID, t.ExecutorID, t.ContainerID, t.Info, t.State, t.Terminal); err != nil {
+			t.FrameworkID, t.TaskID, t.ExecutorID, t.ContainerID, t.Info, t.State, t.Terminal)
+		if err != nil {
 			return err
 		}
 		if u := l.Update; u != nil {
-			return insertUpdate(w, *u, 1, now)
+			row, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			return insertUpdate(w, row, *u, 1, now)
 		}
 		return nil
 	})
@@ -140,14 +145,16 @@ func (s *Store) LaunchTask(ctx context.Context, l Launch) error {
 	return nil
 }
 
-func insertUpdate(w *wtx, u Update, seq int64, now time.Time) error {
+// insertUpdate appends u as update seq of the stream of the task whose
+// row (tasks.id) is task.
+func insertUpdate(w *wtx, task int64, u Update, seq int64, now time.Time) error {
 	created := u.CreatedAt
 	if created.IsZero() {
 		created = now
 	}
-	return w.exec(`INSERT INTO updates (framework_id, task_id, seq, uuid, state, terminal, body, created_at, acked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
-		u.FrameworkID, u.TaskID, seq, u.UUID, u.State, u.Terminal, u.Body, toNanos(created))
+	return w.exec(`INSERT INTO updates (task, seq, uuid, state, terminal, body, created_at, acked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
+		task, seq, u.UUID, u.State, u.Terminal, u.Body, toNanos(created))
 }
 
 // AppendUpdate appends a status update to its task's stream and moves the
@@ -165,11 +172,10 @@ func (s *Store) AppendUpdate(ctx context.Context, u Update) (int64, error) {
 	var seq int64
 	err := s.write(ctx, func(w *wtx) error {
 		var done bool
-		var last int64
-		err := w.queryRow(`SELECT t.done,
-				(SELECT COALESCE(MAX(seq), 0) FROM updates WHERE framework_id = t.framework_id AND task_id = t.task_id)
+		var row, last int64
+		err := w.queryRow(`SELECT t.id, t.done, (SELECT COALESCE(MAX(seq), 0) FROM updates WHERE task = t.id)
 			FROM tasks t WHERE t.framework_id = ? AND t.task_id = ?`,
-			[]any{u.FrameworkID, u.TaskID}, &done, &last)
+			[]any{u.FrameworkID, u.TaskID}, &row, &done, &last)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return ErrNotFound
@@ -180,7 +186,7 @@ func (s *Store) AppendUpdate(ctx context.Context, u Update) (int64, error) {
 		}
 		// A uuid already in the stream breaks the UNIQUE (framework_id,
 		// task_id, uuid) rule: the write's savepoint undoes the insert.
-		if err := insertUpdate(w, u, last+1, now); err != nil {
+		if err := insertUpdate(w, row, u, last+1, now); err != nil {
 			var se *sqlite.Error
 			if errors.As(err, &se) && se.Code() == sqliteConstraintUnique {
 				return ErrDuplicateUpdate
@@ -188,8 +194,7 @@ func (s *Store) AppendUpdate(ctx context.Context, u Update) (int64, error) {
 			return err
 		}
 		seq = last + 1
-		return w.exec(`UPDATE tasks SET state = ?, terminal = ? WHERE framework_id = ? AND task_id = ?`,
-			u.State, u.Terminal, u.FrameworkID, u.TaskID)
+		return w.exec(`UPDATE tasks SET state = ?, terminal = ? WHERE id = ?`, u.State, u.Terminal, row)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("append update %x to task %s: %w", u.UUID, k, err)
@@ -208,9 +213,9 @@ func (s *Store) Ack(ctx context.Context, k TaskKey, uuid []byte) (bool, error) {
 	err := s.write(ctx, func(w *wtx) error {
 		done = false
 		var terminal bool
-		var acked int64
-		err := w.queryRow(`SELECT terminal, acked_seq FROM tasks WHERE framework_id = ? AND task_id = ?`,
-			[]any{k.FrameworkID, k.TaskID}, &terminal, &acked)
+		var row, acked int64
+		err := w.queryRow(`SELECT id, terminal, acked_seq FROM tasks WHERE framework_id = ? AND task_id = ?`,
+			[]any{k.FrameworkID, k.TaskID}, &row, &terminal, &acked)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		} else if err != nil {
@@ -218,8 +223,8 @@ func (s *Store) Ack(ctx context.Context, k TaskKey, uuid []byte) (bool, error) {
 		}
 		var seq int64
 		var head []byte
-		err = w.queryRow(`SELECT seq, uuid FROM updates WHERE framework_id = ? AND task_id = ? AND seq > ?
-			ORDER BY seq LIMIT 1`, []any{k.FrameworkID, k.TaskID, acked}, &seq, &head)
+		err = w.queryRow(`SELECT seq, uuid FROM updates WHERE task = ? AND seq > ? ORDER BY seq LIMIT 1`,
+			[]any{row, acked}, &seq, &head)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: nothing is pending", ErrAckMismatch)
 		} else if err != nil {
@@ -227,8 +232,8 @@ func (s *Store) Ack(ctx context.Context, k TaskKey, uuid []byte) (bool, error) {
 		}
 		if !bytes.Equal(head, uuid) {
 			var before bool
-			if err := w.queryRow(`SELECT EXISTS (SELECT 1 FROM updates WHERE framework_id = ? AND task_id = ? AND uuid = ? AND seq <= ?)`,
-				[]any{k.FrameworkID, k.TaskID, uuid, acked}, &before); err != nil {
+			if err := w.queryRow(`SELECT EXISTS (SELECT 1 FROM updates WHERE task = ? AND uuid = ? AND seq <= ?)`,
+				[]any{row, uuid, acked}, &before); err != nil {
 				return err
 			}
 			if before {
@@ -236,18 +241,16 @@ func (s *Store) Ack(ctx context.Context, k TaskKey, uuid []byte) (bool, error) {
 			}
 			return fmt.Errorf("%w: the head is %x", ErrAckMismatch, head)
 		}
-		if err := w.exec(`UPDATE updates SET acked_at = ? WHERE framework_id = ? AND task_id = ? AND seq = ?`,
-			now, k.FrameworkID, k.TaskID, seq); err != nil {
+		if err := w.exec(`UPDATE updates SET acked_at = ? WHERE task = ? AND seq = ?`, now, row, seq); err != nil {
 			return err
 		}
 		var pending bool
-		if err := w.queryRow(`SELECT EXISTS (SELECT 1 FROM updates WHERE framework_id = ? AND task_id = ? AND seq > ?)`,
-			[]any{k.FrameworkID, k.TaskID, seq}, &pending); err != nil {
+		if err := w.queryRow(`SELECT EXISTS (SELECT 1 FROM updates WHERE task = ? AND seq > ?)`,
+			[]any{row, seq}, &pending); err != nil {
 			return err
 		}
 		done = terminal && !pending
-		return w.exec(`UPDATE tasks SET acked_seq = ?, done = ? WHERE framework_id = ? AND task_id = ?`,
-			seq, done, k.FrameworkID, k.TaskID)
+		return w.exec(`UPDATE tasks SET acked_seq = ?, done = ? WHERE id = ?`, seq, done, row)
 	})
 	if err != nil {
 		return false, fmt.Errorf("ack %x of task %s: %w", uuid, k, err)

@@ -391,7 +391,7 @@ func TestRemove(t *testing.T) {
 			// Cascades leave no orphan updates behind.
 			var n int
 			if err := s.db.QueryRow(`SELECT count(*) FROM updates WHERE NOT EXISTS
-				(SELECT 1 FROM tasks t WHERE t.framework_id = updates.framework_id AND t.task_id = updates.task_id)`).Scan(&n); err != nil || n != 0 {
+				(SELECT 1 FROM tasks t WHERE t.id = updates.task)`).Scan(&n); err != nil || n != 0 {
 				t.Fatalf("orphan updates: %d %v", n, err)
 			}
 		})
