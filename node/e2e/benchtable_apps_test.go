@@ -15,6 +15,15 @@ import (
 // idleSettle is how long both daemons sit idle before their memory is read.
 const idleSettle = 2 * time.Second
 
+// longIdle is the idle time of the steady-state reading: past the Go
+// runtime's forced collection (every 2 minutes), and long enough for every
+// periodic loop of the node (quorum checks, pings, port scans, etcd's
+// lease keep-alives) to have run many times. The 2 s reading comes right
+// after start-up has returned its memory and its executable's pages
+// (node/up.go, startupSettle); what the idle node touches again since is
+// its steady footprint.
+const longIdle = 125 * time.Second
+
 // benchColdIdle: cold start to /health of `nodectl up --role=all` on a
 // fresh work dir against dockerd to /_ping on a fresh data root, and the
 // idle RSS of each (nodectl once its agent is registered; dockerd and its
@@ -47,6 +56,32 @@ func benchColdIdle(t *testing.T, tab *benchTable, rounds int, peer *swarmPeer, p
 	}
 	tab.add("cold start to /health, fresh work dir (`nodectl up --role=all`)", "ms", cold, "dockerd to `/_ping`, fresh data root", dCold, peerErr, absGoal(300, "≤ 300 ms"), "")
 	tab.add("idle RSS, fresh work dir (agent registered, 2 s idle)", "MiB", idle, "dockerd + containerd RSS, fresh data root (no swarm)", dIdle, peerErr, absGoal(40, "≤ 40 MiB"), "")
+
+	// The steady state, once: both idle side by side for longIdle.
+	n := newNode(t)
+	p := start(t, n.args("all", "--quiet")...)
+	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
+	var d *dockerd
+	if peerErr == nil {
+		var err error
+		if d, err = peer.start("longidle"); err != nil {
+			peerErr = err
+		} else if !pollUntil(60*time.Second, d.ping) {
+			peerErr = fmt.Errorf("dockerd did not answer /_ping in 60 s: %s", d.logTail())
+			d.stop()
+			d = nil
+		}
+	}
+	time.Sleep(longIdle) // idle is time passing with nothing to do: the measurement
+	long := []float64{rssOfPids(p.cmd.Process.Pid)}
+	p.kill(syscall.SIGTERM)
+	var dLong []float64
+	if d != nil {
+		dLong = append(dLong, d.rss())
+		d.stop()
+	}
+	tab.add(fmt.Sprintf("idle RSS, fresh work dir, %s idle (the steady state)", longIdle), "MiB", long, "dockerd + containerd RSS, fresh data root (no swarm)", dLong, peerErr,
+		absGoal(40, "≤ 40 MiB"), "the same reading as the row above, once, after the node's periodic work has run many times")
 }
 
 // coldIdle starts node n with args: it returns the milliseconds from exec
