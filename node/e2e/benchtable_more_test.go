@@ -324,6 +324,11 @@ func benchScaleRows(t *testing.T, tab *benchTable, out string) {
 			tab.add(fmt.Sprintf("leader RSS, %s with %s running tasks", at, group(r.RunningTasks)), "MiB",
 				[]float64{float64(r.RSSRunningKB) / 1024}, "—", nil, nil, absGoal(2e9/(1<<20), "≤ 2 GB (1,907 MiB) at 10,000 agents"), when)
 		}
+		if r.AppsListN > 0 {
+			tab.add(fmt.Sprintf("GET /v2/apps with %s running apps on the leader, %s, p99 (p50 in the note)", group(r.Apps), at), "ms",
+				[]float64{float64(r.AppsListP99.Microseconds()) / 1000}, "—", nil, nil, absGoal(50, "p99 ≤ 50 ms"),
+				fmt.Sprintf("p50 %s ms, %s KiB; %s", num(float64(r.AppsListP50.Microseconds())/1000), group(r.AppsListBytes/1024), when))
+		}
 		if r.SummaryN > 0 {
 			tab.add("GET /state-summary on the leader, "+at+", p50 (p99 in the note)", "ms",
 				[]float64{float64(r.SummaryP50.Microseconds()) / 1000}, "—", nil, nil, absGoal(200, "≤ 200 ms"),

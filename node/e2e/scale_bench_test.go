@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -85,9 +86,13 @@ func BenchmarkScale(b *testing.B) {
 			}
 		}
 	}()
-	for _, n := range sizes {
+	for i, n := range sizes {
 		r := &scaleResult{Agents: n}
 		rep.Results = append(rep.Results, r)
+		// The apps listing is measured once, on the first size.
+		if i == 0 {
+			r.Apps = envInt("NODECTL_SCALE_APPS", 10000)
+		}
 		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) { scaleRun(b, r) })
 	}
 }
@@ -118,6 +123,10 @@ type scaleResult struct {
 	Reregistered                     int
 	RunningAfter                     float64
 	LeaderCPUIdle, LeaderCPURunning  time.Duration // the leader's CPU time at those points
+	Apps                             int           // apps of one task each made through /v2/apps (0: not measured)
+	AppsCreate, AppsRunning          time.Duration // all created; all of their tasks running
+	AppsListN, AppsListBytes         int
+	AppsListP50, AppsListP99         time.Duration // GET /v2/apps
 	Notes                            []string
 	failoverDone, runningAfterDone   bool
 	summaryDone, launchDone, runDone bool
@@ -367,12 +376,121 @@ func scaleRun(b *testing.B, r *scaleResult) {
 	}
 	leaderID, _ = fleet.sum().top()
 	scaleFailover(b, r, ms, leader, leaderID, fleet, running)
+	if l := haLeader(ms); r.Apps > 0 && l != nil {
+		scaleApps(b, r, l)
+	}
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(launch)/r.Launch.Seconds(), "tasks/s")
 	b.ReportMetric(float64(r.RSSRunningKB)/1024, "leader-MiB")
 	b.ReportMetric(float64(r.SummaryP99.Microseconds())/1000, "summary-p99-ms")
 	b.ReportMetric(r.Write.Seconds(), "failover-s")
 	b.ReportMetric(r.AllRe.Seconds(), "reregistered-s")
+}
+
+// scaleApps is the listing at scale: r.Apps apps of one `sleep` task
+// each made through the built-in Marathon's POST /v2/apps on leader l (16
+// at a time), their tasks running on the simulated agents, then GET
+// /v2/apps (Marathon's default answer: every app with its task counts)
+// NODECTL_SCALE_SUMMARY_REQS times one after another: p50 and p99.
+func scaleApps(b *testing.B, r *scaleResult, l *haMaster) {
+	n := r.Apps
+	admin := nodetest.Client(2 * time.Minute)
+	do := func(method, path, body string) (int, []byte, error) {
+		req, err := http.NewRequest(method, l.n.url()+path, strings.NewReader(body))
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := admin.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, out, err
+	}
+	scaleLog("creating %d apps of one task each through /v2/apps", n)
+	t0 := time.Now()
+	next := make(chan int)
+	var failed atomic.Pointer[string]
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := range next {
+				body := fmt.Sprintf(`{"id":"/scale/a%05d","cmd":"sleep 3600","instances":1,"cpus":0.01,"mem":1,"portDefinitions":[]}`, i)
+				// A leader shedding load answers 503 or 429: again, as
+				// a Marathon client would.
+				ok := pollUntil(time.Minute, func() bool {
+					code, out, err := do("POST", "/v2/apps", body)
+					if err == nil && code != http.StatusCreated && code != http.StatusServiceUnavailable && code != http.StatusTooManyRequests {
+						msg := fmt.Sprintf("POST /v2/apps %d: %s", code, bytes.TrimSpace(out))
+						failed.CompareAndSwap(nil, &msg)
+						return true
+					}
+					return err == nil && code == http.StatusCreated
+				})
+				if !ok {
+					msg := fmt.Sprintf("POST /v2/apps of app %d not taken in a minute", i)
+					failed.CompareAndSwap(nil, &msg)
+				}
+			}
+		})
+	}
+	for i := range n {
+		if failed.Load() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if msg := failed.Load(); msg != nil {
+		r.note("apps: %s", *msg)
+		return
+	}
+	r.AppsCreate = time.Since(t0)
+	var list struct {
+		Apps []struct {
+			ID           string `json:"id"`
+			TasksRunning int    `json:"tasksRunning"`
+		} `json:"apps"`
+	}
+	running := 0
+	deadline := time.Now().Add(5*time.Minute + time.Duration(n)*10*time.Millisecond)
+	for time.Now().Before(deadline) {
+		if code, out, err := do("GET", "/v2/apps", ""); err == nil && code == http.StatusOK && json.Unmarshal(out, &list) == nil {
+			running = 0
+			for _, a := range list.Apps {
+				if strings.HasPrefix(a.ID, "/scale/") {
+					running += a.TasksRunning
+				}
+			}
+			if running == n {
+				break
+			}
+		}
+		time.Sleep(time.Second) // poll pace: each answer is the whole list
+	}
+	if running != n {
+		r.note("apps: %d of %d apps' tasks running after %s", running, n, time.Since(t0).Round(time.Second))
+		return
+	}
+	r.AppsRunning = time.Since(t0)
+	scaleLog("%d apps created in %s, all running after %s", n, r.AppsCreate.Round(time.Millisecond), r.AppsRunning.Round(time.Millisecond))
+	var lat []time.Duration
+	for range envInt("NODECTL_SCALE_SUMMARY_REQS", 50) {
+		t1 := time.Now()
+		code, out, err := do("GET", "/v2/apps", "")
+		if err != nil || code != http.StatusOK {
+			r.note("apps: GET /v2/apps: %d %v", code, err)
+			return
+		}
+		lat = append(lat, time.Since(t1))
+		r.AppsListBytes = len(out)
+	}
+	slices.Sort(lat)
+	r.AppsListN, r.AppsListP50, r.AppsListP99 = len(lat), lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+	scaleLog("GET /v2/apps with %d apps: p50 %s, p99 %s", n, r.AppsListP50, r.AppsListP99)
 }
 
 // phaseProgress logs a launch phase's progress every 10 s until stopped.
@@ -982,6 +1100,18 @@ func (rep *scaleReport) markdown() string {
 			return dash
 		}
 		return fmt.Sprintf("%s of %s", group(int(r.RunningAfter)), group(r.RunningTasks))
+	})
+	row("apps of one task each made through /v2/apps (on the new leader), all created; all running", "", func(r *scaleResult) string {
+		if r.AppsRunning == 0 {
+			return dash
+		}
+		return fmt.Sprintf("%s apps: %s; %s", group(r.Apps), secs(r.AppsCreate), secs(r.AppsRunning))
+	})
+	row("GET /v2/apps with them, p50 / p99", "p99 ≤ 50 ms with 10,000 apps", func(r *scaleResult) string {
+		if r.AppsListN == 0 {
+			return dash
+		}
+		return fmt.Sprintf("**%d / %d ms** (n=%d, %s KiB)", r.AppsListP50.Milliseconds(), r.AppsListP99.Milliseconds(), r.AppsListN, group(r.AppsListBytes/1024))
 	})
 	var notes []string
 	for _, r := range rep.Results {
