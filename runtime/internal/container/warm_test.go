@@ -14,6 +14,7 @@ import (
 
 	"nodectl/runtime/internal/container"
 	"nodectl/runtime/internal/container/containertest"
+	"nodectl/runtime/internal/container/internal/shimapi"
 )
 
 // warmEnv is newEnv with warm containers on and a hidden work dir that
@@ -62,10 +63,19 @@ func warmStub(root string) int {
 }
 
 // warmStubs are the pids of the warm containers' running stubs.
-func warmStubs(root string) []int {
+func warmStubs(root string) []int { return warmStubsOf(root, false) }
+
+// warmStubsOf is warmStubs, with ready only those whose spare shim has
+// made them (shimapi.WarmReadyFile in the warm dir): a start that finds
+// no warm container for it ends the ones still being made
+// (Driver.takeSpare).
+func warmStubsOf(root string, ready bool) []int {
 	var out []int
 	m, _ := filepath.Glob(filepath.Join(root, "runc", "warm-*", "state.json"))
 	for _, f := range m {
+		if _, err := os.Stat(filepath.Join(root, "warm", filepath.Base(filepath.Dir(f)), shimapi.WarmReadyFile)); ready && err != nil {
+			continue
+		}
 		var st struct {
 			Pid int `json:"init_process_pid"`
 		}
@@ -358,13 +368,16 @@ func TestWarmContainerUsers(t *testing.T) {
 		spec.UID, spec.GID = uid, uid
 		return e.start(t, spec)
 	}
-	// stubs waits until the warm containers' stubs run as exactly uids.
+	// stubs waits until the warm containers' stubs run as exactly uids,
+	// one each, and are made: the next start ends one still being made
+	// when it finds none for its user (Driver.takeSpare), and the test's
+	// later check would see that user's replaced.
 	stubs := func(uids ...int) map[int]int {
 		t.Helper()
 		var got map[int]int
 		containertest.Eventually(t, 30*time.Second, func() bool {
 			got = warmStubsByUID(e.cfg.Root)
-			if len(got) != len(uids) {
+			if len(got) != len(uids) || len(warmStubs(e.cfg.Root)) != len(uids) || len(warmStubsOf(e.cfg.Root, true)) != len(uids) {
 				return false
 			}
 			for _, u := range uids {
