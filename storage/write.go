@@ -184,8 +184,8 @@ func (s *Store) AppendUpdate(ctx context.Context, u Update) (int64, error) {
 		case done:
 			return ErrStreamClosed
 		}
-		// A uuid already in the stream breaks the UNIQUE (framework_id,
-		// task_id, uuid) rule: the write's savepoint undoes the insert.
+		// A uuid already in the stream breaks the UNIQUE (task, uuid)
+		// rule: the write's savepoint undoes the insert.
 		if err := insertUpdate(w, row, u, last+1, now); err != nil {
 			var se *sqlite.Error
 			if errors.As(err, &se) && se.Code() == sqliteConstraintUnique {

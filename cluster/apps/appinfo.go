@@ -284,9 +284,10 @@ const listTasksEmbeds = embedTasks | embedReadiness | embedTaskStats
 
 // appendCounts appends info's JSON as encoding/json writes it when info
 // holds only its counts and deployments (no App, nothing embedded), and
-// reports whether it did; otherwise it appends nothing. It is the list's
-// common case, written without reflection (TestListAppsEncoding compares
-// it with encoding/json's).
+// reports whether it could; when not, the caller encodes info with
+// encoding/json and drops what was appended. It is the list's common
+// case, written without reflection (TestListAppsEncoding compares it
+// with encoding/json's).
 func appendCounts(b []byte, info appInfo) ([]byte, bool) {
 	if info.App != nil || info.Tasks != nil || info.LastTaskFailure != nil || info.Readiness != nil || info.TaskStats != nil {
 		return b, false
