@@ -409,6 +409,11 @@ func scaleApps(b *testing.B, r *scaleResult, l *haMaster) {
 		out, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, out, err
 	}
+	base := int(metric(l.n.url(), "master/tasks_running"))
+	if base < 0 {
+		r.note("apps: the leader's metrics did not answer")
+		return
+	}
 	scaleLog("creating %d apps of one task each through /v2/apps", n)
 	t0 := time.Now()
 	next := make(chan int)
@@ -449,30 +454,16 @@ func scaleApps(b *testing.B, r *scaleResult, l *haMaster) {
 		return
 	}
 	r.AppsCreate = time.Since(t0)
-	var list struct {
-		Apps []struct {
-			ID           string `json:"id"`
-			TasksRunning int    `json:"tasksRunning"`
-		} `json:"apps"`
-	}
-	running := 0
-	deadline := time.Now().Add(5*time.Minute + time.Duration(n)*10*time.Millisecond)
-	for time.Now().Before(deadline) {
-		if code, out, err := do("GET", "/v2/apps", ""); err == nil && code == http.StatusOK && json.Unmarshal(out, &list) == nil {
-			running = 0
-			for _, a := range list.Apps {
-				if strings.HasPrefix(a.ID, "/scale/") {
-					running += a.TasksRunning
-				}
-			}
-			if running == n {
-				break
-			}
-		}
-		time.Sleep(time.Second) // poll pace: each answer is the whole list
-	}
-	if running != n {
-		r.note("apps: %d of %d apps' tasks running after %s", running, n, time.Since(t0).Round(time.Second))
+	// Every app's task running: the leader's count of running tasks
+	// (master/tasks_running, the other framework's included) reaches
+	// theirs plus n.
+	want := float64(base + n)
+	running := float64(0)
+	if !pollUntil(5*time.Minute+time.Duration(n)*10*time.Millisecond, func() bool {
+		running = metric(l.n.url(), "master/tasks_running")
+		return running == want
+	}) {
+		r.note("apps: %.0f tasks running after %s, want %.0f", running, time.Since(t0).Round(time.Second), want)
 		return
 	}
 	r.AppsRunning = time.Since(t0)
