@@ -26,6 +26,11 @@ import (
 // As PID 1 started as init (the appliance ISO's /init) it boots the
 // machine instead and never returns.
 func Main(args []string) int {
+	// nodectl serves no heap profiles: the runtime's sampling of
+	// allocations for them (a record per sampled call stack, kept for the
+	// life of the process, and a 1.4 MB hash table of them) is turned off
+	// as soon as the program runs (https://pkg.go.dev/runtime#MemProfileRate).
+	goruntime.MemProfileRate = 0
 	if appliance.StartedAsInit(args) {
 		appliance.Run(applianceNode())
 	}

@@ -1,6 +1,12 @@
 package node
 
-import "testing"
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
 
 func TestGCPercentFor(t *testing.T) {
 	for _, c := range []struct {
@@ -18,5 +24,62 @@ func TestGCPercentFor(t *testing.T) {
 		if got := gcPercentFor(c.live); got != c.want {
 			t.Errorf("live %d MiB: GOGC %d, want %d", c.live>>20, got, c.want)
 		}
+	}
+}
+
+func TestGCIdle(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		idle, window bool
+		rate         float64
+		want         bool
+	}{
+		{"a quiet window makes it idle", false, true, 100 << 10, true},
+		{"a window in between keeps it busy", false, true, 1 << 20, false},
+		{"a window in between keeps it idle", true, true, 1 << 20, true},
+		{"a busy window ends idleness", true, true, gcBusyRate, false},
+		{"a collection within a burst ends idleness", true, false, 20 << 20, false},
+		{"a quiet collection keeps it idle", true, false, 100 << 10, true},
+		{"a collection never makes it idle", false, false, 0, false},
+	} {
+		if got := gcIdleNext(c.idle, c.rate, c.window); got != c.want {
+			t.Errorf("%s: idle %v, want %v", c.name, got, c.want)
+		}
+	}
+	if p := gcPercent(6<<20, true); p != gcIdlePercent {
+		t.Errorf("idle, small heap: GOGC %d, want %d", p, gcIdlePercent)
+	}
+	if p := gcPercent(6<<20, false); p != 100 {
+		t.Errorf("busy, small heap: GOGC %d, want 100", p)
+	}
+	if p := gcPercent(1<<30, false); p != gcMinPercent {
+		t.Errorf("busy, 1 GiB live: GOGC %d, want %d", p, gcMinPercent)
+	}
+}
+
+func TestAfterEachGC(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var n atomic.Int32
+	afterEachGC(ctx, func() { n.Add(1) })
+	// Cleanups run on their own goroutine after the collection that
+	// found their object: collect until two have run.
+	deadline := time.Now().Add(30 * time.Second)
+	for n.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s of collections f ran %d times, want 2", n.Load())
+		}
+		runtime.GC()
+		runtime.Gosched()
+	}
+	cancel()
+	// Once ctx ends f runs no more (but for a call that had checked ctx
+	// just before).
+	at := n.Load()
+	for range 5 {
+		runtime.GC()
+		runtime.Gosched()
+	}
+	if got := n.Load(); got > at+1 {
+		t.Fatalf("f ran %d more times after ctx ended", got-at)
 	}
 }

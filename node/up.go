@@ -283,8 +283,8 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 			return nil
 		})
 	}
+	go tuneGC(ctx, log) // gcpolicy.go
 	if cfg.runsMaster() {
-		go tuneGC(ctx, log) // gcpolicy.go
 		log.Info("nodectl up", "role", cfg.Role, "api", "https://"+cfg.advertised(cfg.Port)+"/", "ui", "https://"+cfg.advertised(cfg.Port)+"/", "startup", time.Since(start).Round(time.Millisecond))
 	} else {
 		log.Info("nodectl up", "role", cfg.Role, "agent_api", "https://"+cfg.advertised(cfg.AgentPort)+"/", "masters", atls.masters)
