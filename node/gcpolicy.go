@@ -29,15 +29,17 @@ import (
 // stayed under gcIdleRate runs at gcIdlePercent, and the first collection
 // that comes within a burst of work (allocations faster than gcBusyRate
 // since the one before) puts the default back: a burst pays for one or
-// two extra collections, not for a whole gcTuneEvery of them. An
-// operator's GOGC (the environment variable) is left alone.
+// two extra collections, not for a whole gcTuneEvery of them. Becoming
+// idle also returns to the system at once what the work before left free.
+// An operator's GOGC (the environment variable) is left alone.
 const (
 	gcHeadroom    = 512 << 20
 	gcMinPercent  = 50
 	gcTuneEvery   = 10 * time.Second
 	gcIdlePercent = 25
 	gcIdleRate    = 512 << 10 // bytes/s over a gcTuneEvery
-	gcBusyRate    = 4 << 20   // bytes/s between two collections
+	gcBusyRate    = 4 << 20   // bytes/s
+	gcBurstBytes  = 1 << 20
 )
 
 // gcPercentFor is the GOGC for a live heap of live bytes: 100 up to
@@ -61,17 +63,24 @@ func gcPercent(live uint64, idle bool) int {
 	return p
 }
 
-// gcIdleNext is whether the node counts as idle after allocating at rate
-// bytes/s, over a whole gcTuneEvery (window) or between two collections.
-// A window decides both ways; a collection only ends idleness.
-func gcIdleNext(idle bool, rate float64, window bool) bool {
+// gcIdleAfter is whether the node counts as idle after a gcTuneEvery in
+// which it allocated rate bytes/s: under gcIdleRate it is, from gcBusyRate
+// on it is not, and in between it stays what it was.
+func gcIdleAfter(idle bool, rate float64) bool {
 	switch {
 	case rate >= gcBusyRate:
 		return false
-	case window && rate < gcIdleRate:
+	case rate < gcIdleRate:
 		return true
 	}
 	return idle
+}
+
+// gcBurst is whether allocating bytes in d between two collections is a
+// burst of work: at gcBusyRate or faster, and at least gcBurstBytes (two
+// collections close together, one of them forced, are not a burst).
+func gcBurst(bytes uint64, d time.Duration) bool {
+	return bytes >= gcBurstBytes && float64(bytes) >= gcBusyRate*d.Seconds()
 }
 
 // tuneGC sets GOGC from the live heap and the allocation rate every
@@ -101,7 +110,7 @@ func tuneGC(ctx context.Context, log *slog.Logger) {
 		return
 	}
 	winStart := time.Now()
-	lastAllocs, lastAt := winAllocs, winStart
+	gcAllocs, gcAt := winAllocs, winStart // at the last collection
 	current, heapPercent, idle := 100, 100, false
 	t := time.NewTicker(gcTuneEvery)
 	defer t.Stop()
@@ -111,9 +120,6 @@ func tuneGC(ctx context.Context, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-collected:
-			if !idle {
-				continue
-			}
 		case <-t.C:
 			window = true
 		}
@@ -122,14 +128,14 @@ func tuneGC(ctx context.Context, log *slog.Logger) {
 			return
 		}
 		now := time.Now()
-		from, at := lastAllocs, lastAt
 		if window {
-			from, at = winAllocs, winStart
+			idle = gcIdleAfter(idle, float64(allocs-winAllocs)/now.Sub(winStart).Seconds())
 			winAllocs, winStart = allocs, now
-		}
-		lastAllocs, lastAt = allocs, now
-		if secs := now.Sub(at).Seconds(); secs > 0 {
-			idle = gcIdleNext(idle, float64(allocs-from)/secs, window)
+		} else {
+			if idle && gcBurst(allocs-gcAllocs, now.Sub(gcAt)) {
+				idle = false
+			}
+			gcAllocs, gcAt = allocs, now
 		}
 		if p := gcPercentFor(live); p != heapPercent {
 			log.Info("GOGC set for the live heap", "gogc", p, "live_heap_mib", live>>20)
@@ -139,6 +145,11 @@ func tuneGC(ctx context.Context, log *slog.Logger) {
 			debug.SetGCPercent(p)
 			log.Debug("GOGC set", "gogc", p, "idle", idle, "live_heap_mib", live>>20)
 			current = p
+			if idle {
+				// What the work before left free goes back to the
+				// system now, not at the scavenger's pace.
+				debug.FreeOSMemory()
+			}
 		}
 	}
 }

@@ -29,21 +29,32 @@ func TestGCPercentFor(t *testing.T) {
 
 func TestGCIdle(t *testing.T) {
 	for _, c := range []struct {
-		name         string
-		idle, window bool
-		rate         float64
-		want         bool
+		name string
+		idle bool
+		rate float64
+		want bool
 	}{
-		{"a quiet window makes it idle", false, true, 100 << 10, true},
-		{"a window in between keeps it busy", false, true, 1 << 20, false},
-		{"a window in between keeps it idle", true, true, 1 << 20, true},
-		{"a busy window ends idleness", true, true, gcBusyRate, false},
-		{"a collection within a burst ends idleness", true, false, 20 << 20, false},
-		{"a quiet collection keeps it idle", true, false, 100 << 10, true},
-		{"a collection never makes it idle", false, false, 0, false},
+		{"a quiet window makes it idle", false, 100 << 10, true},
+		{"a window in between keeps it busy", false, 1 << 20, false},
+		{"a window in between keeps it idle", true, 1 << 20, true},
+		{"a busy window ends idleness", true, gcBusyRate, false},
 	} {
-		if got := gcIdleNext(c.idle, c.rate, c.window); got != c.want {
+		if got := gcIdleAfter(c.idle, c.rate); got != c.want {
 			t.Errorf("%s: idle %v, want %v", c.name, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		bytes uint64
+		d     time.Duration
+		want  bool
+	}{
+		{"a collection within a burst", 2 << 20, 50 * time.Millisecond, true},
+		{"an idle node's collection", 2 << 20, 10 * time.Second, false},
+		{"a forced collection right after another", 64 << 10, time.Millisecond, false},
+	} {
+		if got := gcBurst(c.bytes, c.d); got != c.want {
+			t.Errorf("%s (%d bytes in %s): burst %v, want %v", c.name, c.bytes, c.d, got, c.want)
 		}
 	}
 	if p := gcPercent(6<<20, true); p != gcIdlePercent {

@@ -76,25 +76,33 @@ func benchColdIdle(t *testing.T, tab *benchTable, rounds int, peer *swarmPeer, p
 	// is the figure, the node's highest on the way goes in the note.
 	var long, dLong []float64
 	var peak float64
-	tick := time.NewTicker(time.Second)
-	for until := time.Now().Add(longIdle); ; {
-		now := <-tick.C
+	everySecondFor(longIdle, func() {
 		long = []float64{rssOfPids(p.cmd.Process.Pid)}
 		peak = max(peak, long[0])
 		if d != nil {
 			dLong = []float64{d.rss()}
 		}
-		if now.After(until) {
-			break
-		}
-	}
-	tick.Stop()
+	})
 	p.kill(syscall.SIGTERM)
 	if d != nil {
 		d.stop()
 	}
 	tab.add(fmt.Sprintf("idle RSS, fresh work dir, %s idle (the steady state)", longIdle), "MiB", long, "dockerd + containerd RSS, fresh data root (no swarm)", dLong, peerErr,
 		absGoal(40, "≤ 40 MiB"), fmt.Sprintf("the same reading as the row above, once, after the node's periodic work has run many times; its highest reading on the way %s MiB", num(peak)))
+}
+
+// everySecondFor calls read once a second until d has passed, the last
+// time after it.
+func everySecondFor(d time.Duration, read func()) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for until := time.Now().Add(d); ; {
+		now := <-tick.C
+		read()
+		if now.After(until) {
+			return
+		}
+	}
 }
 
 // coldIdle starts node n with args: it returns the milliseconds from exec
