@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"nodectl/cluster/api"
@@ -93,4 +94,30 @@ func firstTaskOf(t *testing.T, h *harness, app string) string {
 	}
 	t.Fatalf("app %s has no task", app)
 	return ""
+}
+
+// The ordered ids follow every change of the apps, and a slice handed out
+// is never changed under its holder.
+func TestAppIDsFollowApps(t *testing.T) {
+	a := &Apps{apps: map[string]*appState{"/b": {}}}
+	check := func(want ...string) []string {
+		t.Helper()
+		got := a.appIDsLocked()
+		if !slices.Equal(got, want) {
+			t.Fatalf("app ids %v, want %v", got, want)
+		}
+		return got
+	}
+	held := check("/b")
+	a.setAppStateLocked("/a", &appState{})
+	check("/a", "/b")
+	a.setAppStateLocked("/a", &appState{}) // a new version of an app
+	a.setAppStateLocked("/c", &appState{})
+	check("/a", "/b", "/c")
+	a.dropAppStateLocked("/b")
+	a.dropAppStateLocked("/nope")
+	check("/a", "/c")
+	if !slices.Equal(held, []string{"/b"}) {
+		t.Fatalf("a slice handed out changed to %v", held)
+	}
 }

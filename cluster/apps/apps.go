@@ -167,6 +167,7 @@ type Apps struct {
 	reconciling map[string]bool
 	reconcileBy time.Time
 	apps        map[string]*appState
+	appIDs      []string // apps' ids in order, nil until appIDsLocked makes it (sched.go)
 	tasks       map[string]*task
 	tasksByApp  map[string]map[string]*task // a.tasks by app id: add/removeTaskLocked
 	deployments map[string]*Deployment
@@ -304,7 +305,7 @@ func New(cfg Config) (*Apps, error) {
 
 func (a *Apps) resetLocked() {
 	a.ready, a.subscribed, a.suppressed = false, false, false
-	a.apps = map[string]*appState{}
+	a.apps, a.appIDs = map[string]*appState{}, nil
 	a.tasks = map[string]*task{}
 	a.tasksByApp = map[string]map[string]*task{}
 	a.deployments = map[string]*Deployment{}
@@ -530,7 +531,7 @@ func (a *Apps) restoreLocked(s snapshot) {
 	}
 	for _, d := range s.apps {
 		st := &appState{def: d, versions: s.versions[d.ID]}
-		a.apps[d.ID] = st
+		a.setAppStateLocked(d.ID, st)
 		if v, err := time.Parse(timeFormat, d.Version); err == nil && v.After(a.lastVersion) {
 			a.lastVersion = v
 		}

@@ -156,3 +156,38 @@ func TestBurstDeposedBatchCommitsNothing(t *testing.T) {
 		t.Errorf("task states after the refused batch %v, want 20 still staging", got)
 	}
 }
+
+// TestFinishedDeploymentsForgottenTogether: the deployments that finish in
+// one step are deleted in one transaction, not one each under the lock
+// every API call waits for.
+func TestFinishedDeploymentsForgottenTogether(t *testing.T) {
+	h := newHarness(t)
+	meter := &cluster.TxnMeter{}
+	h.a.mu.Lock()
+	h.a.store = &store{meter: meter}
+	h.a.mu.Unlock()
+	for i := range 20 {
+		if code := h.do("POST", "/v2/apps", fmt.Sprintf(`{"id":"/d%d","instances":1,"cmd":"sleep 1000","cpus":0.01,"mem":1}`, i), nil); code != 201 {
+			t.Fatalf("create /d%d: %d", i, code)
+		}
+	}
+	h.offerFrom("h1", "cpus:1;mem:1024;ports:[31000-31100]")
+	launched := h.fake.launched()
+	if len(launched) != 20 {
+		t.Fatalf("launched %d, want 20", len(launched))
+	}
+	if err := h.a.handleEventBatch(updates(launched, api.TaskRunning)); err != nil {
+		t.Fatal(err)
+	}
+	txns0, ops0 := meter.Txns(), meter.Ops()
+	h.a.step()
+	h.a.mu.Lock()
+	left := len(h.a.deployments)
+	h.a.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d deployments left after their apps converged", left)
+	}
+	if n, ops := meter.Txns()-txns0, meter.Ops()-ops0; n != 1 || ops != 20 {
+		t.Errorf("20 deployments finished in %d transactions of %d ops, want 1 of 20", n, ops)
+	}
+}

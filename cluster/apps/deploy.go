@@ -123,17 +123,6 @@ func (a *Apps) dropDeploymentLocked(d *Deployment) {
 // dropOp deletes deployment d.
 func dropOp(d *Deployment) clientv3.Op { return clientv3.OpDelete(prefixDeployments + d.ID) }
 
-// forgetDeploymentLocked deletes a finished deployment, then stops
-// tracking it (a failed delete is retried at the next step).
-func (a *Apps) forgetDeploymentLocked(d *Deployment) bool {
-	if err := a.store.commit(dropOp(d)); err != nil {
-		a.log.Warn("forget deployment", "deployment_id", d.ID, "err", err)
-		return false
-	}
-	a.removeDeploymentLocked(d)
-	return true
-}
-
 // convergedLocked: the app's tasks are what its definition asks for.
 func (a *Apps) convergedLocked(id string) bool {
 	st := a.apps[id]
@@ -156,19 +145,43 @@ func (a *Apps) convergedLocked(id string) bool {
 	return true
 }
 
+// finishDeploymentsLocked forgets the deployments whose apps and pods
+// have converged, and publishes their success.
+//
+// The deployments that finish in one step are deleted together, in as few
+// transactions as etcd takes (batch.go): one commit each, under the lock
+// that every API call waits for, held the lock for seconds when thousands
+// finished at once (10,000 apps made in make bench-scale: a GET /v2/apps
+// waited 12 s). A failed delete leaves those deployments for the next step.
 func (a *Apps) finishDeploymentsLocked() {
+	var done []*Deployment
 	for _, d := range a.deployments {
-		done := a.podsConvergedLocked(d) // poddeploy.go
+		ok := a.podsConvergedLocked(d) // poddeploy.go
 		for _, id := range d.AffectedApps {
 			if !a.convergedLocked(id) {
-				done = false
+				ok = false
 			}
 		}
-		if done && a.forgetDeploymentLocked(d) {
-			a.log.Info("deployment finished", "deployment_id", d.ID)
-			a.publishLocked("deployment_step_success", map[string]any{"plan": planJSON(d), "currentStep": d.Steps[0]})
-			a.publishLocked("deployment_success", map[string]any{"id": d.ID, "plan": planJSON(d)})
+		if ok {
+			done = append(done, d)
 		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	ops := make([]clientv3.Op, len(done))
+	for i, d := range done {
+		ops[i] = dropOp(d)
+	}
+	n, err := a.store.commitChunked(ops, a.txnOps())
+	if err != nil {
+		a.log.Warn("forget finished deployments; retried at the next step", "deployments", len(done)-n, "err", err)
+	}
+	for _, d := range done[:n] {
+		a.removeDeploymentLocked(d)
+		a.log.Info("deployment finished", "deployment_id", d.ID)
+		a.publishLocked("deployment_step_success", map[string]any{"plan": planJSON(d), "currentStep": d.Steps[0]})
+		a.publishLocked("deployment_success", map[string]any{"id": d.ID, "plan": planJSON(d)})
 	}
 }
 

@@ -180,7 +180,7 @@ func (a *Apps) deployManyAtLocked(v string, changes []appChange, stopPods []stri
 	for _, c := range real {
 		id := c.id()
 		if c.app == nil {
-			delete(a.apps, id)
+			a.dropAppStateLocked(id)
 			a.dropAppReservationsLocked(id)
 			a.log.Info("app deleted", "app_id", id)
 			a.publishLocked("app_terminated_event", map[string]any{"appId": id})
@@ -189,7 +189,7 @@ func (a *Apps) deployManyAtLocked(v string, changes []appChange, stopPods []stri
 		st := a.apps[id]
 		if st == nil {
 			st = &appState{}
-			a.apps[id] = st
+			a.setAppStateLocked(id, st)
 		}
 		if c.old == nil || c.app.VersionInfo.LastConfigChangeAt != c.old.VersionInfo.LastConfigChangeAt {
 			st.backoff, st.launchAfter = 0, time.Time{}

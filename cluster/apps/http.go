@@ -336,7 +336,7 @@ func (a *Apps) putAppLocked(old, app *App, action string) (*Deployment, error) {
 	}
 	if st == nil {
 		st = &appState{}
-		a.apps[app.ID] = st
+		a.setAppStateLocked(app.ID, st)
 	}
 	if old == nil || app.VersionInfo.LastConfigChangeAt != old.VersionInfo.LastConfigChangeAt {
 		st.backoff, st.launchAfter = 0, time.Time{} // a new config starts afresh
@@ -535,7 +535,7 @@ func (a *Apps) handleDeleteApp(w http.ResponseWriter, r *http.Request, id string
 	if prevDep != nil {
 		a.dropDeploymentLocked(prevDep)
 	}
-	delete(a.apps, id)
+	a.dropAppStateLocked(id)
 	a.dropAppReservationsLocked(id)
 	a.log.Info("app deleted", "app_id", id)
 	a.publishLocked("app_terminated_event", map[string]any{"appId": id})
@@ -748,7 +748,7 @@ func (a *Apps) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {
 		}
 		if err == nil {
 			a.dropDeploymentLocked(d)
-			delete(a.apps, appID)
+			a.dropAppStateLocked(appID)
 			a.recordDeploymentLocked(nd)
 		}
 	default: // roll back; putAppLocked drops d (the app's deployment) in its transaction

@@ -52,7 +52,7 @@ func TestAssignServicePorts(t *testing.T) {
 	if got := servicePortsOfApp(app); !reflect.DeepEqual(got, []int{10001, 10003, 15000}) {
 		t.Fatalf("new app: %v", got)
 	}
-	a.apps["/web"] = &appState{def: app}
+	a.setAppStateLocked("/web", &appState{def: app})
 	upd := bridge("/web", 0, 0, 0)
 	a.assignServicePortsLocked(app, upd)
 	if got := servicePortsOfApp(upd); !reflect.DeepEqual(got, []int{10001, 10003, 15000}) {
