@@ -28,8 +28,9 @@ import (
 func Main(args []string) int {
 	// nodectl serves no heap profiles: the runtime's sampling of
 	// allocations for them (a record per sampled call stack, kept for the
-	// life of the process, and a 1.4 MB hash table of them) is turned off
-	// as soon as the program runs (https://pkg.go.dev/runtime#MemProfileRate).
+	// life of the process, each sample's stack unwound) is turned off
+	// first thing (https://pkg.go.dev/runtime#MemProfileRate); only the
+	// package initialisations before it are sampled.
 	goruntime.MemProfileRate = 0
 	if appliance.StartedAsInit(args) {
 		appliance.Run(applianceNode())

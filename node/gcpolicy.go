@@ -27,9 +27,10 @@ import (
 // collecting it more often costs next to nothing (a collection every ~10 s
 // at gcIdlePercent). So a node whose allocations over a whole gcTuneEvery
 // stayed under gcIdleRate runs at gcIdlePercent, and the first collection
-// that comes within a burst of work (allocations faster than gcBusyRate
-// since the one before) puts the default back: a burst pays for one or
-// two extra collections, not for a whole gcTuneEvery of them. Becoming
+// that comes within a burst of work (at least gcBurstBytes allocated since
+// the one before, at gcBusyRate or faster) puts the default back: a burst
+// pays for one or two extra collections, not for a whole gcTuneEvery of
+// them. Becoming
 // idle also returns to the system at once what the work before left free.
 // An operator's GOGC (the environment variable) is left alone.
 const (
@@ -84,8 +85,8 @@ func gcBurst(bytes uint64, d time.Duration) bool {
 }
 
 // tuneGC sets GOGC from the live heap and the allocation rate every
-// gcTuneEvery, and after each collection while the node is idle, until
-// ctx ends.
+// gcTuneEvery and after each collection (where only a burst counts),
+// until ctx ends.
 func tuneGC(ctx context.Context, log *slog.Logger) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return

@@ -149,10 +149,10 @@ func (a *Apps) convergedLocked(id string) bool {
 // have converged, and publishes their success.
 //
 // The deployments that finish in one step are deleted together, in as few
-// transactions as etcd takes (batch.go): one commit each, under the lock
-// that every API call waits for, held the lock for seconds when thousands
-// finished at once (10,000 apps made in make bench-scale: a GET /v2/apps
-// waited 12 s). A failed delete leaves those deployments for the next step.
+// transactions as etcd takes (batch.go). One commit each, under the lock
+// every API call waits for, held it for seconds when thousands finished
+// at once (10,000 apps made in make bench-scale: a GET /v2/apps waited
+// 12 s). A failed delete leaves those deployments for the next step.
 func (a *Apps) finishDeploymentsLocked() {
 	var done []*Deployment
 	for _, d := range a.deployments {
