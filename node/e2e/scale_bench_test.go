@@ -479,6 +479,13 @@ func scaleApps(b *testing.B, r *scaleResult, l *haMaster) {
 		lat = append(lat, time.Since(t1))
 		r.AppsListBytes = len(out)
 	}
+	slowest := 0
+	for i, d := range lat {
+		if d > lat[slowest] {
+			slowest = i
+		}
+	}
+	r.note("apps: the slowest GET /v2/apps was the %s of %d (%s)", ordinal(slowest+1), len(lat), lat[slowest].Round(time.Millisecond))
 	slices.Sort(lat)
 	r.AppsListN, r.AppsListP50, r.AppsListP99 = len(lat), lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
 	scaleLog("GET /v2/apps with %d apps: p50 %s, p99 %s", n, r.AppsListP50, r.AppsListP99)
@@ -1161,4 +1168,19 @@ func bold(s string) string {
 		return s
 	}
 	return "**" + s + "**"
+}
+
+// ordinal is n written as "1st", "2nd", "3rd", "4th" ….
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return strconv.Itoa(n) + suffix
 }
