@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,8 @@ const workDirLockName = "nodectl.lock"
 // workDirLock is a held work dir lock; Close releases it.
 type workDirLock struct{ f *os.File }
 
-// lockWorkDir takes the work dir's lock without waiting and writes this
+// lockWorkDir takes the work dir's lock without waiting (but for
+// orphanLockWait when the process it records is gone) and writes this
 // process's pid, role and start time into it. When another process holds
 // it the error names that process (an exitError: exit 1, one line), so a
 // second node on the same work dir stops at once instead of sharing the
@@ -37,7 +39,11 @@ func lockWorkDir(dir, role string) (*workDirLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("work dir lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) && holderGone(path) {
+		err = flockWithin(f, orphanLockWait)
+	}
+	if err != nil {
 		_ = f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, exitErr(1, fmt.Sprintf("work dir %s is in use by %s: stop it first", dir, describeHolder(path)))
@@ -59,6 +65,42 @@ func lockWorkDir(dir, role string) (*workDirLock, error) {
 		return nil, fmt.Errorf("work dir lock %s: %w", path, err)
 	}
 	return &workDirLock{f: f}, nil
+}
+
+// orphanLockWait is how long a start waits for a lock whose recorded
+// holder no longer runs. A node killed with -9 an instant before may have
+// had a child between fork and exec, which shares the descriptor until its
+// exec closes it (close-on-exec): the lock outlives the node by that
+// moment, longer on a loaded machine.
+const orphanLockWait = 2 * time.Second
+
+// holderGone: the lock file at path names a pid that no longer runs.
+func holderGone(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "pid "); ok {
+			pid, err := strconv.Atoi(v)
+			return err == nil && pid > 0 && errors.Is(unix.Kill(pid, 0), unix.ESRCH)
+		}
+	}
+	return false
+}
+
+// flockWithin tries f's exclusive lock every 10 ms until it has it or d
+// has passed; it returns the last attempt's error.
+func flockWithin(f *os.File, d time.Duration) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for deadline := time.Now().Add(d); ; {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil || !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
+		}
+		<-t.C
+	}
 }
 
 // Close releases the lock.
