@@ -76,17 +76,8 @@ const orphanLockWait = 2 * time.Second
 
 // holderGone: the lock file at path names a pid that no longer runs.
 func holderGone(path string) bool {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return false
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "pid "); ok {
-			pid, err := strconv.Atoi(v)
-			return err == nil && pid > 0 && errors.Is(unix.Kill(pid, 0), unix.ESRCH)
-		}
-	}
-	return false
+	pid, err := strconv.Atoi(holderRecord(path)["pid"])
+	return err == nil && pid > 0 && errors.Is(unix.Kill(pid, 0), unix.ESRCH)
 }
 
 // flockWithin tries f's exclusive lock every 10 ms until it has it or d
@@ -109,20 +100,26 @@ func (l *workDirLock) Close() error { return l.f.Close() }
 // describeHolder reads the holder's record from the lock file:
 // "nodectl pid 1234 (role all, since 2026-01-02T03:04:05Z)".
 func describeHolder(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "another nodectl process"
-	}
-	fields := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
-		if ok {
-			fields[k] = v
-		}
-	}
+	fields := holderRecord(path)
 	if fields["pid"] == "" {
 		return "another nodectl process"
 	}
 	return fmt.Sprintf("nodectl pid %s (role %s, since %s)", fields["pid"], fields["role"], fields["since"])
+}
+
+// holderRecord is the lock file's "key value" lines (pid, role, since);
+// empty when it cannot be read.
+func holderRecord(path string) map[string]string {
+	fields := map[string]string{}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fields
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), " "); ok {
+			fields[k] = v
+		}
+	}
+	return fields
 }

@@ -72,37 +72,37 @@ func benchColdIdle(t *testing.T, tab *benchTable, rounds int, peer *swarmPeer, p
 			d = nil
 		}
 	}
-	// Both read every second while they idle: the reading after longIdle
-	// is the figure, the node's highest on the way goes in the note.
-	var long, dLong []float64
-	var peak float64
-	everySecondFor(longIdle, func() {
-		long = []float64{rssOfPids(p.cmd.Process.Pid)}
-		peak = max(peak, long[0])
+	// Both read every second while they idle (dockerd beside the node).
+	var dLong []float64
+	long, peak := steadyRSS(p, func() {
 		if d != nil {
 			dLong = []float64{d.rss()}
 		}
 	})
-	p.kill(syscall.SIGTERM)
 	if d != nil {
 		d.stop()
 	}
-	tab.add(fmt.Sprintf("idle RSS, fresh work dir, %s idle (the steady state)", longIdle), "MiB", long, "dockerd + containerd RSS, fresh data root (no swarm)", dLong, peerErr,
+	tab.add(fmt.Sprintf("idle RSS, fresh work dir, %s idle (the steady state)", longIdle), "MiB", []float64{long}, "dockerd + containerd RSS, fresh data root (no swarm)", dLong, peerErr,
 		absGoal(40, "≤ 40 MiB"), fmt.Sprintf("the same reading as the row above, once, after the node's periodic work has run many times; its highest reading on the way %s MiB", num(peak)))
 }
 
-// everySecondFor calls read once a second until d has passed, the last
-// time after it.
-func everySecondFor(d time.Duration, read func()) {
+// steadyRSS reads node p's RSS (MiB) once a second for longIdle, calling
+// also at each reading, then stops p: the last reading is the figure, the
+// highest on the way goes in a note.
+func steadyRSS(p *proc, also func()) (last, peak float64) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for until := time.Now().Add(d); ; {
+	for until := time.Now().Add(longIdle); ; {
 		now := <-tick.C
-		read()
+		last = rssOfPids(p.cmd.Process.Pid)
+		peak = max(peak, last)
+		also()
 		if now.After(until) {
-			return
+			break
 		}
 	}
+	p.kill(syscall.SIGTERM)
+	return last, peak
 }
 
 // coldIdle starts node n with args: it returns the milliseconds from exec

@@ -398,13 +398,7 @@ func benchChurn(t *testing.T, tab *benchTable, rounds int) {
 	// Its steady state, once, as for the fresh node (benchColdIdle).
 	p = start(t, args...)
 	waitFor(t, 30*time.Second, "agent active", func() bool { s := slaves(t, n.url()); return len(s) == 1 && s[0].Active })
-	var long []float64
-	var peak float64
-	everySecondFor(longIdle, func() {
-		long = []float64{rssOfPids(p.cmd.Process.Pid)}
-		peak = max(peak, long[0])
-	})
-	p.kill(syscall.SIGTERM)
-	tab.add(fmt.Sprintf("idle RSS after churn, %s idle (the steady state)", longIdle), "MiB", long, "", nil, nil,
+	long, peak := steadyRSS(p, func() {})
+	tab.add(fmt.Sprintf("idle RSS after churn, %s idle (the steady state)", longIdle), "MiB", []float64{long}, "", nil, nil,
 		absGoal(40, "≤ 40 MiB, flat with history"), fmt.Sprintf("the same history, once; the node's highest reading on the way %s MiB", num(peak)))
 }
